@@ -1,0 +1,164 @@
+//! `clara.toml` checks: references to personas, providers and stores, time zones, addresses.
+
+use std::net::SocketAddr;
+
+use crate::loader::{Loaded, Partial};
+use crate::model::clara::ClaraConfig;
+use crate::model::provider::ProviderKind;
+use crate::path;
+
+use super::{Names, Report};
+
+pub(crate) fn check(
+    clara: &Loaded<ClaraConfig>,
+    set: &Partial<'_>,
+    names: &Names,
+    report: &mut Report<'_>,
+) {
+    let source = &clara.source;
+    let config = &clara.value;
+    let providers = names.providers.as_ref().expect("clara.toml loaded");
+    let stores = names.stores.as_ref().expect("clara.toml loaded");
+
+    report.reference(
+        source,
+        &path!["defaults", "persona"],
+        "persona",
+        &config.defaults.persona,
+        &names.personas,
+    );
+    report.reference(
+        source,
+        &path!["defaults", "store"],
+        "store",
+        &config.defaults.store,
+        stores,
+    );
+    check_timezone(
+        report,
+        source,
+        &path!["defaults", "timezone"],
+        &config.defaults.timezone,
+    );
+    match &config.defaults.provider {
+        Some(name) => report.reference(
+            source,
+            &path!["defaults", "provider"],
+            "provider",
+            name,
+            providers,
+        ),
+        None if providers.len() != 1 && needs_default_provider(set) => {
+            let message = if providers.is_empty() {
+                "no LLM provider is configured: add a [providers.NAME] table".to_owned()
+            } else {
+                let list: Vec<&str> = providers.iter().map(String::as_str).collect();
+                format!(
+                    "set `provider` to the provider pipelines use by default (one of: {})",
+                    list.join(", ")
+                )
+            };
+            report.key(source, &path!["defaults"], message);
+        }
+        None => {}
+    }
+
+    for (name, provider) in &config.providers {
+        if let Some(url) = &provider.base_url {
+            if !is_http_url(url) {
+                report.value(
+                    source,
+                    &path!["providers", name.as_str(), "base_url"],
+                    "expected an http:// or https:// URL",
+                );
+            }
+        }
+        for (i, target) in provider.fallback.iter().enumerate() {
+            let at = path!["providers", name.as_str(), "fallback", i];
+            if target == name {
+                report.value(source, &at, "a provider cannot fall back to itself");
+            } else {
+                report.reference(source, &at, "provider", target, providers);
+            }
+        }
+    }
+
+    if let Some(embeddings) = &config.embeddings {
+        let at = path!["embeddings", "provider"];
+        match config.providers.get(&embeddings.provider) {
+            Some(p) if p.kind != ProviderKind::Openai => {
+                report.value(source, &at, format!("embeddings need an OpenAI-compatible provider, and `{}` is of kind `anthropic`", embeddings.provider));
+            }
+            Some(_) => {}
+            None => report.reference(source, &at, "provider", &embeddings.provider, providers),
+        }
+    }
+    if let Some(store) = &config.memory.store {
+        report.reference(source, &path!["memory", "store"], "store", store, stores);
+    }
+    if let Some(provider) = &config.memory.provider {
+        report.reference(
+            source,
+            &path!["memory", "provider"],
+            "provider",
+            provider,
+            providers,
+        );
+    }
+    if config.status.bind.parse::<SocketAddr>().is_err() {
+        report.value(
+            source,
+            &path!["status", "bind"],
+            "expected an address like `127.0.0.1:8787`",
+        );
+    }
+    if let Some(shards) = &config.adapters.discord.shards {
+        for (i, id) in shards.ids.iter().enumerate() {
+            if *id >= shards.total {
+                report.value(
+                    source,
+                    &path!["adapters", "discord", "shards", "ids", i],
+                    format!(
+                        "shard {id} does not exist: shard ids go from 0 to {}",
+                        shards.total - 1
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// Whether some pipeline calls a model without naming its provider.
+fn needs_default_provider(set: &Partial<'_>) -> bool {
+    use crate::model::steps::Step;
+    set.pipelines.values().flatten().any(|p| {
+        p.value
+            .steps
+            .iter()
+            .any(|s| matches!(s, Step::LlmCall(call) if call.provider.is_none()))
+    }) || set
+        .clara
+        .is_some_and(|c| c.value.memory.enabled && c.value.memory.provider.is_none())
+}
+
+pub(crate) fn check_timezone(
+    report: &mut Report<'_>,
+    source: &crate::loader::Source,
+    at: &[crate::doc::Seg],
+    name: &str,
+) {
+    if name.parse::<chrono_tz::Tz>().is_err() {
+        report.value(
+            source,
+            at,
+            format!("unknown time zone `{name}`; use an IANA name like `Europe/Berlin` or `UTC`"),
+        );
+    }
+}
+
+pub(crate) fn is_http_url(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/'))
+}

@@ -1,0 +1,157 @@
+//! Cross-file checks: references between files, templates, schedules, names and secrets.
+//! Each problem points at the value that is wrong.
+
+mod clara;
+mod hooks;
+mod persona;
+mod pipeline;
+mod secrets;
+mod templates;
+mod tools;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+pub(crate) use persona::persona_prompt;
+
+use crate::doc::Seg;
+use crate::env::Env;
+use crate::loader::{LoadOptions, Loaded, PERSONAS_DIR, Partial, Source, TOOLS_DIR};
+use crate::model::clara::ClaraConfig;
+use crate::model::common::{glob_match, is_glob};
+use crate::model::tool::{BUILTIN_TOOLS, MCP_SEPARATOR, Runner, ToolManifest};
+use crate::problem::Problem;
+use crate::suggest;
+
+/// The names that references may point at. A file that failed to load still contributes its
+/// name, so one mistake is not reported twice.
+pub(crate) struct Names {
+    pub personas: BTreeSet<String>,
+    pub pipelines: BTreeSet<String>,
+    pub tools: BTreeSet<String>,
+    pub mcp_servers: BTreeSet<String>,
+    /// `None` when `clara.toml` did not load: provider and store references go unchecked.
+    pub providers: Option<BTreeSet<String>>,
+    pub stores: Option<BTreeSet<String>>,
+}
+
+impl Names {
+    pub(crate) fn new(
+        root: &Path,
+        clara: &Option<Loaded<ClaraConfig>>,
+        personas: &std::collections::BTreeMap<String, crate::loader::LoadedPersona>,
+        pipelines: &std::collections::BTreeMap<
+            String,
+            Option<Loaded<crate::model::pipeline::Pipeline>>,
+        >,
+        tools: &std::collections::BTreeMap<String, Loaded<ToolManifest>>,
+    ) -> Names {
+        let mut persona_names: BTreeSet<String> = personas.keys().cloned().collect();
+        persona_names.extend(stems(root, PERSONAS_DIR));
+        let mut tool_names: BTreeSet<String> = tools.keys().cloned().collect();
+        tool_names.extend(stems(root, TOOLS_DIR));
+        tool_names.extend(BUILTIN_TOOLS.iter().map(|t| (*t).to_owned()));
+        let mcp_servers = tools
+            .values()
+            .filter(|t| matches!(t.value.runner, Runner::Mcp { .. }))
+            .map(|t| t.name.clone())
+            .collect();
+        Names {
+            personas: persona_names,
+            pipelines: pipelines.keys().cloned().collect(),
+            tools: tool_names,
+            mcp_servers,
+            providers: clara
+                .as_ref()
+                .map(|c| c.value.providers.keys().cloned().collect()),
+            stores: clara
+                .as_ref()
+                .map(|c| c.value.stores.keys().cloned().collect()),
+        }
+    }
+
+    /// Whether a tool policy entry can match anything: a glob, a known tool, or a tool of a
+    /// known MCP server.
+    pub(crate) fn tool_pattern_known(&self, pattern: &str) -> bool {
+        if is_glob(pattern) || self.tools.contains(pattern) {
+            return true;
+        }
+        pattern
+            .split_once(MCP_SEPARATOR)
+            .is_some_and(|(server, _)| self.mcp_servers.contains(server))
+            || self.tools.iter().any(|t| glob_match(pattern, t))
+    }
+}
+
+fn stems(root: &Path, dir: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| {
+            !n.starts_with('.')
+                && [".toml", ".yaml", ".yml"]
+                    .iter()
+                    .any(|ext| n.ends_with(ext))
+        })
+        .filter_map(|n| n.rsplit_once('.').map(|(stem, _)| stem.to_owned()))
+        .collect()
+}
+
+/// Collects problems against one source file.
+pub(crate) struct Report<'a> {
+    pub problems: &'a mut Vec<Problem>,
+}
+
+impl Report<'_> {
+    /// A problem with the value at `path`.
+    pub(crate) fn value(&mut self, source: &Source, path: &[Seg], message: impl Into<String>) {
+        let at = source.doc.value_at(path);
+        self.problems.push(Problem::at(&source.rel, at, message));
+    }
+
+    /// A problem with the key at the end of `path`.
+    pub(crate) fn key(&mut self, source: &Source, path: &[Seg], message: impl Into<String>) {
+        let at = source.doc.key_at(path);
+        self.problems.push(Problem::at(&source.rel, at, message));
+    }
+
+    /// Reports `name` at `path` unless it is one of `known`.
+    pub(crate) fn reference<'k>(
+        &mut self,
+        source: &Source,
+        path: &[Seg],
+        what: &str,
+        name: &str,
+        known: impl IntoIterator<Item = &'k String>,
+    ) {
+        let known: Vec<&str> = known.into_iter().map(String::as_str).collect();
+        if !known.contains(&name) {
+            self.value(source, path, suggest::unknown(what, name, &known));
+        }
+    }
+}
+
+pub(crate) fn run(
+    set: &Partial<'_>,
+    names: &Names,
+    env: &Env,
+    options: LoadOptions,
+    problems: &mut Vec<Problem>,
+) {
+    let mut report = Report { problems };
+    if let Some(clara) = set.clara {
+        clara::check(clara, set, names, &mut report);
+    }
+    for persona in set.personas.values() {
+        persona::check(persona, names, &mut report);
+    }
+    pipeline::check_all(set, names, &mut report);
+    tools::check_all(set, names, &mut report);
+    hooks::check_all(set, names, &mut report);
+    if !options.offline {
+        secrets::check(set, env, &mut report);
+    }
+}

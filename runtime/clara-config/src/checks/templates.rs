@@ -1,0 +1,112 @@
+//! Checks that tera templates parse, and points a syntax error at its line and column in the
+//! file, inside the string that holds the template.
+
+use std::error::Error as _;
+
+use crate::doc::{At, LineIndex, Seg};
+use crate::loader::Source;
+use crate::problem::Problem;
+
+use super::Report;
+
+/// Checks the template held by the string at `path` of `source`.
+pub(crate) fn check_value(report: &mut Report<'_>, source: &Source, path: &[Seg], text: &str) {
+    let Some((line, col, message)) = parse_error(text) else {
+        return;
+    };
+    let start = source.doc.value_at(path);
+    let at = locate_in_string(source, &start, line, col).unwrap_or(start);
+    report.problems.push(Problem::at(&source.rel, at, message));
+}
+
+/// Checks a whole file that is one template (a persona's `NAME.md`).
+pub(crate) fn check_file(report: &mut Report<'_>, rel: &str, text: &str) {
+    if let Some((line, col, message)) = parse_error(text) {
+        report
+            .problems
+            .push(Problem::at(rel, At::Pos { line, col }, message));
+    }
+}
+
+/// The 1-based position inside the template and the parser's message, when it fails to parse.
+fn parse_error(text: &str) -> Option<(u32, u32, String)> {
+    let err = tera::Template::new("template", None, text).err()?;
+    let detail = err
+        .source()
+        .map_or_else(|| err.to_string(), ToString::to_string);
+    let (line, col) = detail
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("--> "))
+        .and_then(|pos| pos.split_once(':'))
+        .and_then(|(l, c)| Some((l.trim().parse().ok()?, c.trim().parse().ok()?)))
+        .unwrap_or((1, 1));
+    let reason = detail
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("= "))
+        .unwrap_or(detail.lines().next().unwrap_or("cannot parse"))
+        .trim()
+        .to_owned();
+    Some((line, col, format!("template does not parse: {reason}")))
+}
+
+/// Maps a position inside a string value to a position in the file, for TOML strings (basic,
+/// literal, multi-line) and YAML scalars (plain, quoted, block).
+fn locate_in_string(source: &Source, start: &At, line: u32, col: u32) -> Option<At> {
+    let At::Pos {
+        line: value_line,
+        col: value_col,
+    } = *start
+    else {
+        return None;
+    };
+    let lines = LineIndex::new(&source.text);
+    let offset = lines.offset(value_line, value_col)?;
+    let rest = &source.text[offset..];
+    let opener = ["\"\"\"", "'''", "|", ">", "\"", "'"]
+        .into_iter()
+        .find(|o| rest.starts_with(o))
+        .unwrap_or("");
+    let multi_line = matches!(opener, "\"\"\"" | "'''");
+    let block = matches!(opener, "|" | ">");
+    if block {
+        let content_line = value_line + line;
+        let indent = source
+            .text
+            .lines()
+            .nth(content_line as usize - 1)?
+            .chars()
+            .take_while(|c| *c == ' ')
+            .count() as u32;
+        return Some(At::Pos {
+            line: content_line,
+            col: indent + col,
+        });
+    }
+    let mut content_start = offset + opener.len();
+    if multi_line {
+        let after = &source.text[content_start..];
+        if after.starts_with("\r\n") {
+            content_start += 2;
+        } else if after.starts_with('\n') {
+            content_start += 1;
+        }
+    }
+    let At::Pos {
+        line: first_line,
+        col: first_col,
+    } = lines.at(content_start)
+    else {
+        return None;
+    };
+    Some(if line == 1 {
+        At::Pos {
+            line: first_line,
+            col: first_col + col - 1,
+        }
+    } else {
+        At::Pos {
+            line: first_line + line - 1,
+            col,
+        }
+    })
+}

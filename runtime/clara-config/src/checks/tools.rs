@@ -1,0 +1,212 @@
+//! Tool manifest checks: names (and MCP namespace clashes), runner shape, argument schemas,
+//! templates.
+
+use crate::doc::Seg;
+use crate::loader::{Loaded, Partial, Source};
+use crate::model::tool::{BUILTIN_TOOLS, MCP_SEPARATOR, Runner, ToolManifest};
+use crate::path;
+
+use super::clara::is_http_url;
+use super::{Names, Report, templates};
+
+pub(crate) fn check_all(set: &Partial<'_>, names: &Names, report: &mut Report<'_>) {
+    for tool in set.tools.values() {
+        check(tool, names, report);
+    }
+}
+
+fn check(tool: &Loaded<ToolManifest>, names: &Names, report: &mut Report<'_>) {
+    let source = &tool.source;
+    let manifest = &tool.value;
+    let name_at = path!["name"];
+    let is_mcp = matches!(manifest.runner, Runner::Mcp { .. });
+    if !valid_name(&tool.name) {
+        report.value(
+            source,
+            &name_at,
+            format!(
+                "tool name `{}` may only use letters, digits, `_` and `-` (at most 64)",
+                tool.name
+            ),
+        );
+    } else if BUILTIN_TOOLS.contains(&tool.name.as_str()) {
+        report.value(
+            source,
+            &name_at,
+            format!("`{}` is a built-in tool; choose another name", tool.name),
+        );
+    } else if let Some((server, _)) = tool.name.split_once(MCP_SEPARATOR) {
+        let message = if is_mcp {
+            format!(
+                "an MCP server's name may not contain `{MCP_SEPARATOR}`: its tools are named `{}{MCP_SEPARATOR}TOOL`",
+                tool.name
+            )
+        } else if names.mcp_servers.contains(server) {
+            format!(
+                "tool `{}` clashes with the tools of MCP server `{server}`, which are named `{server}{MCP_SEPARATOR}…`",
+                tool.name
+            )
+        } else {
+            format!(
+                "`{MCP_SEPARATOR}` is reserved for MCP tools (`server{MCP_SEPARATOR}tool`); use a single `_`"
+            )
+        };
+        report.value(source, &name_at, message);
+    }
+
+    if is_mcp {
+        if manifest.parameters.is_some() {
+            report.key(
+                source,
+                &path!["parameters"],
+                "an MCP server's tools describe their own parameters; remove `parameters`",
+            );
+        }
+    } else {
+        if manifest.description.is_none() {
+            report.key(source, &path!["runner"], "missing required key `description`: the model reads it to know when to use the tool");
+        }
+        if let Some(parameters) = &manifest.parameters {
+            check_parameters(report, source, parameters);
+        }
+    }
+    check_runner(report, source, &manifest.runner);
+}
+
+fn check_runner(report: &mut Report<'_>, source: &Source, runner: &Runner) {
+    let at = |field: &str| path!["runner", field];
+    match runner {
+        Runner::Command {
+            program,
+            args,
+            shell,
+            ..
+        } => {
+            if program.trim().is_empty() {
+                report.value(source, &at("program"), "must not be empty");
+            }
+            if *shell {
+                templates::check_value(report, source, &at("program"), program);
+            }
+            for (i, arg) in args.iter().enumerate() {
+                templates::check_value(report, source, &path!["runner", "args", i], arg);
+            }
+        }
+        Runner::Http {
+            url,
+            headers,
+            query,
+            extract,
+            ..
+        } => {
+            if !is_http_url(url) {
+                report.value(source, &at("url"), "expected an http:// or https:// URL");
+            }
+            templates::check_value(report, source, &at("url"), url);
+            check_template_map(report, source, "headers", headers);
+            check_template_map(report, source, "query", query);
+            if let Some(pointer) = extract {
+                if !pointer.is_empty() && !pointer.starts_with('/') {
+                    report.value(
+                        source,
+                        &at("extract"),
+                        "a JSON pointer starts with `/` (e.g. `/items`)",
+                    );
+                }
+            }
+        }
+        Runner::Mcp {
+            command,
+            url,
+            headers,
+            ..
+        } => {
+            match (command, url) {
+                (Some(_), Some(_)) => report.key(
+                    source,
+                    &at("url"),
+                    "set `command` (stdio server) or `url` (HTTP server), not both",
+                ),
+                (None, None) => report.key(
+                    source,
+                    &path!["runner"],
+                    "an MCP server needs `command` (stdio) or `url` (streamable HTTP)",
+                ),
+                (None, Some(url)) if !is_http_url(url) => {
+                    report.value(source, &at("url"), "expected an http:// or https:// URL")
+                }
+                _ => {}
+            }
+            check_template_map(report, source, "headers", headers);
+        }
+    }
+}
+
+fn check_template_map(
+    report: &mut Report<'_>,
+    source: &Source,
+    field: &str,
+    map: &std::collections::BTreeMap<String, String>,
+) {
+    for (key, template) in map {
+        templates::check_value(
+            report,
+            source,
+            &path!["runner", field, key.as_str()],
+            template,
+        );
+    }
+}
+
+/// The arguments schema must describe an object, as every tool API expects.
+fn check_parameters(
+    report: &mut Report<'_>,
+    source: &Source,
+    parameters: &serde_json::Map<String, serde_json::Value>,
+) {
+    let at: Vec<Seg> = path!["parameters", "type"];
+    match parameters.get("type").and_then(|t| t.as_str()) {
+        Some("object") => {}
+        Some(other) => report.value(
+            source,
+            &at,
+            format!(
+                "tool parameters must be an object schema (`type = \"object\"`), not `{other}`"
+            ),
+        ),
+        None => report.key(
+            source,
+            &path!["parameters"],
+            "tool parameters need `type = \"object\"`",
+        ),
+    }
+    if let Some(properties) = parameters.get("properties") {
+        if !properties.is_object() {
+            report.value(
+                source,
+                &path!["parameters", "properties"],
+                "`properties` must be a table of argument schemas",
+            );
+        }
+    }
+    if let Some(required) = parameters.get("required").and_then(|r| r.as_array()) {
+        let declared = parameters.get("properties").and_then(|p| p.as_object());
+        for (i, name) in required.iter().enumerate() {
+            let Some(name) = name.as_str() else { continue };
+            if declared.is_none_or(|d| !d.contains_key(name)) {
+                report.value(
+                    source,
+                    &path!["parameters", "required", i],
+                    format!("required argument `{name}` is not declared in `properties`"),
+                );
+            }
+        }
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}

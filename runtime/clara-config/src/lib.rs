@@ -1,0 +1,17 @@
+//! The clara config language: every file kind as typed config, loading with positions,
+//! cross-file validation and JSON Schema output. No async runtime here.
+
+mod checks;
+pub mod doc;
+pub mod env;
+pub mod loader;
+pub mod model;
+pub mod problem;
+pub mod schema;
+pub mod schema_check;
+pub mod suggest;
+
+pub use env::Env;
+pub use loader::{ConfigSet, LoadOptions, Loaded, LoadedPersona, Source, load, load_with_env};
+pub use problem::{ConfigError, Problem};
+pub use schema::FileKind;

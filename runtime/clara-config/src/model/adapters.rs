@@ -1,0 +1,251 @@
+//! Adapter settings in `clara.toml`: Discord and the terminal chat.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::yes;
+
+/// The chat surfaces clara answers on.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AdaptersConfig {
+    /// The Discord bot.
+    #[serde(default)]
+    pub discord: DiscordConfig,
+    /// The terminal adapter behind `clara chat`.
+    #[serde(default)]
+    pub chat: ChatConfig,
+}
+
+/// The Discord bot (twilight).
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DiscordConfig {
+    /// Start the Discord adapter in `clara run`.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Environment variable holding the bot token.
+    #[serde(default = "default_token_env")]
+    pub token_env: String,
+    /// Application (client) id, used for invite links and slash commands (`DISCORD_CLIENT_ID`).
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// Server ids where every channel is allowed (`DISCORD_ALLOWED_SERVERS`). Empty: no
+    /// server-wide allowance.
+    #[serde(default)]
+    pub allowed_servers: Vec<String>,
+    /// Channel ids clara may answer in (`DISCORD_ALLOWED_CHANNELS`). Empty: every channel.
+    #[serde(default)]
+    pub allowed_channels: Vec<String>,
+    /// Role ids a member needs for clara to answer (`DISCORD_ALLOWED_ROLES`). Empty: anyone.
+    #[serde(default)]
+    pub allowed_roles: Vec<String>,
+    /// Name of the role that may use admin commands, besides Manage Channels.
+    #[serde(default = "default_admin_role")]
+    pub admin_role: String,
+    /// Mode of channels not listed in `channels`.
+    #[serde(default)]
+    pub default_channel_mode: ChannelMode,
+    /// Per-channel settings by channel id. An admin's `/clara channel` command overrides these
+    /// at run time.
+    #[serde(default)]
+    pub channels: BTreeMap<String, ChannelSettings>,
+    /// How many messages of a reply chain become part of the turn.
+    #[serde(default = "default_reply_chain_limit")]
+    pub reply_chain_limit: u32,
+    /// Stream replies by editing the sent message as text arrives.
+    #[serde(default = "yes")]
+    pub stream: bool,
+    /// Shortest time between two edits of a streamed reply, in milliseconds.
+    #[serde(default = "default_edit_interval_ms")]
+    #[schemars(range(min = 200))]
+    pub edit_interval_ms: u32,
+    /// Split replies longer than this many characters (Discord's limit is 2000).
+    #[serde(default = "default_split_chars")]
+    #[schemars(range(min = 100, max = 2000))]
+    pub split_chars: u32,
+    /// Seconds between typing-indicator refreshes while a turn runs.
+    #[serde(default = "default_typing_refresh_secs")]
+    #[schemars(range(min = 1, max = 10))]
+    pub typing_refresh_secs: u32,
+    /// Post "queued (position N)" notices when a channel is busy.
+    #[serde(default = "yes")]
+    pub queue_notices: bool,
+    /// In active channels, answer a backlog of queued messages in one combined turn.
+    #[serde(default = "yes")]
+    pub batch_active_channels: bool,
+    /// Post `-# 🔧 …` status lines while tools run.
+    #[serde(default = "yes")]
+    pub tool_status: bool,
+    /// Attachment handling.
+    #[serde(default)]
+    pub attachments: AttachmentLimits,
+    /// Which shards this instance runs; leave out to run them all.
+    #[serde(default)]
+    pub shards: Option<ShardRange>,
+}
+
+impl Default for DiscordConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            token_env: default_token_env(),
+            client_id: None,
+            allowed_servers: Vec::new(),
+            allowed_channels: Vec::new(),
+            allowed_roles: Vec::new(),
+            admin_role: default_admin_role(),
+            default_channel_mode: ChannelMode::default(),
+            channels: BTreeMap::new(),
+            reply_chain_limit: default_reply_chain_limit(),
+            stream: true,
+            edit_interval_ms: default_edit_interval_ms(),
+            split_chars: default_split_chars(),
+            typing_refresh_secs: default_typing_refresh_secs(),
+            queue_notices: true,
+            batch_active_channels: true,
+            tool_status: true,
+            attachments: AttachmentLimits::default(),
+            shards: None,
+        }
+    }
+}
+
+/// When clara answers in a server channel.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelMode {
+    /// Answer every message.
+    Active,
+    /// Answer when mentioned or replied to.
+    #[default]
+    Mention,
+    /// Never answer.
+    Off,
+}
+
+/// Settings for one Discord channel.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelSettings {
+    /// When clara answers here.
+    pub mode: ChannelMode,
+}
+
+/// Limits for attachments (MyPalClara's `DISCORD_MAX_*` settings).
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentLimits {
+    /// Longest image edge after resizing, in pixels.
+    #[serde(default = "default_max_image_dimension")]
+    #[schemars(range(min = 64))]
+    pub max_image_dimension: u32,
+    /// Largest image sent to a model after resizing, in bytes.
+    #[serde(default = "default_max_image_bytes")]
+    pub max_image_bytes: u64,
+    /// Images per model request; more are sent in batches across calls.
+    #[serde(default = "default_max_images_per_request")]
+    #[schemars(range(min = 1))]
+    pub max_images_per_request: u32,
+    /// Largest text file inlined into the message, in bytes.
+    #[serde(default = "default_max_text_file_bytes")]
+    pub max_text_file_bytes: u64,
+    /// Save every attachment to the sender's file storage.
+    #[serde(default = "yes")]
+    pub save_originals: bool,
+}
+
+impl Default for AttachmentLimits {
+    fn default() -> Self {
+        Self {
+            max_image_dimension: default_max_image_dimension(),
+            max_image_bytes: default_max_image_bytes(),
+            max_images_per_request: default_max_images_per_request(),
+            max_text_file_bytes: default_max_text_file_bytes(),
+            save_originals: true,
+        }
+    }
+}
+
+/// The shards one instance runs, so several instances can share one bot.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ShardRange {
+    /// Shard ids run by this instance.
+    pub ids: Vec<u32>,
+    /// Total number of shards across all instances.
+    #[schemars(range(min = 1))]
+    pub total: u32,
+}
+
+/// The terminal adapter (`clara chat`).
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ChatConfig {
+    /// Allow `clara chat`.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// User id when `--user` is not given.
+    #[serde(default = "default_chat_user")]
+    pub user: String,
+    /// Channel id when `--channel` is not given.
+    #[serde(default = "default_chat_channel")]
+    pub channel: String,
+    /// Print the reply as it streams in.
+    #[serde(default = "yes")]
+    pub stream: bool,
+    /// Print tool status lines to stderr.
+    #[serde(default = "yes")]
+    pub tool_status: bool,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            user: default_chat_user(),
+            channel: default_chat_channel(),
+            stream: true,
+            tool_status: true,
+        }
+    }
+}
+
+fn default_token_env() -> String {
+    "DISCORD_BOT_TOKEN".to_owned()
+}
+fn default_admin_role() -> String {
+    "Clara-Admin".to_owned()
+}
+fn default_reply_chain_limit() -> u32 {
+    10
+}
+fn default_edit_interval_ms() -> u32 {
+    1000
+}
+fn default_split_chars() -> u32 {
+    1980
+}
+fn default_typing_refresh_secs() -> u32 {
+    8
+}
+fn default_max_image_dimension() -> u32 {
+    1568
+}
+fn default_max_image_bytes() -> u64 {
+    4 * 1024 * 1024
+}
+fn default_max_images_per_request() -> u32 {
+    1
+}
+fn default_max_text_file_bytes() -> u64 {
+    100 * 1024
+}
+fn default_chat_user() -> String {
+    "cli-user".to_owned()
+}
+fn default_chat_channel() -> String {
+    "terminal".to_owned()
+}

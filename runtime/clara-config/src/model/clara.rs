@@ -1,0 +1,326 @@
+//! `clara.toml`: the wiring of one clara instance (providers, stores, memory, sessions, adapters).
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::adapters::AdaptersConfig;
+use super::common::yes;
+use super::provider::{EmbeddingsConfig, ProviderConfig};
+use super::store::{StoreConfig, default_stores};
+
+/// The root config file, `clara.toml`. Every value can be overridden with a
+/// `CLARA_SECTION__KEY` environment variable (e.g. `CLARA_SESSIONS__IDLE_TIMEOUT_MINUTES=60`).
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ClaraConfig {
+    /// Process-level settings. Changing any of these needs a restart.
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
+    /// What a turn uses when a pipeline or persona does not say otherwise.
+    #[serde(default)]
+    pub defaults: Defaults,
+    /// LLM providers by name. Pipelines, fallbacks and embeddings refer to these names.
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderConfig>,
+    /// The embeddings endpoint for vector memory search. Without it (or with
+    /// `enabled = false`) memory search uses full text only.
+    #[serde(default)]
+    pub embeddings: Option<EmbeddingsConfig>,
+    /// Databases by name. The default is one embedded SQLite store called `main`.
+    #[serde(default = "default_stores")]
+    pub stores: BTreeMap<String, StoreConfig>,
+    /// Long-term memory: extraction model and search tuning.
+    #[serde(default)]
+    pub memory: MemoryConfig,
+    /// Conversation sessions: idle timeout and carry-over between sessions.
+    #[serde(default)]
+    pub sessions: SessionsConfig,
+    /// The chat surfaces clara answers on.
+    #[serde(default)]
+    pub adapters: AdaptersConfig,
+    /// The status HTTP endpoint (`/health`, `/metrics`).
+    #[serde(default)]
+    pub status: StatusConfig,
+    /// Per-user local file storage used by the built-in file tools.
+    #[serde(default)]
+    pub files: FilesConfig,
+}
+
+/// Process-level settings; a change to any of them is refused by hot reload and needs a restart.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Folder for the SQLite database and other state, relative to the root.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: String,
+    /// This instance's id in events (`CLARA_NODE_ID`). Defaults to the host name.
+    #[serde(default)]
+    pub node_id: Option<String>,
+    /// Log filter, e.g. `info` or `clara=debug,info`.
+    #[serde(default = "default_log_level")]
+    pub log_level: String,
+    /// Log line format.
+    #[serde(default)]
+    pub log_format: LogFormat,
+    /// Watch the root and hot-reload changed files.
+    #[serde(default = "yes")]
+    pub watch: bool,
+    /// How long to wait for a burst of file changes to settle before reloading, in milliseconds.
+    #[serde(default = "default_reload_debounce_ms")]
+    #[schemars(range(min = 10, max = 5000))]
+    pub reload_debounce_ms: u32,
+    /// How long shutdown waits for in-flight turns to finish, in seconds.
+    #[serde(default = "default_shutdown_grace_secs")]
+    pub shutdown_grace_secs: u32,
+    /// How many hook actions may run at the same time.
+    #[serde(default = "default_hook_concurrency")]
+    #[schemars(range(min = 1))]
+    pub hook_concurrency: u32,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: default_data_dir(),
+            node_id: None,
+            log_level: default_log_level(),
+            log_format: LogFormat::default(),
+            watch: true,
+            reload_debounce_ms: default_reload_debounce_ms(),
+            shutdown_grace_secs: default_shutdown_grace_secs(),
+            hook_concurrency: default_hook_concurrency(),
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Defaults that pipelines and personas inherit.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    /// The persona a pipeline uses when it names none (a file stem in `personas/`).
+    #[serde(default = "default_persona")]
+    pub persona: String,
+    /// The provider an `llm_call` step uses when it names none. May be left out when exactly
+    /// one provider is configured.
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// The store sessions, history and memory live in.
+    #[serde(default = "default_store")]
+    pub store: String,
+    /// IANA time zone for times shown to the model and for cron schedules
+    /// (MyPalClara's `DEFAULT_TIMEZONE`).
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Self {
+            persona: default_persona(),
+            provider: None,
+            store: default_store(),
+            timezone: default_timezone(),
+        }
+    }
+}
+
+/// Long-term memory settings shared by every pipeline.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryConfig {
+    /// Turn long-term memory on or off everywhere.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// The store memories live in. Defaults to `defaults.store`.
+    #[serde(default)]
+    pub store: Option<String>,
+    /// Provider for fact extraction and reconciliation (MyPalClara's `ROOK_PROVIDER`).
+    /// Defaults to `defaults.provider`.
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// Model for extraction (`ROOK_MODEL`). Defaults to the provider's low-tier model.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Sampling temperature for extraction calls.
+    #[serde(default)]
+    #[schemars(range(min = 0.0, max = 2.0))]
+    pub temperature: f32,
+    /// Token limit for extraction calls.
+    #[serde(default = "default_memory_max_tokens")]
+    pub max_tokens: u32,
+    /// Candidates taken from each side (full text, vector) before rank fusion.
+    #[serde(default = "default_search_candidates")]
+    #[schemars(range(min = 1))]
+    pub search_candidates: u32,
+    /// The `k` of reciprocal rank fusion; larger values flatten the ranking.
+    #[serde(default = "default_rrf_k")]
+    #[schemars(range(min = 1))]
+    pub rrf_k: u32,
+    /// Name of the project memories are filed under when none is given (`DEFAULT_PROJECT`).
+    #[serde(default = "default_project")]
+    pub default_project: String,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            store: None,
+            provider: None,
+            model: None,
+            temperature: 0.0,
+            max_tokens: default_memory_max_tokens(),
+            search_candidates: default_search_candidates(),
+            rrf_k: default_rrf_k(),
+            default_project: default_project(),
+        }
+    }
+}
+
+/// Conversation sessions.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsConfig {
+    /// Minutes without a message after which the next message starts a new session
+    /// (`SESSION_IDLE_MINUTES`). The old session is summarised by the pipelines triggered on
+    /// `session_end`.
+    #[serde(default = "default_idle_timeout_minutes")]
+    #[schemars(range(min = 1))]
+    pub idle_timeout_minutes: u32,
+    /// How many of the previous session's last messages carry over as a snapshot
+    /// (`CARRYOVER_MESSAGE_COUNT`).
+    #[serde(default = "default_snapshot_messages")]
+    pub snapshot_messages: u32,
+    /// Whether people in a server channel share one session or each have their own.
+    #[serde(default)]
+    pub channel_scope: ChannelScope,
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        Self {
+            idle_timeout_minutes: default_idle_timeout_minutes(),
+            snapshot_messages: default_snapshot_messages(),
+            channel_scope: ChannelScope::default(),
+        }
+    }
+}
+
+/// How sessions are keyed in a shared channel.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelScope {
+    /// One session per person per channel.
+    #[default]
+    PerUser,
+    /// One session per channel, shared by everyone in it.
+    Shared,
+}
+
+/// The status HTTP endpoint.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StatusConfig {
+    /// Serve `/health` and `/metrics` while `clara run` is up.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Address to listen on, `host:port`.
+    #[serde(default = "default_status_bind")]
+    pub bind: String,
+}
+
+impl Default for StatusConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            bind: default_status_bind(),
+        }
+    }
+}
+
+/// Per-user local file storage (`CLARA_FILES_DIR`, `CLARA_MAX_FILE_SIZE`).
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FilesConfig {
+    /// Folder for users' files, relative to the root.
+    #[serde(default = "default_files_dir")]
+    pub dir: String,
+    /// Largest file a tool may save, in bytes.
+    #[serde(default = "default_max_file_bytes")]
+    #[schemars(range(min = 1))]
+    pub max_file_bytes: u64,
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        Self {
+            dir: default_files_dir(),
+            max_file_bytes: default_max_file_bytes(),
+        }
+    }
+}
+
+fn default_data_dir() -> String {
+    "data".to_owned()
+}
+fn default_log_level() -> String {
+    "info".to_owned()
+}
+fn default_reload_debounce_ms() -> u32 {
+    150
+}
+fn default_shutdown_grace_secs() -> u32 {
+    30
+}
+fn default_hook_concurrency() -> u32 {
+    8
+}
+fn default_persona() -> String {
+    "clara".to_owned()
+}
+fn default_store() -> String {
+    "main".to_owned()
+}
+fn default_timezone() -> String {
+    "America/New_York".to_owned()
+}
+fn default_memory_max_tokens() -> u32 {
+    8000
+}
+fn default_search_candidates() -> u32 {
+    100
+}
+fn default_rrf_k() -> u32 {
+    60
+}
+fn default_project() -> String {
+    "Default Project".to_owned()
+}
+fn default_idle_timeout_minutes() -> u32 {
+    30
+}
+fn default_snapshot_messages() -> u32 {
+    10
+}
+fn default_status_bind() -> String {
+    "127.0.0.1:8787".to_owned()
+}
+fn default_files_dir() -> String {
+    "clara_files".to_owned()
+}
+fn default_max_file_bytes() -> u64 {
+    50 * 1024 * 1024
+}

@@ -1,0 +1,13 @@
+//! Typed config for every file kind. Doc comments here become the JSON Schema descriptions.
+
+pub mod adapters;
+pub mod clara;
+pub mod common;
+pub mod hook;
+pub mod persona;
+pub mod pipeline;
+pub mod prompts;
+pub mod provider;
+pub mod steps;
+pub mod store;
+pub mod tool;

@@ -1,0 +1,44 @@
+//! Command-line arguments (clap). Usage errors exit with 2, user-facing failures with 1.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// clara: a declarative agent runtime. Runs a personal assistant from a folder of plain files.
+#[derive(Parser, Debug)]
+#[command(name = "clara", version, about)]
+pub struct Cli {
+    /// The root folder holding clara.toml, personas/, pipelines/, tools.d/ and hooks/.
+    #[arg(long, global = true, env = "CLARA_ROOT", default_value = ".")]
+    pub root: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Load and check every file; print each problem as `path:line:col: message`.
+    Validate(ValidateArgs),
+    /// Write one JSON Schema per file kind (for editors), or check they are current.
+    Schema(SchemaArgs),
+}
+
+/// Arguments of `clara validate`.
+#[derive(Args, Debug)]
+pub struct ValidateArgs {
+    /// Skip checks that need the environment (secret variables being set).
+    #[arg(long)]
+    pub offline: bool,
+}
+
+/// Arguments of `clara schema`.
+#[derive(Args, Debug)]
+pub struct SchemaArgs {
+    /// Folder to write the schemas to (default: ROOT/schema).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Write nothing; exit 1 when a schema on disk is missing or out of date.
+    #[arg(long)]
+    pub check: bool,
+}
