@@ -1,0 +1,115 @@
+//! `clara validate` against fixture roots: each case overlays a few files on a valid base root
+//! and must print exactly its `expected` lines (and exit 1, or 0 for an `ok:` line).
+//!
+//! A case folder holds `files/` (copied over the base; an empty file named `NAME.remove`
+//! deletes `NAME`), `expected` (the exact stdout), and optionally `env` (`KEY=VALUE` lines,
+//! the only variables besides PATH the run sees) and `args` (default `--offline`).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/validate")
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            fs::create_dir_all(&target).unwrap();
+            copy_tree(&entry.path(), &target);
+        } else if let Some(name) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.strip_suffix(".remove"))
+        {
+            fs::remove_file(to.join(name)).unwrap_or_else(|e| panic!("cannot remove {name}: {e}"));
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+struct Outcome {
+    stdout: String,
+    code: i32,
+}
+
+fn run_case(case: &Path) -> Outcome {
+    let root = tempfile::tempdir().unwrap();
+    copy_tree(&fixtures().join("base"), root.path());
+    if case.join("files").is_dir() {
+        copy_tree(&case.join("files"), root.path());
+    }
+    let args = fs::read_to_string(case.join("args")).unwrap_or_else(|_| "--offline".to_owned());
+    let mut command = Command::new(env!("CARGO_BIN_EXE_clara"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .arg("--root")
+        .arg(root.path())
+        .arg("validate")
+        .args(args.split_whitespace());
+    if let Ok(env) = fs::read_to_string(case.join("env")) {
+        for line in env.lines().filter(|l| !l.trim().is_empty()) {
+            let (key, value) = line.split_once('=').expect("env lines are KEY=VALUE");
+            command.env(key, value);
+        }
+    }
+    let output = command.output().expect("clara runs");
+    Outcome {
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        code: output.status.code().unwrap_or(-1),
+    }
+}
+
+#[test]
+fn the_base_root_is_valid() {
+    let outcome = run_case(&fixtures().join("cases/does-not-exist"));
+    assert_eq!(
+        outcome.code, 0,
+        "base root must validate:\n{}",
+        outcome.stdout
+    );
+    assert!(outcome.stdout.starts_with("ok: "), "{}", outcome.stdout);
+}
+
+#[test]
+fn every_case_prints_exactly_its_expected_problems() {
+    let mut cases: Vec<PathBuf> = fs::read_dir(fixtures().join("cases"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 25, "only {} fixture cases", cases.len());
+    let mut failures = Vec::new();
+    for case in &cases {
+        let expected = fs::read_to_string(case.join("expected"))
+            .unwrap_or_else(|_| panic!("{} has no expected file", case.display()));
+        let expected_code = if expected.starts_with("ok: ") { 0 } else { 1 };
+        let outcome = run_case(case);
+        if outcome.stdout != expected || outcome.code != expected_code {
+            failures.push(format!(
+                "── {} (exit {}, expected {expected_code})\n   expected:\n{}   got:\n{}",
+                case.file_name().unwrap().to_string_lossy(),
+                outcome.code,
+                indent(&expected),
+                indent(&outcome.stdout)
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("      {l}\n")).collect()
+}
