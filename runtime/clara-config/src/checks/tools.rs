@@ -1,7 +1,6 @@
 //! Tool manifest checks: names (and MCP namespace clashes), runner shape, argument schemas,
 //! templates.
 
-use crate::doc::Seg;
 use crate::loader::{Loaded, Partial, Source};
 use crate::model::tool::{BUILTIN_TOOLS, MCP_SEPARATOR, Runner, ToolManifest};
 use crate::path;
@@ -164,7 +163,7 @@ fn check_parameters(
     source: &Source,
     parameters: &serde_json::Map<String, serde_json::Value>,
 ) {
-    let at: Vec<Seg> = path!["parameters", "type"];
+    let at = path!["parameters", "type"];
     match parameters.get("type").and_then(|t| t.as_str()) {
         Some("object") => {}
         Some(other) => report.value(

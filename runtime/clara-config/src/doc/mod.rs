@@ -100,7 +100,7 @@ impl From<usize> for Seg {
 /// Builds a path: `path!["steps", 2, "persona"]`.
 #[macro_export]
 macro_rules! path {
-    ($($seg:expr),* $(,)?) => { vec![$($crate::doc::Seg::from($seg)),*] };
+    ($($seg:expr),* $(,)?) => { [$($crate::doc::Seg::from($seg)),*] };
 }
 
 impl Node {

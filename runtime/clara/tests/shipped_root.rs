@@ -1,0 +1,102 @@
+//! The files clara ships: they validate, the checked-in schemas are current, and the chat
+//! pipeline writes out exactly the defaults (so reading it tells a user what clara does).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use clara_config::model::steps::{
+    BuildContextStep, ClassifyTierStep, IngestStep, LlmCallStep, Step, ToolLoopStep,
+    WriteMemoryStep,
+};
+use clara_config::{Env, LoadOptions};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn clara(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_clara"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .arg("--root")
+        .arg(repo_root())
+        .args(args);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().unwrap()
+}
+
+#[test]
+fn shipped_root_validates_offline() {
+    let out = clara(&["validate", "--offline"], &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert_eq!(
+        stdout,
+        "ok: clara.toml, 1 persona, 3 pipelines, 2 tools, 3 hooks and 2 tasks in 2 hook files\n"
+    );
+}
+
+#[test]
+fn shipped_root_needs_only_the_default_providers_key() {
+    let missing = clara(&["validate"], &[]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&missing.stdout),
+        "clara.toml:23:15: environment variable `OPENROUTER_API_KEY` is not set (needed by provider `openrouter`); set it or pass --offline\n"
+    );
+    let present = clara(&["validate"], &[("OPENROUTER_API_KEY", "sk-test")]);
+    assert!(
+        present.status.success(),
+        "{}",
+        String::from_utf8_lossy(&present.stdout)
+    );
+}
+
+#[test]
+fn checked_in_schemas_are_current() {
+    let out = clara(&["schema", "--check"], &[]);
+    assert!(
+        out.status.success(),
+        "schema/ is stale; run `cargo run -p clara -- schema`:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn schema_check_notices_a_stale_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().to_str().unwrap();
+    assert!(clara(&["schema", "--out", out_dir], &[]).status.success());
+    assert!(
+        clara(&["schema", "--out", out_dir, "--check"], &[])
+            .status
+            .success()
+    );
+    std::fs::write(dir.path().join("tool.schema.json"), "{}\n").unwrap();
+    let stale = clara(&["schema", "--out", out_dir, "--check"], &[]);
+    assert_eq!(stale.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&stale.stdout).contains("tool.schema.json: out of date"));
+}
+
+#[test]
+fn chat_pipeline_writes_out_the_defaults() {
+    let set =
+        clara_config::load_with_env(&repo_root(), Env::default(), LoadOptions { offline: true })
+            .unwrap();
+    let chat = &set.pipelines["chat"].value;
+    let defaults = vec![
+        Step::Ingest(IngestStep::default()),
+        Step::ClassifyTier(ClassifyTierStep::default()),
+        Step::BuildContext(BuildContextStep::default()),
+        Step::LlmCall(LlmCallStep::default()),
+        Step::ToolLoop(ToolLoopStep::default()),
+        Step::WriteMemory(WriteMemoryStep::default()),
+    ];
+    assert_eq!(chat.steps, defaults);
+}
