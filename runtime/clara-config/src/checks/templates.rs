@@ -67,9 +67,16 @@ fn locate_in_string(source: &Source, start: &At, line: u32, col: u32) -> Option<
         .find(|o| rest.starts_with(o))
         .unwrap_or("");
     let multi_line = matches!(opener, "\"\"\"" | "'''");
-    let block = matches!(opener, "|" | ">");
-    if block {
-        let content_line = value_line + line;
+    if source.yaml && !matches!(opener, "\"" | "'") {
+        // Block scalars: content lines keep their indentation in the file.
+        let header = usize::from(matches!(opener, "|" | ">")) as u32;
+        let content_line = value_line + header + line - 1;
+        if line == 1 && header == 0 {
+            return Some(At::Pos {
+                line: value_line,
+                col: value_col + col - 1,
+            });
+        }
         let indent = source
             .text
             .lines()
@@ -109,4 +116,58 @@ fn locate_in_string(source: &Source, start: &At, line: u32, col: u32) -> Option<
             col,
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doc::{parse_toml, parse_yaml};
+    use crate::path;
+
+    fn located(text: &str, yaml: bool) -> Vec<String> {
+        let doc = if yaml {
+            parse_yaml(text).unwrap()
+        } else {
+            parse_toml(text).unwrap()
+        };
+        let source = Source {
+            rel: "f".to_owned(),
+            text: text.to_owned(),
+            doc,
+            yaml,
+        };
+        let template = source
+            .doc
+            .get(&path!["t"])
+            .unwrap()
+            .to_json()
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let mut problems = Vec::new();
+        check_value(
+            &mut Report {
+                problems: &mut problems,
+            },
+            &source,
+            &path!["t"],
+            &template,
+        );
+        problems
+            .iter()
+            .map(|p| p.at.as_ref().unwrap().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn errors_point_inside_the_string() {
+        assert_eq!(located("t = \"hi {{ name }\"", false), ["1:17"]);
+        assert_eq!(
+            located("x = 1\nt = \"\"\"\nline one\nbad {% if %}\n\"\"\"", false),
+            ["4:11"]
+        );
+        assert_eq!(located("t = '''first {{ }}'''", false), ["1:17"]);
+        assert_eq!(located("t: |\n  fine\n  {{ oops }\n", true), ["3:11"]);
+        assert!(located("t = \"{{ fine }}\"", false).is_empty());
+    }
 }

@@ -252,3 +252,6 @@ impl<'a> LineIndex<'a> {
             .or_else(|| (rest.chars().count() == skip).then_some(start + rest.len()))
     }
 }
+
+#[cfg(test)]
+mod tests;
