@@ -46,7 +46,23 @@ fn parse_error(text: &str) -> Option<(u32, u32, String)> {
         .unwrap_or(detail.lines().next().unwrap_or("cannot parse"))
         .trim()
         .to_owned();
-    Some((line, col, format!("template does not parse: {reason}")))
+    Some((
+        line,
+        col,
+        format!("template does not parse: {}", shorten(&reason)),
+    ))
+}
+
+/// pest lists every token that could follow; the last alternatives (the closing tag that is
+/// missing, usually) are the ones a person needs.
+fn shorten(reason: &str) -> String {
+    match (
+        reason.strip_prefix("expected "),
+        reason.rsplit_once(", or "),
+    ) {
+        (Some(_), Some((_, last))) => format!("expected {last}"),
+        _ => reason.to_owned(),
+    }
 }
 
 /// Maps a position inside a string value to a position in the file, for TOML strings (basic,
