@@ -1,6 +1,8 @@
 //! The clara config language: every file kind as typed config, loading with positions,
 //! cross-file validation and JSON Schema output. No async runtime here.
 
+#![warn(missing_docs)]
+
 mod checks;
 pub mod doc;
 pub mod env;

@@ -15,8 +15,13 @@ pub use yaml_front::parse_yaml;
 /// Where something was written: a position in a file, or an environment variable.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum At {
-    /// 1-based line and column (columns count characters).
-    Pos { line: u32, col: u32 },
+    /// A position in a file.
+    Pos {
+        /// 1-based line.
+        line: u32,
+        /// 1-based column, counted in characters.
+        col: u32,
+    },
     /// An override from this environment variable.
     Env(Arc<str>),
 }
