@@ -1,0 +1,132 @@
+//! The `build_context` step: what goes into the prompt and the templates that render it.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::model::common::yes;
+use crate::model::prompts;
+
+/// Options of the `build_context` step.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BuildContextStep {
+    /// Which conversation's messages become the history.
+    #[serde(default)]
+    pub history_source: HistorySource,
+    /// Recent messages included, oldest first.
+    #[serde(default = "default_history_messages")]
+    pub history_messages: u32,
+    /// Prefix the user's history messages with the time they were sent.
+    #[serde(default = "yes")]
+    pub history_timestamps: bool,
+    /// strftime format of those times (e.g. `%-I:%M %p` gives `9:05 AM`).
+    #[serde(default = "default_timestamp_format")]
+    pub timestamp_format: String,
+    /// strftime format of `now` in the context block.
+    #[serde(default = "default_now_format")]
+    pub now_format: String,
+    /// IANA time zone for shown times. Defaults to `defaults.timezone`.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// Include the previous session's summary and its last messages.
+    #[serde(default = "yes")]
+    pub previous_session: bool,
+    /// Include the reply chain the message answers (Discord).
+    #[serde(default = "yes")]
+    pub reply_chain: bool,
+    /// Include long-term memories.
+    #[serde(default = "yes")]
+    pub memories: bool,
+    /// Only the last this many characters of the message are used as the memory search query.
+    #[serde(default = "default_memory_query_chars")]
+    #[schemars(range(min = 1))]
+    pub memory_query_chars: u32,
+    /// Key memories (identity, relationships, health, work, home) always included, at most.
+    #[serde(default = "default_key_memories")]
+    pub key_memories: u32,
+    /// User memories found by search, at most.
+    #[serde(default = "default_user_memories")]
+    pub user_memories: u32,
+    /// Project memories found by search, at most.
+    #[serde(default = "default_project_memories")]
+    pub project_memories: u32,
+    /// Memories scoring below this (0 to 1) are left out.
+    #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub min_memory_score: f32,
+    /// System instructions before the persona (tera template).
+    #[serde(default = "default_instructions_template")]
+    pub instructions_template: String,
+    /// The current-context block (tera template).
+    #[serde(default = "default_context_template")]
+    pub context_template: String,
+    /// The memory block (tera template); left out of the prompt when it renders empty.
+    #[serde(default = "default_memories_template")]
+    pub memories_template: String,
+}
+
+impl Default for BuildContextStep {
+    fn default() -> Self {
+        Self {
+            history_source: HistorySource::default(),
+            history_messages: default_history_messages(),
+            history_timestamps: true,
+            timestamp_format: default_timestamp_format(),
+            now_format: default_now_format(),
+            timezone: None,
+            previous_session: true,
+            reply_chain: true,
+            memories: true,
+            memory_query_chars: default_memory_query_chars(),
+            key_memories: default_key_memories(),
+            user_memories: default_user_memories(),
+            project_memories: default_project_memories(),
+            min_memory_score: 0.0,
+            instructions_template: default_instructions_template(),
+            context_template: default_context_template(),
+            memories_template: default_memories_template(),
+        }
+    }
+}
+
+/// Where a pipeline's history comes from.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum HistorySource {
+    /// The session the message belongs to.
+    #[default]
+    CurrentSession,
+    /// The session that just ended (for `session_end` pipelines).
+    EndedSession,
+}
+
+fn default_history_messages() -> u32 {
+    20
+}
+fn default_timestamp_format() -> String {
+    "%-I:%M %p".to_owned()
+}
+fn default_now_format() -> String {
+    "%A, %B %-d, %Y at %H:%M %Z".to_owned()
+}
+fn default_memory_query_chars() -> u32 {
+    6000
+}
+fn default_key_memories() -> u32 {
+    15
+}
+fn default_user_memories() -> u32 {
+    35
+}
+fn default_project_memories() -> u32 {
+    35
+}
+fn default_instructions_template() -> String {
+    prompts::INSTRUCTIONS.to_owned()
+}
+fn default_context_template() -> String {
+    prompts::CONTEXT.to_owned()
+}
+fn default_memories_template() -> String {
+    prompts::MEMORIES.to_owned()
+}

@@ -1,0 +1,52 @@
+//! The six built-in pipeline steps, one file each. Every MyPalClara constant that shapes a
+//! turn is an option, with MyPalClara's value (or a fixed version of it) as the default.
+
+mod classify;
+mod context;
+mod ingest;
+mod llm_call;
+mod tool_loop;
+mod write_memory;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use classify::{ClassifyTierStep, TierPrefixes};
+pub use context::{BuildContextStep, HistorySource};
+pub use ingest::{IngestStep, PhraseMatch};
+pub use llm_call::LlmCallStep;
+pub use tool_loop::{AutoContinue, ToolLoopStep};
+pub use write_memory::WriteMemoryStep;
+
+/// One step of a pipeline, chosen by `type`.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Step {
+    /// Normalise the incoming message, drop bots, detect stop phrases, drop duplicates, and
+    /// store it before any model call.
+    Ingest(IngestStep),
+    /// Assemble the prompt: instructions, persona, context, memories, history.
+    BuildContext(BuildContextStep),
+    /// Choose the model tier from a message prefix or a classifier call.
+    ClassifyTier(ClassifyTierStep),
+    /// Call the model, streaming.
+    LlmCall(LlmCallStep),
+    /// Run the tool calls the model asked for and call it again, bounded.
+    ToolLoop(ToolLoopStep),
+    /// Store the exchange, then extract and reconcile long-term memories.
+    WriteMemory(WriteMemoryStep),
+}
+
+impl Step {
+    /// The step's `type` as written in pipeline files.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Step::Ingest(_) => "ingest",
+            Step::BuildContext(_) => "build_context",
+            Step::ClassifyTier(_) => "classify_tier",
+            Step::LlmCall(_) => "llm_call",
+            Step::ToolLoop(_) => "tool_loop",
+            Step::WriteMemory(_) => "write_memory",
+        }
+    }
+}
