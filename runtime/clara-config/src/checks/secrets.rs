@@ -56,6 +56,12 @@ pub(crate) fn check(set: &Partial<'_>, env: &Env, report: &mut Report<'_>) {
         }
         let mut stores = BTreeSet::from([config.defaults.store.clone()]);
         stores.extend(config.memory.store.clone());
+        stores.extend(
+            set.pipelines
+                .values()
+                .flatten()
+                .filter_map(|p| p.value.store.clone()),
+        );
         for name in stores {
             if let Some(StoreConfig::Postgres { url_env, .. }) = config.stores.get(&name) {
                 require(
