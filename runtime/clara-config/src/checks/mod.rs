@@ -9,16 +9,17 @@ mod secrets;
 mod templates;
 mod tools;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 pub(crate) use persona::persona_prompt;
 
 use crate::doc::Seg;
 use crate::env::Env;
-use crate::loader::{LoadOptions, Loaded, PERSONAS_DIR, Partial, Source, TOOLS_DIR};
+use crate::loader::{LoadOptions, Loaded, LoadedPersona, PERSONAS_DIR, Partial, Source, TOOLS_DIR};
 use crate::model::clara::ClaraConfig;
 use crate::model::common::{glob_match, is_glob};
+use crate::model::pipeline::Pipeline;
 use crate::model::tool::{BUILTIN_TOOLS, MCP_SEPARATOR, Runner, ToolManifest};
 use crate::problem::Problem;
 use crate::suggest;
@@ -39,12 +40,9 @@ impl Names {
     pub(crate) fn new(
         root: &Path,
         clara: &Option<Loaded<ClaraConfig>>,
-        personas: &std::collections::BTreeMap<String, crate::loader::LoadedPersona>,
-        pipelines: &std::collections::BTreeMap<
-            String,
-            Option<Loaded<crate::model::pipeline::Pipeline>>,
-        >,
-        tools: &std::collections::BTreeMap<String, Loaded<ToolManifest>>,
+        personas: &BTreeMap<String, LoadedPersona>,
+        pipelines: &BTreeMap<String, Option<Loaded<Pipeline>>>,
+        tools: &BTreeMap<String, Loaded<ToolManifest>>,
     ) -> Names {
         let mut persona_names: BTreeSet<String> = personas.keys().cloned().collect();
         persona_names.extend(stems(root, PERSONAS_DIR));
