@@ -123,12 +123,19 @@ fn load_inner(
         root,
         problems: &mut problems,
     };
-    let clara = files.clara(&env);
+    let (clara_doc, clara) = files.clara(&env);
     let personas = files.personas();
     let pipelines = files.named::<Pipeline>(PIPELINES_DIR, FileKind::Pipeline, "pipeline");
     let tools = files.tools();
     let hook_files = files.named::<HookFile>(HOOKS_DIR, FileKind::Hook, "hook file");
-    let names = checks::Names::new(root, &clara, &personas, &pipelines, &tools);
+    let names = checks::Names::new(
+        root,
+        clara_doc.as_ref(),
+        &clara,
+        &personas,
+        &pipelines,
+        &tools,
+    );
     let set = Partial {
         clara: clara.as_ref(),
         personas: &personas,
@@ -175,7 +182,9 @@ struct Files<'a> {
 }
 
 impl Files<'_> {
-    fn clara(&mut self, env: &Env) -> Option<Loaded<ClaraConfig>> {
+    /// `clara.toml`, typed; and its document (overrides applied) even when it fails its
+    /// checks, so the names it defines still resolve in other files.
+    fn clara(&mut self, env: &Env) -> (Option<Node>, Option<Loaded<ClaraConfig>>) {
         let path = self.root.join(CLARA_FILE);
         if !path.is_file() {
             self.problems.push(Problem {
@@ -183,13 +192,19 @@ impl Files<'_> {
                 at: None,
                 message: "not found: every root needs a clara.toml".to_owned(),
             });
-            return None;
+            return (None, None);
         }
-        let mut source = self.parse(CLARA_FILE, false)?;
+        let Some(mut source) = self.parse(CLARA_FILE, false) else {
+            return (None, None);
+        };
         for (at, message) in apply_env_overrides(&mut source.doc, env.iter()) {
             self.problems.push(Problem::at(CLARA_FILE, at, message));
         }
-        self.typed("clara".to_owned(), source, FileKind::Clara)
+        let doc = source.doc.clone();
+        (
+            Some(doc),
+            self.typed("clara".to_owned(), source, FileKind::Clara),
+        )
     }
 
     fn personas(&mut self) -> BTreeMap<String, LoadedPersona> {

@@ -4,7 +4,8 @@
 /// distance, or one being a prefix of the other (`idle_timeout` for `idle_timeout_minutes`).
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let word = word.to_lowercase();
-    let limit = (word.chars().count() / 3).max(2);
+    // One edit for short words: `top` is not a typo of `low`.
+    let limit = (word.chars().count() / 3).max(1);
     candidates
         .into_iter()
         .filter_map(|candidate| {

@@ -233,11 +233,32 @@ fn unique(
 
 fn check_cron(report: &mut Report<'_>, source: &Source, at: &[crate::doc::Seg], expr: &str) {
     let parser = CronParser::builder().seconds(Seconds::Disallowed).build();
-    if let Err(err) = parser.parse(expr) {
-        report.value(
-            source,
-            at,
-            format!("invalid cron expression `{expr}`: {err}"),
-        );
-    }
+    let Err(err) = parser.parse(expr) else { return };
+    let fields: Vec<&str> = expr.split_whitespace().collect();
+    const NAMES: [&str; 5] = ["minute", "hour", "day-of-month", "month", "day-of-week"];
+    // croner does not say which field is wrong; try each alone to name it.
+    let culprit = (fields.len() == 5)
+        .then(|| {
+            (0..5).find(|&i| {
+                let probe: Vec<&str> = (0..5)
+                    .map(|j| if j == i { fields[i] } else { "*" })
+                    .collect();
+                parser.parse(&probe.join(" ")).is_err()
+            })
+        })
+        .flatten();
+    let detail = err.to_string();
+    let reason = detail
+        .trim_start_matches("Component error: ")
+        .trim_end_matches('.');
+    let message = match culprit {
+        Some(i) => format!(
+            "invalid cron expression `{expr}`: the {} field `{}` is invalid: {}",
+            NAMES[i],
+            fields[i],
+            reason.to_lowercase()
+        ),
+        None => format!("invalid cron expression `{expr}`: {reason}"),
+    };
+    report.value(source, at, message);
 }

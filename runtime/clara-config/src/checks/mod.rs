@@ -14,7 +14,7 @@ use std::path::Path;
 
 pub(crate) use persona::persona_prompt;
 
-use crate::doc::Seg;
+use crate::doc::{Node, Seg, Value};
 use crate::env::Env;
 use crate::loader::{LoadOptions, Loaded, LoadedPersona, PERSONAS_DIR, Partial, Source, TOOLS_DIR};
 use crate::model::clara::ClaraConfig;
@@ -31,7 +31,8 @@ pub(crate) struct Names {
     pub pipelines: BTreeSet<String>,
     pub tools: BTreeSet<String>,
     pub mcp_servers: BTreeSet<String>,
-    /// `None` when `clara.toml` did not load: provider and store references go unchecked.
+    /// `None` when `clara.toml` could not be parsed: provider and store references go
+    /// unchecked.
     pub providers: Option<BTreeSet<String>>,
     pub stores: Option<BTreeSet<String>>,
 }
@@ -39,6 +40,7 @@ pub(crate) struct Names {
 impl Names {
     pub(crate) fn new(
         root: &Path,
+        clara_doc: Option<&Node>,
         clara: &Option<Loaded<ClaraConfig>>,
         personas: &BTreeMap<String, LoadedPersona>,
         pipelines: &BTreeMap<String, Option<Loaded<Pipeline>>>,
@@ -59,12 +61,16 @@ impl Names {
             pipelines: pipelines.keys().cloned().collect(),
             tools: tool_names,
             mcp_servers,
-            providers: clara
-                .as_ref()
-                .map(|c| c.value.providers.keys().cloned().collect()),
-            stores: clara
-                .as_ref()
-                .map(|c| c.value.stores.keys().cloned().collect()),
+            providers: match clara {
+                Some(c) => Some(c.value.providers.keys().cloned().collect()),
+                None => clara_doc.map(|doc| table_keys(doc, "providers").unwrap_or_default()),
+            },
+            stores: match clara {
+                Some(c) => Some(c.value.stores.keys().cloned().collect()),
+                None => clara_doc.map(|doc| {
+                    table_keys(doc, "stores").unwrap_or_else(|| BTreeSet::from(["main".to_owned()]))
+                }),
+            },
         }
     }
 
@@ -78,6 +84,14 @@ impl Names {
             .split_once(MCP_SEPARATOR)
             .is_some_and(|(server, _)| self.mcp_servers.contains(server))
             || self.tools.iter().any(|t| glob_match(pattern, t))
+    }
+}
+
+/// The keys of a top-level table of a document that did not pass its checks.
+fn table_keys(doc: &Node, table: &str) -> Option<BTreeSet<String>> {
+    match &doc.entry(table)?.value.value {
+        Value::Map(entries) => Some(entries.iter().map(|e| e.key.clone()).collect()),
+        _ => None,
     }
 }
 

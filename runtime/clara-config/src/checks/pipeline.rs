@@ -114,13 +114,9 @@ fn check(pipeline: &Loaded<Pipeline>, names: &Names, report: &mut Report<'_>) {
                 );
                 for (j, pattern) in tools.auto_continue.patterns.iter().enumerate() {
                     if let Err(err) = regex::Regex::new(pattern) {
-                        let reason = err
-                            .to_string()
-                            .lines()
-                            .last()
-                            .unwrap_or("invalid")
-                            .trim()
-                            .to_owned();
+                        let detail = err.to_string();
+                        let last = detail.lines().last().unwrap_or("invalid").trim();
+                        let reason = last.strip_prefix("error: ").unwrap_or(last);
                         report.value(
                             source,
                             &path!["steps", i, "auto_continue", "patterns", j],

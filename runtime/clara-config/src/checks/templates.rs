@@ -46,10 +46,59 @@ fn parse_error(text: &str) -> Option<(u32, u32, String)> {
         .unwrap_or(detail.lines().next().unwrap_or("cannot parse"))
         .trim()
         .to_owned();
+    if reached_the_end(text, line, col) {
+        if let Some(unclosed) = unclosed_block(text) {
+            return Some(unclosed);
+        }
+    }
     Some((
         line,
         col,
         format!("template does not parse: {}", shorten(&reason)),
+    ))
+}
+
+/// Whether the parser failed at the end of the text, as it does when a block is never closed.
+fn reached_the_end(text: &str, line: u32, col: u32) -> bool {
+    let At::Pos {
+        line: end_line,
+        col: end_col,
+    } = LineIndex::new(text).at(text.trim_end().len())
+    else {
+        return false;
+    };
+    (line, col) >= (end_line, end_col)
+}
+
+/// The innermost `{% if %}` / `{% for %}` / … without its `{% end… %}`, as a position in the
+/// template and a message that says how to close it.
+fn unclosed_block(text: &str) -> Option<(u32, u32, String)> {
+    static TAGS: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let tags = TAGS.get_or_init(|| {
+        regex::Regex::new(r"\{%-?\s*(end)?(if|for|macro|block|filter|raw)\b")
+            .expect("valid pattern")
+    });
+    let mut open: Vec<(&str, usize)> = Vec::new();
+    for caps in tags.captures_iter(text) {
+        let kind = caps.get(2).expect("group 2 always matches").as_str();
+        if caps.get(1).is_some() {
+            if let Some(i) = open.iter().rposition(|(k, _)| *k == kind) {
+                open.truncate(i);
+            }
+        } else {
+            open.push((kind, caps.get(0).expect("whole match").start()));
+        }
+    }
+    let (kind, offset) = open.pop()?;
+    let At::Pos { line, col } = LineIndex::new(text).at(offset) else {
+        return None;
+    };
+    Some((
+        line,
+        col,
+        format!(
+            "template does not parse: `{{% {kind} %}}` is never closed; add `{{% end{kind} %}}`"
+        ),
     ))
 }
 
@@ -185,5 +234,25 @@ mod tests {
         assert_eq!(located("t = '''first {{ }}'''", false), ["1:17"]);
         assert_eq!(located("t: |\n  fine\n  {{ oops }\n", true), ["3:11"]);
         assert!(located("t = \"{{ fine }}\"", false).is_empty());
+    }
+
+    #[test]
+    fn an_unclosed_block_points_at_its_opening_tag() {
+        let message = |t: &str| parse_error(t).map(|(l, c, m)| format!("{l}:{c}: {m}"));
+        assert_eq!(
+            message("a\n{% for x in xs %}{% if x %}{{ x }}{% endif %}\nb"),
+            Some(
+                "2:1: template does not parse: `{% for %}` is never closed; add `{% endfor %}`"
+                    .to_owned()
+            )
+        );
+        assert_eq!(
+            message("{% if a %}{% if b %}x{% endif %}"),
+            Some(
+                "1:1: template does not parse: `{% if %}` is never closed; add `{% endif %}`"
+                    .to_owned()
+            )
+        );
+        assert_eq!(message("{% if a %}x{% endif %}"), None);
     }
 }
