@@ -2,7 +2,7 @@
 //! deserialise it, then run the cross-file checks. Every problem is collected; nothing stops
 //! at the first.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -122,14 +122,16 @@ fn load_inner(
     let mut files = Files {
         root,
         problems: &mut problems,
+        listed: BTreeMap::new(),
     };
     let (clara_doc, clara) = files.clara(&env);
     let personas = files.personas();
     let pipelines = files.named::<Pipeline>(PIPELINES_DIR, FileKind::Pipeline, "pipeline");
     let tools = files.tools();
     let hook_files = files.named::<HookFile>(HOOKS_DIR, FileKind::Hook, "hook file");
+    let listed = std::mem::take(&mut files.listed);
     let names = checks::Names::new(
-        root,
+        &listed,
         clara_doc.as_ref(),
         &clara,
         &personas,
@@ -179,6 +181,9 @@ pub(crate) struct Partial<'a> {
 struct Files<'a> {
     root: &'a Path,
     problems: &'a mut Vec<Problem>,
+    /// Stems of the config files found in each folder, so names resolve even for files that
+    /// fail to load.
+    listed: BTreeMap<&'static str, BTreeSet<String>>,
 }
 
 impl Files<'_> {
@@ -234,7 +239,7 @@ impl Files<'_> {
     /// resolves in references.
     fn named<T: DeserializeOwned>(
         &mut self,
-        dir: &str,
+        dir: &'static str,
         kind: FileKind,
         what: &str,
     ) -> BTreeMap<String, Option<Loaded<T>>> {
@@ -287,7 +292,7 @@ impl Files<'_> {
         out
     }
 
-    fn list(&mut self, dir: &str, yaml_allowed: bool) -> Vec<Listed> {
+    fn list(&mut self, dir: &'static str, yaml_allowed: bool) -> Vec<Listed> {
         let Ok(entries) = std::fs::read_dir(self.root.join(dir)) else {
             return Vec::new();
         };
@@ -319,6 +324,7 @@ impl Files<'_> {
                 }
                 _ => continue,
             };
+            self.listed.entry(dir).or_default().insert(stem.to_owned());
             listed.push(Listed {
                 stem: stem.to_owned(),
                 rel,

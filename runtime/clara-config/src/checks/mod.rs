@@ -10,7 +10,6 @@ mod templates;
 mod tools;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
 pub(crate) use persona::persona_prompt;
 
@@ -39,7 +38,7 @@ pub(crate) struct Names {
 
 impl Names {
     pub(crate) fn new(
-        root: &Path,
+        listed: &BTreeMap<&'static str, BTreeSet<String>>,
         clara_doc: Option<&Node>,
         clara: &Option<Loaded<ClaraConfig>>,
         personas: &BTreeMap<String, LoadedPersona>,
@@ -47,9 +46,9 @@ impl Names {
         tools: &BTreeMap<String, Loaded<ToolManifest>>,
     ) -> Names {
         let mut persona_names: BTreeSet<String> = personas.keys().cloned().collect();
-        persona_names.extend(stems(root, PERSONAS_DIR));
+        persona_names.extend(listed.get(PERSONAS_DIR).into_iter().flatten().cloned());
         let mut tool_names: BTreeSet<String> = tools.keys().cloned().collect();
-        tool_names.extend(stems(root, TOOLS_DIR));
+        tool_names.extend(listed.get(TOOLS_DIR).into_iter().flatten().cloned());
         tool_names.extend(BUILTIN_TOOLS.iter().map(|t| (*t).to_owned()));
         let mcp_servers = tools
             .values()
@@ -93,23 +92,6 @@ fn table_keys(doc: &Node, table: &str) -> Option<BTreeSet<String>> {
         Value::Map(entries) => Some(entries.iter().map(|e| e.key.clone()).collect()),
         _ => None,
     }
-}
-
-fn stems(root: &Path, dir: &str) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| {
-            !n.starts_with('.')
-                && [".toml", ".yaml", ".yml"]
-                    .iter()
-                    .any(|ext| n.ends_with(ext))
-        })
-        .filter_map(|n| n.rsplit_once('.').map(|(stem, _)| stem.to_owned()))
-        .collect()
 }
 
 /// Collects problems against one source file.
