@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use chrono::DateTime;
 use croner::parser::{CronParser, Seconds};
 
+use crate::doc::Seg;
 use crate::loader::{Loaded, Partial, Source};
 use crate::model::hook::{Delivery, HookFile, HookKind, TaskKind, Webhook};
 use crate::path;
@@ -138,17 +139,12 @@ struct Action<'a> {
 }
 
 impl Action<'_> {
-    fn check(
-        &self,
-        report: &mut Report<'_>,
-        source: &Source,
-        base: &[crate::doc::Seg],
-        names: &Names,
-    ) {
-        let at = |field: &str| {
-            let mut p = base.to_vec();
-            p.push(field.into());
-            p
+    fn check(&self, report: &mut Report<'_>, source: &Source, base: &[Seg], names: &Names) {
+        let at = |tail: &[&str]| -> Vec<Seg> {
+            base.iter()
+                .cloned()
+                .chain(tail.iter().map(|t| Seg::from(*t)))
+                .collect()
         };
         let count = [
             self.command.is_some(),
@@ -173,15 +169,17 @@ impl Action<'_> {
         }
         if let Some(webhook) = self.webhook {
             if !is_http_url(&webhook.url) {
-                let mut p = at("webhook");
-                p.push("url".into());
-                report.value(source, &p, "expected an http:// or https:// URL");
+                report.value(
+                    source,
+                    &at(&["webhook", "url"]),
+                    "expected an http:// or https:// URL",
+                );
             }
         }
         if let Some(pipeline) = self.pipeline {
             report.reference(
                 source,
-                &at("pipeline"),
+                &at(&["pipeline"]),
                 "pipeline",
                 pipeline,
                 &names.pipelines,
@@ -190,18 +188,21 @@ impl Action<'_> {
         match self.deliver {
             Some(_) if self.pipeline.is_none() => report.key(
                 source,
-                &at("deliver"),
+                &at(&["deliver"]),
                 "`deliver` is only used with `pipeline`",
             ),
             Some(deliver) => {
-                let mut p = at("deliver");
-                let known: Vec<String> = ADAPTERS.iter().map(|a| (*a).to_owned()).collect();
-                p.push("adapter".into());
-                report.reference(source, &p, "adapter", &deliver.adapter, &known);
+                report.reference(
+                    source,
+                    &at(&["deliver", "adapter"]),
+                    "adapter",
+                    &deliver.adapter,
+                    ADAPTERS,
+                );
                 if deliver.channel.is_some() == deliver.user.is_some() {
                     report.key(
                         source,
-                        &at("deliver"),
+                        &at(&["deliver"]),
                         "`deliver` needs exactly one of `channel` or `user`",
                     );
                 }
@@ -214,7 +215,7 @@ impl Action<'_> {
 fn unique(
     report: &mut Report<'_>,
     source: &Source,
-    at: &[crate::doc::Seg],
+    at: &[Seg],
     what: &str,
     name: &str,
     seen: &mut BTreeMap<String, String>,
@@ -231,7 +232,7 @@ fn unique(
     }
 }
 
-fn check_cron(report: &mut Report<'_>, source: &Source, at: &[crate::doc::Seg], expr: &str) {
+fn check_cron(report: &mut Report<'_>, source: &Source, at: &[Seg], expr: &str) {
     let parser = CronParser::builder().seconds(Seconds::Disallowed).build();
     let Err(err) = parser.parse(expr) else { return };
     let fields: Vec<&str> = expr.split_whitespace().collect();

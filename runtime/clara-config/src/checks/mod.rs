@@ -113,15 +113,16 @@ impl Report<'_> {
     }
 
     /// Reports `name` at `path` unless it is one of `known`.
-    pub(crate) fn reference<'k>(
+    pub(crate) fn reference<K: AsRef<str>>(
         &mut self,
         source: &Source,
         path: &[Seg],
         what: &str,
         name: &str,
-        known: impl IntoIterator<Item = &'k String>,
+        known: impl IntoIterator<Item = K>,
     ) {
-        let known: Vec<&str> = known.into_iter().map(String::as_str).collect();
+        let known: Vec<K> = known.into_iter().collect();
+        let known: Vec<&str> = known.iter().map(AsRef::as_ref).collect();
         if !known.contains(&name) {
             self.value(source, path, suggest::unknown(what, name, &known));
         }

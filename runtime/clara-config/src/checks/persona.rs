@@ -69,8 +69,7 @@ pub(crate) fn check(persona: &LoadedPersona, names: &Names, report: &mut Report<
     }
     for (i, pattern) in persona.file.value.tools.iter().enumerate() {
         if !names.tool_pattern_known(pattern) {
-            let known: Vec<&String> = names.tools.iter().collect();
-            report.reference(source, &path!["tools", i], "tool", pattern, known);
+            report.reference(source, &path!["tools", i], "tool", pattern, &names.tools);
         }
     }
 }

@@ -144,13 +144,12 @@ fn check(pipeline: &Loaded<Pipeline>, names: &Names, report: &mut Report<'_>) {
     for (i, trigger) in value.triggers.iter().enumerate() {
         if let Trigger::Message { adapters } = trigger {
             for (j, adapter) in adapters.iter().enumerate() {
-                let known: Vec<String> = ADAPTERS.iter().map(|a| (*a).to_owned()).collect();
                 report.reference(
                     source,
                     &path!["triggers", i, "adapters", j],
                     "adapter",
                     adapter,
-                    &known,
+                    ADAPTERS,
                 );
             }
         }
