@@ -5,15 +5,12 @@
 //! The tools come from `.ci/run` (npm `@taplo/cli`, pip `jsonschema ruamel.yaml`). Without them
 //! the test says so and passes locally; with `CI` set a missing tool fails it.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
+use support::repo_root;
 
 fn shipped(ext: &str) -> Vec<PathBuf> {
     let root = repo_root();

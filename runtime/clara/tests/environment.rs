@@ -1,17 +1,15 @@
 //! The environment a root is checked against: `.env` in the root, process variables winning
 //! over it, `CLARA_SECTION__KEY` overrides layered over `clara.toml`, and secret checks.
 
-use std::path::Path;
-use std::process::Command;
+mod support;
 
-fn base_root() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/validate/base");
-    for entry in walk(&base) {
-        let rel = entry.strip_prefix(&base).unwrap();
-        std::fs::create_dir_all(dir.path().join(rel).parent().unwrap()).unwrap();
-        std::fs::copy(&entry, dir.path().join(rel)).unwrap();
-    }
+use std::path::Path;
+
+use support::{base_root, clara};
+
+/// The fixture base root with an API key variable on its provider.
+fn keyed_root() -> tempfile::TempDir {
+    let dir = base_root();
     let clara = dir.path().join("clara.toml");
     let text = std::fs::read_to_string(&clara).unwrap();
     std::fs::write(
@@ -25,27 +23,9 @@ fn base_root() -> tempfile::TempDir {
     dir
 }
 
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(walk(&path))
-        } else {
-            files.push(path)
-        }
-    }
-    files
-}
-
 fn validate(root: &Path, env: &[(&str, &str)]) -> (i32, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_clara"));
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .arg("--root")
-        .arg(root)
-        .arg("validate");
+    let mut command = clara(root);
+    command.arg("validate");
     command.envs(env.iter().copied());
     let out = command.output().unwrap();
     (
@@ -56,7 +36,7 @@ fn validate(root: &Path, env: &[(&str, &str)]) -> (i32, String) {
 
 #[test]
 fn a_missing_secret_is_reported_at_its_key_and_offline_skips_it() {
-    let root = base_root();
+    let root = keyed_root();
     let (code, out) = validate(root.path(), &[]);
     assert_eq!(code, 1);
     assert_eq!(
@@ -71,7 +51,7 @@ fn a_missing_secret_is_reported_at_its_key_and_offline_skips_it() {
 
 #[test]
 fn dot_env_supplies_secrets_and_overrides_and_the_process_wins() {
-    let root = base_root();
+    let root = keyed_root();
     std::fs::write(
         root.path().join(".env"),
         "LOCAL_KEY=from-dotenv\nCLARA_SESSIONS__IDLE_TIMEOUT_MINUTES=0\n",
@@ -92,7 +72,7 @@ fn dot_env_supplies_secrets_and_overrides_and_the_process_wins() {
 
 #[test]
 fn overrides_are_checked_like_file_values() {
-    let root = base_root();
+    let root = keyed_root();
     let env = [
         ("LOCAL_KEY", "k"),
         ("CLARA_DEFAULTS__PERSONA", "robot"),
@@ -121,7 +101,7 @@ fn overrides_are_checked_like_file_values() {
 
 #[test]
 fn a_broken_dot_env_line_is_reported_with_its_line() {
-    let root = base_root();
+    let root = keyed_root();
     std::fs::write(
         root.path().join(".env"),
         "LOCAL_KEY=x\nTHIS IS NOT A LINE\n",

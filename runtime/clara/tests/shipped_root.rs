@@ -1,30 +1,20 @@
 //! The files clara ships: they validate, the checked-in schemas are current, and the chat
 //! pipeline writes out exactly the defaults (so reading it tells a user what clara does).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod support;
+
+use std::process::Output;
 
 use clara_config::model::steps::{
     BuildContextStep, ClassifyTierStep, IngestStep, LlmCallStep, Step, ToolLoopStep,
     WriteMemoryStep,
 };
 use clara_config::{Env, LoadOptions};
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
+use support::repo_root;
 
 fn clara(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_clara"));
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .arg("--root")
-        .arg(repo_root())
-        .args(args);
+    let mut command = support::clara(&repo_root());
+    command.args(args);
     for (k, v) in env {
         command.env(k, v);
     }

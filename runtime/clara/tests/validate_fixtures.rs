@@ -5,32 +5,12 @@
 //! deletes `NAME`), `expected` (the exact stdout), and optionally `env` (`KEY=VALUE` lines,
 //! the only variables besides PATH the run sees) and `args` (default `--offline`).
 
+mod support;
+
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/validate")
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            fs::create_dir_all(&target).unwrap();
-            copy_tree(&entry.path(), &target);
-        } else if let Some(name) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.strip_suffix(".remove"))
-        {
-            fs::remove_file(to.join(name)).unwrap_or_else(|e| panic!("cannot remove {name}: {e}"));
-        } else {
-            fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
+use support::{base_root, clara, copy_tree, fixtures};
 
 struct Outcome {
     stdout: String,
@@ -38,20 +18,13 @@ struct Outcome {
 }
 
 fn run_case(case: &Path) -> Outcome {
-    let root = tempfile::tempdir().unwrap();
-    copy_tree(&fixtures().join("base"), root.path());
+    let root = base_root();
     if case.join("files").is_dir() {
         copy_tree(&case.join("files"), root.path());
     }
     let args = fs::read_to_string(case.join("args")).unwrap_or_else(|_| "--offline".to_owned());
-    let mut command = Command::new(env!("CARGO_BIN_EXE_clara"));
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .arg("--root")
-        .arg(root.path())
-        .arg("validate")
-        .args(args.split_whitespace());
+    let mut command = clara(root.path());
+    command.arg("validate").args(args.split_whitespace());
     if let Ok(env) = fs::read_to_string(case.join("env")) {
         for line in env.lines().filter(|l| !l.trim().is_empty()) {
             let (key, value) = line.split_once('=').expect("env lines are KEY=VALUE");

@@ -1,0 +1,59 @@
+//! Helpers shared by the integration tests: where things are, copying roots, and running the
+//! real `clara` binary with nothing from this shell's environment but `PATH`.
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The repository root (the shipped clara root).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// The folder of `clara validate` fixtures.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/validate")
+}
+
+/// Copies `from` over `to`, recursively. An empty file named `NAME.remove` deletes `NAME`.
+pub fn copy_tree(from: &Path, to: &Path) {
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            fs::create_dir_all(&target).unwrap();
+            copy_tree(&entry.path(), &target);
+        } else if let Some(name) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.strip_suffix(".remove"))
+        {
+            fs::remove_file(to.join(name)).unwrap_or_else(|e| panic!("cannot remove {name}: {e}"));
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A temporary copy of the valid base root the fixtures build on.
+pub fn base_root() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&fixtures().join("base"), dir.path());
+    dir
+}
+
+/// `clara --root ROOT …` with an empty environment apart from `PATH`.
+pub fn clara(root: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_clara"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .arg("--root")
+        .arg(root);
+    command
+}
