@@ -1,8 +1,7 @@
-//! The clara engine: turns, steps, pipelines, generations and the event bus. It builds on the
-//! typed config of `clara-config` and stays free of sqlx, twilight and reqwest, which live in
-//! the `clara` binary crate at the edges.
-//!
-//! The engine itself arrives with the pipeline work; today this crate fixes the dependency
-//! direction (`clara` → `clara-core` → `clara-config`) and re-exports the config language.
+//! The clara engine: the provider seam and tool-call protocols today; turns, steps, pipelines,
+//! generations and the event bus as they land. It stays free of sqlx, twilight and reqwest,
+//! which live at the edges in the `clara` crate.
+
+pub mod llm;
 
 pub use clara_config as config;

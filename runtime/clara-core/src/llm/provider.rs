@@ -1,0 +1,28 @@
+//! The provider seam: one small trait the engine calls, implemented at the edges.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use super::error::ProviderError;
+use super::types::{ChatRequest, ChatResponse};
+
+/// A boxed, sendable future (the trait is used as `Arc<dyn Provider>`).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Receives text as it streams in.
+pub type DeltaSink<'a> = &'a (dyn Fn(&str) + Send + Sync);
+
+/// A language model endpoint.
+///
+/// `chat` returns the complete response whether or not it streamed; while streaming, each
+/// text delta goes to `on_delta` as it arrives. Dropping the future cancels the request.
+pub trait Provider: Send + Sync {
+    /// The provider's name in `clara.toml`.
+    fn name(&self) -> &str;
+
+    /// One model call.
+    fn chat<'a>(&'a self, request: &'a ChatRequest, on_delta: DeltaSink<'a>) -> BoxFuture<'a, Result<ChatResponse, ProviderError>>;
+
+    /// Embeddings for `texts`, in order.
+    fn embed<'a>(&'a self, texts: &'a [String]) -> BoxFuture<'a, Result<Vec<Vec<f32>>, ProviderError>>;
+}
