@@ -63,6 +63,17 @@ pub struct ProviderConfig {
 }
 
 impl ProviderConfig {
+    /// The model for a call on `tier`. A tool-bound call never runs on the low tier: it uses
+    /// the base model, because small models handle tools badly.
+    pub fn model_for_call(&self, tier: Option<Tier>, tool_bound: bool) -> &str {
+        let tier = if tool_bound && tier == Some(Tier::Low) {
+            None
+        } else {
+            tier
+        };
+        self.model_for(tier)
+    }
+
     /// The model for `tier`, or the base model when the tier has none.
     pub fn model_for(&self, tier: Option<Tier>) -> &str {
         let chosen = match tier {

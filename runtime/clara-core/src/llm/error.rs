@@ -46,7 +46,9 @@ impl ProviderErrorKind {
     pub fn is_transient(&self) -> bool {
         match self {
             ProviderErrorKind::Status { status, .. } => *status == 429 || *status >= 500,
-            ProviderErrorKind::Connect(_) | ProviderErrorKind::Timeout(_) | ProviderErrorKind::StreamCut(_) => true,
+            ProviderErrorKind::Connect(_)
+            | ProviderErrorKind::Timeout(_)
+            | ProviderErrorKind::StreamCut(_) => true,
             ProviderErrorKind::Decode(_) | ProviderErrorKind::Config(_) => false,
         }
     }

@@ -2,9 +2,14 @@
 //! messages, tools, a streamed reply folded into one response, and typed errors.
 
 mod error;
+mod fallback;
 mod provider;
 mod types;
+pub mod xml_tools;
 
 pub use error::{ProviderError, ProviderErrorKind};
-pub use provider::{BoxFuture, DeltaSink, Provider};
-pub use types::{ChatRequest, ChatResponse, Message, Part, Role, StopReason, ToolCall, ToolSpec, Usage};
+pub use fallback::Fallback;
+pub use provider::{BoxFuture, DeltaSink, Embedder, Provider};
+pub use types::{
+    ChatRequest, ChatResponse, Message, Part, Role, StopReason, ToolCall, ToolSpec, Usage,
+};

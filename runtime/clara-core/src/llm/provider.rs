@@ -21,8 +21,24 @@ pub trait Provider: Send + Sync {
     fn name(&self) -> &str;
 
     /// One model call.
-    fn chat<'a>(&'a self, request: &'a ChatRequest, on_delta: DeltaSink<'a>) -> BoxFuture<'a, Result<ChatResponse, ProviderError>>;
+    fn chat<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+        on_delta: DeltaSink<'a>,
+    ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>>;
+}
 
-    /// Embeddings for `texts`, in order.
-    fn embed<'a>(&'a self, texts: &'a [String]) -> BoxFuture<'a, Result<Vec<Vec<f32>>, ProviderError>>;
+/// An embeddings endpoint.
+pub trait Embedder: Send + Sync {
+    /// The embedding model; vectors from different models are never mixed.
+    fn model(&self) -> &str;
+
+    /// The length of every vector.
+    fn dimensions(&self) -> usize;
+
+    /// One vector per text, in order.
+    fn embed<'a>(
+        &'a self,
+        texts: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<Vec<f32>>, ProviderError>>;
 }

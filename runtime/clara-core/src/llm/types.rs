@@ -1,6 +1,6 @@
 //! Normalised chat types. Providers translate these to and from their own wire formats.
 
-use clara_config::model::common::Tier;
+use clara_config::model::common::{Tier, ToolCallMode};
 use serde::{Deserialize, Serialize};
 
 /// Who wrote a message.
@@ -46,7 +46,12 @@ pub struct Message {
 
 impl Message {
     fn text_message(role: Role, text: impl Into<String>) -> Self {
-        Message { role, parts: vec![Part::Text(text.into())], tool_calls: Vec::new(), tool_call_id: None }
+        Message {
+            role,
+            parts: vec![Part::Text(text.into())],
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+        }
     }
 
     /// A system message.
@@ -67,18 +72,33 @@ impl Message {
     /// An assistant message that called tools (its text may be empty).
     pub fn assistant_with_calls(text: impl Into<String>, calls: Vec<ToolCall>) -> Self {
         let text = text.into();
-        let parts = if text.is_empty() { Vec::new() } else { vec![Part::Text(text)] };
-        Message { role: Role::Assistant, parts, tool_calls: calls, tool_call_id: None }
+        let parts = if text.is_empty() {
+            Vec::new()
+        } else {
+            vec![Part::Text(text)]
+        };
+        Message {
+            role: Role::Assistant,
+            parts,
+            tool_calls: calls,
+            tool_call_id: None,
+        }
     }
 
     /// A tool result for call `id`.
     pub fn tool_result(id: impl Into<String>, text: impl Into<String>) -> Self {
-        Message { tool_call_id: Some(id.into()), ..Self::text_message(Role::Tool, text) }
+        Message {
+            tool_call_id: Some(id.into()),
+            ..Self::text_message(Role::Tool, text)
+        }
     }
 
     /// Adds an image part.
     pub fn with_image(mut self, media_type: impl Into<String>, data: impl Into<String>) -> Self {
-        self.parts.push(Part::Image { media_type: media_type.into(), data: data.into() });
+        self.parts.push(Part::Image {
+            media_type: media_type.into(),
+            data: data.into(),
+        });
         self
     }
 
@@ -133,12 +153,22 @@ pub struct ChatRequest {
     pub temperature: Option<f32>,
     /// Stream the reply (deltas go to the sink as they arrive).
     pub stream: bool,
+    /// How tools are offered; `None` uses the provider's `tool_call_mode`.
+    pub tool_call_mode: Option<ToolCallMode>,
 }
 
 impl ChatRequest {
     /// A streamed request for `messages` with no tools, on the base model.
     pub fn new(messages: Vec<Message>) -> Self {
-        ChatRequest { messages, tools: Vec::new(), tier: None, max_tokens: None, temperature: None, stream: true }
+        ChatRequest {
+            messages,
+            tools: Vec::new(),
+            tier: None,
+            max_tokens: None,
+            temperature: None,
+            stream: true,
+            tool_call_mode: None,
+        }
     }
 }
 

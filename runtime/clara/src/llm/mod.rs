@@ -1,2 +1,114 @@
 //! LLM providers over reqwest: OpenAI-compatible chat completions and Anthropic messages,
-//! streaming (SSE), retries, fallback, and embeddings.
+//! streaming (SSE), retries, fallback, and embeddings. Wire formats stay in this module; the
+//! engine sees only `clara_core::llm`.
+
+mod anthropic;
+mod client;
+pub mod codec;
+mod embeddings;
+mod endpoint;
+mod http;
+mod openai;
+mod retry;
+mod wire;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use clara_config::Env;
+use clara_config::model::clara::ClaraConfig;
+use clara_core::llm::{
+    BoxFuture, ChatRequest, ChatResponse, DeltaSink, Embedder, Fallback, Provider, ProviderError,
+};
+
+pub use client::HttpProvider;
+pub use embeddings::HttpEmbedder;
+pub use http::install_crypto_provider;
+pub use wire::Reply;
+
+/// Every configured provider, ready to call, and the embedder when embeddings are on.
+pub struct Providers {
+    by_name: BTreeMap<String, Arc<dyn Provider>>,
+    embedder: Option<Arc<dyn Embedder>>,
+}
+
+impl Providers {
+    /// Builds every provider in `config`, each wrapped in its fallback chain. A provider whose
+    /// secret is missing still exists and fails each call with that reason (`clara validate`
+    /// reports it up front for the providers in use).
+    pub fn build(config: &ClaraConfig, env: &Env) -> Providers {
+        let single: BTreeMap<String, Arc<dyn Provider>> = config
+            .providers
+            .iter()
+            .map(|(name, provider)| {
+                let built: Arc<dyn Provider> = match HttpProvider::new(name, provider, env) {
+                    Ok(client) => Arc::new(client),
+                    Err(error) => Arc::new(Unavailable {
+                        name: name.clone(),
+                        error,
+                    }),
+                };
+                (name.clone(), built)
+            })
+            .collect();
+        let by_name = config
+            .providers
+            .iter()
+            .map(|(name, provider)| {
+                let primary = single[name].clone();
+                let chained: Arc<dyn Provider> = if provider.fallback.is_empty() {
+                    primary
+                } else {
+                    let rest = provider
+                        .fallback
+                        .iter()
+                        .filter_map(|f| single.get(f).cloned())
+                        .collect();
+                    Arc::new(Fallback::new(primary, rest))
+                };
+                (name.clone(), chained)
+            })
+            .collect();
+        let embedder = config.embeddings.as_ref().filter(|e| e.enabled).and_then(|settings| {
+            let provider = config.providers.get(&settings.provider)?;
+            match HttpEmbedder::new(&settings.provider, provider, settings, env) {
+                Ok(embedder) => Some(Arc::new(embedder) as Arc<dyn Embedder>),
+                Err(error) => {
+                    tracing::warn!(%error, "embeddings are off: memory search uses full text only");
+                    None
+                }
+            }
+        });
+        Providers { by_name, embedder }
+    }
+
+    /// The provider `name` (with its fallbacks).
+    pub fn get(&self, name: &str) -> Option<Arc<dyn Provider>> {
+        self.by_name.get(name).cloned()
+    }
+
+    /// The embedder, when embeddings are configured, enabled and have their key.
+    pub fn embedder(&self) -> Option<Arc<dyn Embedder>> {
+        self.embedder.clone()
+    }
+}
+
+/// A provider that could not be built (a missing secret): every call reports why.
+struct Unavailable {
+    name: String,
+    error: ProviderError,
+}
+
+impl Provider for Unavailable {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn chat<'a>(
+        &'a self,
+        _request: &'a ChatRequest,
+        _on_delta: DeltaSink<'a>,
+    ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
+        Box::pin(async move { Err(self.error.clone()) })
+    }
+}

@@ -1,0 +1,271 @@
+//! Anthropic's native Messages wire format (the API itself, or a proxy such as clewdr).
+
+use clara_core::llm::{ChatRequest, Message, Part, Role, StopReason, ToolCall, Usage};
+use serde_json::{Value, json};
+
+use super::wire::{Reply, StreamDecoder, parse_arguments};
+
+/// The API version clara speaks.
+pub(crate) const VERSION: &str = "2023-06-01";
+
+/// The messages endpoint: `{base}/v1/messages`, or `{base}/messages` when the base already
+/// ends in `/v1`.
+pub(crate) fn messages_url(base: &str) -> String {
+    let base = base.trim_end_matches('/');
+    if base.ends_with("/v1") {
+        format!("{base}/messages")
+    } else {
+        format!("{base}/v1/messages")
+    }
+}
+
+/// The request body. System messages are joined into `system`; tool results travel as
+/// `tool_result` blocks in user turns; consecutive turns of one role are merged, because the
+/// API requires user and assistant to alternate.
+pub(crate) fn body(
+    request: &ChatRequest,
+    model: &str,
+    max_tokens: u32,
+    temperature: f32,
+    top_p: Option<f32>,
+) -> Value {
+    let system: Vec<String> = request
+        .messages
+        .iter()
+        .filter(|m| m.role == Role::System)
+        .map(Message::text)
+        .collect();
+    let mut turns: Vec<(&str, Vec<Value>)> = Vec::new();
+    for message in request.messages.iter().filter(|m| m.role != Role::System) {
+        let (role, blocks) = turn(message);
+        match turns.last_mut() {
+            Some((last_role, last_blocks)) if *last_role == role => last_blocks.extend(blocks),
+            _ => turns.push((role, blocks)),
+        }
+    }
+    let mut body = json!({
+        "model": model,
+        "max_tokens": max_tokens,
+        "temperature": temperature,
+        "messages": turns.into_iter().map(|(role, content)| json!({ "role": role, "content": content })).collect::<Vec<_>>(),
+        "stream": request.stream,
+    });
+    if !system.is_empty() {
+        body["system"] = json!(system.join("\n\n"));
+    }
+    if let Some(top_p) = top_p {
+        body["top_p"] = json!(top_p);
+    }
+    if !request.tools.is_empty() {
+        body["tools"] = request
+            .tools
+            .iter()
+            .map(|t| json!({ "name": t.name, "description": t.description, "input_schema": t.parameters }))
+            .collect();
+    }
+    body
+}
+
+fn turn(message: &Message) -> (&'static str, Vec<Value>) {
+    let mut blocks: Vec<Value> = message
+        .parts
+        .iter()
+        .filter_map(|part| match part {
+            // The API rejects empty text blocks.
+            Part::Text(text) if text.is_empty() => None,
+            Part::Text(text) => Some(json!({ "type": "text", "text": text })),
+            Part::Image { media_type, data } => {
+                Some(json!({ "type": "image", "source": { "type": "base64", "media_type": media_type, "data": data } }))
+            }
+        })
+        .collect();
+    match message.role {
+        Role::Assistant => {
+            blocks.extend(message.tool_calls.iter().map(
+                |c| json!({ "type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments }),
+            ));
+            ("assistant", blocks)
+        }
+        Role::Tool => (
+            "user",
+            vec![
+                json!({ "type": "tool_result", "tool_use_id": message.tool_call_id, "content": message.text() }),
+            ],
+        ),
+        Role::User | Role::System => ("user", blocks),
+    }
+}
+
+fn stop_reason(reason: &str) -> StopReason {
+    match reason {
+        "end_turn" | "stop_sequence" => StopReason::EndTurn,
+        "tool_use" => StopReason::ToolUse,
+        "max_tokens" => StopReason::MaxTokens,
+        _ => StopReason::Other,
+    }
+}
+
+/// A complete (non-streamed) response body.
+pub(crate) fn parse(body: &str) -> Result<Reply, String> {
+    let value: Value = serde_json::from_str(body).map_err(|e| format!("invalid JSON: {e}"))?;
+    let content = value
+        .get("content")
+        .and_then(Value::as_array)
+        .ok_or("no `content` in the reply")?;
+    let mut reply = Reply::default();
+    for block in content {
+        match block.get("type").and_then(Value::as_str) {
+            Some("text") => reply.text.push_str(
+                block
+                    .get("text")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
+            ),
+            Some("tool_use") => reply.tool_calls.push(ToolCall {
+                id: block
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                name: block
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                arguments: block
+                    .get("input")
+                    .cloned()
+                    .filter(Value::is_object)
+                    .unwrap_or_else(|| json!({})),
+            }),
+            _ => {}
+        }
+    }
+    reply.stop = value
+        .get("stop_reason")
+        .and_then(Value::as_str)
+        .map(stop_reason);
+    let count = |key: &str| {
+        value
+            .pointer(&format!("/usage/{key}"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0) as u32
+    };
+    reply.usage = Usage {
+        input_tokens: count("input_tokens"),
+        output_tokens: count("output_tokens"),
+    };
+    Ok(reply)
+}
+
+/// Streamed events: `content_block_*` carry text and tool input, `message_stop` ends it.
+#[derive(Default)]
+pub(crate) struct Decoder {
+    reply: Reply,
+    /// Blocks by index: `Some((id, name, input so far))` for tool_use, `None` for text.
+    blocks: Vec<Option<(String, String, String)>>,
+}
+
+impl StreamDecoder for Decoder {
+    fn event(
+        &mut self,
+        name: &str,
+        data: &str,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<bool, String> {
+        if name == "ping" || data.trim().is_empty() {
+            return Ok(false);
+        }
+        let event: Value =
+            serde_json::from_str(data).map_err(|e| format!("invalid JSON in the stream: {e}"))?;
+        let kind = event.get("type").and_then(Value::as_str).unwrap_or(name);
+        match kind {
+            "message_start" => {
+                self.reply.usage.input_tokens = event
+                    .pointer("/message/usage/input_tokens")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0) as u32;
+            }
+            "content_block_start" => {
+                let index = event.get("index").and_then(Value::as_u64).unwrap_or(0) as usize;
+                if self.blocks.len() <= index {
+                    self.blocks.resize(index + 1, None);
+                }
+                let block = event.get("content_block").cloned().unwrap_or_default();
+                if block.get("type").and_then(Value::as_str) == Some("tool_use") {
+                    let field = |k: &str| {
+                        block
+                            .get(k)
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_owned()
+                    };
+                    self.blocks[index] = Some((field("id"), field("name"), String::new()));
+                }
+            }
+            "content_block_delta" => {
+                let index = event.get("index").and_then(Value::as_u64).unwrap_or(0) as usize;
+                let delta = event.get("delta").cloned().unwrap_or_default();
+                match delta.get("type").and_then(Value::as_str) {
+                    Some("text_delta") => {
+                        let text = delta
+                            .get("text")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default();
+                        if !text.is_empty() {
+                            self.reply.text.push_str(text);
+                            on_text(text);
+                        }
+                    }
+                    Some("input_json_delta") => {
+                        if let Some(Some((_, _, input))) = self.blocks.get_mut(index) {
+                            input.push_str(
+                                delta
+                                    .get("partial_json")
+                                    .and_then(Value::as_str)
+                                    .unwrap_or_default(),
+                            );
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            "message_delta" => {
+                if let Some(reason) = event.pointer("/delta/stop_reason").and_then(Value::as_str) {
+                    self.reply.stop = Some(stop_reason(reason));
+                }
+                if let Some(out) = event
+                    .pointer("/usage/output_tokens")
+                    .and_then(Value::as_u64)
+                {
+                    self.reply.usage.output_tokens = out as u32;
+                }
+            }
+            "message_stop" => return Ok(true),
+            "error" => {
+                let message = event
+                    .pointer("/error/message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("error event");
+                return Err(message.to_owned());
+            }
+            _ => {}
+        }
+        Ok(false)
+    }
+
+    fn finish(self: Box<Self>) -> Reply {
+        let mut reply = self.reply;
+        reply.tool_calls = self
+            .blocks
+            .into_iter()
+            .flatten()
+            .map(|(id, name, input)| ToolCall {
+                id,
+                name,
+                arguments: parse_arguments(&input),
+            })
+            .collect();
+        reply
+    }
+}

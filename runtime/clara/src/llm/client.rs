@@ -1,0 +1,161 @@
+//! A provider over HTTP: one model call with time limits, retries, streaming folded into a
+//! complete response, and XML tool-call mode for models without native tools.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clara_config::Env;
+use clara_config::model::common::ToolCallMode;
+use clara_config::model::provider::{ProviderConfig, ProviderKind};
+use clara_core::llm::xml_tools::{self, XmlStreamFilter};
+use clara_core::llm::{
+    BoxFuture, ChatRequest, ChatResponse, DeltaSink, Provider, ProviderError, ProviderErrorKind,
+    StopReason,
+};
+
+use super::endpoint::Endpoint;
+use super::http::{post_json, transport_error};
+use super::retry::{AttemptError, with_retries};
+use super::wire::Reply;
+use super::{anthropic, codec, openai};
+
+/// A chat provider of either wire format.
+pub struct HttpProvider {
+    name: String,
+    endpoint: Endpoint,
+}
+
+impl HttpProvider {
+    /// Builds the provider `name`, reading its secrets from `env`.
+    pub fn new(name: &str, config: &ProviderConfig, env: &Env) -> Result<Self, ProviderError> {
+        Ok(HttpProvider {
+            name: name.to_owned(),
+            endpoint: Endpoint::new(name, config, env)?,
+        })
+    }
+
+    fn url(&self) -> String {
+        match self.endpoint.config.kind {
+            ProviderKind::Openai => openai::chat_url(&self.endpoint.base_url),
+            ProviderKind::Anthropic => anthropic::messages_url(&self.endpoint.base_url),
+        }
+    }
+
+    /// One HTTP exchange; each decoded text delta goes to `on_text`.
+    async fn attempt(
+        &self,
+        request: &ChatRequest,
+        model: &str,
+        on_text: &(dyn Fn(&str) + Sync),
+    ) -> Result<Reply, AttemptError> {
+        let endpoint = &self.endpoint;
+        let kind = endpoint.config.kind;
+        let body = codec::request_body(&endpoint.config, request, model);
+        let response = post_json(
+            &endpoint.http,
+            &endpoint.origin,
+            model,
+            &self.url(),
+            &endpoint.headers,
+            &body,
+            endpoint.first_byte_timeout(),
+        )
+        .await?;
+        let error = |kind| AttemptError::from(endpoint.origin.error(model, kind));
+        if request.stream {
+            return codec::read_stream(kind, response.bytes_stream(), on_text)
+                .await
+                .map_err(error);
+        }
+        let text = response
+            .text()
+            .await
+            .map_err(|e| error(transport_error(&e)))?;
+        codec::parse_body(kind, &text).map_err(error)
+    }
+}
+
+impl Provider for HttpProvider {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn chat<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+        on_delta: DeltaSink<'a>,
+    ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
+        Box::pin(async move {
+            let config = &self.endpoint.config;
+            let model = config
+                .model_for_call(request.tier, !request.tools.is_empty())
+                .to_owned();
+            let xml = !request.tools.is_empty()
+                && request.tool_call_mode.unwrap_or(config.tool_call_mode) == ToolCallMode::Xml;
+            let prepared = xml.then(|| xml_tools::prepare(request));
+            let wire_request = prepared.as_ref().unwrap_or(request);
+            let total = self.endpoint.total_timeout();
+            let emitted = AtomicBool::new(false);
+            let deliver = |text: &str| {
+                if !text.is_empty() {
+                    emitted.store(true, Ordering::SeqCst);
+                    on_delta(text);
+                }
+            };
+            let filter = Mutex::new(XmlStreamFilter::new());
+            let reply = with_retries(&config.retry, || async {
+                *filter.lock().expect("filter lock") = XmlStreamFilter::new();
+                let on_text = |text: &str| {
+                    if xml {
+                        let shown = filter.lock().expect("filter lock").push(text);
+                        deliver(&shown);
+                    } else {
+                        deliver(text);
+                    }
+                };
+                let outcome =
+                    match tokio::time::timeout(total, self.attempt(wire_request, &model, &on_text))
+                        .await
+                    {
+                        Ok(outcome) => outcome,
+                        Err(_) => Err(self
+                            .endpoint
+                            .origin
+                            .error(&model, ProviderErrorKind::Timeout("the whole reply"))
+                            .into()),
+                    };
+                outcome.map_err(|mut failure| {
+                    failure.error.partial_output = emitted.load(Ordering::SeqCst);
+                    failure
+                })
+            })
+            .await?;
+            let mut response = ChatResponse {
+                text: reply.text,
+                tool_calls: reply.tool_calls,
+                stop_reason: reply.stop.unwrap_or(StopReason::Other),
+                usage: reply.usage,
+                provider: self.name.clone(),
+                model,
+            };
+            if xml {
+                let earlier_calls = request.messages.iter().map(|m| m.tool_calls.len()).sum();
+                let (text, calls) = xml_tools::parse(&response.text, earlier_calls);
+                if calls.is_empty() && request.stream {
+                    let held = std::mem::replace(
+                        &mut *filter.lock().expect("filter lock"),
+                        XmlStreamFilter::new(),
+                    )
+                    .finish();
+                    deliver(&held);
+                }
+                if !calls.is_empty() {
+                    response.stop_reason = StopReason::ToolUse;
+                }
+                response.text = text;
+                response.tool_calls = calls;
+            }
+            Ok(response)
+        })
+    }
+}

@@ -1,0 +1,68 @@
+//! The wire formats as plain functions: the request body for a provider, and reading a
+//! server-sent-event stream into text deltas and a complete reply. The HTTP client uses these;
+//! so does the benchmark, which measures them without a network in between.
+
+use clara_config::model::provider::{ProviderConfig, ProviderKind};
+use clara_core::llm::{ChatRequest, ProviderErrorKind};
+use eventsource_stream::Eventsource;
+use futures_util::{Stream, StreamExt};
+
+use super::wire::{Reply, StreamDecoder};
+use super::{anthropic, openai};
+
+/// The JSON body of a chat request to a provider of `config.kind`.
+pub fn request_body(
+    config: &ProviderConfig,
+    request: &ChatRequest,
+    model: &str,
+) -> serde_json::Value {
+    let max_tokens = request.max_tokens.unwrap_or(config.max_tokens);
+    let temperature = request.temperature.unwrap_or(config.temperature);
+    match config.kind {
+        ProviderKind::Openai => openai::body(request, model, max_tokens, temperature, config.top_p),
+        ProviderKind::Anthropic => {
+            anthropic::body(request, model, max_tokens, temperature, config.top_p)
+        }
+    }
+}
+
+/// A complete (non-streamed) response body of a provider of `kind`.
+pub fn parse_body(kind: ProviderKind, body: &str) -> Result<Reply, ProviderErrorKind> {
+    match kind {
+        ProviderKind::Openai => openai::parse(body),
+        ProviderKind::Anthropic => anthropic::parse(body),
+    }
+    .map_err(ProviderErrorKind::Decode)
+}
+
+/// Reads a streamed reply: each text delta goes to `on_text` as it is decoded. A stream that
+/// ends before the API's end marker is an error, never a silently short reply.
+pub async fn read_stream<S, B, E>(
+    kind: ProviderKind,
+    bytes: S,
+    on_text: &(dyn Fn(&str) + Sync),
+) -> Result<Reply, ProviderErrorKind>
+where
+    S: Stream<Item = Result<B, E>> + Unpin,
+    B: AsRef<[u8]>,
+    E: std::fmt::Display,
+{
+    let mut decoder: Box<dyn StreamDecoder> = match kind {
+        ProviderKind::Openai => Box::<openai::Decoder>::default(),
+        ProviderKind::Anthropic => Box::<anthropic::Decoder>::default(),
+    };
+    let mut events = bytes.eventsource();
+    while let Some(event) = events.next().await {
+        let event = event.map_err(|e| ProviderErrorKind::StreamCut(e.to_string()))?;
+        let mut forward = |text: &str| on_text(text);
+        if decoder
+            .event(&event.event, &event.data, &mut forward)
+            .map_err(ProviderErrorKind::Decode)?
+        {
+            return Ok(decoder.finish());
+        }
+    }
+    Err(ProviderErrorKind::StreamCut(
+        "the connection closed before the reply was complete".to_owned(),
+    ))
+}

@@ -1,0 +1,282 @@
+//! The OpenAI chat-completions wire format (OpenAI, OpenRouter, NanoGPT, Ollama, vLLM, …).
+
+use clara_core::llm::{ChatRequest, Message, Part, Role, StopReason, ToolCall, Usage};
+use serde_json::{Value, json};
+
+use super::wire::{Reply, StreamDecoder, parse_arguments};
+
+/// The chat endpoint under a base URL such as `https://openrouter.ai/api/v1`.
+pub(crate) fn chat_url(base: &str) -> String {
+    format!("{}/chat/completions", base.trim_end_matches('/'))
+}
+
+/// The embeddings endpoint under a base URL.
+pub(crate) fn embeddings_url(base: &str) -> String {
+    format!("{}/embeddings", base.trim_end_matches('/'))
+}
+
+/// The request body.
+pub(crate) fn body(
+    request: &ChatRequest,
+    model: &str,
+    max_tokens: u32,
+    temperature: f32,
+    top_p: Option<f32>,
+) -> Value {
+    let mut body = json!({
+        "model": model,
+        "messages": request.messages.iter().map(message).collect::<Vec<_>>(),
+        "max_tokens": max_tokens,
+        "temperature": temperature,
+        "stream": request.stream,
+    });
+    if let Some(top_p) = top_p {
+        body["top_p"] = json!(top_p);
+    }
+    if request.stream {
+        body["stream_options"] = json!({ "include_usage": true });
+    }
+    if !request.tools.is_empty() {
+        body["tools"] = request
+            .tools
+            .iter()
+            .map(|t| json!({ "type": "function", "function": { "name": t.name, "description": t.description, "parameters": t.parameters } }))
+            .collect();
+    }
+    body
+}
+
+fn message(message: &Message) -> Value {
+    match message.role {
+        Role::System => json!({ "role": "system", "content": message.text() }),
+        Role::User if message.parts.iter().all(|p| matches!(p, Part::Text(_))) => {
+            json!({ "role": "user", "content": message.text() })
+        }
+        Role::User => {
+            json!({ "role": "user", "content": message.parts.iter().map(content_part).collect::<Vec<_>>() })
+        }
+        Role::Assistant => {
+            let text = message.text();
+            let mut out = json!({ "role": "assistant", "content": if text.is_empty() { Value::Null } else { json!(text) } });
+            if !message.tool_calls.is_empty() {
+                out["tool_calls"] = message
+                    .tool_calls
+                    .iter()
+                    .map(|c| json!({ "id": c.id, "type": "function", "function": { "name": c.name, "arguments": c.arguments.to_string() } }))
+                    .collect();
+            }
+            out
+        }
+        Role::Tool => {
+            json!({ "role": "tool", "tool_call_id": message.tool_call_id, "content": message.text() })
+        }
+    }
+}
+
+fn content_part(part: &Part) -> Value {
+    match part {
+        Part::Text(text) => json!({ "type": "text", "text": text }),
+        Part::Image { media_type, data } => {
+            json!({ "type": "image_url", "image_url": { "url": format!("data:{media_type};base64,{data}") } })
+        }
+    }
+}
+
+fn stop_reason(reason: &str) -> StopReason {
+    match reason {
+        "stop" => StopReason::EndTurn,
+        "tool_calls" | "function_call" => StopReason::ToolUse,
+        "length" => StopReason::MaxTokens,
+        _ => StopReason::Other,
+    }
+}
+
+fn usage(value: &Value) -> Option<Usage> {
+    let usage = value.get("usage").filter(|u| u.is_object())?;
+    let count = |key: &str| usage.get(key).and_then(Value::as_u64).unwrap_or(0) as u32;
+    Some(Usage {
+        input_tokens: count("prompt_tokens"),
+        output_tokens: count("completion_tokens"),
+    })
+}
+
+/// A complete (non-streamed) response body.
+pub(crate) fn parse(body: &str) -> Result<Reply, String> {
+    let value: Value = serde_json::from_str(body).map_err(|e| format!("invalid JSON: {e}"))?;
+    let choice = value
+        .pointer("/choices/0")
+        .ok_or("no `choices` in the reply")?;
+    let message = choice
+        .get("message")
+        .ok_or("no `message` in the first choice")?;
+    let text = match message.get("content") {
+        Some(Value::String(s)) => s.clone(),
+        // Some servers send content as a list of text parts.
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect(),
+        _ => String::new(),
+    };
+    let tool_calls = message
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, call)| ToolCall {
+            id: call
+                .get("id")
+                .and_then(Value::as_str)
+                .map_or_else(|| format!("call_{i}"), str::to_owned),
+            name: call
+                .pointer("/function/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            arguments: parse_arguments(
+                call.pointer("/function/arguments")
+                    .and_then(Value::as_str)
+                    .unwrap_or(""),
+            ),
+        })
+        .collect();
+    Ok(Reply {
+        text,
+        tool_calls,
+        stop: choice
+            .get("finish_reason")
+            .and_then(Value::as_str)
+            .map(stop_reason),
+        usage: usage(&value).unwrap_or_default(),
+    })
+}
+
+/// Streamed chunks: `choices[0].delta` text and tool-call fragments, then `[DONE]`.
+#[derive(Default)]
+pub(crate) struct Decoder {
+    reply: Reply,
+    /// Tool calls being assembled, by the stream's `index`: (id, name, arguments so far).
+    calls: Vec<(String, String, String)>,
+}
+
+impl StreamDecoder for Decoder {
+    fn event(
+        &mut self,
+        _name: &str,
+        data: &str,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<bool, String> {
+        if data.trim() == "[DONE]" {
+            return Ok(true);
+        }
+        let chunk: Value =
+            serde_json::from_str(data).map_err(|e| format!("invalid JSON in the stream: {e}"))?;
+        if let Some(error) = chunk.get("error") {
+            return Err(error
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("error event")
+                .to_owned());
+        }
+        if let Some(usage) = usage(&chunk) {
+            self.reply.usage = usage;
+        }
+        let Some(choice) = chunk.pointer("/choices/0") else {
+            return Ok(false);
+        };
+        if let Some(text) = choice.pointer("/delta/content").and_then(Value::as_str) {
+            if !text.is_empty() {
+                self.reply.text.push_str(text);
+                on_text(text);
+            }
+        }
+        for fragment in choice
+            .pointer("/delta/tool_calls")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let index = fragment.get("index").and_then(Value::as_u64).unwrap_or(0) as usize;
+            if self.calls.len() <= index {
+                self.calls.resize(index + 1, Default::default());
+            }
+            let (id, name, arguments) = &mut self.calls[index];
+            if let Some(new_id) = fragment.get("id").and_then(Value::as_str) {
+                *id = new_id.to_owned();
+            }
+            if let Some(new_name) = fragment.pointer("/function/name").and_then(Value::as_str) {
+                name.push_str(new_name);
+            }
+            if let Some(more) = fragment
+                .pointer("/function/arguments")
+                .and_then(Value::as_str)
+            {
+                arguments.push_str(more);
+            }
+        }
+        if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
+            self.reply.stop = Some(stop_reason(reason));
+        }
+        Ok(false)
+    }
+
+    fn finish(self: Box<Self>) -> Reply {
+        let mut reply = self.reply;
+        reply.tool_calls = self
+            .calls
+            .into_iter()
+            .enumerate()
+            .filter(|(_, (_, name, _))| !name.is_empty())
+            .map(|(i, (id, name, arguments))| ToolCall {
+                id: if id.is_empty() {
+                    format!("call_{i}")
+                } else {
+                    id
+                },
+                name,
+                arguments: parse_arguments(&arguments),
+            })
+            .collect();
+        reply
+    }
+}
+
+/// An embeddings response: vectors ordered by their `index`.
+pub(crate) fn parse_embeddings(body: &str, expected: usize) -> Result<Vec<Vec<f32>>, String> {
+    let value: Value = serde_json::from_str(body).map_err(|e| format!("invalid JSON: {e}"))?;
+    let data = value
+        .get("data")
+        .and_then(Value::as_array)
+        .ok_or("no `data` in the reply")?;
+    let mut vectors: Vec<(usize, Vec<f32>)> = data
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let index = item
+                .get("index")
+                .and_then(Value::as_u64)
+                .map_or(i, |n| n as usize);
+            let vector = item
+                .get("embedding")
+                .and_then(Value::as_array)
+                .ok_or("an item has no `embedding`")?
+                .iter()
+                .map(|x| {
+                    x.as_f64()
+                        .map(|f| f as f32)
+                        .ok_or("an embedding holds a non-number")
+                })
+                .collect::<Result<Vec<f32>, _>>()?;
+            Ok((index, vector))
+        })
+        .collect::<Result<_, &str>>()?;
+    if vectors.len() != expected {
+        return Err(format!(
+            "asked for {expected} embeddings, got {}",
+            vectors.len()
+        ));
+    }
+    vectors.sort_by_key(|(index, _)| *index);
+    Ok(vectors.into_iter().map(|(_, v)| v).collect())
+}

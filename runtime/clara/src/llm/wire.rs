@@ -1,0 +1,42 @@
+//! What both wire formats decode into, and the streaming decoder they implement.
+
+use clara_core::llm::{StopReason, ToolCall, Usage};
+
+/// A decoded reply, before the provider and model that produced it are attached.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Reply {
+    /// The reply text.
+    pub text: String,
+    /// Tool calls, in order.
+    pub tool_calls: Vec<ToolCall>,
+    /// Why it stopped, when the API said.
+    pub stop: Option<StopReason>,
+    /// Token counts, when the API reported them.
+    pub usage: Usage,
+}
+
+/// Turns server-sent events into text deltas and, at the end, a [`Reply`].
+pub(crate) trait StreamDecoder: Send {
+    /// Handles one event; returns `true` when the stream says it is complete.
+    fn event(
+        &mut self,
+        name: &str,
+        data: &str,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<bool, String>;
+
+    /// The reply assembled so far.
+    fn finish(self: Box<Self>) -> Reply;
+}
+
+/// Tool-call arguments from a JSON string; arguments that do not parse become `{}` (the tool
+/// then reports what is missing, which the model can act on).
+pub(crate) fn parse_arguments(raw: &str) -> serde_json::Value {
+    if raw.trim().is_empty() {
+        return serde_json::json!({});
+    }
+    match serde_json::from_str::<serde_json::Value>(raw) {
+        Ok(value @ serde_json::Value::Object(_)) => value,
+        _ => serde_json::json!({}),
+    }
+}
