@@ -379,6 +379,31 @@ async fn xml_mode_describes_tools_in_the_prompt_and_parses_calls_from_text() {
 }
 
 #[tokio::test]
+async fn xml_mode_shows_an_unclosed_block_as_the_plain_text_it_is() {
+    let fake = FakeLlm::start().await;
+    let reply = [
+        "Here is how: <function_",
+        "calls> <invoke name=\"lookup\">",
+        " and then I stopped.",
+    ];
+    fake.push(fake_llm::openai_stream(&reply));
+    let p = provider(&fake, "openai", "tool_call_mode = \"xml\"");
+    let request = ChatRequest {
+        tools: vec![lookup_tool()],
+        ..ChatRequest::new(conversation())
+    };
+    let (result, deltas) = chat(&p, &request).await;
+    let response = result.unwrap();
+    assert!(response.tool_calls.is_empty());
+    assert_eq!(response.text, reply.concat());
+    assert_eq!(
+        deltas.concat(),
+        reply.concat(),
+        "the user sees the whole reply, once"
+    );
+}
+
+#[tokio::test]
 async fn images_go_in_each_apis_format() {
     let fake = FakeLlm::start().await;
     fake.push(fake_llm::openai_json("a cat"));

@@ -2,7 +2,7 @@
 //! complete response, and XML tool-call mode for models without native tools.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use clara_config::Env;
 use clara_config::model::common::ToolCallMode;
@@ -95,10 +95,12 @@ impl Provider for HttpProvider {
             let prepared = xml.then(|| xml_tools::prepare(request));
             let wire_request = prepared.as_ref().unwrap_or(request);
             let total = self.endpoint.total_timeout();
-            let emitted = AtomicBool::new(false);
+            // Bytes of reply text the caller has seen: any at all makes a failure final, and in
+            // XML mode it marks where the held-back rest of a call-free reply starts.
+            let forwarded = AtomicUsize::new(0);
             let deliver = |text: &str| {
                 if !text.is_empty() {
-                    emitted.store(true, Ordering::SeqCst);
+                    forwarded.fetch_add(text.len(), Ordering::SeqCst);
                     on_delta(text);
                 }
             };
@@ -125,7 +127,7 @@ impl Provider for HttpProvider {
                             .into()),
                     };
                 outcome.map_err(|mut failure| {
-                    failure.error.partial_output = emitted.load(Ordering::SeqCst);
+                    failure.error.partial_output = forwarded.load(Ordering::SeqCst) > 0;
                     failure
                 })
             })
@@ -142,12 +144,10 @@ impl Provider for HttpProvider {
                 let earlier_calls = request.messages.iter().map(|m| m.tool_calls.len()).sum();
                 let (text, calls) = xml_tools::parse(&response.text, earlier_calls);
                 if calls.is_empty() && request.stream {
-                    let held = std::mem::replace(
-                        &mut *filter.lock().expect("filter lock"),
-                        XmlStreamFilter::new(),
-                    )
-                    .finish();
-                    deliver(&held);
+                    // No calls after all (or an unclosed block, which is plain text): the
+                    // caller gets everything the filter held back.
+                    let seen = forwarded.load(Ordering::SeqCst);
+                    deliver(response.text.get(seen..).unwrap_or_default());
                 }
                 if !calls.is_empty() {
                     response.stop_reason = StopReason::ToolUse;
