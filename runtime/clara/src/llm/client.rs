@@ -23,46 +23,46 @@ use super::{anthropic, codec, openai};
 pub struct HttpProvider {
     name: String,
     endpoint: Endpoint,
+    url: String,
 }
 
 impl HttpProvider {
     /// Builds the provider `name`, reading its secrets from `env`.
     pub fn new(name: &str, config: &ProviderConfig, env: &Env) -> Result<Self, ProviderError> {
+        let endpoint = Endpoint::new(name, config, env)?;
+        let url = match config.kind {
+            ProviderKind::Openai => openai::chat_url(&endpoint.base_url),
+            ProviderKind::Anthropic => anthropic::messages_url(&endpoint.base_url),
+        };
         Ok(HttpProvider {
             name: name.to_owned(),
-            endpoint: Endpoint::new(name, config, env)?,
+            endpoint,
+            url,
         })
-    }
-
-    fn url(&self) -> String {
-        match self.endpoint.config.kind {
-            ProviderKind::Openai => openai::chat_url(&self.endpoint.base_url),
-            ProviderKind::Anthropic => anthropic::messages_url(&self.endpoint.base_url),
-        }
     }
 
     /// One HTTP exchange; each decoded text delta goes to `on_text`.
     async fn attempt(
         &self,
-        request: &ChatRequest,
+        body: &serde_json::Value,
+        stream: bool,
         model: &str,
         on_text: &(dyn Fn(&str) + Sync),
     ) -> Result<Reply, AttemptError> {
         let endpoint = &self.endpoint;
         let kind = endpoint.config.kind;
-        let body = codec::request_body(&endpoint.config, request, model);
         let response = post_json(
             &endpoint.http,
             &endpoint.origin,
             model,
-            &self.url(),
+            &self.url,
             &endpoint.headers,
-            &body,
+            body,
             endpoint.first_byte_timeout(),
         )
         .await?;
         let error = |kind| AttemptError::from(endpoint.origin.error(model, kind));
-        if request.stream {
+        if stream {
             return codec::read_stream(kind, response.bytes_stream(), on_text)
                 .await
                 .map_err(error);
@@ -94,6 +94,7 @@ impl Provider for HttpProvider {
                 && request.tool_call_mode.unwrap_or(config.tool_call_mode) == ToolCallMode::Xml;
             let prepared = xml.then(|| xml_tools::prepare(request));
             let wire_request = prepared.as_ref().unwrap_or(request);
+            let body = codec::request_body(config, wire_request, &model);
             let total = self.endpoint.total_timeout();
             // Bytes of reply text the caller has seen: any at all makes a failure final, and in
             // XML mode it marks where the held-back rest of a call-free reply starts.
@@ -115,17 +116,19 @@ impl Provider for HttpProvider {
                         deliver(text);
                     }
                 };
-                let outcome =
-                    match tokio::time::timeout(total, self.attempt(wire_request, &model, &on_text))
-                        .await
-                    {
-                        Ok(outcome) => outcome,
-                        Err(_) => Err(self
-                            .endpoint
-                            .origin
-                            .error(&model, ProviderErrorKind::Timeout("the whole reply"))
-                            .into()),
-                    };
+                let outcome = match tokio::time::timeout(
+                    total,
+                    self.attempt(&body, wire_request.stream, &model, &on_text),
+                )
+                .await
+                {
+                    Ok(outcome) => outcome,
+                    Err(_) => Err(self
+                        .endpoint
+                        .origin
+                        .error(&model, ProviderErrorKind::Timeout("the whole reply"))
+                        .into()),
+                };
                 outcome.map_err(|mut failure| {
                     failure.error.partial_output = forwarded.load(Ordering::SeqCst) > 0;
                     failure
