@@ -1,6 +1,9 @@
 //! The OpenAI chat-completions wire format (OpenAI, OpenRouter, NanoGPT, Ollama, vLLM, …).
 
 use clara_core::llm::{ChatRequest, Message, Part, Role, StopReason, ToolCall, Usage};
+use std::borrow::Cow;
+
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::wire::{Reply, StreamDecoder, parse_arguments};
@@ -160,6 +163,66 @@ pub(crate) struct Decoder {
     calls: Vec<(String, String, String)>,
 }
 
+/// One streamed chunk, read without building a JSON tree: fields borrow from the event text
+/// (`Cow` for strings that needed unescaping), and every field we do not use is skipped.
+#[derive(Deserialize)]
+struct Chunk<'a> {
+    #[serde(default, borrow)]
+    choices: Vec<ChunkChoice<'a>>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+    #[serde(default, borrow)]
+    error: Option<WireError<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ChunkChoice<'a> {
+    #[serde(default, borrow)]
+    delta: Option<ChunkDelta<'a>>,
+    #[serde(default, borrow)]
+    finish_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize, Default)]
+struct ChunkDelta<'a> {
+    #[serde(default, borrow)]
+    content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    tool_calls: Option<Vec<ToolFragment<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct ToolFragment<'a> {
+    #[serde(default)]
+    index: usize,
+    #[serde(default, borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    function: Option<FunctionFragment<'a>>,
+}
+
+#[derive(Deserialize)]
+struct FunctionFragment<'a> {
+    #[serde(default, borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    arguments: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct WireUsage {
+    #[serde(default)]
+    prompt_tokens: u32,
+    #[serde(default)]
+    completion_tokens: u32,
+}
+
+#[derive(Deserialize)]
+struct WireError<'a> {
+    #[serde(default, borrow)]
+    message: Option<Cow<'a, str>>,
+}
+
 impl StreamDecoder for Decoder {
     fn event(
         &mut self,
@@ -170,53 +233,42 @@ impl StreamDecoder for Decoder {
         if data.trim() == "[DONE]" {
             return Ok(true);
         }
-        let chunk: Value =
+        let chunk: Chunk<'_> =
             serde_json::from_str(data).map_err(|e| format!("invalid JSON in the stream: {e}"))?;
-        if let Some(error) = chunk.get("error") {
+        if let Some(error) = chunk.error {
             return Err(error
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("error event")
-                .to_owned());
+                .message
+                .map_or_else(|| "error event".to_owned(), Cow::into_owned));
         }
-        if let Some(usage) = usage(&chunk) {
-            self.reply.usage = usage;
+        if let Some(usage) = chunk.usage {
+            self.reply.usage = Usage {
+                input_tokens: usage.prompt_tokens,
+                output_tokens: usage.completion_tokens,
+            };
         }
-        let Some(choice) = chunk.pointer("/choices/0") else {
+        let Some(choice) = chunk.choices.into_iter().next() else {
             return Ok(false);
         };
-        if let Some(text) = choice.pointer("/delta/content").and_then(Value::as_str) {
-            if !text.is_empty() {
-                self.reply.text.push_str(text);
-                on_text(text);
+        let delta = choice.delta.unwrap_or_default();
+        if let Some(text) = delta.content.filter(|t| !t.is_empty()) {
+            self.reply.text.push_str(&text);
+            on_text(&text);
+        }
+        for fragment in delta.tool_calls.into_iter().flatten() {
+            if self.calls.len() <= fragment.index {
+                self.calls.resize(fragment.index + 1, Default::default());
+            }
+            let (id, name, arguments) = &mut self.calls[fragment.index];
+            if let Some(new_id) = fragment.id {
+                *id = new_id.into_owned();
+            }
+            if let Some(function) = fragment.function {
+                name.push_str(function.name.as_deref().unwrap_or_default());
+                arguments.push_str(function.arguments.as_deref().unwrap_or_default());
             }
         }
-        for fragment in choice
-            .pointer("/delta/tool_calls")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let index = fragment.get("index").and_then(Value::as_u64).unwrap_or(0) as usize;
-            if self.calls.len() <= index {
-                self.calls.resize(index + 1, Default::default());
-            }
-            let (id, name, arguments) = &mut self.calls[index];
-            if let Some(new_id) = fragment.get("id").and_then(Value::as_str) {
-                *id = new_id.to_owned();
-            }
-            if let Some(new_name) = fragment.pointer("/function/name").and_then(Value::as_str) {
-                name.push_str(new_name);
-            }
-            if let Some(more) = fragment
-                .pointer("/function/arguments")
-                .and_then(Value::as_str)
-            {
-                arguments.push_str(more);
-            }
-        }
-        if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
-            self.reply.stop = Some(stop_reason(reason));
+        if let Some(reason) = choice.finish_reason {
+            self.reply.stop = Some(stop_reason(&reason));
         }
         Ok(false)
     }
