@@ -1,6 +1,9 @@
 //! Anthropic's native Messages wire format (the API itself, or a proxy such as clewdr).
 
 use clara_core::llm::{ChatRequest, Message, Part, Role, StopReason, ToolCall, Usage};
+use std::borrow::Cow;
+
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::wire::{Reply, StreamDecoder, parse_arguments};
@@ -166,6 +169,68 @@ pub(crate) struct Decoder {
     blocks: Vec<Option<(String, String, String)>>,
 }
 
+/// One streamed event, read without building a JSON tree (fields borrow from the event text).
+/// Which fields are present depends on `type`; the rest default to empty.
+#[derive(Deserialize)]
+struct Event<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default)]
+    index: usize,
+    #[serde(default, borrow)]
+    delta: Option<EventDelta<'a>>,
+    #[serde(default, borrow)]
+    content_block: Option<BlockStart<'a>>,
+    #[serde(default)]
+    message: Option<MessageStart>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+    #[serde(default, borrow)]
+    error: Option<WireError<'a>>,
+}
+
+#[derive(Deserialize)]
+struct EventDelta<'a> {
+    #[serde(rename = "type", default, borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    text: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    partial_json: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    stop_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct BlockStart<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default, borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    name: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct MessageStart {
+    #[serde(default)]
+    usage: Option<WireUsage>,
+}
+
+#[derive(Deserialize)]
+struct WireUsage {
+    #[serde(default)]
+    input_tokens: Option<u32>,
+    #[serde(default)]
+    output_tokens: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct WireError<'a> {
+    #[serde(default, borrow)]
+    message: Option<Cow<'a, str>>,
+}
+
 impl StreamDecoder for Decoder {
     fn event(
         &mut self,
@@ -176,78 +241,55 @@ impl StreamDecoder for Decoder {
         if name == "ping" || data.trim().is_empty() {
             return Ok(false);
         }
-        let event: Value =
+        let event: Event<'_> =
             serde_json::from_str(data).map_err(|e| format!("invalid JSON in the stream: {e}"))?;
-        let kind = event.get("type").and_then(Value::as_str).unwrap_or(name);
-        match kind {
+        match event.kind.as_deref().unwrap_or(name) {
             "message_start" => {
-                self.reply.usage.input_tokens = event
-                    .pointer("/message/usage/input_tokens")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(0) as u32;
+                let usage = event.message.and_then(|m| m.usage);
+                self.reply.usage.input_tokens = usage.and_then(|u| u.input_tokens).unwrap_or(0);
             }
             "content_block_start" => {
-                let index = event.get("index").and_then(Value::as_u64).unwrap_or(0) as usize;
-                if self.blocks.len() <= index {
-                    self.blocks.resize(index + 1, None);
+                if self.blocks.len() <= event.index {
+                    self.blocks.resize(event.index + 1, None);
                 }
-                let block = event.get("content_block").cloned().unwrap_or_default();
-                if block.get("type").and_then(Value::as_str) == Some("tool_use") {
-                    let field = |k: &str| {
-                        block
-                            .get(k)
-                            .and_then(Value::as_str)
-                            .unwrap_or_default()
-                            .to_owned()
-                    };
-                    self.blocks[index] = Some((field("id"), field("name"), String::new()));
+                if let Some(block) = event.content_block.filter(|b| b.kind == "tool_use") {
+                    let owned =
+                        |v: Option<Cow<'_, str>>| v.map(Cow::into_owned).unwrap_or_default();
+                    self.blocks[event.index] =
+                        Some((owned(block.id), owned(block.name), String::new()));
                 }
             }
             "content_block_delta" => {
-                let index = event.get("index").and_then(Value::as_u64).unwrap_or(0) as usize;
-                let delta = event.get("delta").cloned().unwrap_or_default();
-                match delta.get("type").and_then(Value::as_str) {
+                let Some(delta) = event.delta else {
+                    return Ok(false);
+                };
+                match delta.kind.as_deref() {
                     Some("text_delta") => {
-                        let text = delta
-                            .get("text")
-                            .and_then(Value::as_str)
-                            .unwrap_or_default();
-                        if !text.is_empty() {
-                            self.reply.text.push_str(text);
-                            on_text(text);
+                        if let Some(text) = delta.text.filter(|t| !t.is_empty()) {
+                            self.reply.text.push_str(&text);
+                            on_text(&text);
                         }
                     }
                     Some("input_json_delta") => {
-                        if let Some(Some((_, _, input))) = self.blocks.get_mut(index) {
-                            input.push_str(
-                                delta
-                                    .get("partial_json")
-                                    .and_then(Value::as_str)
-                                    .unwrap_or_default(),
-                            );
+                        if let Some(Some((_, _, input))) = self.blocks.get_mut(event.index) {
+                            input.push_str(delta.partial_json.as_deref().unwrap_or_default());
                         }
                     }
                     _ => {}
                 }
             }
             "message_delta" => {
-                if let Some(reason) = event.pointer("/delta/stop_reason").and_then(Value::as_str) {
-                    self.reply.stop = Some(stop_reason(reason));
+                if let Some(reason) = event.delta.and_then(|d| d.stop_reason) {
+                    self.reply.stop = Some(stop_reason(&reason));
                 }
-                if let Some(out) = event
-                    .pointer("/usage/output_tokens")
-                    .and_then(Value::as_u64)
-                {
-                    self.reply.usage.output_tokens = out as u32;
+                if let Some(out) = event.usage.and_then(|u| u.output_tokens) {
+                    self.reply.usage.output_tokens = out;
                 }
             }
             "message_stop" => return Ok(true),
             "error" => {
-                let message = event
-                    .pointer("/error/message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("error event");
-                return Err(message.to_owned());
+                let message = event.error.and_then(|e| e.message);
+                return Err(message.map_or_else(|| "error event".to_owned(), Cow::into_owned));
             }
             _ => {}
         }
