@@ -558,6 +558,43 @@ async fn a_stream_cut_before_any_output_is_retried() {
 }
 
 #[tokio::test]
+async fn an_error_event_in_the_stream_is_retried_only_before_any_output() {
+    use fake_llm::SseEvent;
+    let fake = FakeLlm::start().await;
+    let overloaded =
+        json!({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}});
+    fake.push(Reply::sse(vec![SseEvent::named(
+        "error",
+        overloaded.clone(),
+    )]));
+    fake.push(fake_llm::anthropic_stream(&["fine now"]));
+    let p = provider(&fake, "anthropic", "");
+    let (result, _) = chat(&p, &ChatRequest::new(conversation())).await;
+    assert_eq!(result.unwrap().text, "fine now");
+    assert_eq!(fake.request_count(), 2);
+
+    let mut events = match fake_llm::openai_stream(&["partial "]).body {
+        fake_llm::Body::Sse(events) => events,
+        fake_llm::Body::Text(_) => unreachable!("a stream has events"),
+    };
+    events.truncate(1);
+    events.push(SseEvent::data(
+        json!({"error":{"message":"upstream failed","type":"server_error"}}),
+    ));
+    fake.push(Reply::sse(events));
+    let (result, deltas) = chat(
+        &provider(&fake, "openai", ""),
+        &ChatRequest::new(conversation()),
+    )
+    .await;
+    let error = result.unwrap_err();
+    assert_eq!(deltas, ["partial "]);
+    assert_eq!(error.kind, ProviderErrorKind::Api("upstream failed".into()));
+    assert!(error.partial_output);
+    assert_eq!(fake.request_count(), 3, "no retry after output");
+}
+
+#[tokio::test]
 async fn a_slow_first_byte_times_out() {
     let fake = FakeLlm::start().await;
     fake.push(Reply {

@@ -34,6 +34,8 @@ pub enum ProviderErrorKind {
     Timeout(&'static str),
     /// The reply could not be read (malformed JSON or SSE).
     Decode(String),
+    /// The provider reported an error inside the stream (e.g. Anthropic's `overloaded_error`).
+    Api(String),
     /// The stream ended before the reply was complete.
     StreamCut(String),
     /// Something about the request or config is wrong (missing key, bad URL).
@@ -48,7 +50,8 @@ impl ProviderErrorKind {
             ProviderErrorKind::Status { status, .. } => *status == 429 || *status >= 500,
             ProviderErrorKind::Connect(_)
             | ProviderErrorKind::Timeout(_)
-            | ProviderErrorKind::StreamCut(_) => true,
+            | ProviderErrorKind::StreamCut(_)
+            | ProviderErrorKind::Api(_) => true,
             ProviderErrorKind::Decode(_) | ProviderErrorKind::Config(_) => false,
         }
     }
@@ -61,6 +64,7 @@ impl fmt::Display for ProviderErrorKind {
             ProviderErrorKind::Connect(m) => write!(f, "cannot connect: {m}"),
             ProviderErrorKind::Timeout(phase) => write!(f, "timed out waiting for {phase}"),
             ProviderErrorKind::Decode(m) => write!(f, "unreadable reply: {m}"),
+            ProviderErrorKind::Api(m) => write!(f, "the provider reported an error: {m}"),
             ProviderErrorKind::StreamCut(m) => write!(f, "the stream ended early: {m}"),
             ProviderErrorKind::Config(m) => write!(f, "{m}"),
         }

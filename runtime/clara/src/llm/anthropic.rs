@@ -1,12 +1,14 @@
 //! Anthropic's native Messages wire format (the API itself, or a proxy such as clewdr).
 
-use clara_core::llm::{ChatRequest, Message, Part, Role, StopReason, ToolCall, Usage};
+use clara_core::llm::{
+    ChatRequest, Message, Part, ProviderErrorKind, Role, StopReason, ToolCall, Usage,
+};
 use std::borrow::Cow;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::wire::{Reply, StreamDecoder, parse_arguments};
+use super::wire::{Reply, StreamDecoder, WireError, bad_event, parse_arguments};
 
 /// The API version clara speaks.
 pub(crate) const VERSION: &str = "2023-06-01";
@@ -225,24 +227,17 @@ struct WireUsage {
     output_tokens: Option<u32>,
 }
 
-#[derive(Deserialize)]
-struct WireError<'a> {
-    #[serde(default, borrow)]
-    message: Option<Cow<'a, str>>,
-}
-
 impl StreamDecoder for Decoder {
     fn event(
         &mut self,
         name: &str,
         data: &str,
         on_text: &mut dyn FnMut(&str),
-    ) -> Result<bool, String> {
+    ) -> Result<bool, ProviderErrorKind> {
         if name == "ping" || data.trim().is_empty() {
             return Ok(false);
         }
-        let event: Event<'_> =
-            serde_json::from_str(data).map_err(|e| format!("invalid JSON in the stream: {e}"))?;
+        let event: Event<'_> = serde_json::from_str(data).map_err(bad_event)?;
         match event.kind.as_deref().unwrap_or(name) {
             "message_start" => {
                 let usage = event.message.and_then(|m| m.usage);
@@ -288,8 +283,7 @@ impl StreamDecoder for Decoder {
             }
             "message_stop" => return Ok(true),
             "error" => {
-                let message = event.error.and_then(|e| e.message);
-                return Err(message.map_or_else(|| "error event".to_owned(), Cow::into_owned));
+                return Err(WireError::describe(event.error));
             }
             _ => {}
         }

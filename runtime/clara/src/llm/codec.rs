@@ -55,10 +55,7 @@ where
     while let Some(event) = events.next().await {
         let event = event.map_err(|e| ProviderErrorKind::StreamCut(e.to_string()))?;
         let mut forward = |text: &str| on_text(text);
-        if decoder
-            .event(&event.event, &event.data, &mut forward)
-            .map_err(ProviderErrorKind::Decode)?
-        {
+        if decoder.event(&event.event, &event.data, &mut forward)? {
             return Ok(decoder.finish());
         }
     }

@@ -1,12 +1,14 @@
 //! The OpenAI chat-completions wire format (OpenAI, OpenRouter, NanoGPT, Ollama, vLLM, …).
 
-use clara_core::llm::{ChatRequest, Message, Part, Role, StopReason, ToolCall, Usage};
+use clara_core::llm::{
+    ChatRequest, Message, Part, ProviderErrorKind, Role, StopReason, ToolCall, Usage,
+};
 use std::borrow::Cow;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::wire::{Reply, StreamDecoder, parse_arguments};
+use super::wire::{Reply, StreamDecoder, WireError, bad_event, parse_arguments};
 
 /// The chat endpoint under a base URL such as `https://openrouter.ai/api/v1`.
 pub(crate) fn chat_url(base: &str) -> String {
@@ -217,28 +219,19 @@ struct WireUsage {
     completion_tokens: u32,
 }
 
-#[derive(Deserialize)]
-struct WireError<'a> {
-    #[serde(default, borrow)]
-    message: Option<Cow<'a, str>>,
-}
-
 impl StreamDecoder for Decoder {
     fn event(
         &mut self,
         _name: &str,
         data: &str,
         on_text: &mut dyn FnMut(&str),
-    ) -> Result<bool, String> {
+    ) -> Result<bool, ProviderErrorKind> {
         if data.trim() == "[DONE]" {
             return Ok(true);
         }
-        let chunk: Chunk<'_> =
-            serde_json::from_str(data).map_err(|e| format!("invalid JSON in the stream: {e}"))?;
-        if let Some(error) = chunk.error {
-            return Err(error
-                .message
-                .map_or_else(|| "error event".to_owned(), Cow::into_owned));
+        let chunk: Chunk<'_> = serde_json::from_str(data).map_err(bad_event)?;
+        if chunk.error.is_some() {
+            return Err(WireError::describe(chunk.error));
         }
         if let Some(usage) = chunk.usage {
             self.reply.usage = Usage {

@@ -1,6 +1,9 @@
 //! What both wire formats decode into, and the streaming decoder they implement.
 
-use clara_core::llm::{StopReason, ToolCall, Usage};
+use std::borrow::Cow;
+
+use clara_core::llm::{ProviderErrorKind, StopReason, ToolCall, Usage};
+use serde::Deserialize;
 
 /// A decoded reply, before the provider and model that produced it are attached.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -23,7 +26,7 @@ pub(crate) trait StreamDecoder: Send {
         name: &str,
         data: &str,
         on_text: &mut dyn FnMut(&str),
-    ) -> Result<bool, String>;
+    ) -> Result<bool, ProviderErrorKind>;
 
     /// The reply assembled so far.
     fn finish(self: Box<Self>) -> Reply;
@@ -39,4 +42,24 @@ pub(crate) fn parse_arguments(raw: &str) -> serde_json::Value {
         Ok(value @ serde_json::Value::Object(_)) => value,
         _ => serde_json::json!({}),
     }
+}
+
+/// The `error` object both APIs put in a stream when they fail mid-reply.
+#[derive(Deserialize)]
+pub(crate) struct WireError<'a> {
+    #[serde(default, borrow)]
+    message: Option<Cow<'a, str>>,
+}
+
+impl WireError<'_> {
+    /// The error as an error kind, with a placeholder when the server sent no message.
+    pub(crate) fn describe(error: Option<WireError<'_>>) -> ProviderErrorKind {
+        let message = error.and_then(|e| e.message);
+        ProviderErrorKind::Api(message.map_or_else(|| "error event".to_owned(), Cow::into_owned))
+    }
+}
+
+/// A stream event whose JSON does not parse.
+pub(crate) fn bad_event(error: serde_json::Error) -> ProviderErrorKind {
+    ProviderErrorKind::Decode(format!("invalid JSON in the stream: {error}"))
 }
