@@ -3,5 +3,6 @@
 //! which live at the edges in the `clara` crate.
 
 pub mod llm;
+pub mod store;
 
 pub use clara_config as config;

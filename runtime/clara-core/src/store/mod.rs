@@ -1,0 +1,150 @@
+//! What the engine needs from a database: sessions, messages, long-term memories with their
+//! audit history, and a durable job queue. Implemented at the edge (SQLite, Postgres); one
+//! contract test suite runs against every implementation.
+
+mod types;
+
+pub use types::{
+    Job, Memory, MemoryChange, MemoryEvent, MemoryQuery, NewMemory, ScoredMemory, Session,
+    StoreError, StoredMessage,
+};
+
+use crate::llm::{BoxFuture, Role};
+
+/// Milliseconds since the Unix epoch. Every time in the store is one of these, in UTC.
+pub type Millis = i64;
+
+/// A result from the store.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A database for sessions, history, memories and background jobs.
+pub trait Store: Send + Sync {
+    /// The open (not ended) session of `user` in `conversation`, if any.
+    fn open_session<'a>(
+        &'a self,
+        user: &'a str,
+        conversation: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Option<Session>>>;
+
+    /// Starts a session, linked to the one it follows.
+    fn start_session<'a>(
+        &'a self,
+        user: &'a str,
+        conversation: &'a str,
+        previous: Option<&'a str>,
+        now: Millis,
+    ) -> BoxFuture<'a, StoreResult<Session>>;
+
+    /// Marks a session ended.
+    fn end_session<'a>(&'a self, session: &'a str, now: Millis) -> BoxFuture<'a, StoreResult<()>>;
+
+    /// A session by id.
+    fn session<'a>(&'a self, session: &'a str) -> BoxFuture<'a, StoreResult<Option<Session>>>;
+
+    /// Sets a session's summary.
+    fn set_summary<'a>(
+        &'a self,
+        session: &'a str,
+        summary: &'a str,
+    ) -> BoxFuture<'a, StoreResult<()>>;
+
+    /// Appends a message and moves the session's last activity to `now`.
+    fn add_message<'a>(
+        &'a self,
+        session: &'a str,
+        role: Role,
+        author: Option<&'a str>,
+        content: &'a str,
+        now: Millis,
+    ) -> BoxFuture<'a, StoreResult<i64>>;
+
+    /// The last `limit` messages of a session, oldest first.
+    fn recent_messages<'a>(
+        &'a self,
+        session: &'a str,
+        limit: u32,
+    ) -> BoxFuture<'a, StoreResult<Vec<StoredMessage>>>;
+
+    /// Stores a memory and records an `Add` in its history.
+    fn add_memory<'a>(
+        &'a self,
+        memory: NewMemory,
+        now: Millis,
+    ) -> BoxFuture<'a, StoreResult<Memory>>;
+
+    /// Rewrites a memory's text (and embedding) and records an `Update`.
+    fn update_memory<'a>(
+        &'a self,
+        id: &'a str,
+        text: &'a str,
+        is_key: bool,
+        embedding: Option<(&'a str, &'a [f32])>,
+        now: Millis,
+    ) -> BoxFuture<'a, StoreResult<()>>;
+
+    /// Deletes a memory and records a `Delete` (the history stays).
+    fn delete_memory<'a>(&'a self, id: &'a str, now: Millis) -> BoxFuture<'a, StoreResult<()>>;
+
+    /// A memory by id.
+    fn memory<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<Option<Memory>>>;
+
+    /// Every change to a memory, oldest first.
+    fn memory_history<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<Vec<MemoryChange>>>;
+
+    /// A user's key memories, newest first.
+    fn key_memories<'a>(
+        &'a self,
+        user: &'a str,
+        limit: u32,
+    ) -> BoxFuture<'a, StoreResult<Vec<Memory>>>;
+
+    /// Hybrid search over a user's memories: full text, plus vector similarity when the query
+    /// has an embedding, fused by rank. Scores are in 0..=1, higher is better.
+    fn search_memories<'a>(
+        &'a self,
+        query: &'a MemoryQuery<'a>,
+    ) -> BoxFuture<'a, StoreResult<Vec<ScoredMemory>>>;
+
+    /// Memories without an embedding from `model` (none yet, or another model's), for
+    /// re-embedding; vectors of different models are never compared.
+    fn memories_to_embed<'a>(
+        &'a self,
+        model: &'a str,
+        limit: u32,
+    ) -> BoxFuture<'a, StoreResult<Vec<Memory>>>;
+
+    /// Stores a memory's embedding from `model`.
+    fn set_embedding<'a>(
+        &'a self,
+        id: &'a str,
+        model: &'a str,
+        vector: &'a [f32],
+    ) -> BoxFuture<'a, StoreResult<()>>;
+
+    /// Queues a job to run at or after `run_after`.
+    fn enqueue_job<'a>(
+        &'a self,
+        kind: &'a str,
+        payload: &'a serde_json::Value,
+        run_after: Millis,
+    ) -> BoxFuture<'a, StoreResult<i64>>;
+
+    /// Takes the oldest due job, leasing it until `now + lease_ms` (a job whose lease ran out,
+    /// because its worker died, is due again).
+    fn claim_job<'a>(
+        &'a self,
+        now: Millis,
+        lease_ms: i64,
+    ) -> BoxFuture<'a, StoreResult<Option<Job>>>;
+
+    /// Removes a finished job.
+    fn complete_job(&self, id: i64) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// Releases a failed job to run again at `run_after`, keeping the error.
+    fn retry_job<'a>(
+        &'a self,
+        id: i64,
+        error: &'a str,
+        run_after: Millis,
+    ) -> BoxFuture<'a, StoreResult<()>>;
+}

@@ -1,0 +1,159 @@
+//! The records a store keeps.
+
+use serde::{Deserialize, Serialize};
+
+use super::Millis;
+use crate::llm::Role;
+
+/// A conversation session of one user in one conversation (a DM or a channel).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// Unique id.
+    pub id: String,
+    /// Whose session it is.
+    pub user_id: String,
+    /// The conversation: `dm-…` or `channel-…`.
+    pub conversation: String,
+    /// When it started.
+    pub started_at: Millis,
+    /// The last message's time.
+    pub last_activity_at: Millis,
+    /// When it ended (idle timeout), if it has.
+    pub ended_at: Option<Millis>,
+    /// The session this one follows.
+    pub previous_session_id: Option<String>,
+    /// The summary written when it ended.
+    pub summary: Option<String>,
+}
+
+/// A stored message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredMessage {
+    /// Order within the store.
+    pub id: i64,
+    /// The session it belongs to.
+    pub session_id: String,
+    /// `User` or `Assistant`.
+    pub role: Role,
+    /// Display name of the author, for shared channels.
+    pub author: Option<String>,
+    /// The text.
+    pub content: String,
+    /// When it was written.
+    pub created_at: Millis,
+}
+
+/// A long-term memory: one fact about a user.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Memory {
+    /// Unique id.
+    pub id: String,
+    /// Whose memory it is.
+    pub user_id: String,
+    /// The project it is filed under, if any.
+    pub project: Option<String>,
+    /// The fact.
+    pub text: String,
+    /// A foundational fact (identity, relationships, health, work, home), always in context.
+    pub is_key: bool,
+    /// When it was first stored.
+    pub created_at: Millis,
+    /// When it last changed.
+    pub updated_at: Millis,
+}
+
+/// A memory to store.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewMemory {
+    /// Whose memory it is.
+    pub user_id: String,
+    /// The project, if any.
+    pub project: Option<String>,
+    /// The fact.
+    pub text: String,
+    /// Whether it is a key memory.
+    pub is_key: bool,
+    /// Its embedding and the model that made it, when embeddings are on.
+    pub embedding: Option<(String, Vec<f32>)>,
+}
+
+/// A memory found by search.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScoredMemory {
+    /// The memory.
+    pub memory: Memory,
+    /// Relevance in 0..=1, higher is better.
+    pub score: f32,
+}
+
+/// A memory search.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MemoryQuery<'a> {
+    /// Whose memories.
+    pub user_id: &'a str,
+    /// Only this project's memories, when set.
+    pub project: Option<&'a str>,
+    /// The text to match.
+    pub text: &'a str,
+    /// The text's embedding and its model, for the vector side.
+    pub embedding: Option<(&'a str, &'a [f32])>,
+    /// Results wanted.
+    pub limit: u32,
+    /// Candidates taken from each side before fusion.
+    pub candidates: u32,
+    /// The `k` of reciprocal rank fusion.
+    pub rrf_k: u32,
+}
+
+/// What happened to a memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum MemoryEvent {
+    /// Created.
+    Add,
+    /// Rewritten.
+    Update,
+    /// Deleted.
+    Delete,
+}
+
+/// One entry of a memory's audit history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryChange {
+    /// The memory.
+    pub memory_id: String,
+    /// What happened.
+    pub event: MemoryEvent,
+    /// The text before (updates and deletes).
+    pub old_text: Option<String>,
+    /// The text after (adds and updates).
+    pub new_text: Option<String>,
+    /// When.
+    pub created_at: Millis,
+}
+
+/// A background job taken from the queue.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Job {
+    /// Queue id.
+    pub id: i64,
+    /// What to do, e.g. `extract_memories`.
+    pub kind: String,
+    /// Its input.
+    pub payload: serde_json::Value,
+    /// Earlier attempts that failed.
+    pub attempts: u32,
+    /// The last failure's message.
+    pub last_error: Option<String>,
+}
+
+/// A store failure.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed or refused the operation.
+    #[error("database error: {0}")]
+    Database(String),
+    /// The record does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+}
