@@ -2,6 +2,7 @@
 //! generations and the event bus as they land. It stays free of sqlx, twilight and reqwest,
 //! which live at the edges in the `clara` crate.
 
+pub mod engine;
 pub mod llm;
 pub mod store;
 

@@ -147,6 +147,8 @@ pub struct ChatRequest {
     pub tools: Vec<ToolSpec>,
     /// The tier; `None` is the provider's base model.
     pub tier: Option<Tier>,
+    /// A specific model, overriding the tier (e.g. the memory extraction model).
+    pub model: Option<String>,
     /// Overrides the provider's reply token limit.
     pub max_tokens: Option<u32>,
     /// Overrides the provider's temperature.
@@ -164,6 +166,7 @@ impl ChatRequest {
             messages,
             tools: Vec::new(),
             tier: None,
+            model: None,
             max_tokens: None,
             temperature: None,
             stream: true,

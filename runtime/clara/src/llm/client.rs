@@ -87,9 +87,10 @@ impl Provider for HttpProvider {
     ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
         Box::pin(async move {
             let config = &self.endpoint.config;
-            let model = config
-                .model_for_call(request.tier, !request.tools.is_empty())
-                .to_owned();
+            let model = match &request.model {
+                Some(model) => model.clone(),
+                None => config.model_for_call(request.tier, !request.tools.is_empty()).to_owned(),
+            };
             let xml = !request.tools.is_empty()
                 && request.tool_call_mode.unwrap_or(config.tool_call_mode) == ToolCallMode::Xml;
             let prepared = xml.then(|| xml_tools::prepare(request));

@@ -1,0 +1,51 @@
+//! The events the engine fires at their real moments. Hooks subscribe to them (issue 6); until
+//! then an [`EventSink`] receives them.
+
+use clara_config::model::common::EventName;
+
+/// One event with its context.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// Which event.
+    pub name: EventName,
+    /// The platform (`discord`, `chat`).
+    pub platform: Option<String>,
+    /// The user it concerns.
+    pub user_id: Option<String>,
+    /// The conversation it concerns.
+    pub channel_id: Option<String>,
+    /// Event-specific data.
+    pub data: serde_json::Value,
+}
+
+/// Receives events.
+pub trait EventSink: Send + Sync {
+    /// Called for each event, in order; must not block.
+    fn emit(&self, event: Event);
+}
+
+/// Logs events and nothing else.
+pub struct LogEvents;
+
+impl EventSink for LogEvents {
+    fn emit(&self, event: Event) {
+        tracing::debug!(event = event.name.as_str(), user = ?event.user_id, channel = ?event.channel_id, data = %event.data, "event");
+    }
+}
+
+/// Keeps every event, for tests and status pages.
+#[derive(Default)]
+pub struct RecordedEvents(std::sync::Mutex<Vec<Event>>);
+
+impl RecordedEvents {
+    /// The events so far.
+    pub fn events(&self) -> Vec<Event> {
+        self.0.lock().expect("events lock").clone()
+    }
+}
+
+impl EventSink for RecordedEvents {
+    fn emit(&self, event: Event) {
+        self.0.lock().expect("events lock").push(event);
+    }
+}

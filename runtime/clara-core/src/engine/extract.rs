@@ -1,0 +1,326 @@
+//! Memory extraction: facts about the user (never about the assistant) from one exchange,
+//! reconciled against the most similar existing memories with ADD / UPDATE / DELETE / NONE.
+//! The model sees short temporary ids, so it cannot invent real ones; an unknown id is an ADD;
+//! output that does not parse changes nothing. Every change is kept in the memory's history.
+
+use std::collections::BTreeMap;
+
+use clara_config::model::steps::{Step, WriteMemoryStep};
+use serde_json::{Value, json};
+
+use super::EngineError;
+use super::generation::{Generation, step_template};
+use super::memory::{embed_one, search};
+use super::tools::ToolContext;
+use crate::llm::{ChatRequest, Message};
+use crate::store::{Memory, NewMemory};
+
+/// One fact the model found.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Fact {
+    pub text: String,
+    pub is_key: bool,
+}
+
+/// Runs one `extract_memories` job.
+pub(crate) async fn run(generation: &Generation, payload: &Value) -> Result<(), EngineError> {
+    let config = &generation.config.clara.value.memory;
+    if !config.enabled {
+        return Ok(());
+    }
+    let field = |name: &str| {
+        payload
+            .get(name)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (pipeline, user_id, user_name) = (field("pipeline"), field("user_id"), field("user_name"));
+    let step = payload.get("step").and_then(Value::as_u64).unwrap_or(0) as usize;
+    let options = step_options(generation, &pipeline, step);
+    let project = (!payload
+        .get("is_dm")
+        .and_then(Value::as_bool)
+        .unwrap_or(true))
+    .then(|| config.default_project.clone());
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+
+    let mut vars = tera::Context::new();
+    vars.insert("messages", payload.get("messages").unwrap_or(&json!([])));
+    vars.insert("user_name", &user_name);
+    vars.insert("today", &today);
+    let prompt = render(
+        generation,
+        &pipeline,
+        step,
+        "extraction_prompt",
+        &options.extraction_prompt,
+        &vars,
+    )?;
+    let Some(facts) = parse_facts(&ask(generation, prompt).await?) else {
+        tracing::warn!(user = %user_id, "memory extraction answered something unreadable; nothing changes");
+        return Ok(());
+    };
+    if facts.is_empty() {
+        return Ok(());
+    }
+
+    let memory = &generation.config.clara.value.memory;
+    let context = ToolContext {
+        user_id: &user_id,
+        store: generation.store.as_ref(),
+        embedder: generation.embedder.as_deref(),
+        clock: generation.clock.as_ref(),
+        search: (memory.search_candidates, memory.rrf_k),
+    };
+    let mut existing: Vec<Memory> = Vec::new();
+    for fact in &facts {
+        for found in search(&context, &fact.text, None, options.similar_per_fact).await? {
+            if !existing.iter().any(|m| m.id == found.memory.id) {
+                existing.push(found.memory);
+            }
+        }
+    }
+    let temp_ids: BTreeMap<String, &Memory> = existing
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (i.to_string(), m))
+        .collect();
+    let mut vars = tera::Context::new();
+    vars.insert(
+        "existing",
+        &temp_ids
+            .iter()
+            .map(|(id, m)| json!({ "id": id, "text": m.text, "is_key": m.is_key }))
+            .collect::<Vec<_>>(),
+    );
+    vars.insert(
+        "facts",
+        &facts
+            .iter()
+            .map(|f| json!({ "text": f.text, "is_key": f.is_key }))
+            .collect::<Vec<_>>(),
+    );
+    vars.insert("user_name", &user_name);
+    let prompt = render(
+        generation,
+        &pipeline,
+        step,
+        "reconcile_prompt",
+        &options.reconcile_prompt,
+        &vars,
+    )?;
+    let Some(decisions) = parse_decisions(&ask(generation, prompt).await?) else {
+        tracing::warn!(user = %user_id, "memory reconciliation answered something unreadable; nothing changes");
+        return Ok(());
+    };
+    apply(&context, &decisions, &temp_ids, project).await
+}
+
+/// One reconciliation decision.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Decision {
+    pub id: Option<String>,
+    pub text: String,
+    pub event: String,
+    pub is_key: Option<bool>,
+}
+
+async fn apply(
+    context: &ToolContext<'_>,
+    decisions: &[Decision],
+    temp_ids: &BTreeMap<String, &Memory>,
+    project: Option<String>,
+) -> Result<(), EngineError> {
+    let now = context.clock.now();
+    for decision in decisions {
+        let text = decision.text.trim();
+        let known = decision.id.as_deref().and_then(|id| temp_ids.get(id));
+        match (decision.event.as_str(), known) {
+            ("UPDATE", Some(memory)) if !text.is_empty() && text != memory.text => {
+                let embedding = embed_one(context.embedder, text).await;
+                let embedding = embedding.as_ref().map(|(m, v)| (m.as_str(), v.as_slice()));
+                context
+                    .store
+                    .update_memory(
+                        &memory.id,
+                        text,
+                        decision.is_key.unwrap_or(memory.is_key),
+                        embedding,
+                        now,
+                    )
+                    .await?;
+            }
+            ("DELETE", Some(memory)) => context.store.delete_memory(&memory.id, now).await?,
+            // An update of an id the model made up is new information.
+            ("ADD", _) | ("UPDATE", None) if !text.is_empty() => {
+                let embedding = embed_one(context.embedder, text).await;
+                let memory = NewMemory {
+                    user_id: context.user_id.to_owned(),
+                    project: project.clone(),
+                    text: text.to_owned(),
+                    is_key: decision.is_key.unwrap_or(false),
+                    embedding,
+                };
+                context.store.add_memory(memory, now).await?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+async fn ask(generation: &Generation, prompt: String) -> Result<String, EngineError> {
+    let memory = &generation.config.clara.value.memory;
+    let provider = generation.provider(memory.provider.as_deref())?;
+    let request = ChatRequest {
+        stream: false,
+        model: memory.model.clone(),
+        tier: memory
+            .model
+            .is_none()
+            .then_some(clara_config::model::common::Tier::Low),
+        temperature: Some(memory.temperature),
+        max_tokens: Some(memory.max_tokens),
+        ..ChatRequest::new(vec![Message::user(prompt)])
+    };
+    Ok(provider.chat(&request, &|_| {}).await?.text)
+}
+
+/// The pipeline's `write_memory` options, or the defaults when the pipeline changed since the
+/// job was queued.
+fn step_options(generation: &Generation, pipeline: &str, step: usize) -> WriteMemoryStep {
+    match generation
+        .config
+        .pipelines
+        .get(pipeline)
+        .and_then(|p| p.value.steps.get(step))
+    {
+        Some(Step::WriteMemory(options)) => options.clone(),
+        _ => WriteMemoryStep::default(),
+    }
+}
+
+fn render(
+    generation: &Generation,
+    pipeline: &str,
+    step: usize,
+    field: &str,
+    fallback: &str,
+    vars: &tera::Context,
+) -> Result<String, EngineError> {
+    let compiled = matches!(
+        generation
+            .config
+            .pipelines
+            .get(pipeline)
+            .and_then(|p| p.value.steps.get(step)),
+        Some(Step::WriteMemory(_))
+    );
+    if compiled {
+        generation.render(&step_template(pipeline, step, field), vars)
+    } else {
+        tera::Tera::one_off(fallback, vars, false).map_err(|e| EngineError::Template(e.to_string()))
+    }
+}
+
+/// The JSON object in a model's answer: the whole text, or a fenced block, or the outermost
+/// braces; `<think>` sections are ignored.
+fn json_in(answer: &str) -> Option<Value> {
+    let mut text = answer.to_owned();
+    while let (Some(start), Some(end)) = (text.find("<think>"), text.find("</think>")) {
+        if end < start {
+            break;
+        }
+        text.replace_range(start..end + "</think>".len(), "");
+    }
+    let text = text.trim();
+    if let Ok(value) = serde_json::from_str(text) {
+        return Some(value);
+    }
+    let (start, end) = (text.find('{')?, text.rfind('}')?);
+    serde_json::from_str(text.get(start..=end)?).ok()
+}
+
+/// `{"facts": [{"text", "is_key"}]}` (plain strings accepted too).
+pub(crate) fn parse_facts(answer: &str) -> Option<Vec<Fact>> {
+    let value = json_in(answer)?;
+    let facts = value.get("facts")?.as_array()?;
+    Some(
+        facts
+            .iter()
+            .filter_map(|f| match f {
+                Value::String(text) => Some(Fact {
+                    text: text.trim().to_owned(),
+                    is_key: false,
+                }),
+                Value::Object(_) => Some(Fact {
+                    text: f.get("text")?.as_str()?.trim().to_owned(),
+                    is_key: f.get("is_key").and_then(Value::as_bool).unwrap_or(false),
+                }),
+                _ => None,
+            })
+            .filter(|f| !f.text.is_empty())
+            .collect(),
+    )
+}
+
+/// `{"memory": [{"id", "text", "event", "is_key"}]}`.
+pub(crate) fn parse_decisions(answer: &str) -> Option<Vec<Decision>> {
+    let value = json_in(answer)?;
+    let entries = value.get("memory")?.as_array()?;
+    Some(
+        entries
+            .iter()
+            .filter_map(|entry| {
+                let id = match entry.get("id") {
+                    Some(Value::String(s)) => Some(s.clone()),
+                    Some(Value::Number(n)) => Some(n.to_string()),
+                    _ => None,
+                };
+                Some(Decision {
+                    id,
+                    text: entry
+                        .get("text")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    event: entry.get("event")?.as_str()?.trim().to_uppercase(),
+                    is_key: entry.get("is_key").and_then(Value::as_bool),
+                })
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn facts_parse_from_plain_fenced_and_thinking_answers() {
+        let plain =
+            r#"{"facts": [{"text": "Has a dog named Biscuit", "is_key": false}, "Lives in Lyon"]}"#;
+        assert_eq!(parse_facts(plain).unwrap().len(), 2);
+        let fenced = "<think>hmm {not json}</think>Here:\n```json\n{\"facts\": [{\"text\": \"Is a nurse\", \"is_key\": true}]}\n```";
+        assert_eq!(
+            parse_facts(fenced).unwrap(),
+            vec![Fact {
+                text: "Is a nurse".into(),
+                is_key: true
+            }]
+        );
+        assert_eq!(parse_facts("{\"facts\": []}").unwrap(), vec![]);
+        assert_eq!(parse_facts("I could not find anything."), None);
+    }
+
+    #[test]
+    fn decisions_accept_numeric_ids_and_any_case() {
+        let answer = r#"{"memory": [{"id": 0, "text": "Loves cricket", "event": "update"}, {"id": "9", "text": "x", "event": "ADD", "is_key": true}]}"#;
+        let decisions = parse_decisions(answer).unwrap();
+        assert_eq!(decisions[0].id.as_deref(), Some("0"));
+        assert_eq!(decisions[0].event, "UPDATE");
+        assert_eq!(decisions[1].is_key, Some(true));
+        assert_eq!(parse_decisions("{\"memories\": []}"), None);
+    }
+}

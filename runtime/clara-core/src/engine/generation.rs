@@ -1,0 +1,196 @@
+//! A generation: one loaded config with everything built from it (providers, store, tools,
+//! compiled templates). A turn takes the generation once and keeps it to its end, so a reload
+//! never changes a turn half-way.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use clara_config::ConfigSet;
+use clara_config::model::common::{glob_match, is_glob};
+use clara_config::model::pipeline::{Pipeline, Trigger};
+use clara_config::model::steps::Step;
+
+use super::EngineError;
+use super::clock::Clock;
+use super::events::EventSink;
+use super::tools::Tool;
+use crate::llm::{Embedder, Provider};
+use crate::store::Store;
+
+/// Everything a turn needs, immutable.
+pub struct Generation {
+    /// The loaded files.
+    pub config: Arc<ConfigSet>,
+    /// Providers by name (with their fallback chains).
+    pub providers: BTreeMap<String, Arc<dyn Provider>>,
+    /// The embedder, when embeddings are on.
+    pub embedder: Option<Arc<dyn Embedder>>,
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// Every tool there is; personas and pipelines choose from these.
+    pub tools: Vec<Arc<dyn Tool>>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Where events go.
+    pub events: Arc<dyn EventSink>,
+    templates: tera::Tera,
+}
+
+/// The parts a generation is built from.
+pub struct Parts {
+    /// The loaded files.
+    pub config: Arc<ConfigSet>,
+    /// Providers by name.
+    pub providers: BTreeMap<String, Arc<dyn Provider>>,
+    /// The embedder.
+    pub embedder: Option<Arc<dyn Embedder>>,
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// Every tool.
+    pub tools: Vec<Arc<dyn Tool>>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Where events go.
+    pub events: Arc<dyn EventSink>,
+}
+
+/// The template name of a persona's prompt.
+pub(crate) fn persona_template(persona: &str) -> String {
+    format!("persona/{persona}")
+}
+
+/// The template name of a step option.
+pub(crate) fn step_template(pipeline: &str, step: usize, field: &str) -> String {
+    format!("pipeline/{pipeline}/{step}/{field}")
+}
+
+impl Generation {
+    /// Builds a generation, compiling every template once.
+    pub fn new(parts: Parts) -> Result<Generation, EngineError> {
+        let mut templates = tera::Tera::default();
+        // Prompts are not HTML.
+        templates.autoescape_on(Vec::new());
+        let mut sources: Vec<(String, String)> = Vec::new();
+        for (name, persona) in &parts.config.personas {
+            sources.push((persona_template(name), persona.prompt.clone()));
+        }
+        for (name, pipeline) in &parts.config.pipelines {
+            for (i, step) in pipeline.value.steps.iter().enumerate() {
+                for (field, text) in step_templates(step) {
+                    sources.push((step_template(name, i, field), text.to_owned()));
+                }
+            }
+        }
+        templates
+            .add_raw_templates(sources)
+            .map_err(|e| EngineError::Template(e.to_string()))?;
+        Ok(Generation {
+            config: parts.config,
+            providers: parts.providers,
+            embedder: parts.embedder,
+            store: parts.store,
+            tools: parts.tools,
+            clock: parts.clock,
+            events: parts.events,
+            templates,
+        })
+    }
+
+    /// Renders a compiled template.
+    pub(crate) fn render(
+        &self,
+        name: &str,
+        context: &tera::Context,
+    ) -> Result<String, EngineError> {
+        self.templates.render(name, context).map_err(|e| {
+            let mut detail = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(inner) = source {
+                detail = format!("{detail}: {inner}");
+                source = inner.source();
+            }
+            EngineError::Template(detail)
+        })
+    }
+
+    /// The pipeline that answers messages from `adapter`.
+    pub fn message_pipeline(&self, adapter: &str) -> Option<(&str, &Pipeline)> {
+        self.config.pipelines.iter().find_map(|(name, p)| {
+            let answers = p.value.triggers.iter().any(|t| matches!(t, Trigger::Message { adapters } if adapters.is_empty() || adapters.iter().any(|a| a == adapter)));
+            answers.then_some((name.as_str(), &p.value))
+        })
+    }
+
+    /// Pipelines that run when a session ends.
+    pub fn session_end_pipelines(&self) -> Vec<(&str, &Pipeline)> {
+        let ends = |p: &Pipeline| {
+            p.triggers
+                .iter()
+                .any(|t| matches!(t, Trigger::SessionEnd {}))
+        };
+        self.config
+            .pipelines
+            .iter()
+            .filter(|(_, p)| ends(&p.value))
+            .map(|(n, p)| (n.as_str(), &p.value))
+            .collect()
+    }
+
+    /// A provider by name, or the default one (`defaults.provider`, or the only provider).
+    pub fn provider(&self, name: Option<&str>) -> Result<Arc<dyn Provider>, EngineError> {
+        let defaults = &self.config.clara.value.defaults;
+        let chosen = name.or(defaults.provider.as_deref()).or_else(|| {
+            (self.providers.len() == 1)
+                .then(|| self.providers.keys().next().map(String::as_str))
+                .flatten()
+        });
+        let chosen = chosen.ok_or_else(|| {
+            EngineError::Config("no provider configured: set `defaults.provider`".to_owned())
+        })?;
+        self.providers
+            .get(chosen)
+            .cloned()
+            .ok_or_else(|| EngineError::Config(format!("unknown provider `{chosen}`")))
+    }
+
+    /// The tools a turn may offer: in the persona's list and the pipeline's list.
+    pub fn allowed_tools(&self, persona: &[String], pipeline: &[String]) -> Vec<Arc<dyn Tool>> {
+        let allowed = |patterns: &[String], name: &str| {
+            patterns.iter().any(|p| {
+                if is_glob(p) {
+                    glob_match(p, name)
+                } else {
+                    p == name
+                }
+            })
+        };
+        self.tools
+            .iter()
+            .filter(|t| allowed(persona, &t.spec().name) && allowed(pipeline, &t.spec().name))
+            .cloned()
+            .collect()
+    }
+}
+
+/// The template-valued options of a step, by field name.
+fn step_templates(step: &Step) -> Vec<(&'static str, &str)> {
+    match step {
+        Step::BuildContext(s) => vec![
+            ("instructions_template", s.instructions_template.as_str()),
+            ("context_template", s.context_template.as_str()),
+            ("memories_template", s.memories_template.as_str()),
+        ],
+        Step::ClassifyTier(s) => vec![("classifier_prompt", s.classifier_prompt.as_str())],
+        Step::LlmCall(s) => s
+            .instruction
+            .iter()
+            .map(|i| ("instruction", i.as_str()))
+            .collect(),
+        Step::ToolLoop(s) => vec![("truncation_note", s.truncation_note.as_str())],
+        Step::WriteMemory(s) => vec![
+            ("extraction_prompt", s.extraction_prompt.as_str()),
+            ("reconcile_prompt", s.reconcile_prompt.as_str()),
+        ],
+        Step::Ingest(_) => Vec::new(),
+    }
+}

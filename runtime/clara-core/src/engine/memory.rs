@@ -1,0 +1,43 @@
+//! Memory helpers shared by context building, the memory tools and extraction.
+
+use super::tools::ToolContext;
+use crate::llm::Embedder;
+use crate::store::{MemoryQuery, ScoredMemory, StoreResult};
+
+/// The embedding of `text` and its model, or `None` without an embedder or when embedding
+/// fails (memory then works on full text alone; the failure is logged).
+pub async fn embed_one(embedder: Option<&dyn Embedder>, text: &str) -> Option<(String, Vec<f32>)> {
+    let embedder = embedder?;
+    match embedder.embed(&[text.to_owned()]).await {
+        Ok(mut vectors) if !vectors.is_empty() => {
+            Some((embedder.model().to_owned(), vectors.swap_remove(0)))
+        }
+        Ok(_) => None,
+        Err(error) => {
+            tracing::warn!(%error, "embedding failed; searching full text only");
+            None
+        }
+    }
+}
+
+/// Hybrid search of the context's user's memories.
+pub async fn search(
+    context: &ToolContext<'_>,
+    text: &str,
+    project: Option<&str>,
+    limit: u32,
+) -> StoreResult<Vec<ScoredMemory>> {
+    let embedding = embed_one(context.embedder, text).await;
+    let query = MemoryQuery {
+        user_id: context.user_id,
+        project,
+        text,
+        embedding: embedding
+            .as_ref()
+            .map(|(model, vector)| (model.as_str(), vector.as_slice())),
+        limit,
+        candidates: context.search.0,
+        rrf_k: context.search.1,
+    };
+    context.store.search_memories(&query).await
+}

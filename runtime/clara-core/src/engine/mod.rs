@@ -1,0 +1,43 @@
+//! The pipeline engine: a message goes in, the pipeline's steps run in order over a [`Turn`],
+//! a reply comes out, and everything worth keeping is stored. Work that can wait (memory
+//! extraction, session summaries) goes to the durable job queue and runs after the reply.
+
+mod clock;
+mod events;
+mod extract;
+mod generation;
+mod memory;
+mod run;
+mod session;
+mod steps;
+mod tools;
+mod turn;
+mod worker;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use events::{Event, EventSink, LogEvents, RecordedEvents};
+pub use generation::{Generation, Parts};
+pub use run::Outcome;
+pub use tools::{Tool, ToolContext, ToolError, memory_tools};
+pub use turn::{Conversation, Incoming, Turn, TurnEnd};
+pub use worker::JobReport;
+
+use crate::llm::ProviderError;
+use crate::store::StoreError;
+
+/// Why a turn or job failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The model call failed (after retries and fallbacks).
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A template failed to render.
+    #[error("template: {0}")]
+    Template(String),
+    /// The config cannot serve this request (no pipeline for the adapter, unknown provider).
+    #[error("{0}")]
+    Config(String),
+}

@@ -1,0 +1,205 @@
+//! Running a pipeline over one message, and what the adapter gets back.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clara_config::model::common::{EventName, Tier};
+use clara_config::model::pipeline::Pipeline;
+use serde_json::json;
+
+use super::EngineError;
+use super::events::Event;
+use super::generation::Generation;
+use super::steps;
+use super::turn::{Incoming, Turn, TurnEnd};
+use crate::llm::DeltaSink;
+
+/// What became of a message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The reply to show (the persona's error reply when the turn failed); `None` when the
+    /// message needed no answer.
+    pub reply: Option<String>,
+    /// Why there is no reply, when there is none.
+    pub ended: Option<TurnEnd>,
+    /// What went wrong, when the turn failed (for logs; users see `reply`).
+    pub error: Option<String>,
+    /// The tier used.
+    pub tier: Option<Tier>,
+}
+
+/// One pipeline run: the generation, the pipeline, the persona, and the caller's sink.
+pub(crate) struct Run<'a> {
+    pub generation: &'a Generation,
+    pub pipeline_name: &'a str,
+    pub pipeline: &'a Pipeline,
+    pub persona: &'a str,
+    sink: TurnSink<'a>,
+}
+
+impl<'a> Run<'a> {
+    pub(crate) fn new(
+        generation: &'a Generation,
+        pipeline_name: &'a str,
+        pipeline: &'a Pipeline,
+        on_delta: DeltaSink<'a>,
+    ) -> Self {
+        let persona = pipeline
+            .persona
+            .as_deref()
+            .unwrap_or(&generation.config.clara.value.defaults.persona);
+        Run {
+            generation,
+            pipeline_name,
+            pipeline,
+            persona,
+            sink: TurnSink {
+                inner: on_delta,
+                shown: AtomicBool::new(false),
+                separate: AtomicBool::new(false),
+            },
+        }
+    }
+
+    /// Text for the user, as it streams.
+    pub(crate) fn show(&self, text: &str) {
+        self.sink.show(text);
+    }
+
+    /// Marks the start of a new model answer within the turn: its text is set apart from
+    /// what the user already saw.
+    pub(crate) fn new_answer(&self) {
+        self.sink
+            .separate
+            .store(self.sink.shown.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
+
+    /// Runs every step over `turn`, stopping early when a step ends the turn.
+    pub(crate) async fn run(&self, turn: &mut Turn) -> Result<(), EngineError> {
+        for (index, step) in self.pipeline.steps.iter().enumerate() {
+            steps::run(self, index, step, turn).await?;
+            if turn.ended.is_some() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The tools this turn may offer: the persona's list and the pipeline's `tool_loop` list
+    /// (none when the pipeline has no tool loop).
+    pub(crate) fn offered_tools(&self) -> Vec<std::sync::Arc<dyn super::tools::Tool>> {
+        let Some(pipeline_tools) = self.pipeline.steps.iter().find_map(|s| match s {
+            clara_config::model::steps::Step::ToolLoop(t) => Some(&t.tools),
+            _ => None,
+        }) else {
+            return Vec::new();
+        };
+        let persona_tools = self
+            .generation
+            .config
+            .personas
+            .get(self.persona)
+            .map(|p| p.file.value.tools.as_slice())
+            .unwrap_or_default();
+        self.generation.allowed_tools(persona_tools, pipeline_tools)
+    }
+
+    /// What tool calls of this turn may use.
+    pub(crate) fn tool_context<'b>(&'b self, user_id: &'b str) -> super::tools::ToolContext<'b> {
+        let generation = self.generation;
+        let memory = &generation.config.clara.value.memory;
+        super::tools::ToolContext {
+            user_id,
+            store: generation.store.as_ref(),
+            embedder: generation.embedder.as_deref(),
+            clock: generation.clock.as_ref(),
+            search: (memory.search_candidates, memory.rrf_k),
+        }
+    }
+
+    /// The persona's error reply.
+    pub(crate) fn error_reply(&self) -> String {
+        self.generation
+            .config
+            .personas
+            .get(self.persona)
+            .map(|p| p.file.value.error_reply.clone())
+            .unwrap_or_else(|| "Sorry, something went wrong.".to_owned())
+    }
+}
+
+struct TurnSink<'a> {
+    inner: DeltaSink<'a>,
+    shown: AtomicBool,
+    separate: AtomicBool,
+}
+
+impl TurnSink<'_> {
+    fn show(&self, text: &str) {
+        if text.is_empty() {
+            return;
+        }
+        if self.separate.swap(false, Ordering::SeqCst) {
+            (self.inner)("\n\n");
+        }
+        self.shown.store(true, Ordering::SeqCst);
+        (self.inner)(text);
+    }
+}
+
+impl Generation {
+    /// Answers one message with the pipeline that handles its platform. The message is stored
+    /// before any model call; when the model fails the user gets the persona's error reply
+    /// and nothing they said is lost.
+    pub async fn handle_message(
+        &self,
+        incoming: Incoming,
+        on_delta: DeltaSink<'_>,
+    ) -> Result<Outcome, EngineError> {
+        let platform = incoming.platform.clone();
+        let (name, pipeline) = self.message_pipeline(&platform).ok_or_else(|| {
+            EngineError::Config(format!(
+                "no pipeline is triggered by messages from `{platform}`"
+            ))
+        })?;
+        let run = Run::new(self, name, pipeline, on_delta);
+        let mut turn = Turn::new(incoming);
+        match run.run(&mut turn).await {
+            Ok(()) if turn.ended.is_some() => Ok(Outcome {
+                reply: None,
+                ended: turn.ended,
+                error: None,
+                tier: turn.tier,
+            }),
+            Ok(()) => {
+                self.emit_sent(&turn);
+                Ok(Outcome {
+                    reply: Some(turn.reply),
+                    ended: None,
+                    error: None,
+                    tier: turn.tier,
+                })
+            }
+            // Before the message is stored there is nothing to answer for: report the failure.
+            Err(error) if turn.user_message_id.is_none() => Err(error),
+            Err(error) => {
+                tracing::error!(pipeline = name, %error, "turn failed");
+                Ok(Outcome {
+                    reply: Some(run.error_reply()),
+                    ended: None,
+                    error: Some(error.to_string()),
+                    tier: turn.tier,
+                })
+            }
+        }
+    }
+
+    fn emit_sent(&self, turn: &Turn) {
+        self.events.emit(Event {
+            name: EventName::MessageSent,
+            platform: Some(turn.incoming.platform.clone()),
+            user_id: Some(turn.incoming.user_id.clone()),
+            channel_id: Some(turn.incoming.conversation.id.clone()),
+            data: json!({ "chars": turn.reply.chars().count(), "tier": turn.tier.map(|t| t.as_str()) }),
+        });
+    }
+}

@@ -1,0 +1,152 @@
+//! `classify_tier`: a message prefix picks the tier (and is removed from the text); otherwise
+//! an optional classifier call on the low tier, falling back on any failure.
+
+use clara_config::model::common::Tier;
+use clara_config::model::steps::ClassifyTierStep;
+
+use crate::engine::EngineError;
+use crate::engine::generation::step_template;
+use crate::engine::run::Run;
+use crate::engine::turn::Turn;
+use crate::llm::{ChatRequest, Message};
+
+pub(crate) async fn run(
+    run: &Run<'_>,
+    index: usize,
+    options: &ClassifyTierStep,
+    turn: &mut Turn,
+) -> Result<(), EngineError> {
+    if let Some((tier, rest)) = prefixed_tier(&turn.text, options) {
+        turn.tier = Some(tier);
+        if options.strip_prefix {
+            turn.text = rest;
+        }
+        return Ok(());
+    }
+    turn.tier = if options.classifier {
+        Some(
+            classify(run, index, options, turn)
+                .await
+                .unwrap_or_else(|error| {
+                    tracing::warn!(%error, "tier classifier failed; using the fallback tier");
+                    options.fallback_tier
+                }),
+        )
+    } else {
+        run.generation
+            .config
+            .personas
+            .get(run.persona)
+            .and_then(|p| p.file.value.default_tier)
+    };
+    Ok(())
+}
+
+/// The tier a prefix selects and the text without it. A prefix must stand alone
+/// (`!highway` is not `!high`); channel messages may carry a `[Name]: ` label before it.
+fn prefixed_tier(text: &str, options: &ClassifyTierStep) -> Option<(Tier, String)> {
+    let (label, body) = match text.strip_prefix('[').and_then(|t| t.split_once("]: ")) {
+        Some((name, body)) => (format!("[{name}]: "), body),
+        None => (String::new(), text),
+    };
+    let lower = body.to_lowercase();
+    let table = [
+        (Tier::High, &options.prefixes.high),
+        (Tier::Mid, &options.prefixes.mid),
+        (Tier::Low, &options.prefixes.low),
+    ];
+    for (tier, prefixes) in table {
+        for prefix in prefixes {
+            let prefix = prefix.to_lowercase();
+            if let Some(rest) = lower.strip_prefix(&prefix) {
+                if rest.is_empty() || rest.starts_with(char::is_whitespace) {
+                    let stripped = body[prefix.len()..].trim_start();
+                    return Some((tier, format!("{label}{stripped}")));
+                }
+            }
+        }
+    }
+    None
+}
+
+async fn classify(
+    run: &Run<'_>,
+    index: usize,
+    options: &ClassifyTierStep,
+    turn: &Turn,
+) -> Result<Tier, EngineError> {
+    let generation = run.generation;
+    let session = turn.session.as_ref();
+    let mut earlier = match session {
+        Some(s) => {
+            generation
+                .store
+                .recent_messages(&s.id, options.classifier_context_messages + 1)
+                .await?
+        }
+        None => Vec::new(),
+    };
+    earlier.retain(|m| Some(m.id) != turn.user_message_id);
+    let context: Vec<serde_json::Value> = earlier
+        .iter()
+        .map(|m| serde_json::json!({ "role": format!("{:?}", m.role).to_lowercase(), "content": cut(&m.content, options.classifier_context_chars) }))
+        .collect();
+    let mut vars = tera::Context::new();
+    vars.insert(
+        "message",
+        &cut(&turn.text, options.classifier_message_chars),
+    );
+    vars.insert("context", &context);
+    let prompt = generation.render(
+        &step_template(run.pipeline_name, index, "classifier_prompt"),
+        &vars,
+    )?;
+    let provider = generation.provider(None)?;
+    let request = ChatRequest {
+        tier: Some(Tier::Low),
+        stream: false,
+        max_tokens: Some(10),
+        ..ChatRequest::new(vec![Message::user(prompt)])
+    };
+    let response = provider.chat(&request, &|_| {}).await?;
+    let answer = response.text.to_uppercase();
+    Ok(if answer.contains("HIGH") {
+        Tier::High
+    } else if answer.contains("LOW") {
+        Tier::Low
+    } else {
+        Tier::Mid
+    })
+}
+
+fn cut(text: &str, chars: u32) -> String {
+    text.chars().take(chars as usize).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_select_and_are_stripped() {
+        let options = ClassifyTierStep::default();
+        assert_eq!(
+            prefixed_tier("!high explain this", &options),
+            Some((Tier::High, "explain this".to_owned()))
+        );
+        assert_eq!(
+            prefixed_tier("!OPUS hi", &options),
+            Some((Tier::High, "hi".to_owned()))
+        );
+        assert_eq!(
+            prefixed_tier("!fast", &options),
+            Some((Tier::Low, String::new()))
+        );
+        assert_eq!(
+            prefixed_tier("[Ann]: !low ok", &options),
+            Some((Tier::Low, "[Ann]: ok".to_owned()))
+        );
+        assert_eq!(prefixed_tier("!highway to hell", &options), None);
+        assert_eq!(prefixed_tier("what is !high", &options), None);
+    }
+}

@@ -1,0 +1,139 @@
+//! `ingest`: normalise the message, drop what needs no answer, and store it before any model
+//! call so nothing a user said is lost.
+
+use clara_config::model::common::EventName;
+use clara_config::model::steps::{IngestStep, PhraseMatch};
+use serde_json::json;
+
+use crate::engine::EngineError;
+use crate::engine::events::Event;
+use crate::engine::run::Run;
+use crate::engine::session;
+use crate::engine::turn::{Turn, TurnEnd};
+use crate::llm::Role;
+
+pub(crate) async fn run(
+    run: &Run<'_>,
+    options: &IngestStep,
+    turn: &mut Turn,
+) -> Result<(), EngineError> {
+    let generation = run.generation;
+    if options.drop_bots && turn.incoming.from_bot {
+        turn.ended = Some(TurnEnd::FromBot);
+        return Ok(());
+    }
+    let mut text = turn.text.trim().to_owned();
+    if options.strip_mentions {
+        text = strip_mentions(&text);
+    }
+    if is_stop_phrase(&text, &options.stop_phrases, options.stop_phrase_match) {
+        turn.ended = Some(TurnEnd::StopPhrase);
+        return Ok(());
+    }
+    if text.is_empty() && turn.incoming.images.is_empty() {
+        turn.ended = Some(TurnEnd::Empty);
+        return Ok(());
+    }
+    let max = options.max_message_chars as usize;
+    if text.chars().count() > max {
+        text = text.chars().take(max).collect::<String>() + "\n[message cut: too long]";
+    }
+    if options.name_prefix && !turn.incoming.conversation.is_dm {
+        text = format!("[{}]: {text}", turn.incoming.user_name);
+    }
+    let session = session::resolve(generation, &turn.incoming).await?;
+    let now = generation.clock.now();
+    if options.dedupe_window_secs > 0 {
+        let last = generation.store.recent_messages(&session.id, 1).await?;
+        let window = i64::from(options.dedupe_window_secs) * 1000;
+        if last.first().is_some_and(|m| {
+            m.role == Role::User && m.content == text && now - m.created_at <= window
+        }) {
+            turn.ended = Some(TurnEnd::Duplicate);
+            return Ok(());
+        }
+    }
+    let id = generation
+        .store
+        .add_message(
+            &session.id,
+            Role::User,
+            Some(&turn.incoming.user_name),
+            &text,
+            now,
+        )
+        .await?;
+    generation.events.emit(Event {
+        name: EventName::MessageReceived,
+        platform: Some(turn.incoming.platform.clone()),
+        user_id: Some(turn.incoming.user_id.clone()),
+        channel_id: Some(turn.incoming.conversation.id.clone()),
+        data: json!({ "message_id": id, "session_id": session.id, "chars": text.chars().count() }),
+    });
+    turn.text = text;
+    turn.user_message_id = Some(id);
+    turn.session = Some(session);
+    Ok(())
+}
+
+/// Removes Discord-style mentions (`<@123>`, `<@!123>`) and tidies the spaces they leave.
+fn strip_mentions(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("<@") {
+        let after = &rest[start + 2..];
+        let digits = after.trim_start_matches('!');
+        let end = digits.find('>');
+        match end {
+            Some(end) if end > 0 && digits[..end].chars().all(|c| c.is_ascii_digit()) => {
+                out.push_str(&rest[..start]);
+                rest = &digits[end + 1..];
+            }
+            _ => {
+                out.push_str(&rest[..start + 2]);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn is_stop_phrase(text: &str, phrases: &[String], mode: PhraseMatch) -> bool {
+    let text = text.to_lowercase();
+    let text = text.trim().trim_end_matches(['.', '!']);
+    phrases
+        .iter()
+        .map(|p| p.to_lowercase())
+        .any(|phrase| match mode {
+            PhraseMatch::Exact => text == phrase,
+            PhraseMatch::Contains => text.contains(&phrase),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mentions_are_removed_and_other_angle_brackets_kept() {
+        assert_eq!(strip_mentions("<@123> hi <@!456> there"), "hi there");
+        assert_eq!(strip_mentions("a <@x> b <3"), "a <@x> b <3");
+    }
+
+    #[test]
+    fn stop_phrases_match_exactly_or_anywhere() {
+        let phrases = vec!["clara stop".to_owned(), "never mind".to_owned()];
+        assert!(is_stop_phrase("Clara stop!", &phrases, PhraseMatch::Exact));
+        assert!(!is_stop_phrase(
+            "never mind the weather, what's up",
+            &phrases,
+            PhraseMatch::Exact
+        ));
+        assert!(is_stop_phrase(
+            "oh never mind then",
+            &phrases,
+            PhraseMatch::Contains
+        ));
+    }
+}

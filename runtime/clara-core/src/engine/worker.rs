@@ -1,0 +1,99 @@
+//! The job worker: runs queued work (memory extraction, session summaries) after replies are
+//! sent. A failed job waits and runs again; a job whose worker died is taken up again when its
+//! lease runs out. Nothing queued is lost.
+
+use serde_json::Value;
+
+use super::EngineError;
+use super::extract;
+use super::generation::Generation;
+use super::run::Run;
+use super::turn::{Conversation, Incoming, Turn};
+
+/// Extract memories from an exchange.
+pub(crate) const EXTRACT_MEMORIES: &str = "extract_memories";
+/// Summarise a session that ended.
+pub(crate) const SUMMARIZE_SESSION: &str = "summarize_session";
+
+/// How long a claimed job is reserved for its worker.
+const LEASE_MS: i64 = 5 * 60_000;
+
+/// What a round of job processing did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct JobReport {
+    /// Jobs that finished.
+    pub done: u32,
+    /// Jobs that failed and will run again later.
+    pub failed: u32,
+}
+
+impl Generation {
+    /// Runs due jobs until none is left (or `max` have run).
+    pub async fn run_due_jobs(&self, max: u32) -> Result<JobReport, EngineError> {
+        let mut report = JobReport::default();
+        while report.done + report.failed < max {
+            let now = self.clock.now();
+            let Some(job) = self.store.claim_job(now, LEASE_MS).await? else {
+                break;
+            };
+            let outcome = match job.kind.as_str() {
+                EXTRACT_MEMORIES => extract::run(self, &job.payload).await,
+                SUMMARIZE_SESSION => self.summarize(&job.payload).await,
+                other => {
+                    tracing::warn!(kind = other, "dropping a job of unknown kind");
+                    Ok(())
+                }
+            };
+            match outcome {
+                Ok(()) => {
+                    self.store.complete_job(job.id).await?;
+                    report.done += 1;
+                }
+                Err(error) => {
+                    // 30 s, 1 min, 2 min, … up to an hour between tries.
+                    let wait = (30_000i64 << job.attempts.min(7)).min(3_600_000);
+                    tracing::warn!(job = job.id, kind = %job.kind, attempts = job.attempts + 1, %error, "job failed; it will run again");
+                    self.store
+                        .retry_job(job.id, &error.to_string(), now + wait)
+                        .await?;
+                    report.failed += 1;
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Runs the `session_end` pipelines over an ended session.
+    async fn summarize(&self, payload: &Value) -> Result<(), EngineError> {
+        let id = payload
+            .get("session_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let Some(session) = self.store.session(id).await? else {
+            return Ok(());
+        };
+        for (name, pipeline) in self.session_end_pipelines() {
+            let incoming = Incoming {
+                platform: "session".to_owned(),
+                user_id: session.user_id.clone(),
+                user_name: session.user_id.clone(),
+                from_bot: false,
+                conversation: Conversation {
+                    id: session.conversation.clone(),
+                    is_dm: session.conversation.starts_with("dm-"),
+                    channel_name: None,
+                    server_name: None,
+                },
+                text: String::new(),
+                images: Vec::new(),
+                reply_chain: Vec::new(),
+            };
+            let mut turn = Turn::new(incoming);
+            turn.session = Some(session.clone());
+            Run::new(self, name, pipeline, &|_| {})
+                .run(&mut turn)
+                .await?;
+        }
+        Ok(())
+    }
+}
