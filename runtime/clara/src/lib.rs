@@ -2,3 +2,5 @@
 //! tool runners. The command line in `main.rs` is a thin layer over this library.
 
 pub mod llm;
+pub mod runtime;
+pub mod store;

@@ -1,0 +1,124 @@
+//! Backend-independent parts of hybrid memory search: turning what a user typed into a safe
+//! full-text query, and reciprocal rank fusion of the ranked lists each side returns.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+
+/// At most this many distinct words of a query go to the full-text side.
+const MAX_TERMS: usize = 32;
+
+/// The distinct words of `text` (letters and digits; everything else separates words),
+/// lowercased, in order of first appearance.
+pub fn terms(text: &str) -> Vec<String> {
+    let mut terms: Vec<String> = Vec::new();
+    for word in text.split(|c: char| !c.is_alphanumeric()) {
+        if word.is_empty() {
+            continue;
+        }
+        let word = word.to_lowercase();
+        if !terms.contains(&word) {
+            terms.push(word);
+            if terms.len() == MAX_TERMS {
+                break;
+            }
+        }
+    }
+    terms
+}
+
+/// An FTS5 query matching any word of `text`: `"w1" OR "w2" …`. `None` when `text` has no
+/// words, in which case the full-text side does not run. Each word holds only letters and
+/// digits, so quoting makes it a plain string whatever the user typed.
+pub fn fts5_query(text: &str) -> Option<String> {
+    let terms = terms(text);
+    if terms.is_empty() {
+        return None;
+    }
+    let quoted: Vec<String> = terms.iter().map(|t| format!("\"{t}\"")).collect();
+    Some(quoted.join(" OR "))
+}
+
+/// One candidate of one side, best first within its side.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ranked<K> {
+    /// The memory's key in the backend.
+    pub key: K,
+    /// When it last changed, for breaking ties by recency.
+    pub updated_at: i64,
+}
+
+/// Fuses ranked lists by reciprocal rank fusion: each side adds `1 / (k + rank)` (rank from
+/// 1). The score is normalised by its maximum, `sides.len() / (k + 1)`, so it lies in 0..=1
+/// and a memory ranked first by every side scores exactly 1. Returns at most `limit` keys,
+/// best first, ties broken by recency (then by key, descending, for a stable order).
+///
+/// `sides` holds every side that could rank memories, including a side that ran and found
+/// nothing (it still counts towards the maximum).
+pub fn fuse<K: Clone + Eq + Hash + Ord>(
+    sides: &[Vec<Ranked<K>>],
+    k: u32,
+    limit: usize,
+) -> Vec<(K, f32)> {
+    if sides.is_empty() || limit == 0 {
+        return Vec::new();
+    }
+    let k = f64::from(k);
+    let mut fused: HashMap<K, (f64, i64)> = HashMap::new();
+    for side in sides {
+        for (index, candidate) in side.iter().enumerate() {
+            let entry = fused
+                .entry(candidate.key.clone())
+                .or_insert((0.0, candidate.updated_at));
+            entry.0 += 1.0 / (k + index as f64 + 1.0);
+        }
+    }
+    let best = sides.len() as f64 / (k + 1.0);
+    let mut scored: Vec<(K, f64, i64)> = fused
+        .into_iter()
+        .map(|(key, (score, updated_at))| (key, score / best, updated_at))
+        .collect();
+    scored.sort_by(|a, b| {
+        b.1.total_cmp(&a.1)
+            .then(b.2.cmp(&a.2))
+            .then_with(|| b.0.cmp(&a.0))
+    });
+    scored.truncate(limit);
+    scored
+        .into_iter()
+        .map(|(key, score, _)| (key, (score as f32).clamp(0.0, 1.0)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn side(keys: &[i64]) -> Vec<Ranked<i64>> {
+        keys.iter()
+            .map(|&key| Ranked { key, updated_at: 0 })
+            .collect()
+    }
+
+    #[test]
+    fn punctuation_becomes_or_of_quoted_words() {
+        assert_eq!(
+            fts5_query(r#"what's "my" dog's NAME?? (AND) -x*"#).as_deref(),
+            Some(r#""what" OR "s" OR "my" OR "dog" OR "name" OR "and" OR "x""#)
+        );
+        assert_eq!(fts5_query(" ?!* \"' "), None);
+    }
+
+    #[test]
+    fn rank_one_everywhere_scores_one() {
+        let fused = fuse(&[side(&[7, 8]), side(&[7, 9])], 60, 10);
+        assert_eq!(fused[0], (7, 1.0));
+        assert!(fused.iter().all(|(_, s)| (0.0..=1.0).contains(s)));
+        assert_eq!(fused.len(), 3);
+    }
+
+    #[test]
+    fn an_empty_side_still_counts() {
+        let fused = fuse(&[side(&[1]), Vec::new()], 0, 10);
+        assert_eq!(fused, vec![(1, 0.5)]);
+    }
+}

@@ -1,0 +1,271 @@
+//! Memories, their audit history and their embeddings.
+
+use clara_core::store::{
+    Memory, MemoryChange, MemoryEvent, Millis, NewMemory, StoreError, StoreResult,
+};
+use sqlx::SqlitePool;
+
+use super::{db, found};
+use crate::store::new_id;
+use crate::store::vector::to_blob;
+
+/// `SELECT <memory columns> FROM memories <rest>` as one static string.
+macro_rules! memory_select {
+    ($($rest:literal),*) => {
+        concat!(
+            "SELECT seq, id, user_id, project, text, is_key, created_at, updated_at FROM memories ",
+            $($rest),*
+        )
+    };
+}
+pub(super) use memory_select;
+
+/// A memories row.
+#[derive(sqlx::FromRow)]
+pub(super) struct MemoryRow {
+    pub(super) seq: i64,
+    id: String,
+    user_id: String,
+    project: Option<String>,
+    text: String,
+    is_key: bool,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<MemoryRow> for Memory {
+    fn from(row: MemoryRow) -> Self {
+        Memory {
+            id: row.id,
+            user_id: row.user_id,
+            project: row.project,
+            text: row.text,
+            is_key: row.is_key,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+/// Stores a memory and its `ADD` history entry in one transaction.
+pub(super) async fn add_memory(
+    pool: &SqlitePool,
+    new: NewMemory,
+    now: Millis,
+) -> StoreResult<Memory> {
+    let memory = Memory {
+        id: new_id(),
+        user_id: new.user_id,
+        project: new.project,
+        text: new.text,
+        is_key: new.is_key,
+        created_at: now,
+        updated_at: now,
+    };
+    let (model, blob) = match &new.embedding {
+        Some((model, vector)) => (Some(model.as_str()), Some(to_blob(vector))),
+        None => (None, None),
+    };
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+    sqlx::query(
+        "INSERT INTO memories (id, user_id, project, text, is_key, embedding, embedding_model, \
+         created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+    )
+    .bind(&memory.id)
+    .bind(&memory.user_id)
+    .bind(&memory.project)
+    .bind(&memory.text)
+    .bind(memory.is_key)
+    .bind(blob)
+    .bind(model)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    sqlx::query(
+        "INSERT INTO memory_history (memory_id, user_id, event, old_text, new_text, created_at) \
+         VALUES (?1, ?2, 'ADD', NULL, ?3, ?4)",
+    )
+    .bind(&memory.id)
+    .bind(&memory.user_id)
+    .bind(&memory.text)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    Ok(memory)
+}
+
+/// Rewrites a memory and records an `UPDATE`. Without a new embedding the old one is kept
+/// only if the text is unchanged; otherwise it is cleared so the memory gets re-embedded.
+pub(super) async fn update_memory(
+    pool: &SqlitePool,
+    id: &str,
+    text: &str,
+    is_key: bool,
+    embedding: Option<(&str, &[f32])>,
+    now: Millis,
+) -> StoreResult<()> {
+    let (model, blob) = match embedding {
+        Some((model, vector)) => (Some(model), Some(to_blob(vector))),
+        None => (None, None),
+    };
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+    let logged = sqlx::query(
+        "INSERT INTO memory_history (memory_id, user_id, event, old_text, new_text, created_at) \
+         SELECT id, user_id, 'UPDATE', text, ?2, ?3 FROM memories WHERE id = ?1",
+    )
+    .bind(id)
+    .bind(text)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    found(logged.rows_affected(), || format!("memory {id}"))?;
+    sqlx::query(
+        "UPDATE memories SET \
+             embedding = CASE WHEN ?4 IS NOT NULL THEN ?4 WHEN text = ?2 THEN embedding END, \
+             embedding_model = CASE WHEN ?4 IS NOT NULL THEN ?5 WHEN text = ?2 \
+                 THEN embedding_model END, \
+             text = ?2, is_key = ?3, updated_at = ?6 \
+         WHERE id = ?1",
+    )
+    .bind(id)
+    .bind(text)
+    .bind(is_key)
+    .bind(blob)
+    .bind(model)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    tx.commit().await.map_err(db)
+}
+
+/// Deletes a memory and records a `DELETE`; the history stays.
+pub(super) async fn delete_memory(pool: &SqlitePool, id: &str, now: Millis) -> StoreResult<()> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+    let logged = sqlx::query(
+        "INSERT INTO memory_history (memory_id, user_id, event, old_text, new_text, created_at) \
+         SELECT id, user_id, 'DELETE', text, NULL, ?2 FROM memories WHERE id = ?1",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    found(logged.rows_affected(), || format!("memory {id}"))?;
+    sqlx::query("DELETE FROM memories WHERE id = ?1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    tx.commit().await.map_err(db)
+}
+
+/// A memory by id.
+pub(super) async fn memory(pool: &SqlitePool, id: &str) -> StoreResult<Option<Memory>> {
+    let row: Option<MemoryRow> = sqlx::query_as(memory_select!("WHERE id = ?1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .map_err(db)?;
+    Ok(row.map(Memory::from))
+}
+
+/// Every change to a memory, oldest first.
+pub(super) async fn memory_history(pool: &SqlitePool, id: &str) -> StoreResult<Vec<MemoryChange>> {
+    let rows: Vec<ChangeRow> = sqlx::query_as(
+        "SELECT memory_id, event, old_text, new_text, created_at FROM memory_history \
+         WHERE memory_id = ?1 ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(MemoryChange {
+                event: parse_event(&row.event)?,
+                memory_id: row.memory_id,
+                old_text: row.old_text,
+                new_text: row.new_text,
+                created_at: row.created_at,
+            })
+        })
+        .collect()
+}
+
+/// A memory_history row.
+#[derive(sqlx::FromRow)]
+struct ChangeRow {
+    memory_id: String,
+    event: String,
+    old_text: Option<String>,
+    new_text: Option<String>,
+    created_at: i64,
+}
+
+fn parse_event(event: &str) -> StoreResult<MemoryEvent> {
+    match event {
+        "ADD" => Ok(MemoryEvent::Add),
+        "UPDATE" => Ok(MemoryEvent::Update),
+        "DELETE" => Ok(MemoryEvent::Delete),
+        other => Err(StoreError::Database(format!(
+            "unknown memory event `{other}`"
+        ))),
+    }
+}
+
+/// A user's key memories, most recently changed first.
+pub(super) async fn key_memories(
+    pool: &SqlitePool,
+    user: &str,
+    limit: u32,
+) -> StoreResult<Vec<Memory>> {
+    let rows: Vec<MemoryRow> = sqlx::query_as(memory_select!(
+        "WHERE user_id = ?1 AND is_key = 1 ORDER BY updated_at DESC, seq DESC LIMIT ?2"
+    ))
+    .bind(user)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    Ok(rows.into_iter().map(Memory::from).collect())
+}
+
+/// Memories (of every user) with no embedding from `model`, oldest first.
+pub(super) async fn memories_to_embed(
+    pool: &SqlitePool,
+    model: &str,
+    limit: u32,
+) -> StoreResult<Vec<Memory>> {
+    let rows: Vec<MemoryRow> = sqlx::query_as(memory_select!(
+        "WHERE embedding IS NULL OR embedding_model IS NOT ?1 ORDER BY seq LIMIT ?2"
+    ))
+    .bind(model)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    Ok(rows.into_iter().map(Memory::from).collect())
+}
+
+/// Stores a memory's embedding from `model` (replacing any other model's).
+pub(super) async fn set_embedding(
+    pool: &SqlitePool,
+    id: &str,
+    model: &str,
+    vector: &[f32],
+) -> StoreResult<()> {
+    let result =
+        sqlx::query("UPDATE memories SET embedding = ?2, embedding_model = ?3 WHERE id = ?1")
+            .bind(id)
+            .bind(to_blob(vector))
+            .bind(model)
+            .execute(pool)
+            .await
+            .map_err(db)?;
+    found(result.rows_affected(), || format!("memory {id}"))
+}

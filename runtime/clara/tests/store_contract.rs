@@ -1,0 +1,854 @@
+//! The store contract: every check is an `async fn(Arc<dyn Store>)`, run against a fresh
+//! SQLite file, and against Postgres when `CLARA_TEST_POSTGRES_URL` is set.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use clara::store::SqliteStore;
+use clara_config::Env;
+use clara_config::model::store::StoreConfig;
+use clara_core::llm::Role;
+use clara_core::store::{MemoryEvent, MemoryQuery, NewMemory, ScoredMemory, Store, StoreError};
+use serde_json::json;
+
+/// Runs each named contract function against every backend.
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let dir = tempfile::tempdir().expect("tempdir");
+                    let store = super::sqlite_store(dir.path()).await;
+                    super::$name(store).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    if let Some(store) = super::postgres_store().await {
+                        super::$name(store).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    sessions_open_start_end_and_link,
+    session_summary_and_missing_sessions,
+    messages_keep_order_limit_and_move_last_activity,
+    memory_changes_leave_exact_history,
+    update_without_embedding_keeps_it_only_for_same_text,
+    key_memories_are_per_user_newest_first,
+    search_matches_words_despite_punctuation,
+    search_never_crosses_users,
+    search_respects_project,
+    search_follows_updates_and_deletes,
+    hybrid_search_ranks_closest_meaning_first,
+    search_ignores_vectors_of_another_model,
+    scores_are_normalised,
+    memories_to_embed_and_set_embedding,
+    jobs_wait_for_run_after,
+    leased_jobs_are_not_claimed_twice,
+    jobs_complete_and_retry,
+);
+
+/// A fresh SQLite store in `dir`, opened the way the runtime opens it.
+async fn sqlite_store(dir: &Path) -> Arc<dyn Store> {
+    let config = StoreConfig::Sqlite {
+        path: "data/clara.db".to_owned(),
+    };
+    clara::store::open(&config, dir, &Env::default())
+        .await
+        .expect("open sqlite store")
+}
+
+/// A Postgres store when `CLARA_TEST_POSTGRES_URL` is set, else `None` (the test is skipped).
+///
+/// Each call must give an empty database (a fresh schema per test): the checks assume no
+/// jobs or memories but their own. Until the Postgres store lands, `open` says so and the
+/// tests fail loudly rather than pass silently.
+async fn postgres_store() -> Option<Arc<dyn Store>> {
+    const VAR: &str = "CLARA_TEST_POSTGRES_URL";
+    let url = std::env::var(VAR).ok().filter(|url| !url.is_empty())?;
+    let config = StoreConfig::Postgres {
+        url_env: VAR.to_owned(),
+        max_connections: 4,
+        hnsw_ef_search: 100,
+    };
+    let env = Env::from_vars([(VAR.to_owned(), url)]);
+    let root = std::env::temp_dir();
+    Some(
+        clara::store::open(&config, &root, &env)
+            .await
+            .expect("open postgres store"),
+    )
+}
+
+fn memory(user: &str, project: Option<&str>, text: &str) -> NewMemory {
+    NewMemory {
+        user_id: user.to_owned(),
+        project: project.map(str::to_owned),
+        text: text.to_owned(),
+        is_key: false,
+        embedding: None,
+    }
+}
+
+fn embedded(user: &str, text: &str, model: &str, vector: &[f32]) -> NewMemory {
+    NewMemory {
+        embedding: Some((model.to_owned(), vector.to_vec())),
+        ..memory(user, None, text)
+    }
+}
+
+fn query<'a>(user: &'a str, text: &'a str) -> MemoryQuery<'a> {
+    MemoryQuery {
+        user_id: user,
+        project: None,
+        text,
+        embedding: None,
+        limit: 10,
+        candidates: 50,
+        rrf_k: 60,
+    }
+}
+
+async fn search(store: &dyn Store, query: &MemoryQuery<'_>) -> Vec<ScoredMemory> {
+    store.search_memories(query).await.expect("search")
+}
+
+fn texts(found: &[ScoredMemory]) -> Vec<&str> {
+    found.iter().map(|m| m.memory.text.as_str()).collect()
+}
+
+async fn sessions_open_start_end_and_link(store: Arc<dyn Store>) {
+    assert_eq!(store.open_session("ann", "dm-ann").await.unwrap(), None);
+    let first = store
+        .start_session("ann", "dm-ann", None, 1_000)
+        .await
+        .unwrap();
+    assert_eq!(first.id.len(), 32);
+    assert_eq!((first.started_at, first.last_activity_at), (1_000, 1_000));
+    assert_eq!(
+        (first.ended_at, first.previous_session_id.clone()),
+        (None, None)
+    );
+    assert_eq!(
+        store.open_session("ann", "dm-ann").await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(store.open_session("ann", "channel-x").await.unwrap(), None);
+    assert_eq!(store.open_session("bob", "dm-ann").await.unwrap(), None);
+
+    store.end_session(&first.id, 5_000).await.unwrap();
+    assert_eq!(store.open_session("ann", "dm-ann").await.unwrap(), None);
+    let ended = store.session(&first.id).await.unwrap().unwrap();
+    assert_eq!(ended.ended_at, Some(5_000));
+
+    let second = store
+        .start_session("ann", "dm-ann", Some(&first.id), 6_000)
+        .await
+        .unwrap();
+    assert_ne!(second.id, first.id);
+    assert_eq!(
+        second.previous_session_id.as_deref(),
+        Some(first.id.as_str())
+    );
+    assert_eq!(
+        store.open_session("ann", "dm-ann").await.unwrap(),
+        Some(second.clone())
+    );
+    assert_eq!(store.session(&second.id).await.unwrap(), Some(second));
+}
+
+async fn session_summary_and_missing_sessions(store: Arc<dyn Store>) {
+    let session = store.start_session("ann", "dm-ann", None, 1).await.unwrap();
+    store
+        .set_summary(&session.id, "talked about dogs")
+        .await
+        .unwrap();
+    let read = store.session(&session.id).await.unwrap().unwrap();
+    assert_eq!(read.summary.as_deref(), Some("talked about dogs"));
+
+    assert_eq!(store.session("nope").await.unwrap(), None);
+    assert!(matches!(
+        store.end_session("nope", 2).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.set_summary("nope", "x").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.add_message("nope", Role::User, None, "hi", 2).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn messages_keep_order_limit_and_move_last_activity(store: Arc<dyn Store>) {
+    let session = store
+        .start_session("ann", "channel-1", None, 100)
+        .await
+        .unwrap();
+    let other = store
+        .start_session("bob", "channel-1", None, 100)
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for (i, role) in [Role::User, Role::Assistant, Role::User, Role::Assistant]
+        .into_iter()
+        .enumerate()
+    {
+        let author = (role == Role::User).then_some("Ann");
+        let id = store
+            .add_message(&session.id, role, author, &format!("m{i}"), 200 + i as i64)
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    store
+        .add_message(&other.id, Role::User, None, "elsewhere", 999)
+        .await
+        .unwrap();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids increase: {ids:?}");
+
+    let all = store.recent_messages(&session.id, 10).await.unwrap();
+    let contents: Vec<&str> = all.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(contents, ["m0", "m1", "m2", "m3"]);
+    assert_eq!(all[0].role, Role::User);
+    assert_eq!(all[0].author.as_deref(), Some("Ann"));
+    assert_eq!(all[1].author, None);
+    assert_eq!(all[3].created_at, 203);
+    assert!(all.iter().all(|m| m.session_id == session.id));
+
+    let last_two = store.recent_messages(&session.id, 2).await.unwrap();
+    let contents: Vec<&str> = last_two.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(contents, ["m2", "m3"], "the last messages, oldest first");
+    assert!(
+        store
+            .recent_messages(&session.id, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let read = store.session(&session.id).await.unwrap().unwrap();
+    assert_eq!((read.started_at, read.last_activity_at), (100, 203));
+}
+
+async fn memory_changes_leave_exact_history(store: Arc<dyn Store>) {
+    let added = store
+        .add_memory(memory("ann", Some("garden"), "Ann grows tomatoes"), 10)
+        .await
+        .unwrap();
+    assert_eq!(added.id.len(), 32);
+    assert_eq!((added.created_at, added.updated_at), (10, 10));
+    assert_eq!(store.memory(&added.id).await.unwrap(), Some(added.clone()));
+
+    store
+        .update_memory(&added.id, "Ann grows tomatoes and basil", true, None, 20)
+        .await
+        .unwrap();
+    let updated = store.memory(&added.id).await.unwrap().unwrap();
+    assert_eq!(updated.text, "Ann grows tomatoes and basil");
+    assert!(updated.is_key);
+    assert_eq!((updated.created_at, updated.updated_at), (10, 20));
+    assert_eq!(updated.project.as_deref(), Some("garden"));
+
+    store.delete_memory(&added.id, 30).await.unwrap();
+    assert_eq!(store.memory(&added.id).await.unwrap(), None);
+
+    let history = store.memory_history(&added.id).await.unwrap();
+    let summary: Vec<_> = history
+        .iter()
+        .map(|c| {
+            (
+                c.event,
+                c.old_text.as_deref(),
+                c.new_text.as_deref(),
+                c.created_at,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (MemoryEvent::Add, None, Some("Ann grows tomatoes"), 10),
+            (
+                MemoryEvent::Update,
+                Some("Ann grows tomatoes"),
+                Some("Ann grows tomatoes and basil"),
+                20
+            ),
+            (
+                MemoryEvent::Delete,
+                Some("Ann grows tomatoes and basil"),
+                None,
+                30
+            ),
+        ]
+    );
+    assert!(history.iter().all(|c| c.memory_id == added.id));
+
+    assert!(matches!(
+        store.update_memory(&added.id, "x", false, None, 40).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.delete_memory(&added.id, 40).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        store.memory_history(&added.id).await.unwrap().len(),
+        3,
+        "failures log nothing"
+    );
+}
+
+async fn update_without_embedding_keeps_it_only_for_same_text(store: Arc<dyn Store>) {
+    let kept = store
+        .add_memory(embedded("ann", "likes tea", "m", &[1.0, 0.0]), 1)
+        .await
+        .unwrap();
+    let changed = store
+        .add_memory(embedded("ann", "likes jazz", "m", &[0.0, 1.0]), 1)
+        .await
+        .unwrap();
+    let replaced = store
+        .add_memory(embedded("ann", "likes rain", "m", &[1.0, 1.0]), 1)
+        .await
+        .unwrap();
+    store
+        .update_memory(&kept.id, "likes tea", true, None, 2)
+        .await
+        .unwrap();
+    store
+        .update_memory(&changed.id, "likes blues", false, None, 2)
+        .await
+        .unwrap();
+    store
+        .update_memory(
+            &replaced.id,
+            "likes snow",
+            false,
+            Some(("m", &[0.5, 0.5])),
+            2,
+        )
+        .await
+        .unwrap();
+    let stale: Vec<String> = store
+        .memories_to_embed("m", 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(
+        stale,
+        [changed.id],
+        "only the rewritten, unembedded memory needs a vector"
+    );
+}
+
+async fn key_memories_are_per_user_newest_first(store: Arc<dyn Store>) {
+    let key = |user: &str, text: &str| NewMemory {
+        is_key: true,
+        ..memory(user, None, text)
+    };
+    store
+        .add_memory(key("ann", "Ann is a nurse"), 1)
+        .await
+        .unwrap();
+    store
+        .add_memory(memory("ann", None, "Ann had pasta"), 2)
+        .await
+        .unwrap();
+    store
+        .add_memory(key("ann", "Ann lives in Porto"), 3)
+        .await
+        .unwrap();
+    store
+        .add_memory(key("bob", "Bob is a pilot"), 4)
+        .await
+        .unwrap();
+    let sister = store
+        .add_memory(key("ann", "Ann has a sister"), 5)
+        .await
+        .unwrap();
+
+    let texts_of = |memories: Vec<clara_core::store::Memory>| -> Vec<String> {
+        memories.into_iter().map(|m| m.text).collect()
+    };
+    assert_eq!(
+        texts_of(store.key_memories("ann", 10).await.unwrap()),
+        ["Ann has a sister", "Ann lives in Porto", "Ann is a nurse"]
+    );
+    assert_eq!(
+        texts_of(store.key_memories("ann", 2).await.unwrap()),
+        ["Ann has a sister", "Ann lives in Porto"]
+    );
+    store
+        .update_memory(&sister.id, "Ann has a sister", false, None, 6)
+        .await
+        .unwrap();
+    assert_eq!(store.key_memories("ann", 10).await.unwrap().len(), 2);
+    assert_eq!(
+        texts_of(store.key_memories("bob", 10).await.unwrap()),
+        ["Bob is a pilot"]
+    );
+}
+
+async fn search_matches_words_despite_punctuation(store: Arc<dyn Store>) {
+    store
+        .add_memory(memory("ann", None, "Ann's dog is called Rex"), 1)
+        .await
+        .unwrap();
+    store
+        .add_memory(memory("ann", None, "Ann works night shifts"), 2)
+        .await
+        .unwrap();
+    for typed in [
+        "what's my dog's name???",
+        "\"dog\" AND (rex) OR NOT -*",
+        "REX!",
+        "dogs", // the porter stemmer finds dog
+    ] {
+        let found = search(&*store, &query("ann", typed)).await;
+        assert_eq!(
+            texts(&found).first(),
+            Some(&"Ann's dog is called Rex"),
+            "query {typed:?}"
+        );
+    }
+    let any_word = search(&*store, &query("ann", "shifts rex")).await;
+    assert_eq!(any_word.len(), 2, "any word may match");
+    assert!(search(&*store, &query("ann", "?!*\"'")).await.is_empty());
+    assert!(search(&*store, &query("ann", "")).await.is_empty());
+    assert!(search(&*store, &query("ann", "unicorns")).await.is_empty());
+    let limited = MemoryQuery {
+        limit: 1,
+        ..query("ann", "shifts rex")
+    };
+    assert_eq!(search(&*store, &limited).await.len(), 1);
+}
+
+async fn search_never_crosses_users(store: Arc<dyn Store>) {
+    store
+        .add_memory(memory("ann", None, "secret recipe uses saffron"), 1)
+        .await
+        .unwrap();
+    let bob = store
+        .add_memory(embedded("bob", "saffron allergy", "m", &[1.0, 0.0]), 2)
+        .await
+        .unwrap();
+    let found = search(&*store, &query("bob", "secret saffron recipe")).await;
+    assert_eq!(texts(&found), ["saffron allergy"]);
+    let hybrid = MemoryQuery {
+        embedding: Some(("m", &[1.0, 0.0])),
+        ..query("ann", "allergy")
+    };
+    assert!(
+        search(&*store, &hybrid)
+            .await
+            .iter()
+            .all(|m| m.memory.id != bob.id)
+    );
+    assert!(search(&*store, &query("carol", "saffron")).await.is_empty());
+}
+
+async fn search_respects_project(store: Arc<dyn Store>) {
+    store
+        .add_memory(memory("ann", Some("house"), "paint the fence green"), 1)
+        .await
+        .unwrap();
+    store
+        .add_memory(memory("ann", Some("garden"), "fence needs new posts"), 2)
+        .await
+        .unwrap();
+    store
+        .add_memory(memory("ann", None, "fence company phone number"), 3)
+        .await
+        .unwrap();
+    let in_garden = MemoryQuery {
+        project: Some("garden"),
+        ..query("ann", "fence")
+    };
+    assert_eq!(
+        texts(&search(&*store, &in_garden).await),
+        ["fence needs new posts"]
+    );
+    assert_eq!(search(&*store, &query("ann", "fence")).await.len(), 3);
+}
+
+async fn search_follows_updates_and_deletes(store: Arc<dyn Store>) {
+    let m = store
+        .add_memory(memory("ann", None, "drives a red bicycle"), 1)
+        .await
+        .unwrap();
+    store
+        .update_memory(&m.id, "drives a blue scooter", false, None, 2)
+        .await
+        .unwrap();
+    assert!(search(&*store, &query("ann", "bicycle")).await.is_empty());
+    assert_eq!(search(&*store, &query("ann", "scooter")).await.len(), 1);
+    store.delete_memory(&m.id, 3).await.unwrap();
+    assert!(search(&*store, &query("ann", "scooter")).await.is_empty());
+}
+
+async fn hybrid_search_ranks_closest_meaning_first(store: Arc<dyn Store>) {
+    let pet = [1.0, 0.1, 0.0, 0.0];
+    store
+        .add_memory(embedded("ann", "Ann has a dog named Rex", "m", &pet), 1)
+        .await
+        .unwrap();
+    store
+        .add_memory(
+            embedded("ann", "Ann is a nurse", "m", &[0.0, 1.0, 0.0, 0.0]),
+            2,
+        )
+        .await
+        .unwrap();
+    store
+        .add_memory(
+            embedded("ann", "Ann lives in Porto", "m", &[0.0, 0.0, 1.0, 0.2]),
+            3,
+        )
+        .await
+        .unwrap();
+    store
+        .add_memory(memory("ann", None, "Ann's favourite animal show"), 4)
+        .await
+        .unwrap();
+
+    // No word matches anything; only the vectors know a puppy is a pet.
+    let semantic = MemoryQuery {
+        embedding: Some(("m", &[0.9, 0.2, 0.1, 0.0])),
+        ..query("ann", "which puppy?")
+    };
+    let found = search(&*store, &semantic).await;
+    assert_eq!(
+        texts(&found),
+        [
+            "Ann has a dog named Rex",
+            "Ann is a nurse",
+            "Ann lives in Porto"
+        ]
+    );
+
+    // Both sides agreeing (second by meaning, first by words) beats one side alone.
+    let both = MemoryQuery {
+        embedding: Some(("m", &[0.1, 1.0, 0.0, 0.0])),
+        ..query("ann", "rex")
+    };
+    let found = search(&*store, &both).await;
+    assert_eq!(
+        texts(&found)[..2],
+        ["Ann has a dog named Rex", "Ann is a nurse"]
+    );
+
+    let vectors_only = MemoryQuery {
+        embedding: Some(("m", &[0.0, 0.1, 1.0, 0.1])),
+        ..query("ann", "")
+    };
+    let found = search(&*store, &vectors_only).await;
+    assert_eq!(found[0].memory.text, "Ann lives in Porto");
+    assert_eq!(found[0].score, 1.0);
+    assert_eq!(found.len(), 3, "only embedded memories on the vector side");
+}
+
+async fn search_ignores_vectors_of_another_model(store: Arc<dyn Store>) {
+    let old = store
+        .add_memory(embedded("ann", "likes hiking", "old", &[1.0, 0.0]), 1)
+        .await
+        .unwrap();
+    store
+        .add_memory(embedded("ann", "likes sailing", "new", &[0.0, 1.0]), 2)
+        .await
+        .unwrap();
+    let q = MemoryQuery {
+        embedding: Some(("new", &[1.0, 0.0])),
+        ..query("ann", "")
+    };
+    let found = search(&*store, &q).await;
+    assert_eq!(texts(&found), ["likes sailing"]);
+    assert!(found.iter().all(|m| m.memory.id != old.id));
+    let unknown_model = MemoryQuery {
+        embedding: Some(("other", &[1.0, 0.0])),
+        ..query("ann", "")
+    };
+    assert!(search(&*store, &unknown_model).await.is_empty());
+}
+
+async fn scores_are_normalised(store: Arc<dyn Store>) {
+    for (i, (text, vector)) in [
+        ("cats purr loudly", [1.0, 0.0, 0.0]),
+        ("cats and dogs", [0.6, 0.8, 0.0]),
+        ("dogs bark", [0.0, 1.0, 0.0]),
+        ("fish swim", [0.0, 0.0, 1.0]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        store
+            .add_memory(embedded("ann", text, "m", &vector), i as i64)
+            .await
+            .unwrap();
+    }
+    let hybrid = MemoryQuery {
+        embedding: Some(("m", &[1.0, 0.05, 0.0])),
+        ..query("ann", "purr")
+    };
+    let found = search(&*store, &hybrid).await;
+    assert_eq!(found[0].memory.text, "cats purr loudly");
+    assert_eq!(found[0].score, 1.0, "rank 1 on every side scores 1");
+    assert!(found.iter().all(|m| (0.0..=1.0).contains(&m.score)));
+    assert!(
+        found.windows(2).all(|w| w[0].score >= w[1].score),
+        "best first"
+    );
+    assert!(found[1].score < 1.0);
+
+    let text_only = search(&*store, &query("ann", "dogs")).await;
+    assert_eq!(text_only[0].score, 1.0);
+    assert!(text_only.iter().all(|m| (0.0..=1.0).contains(&m.score)));
+
+    // Equal scores: the more recent memory first.
+    store
+        .add_memory(memory("ann", None, "owl hoots"), 100)
+        .await
+        .unwrap();
+    store
+        .add_memory(memory("ann", None, "owl hoots"), 200)
+        .await
+        .unwrap();
+    let tied = search(&*store, &query("ann", "owl")).await;
+    assert_eq!(tied.len(), 2);
+    assert_eq!(tied[0].memory.created_at, 200);
+}
+
+async fn memories_to_embed_and_set_embedding(store: Arc<dyn Store>) {
+    let bare = store
+        .add_memory(memory("ann", None, "no vector yet"), 1)
+        .await
+        .unwrap();
+    let old = store
+        .add_memory(embedded("bob", "old model", "old", &[1.0]), 2)
+        .await
+        .unwrap();
+    store
+        .add_memory(embedded("ann", "current", "new", &[1.0]), 3)
+        .await
+        .unwrap();
+
+    let ids = |memories: Vec<clara_core::store::Memory>| -> Vec<String> {
+        memories.into_iter().map(|m| m.id).collect()
+    };
+    assert_eq!(
+        ids(store.memories_to_embed("new", 10).await.unwrap()),
+        [bare.id.as_str(), old.id.as_str()]
+    );
+    assert_eq!(
+        ids(store.memories_to_embed("new", 1).await.unwrap()),
+        [bare.id.as_str()]
+    );
+
+    store.set_embedding(&bare.id, "new", &[0.5]).await.unwrap();
+    store.set_embedding(&old.id, "new", &[0.25]).await.unwrap();
+    assert!(store.memories_to_embed("new", 10).await.unwrap().is_empty());
+    assert_eq!(store.memories_to_embed("old", 10).await.unwrap().len(), 3);
+    assert!(matches!(
+        store.set_embedding("nope", "new", &[1.0]).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    let q = MemoryQuery {
+        embedding: Some(("new", &[1.0])),
+        ..query("bob", "")
+    };
+    assert_eq!(
+        texts(&search(&*store, &q).await),
+        ["old model"],
+        "the new vector is searchable"
+    );
+}
+
+async fn jobs_wait_for_run_after(store: Arc<dyn Store>) {
+    assert_eq!(store.claim_job(0, 1_000).await.unwrap(), None);
+    let later = store
+        .enqueue_job("summarise", &json!({"session": "s"}), 5_000)
+        .await
+        .unwrap();
+    let sooner = store
+        .enqueue_job("extract_memories", &json!([1, "two"]), 2_000)
+        .await
+        .unwrap();
+    assert_ne!(later, sooner);
+    assert_eq!(
+        store.claim_job(1_999, 1_000).await.unwrap(),
+        None,
+        "nothing due yet"
+    );
+
+    let job = store.claim_job(2_000, 10_000).await.unwrap().expect("due");
+    assert_eq!(job.id, sooner);
+    assert_eq!(job.kind, "extract_memories");
+    assert_eq!(job.payload, json!([1, "two"]));
+    assert_eq!((job.attempts, job.last_error), (0, None));
+    assert_eq!(
+        store.claim_job(4_999, 10_000).await.unwrap(),
+        None,
+        "the other is not due"
+    );
+
+    let job = store.claim_job(6_000, 1_000).await.unwrap().expect("due");
+    assert_eq!((job.id, job.payload), (later, json!({"session": "s"})));
+}
+
+async fn leased_jobs_are_not_claimed_twice(store: Arc<dyn Store>) {
+    let id = store.enqueue_job("k", &json!(null), 0).await.unwrap();
+    let first = store.claim_job(100, 1_000).await.unwrap().expect("claimed");
+    assert_eq!(first.id, id);
+    assert_eq!(store.claim_job(100, 1_000).await.unwrap(), None);
+    assert_eq!(
+        store.claim_job(1_100, 1_000).await.unwrap(),
+        None,
+        "lease still held at its end"
+    );
+
+    // The worker died: once the lease runs out the job is due again, one failed attempt on.
+    let again = store
+        .claim_job(1_101, 1_000)
+        .await
+        .unwrap()
+        .expect("lease expired");
+    assert_eq!(again.id, id);
+    assert_eq!(again.attempts, 1);
+    assert_eq!(store.claim_job(2_000, 1_000).await.unwrap(), None);
+}
+
+async fn jobs_complete_and_retry(store: Arc<dyn Store>) {
+    let done = store.enqueue_job("a", &json!({}), 0).await.unwrap();
+    let flaky = store.enqueue_job("b", &json!({}), 1).await.unwrap();
+
+    assert_eq!(
+        store.claim_job(10, 100).await.unwrap().map(|j| j.id),
+        Some(done)
+    );
+    store.complete_job(done).await.unwrap();
+    assert!(matches!(
+        store.complete_job(done).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    assert_eq!(
+        store.claim_job(10, 100).await.unwrap().map(|j| j.id),
+        Some(flaky)
+    );
+    store
+        .retry_job(flaky, "provider timed out", 500)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.claim_job(499, 100).await.unwrap(),
+        None,
+        "retry waits for run_after"
+    );
+    let retried = store.claim_job(500, 100).await.unwrap().expect("due again");
+    assert_eq!(retried.id, flaky);
+    assert_eq!(retried.attempts, 1);
+    assert_eq!(retried.last_error.as_deref(), Some("provider timed out"));
+
+    store.retry_job(flaky, "still broken", 600).await.unwrap();
+    let twice = store.claim_job(600, 100).await.unwrap().expect("due");
+    assert_eq!(
+        (twice.attempts, twice.last_error.as_deref()),
+        (2, Some("still broken"))
+    );
+    store.complete_job(flaky).await.unwrap();
+    assert_eq!(
+        store.claim_job(i64::MAX / 2, 100).await.unwrap(),
+        None,
+        "queue empty"
+    );
+    assert!(matches!(
+        store.retry_job(flaky, "x", 0).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+// SQLite only: the file itself.
+
+#[tokio::test]
+async fn sqlite_data_survives_closing_and_reopening() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("nested/folders/clara.db");
+    let (session, memory_id, job) = {
+        let store = SqliteStore::open(&path).await.expect("create");
+        let session = store.start_session("ann", "dm-ann", None, 1).await.unwrap();
+        store
+            .add_message(&session.id, Role::User, None, "remember me", 2)
+            .await
+            .unwrap();
+        let memory = store
+            .add_memory(embedded("ann", "Ann keeps bees", "m", &[0.0, 1.0]), 3)
+            .await
+            .unwrap();
+        let job = store
+            .enqueue_job("extract", &json!({"n": 1}), 4)
+            .await
+            .unwrap();
+        store.close().await;
+        (session, memory.id, job)
+    };
+    assert!(path.is_file());
+
+    let store = SqliteStore::open(&path).await.expect("reopen");
+    assert_eq!(
+        store
+            .open_session("ann", "dm-ann")
+            .await
+            .unwrap()
+            .map(|s| s.id),
+        Some(session.id.clone())
+    );
+    let messages = store.recent_messages(&session.id, 10).await.unwrap();
+    assert_eq!(messages[0].content, "remember me");
+    assert_eq!(store.memory_history(&memory_id).await.unwrap().len(), 1);
+    let q = MemoryQuery {
+        embedding: Some(("m", &[0.0, 1.0])),
+        ..query("ann", "bees")
+    };
+    let found = search(&store, &q).await;
+    assert_eq!(
+        found
+            .iter()
+            .map(|m| (m.memory.id.as_str(), m.score))
+            .collect::<Vec<_>>(),
+        [(memory_id.as_str(), 1.0)]
+    );
+    assert_eq!(
+        store.claim_job(10, 10).await.unwrap().map(|j| j.id),
+        Some(job)
+    );
+}
+
+#[tokio::test]
+async fn postgres_config_is_refused_honestly_for_now() {
+    let config = StoreConfig::Postgres {
+        url_env: "CLARA_TEST_UNSET_URL".to_owned(),
+        max_connections: 1,
+        hnsw_ef_search: 10,
+    };
+    let env = Env::from_vars([("CLARA_TEST_UNSET_URL".to_owned(), "postgres://x".to_owned())]);
+    let Err(StoreError::Database(message)) =
+        clara::store::open(&config, Path::new("."), &env).await
+    else {
+        panic!("Postgres is not implemented yet and must say so");
+    };
+    assert!(message.contains("Postgres support arrives"), "{message}");
+}
