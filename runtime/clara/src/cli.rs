@@ -22,6 +22,22 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Write one JSON Schema per file kind (for editors), or check they are current.
     Schema(SchemaArgs),
+    /// Talk to clara in the terminal: one message with -m, or one per line of stdin.
+    Chat(ChatArgs),
+}
+
+/// Arguments of `clara chat`.
+#[derive(Args, Debug)]
+pub struct ChatArgs {
+    /// Send this one message, print the reply and exit.
+    #[arg(short, long)]
+    pub message: Option<String>,
+    /// Whose session and memories to use (default: adapters.chat.user).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Talk in a channel with this id instead of a direct conversation.
+    #[arg(long)]
+    pub channel: Option<String>,
 }
 
 /// Arguments of `clara validate`.

@@ -11,9 +11,13 @@ use cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    logging();
     let outcome = match &cli.command {
         Command::Validate(args) => commands::validate::run(&cli.root, args),
         Command::Schema(args) => commands::schema::run(&cli.root, args),
+        Command::Chat(args) => {
+            async_runtime().and_then(|rt| rt.block_on(commands::chat::run(&cli.root, args)))
+        }
     };
     match outcome {
         Ok(code) => code,
@@ -22,4 +26,22 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn async_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Logs go to stderr, so they never mix with replies on stdout. `RUST_LOG` overrides the
+/// default, which keeps the terminal quiet apart from warnings.
+fn logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
 }

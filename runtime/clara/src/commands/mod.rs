@@ -1,4 +1,5 @@
 //! One module per command.
 
+pub mod chat;
 pub mod schema;
 pub mod validate;

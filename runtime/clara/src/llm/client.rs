@@ -89,7 +89,9 @@ impl Provider for HttpProvider {
             let config = &self.endpoint.config;
             let model = match &request.model {
                 Some(model) => model.clone(),
-                None => config.model_for_call(request.tier, !request.tools.is_empty()).to_owned(),
+                None => config
+                    .model_for_call(request.tier, !request.tools.is_empty())
+                    .to_owned(),
             };
             let xml = !request.tools.is_empty()
                 && request.tool_call_mode.unwrap_or(config.tool_call_mode) == ToolCallMode::Xml;

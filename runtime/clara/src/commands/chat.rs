@@ -1,0 +1,180 @@
+//! `clara chat`: the terminal adapter. `-m TEXT` answers one message; otherwise every line of
+//! stdin is a message, until EOF. Replies stream to stdout; tool status goes to stderr.
+
+use std::io::{BufRead, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clara_config::{ConfigSet, LoadOptions};
+use clara_core::engine::{
+    Clock, Conversation, Generation, Incoming, LogEvents, ManualClock, SystemClock,
+};
+
+use crate::cli::ChatArgs;
+
+/// How long `clara chat` waits at exit for queued memory work before leaving it for next time.
+const DRAIN_LIMIT: Duration = Duration::from_secs(60);
+
+pub async fn run(root: &Path, args: &ChatArgs) -> anyhow::Result<ExitCode> {
+    let set = match clara_config::load(root, LoadOptions { offline: true }) {
+        Ok(set) => set,
+        Err(err) => {
+            for problem in err.problems() {
+                eprintln!("{problem}");
+            }
+            eprintln!("{err}; run `clara validate` for details");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    if !set.clara.value.adapters.chat.enabled {
+        eprintln!("the terminal adapter is disabled (adapters.chat.enabled = false in clara.toml)");
+        return Ok(ExitCode::FAILURE);
+    }
+    if let Some(message) = missing_provider_key(&set) {
+        eprintln!("{message}");
+        return Ok(ExitCode::FAILURE);
+    }
+    let chat = set.clara.value.adapters.chat.clone();
+    let user = args.user.clone().unwrap_or(chat.user);
+    let conversation = match args.channel.clone() {
+        Some(channel) => Conversation {
+            id: format!("channel-{channel}"),
+            is_dm: false,
+            channel_name: Some(channel),
+            server_name: None,
+        },
+        None => Conversation {
+            id: format!("dm-{user}"),
+            is_dm: true,
+            channel_name: None,
+            server_name: None,
+        },
+    };
+    let store = clara::runtime::open_store(&set).await?;
+    let generation = Arc::new(clara::runtime::generation(
+        set,
+        store,
+        clock()?,
+        Arc::new(LogEvents),
+    )?);
+
+    let messages: Box<dyn Iterator<Item = String>> = match &args.message {
+        Some(text) => Box::new(std::iter::once(text.clone())),
+        None => Box::new(
+            std::io::stdin()
+                .lock()
+                .lines()
+                .map_while(Result::ok)
+                .collect::<Vec<_>>()
+                .into_iter(),
+        ),
+    };
+    let mut failed = false;
+    for text in messages {
+        if text.trim().is_empty() {
+            continue;
+        }
+        let incoming = Incoming {
+            platform: "chat".to_owned(),
+            user_id: user.clone(),
+            user_name: user.clone(),
+            from_bot: false,
+            conversation: conversation.clone(),
+            text,
+            images: Vec::new(),
+            reply_chain: Vec::new(),
+        };
+        failed |= answer(&generation, incoming, chat.stream).await?;
+        // Memory extraction runs after the reply is on screen.
+        drain(&generation).await;
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Answers one message, streaming; returns whether the turn failed.
+async fn answer(generation: &Generation, incoming: Incoming, stream: bool) -> anyhow::Result<bool> {
+    let streamed = std::sync::atomic::AtomicBool::new(false);
+    let print = |delta: &str| {
+        if stream {
+            streamed.store(true, std::sync::atomic::Ordering::SeqCst);
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(delta.as_bytes());
+            let _ = out.flush();
+        }
+    };
+    let outcome = generation
+        .handle_message(incoming, &print)
+        .await
+        .context("the message could not be handled")?;
+    let mut out = std::io::stdout().lock();
+    let shown = streamed.load(std::sync::atomic::Ordering::SeqCst);
+    match (&outcome.reply, &outcome.error) {
+        (Some(reply), Some(error)) => {
+            if shown {
+                writeln!(out)?;
+            }
+            writeln!(out, "{reply}")?;
+            eprintln!("error: {error}");
+        }
+        (Some(_), None) if shown => writeln!(out)?,
+        (Some(reply), None) => writeln!(out, "{reply}")?,
+        (None, _) => {}
+    }
+    out.flush()?;
+    Ok(outcome.error.is_some())
+}
+
+async fn drain(generation: &Generation) {
+    match tokio::time::timeout(DRAIN_LIMIT, generation.run_due_jobs(u32::MAX)).await {
+        Ok(Ok(report)) if report.failed > 0 => tracing::warn!(
+            failed = report.failed,
+            "some memory work failed; it stays queued"
+        ),
+        Ok(Err(error)) => tracing::warn!(%error, "memory work could not run; it stays queued"),
+        Err(_) => tracing::warn!("memory work is taking long; the rest stays queued for next time"),
+        _ => {}
+    }
+}
+
+/// `CLARA_NOW` (RFC 3339) pins the clock, for tests of session timeouts; otherwise real time.
+fn clock() -> anyhow::Result<Arc<dyn Clock>> {
+    match std::env::var("CLARA_NOW") {
+        Ok(value) => {
+            let at = chrono::DateTime::parse_from_rfc3339(&value)
+                .with_context(|| format!("CLARA_NOW=`{value}` is not an RFC 3339 time"))?;
+            Ok(Arc::new(ManualClock::new(at.timestamp_millis())))
+        }
+        Err(_) => Ok(Arc::new(SystemClock)),
+    }
+}
+
+/// When the default provider's key is not set: a message saying which variable to set, or how
+/// to use a local server instead.
+fn missing_provider_key(set: &ConfigSet) -> Option<String> {
+    let config = &set.clara.value;
+    let name = config.defaults.provider.clone().or_else(|| {
+        (config.providers.len() == 1)
+            .then(|| config.providers.keys().next().cloned())
+            .flatten()
+    })?;
+    let provider = config.providers.get(&name)?;
+    let var = provider.api_key_env.as_ref()?;
+    if set.env.get(var).is_some() {
+        return None;
+    }
+    Some(format!(
+        "clara chat needs a language model, and the default provider `{name}` has no key.\n\
+         Set {var} in the environment or in {root}/.env.\n\
+         Or use a local OpenAI-compatible server (Ollama, llama.cpp, vLLM, LM Studio): add to clara.toml\n\n  \
+         [providers.local]\n  kind = \"openai\"\n  base_url = \"http://127.0.0.1:11434/v1\"\n  model = \"llama3.2\"\n\n\
+         and run with CLARA_DEFAULTS__PROVIDER=local (or set `provider = \"local\"` under [defaults]).",
+        root = set.root.display(),
+    ))
+}

@@ -1,0 +1,471 @@
+//! `clara chat` end to end: the real binary on a copy of the shipped root, talking to the fake
+//! LLM server through `CLARA_…` overrides. What the model receives (system prompt, history,
+//! memories, tier model, tools), memory across separate runs, session rollover on a pinned
+//! clock, reconciliation, and an outage mid-turn.
+
+mod support;
+
+use std::path::Path;
+use std::process::Output;
+
+use serde_json::{Value, json};
+use support::fake_llm::{self, FakeLlm, Reply};
+use support::{clara, copy_tree, repo_root};
+
+/// A private copy of the shipped root (config only; its own data folder).
+fn shipped_root() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for item in [
+        "clara.toml",
+        "personas",
+        "pipelines",
+        "hooks",
+        "tools.d",
+        "schema",
+    ] {
+        let from = repo_root().join(item);
+        if from.is_dir() {
+            std::fs::create_dir_all(dir.path().join(item)).unwrap();
+            copy_tree(&from, &dir.path().join(item));
+        } else {
+            std::fs::copy(&from, dir.path().join(item)).unwrap();
+        }
+    }
+    dir
+}
+
+async fn chat(
+    root: &Path,
+    fake: &FakeLlm,
+    now: &str,
+    args: &[&str],
+    extra_env: &[(&str, &str)],
+) -> Output {
+    let mut command = clara(root);
+    command
+        .arg("chat")
+        .args(args)
+        .env("OPENROUTER_API_KEY", "sk-or-test")
+        .env("CLARA_PROVIDERS__OPENROUTER__BASE_URL", fake.base_url())
+        .env(
+            "CLARA_PROVIDERS__OPENROUTER__RETRY__INITIAL_BACKOFF_MS",
+            "5",
+        )
+        .env("CLARA_NOW", now)
+        .envs(extra_env.iter().copied());
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn system_text(request: &Value) -> String {
+    request["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "system")
+        .map(|m| m["content"].as_str().unwrap_or_default().to_owned())
+        .collect::<Vec<_>>()
+        .join("\n---\n")
+}
+
+fn extraction(facts: Value) -> Reply {
+    fake_llm::openai_json(&json!({ "facts": facts }).to_string())
+}
+
+fn reconcile(decisions: Value) -> Reply {
+    fake_llm::openai_json(&json!({ "memory": decisions }).to_string())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_conversation_that_remembers_the_user_the_next_day() {
+    let root = shipped_root();
+    let fake = FakeLlm::start().await;
+
+    // Day 1: the reply streams; then memory extraction and reconciliation run.
+    fake.push(fake_llm::openai_stream(&["Nice to meet ", "you, Sam!"]));
+    fake.push(extraction(json!([{ "text": "Is called Sam", "is_key": true }, { "text": "Has a dog named Biscuit", "is_key": false }])));
+    fake.push(reconcile(json!([
+        { "id": "new1", "text": "Is called Sam", "event": "ADD", "is_key": true },
+        { "id": "new2", "text": "Has a dog named Biscuit", "event": "ADD" }
+    ])));
+    let day1 = chat(
+        root.path(),
+        &fake,
+        "2026-11-24T09:00:00Z",
+        &["-m", "Hi, I'm Sam and my dog Biscuit says hello"],
+        &[],
+    )
+    .await;
+    assert!(
+        day1.status.success(),
+        "{}",
+        String::from_utf8_lossy(&day1.stderr)
+    );
+    assert_eq!(stdout(&day1), "Nice to meet you, Sam!\n");
+
+    let requests = fake.requests();
+    assert_eq!(
+        requests.len(),
+        3,
+        "a chat call, then extraction and reconciliation"
+    );
+    let turn = &requests[0].body;
+    assert_eq!(
+        turn["model"], "anthropic/claude-sonnet-4",
+        "no tier prefix: the base model"
+    );
+    assert_eq!(turn["stream"], true);
+    let system = system_text(turn);
+    assert!(
+        system.contains("You are Clara"),
+        "the persona prompt:\n{system}"
+    );
+    assert!(
+        system.contains("- Platform: chat") && system.contains("- Conversation: Private DM"),
+        "{system}"
+    );
+    let tools: Vec<&str> = turn["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(tools, ["memory_search", "memory_remember", "memory_forget"]);
+    let last = turn["messages"].as_array().unwrap().last().unwrap();
+    assert_eq!(
+        last,
+        &json!({ "role": "user", "content": "Hi, I'm Sam and my dog Biscuit says hello" })
+    );
+    assert_eq!(
+        requests[1].body["model"], "openai/gpt-4o-mini",
+        "extraction uses the memory model"
+    );
+    assert!(
+        requests[1].body["messages"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("my dog Biscuit")
+    );
+
+    // Day 2, a new process: the session has timed out, and the memories are in the prompt.
+    fake.push(fake_llm::openai_stream(&[
+        "Good morning, Sam! How is Biscuit?",
+    ]));
+    fake.push(fake_llm::openai_json(
+        "Sam introduced themselves and their dog Biscuit.",
+    ));
+    fake.push(extraction(json!([])));
+    let day2 = chat(
+        root.path(),
+        &fake,
+        "2026-11-25T08:30:00Z",
+        &["-m", "Good morning!"],
+        &[],
+    )
+    .await;
+    assert!(
+        day2.status.success(),
+        "{}",
+        String::from_utf8_lossy(&day2.stderr)
+    );
+    assert_eq!(stdout(&day2), "Good morning, Sam! How is Biscuit?\n");
+    let requests = fake.requests();
+    let turn = &requests[3].body;
+    let system = system_text(turn);
+    assert!(
+        system.contains("- [KEY] Is called Sam"),
+        "key memories come first:\n{system}"
+    );
+    assert!(
+        system.contains("END OF THE PREVIOUS SESSION"),
+        "the previous session's last messages:\n{system}"
+    );
+    let history: Vec<&Value> = turn["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] != "system")
+        .collect();
+    assert_eq!(
+        history.len(),
+        1,
+        "a new session starts with no history of its own"
+    );
+    assert!(
+        requests[4].body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["content"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("Summarise the conversation")),
+        "the ended session is summarised"
+    );
+
+    // Later on day 2, same session: history, and the summary of day 1 in context.
+    fake.push(fake_llm::openai_stream(&["Of course."]));
+    fake.push(extraction(json!([])));
+    let later = chat(
+        root.path(),
+        &fake,
+        "2026-11-25T08:40:00Z",
+        &["-m", "!high Can you help me plan a walk?"],
+        &[],
+    )
+    .await;
+    assert!(later.status.success());
+    let requests = fake.requests();
+    let turn = &requests[6].body;
+    assert_eq!(
+        turn["model"], "anthropic/claude-opus-4",
+        "!high picks the high tier"
+    );
+    let messages = turn["messages"].as_array().unwrap();
+    assert_eq!(
+        messages.last().unwrap()["content"],
+        "Can you help me plan a walk?",
+        "the prefix is removed"
+    );
+    assert!(
+        system_text(turn).contains(
+            "PREVIOUS SESSION SUMMARY:\nSam introduced themselves and their dog Biscuit."
+        )
+    );
+    let history: Vec<&str> = messages
+        .iter()
+        .filter(|m| m["role"] != "system")
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(history.len(), 3);
+    assert!(
+        history[0].ends_with("Good morning!") && history[0].starts_with('['),
+        "user history carries its time: {}",
+        history[0]
+    );
+    assert_eq!(history[1], "Good morning, Sam! How is Biscuit?");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reconciliation_updates_and_deletes_what_it_knows_and_adds_the_rest() {
+    let root = shipped_root();
+    let fake = FakeLlm::start().await;
+    fake.push(fake_llm::openai_stream(&["Noted."]));
+    fake.push(extraction(json!(["Likes cricket", "Works as a nurse"])));
+    fake.push(reconcile(json!([{ "id": "0", "text": "Likes cricket", "event": "ADD" }, { "id": "1", "text": "Works as a nurse", "event": "ADD" }])));
+    assert!(
+        chat(
+            root.path(),
+            &fake,
+            "2026-11-24T09:00:00Z",
+            &["-m", "I like cricket and I'm a nurse"],
+            &[]
+        )
+        .await
+        .status
+        .success()
+    );
+
+    fake.push(fake_llm::openai_stream(&["Got it."]));
+    fake.push(extraction(json!([
+        "Loves cricket with friends",
+        "Works as a teacher now",
+        "Has a cat"
+    ])));
+    // Existing memories are shown as temporary ids; "7" is not one of them, so it is an ADD.
+    fake.push(reconcile(json!([
+        { "id": "0", "text": "Loves cricket with friends", "event": "UPDATE" },
+        { "id": "1", "text": "", "event": "DELETE" },
+        { "id": "7", "text": "Works as a teacher", "event": "UPDATE" },
+        { "id": "2", "text": "Has a cat", "event": "NONE" },
+        { "text": "Has a cat", "event": "ADD" }
+    ])));
+    assert!(
+        chat(
+            root.path(),
+            &fake,
+            "2026-11-24T09:05:00Z",
+            &[
+                "-m",
+                "Actually I love cricket with friends, I teach now, and I got a cat"
+            ],
+            &[]
+        )
+        .await
+        .status
+        .success()
+    );
+    let reconcile_request = &fake.requests()[5].body;
+    let prompt = reconcile_request["messages"][0]["content"]
+        .as_str()
+        .unwrap();
+    assert!(
+        prompt.contains("- id 0: Likes cricket") && prompt.contains("- id 1: Works as a nurse"),
+        "{prompt}"
+    );
+    let looks_like_real_id = |w: &str| w.len() >= 16 && w.chars().all(|c| c.is_ascii_hexdigit());
+    assert!(
+        !prompt
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .any(looks_like_real_id),
+        "no real ids reach the model:\n{prompt}"
+    );
+
+    // Ask the model to search: the tool runs against the store and the model sees the result.
+    fake.push(fake_llm::openai_tool_stream(
+        &[(
+            "call_1",
+            "memory_search",
+            "{\"query\":\"cricket teacher cat nurse\"}",
+        )],
+        7,
+    ));
+    fake.push(fake_llm::openai_stream(&[
+        "You love cricket, teach, and have a cat.",
+    ]));
+    fake.push(extraction(json!([])));
+    let out = chat(
+        root.path(),
+        &fake,
+        "2026-11-24T09:06:00Z",
+        &["-m", "What do you know about me?"],
+        &[],
+    )
+    .await;
+    assert!(out.status.success());
+    let requests = fake.requests();
+    let tool_result = requests[7].body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "tool")
+        .unwrap()["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        tool_result.contains("Loves cricket with friends"),
+        "{tool_result}"
+    );
+    assert!(
+        tool_result.contains("Works as a teacher") && tool_result.contains("Has a cat"),
+        "{tool_result}"
+    );
+    assert!(
+        !tool_result.contains("nurse"),
+        "the deleted memory is gone: {tool_result}"
+    );
+    assert_eq!(stdout(&out), "You love cricket, teach, and have a cat.\n");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_llm_outage_gives_the_error_reply_and_loses_nothing() {
+    let root = shipped_root();
+    let fake = FakeLlm::start().await;
+    for _ in 0..4 {
+        fake.push(fake_llm::error_json(503, "upstream overloaded"));
+    }
+    let out = chat(
+        root.path(),
+        &fake,
+        "2026-11-24T09:00:00Z",
+        &["-m", "Please remember my appointment is on Friday"],
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).starts_with("Sorry, something went wrong on my side"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HTTP 503: upstream overloaded"));
+
+    // The message was stored before the model call: the next turn's history has it.
+    fake.push(fake_llm::openai_stream(&["Friday, noted."]));
+    fake.push(extraction(json!([])));
+    let next = chat(
+        root.path(),
+        &fake,
+        "2026-11-24T09:02:00Z",
+        &["-m", "Are you back?"],
+        &[],
+    )
+    .await;
+    assert!(next.status.success());
+    let turn = &fake.requests()[4].body;
+    assert!(turn["messages"].as_array().unwrap().iter().any(|m| {
+        m["content"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("Please remember my appointment is on Friday")
+    }));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stdin_lines_are_separate_messages_in_one_session() {
+    let root = shipped_root();
+    let fake = FakeLlm::start().await;
+    fake.push(fake_llm::openai_stream(&["One."]));
+    fake.push(extraction(json!([])));
+    fake.push(fake_llm::openai_stream(&["Two."]));
+    fake.push(extraction(json!([])));
+    let mut command = clara(root.path());
+    command
+        .args(["chat", "--user", "ann"])
+        .env("OPENROUTER_API_KEY", "k")
+        .env("CLARA_PROVIDERS__OPENROUTER__BASE_URL", fake.base_url())
+        .env("CLARA_NOW", "2026-11-24T09:00:00Z")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let out = tokio::task::spawn_blocking(move || {
+        let mut child = command.spawn().unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"first\n\nsecond\n")
+            .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success());
+    assert_eq!(stdout(&out), "One.\nTwo.\n");
+    let second = &fake.requests()[2].body;
+    let contents: Vec<&str> = second["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] != "system")
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(contents.len(), 3);
+    assert!(contents[0].ends_with("first") && contents[1] == "One." && contents[2] == "second");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_key_it_says_which_variable_to_set() {
+    let root = shipped_root();
+    let out = tokio::task::spawn_blocking({
+        let mut command = clara(root.path());
+        command.args(["chat", "-m", "hello"]);
+        move || command.output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Set OPENROUTER_API_KEY"), "{stderr}");
+    assert!(
+        stderr.contains("base_url = \"http://127.0.0.1:11434/v1\""),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+}
