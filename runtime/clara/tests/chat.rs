@@ -58,6 +58,11 @@ async fn chat(
         .unwrap()
 }
 
+/// Borrowed pairs for `chat`'s environment.
+fn pairs<'a>(vars: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    vars.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -468,4 +473,104 @@ async fn without_a_key_it_says_which_variable_to_set() {
         "{stderr}"
     );
     assert!(out.stdout.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn memories_are_embedded_and_re_embedded_when_the_model_changes() {
+    let root = shipped_root();
+    let fake = FakeLlm::start().await;
+    fake.auto_embeddings(16);
+    let url = fake.base_url();
+    let embeddings = |model: &'static str| -> Vec<(&'static str, String)> {
+        vec![
+            ("OPENAI_API_KEY", "sk-openai-test".to_owned()),
+            ("CLARA_EMBEDDINGS__ENABLED", "true".to_owned()),
+            ("CLARA_EMBEDDINGS__DIMENSIONS", "16".to_owned()),
+            ("CLARA_EMBEDDINGS__MODEL", model.to_owned()),
+            ("CLARA_PROVIDERS__OPENAI__BASE_URL", url.clone()),
+        ]
+    };
+    fake.push(fake_llm::openai_stream(&["Tea it is."]));
+    fake.push(extraction(json!(["Likes green tea"])));
+    fake.push(reconcile(
+        json!([{ "id": "n", "text": "Likes green tea", "event": "ADD" }]),
+    ));
+    let first = chat(
+        root.path(),
+        &fake,
+        "2026-11-24T09:00:00Z",
+        &["-m", "I drink green tea every morning"],
+        &pairs(&embeddings("embed-a")),
+    )
+    .await;
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let embedded = |model: &str| -> Vec<String> {
+        fake.requests()
+            .iter()
+            .filter(|r| r.path == "/embeddings" && r.body["model"] == model)
+            .flat_map(|r| {
+                r.body["input"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t.as_str().unwrap().to_owned())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    assert!(
+        embedded("embed-a").contains(&"Likes green tea".to_owned()),
+        "the new memory is stored with its vector: {:?}",
+        embedded("embed-a")
+    );
+
+    fake.push(fake_llm::openai_stream(&["Hello again."]));
+    fake.push(extraction(json!([])));
+    let second = chat(
+        root.path(),
+        &fake,
+        "2026-11-24T09:10:00Z",
+        &["-m", "hello"],
+        &pairs(&embeddings("embed-b")),
+    )
+    .await;
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    assert!(
+        embedded("embed-b").contains(&"Likes green tea".to_owned()),
+        "a model change re-embeds existing memories: {:?}",
+        embedded("embed-b")
+    );
+
+    // The memory is found by meaning with the new model's vectors.
+    fake.push(fake_llm::openai_stream(&["You like green tea."]));
+    fake.push(extraction(json!([])));
+    let third = chat(
+        root.path(),
+        &fake,
+        "2026-11-24T09:12:00Z",
+        &["-m", "what do I drink, tea?"],
+        &pairs(&embeddings("embed-b")),
+    )
+    .await;
+    assert!(third.status.success());
+    let turn = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/chat/completions")
+        .rev()
+        .nth(1)
+        .unwrap();
+    assert!(
+        system_text(&turn.body).contains("- Likes green tea"),
+        "{}",
+        system_text(&turn.body)
+    );
 }

@@ -63,6 +63,42 @@ impl Generation {
         Ok(report)
     }
 
+    /// Embeds memories that have no vector from the current embedding model (new ones stored
+    /// while embeddings were off or failing, and every memory after the model changed), at
+    /// most `max_batches` batches. Vectors of different models are never mixed: until a memory
+    /// is re-embedded, only its text is searched.
+    pub async fn reembed(&self, max_batches: u32) -> Result<u32, EngineError> {
+        let Some(embedder) = &self.embedder else {
+            return Ok(0);
+        };
+        let batch = self
+            .config
+            .clara
+            .value
+            .embeddings
+            .as_ref()
+            .map_or(64, |e| e.batch_size);
+        let mut done = 0;
+        for _ in 0..max_batches {
+            let memories = self
+                .store
+                .memories_to_embed(embedder.model(), batch)
+                .await?;
+            if memories.is_empty() {
+                break;
+            }
+            let texts: Vec<String> = memories.iter().map(|m| m.text.clone()).collect();
+            let vectors = embedder.embed(&texts).await?;
+            for (memory, vector) in memories.iter().zip(&vectors) {
+                self.store
+                    .set_embedding(&memory.id, embedder.model(), vector)
+                    .await?;
+            }
+            done += memories.len() as u32;
+        }
+        Ok(done)
+    }
+
     /// Runs the `session_end` pipelines over an ended session.
     async fn summarize(&self, payload: &Value) -> Result<(), EngineError> {
         let id = payload

@@ -18,6 +18,9 @@ use crate::cli::ChatArgs;
 /// How long `clara chat` waits at exit for queued memory work before leaving it for next time.
 const DRAIN_LIMIT: Duration = Duration::from_secs(60);
 
+/// Batches of memories (re-)embedded after each reply, so a model change catches up gradually.
+const REEMBED_BATCHES: u32 = 4;
+
 pub async fn run(root: &Path, args: &ChatArgs) -> anyhow::Result<ExitCode> {
     let set = match clara_config::load(root, LoadOptions { offline: true }) {
         Ok(set) => set,
@@ -140,6 +143,14 @@ async fn drain(generation: &Generation) {
         Ok(Err(error)) => tracing::warn!(%error, "memory work could not run; it stays queued"),
         Err(_) => tracing::warn!("memory work is taking long; the rest stays queued for next time"),
         _ => {}
+    }
+    match tokio::time::timeout(DRAIN_LIMIT, generation.reembed(REEMBED_BATCHES)).await {
+        Ok(Ok(0)) => {}
+        Ok(Ok(count)) => tracing::info!(count, "embedded memories for the current model"),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "re-embedding failed; memories stay searchable by text")
+        }
+        Err(_) => tracing::warn!("re-embedding is taking long; it continues next time"),
     }
 }
 

@@ -169,6 +169,9 @@ impl Reply {
 
 #[derive(Default)]
 struct State {
+    /// When set, `/embeddings` requests are answered with vectors of this size computed from
+    /// their inputs, outside the script.
+    auto_embeddings: Option<usize>,
     replies: VecDeque<Reply>,
     requests: Vec<RecordedRequest>,
     disconnects: usize,
@@ -200,6 +203,12 @@ impl FakeLlm {
     /// `http://127.0.0.1:PORT`, without a trailing slash.
     pub fn base_url(&self) -> String {
         self.base_url.clone()
+    }
+
+    /// Answers every `/embeddings` request itself with `dims`-sized bag-of-words vectors (texts
+    /// sharing words get similar vectors), so tests need not script each embedding call.
+    pub fn auto_embeddings(&self, dims: usize) {
+        self.state().auto_embeddings = Some(dims);
     }
 
     /// Queues a reply; replies are used in order, one per request.
@@ -273,10 +282,13 @@ async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>) {
         let (method, path) = (&request.method, &request.path);
         let why =
             format!("fake_llm: the script ran out of replies at request {n} ({method} {path})");
-        let reply = state
-            .replies
-            .pop_front()
-            .unwrap_or_else(|| error_json(500, &why));
+        let reply = match state.auto_embeddings {
+            Some(dims) if path.ends_with("/embeddings") => embeddings_for(&request.body, dims),
+            _ => state
+                .replies
+                .pop_front()
+                .unwrap_or_else(|| error_json(500, &why)),
+        };
         state.requests.push(request);
         reply
     };
@@ -292,6 +304,34 @@ async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>) {
     } else {
         state.lock().unwrap().disconnects += 1;
     }
+}
+
+/// Bag-of-words vectors for the request's `input` texts, L2-normalised.
+fn embeddings_for(body: &Value, dims: usize) -> Reply {
+    let texts = body["input"].as_array().cloned().unwrap_or_default();
+    let vectors: Vec<Vec<f32>> = texts
+        .iter()
+        .map(|text| {
+            let mut vector = vec![0.0f32; dims];
+            for word in text
+                .as_str()
+                .unwrap_or_default()
+                .to_lowercase()
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+            {
+                let slot = word
+                    .bytes()
+                    .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
+                    as usize
+                    % dims;
+                vector[slot] += 1.0;
+            }
+            let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
+            vector.iter().map(|x| x / norm).collect()
+        })
+        .collect();
+    openai_embeddings(&vectors)
 }
 
 /// Returns once the client has closed its side (or the socket failed).
