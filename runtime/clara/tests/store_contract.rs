@@ -10,6 +10,7 @@ use clara_config::model::store::StoreConfig;
 use clara_core::llm::Role;
 use clara_core::store::{MemoryEvent, MemoryQuery, NewMemory, ScoredMemory, Store, StoreError};
 use serde_json::json;
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 /// Runs each named contract function against every backend.
 macro_rules! contract {
@@ -28,8 +29,9 @@ macro_rules! contract {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    if let Some(store) = super::postgres_store().await {
+                    if let Some((store, db)) = super::postgres_store().await {
                         super::$name(store).await;
+                        db.drop().await;
                     }
                 }
             )*
@@ -67,26 +69,90 @@ async fn sqlite_store(dir: &Path) -> Arc<dyn Store> {
         .expect("open sqlite store")
 }
 
+/// The variable holding the test server's URL; the Postgres tests are skipped without it.
+const POSTGRES_URL_VAR: &str = "CLARA_TEST_POSTGRES_URL";
+
 /// A Postgres store when `CLARA_TEST_POSTGRES_URL` is set, else `None` (the test is skipped).
 ///
-/// Each call must give an empty database (a fresh schema per test): the checks assume no
-/// jobs or memories but their own. Until the Postgres store lands, `open` says so and the
-/// tests fail loudly rather than pass silently.
-async fn postgres_store() -> Option<Arc<dyn Store>> {
-    const VAR: &str = "CLARA_TEST_POSTGRES_URL";
-    let url = std::env::var(VAR).ok().filter(|url| !url.is_empty())?;
+/// Each call gets its own empty database, created on the server the URL points at (the
+/// checks assume no jobs or memories but their own) and opened the way the runtime opens a
+/// store; the returned [`TestDatabase`] drops it once the check passed.
+async fn postgres_store() -> Option<(Arc<dyn Store>, TestDatabase)> {
+    let url = std::env::var(POSTGRES_URL_VAR)
+        .ok()
+        .filter(|url| !url.is_empty())?;
+    let db = TestDatabase::create(&url).await;
     let config = StoreConfig::Postgres {
-        url_env: VAR.to_owned(),
+        url_env: POSTGRES_URL_VAR.to_owned(),
         max_connections: 4,
         hnsw_ef_search: 100,
     };
-    let env = Env::from_vars([(VAR.to_owned(), url)]);
+    let env = Env::from_vars([(POSTGRES_URL_VAR.to_owned(), db.url.clone())]);
     let root = std::env::temp_dir();
-    Some(
-        clara::store::open(&config, &root, &env)
+    let store = clara::store::open(&config, &root, &env)
+        .await
+        .expect("open postgres store");
+    Some((store, db))
+}
+
+/// A throwaway database on the test server.
+struct TestDatabase {
+    /// The server URL it was created through.
+    admin_url: String,
+    /// Its name.
+    name: String,
+    /// The URL that opens it.
+    url: String,
+}
+
+impl TestDatabase {
+    /// Creates an empty database with a random name on the server `admin_url` points at.
+    async fn create(admin_url: &str) -> TestDatabase {
+        let name = format!("clara_test_{:016x}", rand::random::<u64>());
+        let mut admin = PgConnection::connect(admin_url)
             .await
-            .expect("open postgres store"),
-    )
+            .expect("connect to the test server");
+        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .expect("create a test database");
+        let _ = admin.close().await;
+        TestDatabase {
+            admin_url: admin_url.to_owned(),
+            url: with_database(admin_url, &name),
+            name,
+        }
+    }
+
+    /// Drops the database (closing what is still connected to it).
+    async fn drop(self) {
+        let mut admin = PgConnection::connect(&self.admin_url)
+            .await
+            .expect("connect to the test server");
+        let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        sqlx::query(AssertSqlSafe(drop))
+            .execute(&mut admin)
+            .await
+            .expect("drop the test database");
+        let _ = admin.close().await;
+    }
+}
+
+/// `url` (`postgres://user@host:port/db?params`) pointing at database `name` instead.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, params) = url
+        .split_once('?')
+        .map_or((url, None), |(b, p)| (b, Some(p)));
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let authority_end = base[authority_start..]
+        .find('/')
+        .map_or(base.len(), |i| authority_start + i);
+    let mut out = format!("{}/{name}", &base[..authority_end]);
+    if let Some(params) = params {
+        out.push('?');
+        out.push_str(params);
+    }
+    out
 }
 
 fn memory(user: &str, project: Option<&str>, text: &str) -> NewMemory {
@@ -838,17 +904,17 @@ async fn sqlite_data_survives_closing_and_reopening() {
 }
 
 #[tokio::test]
-async fn postgres_config_is_refused_honestly_for_now() {
+async fn postgres_without_its_url_variable_says_which_is_missing() {
     let config = StoreConfig::Postgres {
         url_env: "CLARA_TEST_UNSET_URL".to_owned(),
         max_connections: 1,
         hnsw_ef_search: 10,
     };
-    let env = Env::from_vars([("CLARA_TEST_UNSET_URL".to_owned(), "postgres://x".to_owned())]);
     let Err(StoreError::Database(message)) =
-        clara::store::open(&config, Path::new("."), &env).await
+        clara::store::open(&config, Path::new("."), &Env::default()).await
     else {
-        panic!("Postgres is not implemented yet and must say so");
+        panic!("a missing URL variable must be an error");
     };
-    assert!(message.contains("Postgres support arrives"), "{message}");
+    assert!(message.contains("`CLARA_TEST_UNSET_URL`"), "{message}");
+    assert!(message.contains("not set"), "{message}");
 }

@@ -1,7 +1,8 @@
-//! Stores at the edge: the embedded SQLite store (and, later, Postgres) behind
+//! Stores at the edge: the embedded SQLite store and the Postgres + pgvector store behind
 //! [`clara_core::store::Store`], chosen from a `[stores.*]` entry of `clara.toml`.
 
 pub mod fusion;
+pub mod postgres;
 pub mod sqlite;
 pub mod vector;
 
@@ -12,10 +13,12 @@ use clara_config::Env;
 use clara_config::model::store::StoreConfig;
 use clara_core::store::{Store, StoreError};
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// Opens the store `config` describes. A SQLite path is relative to `root`; its folders and
-/// file are created on first run and migrations are applied.
+/// file are created on first run. A Postgres URL is read from the environment variable the
+/// config names. Either way migrations are applied.
 pub async fn open(
     config: &StoreConfig,
     root: &Path,
@@ -23,15 +26,18 @@ pub async fn open(
 ) -> Result<Arc<dyn Store>, StoreError> {
     match config {
         StoreConfig::Sqlite { path } => Ok(Arc::new(SqliteStore::open(&root.join(path)).await?)),
-        StoreConfig::Postgres { url_env, .. } => {
-            Err(StoreError::Database(match env.get(url_env) {
-                None => format!("environment variable `{url_env}` (the Postgres URL) is not set"),
-                Some(_) => {
-                    "Postgres support arrives with the Postgres store, which is not built yet; \
-                        use `type = \"sqlite\"` for now"
-                        .to_owned()
-                }
-            }))
+        StoreConfig::Postgres {
+            url_env,
+            max_connections,
+            hnsw_ef_search,
+        } => {
+            let url = env.get(url_env).ok_or_else(|| {
+                StoreError::Database(format!(
+                    "environment variable `{url_env}` (the Postgres URL) is not set"
+                ))
+            })?;
+            let store = PostgresStore::connect(url, *max_connections, *hnsw_ef_search).await?;
+            Ok(Arc::new(store))
         }
     }
 }

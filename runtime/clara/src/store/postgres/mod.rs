@@ -1,0 +1,264 @@
+//! The Postgres store: PostgreSQL with the `vector` extension (pgvector), embedded migrations,
+//! full text through a generated `tsvector` column and vector search through per-dimension
+//! HNSW indexes, implementing [`Store`] over a connection pool.
+
+mod jobs;
+mod memories;
+mod search;
+mod sessions;
+mod vectors;
+
+use std::collections::HashSet;
+use std::sync::{Mutex, PoisonError};
+
+use clara_core::llm::{BoxFuture, Role};
+use clara_core::store::{
+    Job, Memory, MemoryChange, MemoryQuery, Millis, NewMemory, ScoredMemory, Session, Store,
+    StoreError, StoreResult, StoredMessage,
+};
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::PgPoolOptions;
+
+/// The schema, embedded at compile time.
+static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
+
+/// The range pgvector accepts for `hnsw.ef_search`.
+const EF_SEARCH_RANGE: (u32, u32) = (1, 1000);
+
+/// A [`Store`] in a Postgres database with pgvector.
+#[derive(Debug)]
+pub struct PostgresStore {
+    pool: PgPool,
+    /// `hnsw.ef_search` for vector search, within pgvector's range.
+    ef_search: u32,
+    /// Dimensions whose HNSW index is known to exist (so it is created once per process).
+    indexed_dims: Mutex<HashSet<i32>>,
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` with at most `max_connections` pooled connections,
+    /// installs the `vector` extension when missing and brings the schema up to date.
+    /// `ef_search` is clamped to what pgvector accepts (1..=1000).
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        ef_search: u32,
+    ) -> Result<PostgresStore, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .connect(url)
+            .await
+            .map_err(|e| StoreError::Database(format!("cannot connect to Postgres: {e}")))?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Database(format!("migration failed: {e}")))?;
+        Ok(PostgresStore {
+            pool,
+            ef_search: ef_search.clamp(EF_SEARCH_RANGE.0, EF_SEARCH_RANGE.1),
+            indexed_dims: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Waits for in-flight work and closes every connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// The connection pool (for tests and maintenance).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Whether this process already made sure the HNSW index for `dims` exists.
+    fn is_indexed(&self, dims: i32) -> bool {
+        self.indexed_dims
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&dims)
+    }
+
+    /// Remembers that the HNSW index for `dims` exists.
+    fn mark_indexed(&self, dims: i32) {
+        self.indexed_dims
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(dims);
+    }
+}
+
+/// A database error as a [`StoreError`].
+pub(crate) fn db(error: sqlx::Error) -> StoreError {
+    StoreError::Database(error.to_string())
+}
+
+/// `Ok` when a statement touched a row, else `NotFound(what)`.
+fn found(rows_affected: u64, what: impl FnOnce() -> String) -> StoreResult<()> {
+    if rows_affected == 0 {
+        Err(StoreError::NotFound(what()))
+    } else {
+        Ok(())
+    }
+}
+
+impl Store for PostgresStore {
+    fn open_session<'a>(
+        &'a self,
+        user: &'a str,
+        conversation: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Option<Session>>> {
+        Box::pin(sessions::open_session(&self.pool, user, conversation))
+    }
+
+    fn start_session<'a>(
+        &'a self,
+        user: &'a str,
+        conversation: &'a str,
+        previous: Option<&'a str>,
+        now: Millis,
+    ) -> BoxFuture<'a, StoreResult<Session>> {
+        Box::pin(sessions::start_session(
+            &self.pool,
+            user,
+            conversation,
+            previous,
+            now,
+        ))
+    }
+
+    fn end_session<'a>(&'a self, session: &'a str, now: Millis) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(sessions::end_session(&self.pool, session, now))
+    }
+
+    fn session<'a>(&'a self, session: &'a str) -> BoxFuture<'a, StoreResult<Option<Session>>> {
+        Box::pin(sessions::session(&self.pool, session))
+    }
+
+    fn set_summary<'a>(
+        &'a self,
+        session: &'a str,
+        summary: &'a str,
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(sessions::set_summary(&self.pool, session, summary))
+    }
+
+    fn add_message<'a>(
+        &'a self,
+        session: &'a str,
+        role: Role,
+        author: Option<&'a str>,
+        content: &'a str,
+        now: Millis,
+    ) -> BoxFuture<'a, StoreResult<i64>> {
+        Box::pin(sessions::add_message(
+            &self.pool, session, role, author, content, now,
+        ))
+    }
+
+    fn recent_messages<'a>(
+        &'a self,
+        session: &'a str,
+        limit: u32,
+    ) -> BoxFuture<'a, StoreResult<Vec<StoredMessage>>> {
+        Box::pin(sessions::recent_messages(&self.pool, session, limit))
+    }
+
+    fn add_memory<'a>(
+        &'a self,
+        memory: NewMemory,
+        now: Millis,
+    ) -> BoxFuture<'a, StoreResult<Memory>> {
+        Box::pin(memories::add_memory(self, memory, now))
+    }
+
+    fn update_memory<'a>(
+        &'a self,
+        id: &'a str,
+        text: &'a str,
+        is_key: bool,
+        embedding: Option<(&'a str, &'a [f32])>,
+        now: Millis,
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(memories::update_memory(
+            self, id, text, is_key, embedding, now,
+        ))
+    }
+
+    fn delete_memory<'a>(&'a self, id: &'a str, now: Millis) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(memories::delete_memory(&self.pool, id, now))
+    }
+
+    fn memory<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<Option<Memory>>> {
+        Box::pin(memories::memory(&self.pool, id))
+    }
+
+    fn memory_history<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<Vec<MemoryChange>>> {
+        Box::pin(memories::memory_history(&self.pool, id))
+    }
+
+    fn key_memories<'a>(
+        &'a self,
+        user: &'a str,
+        limit: u32,
+    ) -> BoxFuture<'a, StoreResult<Vec<Memory>>> {
+        Box::pin(memories::key_memories(&self.pool, user, limit))
+    }
+
+    fn search_memories<'a>(
+        &'a self,
+        query: &'a MemoryQuery<'a>,
+    ) -> BoxFuture<'a, StoreResult<Vec<ScoredMemory>>> {
+        Box::pin(search::search_memories(&self.pool, self.ef_search, query))
+    }
+
+    fn memories_to_embed<'a>(
+        &'a self,
+        model: &'a str,
+        limit: u32,
+    ) -> BoxFuture<'a, StoreResult<Vec<Memory>>> {
+        Box::pin(memories::memories_to_embed(&self.pool, model, limit))
+    }
+
+    fn set_embedding<'a>(
+        &'a self,
+        id: &'a str,
+        model: &'a str,
+        vector: &'a [f32],
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(memories::set_embedding(self, id, model, vector))
+    }
+
+    fn enqueue_job<'a>(
+        &'a self,
+        kind: &'a str,
+        payload: &'a serde_json::Value,
+        run_after: Millis,
+    ) -> BoxFuture<'a, StoreResult<i64>> {
+        Box::pin(jobs::enqueue_job(&self.pool, kind, payload, run_after))
+    }
+
+    fn claim_job<'a>(
+        &'a self,
+        now: Millis,
+        lease_ms: i64,
+    ) -> BoxFuture<'a, StoreResult<Option<Job>>> {
+        Box::pin(jobs::claim_job(&self.pool, now, lease_ms))
+    }
+
+    fn complete_job(&self, id: i64) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(jobs::complete_job(&self.pool, id))
+    }
+
+    fn retry_job<'a>(
+        &'a self,
+        id: i64,
+        error: &'a str,
+        run_after: Millis,
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(jobs::retry_job(&self.pool, id, error, run_after))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,184 @@
+//! Hybrid memory search: the generated `tsvector` column ranked with `ts_rank` on one side,
+//! pgvector cosine distance over the HNSW index of the query's dimension on the other, fused
+//! by reciprocal rank exactly like the SQLite store.
+
+use std::collections::HashMap;
+
+use clara_core::store::{Memory, MemoryQuery, ScoredMemory, StoreResult};
+use sqlx::{AssertSqlSafe, PgPool};
+
+use super::db;
+use super::memories::{MemoryRow, memory_select};
+use super::vectors::{dims_condition, distance_expr, to_vector};
+use crate::store::fusion::{Ranked, fuse, terms};
+
+/// Searches a user's memories; see [`clara_core::store::Store::search_memories`].
+///
+/// Each side contributes its best `max(candidates, limit)` memories. The text side counts
+/// whenever the query has a word; the vector side counts when the query has an embedding
+/// and at least one of the user's memories has a vector from the same model (and of the
+/// same dimension).
+pub(super) async fn search_memories(
+    pool: &PgPool,
+    ef_search: u32,
+    query: &MemoryQuery<'_>,
+) -> StoreResult<Vec<ScoredMemory>> {
+    if query.limit == 0 {
+        return Ok(Vec::new());
+    }
+    let candidates = query.candidates.max(query.limit);
+    let mut sides = Vec::with_capacity(2);
+    if let Some(tsquery) = tsquery(query.text) {
+        sides.push(text_side(pool, query, &tsquery, candidates).await?);
+    }
+    if let Some((model, vector)) = query.embedding {
+        let side = vector_side(pool, ef_search, query, model, vector, candidates).await?;
+        if !side.is_empty() {
+            sides.push(side);
+        }
+    }
+    let fused = fuse(&sides, query.rrf_k, query.limit as usize);
+    if fused.is_empty() {
+        return Ok(Vec::new());
+    }
+    let seqs: Vec<i64> = fused.iter().map(|(seq, _)| *seq).collect();
+    let rows: Vec<MemoryRow> = sqlx::query_as(memory_select!("WHERE seq = ANY($1)"))
+        .bind(seqs)
+        .fetch_all(pool)
+        .await
+        .map_err(db)?;
+    let mut rows: HashMap<i64, MemoryRow> = rows.into_iter().map(|row| (row.seq, row)).collect();
+    Ok(fused
+        .into_iter()
+        .filter_map(|(seq, score)| {
+            rows.remove(&seq).map(|row| ScoredMemory {
+                memory: Memory::from(row),
+                score,
+            })
+        })
+        .collect())
+}
+
+/// A `to_tsquery` text matching any word of `text`: `w1 | w2 …`, from the same word cleanup
+/// as the SQLite side. `None` when `text` has no words. Each word holds only letters and
+/// digits, so none of the tsquery operators (`& | ! ( ) : * < > '`) can get in.
+fn tsquery(text: &str) -> Option<String> {
+    let terms = terms(text);
+    (!terms.is_empty()).then(|| terms.join(" | "))
+}
+
+/// Full-text candidates, best `ts_rank` first.
+async fn text_side(
+    pool: &PgPool,
+    query: &MemoryQuery<'_>,
+    tsquery: &str,
+    candidates: u32,
+) -> StoreResult<Vec<Ranked<i64>>> {
+    let rows: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT seq, updated_at FROM memories, to_tsquery('clara', $1) AS q \
+         WHERE text_search @@ q AND user_id = $2 AND ($3::text IS NULL OR project = $3) \
+         ORDER BY ts_rank(text_search, q) DESC, updated_at DESC, seq DESC LIMIT $4",
+    )
+    .bind(tsquery)
+    .bind(query.user_id)
+    .bind(query.project)
+    .bind(i64::from(candidates))
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    Ok(rows
+        .into_iter()
+        .map(|(key, updated_at)| Ranked { key, updated_at })
+        .collect())
+}
+
+/// Vector candidates, most similar first, among the user's memories embedded by `model` with
+/// the query's dimension. The nearest rows come from the HNSW index (ordered by cosine
+/// distance, with `hnsw.ef_search` set for this transaction only); they are ranked by
+/// similarity, `1 - distance`, with ties broken like the SQLite side.
+async fn vector_side(
+    pool: &PgPool,
+    ef_search: u32,
+    query: &MemoryQuery<'_>,
+    model: &str,
+    vector: &[f32],
+    candidates: u32,
+) -> StoreResult<Vec<Ranked<i64>>> {
+    let (vector, dims) = to_vector(vector)?;
+    let sql = vector_sql(dims);
+    let mut tx = pool.begin().await.map_err(db)?;
+    // `ef_search` is an integer, so the statement holds nothing from outside.
+    sqlx::query(AssertSqlSafe(format!(
+        "SET LOCAL hnsw.ef_search = {ef_search}"
+    )))
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    let rows: Vec<(i64, i64, f64)> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(vector)
+        .bind(model)
+        .bind(query.user_id)
+        .bind(query.project)
+        .bind(i64::from(candidates))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    let mut scored: Vec<(f32, Ranked<i64>)> = rows
+        .into_iter()
+        .map(|(key, updated_at, distance)| (similarity(distance), Ranked { key, updated_at }))
+        .collect();
+    scored.sort_by(|a, b| {
+        b.0.total_cmp(&a.0)
+            .then(b.1.updated_at.cmp(&a.1.updated_at))
+            .then(b.1.key.cmp(&a.1.key))
+    });
+    scored.truncate(candidates as usize);
+    Ok(scored.into_iter().map(|(_, ranked)| ranked).collect())
+}
+
+/// The vector query for `dims` dimensions: `$1` vector, `$2` model, `$3` user, `$4` project
+/// (or `NULL`), `$5` candidates. The ORDER BY expression and the dimension condition match
+/// the partial HNSW index for `dims`, so the planner can use it.
+pub(super) fn vector_sql(dims: i32) -> String {
+    let distance = distance_expr(dims, "$1");
+    format!(
+        "SELECT seq, updated_at, {distance} AS distance FROM memories \
+         WHERE {condition} AND embedding_model = $2 AND user_id = $3 \
+             AND ($4::text IS NULL OR project = $4) \
+         ORDER BY {distance} LIMIT $5",
+        condition = dims_condition(dims),
+    )
+}
+
+/// Cosine similarity in -1..=1 from pgvector's cosine distance; a zero vector (distance NaN)
+/// counts as 0, like the SQLite side.
+fn similarity(distance: f64) -> f32 {
+    if distance.is_nan() {
+        0.0
+    } else {
+        ((1.0 - distance) as f32).clamp(-1.0, 1.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tsquery_ors_the_cleaned_words() {
+        assert_eq!(
+            tsquery(r#"what's "my" dog's NAME?? (AND) -x*"#).as_deref(),
+            Some("what | s | my | dog | name | and | x")
+        );
+        assert_eq!(tsquery(" ?!* \"' "), None);
+    }
+
+    #[test]
+    fn similarity_is_one_minus_distance() {
+        assert_eq!(similarity(0.0), 1.0);
+        assert_eq!(similarity(2.0), -1.0);
+        assert!((similarity(0.25) - 0.75).abs() < 1e-6);
+        assert_eq!(similarity(f64::NAN), 0.0);
+    }
+}

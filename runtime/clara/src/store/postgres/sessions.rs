@@ -1,0 +1,223 @@
+//! Sessions and their messages.
+
+use clara_core::llm::Role;
+use clara_core::store::{Millis, Session, StoreError, StoreResult, StoredMessage};
+use sqlx::PgPool;
+
+use super::{db, found};
+use crate::store::new_id;
+
+/// `SELECT <session columns> FROM sessions <rest>` as one static string.
+macro_rules! session_select {
+    ($($rest:literal),*) => {
+        concat!(
+            "SELECT id, user_id, conversation, started_at, last_activity_at, ended_at, \
+             previous_session_id, summary FROM sessions ",
+            $($rest),*
+        )
+    };
+}
+
+/// A sessions row.
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    id: String,
+    user_id: String,
+    conversation: String,
+    started_at: i64,
+    last_activity_at: i64,
+    ended_at: Option<i64>,
+    previous_session_id: Option<String>,
+    summary: Option<String>,
+}
+
+impl From<SessionRow> for Session {
+    fn from(row: SessionRow) -> Self {
+        Session {
+            id: row.id,
+            user_id: row.user_id,
+            conversation: row.conversation,
+            started_at: row.started_at,
+            last_activity_at: row.last_activity_at,
+            ended_at: row.ended_at,
+            previous_session_id: row.previous_session_id,
+            summary: row.summary,
+        }
+    }
+}
+
+/// The newest open session of `user` in `conversation`.
+pub(super) async fn open_session(
+    pool: &PgPool,
+    user: &str,
+    conversation: &str,
+) -> StoreResult<Option<Session>> {
+    let row: Option<SessionRow> = sqlx::query_as(session_select!(
+        "WHERE user_id = $1 AND conversation = $2 AND ended_at IS NULL ",
+        "ORDER BY started_at DESC, seq DESC LIMIT 1"
+    ))
+    .bind(user)
+    .bind(conversation)
+    .fetch_optional(pool)
+    .await
+    .map_err(db)?;
+    Ok(row.map(Session::from))
+}
+
+/// Starts a session.
+pub(super) async fn start_session(
+    pool: &PgPool,
+    user: &str,
+    conversation: &str,
+    previous: Option<&str>,
+    now: Millis,
+) -> StoreResult<Session> {
+    let session = Session {
+        id: new_id(),
+        user_id: user.to_owned(),
+        conversation: conversation.to_owned(),
+        started_at: now,
+        last_activity_at: now,
+        ended_at: None,
+        previous_session_id: previous.map(str::to_owned),
+        summary: None,
+    };
+    sqlx::query(
+        "INSERT INTO sessions (id, user_id, conversation, started_at, last_activity_at, \
+         previous_session_id) VALUES ($1, $2, $3, $4, $4, $5)",
+    )
+    .bind(&session.id)
+    .bind(user)
+    .bind(conversation)
+    .bind(now)
+    .bind(previous)
+    .execute(pool)
+    .await
+    .map_err(db)?;
+    Ok(session)
+}
+
+/// Ends a session (an already ended session keeps its first end time).
+pub(super) async fn end_session(pool: &PgPool, session: &str, now: Millis) -> StoreResult<()> {
+    let result = sqlx::query("UPDATE sessions SET ended_at = COALESCE(ended_at, $2) WHERE id = $1")
+        .bind(session)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map_err(db)?;
+    found(result.rows_affected(), || format!("session {session}"))
+}
+
+/// A session by id.
+pub(super) async fn session(pool: &PgPool, session: &str) -> StoreResult<Option<Session>> {
+    let row: Option<SessionRow> = sqlx::query_as(session_select!("WHERE id = $1"))
+        .bind(session)
+        .fetch_optional(pool)
+        .await
+        .map_err(db)?;
+    Ok(row.map(Session::from))
+}
+
+/// Sets a session's summary.
+pub(super) async fn set_summary(pool: &PgPool, session: &str, summary: &str) -> StoreResult<()> {
+    let result = sqlx::query("UPDATE sessions SET summary = $2 WHERE id = $1")
+        .bind(session)
+        .bind(summary)
+        .execute(pool)
+        .await
+        .map_err(db)?;
+    found(result.rows_affected(), || format!("session {session}"))
+}
+
+/// Appends a message and moves the session's last activity forward, in one transaction (the
+/// session row stays locked until commit, so a session's message ids follow commit order).
+pub(super) async fn add_message(
+    pool: &PgPool,
+    session: &str,
+    role: Role,
+    author: Option<&str>,
+    content: &str,
+    now: Millis,
+) -> StoreResult<i64> {
+    let mut tx = pool.begin().await.map_err(db)?;
+    let touched = sqlx::query(
+        "UPDATE sessions SET last_activity_at = GREATEST(last_activity_at, $2) WHERE id = $1",
+    )
+    .bind(session)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    found(touched.rows_affected(), || format!("session {session}"))?;
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO messages (session_id, role, author, content, created_at) \
+         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind(session)
+    .bind(role_name(role)?)
+    .bind(author)
+    .bind(content)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    Ok(id)
+}
+
+/// The last `limit` messages of a session, oldest first.
+pub(super) async fn recent_messages(
+    pool: &PgPool,
+    session: &str,
+    limit: u32,
+) -> StoreResult<Vec<StoredMessage>> {
+    let rows: Vec<MessageRow> = sqlx::query_as(
+        "SELECT id, session_id, role, author, content, created_at FROM \
+         (SELECT * FROM messages WHERE session_id = $1 ORDER BY id DESC LIMIT $2) AS recent \
+         ORDER BY id",
+    )
+    .bind(session)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(StoredMessage {
+                role: parse_role(&row.role)?,
+                id: row.id,
+                session_id: row.session_id,
+                author: row.author,
+                content: row.content,
+                created_at: row.created_at,
+            })
+        })
+        .collect()
+}
+
+/// A messages row.
+#[derive(sqlx::FromRow)]
+struct MessageRow {
+    id: i64,
+    session_id: String,
+    role: String,
+    author: Option<String>,
+    content: String,
+    created_at: i64,
+}
+
+/// A role as stored: its serde name (`user`, `assistant`, …).
+fn role_name(role: Role) -> StoreResult<String> {
+    match serde_json::to_value(role) {
+        Ok(serde_json::Value::String(name)) => Ok(name),
+        other => Err(StoreError::Database(format!(
+            "cannot store role {role:?}: {other:?}"
+        ))),
+    }
+}
+
+/// A stored role name back as a [`Role`].
+fn parse_role(name: &str) -> StoreResult<Role> {
+    serde_json::from_value(serde_json::Value::String(name.to_owned()))
+        .map_err(|_| StoreError::Database(format!("unknown message role `{name}`")))
+}
