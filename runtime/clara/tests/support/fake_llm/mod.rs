@@ -334,6 +334,14 @@ fn embeddings_for(body: &Value, dims: usize) -> Reply {
     openai_embeddings(&vectors)
 }
 
+/// Waits `delay`; a zero delay does not wait at all (tokio's `sleep(0)` still waits for the
+/// next timer tick, about a millisecond, which would make a "zero-latency" model slow).
+async fn pause(delay: Duration) {
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+}
+
 /// Returns once the client has closed its side (or the socket failed).
 async fn closed_by_client(read: &mut (impl AsyncBufRead + Unpin)) {
     let mut buf = [0u8; 512];
@@ -406,7 +414,7 @@ async fn read_request(r: &mut (impl AsyncBufRead + Unpin)) -> io::Result<Recorde
 }
 
 async fn write_reply(w: &mut (impl AsyncWrite + Unpin), reply: &Reply) -> io::Result<()> {
-    tokio::time::sleep(reply.first_byte_delay).await;
+    pause(reply.first_byte_delay).await;
     let body = reply.body_text();
     let reason = REASONS.iter().find(|(code, _)| *code == reply.status);
     let mut head = format!(
@@ -439,7 +447,7 @@ async fn write_reply(w: &mut (impl AsyncWrite + Unpin), reply: &Reply) -> io::Re
             break; // cut: returning drops the connection mid-body
         }
         if i > 0 {
-            tokio::time::sleep(reply.piece_delay.unwrap_or(default_delay)).await;
+            pause(reply.piece_delay.unwrap_or(default_delay)).await;
         }
         let piece = &piece[..piece.len().min(left)];
         left -= piece.len();

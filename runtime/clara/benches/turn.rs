@@ -1,0 +1,138 @@
+//! `cargo bench -p clara --bench turn`: the runtime's overhead per message. The shipped chat
+//! pipeline runs over the embedded SQLite store against a fake model on 127.0.0.1 that answers
+//! at once, on one thread; what is measured is everything clara does around the model: storing
+//! the message, sessions, memory search, templates, the HTTP exchange, storing the reply and
+//! queueing memory work.
+
+#[allow(dead_code)]
+#[path = "../tests/support/fake_llm/mod.rs"]
+mod fake_llm;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clara_config::{Env, LoadOptions};
+use clara_core::engine::{Conversation, Incoming, LogEvents, SystemClock};
+
+const TURNS: usize = 2000;
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let root = tempfile::tempdir().unwrap();
+        std::fs::copy(repo.join("clara.toml"), root.path().join("clara.toml")).unwrap();
+        for dir in ["personas", "pipelines", "tools.d", "hooks"] {
+            copy_dir(&repo.join(dir), &root.path().join(dir));
+        }
+        let fake = fake_llm::FakeLlm::start().await;
+        for _ in 0..TURNS + 100 {
+            fake.push(fake_llm::openai_stream(&["Sure, ", "happy to help."]));
+        }
+        let env = Env::from_vars([
+            ("OPENROUTER_API_KEY".to_owned(), "k".to_owned()),
+            (
+                "CLARA_PROVIDERS__OPENROUTER__BASE_URL".to_owned(),
+                fake.base_url(),
+            ),
+        ]);
+        let set =
+            clara_config::load_with_env(root.path(), env, LoadOptions { offline: true }).unwrap();
+        let store = clara::runtime::open_store(&set).await.unwrap();
+        let generation =
+            clara::runtime::generation(set, store, Arc::new(SystemClock), Arc::new(LogEvents))
+                .unwrap();
+        let incoming = |i: usize| Incoming {
+            platform: "chat".to_owned(),
+            user_id: "bench-user".to_owned(),
+            user_name: "Bench".to_owned(),
+            from_bot: false,
+            conversation: Conversation {
+                id: "dm-bench-user".to_owned(),
+                is_dm: true,
+                channel_name: None,
+                server_name: None,
+            },
+            text: format!("message number {i}: what should I cook tonight with rice and beans?"),
+            images: Vec::new(),
+            reply_chain: Vec::new(),
+        };
+        for i in 0..50 {
+            generation
+                .handle_message(incoming(i), &|_| {})
+                .await
+                .unwrap();
+        }
+        if std::env::var_os("CLARA_BENCH_PARTS").is_some() {
+            let provider = generation.provider(None).unwrap();
+            let request =
+                clara_core::llm::ChatRequest::new(vec![clara_core::llm::Message::user("hi")]);
+            let t = Instant::now();
+            for _ in 0..50 {
+                provider.chat(&request, &|_| {}).await.unwrap();
+            }
+            println!("  model call alone: {:?} each", t.elapsed() / 50);
+            let store = &generation.store;
+            let session = store
+                .open_session("bench-user", "dm-bench-user")
+                .await
+                .unwrap()
+                .unwrap();
+            let t = Instant::now();
+            for i in 0..50 {
+                store
+                    .add_message(&session.id, clara_core::llm::Role::User, None, "x", i)
+                    .await
+                    .unwrap();
+            }
+            println!("  add_message: {:?} each", t.elapsed() / 50);
+            let t = Instant::now();
+            for _ in 0..50 {
+                store.recent_messages(&session.id, 21).await.unwrap();
+            }
+            println!("  recent_messages(21): {:?} each", t.elapsed() / 50);
+        }
+        let mut times = Vec::with_capacity(TURNS);
+        let started = Instant::now();
+        for i in 0..TURNS {
+            let t = Instant::now();
+            let outcome = generation
+                .handle_message(incoming(i + 50), &|_| {})
+                .await
+                .unwrap();
+            times.push(t.elapsed());
+            assert!(outcome.error.is_none());
+        }
+        let total = started.elapsed();
+        times.sort();
+        let pct = |q: f64| times[((times.len() - 1) as f64 * q) as usize];
+        println!(
+            "turn overhead over {TURNS} turns (zero-latency model on loopback, one thread, SQLite):"
+        );
+        println!(
+            "  p50 {:>9.3?}   p99 {:>9.3?}   max {:>9.3?}",
+            pct(0.5),
+            pct(0.99),
+            times[times.len() - 1]
+        );
+        println!("  {:.0} turns/s", TURNS as f64 / total.as_secs_f64());
+        let _: Duration = total;
+    });
+}
