@@ -3,6 +3,7 @@
 
 pub mod fusion;
 pub mod postgres;
+mod rows;
 pub mod sqlite;
 pub mod vector;
 

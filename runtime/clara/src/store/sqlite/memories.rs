@@ -1,12 +1,11 @@
 //! Memories, their audit history and their embeddings.
 
-use clara_core::store::{
-    Memory, MemoryChange, MemoryEvent, Millis, NewMemory, StoreError, StoreResult,
-};
+use clara_core::store::{Memory, MemoryChange, Millis, NewMemory, StoreResult};
 use sqlx::SqlitePool;
 
 use super::{db, found};
 use crate::store::new_id;
+use crate::store::rows::ChangeRow;
 use crate::store::vector::to_blob;
 
 /// `SELECT <memory columns> FROM memories <rest>` as one static string.
@@ -184,38 +183,7 @@ pub(super) async fn memory_history(pool: &SqlitePool, id: &str) -> StoreResult<V
     .fetch_all(pool)
     .await
     .map_err(db)?;
-    rows.into_iter()
-        .map(|row| {
-            Ok(MemoryChange {
-                event: parse_event(&row.event)?,
-                memory_id: row.memory_id,
-                old_text: row.old_text,
-                new_text: row.new_text,
-                created_at: row.created_at,
-            })
-        })
-        .collect()
-}
-
-/// A memory_history row.
-#[derive(sqlx::FromRow)]
-struct ChangeRow {
-    memory_id: String,
-    event: String,
-    old_text: Option<String>,
-    new_text: Option<String>,
-    created_at: i64,
-}
-
-fn parse_event(event: &str) -> StoreResult<MemoryEvent> {
-    match event {
-        "ADD" => Ok(MemoryEvent::Add),
-        "UPDATE" => Ok(MemoryEvent::Update),
-        "DELETE" => Ok(MemoryEvent::Delete),
-        other => Err(StoreError::Database(format!(
-            "unknown memory event `{other}`"
-        ))),
-    }
+    rows.into_iter().map(ChangeRow::into_change).collect()
 }
 
 /// A user's key memories, most recently changed first.
