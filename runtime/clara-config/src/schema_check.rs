@@ -48,26 +48,26 @@ impl<'s> Checker<'s> {
         if let Some(branches) = schema.get("anyOf").and_then(J::as_array) {
             self.any_of(node, branches, key_at, out);
         }
-        if let Some(expected) = schema.get("type") {
-            if !type_matches(node, expected) {
-                out.push((
-                    node.at.clone(),
-                    format!(
-                        "expected {}, found {}",
-                        describe_type(expected),
-                        node.type_name()
-                    ),
-                ));
-                return;
-            }
+        if let Some(expected) = schema.get("type")
+            && !type_matches(node, expected)
+        {
+            out.push((
+                node.at.clone(),
+                format!(
+                    "expected {}, found {}",
+                    describe_type(expected),
+                    node.type_name()
+                ),
+            ));
+            return;
         }
         if let Some(allowed) = schema.get("enum").and_then(J::as_array) {
             self.enumerated(node, allowed, out);
         }
-        if let Some(constant) = schema.get("const") {
-            if node.to_json() != *constant {
-                out.push((node.at.clone(), format!("expected `{}`", plain(constant))));
-            }
+        if let Some(constant) = schema.get("const")
+            && node.to_json() != *constant
+        {
+            out.push((node.at.clone(), format!("expected `{}`", plain(constant))));
         }
         self.numbers(node, schema, out);
         match &node.value {
@@ -78,15 +78,15 @@ impl<'s> Checker<'s> {
                 self.table(node, schema, key_at, out);
             }
             Value::Seq(items) => {
-                if let Some(min) = schema.get("minItems").and_then(J::as_u64) {
-                    if (items.len() as u64) < min {
-                        let message = if min == 1 {
-                            "must not be empty".to_owned()
-                        } else {
-                            format!("needs at least {min} items")
-                        };
-                        out.push((node.at.clone(), message));
-                    }
+                if let Some(min) = schema.get("minItems").and_then(J::as_u64)
+                    && (items.len() as u64) < min
+                {
+                    let message = if min == 1 {
+                        "must not be empty".to_owned()
+                    } else {
+                        format!("needs at least {min} items")
+                    };
+                    out.push((node.at.clone(), message));
                 }
                 if let Some(item_schema) = schema.get("items") {
                     for item in items {
@@ -95,10 +95,10 @@ impl<'s> Checker<'s> {
                 }
             }
             Value::Str(s) => {
-                if let Some(min) = schema.get("minLength").and_then(J::as_u64) {
-                    if (s.chars().count() as u64) < min {
-                        out.push((node.at.clone(), "must not be empty".to_owned()));
-                    }
+                if let Some(min) = schema.get("minLength").and_then(J::as_u64)
+                    && (s.chars().count() as u64) < min
+                {
+                    out.push((node.at.clone(), "must not be empty".to_owned()));
                 }
             }
             _ => {}

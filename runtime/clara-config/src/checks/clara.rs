@@ -64,14 +64,14 @@ pub(crate) fn check(
     }
 
     for (name, provider) in &config.providers {
-        if let Some(url) = &provider.base_url {
-            if !is_http_url(url) {
-                report.value(
-                    source,
-                    &path!["providers", name.as_str(), "base_url"],
-                    "expected an http:// or https:// URL",
-                );
-            }
+        if let Some(url) = &provider.base_url
+            && !is_http_url(url)
+        {
+            report.value(
+                source,
+                &path!["providers", name.as_str(), "base_url"],
+                "expected an http:// or https:// URL",
+            );
         }
         for (i, target) in provider.fallback.iter().enumerate() {
             let at = path!["providers", name.as_str(), "fallback", i];

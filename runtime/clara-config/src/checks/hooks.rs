@@ -95,10 +95,10 @@ fn check(
                 );
             }
             TaskKind::OneShot => {
-                if let Some(at) = &task.run_at {
-                    if DateTime::parse_from_rfc3339(at).is_err() {
-                        report.value(source, &base("run_at"), "expected an RFC 3339 time with an offset, like `2026-12-01T09:00:00+01:00`");
-                    }
+                if let Some(at) = &task.run_at
+                    && DateTime::parse_from_rfc3339(at).is_err()
+                {
+                    report.value(source, &base("run_at"), "expected an RFC 3339 time with an offset, like `2026-12-01T09:00:00+01:00`");
                 }
             }
             TaskKind::Interval => {}
@@ -167,14 +167,14 @@ impl Action<'_> {
                 "set only one of `command`, `webhook` or `pipeline`",
             );
         }
-        if let Some(webhook) = self.webhook {
-            if !is_http_url(&webhook.url) {
-                report.value(
-                    source,
-                    &at(&["webhook", "url"]),
-                    "expected an http:// or https:// URL",
-                );
-            }
+        if let Some(webhook) = self.webhook
+            && !is_http_url(&webhook.url)
+        {
+            report.value(
+                source,
+                &at(&["webhook", "url"]),
+                "expected an http:// or https:// URL",
+            );
         }
         if let Some(pipeline) = self.pipeline {
             report.reference(

@@ -46,10 +46,10 @@ fn parse_error(text: &str) -> Option<(u32, u32, String)> {
         .unwrap_or(detail.lines().next().unwrap_or("cannot parse"))
         .trim()
         .to_owned();
-    if reached_the_end(text, line, col) {
-        if let Some(unclosed) = unclosed_block(text) {
-            return Some(unclosed);
-        }
+    if reached_the_end(text, line, col)
+        && let Some(unclosed) = unclosed_block(text)
+    {
+        return Some(unclosed);
     }
     Some((
         line,

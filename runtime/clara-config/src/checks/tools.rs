@@ -104,14 +104,15 @@ fn check_runner(report: &mut Report<'_>, source: &Source, runner: &Runner) {
             templates::check_value(report, source, &at("url"), url);
             check_template_map(report, source, "headers", headers);
             check_template_map(report, source, "query", query);
-            if let Some(pointer) = extract {
-                if !pointer.is_empty() && !pointer.starts_with('/') {
-                    report.value(
-                        source,
-                        &at("extract"),
-                        "a JSON pointer starts with `/` (e.g. `/items`)",
-                    );
-                }
+            if let Some(pointer) = extract
+                && !pointer.is_empty()
+                && !pointer.starts_with('/')
+            {
+                report.value(
+                    source,
+                    &at("extract"),
+                    "a JSON pointer starts with `/` (e.g. `/items`)",
+                );
             }
         }
         Runner::Mcp {
@@ -179,14 +180,14 @@ fn check_parameters(
             "tool parameters need `type = \"object\"`",
         ),
     }
-    if let Some(properties) = parameters.get("properties") {
-        if !properties.is_object() {
-            report.value(
-                source,
-                &path!["parameters", "properties"],
-                "`properties` must be a table of argument schemas",
-            );
-        }
+    if let Some(properties) = parameters.get("properties")
+        && !properties.is_object()
+    {
+        report.value(
+            source,
+            &path!["parameters", "properties"],
+            "`properties` must be a table of argument schemas",
+        );
     }
     if let Some(required) = parameters.get("required").and_then(|r| r.as_array()) {
         let declared = parameters.get("properties").and_then(|p| p.as_object());

@@ -58,11 +58,11 @@ fn prefixed_tier(text: &str, options: &ClassifyTierStep) -> Option<(Tier, String
     for (tier, prefixes) in table {
         for prefix in prefixes {
             let prefix = prefix.to_lowercase();
-            if let Some(rest) = lower.strip_prefix(&prefix) {
-                if rest.is_empty() || rest.starts_with(char::is_whitespace) {
-                    let stripped = body[prefix.len()..].trim_start();
-                    return Some((tier, format!("{label}{stripped}")));
-                }
+            if let Some(rest) = lower.strip_prefix(&prefix)
+                && (rest.is_empty() || rest.starts_with(char::is_whitespace))
+            {
+                let stripped = body[prefix.len()..].trim_start();
+                return Some((tier, format!("{label}{stripped}")));
             }
         }
     }
