@@ -574,3 +574,62 @@ async fn memories_are_embedded_and_re_embedded_when_the_model_changes() {
         system_text(&turn.body)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tool_rounds_are_bounded_then_the_model_sums_up() {
+    let root = shipped_root();
+    let chat_toml = root.path().join("pipelines/chat.toml");
+    let text = std::fs::read_to_string(&chat_toml)
+        .unwrap()
+        .replace("max_rounds = 75", "max_rounds = 1");
+    std::fs::write(&chat_toml, text).unwrap();
+    let fake = FakeLlm::start().await;
+    fake.push(fake_llm::openai_tool_stream(
+        &[("c1", "memory_search", "{\"query\":\"plans\"}")],
+        5,
+    ));
+    fake.push(fake_llm::openai_tool_stream(
+        &[("c2", "memory_search", "{\"query\":\"more plans\"}")],
+        5,
+    ));
+    fake.push(fake_llm::openai_stream(&[
+        "I looked twice and found nothing yet.",
+    ]));
+    fake.push(extraction(json!([])));
+    let out = chat(
+        root.path(),
+        &fake,
+        "2026-11-24T09:00:00Z",
+        &["-m", "What are my plans?"],
+        &[],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout(&out), "I looked twice and found nothing yet.\n");
+    let requests = fake.requests();
+    let last = &requests[2].body;
+    assert!(
+        last.get("tools").is_none(),
+        "the summing-up call offers no tools"
+    );
+    let messages = last["messages"].as_array().unwrap();
+    assert_eq!(
+        messages.last().unwrap()["content"],
+        "You have used the maximum number of tool calls for this message. Without calling more tools, sum up what you did, what you found, and what is left to do."
+    );
+    assert_eq!(
+        messages.iter().filter(|m| m["role"] == "tool").count(),
+        1,
+        "only the first round's call ran"
+    );
+    assert!(
+        messages.iter().all(|m| m["role"] != "assistant"
+            || !m["content"].is_null()
+            || m.get("tool_calls").is_some()),
+        "no empty assistant message"
+    );
+}

@@ -122,10 +122,10 @@ pub(crate) async fn tool_loop(
             turn.prompt
                 .push(Message::user(options.auto_continue.reply.clone()));
         } else if rounds >= options.max_rounds || calls_made >= options.max_calls_per_turn {
-            turn.prompt.push(Message::assistant_with_calls(
-                response.text.clone(),
-                Vec::new(),
-            ));
+            // The calls of this round are not run; its text (if any) stays in the conversation.
+            if !response.text.trim().is_empty() {
+                turn.prompt.push(Message::assistant(response.text.clone()));
+            }
             turn.prompt
                 .push(Message::user(options.limit_reached_prompt.clone()));
             let summary = chat(run, &call_options, turn, false).await?;
