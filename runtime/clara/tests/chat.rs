@@ -573,6 +573,14 @@ async fn memories_are_embedded_and_re_embedded_when_the_model_changes() {
         "{}",
         system_text(&turn.body)
     );
+    let query_embeddings = embedded("embed-b")
+        .iter()
+        .filter(|t| t.as_str() == "what do I drink, tea?")
+        .count();
+    assert_eq!(
+        query_embeddings, 1,
+        "one embedding of the message serves both memory searches"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -65,14 +65,7 @@ pub(crate) async fn run(generation: &Generation, payload: &Value) -> Result<(), 
         return Ok(());
     }
 
-    let memory = &generation.config.clara.value.memory;
-    let context = ToolContext {
-        user_id: &user_id,
-        store: generation.store.as_ref(),
-        embedder: generation.embedder.as_deref(),
-        clock: generation.clock.as_ref(),
-        search: (memory.search_candidates, memory.rrf_k),
-    };
+    let context = generation.tool_context(&user_id);
     let mut existing: Vec<Memory> = Vec::new();
     for fact in &facts {
         for found in search(&context, &fact.text, None, options.similar_per_fact).await? {

@@ -13,7 +13,7 @@ use clara_config::model::steps::Step;
 use super::EngineError;
 use super::clock::Clock;
 use super::events::EventSink;
-use super::tools::Tool;
+use super::tools::{Tool, ToolContext};
 use crate::llm::{Embedder, Provider};
 use crate::store::Store;
 
@@ -151,6 +151,18 @@ impl Generation {
             .get(chosen)
             .cloned()
             .ok_or_else(|| EngineError::Config(format!("unknown provider `{chosen}`")))
+    }
+
+    /// What tool calls (and memory work) for `user_id` may use.
+    pub fn tool_context<'a>(&'a self, user_id: &'a str) -> ToolContext<'a> {
+        let memory = &self.config.clara.value.memory;
+        ToolContext {
+            user_id,
+            store: self.store.as_ref(),
+            embedder: self.embedder.as_deref(),
+            clock: self.clock.as_ref(),
+            search: (memory.search_candidates, memory.rrf_k),
+        }
     }
 
     /// The tools a turn may offer: in the persona's list and the pipeline's list.

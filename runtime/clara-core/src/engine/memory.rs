@@ -20,7 +20,7 @@ pub async fn embed_one(embedder: Option<&dyn Embedder>, text: &str) -> Option<(S
     }
 }
 
-/// Hybrid search of the context's user's memories.
+/// Hybrid search of the context's user's memories, embedding `text` first.
 pub async fn search(
     context: &ToolContext<'_>,
     text: &str,
@@ -28,13 +28,22 @@ pub async fn search(
     limit: u32,
 ) -> StoreResult<Vec<ScoredMemory>> {
     let embedding = embed_one(context.embedder, text).await;
+    search_embedded(context, text, embedding.as_ref(), project, limit).await
+}
+
+/// Hybrid search with an embedding already made, for callers that search one text twice.
+pub async fn search_embedded(
+    context: &ToolContext<'_>,
+    text: &str,
+    embedding: Option<&(String, Vec<f32>)>,
+    project: Option<&str>,
+    limit: u32,
+) -> StoreResult<Vec<ScoredMemory>> {
     let query = MemoryQuery {
         user_id: context.user_id,
         project,
         text,
-        embedding: embedding
-            .as_ref()
-            .map(|(model, vector)| (model.as_str(), vector.as_slice())),
+        embedding: embedding.map(|(model, vector)| (model.as_str(), vector.as_slice())),
         limit,
         candidates: context.search.0,
         rrf_k: context.search.1,

@@ -103,19 +103,6 @@ impl<'a> Run<'a> {
         self.generation.allowed_tools(persona_tools, pipeline_tools)
     }
 
-    /// What tool calls of this turn may use.
-    pub(crate) fn tool_context<'b>(&'b self, user_id: &'b str) -> super::tools::ToolContext<'b> {
-        let generation = self.generation;
-        let memory = &generation.config.clara.value.memory;
-        super::tools::ToolContext {
-            user_id,
-            store: generation.store.as_ref(),
-            embedder: generation.embedder.as_deref(),
-            clock: generation.clock.as_ref(),
-            search: (memory.search_candidates, memory.rrf_k),
-        }
-    }
-
     /// The persona's error reply.
     pub(crate) fn error_reply(&self) -> String {
         self.generation

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::engine::EngineError;
 use crate::engine::generation::{persona_template, step_template};
-use crate::engine::memory::search;
+use crate::engine::memory::{embed_one, search_embedded};
 use crate::engine::run::Run;
 use crate::engine::turn::Turn;
 use crate::llm::{Message, Role};
@@ -185,7 +185,7 @@ async fn memories(
 ) -> Result<MemoryLists, EngineError> {
     let generation = run.generation;
     let config = &generation.config.clara.value.memory;
-    let context = run.tool_context(&turn.incoming.user_id);
+    let context = generation.tool_context(&turn.incoming.user_id);
     let query: String = {
         let chars: Vec<char> = turn.text.chars().collect();
         chars[chars
@@ -212,18 +212,22 @@ async fn memories(
     if query.trim().is_empty() {
         return Ok((key_items, Vec::new(), Vec::new()));
     }
-    let user = search(
+    // One embedding serves both searches.
+    let embedding = embed_one(context.embedder, &query).await;
+    let user = search_embedded(
         &context,
         &query,
+        embedding.as_ref(),
         None,
         options.user_memories + options.key_memories,
     )
     .await?;
     let user = pick(user, options.user_memories);
     let project = if options.project_memories > 0 {
-        let found = search(
+        let found = search_embedded(
             &context,
             &query,
+            embedding.as_ref(),
             Some(&config.default_project),
             options.project_memories + options.user_memories,
         )

@@ -191,7 +191,7 @@ async fn execute(
         EventName::ToolStart,
         json!({ "tool": call.name, "step": step, "arguments": call.arguments }),
     ));
-    let context = run.tool_context(&turn.incoming.user_id);
+    let context = run.generation.tool_context(&turn.incoming.user_id);
     let outcome = match tools.iter().find(|t| t.spec().name == call.name) {
         Some(tool) => tool.call(&call.arguments, &context).await,
         None => Err(crate::engine::tools::ToolError(format!(
