@@ -50,6 +50,7 @@ contract!(
     search_never_crosses_users,
     search_respects_project,
     search_follows_updates_and_deletes,
+    vector_search_follows_every_write,
     hybrid_search_ranks_closest_meaning_first,
     search_ignores_vectors_of_another_model,
     scores_are_normalised,
@@ -566,6 +567,55 @@ async fn search_follows_updates_and_deletes(store: Arc<dyn Store>) {
     assert!(search(&*store, &query("ann", "scooter")).await.is_empty());
 }
 
+/// The ids a vector-only search (no words) finds for `vector`, best first.
+async fn nearest(store: &dyn Store, user: &str, vector: &[f32]) -> Vec<String> {
+    let q = MemoryQuery {
+        embedding: Some(("m", vector)),
+        ..query(user, "")
+    };
+    search(store, &q)
+        .await
+        .into_iter()
+        .map(|found| found.memory.id)
+        .collect()
+}
+
+async fn vector_search_follows_every_write(store: Arc<dyn Store>) {
+    let (north, east, west) = ([0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]);
+    let a = store
+        .add_memory(embedded("ann", "a", "m", &north), 1)
+        .await
+        .unwrap();
+    assert_eq!(nearest(&*store, "ann", &north).await, [a.id.as_str()]);
+    let b = store
+        .add_memory(embedded("ann", "b", "m", &east), 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        nearest(&*store, "ann", &east).await,
+        [b.id.as_str(), a.id.as_str()]
+    );
+    store
+        .update_memory(&a.id, "a moved", false, Some(("m", &east)), 3)
+        .await
+        .unwrap();
+    store.set_embedding(&b.id, "m", &west).await.unwrap();
+    assert_eq!(nearest(&*store, "ann", &west).await[0], b.id);
+    assert_eq!(nearest(&*store, "ann", &east).await[0], a.id);
+    // A new text without a new vector drops the old vector: `a` waits to be re-embedded.
+    store
+        .update_memory(&a.id, "a again", false, None, 4)
+        .await
+        .unwrap();
+    assert_eq!(nearest(&*store, "ann", &east).await, [b.id.as_str()]);
+    store.set_embedding(&b.id, "other", &west).await.unwrap();
+    assert!(nearest(&*store, "ann", &west).await.is_empty());
+    store.set_embedding(&b.id, "m", &west).await.unwrap();
+    store.delete_memory(&b.id, 5).await.unwrap();
+    assert!(nearest(&*store, "ann", &west).await.is_empty());
+    assert!(nearest(&*store, "bob", &west).await.is_empty());
+}
+
 async fn hybrid_search_ranks_closest_meaning_first(store: Arc<dyn Store>) {
     let pet = [1.0, 0.1, 0.0, 0.0];
     store
@@ -900,6 +950,40 @@ async fn sqlite_data_survives_closing_and_reopening() {
     assert_eq!(
         store.claim_job(10, 10).await.unwrap().map(|j| j.id),
         Some(job)
+    );
+}
+
+#[tokio::test]
+async fn sqlite_search_sees_what_another_process_wrote() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("clara.db");
+    let here = SqliteStore::open(&path).await.expect("open");
+    let elsewhere = SqliteStore::open(&path).await.expect("open again");
+    let first = here
+        .add_memory(embedded("ann", "one", "m", &[1.0, 0.0]), 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        nearest(&here, "ann", &[1.0, 0.0]).await,
+        [first.id.as_str()]
+    );
+    let second = elsewhere
+        .add_memory(embedded("ann", "two", "m", &[0.0, 1.0]), 2)
+        .await
+        .unwrap();
+    assert_eq!(nearest(&here, "ann", &[0.0, 1.0]).await[0], second.id);
+    let third = elsewhere
+        .add_memory(embedded("ann", "three", "m", &[0.0, 1.0]), 3)
+        .await
+        .unwrap();
+    elsewhere.delete_memory(&second.id, 4).await.unwrap();
+    // This process's own write after another's must not hide the other's changes.
+    here.set_embedding(&first.id, "m", &[0.6, 0.8])
+        .await
+        .unwrap();
+    assert_eq!(
+        nearest(&here, "ann", &[0.0, 1.0]).await,
+        [third.id.as_str(), first.id.as_str()]
     );
 }
 

@@ -1,8 +1,9 @@
 //! Memories, their audit history and their embeddings.
 
 use clara_core::store::{Memory, MemoryChange, Millis, NewMemory, StoreResult};
-use sqlx::SqlitePool;
+use sqlx::{Sqlite, SqlitePool, Transaction};
 
+use super::vector_index::{Change, VectorIndex, read_epoch};
 use super::{db, found};
 use crate::store::new_id;
 use crate::store::rows::ChangeRow;
@@ -49,6 +50,7 @@ impl From<MemoryRow> for Memory {
 /// Stores a memory and its `ADD` history entry in one transaction.
 pub(super) async fn add_memory(
     pool: &SqlitePool,
+    index: &VectorIndex,
     new: NewMemory,
     now: Millis,
 ) -> StoreResult<Memory> {
@@ -66,19 +68,19 @@ pub(super) async fn add_memory(
         None => (None, None),
     };
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-    sqlx::query(
+    let (seq,): (i64,) = sqlx::query_as(
         "INSERT INTO memories (id, user_id, project, text, is_key, embedding, embedding_model, \
-         created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+         created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) RETURNING seq",
     )
     .bind(&memory.id)
     .bind(&memory.user_id)
     .bind(&memory.project)
     .bind(&memory.text)
     .bind(memory.is_key)
-    .bind(blob)
+    .bind(&blob)
     .bind(model)
     .bind(now)
-    .execute(&mut *tx)
+    .fetch_one(&mut *tx)
     .await
     .map_err(db)?;
     sqlx::query(
@@ -92,14 +94,50 @@ pub(super) async fn add_memory(
     .execute(&mut *tx)
     .await
     .map_err(db)?;
-    tx.commit().await.map_err(db)?;
+    let change = Change::Stored {
+        seq,
+        user: memory.user_id.clone(),
+        project: memory.project.clone(),
+        model: model.map(str::to_owned),
+        embedding: blob,
+    };
+    commit_change(tx, index, change).await?;
     Ok(memory)
+}
+
+/// A `RETURNING` clause's view of a memory after a change.
+type StoredRow = (i64, String, Option<String>, Option<String>, Option<Vec<u8>>);
+
+/// `RETURNING` columns matching [`StoredRow`].
+const RETURNING_STORED: &str = " RETURNING seq, user_id, project, embedding_model, embedding";
+
+fn stored((seq, user, project, model, embedding): StoredRow) -> Change {
+    Change::Stored {
+        seq,
+        user,
+        project,
+        model,
+        embedding,
+    }
+}
+
+/// Reads the epoch a one-row change in `tx` moved to, commits, and then tells the index.
+async fn commit_change(
+    mut tx: Transaction<'_, Sqlite>,
+    index: &VectorIndex,
+    change: Change,
+) -> StoreResult<()> {
+    let epoch = read_epoch(&mut tx).await?;
+    tx.commit().await.map_err(db)?;
+    index.apply(epoch, change);
+    Ok(())
 }
 
 /// Rewrites a memory and records an `UPDATE`. Without a new embedding the old one is kept
 /// only if the text is unchanged; otherwise it is cleared so the memory gets re-embedded.
 pub(super) async fn update_memory(
     pool: &SqlitePool,
+    index: &VectorIndex,
     id: &str,
     text: &str,
     is_key: bool,
@@ -122,28 +160,33 @@ pub(super) async fn update_memory(
     .await
     .map_err(db)?;
     found(logged.rows_affected(), || format!("memory {id}"))?;
-    sqlx::query(
+    let row: StoredRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE memories SET \
              embedding = CASE WHEN ?4 IS NOT NULL THEN ?4 WHEN text = ?2 THEN embedding END, \
              embedding_model = CASE WHEN ?4 IS NOT NULL THEN ?5 WHEN text = ?2 \
                  THEN embedding_model END, \
              text = ?2, is_key = ?3, updated_at = ?6 \
-         WHERE id = ?1",
-    )
+         WHERE id = ?1{RETURNING_STORED}"
+    )))
     .bind(id)
     .bind(text)
     .bind(is_key)
     .bind(blob)
     .bind(model)
     .bind(now)
-    .execute(&mut *tx)
+    .fetch_one(&mut *tx)
     .await
     .map_err(db)?;
-    tx.commit().await.map_err(db)
+    commit_change(tx, index, stored(row)).await
 }
 
 /// Deletes a memory and records a `DELETE`; the history stays.
-pub(super) async fn delete_memory(pool: &SqlitePool, id: &str, now: Millis) -> StoreResult<()> {
+pub(super) async fn delete_memory(
+    pool: &SqlitePool,
+    index: &VectorIndex,
+    id: &str,
+    now: Millis,
+) -> StoreResult<()> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
     let logged = sqlx::query(
         "INSERT INTO memory_history (memory_id, user_id, event, old_text, new_text, created_at) \
@@ -155,12 +198,13 @@ pub(super) async fn delete_memory(pool: &SqlitePool, id: &str, now: Millis) -> S
     .await
     .map_err(db)?;
     found(logged.rows_affected(), || format!("memory {id}"))?;
-    sqlx::query("DELETE FROM memories WHERE id = ?1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-    tx.commit().await.map_err(db)
+    let (seq, user): (i64, String) =
+        sqlx::query_as("DELETE FROM memories WHERE id = ?1 RETURNING seq, user_id")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?;
+    commit_change(tx, index, Change::Removed { seq, user }).await
 }
 
 /// A memory by id.
@@ -223,17 +267,25 @@ pub(super) async fn memories_to_embed(
 /// Stores a memory's embedding from `model` (replacing any other model's).
 pub(super) async fn set_embedding(
     pool: &SqlitePool,
+    index: &VectorIndex,
     id: &str,
     model: &str,
     vector: &[f32],
 ) -> StoreResult<()> {
-    let result =
-        sqlx::query("UPDATE memories SET embedding = ?2, embedding_model = ?3 WHERE id = ?1")
-            .bind(id)
-            .bind(to_blob(vector))
-            .bind(model)
-            .execute(pool)
-            .await
-            .map_err(db)?;
-    found(result.rows_affected(), || format!("memory {id}"))
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+    let row: Option<StoredRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE memories SET embedding = ?2, embedding_model = ?3 WHERE id = ?1{RETURNING_STORED}"
+    )))
+    .bind(id)
+    .bind(to_blob(vector))
+    .bind(model)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(db)?;
+    let Some(row) = row else {
+        return Err(clara_core::store::StoreError::NotFound(format!(
+            "memory {id}"
+        )));
+    };
+    commit_change(tx, index, stored(row)).await
 }

@@ -5,9 +5,11 @@ mod jobs;
 mod memories;
 mod search;
 mod sessions;
+mod vector_index;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clara_core::llm::{BoxFuture, Role};
@@ -18,6 +20,7 @@ use clara_core::store::{
 use sqlx::SqlitePool;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use vector_index::VectorIndex;
 
 /// The schema, embedded at compile time.
 static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -32,6 +35,7 @@ const MAX_CONNECTIONS: u32 = 8;
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    vectors: Arc<VectorIndex>,
 }
 
 impl SqliteStore {
@@ -80,7 +84,10 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Database(format!("migration failed: {e}")))?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool,
+            vectors: Arc::default(),
+        })
     }
 
     /// Waits for in-flight work and closes every connection (checkpointing the WAL).
@@ -170,7 +177,7 @@ impl Store for SqliteStore {
         memory: NewMemory,
         now: Millis,
     ) -> BoxFuture<'a, StoreResult<Memory>> {
-        Box::pin(memories::add_memory(&self.pool, memory, now))
+        Box::pin(memories::add_memory(&self.pool, &self.vectors, memory, now))
     }
 
     fn update_memory<'a>(
@@ -182,12 +189,18 @@ impl Store for SqliteStore {
         now: Millis,
     ) -> BoxFuture<'a, StoreResult<()>> {
         Box::pin(memories::update_memory(
-            &self.pool, id, text, is_key, embedding, now,
+            &self.pool,
+            &self.vectors,
+            id,
+            text,
+            is_key,
+            embedding,
+            now,
         ))
     }
 
     fn delete_memory<'a>(&'a self, id: &'a str, now: Millis) -> BoxFuture<'a, StoreResult<()>> {
-        Box::pin(memories::delete_memory(&self.pool, id, now))
+        Box::pin(memories::delete_memory(&self.pool, &self.vectors, id, now))
     }
 
     fn memory<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<Option<Memory>>> {
@@ -210,7 +223,7 @@ impl Store for SqliteStore {
         &'a self,
         query: &'a MemoryQuery<'a>,
     ) -> BoxFuture<'a, StoreResult<Vec<ScoredMemory>>> {
-        Box::pin(search::search_memories(&self.pool, query))
+        Box::pin(search::search_memories(&self.pool, &self.vectors, query))
     }
 
     fn memories_to_embed<'a>(
@@ -227,7 +240,13 @@ impl Store for SqliteStore {
         model: &'a str,
         vector: &'a [f32],
     ) -> BoxFuture<'a, StoreResult<()>> {
-        Box::pin(memories::set_embedding(&self.pool, id, model, vector))
+        Box::pin(memories::set_embedding(
+            &self.pool,
+            &self.vectors,
+            id,
+            model,
+            vector,
+        ))
     }
 
     fn enqueue_job<'a>(

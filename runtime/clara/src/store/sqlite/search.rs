@@ -1,13 +1,16 @@
-//! Hybrid memory search: FTS5 with bm25 on one side, brute-force cosine similarity over the
-//! vectors of the query's model on the other, fused by reciprocal rank.
+//! Hybrid memory search: FTS5 with bm25 on one side, cosine similarity over the vectors of the
+//! query's model on the other (a shortlist from the in-memory index, rescored exactly), fused
+//! by reciprocal rank.
 
 use std::collections::HashMap;
+use std::sync::PoisonError;
 
 use clara_core::store::{Memory, MemoryQuery, ScoredMemory, StoreError, StoreResult};
-use sqlx::SqlitePool;
+use sqlx::{SqliteConnection, SqlitePool};
 
 use super::db;
 use super::memories::{MemoryRow, memory_select};
+use super::vector_index::VectorIndex;
 use crate::store::fusion::{Ranked, fts5_query, fuse};
 use crate::store::vector::{cosine_with_norm, from_blob_into, norm};
 
@@ -18,18 +21,21 @@ use crate::store::vector::{cosine_with_norm, from_blob_into, norm};
 /// and at least one of the user's memories has a vector from the same model.
 pub(super) async fn search_memories(
     pool: &SqlitePool,
+    index: &VectorIndex,
     query: &MemoryQuery<'_>,
 ) -> StoreResult<Vec<ScoredMemory>> {
     if query.limit == 0 {
         return Ok(Vec::new());
     }
+    // One connection for the whole search: fewer pool round trips.
+    let mut conn = pool.acquire().await.map_err(db)?;
     let candidates = query.candidates.max(query.limit);
     let mut sides = Vec::with_capacity(2);
     if let Some(fts) = fts5_query(query.text) {
-        sides.push(text_side(pool, query, &fts, candidates).await?);
+        sides.push(text_side(&mut conn, query, &fts, candidates).await?);
     }
     if let Some((model, vector)) = query.embedding {
-        let side = vector_side(pool, query, model, vector, candidates).await?;
+        let side = vector_side(&mut conn, index, query, model, vector, candidates).await?;
         if !side.is_empty() {
             sides.push(side);
         }
@@ -44,7 +50,7 @@ pub(super) async fn search_memories(
         "WHERE seq IN (SELECT value FROM json_each(?1))"
     ))
     .bind(seqs)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await
     .map_err(db)?;
     let mut rows: HashMap<i64, MemoryRow> = rows.into_iter().map(|row| (row.seq, row)).collect();
@@ -61,7 +67,7 @@ pub(super) async fn search_memories(
 
 /// Full-text candidates, best bm25 first.
 async fn text_side(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     query: &MemoryQuery<'_>,
     fts: &str,
     candidates: u32,
@@ -76,7 +82,7 @@ async fn text_side(
     .bind(query.user_id)
     .bind(query.project)
     .bind(i64::from(candidates))
-    .fetch_all(pool)
+    .fetch_all(conn)
     .await
     .map_err(db)?;
     Ok(rows
@@ -85,22 +91,55 @@ async fn text_side(
         .collect())
 }
 
-/// Vector candidates, most similar first, among the user's memories embedded by `model`.
+/// Scans bigger than this many bytes of codes (about 2,700 memories of 1536 dimensions) run
+/// on the blocking pool, so a long scan never stalls the async workers.
+const INLINE_SCAN_BYTES: usize = 4 << 20;
+
+/// Each vector candidate is chosen from this many times as many shortlisted memories, ranked
+/// by their codes, then rescored exactly from their stored f32 vectors.
+const RESCORE_FACTOR: usize = 4;
+
+/// Vector candidates, most similar first, among the user's memories embedded by `model`:
+/// a shortlist from the in-memory index, rescored by exact cosine similarity.
 async fn vector_side(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
+    index: &VectorIndex,
     query: &MemoryQuery<'_>,
     model: &str,
     vector: &[f32],
     candidates: u32,
 ) -> StoreResult<Vec<Ranked<i64>>> {
+    let list = index.list(conn, query.user_id, model).await?;
+    let wanted = candidates as usize * RESCORE_FACTOR;
+    let project = query.project.map(str::to_owned);
+    let scan_bytes = list
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .scan_bytes();
+    let shortlist = if scan_bytes <= INLINE_SCAN_BYTES {
+        let guard = list.read().unwrap_or_else(PoisonError::into_inner);
+        guard.shortlist(vector, project.as_deref(), wanted)
+    } else {
+        let vector = vector.to_vec();
+        tokio::task::spawn_blocking(move || {
+            let guard = list.read().unwrap_or_else(PoisonError::into_inner);
+            guard.shortlist(&vector, project.as_deref(), wanted)
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("vector scan failed: {e}")))?
+    };
+    if shortlist.is_empty() {
+        return Ok(Vec::new());
+    }
+    let seqs =
+        serde_json::to_string(&shortlist).map_err(|e| StoreError::Database(e.to_string()))?;
     let rows: Vec<(i64, i64, Vec<u8>)> = sqlx::query_as(
         "SELECT seq, updated_at, embedding FROM memories \
-         WHERE user_id = ?1 AND (?2 IS NULL OR project = ?2) AND embedding_model = ?3",
+         WHERE seq IN (SELECT value FROM json_each(?1)) AND embedding_model = ?2",
     )
-    .bind(query.user_id)
-    .bind(query.project)
+    .bind(seqs)
     .bind(model)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await
     .map_err(db)?;
     let query_norm = norm(vector);
@@ -109,7 +148,7 @@ async fn vector_side(
     for (key, updated_at, blob) in rows {
         from_blob_into(&blob, &mut decoded);
         if decoded.len() != vector.len() {
-            continue; // a broken or foreign vector; never compare different shapes
+            continue; // changed shape since the index saw it
         }
         let similarity = cosine_with_norm(&decoded, vector, query_norm);
         scored.push((similarity, Ranked { key, updated_at }));
