@@ -1,6 +1,7 @@
 //! `cargo bench -p clara --bench turn`: the runtime's overhead per message. The shipped chat
 //! pipeline runs over the embedded SQLite store against a fake model on 127.0.0.1 that answers
-//! at once, on one thread; what is measured is everything clara does around the model: storing
+//! at once (on a thread of its own), with clara on one thread; what is measured is everything
+//! clara does around the model: storing
 //! the message, sessions, memory search, templates, the HTTP exchange, storing the reply and
 //! queueing memory work.
 
@@ -30,6 +31,23 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// Starts the fake model on a thread of its own, as a model server lives outside clara: its
+/// work (reading requests, writing streams) is not clara's overhead, only the round trip is.
+fn start_fake_model() -> fake_llm::FakeLlm {
+    let (started, fake) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            started.send(fake_llm::FakeLlm::start().await).unwrap();
+            std::future::pending::<()>().await;
+        });
+    });
+    fake.recv().unwrap()
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -42,7 +60,7 @@ fn main() {
         for dir in ["personas", "pipelines", "tools.d", "hooks"] {
             copy_dir(&repo.join(dir), &root.path().join(dir));
         }
-        let fake = fake_llm::FakeLlm::start().await;
+        let fake = start_fake_model();
         for _ in 0..TURNS + 100 {
             fake.push(fake_llm::openai_stream(&["Sure, ", "happy to help."]));
         }
@@ -108,6 +126,46 @@ fn main() {
                 store.recent_messages(&session.id, 21).await.unwrap();
             }
             println!("  recent_messages(21): {:?} each", t.elapsed() / 50);
+            let t = Instant::now();
+            for _ in 0..50 {
+                store.recent_messages(&session.id, 1).await.unwrap();
+            }
+            println!("  recent_messages(1): {:?} each", t.elapsed() / 50);
+            let t = Instant::now();
+            for _ in 0..50 {
+                store
+                    .open_session("bench-user", "dm-bench-user")
+                    .await
+                    .unwrap();
+            }
+            println!("  open_session: {:?} each", t.elapsed() / 50);
+            let t = Instant::now();
+            for _ in 0..50 {
+                store.key_memories("bench-user", 5).await.unwrap();
+            }
+            println!("  key_memories: {:?} each", t.elapsed() / 50);
+            let q = clara_core::store::MemoryQuery {
+                user_id: "bench-user",
+                project: None,
+                text: "what should I cook tonight with rice",
+                embedding: None,
+                limit: 5,
+                candidates: 20,
+                rrf_k: 60,
+            };
+            let t = Instant::now();
+            for _ in 0..50 {
+                store.search_memories(&q).await.unwrap();
+            }
+            println!("  search_memories: {:?} each", t.elapsed() / 50);
+            let t = Instant::now();
+            for _ in 0..50 {
+                store
+                    .enqueue_job("x", &serde_json::json!({"a": 1}), i64::MAX)
+                    .await
+                    .unwrap();
+            }
+            println!("  enqueue_job: {:?} each", t.elapsed() / 50);
         }
         let mut times = Vec::with_capacity(TURNS);
         let started = Instant::now();

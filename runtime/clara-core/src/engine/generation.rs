@@ -2,13 +2,14 @@
 //! compiled templates). A turn takes the generation once and keeps it to its end, so a reload
 //! never changes a turn half-way.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use clara_config::ConfigSet;
 use clara_config::model::common::{glob_match, is_glob};
 use clara_config::model::pipeline::{Pipeline, Trigger};
 use clara_config::model::steps::Step;
+use regex::{Regex, RegexBuilder};
 
 use super::EngineError;
 use super::clock::Clock;
@@ -34,6 +35,8 @@ pub struct Generation {
     /// Where events go.
     pub events: Arc<dyn EventSink>,
     templates: tera::Tera,
+    /// Each tool loop's compiled `auto_continue.patterns`, by pipeline and step index.
+    proceed_patterns: HashMap<(String, usize), Vec<Regex>>,
 }
 
 /// The parts a generation is built from.
@@ -84,6 +87,15 @@ impl Generation {
         templates
             .add_raw_templates(sources)
             .map_err(|e| EngineError::Template(e.to_string()))?;
+        let mut proceed_patterns = HashMap::new();
+        for (name, pipeline) in &parts.config.pipelines {
+            for (i, step) in pipeline.value.steps.iter().enumerate() {
+                if let Step::ToolLoop(tool_loop) = step {
+                    let compiled = compile_proceed_patterns(&tool_loop.auto_continue.patterns);
+                    proceed_patterns.insert((name.clone(), i), compiled);
+                }
+            }
+        }
         Ok(Generation {
             config: parts.config,
             providers: parts.providers,
@@ -93,7 +105,15 @@ impl Generation {
             clock: parts.clock,
             events: parts.events,
             templates,
+            proceed_patterns,
         })
+    }
+
+    /// The compiled `auto_continue.patterns` of a tool loop step.
+    pub(crate) fn proceed_patterns(&self, pipeline: &str, step: usize) -> &[Regex] {
+        self.proceed_patterns
+            .get(&(pipeline.to_owned(), step))
+            .map_or(&[], Vec::as_slice)
     }
 
     /// Renders a compiled template.
@@ -182,6 +202,21 @@ impl Generation {
             .cloned()
             .collect()
     }
+}
+
+/// Case-insensitive patterns where `.` also matches line breaks. Validation has already
+/// refused patterns that do not compile.
+fn compile_proceed_patterns(patterns: &[String]) -> Vec<Regex> {
+    patterns
+        .iter()
+        .filter_map(|p| {
+            RegexBuilder::new(p)
+                .case_insensitive(true)
+                .dot_matches_new_line(true)
+                .build()
+                .ok()
+        })
+        .collect()
 }
 
 /// The template-valued options of a step, by field name.

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 
 use chrono::{TimeZone, Utc};
 use clara_config::model::steps::{BuildContextStep, HistorySource};
+use futures_util::future::{join, try_join, try_join3};
 use serde_json::json;
 
 use crate::engine::EngineError;
@@ -14,7 +15,7 @@ use crate::engine::memory::{embed_one, search_embedded};
 use crate::engine::run::Run;
 use crate::engine::turn::Turn;
 use crate::llm::{Message, Role};
-use crate::store::Millis;
+use crate::store::{Millis, StoredMessage};
 
 pub(crate) async fn run(
     run: &Run<'_>,
@@ -78,37 +79,22 @@ async fn build_prompt(
         .collect();
     vars.insert("tools", &tools);
 
-    let session = turn.session.as_ref();
-    let (previous_summary, previous_snapshot) =
-        match session.and_then(|s| s.previous_session_id.clone()) {
-            Some(previous)
-                if options.previous_session
-                    && options.history_source == HistorySource::CurrentSession =>
-            {
-                let summary = generation
-                    .store
-                    .session(&previous)
-                    .await?
-                    .and_then(|s| s.summary);
-                let snapshot = generation
-                    .store
-                    .recent_messages(&previous, config.sessions.snapshot_messages)
-                    .await?;
-                let snapshot: Vec<serde_json::Value> = snapshot
-                    .iter()
-                    .map(|m| json!({ "role": role_name(m.role), "content": m.content }))
-                    .collect();
-                (summary, snapshot)
-            }
-            _ => (None, Vec::new()),
-        };
+    // The reads are independent, so they run at once (on separate pooled connections).
+    let memories = async {
+        if options.memories && config.memory.enabled {
+            memories(run, options, turn).await
+        } else {
+            Ok(Default::default())
+        }
+    };
+    let ((previous_summary, previous_snapshot), (key, user, project), history) = try_join3(
+        previous_session(run, options, turn),
+        memories,
+        history(run, options, turn),
+    )
+    .await?;
     vars.insert("previous_summary", &previous_summary);
     vars.insert("previous_snapshot", &previous_snapshot);
-    let (key, user, project) = if options.memories && config.memory.enabled {
-        memories(run, options, turn).await?
-    } else {
-        Default::default()
-    };
     vars.insert("key_memories", &key);
     vars.insert("user_memories", &user);
     vars.insert("project_memories", &project);
@@ -137,26 +123,16 @@ async fn build_prompt(
         &vars,
     )?);
 
-    if let Some(session) = session {
-        let mut history = generation
-            .store
-            .recent_messages(&session.id, options.history_messages + 1)
-            .await?;
-        history.retain(|m| Some(m.id) != turn.user_message_id);
-        let skip = history
-            .len()
-            .saturating_sub(options.history_messages as usize);
-        for message in history.into_iter().skip(skip) {
-            prompt.push(match message.role {
-                Role::User if options.history_timestamps => Message::user(format!(
-                    "[{}] {}",
-                    when(message.created_at, &options.timestamp_format),
-                    message.content
-                )),
-                Role::Assistant => Message::assistant(message.content),
-                _ => Message::user(message.content),
-            });
-        }
+    for message in history {
+        prompt.push(match message.role {
+            Role::User if options.history_timestamps => Message::user(format!(
+                "[{}] {}",
+                when(message.created_at, &options.timestamp_format),
+                message.content
+            )),
+            Role::Assistant => Message::assistant(message.content),
+            _ => Message::user(message.content),
+        });
     }
     if options.reply_chain {
         prompt.extend(incoming.reply_chain.iter().cloned());
@@ -169,6 +145,59 @@ async fn build_prompt(
         prompt.push(current);
     }
     Ok(prompt)
+}
+
+/// The previous session's summary and its last messages, when the step shows them.
+async fn previous_session(
+    run: &Run<'_>,
+    options: &BuildContextStep,
+    turn: &Turn,
+) -> Result<(Option<String>, Vec<serde_json::Value>), EngineError> {
+    let generation = run.generation;
+    let previous = turn
+        .session
+        .as_ref()
+        .and_then(|s| s.previous_session_id.as_deref());
+    let Some(previous) = previous.filter(|_| {
+        options.previous_session && options.history_source == HistorySource::CurrentSession
+    }) else {
+        return Ok((None, Vec::new()));
+    };
+    let snapshot_messages = generation.config.clara.value.sessions.snapshot_messages;
+    let (session, snapshot) = try_join(
+        generation.store.session(previous),
+        generation
+            .store
+            .recent_messages(previous, snapshot_messages),
+    )
+    .await?;
+    let snapshot = snapshot
+        .iter()
+        .map(|m| json!({ "role": role_name(m.role), "content": m.content }))
+        .collect();
+    Ok((session.and_then(|s| s.summary), snapshot))
+}
+
+/// The session's last `history_messages` messages before this one, oldest first.
+async fn history(
+    run: &Run<'_>,
+    options: &BuildContextStep,
+    turn: &Turn,
+) -> Result<Vec<StoredMessage>, EngineError> {
+    let Some(session) = turn.session.as_ref() else {
+        return Ok(Vec::new());
+    };
+    let mut history = run
+        .generation
+        .store
+        .recent_messages(&session.id, options.history_messages + 1)
+        .await?;
+    history.retain(|m| Some(m.id) != turn.user_message_id);
+    let skip = history
+        .len()
+        .saturating_sub(options.history_messages as usize);
+    history.drain(..skip);
+    Ok(history)
 }
 
 type MemoryLists = (
@@ -194,10 +223,22 @@ async fn memories(
             .iter()
             .collect()
     };
-    let key = generation
-        .store
-        .key_memories(&turn.incoming.user_id, options.key_memories)
-        .await?;
+    let search_text = !query.trim().is_empty();
+    // Key memories and the query's embedding (an HTTP call) at once.
+    let (key, embedding) = join(
+        generation
+            .store
+            .key_memories(&turn.incoming.user_id, options.key_memories),
+        async {
+            if search_text {
+                embed_one(context.embedder, &query).await
+            } else {
+                None
+            }
+        },
+    )
+    .await;
+    let key = key?;
     let mut seen: HashSet<String> = key.iter().map(|m| m.id.clone()).collect();
     let item = |id: &str, text: &str, score: f32| json!({ "id": id, "text": text, "score": score });
     let key_items = key.iter().map(|m| item(&m.id, &m.text, 1.0)).collect();
@@ -209,33 +250,33 @@ async fn memories(
             .map(|m| item(&m.memory.id, &m.memory.text, m.score))
             .collect()
     };
-    if query.trim().is_empty() {
+    if !search_text {
         return Ok((key_items, Vec::new(), Vec::new()));
     }
-    // One embedding serves both searches.
-    let embedding = embed_one(context.embedder, &query).await;
-    let user = search_embedded(
+    // One embedding serves both searches, which run at once.
+    let user_search = search_embedded(
         &context,
         &query,
         embedding.as_ref(),
         None,
         options.user_memories + options.key_memories,
-    )
-    .await?;
-    let user = pick(user, options.user_memories);
-    let project = if options.project_memories > 0 {
-        let found = search_embedded(
+    );
+    let project_search = async {
+        if options.project_memories == 0 {
+            return Ok(Vec::new());
+        }
+        search_embedded(
             &context,
             &query,
             embedding.as_ref(),
             Some(&config.default_project),
             options.project_memories + options.user_memories,
         )
-        .await?;
-        pick(found, options.project_memories)
-    } else {
-        Vec::new()
+        .await
     };
+    let (user, project) = try_join(user_search, project_search).await?;
+    let user = pick(user, options.user_memories);
+    let project = pick(project, options.project_memories);
     Ok((key_items, user, project))
 }
 

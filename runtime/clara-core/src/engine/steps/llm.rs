@@ -3,7 +3,6 @@
 
 use clara_config::model::common::EventName;
 use clara_config::model::steps::{LlmCallStep, ToolLoopStep};
-use regex::RegexBuilder;
 use serde_json::json;
 
 use crate::engine::EngineError;
@@ -92,18 +91,7 @@ pub(crate) async fn tool_loop(
 ) -> Result<(), EngineError> {
     let call_options = call_options(run);
     let tools = run.offered_tools();
-    let patterns: Vec<regex::Regex> = options
-        .auto_continue
-        .patterns
-        .iter()
-        .filter_map(|p| {
-            RegexBuilder::new(p)
-                .case_insensitive(true)
-                .dot_matches_new_line(true)
-                .build()
-                .ok()
-        })
-        .collect();
+    let patterns = run.generation.proceed_patterns(run.pipeline_name, index);
     let mut answers = vec![turn.reply.clone()];
     let (mut rounds, mut calls_made, mut continues) = (0u32, 0u32, 0u32);
     loop {
@@ -113,7 +101,7 @@ pub(crate) async fn tool_loop(
         if response.tool_calls.is_empty() {
             let asks_permission = options.auto_continue.enabled
                 && continues < options.auto_continue.max
-                && asks_to_proceed(&response.text, &patterns, options.auto_continue.tail_chars);
+                && asks_to_proceed(&response.text, patterns, options.auto_continue.tail_chars);
             if !asks_permission {
                 break;
             }

@@ -54,8 +54,11 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
+        // A local file does not drop connections, so the pool skips the ping before each
+        // use (one round trip to the connection's thread per query saved).
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", path.display())))?;

@@ -140,16 +140,7 @@ pub(super) async fn add_message(
     content: &str,
     now: Millis,
 ) -> StoreResult<i64> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-    let touched = sqlx::query(
-        "UPDATE sessions SET last_activity_at = MAX(last_activity_at, ?2) WHERE id = ?1",
-    )
-    .bind(session)
-    .bind(now)
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?;
-    found(touched.rows_affected(), || format!("session {session}"))?;
+    // A trigger moves the session's last activity; the foreign key refuses unknown sessions.
     let inserted = sqlx::query(
         "INSERT INTO messages (session_id, role, author, content, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -159,10 +150,14 @@ pub(super) async fn add_message(
     .bind(author)
     .bind(content)
     .bind(now)
-    .execute(&mut *tx)
+    .execute(pool)
     .await
-    .map_err(db)?;
-    tx.commit().await.map_err(db)?;
+    .map_err(|error| match &error {
+        sqlx::Error::Database(e) if e.is_foreign_key_violation() => {
+            StoreError::NotFound(format!("session {session}"))
+        }
+        _ => db(error),
+    })?;
     Ok(inserted.last_insert_rowid())
 }
 
