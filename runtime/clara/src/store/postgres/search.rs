@@ -107,10 +107,15 @@ async fn vector_side(
     let (vector, dims) = to_vector(vector)?;
     let sql = vector_sql(dims);
     let mut tx = pool.begin().await.map_err(db)?;
-    // `ef_search` is an integer, so the statement holds nothing from outside.
-    sqlx::query(AssertSqlSafe(format!(
-        "SET LOCAL hnsw.ef_search = {ef_search}"
-    )))
+    // Both settings last for this transaction only. A custom plan for each search lets the
+    // planner see whose memories these are: for a user with few of the table's rows, an
+    // exact scan of their rows beats the index; a generic plan guesses blind and falls back
+    // to scanning the whole table.
+    sqlx::query(
+        "SELECT set_config('hnsw.ef_search', $1, true), \
+                set_config('plan_cache_mode', 'force_custom_plan', true)",
+    )
+    .bind(ef_search.to_string())
     .execute(&mut *tx)
     .await
     .map_err(db)?;
@@ -169,7 +174,7 @@ mod tests {
     fn tsquery_ors_the_cleaned_words() {
         assert_eq!(
             tsquery(r#"what's "my" dog's NAME?? (AND) -x*"#).as_deref(),
-            Some("what | s | my | dog | name | and | x")
+            Some("dog | name | x")
         );
         assert_eq!(tsquery(" ?!* \"' "), None);
     }

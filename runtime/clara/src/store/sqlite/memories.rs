@@ -96,6 +96,7 @@ pub(super) async fn add_memory(
     .map_err(db)?;
     let change = Change::Stored {
         seq,
+        updated_at: now,
         user: memory.user_id.clone(),
         project: memory.project.clone(),
         model: model.map(str::to_owned),
@@ -106,14 +107,23 @@ pub(super) async fn add_memory(
 }
 
 /// A `RETURNING` clause's view of a memory after a change.
-type StoredRow = (i64, String, Option<String>, Option<String>, Option<Vec<u8>>);
+type StoredRow = (
+    i64,
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<Vec<u8>>,
+);
 
 /// `RETURNING` columns matching [`StoredRow`].
-const RETURNING_STORED: &str = " RETURNING seq, user_id, project, embedding_model, embedding";
+const RETURNING_STORED: &str =
+    " RETURNING seq, updated_at, user_id, project, embedding_model, embedding";
 
-fn stored((seq, user, project, model, embedding): StoredRow) -> Change {
+fn stored((seq, updated_at, user, project, model, embedding): StoredRow) -> Change {
     Change::Stored {
         seq,
+        updated_at,
         user,
         project,
         model,

@@ -73,8 +73,10 @@ async fn text_side(
     candidates: u32,
 ) -> StoreResult<Vec<Ranked<i64>>> {
     let rows: Vec<(i64, i64)> = sqlx::query_as(
+        // CROSS JOIN keeps SQLite from driving the join from `memories` and running the
+        // full-text match once per row.
         "SELECT m.seq, m.updated_at FROM memories_fts \
-         JOIN memories m ON m.seq = memories_fts.rowid \
+         CROSS JOIN memories m ON m.seq = memories_fts.rowid \
          WHERE memories_fts MATCH ?1 AND m.user_id = ?2 AND (?3 IS NULL OR m.project = ?3) \
          ORDER BY bm25(memories_fts), m.updated_at DESC, m.seq DESC LIMIT ?4",
     )
@@ -95,12 +97,14 @@ async fn text_side(
 /// on the blocking pool, so a long scan never stalls the async workers.
 const INLINE_SCAN_BYTES: usize = 4 << 20;
 
-/// Each vector candidate is chosen from this many times as many shortlisted memories, ranked
-/// by their codes, then rescored exactly from their stored f32 vectors.
+/// The shortlist's head is rescored exactly: this many times the results wanted, and at
+/// least [`MIN_RESCORED`]. Codes rank well enough that exact scores only matter where ranks
+/// decide what is shown; the rest of the candidates keep their order by code.
 const RESCORE_FACTOR: usize = 4;
+const MIN_RESCORED: usize = 40;
 
 /// Vector candidates, most similar first, among the user's memories embedded by `model`:
-/// a shortlist from the in-memory index, rescored by exact cosine similarity.
+/// a shortlist from the in-memory index, its head rescored by exact cosine similarity.
 async fn vector_side(
     conn: &mut SqliteConnection,
     index: &VectorIndex,
@@ -110,7 +114,7 @@ async fn vector_side(
     candidates: u32,
 ) -> StoreResult<Vec<Ranked<i64>>> {
     let list = index.list(conn, query.user_id, model).await?;
-    let wanted = candidates as usize * RESCORE_FACTOR;
+    let wanted = candidates as usize;
     let project = query.project.map(str::to_owned);
     let scan_bytes = list
         .read()
@@ -131,8 +135,12 @@ async fn vector_side(
     if shortlist.is_empty() {
         return Ok(Vec::new());
     }
-    let seqs =
-        serde_json::to_string(&shortlist).map_err(|e| StoreError::Database(e.to_string()))?;
+    let rescored = (query.limit as usize * RESCORE_FACTOR)
+        .max(MIN_RESCORED)
+        .min(shortlist.len());
+    let (head, tail) = shortlist.split_at(rescored);
+    let head: Vec<i64> = head.iter().map(|(seq, _)| *seq).collect();
+    let seqs = serde_json::to_string(&head).map_err(|e| StoreError::Database(e.to_string()))?;
     let rows: Vec<(i64, i64, Vec<u8>)> = sqlx::query_as(
         "SELECT seq, updated_at, embedding FROM memories \
          WHERE seq IN (SELECT value FROM json_each(?1)) AND embedding_model = ?2",
@@ -158,6 +166,10 @@ async fn vector_side(
             .then(b.1.updated_at.cmp(&a.1.updated_at))
             .then(b.1.key.cmp(&a.1.key))
     });
-    scored.truncate(candidates as usize);
-    Ok(scored.into_iter().map(|(_, ranked)| ranked).collect())
+    let mut ranked: Vec<Ranked<i64>> = scored.into_iter().map(|(_, ranked)| ranked).collect();
+    ranked.extend(
+        tail.iter()
+            .map(|&(key, updated_at)| Ranked { key, updated_at }),
+    );
+    Ok(ranked)
 }

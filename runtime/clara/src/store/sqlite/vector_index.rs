@@ -27,6 +27,7 @@ use crate::store::vector::{dot_i8, from_blob_into, norm, quantize_into};
 pub(super) struct UserVectors {
     dims: usize,
     seqs: Vec<i64>,
+    updated_at: Vec<i64>,
     projects: Vec<Option<Arc<str>>>,
     /// Per memory, `scale / |v|`: turns an integer dot product into a cosine (up to the
     /// query's own constant factor, which does not change the order).
@@ -39,7 +40,7 @@ pub(super) struct UserVectors {
 impl UserVectors {
     /// Inserts or replaces a memory's vector. A vector whose length differs from the list's
     /// (a broken or foreign blob) is left out: shapes are never compared across lengths.
-    fn upsert(&mut self, seq: i64, project: Option<Arc<str>>, vector: &[f32]) {
+    fn upsert(&mut self, seq: i64, updated_at: i64, project: Option<Arc<str>>, vector: &[f32]) {
         if self.seqs.is_empty() && self.dims == 0 {
             self.dims = vector.len();
         }
@@ -53,6 +54,7 @@ impl UserVectors {
         let factor = if length > 0.0 { scale / length } else { 0.0 };
         match self.positions.get(&seq) {
             Some(&at) => {
+                self.updated_at[at] = updated_at;
                 self.projects[at] = project;
                 self.factors[at] = factor;
                 self.codes[at * self.dims..(at + 1) * self.dims].copy_from_slice(&codes);
@@ -60,6 +62,7 @@ impl UserVectors {
             None => {
                 self.positions.insert(seq, self.seqs.len());
                 self.seqs.push(seq);
+                self.updated_at.push(updated_at);
                 self.projects.push(project);
                 self.factors.push(factor);
                 self.codes.extend_from_slice(&codes);
@@ -74,6 +77,7 @@ impl UserVectors {
         };
         let last = self.seqs.len() - 1;
         self.seqs.swap_remove(at);
+        self.updated_at.swap_remove(at);
         self.projects.swap_remove(at);
         self.factors.swap_remove(at);
         if at != last {
@@ -90,8 +94,14 @@ impl UserVectors {
     }
 
     /// The `k` memories (of `project`, when set) most similar to `query` by their codes,
-    /// most similar first. Empty when the query's length differs from the list's.
-    pub(super) fn shortlist(&self, query: &[f32], project: Option<&str>, k: usize) -> Vec<i64> {
+    /// most similar first, as `(seq, updated_at)`. Empty when the query's length differs
+    /// from the list's.
+    pub(super) fn shortlist(
+        &self,
+        query: &[f32],
+        project: Option<&str>,
+        k: usize,
+    ) -> Vec<(i64, i64)> {
         if k == 0 || query.len() != self.dims || self.seqs.is_empty() {
             return Vec::new();
         }
@@ -104,7 +114,10 @@ impl UserVectors {
             scored.truncate(k);
         }
         scored.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
-        scored.into_iter().map(|(_, at)| self.seqs[at]).collect()
+        scored
+            .into_iter()
+            .map(|(_, at)| (self.seqs[at], self.updated_at[at]))
+            .collect()
     }
 
     fn score_all(&self, query: &[i8], project: Option<&str>, out: &mut Vec<(f32, usize)>) {
@@ -140,6 +153,7 @@ pub(super) enum Change {
     /// The memory now has these values (its vector, if any, from `model`).
     Stored {
         seq: i64,
+        updated_at: i64,
         user: String,
         project: Option<String>,
         model: Option<String>,
@@ -220,11 +234,16 @@ impl VectorIndex {
         let (seq, user, stored) = match change {
             Change::Stored {
                 seq,
+                updated_at,
                 user,
                 project,
                 model,
                 embedding,
-            } => (seq, user, model.zip(embedding).map(|m| (project, m))),
+            } => (
+                seq,
+                user,
+                model.zip(embedding).map(|m| (updated_at, project, m)),
+            ),
             Change::Removed { seq, user } => (seq, user, None),
         };
         for ((list_user, _), list) in &state.lists {
@@ -232,12 +251,12 @@ impl VectorIndex {
                 write(list).remove(seq);
             }
         }
-        if let Some((project, (model, blob))) = stored
+        if let Some((updated_at, project, (model, blob))) = stored
             && let Some(list) = state.lists.get(&(user, model))
         {
             let mut vector = Vec::new();
             from_blob_into(&blob, &mut vector);
-            write(list).upsert(seq, project.map(Arc::from), &vector);
+            write(list).upsert(seq, updated_at, project.map(Arc::from), &vector);
         }
     }
 }
@@ -250,8 +269,8 @@ fn write(list: &RwLock<UserVectors>) -> std::sync::RwLockWriteGuard<'_, UserVect
 async fn load(conn: &mut SqliteConnection, user: &str, model: &str) -> StoreResult<UserVectors> {
     use futures_util::TryStreamExt;
 
-    let mut rows = sqlx::query_as::<_, (i64, Option<String>, Vec<u8>)>(
-        "SELECT seq, project, embedding FROM memories \
+    let mut rows = sqlx::query_as::<_, (i64, i64, Option<String>, Vec<u8>)>(
+        "SELECT seq, updated_at, project, embedding FROM memories \
          WHERE user_id = ?1 AND embedding_model = ?2 ORDER BY seq",
     )
     .bind(user)
@@ -260,10 +279,10 @@ async fn load(conn: &mut SqliteConnection, user: &str, model: &str) -> StoreResu
     let mut list = UserVectors::default();
     let mut projects: HashMap<String, Arc<str>> = HashMap::new();
     let mut vector = Vec::new();
-    while let Some((seq, project, blob)) = rows.try_next().await.map_err(db)? {
+    while let Some((seq, updated_at, project, blob)) = rows.try_next().await.map_err(db)? {
         from_blob_into(&blob, &mut vector);
         let project = project.map(|p| Arc::clone(projects.entry(p.clone()).or_insert(p.into())));
-        list.upsert(seq, project, &vector);
+        list.upsert(seq, updated_at, project, &vector);
     }
     Ok(list)
 }
@@ -271,6 +290,10 @@ async fn load(conn: &mut SqliteConnection, user: &str, model: &str) -> StoreResu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn seqs(shortlist: Vec<(i64, i64)>) -> Vec<i64> {
+        shortlist.into_iter().map(|(seq, _)| seq).collect()
+    }
 
     fn unit(i: usize, dims: usize) -> Vec<f32> {
         let mut v = vec![0.0; dims];
@@ -284,10 +307,10 @@ mod tests {
         let mut list = UserVectors::default();
         for seq in 0..8 {
             let project = (seq % 2 == 0).then(|| Arc::from("even"));
-            list.upsert(seq, project, &unit(seq as usize, 8));
+            list.upsert(seq, seq, project, &unit(seq as usize, 8));
         }
-        assert_eq!(list.shortlist(&unit(3, 8), None, 3), [3, 2, 4]);
-        assert_eq!(list.shortlist(&unit(3, 8), Some("even"), 2), [2, 4]);
+        assert_eq!(seqs(list.shortlist(&unit(3, 8), None, 3)), [3, 2, 4]);
+        assert_eq!(seqs(list.shortlist(&unit(3, 8), Some("even"), 2)), [2, 4]);
         assert!(
             list.shortlist(&unit(3, 7), None, 3).is_empty(),
             "other shape"
@@ -298,17 +321,17 @@ mod tests {
     fn upsert_replaces_and_remove_keeps_positions_right() {
         let mut list = UserVectors::default();
         for seq in 0..5 {
-            list.upsert(seq, None, &unit(seq as usize, 8));
+            list.upsert(seq, seq, None, &unit(seq as usize, 8));
         }
         list.remove(1);
         list.remove(1);
-        list.upsert(4, None, &unit(6, 8));
-        list.upsert(9, None, &[1.0; 3]);
+        list.upsert(4, 9, None, &unit(6, 8));
+        list.upsert(9, 9, None, &[1.0; 3]);
         assert_eq!(list.seqs.len(), 4);
-        assert_eq!(list.shortlist(&unit(6, 8), None, 1), [4]);
-        assert_eq!(list.shortlist(&unit(0, 8), None, 1), [0]);
+        assert_eq!(list.shortlist(&unit(6, 8), None, 1), [(4, 9)]);
+        assert_eq!(seqs(list.shortlist(&unit(0, 8), None, 1)), [0]);
         list.remove(0);
-        assert_eq!(list.shortlist(&unit(3, 8), None, 1), [3]);
+        assert_eq!(seqs(list.shortlist(&unit(3, 8), None, 1)), [3]);
         assert_eq!(list.scan_bytes(), 3 * 8);
     }
 }
