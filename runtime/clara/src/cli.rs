@@ -24,6 +24,8 @@ pub enum Command {
     Schema(SchemaArgs),
     /// Talk to clara in the terminal: one message with -m, or one per line of stdin.
     Chat(ChatArgs),
+    /// Apply pending database migrations to every store (start-up applies them too).
+    Migrate,
 }
 
 /// Arguments of `clara chat`.

@@ -18,6 +18,9 @@ fn main() -> ExitCode {
         Command::Chat(args) => {
             async_runtime().and_then(|rt| rt.block_on(commands::chat::run(&cli.root, args)))
         }
+        Command::Migrate => {
+            async_runtime().and_then(|rt| rt.block_on(commands::migrate::run(&cli.root)))
+        }
     };
     match outcome {
         Ok(code) => code,

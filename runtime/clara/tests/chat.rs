@@ -456,6 +456,39 @@ async fn stdin_lines_are_separate_messages_in_one_session() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn each_line_is_answered_before_the_next_is_typed() {
+    let root = shipped_root();
+    let fake = FakeLlm::start().await;
+    fake.push(fake_llm::openai_stream(&["Hello there."]));
+    fake.push(extraction(json!([])));
+    let mut command = clara(root.path());
+    command
+        .args(["chat", "--user", "ann"])
+        .env("OPENROUTER_API_KEY", "k")
+        .env("CLARA_PROVIDERS__OPENROUTER__BASE_URL", fake.base_url())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let first_line = tokio::task::spawn_blocking(move || {
+        use std::io::{BufRead, Write};
+        let mut child = command.spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"hi\n").unwrap();
+        stdin.flush().unwrap();
+        // stdin stays open: a reply only arrives if the line is answered on its own.
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        drop(stdin);
+        assert!(child.wait().unwrap().success());
+        line
+    })
+    .await
+    .unwrap();
+    assert_eq!(first_line, "Hello there.\n");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn without_a_key_it_says_which_variable_to_set() {
     let root = shipped_root();
     let out = tokio::task::spawn_blocking({

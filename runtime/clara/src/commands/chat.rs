@@ -1,7 +1,8 @@
 //! `clara chat`: the terminal adapter. `-m TEXT` answers one message; otherwise every line of
-//! stdin is a message, until EOF. Replies stream to stdout; tool status goes to stderr.
+//! stdin is a message, answered as it arrives, until EOF. Replies stream to stdout; tool
+//! status goes to stderr.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use clara_config::{ConfigSet, LoadOptions};
 use clara_core::engine::{
     Clock, Conversation, Generation, Incoming, LogEvents, ManualClock, SystemClock,
 };
+use tokio::io::AsyncBufReadExt;
 
 use crate::cli::ChatArgs;
 
@@ -64,19 +66,9 @@ pub async fn run(root: &Path, args: &ChatArgs) -> anyhow::Result<ExitCode> {
         Arc::new(LogEvents),
     )?);
 
-    let messages: Box<dyn Iterator<Item = String>> = match &args.message {
-        Some(text) => Box::new(std::iter::once(text.clone())),
-        None => Box::new(
-            std::io::stdin()
-                .lock()
-                .lines()
-                .map_while(Result::ok)
-                .collect::<Vec<_>>()
-                .into_iter(),
-        ),
-    };
+    let mut messages = Messages::new(args.message.clone());
     let mut failed = false;
-    for text in messages {
+    while let Some(text) = messages.next().await? {
         if text.trim().is_empty() {
             continue;
         }
@@ -99,6 +91,29 @@ pub async fn run(root: &Path, args: &ChatArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Where messages come from: the one `-m` message, or stdin a line at a time (each answered
+/// as soon as it is typed, not after the end of input).
+enum Messages {
+    One(Option<String>),
+    Stdin(tokio::io::Lines<tokio::io::BufReader<tokio::io::Stdin>>),
+}
+
+impl Messages {
+    fn new(message: Option<String>) -> Messages {
+        match message {
+            Some(text) => Messages::One(Some(text)),
+            None => Messages::Stdin(tokio::io::BufReader::new(tokio::io::stdin()).lines()),
+        }
+    }
+
+    async fn next(&mut self) -> anyhow::Result<Option<String>> {
+        match self {
+            Messages::One(text) => Ok(text.take()),
+            Messages::Stdin(lines) => Ok(lines.next_line().await.context("cannot read stdin")?),
+        }
+    }
 }
 
 /// Answers one message, streaming; returns whether the turn failed.
