@@ -41,7 +41,9 @@ fn start_fake_model() -> fake_llm::FakeLlm {
             .build()
             .unwrap();
         runtime.block_on(async {
-            started.send(fake_llm::FakeLlm::start().await).unwrap();
+            let fake = fake_llm::FakeLlm::start().await;
+            fake.keep_alive();
+            started.send(fake).unwrap();
             std::future::pending::<()>().await;
         });
     });

@@ -436,3 +436,42 @@ async fn dropping_the_server_closes_its_connections() {
     let read = timeout(LIMIT, stream.read(&mut buf)).await;
     assert!(matches!(read, Ok(Ok(0) | Err(_))), "{read:?}");
 }
+
+#[tokio::test]
+async fn keep_alive_serves_several_requests_on_one_connection() {
+    let fake = FakeLlm::start().await;
+    fake.keep_alive();
+    fake.push(openai_stream(&["one"]));
+    fake.push(Reply::json(200, r#"{"n":2}"#));
+    let mut stream = connect(&fake).await;
+    // Each reply has a length, so the connection stays open: read until the expected text
+    // has arrived rather than until EOF.
+    let read_until = async |stream: &mut TcpStream, expected: &str| {
+        let (mut received, mut buf) = (Vec::new(), [0u8; 4096]);
+        while !String::from_utf8_lossy(&received).contains(expected) {
+            let n = timeout(LIMIT, stream.read(&mut buf))
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(n > 0, "the server closed a kept-alive connection");
+            received.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8(received).unwrap()
+    };
+    stream
+        .write_all(post("/v1/chat/completions", "{}").as_bytes())
+        .await
+        .unwrap();
+    let first = read_until(&mut stream, "[DONE]").await;
+    assert!(
+        first.contains("Content-Length: ") && !first.contains("Connection: close"),
+        "{first}"
+    );
+    stream
+        .write_all(post("/v1/chat/completions", "{}").as_bytes())
+        .await
+        .unwrap();
+    let second = read_until(&mut stream, r#"{"n":2}"#).await;
+    assert!(second.starts_with("HTTP/1.1 200"), "{second}");
+    assert_eq!(fake.request_count(), 2);
+}

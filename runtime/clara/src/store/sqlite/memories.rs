@@ -247,7 +247,7 @@ pub(super) async fn key_memories(
     limit: u32,
 ) -> StoreResult<Vec<Memory>> {
     let rows: Vec<MemoryRow> = sqlx::query_as(memory_select!(
-        "WHERE user_id = ?1 AND is_key = 1 ORDER BY updated_at DESC, seq DESC LIMIT ?2"
+        "WHERE user_id = ?1 AND is_key = 1 ORDER BY updated_at DESC, seq DESC LIMIT +?2"
     ))
     .bind(user)
     .bind(i64::from(limit))
@@ -264,7 +264,7 @@ pub(super) async fn memories_to_embed(
     limit: u32,
 ) -> StoreResult<Vec<Memory>> {
     let rows: Vec<MemoryRow> = sqlx::query_as(memory_select!(
-        "WHERE embedding IS NULL OR embedding_model IS NOT ?1 ORDER BY seq LIMIT ?2"
+        "WHERE embedding IS NULL OR embedding_model IS NOT ?1 ORDER BY seq LIMIT +?2"
     ))
     .bind(model)
     .bind(i64::from(limit))

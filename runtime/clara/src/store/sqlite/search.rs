@@ -78,7 +78,7 @@ async fn text_side(
         "SELECT m.seq, m.updated_at FROM memories_fts \
          CROSS JOIN memories m ON m.seq = memories_fts.rowid \
          WHERE memories_fts MATCH ?1 AND m.user_id = ?2 AND (?3 IS NULL OR m.project = ?3) \
-         ORDER BY bm25(memories_fts), m.updated_at DESC, m.seq DESC LIMIT ?4",
+         ORDER BY bm25(memories_fts), m.updated_at DESC, m.seq DESC LIMIT +?4",
     )
     .bind(fts)
     .bind(query.user_id)

@@ -169,7 +169,7 @@ pub(super) async fn recent_messages(
 ) -> StoreResult<Vec<StoredMessage>> {
     let rows: Vec<MessageRow> = sqlx::query_as(
         "SELECT id, session_id, role, author, content, created_at FROM \
-         (SELECT * FROM messages WHERE session_id = ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id",
+         (SELECT * FROM messages WHERE session_id = ?1 ORDER BY id DESC LIMIT +?2) ORDER BY id",
     )
     .bind(session)
     .bind(i64::from(limit))

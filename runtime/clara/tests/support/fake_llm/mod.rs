@@ -3,7 +3,8 @@
 //! Provider tests talk to it over real sockets, so we fake at the protocol level and never mock
 //! our own code. It is hand-rolled on tokio rather than built on an HTTP library so a test
 //! controls every byte: events split mid-line, CRLF endings, stalls, connections cut short.
-//! Each connection carries one request and gets one scripted reply with `Connection: close`.
+//! Each connection carries one request and gets one scripted reply with `Connection: close`,
+//! unless [`FakeLlm::keep_alive`] asks for connections reused like a hosted API's.
 //! The replies real APIs send are built by the helpers in `formats`.
 
 mod formats;
@@ -172,6 +173,8 @@ struct State {
     /// When set, `/embeddings` requests are answered with vectors of this size computed from
     /// their inputs, outside the script.
     auto_embeddings: Option<usize>,
+    /// Connections stay open between requests (see [`FakeLlm::keep_alive`]).
+    keep_alive: bool,
     replies: VecDeque<Reply>,
     requests: Vec<RecordedRequest>,
     disconnects: usize,
@@ -209,6 +212,13 @@ impl FakeLlm {
     /// sharing words get similar vectors), so tests need not script each embedding call.
     pub fn auto_embeddings(&self, dims: usize) {
         self.state().auto_embeddings = Some(dims);
+    }
+
+    /// Keeps connections open between requests, as hosted APIs do, instead of one request per
+    /// connection: every body, SSE included, then goes out with a `Content-Length`. A reply
+    /// that cuts its body short still closes the connection.
+    pub fn keep_alive(&self) {
+        self.state().keep_alive = true;
     }
 
     /// Queues a reply; replies are used in order, one per request.
@@ -272,37 +282,44 @@ async fn accept_loop(listener: TcpListener, state: Arc<Mutex<State>>) {
 async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>) {
     let (read, mut write) = stream.split();
     let mut read = tokio::io::BufReader::new(read);
-    // A client that leaves before finishing its request gets nothing and uses no reply.
-    let Ok(request) = read_request(&mut read).await else {
-        return;
-    };
-    let reply = {
-        let mut state = state.lock().unwrap();
-        let n = state.requests.len() + 1;
-        let (method, path) = (&request.method, &request.path);
-        let why =
-            format!("fake_llm: the script ran out of replies at request {n} ({method} {path})");
-        let reply = match state.auto_embeddings {
-            Some(dims) if path.ends_with("/embeddings") => embeddings_for(&request.body, dims),
-            _ => state
-                .replies
-                .pop_front()
-                .unwrap_or_else(|| error_json(500, &why)),
+    loop {
+        // A client that leaves before finishing its request gets nothing and uses no reply.
+        let Ok(request) = read_request(&mut read).await else {
+            return;
         };
-        state.requests.push(request);
-        reply
-    };
-    // Watch the socket while writing: EOF from the client means it gave up on us. Biased so a
-    // reply that finished writing counts as delivered even if the client closes right after.
-    let delivered = tokio::select! {
-        biased;
-        written = write_reply(&mut write, &reply) => written.is_ok(),
-        () = closed_by_client(&mut read) => false,
-    };
-    if delivered {
-        let _ = write.shutdown().await;
-    } else {
-        state.lock().unwrap().disconnects += 1;
+        let (reply, keep_alive) = {
+            let mut state = state.lock().unwrap();
+            let n = state.requests.len() + 1;
+            let (method, path) = (&request.method, &request.path);
+            let why =
+                format!("fake_llm: the script ran out of replies at request {n} ({method} {path})");
+            let reply = match state.auto_embeddings {
+                Some(dims) if path.ends_with("/embeddings") => embeddings_for(&request.body, dims),
+                _ => state
+                    .replies
+                    .pop_front()
+                    .unwrap_or_else(|| error_json(500, &why)),
+            };
+            state.requests.push(request);
+            let keep_alive = state.keep_alive && reply.cut_after_bytes.is_none();
+            (reply, keep_alive)
+        };
+        // Watch the socket while writing: EOF from the client means it gave up on us. Biased
+        // so a reply that finished writing counts as delivered even if the client closes
+        // right after.
+        let delivered = tokio::select! {
+            biased;
+            written = write_reply(&mut write, &reply, keep_alive) => written.is_ok(),
+            () = closed_by_client(&mut read) => false,
+        };
+        if !delivered {
+            state.lock().unwrap().disconnects += 1;
+            return;
+        }
+        if !keep_alive {
+            let _ = write.shutdown().await;
+            return;
+        }
     }
 }
 
@@ -413,7 +430,11 @@ async fn read_request(r: &mut (impl AsyncBufRead + Unpin)) -> io::Result<Recorde
     })
 }
 
-async fn write_reply(w: &mut (impl AsyncWrite + Unpin), reply: &Reply) -> io::Result<()> {
+async fn write_reply(
+    w: &mut (impl AsyncWrite + Unpin),
+    reply: &Reply,
+    keep_alive: bool,
+) -> io::Result<()> {
     pause(reply.first_byte_delay).await;
     let body = reply.body_text();
     let reason = REASONS.iter().find(|(code, _)| *code == reply.status);
@@ -425,11 +446,13 @@ async fn write_reply(w: &mut (impl AsyncWrite + Unpin), reply: &Reply) -> io::Re
     for (name, value) in &reply.headers {
         head += &format!("{name}: {value}\r\n");
     }
-    if let Body::Text(_) = reply.body {
+    if keep_alive || matches!(reply.body, Body::Text(_)) {
         head += &format!("Content-Length: {}\r\n", body.len());
     }
-    w.write_all(format!("{head}Connection: close\r\n\r\n").as_bytes())
-        .await?;
+    if !keep_alive {
+        head += "Connection: close\r\n";
+    }
+    w.write_all(format!("{head}\r\n").as_bytes()).await?;
     w.flush().await?;
 
     let pieces: Vec<Vec<u8>> = match reply.pieces {
