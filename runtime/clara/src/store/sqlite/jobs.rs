@@ -1,13 +1,13 @@
 //! The durable job queue: enqueue, atomic claim with a lease, complete and retry.
 
 use clara_core::store::{Job, Millis, StoreError, StoreResult};
-use sqlx::SqlitePool;
+use sqlx::SqliteConnection;
 
 use super::{db, found};
 
 /// Queues a job.
 pub(super) async fn enqueue_job(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     kind: &str,
     payload: &serde_json::Value,
     run_after: Millis,
@@ -16,7 +16,7 @@ pub(super) async fn enqueue_job(
         .bind(kind)
         .bind(payload.to_string())
         .bind(run_after)
-        .execute(pool)
+        .execute(conn)
         .await
         .map_err(db)?;
     Ok(result.last_insert_rowid())
@@ -25,7 +25,7 @@ pub(super) async fn enqueue_job(
 /// Leases the oldest due job in one statement, so two workers never take the same job. A job
 /// whose lease ran out (its worker died) counts that as a failed attempt.
 pub(super) async fn claim_job(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     now: Millis,
     lease_ms: i64,
 ) -> StoreResult<Option<Job>> {
@@ -42,7 +42,7 @@ pub(super) async fn claim_job(
     )
     .bind(now)
     .bind(lease_ms)
-    .fetch_optional(pool)
+    .fetch_optional(conn)
     .await
     .map_err(db)?;
     let Some(row) = row else {
@@ -70,10 +70,10 @@ struct JobRow {
 }
 
 /// Removes a finished job.
-pub(super) async fn complete_job(pool: &SqlitePool, id: i64) -> StoreResult<()> {
+pub(super) async fn complete_job(conn: &mut SqliteConnection, id: i64) -> StoreResult<()> {
     let result = sqlx::query("DELETE FROM jobs WHERE id = ?1")
         .bind(id)
-        .execute(pool)
+        .execute(conn)
         .await
         .map_err(db)?;
     found(result.rows_affected(), || format!("job {id}"))
@@ -81,7 +81,7 @@ pub(super) async fn complete_job(pool: &SqlitePool, id: i64) -> StoreResult<()> 
 
 /// Releases a failed job to run again at `run_after`, counting the attempt.
 pub(super) async fn retry_job(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     id: i64,
     error: &str,
     run_after: Millis,
@@ -93,7 +93,7 @@ pub(super) async fn retry_job(
     .bind(id)
     .bind(error)
     .bind(run_after)
-    .execute(pool)
+    .execute(conn)
     .await
     .map_err(db)?;
     found(result.rows_affected(), || format!("job {id}"))

@@ -1,7 +1,7 @@
 //! Memories, their audit history and their embeddings.
 
 use clara_core::store::{Memory, MemoryChange, Millis, NewMemory, StoreResult};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::{Connection, Sqlite, SqliteConnection, SqlitePool, Transaction};
 
 use super::vector_index::{Change, VectorIndex, read_epoch};
 use super::{db, found};
@@ -49,7 +49,7 @@ impl From<MemoryRow> for Memory {
 
 /// Stores a memory and its `ADD` history entry in one transaction.
 pub(super) async fn add_memory(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     index: &VectorIndex,
     new: NewMemory,
     now: Millis,
@@ -67,7 +67,7 @@ pub(super) async fn add_memory(
         Some((model, vector)) => (Some(model.as_str()), Some(to_blob(vector))),
         None => (None, None),
     };
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
     let (seq,): (i64,) = sqlx::query_as(
         "INSERT INTO memories (id, user_id, project, text, is_key, embedding, embedding_model, \
          created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) RETURNING seq",
@@ -146,7 +146,7 @@ async fn commit_change(
 /// Rewrites a memory and records an `UPDATE`. Without a new embedding the old one is kept
 /// only if the text is unchanged; otherwise it is cleared so the memory gets re-embedded.
 pub(super) async fn update_memory(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     index: &VectorIndex,
     id: &str,
     text: &str,
@@ -158,7 +158,7 @@ pub(super) async fn update_memory(
         Some((model, vector)) => (Some(model), Some(to_blob(vector))),
         None => (None, None),
     };
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
     let logged = sqlx::query(
         "INSERT INTO memory_history (memory_id, user_id, event, old_text, new_text, created_at) \
          SELECT id, user_id, 'UPDATE', text, ?2, ?3 FROM memories WHERE id = ?1",
@@ -192,12 +192,12 @@ pub(super) async fn update_memory(
 
 /// Deletes a memory and records a `DELETE`; the history stays.
 pub(super) async fn delete_memory(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     index: &VectorIndex,
     id: &str,
     now: Millis,
 ) -> StoreResult<()> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
     let logged = sqlx::query(
         "INSERT INTO memory_history (memory_id, user_id, event, old_text, new_text, created_at) \
          SELECT id, user_id, 'DELETE', text, NULL, ?2 FROM memories WHERE id = ?1",
@@ -276,13 +276,13 @@ pub(super) async fn memories_to_embed(
 
 /// Stores a memory's embedding from `model` (replacing any other model's).
 pub(super) async fn set_embedding(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     index: &VectorIndex,
     id: &str,
     model: &str,
     vector: &[f32],
 ) -> StoreResult<()> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
     let row: Option<StoredRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE memories SET embedding = ?2, embedding_model = ?3 WHERE id = ?1{RETURNING_STORED}"
     )))

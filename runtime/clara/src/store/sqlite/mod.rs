@@ -1,5 +1,11 @@
 //! The embedded SQLite store: one database file (WAL, foreign keys, busy timeout) with
-//! embedded migrations, implementing [`Store`] over a connection pool.
+//! embedded migrations, implementing [`Store`] over one writer connection and a pool of
+//! readers.
+//!
+//! SQLite runs one write at a time anyway; giving every write the same connection, in turn,
+//! means this process's writers queue in order instead of meeting each other's locks and
+//! sleeping in SQLite's busy handler, and a write skips the pool's check-in ping. Readers use
+//! the pool and, in WAL mode, never wait for the writer.
 //!
 //! A bound row limit is written `LIMIT +?n`, never `LIMIT ?n`: SQLite plans a bare parameter
 //! in LIMIT around its value, so every new binding would expire the cached statement and
@@ -13,7 +19,6 @@ mod sessions;
 mod vector_index;
 
 use std::path::Path;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,9 +27,10 @@ use clara_core::store::{
     Job, Memory, MemoryChange, MemoryQuery, Millis, NewMemory, ScoredMemory, Session, Store,
     StoreError, StoreResult, StoredMessage,
 };
-use sqlx::SqlitePool;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Connection, SqliteConnection, SqlitePool};
+use tokio::sync::{Mutex, MutexGuard};
 use vector_index::VectorIndex;
 
 /// The schema, embedded at compile time.
@@ -33,13 +39,14 @@ static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/sqlite");
 /// How long a statement waits for another connection's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Pooled connections to a database file (WAL lets readers run beside the one writer).
-const MAX_CONNECTIONS: u32 = 8;
+/// Pooled reader connections (WAL lets readers run beside the writer).
+const MAX_READERS: u32 = 8;
 
 /// A [`Store`] in a SQLite database.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    writer: Arc<Mutex<SqliteConnection>>,
     vectors: Arc<VectorIndex>,
 }
 
@@ -62,38 +69,21 @@ impl SqliteStore {
         // A local file does not drop connections, so the pool skips the ping before each
         // use (one round trip to the connection's thread per query saved).
         let pool = SqlitePoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
+            .max_connections(MAX_READERS)
             .test_before_acquire(false)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", path.display())))?;
-        SqliteStore::migrated(pool).await
-    }
-
-    /// A private in-memory database, gone when the store is dropped (for tests).
-    pub async fn in_memory() -> Result<SqliteStore, StoreError> {
-        let options = SqliteConnectOptions::from_str("sqlite::memory:")
-            .map_err(db)?
-            .foreign_keys(true);
-        // One connection that never closes: each in-memory connection is its own database.
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options)
-            .await
-            .map_err(db)?;
-        SqliteStore::migrated(pool).await
-    }
-
-    async fn migrated(pool: SqlitePool) -> Result<SqliteStore, StoreError> {
         MIGRATOR
             .run(&pool)
             .await
             .map_err(|e| StoreError::Database(format!("migration failed: {e}")))?;
+        let writer = SqliteConnection::connect_with(&options)
+            .await
+            .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", path.display())))?;
         Ok(SqliteStore {
             pool,
+            writer: Arc::new(Mutex::new(writer)),
             vectors: Arc::default(),
         })
     }
@@ -101,6 +91,12 @@ impl SqliteStore {
     /// Waits for in-flight work and closes every connection (checkpointing the WAL).
     pub async fn close(&self) {
         self.pool.close().await;
+        // The writer closes (and checkpoints) when the last clone of the store is dropped.
+    }
+
+    /// The writer connection, once the writes queued before this one are done.
+    async fn writer(&self) -> MutexGuard<'_, SqliteConnection> {
+        self.writer.lock().await
     }
 }
 
@@ -134,17 +130,16 @@ impl Store for SqliteStore {
         previous: Option<&'a str>,
         now: Millis,
     ) -> BoxFuture<'a, StoreResult<Session>> {
-        Box::pin(sessions::start_session(
-            &self.pool,
-            user,
-            conversation,
-            previous,
-            now,
-        ))
+        Box::pin(async move {
+            sessions::start_session(&mut *self.writer().await, user, conversation, previous, now)
+                .await
+        })
     }
 
     fn end_session<'a>(&'a self, session: &'a str, now: Millis) -> BoxFuture<'a, StoreResult<()>> {
-        Box::pin(sessions::end_session(&self.pool, session, now))
+        Box::pin(
+            async move { sessions::end_session(&mut *self.writer().await, session, now).await },
+        )
     }
 
     fn session<'a>(&'a self, session: &'a str) -> BoxFuture<'a, StoreResult<Option<Session>>> {
@@ -156,7 +151,9 @@ impl Store for SqliteStore {
         session: &'a str,
         summary: &'a str,
     ) -> BoxFuture<'a, StoreResult<()>> {
-        Box::pin(sessions::set_summary(&self.pool, session, summary))
+        Box::pin(
+            async move { sessions::set_summary(&mut *self.writer().await, session, summary).await },
+        )
     }
 
     fn add_message<'a>(
@@ -167,9 +164,17 @@ impl Store for SqliteStore {
         content: &'a str,
         now: Millis,
     ) -> BoxFuture<'a, StoreResult<i64>> {
-        Box::pin(sessions::add_message(
-            &self.pool, session, role, author, content, now,
-        ))
+        Box::pin(async move {
+            sessions::add_message(
+                &mut *self.writer().await,
+                session,
+                role,
+                author,
+                content,
+                now,
+            )
+            .await
+        })
     }
 
     fn recent_messages<'a>(
@@ -185,7 +190,9 @@ impl Store for SqliteStore {
         memory: NewMemory,
         now: Millis,
     ) -> BoxFuture<'a, StoreResult<Memory>> {
-        Box::pin(memories::add_memory(&self.pool, &self.vectors, memory, now))
+        Box::pin(async move {
+            memories::add_memory(&mut *self.writer().await, &self.vectors, memory, now).await
+        })
     }
 
     fn update_memory<'a>(
@@ -196,19 +203,24 @@ impl Store for SqliteStore {
         embedding: Option<(&'a str, &'a [f32])>,
         now: Millis,
     ) -> BoxFuture<'a, StoreResult<()>> {
-        Box::pin(memories::update_memory(
-            &self.pool,
-            &self.vectors,
-            id,
-            text,
-            is_key,
-            embedding,
-            now,
-        ))
+        Box::pin(async move {
+            memories::update_memory(
+                &mut *self.writer().await,
+                &self.vectors,
+                id,
+                text,
+                is_key,
+                embedding,
+                now,
+            )
+            .await
+        })
     }
 
     fn delete_memory<'a>(&'a self, id: &'a str, now: Millis) -> BoxFuture<'a, StoreResult<()>> {
-        Box::pin(memories::delete_memory(&self.pool, &self.vectors, id, now))
+        Box::pin(async move {
+            memories::delete_memory(&mut *self.writer().await, &self.vectors, id, now).await
+        })
     }
 
     fn memory<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<Option<Memory>>> {
@@ -248,13 +260,10 @@ impl Store for SqliteStore {
         model: &'a str,
         vector: &'a [f32],
     ) -> BoxFuture<'a, StoreResult<()>> {
-        Box::pin(memories::set_embedding(
-            &self.pool,
-            &self.vectors,
-            id,
-            model,
-            vector,
-        ))
+        Box::pin(async move {
+            memories::set_embedding(&mut *self.writer().await, &self.vectors, id, model, vector)
+                .await
+        })
     }
 
     fn enqueue_job<'a>(
@@ -263,7 +272,9 @@ impl Store for SqliteStore {
         payload: &'a serde_json::Value,
         run_after: Millis,
     ) -> BoxFuture<'a, StoreResult<i64>> {
-        Box::pin(jobs::enqueue_job(&self.pool, kind, payload, run_after))
+        Box::pin(async move {
+            jobs::enqueue_job(&mut *self.writer().await, kind, payload, run_after).await
+        })
     }
 
     fn claim_job<'a>(
@@ -271,11 +282,11 @@ impl Store for SqliteStore {
         now: Millis,
         lease_ms: i64,
     ) -> BoxFuture<'a, StoreResult<Option<Job>>> {
-        Box::pin(jobs::claim_job(&self.pool, now, lease_ms))
+        Box::pin(async move { jobs::claim_job(&mut *self.writer().await, now, lease_ms).await })
     }
 
     fn complete_job(&self, id: i64) -> BoxFuture<'_, StoreResult<()>> {
-        Box::pin(jobs::complete_job(&self.pool, id))
+        Box::pin(async move { jobs::complete_job(&mut *self.writer().await, id).await })
     }
 
     fn retry_job<'a>(
@@ -284,7 +295,9 @@ impl Store for SqliteStore {
         error: &'a str,
         run_after: Millis,
     ) -> BoxFuture<'a, StoreResult<()>> {
-        Box::pin(jobs::retry_job(&self.pool, id, error, run_after))
+        Box::pin(
+            async move { jobs::retry_job(&mut *self.writer().await, id, error, run_after).await },
+        )
     }
 }
 
@@ -293,8 +306,11 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn in_memory_store_works_and_has_fts5() {
-        let store = SqliteStore::in_memory().await.expect("open");
+    async fn the_bundled_sqlite_has_fts5() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(&dir.path().join("clara.db"))
+            .await
+            .expect("open");
         let (fts5,): (i64,) = sqlx::query_as("SELECT sqlite_compileoption_used('ENABLE_FTS5')")
             .fetch_one(&store.pool)
             .await

@@ -2,7 +2,7 @@
 
 use clara_core::llm::Role;
 use clara_core::store::{Millis, Session, StoreError, StoreResult, StoredMessage};
-use sqlx::SqlitePool;
+use sqlx::{SqliteConnection, SqlitePool};
 
 use super::{db, found};
 use crate::store::new_id;
@@ -64,7 +64,7 @@ pub(super) async fn open_session(
 
 /// Starts a session.
 pub(super) async fn start_session(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     user: &str,
     conversation: &str,
     previous: Option<&str>,
@@ -89,18 +89,22 @@ pub(super) async fn start_session(
     .bind(conversation)
     .bind(now)
     .bind(previous)
-    .execute(pool)
+    .execute(conn)
     .await
     .map_err(db)?;
     Ok(session)
 }
 
 /// Ends a session (an already ended session keeps its first end time).
-pub(super) async fn end_session(pool: &SqlitePool, session: &str, now: Millis) -> StoreResult<()> {
+pub(super) async fn end_session(
+    conn: &mut SqliteConnection,
+    session: &str,
+    now: Millis,
+) -> StoreResult<()> {
     let result = sqlx::query("UPDATE sessions SET ended_at = COALESCE(ended_at, ?2) WHERE id = ?1")
         .bind(session)
         .bind(now)
-        .execute(pool)
+        .execute(conn)
         .await
         .map_err(db)?;
     found(result.rows_affected(), || format!("session {session}"))
@@ -118,14 +122,14 @@ pub(super) async fn session(pool: &SqlitePool, session: &str) -> StoreResult<Opt
 
 /// Sets a session's summary.
 pub(super) async fn set_summary(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     session: &str,
     summary: &str,
 ) -> StoreResult<()> {
     let result = sqlx::query("UPDATE sessions SET summary = ?2 WHERE id = ?1")
         .bind(session)
         .bind(summary)
-        .execute(pool)
+        .execute(conn)
         .await
         .map_err(db)?;
     found(result.rows_affected(), || format!("session {session}"))
@@ -133,7 +137,7 @@ pub(super) async fn set_summary(
 
 /// Appends a message and moves the session's last activity forward, in one transaction.
 pub(super) async fn add_message(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     session: &str,
     role: Role,
     author: Option<&str>,
@@ -150,7 +154,7 @@ pub(super) async fn add_message(
     .bind(author)
     .bind(content)
     .bind(now)
-    .execute(pool)
+    .execute(conn)
     .await
     .map_err(|error| match &error {
         sqlx::Error::Database(e) if e.is_foreign_key_violation() => {
