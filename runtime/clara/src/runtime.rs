@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use clara_config::ConfigSet;
-use clara_core::engine::{Clock, EngineError, EventSink, Generation, Parts, memory_tools};
+use clara_core::engine::{Clock, EngineError, EventSink, Generation, Parts};
 use clara_core::store::Store;
 
 use crate::llm::Providers;
@@ -60,7 +60,7 @@ pub fn generation(
             .collect(),
         embedder: providers.embedder(),
         store,
-        tools: memory_tools(),
+        tools: crate::tools::build(&set),
         clock,
         events,
         config: Arc::new(set),

@@ -140,7 +140,16 @@ async fn a_conversation_that_remembers_the_user_the_next_day() {
         .iter()
         .map(|t| t["function"]["name"].as_str().unwrap())
         .collect();
-    assert_eq!(tools, ["memory_search", "memory_remember", "memory_forget"]);
+    // The built-in memory tools, then the shipped tools.d tools that are enabled.
+    assert_eq!(
+        tools,
+        [
+            "memory_search",
+            "memory_remember",
+            "memory_forget",
+            "roll_dice"
+        ]
+    );
     let last = turn["messages"].as_array().unwrap().last().unwrap();
     assert_eq!(
         last,
@@ -673,4 +682,51 @@ async fn tool_rounds_are_bounded_then_the_model_sums_up() {
             || m.get("tool_calls").is_some()),
         "no empty assistant message"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_model_calls_a_tools_d_command_tool_and_answers_from_its_result() {
+    let root = shipped_root();
+    let fake = FakeLlm::start().await;
+    fake.push(fake_llm::openai_tool_stream(
+        &[("c1", "roll_dice", "{\"sides\": 6, \"count\": 3}")],
+        5,
+    ));
+    fake.push(fake_llm::openai_stream(&["You rolled three dice."]));
+    fake.push(extraction(json!([])));
+    let out = chat(
+        root.path(),
+        &fake,
+        "2026-11-24T09:00:00Z",
+        &["-m", "Roll 3d6 for me"],
+        &[],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout(&out), "You rolled three dice.\n");
+    let requests = fake.requests();
+    let offered: Vec<&str> = requests[0].body["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap())
+        .collect();
+    assert!(offered.contains(&"roll_dice"), "{offered:?}");
+    let messages = requests[1].body["messages"].as_array().unwrap();
+    let result = messages
+        .iter()
+        .find(|m| m["role"] == "tool")
+        .expect("the tool's result goes back to the model");
+    let rolls: Vec<u32> = result["content"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(rolls.len(), 3);
+    assert!(rolls.iter().all(|r| (1..=6).contains(r)), "{rolls:?}");
 }

@@ -1,0 +1,278 @@
+//! `command` tools: run a program with the call's arguments (JSON on stdin and/or templated
+//! argv, never through a shell unless the manifest says `shell = true`); stdout is the
+//! result. The program sees a clean environment: `PATH`, the manifest's `env`, and only the
+//! host variables its `secrets_env` names. It runs in its own process group, so a timeout or
+//! an output flood stops it and everything it started.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use clara_config::Env;
+use clara_config::model::tool::StdinMode;
+use clara_core::engine::{Tool, ToolContext, ToolError};
+use clara_core::llm::{BoxFuture, ToolSpec};
+use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, Command};
+
+/// How much of stderr is quoted back when a program fails.
+const STDERR_TAIL_BYTES: usize = 2_000;
+
+/// A tool that runs a program.
+pub struct CommandTool {
+    spec: ToolSpec,
+    templates: tera::Tera,
+    argv_count: usize,
+    shell: bool,
+    stdin: StdinMode,
+    working_dir: PathBuf,
+    env: BTreeMap<String, String>,
+    timeout: Duration,
+    max_output_bytes: usize,
+}
+
+/// What a [`CommandTool`] is built from.
+pub struct CommandSpec<'a> {
+    /// Name, description and parameters for the model.
+    pub spec: ToolSpec,
+    /// The program, or with `shell` a shell command line (a template either way).
+    pub program: &'a str,
+    /// Argument templates.
+    pub args: &'a [String],
+    /// Whether the call's arguments go to stdin as JSON.
+    pub stdin: StdinMode,
+    /// Run `program` through `sh -c`.
+    pub shell: bool,
+    /// Where the program runs.
+    pub working_dir: PathBuf,
+    /// Variables set for the program.
+    pub env: &'a BTreeMap<String, String>,
+    /// Host variables passed through, by name.
+    pub secrets_env: &'a [String],
+    /// The host environment secrets come from.
+    pub host: &'a Env,
+    /// Longest a call may run.
+    pub timeout: Duration,
+    /// Most bytes of stdout kept.
+    pub max_output_bytes: usize,
+}
+
+impl CommandTool {
+    /// Compiles the manifest's templates once; a template that does not parse is an error
+    /// (validation reports it with its position first).
+    pub fn new(from: CommandSpec<'_>) -> Result<CommandTool, String> {
+        let mut templates = tera::Tera::default();
+        templates.autoescape_on(Vec::new());
+        let mut sources = vec![("program".to_owned(), from.program.to_owned())];
+        for (i, arg) in from.args.iter().enumerate() {
+            sources.push((format!("arg{i}"), arg.clone()));
+        }
+        templates
+            .add_raw_templates(sources)
+            .map_err(|e| format!("tool `{}`: {e}", from.spec.name))?;
+        let mut env = BTreeMap::new();
+        if let Ok(path) = std::env::var("PATH") {
+            env.insert("PATH".to_owned(), path);
+        }
+        env.extend(from.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        for name in from.secrets_env {
+            if let Some(value) = from.host.get(name) {
+                env.insert(name.clone(), value.to_owned());
+            }
+        }
+        Ok(CommandTool {
+            spec: from.spec,
+            templates,
+            argv_count: from.args.len(),
+            shell: from.shell,
+            stdin: from.stdin,
+            working_dir: from.working_dir,
+            env,
+            timeout: from.timeout,
+            max_output_bytes: from.max_output_bytes,
+        })
+    }
+
+    fn render(&self, name: &str, vars: &tera::Context) -> Result<String, ToolError> {
+        self.templates
+            .render(name, vars)
+            .map_err(|e| ToolError(format!("cannot build the command line: {}", chain(&e))))
+    }
+
+    fn command(&self, arguments: &Value) -> Result<Command, ToolError> {
+        let mut vars = tera::Context::new();
+        vars.insert("args", arguments);
+        let program = self.render("program", &vars)?;
+        let mut argv = Vec::with_capacity(self.argv_count);
+        for i in 0..self.argv_count {
+            argv.push(self.render(&format!("arg{i}"), &vars)?);
+        }
+        let mut command = if self.shell {
+            let mut command = Command::new("sh");
+            command.arg("-c").arg(program).arg("sh").args(argv);
+            command
+        } else {
+            let mut command = Command::new(program);
+            command.args(argv);
+            command
+        };
+        command
+            .env_clear()
+            .envs(&self.env)
+            .current_dir(&self.working_dir)
+            .stdin(match self.stdin {
+                StdinMode::Json => Stdio::piped(),
+                StdinMode::None => Stdio::null(),
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        #[cfg(unix)]
+        command.process_group(0);
+        Ok(command)
+    }
+
+    /// Runs one call with these arguments.
+    pub async fn run(&self, arguments: &Value) -> Result<String, ToolError> {
+        let mut child = self
+            .command(arguments)?
+            .spawn()
+            .map_err(|e| ToolError(format!("cannot start the program: {e}")))?;
+        let group = ProcessGroup(child.id());
+        if let Some(mut stdin) = child.stdin.take() {
+            // A program that never reads its stdin must not block the call.
+            let input = arguments.to_string();
+            tokio::spawn(async move {
+                let _ = stdin.write_all(input.as_bytes()).await;
+            });
+        }
+        let outcome = tokio::time::timeout(self.timeout, self.collect(&mut child)).await;
+        match outcome {
+            Err(_) => {
+                group.kill();
+                let _ = child.wait().await;
+                Err(ToolError(format!(
+                    "the program did not finish within {:?} and was stopped",
+                    self.timeout
+                )))
+            }
+            Ok(Err(error)) => {
+                group.kill();
+                Err(error)
+            }
+            Ok(Ok(output)) => {
+                // Whatever the program left running in its group goes with it.
+                group.kill();
+                Ok(output)
+            }
+        }
+    }
+
+    /// Reads stdout (up to the cap) and stderr, then waits for the exit status.
+    async fn collect(&self, child: &mut Child) -> Result<String, ToolError> {
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let group = ProcessGroup(child.id());
+        let stdout = async {
+            let (out, cut) = read_capped(stdout, self.max_output_bytes).await;
+            if cut {
+                // Stop a flood at once; stderr then closes too.
+                group.kill();
+            }
+            (out, cut)
+        };
+        let ((out, cut), (err, _)) =
+            tokio::join!(stdout, read_capped(stderr, STDERR_TAIL_BYTES * 8));
+        let mut text = String::from_utf8_lossy(&out).into_owned();
+        if cut {
+            let _ = child.wait().await;
+            text.push_str(&format!(
+                "\n[output cut at {} bytes]",
+                self.max_output_bytes
+            ));
+            return Ok(text);
+        }
+        let status = child
+            .wait()
+            .await
+            .map_err(|e| ToolError(format!("the program could not be waited for: {e}")))?;
+        if status.success() {
+            return Ok(text);
+        }
+        let err = String::from_utf8_lossy(&err);
+        let tail: String = {
+            let chars: Vec<char> = err.trim().chars().collect();
+            chars[chars.len().saturating_sub(STDERR_TAIL_BYTES)..]
+                .iter()
+                .collect()
+        };
+        let how = status.code().map_or_else(
+            || "was killed by a signal".to_owned(),
+            |c| format!("exited with {c}"),
+        );
+        Err(ToolError(if tail.is_empty() {
+            format!("the program {how}")
+        } else {
+            format!("the program {how}: {tail}")
+        }))
+    }
+}
+
+/// Reads up to `cap` bytes; `true` when there was more.
+async fn read_capped(mut from: impl AsyncRead + Unpin, cap: usize) -> (Vec<u8>, bool) {
+    let mut kept = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return (kept, false),
+            Ok(n) => {
+                let room = cap - kept.len();
+                kept.extend_from_slice(&buf[..n.min(room)]);
+                if n > room {
+                    return (kept, true);
+                }
+            }
+        }
+    }
+}
+
+/// A child's process group (its pid, since it was started with `process_group(0)`).
+struct ProcessGroup(Option<u32>);
+
+impl ProcessGroup {
+    fn kill(&self) {
+        #[cfg(unix)]
+        if let Some(pid) = self.0.and_then(|p| i32::try_from(p).ok()) {
+            // SAFETY: killpg only sends a signal; a group that is gone yields ESRCH.
+            unsafe {
+                libc::killpg(pid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        text = format!("{text}: {inner}");
+        source = inner.source();
+    }
+    text
+}
+
+impl Tool for CommandTool {
+    fn spec(&self) -> &ToolSpec {
+        &self.spec
+    }
+
+    fn call<'a>(
+        &'a self,
+        arguments: &'a Value,
+        _context: &'a ToolContext<'a>,
+    ) -> BoxFuture<'a, Result<String, ToolError>> {
+        Box::pin(self.run(arguments))
+    }
+}

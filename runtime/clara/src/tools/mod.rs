@@ -1,0 +1,81 @@
+//! Tool runners for `tools.d` manifests, and the tool set of a generation: the built-in
+//! memory tools plus every enabled manifest.
+
+pub mod command;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clara_config::ConfigSet;
+use clara_config::model::tool::{Runner, ToolManifest};
+use clara_core::engine::{Tool, memory_tools};
+use clara_core::llm::ToolSpec;
+use serde_json::{Value, json};
+
+use command::{CommandSpec, CommandTool};
+
+/// Every tool a generation offers. A manifest whose runner is not available yet is skipped
+/// with a warning.
+pub fn build(set: &ConfigSet) -> Vec<Arc<dyn Tool>> {
+    let mut tools = memory_tools();
+    for (name, loaded) in &set.tools {
+        let manifest = &loaded.value;
+        if !manifest.enabled {
+            continue;
+        }
+        match tool(set, name, manifest) {
+            Ok(Some(tool)) => tools.push(tool),
+            Ok(None) => {}
+            Err(why) => tracing::warn!(tool = %name, "tool left out: {why}"),
+        }
+    }
+    tools
+}
+
+fn tool(
+    set: &ConfigSet,
+    name: &str,
+    manifest: &ToolManifest,
+) -> Result<Option<Arc<dyn Tool>>, String> {
+    let spec = ToolSpec {
+        name: name.to_owned(),
+        description: manifest.description.clone().unwrap_or_default(),
+        parameters: manifest
+            .parameters
+            .clone()
+            .map(Value::Object)
+            .unwrap_or_else(|| json!({ "type": "object", "properties": {} })),
+    };
+    let timeout = Duration::from_secs_f64(manifest.timeout);
+    let max_output_bytes = usize::try_from(manifest.max_output_bytes).unwrap_or(usize::MAX);
+    match &manifest.runner {
+        Runner::Command {
+            program,
+            args,
+            stdin,
+            shell,
+            working_dir,
+            env,
+            secrets_env,
+        } => {
+            let tool = CommandTool::new(CommandSpec {
+                spec,
+                program,
+                args,
+                stdin: *stdin,
+                shell: *shell,
+                working_dir: set.root.join(working_dir.as_deref().unwrap_or(".")),
+                env,
+                secrets_env,
+                host: &set.env,
+                timeout,
+                max_output_bytes,
+            })?;
+            Ok(Some(Arc::new(tool)))
+        }
+        Runner::Http { .. } | Runner::Mcp { .. } => {
+            tracing::warn!(tool = %name, "http and mcp tools are not available yet");
+            Ok(None)
+        }
+    }
+}
