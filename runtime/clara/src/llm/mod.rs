@@ -7,7 +7,7 @@ mod client;
 pub mod codec;
 mod embeddings;
 mod endpoint;
-mod http;
+pub mod http;
 mod openai;
 mod retry;
 mod wire;

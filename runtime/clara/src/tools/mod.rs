@@ -1,7 +1,8 @@
 //! Tool runners for `tools.d` manifests, and the tool set of a generation: the built-in
-//! memory tools plus every enabled manifest.
+//! memory tools plus every enabled manifest (command and HTTP runners so far).
 
 pub mod command;
+pub mod http;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,17 +14,19 @@ use clara_core::llm::ToolSpec;
 use serde_json::{Value, json};
 
 use command::{CommandSpec, CommandTool};
+use http::{HttpSpec, HttpTool};
 
 /// Every tool a generation offers. A manifest whose runner is not available yet is skipped
 /// with a warning.
 pub fn build(set: &ConfigSet) -> Vec<Arc<dyn Tool>> {
+    let client = http_client();
     let mut tools = memory_tools();
     for (name, loaded) in &set.tools {
         let manifest = &loaded.value;
         if !manifest.enabled {
             continue;
         }
-        match tool(set, name, manifest) {
+        match tool(set, &client, name, manifest) {
             Ok(Some(tool)) => tools.push(tool),
             Ok(None) => {}
             Err(why) => tracing::warn!(tool = %name, "tool left out: {why}"),
@@ -32,8 +35,18 @@ pub fn build(set: &ConfigSet) -> Vec<Arc<dyn Tool>> {
     tools
 }
 
+/// The client every HTTP tool shares (one connection pool).
+pub fn http_client() -> reqwest::Client {
+    crate::llm::http::install_crypto_provider();
+    reqwest::Client::builder()
+        .user_agent(concat!("clara/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("a client with only a user agent always builds")
+}
+
 fn tool(
     set: &ConfigSet,
+    client: &reqwest::Client,
     name: &str,
     manifest: &ToolManifest,
 ) -> Result<Option<Arc<dyn Tool>>, String> {
@@ -73,8 +86,33 @@ fn tool(
             })?;
             Ok(Some(Arc::new(tool)))
         }
-        Runner::Http { .. } | Runner::Mcp { .. } => {
-            tracing::warn!(tool = %name, "http and mcp tools are not available yet");
+        Runner::Http {
+            method,
+            url,
+            headers,
+            query,
+            body,
+            extract,
+            secrets_env,
+        } => {
+            let tool = HttpTool::new(HttpSpec {
+                spec,
+                client: client.clone(),
+                method: *method,
+                url,
+                headers,
+                query,
+                body: *body,
+                extract: extract.as_deref(),
+                secrets_env,
+                host: &set.env,
+                timeout,
+                max_output_bytes,
+            })?;
+            Ok(Some(Arc::new(tool)))
+        }
+        Runner::Mcp { .. } => {
+            tracing::warn!(tool = %name, "mcp tools are not available yet");
             Ok(None)
         }
     }

@@ -1,0 +1,238 @@
+//! `http` tools: one HTTP call per tool call. The URL, headers and query are tera templates
+//! over `args` (the call's arguments) and `env` (only the host variables the manifest's
+//! `secrets_env` names); the arguments the URL and query do not use go as a JSON body. A
+//! non-2xx answer is reported to the model as what it is, and no secret ever appears in a
+//! result or an error.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use clara_config::Env;
+use clara_config::model::tool::{BodyMode, HttpMethod};
+use clara_core::engine::{Tool, ToolContext, ToolError};
+use clara_core::llm::{BoxFuture, ToolSpec};
+use regex::Regex;
+use reqwest::header::{HeaderName, HeaderValue};
+use serde_json::Value;
+
+/// Most characters of an error response quoted back to the model.
+const ERROR_BODY_CHARS: usize = 1_000;
+
+/// A tool that calls an HTTP endpoint.
+pub struct HttpTool {
+    spec: ToolSpec,
+    client: reqwest::Client,
+    method: reqwest::Method,
+    templates: tera::Tera,
+    headers: Vec<String>,
+    query: Vec<String>,
+    /// Arguments the URL or query templates refer to; the rest make the body.
+    templated_args: BTreeSet<String>,
+    body: BodyMode,
+    extract: Option<String>,
+    env: BTreeMap<String, String>,
+    timeout: Duration,
+    max_output_bytes: usize,
+}
+
+/// What an [`HttpTool`] is built from.
+pub struct HttpSpec<'a> {
+    /// Name, description and parameters for the model.
+    pub spec: ToolSpec,
+    /// The client (shared by every HTTP tool).
+    pub client: reqwest::Client,
+    /// The method.
+    pub method: HttpMethod,
+    /// URL template.
+    pub url: &'a str,
+    /// Header templates by name.
+    pub headers: &'a BTreeMap<String, String>,
+    /// Query parameter templates by name.
+    pub query: &'a BTreeMap<String, String>,
+    /// Whether unused arguments go as a JSON body.
+    pub body: BodyMode,
+    /// A JSON pointer picking the part of the response the model sees.
+    pub extract: Option<&'a str>,
+    /// Host variables the templates may use, by name.
+    pub secrets_env: &'a [String],
+    /// The host environment they come from.
+    pub host: &'a Env,
+    /// Longest a call may take.
+    pub timeout: Duration,
+    /// Most bytes of the response kept.
+    pub max_output_bytes: usize,
+}
+
+impl HttpTool {
+    /// Compiles the templates once.
+    pub fn new(from: HttpSpec<'_>) -> Result<HttpTool, String> {
+        let mut templates = tera::Tera::default();
+        templates.autoescape_on(Vec::new());
+        let mut sources = vec![("url".to_owned(), from.url.to_owned())];
+        sources.extend(
+            from.headers
+                .iter()
+                .map(|(name, value)| (format!("header/{name}"), value.clone())),
+        );
+        sources.extend(
+            from.query
+                .iter()
+                .map(|(name, value)| (format!("query/{name}"), value.clone())),
+        );
+        templates
+            .add_raw_templates(sources)
+            .map_err(|e| format!("tool `{}`: {e}", from.spec.name))?;
+        let mentions = Regex::new(r"args\.([A-Za-z_][A-Za-z0-9_]*)").expect("valid pattern");
+        let templated_args = std::iter::once(from.url)
+            .chain(from.query.values().map(String::as_str))
+            .flat_map(|text| mentions.captures_iter(text).map(|c| c[1].to_owned()))
+            .collect();
+        let env = from
+            .secrets_env
+            .iter()
+            .filter_map(|name| Some((name.clone(), from.host.get(name)?.to_owned())))
+            .collect();
+        Ok(HttpTool {
+            spec: from.spec,
+            client: from.client,
+            method: match from.method {
+                HttpMethod::Get => reqwest::Method::GET,
+                HttpMethod::Post => reqwest::Method::POST,
+                HttpMethod::Put => reqwest::Method::PUT,
+                HttpMethod::Patch => reqwest::Method::PATCH,
+                HttpMethod::Delete => reqwest::Method::DELETE,
+            },
+            templates,
+            headers: from.headers.keys().cloned().collect(),
+            query: from.query.keys().cloned().collect(),
+            templated_args,
+            body: from.body,
+            extract: from.extract.map(str::to_owned),
+            env,
+            timeout: from.timeout,
+            max_output_bytes: from.max_output_bytes,
+        })
+    }
+
+    /// Replaces every secret value in `text` with `***`.
+    fn redact(&self, text: &str) -> String {
+        self.env
+            .values()
+            .filter(|secret| !secret.is_empty())
+            .fold(text.to_owned(), |text, secret| text.replace(secret, "***"))
+    }
+
+    fn render(&self, name: &str, vars: &tera::Context) -> Result<String, ToolError> {
+        self.templates.render(name, vars).map_err(|e| {
+            let mut detail = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(inner) = source {
+                detail = format!("{detail}: {inner}");
+                source = inner.source();
+            }
+            ToolError(self.redact(&format!("cannot build the request: {detail}")))
+        })
+    }
+
+    fn request(&self, arguments: &Value) -> Result<reqwest::RequestBuilder, ToolError> {
+        let mut vars = tera::Context::new();
+        vars.insert("args", arguments);
+        vars.insert("env", &self.env);
+        let url = self.render("url", &vars)?;
+        let mut url = reqwest::Url::parse(url.trim()).map_err(|e| {
+            ToolError(self.redact(&format!("`{}` is not a valid URL: {e}", url.trim())))
+        })?;
+        for name in &self.query {
+            let value = self.render(&format!("query/{name}"), &vars)?;
+            if !value.trim().is_empty() {
+                url.query_pairs_mut().append_pair(name, value.trim());
+            }
+        }
+        let mut request = self.client.request(self.method.clone(), url);
+        for name in &self.headers {
+            let value = self.render(&format!("header/{name}"), &vars)?;
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| ToolError(format!("`{name}` is not a valid header name")))?;
+            let mut value = HeaderValue::from_str(value.trim())
+                .map_err(|_| ToolError(format!("the value of header `{name}` is not valid")))?;
+            value.set_sensitive(true);
+            request = request.header(name, value);
+        }
+        let sends_body = !matches!(self.method, reqwest::Method::GET | reqwest::Method::DELETE);
+        if sends_body && self.body == BodyMode::Json {
+            let mut body = arguments.as_object().cloned().unwrap_or_default();
+            body.retain(|name, _| !self.templated_args.contains(name));
+            request = request.json(&body);
+        }
+        Ok(request.timeout(self.timeout))
+    }
+
+    /// Makes the call for these arguments.
+    pub async fn run(&self, arguments: &Value) -> Result<String, ToolError> {
+        let response = self
+            .request(arguments)?
+            .send()
+            .await
+            .map_err(|e| ToolError(self.redact(&format!("the request failed: {e}"))))?;
+        let status = response.status();
+        let (bytes, cut) = self.read_capped(response).await?;
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        if !status.is_success() {
+            let excerpt: String = text.trim().chars().take(ERROR_BODY_CHARS).collect();
+            return Err(ToolError(self.redact(&format!(
+                "HTTP {status}{}{excerpt}",
+                if excerpt.is_empty() { "" } else { ": " }
+            ))));
+        }
+        let result = match (&self.extract, cut) {
+            (Some(pointer), false) => {
+                let json: Value = serde_json::from_str(&text).map_err(|_| {
+                    ToolError(format!(
+                        "the response is not JSON, so `{pointer}` cannot be taken from it"
+                    ))
+                })?;
+                match json.pointer(pointer) {
+                    Some(Value::String(text)) => text.clone(),
+                    Some(value) => value.to_string(),
+                    None => return Err(ToolError(format!("the response has no `{pointer}`"))),
+                }
+            }
+            (_, true) => format!("{text}\n[response cut at {} bytes]", self.max_output_bytes),
+            (None, false) => text,
+        };
+        Ok(self.redact(&result))
+    }
+
+    async fn read_capped(
+        &self,
+        mut response: reqwest::Response,
+    ) -> Result<(Vec<u8>, bool), ToolError> {
+        let mut kept = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| ToolError(self.redact(&format!("reading the response failed: {e}"))))?
+        {
+            let room = self.max_output_bytes - kept.len();
+            kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if chunk.len() > room {
+                return Ok((kept, true));
+            }
+        }
+        Ok((kept, false))
+    }
+}
+
+impl Tool for HttpTool {
+    fn spec(&self) -> &ToolSpec {
+        &self.spec
+    }
+
+    fn call<'a>(
+        &'a self,
+        arguments: &'a Value,
+        _context: &'a ToolContext<'a>,
+    ) -> BoxFuture<'a, Result<String, ToolError>> {
+        Box::pin(self.run(arguments))
+    }
+}
