@@ -164,3 +164,96 @@ async fn failures_are_reported_honestly_without_secrets() {
     let error = unknown_var.run(&json!({})).await.unwrap_err();
     assert!(error.0.starts_with("cannot build the request"), "{error}");
 }
+
+#[tokio::test]
+async fn the_shipped_github_tools_call_the_api_as_documented() {
+    let api = FakeLlm::start().await;
+    let root = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        support::repo_root().join("clara.toml"),
+        root.path().join("clara.toml"),
+    )
+    .unwrap();
+    for dir in ["personas", "pipelines", "hooks", "tools.d"] {
+        std::fs::create_dir_all(root.path().join(dir)).unwrap();
+        support::copy_tree(&support::repo_root().join(dir), &root.path().join(dir));
+    }
+    for name in ["github_issue", "github_create_issue"] {
+        let path = root.path().join(format!("tools.d/{name}.toml"));
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("https://api.github.com", &api.base_url())
+            .replace("enabled = false", "enabled = true");
+        std::fs::write(&path, text).unwrap();
+    }
+    let env = Env::from_vars([
+        ("OPENROUTER_API_KEY".to_owned(), "k".to_owned()),
+        ("GITHUB_TOKEN".to_owned(), TOKEN.to_owned()),
+    ]);
+    let set = clara_config::load_with_env(
+        root.path(),
+        env,
+        clara_config::LoadOptions { offline: false },
+    )
+    .expect("the shipped root with GitHub tools enabled validates");
+    let store = clara::runtime::open_store(&set).await.unwrap();
+    let tools = clara::tools::build(&set);
+    let tool = |name: &str| {
+        tools
+            .iter()
+            .find(|t| t.spec().name == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} is offered"))
+    };
+    let clock = clara_core::engine::ManualClock::new(0);
+    let context = clara_core::engine::ToolContext {
+        user_id: "ann",
+        store: store.as_ref(),
+        embedder: None,
+        clock: &clock,
+        search: (100, 60),
+    };
+    api.push(Reply::json(200, r#"{"number":5,"title":"Crash on start"}"#));
+    let out = tool("github_issue")
+        .call(
+            &json!({"owner": "ann", "repo": "clara", "number": 5}),
+            &context,
+        )
+        .await
+        .unwrap();
+    assert!(out.contains("Crash on start"));
+    api.push(Reply::json(
+        201,
+        r#"{"html_url":"https://github.com/ann/clara/issues/6"}"#,
+    ));
+    let out = tool("github_create_issue")
+        .call(
+            &json!({"owner": "ann", "repo": "clara", "title": "New", "body": "Details"}),
+            &context,
+        )
+        .await
+        .unwrap();
+    assert_eq!(out, "https://github.com/ann/clara/issues/6");
+    let requests = api.requests();
+    assert_eq!(requests[0].path, "/repos/ann/clara/issues/5");
+    assert_eq!(
+        (requests[1].method.as_str(), requests[1].path.as_str()),
+        ("POST", "/repos/ann/clara/issues")
+    );
+    assert_eq!(requests[1].body, json!({"title": "New", "body": "Details"}));
+    let header = |name: &str| {
+        requests[1]
+            .headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(
+        header("authorization").as_deref(),
+        Some("Bearer ghp_secret123")
+    );
+    assert_eq!(
+        header("x-github-api-version").as_deref(),
+        Some("2022-11-28")
+    );
+}
