@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clara_config::{ConfigSet, LoadOptions};
+use clara_config::ConfigSet;
 use clara_core::engine::{
     Clock, Conversation, Generation, Incoming, LogEvents, ManualClock, SystemClock,
 };
@@ -24,15 +24,8 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(60);
 const REEMBED_BATCHES: u32 = 4;
 
 pub async fn run(root: &Path, args: &ChatArgs) -> anyhow::Result<ExitCode> {
-    let set = match clara_config::load(root, LoadOptions { offline: true }) {
-        Ok(set) => set,
-        Err(err) => {
-            for problem in err.problems() {
-                eprintln!("{problem}");
-            }
-            eprintln!("{err}; run `clara validate` for details");
-            return Ok(ExitCode::FAILURE);
-        }
+    let Some(set) = super::load_or_report(root) else {
+        return Ok(ExitCode::FAILURE);
     };
     if !set.clara.value.adapters.chat.enabled {
         eprintln!("the terminal adapter is disabled (adapters.chat.enabled = false in clara.toml)");

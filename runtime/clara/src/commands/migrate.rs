@@ -4,19 +4,11 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use clara_config::LoadOptions;
 use clara_config::model::store::StoreConfig;
 
 pub async fn run(root: &Path) -> anyhow::Result<ExitCode> {
-    let set = match clara_config::load(root, LoadOptions { offline: true }) {
-        Ok(set) => set,
-        Err(err) => {
-            for problem in err.problems() {
-                eprintln!("{problem}");
-            }
-            eprintln!("{err}; run `clara validate` for details");
-            return Ok(ExitCode::FAILURE);
-        }
+    let Some(set) = super::load_or_report(root) else {
+        return Ok(ExitCode::FAILURE);
     };
     let mut failed = false;
     for (name, config) in &set.clara.value.stores {

@@ -17,6 +17,8 @@ use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
+use super::error_chain;
+
 /// How much of stderr is quoted back when a program fails.
 const STDERR_TAIL_BYTES: usize = 2_000;
 
@@ -96,9 +98,12 @@ impl CommandTool {
     }
 
     fn render(&self, name: &str, vars: &tera::Context) -> Result<String, ToolError> {
-        self.templates
-            .render(name, vars)
-            .map_err(|e| ToolError(format!("cannot build the command line: {}", chain(&e))))
+        self.templates.render(name, vars).map_err(|e| {
+            ToolError(format!(
+                "cannot build the command line: {}",
+                error_chain(&e)
+            ))
+        })
     }
 
     fn command(&self, arguments: &Value) -> Result<Command, ToolError> {
@@ -251,16 +256,6 @@ impl ProcessGroup {
             }
         }
     }
-}
-
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(inner) = source {
-        text = format!("{text}: {inner}");
-        source = inner.source();
-    }
-    text
 }
 
 impl Tool for CommandTool {

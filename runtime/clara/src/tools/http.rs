@@ -15,6 +15,8 @@ use regex::Regex;
 use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::Value;
 
+use super::error_chain;
+
 /// Most characters of an error response quoted back to the model.
 const ERROR_BODY_CHARS: usize = 1_000;
 
@@ -124,13 +126,7 @@ impl HttpTool {
 
     fn render(&self, name: &str, vars: &tera::Context) -> Result<String, ToolError> {
         self.templates.render(name, vars).map_err(|e| {
-            let mut detail = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(inner) = source {
-                detail = format!("{detail}: {inner}");
-                source = inner.source();
-            }
-            ToolError(self.redact(&format!("cannot build the request: {detail}")))
+            ToolError(self.redact(&format!("cannot build the request: {}", error_chain(&e))))
         })
     }
 

@@ -117,3 +117,14 @@ fn tool(
         }
     }
 }
+
+/// An error with its sources, `outer: inner: …` (tera puts the useful part in a source).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        text = format!("{text}: {inner}");
+        source = inner.source();
+    }
+    text
+}
