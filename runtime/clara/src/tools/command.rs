@@ -168,7 +168,9 @@ impl CommandTool {
                 Err(error)
             }
             Ok(Ok(output)) => {
-                // Whatever the program left running in its group goes with it.
+                // Whatever the program left running in its group goes with it. The program
+                // itself is reaped by now; its group id stays taken while any member lives,
+                // and pids are handed out in sequence, so the id is not someone else's.
                 group.kill();
                 Ok(output)
             }
