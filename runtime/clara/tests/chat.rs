@@ -140,13 +140,17 @@ async fn a_conversation_that_remembers_the_user_the_next_day() {
         .iter()
         .map(|t| t["function"]["name"].as_str().unwrap())
         .collect();
-    // The built-in memory tools, then the shipped tools.d tools that are enabled.
+    // The built-in memory and file tools, then the shipped tools.d tools that are enabled.
     assert_eq!(
         tools,
         [
             "memory_search",
             "memory_remember",
             "memory_forget",
+            "save_to_local",
+            "list_local_files",
+            "read_local_file",
+            "delete_local_file",
             "roll_dice"
         ]
     );

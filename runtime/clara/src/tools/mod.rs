@@ -1,7 +1,8 @@
 //! Tool runners for `tools.d` manifests, and the tool set of a generation: the built-in
-//! memory tools plus every enabled manifest (command and HTTP runners so far).
+//! memory and file tools plus every enabled manifest (command and HTTP runners so far).
 
 pub mod command;
+pub mod files;
 pub mod http;
 
 use std::sync::Arc;
@@ -21,6 +22,8 @@ use http::{HttpSpec, HttpTool};
 pub fn build(set: &ConfigSet) -> Vec<Arc<dyn Tool>> {
     let client = http_client();
     let mut tools = memory_tools();
+    let files = &set.clara.value.files;
+    tools.extend(files::FileStore::new(set.root.join(&files.dir), files.max_file_bytes).tools());
     for (name, loaded) in &set.tools {
         let manifest = &loaded.value;
         if !manifest.enabled {

@@ -1,0 +1,284 @@
+//! The built-in file tools: each user has a folder under `[files] dir` where the model can
+//! save, list, read and delete files for them. A file name is one plain name: no folders, no
+//! `..`, no absolute paths, and symlinks are neither followed nor replaced, so nothing a
+//! model writes can reach outside the user's folder.
+
+use std::io::{ErrorKind, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clara_core::engine::{Tool, ToolContext, ToolError};
+use clara_core::llm::{BoxFuture, ToolSpec};
+use serde_json::{Value, json};
+
+/// Where users' folders live, and the size cap.
+#[derive(Clone, Debug)]
+pub struct FileStore {
+    dir: PathBuf,
+    max_bytes: u64,
+}
+
+impl FileStore {
+    /// Files under `dir` (created on first save), none larger than `max_bytes`.
+    pub fn new(dir: PathBuf, max_bytes: u64) -> FileStore {
+        FileStore { dir, max_bytes }
+    }
+
+    /// The four tools over this store.
+    pub fn tools(&self) -> Vec<Arc<dyn Tool>> {
+        let file = |action, description: &str, parameters| {
+            Arc::new(FileTool {
+                store: self.clone(),
+                action,
+                spec: ToolSpec {
+                    name: action.name().to_owned(),
+                    description: description.to_owned(),
+                    parameters,
+                },
+            }) as Arc<dyn Tool>
+        };
+        let name = json!({"type": "string", "description": "A plain file name, e.g. notes.md."});
+        vec![
+            file(
+                Action::Save,
+                "Save a text file in the user's own folder (replacing one of the same name).",
+                json!({"type": "object", "required": ["filename", "content"], "properties": {
+                    "filename": name, "content": {"type": "string"}}}),
+            ),
+            file(
+                Action::List,
+                "List the files in the user's folder, with their sizes.",
+                json!({"type": "object", "properties": {}}),
+            ),
+            file(
+                Action::Read,
+                "Read a file from the user's folder.",
+                json!({"type": "object", "required": ["filename"], "properties": {"filename": name}}),
+            ),
+            file(
+                Action::Delete,
+                "Delete a file from the user's folder.",
+                json!({"type": "object", "required": ["filename"], "properties": {"filename": name}}),
+            ),
+        ]
+    }
+
+    /// The user's folder: their id with anything but letters, digits, `-`, `_` and `.`
+    /// replaced, and never `.` or `..`.
+    fn user_dir(&self, user: &str) -> PathBuf {
+        let mut safe: String = user
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        if safe.is_empty() || safe.starts_with('.') {
+            safe.insert_str(0, "user_");
+        }
+        self.dir.join(safe)
+    }
+
+    /// The user's folder, which must be a real folder (not a symlink) if it exists.
+    fn existing_user_dir(&self, user: &str) -> Result<Option<PathBuf>, ToolError> {
+        let dir = self.user_dir(user);
+        match std::fs::symlink_metadata(&dir) {
+            Ok(meta) if meta.is_dir() => Ok(Some(dir)),
+            Ok(_) => Err(ToolError(
+                "the user's folder is not a plain folder".to_owned(),
+            )),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_error(&e)),
+        }
+    }
+}
+
+/// What a file tool does.
+#[derive(Clone, Copy, Debug)]
+enum Action {
+    Save,
+    List,
+    Read,
+    Delete,
+}
+
+impl Action {
+    fn name(self) -> &'static str {
+        match self {
+            Action::Save => "save_to_local",
+            Action::List => "list_local_files",
+            Action::Read => "read_local_file",
+            Action::Delete => "delete_local_file",
+        }
+    }
+}
+
+#[derive(Clone)]
+struct FileTool {
+    store: FileStore,
+    action: Action,
+    spec: ToolSpec,
+}
+
+/// `name` when it is one plain file name, else why not.
+fn plain_name(arguments: &Value) -> Result<&str, ToolError> {
+    let name = arguments
+        .get("filename")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .unwrap_or_default();
+    let refuse = |why: &str| Err(ToolError(format!("`{name}` is not allowed: {why}")));
+    if name.is_empty() {
+        return Err(ToolError("missing argument `filename`".to_owned()));
+    }
+    if name.contains(['/', '\\', '\0']) {
+        return refuse("use a plain file name, without folders");
+    }
+    if name.starts_with('.') {
+        return refuse("names may not start with a dot");
+    }
+    if name.len() > 255 {
+        return refuse("the name is too long");
+    }
+    Ok(name)
+}
+
+fn io_error(error: &std::io::Error) -> ToolError {
+    ToolError(format!("file error: {error}"))
+}
+
+/// Refuses anything at `path` that is not a regular file (a symlink above all).
+fn regular_file(path: &Path, name: &str) -> Result<Option<u64>, ToolError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_file() => Ok(Some(meta.len())),
+        Ok(_) => Err(ToolError(format!("`{name}` is not a regular file"))),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_error(&e)),
+    }
+}
+
+#[cfg(unix)]
+fn no_follow(options: &mut std::fs::OpenOptions) {
+    use std::os::unix::fs::OpenOptionsExt;
+    options.custom_flags(libc::O_NOFOLLOW);
+}
+
+#[cfg(not(unix))]
+fn no_follow(_: &mut std::fs::OpenOptions) {}
+
+impl FileTool {
+    fn run(&self, arguments: &Value, user: &str) -> Result<String, ToolError> {
+        match self.action {
+            Action::Save => self.save(arguments, user),
+            Action::List => self.list(user),
+            Action::Read => self.read(arguments, user),
+            Action::Delete => self.delete(arguments, user),
+        }
+    }
+
+    fn save(&self, arguments: &Value, user: &str) -> Result<String, ToolError> {
+        let name = plain_name(arguments)?;
+        let content = arguments
+            .get("content")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ToolError("missing argument `content` (a string)".to_owned()))?;
+        if content.len() as u64 > self.store.max_bytes {
+            return Err(ToolError(format!(
+                "the file is {} bytes; the limit is {}",
+                content.len(),
+                self.store.max_bytes
+            )));
+        }
+        let dir = match self.store.existing_user_dir(user)? {
+            Some(dir) => dir,
+            None => {
+                let dir = self.store.user_dir(user);
+                std::fs::create_dir_all(&dir).map_err(|e| io_error(&e))?;
+                dir
+            }
+        };
+        let path = dir.join(name);
+        regular_file(&path, name)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        no_follow(&mut options);
+        let mut file = options.open(&path).map_err(|e| io_error(&e))?;
+        file.write_all(content.as_bytes())
+            .map_err(|e| io_error(&e))?;
+        Ok(format!("saved {name} ({} bytes)", content.len()))
+    }
+
+    fn list(&self, user: &str) -> Result<String, ToolError> {
+        let Some(dir) = self.store.existing_user_dir(user)? else {
+            return Ok("no files yet".to_owned());
+        };
+        let mut files: Vec<(String, u64)> = std::fs::read_dir(&dir)
+            .map_err(|e| io_error(&e))?
+            .filter_map(Result::ok)
+            .filter_map(|entry| {
+                let meta = entry.path().symlink_metadata().ok()?;
+                let name = entry.file_name().into_string().ok()?;
+                meta.file_type().is_file().then_some((name, meta.len()))
+            })
+            .collect();
+        if files.is_empty() {
+            return Ok("no files yet".to_owned());
+        }
+        files.sort();
+        Ok(files
+            .iter()
+            .map(|(name, size)| format!("{name} ({size} bytes)"))
+            .collect::<Vec<_>>()
+            .join("\n"))
+    }
+
+    fn read(&self, arguments: &Value, user: &str) -> Result<String, ToolError> {
+        let name = plain_name(arguments)?;
+        let missing = || ToolError(format!("there is no file `{name}`"));
+        let dir = self.store.existing_user_dir(user)?.ok_or_else(missing)?;
+        let path = dir.join(name);
+        regular_file(&path, name)?.ok_or_else(missing)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true);
+        no_follow(&mut options);
+        let file = options.open(&path).map_err(|e| io_error(&e))?;
+        let mut bytes = Vec::new();
+        file.take(self.store.max_bytes)
+            .read_to_end(&mut bytes)
+            .map_err(|e| io_error(&e))?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    fn delete(&self, arguments: &Value, user: &str) -> Result<String, ToolError> {
+        let name = plain_name(arguments)?;
+        let missing = || ToolError(format!("there is no file `{name}`"));
+        let dir = self.store.existing_user_dir(user)?.ok_or_else(missing)?;
+        let path = dir.join(name);
+        regular_file(&path, name)?.ok_or_else(missing)?;
+        std::fs::remove_file(&path).map_err(|e| io_error(&e))?;
+        Ok(format!("deleted {name}"))
+    }
+}
+
+impl Tool for FileTool {
+    fn spec(&self) -> &ToolSpec {
+        &self.spec
+    }
+
+    fn call<'a>(
+        &'a self,
+        arguments: &'a Value,
+        context: &'a ToolContext<'a>,
+    ) -> BoxFuture<'a, Result<String, ToolError>> {
+        // Files may be large; the disk work runs on the blocking pool.
+        let (tool, arguments, user) = (self.clone(), arguments.clone(), context.user_id.to_owned());
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || tool.run(&arguments, &user))
+                .await
+                .map_err(|e| ToolError(format!("the file tool failed: {e}")))?
+        })
+    }
+}
