@@ -84,6 +84,7 @@ fn main() {
             user_id: "bench-user".to_owned(),
             user_name: "Bench".to_owned(),
             from_bot: false,
+            is_admin: false,
             conversation: Conversation {
                 id: "dm-bench-user".to_owned(),
                 is_dm: true,

@@ -734,3 +734,63 @@ async fn the_model_calls_a_tools_d_command_tool_and_answers_from_its_result() {
     assert_eq!(rolls.len(), 3);
     assert!(rolls.iter().all(|r| (1..=6).contains(r)), "{rolls:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tools_are_offered_only_to_whom_their_manifest_allows() {
+    let root = shipped_root();
+    let manifest = |policy: &str| {
+        format!(
+            "description = \"Say hi.\"\nlabel = \"Waving\"\nemoji = \"👋\"\n{policy}\n\n\
+             [runner]\ntype = \"command\"\nprogram = \"echo\"\nargs = [\"hi\"]\nstdin = \"none\"\n"
+        )
+    };
+    let tools_d = root.path().join("tools.d");
+    std::fs::write(
+        tools_d.join("for_bob.toml"),
+        manifest("allowed_users = [\"bob\"]"),
+    )
+    .unwrap();
+    std::fs::write(
+        tools_d.join("for_admins.toml"),
+        manifest("admin_only = true"),
+    )
+    .unwrap();
+    let fake = FakeLlm::start().await;
+    fake.push(fake_llm::openai_tool_stream(
+        &[("c1", "for_admins", "{}")],
+        5,
+    ));
+    fake.push(fake_llm::openai_stream(&["Waved."]));
+    fake.push(extraction(json!([])));
+    let out = chat(
+        root.path(),
+        &fake,
+        "2026-11-24T09:00:00Z",
+        &["--user", "ann", "-m", "wave"],
+        &[("RUST_LOG", "debug")],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let offered: Vec<String> = fake.requests()[0].body["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap().to_owned())
+        .collect();
+    // The terminal user is the operator, so admin-only tools are theirs; Bob's tool is not.
+    assert!(offered.iter().any(|t| t == "for_admins"), "{offered:?}");
+    assert!(!offered.iter().any(|t| t == "for_bob"), "{offered:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let start = stderr
+        .lines()
+        .find(|l| l.contains("event=\"tool:start\"") || l.contains("event=tool:start"))
+        .unwrap_or_else(|| panic!("no tool:start event in {stderr}"));
+    assert!(
+        start.contains("\"label\":\"Waving\"") && start.contains("👋"),
+        "{start}"
+    );
+}

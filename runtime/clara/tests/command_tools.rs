@@ -41,6 +41,7 @@ fn build(m: &Manifest, host: &Env) -> CommandTool {
             description: "test".to_owned(),
             parameters: json!({"type": "object"}),
         },
+        policy: Default::default(),
         program: m.program,
         args: &m.args,
         stdin: m.stdin,

@@ -49,6 +49,7 @@ fn build(m: &Manifest) -> HttpTool {
             description: "test".to_owned(),
             parameters: json!({"type": "object"}),
         },
+        policy: Default::default(),
         client: clara::tools::http_client(),
         method: m.method,
         url: &m.url,

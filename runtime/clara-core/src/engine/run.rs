@@ -86,7 +86,12 @@ impl<'a> Run<'a> {
 
     /// The tools this turn may offer: the persona's list and the pipeline's `tool_loop` list
     /// (none when the pipeline has no tool loop).
-    pub(crate) fn offered_tools(&self) -> Vec<std::sync::Arc<dyn super::tools::Tool>> {
+    /// The tools `incoming`'s author may be offered: allowed by the persona and the pipeline,
+    /// and by each tool's own policy.
+    pub(crate) fn offered_tools(
+        &self,
+        incoming: &super::turn::Incoming,
+    ) -> Vec<std::sync::Arc<dyn super::tools::Tool>> {
         let Some(pipeline_tools) = self.pipeline.steps.iter().find_map(|s| match s {
             clara_config::model::steps::Step::ToolLoop(t) => Some(&t.tools),
             _ => None,
@@ -100,7 +105,9 @@ impl<'a> Run<'a> {
             .get(self.persona)
             .map(|p| p.file.value.tools.as_slice())
             .unwrap_or_default();
-        self.generation.allowed_tools(persona_tools, pipeline_tools)
+        let mut tools = self.generation.allowed_tools(persona_tools, pipeline_tools);
+        tools.retain(|t| t.policy().allows(&incoming.user_id, incoming.is_admin));
+        tools
     }
 
     /// The persona's error reply.

@@ -24,6 +24,35 @@ pub struct ToolContext<'a> {
     pub search: (u32, u32),
 }
 
+/// Who may use a tool, and how adapters show it running.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ToolPolicy {
+    /// Only admins may use it.
+    pub admin_only: bool,
+    /// Only these user ids may use it; empty means everyone.
+    pub allowed_users: Vec<String>,
+    /// Status text while it runs, e.g. `Looking up issues`.
+    pub label: Option<String>,
+    /// Emoji shown with the label.
+    pub emoji: Option<String>,
+}
+
+impl ToolPolicy {
+    /// Whether `user_id` (an admin or not) may use the tool.
+    pub fn allows(&self, user_id: &str, is_admin: bool) -> bool {
+        (is_admin || !self.admin_only)
+            && (self.allowed_users.is_empty() || self.allowed_users.iter().any(|u| u == user_id))
+    }
+}
+
+/// The policy of a tool anyone may use.
+static OPEN: ToolPolicy = ToolPolicy {
+    admin_only: false,
+    allowed_users: Vec::new(),
+    label: None,
+    emoji: None,
+};
+
 /// A tool failure, reported to the model as the tool's result.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{0}")]
@@ -33,6 +62,11 @@ pub struct ToolError(pub String);
 pub trait Tool: Send + Sync {
     /// Name, description and argument schema.
     fn spec(&self) -> &ToolSpec;
+
+    /// Who may use it and how it is shown; by default anyone, with no label.
+    fn policy(&self) -> &ToolPolicy {
+        &OPEN
+    }
 
     /// Runs one call.
     fn call<'a>(

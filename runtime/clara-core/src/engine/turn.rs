@@ -29,6 +29,9 @@ pub struct Incoming {
     pub user_name: String,
     /// Whether the author is a bot.
     pub from_bot: bool,
+    /// Whether the author may use admin-only tools (the adapter decides: a Discord admin
+    /// role, the operator at the terminal).
+    pub is_admin: bool,
     /// Where it was written.
     pub conversation: Conversation,
     /// The text.

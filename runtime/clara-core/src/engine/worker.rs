@@ -114,6 +114,7 @@ impl Generation {
                 user_id: session.user_id.clone(),
                 user_name: session.user_id.clone(),
                 from_bot: false,
+                is_admin: false,
                 conversation: Conversation {
                     id: session.conversation.clone(),
                     is_dm: session.conversation.starts_with("dm-"),

@@ -70,6 +70,8 @@ pub async fn run(root: &Path, args: &ChatArgs) -> anyhow::Result<ExitCode> {
             user_id: user.clone(),
             user_name: user.clone(),
             from_bot: false,
+            // The terminal is the operator's own.
+            is_admin: true,
             conversation: conversation.clone(),
             text,
             images: Vec::new(),

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clara_config::Env;
 use clara_config::model::tool::StdinMode;
-use clara_core::engine::{Tool, ToolContext, ToolError};
+use clara_core::engine::{Tool, ToolContext, ToolError, ToolPolicy};
 use clara_core::llm::{BoxFuture, ToolSpec};
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
@@ -25,6 +25,7 @@ const STDERR_TAIL_BYTES: usize = 2_000;
 /// A tool that runs a program.
 pub struct CommandTool {
     spec: ToolSpec,
+    policy: ToolPolicy,
     templates: tera::Tera,
     argv_count: usize,
     shell: bool,
@@ -39,6 +40,8 @@ pub struct CommandTool {
 pub struct CommandSpec<'a> {
     /// Name, description and parameters for the model.
     pub spec: ToolSpec,
+    /// Who may use it, and its label.
+    pub policy: ToolPolicy,
     /// The program, or with `shell` a shell command line (a template either way).
     pub program: &'a str,
     /// Argument templates.
@@ -86,6 +89,7 @@ impl CommandTool {
         }
         Ok(CommandTool {
             spec: from.spec,
+            policy: from.policy,
             templates,
             argv_count: from.args.len(),
             shell: from.shell,
@@ -263,6 +267,10 @@ impl ProcessGroup {
 impl Tool for CommandTool {
     fn spec(&self) -> &ToolSpec {
         &self.spec
+    }
+
+    fn policy(&self) -> &ToolPolicy {
+        &self.policy
     }
 
     fn call<'a>(

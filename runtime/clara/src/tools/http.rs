@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clara_config::Env;
 use clara_config::model::tool::{BodyMode, HttpMethod};
-use clara_core::engine::{Tool, ToolContext, ToolError};
+use clara_core::engine::{Tool, ToolContext, ToolError, ToolPolicy};
 use clara_core::llm::{BoxFuture, ToolSpec};
 use regex::Regex;
 use reqwest::header::{HeaderName, HeaderValue};
@@ -23,6 +23,7 @@ const ERROR_BODY_CHARS: usize = 1_000;
 /// A tool that calls an HTTP endpoint.
 pub struct HttpTool {
     spec: ToolSpec,
+    policy: ToolPolicy,
     client: reqwest::Client,
     method: reqwest::Method,
     templates: tera::Tera,
@@ -41,6 +42,8 @@ pub struct HttpTool {
 pub struct HttpSpec<'a> {
     /// Name, description and parameters for the model.
     pub spec: ToolSpec,
+    /// Who may use it, and its label.
+    pub policy: ToolPolicy,
     /// The client (shared by every HTTP tool).
     pub client: reqwest::Client,
     /// The method.
@@ -96,6 +99,7 @@ impl HttpTool {
             .collect();
         Ok(HttpTool {
             spec: from.spec,
+            policy: from.policy,
             client: from.client,
             method: match from.method {
                 HttpMethod::Get => reqwest::Method::GET,
@@ -222,6 +226,10 @@ impl HttpTool {
 impl Tool for HttpTool {
     fn spec(&self) -> &ToolSpec {
         &self.spec
+    }
+
+    fn policy(&self) -> &ToolPolicy {
+        &self.policy
     }
 
     fn call<'a>(

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use clara_config::ConfigSet;
 use clara_config::model::tool::{Runner, ToolManifest};
-use clara_core::engine::{Tool, memory_tools};
+use clara_core::engine::{Tool, ToolPolicy, memory_tools};
 use clara_core::llm::ToolSpec;
 use serde_json::{Value, json};
 
@@ -62,6 +62,12 @@ fn tool(
             .map(Value::Object)
             .unwrap_or_else(|| json!({ "type": "object", "properties": {} })),
     };
+    let policy = ToolPolicy {
+        admin_only: manifest.admin_only,
+        allowed_users: manifest.allowed_users.clone(),
+        label: manifest.label.clone(),
+        emoji: manifest.emoji.clone(),
+    };
     let timeout = Duration::from_secs_f64(manifest.timeout);
     let max_output_bytes = usize::try_from(manifest.max_output_bytes).unwrap_or(usize::MAX);
     match &manifest.runner {
@@ -76,6 +82,7 @@ fn tool(
         } => {
             let tool = CommandTool::new(CommandSpec {
                 spec,
+                policy,
                 program,
                 args,
                 stdin: *stdin,
@@ -100,6 +107,7 @@ fn tool(
         } => {
             let tool = HttpTool::new(HttpSpec {
                 spec,
+                policy,
                 client: client.clone(),
                 method: *method,
                 url,

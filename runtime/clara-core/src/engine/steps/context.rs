@@ -73,7 +73,7 @@ async fn build_prompt(
             .unwrap_or_default(),
     );
     let tools: Vec<String> = run
-        .offered_tools()
+        .offered_tools(&turn.incoming)
         .iter()
         .map(|t| t.spec().name.clone())
         .collect();

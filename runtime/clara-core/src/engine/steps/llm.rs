@@ -40,7 +40,7 @@ async fn chat(
     };
     let provider = run.generation.provider(provider_name)?;
     let tools = if with_tools {
-        run.offered_tools()
+        run.offered_tools(&turn.incoming)
             .iter()
             .map(|t| t.spec().clone())
             .collect()
@@ -76,7 +76,7 @@ pub(crate) async fn call(
         )?;
         turn.prompt.push(Message::user(text));
     }
-    let has_tool_loop = !run.offered_tools().is_empty();
+    let has_tool_loop = !run.offered_tools(&turn.incoming).is_empty();
     let response = chat(run, options, turn, has_tool_loop).await?;
     turn.reply = response.text.clone();
     turn.response = Some(response);
@@ -90,7 +90,7 @@ pub(crate) async fn tool_loop(
     turn: &mut Turn,
 ) -> Result<(), EngineError> {
     let call_options = call_options(run);
-    let tools = run.offered_tools();
+    let tools = run.offered_tools(&turn.incoming);
     let patterns = run.generation.proceed_patterns(run.pipeline_name, index);
     let mut answers = vec![turn.reply.clone()];
     let (mut rounds, mut calls_made, mut continues) = (0u32, 0u32, 0u32);
@@ -175,9 +175,20 @@ async fn execute(
         channel_id: Some(turn.incoming.conversation.id.clone()),
         data,
     };
+    let policy = tools
+        .iter()
+        .find(|t| t.spec().name == call.name)
+        .map(|t| t.policy().clone())
+        .unwrap_or_default();
     generation.events.emit(event(
         EventName::ToolStart,
-        json!({ "tool": call.name, "step": step, "arguments": call.arguments }),
+        json!({
+            "tool": call.name,
+            "step": step,
+            "arguments": call.arguments,
+            "label": policy.label.as_deref().unwrap_or(&call.name),
+            "emoji": policy.emoji,
+        }),
     ));
     let context = run.generation.tool_context(&turn.incoming.user_id);
     let outcome = match tools.iter().find(|t| t.spec().name == call.name) {
