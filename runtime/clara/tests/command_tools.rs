@@ -205,3 +205,65 @@ async fn shell_mode_runs_the_line_through_sh_with_arguments_as_positional_values
     let out = tool.run(&json!({"a": "one two"})).await.unwrap();
     assert_eq!(out, "one two|$(echo no)|");
 }
+
+#[tokio::test]
+async fn the_shipped_python_tool_runs_code_in_a_temporary_folder() {
+    let root = tempfile::tempdir().unwrap();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    std::fs::copy(repo.join("clara.toml"), root.path().join("clara.toml")).unwrap();
+    for dir in [
+        "personas",
+        "pipelines",
+        "hooks",
+        "tools.d",
+        "tools.d/scripts",
+    ] {
+        std::fs::create_dir_all(root.path().join(dir)).unwrap();
+        for entry in std::fs::read_dir(repo.join(dir)).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_file() {
+                std::fs::copy(entry.path(), root.path().join(dir).join(entry.file_name())).unwrap();
+            }
+        }
+    }
+    let manifest = root.path().join("tools.d/run_python.toml");
+    let text = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("enabled = false", "enabled = true");
+    std::fs::write(&manifest, text).unwrap();
+    let set = clara_config::load_with_env(
+        root.path(),
+        Env::default(),
+        clara_config::LoadOptions { offline: true },
+    )
+    .unwrap();
+    let tools = clara::tools::build(&set);
+    let python = tools
+        .iter()
+        .find(|t| t.spec().name == "run_python")
+        .expect("offered once enabled");
+    assert!(python.policy().admin_only);
+    assert!(python.spec().description.contains("not a security sandbox"));
+    let store = clara::runtime::open_store(&set).await.unwrap();
+    let clock = clara_core::engine::ManualClock::new(0);
+    let context = clara_core::engine::ToolContext {
+        user_id: "ann",
+        store: store.as_ref(),
+        embedder: None,
+        clock: &clock,
+        search: (100, 60),
+    };
+    let code =
+        "import os\nopen('left.txt', 'w').write('x')\nprint(sum(range(10)), os.listdir('.'))";
+    let out = python
+        .call(&json!({ "code": code }), &context)
+        .await
+        .unwrap();
+    assert_eq!(out, "45 ['main.py', 'left.txt']\n");
+    assert!(!root.path().join("tools.d/left.txt").exists());
+    let error = python
+        .call(&json!({"code": "raise SystemExit('bad input')"}), &context)
+        .await
+        .unwrap_err();
+    assert_eq!(error.0, "the program exited with 1: bad input");
+}

@@ -28,7 +28,7 @@ fn shipped_root_validates_offline() {
     assert!(out.status.success(), "{stdout}");
     assert_eq!(
         stdout,
-        "ok: clara.toml, 1 persona, 3 pipelines, 8 tools, 3 hooks and 2 tasks in 2 hook files\n"
+        "ok: clara.toml, 1 persona, 3 pipelines, 9 tools, 3 hooks and 2 tasks in 2 hook files\n"
     );
 }
 
