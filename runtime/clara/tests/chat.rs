@@ -10,29 +10,7 @@ use std::process::Output;
 
 use serde_json::{Value, json};
 use support::fake_llm::{self, FakeLlm, Reply};
-use support::{clara, copy_tree, repo_root};
-
-/// A private copy of the shipped root (config only; its own data folder).
-fn shipped_root() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for item in [
-        "clara.toml",
-        "personas",
-        "pipelines",
-        "hooks",
-        "tools.d",
-        "schema",
-    ] {
-        let from = repo_root().join(item);
-        if from.is_dir() {
-            std::fs::create_dir_all(dir.path().join(item)).unwrap();
-            copy_tree(&from, &dir.path().join(item));
-        } else {
-            std::fs::copy(&from, dir.path().join(item)).unwrap();
-        }
-    }
-    dir
-}
+use support::{clara, shipped_root};
 
 async fn chat(
     root: &Path,

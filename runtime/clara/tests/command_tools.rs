@@ -1,6 +1,8 @@
 //! `command` tools run real programs: arguments in, stdout out; timeouts stop the whole
 //! process group; floods are capped; the environment holds only what the manifest names.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -208,29 +210,12 @@ async fn shell_mode_runs_the_line_through_sh_with_arguments_as_positional_values
 
 #[tokio::test]
 async fn the_shipped_python_tool_runs_code_in_a_temporary_folder() {
-    let root = tempfile::tempdir().unwrap();
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    std::fs::copy(repo.join("clara.toml"), root.path().join("clara.toml")).unwrap();
-    for dir in [
-        "personas",
-        "pipelines",
-        "hooks",
-        "tools.d",
-        "tools.d/scripts",
-    ] {
-        std::fs::create_dir_all(root.path().join(dir)).unwrap();
-        for entry in std::fs::read_dir(repo.join(dir)).unwrap() {
-            let entry = entry.unwrap();
-            if entry.file_type().unwrap().is_file() {
-                std::fs::copy(entry.path(), root.path().join(dir).join(entry.file_name())).unwrap();
-            }
-        }
-    }
-    let manifest = root.path().join("tools.d/run_python.toml");
-    let text = std::fs::read_to_string(&manifest)
-        .unwrap()
-        .replace("enabled = false", "enabled = true");
-    std::fs::write(&manifest, text).unwrap();
+    let root = support::shipped_root();
+    support::edit(
+        &root.path().join("tools.d/run_python.toml"),
+        "enabled = false",
+        "enabled = true",
+    );
     let set = clara_config::load_with_env(
         root.path(),
         Env::default(),

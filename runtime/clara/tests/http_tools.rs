@@ -169,23 +169,11 @@ async fn failures_are_reported_honestly_without_secrets() {
 #[tokio::test]
 async fn the_shipped_github_tools_call_the_api_as_documented() {
     let api = FakeLlm::start().await;
-    let root = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        support::repo_root().join("clara.toml"),
-        root.path().join("clara.toml"),
-    )
-    .unwrap();
-    for dir in ["personas", "pipelines", "hooks", "tools.d"] {
-        std::fs::create_dir_all(root.path().join(dir)).unwrap();
-        support::copy_tree(&support::repo_root().join(dir), &root.path().join(dir));
-    }
+    let root = support::shipped_root();
     for name in ["github_issue", "github_create_issue"] {
         let path = root.path().join(format!("tools.d/{name}.toml"));
-        let text = std::fs::read_to_string(&path)
-            .unwrap()
-            .replace("https://api.github.com", &api.base_url())
-            .replace("enabled = false", "enabled = true");
-        std::fs::write(&path, text).unwrap();
+        support::edit(&path, "https://api.github.com", &api.base_url());
+        support::edit(&path, "enabled = false", "enabled = true");
     }
     let env = Env::from_vars([
         ("OPENROUTER_API_KEY".to_owned(), "k".to_owned()),

@@ -42,6 +42,25 @@ pub fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// A private copy of the shipped root: its config files and folders, without data.
+pub fn shipped_root() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repo_root();
+    fs::copy(repo.join("clara.toml"), dir.path().join("clara.toml")).unwrap();
+    for folder in ["personas", "pipelines", "hooks", "tools.d", "schema"] {
+        fs::create_dir_all(dir.path().join(folder)).unwrap();
+        copy_tree(&repo.join(folder), &dir.path().join(folder));
+    }
+    dir
+}
+
+/// Replaces `from` with `to` in the file at `path`.
+pub fn edit(path: &Path, from: &str, to: &str) {
+    let text = fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{} has no `{from}`", path.display());
+    fs::write(path, text.replace(from, to)).unwrap();
+}
+
 /// A temporary copy of the valid base root the fixtures build on.
 pub fn base_root() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
