@@ -84,10 +84,8 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    /// The tools this turn may offer: the persona's list and the pipeline's `tool_loop` list
-    /// (none when the pipeline has no tool loop).
-    /// The tools `incoming`'s author may be offered: allowed by the persona and the pipeline,
-    /// and by each tool's own policy.
+    /// The tools `incoming`'s author may be offered: in the persona's list and the pipeline's
+    /// `tool_loop` list (none without a tool loop), and allowed by each tool's own policy.
     pub(crate) fn offered_tools(
         &self,
         incoming: &super::turn::Incoming,
