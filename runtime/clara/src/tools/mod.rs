@@ -4,6 +4,7 @@
 pub mod command;
 pub mod files;
 pub mod http;
+pub mod mcp;
 
 use std::sync::Arc;
 use std::time::Duration;
