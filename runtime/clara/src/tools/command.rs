@@ -17,7 +17,7 @@ use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
-use super::error_chain;
+use super::{error_chain, kill_process_group};
 
 /// How much of stderr is quoted back when a program fails.
 const STDERR_TAIL_BYTES: usize = 2_000;
@@ -254,13 +254,7 @@ struct ProcessGroup(Option<u32>);
 
 impl ProcessGroup {
     fn kill(&self) {
-        #[cfg(unix)]
-        if let Some(pid) = self.0.and_then(|p| i32::try_from(p).ok()) {
-            // SAFETY: killpg only sends a signal; a group that is gone yields ESRCH.
-            unsafe {
-                libc::killpg(pid, libc::SIGKILL);
-            }
-        }
+        kill_process_group(self.0);
     }
 }
 

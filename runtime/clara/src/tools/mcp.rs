@@ -15,6 +15,8 @@ use rmcp::{RoleClient, ServiceExt};
 use serde_json::Value;
 use tokio::process::Command;
 
+use super::kill_process_group;
+
 /// How long a server may take to start and answer `initialize` and `tools/list`.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -75,11 +77,11 @@ impl McpConnection {
         match tokio::time::timeout(START_TIMEOUT, started).await {
             Ok(Ok((client, tools))) => Ok(McpConnection { client, pid, tools }),
             Ok(Err(why)) => {
-                kill_group(pid);
+                kill_process_group(pid);
                 Err(format!("the MCP server did not start: {why}"))
             }
             Err(_) => {
-                kill_group(pid);
+                kill_process_group(pid);
                 Err(format!(
                     "the MCP server did not start within {START_TIMEOUT:?}"
                 ))
@@ -143,16 +145,6 @@ impl McpConnection {
     pub async fn stop(self) {
         let pid = self.pid;
         let _ = tokio::time::timeout(Duration::from_secs(5), self.client.cancel()).await;
-        kill_group(pid);
-    }
-}
-
-fn kill_group(pid: Option<u32>) {
-    #[cfg(unix)]
-    if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
-        // SAFETY: killpg only sends a signal; a group that is gone yields ESRCH.
-        unsafe {
-            libc::killpg(pid, libc::SIGKILL);
-        }
+        kill_process_group(pid);
     }
 }
