@@ -1,8 +1,11 @@
 //! Backend-independent parts of hybrid memory search: turning what a user typed into a safe
-//! full-text query, and reciprocal rank fusion of the ranked lists each side returns.
+//! full-text query, ordering the vector side, reciprocal rank fusion of the ranked lists each
+//! side returns, and putting the fused memories in order.
 
 use std::collections::HashMap;
 use std::hash::Hash;
+
+use clara_core::store::{Memory, ScoredMemory};
 
 /// At most this many distinct words of a query go to the full-text side.
 const MAX_TERMS: usize = 32;
@@ -58,6 +61,35 @@ pub struct Ranked<K> {
     pub key: K,
     /// When it last changed, for breaking ties by recency.
     pub updated_at: i64,
+}
+
+/// Vector candidates, most similar first (ties: the more recently changed, then the larger
+/// key), at most `limit` of them.
+pub fn by_similarity<K: Ord>(mut scored: Vec<(f32, Ranked<K>)>, limit: usize) -> Vec<Ranked<K>> {
+    scored.sort_by(|a, b| {
+        b.0.total_cmp(&a.0)
+            .then(b.1.updated_at.cmp(&a.1.updated_at))
+            .then(b.1.key.cmp(&a.1.key))
+    });
+    scored.truncate(limit);
+    scored.into_iter().map(|(_, ranked)| ranked).collect()
+}
+
+/// The fused results as scored memories, in fused order; a key with no memory (deleted
+/// meanwhile) is skipped.
+pub fn in_fused_order(
+    fused: Vec<(i64, f32)>,
+    memories: impl IntoIterator<Item = (i64, Memory)>,
+) -> Vec<ScoredMemory> {
+    let mut memories: HashMap<i64, Memory> = memories.into_iter().collect();
+    fused
+        .into_iter()
+        .filter_map(|(key, score)| {
+            memories
+                .remove(&key)
+                .map(|memory| ScoredMemory { memory, score })
+        })
+        .collect()
 }
 
 /// Fuses ranked lists by reciprocal rank fusion: each side adds `1 / (k + rank)` (rank from

@@ -2,15 +2,13 @@
 //! pgvector cosine distance over the HNSW index of the query's dimension on the other, fused
 //! by reciprocal rank exactly like the SQLite store.
 
-use std::collections::HashMap;
-
 use clara_core::store::{Memory, MemoryQuery, ScoredMemory, StoreResult};
 use sqlx::{AssertSqlSafe, PgPool};
 
 use super::db;
 use super::memories::{MemoryRow, memory_select};
 use super::vectors::{dims_condition, distance_expr, to_vector};
-use crate::store::fusion::{Ranked, fuse, terms};
+use crate::store::fusion::{Ranked, by_similarity, fuse, in_fused_order, terms};
 
 /// Searches a user's memories; see [`clara_core::store::Store::search_memories`].
 ///
@@ -47,16 +45,10 @@ pub(super) async fn search_memories(
         .fetch_all(pool)
         .await
         .map_err(db)?;
-    let mut rows: HashMap<i64, MemoryRow> = rows.into_iter().map(|row| (row.seq, row)).collect();
-    Ok(fused
-        .into_iter()
-        .filter_map(|(seq, score)| {
-            rows.remove(&seq).map(|row| ScoredMemory {
-                memory: Memory::from(row),
-                score,
-            })
-        })
-        .collect())
+    Ok(in_fused_order(
+        fused,
+        rows.into_iter().map(|row| (row.seq, Memory::from(row))),
+    ))
 }
 
 /// A `to_tsquery` text matching any word of `text`: `w1 | w2 …`, from the same word cleanup
@@ -129,17 +121,11 @@ async fn vector_side(
         .await
         .map_err(db)?;
     tx.commit().await.map_err(db)?;
-    let mut scored: Vec<(f32, Ranked<i64>)> = rows
+    let scored: Vec<(f32, Ranked<i64>)> = rows
         .into_iter()
         .map(|(key, updated_at, distance)| (similarity(distance), Ranked { key, updated_at }))
         .collect();
-    scored.sort_by(|a, b| {
-        b.0.total_cmp(&a.0)
-            .then(b.1.updated_at.cmp(&a.1.updated_at))
-            .then(b.1.key.cmp(&a.1.key))
-    });
-    scored.truncate(candidates as usize);
-    Ok(scored.into_iter().map(|(_, ranked)| ranked).collect())
+    Ok(by_similarity(scored, candidates as usize))
 }
 
 /// The vector query for `dims` dimensions: `$1` vector, `$2` model, `$3` user, `$4` project

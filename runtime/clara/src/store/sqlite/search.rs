@@ -2,7 +2,6 @@
 //! query's model on the other (a shortlist from the in-memory index, rescored exactly), fused
 //! by reciprocal rank.
 
-use std::collections::HashMap;
 use std::sync::PoisonError;
 
 use clara_core::store::{Memory, MemoryQuery, ScoredMemory, StoreError, StoreResult};
@@ -11,7 +10,7 @@ use sqlx::{SqliteConnection, SqlitePool};
 use super::db;
 use super::memories::{MemoryRow, memory_select};
 use super::vector_index::VectorIndex;
-use crate::store::fusion::{Ranked, fts5_query, fuse};
+use crate::store::fusion::{Ranked, by_similarity, fts5_query, fuse, in_fused_order};
 use crate::store::vector::{cosine_with_norm, from_blob_into, norm};
 
 /// Searches a user's memories; see [`clara_core::store::Store::search_memories`].
@@ -53,16 +52,10 @@ pub(super) async fn search_memories(
     .fetch_all(&mut *conn)
     .await
     .map_err(db)?;
-    let mut rows: HashMap<i64, MemoryRow> = rows.into_iter().map(|row| (row.seq, row)).collect();
-    Ok(fused
-        .into_iter()
-        .filter_map(|(seq, score)| {
-            rows.remove(&seq).map(|row| ScoredMemory {
-                memory: Memory::from(row),
-                score,
-            })
-        })
-        .collect())
+    Ok(in_fused_order(
+        fused,
+        rows.into_iter().map(|row| (row.seq, Memory::from(row))),
+    ))
 }
 
 /// Full-text candidates, best bm25 first.
@@ -161,12 +154,7 @@ async fn vector_side(
         let similarity = cosine_with_norm(&decoded, vector, query_norm);
         scored.push((similarity, Ranked { key, updated_at }));
     }
-    scored.sort_by(|a, b| {
-        b.0.total_cmp(&a.0)
-            .then(b.1.updated_at.cmp(&a.1.updated_at))
-            .then(b.1.key.cmp(&a.1.key))
-    });
-    let mut ranked: Vec<Ranked<i64>> = scored.into_iter().map(|(_, ranked)| ranked).collect();
+    let mut ranked = by_similarity(scored, head.len());
     ranked.extend(
         tail.iter()
             .map(|&(key, updated_at)| Ranked { key, updated_at }),
