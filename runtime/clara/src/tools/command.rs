@@ -149,7 +149,7 @@ impl CommandTool {
             .command(arguments)?
             .spawn()
             .map_err(|e| ToolError(format!("cannot start the program: {e}")))?;
-        let group = ProcessGroup(child.id());
+        let pid = child.id();
         if let Some(mut stdin) = child.stdin.take() {
             // A program that never reads its stdin must not block the call.
             let input = arguments.to_string();
@@ -160,7 +160,7 @@ impl CommandTool {
         let outcome = tokio::time::timeout(self.timeout, self.collect(&mut child)).await;
         match outcome {
             Err(_) => {
-                group.kill();
+                kill_process_group(pid);
                 let _ = child.wait().await;
                 Err(ToolError(format!(
                     "the program did not finish within {:?} and was stopped",
@@ -168,14 +168,14 @@ impl CommandTool {
                 )))
             }
             Ok(Err(error)) => {
-                group.kill();
+                kill_process_group(pid);
                 Err(error)
             }
             Ok(Ok(output)) => {
                 // Whatever the program left running in its group goes with it. The program
                 // itself is reaped by now; its group id stays taken while any member lives,
                 // and pids are handed out in sequence, so the id is not someone else's.
-                group.kill();
+                kill_process_group(pid);
                 Ok(output)
             }
         }
@@ -185,12 +185,12 @@ impl CommandTool {
     async fn collect(&self, child: &mut Child) -> Result<String, ToolError> {
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
-        let group = ProcessGroup(child.id());
+        let pid = child.id();
         let stdout = async {
             let (out, cut) = read_capped(stdout, self.max_output_bytes).await;
             if cut {
                 // Stop a flood at once; stderr then closes too.
-                group.kill();
+                kill_process_group(pid);
             }
             (out, cut)
         };
@@ -246,15 +246,6 @@ async fn read_capped(mut from: impl AsyncRead + Unpin, cap: usize) -> (Vec<u8>, 
                 }
             }
         }
-    }
-}
-
-/// A child's process group (its pid, since it was started with `process_group(0)`).
-struct ProcessGroup(Option<u32>);
-
-impl ProcessGroup {
-    fn kill(&self) {
-        kill_process_group(self.0);
     }
 }
 

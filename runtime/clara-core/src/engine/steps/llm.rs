@@ -175,11 +175,8 @@ async fn execute(
         channel_id: Some(turn.incoming.conversation.id.clone()),
         data,
     };
-    let policy = tools
-        .iter()
-        .find(|t| t.spec().name == call.name)
-        .map(|t| t.policy().clone())
-        .unwrap_or_default();
+    let tool = tools.iter().find(|t| t.spec().name == call.name);
+    let policy = tool.map(|t| t.policy().clone()).unwrap_or_default();
     generation.events.emit(event(
         EventName::ToolStart,
         json!({
@@ -191,7 +188,7 @@ async fn execute(
         }),
     ));
     let context = run.generation.tool_context(&turn.incoming.user_id);
-    let outcome = match tools.iter().find(|t| t.spec().name == call.name) {
+    let outcome = match tool {
         Some(tool) => tool.call(&call.arguments, &context).await,
         None => Err(crate::engine::tools::ToolError(format!(
             "unknown tool `{}`",
