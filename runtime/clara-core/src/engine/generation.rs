@@ -14,7 +14,7 @@ use regex::{Regex, RegexBuilder};
 use super::EngineError;
 use super::clock::Clock;
 use super::events::EventSink;
-use super::tools::{Tool, ToolContext};
+use super::tools::{Tool, ToolContext, ToolSource};
 use crate::llm::{Embedder, Provider};
 use crate::store::Store;
 
@@ -28,8 +28,10 @@ pub struct Generation {
     pub embedder: Option<Arc<dyn Embedder>>,
     /// The store.
     pub store: Arc<dyn Store>,
-    /// Every tool there is; personas and pipelines choose from these.
+    /// The fixed tools; personas and pipelines choose from these and from `tool_sources`.
     pub tools: Vec<Arc<dyn Tool>>,
+    /// Tools whose list changes while the generation runs (MCP servers).
+    pub tool_sources: Vec<Arc<dyn ToolSource>>,
     /// The clock.
     pub clock: Arc<dyn Clock>,
     /// Where events go.
@@ -49,8 +51,10 @@ pub struct Parts {
     pub embedder: Option<Arc<dyn Embedder>>,
     /// The store.
     pub store: Arc<dyn Store>,
-    /// Every tool.
+    /// The fixed tools.
     pub tools: Vec<Arc<dyn Tool>>,
+    /// Tools whose list changes while the generation runs.
+    pub tool_sources: Vec<Arc<dyn ToolSource>>,
     /// The clock.
     pub clock: Arc<dyn Clock>,
     /// Where events go.
@@ -102,6 +106,7 @@ impl Generation {
             embedder: parts.embedder,
             store: parts.store,
             tools: parts.tools,
+            tool_sources: parts.tool_sources,
             clock: parts.clock,
             events: parts.events,
             templates,
@@ -196,11 +201,15 @@ impl Generation {
                 }
             })
         };
-        self.tools
-            .iter()
-            .filter(|t| allowed(persona, &t.spec().name) && allowed(pipeline, &t.spec().name))
-            .cloned()
-            .collect()
+        let offered = |t: &Arc<dyn Tool>| {
+            allowed(persona, &t.spec().name) && allowed(pipeline, &t.spec().name)
+        };
+        let mut tools: Vec<Arc<dyn Tool>> =
+            self.tools.iter().filter(|t| offered(t)).cloned().collect();
+        for source in &self.tool_sources {
+            tools.extend(source.tools().iter().filter(|t| offered(t)).cloned());
+        }
+        tools
     }
 }
 

@@ -18,7 +18,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use events::{Event, EventSink, LogEvents, RecordedEvents};
 pub use generation::{Generation, Parts};
 pub use run::Outcome;
-pub use tools::{Tool, ToolContext, ToolError, ToolPolicy, memory_tools};
+pub use tools::{Tool, ToolContext, ToolError, ToolPolicy, ToolSource, memory_tools};
 pub use turn::{Conversation, Incoming, Turn, TurnEnd};
 pub use worker::JobReport;
 

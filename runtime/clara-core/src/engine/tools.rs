@@ -76,6 +76,13 @@ pub trait Tool: Send + Sync {
     ) -> BoxFuture<'a, Result<String, ToolError>>;
 }
 
+/// Tools that change while a generation runs: an MCP server lists new tools, or restarts.
+/// A turn asks for the current list each time it offers tools.
+pub trait ToolSource: Send + Sync {
+    /// The tools available now.
+    fn tools(&self) -> Arc<[Arc<dyn Tool>]>;
+}
+
 /// The memory tools.
 pub fn memory_tools() -> Vec<Arc<dyn Tool>> {
     vec![
