@@ -76,9 +76,15 @@ fn main() {
         let set =
             clara_config::load_with_env(root.path(), env, LoadOptions { offline: true }).unwrap();
         let store = clara::runtime::open_store(&set).await.unwrap();
-        let generation =
-            clara::runtime::generation(set, store, Arc::new(SystemClock), Arc::new(LogEvents))
-                .unwrap();
+        let mcp = clara::tools::mcp::McpServers::new(clara::tools::http_client());
+        let generation = clara::runtime::generation(
+            set,
+            store,
+            Arc::new(SystemClock),
+            Arc::new(LogEvents),
+            &mcp,
+        )
+        .unwrap();
         let incoming = |i: usize| Incoming {
             platform: "chat".to_owned(),
             user_id: "bench-user".to_owned(),

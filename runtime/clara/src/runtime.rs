@@ -8,6 +8,7 @@ use clara_core::engine::{Clock, EngineError, EventSink, Generation, Parts};
 use clara_core::store::Store;
 
 use crate::llm::Providers;
+use crate::tools::mcp::McpServers;
 
 /// Why clara could not start.
 #[derive(Debug, thiserror::Error)]
@@ -42,12 +43,14 @@ pub async fn open_store(set: &ConfigSet) -> Result<Arc<dyn Store>, StartError> {
         })
 }
 
-/// A generation for `set` over `store`.
+/// A generation for `set` over `store`, its MCP tools from the servers `mcp` runs (started,
+/// kept or stopped to match `set`).
 pub fn generation(
     set: ConfigSet,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     events: Arc<dyn EventSink>,
+    mcp: &McpServers,
 ) -> Result<Generation, StartError> {
     let providers = Providers::build(&set.clara.value, &set.env);
     let parts = Parts {
@@ -61,6 +64,7 @@ pub fn generation(
         embedder: providers.embedder(),
         store,
         tools: crate::tools::build(&set),
+        tool_sources: mcp.sync(&set),
         clock,
         events,
         config: Arc::new(set),

@@ -714,6 +714,74 @@ async fn the_model_calls_a_tools_d_command_tool_and_answers_from_its_result() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_model_calls_an_mcp_servers_tool_and_answers_from_its_result() {
+    let Some(server) = support::everything_server() else {
+        return;
+    };
+    let root = shipped_root();
+    let manifest = root.path().join("tools.d/everything.yaml");
+    support::edit(&manifest, "enabled: false", "enabled: true");
+    support::edit(
+        &manifest,
+        "command: npx\n  args: [\"--no-install\", \"@modelcontextprotocol/server-everything\", \"stdio\"]",
+        &format!(
+            "command: node\n  args: [\"{}\", \"stdio\"]",
+            server.display()
+        ),
+    );
+    let fake = FakeLlm::start().await;
+    fake.push(fake_llm::openai_tool_stream(
+        &[("c1", "everything__get-sum", "{\"a\": 19, \"b\": 23}")],
+        5,
+    ));
+    fake.push(fake_llm::openai_stream(&["It is 42."]));
+    fake.push(extraction(json!([])));
+    let out = chat(
+        root.path(),
+        &fake,
+        "2026-11-24T09:00:00Z",
+        &["-m", "What is 19 + 23? Use the sum tool."],
+        &[("RUST_LOG", "debug")],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout(&out), "It is 42.\n");
+    let requests = fake.requests();
+    let offered: Vec<&str> = requests[0].body["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap())
+        .collect();
+    assert!(offered.contains(&"everything__echo"), "{offered:?}");
+    let result = requests[1].body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "tool")
+        .expect("the tool's result goes back to the model")
+        .clone();
+    assert_eq!(result["content"], "The sum of 19 and 23 is 42.");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Asking the everything server"),
+        "the manifest's label is shown while the tool runs"
+    );
+    // clara stopped the server on its way out (no other test in this file starts one).
+    let script = server.display().to_string();
+    let left: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(&script))
+        .collect();
+    assert!(left.is_empty(), "still running: {left:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn tools_are_offered_only_to_whom_their_manifest_allows() {
     let root = shipped_root();
     let manifest = |policy: &str| {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use clara::tools::mcp::McpServers;
 use clara_config::ConfigSet;
 use clara_core::engine::{
     Clock, Conversation, Generation, Incoming, LogEvents, ManualClock, SystemClock,
@@ -19,6 +20,10 @@ use crate::cli::ChatArgs;
 
 /// How long `clara chat` waits at exit for queued memory work before leaving it for next time.
 const DRAIN_LIMIT: Duration = Duration::from_secs(60);
+
+/// How long the first message waits for MCP servers to start (their tools appear later on
+/// their own when they take longer).
+const MCP_START_WAIT: Duration = Duration::from_secs(20);
 
 /// Batches of memories (re-)embedded after each reply, so a model change catches up gradually.
 const REEMBED_BATCHES: u32 = 4;
@@ -52,13 +57,28 @@ pub async fn run(root: &Path, args: &ChatArgs) -> anyhow::Result<ExitCode> {
         },
     };
     let store = clara::runtime::open_store(&set).await?;
-    let generation = Arc::new(clara::runtime::generation(
-        set,
-        store,
-        clock()?,
-        Arc::new(LogEvents),
-    )?);
+    let mcp = McpServers::new(clara::tools::http_client());
+    let generation = clara::runtime::generation(set, store, clock()?, Arc::new(LogEvents), &mcp);
+    let outcome = match generation {
+        Ok(generation) => {
+            mcp.started(MCP_START_WAIT).await;
+            converse(&generation, args, user, conversation, chat.stream).await
+        }
+        Err(error) => Err(error.into()),
+    };
+    // Whatever happened, no MCP server outlives the chat.
+    mcp.shutdown().await;
+    outcome
+}
 
+/// Answers every message until the input ends.
+async fn converse(
+    generation: &Generation,
+    args: &ChatArgs,
+    user: String,
+    conversation: Conversation,
+    stream: bool,
+) -> anyhow::Result<ExitCode> {
     let mut messages = Messages::new(args.message.clone());
     let mut failed = false;
     while let Some(text) = messages.next().await? {
@@ -77,9 +97,9 @@ pub async fn run(root: &Path, args: &ChatArgs) -> anyhow::Result<ExitCode> {
             images: Vec::new(),
             reply_chain: Vec::new(),
         };
-        failed |= answer(&generation, incoming, chat.stream).await?;
+        failed |= answer(generation, incoming, stream).await?;
         // Memory extraction runs after the reply is on screen.
-        drain(&generation).await;
+        drain(generation).await;
     }
     Ok(if failed {
         ExitCode::FAILURE

@@ -17,7 +17,7 @@ use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
-use super::{error_chain, kill_process_group};
+use super::{error_chain, kill_process_group, program_env};
 
 /// How much of stderr is quoted back when a program fails.
 const STDERR_TAIL_BYTES: usize = 2_000;
@@ -77,16 +77,7 @@ impl CommandTool {
         templates
             .add_raw_templates(sources)
             .map_err(|e| format!("tool `{}`: {e}", from.spec.name))?;
-        let mut env = BTreeMap::new();
-        if let Ok(path) = std::env::var("PATH") {
-            env.insert("PATH".to_owned(), path);
-        }
-        env.extend(from.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-        for name in from.secrets_env {
-            if let Some(value) = from.host.get(name) {
-                env.insert(name.clone(), value.to_owned());
-            }
-        }
+        let env = program_env(from.env, from.secrets_env, from.host);
         Ok(CommandTool {
             spec: from.spec,
             policy: from.policy,

@@ -1,16 +1,18 @@
-//! Tool runners for `tools.d` manifests, and the tool set of a generation: the built-in
-//! memory and file tools plus every enabled manifest (command and HTTP runners so far).
+//! Tool runners for `tools.d` manifests, and the fixed tool set of a generation: the built-in
+//! memory and file tools plus every enabled command and HTTP manifest. MCP servers, whose
+//! tools come and go, are run by [`mcp::McpServers`].
 
 pub mod command;
 pub mod files;
 pub mod http;
 pub mod mcp;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clara_config::ConfigSet;
 use clara_config::model::tool::{Runner, ToolManifest};
+use clara_config::{ConfigSet, Env};
 use clara_core::engine::{Tool, ToolPolicy, memory_tools};
 use clara_core::llm::ToolSpec;
 use serde_json::{Value, json};
@@ -18,8 +20,8 @@ use serde_json::{Value, json};
 use command::{CommandSpec, CommandTool};
 use http::{HttpSpec, HttpTool};
 
-/// Every tool a generation offers. A manifest whose runner is not available yet is skipped
-/// with a warning.
+/// The fixed tools of a generation (everything but MCP servers). A manifest that cannot be
+/// built is left out with a warning.
 pub fn build(set: &ConfigSet) -> Vec<Arc<dyn Tool>> {
     let client = http_client();
     let mut tools = memory_tools();
@@ -63,12 +65,7 @@ fn tool(
             .map(Value::Object)
             .unwrap_or_else(|| json!({ "type": "object", "properties": {} })),
     };
-    let policy = ToolPolicy {
-        admin_only: manifest.admin_only,
-        allowed_users: manifest.allowed_users.clone(),
-        label: manifest.label.clone(),
-        emoji: manifest.emoji.clone(),
-    };
+    let policy = policy(manifest);
     let timeout = Duration::from_secs_f64(manifest.timeout);
     let max_output_bytes = usize::try_from(manifest.max_output_bytes).unwrap_or(usize::MAX);
     match &manifest.runner {
@@ -123,10 +120,17 @@ fn tool(
             })?;
             Ok(Some(Arc::new(tool)))
         }
-        Runner::Mcp { .. } => {
-            tracing::warn!(tool = %name, "mcp tools are not available yet");
-            Ok(None)
-        }
+        Runner::Mcp { .. } => Ok(None),
+    }
+}
+
+/// Who may use a manifest's tools, and how they are shown.
+fn policy(manifest: &ToolManifest) -> ToolPolicy {
+    ToolPolicy {
+        admin_only: manifest.admin_only,
+        allowed_users: manifest.allowed_users.clone(),
+        label: manifest.label.clone(),
+        emoji: manifest.emoji.clone(),
     }
 }
 
@@ -139,6 +143,26 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = inner.source();
     }
     text
+}
+
+/// The whole environment of a program clara starts (a command tool or an MCP server): `PATH`,
+/// the manifest's `env`, and the host variables `secrets_env` names — nothing else of ours.
+fn program_env(
+    env: &BTreeMap<String, String>,
+    secrets_env: &[String],
+    host: &Env,
+) -> BTreeMap<String, String> {
+    let mut all = BTreeMap::new();
+    if let Ok(path) = std::env::var("PATH") {
+        all.insert("PATH".to_owned(), path);
+    }
+    all.extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    for name in secrets_env {
+        if let Some(value) = host.get(name) {
+            all.insert(name.clone(), value.to_owned());
+        }
+    }
+    all
 }
 
 /// Kills the process group a child leads (it was started with `process_group(0)`), taking

@@ -68,6 +68,22 @@ pub fn base_root() -> tempfile::TempDir {
     dir
 }
 
+/// The entry point of `@modelcontextprotocol/server-everything` (which `.ci/run` installs), or
+/// `None`, after saying why, when it is not installed. With `CI` set a missing server fails.
+pub fn everything_server() -> Option<PathBuf> {
+    let path =
+        repo_root().join("node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    if path.is_file() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "server-everything is required in CI (.ci/run installs it)"
+    );
+    eprintln!("skipped: npm install @modelcontextprotocol/server-everything to run this test");
+    None
+}
+
 /// `clara --root ROOT …` with an empty environment apart from `PATH`.
 pub fn clara(root: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_clara"));

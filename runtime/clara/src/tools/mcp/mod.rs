@@ -1,0 +1,330 @@
+//! MCP servers as tools. Each `type = "mcp"` manifest names one server; its tools appear as
+//! `server__tool`. [`McpServers`] owns the running servers across generations: a rebuild
+//! keeps every server whose launch did not change, starts new ones and stops removed ones.
+
+mod connection;
+mod supervisor;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use clara_config::ConfigSet;
+use clara_config::model::common::{glob_match, is_glob};
+use clara_config::model::tool::{MCP_SEPARATOR, Runner, ToolManifest};
+use clara_core::engine::{Tool, ToolContext, ToolError, ToolPolicy, ToolSource};
+use clara_core::llm::{BoxFuture, ToolSpec};
+use serde_json::Value;
+
+pub use connection::Launch;
+pub use supervisor::Server;
+
+use super::{error_chain, policy, program_env};
+
+/// The MCP servers clara runs, by manifest name.
+pub struct McpServers {
+    client: reqwest::Client,
+    running: Mutex<BTreeMap<String, Arc<Server>>>,
+}
+
+impl McpServers {
+    /// No servers yet; HTTP servers are reached through `client`.
+    pub fn new(client: reqwest::Client) -> McpServers {
+        McpServers {
+            client,
+            running: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Brings the running servers in line with `set` and returns the tool sources of a
+    /// generation built from it. A server whose launch is unchanged keeps running; a changed
+    /// one is restarted; one whose manifest is gone or disabled is stopped.
+    pub fn sync(&self, set: &ConfigSet) -> Vec<Arc<dyn ToolSource>> {
+        let mut wanted = BTreeMap::new();
+        for (name, loaded) in &set.tools {
+            let manifest = &loaded.value;
+            if !manifest.enabled || !matches!(manifest.runner, Runner::Mcp { .. }) {
+                continue;
+            }
+            match launch(set, manifest) {
+                Ok(launch) => {
+                    wanted.insert(name.clone(), (launch, manifest));
+                }
+                Err(why) => tracing::warn!(tool = %name, "MCP server left out: {why}"),
+            }
+        }
+        let mut running = self.running.lock().expect("no panics while held");
+        running.retain(|name, server| {
+            let keep = wanted
+                .get(name)
+                .is_some_and(|(launch, _)| launch == server.launch());
+            if !keep {
+                tracing::info!(server = %name, "stopping MCP server: its manifest changed or is gone");
+                server.stop();
+            }
+            keep
+        });
+        let mut sources: Vec<Arc<dyn ToolSource>> = Vec::new();
+        for (name, (launch, manifest)) in wanted {
+            let server = running
+                .entry(name.clone())
+                .or_insert_with(|| Server::start(&name, launch, self.client.clone()))
+                .clone();
+            sources.push(Arc::new(McpToolSource::new(name, server, manifest)));
+        }
+        sources
+    }
+
+    /// A running server by manifest name.
+    pub fn server(&self, name: &str) -> Option<Arc<Server>> {
+        self.running
+            .lock()
+            .expect("no panics while held")
+            .get(name)
+            .cloned()
+    }
+
+    /// Waits (at most `limit`) until every server has finished its first start, so the first
+    /// message sees their tools; a slow server's tools appear later on their own.
+    pub async fn started(&self, limit: Duration) {
+        let servers: Vec<Arc<Server>> = self
+            .running
+            .lock()
+            .expect("no panics while held")
+            .values()
+            .cloned()
+            .collect();
+        let all = futures_util::future::join_all(servers.iter().map(|s| s.started()));
+        if tokio::time::timeout(limit, all).await.is_err() {
+            tracing::warn!("some MCP servers are still starting; their tools appear when ready");
+        }
+    }
+
+    /// Stops every server and waits until they are gone.
+    pub async fn shutdown(&self) {
+        let servers: Vec<Arc<Server>> =
+            std::mem::take(&mut *self.running.lock().expect("no panics while held"))
+                .into_values()
+                .collect();
+        futures_util::future::join_all(servers.iter().map(|s| s.stopped())).await;
+    }
+}
+
+/// How a manifest's server is started or reached, with its secrets filled in.
+fn launch(set: &ConfigSet, manifest: &ToolManifest) -> Result<Launch, String> {
+    let Runner::Mcp {
+        command,
+        args,
+        env,
+        working_dir,
+        url,
+        headers,
+        secrets_env,
+        ..
+    } = &manifest.runner
+    else {
+        unreachable!("only mcp manifests are launched");
+    };
+    match (command, url) {
+        (Some(program), _) => Ok(Launch::Stdio {
+            program: program.clone(),
+            args: args.clone(),
+            env: program_env(env, secrets_env, &set.env),
+            working_dir: set.root.join(working_dir.as_deref().unwrap_or(".")),
+        }),
+        (None, Some(url)) => {
+            let mut vars = tera::Context::new();
+            let secrets: BTreeMap<&str, &str> = secrets_env
+                .iter()
+                .filter_map(|name| Some((name.as_str(), set.env.get(name)?)))
+                .collect();
+            vars.insert("env", &secrets);
+            let mut rendered = BTreeMap::new();
+            for (name, template) in headers {
+                let value = tera::Tera::one_off(template, &vars, false)
+                    .map_err(|e| format!("header `{name}`: {}", error_chain(&e)))?;
+                rendered.insert(name.clone(), value);
+            }
+            Ok(Launch::Http {
+                url: url.clone(),
+                headers: rendered,
+            })
+        }
+        (None, None) => Err("it has neither `command` nor `url`".to_owned()),
+    }
+}
+
+/// One generation's view of a server: its manifest's filter, policy and limits over the
+/// server's current tool list.
+struct McpToolSource {
+    name: String,
+    server: Arc<Server>,
+    filter: Vec<String>,
+    policy: ToolPolicy,
+    timeout: Duration,
+    max_output_bytes: usize,
+    built: Mutex<Built>,
+}
+
+/// The tools built from the server's list with this version.
+struct Built {
+    version: u64,
+    tools: Arc<[Arc<dyn Tool>]>,
+}
+
+impl McpToolSource {
+    fn new(name: String, server: Arc<Server>, manifest: &ToolManifest) -> McpToolSource {
+        let Runner::Mcp { tools, .. } = &manifest.runner else {
+            unreachable!("only mcp manifests have tool sources");
+        };
+        McpToolSource {
+            name,
+            server,
+            filter: tools.clone(),
+            policy: policy(manifest),
+            timeout: Duration::from_secs_f64(manifest.timeout),
+            max_output_bytes: usize::try_from(manifest.max_output_bytes).unwrap_or(usize::MAX),
+            built: Mutex::new(Built {
+                version: 0,
+                tools: Arc::from(Vec::new()),
+            }),
+        }
+    }
+
+    fn offered(&self, remote: &str) -> bool {
+        self.filter.iter().any(|p| {
+            if is_glob(p) {
+                glob_match(p, remote)
+            } else {
+                p == remote
+            }
+        })
+    }
+}
+
+impl ToolSource for McpToolSource {
+    fn tools(&self) -> Arc<[Arc<dyn Tool>]> {
+        let listed = self.server.tools();
+        let mut built = self.built.lock().expect("no panics while held");
+        if built.version == listed.version {
+            return built.tools.clone();
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut tools: Vec<Arc<dyn Tool>> = Vec::new();
+        for remote in listed.tools.iter().filter(|t| self.offered(&t.name)) {
+            let name = model_name(&self.name, &remote.name);
+            if !seen.insert(name.clone()) {
+                tracing::warn!(server = %self.name, tool = %remote.name, "left out: its name clashes with another tool of the server as `{name}`");
+                continue;
+            }
+            let description = remote
+                .description
+                .as_deref()
+                .or(remote.title.as_deref())
+                .filter(|d| !d.trim().is_empty())
+                .map_or_else(
+                    || format!("`{}` from the MCP server `{}`.", remote.name, self.name),
+                    str::to_owned,
+                );
+            tools.push(Arc::new(McpTool {
+                spec: ToolSpec {
+                    name,
+                    description,
+                    parameters: Value::Object((*remote.input_schema).clone()),
+                },
+                remote_name: remote.name.to_string(),
+                policy: self.policy.clone(),
+                server: self.server.clone(),
+                timeout: self.timeout,
+                max_output_bytes: self.max_output_bytes,
+            }));
+        }
+        *built = Built {
+            version: listed.version,
+            tools: tools.into(),
+        };
+        built.tools.clone()
+    }
+}
+
+/// `server__tool`, with characters a model API refuses in a tool name replaced by `_`, and at
+/// most 64 characters.
+fn model_name(server: &str, tool: &str) -> String {
+    format!("{server}{MCP_SEPARATOR}{tool}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect()
+}
+
+/// One tool of an MCP server.
+struct McpTool {
+    spec: ToolSpec,
+    remote_name: String,
+    policy: ToolPolicy,
+    server: Arc<Server>,
+    timeout: Duration,
+    max_output_bytes: usize,
+}
+
+impl Tool for McpTool {
+    fn spec(&self) -> &ToolSpec {
+        &self.spec
+    }
+
+    fn policy(&self) -> &ToolPolicy {
+        &self.policy
+    }
+
+    fn call<'a>(
+        &'a self,
+        arguments: &'a Value,
+        _context: &'a ToolContext<'a>,
+    ) -> BoxFuture<'a, Result<String, ToolError>> {
+        Box::pin(async move {
+            let text = self
+                .server
+                .call(&self.remote_name, arguments, self.timeout)
+                .await?;
+            Ok(capped(text, self.max_output_bytes))
+        })
+    }
+}
+
+/// `text` cut to at most `cap` bytes (on a character boundary), with a note when cut.
+fn capped(mut text: String, cap: usize) -> String {
+    if text.len() <= cap {
+        return text;
+    }
+    let mut end = cap;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push_str(&format!("\n[result cut at {cap} bytes]"));
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_names_keep_to_what_model_apis_accept() {
+        assert_eq!(model_name("everything", "get-sum"), "everything__get-sum");
+        assert_eq!(model_name("fs", "read.file/v2"), "fs__read_file_v2");
+        assert_eq!(model_name("s", &"x".repeat(100)).len(), 64);
+    }
+
+    #[test]
+    fn results_are_cut_on_a_character_boundary() {
+        assert_eq!(capped("short".to_owned(), 10), "short");
+        assert_eq!(capped("héllo".to_owned(), 2), "h\n[result cut at 2 bytes]");
+    }
+}
