@@ -90,3 +90,32 @@ fn chat_pipeline_writes_out_the_defaults() {
     ];
     assert_eq!(chat.steps, defaults);
 }
+
+#[test]
+fn the_readmes_tool_examples_validate() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let examples: Vec<&str> = readme
+        .split("```toml\n")
+        .skip(1)
+        .filter_map(|block| block.split_once("```").map(|(text, _)| text))
+        .filter(|text| text.starts_with("#:schema ../schema/tool.schema.json"))
+        .collect();
+    assert_eq!(examples.len(), 4, "command, HTTP and two MCP examples");
+    let root = support::shipped_root();
+    for (i, example) in examples.iter().enumerate() {
+        std::fs::write(
+            root.path().join(format!("tools.d/readme_{i}.toml")),
+            example,
+        )
+        .unwrap();
+    }
+    let out = support::clara(root.path())
+        .args(["validate", "--offline"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
