@@ -1,12 +1,12 @@
 //! What the engine needs from a database: sessions, messages, long-term memories with their
-//! audit history, and a durable job queue. Implemented at the edge (SQLite, Postgres); one
-//! contract test suite runs against every implementation.
+//! audit history, a durable job queue and the scheduler's claimed task runs. Implemented at
+//! the edge (SQLite, Postgres); one contract test suite runs against every implementation.
 
 mod types;
 
 pub use types::{
     Job, Memory, MemoryChange, MemoryEvent, MemoryQuery, NewMemory, ScoredMemory, Session,
-    StoreError, StoredMessage,
+    StoreError, StoredMessage, TaskRun,
 };
 
 use crate::llm::{BoxFuture, Role};
@@ -17,7 +17,7 @@ pub type Millis = i64;
 /// A result from the store.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// A database for sessions, history, memories and background jobs.
+/// A database for sessions, history, memories, background jobs and scheduled task runs.
 pub trait Store: Send + Sync {
     /// The open (not ended) session of `user` in `conversation`, if any.
     fn open_session<'a>(
@@ -147,4 +147,35 @@ pub trait Store: Send + Sync {
         error: &'a str,
         run_after: Millis,
     ) -> BoxFuture<'a, StoreResult<()>>;
+
+    /// Claims the run of task `name` due at `due_at` for `node`, leasing the task until
+    /// `lease_until`; `true` when this call won it. It wins only when no run due at or after
+    /// `due_at` was claimed before and no other run holds a live lease (one whose
+    /// `lease_until` is not before `now`). One atomic statement, so of any number of
+    /// instances sharing the database, exactly one wins a given due run, and a task never
+    /// runs twice at once while its lease lasts. The previous outcome stays until
+    /// [`finish_task_run`](Store::finish_task_run).
+    fn claim_task_run<'a>(
+        &'a self,
+        name: &'a str,
+        due_at: Millis,
+        now: Millis,
+        lease_until: Millis,
+        node: &'a str,
+    ) -> BoxFuture<'a, StoreResult<bool>>;
+
+    /// Records how the run `node` claimed ended (`error` is `None` on success) and releases
+    /// the lease. `NotFound` when `node` no longer holds the lease (it ran out and another
+    /// node claimed a later run): the outcome is then not recorded, since the row describes
+    /// the other node's run.
+    fn finish_task_run<'a>(
+        &'a self,
+        name: &'a str,
+        node: &'a str,
+        finished_at: Millis,
+        error: Option<&'a str>,
+    ) -> BoxFuture<'a, StoreResult<()>>;
+
+    /// The stored state of task `name`; `None` when no run of it was ever claimed.
+    fn task_run<'a>(&'a self, name: &'a str) -> BoxFuture<'a, StoreResult<Option<TaskRun>>>;
 }

@@ -147,6 +147,34 @@ pub struct Job {
     pub last_error: Option<String>,
 }
 
+/// A scheduled task's durable state: the latest due run some instance claimed, the last
+/// finished run's outcome, and who holds the task's lease while it runs.
+///
+/// Claiming a run leaves the previous outcome in place until that run finishes, so while a
+/// run is in progress `last_finished_at` (when set) is older than `last_started_at` and
+/// `last_ok` and `last_error` describe the run before.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskRun {
+    /// The task's name.
+    pub name: String,
+    /// The due time of the latest claimed run; runs due at or before it are never claimed
+    /// again, so the ones due after it (and already past) are the missed ones.
+    pub last_due_at: Millis,
+    /// When the latest claimed run started.
+    pub last_started_at: Millis,
+    /// When the last run that reported its outcome finished.
+    pub last_finished_at: Option<Millis>,
+    /// Whether that run succeeded.
+    pub last_ok: Option<bool>,
+    /// That run's failure, when it failed.
+    pub last_error: Option<String>,
+    /// The node holding the lease: running the task now, or died doing so until
+    /// `lease_until` passes.
+    pub running_by: Option<String>,
+    /// When the lease runs out; after it another node may claim a later run.
+    pub lease_until: Option<Millis>,
+}
+
 /// A store failure.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StoreError {

@@ -6,6 +6,7 @@ mod jobs;
 mod memories;
 mod search;
 mod sessions;
+mod tasks;
 mod vectors;
 
 use std::collections::HashSet;
@@ -14,7 +15,7 @@ use std::sync::{Mutex, PoisonError};
 use clara_core::llm::{BoxFuture, Role};
 use clara_core::store::{
     Job, Memory, MemoryChange, MemoryQuery, Millis, NewMemory, ScoredMemory, Session, Store,
-    StoreError, StoreResult, StoredMessage,
+    StoreError, StoreResult, StoredMessage, TaskRun,
 };
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
@@ -257,6 +258,44 @@ impl Store for PostgresStore {
         run_after: Millis,
     ) -> BoxFuture<'a, StoreResult<()>> {
         Box::pin(jobs::retry_job(&self.pool, id, error, run_after))
+    }
+
+    fn claim_task_run<'a>(
+        &'a self,
+        name: &'a str,
+        due_at: Millis,
+        now: Millis,
+        lease_until: Millis,
+        node: &'a str,
+    ) -> BoxFuture<'a, StoreResult<bool>> {
+        Box::pin(tasks::claim_task_run(
+            &self.pool,
+            name,
+            due_at,
+            now,
+            lease_until,
+            node,
+        ))
+    }
+
+    fn finish_task_run<'a>(
+        &'a self,
+        name: &'a str,
+        node: &'a str,
+        finished_at: Millis,
+        error: Option<&'a str>,
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(tasks::finish_task_run(
+            &self.pool,
+            name,
+            node,
+            finished_at,
+            error,
+        ))
+    }
+
+    fn task_run<'a>(&'a self, name: &'a str) -> BoxFuture<'a, StoreResult<Option<TaskRun>>> {
+        Box::pin(tasks::task_run(&self.pool, name))
     }
 }
 

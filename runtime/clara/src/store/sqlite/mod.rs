@@ -16,6 +16,7 @@ mod jobs;
 mod memories;
 mod search;
 mod sessions;
+mod tasks;
 mod vector_index;
 
 use std::path::Path;
@@ -25,7 +26,7 @@ use std::time::Duration;
 use clara_core::llm::{BoxFuture, Role};
 use clara_core::store::{
     Job, Memory, MemoryChange, MemoryQuery, Millis, NewMemory, ScoredMemory, Session, Store,
-    StoreError, StoreResult, StoredMessage,
+    StoreError, StoreResult, StoredMessage, TaskRun,
 };
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -298,6 +299,43 @@ impl Store for SqliteStore {
         Box::pin(
             async move { jobs::retry_job(&mut *self.writer().await, id, error, run_after).await },
         )
+    }
+
+    fn claim_task_run<'a>(
+        &'a self,
+        name: &'a str,
+        due_at: Millis,
+        now: Millis,
+        lease_until: Millis,
+        node: &'a str,
+    ) -> BoxFuture<'a, StoreResult<bool>> {
+        Box::pin(async move {
+            tasks::claim_task_run(
+                &mut *self.writer().await,
+                name,
+                due_at,
+                now,
+                lease_until,
+                node,
+            )
+            .await
+        })
+    }
+
+    fn finish_task_run<'a>(
+        &'a self,
+        name: &'a str,
+        node: &'a str,
+        finished_at: Millis,
+        error: Option<&'a str>,
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(async move {
+            tasks::finish_task_run(&mut *self.writer().await, name, node, finished_at, error).await
+        })
+    }
+
+    fn task_run<'a>(&'a self, name: &'a str) -> BoxFuture<'a, StoreResult<Option<TaskRun>>> {
+        Box::pin(tasks::task_run(&self.pool, name))
     }
 }
 

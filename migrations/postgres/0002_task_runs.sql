@@ -1,0 +1,17 @@
+-- The scheduler's durable state: per scheduled task, the latest due run that was claimed, its
+-- outcome, and the lease of the instance running it. Claiming a due run is one upsert that
+-- only moves `last_due_at` forward while no live lease is held, so a restart neither repeats
+-- nor forgets a run, and instances sharing this database run each due run once, never two at
+-- once.
+
+CREATE TABLE task_runs (
+    name             TEXT PRIMARY KEY NOT NULL,
+    last_due_at      BIGINT NOT NULL,
+    last_started_at  BIGINT NOT NULL,
+    last_finished_at BIGINT,
+    last_ok          BOOLEAN,
+    last_error       TEXT,
+    running_by       TEXT,
+    lease_until      BIGINT,
+    CHECK ((running_by IS NULL) = (lease_until IS NULL))
+);
