@@ -1,5 +1,5 @@
-//! The events the engine fires at their real moments. Hooks subscribe to them (issue 6); until
-//! then an [`EventSink`] receives them.
+//! The events the engine fires at their real moments, and the sink they go to (hooks subscribe
+//! through it).
 
 use clara_config::model::common::EventName;
 
@@ -14,8 +14,26 @@ pub struct Event {
     pub user_id: Option<String>,
     /// The conversation it concerns.
     pub channel_id: Option<String>,
+    /// The message (turn) it belongs to, e.g. `msg-1a2b3c4d`; the same for every event of one
+    /// turn.
+    pub request_id: Option<String>,
     /// Event-specific data.
     pub data: serde_json::Value,
+}
+
+impl Event {
+    /// An event with no user, conversation or request: the runtime's own (start-up, reloads,
+    /// scheduled tasks).
+    pub fn global(name: EventName, data: serde_json::Value) -> Event {
+        Event {
+            name,
+            platform: None,
+            user_id: None,
+            channel_id: None,
+            request_id: None,
+            data,
+        }
+    }
 }
 
 /// Receives events.
@@ -29,7 +47,7 @@ pub struct LogEvents;
 
 impl EventSink for LogEvents {
     fn emit(&self, event: Event) {
-        tracing::debug!(event = event.name.as_str(), user = ?event.user_id, channel = ?event.channel_id, data = %event.data, "event");
+        tracing::debug!(event = event.name.as_str(), request = ?event.request_id, user = ?event.user_id, channel = ?event.channel_id, data = %event.data, "event");
     }
 }
 

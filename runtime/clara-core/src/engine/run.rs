@@ -7,7 +7,6 @@ use clara_config::model::pipeline::Pipeline;
 use serde_json::json;
 
 use super::EngineError;
-use super::events::Event;
 use super::generation::Generation;
 use super::steps;
 use super::turn::{Incoming, Turn, TurnEnd};
@@ -153,8 +152,44 @@ impl Generation {
                 "no pipeline is triggered by messages from `{platform}`"
             ))
         })?;
-        let run = Run::new(self, name, pipeline, on_delta);
+        self.run_turn(name, pipeline, Turn::new(incoming), on_delta)
+            .await
+    }
+
+    /// Runs the pipeline `name` for `incoming` outside a message: a scheduled task or a hook
+    /// (a morning check-in, say). `incoming.text` may be empty; the pipeline's `llm_call`
+    /// instruction then says what to write. Without an `ingest` step the conversation's session
+    /// is still resolved, so history is read and the reply is stored in it.
+    pub async fn run_pipeline(
+        &self,
+        name: &str,
+        incoming: Incoming,
+    ) -> Result<Outcome, EngineError> {
+        let pipeline = self
+            .config
+            .pipelines
+            .get(name)
+            .map(|p| &p.value)
+            .ok_or_else(|| EngineError::Config(format!("unknown pipeline `{name}`")))?;
         let mut turn = Turn::new(incoming);
+        let ingests = pipeline
+            .steps
+            .iter()
+            .any(|s| matches!(s, clara_config::model::steps::Step::Ingest(_)));
+        if !ingests {
+            turn.session = Some(super::session::resolve(self, &turn).await?);
+        }
+        self.run_turn(name, pipeline, turn, &|_| {}).await
+    }
+
+    async fn run_turn(
+        &self,
+        name: &str,
+        pipeline: &Pipeline,
+        mut turn: Turn,
+        on_delta: DeltaSink<'_>,
+    ) -> Result<Outcome, EngineError> {
+        let run = Run::new(self, name, pipeline, on_delta);
         match run.run(&mut turn).await {
             Ok(()) if turn.ended.is_some() => Ok(Outcome {
                 reply: None,
@@ -172,6 +207,7 @@ impl Generation {
                 })
             }
             // Before the message is stored there is nothing to answer for: report the failure.
+            // (A run without a message has nothing to lose either.)
             Err(error) if turn.user_message_id.is_none() => Err(error),
             Err(error) => {
                 tracing::error!(pipeline = name, %error, "turn failed");
@@ -186,12 +222,9 @@ impl Generation {
     }
 
     fn emit_sent(&self, turn: &Turn) {
-        self.events.emit(Event {
-            name: EventName::MessageSent,
-            platform: Some(turn.incoming.platform.clone()),
-            user_id: Some(turn.incoming.user_id.clone()),
-            channel_id: Some(turn.incoming.conversation.id.clone()),
-            data: json!({ "chars": turn.reply.chars().count(), "tier": turn.tier.map(|t| t.as_str()) }),
-        });
+        self.events.emit(turn.event(
+            EventName::MessageSent,
+            json!({ "chars": turn.reply.chars().count(), "tier": turn.tier.map(|t| t.as_str()) }),
+        ));
     }
 }

@@ -5,29 +5,20 @@ use clara_config::model::common::EventName;
 use serde_json::json;
 
 use super::EngineError;
-use super::events::Event;
 use super::generation::Generation;
-use super::turn::Incoming;
+use super::turn::Turn;
 use super::worker::SUMMARIZE_SESSION;
 use crate::store::Session;
 
 /// The session `incoming` belongs to, rolling over an idle one.
-pub(crate) async fn resolve(
-    generation: &Generation,
-    incoming: &Incoming,
-) -> Result<Session, EngineError> {
+pub(crate) async fn resolve(generation: &Generation, turn: &Turn) -> Result<Session, EngineError> {
+    let incoming = &turn.incoming;
     let store = &generation.store;
     let now = generation.clock.now();
     let idle_ms = i64::from(generation.config.clara.value.sessions.idle_timeout_minutes) * 60_000;
     let user = &incoming.user_id;
     let conversation = &incoming.conversation.id;
-    let event = |name, data| Event {
-        name,
-        platform: Some(incoming.platform.clone()),
-        user_id: Some(user.clone()),
-        channel_id: Some(conversation.clone()),
-        data,
-    };
+    let event = |name, data| turn.event(name, data);
     let previous = match store.open_session(user, conversation).await? {
         Some(open) if now - open.last_activity_at <= idle_ms => return Ok(open),
         Some(idle) => {

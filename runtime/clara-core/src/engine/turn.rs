@@ -1,6 +1,10 @@
 //! Per-message state: what came in, and everything the steps add as they run.
 
-use clara_config::model::common::Tier;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use clara_config::model::common::{EventName, Tier};
+
+use super::events::Event;
 
 use crate::llm::{ChatResponse, Message};
 use crate::store::Session;
@@ -47,6 +51,8 @@ pub struct Incoming {
 pub struct Turn {
     /// What arrived.
     pub incoming: Incoming,
+    /// This turn's id in events and logs (`msg-` and 8 hex digits).
+    pub request_id: String,
     /// The text as the steps have shaped it (prefixes stripped, names added).
     pub text: String,
     /// The session it belongs to, once `ingest` has stored it.
@@ -84,6 +90,7 @@ impl Turn {
         let text = incoming.text.clone();
         Turn {
             incoming,
+            request_id: new_request_id(),
             text,
             session: None,
             user_message_id: None,
@@ -94,4 +101,39 @@ impl Turn {
             ended: None,
         }
     }
+}
+
+impl Turn {
+    /// An event about this turn, with its platform, user, conversation and request id.
+    pub fn event(&self, name: EventName, data: serde_json::Value) -> Event {
+        Event {
+            name,
+            platform: Some(self.incoming.platform.clone()),
+            user_id: Some(self.incoming.user_id.clone()),
+            channel_id: Some(self.incoming.conversation.id.clone()),
+            request_id: Some(self.request_id.clone()),
+            data,
+        }
+    }
+}
+
+/// A request id unlikely to repeat: a counter mixed with the start time (splitmix64), so ids
+/// from two processes started at different moments differ too.
+fn new_request_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let seed = *SEED.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+            ^ u64::from(std::process::id()) << 32
+    });
+    let mut z = seed.wrapping_add(
+        NEXT.fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    );
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    format!("msg-{:08x}", z as u32)
 }

@@ -137,7 +137,10 @@ async fn build_prompt(
     if options.reply_chain {
         prompt.extend(incoming.reply_chain.iter().cloned());
     }
-    if options.history_source == HistorySource::CurrentSession {
+    // A pipeline run by a task or hook has no message of its own; its `llm_call` instruction
+    // is what the model answers.
+    let has_message = !turn.text.is_empty() || !incoming.images.is_empty();
+    if options.history_source == HistorySource::CurrentSession && has_message {
         let mut current = Message::user(turn.text.clone());
         for (media_type, data) in &incoming.images {
             current = current.with_image(media_type.clone(), data.clone());

@@ -6,7 +6,6 @@ use clara_config::model::steps::{IngestStep, PhraseMatch};
 use serde_json::json;
 
 use crate::engine::EngineError;
-use crate::engine::events::Event;
 use crate::engine::run::Run;
 use crate::engine::session;
 use crate::engine::turn::{Turn, TurnEnd};
@@ -28,6 +27,11 @@ pub(crate) async fn run(
     }
     if is_stop_phrase(&text, &options.stop_phrases, options.stop_phrase_match) {
         turn.ended = Some(TurnEnd::StopPhrase);
+        // The adapter stops what runs in this conversation; hooks hear it here.
+        generation.events.emit(turn.event(
+            EventName::MessageCancelled,
+            json!({ "reason": "stop_phrase" }),
+        ));
         return Ok(());
     }
     if text.is_empty() && turn.incoming.images.is_empty() {
@@ -41,7 +45,7 @@ pub(crate) async fn run(
     if options.name_prefix && !turn.incoming.conversation.is_dm {
         text = format!("[{}]: {text}", turn.incoming.user_name);
     }
-    let session = session::resolve(generation, &turn.incoming).await?;
+    let session = session::resolve(generation, turn).await?;
     let now = generation.clock.now();
     if options.dedupe_window_secs > 0 {
         let last = generation.store.recent_messages(&session.id, 1).await?;
@@ -63,13 +67,10 @@ pub(crate) async fn run(
             now,
         )
         .await?;
-    generation.events.emit(Event {
-        name: EventName::MessageReceived,
-        platform: Some(turn.incoming.platform.clone()),
-        user_id: Some(turn.incoming.user_id.clone()),
-        channel_id: Some(turn.incoming.conversation.id.clone()),
-        data: json!({ "message_id": id, "session_id": session.id, "chars": text.chars().count() }),
-    });
+    generation.events.emit(turn.event(
+        EventName::MessageReceived,
+        json!({ "message_id": id, "session_id": session.id, "chars": text.chars().count() }),
+    ));
     turn.text = text;
     turn.user_message_id = Some(id);
     turn.session = Some(session);

@@ -6,7 +6,6 @@ use clara_config::model::steps::{LlmCallStep, ToolLoopStep};
 use serde_json::json;
 
 use crate::engine::EngineError;
-use crate::engine::events::Event;
 use crate::engine::generation::step_template;
 use crate::engine::run::Run;
 use crate::engine::turn::Turn;
@@ -168,13 +167,7 @@ async fn execute(
     step: u32,
 ) -> Result<String, EngineError> {
     let generation = run.generation;
-    let event = |name, data| Event {
-        name,
-        platform: Some(turn.incoming.platform.clone()),
-        user_id: Some(turn.incoming.user_id.clone()),
-        channel_id: Some(turn.incoming.conversation.id.clone()),
-        data,
-    };
+    let event = |name, data| turn.event(name, data);
     let tool = tools.iter().find(|t| t.spec().name == call.name);
     let policy = tool.map(|t| t.policy().clone()).unwrap_or_default();
     generation.events.emit(event(
