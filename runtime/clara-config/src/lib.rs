@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 mod checks;
+pub mod diff;
 pub mod doc;
 pub mod env;
 pub mod loader;
