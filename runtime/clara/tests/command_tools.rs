@@ -222,10 +222,9 @@ async fn the_shipped_python_tool_runs_code_in_a_temporary_folder() {
         clara_config::LoadOptions { offline: true },
     )
     .unwrap();
-    let tools = clara::tools::build(&set);
+    let tools = clara::tools::build(&set, None);
     let python = tools
-        .iter()
-        .find(|t| t.spec().name == "run_python")
+        .manifest_tool("run_python")
         .expect("offered once enabled");
     assert!(python.policy().admin_only);
     assert!(python.spec().description.contains("not a security sandbox"));

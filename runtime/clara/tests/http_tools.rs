@@ -186,12 +186,10 @@ async fn the_shipped_github_tools_call_the_api_as_documented() {
     )
     .expect("the shipped root with GitHub tools enabled validates");
     let store = clara::runtime::open_store(&set).await.unwrap();
-    let tools = clara::tools::build(&set);
+    let tools = clara::tools::build(&set, None);
     let tool = |name: &str| {
         tools
-            .iter()
-            .find(|t| t.spec().name == name)
-            .cloned()
+            .manifest_tool(name)
             .unwrap_or_else(|| panic!("{name} is offered"))
     };
     let clock = clara_core::engine::ManualClock::new(0);

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use clara_config::Env;
 use clara_config::model::clara::ClaraConfig;
+use clara_config::model::provider::ProviderConfig;
 use clara_core::llm::{
     BoxFuture, ChatRequest, ChatResponse, DeltaSink, Embedder, Fallback, Provider, ProviderError,
 };
@@ -30,6 +31,25 @@ pub use wire::Reply;
 pub struct Providers {
     by_name: BTreeMap<String, Arc<dyn Provider>>,
     embedder: Option<Arc<dyn Embedder>>,
+    /// Each provider on its own (before fallback chains), with what it was built from, so a
+    /// reload can keep the ones that did not change (and their warm connections).
+    single: BTreeMap<String, Built>,
+}
+
+struct Built {
+    config: ProviderConfig,
+    secrets: Vec<Option<String>>,
+    provider: Arc<dyn Provider>,
+}
+
+/// The values of the variables a provider reads (its key and header secrets).
+fn secrets_of(provider: &ProviderConfig, env: &Env) -> Vec<Option<String>> {
+    provider
+        .api_key_env
+        .iter()
+        .chain(provider.headers_env.values())
+        .map(|var| env.get(var).map(str::to_owned))
+        .collect()
 }
 
 impl Providers {
@@ -37,16 +57,33 @@ impl Providers {
     /// secret is missing still exists and fails each call with that reason (`clara validate`
     /// reports it up front for the providers in use).
     pub fn build(config: &ClaraConfig, env: &Env) -> Providers {
-        let single: BTreeMap<String, Arc<dyn Provider>> = config
+        Providers::rebuild(config, env, None)
+    }
+
+    /// Like [`Providers::build`], keeping every provider of `previous` whose settings and
+    /// secrets are unchanged.
+    pub fn rebuild(config: &ClaraConfig, env: &Env, previous: Option<&Providers>) -> Providers {
+        let single: BTreeMap<String, Built> = config
             .providers
             .iter()
             .map(|(name, provider)| {
-                let built: Arc<dyn Provider> = match HttpProvider::new(name, provider, env) {
-                    Ok(client) => Arc::new(client),
-                    Err(error) => Arc::new(Unavailable {
-                        name: name.clone(),
-                        error,
-                    }),
+                let secrets = secrets_of(provider, env);
+                let kept = previous
+                    .and_then(|p| p.single.get(name))
+                    .filter(|old| old.config == *provider && old.secrets == secrets)
+                    .map(|old| old.provider.clone());
+                let built: Arc<dyn Provider> =
+                    kept.unwrap_or_else(|| match HttpProvider::new(name, provider, env) {
+                        Ok(client) => Arc::new(client),
+                        Err(error) => Arc::new(Unavailable {
+                            name: name.clone(),
+                            error,
+                        }),
+                    });
+                let built = Built {
+                    config: provider.clone(),
+                    secrets,
+                    provider: built,
                 };
                 (name.clone(), built)
             })
@@ -55,14 +92,14 @@ impl Providers {
             .providers
             .iter()
             .map(|(name, provider)| {
-                let primary = single[name].clone();
+                let primary = single[name].provider.clone();
                 let chained: Arc<dyn Provider> = if provider.fallback.is_empty() {
                     primary
                 } else {
                     let rest = provider
                         .fallback
                         .iter()
-                        .filter_map(|f| single.get(f).cloned())
+                        .filter_map(|f| single.get(f).map(|b| b.provider.clone()))
                         .collect();
                     Arc::new(Fallback::new(primary, rest))
                 };
@@ -79,12 +116,22 @@ impl Providers {
                 }
             }
         });
-        Providers { by_name, embedder }
+        Providers {
+            by_name,
+            embedder,
+            single,
+        }
     }
 
     /// The provider `name` (with its fallbacks).
     pub fn get(&self, name: &str) -> Option<Arc<dyn Provider>> {
         self.by_name.get(name).cloned()
+    }
+
+    /// The provider `name` on its own, without its fallbacks (for checking what a rebuild
+    /// kept).
+    pub fn single(&self, name: &str) -> Option<Arc<dyn Provider>> {
+        self.single.get(name).map(|b| b.provider.clone())
     }
 
     /// The embedder, when embeddings are configured, enabled and have their key.

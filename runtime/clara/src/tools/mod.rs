@@ -20,25 +20,80 @@ use serde_json::{Value, json};
 use command::{CommandSpec, CommandTool};
 use http::{HttpSpec, HttpTool};
 
-/// The fixed tools of a generation (everything but MCP servers). A manifest that cannot be
-/// built is left out with a warning.
-pub fn build(set: &ConfigSet) -> Vec<Arc<dyn Tool>> {
+/// The fixed tools of a generation (everything but MCP servers), with what each manifest tool
+/// was built from so the next generation can keep the unchanged ones.
+pub struct ToolSet {
+    /// Every tool, in order: memory, files, then manifests by name.
+    pub tools: Vec<Arc<dyn Tool>>,
+    manifests: BTreeMap<String, BuiltTool>,
+}
+
+struct BuiltTool {
+    manifest: ToolManifest,
+    secrets: Vec<Option<String>>,
+    tool: Arc<dyn Tool>,
+}
+
+impl ToolSet {
+    /// The tool built from the manifest `name`.
+    pub fn manifest_tool(&self, name: &str) -> Option<Arc<dyn Tool>> {
+        self.manifests.get(name).map(|b| b.tool.clone())
+    }
+}
+
+/// Builds the fixed tools of `set`, keeping each manifest tool of `previous` whose manifest
+/// and secrets are unchanged. A manifest that cannot be built is left out with a warning.
+pub fn build(set: &ConfigSet, previous: Option<&ToolSet>) -> ToolSet {
     let client = http_client();
     let mut tools = memory_tools();
     let files = &set.clara.value.files;
     tools.extend(files::FileStore::new(set.root.join(&files.dir), files.max_file_bytes).tools());
+    let mut manifests = BTreeMap::new();
     for (name, loaded) in &set.tools {
         let manifest = &loaded.value;
         if !manifest.enabled {
             continue;
         }
-        match tool(set, &client, name, manifest) {
-            Ok(Some(tool)) => tools.push(tool),
+        let secrets = manifest_secrets(manifest, &set.env);
+        let kept = previous
+            .and_then(|p| p.manifests.get(name))
+            .filter(|old| old.manifest == *manifest && old.secrets == secrets)
+            .map(|old| old.tool.clone());
+        let built = match kept {
+            Some(tool) => Ok(Some(tool)),
+            None => tool(set, &client, name, manifest),
+        };
+        match built {
+            Ok(Some(tool)) => {
+                tools.push(tool.clone());
+                let manifest = manifest.clone();
+                manifests.insert(
+                    name.clone(),
+                    BuiltTool {
+                        manifest,
+                        secrets,
+                        tool,
+                    },
+                );
+            }
             Ok(None) => {}
             Err(why) => tracing::warn!(tool = %name, "tool left out: {why}"),
         }
     }
-    tools
+    ToolSet { tools, manifests }
+}
+
+/// The values of the host variables a manifest reads.
+fn manifest_secrets(manifest: &ToolManifest, env: &Env) -> Vec<Option<String>> {
+    let names = match &manifest.runner {
+        Runner::Command { secrets_env, .. }
+        | Runner::Http { secrets_env, .. }
+        | Runner::Mcp { secrets_env, .. } => secrets_env,
+    };
+    names
+        .iter()
+        .map(|n| env.get(n).map(str::to_owned))
+        .collect()
 }
 
 /// The client every HTTP tool shares (one connection pool).
@@ -167,7 +222,7 @@ fn program_env(
 
 /// Kills the process group a child leads (it was started with `process_group(0)`), taking
 /// everything the child started with it.
-fn kill_process_group(pid: Option<u32>) {
+pub(crate) fn kill_process_group(pid: Option<u32>) {
     #[cfg(unix)]
     if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
         // SAFETY: killpg only sends a signal; a group that is gone yields ESRCH.
