@@ -13,6 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use clara::live::Live;
 use clara_config::{Env, LoadOptions};
 use clara_core::engine::{Conversation, Incoming, LogEvents, SystemClock};
 
@@ -73,18 +74,17 @@ fn main() {
                 fake.base_url(),
             ),
         ]);
-        let set =
-            clara_config::load_with_env(root.path(), env, LoadOptions { offline: true }).unwrap();
-        let store = clara::runtime::open_store(&set).await.unwrap();
-        let mcp = clara::tools::mcp::McpServers::new(clara::tools::http_client());
-        let generation = clara::runtime::generation(
-            set,
-            store,
+        let dir = root.path().to_owned();
+        let live = Live::start(
+            Box::new(move || {
+                clara_config::load_with_env(&dir, env.clone(), LoadOptions { offline: true })
+            }),
             Arc::new(SystemClock),
             Arc::new(LogEvents),
-            &mcp,
         )
+        .await
         .unwrap();
+        let generation = live.current();
         let incoming = |i: usize| Incoming {
             platform: "chat".to_owned(),
             user_id: "bench-user".to_owned(),

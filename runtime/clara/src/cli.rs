@@ -22,6 +22,9 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Write one JSON Schema per file kind (for editors), or check they are current.
     Schema(SchemaArgs),
+    /// Run clara: hooks, scheduled tasks, background memory work and hot reload, until
+    /// Ctrl-C or SIGTERM.
+    Run,
     /// Talk to clara in the terminal: one message with -m, or one per line of stdin.
     Chat(ChatArgs),
     /// Apply pending database migrations to every store (start-up applies them too).

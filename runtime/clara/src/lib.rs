@@ -1,7 +1,12 @@
-//! The clara runtime's edges: LLM providers over HTTP, and (as they land) stores, adapters and
-//! tool runners. The command line in `main.rs` is a thin layer over this library.
+//! The clara runtime's edges: LLM providers over HTTP, stores, tool runners, the running
+//! configuration with hot reload, hooks and the scheduler. The command line in `main.rs` is a
+//! thin layer over this library.
 
+pub mod app;
+pub mod hooks;
+pub mod live;
 pub mod llm;
 pub mod runtime;
+pub mod scheduler;
 pub mod store;
 pub mod tools;

@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         Command::Chat(args) => {
             async_runtime().and_then(|rt| rt.block_on(commands::chat::run(&cli.root, args)))
         }
+        Command::Run => async_runtime().and_then(|rt| rt.block_on(commands::run::run(&cli.root))),
         Command::Migrate => {
             async_runtime().and_then(|rt| rt.block_on(commands::migrate::run(&cli.root)))
         }

@@ -9,11 +9,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clara::tools::mcp::McpServers;
-use clara_config::ConfigSet;
+use clara::app::{App, Features};
+use clara::live::{Live, Loader, Outlet};
+use clara_config::LoadOptions;
+use clara_config::model::common::EventName;
+use clara_config::model::hook::Delivery;
 use clara_core::engine::{
-    Clock, Conversation, Generation, Incoming, LogEvents, ManualClock, SystemClock,
+    Clock, Conversation, Event, EventSink, Generation, Incoming, ManualClock, SystemClock,
 };
+use clara_core::llm::BoxFuture;
+use serde_json::json;
 use tokio::io::AsyncBufReadExt;
 
 use crate::cli::ChatArgs;
@@ -36,7 +41,7 @@ pub async fn run(root: &Path, args: &ChatArgs) -> anyhow::Result<ExitCode> {
         eprintln!("the terminal adapter is disabled (adapters.chat.enabled = false in clara.toml)");
         return Ok(ExitCode::FAILURE);
     }
-    if let Some(message) = missing_provider_key(&set) {
+    if let Some(message) = super::missing_provider_key(&set, "clara chat") {
         eprintln!("{message}");
         return Ok(ExitCode::FAILURE);
     }
@@ -56,28 +61,58 @@ pub async fn run(root: &Path, args: &ChatArgs) -> anyhow::Result<ExitCode> {
             server_name: None,
         },
     };
-    let store = clara::runtime::open_store(&set).await?;
-    let mcp = McpServers::new(clara::tools::http_client());
-    let generation = clara::runtime::generation(set, store, clock()?, Arc::new(LogEvents), &mcp);
-    let outcome = match generation {
-        Ok(generation) => {
-            mcp.started(MCP_START_WAIT).await;
-            converse(&generation, args, user, conversation, chat.stream).await
-        }
-        Err(error) => Err(error.into()),
-    };
-    // Whatever happened, no MCP server outlives the chat.
-    mcp.shutdown().await;
+    drop(set);
+    let root = root.to_owned();
+    let loader: Loader = Box::new(move || clara_config::load(&root, LoadOptions { offline: true }));
+    let app = App::start(loader, clock()?, Features::default()).await?;
+    app.live.outlets().register("chat", Arc::new(Terminal));
+    app.live.mcp().started(MCP_START_WAIT).await;
+    app.bus.emit(adapter_event(
+        EventName::AdapterConnected,
+        &user,
+        &conversation,
+    ));
+    let outcome = converse(&app.live, args, &user, &conversation).await;
+    app.bus.emit(adapter_event(
+        EventName::AdapterDisconnected,
+        &user,
+        &conversation,
+    ));
+    // Whatever happened, shutdown hooks run and no MCP server outlives the chat.
+    app.shutdown("end of input").await;
     outcome
 }
 
-/// Answers every message until the input ends.
+fn adapter_event(name: EventName, user: &str, conversation: &Conversation) -> Event {
+    Event {
+        platform: Some("chat".to_owned()),
+        user_id: Some(user.to_owned()),
+        channel_id: Some(conversation.id.clone()),
+        ..Event::global(name, json!({ "adapter": "chat" }))
+    }
+}
+
+/// The terminal as a place pipelines run by hooks post to (`deliver = { adapter = "chat" }`).
+struct Terminal;
+
+impl Outlet for Terminal {
+    fn post<'a>(&'a self, _to: &'a Delivery, text: &'a str) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{text}")
+                .and_then(|()| out.flush())
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
+/// Answers every message until the input ends, each on the configuration current when it
+/// arrives (edits to the root apply from the next message).
 async fn converse(
-    generation: &Generation,
+    live: &Live,
     args: &ChatArgs,
-    user: String,
-    conversation: Conversation,
-    stream: bool,
+    user: &str,
+    conversation: &Conversation,
 ) -> anyhow::Result<ExitCode> {
     let mut messages = Messages::new(args.message.clone());
     let mut failed = false;
@@ -85,10 +120,12 @@ async fn converse(
         if text.trim().is_empty() {
             continue;
         }
+        let generation = live.current();
+        let stream = generation.config.clara.value.adapters.chat.stream;
         let incoming = Incoming {
             platform: "chat".to_owned(),
-            user_id: user.clone(),
-            user_name: user.clone(),
+            user_id: user.to_owned(),
+            user_name: user.to_owned(),
             from_bot: false,
             // The terminal is the operator's own.
             is_admin: true,
@@ -97,9 +134,9 @@ async fn converse(
             images: Vec::new(),
             reply_chain: Vec::new(),
         };
-        failed |= answer(generation, incoming, stream).await?;
+        failed |= answer(&generation, incoming, stream).await?;
         // Memory extraction runs after the reply is on screen.
-        drain(generation).await;
+        drain(&generation).await;
     }
     Ok(if failed {
         ExitCode::FAILURE
@@ -194,28 +231,4 @@ fn clock() -> anyhow::Result<Arc<dyn Clock>> {
         }
         Err(_) => Ok(Arc::new(SystemClock)),
     }
-}
-
-/// When the default provider's key is not set: a message saying which variable to set, or how
-/// to use a local server instead.
-fn missing_provider_key(set: &ConfigSet) -> Option<String> {
-    let config = &set.clara.value;
-    let name = config.defaults.provider.clone().or_else(|| {
-        (config.providers.len() == 1)
-            .then(|| config.providers.keys().next().cloned())
-            .flatten()
-    })?;
-    let provider = config.providers.get(&name)?;
-    let var = provider.api_key_env.as_ref()?;
-    if set.env.get(var).is_some() {
-        return None;
-    }
-    Some(format!(
-        "clara chat needs a language model, and the default provider `{name}` has no key.\n\
-         Set {var} in the environment or in {root}/.env.\n\
-         Or use a local OpenAI-compatible server (Ollama, llama.cpp, vLLM, LM Studio): add to clara.toml\n\n  \
-         [providers.local]\n  kind = \"openai\"\n  base_url = \"http://127.0.0.1:11434/v1\"\n  model = \"llama3.2\"\n\n\
-         and run with CLARA_DEFAULTS__PROVIDER=local (or set `provider = \"local\"` under [defaults]).",
-        root = set.root.display(),
-    ))
 }

@@ -2,6 +2,7 @@
 
 pub mod chat;
 pub mod migrate;
+pub mod run;
 pub mod schema;
 pub mod validate;
 
@@ -22,4 +23,28 @@ fn load_or_report(root: &Path) -> Option<ConfigSet> {
             None
         }
     }
+}
+
+/// When the default provider's key is not set: a message saying which variable to set, or how
+/// to use a local server instead.
+fn missing_provider_key(set: &ConfigSet, command: &str) -> Option<String> {
+    let config = &set.clara.value;
+    let name = config.defaults.provider.clone().or_else(|| {
+        (config.providers.len() == 1)
+            .then(|| config.providers.keys().next().cloned())
+            .flatten()
+    })?;
+    let provider = config.providers.get(&name)?;
+    let var = provider.api_key_env.as_ref()?;
+    if set.env.get(var).is_some() {
+        return None;
+    }
+    Some(format!(
+        "{command} needs a language model, and the default provider `{name}` has no key.\n\
+         Set {var} in the environment or in {root}/.env.\n\
+         Or use a local OpenAI-compatible server (Ollama, llama.cpp, vLLM, LM Studio): add to clara.toml\n\n  \
+         [providers.local]\n  kind = \"openai\"\n  base_url = \"http://127.0.0.1:11434/v1\"\n  model = \"llama3.2\"\n\n\
+         and run with CLARA_DEFAULTS__PROVIDER=local (or set `provider = \"local\"` under [defaults]).",
+        root = set.root.display(),
+    ))
 }

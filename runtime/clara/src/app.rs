@@ -1,0 +1,183 @@
+//! A running clara: the live configuration, the hook bus and its dispatcher, hot reload (file
+//! watching and SIGHUP) and, for `clara run`, the scheduler. `clara chat` and `clara run`
+//! start one and shut it down the same way.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clara_config::model::common::EventName;
+use clara_core::engine::{Clock, Event, EventSink};
+use serde_json::json;
+use tokio::task::JoinHandle;
+
+use crate::hooks::{self, HookBus};
+use crate::live::watch::{self, Watcher};
+use crate::live::{Live, Loader};
+use crate::runtime::StartError;
+
+/// How long shutdown waits for `gateway:shutdown` hooks (and any still running) to finish.
+const HOOK_FLUSH_LIMIT: Duration = Duration::from_secs(10);
+
+/// What to start besides the configuration and hooks.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Features {
+    /// Run scheduled tasks (`clara run`).
+    pub scheduler: bool,
+    /// Work through the durable job queue (memory extraction, session summaries) in the
+    /// background (`clara run`; `clara chat` does it after each reply).
+    pub jobs: bool,
+}
+
+/// The parts of a running clara.
+pub struct App {
+    /// The current configuration.
+    pub live: Arc<Live>,
+    /// Where events go.
+    pub bus: Arc<HookBus>,
+    background: Vec<JoinHandle<()>>,
+    _watcher: Option<Watcher>,
+}
+
+impl App {
+    /// Loads the root, starts hooks, hot reload and the chosen features, and fires
+    /// `gateway:startup`.
+    pub async fn start(
+        loader: Loader,
+        clock: Arc<dyn Clock>,
+        features: Features,
+    ) -> Result<App, StartError> {
+        let first = loader().map_err(StartError::Config)?;
+        let runtime = first.clara.value.runtime.clone();
+        let root = first.root.clone();
+        let hooks_loaded = first
+            .hook_files
+            .values()
+            .map(|f| f.value.hooks.len())
+            .sum::<usize>();
+        let tasks_loaded = first
+            .hook_files
+            .values()
+            .map(|f| f.value.tasks.len())
+            .sum::<usize>();
+        drop(first);
+        let node_id = runtime.node_id.clone().unwrap_or_else(host_name);
+        let (bus, queue) = HookBus::new(&node_id);
+        let live = Live::start(loader, clock, bus.clone()).await?;
+        let mut background = vec![hooks::dispatch(
+            queue,
+            live.clone(),
+            node_id.clone(),
+            runtime.hook_concurrency as usize,
+        )];
+        background.push(reload_on_sighup(live.clone()));
+        if features.scheduler {
+            let context = Arc::new(hooks::actions::Context {
+                live: live.clone(),
+                client: crate::tools::http_client(),
+            });
+            // Leases name the process, not just the host: a restarted or second instance on
+            // the same host must not pass for this one.
+            let holder = format!("{node_id}:{}", std::process::id());
+            background.push(crate::scheduler::runner::start(
+                live.clone(),
+                context,
+                bus.clone(),
+                holder,
+            ));
+        }
+        if features.jobs {
+            background.push(work_jobs(live.clone()));
+        }
+        let watcher = if runtime.watch {
+            let debounce = Duration::from_millis(u64::from(runtime.reload_debounce_ms));
+            match watch::watch(live.clone(), &root, debounce) {
+                Ok(watcher) => Some(watcher),
+                Err(error) => {
+                    tracing::warn!(
+                        "cannot watch {} for changes ({error}); send SIGHUP to reload",
+                        root.display()
+                    );
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        bus.emit(Event::global(
+            EventName::GatewayStartup,
+            json!({
+                "node_id": node_id,
+                "pid": std::process::id(),
+                "hooks_loaded": hooks_loaded,
+                "tasks_loaded": tasks_loaded,
+            }),
+        ));
+        Ok(App {
+            live,
+            bus,
+            background,
+            _watcher: watcher,
+        })
+    }
+
+    /// Fires `gateway:shutdown`, lets hooks finish (within a limit), stops the background
+    /// work and every MCP server.
+    pub async fn shutdown(self, reason: &str) {
+        self.bus.emit(Event::global(
+            EventName::GatewayShutdown,
+            json!({ "reason": reason }),
+        ));
+        if !self.bus.flush(HOOK_FLUSH_LIMIT).await {
+            tracing::warn!("some hooks were still running at shutdown");
+        }
+        for task in &self.background {
+            task.abort();
+        }
+        self.live.shutdown().await;
+    }
+}
+
+/// How often the background worker looks for due jobs.
+const JOB_POLL: Duration = Duration::from_secs(2);
+
+/// Runs due jobs on the current generation, a batch at a time.
+fn work_jobs(live: Arc<Live>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match live.current().run_due_jobs(16).await {
+                Ok(report) if report.done + report.failed > 0 => continue,
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "the job queue could not be read"),
+            }
+            tokio::time::sleep(JOB_POLL).await;
+        }
+    })
+}
+
+/// Reloads on every SIGHUP.
+fn reload_on_sighup(live: Arc<Live>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+                tracing::warn!("cannot listen for SIGHUP");
+                return;
+            };
+            while hangups.recv().await.is_some() {
+                tracing::info!("SIGHUP: reloading");
+                live.reload().await;
+            }
+        }
+    })
+}
+
+/// The machine's name, for `CLARA_NODE_ID` when `runtime.node_id` is not set.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|name| name.trim().to_owned())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "clara".to_owned())
+}

@@ -1,0 +1,263 @@
+//! Event hooks: the event bus every generation emits into, and the dispatcher that runs the
+//! hooks of the current configuration for each event. Emitting never waits: events queue, and
+//! at most `runtime.hook_concurrency` actions run at once, so hooks never slow a turn.
+
+pub mod actions;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clara_config::model::common::EventName;
+use clara_config::model::hook::{Delivery, Hook};
+use clara_core::engine::{Event, EventSink, LogEvents};
+use serde_json::{Value, json};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::live::Live;
+use actions::{Action, Context, Run};
+
+/// Events waiting for the dispatcher; beyond this many, new ones are dropped with a warning
+/// rather than making a turn wait.
+const QUEUE: usize = 4_096;
+
+/// The sink generations emit into: logs each event and queues it for the hooks.
+pub struct HookBus {
+    queue: mpsc::Sender<Queued>,
+    node_id: String,
+}
+
+enum Queued {
+    Event(Stamped),
+    /// Answered once every earlier event's hooks have finished.
+    Flush(oneshot::Sender<()>),
+}
+
+/// An event with the moment it fired.
+struct Stamped {
+    event: Event,
+    at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The receiving end, handed to [`dispatch`].
+pub struct EventQueue(mpsc::Receiver<Queued>);
+
+impl HookBus {
+    /// A bus for this instance (`node_id` goes into every hook's environment).
+    pub fn new(node_id: &str) -> (Arc<HookBus>, EventQueue) {
+        let (queue, receiver) = mpsc::channel(QUEUE);
+        let bus = HookBus {
+            queue,
+            node_id: node_id.to_owned(),
+        };
+        (Arc::new(bus), EventQueue(receiver))
+    }
+
+    /// This instance's id.
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    /// Waits (at most `limit`) until the hooks of every event emitted so far have finished:
+    /// at shutdown, so `gateway:shutdown` hooks run; in tests.
+    pub async fn flush(&self, limit: Duration) -> bool {
+        let (done, finished) = oneshot::channel();
+        let flushed = async {
+            self.queue.send(Queued::Flush(done)).await.ok()?;
+            finished.await.ok()
+        };
+        matches!(tokio::time::timeout(limit, flushed).await, Ok(Some(())))
+    }
+}
+
+impl EventSink for HookBus {
+    fn emit(&self, event: Event) {
+        LogEvents.emit(event.clone());
+        let stamped = Stamped {
+            event,
+            at: chrono::Utc::now(),
+        };
+        if let Err(mpsc::error::TrySendError::Full(Queued::Event(dropped))) =
+            self.queue.try_send(Queued::Event(stamped))
+        {
+            tracing::warn!(
+                event = dropped.event.name.as_str(),
+                "hooks are behind; this event runs no hooks"
+            );
+        }
+    }
+}
+
+/// Runs the hooks of `live`'s current configuration for every queued event until the bus is
+/// gone. The hook list is read per event, so a removed hook never fires again.
+pub fn dispatch(
+    mut queue: EventQueue,
+    live: Arc<Live>,
+    node_id: String,
+    concurrency: usize,
+) -> JoinHandle<()> {
+    let context = Arc::new(Context {
+        live: live.clone(),
+        client: crate::tools::http_client(),
+    });
+    let concurrency = concurrency.max(1);
+    let permits = Arc::new(Semaphore::new(concurrency));
+    tokio::spawn(async move {
+        while let Some(queued) = queue.0.recv().await {
+            let Stamped { event, at } = match queued {
+                Queued::Event(stamped) => stamped,
+                Queued::Flush(done) => {
+                    // Holding every permit means every running action has finished.
+                    let all = permits
+                        .acquire_many(concurrency as u32)
+                        .await
+                        .expect("the semaphore is never closed");
+                    drop(all);
+                    let _ = done.send(());
+                    continue;
+                }
+            };
+            let generation = live.current();
+            let mut hooks: Vec<&Hook> = generation
+                .config
+                .hook_files
+                .values()
+                .flat_map(|file| &file.value.hooks)
+                .filter(|hook| hook.enabled && fires_on(hook, event.name))
+                .collect();
+            hooks.sort_by_key(|hook| std::cmp::Reverse(hook.priority));
+            for hook in hooks {
+                let Some(action) = Action::of_hook(hook) else {
+                    continue;
+                };
+                let permit = permits
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("the semaphore is never closed");
+                let context = context.clone();
+                let hook = hook.clone();
+                let event = event.clone();
+                let node_id = node_id.clone();
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    run_hook(&context, &hook, &action, &event, at, &node_id).await;
+                });
+            }
+        }
+    })
+}
+
+fn fires_on(hook: &Hook, name: EventName) -> bool {
+    hook.event == Some(name) || hook.on.contains(&name)
+}
+
+async fn run_hook(
+    context: &Context,
+    hook: &Hook,
+    action: &Action,
+    event: &Event,
+    at: chrono::DateTime<chrono::Utc>,
+    node_id: &str,
+) {
+    let started = Instant::now();
+    let payload = event_json(event, at, node_id);
+    let run = Run {
+        name: &hook.name,
+        env: event_env(event, at, node_id),
+        payload: &payload,
+        working_dir: hook.working_dir.as_deref(),
+        origin: origin(event),
+        timeout: Duration::from_secs_f64(hook.timeout),
+    };
+    let outcome = context.run(action, run).await;
+    let ms = started.elapsed().as_millis() as u64;
+    match outcome {
+        Ok(output) if output.is_empty() => {
+            tracing::info!(hook = %hook.name, event = event.name.as_str(), ms, "hook ran")
+        }
+        Ok(output) => {
+            tracing::info!(hook = %hook.name, event = event.name.as_str(), ms, "hook ran: {output}")
+        }
+        Err(why) => {
+            tracing::warn!(hook = %hook.name, event = event.name.as_str(), ms, "hook failed: {why}")
+        }
+    }
+}
+
+/// The event as JSON, as webhooks receive it.
+pub fn event_json(event: &Event, at: chrono::DateTime<chrono::Utc>, node_id: &str) -> Value {
+    json!({
+        "event": event.name.as_str(),
+        "timestamp": at.to_rfc3339(),
+        "node_id": node_id,
+        "platform": event.platform,
+        "user_id": event.user_id,
+        "channel_id": event.channel_id,
+        "request_id": event.request_id,
+        "data": event.data,
+    })
+}
+
+/// A shell hook's `CLARA_*` variables: the event's fields, `CLARA_EVENT_DATA` (JSON), and
+/// `CLARA_<KEY>` for each plain value in the data (MyPalClara's hooks read those). A data key
+/// never replaces one of the event's own variables.
+pub fn event_env(
+    event: &Event,
+    at: chrono::DateTime<chrono::Utc>,
+    node_id: &str,
+) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    if let Some(data) = event.data.as_object() {
+        for (key, value) in data {
+            let text = match value {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                _ => continue,
+            };
+            let name: String = key
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_uppercase()
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            env.insert(format!("CLARA_{name}"), text);
+        }
+    }
+    let own = [
+        ("CLARA_EVENT_TYPE", Some(event.name.as_str().to_owned())),
+        ("CLARA_TIMESTAMP", Some(at.to_rfc3339())),
+        ("CLARA_NODE_ID", Some(node_id.to_owned())),
+        ("CLARA_PLATFORM", event.platform.clone()),
+        ("CLARA_USER_ID", event.user_id.clone()),
+        ("CLARA_CHANNEL_ID", event.channel_id.clone()),
+        ("CLARA_REQUEST_ID", event.request_id.clone()),
+        ("CLARA_EVENT_DATA", Some(event.data.to_string())),
+    ];
+    for (name, value) in own {
+        env.insert(name.to_owned(), value.unwrap_or_default());
+    }
+    env
+}
+
+/// Where a pipeline hook without `deliver` posts: back to the event's conversation.
+fn origin(event: &Event) -> Option<Delivery> {
+    let adapter = event.platform.clone()?;
+    let conversation = event.channel_id.as_deref()?;
+    let (user, channel) = match conversation.split_once('-') {
+        Some(("dm", user)) => (Some(user.to_owned()), None),
+        Some(("channel", channel)) => (None, Some(channel.to_owned())),
+        _ => return None,
+    };
+    Some(Delivery {
+        adapter,
+        channel,
+        user,
+    })
+}

@@ -1,0 +1,208 @@
+//! The running configuration: the current [`Generation`], rebuilt from the root and swapped
+//! atomically on reload. A turn takes the generation once and keeps it to its end, so a reload
+//! never changes a turn half-way; the next turn sees the new files.
+
+mod outlets;
+pub mod watch;
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use clara_config::diff::{self, Changes};
+use clara_config::model::common::EventName;
+use clara_config::{ConfigError, ConfigSet, Problem};
+use clara_core::engine::{Clock, Event, EventSink, Generation, Parts};
+use clara_core::store::Store;
+use serde_json::json;
+
+use crate::llm::Providers;
+use crate::runtime::{StartError, open_store};
+use crate::tools::ToolSet;
+use crate::tools::mcp::McpServers;
+
+pub use outlets::{Outlet, Outlets};
+
+/// How the root is loaded, at start and on every reload.
+pub type Loader = Box<dyn Fn() -> Result<ConfigSet, ConfigError> + Send + Sync>;
+
+/// The current generation and what rebuilding it reuses.
+pub struct Live {
+    current: ArcSwap<Generation>,
+    loader: Loader,
+    /// What the last build made, for the next one to keep; held across a whole reload, so
+    /// reloads run one at a time.
+    kept: tokio::sync::Mutex<Kept>,
+    mcp: McpServers,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    events: Arc<dyn EventSink>,
+    outlets: Outlets,
+}
+
+struct Kept {
+    providers: Providers,
+    tools: ToolSet,
+}
+
+/// What a reload did.
+#[derive(Debug, PartialEq)]
+pub enum Reload {
+    /// A new generation serves from now on.
+    Applied(Changes),
+    /// The files are as before; nothing was rebuilt.
+    Unchanged,
+    /// The files have problems; the running generation stays.
+    Invalid(Vec<Problem>),
+    /// The change needs a restart; the running generation stays.
+    Refused(String),
+}
+
+impl Live {
+    /// Loads the root with `loader`, opens the store and builds the first generation.
+    pub async fn start(
+        loader: Loader,
+        clock: Arc<dyn Clock>,
+        events: Arc<dyn EventSink>,
+    ) -> Result<Arc<Live>, StartError> {
+        let set = loader().map_err(StartError::Config)?;
+        let store = open_store(&set).await?;
+        let mcp = McpServers::new(crate::tools::http_client());
+        let providers = Providers::build(&set.clara.value, &set.env);
+        let tools = crate::tools::build(&set, None);
+        let generation = assemble(set, &providers, &tools, &mcp, &store, &clock, &events)?;
+        Ok(Arc::new(Live {
+            current: ArcSwap::from_pointee(generation),
+            loader,
+            kept: tokio::sync::Mutex::new(Kept { providers, tools }),
+            mcp,
+            store,
+            clock,
+            events,
+            outlets: Outlets::default(),
+        }))
+    }
+
+    /// The generation new work starts on.
+    pub fn current(&self) -> Arc<Generation> {
+        self.current.load_full()
+    }
+
+    /// The MCP servers the generations use.
+    pub fn mcp(&self) -> &McpServers {
+        &self.mcp
+    }
+
+    /// Where pipelines run by tasks and hooks post their replies.
+    pub fn outlets(&self) -> &Outlets {
+        &self.outlets
+    }
+
+    /// Loads the root again and, when it is valid and can be applied without a restart, swaps
+    /// in a generation built from it (keeping every unchanged provider, tool and MCP server,
+    /// and the store). Every outcome is logged and fires `config:reloaded` or
+    /// `config:reload_failed`.
+    pub async fn reload(&self) -> Reload {
+        let mut kept = self.kept.lock().await;
+        let old = self.current();
+        let set = match (self.loader)() {
+            Ok(set) => set,
+            Err(error) => {
+                let problems = error.problems().to_vec();
+                for problem in &problems {
+                    tracing::error!("{problem}");
+                }
+                tracing::error!("{error}; the running configuration stays");
+                let listed: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                self.events.emit(Event::global(
+                    EventName::ConfigReloadFailed,
+                    json!({ "reason": "invalid", "problems": listed }),
+                ));
+                return Reload::Invalid(problems);
+            }
+        };
+        if let Some(reason) = diff::needs_restart(&old.config, &set) {
+            tracing::warn!("reload refused: {reason}");
+            self.events.emit(Event::global(
+                EventName::ConfigReloadFailed,
+                json!({ "reason": "needs_restart", "message": reason }),
+            ));
+            return Reload::Refused(reason);
+        }
+        let changes = diff::changes(&old.config, &set);
+        if changes.is_empty() {
+            return Reload::Unchanged;
+        }
+        let providers = Providers::rebuild(&set.clara.value, &set.env, Some(&kept.providers));
+        let tools = crate::tools::build(&set, Some(&kept.tools));
+        let built = assemble(
+            set,
+            &providers,
+            &tools,
+            &self.mcp,
+            &self.store,
+            &self.clock,
+            &self.events,
+        );
+        let generation = match built {
+            Ok(generation) => generation,
+            Err(error) => {
+                tracing::error!("reload failed: {error}; the running configuration stays");
+                self.events.emit(Event::global(
+                    EventName::ConfigReloadFailed,
+                    json!({ "reason": "build", "message": error.to_string() }),
+                ));
+                return Reload::Refused(error.to_string());
+            }
+        };
+        self.current.store(Arc::new(generation));
+        *kept = Kept { providers, tools };
+        tracing::info!(
+            added = ?changes.added,
+            changed = ?changes.changed,
+            removed = ?changes.removed,
+            "configuration reloaded"
+        );
+        self.events.emit(Event::global(
+            EventName::ConfigReloaded,
+            json!({
+                "added": changes.added,
+                "changed": changes.changed,
+                "removed": changes.removed,
+            }),
+        ));
+        Reload::Applied(changes)
+    }
+
+    /// Stops what the generations started (MCP servers).
+    pub async fn shutdown(&self) {
+        self.mcp.shutdown().await;
+    }
+}
+
+fn assemble(
+    set: ConfigSet,
+    providers: &Providers,
+    tools: &ToolSet,
+    mcp: &McpServers,
+    store: &Arc<dyn Store>,
+    clock: &Arc<dyn Clock>,
+    events: &Arc<dyn EventSink>,
+) -> Result<Generation, StartError> {
+    let parts = Parts {
+        providers: set
+            .clara
+            .value
+            .providers
+            .keys()
+            .filter_map(|name| Some((name.clone(), providers.get(name)?)))
+            .collect(),
+        embedder: providers.embedder(),
+        store: store.clone(),
+        tools: tools.tools.clone(),
+        tool_sources: mcp.sync(&set),
+        clock: clock.clone(),
+        events: events.clone(),
+        config: Arc::new(set),
+    };
+    Ok(Generation::new(parts)?)
+}
