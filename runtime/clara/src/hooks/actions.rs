@@ -156,7 +156,11 @@ impl Context {
             let code = status
                 .code()
                 .map_or_else(|| "a signal".to_owned(), |c| c.to_string());
-            Err(format!("exit code {code}: {err}"))
+            Err(if err.is_empty() {
+                format!("exit code {code}")
+            } else {
+                format!("exit code {code}: {err}")
+            })
         }
     }
 

@@ -1,0 +1,185 @@
+//! The scheduler against a real store: a task runs when due and never overlaps itself, a
+//! restart neither repeats nor forgets a run, runs missed while down follow the task's policy,
+//! and `scheduler:task_run` / `scheduler:task_error` fire (seen here through hooks).
+
+mod support;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clara::app::{App, Features};
+use clara_config::{Env, LoadOptions};
+use clara_core::engine::SystemClock;
+
+async fn app(root: &Path) -> App {
+    let env = Env::from_vars([
+        ("OPENROUTER_API_KEY".to_owned(), "k".to_owned()),
+        ("CLARA_RUNTIME__WATCH".to_owned(), "false".to_owned()),
+    ]);
+    let dir = root.to_owned();
+    App::start(
+        Box::new(move || {
+            clara_config::load_with_env(&dir, env.clone(), LoadOptions { offline: true })
+        }),
+        Arc::new(SystemClock),
+        Features {
+            scheduler: true,
+            jobs: false,
+        },
+    )
+    .await
+    .unwrap()
+}
+
+fn write_tasks(root: &Path, yaml: &str) {
+    std::fs::write(root.join("hooks/tasks.yaml"), yaml).unwrap();
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+async fn until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !check() {
+        assert!(started.elapsed() < limit, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_task_never_overlaps_itself() {
+    let root = support::shipped_root();
+    let log = root.path().join("log");
+    write_tasks(
+        root.path(),
+        &format!(
+            "tasks:\n  - name: slow\n    type: interval\n    interval: 0.1\n    delay: 0.05\n    command: 'echo start >> {log}; sleep 0.4; echo end >> {log}'\n",
+            log = log.display()
+        ),
+    );
+    let app = app(root.path()).await;
+    until("three runs", Duration::from_secs(10), || {
+        lines(&log).iter().filter(|l| *l == "end").count() >= 3
+    })
+    .await;
+    app.shutdown("test").await;
+    let log = lines(&log);
+    for pair in log.chunks(2) {
+        assert!(
+            pair[0] == "start" && pair.get(1).is_none_or(|l| l == "end"),
+            "overlap: {log:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_neither_repeats_nor_forgets_a_run() {
+    let root = support::shipped_root();
+    let log = root.path().join("log");
+    let run_at = (chrono::Utc::now() + chrono::Duration::milliseconds(700)).to_rfc3339();
+    write_tasks(
+        root.path(),
+        &format!(
+            "tasks:\n  - name: once\n    type: one_shot\n    run_at: \"{run_at}\"\n    command: 'echo once >> {log}'\n  - name: hourly\n    type: interval\n    interval: 3600\n    delay: 0.2\n    command: 'echo hourly >> {log}'\n",
+            log = log.display()
+        ),
+    );
+    let app_one = app(root.path()).await;
+    until("both ran", Duration::from_secs(10), || {
+        lines(&log).len() == 2
+    })
+    .await;
+    app_one.shutdown("test").await;
+
+    // The same clara, started again: the one-shot is used up and the hourly task is not due.
+    let app_two = app(root.path()).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    app_two.shutdown("test").await;
+    let mut seen = lines(&log);
+    seen.sort();
+    assert_eq!(seen, ["hourly", "once"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runs_missed_while_down_follow_the_tasks_policy() {
+    let root = support::shipped_root();
+    let log = root.path().join("log");
+    let task = |name: &str, missed: &str| {
+        format!(
+            "  - name: {name}\n    type: interval\n    interval: 60\n    missed: {missed}\n    command: 'echo {name} >> {log}'\n",
+            log = log.display()
+        )
+    };
+    write_tasks(
+        root.path(),
+        &format!(
+            "tasks:\n{}{}",
+            task("catch-up", "run_once"),
+            task("skip-it", "skip")
+        ),
+    );
+    // Both last ran five minutes ago: four runs each were missed while clara was down.
+    let set = clara_config::load_with_env(
+        root.path(),
+        Env::from_vars([("OPENROUTER_API_KEY".to_owned(), "k".to_owned())]),
+        LoadOptions { offline: true },
+    )
+    .unwrap();
+    let store = clara::runtime::open_store(&set).await.unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    for name in ["catch-up", "skip-it"] {
+        let due = now - 300_000;
+        assert!(
+            store
+                .claim_task_run(name, due, due, due + 1_000, "old")
+                .await
+                .unwrap()
+        );
+        store
+            .finish_task_run(name, "old", due + 10, None)
+            .await
+            .unwrap();
+    }
+    drop(store);
+
+    let app = app(root.path()).await;
+    until("the catch-up run", Duration::from_secs(10), || {
+        !lines(&log).is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    app.shutdown("test").await;
+    assert_eq!(
+        lines(&log),
+        ["catch-up"],
+        "one catch-up run, and nothing for `skip`"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn task_events_fire_and_reach_hooks() {
+    let root = support::shipped_root();
+    let log = root.path().join("log");
+    write_tasks(
+        root.path(),
+        &format!(
+            "tasks:\n  - name: fails\n    type: one_shot\n    delay: 0.1\n    command: 'exit 4'\nhooks:\n  - name: on-run\n    on: [scheduler:task_run]\n    command: 'echo \"run $CLARA_TASK_NAME $CLARA_TASK_TYPE\" >> {log}'\n  - name: on-error\n    on: [scheduler:task_error]\n    command: 'echo \"error $CLARA_TASK_NAME $CLARA_ERROR\" >> {log}'\n",
+            log = log.display()
+        ),
+    );
+    let app = app(root.path()).await;
+    until("both events' hooks ran", Duration::from_secs(10), || {
+        lines(&log).len() == 2
+    })
+    .await;
+    app.shutdown("test").await;
+    let mut seen = lines(&log);
+    seen.sort();
+    assert_eq!(seen, ["error fails exit code 4", "run fails one_shot"]);
+}
