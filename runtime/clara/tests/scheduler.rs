@@ -79,31 +79,51 @@ async fn a_task_never_overlaps_itself() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_restart_neither_repeats_nor_forgets_a_run() {
+async fn a_restart_does_not_repeat_a_run() {
     let root = support::shipped_root();
     let log = root.path().join("log");
-    let run_at = (chrono::Utc::now() + chrono::Duration::milliseconds(700)).to_rfc3339();
+    let run_at = (chrono::Utc::now() + chrono::Duration::milliseconds(500)).to_rfc3339();
+    // `run_once`: a one-shot whose time passed while clara was down still runs, so only the
+    // stored run keeps the restart from running it again.
     write_tasks(
         root.path(),
         &format!(
-            "tasks:\n  - name: once\n    type: one_shot\n    run_at: \"{run_at}\"\n    command: 'echo once >> {log}'\n  - name: hourly\n    type: interval\n    interval: 3600\n    delay: 0.2\n    command: 'echo hourly >> {log}'\n",
+            "tasks:\n  - name: once\n    type: one_shot\n    run_at: \"{run_at}\"\n    missed: run_once\n    command: 'echo once >> {log}'\n",
             log = log.display()
         ),
     );
-    let app_one = app(root.path()).await;
-    until("both ran", Duration::from_secs(10), || {
-        lines(&log).len() == 2
+    let first = app(root.path()).await;
+    until("it ran", Duration::from_secs(10), || lines(&log).len() == 1).await;
+    first.shutdown("test").await;
+
+    let second = app(root.path()).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    second.shutdown("test").await;
+    assert_eq!(lines(&log), ["once"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn instances_sharing_a_database_run_each_due_time_once() {
+    let root = support::shipped_root();
+    let log = root.path().join("log");
+    write_tasks(
+        root.path(),
+        &format!(
+            "tasks:\n  - name: tick\n    type: interval\n    interval: 0.2\n    command: 'echo \"$CLARA_DUE_AT\" >> {log}'\n",
+            log = log.display()
+        ),
+    );
+    let (one, two) = tokio::join!(app(root.path()), app(root.path()));
+    until("several runs", Duration::from_secs(10), || {
+        lines(&log).len() >= 6
     })
     .await;
-    app_one.shutdown("test").await;
-
-    // The same clara, started again: the one-shot is used up and the hourly task is not due.
-    let app_two = app(root.path()).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    app_two.shutdown("test").await;
-    let mut seen = lines(&log);
-    seen.sort();
-    assert_eq!(seen, ["hourly", "once"]);
+    tokio::join!(one.shutdown("test"), two.shutdown("test"));
+    let runs = lines(&log);
+    let mut unique = runs.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), runs.len(), "a due time ran twice: {runs:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -177,7 +177,11 @@ impl TaskRun {
                 let payload = json!({ "task": name, "task_type": kind, "due_at": self.due });
                 let run = Run {
                     name,
-                    env: [("CLARA_TASK_NAME".to_owned(), name.clone())].into(),
+                    env: [
+                        ("CLARA_TASK_NAME".to_owned(), name.clone()),
+                        ("CLARA_DUE_AT".to_owned(), rfc3339(self.due)),
+                    ]
+                    .into(),
                     payload: &payload,
                     working_dir: self.task.working_dir.as_deref(),
                     origin: None,
@@ -211,4 +215,10 @@ impl TaskRun {
             tracing::warn!(task = %name, "could not record the run's end: {e}");
         }
     }
+}
+
+fn rfc3339(at: Millis) -> String {
+    chrono::DateTime::from_timestamp_millis(at)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
 }

@@ -179,9 +179,9 @@ impl Schedule {
     ///
     /// The natural next time is:
     /// - never ran: a cron task's first occurrence at or after `started`; an interval task's
-    ///   `started + delay`, or one interval after `started` without a `delay` (so until its
-    ///   first run, every restart restarts that wait); a one-shot's `run_at`, or
-    ///   `started + delay`.
+    ///   first whole multiple of its interval since the Unix epoch at or after
+    ///   `started + delay` (every 3600 s is at the top of each UTC hour), so instances agree on
+    ///   it; a one-shot's `run_at`, or `started + delay`.
     /// - ran before: [`Schedule::next_after`]`(last_due)`, except that a one-shot after `delay`
     ///   is due again at `started + delay` when its last run was before that (it runs once per
     ///   start, as in MyPalClara).
@@ -191,8 +191,8 @@ impl Schedule {
     /// - [`MissedRuns::Skip`]: the first time at or after `now` on the task's own grid (cron
     ///   occurrences, or the interval grid anchored on `last_due`); a one-shot is dropped
     ///   (None), including one whose `run_at` had passed before it was ever watched.
-    /// - [`MissedRuns::RunOnce`]: `now`, however many were missed. Once that run is claimed as
-    ///   `last_due`, the schedule continues from it (an interval grid re-anchors on it).
+    /// - [`MissedRuns::RunOnce`]: the latest missed due time, at once, however many were
+    ///   missed; the schedule continues after it.
     ///
     /// Call this to plan a run, not when its timer fires: by then `now` is past the planned
     /// time, and asking again would count the run as missed.
@@ -217,7 +217,7 @@ impl Schedule {
             return Some(due);
         }
         match missed {
-            MissedRuns::RunOnce => Some(now),
+            MissedRuns::RunOnce => Some(self.latest_missed(due, now)),
             MissedRuns::Skip => self.catch_up(due, now),
         }
     }
@@ -250,10 +250,33 @@ impl Schedule {
         match &self.when {
             // `started` itself counts: a task watched from 09:00:00.000 is due at 09:00.
             When::Cron(cron) => cron.next_after(started.checked_sub(1)?),
-            When::Interval { every, delay } => started.checked_add(delay.unwrap_or(*every)),
+            // On the grid of whole intervals since the Unix epoch, so every instance sharing a
+            // database computes the same due times and claims each once.
+            When::Interval { every, delay } => {
+                let earliest = started.checked_add(delay.unwrap_or(0))?;
+                let steps =
+                    earliest.div_euclid(*every) + Millis::from(earliest.rem_euclid(*every) != 0);
+                steps.checked_mul(*every)
+            }
             When::At { at, .. } => Some(*at),
             When::AfterStart { delay } => started.checked_add(*delay),
         }
+    }
+
+    /// The last due time at or before `now`, counting from `missed` (a due time before `now`):
+    /// the one catch-up run of [`MissedRuns::RunOnce`]. A due time of the schedule rather than
+    /// `now`, so instances catching up together claim the same run.
+    fn latest_missed(&self, missed: Millis, now: Millis) -> Millis {
+        let mut latest = missed;
+        // A cron that fires every minute passes half a million times in a year of downtime;
+        // beyond that bound the earliest missed time is as good a choice.
+        for _ in 0..1_000_000 {
+            match self.next_after(latest) {
+                Some(next) if next <= now => latest = next,
+                _ => break,
+            }
+        }
+        latest
     }
 
     /// The first time at or after `now` on the grid that `missed` (a due time before `now`) is
@@ -690,13 +713,19 @@ mod tests {
             s.next_due(last, started, now, MissedRuns::Skip),
             Some(at("2026-06-10T14:00:00Z"))
         );
+        // RunOnce: the latest missed occurrence, 13:00, runs at once.
         assert_eq!(
             s.next_due(last, started, now, MissedRuns::RunOnce),
-            Some(now)
+            Some(at("2026-06-10T13:00:00Z"))
         );
         // After that one run, the schedule carries on from it.
         assert_eq!(
-            s.next_due(Some(now), started, now + 5_000, MissedRuns::RunOnce),
+            s.next_due(
+                Some(at("2026-06-10T13:00:00Z")),
+                started,
+                now + 5_000,
+                MissedRuns::RunOnce
+            ),
             Some(at("2026-06-10T14:00:00Z"))
         );
         // Nothing missed: the next occurrence after the last run.
@@ -716,9 +745,13 @@ mod tests {
         let t = task("interval = 60");
         let s = Schedule::new(&t, "UTC").unwrap();
         let start = at("2026-06-10T10:00:00Z");
-        // Never ran, no delay: one interval after start.
+        // Never ran, no delay: the first whole minute (since the epoch) at or after start.
         assert_eq!(
             s.next_due(None, start, start, MissedRuns::Skip),
+            Some(start)
+        );
+        assert_eq!(
+            s.next_due(None, start + 1, start + 1, MissedRuns::Skip),
             Some(start + 60_000)
         );
         // A run due at 10:01 that took 5 s: the next is due at 10:02, not 10:02:05.
@@ -731,21 +764,21 @@ mod tests {
         let s = Schedule::new(&task("interval = 1.5"), "UTC").unwrap();
         assert_eq!(s.next_after(start), Some(start + 1_500));
         assert_eq!(s.next_after(start + 1_500), Some(start + 3_000));
-        // With a delay, the first run is after the delay.
+        // With a delay, the first run is on the first grid point after the delay.
         let s = Schedule::new(&task("interval = 60\ndelay = 10"), "UTC").unwrap();
         assert_eq!(
             s.next_due(None, start, start, MissedRuns::Skip),
-            Some(start + 10_000)
+            Some(start + 60_000)
         );
         // The delay is only for the first run.
         assert_eq!(
             s.next_due(
-                Some(start + 10_000),
+                Some(start + 60_000),
                 start,
-                start + 10_001,
+                start + 60_001,
                 MissedRuns::Skip
             ),
-            Some(start + 70_000)
+            Some(start + 120_000)
         );
     }
 
@@ -759,14 +792,15 @@ mod tests {
             s.next_due(Some(last), now, now, MissedRuns::Skip),
             Some(last + 240_000)
         );
+        // RunOnce: the latest missed run, 10:03, at once.
         assert_eq!(
             s.next_due(Some(last), now, now, MissedRuns::RunOnce),
-            Some(now)
+            Some(last + 180_000)
         );
-        // RunOnce re-anchors the grid on the catch-up run.
+        // Then the grid carries on.
         assert_eq!(
-            s.next_due(Some(now), now, now + 1, MissedRuns::RunOnce),
-            Some(now + 60_000)
+            s.next_due(Some(last + 180_000), now, now + 1, MissedRuns::RunOnce),
+            Some(last + 240_000)
         );
         // Exactly on a grid point is not missed.
         let now = last + 180_000;
@@ -800,7 +834,7 @@ mod tests {
         assert_eq!(s.next_due(None, late, late, MissedRuns::Skip), None);
         assert_eq!(
             s.next_due(None, late, late, MissedRuns::RunOnce),
-            Some(late)
+            Some(run_at)
         );
         // The catch-up run uses it up.
         assert_eq!(
@@ -843,7 +877,7 @@ mod tests {
         assert_eq!(s.next_due(None, start, woke, MissedRuns::Skip), None);
         assert_eq!(
             s.next_due(None, start, woke, MissedRuns::RunOnce),
-            Some(woke)
+            Some(start + 30_000)
         );
         // Neither `run_at` nor `delay`: at start-up.
         let s = Schedule::new(&task("type = \"one_shot\""), "UTC").unwrap();

@@ -75,10 +75,12 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await
             .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", path.display())))?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Database(format!("migration failed: {e}")))?;
+        // sqlx takes no lock around SQLite migrations: two processes opening a new database
+        // at once would both try to create its tables. An OS lock next to the file takes turns.
+        let lock = migration_lock(path).await?;
+        let migrated = MIGRATOR.run(&pool).await;
+        drop(lock);
+        migrated.map_err(|e| StoreError::Database(format!("migration failed: {e}")))?;
         let writer = SqliteConnection::connect_with(&options)
             .await
             .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", path.display())))?;
@@ -99,6 +101,32 @@ impl SqliteStore {
     async fn writer(&self) -> MutexGuard<'_, SqliteConnection> {
         self.writer.lock().await
     }
+}
+
+/// An exclusive lock on `DB-migrate.lock` beside the database, held until dropped.
+async fn migration_lock(path: &Path) -> Result<std::fs::File, StoreError> {
+    let mut name = path.as_os_str().to_owned();
+    name.push("-migrate.lock");
+    let lock_path = std::path::PathBuf::from(name);
+    let locked = tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)?;
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsRawFd;
+            // SAFETY: flock on a descriptor we own; it blocks until the lock is ours.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(file)
+    })
+    .await
+    .map_err(|e| StoreError::Database(e.to_string()))?;
+    locked.map_err(|e| StoreError::Database(format!("cannot lock for migrations: {e}")))
 }
 
 /// A database error as a [`StoreError`].
