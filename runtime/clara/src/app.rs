@@ -73,7 +73,7 @@ impl App {
         if features.scheduler {
             let context = Arc::new(hooks::actions::Context {
                 live: live.clone(),
-                client: crate::tools::http_client(),
+                client: live.http_client().clone(),
             });
             // Leases name the process, not just the host: a restarted or second instance on
             // the same host must not pass for this one.

@@ -222,7 +222,7 @@ async fn the_shipped_python_tool_runs_code_in_a_temporary_folder() {
         clara_config::LoadOptions { offline: true },
     )
     .unwrap();
-    let tools = clara::tools::build(&set, None);
+    let tools = clara::tools::build(&set, &clara::tools::http_client(), None);
     let python = tools
         .manifest_tool("run_python")
         .expect("offered once enabled");

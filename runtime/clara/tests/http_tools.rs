@@ -186,7 +186,7 @@ async fn the_shipped_github_tools_call_the_api_as_documented() {
     )
     .expect("the shipped root with GitHub tools enabled validates");
     let store = clara::runtime::open_store(&set).await.unwrap();
-    let tools = clara::tools::build(&set, None);
+    let tools = clara::tools::build(&set, &clara::tools::http_client(), None);
     let tool = |name: &str| {
         tools
             .manifest_tool(name)

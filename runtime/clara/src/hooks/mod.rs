@@ -99,7 +99,7 @@ pub fn dispatch(
 ) -> JoinHandle<()> {
     let context = Arc::new(Context {
         live: live.clone(),
-        client: crate::tools::http_client(),
+        client: live.http_client().clone(),
     });
     let concurrency = concurrency.max(1);
     let permits = Arc::new(Semaphore::new(concurrency));

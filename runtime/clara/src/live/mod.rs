@@ -37,6 +37,7 @@ pub struct Live {
     clock: Arc<dyn Clock>,
     events: Arc<dyn EventSink>,
     outlets: Outlets,
+    client: reqwest::Client,
 }
 
 struct Kept {
@@ -66,9 +67,10 @@ impl Live {
     ) -> Result<Arc<Live>, StartError> {
         let set = loader().map_err(StartError::Config)?;
         let store = open_store(&set).await?;
-        let mcp = McpServers::new(crate::tools::http_client());
+        let client = crate::tools::http_client();
+        let mcp = McpServers::new(client.clone());
         let providers = Providers::build(&set.clara.value, &set.env);
-        let tools = crate::tools::build(&set, None);
+        let tools = crate::tools::build(&set, &client, None);
         let generation = assemble(set, &providers, &tools, &mcp, &store, &clock, &events)?;
         Ok(Arc::new(Live {
             current: ArcSwap::from_pointee(generation),
@@ -79,6 +81,7 @@ impl Live {
             clock,
             events,
             outlets: Outlets::default(),
+            client,
         }))
     }
 
@@ -90,6 +93,11 @@ impl Live {
     /// The MCP servers the generations use.
     pub fn mcp(&self) -> &McpServers {
         &self.mcp
+    }
+
+    /// The HTTP client tools, MCP servers and webhooks share.
+    pub fn http_client(&self) -> &reqwest::Client {
+        &self.client
     }
 
     /// Where pipelines run by tasks and hooks post their replies.
@@ -133,7 +141,7 @@ impl Live {
             return Reload::Unchanged;
         }
         let providers = Providers::rebuild(&set.clara.value, &set.env, Some(&kept.providers));
-        let tools = crate::tools::build(&set, Some(&kept.tools));
+        let tools = crate::tools::build(&set, &self.client, Some(&kept.tools));
         let built = assemble(
             set,
             &providers,

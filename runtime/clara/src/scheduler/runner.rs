@@ -136,7 +136,8 @@ async fn replan(live: &Live, planned: &mut HashMap<String, Planned>, now: Millis
             }
         };
         let next = schedule.next_due(last_due, now, now, task.missed);
-        tracing::info!(task = name, schedule = %schedule.describe(), next = ?next, "task planned");
+        let next_text = next.map_or_else(|| "never".to_owned(), rfc3339);
+        tracing::info!(task = name, schedule = %schedule.describe(), next = %next_text, "task planned");
         planned.insert(
             name.to_owned(),
             Planned {

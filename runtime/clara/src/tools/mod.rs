@@ -42,9 +42,9 @@ impl ToolSet {
 }
 
 /// Builds the fixed tools of `set`, keeping each manifest tool of `previous` whose manifest
-/// and secrets are unchanged. A manifest that cannot be built is left out with a warning.
-pub fn build(set: &ConfigSet, previous: Option<&ToolSet>) -> ToolSet {
-    let client = http_client();
+/// and secrets are unchanged. HTTP tools share `client`. A manifest that cannot be built is
+/// left out with a warning.
+pub fn build(set: &ConfigSet, client: &reqwest::Client, previous: Option<&ToolSet>) -> ToolSet {
     let mut tools = memory_tools();
     let files = &set.clara.value.files;
     tools.extend(files::FileStore::new(set.root.join(&files.dir), files.max_file_bytes).tools());
@@ -61,7 +61,7 @@ pub fn build(set: &ConfigSet, previous: Option<&ToolSet>) -> ToolSet {
             .map(|old| old.tool.clone());
         let built = match kept {
             Some(tool) => Ok(Some(tool)),
-            None => tool(set, &client, name, manifest),
+            None => tool(set, client, name, manifest),
         };
         match built {
             Ok(Some(tool)) => {
@@ -96,7 +96,8 @@ fn manifest_secrets(manifest: &ToolManifest, env: &Env) -> Vec<Option<String>> {
         .collect()
 }
 
-/// The client every HTTP tool shares (one connection pool).
+/// A client for HTTP tools, MCP servers and webhooks. Building one loads the TLS roots, which
+/// costs more than a whole reload, so a running clara builds one and shares it.
 pub fn http_client() -> reqwest::Client {
     crate::llm::http::install_crypto_provider();
     reqwest::Client::builder()

@@ -1,0 +1,199 @@
+//! `cargo bench -p clara --bench reload`: how long from saving a file to the new generation
+//! serving turns (the watcher with the shipped 150 ms debounce included), how long a reload
+//! itself takes, and what a burst of reloads costs turns running meanwhile (turns/s with and
+//! without reloads every 50 ms). The model is a fake on 127.0.0.1 that answers at once.
+
+#[allow(dead_code)]
+#[path = "../tests/support/fake_llm/mod.rs"]
+mod fake_llm;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use clara::live::{Live, Reload, watch};
+use clara_config::{Env, LoadOptions};
+use clara_core::engine::{Conversation, Incoming, LogEvents, SystemClock};
+
+const SAVES: usize = 30;
+const BURST: Duration = Duration::from_secs(3);
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// The fake model, on a thread of its own so its work is not counted as clara's.
+fn start_fake_model() -> fake_llm::FakeLlm {
+    let (started, fake) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let fake = fake_llm::FakeLlm::start().await;
+            fake.keep_alive();
+            started.send(fake).unwrap();
+            std::future::pending::<()>().await;
+        });
+    });
+    fake.recv().unwrap()
+}
+
+fn incoming(i: usize) -> Incoming {
+    Incoming {
+        platform: "chat".to_owned(),
+        user_id: "bench-user".to_owned(),
+        user_name: "Bench".to_owned(),
+        from_bot: false,
+        is_admin: false,
+        conversation: Conversation {
+            id: "dm-bench-user".to_owned(),
+            is_dm: true,
+            channel_name: None,
+            server_name: None,
+        },
+        text: format!("message {i}: what should I cook tonight?"),
+        images: Vec::new(),
+        reply_chain: Vec::new(),
+    }
+}
+
+fn pct(times: &mut [Duration], q: f64) -> Duration {
+    times.sort();
+    times[((times.len() - 1) as f64 * q) as usize]
+}
+
+/// Turns answered in `BURST`, each on the generation current when it starts.
+async fn turns_per_second(live: &Live, fake: &fake_llm::FakeLlm, offset: usize) -> f64 {
+    let started = Instant::now();
+    let mut done = 0;
+    while started.elapsed() < BURST {
+        fake.push(fake_llm::openai_stream(&["Rice and beans."]));
+        let outcome = live
+            .current()
+            .handle_message(incoming(offset + done), &|_| {})
+            .await
+            .unwrap();
+        assert!(outcome.error.is_none(), "{:?}", outcome.error);
+        done += 1;
+    }
+    done as f64 / started.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let root = tempfile::tempdir().unwrap();
+        std::fs::copy(repo.join("clara.toml"), root.path().join("clara.toml")).unwrap();
+        for dir in ["personas", "pipelines", "tools.d", "hooks"] {
+            copy_dir(&repo.join(dir), &root.path().join(dir));
+        }
+        let fake = start_fake_model();
+        let env = Env::from_vars([
+            ("OPENROUTER_API_KEY".to_owned(), "k".to_owned()),
+            ("CLARA_PROVIDERS__OPENROUTER__BASE_URL".to_owned(), fake.base_url()),
+            ("CLARA_MEMORY__ENABLED".to_owned(), "false".to_owned()),
+        ]);
+        let dir = root.path().to_owned();
+        let live = Live::start(
+            Box::new(move || clara_config::load_with_env(&dir, env.clone(), LoadOptions { offline: true })),
+            Arc::new(SystemClock),
+            Arc::new(LogEvents),
+        )
+        .await
+        .unwrap();
+        let debounce = Duration::from_millis(u64::from(
+            live.current().config.clara.value.runtime.reload_debounce_ms,
+        ));
+        let persona = root.path().join("personas/clara.md");
+        let original = std::fs::read_to_string(&persona).unwrap();
+        let edited = |i: usize| original.replacen("You are Clara", &format!("You are Clara ({i})"), 1);
+
+        // A reload on its own (load, check, build, swap), no watcher.
+        let mut reloads = Vec::with_capacity(SAVES);
+        for i in 0..SAVES {
+            std::fs::write(&persona, edited(i)).unwrap();
+            let t = Instant::now();
+            assert!(matches!(live.reload().await, Reload::Applied(_)));
+            reloads.push(t.elapsed());
+        }
+
+        // Save to serving: write the file, then wait until a new turn would see it.
+        let watcher = watch::watch(live.clone(), root.path(), debounce).unwrap();
+        let mut latencies = Vec::with_capacity(SAVES);
+        for i in 0..SAVES {
+            let marker = format!("You are Clara [{i}]");
+            let saved = Instant::now();
+            std::fs::write(&persona, original.replacen("You are Clara", &marker, 1)).unwrap();
+            while !live.current().config.personas["clara"].prompt.contains(&marker) {
+                assert!(saved.elapsed() < Duration::from_secs(5), "the save was not seen");
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            latencies.push(saved.elapsed());
+            // Let the watcher settle so saves do not merge into one burst.
+            tokio::time::sleep(debounce * 2).await;
+        }
+        drop(watcher);
+
+        // Turns with and without a burst of reloads.
+        for i in 0..50 {
+            fake.push(fake_llm::openai_stream(&["warm-up"]));
+            live.current().handle_message(incoming(i), &|_| {}).await.unwrap();
+        }
+        let quiet = turns_per_second(&live, &fake, 1_000).await;
+        let reloading = Arc::new(AtomicBool::new(true));
+        let reloader = {
+            let live = live.clone();
+            let reloading = reloading.clone();
+            let persona = persona.clone();
+            let original = original.clone();
+            tokio::spawn(async move {
+                let mut count = 0usize;
+                while reloading.load(Ordering::SeqCst) {
+                    let text = original.replacen("You are Clara", &format!("You are Clara <{count}>"), 1);
+                    std::fs::write(&persona, text).unwrap();
+                    live.reload().await;
+                    count += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                count
+            })
+        };
+        let busy = turns_per_second(&live, &fake, 100_000).await;
+        reloading.store(false, Ordering::SeqCst);
+        let burst = reloader.await.unwrap();
+
+        println!("reload (load, check, build, swap) over {SAVES} reloads:");
+        println!(
+            "  p50 {:>9.3?}   p95 {:>9.3?}   max {:>9.3?}",
+            pct(&mut reloads, 0.5),
+            pct(&mut reloads, 0.95),
+            pct(&mut reloads, 1.0)
+        );
+        println!("file save to the new generation serving, {debounce:?} debounce, {SAVES} saves:");
+        println!(
+            "  p50 {:>9.3?}   p95 {:>9.3?}   max {:>9.3?}",
+            pct(&mut latencies, 0.5),
+            pct(&mut latencies, 0.95),
+            pct(&mut latencies, 1.0)
+        );
+        println!("turns/s for {BURST:?}: {quiet:.0} without reloads, {busy:.0} during {burst} reloads ({:+.1}%)", (busy / quiet - 1.0) * 100.0);
+        live.shutdown().await;
+    });
+}

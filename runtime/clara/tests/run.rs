@@ -1,0 +1,112 @@
+//! `clara run` as a process: it starts with MyPalClara's `hooks.yaml` and `scheduler.yaml`
+//! unchanged, fires `gateway:startup`, reloads on SIGHUP, and on SIGTERM fires
+//! `gateway:shutdown`, lets its hooks finish and exits 0. The shipped hooks run too.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+fn wait_for(what: &str, check: impl Fn() -> bool) {
+    let started = Instant::now();
+    while !check() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+fn signal(child: &Child, signal: i32) {
+    // SAFETY: sends a signal to our own child.
+    unsafe {
+        libc::kill(child.id() as i32, signal);
+    }
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn runs_hooks_reloads_on_sighup_and_stops_cleanly_on_sigterm() {
+    let root = support::shipped_root();
+    let seed = support::fixtures().join("cases/hooks-mypalclara-files-load-unchanged/files/hooks");
+    for file in ["hooks.yaml", "scheduler.yaml"] {
+        std::fs::copy(seed.join(file), root.path().join("hooks").join(file)).unwrap();
+    }
+    let events = root.path().join("events");
+    let recorder = |event: &str| {
+        format!(
+            "  - name: record-{name}\n    event: {event}\n    command: 'echo \"$CLARA_EVENT_TYPE\" >> {log}'\n",
+            name = event.replace(':', "-"),
+            log = events.display()
+        )
+    };
+    std::fs::write(
+        root.path().join("hooks/record.yaml"),
+        format!(
+            "hooks:\n{}{}{}",
+            recorder("gateway:startup"),
+            recorder("config:reloaded"),
+            recorder("gateway:shutdown")
+        ),
+    )
+    .unwrap();
+
+    let mut child = support::clara(root.path())
+        .arg("run")
+        .env("OPENROUTER_API_KEY", "sk-test")
+        .env("CLARA_RUNTIME__WATCH", "false")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("gateway:startup", || lines(&events) == ["gateway:startup"]);
+
+    // With watching off, SIGHUP is how an edit gets in.
+    support::edit(
+        &root.path().join("personas/clara.md"),
+        "You are Clara",
+        "You are Clara, reloaded",
+    );
+    signal(&child, libc::SIGHUP);
+    wait_for("config:reloaded", || {
+        lines(&events) == ["gateway:startup", "config:reloaded"]
+    });
+
+    signal(&child, libc::SIGTERM);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "clara did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{status}: {stderr}");
+    assert_eq!(
+        lines(&events),
+        ["gateway:startup", "config:reloaded", "gateway:shutdown"]
+    );
+    // MyPalClara's own startup hook ran (its `${CLARA_TIMESTAMP}` comes from the environment).
+    assert!(
+        stderr.contains("hook ran: Gateway started at 20"),
+        "{stderr}"
+    );
+    // Its tasks are planned on their schedules.
+    assert!(stderr.contains("task=\"daily-backup\""), "{stderr}");
+    assert!(stderr.contains("task=\"cleanup-sessions\""), "{stderr}");
+}
