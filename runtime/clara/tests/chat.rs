@@ -480,6 +480,58 @@ async fn each_line_is_answered_before_the_next_is_typed() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_edit_during_a_chat_applies_from_the_next_message() {
+    let root = shipped_root();
+    let fake = FakeLlm::start().await;
+    for answer in ["One.", "Two."] {
+        fake.push(fake_llm::openai_stream(&[answer]));
+        fake.push(extraction(json!([])));
+    }
+    let mut command = clara(root.path());
+    command
+        .args(["chat", "--user", "ann"])
+        .env("OPENROUTER_API_KEY", "k")
+        .env("CLARA_PROVIDERS__OPENROUTER__BASE_URL", fake.base_url())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let persona = root.path().join("personas/clara.md");
+    let lines = tokio::task::spawn_blocking(move || {
+        use std::io::{BufRead, Write};
+        let mut child = command.spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut answer = || {
+            let mut line = String::new();
+            stdout.read_line(&mut line).unwrap();
+            line
+        };
+        stdin.write_all(b"first\n").unwrap();
+        stdin.flush().unwrap();
+        let first = answer();
+        support::edit(&persona, "You are Clara", "You are Clara, edited mid-chat");
+        // The watcher settles (150 ms) and reloads; a second is ample.
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        stdin.write_all(b"second\n").unwrap();
+        stdin.flush().unwrap();
+        let second = answer();
+        drop(stdin);
+        assert!(child.wait().unwrap().success());
+        (first, second)
+    })
+    .await
+    .unwrap();
+    assert_eq!(lines, ("One.\n".to_owned(), "Two.\n".to_owned()));
+    let requests = fake.requests();
+    let turns: Vec<&Value> = requests
+        .iter()
+        .map(|r| &r.body)
+        .filter(|b| b["stream"] == true)
+        .collect();
+    assert!(!system_text(turns[0]).contains("edited mid-chat"));
+    assert!(system_text(turns[1]).contains("edited mid-chat"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn without_a_key_it_says_which_variable_to_set() {
     let root = shipped_root();
     let out = tokio::task::spawn_blocking({

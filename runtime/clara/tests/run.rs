@@ -110,3 +110,31 @@ fn runs_hooks_reloads_on_sighup_and_stops_cleanly_on_sigterm() {
     assert!(stderr.contains("task=\"daily-backup\""), "{stderr}");
     assert!(stderr.contains("task=\"cleanup-sessions\""), "{stderr}");
 }
+
+#[test]
+fn the_shipped_hooks_run() {
+    let root = support::shipped_root();
+    let mut child = support::clara(root.path())
+        .arg("run")
+        .env("OPENROUTER_API_KEY", "sk-test")
+        .env("RUST_LOG", "info")
+        .env("CLARA_RUNTIME__NODE_ID", "test-node")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    let started = Instant::now();
+    while !seen.contains("hook ran: clara started at") {
+        assert!(started.elapsed() < Duration::from_secs(20), "{seen}");
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() == 0 {
+            panic!("clara exited: {seen}");
+        }
+        seen.push_str(&line);
+    }
+    assert!(seen.contains("on test-node"), "{seen}");
+    signal(&child, libc::SIGTERM);
+    assert!(child.wait().unwrap().success());
+}

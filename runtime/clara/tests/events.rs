@@ -1,0 +1,100 @@
+//! Turn events fire at their real moments, in order, each with the turn's platform, user,
+//! conversation and one request id.
+
+mod support;
+
+use std::sync::Arc;
+
+use clara::live::Live;
+use clara_config::model::common::EventName;
+use clara_config::{Env, LoadOptions};
+use clara_core::engine::{Conversation, Incoming, RecordedEvents, SystemClock};
+use support::fake_llm::{self, FakeLlm};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tool_turn_fires_its_events_in_order_with_one_request_id() {
+    let root = support::shipped_root();
+    let fake = FakeLlm::start().await;
+    let env = Env::from_vars([
+        ("OPENROUTER_API_KEY".to_owned(), "k".to_owned()),
+        (
+            "CLARA_PROVIDERS__OPENROUTER__BASE_URL".to_owned(),
+            fake.base_url(),
+        ),
+        ("CLARA_MEMORY__ENABLED".to_owned(), "false".to_owned()),
+    ]);
+    let dir = root.path().to_owned();
+    let events = Arc::new(RecordedEvents::default());
+    let live = Live::start(
+        Box::new(move || {
+            clara_config::load_with_env(&dir, env.clone(), LoadOptions { offline: true })
+        }),
+        Arc::new(SystemClock),
+        events.clone(),
+    )
+    .await
+    .unwrap();
+    fake.push(fake_llm::openai_tool_stream(
+        &[("c1", "roll_dice", "{\"sides\": 6}")],
+        5,
+    ));
+    fake.push(fake_llm::openai_stream(&["A four."]));
+    let incoming = |text: &str| Incoming {
+        platform: "chat".to_owned(),
+        user_id: "ann".to_owned(),
+        user_name: "Ann".to_owned(),
+        from_bot: false,
+        is_admin: false,
+        conversation: Conversation {
+            id: "dm-ann".to_owned(),
+            is_dm: true,
+            channel_name: None,
+            server_name: None,
+        },
+        text: text.to_owned(),
+        images: Vec::new(),
+        reply_chain: Vec::new(),
+    };
+    let generation = live.current();
+    generation
+        .handle_message(incoming("roll one"), &|_| {})
+        .await
+        .unwrap();
+    generation
+        .handle_message(incoming("clara stop"), &|_| {})
+        .await
+        .unwrap();
+
+    let fired = events.events();
+    let names: Vec<EventName> = fired.iter().map(|e| e.name).collect();
+    assert_eq!(
+        names,
+        [
+            EventName::SessionStart,
+            EventName::MessageReceived,
+            EventName::ToolStart,
+            EventName::ToolEnd,
+            EventName::MessageSent,
+            EventName::MessageCancelled,
+        ]
+    );
+    let first = fired[0].request_id.clone().expect("a request id");
+    for event in &fired[..5] {
+        assert_eq!(
+            event.request_id.as_deref(),
+            Some(first.as_str()),
+            "{event:?}"
+        );
+        assert_eq!(event.platform.as_deref(), Some("chat"));
+        assert_eq!(event.user_id.as_deref(), Some("ann"));
+        assert_eq!(event.channel_id.as_deref(), Some("dm-ann"));
+    }
+    let cancelled = &fired[5];
+    assert_ne!(
+        cancelled.request_id.as_deref(),
+        Some(first.as_str()),
+        "a new turn, a new id"
+    );
+    assert_eq!(cancelled.data["reason"], "stop_phrase");
+    live.shutdown().await;
+}
