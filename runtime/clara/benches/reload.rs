@@ -3,11 +3,10 @@
 //! itself takes, and what a burst of reloads costs turns running meanwhile (turns/s with and
 //! without reloads every 50 ms). The model is a fake on 127.0.0.1 that answers at once.
 
-#[allow(dead_code)]
-#[path = "../tests/support/fake_llm/mod.rs"]
-mod fake_llm;
+mod support;
 
-use std::path::Path;
+use support::fake_llm;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -18,37 +17,6 @@ use clara_core::engine::{Conversation, Incoming, LogEvents, SystemClock};
 
 const SAVES: usize = 30;
 const BURST: Duration = Duration::from_secs(3);
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
-/// The fake model, on a thread of its own so its work is not counted as clara's.
-fn start_fake_model() -> fake_llm::FakeLlm {
-    let (started, fake) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let fake = fake_llm::FakeLlm::start().await;
-            fake.keep_alive();
-            started.send(fake).unwrap();
-            std::future::pending::<()>().await;
-        });
-    });
-    fake.recv().unwrap()
-}
 
 fn incoming(i: usize) -> Incoming {
     Incoming {
@@ -98,13 +66,8 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let root = tempfile::tempdir().unwrap();
-        std::fs::copy(repo.join("clara.toml"), root.path().join("clara.toml")).unwrap();
-        for dir in ["personas", "pipelines", "tools.d", "hooks"] {
-            copy_dir(&repo.join(dir), &root.path().join(dir));
-        }
-        let fake = start_fake_model();
+        let root = support::shipped_root();
+        let fake = support::start_fake_model();
         let env = Env::from_vars([
             ("OPENROUTER_API_KEY".to_owned(), "k".to_owned()),
             ("CLARA_PROVIDERS__OPENROUTER__BASE_URL".to_owned(), fake.base_url()),

@@ -5,11 +5,10 @@
 //! the message, sessions, memory search, templates, the HTTP exchange, storing the reply and
 //! queueing memory work.
 
-#[allow(dead_code)]
-#[path = "../tests/support/fake_llm/mod.rs"]
-mod fake_llm;
+mod support;
 
-use std::path::Path;
+use support::fake_llm;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,51 +18,14 @@ use clara_core::engine::{Conversation, Incoming, LogEvents, SystemClock};
 
 const TURNS: usize = 2000;
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
-/// Starts the fake model on a thread of its own, as a model server lives outside clara: its
-/// work (reading requests, writing streams) is not clara's overhead, only the round trip is.
-fn start_fake_model() -> fake_llm::FakeLlm {
-    let (started, fake) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let fake = fake_llm::FakeLlm::start().await;
-            fake.keep_alive();
-            started.send(fake).unwrap();
-            std::future::pending::<()>().await;
-        });
-    });
-    fake.recv().unwrap()
-}
-
 fn main() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let root = tempfile::tempdir().unwrap();
-        std::fs::copy(repo.join("clara.toml"), root.path().join("clara.toml")).unwrap();
-        for dir in ["personas", "pipelines", "tools.d", "hooks"] {
-            copy_dir(&repo.join(dir), &root.path().join(dir));
-        }
-        let fake = start_fake_model();
+        let root = support::shipped_root();
+        let fake = support::start_fake_model();
         for _ in 0..TURNS + 100 {
             fake.push(fake_llm::openai_stream(&["Sure, ", "happy to help."]));
         }

@@ -7,28 +7,22 @@ use std::sync::Arc;
 
 use clara::live::Live;
 use clara_config::model::common::EventName;
-use clara_config::{Env, LoadOptions};
-use clara_core::engine::{Conversation, Incoming, RecordedEvents, SystemClock};
+use clara_core::engine::{RecordedEvents, SystemClock};
 use support::fake_llm::{self, FakeLlm};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_tool_turn_fires_its_events_in_order_with_one_request_id() {
     let root = support::shipped_root();
     let fake = FakeLlm::start().await;
-    let env = Env::from_vars([
-        ("OPENROUTER_API_KEY".to_owned(), "k".to_owned()),
-        (
-            "CLARA_PROVIDERS__OPENROUTER__BASE_URL".to_owned(),
-            fake.base_url(),
-        ),
-        ("CLARA_MEMORY__ENABLED".to_owned(), "false".to_owned()),
-    ]);
-    let dir = root.path().to_owned();
+    let url = fake.base_url();
+    let vars = [
+        ("OPENROUTER_API_KEY", "k"),
+        ("CLARA_PROVIDERS__OPENROUTER__BASE_URL", url.as_str()),
+        ("CLARA_MEMORY__ENABLED", "false"),
+    ];
     let events = Arc::new(RecordedEvents::default());
     let live = Live::start(
-        Box::new(move || {
-            clara_config::load_with_env(&dir, env.clone(), LoadOptions { offline: true })
-        }),
+        support::loader(root.path(), &vars),
         Arc::new(SystemClock),
         events.clone(),
     )
@@ -39,22 +33,7 @@ async fn a_tool_turn_fires_its_events_in_order_with_one_request_id() {
         5,
     ));
     fake.push(fake_llm::openai_stream(&["A four."]));
-    let incoming = |text: &str| Incoming {
-        platform: "chat".to_owned(),
-        user_id: "ann".to_owned(),
-        user_name: "Ann".to_owned(),
-        from_bot: false,
-        is_admin: false,
-        conversation: Conversation {
-            id: "dm-ann".to_owned(),
-            is_dm: true,
-            channel_name: None,
-            server_name: None,
-        },
-        text: text.to_owned(),
-        images: Vec::new(),
-        reply_chain: Vec::new(),
-    };
+    let incoming = |text: &str| support::message("ann", text);
     let generation = live.current();
     generation
         .handle_message(incoming("roll one"), &|_| {})

@@ -13,28 +13,22 @@ use clara::app::{App, Features};
 use clara::hooks::actions::{Action, Context, Run};
 use clara::live::{Outlet, Reload};
 use clara_config::model::hook::Delivery;
-use clara_config::{Env, LoadOptions};
-use clara_core::engine::{Conversation, EventSink, Incoming, SystemClock};
+use clara_core::engine::{EventSink, SystemClock};
 use clara_core::llm::BoxFuture;
 use serde_json::json;
 use support::fake_llm::{self, FakeLlm};
 
 /// A clara over `root` whose model is `fake`.
 async fn app(root: &Path, fake: &FakeLlm) -> App {
-    let env = Env::from_vars([
-        ("OPENROUTER_API_KEY".to_owned(), "k".to_owned()),
-        (
-            "CLARA_PROVIDERS__OPENROUTER__BASE_URL".to_owned(),
-            fake.base_url(),
-        ),
-        ("CLARA_MEMORY__ENABLED".to_owned(), "false".to_owned()),
-        ("CLARA_RUNTIME__WATCH".to_owned(), "false".to_owned()),
-    ]);
-    let dir = root.to_owned();
+    let url = fake.base_url();
+    let vars = [
+        ("OPENROUTER_API_KEY", "k"),
+        ("CLARA_PROVIDERS__OPENROUTER__BASE_URL", url.as_str()),
+        ("CLARA_MEMORY__ENABLED", "false"),
+        ("CLARA_RUNTIME__WATCH", "false"),
+    ];
     App::start(
-        Box::new(move || {
-            clara_config::load_with_env(&dir, env.clone(), LoadOptions { offline: true })
-        }),
+        support::loader(root, &vars),
         Arc::new(SystemClock),
         Features::default(),
     )
@@ -44,25 +38,6 @@ async fn app(root: &Path, fake: &FakeLlm) -> App {
 
 fn write_hooks(root: &Path, yaml: &str) {
     std::fs::write(root.join("hooks/test.yaml"), yaml).unwrap();
-}
-
-fn message(user: &str, text: &str) -> Incoming {
-    Incoming {
-        platform: "chat".to_owned(),
-        user_id: user.to_owned(),
-        user_name: user.to_owned(),
-        from_bot: false,
-        is_admin: false,
-        conversation: Conversation {
-            id: format!("dm-{user}"),
-            is_dm: true,
-            channel_name: None,
-            server_name: None,
-        },
-        text: text.to_owned(),
-        images: Vec::new(),
-        reply_chain: Vec::new(),
-    }
 }
 
 fn read(path: &Path) -> String {
@@ -87,7 +62,7 @@ async fn a_shell_hook_gets_the_event_as_variables_and_values_are_never_executed(
     let outcome = app
         .live
         .current()
-        .handle_message(message(hostile, "hello"), &|_| {})
+        .handle_message(support::message(hostile, "hello"), &|_| {})
         .await
         .unwrap();
     assert_eq!(outcome.reply.as_deref(), Some("hi"));
@@ -233,7 +208,7 @@ async fn a_pipeline_hook_posts_its_reply_through_the_adapter() {
     fake.push(fake_llm::openai_stream(&["Good morning, Ann!"]));
     app.live
         .current()
-        .handle_message(message("ann", "hello"), &|_| {})
+        .handle_message(support::message("ann", "hello"), &|_| {})
         .await
         .unwrap();
     assert!(app.bus.flush(Duration::from_secs(10)).await);
@@ -265,7 +240,7 @@ async fn a_removed_hook_never_fires_again_and_slow_hooks_do_not_hold_up_turns() 
     fake.push(fake_llm::openai_stream(&["one"]));
     app.live
         .current()
-        .handle_message(message("ann", "first"), &|_| {})
+        .handle_message(support::message("ann", "first"), &|_| {})
         .await
         .unwrap();
     assert_eq!(read(&count), "", "the turn did not wait for its hook");
@@ -277,7 +252,7 @@ async fn a_removed_hook_never_fires_again_and_slow_hooks_do_not_hold_up_turns() 
     fake.push(fake_llm::openai_stream(&["two"]));
     app.live
         .current()
-        .handle_message(message("ann", "second"), &|_| {})
+        .handle_message(support::message("ann", "second"), &|_| {})
         .await
         .unwrap();
     app.bus.emit(clara_core::engine::Event::global(

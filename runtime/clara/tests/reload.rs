@@ -10,56 +10,27 @@ use std::time::{Duration, Instant};
 
 use clara::live::{Live, Reload, watch};
 use clara_config::model::common::EventName;
-use clara_config::{Env, LoadOptions};
-use clara_core::engine::{Conversation, Incoming, RecordedEvents, SystemClock};
+use clara_core::engine::{RecordedEvents, SystemClock};
 use serde_json::Value;
 use support::fake_llm::{self, FakeLlm};
 
 async fn start(root: &Path, fake: &FakeLlm, events: Arc<RecordedEvents>) -> Arc<Live> {
-    let env = Env::from_vars([
-        ("OPENROUTER_API_KEY".to_owned(), "k".to_owned()),
-        (
-            "CLARA_PROVIDERS__OPENROUTER__BASE_URL".to_owned(),
-            fake.base_url(),
-        ),
-        ("CLARA_MEMORY__ENABLED".to_owned(), "false".to_owned()),
-    ]);
-    let dir = root.to_owned();
-    Live::start(
-        Box::new(move || {
-            clara_config::load_with_env(&dir, env.clone(), LoadOptions { offline: true })
-        }),
-        Arc::new(SystemClock),
-        events,
-    )
-    .await
-    .unwrap()
-}
-
-fn message(text: &str) -> Incoming {
-    Incoming {
-        platform: "chat".to_owned(),
-        user_id: "ann".to_owned(),
-        user_name: "Ann".to_owned(),
-        from_bot: false,
-        is_admin: false,
-        conversation: Conversation {
-            id: "dm-ann".to_owned(),
-            is_dm: true,
-            channel_name: None,
-            server_name: None,
-        },
-        text: text.to_owned(),
-        images: Vec::new(),
-        reply_chain: Vec::new(),
-    }
+    let url = fake.base_url();
+    let vars = [
+        ("OPENROUTER_API_KEY", "k"),
+        ("CLARA_PROVIDERS__OPENROUTER__BASE_URL", url.as_str()),
+        ("CLARA_MEMORY__ENABLED", "false"),
+    ];
+    Live::start(support::loader(root, &vars), Arc::new(SystemClock), events)
+        .await
+        .unwrap()
 }
 
 /// Answers `text` on the generation current now.
 async fn turn(live: &Live, text: &str) -> String {
     let generation = live.current();
     let outcome = generation
-        .handle_message(message(text), &|_| {})
+        .handle_message(support::message("ann", text), &|_| {})
         .await
         .unwrap();
     assert_eq!(outcome.error, None);

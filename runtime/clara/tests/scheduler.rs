@@ -13,20 +13,18 @@ use clara_config::{Env, LoadOptions};
 use clara_core::engine::SystemClock;
 
 async fn app(root: &Path) -> App {
-    let env = Env::from_vars([
-        ("OPENROUTER_API_KEY".to_owned(), "k".to_owned()),
-        ("CLARA_RUNTIME__WATCH".to_owned(), "false".to_owned()),
-    ]);
-    let dir = root.to_owned();
+    let vars = [
+        ("OPENROUTER_API_KEY", "k"),
+        ("CLARA_RUNTIME__WATCH", "false"),
+    ];
+    let features = Features {
+        scheduler: true,
+        jobs: false,
+    };
     App::start(
-        Box::new(move || {
-            clara_config::load_with_env(&dir, env.clone(), LoadOptions { offline: true })
-        }),
+        support::loader(root, &vars),
         Arc::new(SystemClock),
-        Features {
-            scheduler: true,
-            jobs: false,
-        },
+        features,
     )
     .await
     .unwrap()

@@ -68,6 +68,41 @@ pub fn base_root() -> tempfile::TempDir {
     dir
 }
 
+/// A loader for `root` against exactly `vars` (no process environment, no `.env`), as a
+/// running clara would reload it.
+pub fn loader(root: &Path, vars: &[(&str, &str)]) -> clara::live::Loader {
+    let env =
+        clara_config::Env::from_vars(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    let root = root.to_owned();
+    Box::new(move || {
+        clara_config::load_with_env(
+            &root,
+            env.clone(),
+            clara_config::LoadOptions { offline: true },
+        )
+    })
+}
+
+/// A direct message from `user` on the terminal adapter.
+pub fn message(user: &str, text: &str) -> clara_core::engine::Incoming {
+    clara_core::engine::Incoming {
+        platform: "chat".to_owned(),
+        user_id: user.to_owned(),
+        user_name: user.to_owned(),
+        from_bot: false,
+        is_admin: false,
+        conversation: clara_core::engine::Conversation {
+            id: format!("dm-{user}"),
+            is_dm: true,
+            channel_name: None,
+            server_name: None,
+        },
+        text: text.to_owned(),
+        images: Vec::new(),
+        reply_chain: Vec::new(),
+    }
+}
+
 /// The entry point of `@modelcontextprotocol/server-everything` (which `.ci/run` installs), or
 /// `None`, after saying why, when it is not installed. With `CI` set a missing server fails.
 pub fn everything_server() -> Option<PathBuf> {
