@@ -214,6 +214,10 @@ async fn a_pipeline_hook_posts_its_reply_through_the_adapter() {
     assert!(app.bus.flush(Duration::from_secs(10)).await);
     let posted = kept.0.lock().unwrap().clone();
     assert_eq!(posted.len(), 1);
+    // The check-in's own `message:sent` does not start the hook again (a second flush covers
+    // what the first one's hooks emitted).
+    assert!(app.bus.flush(Duration::from_secs(10)).await);
+    assert_eq!(fake.request_count(), 2);
     assert_eq!(posted[0].0.user.as_deref(), Some("ann"));
     assert_eq!(posted[0].1, "Good morning, Ann!");
     // The check-in is written for Ann from her conversation, led by its instruction.

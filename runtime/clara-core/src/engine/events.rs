@@ -17,6 +17,10 @@ pub struct Event {
     /// The message (turn) it belongs to, e.g. `msg-1a2b3c4d`; the same for every event of one
     /// turn.
     pub request_id: Option<String>,
+    /// Fired by a pipeline that a hook, a task or the job worker ran rather than by a user's
+    /// message. Pipeline hooks do not run for such events, so a hook's pipeline cannot set
+    /// itself off again.
+    pub automated: bool,
     /// Event-specific data.
     pub data: serde_json::Value,
 }
@@ -31,6 +35,7 @@ impl Event {
             user_id: None,
             channel_id: None,
             request_id: None,
+            automated: false,
             data,
         }
     }

@@ -172,6 +172,7 @@ impl Generation {
             .map(|p| &p.value)
             .ok_or_else(|| EngineError::Config(format!("unknown pipeline `{name}`")))?;
         let mut turn = Turn::new(incoming);
+        turn.automated = true;
         let ingests = pipeline
             .steps
             .iter()

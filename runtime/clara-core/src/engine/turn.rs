@@ -53,6 +53,8 @@ pub struct Turn {
     pub incoming: Incoming,
     /// This turn's id in events and logs (`msg-` and 8 hex digits).
     pub request_id: String,
+    /// Run by a hook, a task or the job worker, not by a user's message.
+    pub automated: bool,
     /// The text as the steps have shaped it (prefixes stripped, names added).
     pub text: String,
     /// The session it belongs to, once `ingest` has stored it.
@@ -91,6 +93,7 @@ impl Turn {
         Turn {
             incoming,
             request_id: new_request_id(),
+            automated: false,
             text,
             session: None,
             user_message_id: None,
@@ -112,6 +115,7 @@ impl Turn {
             user_id: Some(self.incoming.user_id.clone()),
             channel_id: Some(self.incoming.conversation.id.clone()),
             request_id: Some(self.request_id.clone()),
+            automated: self.automated,
             data,
         }
     }

@@ -126,6 +126,7 @@ impl Generation {
                 reply_chain: Vec::new(),
             };
             let mut turn = Turn::new(incoming);
+            turn.automated = true;
             turn.session = Some(session.clone());
             Run::new(self, name, pipeline, &|_| {})
                 .run(&mut turn)

@@ -131,6 +131,10 @@ pub fn dispatch(
                 let Some(action) = Action::of_hook(hook) else {
                     continue;
                 };
+                if event.automated && matches!(action, Action::Pipeline { .. }) {
+                    // A pipeline's own events would start it again, without end.
+                    continue;
+                }
                 let permit = permits
                     .clone()
                     .acquire_owned()
