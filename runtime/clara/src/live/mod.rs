@@ -56,6 +56,8 @@ pub enum Reload {
     Invalid(Vec<Problem>),
     /// The change needs a restart; the running generation stays.
     Refused(String),
+    /// The new generation could not be built; the running one stays.
+    Failed(String),
 }
 
 impl Live {
@@ -159,7 +161,7 @@ impl Live {
                     EventName::ConfigReloadFailed,
                     json!({ "reason": "build", "message": error.to_string() }),
                 ));
-                return Reload::Refused(error.to_string());
+                return Reload::Failed(error.to_string());
             }
         };
         self.current.store(Arc::new(generation));
