@@ -12,29 +12,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clara::live::{Live, Reload, watch};
-use clara_config::{Env, LoadOptions};
-use clara_core::engine::{Conversation, Incoming, LogEvents, SystemClock};
+use clara_core::engine::Incoming;
 
 const SAVES: usize = 30;
 const BURST: Duration = Duration::from_secs(3);
 
 fn incoming(i: usize) -> Incoming {
-    Incoming {
-        platform: "chat".to_owned(),
-        user_id: "bench-user".to_owned(),
-        user_name: "Bench".to_owned(),
-        from_bot: false,
-        is_admin: false,
-        conversation: Conversation {
-            id: "dm-bench-user".to_owned(),
-            is_dm: true,
-            channel_name: None,
-            server_name: None,
-        },
-        text: format!("message {i}: what should I cook tonight?"),
-        images: Vec::new(),
-        reply_chain: Vec::new(),
-    }
+    support::message(format!("message {i}: what should I cook tonight?"))
 }
 
 fn pct(times: &mut [Duration], q: f64) -> Duration {
@@ -68,19 +52,8 @@ fn main() {
     runtime.block_on(async {
         let root = support::shipped_root();
         let fake = support::start_fake_model();
-        let env = Env::from_vars([
-            ("OPENROUTER_API_KEY".to_owned(), "k".to_owned()),
-            ("CLARA_PROVIDERS__OPENROUTER__BASE_URL".to_owned(), fake.base_url()),
-            ("CLARA_MEMORY__ENABLED".to_owned(), "false".to_owned()),
-        ]);
-        let dir = root.path().to_owned();
-        let live = Live::start(
-            Box::new(move || clara_config::load_with_env(&dir, env.clone(), LoadOptions { offline: true })),
-            Arc::new(SystemClock),
-            Arc::new(LogEvents),
-        )
-        .await
-        .unwrap();
+        let live =
+            support::start_live(root.path(), &fake, &[("CLARA_MEMORY__ENABLED", "false")]).await;
         let debounce = Duration::from_millis(u64::from(
             live.current().config.clara.value.runtime.reload_debounce_ms,
         ));

@@ -9,12 +9,7 @@ mod support;
 
 use support::fake_llm;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use clara::live::Live;
-use clara_config::{Env, LoadOptions};
-use clara_core::engine::{Conversation, Incoming, LogEvents, SystemClock};
 
 const TURNS: usize = 2000;
 
@@ -29,39 +24,12 @@ fn main() {
         for _ in 0..TURNS + 100 {
             fake.push(fake_llm::openai_stream(&["Sure, ", "happy to help."]));
         }
-        let env = Env::from_vars([
-            ("OPENROUTER_API_KEY".to_owned(), "k".to_owned()),
-            (
-                "CLARA_PROVIDERS__OPENROUTER__BASE_URL".to_owned(),
-                fake.base_url(),
-            ),
-        ]);
-        let dir = root.path().to_owned();
-        let live = Live::start(
-            Box::new(move || {
-                clara_config::load_with_env(&dir, env.clone(), LoadOptions { offline: true })
-            }),
-            Arc::new(SystemClock),
-            Arc::new(LogEvents),
-        )
-        .await
-        .unwrap();
+        let live = support::start_live(root.path(), &fake, &[]).await;
         let generation = live.current();
-        let incoming = |i: usize| Incoming {
-            platform: "chat".to_owned(),
-            user_id: "bench-user".to_owned(),
-            user_name: "Bench".to_owned(),
-            from_bot: false,
-            is_admin: false,
-            conversation: Conversation {
-                id: "dm-bench-user".to_owned(),
-                is_dm: true,
-                channel_name: None,
-                server_name: None,
-            },
-            text: format!("message number {i}: what should I cook tonight with rice and beans?"),
-            images: Vec::new(),
-            reply_chain: Vec::new(),
+        let incoming = |i: usize| {
+            support::message(format!(
+                "message number {i}: what should I cook tonight with rice and beans?"
+            ))
         };
         for i in 0..50 {
             generation

@@ -1,10 +1,16 @@
-//! What the benches share: a copy of the shipped root and the fake model on its own thread.
+//! What the benches share: a copy of the shipped root, the fake model on its own thread, a
+//! running clara pointed at it, and the user's message.
 
 #[allow(dead_code)]
 #[path = "../../tests/support/fake_llm/mod.rs"]
 pub mod fake_llm;
 
 use std::path::Path;
+use std::sync::Arc;
+
+use clara::live::Live;
+use clara_config::{Env, LoadOptions};
+use clara_core::engine::{Conversation, Incoming, LogEvents, SystemClock};
 
 /// A temporary copy of the shipped root's config files.
 pub fn shipped_root() -> tempfile::TempDir {
@@ -47,4 +53,56 @@ pub fn start_fake_model() -> fake_llm::FakeLlm {
         });
     });
     fake.recv().unwrap()
+}
+
+/// A running clara on the config at `root`, its default provider pointed at `fake`, with the
+/// `overrides` (`CLARA_…` variables) on top.
+pub async fn start_live(
+    root: &Path,
+    fake: &fake_llm::FakeLlm,
+    overrides: &[(&str, &str)],
+) -> Arc<Live> {
+    let mut vars = vec![
+        ("OPENROUTER_API_KEY".to_owned(), "k".to_owned()),
+        (
+            "CLARA_PROVIDERS__OPENROUTER__BASE_URL".to_owned(),
+            fake.base_url(),
+        ),
+    ];
+    vars.extend(
+        overrides
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    let env = Env::from_vars(vars);
+    let dir = root.to_owned();
+    Live::start(
+        Box::new(move || {
+            clara_config::load_with_env(&dir, env.clone(), LoadOptions { offline: true })
+        }),
+        Arc::new(SystemClock),
+        Arc::new(LogEvents),
+    )
+    .await
+    .unwrap()
+}
+
+/// The bench user's direct message.
+pub fn message(text: String) -> Incoming {
+    Incoming {
+        platform: "chat".to_owned(),
+        user_id: "bench-user".to_owned(),
+        user_name: "Bench".to_owned(),
+        from_bot: false,
+        is_admin: false,
+        conversation: Conversation {
+            id: "dm-bench-user".to_owned(),
+            is_dm: true,
+            channel_name: None,
+            server_name: None,
+        },
+        text,
+        images: Vec::new(),
+        reply_chain: Vec::new(),
+    }
 }
