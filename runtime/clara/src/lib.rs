@@ -3,10 +3,12 @@
 //! thin layer over this library.
 
 pub mod app;
+pub mod discord;
 pub mod hooks;
 pub mod live;
 pub mod llm;
 pub mod runtime;
 pub mod scheduler;
+pub mod status;
 pub mod store;
 pub mod tools;

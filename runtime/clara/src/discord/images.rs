@@ -1,0 +1,1 @@
+//! Preparing attached images for a model.

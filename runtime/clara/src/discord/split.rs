@@ -1,0 +1,1 @@
+//! Splitting a reply into Discord messages.

@@ -1,0 +1,1 @@
+//! The status endpoint of `clara run`: `/health` and `/metrics` on a local address.
