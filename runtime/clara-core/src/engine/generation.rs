@@ -146,6 +146,18 @@ impl Generation {
         })
     }
 
+    /// Whether `text` from `adapter` is a stop phrase of the pipeline that answers it, so an
+    /// adapter can cancel the conversation's running turn before queueing anything.
+    pub fn is_stop_phrase(&self, adapter: &str, text: &str) -> bool {
+        let Some((_, pipeline)) = self.message_pipeline(adapter) else {
+            return false;
+        };
+        pipeline.steps.iter().any(|step| match step {
+            Step::Ingest(options) => crate::engine::steps::ingest::is_stop_phrase_of(text, options),
+            _ => false,
+        })
+    }
+
     /// Pipelines that run when a session ends.
     pub fn session_end_pipelines(&self) -> Vec<(&str, &Pipeline)> {
         let ends = |p: &Pipeline| {

@@ -77,18 +77,30 @@ pub(crate) async fn run(
     Ok(())
 }
 
-/// Removes Discord-style mentions (`<@123>`, `<@!123>`) and tidies the spaces they leave.
+/// Whether `text`, as an adapter received it, is one of `options`' stop phrases.
+pub(crate) fn is_stop_phrase_of(text: &str, options: &IngestStep) -> bool {
+    let mut text = text.trim().to_owned();
+    if options.strip_mentions {
+        text = strip_mentions(&text);
+    }
+    is_stop_phrase(&text, &options.stop_phrases, options.stop_phrase_match)
+}
+
+/// Removes Discord-style mentions (`<@123>`, `<@!123>`) and the space each leaves doubled;
+/// line breaks and indentation elsewhere are kept (a pasted code block must survive).
 fn strip_mentions(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("<@") {
         let after = &rest[start + 2..];
         let digits = after.trim_start_matches('!');
-        let end = digits.find('>');
-        match end {
+        match digits.find('>') {
             Some(end) if end > 0 && digits[..end].chars().all(|c| c.is_ascii_digit()) => {
                 out.push_str(&rest[..start]);
                 rest = &digits[end + 1..];
+                if out.ends_with(' ') && rest.starts_with(' ') {
+                    rest = &rest[1..];
+                }
             }
             _ => {
                 out.push_str(&rest[..start + 2]);
@@ -97,7 +109,7 @@ fn strip_mentions(text: &str) -> String {
         }
     }
     out.push_str(rest);
-    out.split_whitespace().collect::<Vec<_>>().join(" ")
+    out.trim().to_owned()
 }
 
 fn is_stop_phrase(text: &str, phrases: &[String], mode: PhraseMatch) -> bool {
@@ -120,6 +132,10 @@ mod tests {
     fn mentions_are_removed_and_other_angle_brackets_kept() {
         assert_eq!(strip_mentions("<@123> hi <@!456> there"), "hi there");
         assert_eq!(strip_mentions("a <@x> b <3"), "a <@x> b <3");
+        assert_eq!(
+            strip_mentions("<@1> look:\n```\n  fn main() {}\n```"),
+            "look:\n```\n  fn main() {}\n```"
+        );
     }
 
     #[test]

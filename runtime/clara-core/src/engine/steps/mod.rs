@@ -2,7 +2,7 @@
 
 mod classify;
 mod context;
-mod ingest;
+pub(crate) mod ingest;
 mod llm;
 mod write;
 
