@@ -1,12 +1,13 @@
 //! What the engine needs from a database: sessions, messages, long-term memories with their
-//! audit history, a durable job queue and the scheduler's claimed task runs. Implemented at
+//! audit history, a durable job queue, the scheduler's claimed task runs and channel modes
+//! set at run time. Implemented at
 //! the edge (SQLite, Postgres); one contract test suite runs against every implementation.
 
 mod types;
 
 pub use types::{
-    Job, Memory, MemoryChange, MemoryEvent, MemoryQuery, NewMemory, ScoredMemory, Session,
-    StoreError, StoredMessage, TaskRun,
+    ChannelModeSetting, Job, Memory, MemoryChange, MemoryEvent, MemoryQuery, NewMemory,
+    ScoredMemory, Session, StoreError, StoredMessage, TaskRun,
 };
 
 use crate::llm::{BoxFuture, Role};
@@ -17,7 +18,8 @@ pub type Millis = i64;
 /// A result from the store.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// A database for sessions, history, memories, background jobs and scheduled task runs.
+/// A database for sessions, history, memories, background jobs, scheduled task runs and
+/// channel modes.
 pub trait Store: Send + Sync {
     /// The open (not ended) session of `user` in `conversation`, if any.
     fn open_session<'a>(
@@ -178,4 +180,25 @@ pub trait Store: Send + Sync {
 
     /// The stored state of task `name`; `None` when no run of it was ever claimed.
     fn task_run<'a>(&'a self, name: &'a str) -> BoxFuture<'a, StoreResult<Option<TaskRun>>>;
+
+    /// The mode set at run time for channel `channel_id` of `platform`; `None` when none is
+    /// set (the configured mode applies).
+    fn channel_mode<'a>(
+        &'a self,
+        platform: &'a str,
+        channel_id: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Option<ChannelModeSetting>>>;
+
+    /// Sets a channel's mode, replacing the one set before.
+    fn set_channel_mode<'a>(
+        &'a self,
+        setting: &'a ChannelModeSetting,
+    ) -> BoxFuture<'a, StoreResult<()>>;
+
+    /// Removes a channel's mode so the configured one applies again; `true` when one was set.
+    fn clear_channel_mode<'a>(
+        &'a self,
+        platform: &'a str,
+        channel_id: &'a str,
+    ) -> BoxFuture<'a, StoreResult<bool>>;
 }

@@ -175,6 +175,24 @@ pub struct TaskRun {
     pub lease_until: Option<Millis>,
 }
 
+/// A chat channel's reply mode set at run time (by an admin command), overriding the one in
+/// `clara.toml` until cleared. Kept in the store so every instance sharing it agrees.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelModeSetting {
+    /// The chat platform, e.g. `discord`.
+    pub platform: String,
+    /// The channel's id on that platform.
+    pub channel_id: String,
+    /// The server (Discord guild) the channel belongs to, when it has one.
+    pub guild_id: Option<String>,
+    /// The mode, e.g. `active`, `mention` or `off`; stored as given, the caller validates it.
+    pub mode: String,
+    /// Who set it (a platform user id).
+    pub set_by: String,
+    /// When it was set.
+    pub updated_at: Millis,
+}
+
 /// A store failure.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StoreError {

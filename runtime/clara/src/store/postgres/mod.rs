@@ -2,6 +2,7 @@
 //! full text through a generated `tsvector` column and vector search through per-dimension
 //! HNSW indexes, implementing [`Store`] over a connection pool.
 
+mod channel_modes;
 mod jobs;
 mod memories;
 mod search;
@@ -14,8 +15,8 @@ use std::sync::{Mutex, PoisonError};
 
 use clara_core::llm::{BoxFuture, Role};
 use clara_core::store::{
-    Job, Memory, MemoryChange, MemoryQuery, Millis, NewMemory, ScoredMemory, Session, Store,
-    StoreError, StoreResult, StoredMessage, TaskRun,
+    ChannelModeSetting, Job, Memory, MemoryChange, MemoryQuery, Millis, NewMemory, ScoredMemory,
+    Session, Store, StoreError, StoreResult, StoredMessage, TaskRun,
 };
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
@@ -296,6 +297,29 @@ impl Store for PostgresStore {
 
     fn task_run<'a>(&'a self, name: &'a str) -> BoxFuture<'a, StoreResult<Option<TaskRun>>> {
         Box::pin(tasks::task_run(&self.pool, name))
+    }
+
+    fn channel_mode<'a>(
+        &'a self,
+        platform: &'a str,
+        channel_id: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Option<ChannelModeSetting>>> {
+        Box::pin(channel_modes::get(&self.pool, platform, channel_id))
+    }
+
+    fn set_channel_mode<'a>(
+        &'a self,
+        setting: &'a ChannelModeSetting,
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(channel_modes::set(&self.pool, setting))
+    }
+
+    fn clear_channel_mode<'a>(
+        &'a self,
+        platform: &'a str,
+        channel_id: &'a str,
+    ) -> BoxFuture<'a, StoreResult<bool>> {
+        Box::pin(channel_modes::clear(&self.pool, platform, channel_id))
     }
 }
 

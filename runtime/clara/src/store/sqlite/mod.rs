@@ -12,6 +12,7 @@
 //! parse and plan it again (five times a turn, a third of the store's CPU). The unary plus
 //! makes it an expression, evaluated at run time.
 
+mod channel_modes;
 mod jobs;
 mod memories;
 mod search;
@@ -25,8 +26,8 @@ use std::time::Duration;
 
 use clara_core::llm::{BoxFuture, Role};
 use clara_core::store::{
-    Job, Memory, MemoryChange, MemoryQuery, Millis, NewMemory, ScoredMemory, Session, Store,
-    StoreError, StoreResult, StoredMessage, TaskRun,
+    ChannelModeSetting, Job, Memory, MemoryChange, MemoryQuery, Millis, NewMemory, ScoredMemory,
+    Session, Store, StoreError, StoreResult, StoredMessage, TaskRun,
 };
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -365,30 +366,32 @@ impl Store for SqliteStore {
     fn task_run<'a>(&'a self, name: &'a str) -> BoxFuture<'a, StoreResult<Option<TaskRun>>> {
         Box::pin(tasks::task_run(&self.pool, name))
     }
+
+    fn channel_mode<'a>(
+        &'a self,
+        platform: &'a str,
+        channel_id: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Option<ChannelModeSetting>>> {
+        Box::pin(channel_modes::get(&self.pool, platform, channel_id))
+    }
+
+    fn set_channel_mode<'a>(
+        &'a self,
+        setting: &'a ChannelModeSetting,
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(async move { channel_modes::set(&mut *self.writer().await, setting).await })
+    }
+
+    fn clear_channel_mode<'a>(
+        &'a self,
+        platform: &'a str,
+        channel_id: &'a str,
+    ) -> BoxFuture<'a, StoreResult<bool>> {
+        Box::pin(async move {
+            channel_modes::clear(&mut *self.writer().await, platform, channel_id).await
+        })
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn the_bundled_sqlite_has_fts5() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = SqliteStore::open(&dir.path().join("clara.db"))
-            .await
-            .expect("open");
-        let (fts5,): (i64,) = sqlx::query_as("SELECT sqlite_compileoption_used('ENABLE_FTS5')")
-            .fetch_one(&store.pool)
-            .await
-            .expect("query");
-        assert_eq!(fts5, 1, "the bundled SQLite lacks FTS5");
-        let session = store
-            .start_session("u", "dm-u", None, 1)
-            .await
-            .expect("start");
-        assert_eq!(
-            store.session(&session.id).await.expect("get"),
-            Some(session)
-        );
-    }
-}
+mod tests;

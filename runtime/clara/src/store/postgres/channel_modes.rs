@@ -1,0 +1,83 @@
+//! Channel modes set at run time: read, upsert and clear one channel's row.
+
+use clara_core::store::{ChannelModeSetting, StoreResult};
+use sqlx::PgPool;
+
+use super::db;
+
+/// The mode set for `channel_id` of `platform`.
+pub(super) async fn get(
+    pool: &PgPool,
+    platform: &str,
+    channel_id: &str,
+) -> StoreResult<Option<ChannelModeSetting>> {
+    let row: Option<ChannelModeRow> = sqlx::query_as(
+        "SELECT platform, channel_id, guild_id, mode, set_by, updated_at \
+         FROM channel_modes WHERE platform = $1 AND channel_id = $2",
+    )
+    .bind(platform)
+    .bind(channel_id)
+    .fetch_optional(pool)
+    .await
+    .map_err(db)?;
+    Ok(row.map(ChannelModeRow::into_setting))
+}
+
+/// Stores `setting`, replacing the channel's previous one.
+pub(super) async fn set(pool: &PgPool, setting: &ChannelModeSetting) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO channel_modes (platform, channel_id, guild_id, mode, set_by, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (platform, channel_id) DO UPDATE SET \
+             guild_id = EXCLUDED.guild_id, \
+             mode = EXCLUDED.mode, \
+             set_by = EXCLUDED.set_by, \
+             updated_at = EXCLUDED.updated_at",
+    )
+    .bind(&setting.platform)
+    .bind(&setting.channel_id)
+    .bind(&setting.guild_id)
+    .bind(&setting.mode)
+    .bind(&setting.set_by)
+    .bind(setting.updated_at)
+    .execute(pool)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// Deletes the channel's row; `true` when there was one.
+pub(super) async fn clear(pool: &PgPool, platform: &str, channel_id: &str) -> StoreResult<bool> {
+    let result = sqlx::query("DELETE FROM channel_modes WHERE platform = $1 AND channel_id = $2")
+        .bind(platform)
+        .bind(channel_id)
+        .execute(pool)
+        .await
+        .map_err(db)?;
+    Ok(result.rows_affected() > 0)
+}
+
+/// A `channel_modes` row.
+#[derive(sqlx::FromRow)]
+struct ChannelModeRow {
+    platform: String,
+    channel_id: String,
+    guild_id: Option<String>,
+    mode: String,
+    set_by: String,
+    updated_at: i64,
+}
+
+impl ChannelModeRow {
+    /// The row as a [`ChannelModeSetting`].
+    fn into_setting(self) -> ChannelModeSetting {
+        ChannelModeSetting {
+            platform: self.platform,
+            channel_id: self.channel_id,
+            guild_id: self.guild_id,
+            mode: self.mode,
+            set_by: self.set_by,
+            updated_at: self.updated_at,
+        }
+    }
+}
