@@ -1,0 +1,418 @@
+//! What clara has done, counted from its events on their way to the hooks, and rendered for
+//! `/metrics`.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use clara_config::model::common::EventName;
+use clara_core::engine::{Event, EventSink};
+
+use super::exposition::{Exposition, Kind};
+use super::health::{AdapterState, Health};
+use super::process;
+
+/// Upper bounds of the turn-duration histogram's buckets, in seconds (`+Inf` is implied).
+const TURN_BUCKETS: [f64; 10] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+
+/// A turn still unanswered after this long is forgotten: it failed (failed turns fire no
+/// event) or will be too late to matter.
+const IN_FLIGHT_LIMIT: Duration = Duration::from_secs(10 * 60);
+
+/// At most this many turns are timed at once; the oldest are forgotten first.
+const MAX_IN_FLIGHT: usize = 10_000;
+
+/// Label for events that name no platform.
+const NO_PLATFORM: &str = "unknown";
+
+/// Counts events as they pass to the sink behind it. Recording is a few atomic additions and,
+/// for turn events, one short lock, so the engine never waits on it.
+pub struct Metrics {
+    inner: Arc<dyn EventSink>,
+    events: [AtomicU64; EventName::ALL.len()],
+    turn_duration: Histogram,
+    turns: Mutex<Turns>,
+}
+
+#[derive(Default)]
+struct Turns {
+    sent: BTreeMap<String, u64>,
+    errors: BTreeMap<String, u64>,
+    in_flight: InFlight,
+}
+
+impl Metrics {
+    /// Counts events, then passes each on to `inner`.
+    pub fn new(inner: Arc<dyn EventSink>) -> Arc<Metrics> {
+        Arc::new(Metrics {
+            inner,
+            events: std::array::from_fn(|_| AtomicU64::new(0)),
+            turn_duration: Histogram::default(),
+            turns: Mutex::default(),
+        })
+    }
+
+    /// Counts a turn that failed on `platform` (the user got the persona's error reply). The
+    /// engine fires no event for a failed turn, so the adapter that sees `Outcome::error`
+    /// reports it here.
+    pub fn record_turn_error(&self, platform: &str) {
+        *self
+            .lock_turns()
+            .errors
+            .entry(platform.to_owned())
+            .or_default() += 1;
+    }
+
+    fn record(&self, event: &Event) {
+        if let Some(index) = EventName::ALL.iter().position(|n| *n == event.name) {
+            self.events[index].fetch_add(1, Ordering::Relaxed);
+        }
+        let platform = || event.platform.as_deref().unwrap_or(NO_PLATFORM).to_owned();
+        match event.name {
+            EventName::MessageReceived => {
+                if let Some(request) = &event.request_id {
+                    self.lock_turns()
+                        .in_flight
+                        .start(request.clone(), Instant::now());
+                }
+            }
+            EventName::MessageSent => {
+                let now = Instant::now();
+                let took = {
+                    let mut turns = self.lock_turns();
+                    *turns.sent.entry(platform()).or_default() += 1;
+                    event
+                        .request_id
+                        .as_deref()
+                        .and_then(|request| turns.in_flight.finish(request, now))
+                };
+                if let Some(took) = took {
+                    self.turn_duration.observe(took);
+                }
+            }
+            EventName::MessageCancelled => {
+                if let Some(request) = &event.request_id {
+                    self.lock_turns().in_flight.finish(request, Instant::now());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Everything counted so far, with `health`'s adapters, in the Prometheus text format 0.0.4.
+    pub fn render(&self, health: &Health) -> String {
+        let mut out = Exposition::default();
+        let count = |name: EventName| {
+            EventName::ALL
+                .iter()
+                .position(|n| *n == name)
+                .map_or(0, |i| self.events[i].load(Ordering::Relaxed))
+        };
+
+        out.family(
+            "clara_events_total",
+            Kind::Counter,
+            "Events clara fired, by event name.",
+        );
+        for name in EventName::ALL {
+            out.sample(
+                "clara_events_total",
+                &[("event", name.as_str())],
+                count(name),
+            );
+        }
+
+        let (sent, errors) = {
+            let turns = self.lock_turns();
+            (turns.sent.clone(), turns.errors.clone())
+        };
+        out.family(
+            "clara_turns_total",
+            Kind::Counter,
+            "Turns answered (message:sent), by platform.",
+        );
+        for (platform, n) in &sent {
+            out.sample("clara_turns_total", &[("platform", platform)], *n);
+        }
+        out.family(
+            "clara_turn_errors_total",
+            Kind::Counter,
+            "Turns that failed and got the persona's error reply, by platform.",
+        );
+        for (platform, n) in &errors {
+            out.sample("clara_turn_errors_total", &[("platform", platform)], *n);
+        }
+
+        out.family(
+            "clara_turn_duration_seconds",
+            Kind::Histogram,
+            "Time from message:received to message:sent of the same turn.",
+        );
+        self.turn_duration
+            .render(&mut out, "clara_turn_duration_seconds");
+
+        out.family(
+            "clara_tool_calls_total",
+            Kind::Counter,
+            "Tool calls that finished, by outcome (tool:end is ok, tool:error is error).",
+        );
+        out.sample(
+            "clara_tool_calls_total",
+            &[("outcome", "ok")],
+            count(EventName::ToolEnd),
+        );
+        out.sample(
+            "clara_tool_calls_total",
+            &[("outcome", "error")],
+            count(EventName::ToolError),
+        );
+
+        out.family(
+            "clara_reloads_total",
+            Kind::Counter,
+            "Configuration reloads, by result.",
+        );
+        out.sample(
+            "clara_reloads_total",
+            &[("result", "applied")],
+            count(EventName::ConfigReloaded),
+        );
+        out.sample(
+            "clara_reloads_total",
+            &[("result", "failed")],
+            count(EventName::ConfigReloadFailed),
+        );
+
+        let report = health.snapshot();
+        out.family(
+            "clara_adapter_up",
+            Kind::Gauge,
+            "1 when the adapter is connected, 0 otherwise.",
+        );
+        for (adapter, state) in &report.adapters {
+            let up = u64::from(state.state == AdapterState::Connected.name());
+            out.sample("clara_adapter_up", &[("adapter", adapter)], up);
+        }
+        out.family(
+            "clara_adapter_state",
+            Kind::Gauge,
+            "1 for the state the adapter is in, 0 for the others.",
+        );
+        for (adapter, state) in &report.adapters {
+            for name in AdapterState::NAMES {
+                let labels = [("adapter", adapter.as_str()), ("state", name)];
+                out.sample(
+                    "clara_adapter_state",
+                    &labels,
+                    u64::from(state.state == name),
+                );
+            }
+        }
+
+        if let Some(bytes) = process::resident_memory_bytes() {
+            out.family(
+                "process_resident_memory_bytes",
+                Kind::Gauge,
+                "Resident memory size in bytes.",
+            );
+            out.sample("process_resident_memory_bytes", &[], bytes);
+        }
+        out.family(
+            "process_start_time_seconds",
+            Kind::Gauge,
+            "Start time of the process since unix epoch in seconds.",
+        );
+        out.sample(
+            "process_start_time_seconds",
+            &[],
+            process::start_time_seconds(),
+        );
+        out.family(
+            "clara_uptime_seconds",
+            Kind::Gauge,
+            "Seconds since the runtime started.",
+        );
+        out.sample("clara_uptime_seconds", &[], health.uptime().as_secs_f64());
+
+        out.finish()
+    }
+
+    // The locked sections cannot leave the counts half-written, so a panic elsewhere must not
+    // stop events from flowing.
+    fn lock_turns(&self) -> MutexGuard<'_, Turns> {
+        self.turns.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl EventSink for Metrics {
+    fn emit(&self, event: Event) {
+        self.record(&event);
+        self.inner.emit(event);
+    }
+}
+
+/// When each unanswered turn began, bounded in age and number.
+#[derive(Default)]
+struct InFlight {
+    started: HashMap<String, (u64, Instant)>,
+    // Oldest first. A turn that finished leaves its entry here until it ages out; the sequence
+    // number tells such a leftover from a newer turn that reused the id.
+    order: VecDeque<(u64, Instant, String)>,
+    next: u64,
+}
+
+impl InFlight {
+    fn start(&mut self, request: String, now: Instant) {
+        self.expire(now);
+        let sequence = self.next;
+        self.next += 1;
+        self.started.insert(request.clone(), (sequence, now));
+        self.order.push_back((sequence, now, request));
+        while self.order.len() > MAX_IN_FLIGHT {
+            self.forget_oldest();
+        }
+    }
+
+    /// How long `request` took, if it was being timed.
+    fn finish(&mut self, request: &str, now: Instant) -> Option<Duration> {
+        self.expire(now);
+        let (_, began) = self.started.remove(request)?;
+        Some(now.saturating_duration_since(began))
+    }
+
+    fn expire(&mut self, now: Instant) {
+        while self
+            .order
+            .front()
+            .is_some_and(|(_, began, _)| now.saturating_duration_since(*began) > IN_FLIGHT_LIMIT)
+        {
+            self.forget_oldest();
+        }
+    }
+
+    fn forget_oldest(&mut self) {
+        if let Some((sequence, _, request)) = self.order.pop_front()
+            && self
+                .started
+                .get(&request)
+                .is_some_and(|(s, _)| *s == sequence)
+        {
+            self.started.remove(&request);
+        }
+    }
+}
+
+/// A histogram over [`TURN_BUCKETS`], kept in atomics.
+struct Histogram {
+    // Per bucket, not cumulative; the last is for values above every bound.
+    buckets: [AtomicU64; TURN_BUCKETS.len() + 1],
+    sum_micros: AtomicU64,
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram {
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            sum_micros: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Histogram {
+    fn observe(&self, value: Duration) {
+        let secs = value.as_secs_f64();
+        let bucket = TURN_BUCKETS
+            .iter()
+            .position(|bound| secs <= *bound)
+            .unwrap_or(TURN_BUCKETS.len());
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        let micros = u64::try_from(value.as_micros()).unwrap_or(u64::MAX);
+        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut Exposition, name: &str) {
+        let bucket_name = format!("{name}_bucket");
+        let mut cumulative = 0;
+        for (index, bound) in TURN_BUCKETS.iter().enumerate() {
+            cumulative += self.buckets[index].load(Ordering::Relaxed);
+            let le = bound.to_string();
+            out.sample(&bucket_name, &[("le", &le)], cumulative);
+        }
+        cumulative += self.buckets[TURN_BUCKETS.len()].load(Ordering::Relaxed);
+        out.sample(&bucket_name, &[("le", "+Inf")], cumulative);
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        out.sample(&format!("{name}_sum"), &[], sum);
+        // The count is the +Inf bucket by definition; deriving it keeps the two equal even
+        // while an observation lands mid-render.
+        out.sample(&format!("{name}_count"), &[], cumulative);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_flight_turns_expire_after_the_limit() {
+        let mut in_flight = InFlight::default();
+        let start = Instant::now();
+        in_flight.start("old".into(), start);
+        let later = start + IN_FLIGHT_LIMIT + Duration::from_secs(1);
+        in_flight.start("new".into(), later);
+        assert_eq!(in_flight.finish("old", later), None);
+        assert_eq!(
+            in_flight.finish("new", later + Duration::from_secs(2)),
+            Some(Duration::from_secs(2))
+        );
+        assert!(in_flight.started.is_empty());
+    }
+
+    #[test]
+    fn in_flight_turns_are_capped() {
+        let mut in_flight = InFlight::default();
+        let now = Instant::now();
+        for i in 0..MAX_IN_FLIGHT + 5 {
+            in_flight.start(format!("r{i}"), now);
+        }
+        assert_eq!(in_flight.started.len(), MAX_IN_FLIGHT);
+        assert_eq!(in_flight.order.len(), MAX_IN_FLIGHT);
+        assert!(in_flight.finish("r0", now).is_none());
+        assert!(
+            in_flight
+                .finish(&format!("r{}", MAX_IN_FLIGHT + 4), now)
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn a_reused_id_is_not_forgotten_by_its_predecessor_leftover() {
+        let mut in_flight = InFlight::default();
+        let start = Instant::now();
+        in_flight.start("r".into(), start);
+        in_flight.finish("r", start);
+        let later = start + Duration::from_secs(60);
+        in_flight.start("r".into(), later);
+        // The first "r"'s leftover ages out here; the second must survive it.
+        let much_later = start + IN_FLIGHT_LIMIT + Duration::from_secs(1);
+        assert!(in_flight.finish("r", much_later).is_some());
+    }
+
+    #[test]
+    fn histogram_buckets_are_cumulative() {
+        let histogram = Histogram::default();
+        histogram.observe(Duration::from_millis(30));
+        histogram.observe(Duration::from_millis(700));
+        histogram.observe(Duration::from_secs(120));
+        let mut out = Exposition::default();
+        histogram.render(&mut out, "h");
+        let text = out.finish();
+        assert!(text.contains("h_bucket{le=\"0.05\"} 1\n"), "{text}");
+        assert!(text.contains("h_bucket{le=\"0.5\"} 1\n"), "{text}");
+        assert!(text.contains("h_bucket{le=\"1\"} 2\n"), "{text}");
+        assert!(text.contains("h_bucket{le=\"60\"} 2\n"), "{text}");
+        assert!(text.contains("h_bucket{le=\"+Inf\"} 3\n"), "{text}");
+        assert!(text.contains("h_sum 120.73\n"), "{text}");
+        assert!(text.contains("h_count 3\n"), "{text}");
+    }
+}

@@ -1,0 +1,191 @@
+//! The HTTP server behind the status endpoint: listening, routing `/health` and `/metrics`, and
+//! stopping cleanly.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+
+use super::health::Health;
+use super::metrics::Metrics;
+
+/// How long connections get to finish their requests once the server stops.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
+/// A client that opens a connection and sends nothing is dropped after this long.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Wait after a failed `accept` (out of file descriptors, say) before trying again, rather than
+/// spinning.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Why the status endpoint could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    /// The address could not be bound (in use, not local, not an address).
+    #[error("cannot listen on {address} for the status endpoint: {source}")]
+    Bind {
+        /// The configured `[status] bind`.
+        address: String,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+}
+
+/// The running status endpoint. Dropping it stops it too, without waiting.
+pub struct StatusServer {
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl StatusServer {
+    /// The address it listens on (the real port when the configured one was `0`).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting, lets open requests finish for up to a second, then closes everything.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        if let Err(error) = self.task.await
+            && error.is_panic()
+        {
+            tracing::error!(%error, "the status endpoint panicked");
+        }
+    }
+}
+
+/// Serves `/health` and `/metrics` on `bind` (`host:port`) in a background task.
+pub async fn serve(
+    bind: &str,
+    health: Arc<Health>,
+    metrics: Arc<Metrics>,
+) -> Result<StatusServer, StatusError> {
+    let bind_error = |source| StatusError::Bind {
+        address: bind.to_owned(),
+        source,
+    };
+    let listener = TcpListener::bind(bind).await.map_err(bind_error)?;
+    let addr = listener.local_addr().map_err(bind_error)?;
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(accept(listener, Routes { health, metrics }, stopped));
+    tracing::info!("status endpoint on http://{addr} (/health, /metrics)");
+    Ok(StatusServer { addr, stop, task })
+}
+
+#[derive(Clone)]
+struct Routes {
+    health: Arc<Health>,
+    metrics: Arc<Metrics>,
+}
+
+async fn accept(listener: TcpListener, routes: Routes, mut stopped: watch::Receiver<bool>) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = until_stopped(&mut stopped) => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    connections.spawn(connection(stream, routes.clone(), stopped.clone()));
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "the status endpoint could not accept a connection");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
+            },
+            // Reaps finished connections so the set does not grow with every request.
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    drop(listener);
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        connections.shutdown().await;
+    }
+}
+
+async fn connection(stream: TcpStream, routes: Routes, mut stopped: watch::Receiver<bool>) {
+    let service = service_fn(move |request| {
+        let response = respond(&request, &routes);
+        async move { Ok::<_, Infallible>(response) }
+    });
+    let serving = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(serving);
+    let result = tokio::select! {
+        result = serving.as_mut() => result,
+        _ = until_stopped(&mut stopped) => {
+            serving.as_mut().graceful_shutdown();
+            serving.await
+        }
+    };
+    if let Err(error) = result {
+        tracing::debug!(%error, "status endpoint connection ended with an error");
+    }
+}
+
+/// Resolves once the server is told to stop, or its handle is gone.
+async fn until_stopped(stopped: &mut watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
+}
+
+fn respond(request: &Request<Incoming>, routes: &Routes) -> Response<Full<Bytes>> {
+    let path = request.uri().path();
+    if path != "/health" && path != "/metrics" {
+        return plain(StatusCode::NOT_FOUND, "not found\n");
+    }
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+    // hyper leaves the body out of a HEAD response itself and keeps its Content-Length, so
+    // HEAD is answered exactly like GET.
+    let (status, content_type, body) = if path == "/health" {
+        let report = routes.health.snapshot();
+        let status =
+            StatusCode::from_u16(report.http_status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        let body = serde_json::to_vec(&report).unwrap_or_default();
+        (status, "application/json", body)
+    } else {
+        let body = routes.metrics.render(&routes.health).into_bytes();
+        (StatusCode::OK, METRICS_CONTENT_TYPE, body)
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
