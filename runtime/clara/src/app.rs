@@ -1,6 +1,6 @@
 //! A running clara: the live configuration, the hook bus and its dispatcher, hot reload (file
-//! watching and SIGHUP) and, for `clara run`, the scheduler. `clara chat` and `clara run`
-//! start one and shut it down the same way.
+//! watching and SIGHUP) and, for `clara run`, the scheduler, the Discord adapter and the
+//! status endpoint. `clara chat` and `clara run` start one and shut it down the same way.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,10 +10,12 @@ use clara_core::engine::{Clock, Event, EventSink};
 use serde_json::json;
 use tokio::task::JoinHandle;
 
+use crate::discord::{Discord, Observers};
 use crate::hooks::{self, HookBus};
 use crate::live::watch::{self, Watcher};
 use crate::live::{Live, Loader};
 use crate::runtime::StartError;
+use crate::status::{self, Health, Metrics, StatusServer};
 
 /// How long shutdown waits for `gateway:shutdown` hooks (and any still running) to finish.
 const HOOK_FLUSH_LIMIT: Duration = Duration::from_secs(10);
@@ -26,6 +28,8 @@ pub struct Features {
     /// Work through the durable job queue (memory extraction, session summaries) in the
     /// background (`clara run`; `clara chat` does it after each reply).
     pub jobs: bool,
+    /// Start the enabled adapters (Discord) and the status endpoint (`clara run`).
+    pub adapters: bool,
 }
 
 /// The parts of a running clara.
@@ -34,6 +38,13 @@ pub struct App {
     pub live: Arc<Live>,
     /// Where events go.
     pub bus: Arc<HookBus>,
+    /// The adapters' states, for `/health`.
+    pub health: Arc<Health>,
+    /// What clara has done, for `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// The status endpoint, when it runs.
+    pub status: Option<StatusServer>,
+    discord: Option<Discord>,
     background: Vec<JoinHandle<()>>,
     _watcher: Option<Watcher>,
 }
@@ -62,7 +73,9 @@ impl App {
         drop(first);
         let node_id = runtime.node_id.clone().unwrap_or_else(host_name);
         let (bus, queue) = HookBus::new(&node_id);
-        let live = Live::start(loader, clock, bus.clone()).await?;
+        let metrics = Metrics::new(bus.clone());
+        let health = Health::new();
+        let live = Live::start(loader, clock, metrics.clone()).await?;
         let mut background = vec![hooks::dispatch(
             queue,
             live.clone(),
@@ -81,7 +94,7 @@ impl App {
             background.push(crate::scheduler::runner::start(
                 live.clone(),
                 context,
-                bus.clone(),
+                metrics.clone(),
                 holder,
             ));
         }
@@ -103,7 +116,24 @@ impl App {
         } else {
             None
         };
-        bus.emit(Event::global(
+        let (discord, status) = if features.adapters {
+            let observers = Observers {
+                bus: bus.clone(),
+                health: health.clone(),
+                metrics: metrics.clone(),
+            };
+            let discord = Discord::start(live.clone(), observers)?;
+            let settings = &live.current().config.clara.value.status;
+            let status = if settings.enabled {
+                Some(status::serve(&settings.bind, health.clone(), metrics.clone()).await?)
+            } else {
+                None
+            };
+            (discord, status)
+        } else {
+            (None, None)
+        };
+        metrics.emit(Event::global(
             EventName::GatewayStartup,
             json!({
                 "node_id": node_id,
@@ -115,6 +145,10 @@ impl App {
         Ok(App {
             live,
             bus,
+            health,
+            metrics,
+            status,
+            discord,
             background,
             _watcher: watcher,
         })
@@ -123,7 +157,18 @@ impl App {
     /// Fires `gateway:shutdown`, lets hooks finish (within a limit), stops the background
     /// work and every MCP server.
     pub async fn shutdown(self, reason: &str) {
-        self.bus.emit(Event::global(
+        if let Some(discord) = self.discord {
+            let grace = self
+                .live
+                .current()
+                .config
+                .clara
+                .value
+                .runtime
+                .shutdown_grace_secs;
+            discord.stop(Duration::from_secs(u64::from(grace))).await;
+        }
+        self.metrics.emit(Event::global(
             EventName::GatewayShutdown,
             json!({ "reason": reason }),
         ));
@@ -132,6 +177,9 @@ impl App {
         }
         for task in &self.background {
             task.abort();
+        }
+        if let Some(status) = self.status {
+            status.shutdown().await;
         }
         self.live.shutdown().await;
     }

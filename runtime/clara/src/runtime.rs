@@ -24,6 +24,12 @@ pub enum StartError {
     /// The engine could not be built (a template failed to compile).
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// The Discord adapter cannot start (no token).
+    #[error(transparent)]
+    Discord(#[from] crate::discord::DiscordError),
+    /// The status endpoint cannot listen.
+    #[error(transparent)]
+    Status(#[from] crate::status::StatusError),
 }
 
 /// Opens the default store of `set`.

@@ -178,6 +178,7 @@ async fn the_shipped_github_tools_call_the_api_as_documented() {
     let env = Env::from_vars([
         ("OPENROUTER_API_KEY".to_owned(), "k".to_owned()),
         ("GITHUB_TOKEN".to_owned(), TOKEN.to_owned()),
+        ("DISCORD_BOT_TOKEN".to_owned(), "unused".to_owned()),
     ]);
     let set = clara_config::load_with_env(
         root.path(),

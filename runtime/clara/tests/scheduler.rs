@@ -20,6 +20,7 @@ async fn app(root: &Path) -> App {
     let features = Features {
         scheduler: true,
         jobs: false,
+        adapters: false,
     };
     App::start(
         support::loader(root, &vars),

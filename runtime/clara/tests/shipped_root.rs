@@ -33,14 +33,18 @@ fn shipped_root_validates_offline() {
 }
 
 #[test]
-fn shipped_root_needs_only_the_default_providers_key() {
+fn shipped_root_needs_a_provider_key_and_a_discord_token() {
     let missing = clara(&["validate"], &[]);
     assert_eq!(missing.status.code(), Some(1));
     assert_eq!(
         String::from_utf8_lossy(&missing.stdout),
-        "clara.toml:23:15: environment variable `OPENROUTER_API_KEY` is not set (needed by provider `openrouter`); set it or pass --offline\n"
+        "clara.toml:23:15: environment variable `OPENROUTER_API_KEY` is not set (needed by provider `openrouter`); set it or pass --offline\n\
+         clara.toml:105:13: environment variable `DISCORD_BOT_TOKEN` is not set (needed by the Discord adapter); set it or pass --offline\n"
     );
-    let present = clara(&["validate"], &[("OPENROUTER_API_KEY", "sk-test")]);
+    let present = clara(
+        &["validate"],
+        &[("OPENROUTER_API_KEY", "sk-test"), ("DISCORD_BOT_TOKEN", "t")],
+    );
     assert!(
         present.status.success(),
         "{}",

@@ -112,7 +112,26 @@ pub(crate) fn check(
             "expected an address like `127.0.0.1:8787`",
         );
     }
-    if let Some(shards) = &config.adapters.discord.shards {
+    let discord = &config.adapters.discord;
+    if let Some(url) = &discord.gateway_url
+        && !(url.starts_with("ws://") || url.starts_with("wss://"))
+    {
+        report.value(
+            source,
+            &path!["adapters", "discord", "gateway_url"],
+            "expected a WebSocket URL (`wss://…` or `ws://…`)",
+        );
+    }
+    if let Some(proxy) = &discord.api_proxy
+        && (proxy.contains("://") || !proxy.contains(':'))
+    {
+        report.value(
+            source,
+            &path!["adapters", "discord", "api_proxy"],
+            "expected `host:port` without a scheme, e.g. `127.0.0.1:3000`",
+        );
+    }
+    if let Some(shards) = &discord.shards {
         for (i, id) in shards.ids.iter().enumerate() {
             if *id >= shards.total {
                 report.value(

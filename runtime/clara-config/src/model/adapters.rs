@@ -85,6 +85,13 @@ pub struct DiscordConfig {
     /// Which shards this instance runs; leave out to run them all.
     #[serde(default)]
     pub shards: Option<ShardRange>,
+    /// Gateway to connect to instead of Discord's (`ws://` or `wss://`), e.g. a gateway proxy.
+    #[serde(default)]
+    pub gateway_url: Option<String>,
+    /// `host:port` of a plain-HTTP REST proxy (such as twilight-http-proxy) that API calls go
+    /// through instead of discord.com.
+    #[serde(default)]
+    pub api_proxy: Option<String>,
 }
 
 impl Default for DiscordConfig {
@@ -109,6 +116,8 @@ impl Default for DiscordConfig {
             tool_status: true,
             attachments: AttachmentLimits::default(),
             shards: None,
+            gateway_url: None,
+            api_proxy: None,
         }
     }
 }

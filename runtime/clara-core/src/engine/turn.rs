@@ -44,6 +44,9 @@ pub struct Incoming {
     pub images: Vec<(String, String)>,
     /// Earlier messages of the reply chain this message answers, oldest first.
     pub reply_chain: Vec<Message>,
+    /// The text already names the author of each line (`[Name]: text`, a batch of channel
+    /// messages answered together), so `ingest` adds no name prefix of its own.
+    pub authors_named: bool,
 }
 
 /// One message on its way through a pipeline.

@@ -124,6 +124,7 @@ impl Generation {
                 text: String::new(),
                 images: Vec::new(),
                 reply_chain: Vec::new(),
+                authors_named: false,
             };
             let mut turn = Turn::new(incoming);
             turn.automated = true;

@@ -104,5 +104,6 @@ pub fn message(text: String) -> Incoming {
         text,
         images: Vec::new(),
         reply_chain: Vec::new(),
+        authors_named: false,
     }
 }

@@ -67,13 +67,13 @@ pub async fn run(root: &Path, args: &ChatArgs) -> anyhow::Result<ExitCode> {
     let app = App::start(loader, clock()?, Features::default()).await?;
     app.live.outlets().register("chat", Arc::new(Terminal));
     app.live.mcp().started(MCP_START_WAIT).await;
-    app.bus.emit(adapter_event(
+    app.metrics.emit(adapter_event(
         EventName::AdapterConnected,
         &user,
         &conversation,
     ));
     let outcome = converse(&app.live, args, &user, &conversation).await;
-    app.bus.emit(adapter_event(
+    app.metrics.emit(adapter_event(
         EventName::AdapterDisconnected,
         &user,
         &conversation,
@@ -133,6 +133,7 @@ async fn converse(
             text,
             images: Vec::new(),
             reply_chain: Vec::new(),
+            authors_named: false,
         };
         failed |= answer(&generation, incoming, stream).await?;
         // Memory extraction runs after the reply is on screen.

@@ -1,5 +1,6 @@
-//! `clara run`: start everything the configuration enables (hooks, the scheduler, the job
-//! worker, hot reload) and run until Ctrl-C or SIGTERM, then shut down cleanly.
+//! `clara run`: start everything the configuration enables (the Discord adapter, hooks, the
+//! scheduler, the job worker, hot reload, the status endpoint) and run until Ctrl-C or
+//! SIGTERM, then drain turns and shut down cleanly.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -26,10 +27,36 @@ pub async fn run(root: &Path) -> anyhow::Result<ExitCode> {
     let features = Features {
         scheduler: true,
         jobs: true,
+        adapters: true,
     };
-    let app = App::start(loader, Arc::new(SystemClock), features).await?;
+    let app = match App::start(loader, Arc::new(SystemClock), features).await {
+        Ok(app) => app,
+        Err(error) => {
+            eprintln!("clara cannot start: {error}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let discord = if app
+        .live
+        .current()
+        .config
+        .clara
+        .value
+        .adapters
+        .discord
+        .enabled
+    {
+        "Discord"
+    } else {
+        "no adapters"
+    };
+    let status = app
+        .status
+        .as_ref()
+        .map(|s| format!("; status on http://{}/health", s.addr()))
+        .unwrap_or_default();
     eprintln!(
-        "clara is running from {} ({hooks} hooks, {tasks} tasks); edits apply live; Ctrl-C stops",
+        "clara is running from {} ({discord}, {hooks} hooks, {tasks} tasks{status}); edits apply live; Ctrl-C stops",
         root.display()
     );
     let reason = stopped().await;

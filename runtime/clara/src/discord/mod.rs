@@ -1,5 +1,290 @@
 //! The Discord adapter: twilight shards turn Discord events into pipeline turns, and replies
-//! stream back by editing messages.
+//! stream back by editing messages. [`Discord`] keeps one connection up and replaces it only
+//! when its own settings (token, shards, endpoints) change; everything else (modes, lists,
+//! limits) is read from the current configuration per message.
 
+pub mod attachments;
+pub mod bot;
+pub mod commands;
+pub mod gate;
 pub mod images;
+pub mod inbound;
+pub mod lanes;
+pub mod outlet;
+pub mod reply;
+pub mod shard;
 pub mod split;
+pub mod turn;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clara_config::ConfigSet;
+use clara_config::model::adapters::ShardRange;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use twilight_gateway::{CloseFrame, ConfigBuilder, Intents, MessageSender, Shard, ShardId};
+
+use crate::live::Live;
+use crate::status::AdapterState;
+use bot::{ADAPTER, Bot};
+
+pub use bot::Observers;
+
+/// How often the adapter checks whether a reload changed its connection settings.
+const SETTINGS_POLL: Duration = Duration::from_secs(1);
+
+/// Why the adapter cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscordError {
+    /// The token variable is not set.
+    #[error(
+        "Discord is enabled but {0} is not set: put the bot token in {0} (environment or .env), or set adapters.discord.enabled = false"
+    )]
+    MissingToken(String),
+}
+
+/// What a connection is made from; a change to any of it means reconnecting.
+#[derive(Clone, Debug, PartialEq)]
+struct Connection {
+    token: String,
+    gateway_url: Option<String>,
+    api_proxy: Option<String>,
+    shards: Option<ShardRange>,
+}
+
+impl Connection {
+    /// The settings of an enabled adapter, `None` when it is disabled.
+    fn of(set: &ConfigSet) -> Result<Option<Connection>, DiscordError> {
+        let discord = &set.clara.value.adapters.discord;
+        if !discord.enabled {
+            return Ok(None);
+        }
+        let token = set
+            .env
+            .get(&discord.token_env)
+            .filter(|t| !t.trim().is_empty())
+            .ok_or_else(|| DiscordError::MissingToken(discord.token_env.clone()))?;
+        Ok(Some(Connection {
+            token: token.trim().trim_start_matches("Bot ").to_owned(),
+            gateway_url: discord.gateway_url.clone(),
+            api_proxy: discord.api_proxy.clone(),
+            shards: discord.shards.clone(),
+        }))
+    }
+}
+
+/// The running adapter.
+pub struct Discord {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Discord {
+    /// Starts the adapter if the configuration enables it (`None` when it does not). A
+    /// missing token is an error, so `clara run` can refuse to start.
+    pub fn start(live: Arc<Live>, observers: Observers) -> Result<Option<Discord>, DiscordError> {
+        let Some(connection) = Connection::of(&live.current().config)? else {
+            return Ok(None);
+        };
+        observers.health.set(ADAPTER, AdapterState::Starting);
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(supervise(live, observers, connection, stopped));
+        Ok(Some(Discord { stop, task }))
+    }
+
+    /// Stops taking messages, lets running and queued turns finish (at most `grace`), and
+    /// disconnects.
+    pub async fn stop(self, grace: Duration) {
+        let _ = self.stop.send(true);
+        if tokio::time::timeout(grace + Duration::from_secs(2), self.task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the Discord adapter did not stop in time");
+        }
+    }
+}
+
+/// Keeps a connection matching the current settings until told to stop.
+async fn supervise(
+    live: Arc<Live>,
+    observers: Observers,
+    first: Connection,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut wanted = Some(first);
+    let grace = |live: &Live| {
+        Duration::from_secs(u64::from(
+            live.current()
+                .config
+                .clara
+                .value
+                .runtime
+                .shutdown_grace_secs,
+        ))
+    };
+    loop {
+        let session = match &wanted {
+            Some(connection) => Some(Session::open(&live, &observers, connection).await),
+            None => {
+                observers.health.set(ADAPTER, AdapterState::Stopped);
+                None
+            }
+        };
+        let next = tokio::select! {
+            next = changed(&live, &wanted) => Some(next),
+            _ = stop.wait_for(|s| *s) => None,
+        };
+        if let Some(session) = session {
+            session.close(grace(&live)).await;
+        }
+        match next {
+            Some(next) => {
+                tracing::info!("the Discord settings changed: reconnecting");
+                wanted = next;
+            }
+            None => break,
+        }
+    }
+    live.outlets().remove(ADAPTER);
+    observers.health.set(ADAPTER, AdapterState::Stopped);
+}
+
+/// Waits until a reload changes the connection settings, and returns the new ones. Invalid
+/// new settings (a token variable emptied) keep the running connection, with a warning.
+async fn changed(live: &Live, current: &Option<Connection>) -> Option<Connection> {
+    let mut seen = live.current();
+    loop {
+        tokio::time::sleep(SETTINGS_POLL).await;
+        let generation = live.current();
+        if Arc::ptr_eq(&generation, &seen) {
+            continue;
+        }
+        seen = generation;
+        match Connection::of(&seen.config) {
+            Ok(next) if next != *current => return next,
+            Ok(_) => {}
+            Err(error) => tracing::warn!("{error}; the running Discord connection stays"),
+        }
+    }
+}
+
+/// One connection: the REST client, the shards and the listener for tool status.
+struct Session {
+    bot: Arc<Bot>,
+    senders: Vec<MessageSender>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Session {
+    async fn open(live: &Arc<Live>, observers: &Observers, connection: &Connection) -> Session {
+        let mut http = twilight_http::Client::builder()
+            .token(connection.token.clone())
+            .timeout(Duration::from_secs(30));
+        if let Some(proxy) = &connection.api_proxy {
+            http = http.proxy(proxy.clone(), true);
+        }
+        let http = Arc::new(http.build());
+        let bot = Arc::new(Bot::new(live.clone(), http.clone(), observers.clone()));
+        let limit = live
+            .current()
+            .config
+            .clara
+            .value
+            .adapters
+            .discord
+            .split_chars as usize;
+        live.outlets().register(
+            ADAPTER,
+            Arc::new(outlet::DiscordOutlet {
+                http: http.clone(),
+                limit,
+            }),
+        );
+        let intents = Intents::GUILDS
+            | Intents::GUILD_MESSAGES
+            | Intents::DIRECT_MESSAGES
+            | Intents::MESSAGE_CONTENT;
+        let mut config = ConfigBuilder::new(connection.token.clone(), intents);
+        if let Some(url) = &connection.gateway_url {
+            config = config.proxy_url(url.clone());
+        }
+        let config = config.build();
+        let (ids, total) = match &connection.shards {
+            Some(range) => (range.ids.clone(), range.total),
+            None => {
+                let total = recommended_shards(&http).await;
+                ((0..total).collect(), total)
+            }
+        };
+        let mut senders = Vec::with_capacity(ids.len());
+        let mut tasks = Vec::with_capacity(ids.len() + 1);
+        for id in ids {
+            let shard = Shard::with_config(ShardId::new(id, total), config.clone());
+            senders.push(shard.sender());
+            tasks.push(tokio::spawn(shard::run(shard, bot.clone())));
+        }
+        tasks.push(tokio::spawn(show_tool_status(bot.clone())));
+        Session {
+            bot,
+            senders,
+            tasks,
+        }
+    }
+
+    /// Disconnects, then waits (at most `grace`) for the turns under way to finish.
+    async fn close(self, grace: Duration) {
+        for sender in &self.senders {
+            let _ = sender.close(CloseFrame::NORMAL);
+        }
+        let deadline = Instant::now() + grace;
+        while self.bot.lanes.busy() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if self.bot.lanes.busy() > 0 {
+            tracing::warn!(
+                channels = self.bot.lanes.busy(),
+                "Discord turns still running at shutdown were cut off"
+            );
+        }
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Discord's recommended shard count; one shard when it cannot be fetched (a bot in fewer
+/// than 2,500 servers needs no more, and a bad token shows up on the gateway).
+async fn recommended_shards(http: &twilight_http::Client) -> u32 {
+    let fetched = async {
+        http.gateway()
+            .authed()
+            .await?
+            .model()
+            .await
+            .map_err(Into::into)
+    };
+    let result: Result<_, Box<dyn std::error::Error + Send + Sync>> = fetched.await;
+    match result {
+        Ok(info) => info.shards.max(1),
+        Err(error) => {
+            tracing::warn!(%error, "cannot ask Discord how many shards to run; running one");
+            1
+        }
+    }
+}
+
+/// Routes `tool:start` events of Discord turns to their channels as status lines.
+async fn show_tool_status(bot: Arc<Bot>) {
+    let mut events = bot.bus.subscribe();
+    loop {
+        match events.recv().await {
+            Ok(event) => bot.show_tool_event(&event),
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::debug!(missed, "tool status lines skipped");
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+        }
+    }
+}

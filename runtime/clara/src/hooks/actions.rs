@@ -256,6 +256,7 @@ fn incoming_for(to: &Delivery) -> Incoming {
         text: String::new(),
         images: Vec::new(),
         reply_chain: Vec::new(),
+        authors_named: false,
     }
 }
 

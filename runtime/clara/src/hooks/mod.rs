@@ -12,7 +12,7 @@ use clara_config::model::common::EventName;
 use clara_config::model::hook::{Delivery, Hook};
 use clara_core::engine::{Event, EventSink, LogEvents};
 use serde_json::{Value, json};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{Semaphore, broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::live::Live;
@@ -22,10 +22,15 @@ use actions::{Action, Context, Run};
 /// rather than making a turn wait.
 const QUEUE: usize = 4_096;
 
-/// The sink generations emit into: logs each event and queues it for the hooks.
+/// Events an adapter may lag behind by before it misses some (it only shows them).
+const LISTENER_BACKLOG: usize = 256;
+
+/// The sink generations emit into: logs each event, queues it for the hooks and passes it
+/// to listeners (adapters showing tool status).
 pub struct HookBus {
     queue: mpsc::Sender<Queued>,
     node_id: String,
+    listeners: broadcast::Sender<Event>,
 }
 
 enum Queued {
@@ -50,8 +55,14 @@ impl HookBus {
         let bus = HookBus {
             queue,
             node_id: node_id.to_owned(),
+            listeners: broadcast::channel(LISTENER_BACKLOG).0,
         };
         (Arc::new(bus), EventQueue(receiver))
+    }
+
+    /// Every event from now on, as it is emitted (a slow listener misses the oldest).
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.listeners.subscribe()
     }
 
     /// This instance's id.
@@ -74,6 +85,9 @@ impl HookBus {
 impl EventSink for HookBus {
     fn emit(&self, event: Event) {
         LogEvents.emit(event.clone());
+        if self.listeners.receiver_count() > 0 {
+            let _ = self.listeners.send(event.clone());
+        }
         let stamped = Stamped {
             event,
             at: chrono::Utc::now(),

@@ -63,6 +63,35 @@ impl FileStore {
         ]
     }
 
+    /// Saves `bytes` as `name` in `user`'s folder, replacing a file of that name (never
+    /// following a symlink). `name` must be one plain file name.
+    pub fn save(&self, user: &str, name: &str, bytes: &[u8]) -> Result<String, ToolError> {
+        check_name(name)?;
+        if bytes.len() as u64 > self.max_bytes {
+            return Err(ToolError(format!(
+                "the file is {} bytes; the limit is {}",
+                bytes.len(),
+                self.max_bytes
+            )));
+        }
+        let dir = match self.existing_user_dir(user)? {
+            Some(dir) => dir,
+            None => {
+                let dir = self.user_dir(user);
+                std::fs::create_dir_all(&dir).map_err(|e| io_error(&e))?;
+                dir
+            }
+        };
+        let path = dir.join(name);
+        regular_file(&path, name)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        no_follow(&mut options);
+        let mut file = options.open(&path).map_err(|e| io_error(&e))?;
+        file.write_all(bytes).map_err(|e| io_error(&e))?;
+        Ok(format!("saved {name} ({} bytes)", bytes.len()))
+    }
+
     /// The user's folder: their id with anything but letters, digits, `-`, `_` and `.`
     /// replaced, and never `.` or `..`.
     fn user_dir(&self, user: &str) -> PathBuf {
@@ -123,16 +152,25 @@ struct FileTool {
     spec: ToolSpec,
 }
 
-/// `name` when it is one plain file name, else why not.
+/// The `filename` argument when it is one plain file name, else why not.
 fn plain_name(arguments: &Value) -> Result<&str, ToolError> {
     let name = arguments
         .get("filename")
         .and_then(Value::as_str)
         .map(str::trim)
         .unwrap_or_default();
-    let refuse = |why: &str| Err(ToolError(format!("`{name}` is not allowed: {why}")));
     if name.is_empty() {
         return Err(ToolError("missing argument `filename`".to_owned()));
+    }
+    check_name(name)?;
+    Ok(name)
+}
+
+/// Refuses anything but one plain file name.
+fn check_name(name: &str) -> Result<(), ToolError> {
+    let refuse = |why: &str| Err(ToolError(format!("`{name}` is not allowed: {why}")));
+    if name.is_empty() {
+        return refuse("the name is empty");
     }
     if name.contains(['/', '\\', '\0']) {
         return refuse("use a plain file name, without folders");
@@ -143,7 +181,7 @@ fn plain_name(arguments: &Value) -> Result<&str, ToolError> {
     if name.len() > 255 {
         return refuse("the name is too long");
     }
-    Ok(name)
+    Ok(())
 }
 
 fn io_error(error: &std::io::Error) -> ToolError {
@@ -185,30 +223,7 @@ impl FileTool {
             .get("content")
             .and_then(Value::as_str)
             .ok_or_else(|| ToolError("missing argument `content` (a string)".to_owned()))?;
-        if content.len() as u64 > self.store.max_bytes {
-            return Err(ToolError(format!(
-                "the file is {} bytes; the limit is {}",
-                content.len(),
-                self.store.max_bytes
-            )));
-        }
-        let dir = match self.store.existing_user_dir(user)? {
-            Some(dir) => dir,
-            None => {
-                let dir = self.store.user_dir(user);
-                std::fs::create_dir_all(&dir).map_err(|e| io_error(&e))?;
-                dir
-            }
-        };
-        let path = dir.join(name);
-        regular_file(&path, name)?;
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        no_follow(&mut options);
-        let mut file = options.open(&path).map_err(|e| io_error(&e))?;
-        file.write_all(content.as_bytes())
-            .map_err(|e| io_error(&e))?;
-        Ok(format!("saved {name} ({} bytes)", content.len()))
+        self.store.save(user, name, content.as_bytes())
     }
 
     fn list(&self, user: &str) -> Result<String, ToolError> {

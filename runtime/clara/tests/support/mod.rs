@@ -7,7 +7,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+pub mod fake_discord;
 pub mod fake_llm;
+pub mod on_discord;
 
 /// The repository root (the shipped clara root).
 pub fn repo_root() -> PathBuf {
@@ -100,6 +102,7 @@ pub fn message(user: &str, text: &str) -> clara_core::engine::Incoming {
         text: text.to_owned(),
         images: Vec::new(),
         reply_chain: Vec::new(),
+        authors_named: false,
     }
 }
 

@@ -42,7 +42,7 @@ pub(crate) async fn run(
     if text.chars().count() > max {
         text = text.chars().take(max).collect::<String>() + "\n[message cut: too long]";
     }
-    if options.name_prefix && !turn.incoming.conversation.is_dm {
+    if options.name_prefix && !turn.incoming.conversation.is_dm && !turn.incoming.authors_named {
         text = format!("[{}]: {text}", turn.incoming.user_name);
     }
     let session = session::resolve(generation, turn).await?;

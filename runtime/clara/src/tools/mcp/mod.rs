@@ -84,6 +84,16 @@ impl McpServers {
             .cloned()
     }
 
+    /// Every server by manifest name, with its state and how many tools it lists.
+    pub fn statuses(&self) -> Vec<(String, String, usize)> {
+        self.running
+            .lock()
+            .expect("no panics while held")
+            .iter()
+            .map(|(name, server)| (name.clone(), server.describe(), server.tools().tools.len()))
+            .collect()
+    }
+
     /// Waits (at most `limit`) until every server has finished its first start, so the first
     /// message sees their tools; a slow server's tools appear later on their own.
     pub async fn started(&self, limit: Duration) {

@@ -102,6 +102,16 @@ impl Server {
         }
     }
 
+    /// Where the server is, in words: `starting`, `running`, `down (why)`, `stopped`.
+    pub fn describe(&self) -> String {
+        match &*self.state.borrow() {
+            State::Starting => "starting".to_owned(),
+            State::Running { .. } => "running".to_owned(),
+            State::Down { why } => format!("down ({why})"),
+            State::Stopped => "stopped".to_owned(),
+        }
+    }
+
     /// Waits until the first start has succeeded or failed.
     pub async fn started(&self) {
         let mut state = self.state.clone();

@@ -1,0 +1,229 @@
+//! The `/clara` slash commands: `channel` (admins set how clara answers in a channel; the
+//! setting is stored, so it survives restarts and every instance sees it), `status`, `tools`
+//! and `mcp`. Replies are ephemeral: only the person who asked sees them.
+
+use std::sync::Arc;
+
+use clara_core::store::ChannelModeSetting;
+use serde_json::json;
+use twilight_model::application::command::Command;
+use twilight_model::application::interaction::application_command::{
+    CommandData, CommandOptionValue,
+};
+use twilight_model::application::interaction::{Interaction, InteractionData};
+use twilight_model::channel::message::MessageFlags;
+use twilight_model::http::interaction::{
+    InteractionResponse, InteractionResponseData, InteractionResponseType,
+};
+
+use super::bot::{ADAPTER, Bot, Identity};
+use super::gate::configured_mode;
+use super::inbound::{channel_mode, user_id};
+
+/// The commands clara registers, as Discord's API describes them.
+fn definitions() -> Vec<Command> {
+    let mode = json!({
+        "type": 3, "name": "mode", "description": "How clara answers here", "required": true,
+        "choices": [
+            {"name": "active: answer every message", "value": "active"},
+            {"name": "mention: answer mentions and replies", "value": "mention"},
+            {"name": "off: answer nothing", "value": "off"},
+            {"name": "default: back to clara.toml's setting", "value": "default"}
+        ]
+    });
+    serde_json::from_value(json!([{
+        "name": "clara", "description": "clara's settings and status", "type": 1,
+        "version": "1", "default_member_permissions": null,
+        "options": [
+            {"type": 1, "name": "channel", "description": "Set how clara answers in this channel (admins)", "options": [mode]},
+            {"type": 1, "name": "status", "description": "Connection, this channel's mode, busy channels"},
+            {"type": 1, "name": "tools", "description": "The tools clara can use"},
+            {"type": 1, "name": "mcp", "description": "The MCP servers and their state"}
+        ]
+    }]))
+    .expect("the command definitions are valid")
+}
+
+/// Registers the commands globally, once per connection.
+pub async fn register(bot: Arc<Bot>, identity: Identity) {
+    let commands = definitions();
+    let registered = bot
+        .http
+        .interaction(identity.application)
+        .set_global_commands(&commands)
+        .await;
+    match registered {
+        Ok(_) => tracing::info!("slash commands registered"),
+        Err(error) => tracing::warn!(%error, "slash commands could not be registered"),
+    }
+}
+
+/// Answers one interaction.
+pub async fn handle(bot: Arc<Bot>, interaction: Interaction) {
+    let Some(InteractionData::ApplicationCommand(data)) = &interaction.data else {
+        return;
+    };
+    if data.name != "clara" {
+        return;
+    }
+    let text = match subcommand(data) {
+        Some(("channel", mode)) => set_mode(&bot, &interaction, mode.as_deref()).await,
+        Some(("status", _)) => status(&bot, &interaction).await,
+        Some(("tools", _)) => tools(&bot),
+        Some(("mcp", _)) => mcp(&bot),
+        _ => "I don't know that command.".to_owned(),
+    };
+    let response = InteractionResponse {
+        kind: InteractionResponseType::ChannelMessageWithSource,
+        data: Some(InteractionResponseData {
+            content: Some(text),
+            flags: Some(MessageFlags::EPHEMERAL),
+            ..InteractionResponseData::default()
+        }),
+    };
+    let answered = bot
+        .http
+        .interaction(interaction.application_id)
+        .create_response(interaction.id, &interaction.token, &response)
+        .await;
+    if let Err(error) = answered {
+        tracing::warn!(%error, "a slash command could not be answered");
+    }
+}
+
+/// The subcommand's name and its `mode` option, if any.
+fn subcommand(data: &CommandData) -> Option<(&str, Option<String>)> {
+    let option = data.options.first()?;
+    let CommandOptionValue::SubCommand(options) = &option.value else {
+        return None;
+    };
+    let mode = options.iter().find_map(|o| match &o.value {
+        CommandOptionValue::String(value) if o.name == "mode" => Some(value.clone()),
+        _ => None,
+    });
+    Some((option.name.as_str(), mode))
+}
+
+async fn set_mode(bot: &Bot, interaction: &Interaction, mode: Option<&str>) -> String {
+    let (Some(guild), Some(member), Some(channel)) = (
+        interaction.guild_id,
+        interaction.member.as_ref(),
+        interaction.channel.as_ref().map(|c| c.id),
+    ) else {
+        return "Channel modes are for server channels; in DMs I always answer.".to_owned();
+    };
+    let Some(user) = member.user.as_ref().map(|u| u.id) else {
+        return "Discord did not say who asked.".to_owned();
+    };
+    let config = bot.config();
+    if !bot.is_admin(
+        guild,
+        user,
+        &member.roles,
+        member.permissions,
+        &config.admin_role,
+    ) {
+        return format!(
+            "Permission denied: changing a channel's mode needs Manage Channels or the `{}` role.",
+            config.admin_role
+        );
+    }
+    let generation = bot.live.current();
+    let store = &generation.store;
+    let saved = match mode {
+        Some("default") => store
+            .clear_channel_mode(ADAPTER, &channel.to_string())
+            .await
+            .map(|_| ()),
+        Some(mode @ ("active" | "mention" | "off")) => {
+            store
+                .set_channel_mode(&ChannelModeSetting {
+                    platform: ADAPTER.to_owned(),
+                    channel_id: channel.to_string(),
+                    guild_id: Some(guild.to_string()),
+                    mode: mode.to_owned(),
+                    set_by: user_id(user),
+                    updated_at: generation.clock.now(),
+                })
+                .await
+        }
+        _ => return "Choose active, mention, off or default.".to_owned(),
+    };
+    if let Err(error) = saved {
+        tracing::error!(%error, "a channel mode could not be stored");
+        return format!("The mode could not be saved: {error}");
+    }
+    let now = channel_mode(&generation, &config, channel).await;
+    format!("This channel is now `{}`.", mode_name(now))
+}
+
+async fn status(bot: &Bot, interaction: &Interaction) -> String {
+    let generation = bot.live.current();
+    let config = &generation.config.clara.value.adapters.discord;
+    let report = serde_json::to_value(bot.health.snapshot()).unwrap_or_default();
+    let state = report["adapters"][ADAPTER]["state"]
+        .as_str()
+        .unwrap_or("unknown")
+        .to_owned();
+    let mut lines = vec![format!("**clara** on Discord: {state}")];
+    if let (Some(channel), Some(_)) = (interaction.channel.as_ref(), interaction.guild_id) {
+        let stored = generation
+            .store
+            .channel_mode(ADAPTER, &channel.id.to_string())
+            .await
+            .ok()
+            .flatten();
+        let mode = channel_mode(&generation, config, channel.id).await;
+        let source = match stored {
+            Some(setting) => format!("set by {}", setting.set_by),
+            None if mode == configured_mode(config, &channel.id.to_string()) => {
+                "from clara.toml".to_owned()
+            }
+            None => "default".to_owned(),
+        };
+        lines.push(format!("This channel: `{}` ({source})", mode_name(mode)));
+    }
+    lines.push(format!("Channels busy right now: {}", bot.lanes.busy()));
+    lines.join("\n")
+}
+
+fn tools(bot: &Bot) -> String {
+    let generation = bot.live.current();
+    let mut names: Vec<String> = generation
+        .tools
+        .iter()
+        .map(|t| t.spec().name.clone())
+        .chain(generation.tool_sources.iter().flat_map(|s| {
+            s.tools()
+                .iter()
+                .map(|t| t.spec().name.clone())
+                .collect::<Vec<_>>()
+        }))
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        return "No tools are set up.".to_owned();
+    }
+    format!("Tools ({}): {}", names.len(), names.join(", "))
+}
+
+fn mcp(bot: &Bot) -> String {
+    let servers = bot.live.mcp().statuses();
+    if servers.is_empty() {
+        return "No MCP servers are enabled.".to_owned();
+    }
+    servers
+        .into_iter()
+        .map(|(name, state, tools)| format!("`{name}`: {state}, {tools} tools"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn mode_name(mode: clara_config::model::adapters::ChannelMode) -> &'static str {
+    use clara_config::model::adapters::ChannelMode;
+    match mode {
+        ChannelMode::Active => "active",
+        ChannelMode::Mention => "mention",
+        ChannelMode::Off => "off",
+    }
+}

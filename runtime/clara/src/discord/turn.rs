@@ -1,0 +1,231 @@
+//! A channel's worker: answers its lane's messages one turn at a time, with a typing
+//! indicator, a streamed reply, tool status lines, image batches and stop phrases.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clara_core::engine::{EngineError, Generation, Incoming, Outcome};
+use tokio::sync::mpsc;
+use twilight_model::channel::message::{AllowedMentions, MessageFlags};
+use twilight_model::id::Id;
+use twilight_model::id::marker::ChannelMarker;
+
+use super::bot::{ADAPTER, Bot};
+use super::inbound::{self, react, unreact};
+use super::lanes::{StopSignal, Work};
+use super::reply::{Reply, Style, Update};
+
+/// Starts the worker of a channel whose lane just opened; it ends when the lane is empty.
+pub fn work_channel(bot: Arc<Bot>, channel: Id<ChannelMarker>) {
+    tokio::spawn(async move {
+        loop {
+            let batch = bot.config().batch_active_channels;
+            let Some((work, signal)) = bot.lanes.next(channel, batch) else {
+                break;
+            };
+            run(&bot, channel, work, signal).await;
+        }
+    });
+}
+
+/// One turn: a message, or a batch of an active channel's messages.
+async fn run(bot: &Arc<Bot>, channel: Id<ChannelMarker>, work: Work, mut signal: StopSignal) {
+    let generation = bot.live.current();
+    let discord = generation.config.clara.value.adapters.discord.clone();
+    let (anchor, incoming) = match work {
+        Work::One { pending, waited } => {
+            if let Some(waited) = waited {
+                if pending.addressed {
+                    if discord.queue_notices {
+                        let text = format!(
+                            "-# ▶️ Starting your queued message (waited {}s)…",
+                            waited.as_secs()
+                        );
+                        post_quietly(bot, channel, &text).await;
+                    }
+                } else {
+                    unreact(bot, channel, pending.message.id, "⏳").await;
+                }
+            }
+            let (incoming, _) = inbound::incoming(bot, &generation, &pending.message).await;
+            (pending.message, incoming)
+        }
+        Work::Batch { pending, waited } => {
+            for waiting in &pending {
+                unreact(bot, channel, waiting.message.id, "⏳").await;
+            }
+            let text = format!(
+                "-# 📨 Catching up on {} messages (waited {}s)…",
+                pending.len(),
+                waited.as_secs()
+            );
+            post_quietly(bot, channel, &text).await;
+            let mut lines = Vec::with_capacity(pending.len());
+            let mut images = Vec::new();
+            let mut last = None;
+            for waiting in &pending {
+                let (incoming, _) = inbound::incoming(bot, &generation, &waiting.message).await;
+                lines.push(format!("[{}]: {}", incoming.user_name, incoming.text));
+                images.extend(incoming.images.iter().cloned());
+                last = Some(incoming);
+            }
+            let mut combined = last.expect("a batch has messages");
+            combined.text = lines.join("\n");
+            combined.images = images;
+            combined.authors_named = true;
+            let anchor = pending
+                .last()
+                .expect("a batch has messages")
+                .message
+                .clone();
+            (anchor, combined)
+        }
+    };
+    let conversation = incoming.conversation.id.clone();
+    let typing = typing(bot, channel, discord.typing_refresh_secs);
+    let (updates, received) = mpsc::unbounded_channel();
+    if discord.tool_status {
+        bot.route_status(&conversation, updates.clone());
+    }
+    let mut reply = Reply::new(
+        bot.http.clone(),
+        channel,
+        Some(anchor.id),
+        Style {
+            stream: discord.stream,
+            edit_interval: Duration::from_millis(u64::from(discord.edit_interval_ms)),
+            limit: discord.split_chars as usize,
+        },
+    );
+    let per_request = discord.attachments.max_images_per_request.max(1) as usize;
+    let answered = async {
+        let outcome = tokio::select! {
+            outcome = answer(&generation, incoming, per_request, &updates) => Some(outcome),
+            () = signal.stopped() => None,
+        };
+        // The reply follows its updates until every sender is gone.
+        bot.unroute_status(&conversation);
+        drop(updates);
+        outcome
+    };
+    let (outcome, ()) = tokio::join!(answered, reply.follow(received));
+    typing.abort();
+    if matches!(
+        &outcome,
+        Some(Err(_)) | Some(Ok(Outcome { error: Some(_), .. }))
+    ) {
+        bot.metrics.record_turn_error(ADAPTER);
+    }
+    let finished = match outcome {
+        None if reply.started() => {
+            let text = format!("{}\n\n-# 🛑 stopped", reply.text().trim_end());
+            reply.finish(&text).await
+        }
+        None => Ok(()),
+        Some(Ok(Outcome {
+            reply: Some(text), ..
+        })) => reply.finish(&text).await,
+        Some(Ok(_)) => reply.finish("").await,
+        Some(Err(error)) => {
+            tracing::error!(%error, "a Discord message could not be answered");
+            reply
+                .finish(&format!(
+                    "-# ⚠️ Something went wrong before I could answer: {error}"
+                ))
+                .await
+        }
+    };
+    if let Err(failure) = finished {
+        // Never silent: the author sees a mark on their message, the log says why.
+        tracing::error!(channel = %channel, "the reply did not reach Discord: {failure}");
+        react(bot, channel, anchor.id, "⚠️").await;
+    }
+}
+
+/// Runs the turn, streaming text into `updates`. More images than one request may carry go
+/// in batches, each a turn of its own that continues the analysis; the answers join.
+async fn answer(
+    generation: &Generation,
+    mut incoming: Incoming,
+    per_request: usize,
+    updates: &mpsc::UnboundedSender<Update>,
+) -> Result<Outcome, EngineError> {
+    let stream = |delta: &str| {
+        let _ = updates.send(Update::Text(delta.to_owned()));
+    };
+    let images = std::mem::take(&mut incoming.images);
+    if images.len() <= per_request {
+        incoming.images = images;
+        return generation.handle_message(incoming, &stream).await;
+    }
+    let total = images.len();
+    let batches: Vec<_> = images.chunks(per_request).map(<[_]>::to_vec).collect();
+    let count = batches.len();
+    let _ = updates.send(Update::Status(format!(
+        "-# 🖼️ Processing {total} images in {count} batches…"
+    )));
+    let mut answers = Vec::with_capacity(count);
+    let mut last = None;
+    for (index, batch) in batches.into_iter().enumerate() {
+        let mut part = incoming.clone();
+        let first = index * per_request + 1;
+        let end = first + batch.len() - 1;
+        part.images = batch;
+        if index > 0 {
+            part.text = format!(
+                "Now please look at image {} of {total}. Continue your analysis.",
+                if first == end {
+                    first.to_string()
+                } else {
+                    format!("{first}–{end}")
+                }
+            );
+            part.reply_chain.clear();
+            let _ = updates.send(Update::Text("\n\n".to_owned()));
+        }
+        let outcome = generation.handle_message(part, &stream).await?;
+        let Some(text) = outcome.reply.clone() else {
+            return Ok(outcome);
+        };
+        answers.push(text);
+        if outcome.error.is_some() {
+            last = Some(outcome);
+            break;
+        }
+        last = Some(outcome);
+    }
+    let last = last.expect("at least two batches ran");
+    Ok(Outcome {
+        reply: Some(answers.join("\n\n")),
+        ..last
+    })
+}
+
+/// Shows "clara is typing…" until aborted; Discord shows it for about ten seconds a call.
+fn typing(bot: &Bot, channel: Id<ChannelMarker>, every_secs: u32) -> tokio::task::JoinHandle<()> {
+    let http = bot.http.clone();
+    let every = Duration::from_secs(u64::from(every_secs.max(1)));
+    tokio::spawn(async move {
+        loop {
+            if let Err(error) = http.create_typing_trigger(channel).await {
+                tracing::debug!(%error, "typing indicator failed");
+            }
+            tokio::time::sleep(every).await;
+        }
+    })
+}
+
+/// Posts a quiet `-#` line: no notification, no pings.
+async fn post_quietly(bot: &Bot, channel: Id<ChannelMarker>, text: &str) {
+    let quiet = AllowedMentions::default();
+    let sent = bot
+        .http
+        .create_message(channel)
+        .content(text)
+        .allowed_mentions(Some(&quiet))
+        .flags(MessageFlags::SUPPRESS_NOTIFICATIONS)
+        .await;
+    if let Err(error) = sent {
+        tracing::warn!(%error, "a notice could not be posted");
+    }
+}

@@ -1,0 +1,211 @@
+//! Replies on Discord against a local fake: streamed by edits, split to fit, in DMs, with the
+//! reply chain, images and text files, and tool status lines.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::json;
+use support::fake_discord::{BOT_ID, FileAttachment, UserMessage, dm_channel_id};
+use support::fake_llm::{openai_stream, openai_tool_stream};
+use support::on_discord::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mention_gets_a_reply_that_streams_by_edits() {
+    let mut on = OnDiscord::start(&[]).await;
+    let pieces = [
+        "Hello ", "there, ", "Ann. ", "How ", "are ", "you ", "today?",
+    ];
+    on.model_streams(&pieces, Duration::from_millis(150));
+    let asked = on.ann_mentions("hi clara");
+    on.wait_reply(GENERAL, 1, "How are you today?").await;
+
+    let replies = on.replies_in(GENERAL);
+    assert_eq!(replies.len(), 1, "{}", on.discord.dump());
+    let reply = &replies[0];
+    assert_eq!(
+        reply.reference,
+        Some(asked),
+        "the reply answers the message"
+    );
+    assert_eq!(reply.content, "Hello there, Ann. How are you today?");
+    assert!(
+        reply.edits.len() >= 3,
+        "streamed as several edits: {:?}",
+        reply.edits
+    );
+    assert!(reply.edits[0].len() < reply.content.len());
+    assert!(on.discord.typing_count(GENERAL) >= 1, "typing shown");
+    let sent = &on.discord.requests_to("POST", "/channels/2000/messages")[0];
+    assert_eq!(
+        sent.body["allowed_mentions"]["parse"],
+        json!([]),
+        "replies ping nobody"
+    );
+    let prompt = &on.prompts()[0];
+    assert!(prompt.contains("[ann]: hi clara"), "{prompt}");
+    assert!(
+        !prompt.contains(&format!("<@{BOT_ID}>")),
+        "clara's mention is removed"
+    );
+    on.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dm_is_answered_in_the_dm() {
+    let mut on = OnDiscord::start(&[]).await;
+    on.model.push(openai_stream(&["Hi Ann!"]));
+    on.discord
+        .send_user_message(UserMessage::dm(ANN, "ann", "hello from my DMs"));
+    on.wait_reply(dm_channel_id(ANN), 1, "Hi Ann!").await;
+    let prompt = &on.prompts()[0];
+    assert!(prompt.contains("hello from my DMs"), "{prompt}");
+    assert!(
+        !prompt.contains("[ann]:"),
+        "no name prefix in DMs: {prompt}"
+    );
+    on.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_replies_are_split_into_messages_discord_accepts() {
+    let mut on = OnDiscord::start(&[]).await;
+    let paragraph = "Rice and beans are a complete protein when eaten together. ".repeat(16);
+    let long = [paragraph.as_str(); 5].join("\n\n");
+    assert!(long.chars().count() > 4_500);
+    on.model
+        .push(openai_stream(&[&long[..2000], &long[2000..]]));
+    on.ann_mentions("tell me about rice");
+    on.wait_reply(GENERAL, 3, "together.").await;
+    let one_line = "x".repeat(2_500);
+    on.model.push(openai_stream(&[&one_line]));
+    on.ann_mentions("now one long line please");
+    on.wait_reply(GENERAL, 5, "xxxx").await;
+
+    let replies = on.replies_in(GENERAL);
+    assert_eq!(replies.len(), 5, "{}", on.discord.dump());
+    for reply in &replies {
+        for version in &reply.edits {
+            assert!(version.chars().count() <= 2000, "{} chars", version.len());
+        }
+    }
+    let text: Vec<&str> = replies[..3].iter().map(|r| r.content.as_str()).collect();
+    let words = |t: &str| t.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+    assert!(
+        words(&text.join("\n")) == words(&long),
+        "the three messages hold the whole reply"
+    );
+    assert_eq!(replies[3].content.len() + replies[4].content.len(), 2_500);
+    assert!(on.discord.unhandled_requests().is_empty());
+    on.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_reach_the_model_and_files_are_read_and_kept() {
+    let mut on = OnDiscord::start(&[]).await;
+    let mut png = Vec::new();
+    image::RgbImage::from_pixel(40, 30, image::Rgb([200, 30, 30]))
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let image_url = on.discord.serve_file("red.png", &png, "image/png");
+    let notes = b"buy rice\nbuy beans\n";
+    let notes_url = on.discord.serve_file("notes.txt", notes, "text/plain");
+    on.model
+        .push(openai_stream(&["A red rectangle, and a shopping list."]));
+    let image = FileAttachment::image("red.png", &image_url, png.len() as u64, "image/png", 40, 30);
+    let file = FileAttachment::file("notes.txt", &notes_url, notes.len() as u64, "text/plain");
+    on.discord.send_user_message(
+        UserMessage::guild(
+            GENERAL,
+            GUILD,
+            ANN,
+            "ann",
+            &format!("<@{BOT_ID}> what is this?"),
+        )
+        .mention_bot()
+        .attachment(image)
+        .attachment(file),
+    );
+    on.wait_reply(GENERAL, 1, "shopping list.").await;
+
+    let request = &on.model.requests()[0].body;
+    let user = request["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .to_string();
+    assert!(user.contains("data:image/png;base64,"), "{user}");
+    assert!(user.contains("--- Attached file: notes.txt ---"), "{user}");
+    assert!(user.contains("buy beans"), "{user}");
+    let kept = on.root.path().join("clara_files/discord-42");
+    assert_eq!(std::fs::read(kept.join("red.png")).unwrap(), png);
+    assert_eq!(std::fs::read(kept.join("notes.txt")).unwrap(), notes);
+    on.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_to_clara_is_answered_with_the_reply_chain() {
+    let mut on = OnDiscord::start(&[]).await;
+    let first = on.discord.send_user_message(UserMessage::guild(
+        GENERAL,
+        GUILD,
+        BOB,
+        "bob",
+        "the sky looks green tonight",
+    ));
+    let clara_said = on.discord.send_user_message(
+        UserMessage::guild(
+            GENERAL,
+            GUILD,
+            BOT_ID,
+            "clara",
+            "Green skies can mean hail.",
+        )
+        .by_bot()
+        .reply_to(first),
+    );
+    on.model.push(openai_stream(&["Stay inside, then."]));
+    on.discord.send_user_message(
+        UserMessage::guild(GENERAL, GUILD, ANN, "ann", "should we go out?").reply_to(clara_said),
+    );
+    on.wait_reply(GENERAL, 1, "Stay inside, then.").await;
+
+    assert_eq!(
+        on.model.request_count(),
+        1,
+        "only the reply to clara is answered"
+    );
+    let messages = on.model.requests()[0].body["messages"].to_string();
+    let bob = messages
+        .find("[bob]: the sky looks green tonight")
+        .expect(&messages);
+    let clara = messages
+        .find("Green skies can mean hail.")
+        .expect(&messages);
+    let ann = messages.find("[ann]: should we go out?").expect(&messages);
+    assert!(bob < clara && clara < ann, "oldest first: {messages}");
+    on.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_tool_shows_a_status_line() {
+    let mut on = OnDiscord::start(&[]).await;
+    on.model.push(openai_tool_stream(
+        &[("call_1", "roll_dice", r#"{"sides": 6}"#)],
+        8,
+    ));
+    on.model.push(openai_stream(&["You rolled the die."]));
+    on.ann_mentions("roll a die for me");
+    on.wait_reply(GENERAL, 2, "You rolled the die.").await;
+    let contents: Vec<String> = on
+        .replies_in(GENERAL)
+        .into_iter()
+        .map(|m| m.content)
+        .collect();
+    assert!(
+        contents.iter().any(|c| c == "-# 🎲 Rolling dice… (step 1)"),
+        "{contents:?}"
+    );
+    on.stop().await;
+}
