@@ -10,6 +10,7 @@ use clara_config::model::common::EventName;
 use clara_core::engine::{Conversation, Event, Generation, Incoming};
 use clara_core::llm::Message as ChatMessage;
 use serde_json::json;
+use tokio::sync::mpsc;
 use twilight_http::request::channel::reaction::RequestReactionType;
 use twilight_model::channel::Message;
 use twilight_model::channel::message::AllowedMentions;
@@ -21,8 +22,21 @@ use super::bot::{ADAPTER, Bot};
 use super::gate::{Facts, Verdict, configured_mode, decide};
 use super::lanes::{Admission, Pending};
 
+/// Takes a shard's messages in the order Discord sent them: each is admitted to its channel's
+/// lane before the next is looked at, so a channel's queue (and a batch) keeps that order.
+/// The work of a turn happens in the lanes, not here.
+pub fn arrivals(bot: Arc<Bot>) -> mpsc::UnboundedSender<Message> {
+    let (arrivals, mut received) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(message) = received.recv().await {
+            on_message(&bot, message).await;
+        }
+    });
+    arrivals
+}
+
 /// Handles one MESSAGE_CREATE.
-pub async fn on_message(bot: Arc<Bot>, message: Message) {
+async fn on_message(bot: &Arc<Bot>, message: Message) {
     if !bot.first_sight(message.id) {
         tracing::debug!(id = %message.id, "a message seen before (a resume replays events)");
         return;
@@ -68,7 +82,7 @@ pub async fn on_message(bot: Arc<Bot>, message: Message) {
     };
     let text = tidy_mentions(&message, identity.user);
     if generation.is_stop_phrase(ADAPTER, &text) {
-        stop(&bot, &generation, &message).await;
+        stop(bot, &generation, message);
         return;
     }
     let channel_id = message.channel_id;
@@ -79,9 +93,10 @@ pub async fn on_message(bot: Arc<Bot>, message: Message) {
     };
     match bot.lanes.admit(channel_id, pending.clone()) {
         Admission::Start => super::turn::work_channel(bot.clone(), channel_id),
-        Admission::Queued(position) => {
-            queued_notice(&bot, config, &pending, position).await;
+        Admission::Queued(position) if config.queue_notices => {
+            tokio::spawn(queued_notice(bot.clone(), pending, position));
         }
+        Admission::Queued(_) => {}
     }
 }
 
@@ -110,25 +125,29 @@ pub async fn channel_mode(
     }
 }
 
-/// A stop phrase: the channel's running turn stops and its queue empties; 🛑 says something
-/// was stopped, 👌 that nothing was running.
-async fn stop(bot: &Bot, generation: &Generation, message: &Message) {
+/// A stop phrase: the channel's running turn stops and its queue empties at once; 🛑 says
+/// something was stopped, 👌 that nothing was running.
+fn stop(bot: &Arc<Bot>, generation: &Generation, message: Message) {
     let stopped = bot.lanes.stop(message.channel_id);
     let something = stopped.was_running || !stopped.cleared.is_empty();
-    react(
-        bot,
-        message.channel_id,
-        message.id,
-        if something { "🛑" } else { "👌" },
-    )
-    .await;
-    for pending in &stopped.cleared {
-        unreact(bot, pending.message.channel_id, pending.message.id, "⏳").await;
-    }
+    let marks = bot.clone();
+    let waiting: Vec<_> = stopped
+        .cleared
+        .iter()
+        .filter(|p| !p.addressed)
+        .map(|p| p.message.id)
+        .collect();
+    let (channel, id) = (message.channel_id, message.id);
+    tokio::spawn(async move {
+        react(&marks, channel, id, if something { "🛑" } else { "👌" }).await;
+        for waited in waiting {
+            unreact(&marks, channel, waited, "⏳").await;
+        }
+    });
     generation.events.emit(Event {
         platform: Some(ADAPTER.to_owned()),
         user_id: Some(user_id(message.author.id)),
-        channel_id: Some(conversation(message, None).id),
+        channel_id: Some(conversation(&message, None).id),
         ..Event::global(
             EventName::MessageCancelled,
             json!({
@@ -142,10 +161,7 @@ async fn stop(bot: &Bot, generation: &Generation, message: &Message) {
 
 /// Tells a waiting author where they are: a notice for messages to clara, a ⏳ reaction in
 /// active channels.
-async fn queued_notice(bot: &Bot, config: &DiscordConfig, pending: &Pending, position: usize) {
-    if !config.queue_notices {
-        return;
-    }
+async fn queued_notice(bot: Arc<Bot>, pending: Pending, position: usize) {
     let message = &pending.message;
     if pending.addressed {
         let text = format!(
@@ -164,7 +180,7 @@ async fn queued_notice(bot: &Bot, config: &DiscordConfig, pending: &Pending, pos
             tracing::warn!(%error, "the queue notice could not be sent");
         }
     } else {
-        react(bot, message.channel_id, message.id, "⏳").await;
+        react(&bot, message.channel_id, message.id, "⏳").await;
     }
 }
 

@@ -17,6 +17,7 @@ pub async fn run(mut shard: Shard, bot: Arc<Bot>) {
     let id = shard.id().number();
     bot.set_shard(id, ShardState::Starting);
     let mut last_close: Option<String> = None;
+    let arrivals = inbound::arrivals(bot.clone());
     while let Some(item) = shard.next_event(EventTypeFlags::all()).await {
         let event = match item {
             Ok(event) => event,
@@ -59,7 +60,7 @@ pub async fn run(mut shard: Shard, bot: Arc<Bot>) {
                 last_close = Some(reason);
             }
             Event::MessageCreate(message) => {
-                tokio::spawn(inbound::on_message(bot.clone(), message.message));
+                let _ = arrivals.send(message.message);
             }
             Event::InteractionCreate(interaction) => {
                 tokio::spawn(commands::handle(bot.clone(), (*interaction).0));
