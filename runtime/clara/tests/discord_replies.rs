@@ -209,3 +209,62 @@ async fn a_running_tool_shows_a_status_line() {
     );
     on.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_images_than_one_request_carries_go_in_batches() {
+    let mut on = OnDiscord::start(&[]).await;
+    let mut message = UserMessage::guild(
+        GENERAL,
+        GUILD,
+        ANN,
+        "ann",
+        &format!("<@{BOT_ID}> compare these"),
+    )
+    .mention_bot();
+    for (name, colour) in [("a.png", [255, 0, 0]), ("b.png", [0, 0, 255])] {
+        let mut png = Vec::new();
+        image::RgbImage::from_pixel(8, 8, image::Rgb(colour))
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        let url = on.discord.serve_file(name, &png, "image/png");
+        message = message.attachment(FileAttachment::image(
+            name,
+            &url,
+            png.len() as u64,
+            "image/png",
+            8,
+            8,
+        ));
+    }
+    on.model.push(openai_stream(&["The first is red."]));
+    on.model.push(openai_stream(&["The second is blue."]));
+    on.discord.send_user_message(message);
+    on.wait_reply(GENERAL, 2, "The second is blue.").await;
+
+    assert_eq!(
+        on.model.request_count(),
+        2,
+        "one image per request (the default)"
+    );
+    let prompts = on.prompts();
+    assert_eq!(prompts[0].matches("data:image/png;base64,").count(), 1);
+    assert!(
+        prompts[1].contains("Now please look at image 2 of 2"),
+        "{}",
+        prompts[1]
+    );
+    let contents: Vec<String> = on
+        .replies_in(GENERAL)
+        .into_iter()
+        .map(|m| m.content)
+        .collect();
+    assert!(
+        contents.contains(&"-# 🖼️ Processing 2 images in 2 batches…".to_owned()),
+        "{contents:?}"
+    );
+    assert!(
+        contents.contains(&"The first is red.\n\nThe second is blue.".to_owned()),
+        "{contents:?}"
+    );
+    on.stop().await;
+}

@@ -1,0 +1,82 @@
+//! How clara sits on Discord: the shards an instance runs, the adapter and message events it
+//! fires, and the `/clara tools` and `/clara mcp` status commands.
+
+mod support;
+
+use support::fake_discord::{FakeDiscord, SlashCommand};
+use support::fake_llm::openai_stream;
+use support::on_discord::*;
+
+/// Runs `/clara <sub>` in #general as Ann and returns clara's answer.
+async fn ask(on: &OnDiscord, sub: &str) -> String {
+    let command = SlashCommand::guild(GENERAL, GUILD, ANN, "ann", "clara").subcommand(sub, &[]);
+    let token = command.token.clone();
+    on.discord.send_interaction(&command);
+    let answered = |f: &FakeDiscord| {
+        f.interaction(&token)
+            .is_some_and(|i| !i.callbacks.is_empty())
+    };
+    on.discord.wait_for("the answer", answered, SOON).await;
+    on.discord.interaction(&token).unwrap().callbacks[0]["data"]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_runs_only_its_shards() {
+    let mut on = OnDiscord::start(&[(
+        "CLARA_ADAPTERS__DISCORD__SHARDS",
+        "{ ids = [1], total = 2 }",
+    )])
+    .await;
+    let identifies = on.discord.identifies();
+    assert_eq!(identifies.len(), 1);
+    assert_eq!(identifies[0].shard, [1, 2]);
+    assert!(
+        on.discord.requests_to("GET", "/gateway/bot").is_empty(),
+        "no need to ask Discord how many shards to run"
+    );
+    on.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adapter_and_message_events_fire() {
+    let mut on = OnDiscord::start(&[]).await;
+    on.model.push(openai_stream(&["Noted."]));
+    on.ann_mentions("remember that I like tea");
+    on.wait_reply(GENERAL, 1, "Noted.").await;
+    let metrics = on.app().metrics.render(&on.app().health);
+    for event in ["adapter:connected", "message:received", "message:sent"] {
+        let line = format!("clara_events_total{{event=\"{event}\"}} 1");
+        assert!(metrics.contains(&line), "{line} in\n{metrics}");
+    }
+    on.discord.reconnect();
+    let resumed = |f: &FakeDiscord| f.resumes().iter().any(|r| r.accepted);
+    on.discord.wait_for("the resume", resumed, SOON).await;
+    on.wait_ready().await;
+    let metrics = on.app().metrics.render(&on.app().health);
+    assert!(
+        metrics.contains("clara_events_total{event=\"adapter:disconnected\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("clara_events_total{event=\"adapter:connected\"} 2"),
+        "{metrics}"
+    );
+    on.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slash_commands_show_tools_and_mcp_servers() {
+    let mut on = OnDiscord::start(&[]).await;
+    let tools = ask(&on, "tools").await;
+    assert!(tools.starts_with("Tools ("), "{tools}");
+    assert!(
+        tools.contains("roll_dice") && tools.contains("save_to_local"),
+        "{tools}"
+    );
+    let mcp = ask(&on, "mcp").await;
+    assert_eq!(mcp, "No MCP servers are enabled.");
+    on.stop().await;
+}
