@@ -30,7 +30,7 @@ fn bot_messages_containing(fake: &FakeDiscord, channel: u64, text: &str) -> usiz
 async fn a_busy_channel_queues_with_a_notice_and_answers_in_order() {
     let mut on = OnDiscord::start(&[]).await;
     on.model
-        .push(slow("First answer.", Duration::from_millis(800)));
+        .push(slow("First answer.", Duration::from_millis(2500)));
     on.model.push(openai_stream(&["Second answer."]));
     on.model.push(openai_stream(&["Elsewhere answer."]));
     on.ann_mentions("first question");
@@ -88,7 +88,7 @@ async fn an_active_channel_answers_its_backlog_in_one_turn() {
     };
     on.discord.wait_for("the mode change", set, SOON).await;
 
-    on.model.push(slow("Morning!", Duration::from_millis(800)));
+    on.model.push(slow("Morning!", Duration::from_millis(2500)));
     on.model
         .push(openai_stream(&["Rice for Bob, tea for Ann."]));
     let say = |author: u64, name: &str, text: &str| {

@@ -20,7 +20,7 @@ use twilight_model::id::marker::{ChannelMarker, MessageMarker, UserMarker};
 use super::attachments::{AttachmentContext, prepare_all};
 use super::bot::{ADAPTER, Bot};
 use super::gate::{Facts, Verdict, configured_mode, decide};
-use super::lanes::{Admission, Pending};
+use super::lanes::{Admission, NOTICE_AFTER, Pending};
 
 /// Takes a shard's messages in the order Discord sent them: each is admitted to its channel's
 /// lane before the next is looked at, so a channel's queue (and a batch) keeps that order.
@@ -93,8 +93,8 @@ async fn on_message(bot: &Arc<Bot>, message: Message) {
     };
     match bot.lanes.admit(channel_id, pending.clone()) {
         Admission::Start => super::turn::work_channel(bot.clone(), channel_id),
-        Admission::Queued(position) if config.queue_notices => {
-            tokio::spawn(queued_notice(bot.clone(), pending, position));
+        Admission::Queued(_) if config.queue_notices => {
+            tokio::spawn(queued_notice(bot.clone(), pending));
         }
         Admission::Queued(_) => {}
     }
@@ -159,10 +159,14 @@ fn stop(bot: &Arc<Bot>, generation: &Generation, message: Message) {
     });
 }
 
-/// Tells a waiting author where they are: a notice for messages to clara, a ⏳ reaction in
-/// active channels.
-async fn queued_notice(bot: Arc<Bot>, pending: Pending, position: usize) {
+/// Tells an author whose message still waits after [`NOTICE_AFTER`] where it is: a notice
+/// for messages to clara, a ⏳ reaction in active channels.
+async fn queued_notice(bot: Arc<Bot>, pending: Pending) {
+    tokio::time::sleep(NOTICE_AFTER).await;
     let message = &pending.message;
+    let Some(position) = bot.lanes.position(message.channel_id, message.id) else {
+        return;
+    };
     if pending.addressed {
         let text = format!(
             "-# ⏳ I'm working on something else right now. Your message is queued (position {position})."

@@ -9,7 +9,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use twilight_model::channel::Message;
 use twilight_model::id::Id;
-use twilight_model::id::marker::ChannelMarker;
+use twilight_model::id::marker::{ChannelMarker, MessageMarker};
+
+/// How long a message waits before its author is told it is queued: a message that arrives
+/// while the previous turn is only finishing up (storing the reply) starts without a notice,
+/// so notices mean a real wait and cost no requests otherwise.
+pub const NOTICE_AFTER: Duration = Duration::from_millis(1500);
 
 /// A message waiting for its turn.
 #[derive(Clone, Debug)]
@@ -104,7 +109,7 @@ impl Lanes {
         let (stop, signal) = watch::channel(false);
         lane.running = Some(stop);
         let waited = first.arrived.elapsed();
-        let first_waited = (waited > Duration::from_millis(500)).then_some(waited);
+        let first_waited = (waited >= NOTICE_AFTER).then_some(waited);
         if !batch || first.addressed {
             return Some((
                 Work::One {
@@ -143,6 +148,18 @@ impl Lanes {
             was_running,
             cleared: lane.queue.drain(..).collect(),
         }
+    }
+
+    /// Where a message waits in its channel's queue (1 is next), if it still waits.
+    pub fn position(
+        &self,
+        channel: Id<ChannelMarker>,
+        message: Id<MessageMarker>,
+    ) -> Option<usize> {
+        let lanes = self.lanes.lock().expect("lanes lock");
+        let lane = lanes.get(&channel)?;
+        let index = lane.queue.iter().position(|p| p.message.id == message)?;
+        Some(index + 1)
     }
 
     /// Channels with a turn running or messages waiting.
@@ -199,6 +216,12 @@ mod tests {
             Admission::Queued(2)
         );
         assert_eq!(lanes.admit(channel, pending(4, true)), Admission::Queued(3));
+        assert_eq!(lanes.position(channel, Id::new(3)), Some(2));
+        assert_eq!(
+            lanes.position(channel, Id::new(1)),
+            None,
+            "running, not waiting"
+        );
         let (batch, _) = lanes.next(channel, true).unwrap();
         assert!(matches!(&batch, Work::Batch { pending, .. } if pending.len() == 2));
         let (single, _) = lanes.next(channel, true).unwrap();

@@ -12,7 +12,7 @@ use twilight_model::id::marker::ChannelMarker;
 
 use super::bot::{ADAPTER, Bot};
 use super::inbound::{self, react, unreact};
-use super::lanes::{StopSignal, Work};
+use super::lanes::{NOTICE_AFTER, StopSignal, Work};
 use super::reply::{Reply, Style, Update};
 
 /// Starts the worker of a channel whose lane just opened; it ends when the lane is empty.
@@ -51,7 +51,10 @@ async fn run(bot: &Arc<Bot>, channel: Id<ChannelMarker>, work: Work, mut signal:
             (pending.message, incoming)
         }
         Work::Batch { pending, waited } => {
-            for waiting in &pending {
+            for waiting in pending
+                .iter()
+                .filter(|p| p.arrived.elapsed() >= NOTICE_AFTER)
+            {
                 unreact(bot, channel, waiting.message.id, "⏳").await;
             }
             let text = format!(
@@ -201,11 +204,16 @@ async fn answer(
     })
 }
 
+/// How long a turn runs before "clara is typing…" shows: an answer faster than this needs no
+/// indicator, and skipping it saves a request against Discord's global rate limit.
+const TYPING_AFTER: Duration = Duration::from_millis(300);
+
 /// Shows "clara is typing…" until aborted; Discord shows it for about ten seconds a call.
 fn typing(bot: &Bot, channel: Id<ChannelMarker>, every_secs: u32) -> tokio::task::JoinHandle<()> {
     let http = bot.http.clone();
     let every = Duration::from_secs(u64::from(every_secs.max(1)));
     tokio::spawn(async move {
+        tokio::time::sleep(TYPING_AFTER).await;
         loop {
             if let Err(error) = http.create_typing_trigger(channel).await {
                 tracing::debug!(%error, "typing indicator failed");
