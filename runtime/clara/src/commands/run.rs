@@ -29,6 +29,7 @@ pub async fn run(root: &Path) -> anyhow::Result<ExitCode> {
         jobs: true,
         adapters: true,
     };
+    let stops = Stops::listen();
     let app = match App::start(loader, Arc::new(SystemClock), features).await {
         Ok(app) => app,
         Err(error) => {
@@ -59,24 +60,43 @@ pub async fn run(root: &Path) -> anyhow::Result<ExitCode> {
         "clara is running from {} ({discord}, {hooks} hooks, {tasks} tasks{status}); edits apply live; Ctrl-C stops",
         root.display()
     );
-    let reason = stopped().await;
+    let reason = stops.wait().await;
     eprintln!("clara is stopping ({reason})");
     app.shutdown(reason).await;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Waits for Ctrl-C or SIGTERM and says which.
-async fn stopped() -> &'static str {
+/// Ctrl-C and SIGTERM, listened for from the start: a signal that arrives while clara is still
+/// starting stops it cleanly instead of killing it.
+struct Stops {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Stops {
+    fn listen() -> Stops {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let signals = signal(SignalKind::interrupt())
+                .and_then(|interrupt| Ok((interrupt, signal(SignalKind::terminate())?)))
+                .ok();
+            Stops { signals }
+        }
+        #[cfg(not(unix))]
+        Stops {}
+    }
+
+    /// Waits for Ctrl-C or SIGTERM and says which.
+    async fn wait(self) -> &'static str {
+        #[cfg(unix)]
+        if let Some((mut interrupt, mut terminate)) = self.signals {
             return tokio::select! {
-                _ = tokio::signal::ctrl_c() => "interrupt",
-                _ = term.recv() => "terminate",
+                _ = interrupt.recv() => "interrupt",
+                _ = terminate.recv() => "terminate",
             };
         }
+        let _ = tokio::signal::ctrl_c().await;
+        "interrupt"
     }
-    let _ = tokio::signal::ctrl_c().await;
-    "interrupt"
 }
