@@ -43,7 +43,10 @@ fn shipped_root_needs_a_provider_key_and_a_discord_token() {
     );
     let present = clara(
         &["validate"],
-        &[("OPENROUTER_API_KEY", "sk-test"), ("DISCORD_BOT_TOKEN", "t")],
+        &[
+            ("OPENROUTER_API_KEY", "sk-test"),
+            ("DISCORD_BOT_TOKEN", "t"),
+        ],
     );
     assert!(
         present.status.success(),
