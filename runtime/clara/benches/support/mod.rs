@@ -1,9 +1,14 @@
-//! What the benches share: a copy of the shipped root, the fake model on its own thread, a
-//! running clara pointed at it, and the user's message.
+//! What the benches share: a copy of the shipped root, the fake model (and fake Discord) on
+//! their own thread, a running clara pointed at them, and the user's message.
+
+#![allow(dead_code)] // each bench uses its own subset
 
 #[allow(dead_code)]
 #[path = "../../tests/support/fake_llm/mod.rs"]
 pub mod fake_llm;
+
+#[path = "../../tests/support/fake_discord/mod.rs"]
+pub mod fake_discord;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -49,6 +54,24 @@ pub fn start_fake_model() -> fake_llm::FakeLlm {
             let fake = fake_llm::FakeLlm::start().await;
             fake.keep_alive();
             started.send(fake).unwrap();
+            std::future::pending::<()>().await;
+        });
+    });
+    fake.recv().unwrap()
+}
+
+/// Starts the fake Discord on a thread of its own, like the fake model.
+pub fn start_fake_discord() -> fake_discord::FakeDiscord {
+    let (started, fake) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            started
+                .send(fake_discord::FakeDiscord::start().await)
+                .unwrap();
             std::future::pending::<()>().await;
         });
     });
