@@ -58,6 +58,9 @@ impl App {
         features: Features,
     ) -> Result<App, StartError> {
         let first = loader().map_err(StartError::Config)?;
+        if features.adapters {
+            crate::discord::check(&first)?;
+        }
         let runtime = first.clara.value.runtime.clone();
         let root = first.root.clone();
         let hooks_loaded = first

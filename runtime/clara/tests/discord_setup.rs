@@ -1,9 +1,10 @@
 //! How clara sits on Discord: the shards an instance runs, the adapter and message events it
-//! fires, and the `/clara tools` and `/clara mcp` status commands.
+//! fires, the `/clara tools` and `/clara mcp` status commands, and posting for hooks and tasks.
 
 mod support;
 
-use support::fake_discord::{FakeDiscord, SlashCommand};
+use clara_config::model::hook::Delivery;
+use support::fake_discord::{FakeDiscord, SlashCommand, dm_channel_id};
 use support::fake_llm::openai_stream;
 use support::on_discord::*;
 
@@ -78,5 +79,51 @@ async fn slash_commands_show_tools_and_mcp_servers() {
     );
     let mcp = ask(&on, "mcp").await;
     assert_eq!(mcp, "No MCP servers are enabled.");
+    on.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hooks_and_tasks_post_to_a_channel_or_a_dm() {
+    let mut on = OnDiscord::start(&[]).await;
+    let outlets = on.app().live.outlets();
+    let to_channel = Delivery {
+        adapter: "discord".to_owned(),
+        channel: Some(GENERAL.to_string()),
+        user: None,
+    };
+    outlets
+        .post(&to_channel, "Good morning, everyone!")
+        .await
+        .unwrap();
+    let to_ann = Delivery {
+        adapter: "discord".to_owned(),
+        channel: None,
+        user: Some(format!("discord-{ANN}")),
+    };
+    outlets
+        .post(&to_ann, "Morning, Ann. How did you sleep?")
+        .await
+        .unwrap();
+    let posted = |channel: u64, text: &str| {
+        on.discord
+            .messages_in(channel)
+            .iter()
+            .any(|m| m.content == text)
+    };
+    assert!(posted(GENERAL, "Good morning, everyone!"));
+    assert!(posted(
+        dm_channel_id(ANN),
+        "Morning, Ann. How did you sleep?"
+    ));
+    let nowhere = Delivery {
+        adapter: "discord".to_owned(),
+        channel: None,
+        user: None,
+    };
+    let refused = outlets.post(&nowhere, "lost?").await.unwrap_err();
+    assert!(
+        refused.contains("needs a `channel` or a `user`"),
+        "{refused}"
+    );
     on.stop().await;
 }

@@ -17,7 +17,6 @@ use twilight_model::http::interaction::{
 };
 
 use super::bot::{ADAPTER, Bot, Identity};
-use super::gate::configured_mode;
 use super::inbound::{channel_mode, user_id};
 
 /// The commands clara registers, as Discord's API describes them.
@@ -176,10 +175,10 @@ async fn status(bot: &Bot, interaction: &Interaction) -> String {
         let mode = channel_mode(&generation, config, channel.id).await;
         let source = match stored {
             Some(setting) => format!("set by {}", setting.set_by),
-            None if mode == configured_mode(config, &channel.id.to_string()) => {
+            None if config.channels.contains_key(&channel.id.to_string()) => {
                 "from clara.toml".to_owned()
             }
-            None => "default".to_owned(),
+            None => "the default".to_owned(),
         };
         lines.push(format!("This channel: `{}` ({source})", mode_name(mode)));
     }

@@ -74,6 +74,11 @@ impl Connection {
     }
 }
 
+/// Checks that an enabled adapter can start (its token is set), before anything else starts.
+pub fn check(set: &ConfigSet) -> Result<(), DiscordError> {
+    Connection::of(set).map(|_| ())
+}
+
 /// The running adapter.
 pub struct Discord {
     stop: watch::Sender<bool>,
