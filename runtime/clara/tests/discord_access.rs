@@ -18,25 +18,10 @@ fn mention(channel: u64, author: u64, name: &str, text: &str) -> UserMessage {
     UserMessage::guild(channel, GUILD, author, name, &format!("<@{BOT_ID}> {text}")).mention_bot()
 }
 
-/// Runs `/clara channel mode:<mode>` in #general and returns clara's (ephemeral) answer.
+/// Runs `/clara channel mode:<mode>` and returns clara's answer.
 async fn set_mode(on: &OnDiscord, command: SlashCommand, mode: &str) -> String {
-    let command = command.subcommand("channel", &[("mode", json!(mode))]);
-    let token = command.token.clone();
-    on.discord.send_interaction(&command);
-    let answered = |fake: &support::fake_discord::FakeDiscord| {
-        fake.interaction(&token)
-            .is_some_and(|i| !i.callbacks.is_empty())
-    };
-    on.discord
-        .wait_for("the slash command's answer", answered, SOON)
-        .await;
-    let callback = &on.discord.interaction(&token).unwrap().callbacks[0];
-    assert_eq!(
-        callback["data"]["flags"],
-        json!(64),
-        "ephemeral: {callback}"
-    );
-    callback["data"]["content"].as_str().unwrap().to_owned()
+    on.slash(command.subcommand("channel", &[("mode", json!(mode))]))
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -120,14 +105,7 @@ async fn an_admin_sets_channel_modes_with_a_slash_command() {
     assert_eq!(on.model.request_count(), 1, "off channels answer nothing");
 
     let status = SlashCommand::guild(GENERAL, GUILD, ANN, "ann", "clara").subcommand("status", &[]);
-    let token = status.token.clone();
-    on.discord.send_interaction(&status);
-    let answered = |f: &support::fake_discord::FakeDiscord| {
-        f.interaction(&token)
-            .is_some_and(|i| !i.callbacks.is_empty())
-    };
-    on.discord.wait_for("the status", answered, SOON).await;
-    let text = on.discord.interaction(&token).unwrap().callbacks[0]["data"]["content"].to_string();
+    let text = on.slash(status).await;
     assert!(text.contains("connected"), "{text}");
     assert!(text.contains("`off` (set by discord-43)"), "{text}");
 

@@ -56,11 +56,7 @@ async fn a_busy_channel_queues_with_a_notice_and_answers_in_order() {
     let notice = on.discord.messages_in(GENERAL)[0].clone();
     assert_eq!(notice.reference, Some(waiting));
     on.wait_reply(GENERAL, 4, "Second answer.").await;
-    let contents: Vec<String> = on
-        .replies_in(GENERAL)
-        .into_iter()
-        .map(|m| m.content)
-        .collect();
+    let contents = on.reply_texts(GENERAL);
     let first = contents.iter().position(|c| c == "First answer.").unwrap();
     let second = contents.iter().position(|c| c == "Second answer.").unwrap();
     assert!(first < second, "{contents:?}");
@@ -80,13 +76,7 @@ async fn an_active_channel_answers_its_backlog_in_one_turn() {
     let mut on = OnDiscord::start(&[]).await;
     let active = SlashCommand::guild(GENERAL, GUILD, OWNER, "owner", "clara")
         .subcommand("channel", &[("mode", json!("active"))]);
-    let token = active.token.clone();
-    on.discord.send_interaction(&active);
-    let set = |f: &FakeDiscord| {
-        f.interaction(&token)
-            .is_some_and(|i| !i.callbacks.is_empty())
-    };
-    on.discord.wait_for("the mode change", set, SOON).await;
+    assert_eq!(on.slash(active).await, "This channel is now `active`.");
 
     on.model.push(slow("Morning!", Duration::from_millis(2500)));
     on.model
@@ -125,11 +115,7 @@ async fn an_active_channel_answers_its_backlog_in_one_turn() {
         !batch.contains("[ann]: [bob]"),
         "no second name prefix: {batch}"
     );
-    let contents: Vec<String> = on
-        .replies_in(GENERAL)
-        .into_iter()
-        .map(|m| m.content)
-        .collect();
+    let contents = on.reply_texts(GENERAL);
     assert!(
         contents
             .iter()

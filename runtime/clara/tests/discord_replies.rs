@@ -10,6 +10,15 @@ use support::fake_discord::{BOT_ID, FileAttachment, UserMessage, dm_channel_id};
 use support::fake_llm::{openai_stream, openai_tool_stream};
 use support::on_discord::*;
 
+/// A PNG of one colour.
+fn png(width: u32, height: u32, colour: [u8; 3]) -> Vec<u8> {
+    let mut png = Vec::new();
+    image::RgbImage::from_pixel(width, height, image::Rgb(colour))
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    png
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mention_gets_a_reply_that_streams_by_edits() {
     let mut on = OnDiscord::start(&[]).await;
@@ -103,10 +112,7 @@ async fn long_replies_are_split_into_messages_discord_accepts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn images_reach_the_model_and_files_are_read_and_kept() {
     let mut on = OnDiscord::start(&[]).await;
-    let mut png = Vec::new();
-    image::RgbImage::from_pixel(40, 30, image::Rgb([200, 30, 30]))
-        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-        .unwrap();
+    let png = png(40, 30, [200, 30, 30]);
     let image_url = on.discord.serve_file("red.png", &png, "image/png");
     let notes = b"buy rice\nbuy beans\n";
     let notes_url = on.discord.serve_file("notes.txt", notes, "text/plain");
@@ -198,11 +204,7 @@ async fn a_running_tool_shows_a_status_line() {
     on.model.push(openai_stream(&["You rolled the die."]));
     on.ann_mentions("roll a die for me");
     on.wait_reply(GENERAL, 2, "You rolled the die.").await;
-    let contents: Vec<String> = on
-        .replies_in(GENERAL)
-        .into_iter()
-        .map(|m| m.content)
-        .collect();
+    let contents = on.reply_texts(GENERAL);
     assert!(
         contents.iter().any(|c| c == "-# 🎲 Rolling dice… (step 1)"),
         "{contents:?}"
@@ -222,10 +224,7 @@ async fn more_images_than_one_request_carries_go_in_batches() {
     )
     .mention_bot();
     for (name, colour) in [("a.png", [255, 0, 0]), ("b.png", [0, 0, 255])] {
-        let mut png = Vec::new();
-        image::RgbImage::from_pixel(8, 8, image::Rgb(colour))
-            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-            .unwrap();
+        let png = png(8, 8, colour);
         let url = on.discord.serve_file(name, &png, "image/png");
         message = message.attachment(FileAttachment::image(
             name,
@@ -253,11 +252,7 @@ async fn more_images_than_one_request_carries_go_in_batches() {
         "{}",
         prompts[1]
     );
-    let contents: Vec<String> = on
-        .replies_in(GENERAL)
-        .into_iter()
-        .map(|m| m.content)
-        .collect();
+    let contents = on.reply_texts(GENERAL);
     assert!(
         contents.contains(&"-# 🖼️ Processing 2 images in 2 batches…".to_owned()),
         "{contents:?}"

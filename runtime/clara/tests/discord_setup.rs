@@ -10,18 +10,8 @@ use support::on_discord::*;
 
 /// Runs `/clara <sub>` in #general as Ann and returns clara's answer.
 async fn ask(on: &OnDiscord, sub: &str) -> String {
-    let command = SlashCommand::guild(GENERAL, GUILD, ANN, "ann", "clara").subcommand(sub, &[]);
-    let token = command.token.clone();
-    on.discord.send_interaction(&command);
-    let answered = |f: &FakeDiscord| {
-        f.interaction(&token)
-            .is_some_and(|i| !i.callbacks.is_empty())
-    };
-    on.discord.wait_for("the answer", answered, SOON).await;
-    on.discord.interaction(&token).unwrap().callbacks[0]["data"]["content"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    on.slash(SlashCommand::guild(GENERAL, GUILD, ANN, "ann", "clara").subcommand(sub, &[]))
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -192,14 +192,7 @@ impl Session {
         }
         let http = Arc::new(http.build());
         let bot = Arc::new(Bot::new(live.clone(), http.clone(), observers.clone()));
-        let limit = live
-            .current()
-            .config
-            .clara
-            .value
-            .adapters
-            .discord
-            .split_chars as usize;
+        let limit = bot.config().split_chars as usize;
         live.outlets().register(
             ADAPTER,
             Arc::new(outlet::DiscordOutlet {

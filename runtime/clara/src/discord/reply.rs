@@ -81,7 +81,7 @@ impl Reply {
                         self.text.push_str(&delta);
                         dirty = self.style.stream;
                     }
-                    Some(Update::Status(line)) => self.post_status(&line).await,
+                    Some(Update::Status(line)) => post_quietly(&self.http, self.channel, &line).await,
                     None => return,
                 },
                 () = tokio::time::sleep_until(due.into()), if dirty => {
@@ -180,22 +180,22 @@ impl Reply {
         Ok(message.id)
     }
 
-    async fn post_status(&mut self, line: &str) {
-        let quiet = AllowedMentions::default();
-        let sent = self
-            .http
-            .create_message(self.channel)
-            .content(line)
-            .allowed_mentions(Some(&quiet))
-            .flags(MessageFlags::SUPPRESS_NOTIFICATIONS)
-            .await;
-        if let Err(error) = sent {
-            tracing::warn!(%error, "a tool status line could not be posted");
-        }
-    }
-
     fn fail(&mut self, failure: String) {
         tracing::error!(channel = %self.channel, "{failure}");
         self.failure.get_or_insert(failure);
+    }
+}
+
+/// Posts a quiet `-#` line (a tool status, a queue or batch notice): no notification, no pings.
+pub async fn post_quietly(http: &Client, channel: Id<ChannelMarker>, text: &str) {
+    let quiet = AllowedMentions::default();
+    let sent = http
+        .create_message(channel)
+        .content(text)
+        .allowed_mentions(Some(&quiet))
+        .flags(MessageFlags::SUPPRESS_NOTIFICATIONS)
+        .await;
+    if let Err(error) = sent {
+        tracing::warn!(%error, "a notice could not be posted");
     }
 }

@@ -6,14 +6,13 @@ use std::time::Duration;
 
 use clara_core::engine::{EngineError, Generation, Incoming, Outcome};
 use tokio::sync::mpsc;
-use twilight_model::channel::message::{AllowedMentions, MessageFlags};
 use twilight_model::id::Id;
 use twilight_model::id::marker::ChannelMarker;
 
 use super::bot::{ADAPTER, Bot};
 use super::inbound::{self, react, unreact};
 use super::lanes::{NOTICE_AFTER, StopSignal, Work};
-use super::reply::{Reply, Style, Update};
+use super::reply::{Reply, Style, Update, post_quietly};
 
 /// Starts the worker of a channel whose lane just opened; it ends when the lane is empty.
 pub fn work_channel(bot: Arc<Bot>, channel: Id<ChannelMarker>) {
@@ -41,7 +40,7 @@ async fn run(bot: &Arc<Bot>, channel: Id<ChannelMarker>, work: Work, mut signal:
                             "-# ▶️ Starting your queued message (waited {}s)…",
                             waited.as_secs()
                         );
-                        post_quietly(bot, channel, &text).await;
+                        post_quietly(&bot.http, channel, &text).await;
                     }
                 } else {
                     unreact(bot, channel, pending.message.id, "⏳").await;
@@ -62,7 +61,7 @@ async fn run(bot: &Arc<Bot>, channel: Id<ChannelMarker>, work: Work, mut signal:
                 pending.len(),
                 waited.as_secs()
             );
-            post_quietly(bot, channel, &text).await;
+            post_quietly(&bot.http, channel, &text).await;
             let mut lines = Vec::with_capacity(pending.len());
             let mut images = Vec::new();
             let mut last = None;
@@ -221,19 +220,4 @@ fn typing(bot: &Bot, channel: Id<ChannelMarker>, every_secs: u32) -> tokio::task
             tokio::time::sleep(every).await;
         }
     })
-}
-
-/// Posts a quiet `-#` line: no notification, no pings.
-async fn post_quietly(bot: &Bot, channel: Id<ChannelMarker>, text: &str) {
-    let quiet = AllowedMentions::default();
-    let sent = bot
-        .http
-        .create_message(channel)
-        .content(text)
-        .allowed_mentions(Some(&quiet))
-        .flags(MessageFlags::SUPPRESS_NOTIFICATIONS)
-        .await;
-    if let Err(error) = sent {
-        tracing::warn!(%error, "a notice could not be posted");
-    }
 }

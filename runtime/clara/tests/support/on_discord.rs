@@ -10,7 +10,7 @@ use std::time::Duration;
 use clara::app::{App, Features};
 use clara_core::engine::SystemClock;
 
-use super::fake_discord::{FakeDiscord, UserMessage};
+use super::fake_discord::{FakeDiscord, SlashCommand, UserMessage};
 use super::fake_llm::{FakeLlm, openai_stream};
 
 /// The test server, its owner, and two of its channels.
@@ -101,6 +101,30 @@ impl OnDiscord {
             )
             .mention_bot(),
         )
+    }
+
+    /// Runs a slash command and returns clara's answer (checked to be ephemeral).
+    pub async fn slash(&self, command: SlashCommand) -> String {
+        let token = command.token.clone();
+        self.discord.send_interaction(&command);
+        let answered = |fake: &FakeDiscord| {
+            fake.interaction(&token)
+                .is_some_and(|i| !i.callbacks.is_empty())
+        };
+        self.discord
+            .wait_for("the slash command's answer", answered, SOON)
+            .await;
+        let callback = &self.discord.interaction(&token).unwrap().callbacks[0];
+        assert_eq!(callback["data"]["flags"], 64, "ephemeral: {callback}");
+        callback["data"]["content"].as_str().unwrap().to_owned()
+    }
+
+    /// The text of clara's messages in `channel` that are still there.
+    pub fn reply_texts(&self, channel: u64) -> Vec<String> {
+        self.replies_in(channel)
+            .into_iter()
+            .map(|m| m.content)
+            .collect()
     }
 
     /// clara's messages in `channel` that are still there.
