@@ -23,7 +23,7 @@ use clara_config::ConfigSet;
 use clara_config::model::adapters::ShardRange;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use twilight_gateway::{CloseFrame, ConfigBuilder, Intents, MessageSender, Shard, ShardId};
+use twilight_gateway::{ConfigBuilder, Intents, Shard, ShardId};
 
 use crate::live::Live;
 use crate::status::AdapterState;
@@ -133,7 +133,8 @@ async fn supervise(
         let session = match &wanted {
             Some(connection) => Some(Session::open(&live, &observers, connection).await),
             None => {
-                observers.health.set(ADAPTER, AdapterState::Stopped);
+                // Turned off on purpose: not an adapter that is down.
+                observers.health.remove(ADAPTER);
                 None
             }
         };
@@ -178,8 +179,9 @@ async fn changed(live: &Live, current: &Option<Connection>) -> Option<Connection
 /// One connection: the REST client, the shards and the listener for tool status.
 struct Session {
     bot: Arc<Bot>,
-    senders: Vec<MessageSender>,
-    tasks: Vec<JoinHandle<()>>,
+    stop: watch::Sender<bool>,
+    shards: Vec<JoinHandle<()>>,
+    listener: JoinHandle<()>,
 }
 
 impl Session {
@@ -216,25 +218,29 @@ impl Session {
                 ((0..total).collect(), total)
             }
         };
-        let mut senders = Vec::with_capacity(ids.len());
-        let mut tasks = Vec::with_capacity(ids.len() + 1);
-        for id in ids {
-            let shard = Shard::with_config(ShardId::new(id, total), config.clone());
-            senders.push(shard.sender());
-            tasks.push(tokio::spawn(shard::run(shard, bot.clone())));
-        }
-        tasks.push(tokio::spawn(show_tool_status(bot.clone())));
+        let (stop, stopped) = watch::channel(false);
+        let shards = ids
+            .into_iter()
+            .map(|id| {
+                let shard = Shard::with_config(ShardId::new(id, total), config.clone());
+                tokio::spawn(shard::run(shard, bot.clone(), stopped.clone()))
+            })
+            .collect();
+        let listener = tokio::spawn(show_tool_status(bot.clone()));
         Session {
             bot,
-            senders,
-            tasks,
+            stop,
+            shards,
+            listener,
         }
     }
 
-    /// Disconnects, then waits (at most `grace`) for the turns under way to finish.
+    /// Disconnects (no new messages), then waits (at most `grace`) for the turns under way and
+    /// the messages already queued to finish.
     async fn close(self, grace: Duration) {
-        for sender in &self.senders {
-            let _ = sender.close(CloseFrame::NORMAL);
+        let _ = self.stop.send(true);
+        for shard in self.shards {
+            let _ = shard.await;
         }
         let deadline = Instant::now() + grace;
         while self.bot.lanes.busy() > 0 && Instant::now() < deadline {
@@ -246,9 +252,7 @@ impl Session {
                 "Discord turns still running at shutdown were cut off"
             );
         }
-        for task in &self.tasks {
-            task.abort();
-        }
+        self.listener.abort();
     }
 }
 

@@ -3,22 +3,39 @@
 //! and resumes on its own; the loop ends only when the shard is closed for good.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use clara_config::model::common::EventName;
 use serde_json::json;
+use tokio::sync::watch;
 use twilight_gateway::{CloseFrame, Event, EventTypeFlags, Shard, StreamExt as _};
 use twilight_model::gateway::payload::incoming::GuildCreate;
 
 use super::bot::{Bot, Guild, Identity, ShardState};
 use super::{commands, inbound};
 
-/// Runs `shard` until it is closed for good or the task is aborted.
-pub async fn run(mut shard: Shard, bot: Arc<Bot>) {
+/// How long a closing shard waits for Discord to acknowledge the close.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+
+/// Runs `shard` until it is closed for good or `stop` turns true; then it closes the
+/// connection (without reconnecting) and returns.
+pub async fn run(mut shard: Shard, bot: Arc<Bot>, mut stop: watch::Receiver<bool>) {
     let id = shard.id().number();
     bot.set_shard(id, ShardState::Starting);
     let mut last_close: Option<String> = None;
     let arrivals = inbound::arrivals(bot.clone());
-    while let Some(item) = shard.next_event(EventTypeFlags::all()).await {
+    loop {
+        let next = tokio::select! {
+            item = shard.next_event(EventTypeFlags::all()) => Some(item),
+            _ = stop.wait_for(|stop| *stop) => None,
+        };
+        let Some(next) = next else {
+            close(&mut shard).await;
+            return;
+        };
+        let Some(item) = next else {
+            break;
+        };
         let event = match item {
             Ok(event) => event,
             Err(error) => {
@@ -105,6 +122,20 @@ pub async fn run(mut shard: Shard, bot: Arc<Bot>) {
     let reason = last_close.unwrap_or_else(|| "the gateway connection ended".to_owned());
     tracing::error!(shard = id, reason, "Discord closed the connection for good");
     bot.set_shard(id, ShardState::Failed(reason));
+}
+
+/// Closes the connection and waits (briefly) until it is closed, so twilight does not
+/// reconnect.
+async fn close(shard: &mut Shard) {
+    shard.close(CloseFrame::NORMAL);
+    let closed = async {
+        while let Some(item) = shard.next_event(EventTypeFlags::all()).await {
+            if matches!(item, Ok(Event::GatewayClose(_))) {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(CLOSE_WAIT, closed).await;
 }
 
 fn remember_channel(bot: &Bot, channel: &twilight_model::channel::Channel) {
