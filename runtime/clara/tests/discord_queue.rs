@@ -1,6 +1,6 @@
 //! One turn at a time per channel on Discord: waiting messages get a notice, an active
-//! channel's backlog is answered in one turn, and a stop phrase stops the running reply and
-//! clears the queue.
+//! channel's backlog is answered in one turn, a stop phrase stops the running reply and clears
+//! the queue, and stopping clara lets the running turn finish.
 
 mod support;
 
@@ -186,4 +186,21 @@ async fn a_stop_phrase_stops_the_reply_and_clears_the_queue() {
         .wait_for("👌 when nothing runs", nothing, SOON)
         .await;
     on.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_clara_lets_the_running_turn_finish() {
+    let mut on = OnDiscord::start(&[]).await;
+    on.model.push(slow(
+        "Finished before leaving.",
+        Duration::from_millis(1500),
+    ));
+    on.ann_mentions("one last thing");
+    on.discord
+        .wait_for("the turn to start", |f| f.typing_count(GENERAL) > 0, SOON)
+        .await;
+    on.stop().await;
+    assert_eq!(on.reply_texts(GENERAL), ["Finished before leaving."]);
+    let closed = on.discord.connections().iter().all(|c| !c.open);
+    assert!(closed, "{}", on.discord.dump());
 }
