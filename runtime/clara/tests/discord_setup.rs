@@ -37,24 +37,18 @@ async fn adapter_and_message_events_fire() {
     on.model.push(openai_stream(&["Noted."]));
     on.ann_mentions("remember that I like tea");
     on.wait_reply(GENERAL, 1, "Noted.").await;
-    let metrics = on.app().metrics.render(&on.app().health);
     for event in ["adapter:connected", "message:received", "message:sent"] {
-        let line = format!("clara_events_total{{event=\"{event}\"}} 1");
-        assert!(metrics.contains(&line), "{line} in\n{metrics}");
+        on.wait_metric(&format!("clara_events_total{{event=\"{event}\"}} 1"))
+            .await;
     }
     on.discord.reconnect();
     let resumed = |f: &FakeDiscord| f.resumes().iter().any(|r| r.accepted);
     on.discord.wait_for("the resume", resumed, SOON).await;
     on.wait_ready().await;
-    let metrics = on.app().metrics.render(&on.app().health);
-    assert!(
-        metrics.contains("clara_events_total{event=\"adapter:disconnected\"} 1"),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains("clara_events_total{event=\"adapter:connected\"} 2"),
-        "{metrics}"
-    );
+    on.wait_metric("clara_events_total{event=\"adapter:disconnected\"} 1")
+        .await;
+    on.wait_metric("clara_events_total{event=\"adapter:connected\"} 2")
+        .await;
     on.stop().await;
 }
 

@@ -73,8 +73,8 @@ const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "gif", "webp"];
 pub struct Prepared {
     /// Text appended to the message: inlined files and notes about the others.
     pub text: String,
-    /// Images for the model: (media type, base64), with their file names.
-    pub images: Vec<(String, String, String)>,
+    /// Images for the model: (media type, base64).
+    pub images: Vec<(String, String)>,
 }
 
 /// Where attachments come from and go.
@@ -155,7 +155,6 @@ pub async fn prepare_all(context: &AttachmentContext<'_>, attachments: &[Attachm
                     Ok(Ok(image)) => prepared.images.push((
                         image.media_type,
                         base64::engine::general_purpose::STANDARD.encode(&image.data),
-                        name.clone(),
                     )),
                     Ok(Err(error)) => note(
                         &mut prepared.text,

@@ -52,7 +52,9 @@ async fn on_message(bot: &Arc<Bot>, message: Message) {
             .referenced_message
             .as_ref()
             .is_some_and(|replied| replied.author.id == identity.user);
-    let mode = if is_dm {
+    // Bots are never answered whatever the mode, so their messages (clara's own echoes
+    // included) cost no store read.
+    let mode = if is_dm || message.author.bot {
         ChannelMode::Active
     } else {
         channel_mode(&generation, config, message.channel_id).await
@@ -272,11 +274,7 @@ pub fn conversation(
 }
 
 /// The turn's input for one message: tidied text plus attachments, the reply chain, images.
-pub async fn incoming(
-    bot: &Bot,
-    generation: &Generation,
-    message: &Message,
-) -> (Incoming, Vec<String>) {
+pub async fn incoming(bot: &Bot, generation: &Generation, message: &Message) -> Incoming {
     let me = bot.identity().map(|i| i.user);
     let config = &generation.config.clara.value;
     let discord = &config.adapters.discord;
@@ -299,11 +297,6 @@ pub async fn incoming(
         }
         text.push_str(&prepared.text);
     }
-    let (images, image_names): (Vec<_>, Vec<_>) = prepared
-        .images
-        .into_iter()
-        .map(|(media, data, name)| ((media, data), name))
-        .unzip();
     let is_admin = match (message.guild_id, &message.member) {
         (Some(guild), Some(member)) => bot.is_admin(
             guild,
@@ -315,7 +308,7 @@ pub async fn incoming(
         _ => false,
     };
     let names = message.guild_id.map(|g| bot.names(g, message.channel_id));
-    let incoming = Incoming {
+    Incoming {
         platform: ADAPTER.to_owned(),
         user_id: user,
         user_name: display_name(message),
@@ -323,11 +316,10 @@ pub async fn incoming(
         is_admin,
         conversation: conversation(message, names),
         text,
-        images,
+        images: prepared.images,
         reply_chain: reply_chain(bot, message, discord.reply_chain_limit as usize).await,
         authors_named: false,
-    };
-    (incoming, image_names)
+    }
 }
 
 /// The messages this one replies to, oldest first, at most `limit`: the first comes with the

@@ -46,7 +46,7 @@ async fn run(bot: &Arc<Bot>, channel: Id<ChannelMarker>, work: Work, mut signal:
                     unreact(bot, channel, pending.message.id, "⏳").await;
                 }
             }
-            let (incoming, _) = inbound::incoming(bot, &generation, &pending.message).await;
+            let incoming = inbound::incoming(bot, &generation, &pending.message).await;
             (pending.message, incoming)
         }
         Work::Batch { pending, waited } => {
@@ -66,7 +66,7 @@ async fn run(bot: &Arc<Bot>, channel: Id<ChannelMarker>, work: Work, mut signal:
             let mut images = Vec::new();
             let mut last = None;
             for waiting in &pending {
-                let (incoming, _) = inbound::incoming(bot, &generation, &waiting.message).await;
+                let incoming = inbound::incoming(bot, &generation, &waiting.message).await;
                 lines.push(format!("[{}]: {}", incoming.user_name, incoming.text));
                 images.extend(incoming.images.iter().cloned());
                 last = Some(incoming);

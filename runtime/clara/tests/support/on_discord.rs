@@ -76,6 +76,23 @@ impl OnDiscord {
         }
     }
 
+    /// Waits until `/metrics` would show `line` (counters move when a turn ends, a moment
+    /// after its reply is on Discord).
+    pub async fn wait_metric(&self, line: &str) {
+        let deadline = std::time::Instant::now() + SOON;
+        loop {
+            let text = self.app().metrics.render(&self.app().health);
+            if text.lines().any(|l| l == line) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no `{line}` in\n{text}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// The running app.
     pub fn app(&self) -> &App {
         self.app.as_ref().expect("clara is running")
