@@ -125,14 +125,14 @@ impl App {
                 health: health.clone(),
                 metrics: metrics.clone(),
             };
-            let discord = Discord::start(live.clone(), observers)?;
+            // The endpoint first: a taken port stops start-up before Discord connects.
             let settings = &live.current().config.clara.value.status;
             let status = if settings.enabled {
                 Some(status::serve(&settings.bind, health.clone(), metrics.clone()).await?)
             } else {
                 None
             };
-            (discord, status)
+            (Discord::start(live.clone(), observers)?, status)
         } else {
             (None, None)
         };
@@ -157,8 +157,9 @@ impl App {
         })
     }
 
-    /// Fires `gateway:shutdown`, lets hooks finish (within a limit), stops the background
-    /// work and every MCP server.
+    /// Stops the adapters (their running and queued turns finish first, within the grace
+    /// time), fires `gateway:shutdown`, lets hooks finish (within a limit), stops the
+    /// background work, the status endpoint and every MCP server.
     pub async fn shutdown(self, reason: &str) {
         if let Some(discord) = self.discord {
             let grace = self
