@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::json;
-use support::fake_discord::{BOT_ID, FileAttachment, UserMessage, dm_channel_id};
+use support::fake_discord::{BOT_ID, Failure, FileAttachment, UserMessage, dm_channel_id};
 use support::fake_llm::{openai_stream, openai_tool_stream};
 use support::on_discord::*;
 
@@ -262,4 +262,26 @@ async fn more_images_than_one_request_carries_go_in_batches() {
         "{contents:?}"
     );
     on.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_edit_mid_stream_is_mended_by_the_next() {
+    let mut on = OnDiscord::start(&[]).await;
+    on.discord
+        .fail_next("PATCH", "/channels/2000/messages/", Failure::server_error());
+    let pieces = ["One, ", "two, ", "three, ", "four, ", "five."];
+    on.model_streams(&pieces, Duration::from_millis(250));
+    let asked = on.ann_mentions("count to five");
+    on.wait_reply(GENERAL, 1, "five.").await;
+
+    let patches = on.discord.requests_to("PATCH", "/channels/2000/messages/");
+    assert_eq!(patches[0].status, 500, "the first edit failed");
+    assert_eq!(on.reply_texts(GENERAL), ["One, two, three, four, five."]);
+    // Stopping lets the turn finish, so whatever it was going to mark is marked.
+    on.stop().await;
+    let marks = on.discord.reactions_on(GENERAL, asked);
+    assert!(
+        marks.is_empty(),
+        "no ⚠️ for a reply that arrived whole: {marks:?}"
+    );
 }

@@ -92,11 +92,6 @@ impl Reply {
         }
     }
 
-    /// Adds text to the reply (between image batches, a separator).
-    pub fn push(&mut self, text: &str) {
-        self.text.push_str(text);
-    }
-
     /// The reply so far.
     pub fn text(&self) -> &str {
         &self.text
@@ -107,6 +102,8 @@ impl Reply {
     /// deleted.
     pub async fn finish(&mut self, text: &str) -> Result<(), String> {
         self.text = text.to_owned();
+        // A streaming edit that failed matters only if the final one fails too.
+        self.failure = None;
         self.flush(true).await;
         let keep = split(&self.text, self.style.limit).len();
         while self.sent.len() > keep {
