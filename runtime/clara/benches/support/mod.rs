@@ -44,24 +44,25 @@ fn copy_dir(from: &Path, to: &Path) {
 /// Starts the fake model on a thread of its own, as a model server lives outside clara: its
 /// work (reading requests, writing streams) is not clara's overhead, only the round trip is.
 pub fn start_fake_model() -> fake_llm::FakeLlm {
-    let (started, fake) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let fake = fake_llm::FakeLlm::start().await;
-            fake.keep_alive();
-            started.send(fake).unwrap();
-            std::future::pending::<()>().await;
-        });
-    });
-    fake.recv().unwrap()
+    on_own_thread(|| async {
+        let fake = fake_llm::FakeLlm::start().await;
+        fake.keep_alive();
+        fake
+    })
 }
 
 /// Starts the fake Discord on a thread of its own, like the fake model.
 pub fn start_fake_discord() -> fake_discord::FakeDiscord {
+    on_own_thread(fake_discord::FakeDiscord::start)
+}
+
+/// Runs what `start` starts on a thread with its own runtime, for as long as the bench runs.
+fn on_own_thread<T, F, S>(start: S) -> T
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = T>,
+    S: FnOnce() -> F + Send + 'static,
+{
     let (started, fake) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -69,9 +70,7 @@ pub fn start_fake_discord() -> fake_discord::FakeDiscord {
             .build()
             .unwrap();
         runtime.block_on(async {
-            started
-                .send(fake_discord::FakeDiscord::start().await)
-                .unwrap();
+            started.send(start().await).unwrap();
             std::future::pending::<()>().await;
         });
     });

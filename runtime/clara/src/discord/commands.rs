@@ -17,7 +17,7 @@ use twilight_model::http::interaction::{
 };
 
 use super::bot::{ADAPTER, Bot, Identity};
-use super::inbound::{channel_mode, user_id};
+use super::inbound::{channel_mode, mode_of, stored_mode, user_id};
 
 /// The commands clara registers, as Discord's API describes them.
 fn definitions() -> Vec<Command> {
@@ -159,25 +159,16 @@ async fn set_mode(bot: &Bot, interaction: &Interaction, mode: Option<&str>) -> S
 async fn status(bot: &Bot, interaction: &Interaction) -> String {
     let generation = bot.live.current();
     let config = &generation.config.clara.value.adapters.discord;
-    let report = serde_json::to_value(bot.health.snapshot()).unwrap_or_default();
-    let state = report["adapters"][ADAPTER]["state"]
-        .as_str()
-        .unwrap_or("unknown")
-        .to_owned();
+    let report = bot.health.snapshot();
+    let state = report.adapters.get(ADAPTER).map_or("unknown", |a| a.state);
     let mut lines = vec![format!("**clara** on Discord: {state}")];
     if let (Some(channel), Some(_)) = (interaction.channel.as_ref(), interaction.guild_id) {
-        let stored = generation
-            .store
-            .channel_mode(ADAPTER, &channel.id.to_string())
-            .await
-            .ok()
-            .flatten();
-        let mode = channel_mode(&generation, config, channel.id).await;
+        let channel = channel.id.to_string();
+        let stored = stored_mode(&generation, &channel).await;
+        let mode = mode_of(stored.as_ref(), config, &channel);
         let source = match stored {
             Some(setting) => format!("set by {}", setting.set_by),
-            None if config.channels.contains_key(&channel.id.to_string()) => {
-                "from clara.toml".to_owned()
-            }
+            None if config.channels.contains_key(&channel) => "from clara.toml".to_owned(),
             None => "the default".to_owned(),
         };
         lines.push(format!("This channel: `{}` ({source})", mode_name(mode)));

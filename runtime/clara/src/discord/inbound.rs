@@ -9,6 +9,7 @@ use clara_config::model::adapters::{ChannelMode, DiscordConfig};
 use clara_config::model::common::EventName;
 use clara_core::engine::{Conversation, Event, Generation, Incoming};
 use clara_core::llm::Message as ChatMessage;
+use clara_core::store::ChannelModeSetting;
 use serde_json::json;
 use tokio::sync::mpsc;
 use twilight_http::request::channel::reaction::RequestReactionType;
@@ -109,21 +110,40 @@ pub async fn channel_mode(
     channel: Id<ChannelMarker>,
 ) -> ChannelMode {
     let channel = channel.to_string();
-    match generation.store.channel_mode(ADAPTER, &channel).await {
-        Ok(Some(setting)) => match setting.mode.as_str() {
-            "active" => ChannelMode::Active,
-            "off" => ChannelMode::Off,
-            "mention" => ChannelMode::Mention,
-            other => {
-                tracing::warn!(channel, mode = other, "unknown stored channel mode ignored");
-                configured_mode(config, &channel)
-            }
-        },
-        Ok(None) => configured_mode(config, &channel),
-        Err(error) => {
+    mode_of(
+        stored_mode(generation, &channel).await.as_ref(),
+        config,
+        &channel,
+    )
+}
+
+/// An admin's setting for the channel, if any (an unreadable store counts as none, logged).
+pub async fn stored_mode(generation: &Generation, channel: &str) -> Option<ChannelModeSetting> {
+    generation
+        .store
+        .channel_mode(ADAPTER, channel)
+        .await
+        .unwrap_or_else(|error| {
             tracing::warn!(channel, %error, "channel mode unreadable; using clara.toml's");
-            configured_mode(config, &channel)
+            None
+        })
+}
+
+/// The mode `stored` sets, else `clara.toml`'s for `channel`.
+pub fn mode_of(
+    stored: Option<&ChannelModeSetting>,
+    config: &DiscordConfig,
+    channel: &str,
+) -> ChannelMode {
+    match stored.map(|setting| setting.mode.as_str()) {
+        Some("active") => ChannelMode::Active,
+        Some("off") => ChannelMode::Off,
+        Some("mention") => ChannelMode::Mention,
+        Some(other) => {
+            tracing::warn!(channel, mode = other, "unknown stored channel mode ignored");
+            configured_mode(config, channel)
         }
+        None => configured_mode(config, channel),
     }
 }
 

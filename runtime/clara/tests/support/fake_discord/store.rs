@@ -177,18 +177,9 @@ impl Store {
 impl FakeDiscord {
     /// The messages the bot posted in `channel`, oldest first, deleted ones included (flagged).
     pub fn messages_in(&self, channel: u64) -> Vec<FakeMessage> {
-        let state = self.state();
-        let messages = state
-            .store
-            .messages
-            .get(&channel)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
+        let mut messages = self.all_messages_in(channel);
+        messages.retain(|m| m.from_bot);
         messages
-            .iter()
-            .filter(|m| m.from_bot)
-            .map(Stored::view)
-            .collect()
     }
 
     /// Every message in `channel`, the bot's and the injected users', oldest first.
