@@ -10,9 +10,11 @@ pub mod env;
 pub mod loader;
 pub mod model;
 pub mod problem;
+pub mod read;
 pub mod schema;
 pub mod schema_check;
 pub mod suggest;
+pub mod template;
 
 pub use env::Env;
 pub use loader::{ConfigSet, LoadOptions, Loaded, LoadedPersona, Source, load, load_with_env};

@@ -15,6 +15,7 @@ use crate::model::{
     clara::ClaraConfig, hook::HookFile, persona::Persona, pipeline::Pipeline, tool::ToolManifest,
 };
 use crate::problem::{ConfigError, Problem};
+use crate::read;
 use crate::schema::FileKind;
 use crate::schema_check;
 
@@ -178,6 +179,23 @@ pub(crate) struct Partial<'a> {
     pub hook_files: &'a BTreeMap<String, Option<Loaded<HookFile>>>,
 }
 
+impl Partial<'_> {
+    /// Every file that parsed, whatever its later checks found.
+    pub(crate) fn sources(&self) -> impl Iterator<Item = &Source> {
+        let clara = self.clara.map(|c| &c.source);
+        let personas = self.personas.values().map(|p| &p.file.source);
+        let pipelines = self.pipelines.values().flatten().map(|p| &p.source);
+        let tools = self.tools.values().map(|t| &t.source);
+        let hooks = self.hook_files.values().flatten().map(|h| &h.source);
+        clara
+            .into_iter()
+            .chain(personas)
+            .chain(pipelines)
+            .chain(tools)
+            .chain(hooks)
+    }
+}
+
 struct Files<'a> {
     root: &'a Path,
     problems: &'a mut Vec<Problem>,
@@ -190,15 +208,6 @@ impl Files<'_> {
     /// `clara.toml`, typed; and its document (overrides applied) even when it fails its
     /// checks, so the names it defines still resolve in other files.
     fn clara(&mut self, env: &Env) -> (Option<Node>, Option<Loaded<ClaraConfig>>) {
-        let path = self.root.join(CLARA_FILE);
-        if !path.is_file() {
-            self.problems.push(Problem {
-                file: CLARA_FILE.to_owned(),
-                at: None,
-                message: "not found: every root needs a clara.toml".to_owned(),
-            });
-            return (None, None);
-        }
         let Some(mut source) = self.parse(CLARA_FILE, false) else {
             return (None, None);
         };
@@ -292,15 +301,46 @@ impl Files<'_> {
         out
     }
 
+    /// The config files of `dir`, by the one policy in [`crate::read`]: every entry with a
+    /// config extension is listed (and a folder, FIFO or dangling symlink among them is
+    /// reported when it is read); hidden entries and other extensions (scripts, notes, editor
+    /// backups, subfolders) are not config and are left alone.
     fn list(&mut self, dir: &'static str, yaml_allowed: bool) -> Vec<Listed> {
-        let Ok(entries) = std::fs::read_dir(self.root.join(dir)) else {
-            return Vec::new();
+        let entries = match std::fs::read_dir(self.root.join(dir)) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+            Err(err) => {
+                let message = match std::fs::metadata(self.root.join(dir)) {
+                    Ok(meta) if !meta.is_dir() => format!(
+                        "is {}, not a folder: clara reads {dir}/ as a folder of config files",
+                        read::kind(&meta.file_type())
+                    ),
+                    _ => format!("the folder cannot be read: {err}"),
+                };
+                self.problems.push(Problem {
+                    file: format!("{dir}/"),
+                    at: None,
+                    message,
+                });
+                return Vec::new();
+            }
         };
-        let mut names: Vec<String> = entries
-            .filter_map(Result::ok)
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-            .filter_map(|e| e.file_name().into_string().ok())
-            .collect();
+        let mut names: Vec<String> = Vec::new();
+        for entry in entries {
+            match entry.map(|e| e.file_name().into_string()) {
+                Ok(Ok(name)) => names.push(name),
+                Ok(Err(name)) => self.problems.push(Problem {
+                    file: format!("{dir}/{}", name.to_string_lossy()),
+                    at: None,
+                    message: "the file name is not UTF-8; rename it".to_owned(),
+                }),
+                Err(err) => self.problems.push(Problem {
+                    file: format!("{dir}/"),
+                    at: None,
+                    message: format!("the folder cannot be listed: {err}"),
+                }),
+            }
+        }
         names.sort();
         let mut listed = Vec::new();
         for name in names {
@@ -335,13 +375,18 @@ impl Files<'_> {
     }
 
     fn parse(&mut self, rel: &str, yaml: bool) -> Option<Source> {
-        let text = match std::fs::read_to_string(self.root.join(rel)) {
+        let text = match read::read_text(&self.root.join(rel)) {
             Ok(text) => text,
             Err(err) => {
+                let message = if err.is_not_found() && rel == CLARA_FILE {
+                    "not found: every root needs a clara.toml".to_owned()
+                } else {
+                    err.to_string()
+                };
                 self.problems.push(Problem {
                     file: rel.to_owned(),
                     at: None,
-                    message: format!("cannot read: {err}"),
+                    message,
                 });
                 return None;
             }

@@ -2,6 +2,7 @@
 //! Each problem points at the value that is wrong.
 
 mod clara;
+mod env_names;
 mod hooks;
 mod persona;
 mod pipeline;
@@ -137,6 +138,9 @@ pub(crate) fn run(
     problems: &mut Vec<Problem>,
 ) {
     let mut report = Report { problems };
+    for source in set.sources() {
+        env_names::check(source, &mut report);
+    }
     if let Some(clara) = set.clara {
         clara::check(clara, set, names, &mut report);
     }

@@ -35,8 +35,16 @@ pub(crate) fn persona_prompt(
                 .clone()
                 .unwrap_or_else(|| format!("{}.md", persona.name));
             let rel = format!("{PERSONAS_DIR}/{file_name}");
-            match std::fs::read_to_string(root.join(&rel)) {
+            match crate::read::read_text(&root.join(&rel)) {
                 Ok(text) => (text, rel),
+                Err(err) if !err.is_not_found() => {
+                    report.problems.push(Problem {
+                        file: rel.clone(),
+                        at: None,
+                        message: err.to_string(),
+                    });
+                    (String::new(), rel)
+                }
                 Err(_) if explicit.is_some() => {
                     report.value(
                         source,

@@ -179,7 +179,8 @@ fn require(
     var: &str,
     needed_by: &str,
 ) {
-    if env.get(var).is_none() {
+    // A value that is not a variable name was reported (without repeating it) by `env_names`.
+    if crate::env::is_variable_name(var) && env.get(var).is_none() {
         report.value(source, at, format!("environment variable `{var}` is not set (needed by {needed_by}); set it or pass --offline"));
     }
 }

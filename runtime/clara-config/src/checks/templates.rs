@@ -1,8 +1,6 @@
 //! Checks that tera templates parse, and points a syntax error at its line and column in the
 //! file, inside the string that holds the template.
 
-use std::error::Error as _;
-
 use crate::doc::{At, LineIndex, Seg};
 use crate::loader::Source;
 use crate::problem::Problem;
@@ -28,24 +26,17 @@ pub(crate) fn check_file(report: &mut Report<'_>, rel: &str, text: &str) {
     }
 }
 
-/// The 1-based position inside the template and the parser's message, when it fails to parse.
+/// The 1-based position inside the template and what is wrong, when it does not parse or is
+/// not safe to render.
 fn parse_error(text: &str) -> Option<(u32, u32, String)> {
-    let err = tera::Template::new("template", None, text).err()?;
-    let detail = err
-        .source()
-        .map_or_else(|| err.to_string(), ToString::to_string);
-    let (line, col) = detail
-        .lines()
-        .find_map(|l| l.trim_start().strip_prefix("--> "))
-        .and_then(|pos| pos.split_once(':'))
-        .and_then(|(l, c)| Some((l.trim().parse().ok()?, c.trim().parse().ok()?)))
-        .unwrap_or((1, 1));
-    let reason = detail
-        .lines()
-        .find_map(|l| l.trim_start().strip_prefix("= "))
-        .unwrap_or(detail.lines().next().unwrap_or("cannot parse"))
-        .trim()
-        .to_owned();
+    let problem = crate::template::check(text).err()?;
+    if let Some(offset) = problem.offset {
+        let At::Pos { line, col } = LineIndex::new(text).at(offset) else {
+            return None;
+        };
+        return Some((line, col, format!("template: {}", problem.message)));
+    }
+    let (line, col) = problem.line_col.unwrap_or((1, 1));
     if reached_the_end(text, line, col)
         && let Some(unclosed) = unclosed_block(text)
     {
@@ -54,7 +45,7 @@ fn parse_error(text: &str) -> Option<(u32, u32, String)> {
     Some((
         line,
         col,
-        format!("template does not parse: {}", shorten(&reason)),
+        format!("template does not parse: {}", shorten(&problem.message)),
     ))
 }
 

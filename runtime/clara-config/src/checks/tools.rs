@@ -86,6 +86,13 @@ fn check_runner(report: &mut Report<'_>, source: &Source, runner: &Runner) {
             }
             if *shell {
                 templates::check_value(report, source, &at("program"), program);
+                if crate::template::variables(program).contains("args") {
+                    report.value(
+                        source,
+                        &at("program"),
+                        "with `shell = true` the command line is read by a shell, so the call's arguments may not be pasted into it: pass them in `args` (`args = [\"{{ args.city }}\"]`) and use \"$1\", \"$2\" … in the command line",
+                    );
+                }
             }
             for (i, arg) in args.iter().enumerate() {
                 templates::check_value(report, source, &path!["runner", "args", i], arg);

@@ -12,6 +12,10 @@ pub use env_override::apply_env_overrides;
 pub use toml_front::parse_toml;
 pub use yaml_front::parse_yaml;
 
+/// How deeply tables and lists may nest in a config file. Real files stay far below it; the
+/// bound keeps every recursive walk over a document (checks, conversion, drop) on the stack.
+pub const MAX_DEPTH: usize = 32;
+
 /// Where something was written: a position in a file, or an environment variable.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum At {

@@ -3,14 +3,14 @@
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::{At, Entry, LineIndex, Node, SyntaxError, Value};
+use super::{At, Entry, LineIndex, MAX_DEPTH, Node, SyntaxError, Value};
 
 /// Parses TOML text into a document, or the first syntax error.
 pub fn parse_toml(text: &str) -> Result<Node, SyntaxError> {
     let lines = LineIndex::new(text);
     match DeTable::parse(text) {
         Ok(table) => {
-            let mut root = convert_table(table.get_ref(), &lines);
+            let mut root = convert_table(table.get_ref(), &lines, 0)?;
             root.at = At::START;
             Ok(root)
         }
@@ -30,8 +30,18 @@ fn first_line(message: &str) -> String {
         .to_owned()
 }
 
-fn convert(value: &Spanned<DeValue<'_>>, lines: &LineIndex<'_>) -> Node {
+fn convert(
+    value: &Spanned<DeValue<'_>>,
+    lines: &LineIndex<'_>,
+    depth: usize,
+) -> Result<Node, SyntaxError> {
     let at = lines.at(value.span().start);
+    if depth >= MAX_DEPTH && matches!(value.get_ref(), DeValue::Array(_) | DeValue::Table(_)) {
+        return Err(SyntaxError {
+            at,
+            message: format!("nested more than {MAX_DEPTH} levels deep"),
+        });
+    }
     let converted = match value.get_ref() {
         DeValue::String(s) => Value::Str(s.to_string()),
         DeValue::Integer(i) => {
@@ -41,27 +51,38 @@ fn convert(value: &Spanned<DeValue<'_>>, lines: &LineIndex<'_>) -> Node {
         DeValue::Float(f) => parse_float(f.as_str()),
         DeValue::Boolean(b) => Value::Bool(*b),
         DeValue::Datetime(d) => Value::Datetime(d.to_string()),
-        DeValue::Array(items) => Value::Seq(items.iter().map(|v| convert(v, lines)).collect()),
+        DeValue::Array(items) => Value::Seq(
+            items
+                .iter()
+                .map(|v| convert(v, lines, depth + 1))
+                .collect::<Result<_, _>>()?,
+        ),
         DeValue::Table(table) => {
-            return Node {
+            return Ok(Node {
                 at,
-                ..convert_table(table, lines)
-            };
+                ..convert_table(table, lines, depth + 1)?
+            });
         }
     };
-    Node::new(at, converted)
+    Ok(Node::new(at, converted))
 }
 
-fn convert_table(table: &DeTable<'_>, lines: &LineIndex<'_>) -> Node {
+fn convert_table(
+    table: &DeTable<'_>,
+    lines: &LineIndex<'_>,
+    depth: usize,
+) -> Result<Node, SyntaxError> {
     let entries = table
         .iter()
-        .map(|(key, value)| Entry {
-            key: key.get_ref().to_string(),
-            key_at: lines.at(key.span().start),
-            value: convert(value, lines),
+        .map(|(key, value)| {
+            Ok(Entry {
+                key: key.get_ref().to_string(),
+                key_at: lines.at(key.span().start),
+                value: convert(value, lines, depth)?,
+            })
         })
-        .collect();
-    Node::new(At::START, Value::Map(entries))
+        .collect::<Result<_, _>>()?;
+    Ok(Node::new(At::START, Value::Map(entries)))
 }
 
 fn parse_float(text: &str) -> Value {

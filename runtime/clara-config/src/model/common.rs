@@ -169,3 +169,13 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
 pub fn is_glob(pattern: &str) -> bool {
     pattern.contains(['*', '?'])
 }
+
+/// A duration written in seconds, as a [`std::time::Duration`]. Validation bounds every such
+/// field; this never panics on what slips past it (a negative, NaN or huge value becomes the
+/// nearest duration that exists).
+pub fn seconds(value: f64) -> std::time::Duration {
+    if value.is_nan() || value <= 0.0 {
+        return std::time::Duration::ZERO;
+    }
+    std::time::Duration::try_from_secs_f64(value).unwrap_or(std::time::Duration::MAX)
+}

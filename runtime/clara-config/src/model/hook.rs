@@ -48,9 +48,9 @@ pub struct Hook {
     /// Where the pipeline's reply goes.
     #[serde(default)]
     pub deliver: Option<Delivery>,
-    /// Seconds before the action is stopped.
+    /// Seconds before the action is stopped (at most a day, 86400).
     #[serde(default = "default_hook_timeout")]
-    #[schemars(range(min = 0.001))]
+    #[schemars(range(min = 0.001, max = 86400.0))]
     pub timeout: f64,
     /// Working directory of a command, relative to the root. Defaults to `hooks/`.
     #[serde(default)]
@@ -120,16 +120,17 @@ pub struct Task {
     /// For `cron`: the IANA time zone. Defaults to `defaults.timezone`.
     #[serde(default)]
     pub timezone: Option<String>,
-    /// For `interval`: seconds between runs.
+    /// For `interval`: seconds between runs (at most 366 days, 31622400).
     #[serde(default)]
-    #[schemars(range(min = 0.001))]
+    #[schemars(range(min = 0.001, max = 31622400.0))]
     pub interval: Option<f64>,
     /// For `one_shot`: when to run, RFC 3339 (`2026-12-01T09:00:00+01:00`).
     #[serde(default)]
     pub run_at: Option<String>,
-    /// Seconds to wait before the first run (`one_shot` without `run_at`, or `interval`).
+    /// Seconds to wait before the first run (`one_shot` without `run_at`, or `interval`; at
+    /// most 366 days, 31622400).
     #[serde(default)]
-    #[schemars(range(min = 0.0))]
+    #[schemars(range(min = 0.0, max = 31622400.0))]
     pub delay: Option<f64>,
     /// What to do about runs missed while clara was down.
     #[serde(default)]
@@ -146,9 +147,9 @@ pub struct Task {
     /// Where the pipeline's reply goes.
     #[serde(default)]
     pub deliver: Option<Delivery>,
-    /// Seconds before the action is stopped.
+    /// Seconds before the action is stopped (at most a day, 86400).
     #[serde(default = "default_task_timeout")]
-    #[schemars(range(min = 0.001))]
+    #[schemars(range(min = 0.001, max = 86400.0))]
     pub timeout: f64,
     /// Working directory of a command, relative to the root. Defaults to `hooks/`.
     #[serde(default)]

@@ -31,9 +31,9 @@ pub struct ToolManifest {
     /// Emoji shown with the status text.
     #[serde(default)]
     pub emoji: Option<String>,
-    /// Seconds one call may take before it is stopped.
+    /// Seconds one call may take before it is stopped (at most a day, 86400).
     #[serde(default = "default_timeout")]
-    #[schemars(range(min = 0.001))]
+    #[schemars(range(min = 0.001, max = 86400.0))]
     pub timeout: f64,
     /// Largest result kept from one call, in bytes.
     #[serde(default = "default_max_output_bytes")]

@@ -213,7 +213,8 @@ fn render(
     if compiled {
         generation.render(&step_template(pipeline, step, field), vars)
     } else {
-        tera::Tera::one_off(fallback, vars, false).map_err(|e| EngineError::Template(e.to_string()))
+        clara_config::template::render_once(fallback, vars)
+            .map_err(|e| EngineError::Template(e.to_string()))
     }
 }
 

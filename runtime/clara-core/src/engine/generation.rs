@@ -74,9 +74,7 @@ pub(crate) fn step_template(pipeline: &str, step: usize, field: &str) -> String 
 impl Generation {
     /// Builds a generation, compiling every template once.
     pub fn new(parts: Parts) -> Result<Generation, EngineError> {
-        let mut templates = tera::Tera::default();
-        // Prompts are not HTML.
-        templates.autoescape_on(Vec::new());
+        let mut templates = clara_config::template::engine();
         let mut sources: Vec<(String, String)> = Vec::new();
         for (name, persona) in &parts.config.personas {
             sources.push((persona_template(name), persona.prompt.clone()));

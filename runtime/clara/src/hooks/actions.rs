@@ -176,7 +176,7 @@ impl Context {
         vars.insert("env", &secrets);
         let mut request = self.client.post(&webhook.url).json(run.payload);
         for (name, template) in &webhook.headers {
-            let value = tera::Tera::one_off(template, &vars, false)
+            let value = clara_config::template::render_once(template, &vars)
                 .map_err(|e| format!("header `{name}`: {e}"))?;
             request = request.header(name, value);
         }

@@ -187,7 +187,7 @@ async fn run_hook(
         payload: &payload,
         working_dir: hook.working_dir.as_deref(),
         origin: origin(event),
-        timeout: Duration::from_secs_f64(hook.timeout),
+        timeout: clara_config::model::common::seconds(hook.timeout),
     };
     let outcome = context.run(action, run).await;
     let ms = started.elapsed().as_millis() as u64;

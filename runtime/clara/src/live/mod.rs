@@ -112,6 +112,31 @@ impl Live {
     /// and the store). Every outcome is logged and fires `config:reloaded` or
     /// `config:reload_failed`.
     pub async fn reload(&self) -> Reload {
+        use futures_util::FutureExt;
+        // Whatever a file does, a reload must not take clara (or the watcher) down: a panic
+        // while loading or building is a failed reload like any other.
+        match std::panic::AssertUnwindSafe(self.try_reload())
+            .catch_unwind()
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err(panic) => {
+                let why = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".to_owned());
+                tracing::error!("reload failed: {why}; the running configuration stays");
+                self.events.emit(Event::global(
+                    EventName::ConfigReloadFailed,
+                    json!({ "reason": "build", "message": why }),
+                ));
+                Reload::Failed(why)
+            }
+        }
+    }
+
+    async fn try_reload(&self) -> Reload {
         let mut kept = self.kept.lock().await;
         let old = self.current();
         let set = match (self.loader)() {

@@ -186,7 +186,7 @@ impl TaskRun {
                     payload: &payload,
                     working_dir: self.task.working_dir.as_deref(),
                     origin: None,
-                    timeout: Duration::from_secs_f64(self.task.timeout),
+                    timeout: clara_config::model::common::seconds(self.task.timeout),
                 };
                 self.context.run(&action, run).await
             }

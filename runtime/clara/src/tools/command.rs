@@ -42,7 +42,8 @@ pub struct CommandSpec<'a> {
     pub spec: ToolSpec,
     /// Who may use it, and its label.
     pub policy: ToolPolicy,
-    /// The program, or with `shell` a shell command line (a template either way).
+    /// The program (a template over `args`), or with `shell` a shell command line (a template
+    /// that does not see `args`: they reach the shell only as `$1`, `$2` …).
     pub program: &'a str,
     /// Argument templates.
     pub args: &'a [String],
@@ -68,8 +69,7 @@ impl CommandTool {
     /// Compiles the manifest's templates once; a template that does not parse is an error
     /// (validation reports it with its position first).
     pub fn new(from: CommandSpec<'_>) -> Result<CommandTool, String> {
-        let mut templates = tera::Tera::default();
-        templates.autoescape_on(Vec::new());
+        let mut templates = clara_config::template::engine();
         let mut sources = vec![("program".to_owned(), from.program.to_owned())];
         for (i, arg) in from.args.iter().enumerate() {
             sources.push((format!("arg{i}"), arg.clone()));
@@ -104,7 +104,13 @@ impl CommandTool {
     fn command(&self, arguments: &Value) -> Result<Command, ToolError> {
         let mut vars = tera::Context::new();
         vars.insert("args", arguments);
-        let program = self.render("program", &vars)?;
+        // A shell reads its command line as code, so the call's arguments never reach it
+        // there (validation refuses such a manifest; this holds even if one slipped past).
+        let program = if self.shell {
+            self.render("program", &tera::Context::new())?
+        } else {
+            self.render("program", &vars)?
+        };
         let mut argv = Vec::with_capacity(self.argv_count);
         for i in 0..self.argv_count {
             argv.push(self.render(&format!("arg{i}"), &vars)?);

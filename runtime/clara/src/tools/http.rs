@@ -71,8 +71,7 @@ pub struct HttpSpec<'a> {
 impl HttpTool {
     /// Compiles the templates once.
     pub fn new(from: HttpSpec<'_>) -> Result<HttpTool, String> {
-        let mut templates = tera::Tera::default();
-        templates.autoescape_on(Vec::new());
+        let mut templates = clara_config::template::engine();
         let mut sources = vec![("url".to_owned(), from.url.to_owned())];
         sources.extend(
             from.headers

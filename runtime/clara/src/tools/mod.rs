@@ -9,7 +9,6 @@ pub mod mcp;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use clara_config::model::tool::{Runner, ToolManifest};
 use clara_config::{ConfigSet, Env};
@@ -122,7 +121,7 @@ fn tool(
             .unwrap_or_else(|| json!({ "type": "object", "properties": {} })),
     };
     let policy = policy(manifest);
-    let timeout = Duration::from_secs_f64(manifest.timeout);
+    let timeout = clara_config::model::common::seconds(manifest.timeout);
     let max_output_bytes = usize::try_from(manifest.max_output_bytes).unwrap_or(usize::MAX);
     match &manifest.runner {
         Runner::Command {

@@ -151,7 +151,7 @@ fn launch(set: &ConfigSet, manifest: &ToolManifest) -> Result<Launch, String> {
             vars.insert("env", &secrets);
             let mut rendered = BTreeMap::new();
             for (name, template) in headers {
-                let value = tera::Tera::one_off(template, &vars, false)
+                let value = clara_config::template::render_once(template, &vars)
                     .map_err(|e| format!("header `{name}`: {}", error_chain(&e)))?;
                 rendered.insert(name.clone(), value);
             }
@@ -192,7 +192,7 @@ impl McpToolSource {
             server,
             filter: tools.clone(),
             policy: policy(manifest),
-            timeout: Duration::from_secs_f64(manifest.timeout),
+            timeout: clara_config::model::common::seconds(manifest.timeout),
             max_output_bytes: usize::try_from(manifest.max_output_bytes).unwrap_or(usize::MAX),
             built: Mutex::new(Built {
                 version: 0,
