@@ -6,8 +6,11 @@
 
 mod limits;
 mod safety;
+mod url;
 
-use std::collections::HashMap;
+pub use url::{encode_component, has_dot_segment, url_engine};
+
+use std::collections::{BTreeSet, HashMap};
 
 use serde_json::Value;
 
@@ -61,14 +64,22 @@ pub fn check(text: &str) -> Result<(), TemplateProblem> {
     safety::check(&template, text)
 }
 
-/// The variables `text` reads, by their first name (`args` for `{{ args.owner }}`); empty
-/// when it does not parse.
-pub fn variables(text: &str) -> std::collections::BTreeSet<String> {
+/// What a template uses.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// The variables it reads, by their first name (`args` for `{{ args.owner }}`).
+    pub variables: BTreeSet<String>,
+    /// The filters it applies (`safe`, `upper`, …).
+    pub filters: BTreeSet<String>,
+}
+
+/// What `text` uses; nothing when it does not parse.
+pub fn usage(text: &str) -> Usage {
     if limits::check(text).is_err() {
-        return Default::default();
+        return Usage::default();
     }
     tera::Template::new("template", None, text)
-        .map(|t| safety::variables(&t))
+        .map(|t| safety::usage(&t))
         .unwrap_or_default()
 }
 
@@ -184,10 +195,14 @@ mod tests {
         assert!(message(&chain).contains("operators"));
         assert!(check("{% macro greet(name) %}Hi {{ name }}{% endmacro greet %}{{ self::greet(name=\"x\") }}").is_ok());
         assert!(check("{% raw %}{{ ((((((((((((((((((((((((((((((((((( }}{% endraw %}").is_ok());
+        let used = usage(
+            "{{ args.owner | safe }}/{% for x in args.list %}{{ x | upper }}{{ env.T }}{% endfor %}",
+        );
         assert_eq!(
-            variables("{{ args.owner }}/{% for x in args.list %}{{ x }}{{ env.T }}{% endfor %}"),
+            used.variables,
             ["args", "env", "x"].map(String::from).into()
         );
+        assert_eq!(used.filters, ["safe", "upper"].map(String::from).into());
         assert!(check("Sad :( :( :( {{ user_name }} (\"{{ \"))))\" }}\")").is_ok());
     }
 }

@@ -1,6 +1,7 @@
 //! Tool manifest checks: names (and MCP namespace clashes), runner shape, argument schemas,
 //! templates.
 
+use crate::doc::Seg;
 use crate::loader::{Loaded, Partial, Source};
 use crate::model::tool::{BUILTIN_TOOLS, MCP_SEPARATOR, Runner, ToolManifest};
 use crate::path;
@@ -86,7 +87,7 @@ fn check_runner(report: &mut Report<'_>, source: &Source, runner: &Runner) {
             }
             if *shell {
                 templates::check_value(report, source, &at("program"), program);
-                if crate::template::variables(program).contains("args") {
+                if crate::template::usage(program).variables.contains("args") {
                     report.value(
                         source,
                         &at("program"),
@@ -109,6 +110,13 @@ fn check_runner(report: &mut Report<'_>, source: &Source, runner: &Runner) {
                 report.value(source, &at("url"), "expected an http:// or https:// URL");
             }
             templates::check_value(report, source, &at("url"), url);
+            if crate::template::usage(url).filters.contains("safe") {
+                report.value(
+                    source,
+                    &at("url"),
+                    "`safe` is not available in a URL: every value is encoded as one path segment or query value; for a value that spans several segments (`docs/README.md`) write `{{ args.path | path }}`",
+                );
+            }
             check_template_map(report, source, "headers", headers);
             check_template_map(report, source, "query", query);
             if let Some(pointer) = extract
@@ -165,12 +173,32 @@ fn check_template_map(
     }
 }
 
-/// The arguments schema must describe an object, as every tool API expects.
+/// The arguments schema must be a JSON Schema that clara can check calls against, and
+/// describe an object, as every tool API expects.
 fn check_parameters(
     report: &mut Report<'_>,
     source: &Source,
     parameters: &serde_json::Map<String, serde_json::Value>,
 ) {
+    let schema = serde_json::Value::Object(parameters.clone());
+    if let Err(error) = jsonschema::meta::validate(&schema) {
+        let mut at = vec![Seg::Key("parameters".to_owned())];
+        at.extend(pointer_segments(
+            &source.doc,
+            "parameters",
+            error.instance_path().as_str(),
+        ));
+        report.value(source, &at, format!("not a valid JSON Schema: {error}"));
+        return;
+    }
+    if let Err(error) = jsonschema::options().build(&schema) {
+        report.value(
+            source,
+            &path!["parameters"],
+            format!("this schema cannot be used to check calls: {error}"),
+        );
+        return;
+    }
     let at = path!["parameters", "type"];
     match parameters.get("type").and_then(|t| t.as_str()) {
         Some("object") => {}
@@ -216,4 +244,20 @@ fn valid_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// The document path of a JSON pointer inside the table at `key`: numbers index lists.
+fn pointer_segments(doc: &crate::doc::Node, key: &str, pointer: &str) -> Vec<Seg> {
+    let mut node = doc.get(&path![key]);
+    let mut out = Vec::new();
+    for part in pointer.split('/').skip(1) {
+        let part = part.replace("~1", "/").replace("~0", "~");
+        let seg = match (node.map(|n| &n.value), part.parse::<usize>()) {
+            (Some(crate::doc::Value::Seq(_)), Ok(i)) => Seg::Index(i),
+            _ => Seg::Key(part),
+        };
+        node = node.and_then(|n| n.get(std::slice::from_ref(&seg)));
+        out.push(seg);
+    }
+    out
 }

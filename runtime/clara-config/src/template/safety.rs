@@ -48,17 +48,22 @@ pub(super) fn check(template: &tera::Template, text: &str) -> Result<(), Templat
     Ok(())
 }
 
-/// The variables a parsed template reads, by their first name (`args` for `args.owner`).
-pub(super) fn variables(template: &tera::Template) -> BTreeSet<String> {
+/// The variables a parsed template reads and the filters it applies.
+pub(super) fn usage(template: &tera::Template) -> super::Usage {
     let mut found = Found::default();
     nodes(&template.ast, &mut found, None);
-    found.variables
+    super::Usage {
+        variables: found.variables,
+        filters: found.filters,
+    }
 }
 
 #[derive(Default)]
 struct Found {
     /// Root names of every variable read.
     variables: BTreeSet<String>,
+    /// Every filter applied.
+    filters: BTreeSet<String>,
     pulls_in: Option<&'static str>,
     reads_env: bool,
     /// The macros each macro calls.
@@ -99,6 +104,7 @@ fn nodes(list: &[Node], found: &mut Found, inside: Option<&str>) {
             }
             Node::Set(_, set) => expr(&set.value, found, inside),
             Node::FilterSection(_, section, _) => {
+                found.filters.insert(section.filter.name.clone());
                 section
                     .filter
                     .args
@@ -135,6 +141,7 @@ fn nodes(list: &[Node], found: &mut Found, inside: Option<&str>) {
 
 fn expr(e: &Expr, found: &mut Found, inside: Option<&str>) {
     for filter in &e.filters {
+        found.filters.insert(filter.name.clone());
         filter.args.values().for_each(|a| expr(a, found, inside));
     }
     value(&e.val, found, inside);

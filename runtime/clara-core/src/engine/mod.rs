@@ -2,6 +2,7 @@
 //! a reply comes out, and everything worth keeping is stored. Work that can wait (memory
 //! extraction, session summaries) goes to the durable job queue and runs after the reply.
 
+mod arguments;
 mod clock;
 mod events;
 mod extract;

@@ -1,8 +1,10 @@
 //! `http` tools: one HTTP call per tool call. The URL, headers and query are tera templates
 //! over `args` (the call's arguments) and `env` (only the host variables the manifest's
-//! `secrets_env` names); the arguments the URL and query do not use go as a JSON body. A
-//! non-2xx answer is reported to the model as what it is, and no secret ever appears in a
-//! result or an error.
+//! `secrets_env` names); every value printed into the URL is encoded as one path segment or
+//! query value, so arguments cannot steer the request off its declared endpoint. The
+//! arguments the URL and query do not use go as a JSON body (the engine has already dropped
+//! any the manifest does not declare). A non-2xx answer is reported to the model as what it
+//! is, and no secret ever appears in a result or an error.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -26,6 +28,9 @@ pub struct HttpTool {
     policy: ToolPolicy,
     client: reqwest::Client,
     method: reqwest::Method,
+    /// The URL, every value in it encoded (see [`clara_config::template::url_engine`]).
+    url_template: tera::Tera,
+    /// Headers and query values.
     templates: tera::Tera,
     headers: Vec<String>,
     query: Vec<String>,
@@ -71,8 +76,12 @@ pub struct HttpSpec<'a> {
 impl HttpTool {
     /// Compiles the templates once.
     pub fn new(from: HttpSpec<'_>) -> Result<HttpTool, String> {
+        let mut url_template = clara_config::template::url_engine();
+        url_template
+            .add_raw_template("url", from.url)
+            .map_err(|e| format!("tool `{}`: {e}", from.spec.name))?;
         let mut templates = clara_config::template::engine();
-        let mut sources = vec![("url".to_owned(), from.url.to_owned())];
+        let mut sources = Vec::new();
         sources.extend(
             from.headers
                 .iter()
@@ -107,6 +116,7 @@ impl HttpTool {
                 HttpMethod::Patch => reqwest::Method::PATCH,
                 HttpMethod::Delete => reqwest::Method::DELETE,
             },
+            url_template,
             templates,
             headers: from.headers.keys().cloned().collect(),
             query: from.query.keys().cloned().collect(),
@@ -137,7 +147,14 @@ impl HttpTool {
         let mut vars = tera::Context::new();
         vars.insert("args", arguments);
         vars.insert("env", &self.env);
-        let url = self.render("url", &vars)?;
+        let url = self.url_template.render("url", &vars).map_err(|e| {
+            ToolError(self.redact(&format!("cannot build the request: {}", error_chain(&e))))
+        })?;
+        if clara_config::template::has_dot_segment(&url) {
+            return Err(ToolError(
+                "an argument would turn the URL's path into `.` or `..`, leaving the declared endpoint; nothing was sent".to_owned(),
+            ));
+        }
         let mut url = reqwest::Url::parse(url.trim()).map_err(|e| {
             ToolError(self.redact(&format!("`{}` is not a valid URL: {e}", url.trim())))
         })?;

@@ -6,6 +6,7 @@ use clara_config::model::steps::{LlmCallStep, ToolLoopStep};
 use serde_json::json;
 
 use crate::engine::EngineError;
+use crate::engine::arguments;
 use crate::engine::generation::step_template;
 use crate::engine::run::Run;
 use crate::engine::turn::Turn;
@@ -170,23 +171,24 @@ async fn execute(
     let event = |name, data| turn.event(name, data);
     let tool = tools.iter().find(|t| t.spec().name == call.name);
     let policy = tool.map(|t| t.policy().clone()).unwrap_or_default();
+    let checked = match tool {
+        Some(tool) => arguments::check(tool.spec(), &call.arguments).map(|a| (tool, a)),
+        None => Err(format!("unknown tool `{}`", call.name)),
+    };
     generation.events.emit(event(
         EventName::ToolStart,
         json!({
             "tool": call.name,
             "step": step,
-            "arguments": call.arguments,
+            "arguments": checked.as_ref().map_or(&call.arguments, |(_, a)| a),
             "label": policy.label.as_deref().unwrap_or(&call.name),
             "emoji": policy.emoji,
         }),
     ));
     let context = run.generation.tool_context(&turn.incoming.user_id);
-    let outcome = match tool {
-        Some(tool) => tool.call(&call.arguments, &context).await,
-        None => Err(crate::engine::tools::ToolError(format!(
-            "unknown tool `{}`",
-            call.name
-        ))),
+    let outcome = match &checked {
+        Ok((tool, arguments)) => tool.call(arguments, &context).await,
+        Err(why) => Err(crate::engine::tools::ToolError(why.clone())),
     };
     let text = match outcome {
         Ok(text) => {
