@@ -245,6 +245,39 @@ async fn a_conversation_that_remembers_the_user_the_next_day() {
         history[0]
     );
     assert_eq!(history[1], "Good morning, Sam! How is Biscuit?");
+
+    // The next message's history shows the prefixed one as the model saw it.
+    fake.push(fake_llm::openai_stream(&["Enjoy!"]));
+    fake.push(extraction(json!([])));
+    let next = chat(
+        root.path(),
+        &fake,
+        "2026-11-25T08:45:00Z",
+        &["-m", "Thanks!"],
+        &[],
+    )
+    .await;
+    assert!(next.status.success());
+    let requests = fake.requests();
+    let turn = &requests[8].body;
+    assert_eq!(
+        turn["model"], "anthropic/claude-sonnet-4",
+        "no prefix: the base model"
+    );
+    let history: Vec<&str> = turn["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "user")
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert!(
+        history
+            .iter()
+            .any(|m| m.ends_with("] Can you help me plan a walk?")),
+        "{history:?}"
+    );
+    assert!(history.iter().all(|m| !m.contains("!high")), "{history:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -665,7 +698,7 @@ async fn tool_rounds_are_bounded_then_the_model_sums_up() {
     let chat_toml = root.path().join("pipelines/chat.toml");
     let text = std::fs::read_to_string(&chat_toml)
         .unwrap()
-        .replace("max_rounds = 75", "max_rounds = 1");
+        .replace("max_rounds = 75", "max_rounds = 2");
     std::fs::write(&chat_toml, text).unwrap();
     let fake = FakeLlm::start().await;
     fake.push(fake_llm::openai_tool_stream(
@@ -695,6 +728,15 @@ async fn tool_rounds_are_bounded_then_the_model_sums_up() {
     );
     assert_eq!(stdout(&out), "I looked twice and found nothing yet.\n");
     let requests = fake.requests();
+    assert_eq!(
+        requests.len(),
+        4,
+        "two rounds, the closing call, extraction: no call whose tool calls are thrown away"
+    );
+    assert!(
+        requests[1].body.get("tools").is_some(),
+        "round two offers tools"
+    );
     let last = &requests[2].body;
     assert!(
         last.get("tools").is_none(),
@@ -707,8 +749,8 @@ async fn tool_rounds_are_bounded_then_the_model_sums_up() {
     );
     assert_eq!(
         messages.iter().filter(|m| m["role"] == "tool").count(),
-        1,
-        "only the first round's call ran"
+        2,
+        "both rounds' calls ran"
     );
     assert!(
         messages.iter().all(|m| m["role"] != "assistant"

@@ -1,5 +1,6 @@
-//! `classify_tier`: a message prefix picks the tier (and is removed from the text); otherwise
-//! an optional classifier call on the low tier, falling back on any failure.
+//! `classify_tier`: a message prefix picks the tier (and is removed from the text, by `ingest`
+//! before the message is stored, so history shows it as the model saw it); otherwise an
+//! optional classifier call on the low tier, falling back on any failure.
 
 use clara_config::model::common::Tier;
 use clara_config::model::steps::ClassifyTierStep;
@@ -16,6 +17,10 @@ pub(crate) async fn run(
     options: &ClassifyTierStep,
     turn: &mut Turn,
 ) -> Result<(), EngineError> {
+    if turn.tier.is_some() {
+        // `ingest` already took the tier from the message's prefix.
+        return Ok(());
+    }
     if let Some((tier, rest)) = prefixed_tier(&turn.text, options) {
         turn.tier = Some(tier);
         if options.strip_prefix {
@@ -44,7 +49,7 @@ pub(crate) async fn run(
 
 /// The tier a prefix selects and the text without it. A prefix must stand alone
 /// (`!highway` is not `!high`); channel messages may carry a `[Name]: ` label before it.
-fn prefixed_tier(text: &str, options: &ClassifyTierStep) -> Option<(Tier, String)> {
+pub(crate) fn prefixed_tier(text: &str, options: &ClassifyTierStep) -> Option<(Tier, String)> {
     let (label, body) = match text.strip_prefix('[').and_then(|t| t.split_once("]: ")) {
         Some((name, body)) => (format!("[{name}]: "), body),
         None => (String::new(), text),

@@ -2,12 +2,13 @@
 //! call so nothing a user said is lost.
 
 use clara_config::model::common::EventName;
-use clara_config::model::steps::{IngestStep, PhraseMatch};
+use clara_config::model::steps::{IngestStep, PhraseMatch, Step};
 use serde_json::json;
 
 use crate::engine::EngineError;
 use crate::engine::run::Run;
 use crate::engine::session;
+use crate::engine::steps::classify;
 use crate::engine::turn::{Turn, TurnEnd};
 use crate::llm::Role;
 
@@ -37,6 +38,18 @@ pub(crate) async fn run(
     if text.is_empty() && turn.incoming.images.is_empty() {
         turn.ended = Some(TurnEnd::Empty);
         return Ok(());
+    }
+    // A tier prefix (`!high …`) is an instruction to clara, not part of the message: it is
+    // taken off before the message is stored, so later prompts show it as the model saw it.
+    if let Some(classify) = run.pipeline.steps.iter().find_map(|s| match s {
+        Step::ClassifyTier(c) => Some(c),
+        _ => None,
+    }) && let Some((tier, rest)) = classify::prefixed_tier(&text, classify)
+    {
+        turn.tier = Some(tier);
+        if classify.strip_prefix {
+            text = rest;
+        }
     }
     let max = options.max_message_chars as usize;
     if text.chars().count() > max {

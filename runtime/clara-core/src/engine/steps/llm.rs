@@ -94,6 +94,9 @@ pub(crate) async fn tool_loop(
     let patterns = run.generation.proceed_patterns(run.pipeline_name, index);
     let mut answers = vec![turn.reply.clone()];
     let (mut rounds, mut calls_made, mut continues) = (0u32, 0u32, 0u32);
+    let at_cap = |rounds: u32, calls: u32| {
+        rounds >= options.max_rounds || calls >= options.max_calls_per_turn
+    };
     loop {
         let Some(response) = turn.response.clone() else {
             return Ok(());
@@ -109,16 +112,13 @@ pub(crate) async fn tool_loop(
             turn.prompt.push(Message::assistant(response.text.clone()));
             turn.prompt
                 .push(Message::user(options.auto_continue.reply.clone()));
-        } else if rounds >= options.max_rounds || calls_made >= options.max_calls_per_turn {
-            // The calls of this round are not run; its text (if any) stays in the conversation.
+        } else if at_cap(rounds, calls_made) {
+            // Only a model that asks for tools it was not offered gets here: its calls are
+            // not run, and its text (if any) stays in the conversation.
             if !response.text.trim().is_empty() {
                 turn.prompt.push(Message::assistant(response.text.clone()));
             }
-            turn.prompt
-                .push(Message::user(options.limit_reached_prompt.clone()));
-            let summary = chat(run, &call_options, turn, false).await?;
-            answers.push(summary.text.clone());
-            turn.response = Some(summary);
+            close(run, &call_options, options, turn, &mut answers).await?;
             break;
         } else {
             rounds += 1;
@@ -136,8 +136,14 @@ pub(crate) async fn tool_loop(
                 turn.prompt
                     .push(Message::tool_result(call.id.clone(), result));
             }
+            if at_cap(rounds, calls_made) {
+                // The last round allowed has run: the closing call offers no tools, so no call
+                // is made only to have its tool calls thrown away.
+                close(run, &call_options, options, turn, &mut answers).await?;
+                break;
+            }
         }
-        let next = chat(run, &call_options, turn, true).await?;
+        let next = chat(run, &call_options, turn, !at_cap(rounds, calls_made)).await?;
         answers.push(next.text.clone());
         turn.response = Some(next);
     }
@@ -146,6 +152,22 @@ pub(crate) async fn tool_loop(
         .filter(|a| !a.trim().is_empty())
         .collect::<Vec<_>>()
         .join("\n\n");
+    Ok(())
+}
+
+/// The closing call at the cap: the limit prompt, then one answer without tools.
+async fn close(
+    run: &Run<'_>,
+    call_options: &LlmCallStep,
+    options: &ToolLoopStep,
+    turn: &mut Turn,
+    answers: &mut Vec<String>,
+) -> Result<(), EngineError> {
+    turn.prompt
+        .push(Message::user(options.limit_reached_prompt.clone()));
+    let summary = chat(run, call_options, turn, false).await?;
+    answers.push(summary.text.clone());
+    turn.response = Some(summary);
     Ok(())
 }
 

@@ -1,6 +1,6 @@
 //! The six built-in steps, one file each; `run` dispatches on the step's kind.
 
-mod classify;
+pub(crate) mod classify;
 mod context;
 pub(crate) mod ingest;
 mod llm;
