@@ -20,7 +20,7 @@ macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
             $(
-                #[tokio::test]
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
                     let dir = tempfile::tempdir().expect("tempdir");
                     let store = super::sqlite_store(dir.path()).await;
@@ -30,7 +30,7 @@ macro_rules! contract {
         }
         mod postgres {
             $(
-                #[tokio::test]
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
                     if let Some((store, db)) = super::postgres_store().await {
                         super::$name(store).await;
@@ -44,6 +44,7 @@ macro_rules! contract {
 
 contract!(
     sessions_open_start_end_and_link,
+    one_open_session_however_many_turns_start_it_at_once,
     session_summary_and_missing_sessions,
     messages_keep_order_limit_and_move_last_activity,
     memory_changes_leave_exact_history,
@@ -207,10 +208,11 @@ fn texts(found: &[ScoredMemory]) -> Vec<&str> {
 
 async fn sessions_open_start_end_and_link(store: Arc<dyn Store>) {
     assert_eq!(store.open_session("ann", "dm-ann").await.unwrap(), None);
-    let first = store
+    let (first, created) = store
         .start_session("ann", "dm-ann", None, 1_000)
         .await
         .unwrap();
+    assert!(created);
     assert_eq!(first.id.len(), 32);
     assert_eq!((first.started_at, first.last_activity_at), (1_000, 1_000));
     assert_eq!(
@@ -223,16 +225,29 @@ async fn sessions_open_start_end_and_link(store: Arc<dyn Store>) {
     );
     assert_eq!(store.open_session("ann", "channel-x").await.unwrap(), None);
     assert_eq!(store.open_session("bob", "dm-ann").await.unwrap(), None);
+    assert_eq!(
+        store
+            .start_session("ann", "dm-ann", None, 2_000)
+            .await
+            .unwrap(),
+        (first.clone(), false),
+        "a second start joins the open session"
+    );
 
-    store.end_session(&first.id, 5_000).await.unwrap();
+    assert!(store.end_session(&first.id, 5_000).await.unwrap());
+    assert!(
+        !store.end_session(&first.id, 5_500).await.unwrap(),
+        "only the first end counts"
+    );
     assert_eq!(store.open_session("ann", "dm-ann").await.unwrap(), None);
     let ended = store.session(&first.id).await.unwrap().unwrap();
     assert_eq!(ended.ended_at, Some(5_000));
 
-    let second = store
+    let (second, created) = store
         .start_session("ann", "dm-ann", Some(&first.id), 6_000)
         .await
         .unwrap();
+    assert!(created);
     assert_ne!(second.id, first.id);
     assert_eq!(
         second.previous_session_id.as_deref(),
@@ -245,8 +260,40 @@ async fn sessions_open_start_end_and_link(store: Arc<dyn Store>) {
     assert_eq!(store.session(&second.id).await.unwrap(), Some(second));
 }
 
+async fn one_open_session_however_many_turns_start_it_at_once(store: Arc<dyn Store>) {
+    let mut turns = Vec::new();
+    for _ in 0..40 {
+        let store = store.clone();
+        turns.push(tokio::spawn(async move {
+            match store.open_session("ann", "dm-ann").await.unwrap() {
+                Some(open) => (open.id, false),
+                None => {
+                    let (session, created) = store
+                        .start_session("ann", "dm-ann", None, 1_000)
+                        .await
+                        .unwrap();
+                    (session.id, created)
+                }
+            }
+        }));
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    let mut created = 0;
+    for turn in turns {
+        let (id, made) = turn.await.unwrap();
+        ids.insert(id);
+        created += usize::from(made);
+    }
+    assert_eq!(ids.len(), 1, "every turn landed in one session");
+    assert_eq!(created, 1);
+}
+
 async fn session_summary_and_missing_sessions(store: Arc<dyn Store>) {
-    let session = store.start_session("ann", "dm-ann", None, 1).await.unwrap();
+    let session = store
+        .start_session("ann", "dm-ann", None, 1)
+        .await
+        .unwrap()
+        .0;
     store
         .set_summary(&session.id, "talked about dogs")
         .await
@@ -273,11 +320,13 @@ async fn messages_keep_order_limit_and_move_last_activity(store: Arc<dyn Store>)
     let session = store
         .start_session("ann", "channel-1", None, 100)
         .await
-        .unwrap();
+        .unwrap()
+        .0;
     let other = store
         .start_session("bob", "channel-1", None, 100)
         .await
-        .unwrap();
+        .unwrap()
+        .0;
     let mut ids = Vec::new();
     for (i, role) in [Role::User, Role::Assistant, Role::User, Role::Assistant]
         .into_iter()
@@ -1287,7 +1336,11 @@ async fn sqlite_data_survives_closing_and_reopening() {
     let path = dir.path().join("nested/folders/clara.db");
     let (session, memory_id, job) = {
         let store = SqliteStore::open(&path).await.expect("create");
-        let session = store.start_session("ann", "dm-ann", None, 1).await.unwrap();
+        let session = store
+            .start_session("ann", "dm-ann", None, 1)
+            .await
+            .unwrap()
+            .0;
         store
             .add_message(&session.id, Role::User, None, "remember me", 2)
             .await

@@ -22,31 +22,35 @@ pub(crate) async fn resolve(generation: &Generation, turn: &Turn) -> Result<Sess
     let previous = match store.open_session(user, conversation).await? {
         Some(open) if now - open.last_activity_at <= idle_ms => return Ok(open),
         Some(idle) => {
-            store.end_session(&idle.id, now).await?;
-            if !generation.session_end_pipelines().is_empty() {
-                store
-                    .enqueue_job(SUMMARIZE_SESSION, &json!({ "session_id": idle.id }), now)
-                    .await?;
+            // Of several turns that find the session idle at once, one ends it and acts on it.
+            if store.end_session(&idle.id, now).await? {
+                if !generation.session_end_pipelines().is_empty() {
+                    store
+                        .enqueue_job(SUMMARIZE_SESSION, &json!({ "session_id": idle.id }), now)
+                        .await?;
+                }
+                let idle_minutes = (now - idle.last_activity_at) / 60_000;
+                generation.events.emit(event(
+                    EventName::SessionTimeout,
+                    json!({ "session_id": idle.id, "idle_minutes": idle_minutes }),
+                ));
+                generation.events.emit(event(
+                    EventName::SessionEnd,
+                    json!({ "session_id": idle.id, "reason": "timeout" }),
+                ));
             }
-            let idle_minutes = (now - idle.last_activity_at) / 60_000;
-            generation.events.emit(event(
-                EventName::SessionTimeout,
-                json!({ "session_id": idle.id, "idle_minutes": idle_minutes }),
-            ));
-            generation.events.emit(event(
-                EventName::SessionEnd,
-                json!({ "session_id": idle.id, "reason": "timeout" }),
-            ));
             Some(idle.id)
         }
         None => None,
     };
-    let session = store
+    let (session, created) = store
         .start_session(user, conversation, previous.as_deref(), now)
         .await?;
-    generation.events.emit(event(
-        EventName::SessionStart,
-        json!({ "session_id": session.id, "previous_session_id": previous }),
-    ));
+    if created {
+        generation.events.emit(event(
+            EventName::SessionStart,
+            json!({ "session_id": session.id, "previous_session_id": previous }),
+        ));
+    }
     Ok(session)
 }

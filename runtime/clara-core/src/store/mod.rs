@@ -28,17 +28,22 @@ pub trait Store: Send + Sync {
         conversation: &'a str,
     ) -> BoxFuture<'a, StoreResult<Option<Session>>>;
 
-    /// Starts a session, linked to the one it follows.
+    /// Starts a session linked to the one it follows, unless `user` already has an open one
+    /// in `conversation` (another turn or process opened it a moment ago): a user has at most
+    /// one open session per conversation. Returns the open session and whether this call
+    /// created it.
     fn start_session<'a>(
         &'a self,
         user: &'a str,
         conversation: &'a str,
         previous: Option<&'a str>,
         now: Millis,
-    ) -> BoxFuture<'a, StoreResult<Session>>;
+    ) -> BoxFuture<'a, StoreResult<(Session, bool)>>;
 
-    /// Marks a session ended.
-    fn end_session<'a>(&'a self, session: &'a str, now: Millis) -> BoxFuture<'a, StoreResult<()>>;
+    /// Marks a session ended; returns whether this call ended it (false when it had already
+    /// ended), so only one of several racing callers acts on the end.
+    fn end_session<'a>(&'a self, session: &'a str, now: Millis)
+    -> BoxFuture<'a, StoreResult<bool>>;
 
     /// A session by id.
     fn session<'a>(&'a self, session: &'a str) -> BoxFuture<'a, StoreResult<Option<Session>>>;

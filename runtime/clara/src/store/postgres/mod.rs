@@ -119,7 +119,7 @@ impl Store for PostgresStore {
         conversation: &'a str,
         previous: Option<&'a str>,
         now: Millis,
-    ) -> BoxFuture<'a, StoreResult<Session>> {
+    ) -> BoxFuture<'a, StoreResult<(Session, bool)>> {
         Box::pin(sessions::start_session(
             &self.pool,
             user,
@@ -129,7 +129,11 @@ impl Store for PostgresStore {
         ))
     }
 
-    fn end_session<'a>(&'a self, session: &'a str, now: Millis) -> BoxFuture<'a, StoreResult<()>> {
+    fn end_session<'a>(
+        &'a self,
+        session: &'a str,
+        now: Millis,
+    ) -> BoxFuture<'a, StoreResult<bool>> {
         Box::pin(sessions::end_session(&self.pool, session, now))
     }
 

@@ -159,14 +159,18 @@ impl Store for SqliteStore {
         conversation: &'a str,
         previous: Option<&'a str>,
         now: Millis,
-    ) -> BoxFuture<'a, StoreResult<Session>> {
+    ) -> BoxFuture<'a, StoreResult<(Session, bool)>> {
         Box::pin(async move {
             sessions::start_session(&mut *self.writer().await, user, conversation, previous, now)
                 .await
         })
     }
 
-    fn end_session<'a>(&'a self, session: &'a str, now: Millis) -> BoxFuture<'a, StoreResult<()>> {
+    fn end_session<'a>(
+        &'a self,
+        session: &'a str,
+        now: Millis,
+    ) -> BoxFuture<'a, StoreResult<bool>> {
         Box::pin(
             async move { sessions::end_session(&mut *self.writer().await, session, now).await },
         )

@@ -44,15 +44,14 @@ impl From<SessionRow> for Session {
     }
 }
 
-/// The newest open session of `user` in `conversation`.
+/// The open session of `user` in `conversation` (there is at most one).
 pub(super) async fn open_session(
     pool: &SqlitePool,
     user: &str,
     conversation: &str,
 ) -> StoreResult<Option<Session>> {
     let row: Option<SessionRow> = sqlx::query_as(session_select!(
-        "WHERE user_id = ?1 AND conversation = ?2 AND ended_at IS NULL ",
-        "ORDER BY started_at DESC, rowid DESC LIMIT 1"
+        "WHERE user_id = ?1 AND conversation = ?2 AND ended_at IS NULL"
     ))
     .bind(user)
     .bind(conversation)
@@ -62,14 +61,15 @@ pub(super) async fn open_session(
     Ok(row.map(Session::from))
 }
 
-/// Starts a session.
+/// Starts a session, or returns the one a concurrent opener started: the unique index on
+/// open sessions lets only one insert through.
 pub(super) async fn start_session(
     conn: &mut SqliteConnection,
     user: &str,
     conversation: &str,
     previous: Option<&str>,
     now: Millis,
-) -> StoreResult<Session> {
+) -> StoreResult<(Session, bool)> {
     let session = Session {
         id: new_id(),
         user_id: user.to_owned(),
@@ -80,34 +80,59 @@ pub(super) async fn start_session(
         previous_session_id: previous.map(str::to_owned),
         summary: None,
     };
-    sqlx::query(
+    let inserted = sqlx::query(
         "INSERT INTO sessions (id, user_id, conversation, started_at, last_activity_at, \
-         previous_session_id) VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
+         previous_session_id) VALUES (?1, ?2, ?3, ?4, ?4, ?5) \
+         ON CONFLICT (user_id, conversation) WHERE ended_at IS NULL DO NOTHING",
     )
     .bind(&session.id)
     .bind(user)
     .bind(conversation)
     .bind(now)
     .bind(previous)
-    .execute(conn)
+    .execute(&mut *conn)
     .await
     .map_err(db)?;
-    Ok(session)
+    if inserted.rows_affected() == 1 {
+        return Ok((session, true));
+    }
+    let row: Option<SessionRow> = sqlx::query_as(session_select!(
+        "WHERE user_id = ?1 AND conversation = ?2 AND ended_at IS NULL"
+    ))
+    .bind(user)
+    .bind(conversation)
+    .fetch_optional(conn)
+    .await
+    .map_err(db)?;
+    row.map(|r| (Session::from(r), false)).ok_or_else(|| {
+        StoreError::Database("the open session vanished while it was joined".to_owned())
+    })
 }
 
-/// Ends a session (an already ended session keeps its first end time).
+/// Ends a session (an already ended session keeps its first end time); whether this call
+/// ended it.
 pub(super) async fn end_session(
     conn: &mut SqliteConnection,
     session: &str,
     now: Millis,
-) -> StoreResult<()> {
-    let result = sqlx::query("UPDATE sessions SET ended_at = COALESCE(ended_at, ?2) WHERE id = ?1")
+) -> StoreResult<bool> {
+    let result =
+        sqlx::query("UPDATE sessions SET ended_at = ?2 WHERE id = ?1 AND ended_at IS NULL")
+            .bind(session)
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+    if result.rows_affected() == 1 {
+        return Ok(true);
+    }
+    let exists: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM sessions WHERE id = ?1")
         .bind(session)
-        .bind(now)
-        .execute(conn)
+        .fetch_optional(conn)
         .await
         .map_err(db)?;
-    found(result.rows_affected(), || format!("session {session}"))
+    found(u64::from(exists.is_some()), || format!("session {session}"))?;
+    Ok(false)
 }
 
 /// A session by id.

@@ -16,9 +16,38 @@ async fn the_bundled_sqlite_has_fts5() {
     let session = store
         .start_session("u", "dm-u", None, 1)
         .await
-        .expect("start");
+        .expect("start")
+        .0;
     assert_eq!(
         store.session(&session.id).await.expect("get"),
         Some(session)
     );
+}
+
+#[tokio::test]
+async fn upgrading_ends_all_but_the_newest_of_several_open_sessions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("clara.db");
+    {
+        let store = SqliteStore::open(&path).await.expect("open");
+        // The state an older clara could leave: two open sessions for one conversation.
+        for statement in [
+            "DROP INDEX sessions_one_open",
+            "INSERT INTO sessions (id, user_id, conversation, started_at, last_activity_at) \
+             VALUES ('old', 'ann', 'dm-ann', 1, 5), ('new', 'ann', 'dm-ann', 2, 6), \
+             ('bob', 'bob', 'dm-bob', 1, 1)",
+            "DELETE FROM _sqlx_migrations WHERE description = 'one open session'",
+        ] {
+            sqlx::query(statement)
+                .execute(&store.pool)
+                .await
+                .expect(statement);
+        }
+    }
+    let store = SqliteStore::open(&path).await.expect("reopen migrates");
+    let open = store.open_session("ann", "dm-ann").await.unwrap().unwrap();
+    assert_eq!(open.id, "new");
+    let old = store.session("old").await.unwrap().unwrap();
+    assert_eq!(old.ended_at, Some(5), "ended at its last activity");
+    assert!(store.open_session("bob", "dm-bob").await.unwrap().is_some());
 }

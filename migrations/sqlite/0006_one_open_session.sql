@@ -1,0 +1,16 @@
+-- A user has at most one open session per conversation. Racing first messages (several
+-- processes on one file) could open two; keep the newest open, end the others, and let the
+-- unique index refuse a second from now on.
+UPDATE sessions SET ended_at = last_activity_at
+WHERE rowid IN (
+    SELECT rowid FROM (
+        SELECT rowid, row_number() OVER (
+            PARTITION BY user_id, conversation ORDER BY started_at DESC, rowid DESC
+        ) AS newest
+        FROM sessions WHERE ended_at IS NULL
+    ) WHERE newest > 1
+);
+
+DROP INDEX IF EXISTS sessions_open;
+CREATE UNIQUE INDEX sessions_one_open ON sessions (user_id, conversation)
+    WHERE ended_at IS NULL;
