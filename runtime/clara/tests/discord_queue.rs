@@ -204,3 +204,47 @@ async fn stopping_clara_lets_the_running_turn_finish() {
     let closed = on.discord.connections().iter().all(|c| !c.open);
     assert!(closed, "{}", on.discord.dump());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_message_is_answered_once_and_marked() {
+    let mut on = OnDiscord::start(&[]).await;
+    on.model
+        .push(slow("Here is the plan.", Duration::from_millis(2500)));
+    let first = on.ann_mentions("plan my week");
+    on.discord
+        .wait_for(
+            "the first turn to start",
+            |f| f.typing_count(GENERAL) > 0,
+            SOON,
+        )
+        .await;
+    // A double send while the first copy is being answered: no queue notice, a 🔁 mark.
+    let during = on.ann_mentions("plan my week");
+    let marked =
+        |id: u64| move |f: &FakeDiscord| f.reactions_on(GENERAL, id).contains(&"🔁".to_owned());
+    on.discord
+        .wait_for("🔁 on the copy", marked(during), SOON)
+        .await;
+    on.wait_reply(GENERAL, 1, "Here is the plan.").await;
+    // The same again after the answer, still within the window: the store catches it.
+    let after = on.ann_mentions("plan my week");
+    on.discord
+        .wait_for("🔁 on the late copy", marked(after), SOON)
+        .await;
+    assert_eq!(
+        on.model.request_count(),
+        1,
+        "one model call for three copies"
+    );
+    assert_eq!(
+        bot_messages_containing(&on.discord, GENERAL, "queued"),
+        0,
+        "a copy gets no queue notice"
+    );
+    assert!(
+        !on.discord
+            .reactions_on(GENERAL, first)
+            .contains(&"🔁".to_owned())
+    );
+    on.stop().await;
+}

@@ -173,7 +173,8 @@ async fn tool_manifests_added_changed_and_removed_reach_the_next_turn() {
         fake.push(fake_llm::openai_stream(&["ok"]));
         let fake_count = fake.request_count();
         async move {
-            turn(&live, "which tools?").await;
+            // A different question each time: a repeat within seconds is a duplicate.
+            turn(&live, &format!("which tools now? ({fake_count})")).await;
             fake_count
         }
     };

@@ -39,7 +39,7 @@ fn shipped_root_needs_a_provider_key_and_a_discord_token() {
     assert_eq!(
         String::from_utf8_lossy(&missing.stdout),
         "clara.toml:23:15: environment variable `OPENROUTER_API_KEY` is not set (needed by provider `openrouter`); set it or pass --offline\n\
-         clara.toml:105:13: environment variable `DISCORD_BOT_TOKEN` is not set (needed by the Discord adapter); set it or pass --offline\n"
+         clara.toml:106:13: environment variable `DISCORD_BOT_TOKEN` is not set (needed by the Discord adapter); set it or pass --offline\n"
     );
     let present = clara(
         &["validate"],

@@ -79,6 +79,11 @@ pub struct DiscordConfig {
     /// Post `-# 🔧 …` status lines while tools run.
     #[serde(default = "yes")]
     pub tool_status: bool,
+    /// The reaction put on a message that repeats one the same user sent moments ago (within
+    /// the message pipeline's `ingest.dedupe_window_secs`), which is not answered again.
+    /// Empty: no reaction.
+    #[serde(default = "default_duplicate_reaction")]
+    pub duplicate_reaction: String,
     /// Attachment handling.
     #[serde(default)]
     pub attachments: AttachmentLimits,
@@ -114,6 +119,7 @@ impl Default for DiscordConfig {
             queue_notices: true,
             batch_active_channels: true,
             tool_status: true,
+            duplicate_reaction: default_duplicate_reaction(),
             attachments: AttachmentLimits::default(),
             shards: None,
             gateway_url: None,
@@ -199,15 +205,19 @@ pub struct ChatConfig {
     /// User id when `--user` is not given.
     #[serde(default = "default_chat_user")]
     pub user: String,
-    /// Channel id when `--channel` is not given.
-    #[serde(default = "default_chat_channel")]
-    pub channel: String,
+    /// Talk in this channel when `--channel` is not given. Unset: a direct conversation.
+    #[serde(default)]
+    pub channel: Option<String>,
     /// Print the reply as it streams in.
     #[serde(default = "yes")]
     pub stream: bool,
-    /// Print tool status lines to stderr.
+    /// Print a status line (`🎲 Rolling dice…`) to stderr while a tool runs.
     #[serde(default = "yes")]
     pub tool_status: bool,
+    /// Printed to stderr instead of an answer when a line repeats one sent moments ago (within
+    /// the message pipeline's `ingest.dedupe_window_secs`).
+    #[serde(default = "default_duplicate_notice")]
+    pub duplicate_notice: String,
 }
 
 impl Default for ChatConfig {
@@ -215,9 +225,10 @@ impl Default for ChatConfig {
         Self {
             enabled: true,
             user: default_chat_user(),
-            channel: default_chat_channel(),
+            channel: None,
             stream: true,
             tool_status: true,
+            duplicate_notice: default_duplicate_notice(),
         }
     }
 }
@@ -255,6 +266,9 @@ fn default_max_text_file_bytes() -> u64 {
 fn default_chat_user() -> String {
     "cli-user".to_owned()
 }
-fn default_chat_channel() -> String {
-    "terminal".to_owned()
+fn default_duplicate_reaction() -> String {
+    "🔁".to_owned()
+}
+fn default_duplicate_notice() -> String {
+    "(the same message came in moments ago, so it is not answered twice)".to_owned()
 }

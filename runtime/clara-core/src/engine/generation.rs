@@ -156,6 +156,22 @@ impl Generation {
         })
     }
 
+    /// How long a repeat of a user's message counts as a duplicate on `adapter` (its message
+    /// pipeline's `ingest.dedupe_window_secs`), so an adapter can drop a copy still waiting in
+    /// its queue; zero when duplicates are not dropped.
+    pub fn dedupe_window(&self, adapter: &str) -> std::time::Duration {
+        let secs = self
+            .message_pipeline(adapter)
+            .and_then(|(_, pipeline)| {
+                pipeline.steps.iter().find_map(|step| match step {
+                    Step::Ingest(options) => Some(options.dedupe_window_secs),
+                    _ => None,
+                })
+            })
+            .unwrap_or(0);
+        std::time::Duration::from_secs(u64::from(secs))
+    }
+
     /// Pipelines that run when a session ends.
     pub fn session_end_pipelines(&self) -> Vec<(&str, &Pipeline)> {
         let ends = |p: &Pipeline| {

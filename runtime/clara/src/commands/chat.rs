@@ -15,7 +15,7 @@ use clara_config::LoadOptions;
 use clara_config::model::common::EventName;
 use clara_config::model::hook::Delivery;
 use clara_core::engine::{
-    Clock, Conversation, Event, EventSink, Generation, Incoming, ManualClock, SystemClock,
+    Clock, Conversation, Event, EventSink, Generation, Incoming, ManualClock, SystemClock, TurnEnd,
 };
 use clara_core::llm::BoxFuture;
 use serde_json::json;
@@ -47,7 +47,7 @@ pub async fn run(root: &Path, args: &ChatArgs) -> anyhow::Result<ExitCode> {
     }
     let chat = set.clara.value.adapters.chat.clone();
     let user = args.user.clone().unwrap_or(chat.user);
-    let conversation = match args.channel.clone() {
+    let conversation = match args.channel.clone().or(chat.channel) {
         Some(channel) => Conversation {
             id: format!("channel-{channel}"),
             is_dm: false,
@@ -72,7 +72,9 @@ pub async fn run(root: &Path, args: &ChatArgs) -> anyhow::Result<ExitCode> {
         &user,
         &conversation,
     ));
+    let status = show_tool_status(&app, &conversation);
     let outcome = converse(&app.live, args, &user, &conversation).await;
+    status.abort();
     app.metrics.emit(adapter_event(
         EventName::AdapterDisconnected,
         &user,
@@ -90,6 +92,32 @@ fn adapter_event(name: EventName, user: &str, conversation: &Conversation) -> Ev
         channel_id: Some(conversation.id.clone()),
         ..Event::global(name, json!({ "adapter": "chat" }))
     }
+}
+
+/// Prints a status line to stderr when a tool of this chat's turn starts (with
+/// `adapters.chat.tool_status`, read for each event so an edit applies at once).
+fn show_tool_status(app: &App, conversation: &Conversation) -> tokio::task::JoinHandle<()> {
+    let mut events = app.bus.subscribe();
+    let live = app.live.clone();
+    let conversation = conversation.id.clone();
+    tokio::spawn(async move {
+        loop {
+            let event = match events.recv().await {
+                Ok(event) => event,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            };
+            let ours = event.name == EventName::ToolStart
+                && event.platform.as_deref() == Some("chat")
+                && event.channel_id.as_deref() == Some(conversation.as_str());
+            if !ours || !live.current().config.clara.value.adapters.chat.tool_status {
+                continue;
+            }
+            let label = event.data["label"].as_str().unwrap_or("Using a tool");
+            let emoji = event.data["emoji"].as_str().unwrap_or("🔧");
+            eprintln!("{emoji} {label}…");
+        }
+    })
 }
 
 /// The terminal as a place pipelines run by hooks post to (`deliver = { adapter = "chat" }`).
@@ -196,6 +224,12 @@ async fn answer(generation: &Generation, incoming: Incoming, stream: bool) -> an
         }
         (Some(_), None) if shown => writeln!(out)?,
         (Some(reply), None) => writeln!(out, "{reply}")?,
+        (None, _) if outcome.ended == Some(TurnEnd::Duplicate) => {
+            let notice = &generation.config.clara.value.adapters.chat.duplicate_notice;
+            if !notice.is_empty() {
+                eprintln!("{notice}");
+            }
+        }
         (None, _) => {}
     }
     out.flush()?;

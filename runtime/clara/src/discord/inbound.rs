@@ -94,12 +94,22 @@ async fn on_message(bot: &Arc<Bot>, message: Message) {
         addressed,
         arrived: Instant::now(),
     };
-    match bot.lanes.admit(channel_id, pending.clone()) {
+    let window = generation.dedupe_window(ADAPTER);
+    match bot.lanes.admit(channel_id, pending.clone(), window) {
         Admission::Start => super::turn::work_channel(bot.clone(), channel_id),
         Admission::Queued(_) if config.queue_notices => {
             tokio::spawn(queued_notice(bot.clone(), pending));
         }
         Admission::Queued(_) => {}
+        Admission::Duplicate => {
+            let reaction = config.duplicate_reaction.clone();
+            if !reaction.is_empty() {
+                let bot = bot.clone();
+                tokio::spawn(async move {
+                    react(&bot, channel_id, pending.message.id, &reaction).await;
+                });
+            }
+        }
     }
 }
 

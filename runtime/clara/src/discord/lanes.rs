@@ -46,13 +46,16 @@ pub enum Work {
     },
 }
 
-/// Whether a new message starts its channel's worker or waits.
+/// Whether a new message starts its channel's worker, waits, or is dropped.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Admission {
     /// The channel was idle: start a worker for it.
     Start,
     /// The channel is busy: the message waits at this position (1 is next).
     Queued(usize),
+    /// The same author sent the same text moments ago, and that copy is being answered or
+    /// waits: this one is not answered again.
+    Duplicate,
 }
 
 /// What a stop phrase ended.
@@ -74,15 +77,37 @@ pub struct Lanes {
 struct Lane {
     /// Tells the running turn to stop (`true`), if one runs.
     running: Option<watch::Sender<bool>>,
+    /// The messages the running turn answers.
+    answering: Vec<Pending>,
     queue: VecDeque<Pending>,
+}
+
+impl Lane {
+    /// Whether a message answered now or waiting is `pending` again: same author, same text,
+    /// arrived at most `window` before it.
+    fn has_copy_of(&self, pending: &Pending, window: Duration) -> bool {
+        let same = |other: &Pending| {
+            other.message.author.id == pending.message.author.id
+                && other.message.content == pending.message.content
+                && pending.arrived.saturating_duration_since(other.arrived) <= window
+        };
+        !window.is_zero() && (self.answering.iter().any(same) || self.queue.iter().any(same))
+    }
 }
 
 impl Lanes {
     /// Admits a message: `Start` when its channel was idle (the message is then the first
-    /// piece of work), `Queued(position)` otherwise.
-    pub fn admit(&self, channel: Id<ChannelMarker>, pending: Pending) -> Admission {
+    /// piece of work), `Queued(position)` otherwise, or `Duplicate` when a copy from the same
+    /// author within `duplicate_window` is being answered or waits.
+    pub fn admit(
+        &self,
+        channel: Id<ChannelMarker>,
+        pending: Pending,
+        duplicate_window: Duration,
+    ) -> Admission {
         let mut lanes = self.lanes.lock().expect("lanes lock");
         match lanes.get_mut(&channel) {
+            Some(lane) if lane.has_copy_of(&pending, duplicate_window) => Admission::Duplicate,
             Some(lane) => {
                 lane.queue.push_back(pending);
                 Admission::Queued(lane.queue.len())
@@ -111,6 +136,7 @@ impl Lanes {
         let waited = first.arrived.elapsed();
         let first_waited = (waited >= NOTICE_AFTER).then_some(waited);
         if !batch || first.addressed {
+            lane.answering = vec![first.clone()];
             return Some((
                 Work::One {
                     pending: first,
@@ -123,6 +149,7 @@ impl Lanes {
         while lane.queue.front().is_some_and(|p| !p.addressed) {
             pending.extend(lane.queue.pop_front());
         }
+        lane.answering = pending.clone();
         let work = if pending.len() == 1 {
             Work::One {
                 pending: pending.remove(0),
@@ -204,18 +231,24 @@ mod tests {
     fn a_busy_channel_queues_and_batches_unaddressed_messages() {
         let lanes = Lanes::default();
         let channel = Id::new(5);
-        assert_eq!(lanes.admit(channel, pending(1, false)), Admission::Start);
+        assert_eq!(
+            lanes.admit(channel, pending(1, false), Duration::ZERO),
+            Admission::Start
+        );
         let (first, _signal) = lanes.next(channel, true).unwrap();
         assert!(matches!(first, Work::One { .. }));
         assert_eq!(
-            lanes.admit(channel, pending(2, false)),
+            lanes.admit(channel, pending(2, false), Duration::ZERO),
             Admission::Queued(1)
         );
         assert_eq!(
-            lanes.admit(channel, pending(3, false)),
+            lanes.admit(channel, pending(3, false), Duration::ZERO),
             Admission::Queued(2)
         );
-        assert_eq!(lanes.admit(channel, pending(4, true)), Admission::Queued(3));
+        assert_eq!(
+            lanes.admit(channel, pending(4, true), Duration::ZERO),
+            Admission::Queued(3)
+        );
         assert_eq!(lanes.position(channel, Id::new(3)), Some(2));
         assert_eq!(
             lanes.position(channel, Id::new(1)),
@@ -228,16 +261,59 @@ mod tests {
         assert!(matches!(&single, Work::One { pending, .. } if pending.addressed));
         assert!(lanes.next(channel, true).is_none());
         assert_eq!(lanes.busy(), 0);
-        assert_eq!(lanes.admit(channel, pending(5, false)), Admission::Start);
+        assert_eq!(
+            lanes.admit(channel, pending(5, false), Duration::ZERO),
+            Admission::Start
+        );
+    }
+
+    #[test]
+    fn a_copy_being_answered_or_waiting_is_a_duplicate_within_the_window() {
+        let lanes = Lanes::default();
+        let channel = Id::new(5);
+        let window = Duration::from_secs(30);
+        assert_eq!(
+            lanes.admit(channel, pending(1, true), window),
+            Admission::Start
+        );
+        let (_running, _signal) = lanes.next(channel, false).unwrap();
+        assert_eq!(
+            lanes.admit(channel, pending(2, true), window),
+            Admission::Duplicate,
+            "the same text while the first is answered"
+        );
+        let mut other = pending(3, true);
+        Arc::make_mut(&mut other.message).content = "something else".to_owned();
+        assert_eq!(lanes.admit(channel, other, window), Admission::Queued(1));
+        let mut again = pending(4, true);
+        Arc::make_mut(&mut again.message).content = "something else".to_owned();
+        assert_eq!(
+            lanes.admit(channel, again, window),
+            Admission::Duplicate,
+            "the same text while the first waits"
+        );
+        let mut late = pending(5, true);
+        late.arrived += Duration::from_secs(31);
+        assert_eq!(
+            lanes.admit(channel, late, window),
+            Admission::Queued(2),
+            "outside the window it is a new message"
+        );
+        let mut someone_else = pending(6, true);
+        Arc::make_mut(&mut someone_else.message).author.id = Id::new(8);
+        assert_eq!(
+            lanes.admit(channel, someone_else, window),
+            Admission::Queued(3)
+        );
     }
 
     #[tokio::test]
     async fn a_stop_signals_the_running_turn_and_clears_the_queue() {
         let lanes = Lanes::default();
         let channel = Id::new(5);
-        lanes.admit(channel, pending(1, true));
+        lanes.admit(channel, pending(1, true), Duration::ZERO);
         let (_, mut signal) = lanes.next(channel, false).unwrap();
-        lanes.admit(channel, pending(2, true));
+        lanes.admit(channel, pending(2, true), Duration::ZERO);
         let stopped = lanes.stop(channel);
         assert!(stopped.was_running);
         assert_eq!(stopped.cleared.len(), 1);

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use clara_core::engine::{EngineError, Generation, Incoming, Outcome};
+use clara_core::engine::{EngineError, Generation, Incoming, Outcome, TurnEnd};
 use tokio::sync::mpsc;
 use twilight_model::id::Id;
 use twilight_model::id::marker::ChannelMarker;
@@ -127,6 +127,16 @@ async fn run(bot: &Arc<Bot>, channel: Id<ChannelMarker>, work: Work, mut signal:
         Some(Ok(Outcome {
             reply: Some(text), ..
         })) => reply.finish(&text).await,
+        Some(Ok(Outcome {
+            ended: Some(TurnEnd::Duplicate),
+            ..
+        })) => {
+            // The same message was answered moments ago: a mark instead of silence.
+            if !discord.duplicate_reaction.is_empty() {
+                react(bot, channel, anchor.id, &discord.duplicate_reaction).await;
+            }
+            reply.finish("").await
+        }
         Some(Ok(_)) => reply.finish("").await,
         Some(Err(error)) => {
             tracing::error!(%error, "a Discord message could not be answered");

@@ -12,6 +12,9 @@ use crate::engine::steps::classify;
 use crate::engine::turn::{Turn, TurnEnd};
 use crate::llm::Role;
 
+/// How many of a session's latest messages a new one is compared with.
+const DEDUPE_LOOKBACK: u32 = 20;
+
 pub(crate) async fn run(
     run: &Run<'_>,
     options: &IngestStep,
@@ -61,11 +64,17 @@ pub(crate) async fn run(
     let session = session::resolve(generation, turn).await?;
     let now = generation.clock.now();
     if options.dedupe_window_secs > 0 {
-        let last = generation.store.recent_messages(&session.id, 1).await?;
+        // The user's own recent messages, not just the last one: after a reply the session's
+        // last message is clara's. (Copies still queued in an adapter are its to catch.)
+        let recent = generation
+            .store
+            .recent_messages(&session.id, DEDUPE_LOOKBACK)
+            .await?;
         let window = i64::from(options.dedupe_window_secs) * 1000;
-        if last.first().is_some_and(|m| {
-            m.role == Role::User && m.content == text && now - m.created_at <= window
-        }) {
+        if recent
+            .iter()
+            .any(|m| m.role == Role::User && m.content == text && now - m.created_at <= window)
+        {
             turn.ended = Some(TurnEnd::Duplicate);
             return Ok(());
         }
