@@ -45,8 +45,11 @@ pub struct App {
     /// The status endpoint, when it runs.
     pub status: Option<StatusServer>,
     discord: Option<Discord>,
+    /// Runs the hooks of queued events.
+    dispatcher: JoinHandle<()>,
+    /// What starts new work on its own: the scheduler, the job worker, SIGHUP reloads.
     background: Vec<JoinHandle<()>>,
-    _watcher: Option<Watcher>,
+    watcher: Option<Watcher>,
 }
 
 impl App {
@@ -75,17 +78,12 @@ impl App {
             .sum::<usize>();
         drop(first);
         let node_id = runtime.node_id.clone().unwrap_or_else(host_name);
-        let (bus, queue) = HookBus::new(&node_id);
+        let (bus, queue) = HookBus::new(&node_id, runtime.hook_concurrency as usize);
         let metrics = Metrics::new(bus.clone());
         let health = Health::new();
         let live = Live::start(loader, clock, metrics.clone()).await?;
-        let mut background = vec![hooks::dispatch(
-            queue,
-            live.clone(),
-            node_id.clone(),
-            runtime.hook_concurrency as usize,
-        )];
-        background.push(reload_on_sighup(live.clone()));
+        let dispatcher = hooks::dispatch(queue, live.clone(), bus.clone());
+        let mut background = vec![reload_on_sighup(live.clone())];
         if features.scheduler {
             let context = Arc::new(hooks::actions::Context {
                 live: live.clone(),
@@ -152,15 +150,22 @@ impl App {
             metrics,
             status,
             discord,
+            dispatcher,
             background,
-            _watcher: watcher,
+            watcher,
         })
     }
 
-    /// Stops the adapters (their running and queued turns finish first, within the grace
-    /// time), fires `gateway:shutdown`, lets hooks finish (within a limit), stops the
-    /// background work, the status endpoint and every MCP server.
+    /// Stops everything that starts new work at once (the scheduler, the job worker,
+    /// reloads), then the adapters (their running and queued turns finish first, within the
+    /// grace time), then runs the `gateway:shutdown` hooks ahead of any hook backlog and lets
+    /// running hooks finish (within a limit), and stops the status endpoint and every MCP
+    /// server.
     pub async fn shutdown(self, reason: &str) {
+        for task in &self.background {
+            task.abort();
+        }
+        drop(self.watcher);
         if let Some(discord) = self.discord {
             let grace = self
                 .live
@@ -172,15 +177,11 @@ impl App {
                 .shutdown_grace_secs;
             discord.stop(Duration::from_secs(u64::from(grace))).await;
         }
-        self.metrics.emit(Event::global(
-            EventName::GatewayShutdown,
-            json!({ "reason": reason }),
-        ));
-        if !self.bus.flush(HOOK_FLUSH_LIMIT).await {
+        self.dispatcher.abort();
+        let last = Event::global(EventName::GatewayShutdown, json!({ "reason": reason }));
+        self.metrics.count(&last);
+        if !self.bus.finish(&self.live, last, HOOK_FLUSH_LIMIT).await {
             tracing::warn!("some hooks were still running at shutdown");
-        }
-        for task in &self.background {
-            task.abort();
         }
         if let Some(status) = self.status {
             status.shutdown().await;

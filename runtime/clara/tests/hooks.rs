@@ -267,3 +267,25 @@ async fn a_removed_hook_never_fires_again_and_slow_hooks_do_not_hold_up_turns() 
     assert_eq!(read(&count), "x\n", "the removed hook fired");
     app.shutdown("test").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_nul_byte_in_an_event_value_does_not_stop_a_command_hook() {
+    let root = support::shipped_root();
+    let out = root.path().join("out");
+    write_hooks(
+        root.path(),
+        &format!(
+            "hooks:\n  - name: record\n    event: tool:error\n    command: 'printf \"%s\" \"$CLARA_TOOL|$CLARA_ERROR\" > {out}'\n",
+            out = out.display()
+        ),
+    );
+    let fake = FakeLlm::start().await;
+    let app = app(root.path(), &fake).await;
+    app.metrics.emit(clara_core::engine::Event::global(
+        clara_config::model::common::EventName::ToolError,
+        json!({ "tool": "echo\u{0}x", "error": "bad \u{0} argument" }),
+    ));
+    assert!(app.bus.flush(Duration::from_secs(10)).await);
+    assert_eq!(read(&out), "echo\u{FFFD}x|bad \u{FFFD} argument");
+    app.shutdown("test").await;
+}

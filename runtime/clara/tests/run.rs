@@ -142,3 +142,72 @@ fn the_shipped_hooks_run() {
     signal(&child, libc::SIGTERM);
     assert!(child.wait().unwrap().success());
 }
+
+/// Seconds since the epoch, as `date +%s.%N` prints them.
+fn now_secs() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+#[test]
+fn once_stopping_begins_no_task_starts_and_the_shutdown_hook_runs_despite_a_backlog() {
+    let root = support::shipped_root();
+    let runs = root.path().join("runs");
+    let stopped = root.path().join("stopped");
+    // A task every 100 ms, each run firing a slow hook: the hooks fall behind at once.
+    std::fs::write(
+        root.path().join("hooks/busy.yaml"),
+        format!(
+            "tasks:\n  - name: tick\n    type: interval\n    interval: 0.1\n    command: 'date +%s.%N >> {runs}'\n\
+             hooks:\n  - name: slow\n    event: scheduler:task_run\n    command: sleep 3\n\
+             \x20 - name: bye\n    event: gateway:shutdown\n    command: 'echo \"$CLARA_REASON\" > {stopped}'\n",
+            runs = runs.display(),
+            stopped = stopped.display()
+        ),
+    )
+    .unwrap();
+    let mut child = support::clara(root.path())
+        .arg("run")
+        .env("OPENROUTER_API_KEY", "sk-test")
+        .env("CLARA_ADAPTERS__DISCORD__ENABLED", "false")
+        .env("CLARA_STATUS__BIND", "127.0.0.1:0")
+        .env("CLARA_RUNTIME__HOOK_CONCURRENCY", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("a backlog of task runs", || lines(&runs).len() >= 8);
+    let signalled = now_secs();
+    signal(&child, libc::SIGTERM);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "clara did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    };
+    assert!(status.success());
+    assert_eq!(
+        std::fs::read_to_string(&stopped).unwrap_or_default().trim(),
+        "terminate",
+        "the shutdown hook ran ahead of the backlog"
+    );
+    // A run that had already started may finish a moment after the signal; none starts later.
+    let late: Vec<f64> = lines(&runs)
+        .iter()
+        .filter_map(|l| l.parse().ok())
+        .filter(|at| *at > signalled + 0.05)
+        .collect();
+    assert!(late.is_empty(), "task runs started after SIGTERM: {late:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "stopping waited for the backlog: {:?}",
+        started.elapsed()
+    );
+}

@@ -6,11 +6,12 @@ pub mod actions;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clara_config::model::common::EventName;
 use clara_config::model::hook::{Delivery, Hook};
-use clara_core::engine::{Event, EventSink, LogEvents};
+use clara_core::engine::{Event, EventSink, Generation, LogEvents};
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -31,6 +32,11 @@ pub struct HookBus {
     queue: mpsc::Sender<Queued>,
     node_id: String,
     listeners: broadcast::Sender<Event>,
+    /// Shared by every hook action; holding them all means none is running.
+    permits: Arc<Semaphore>,
+    concurrency: usize,
+    /// Set when clara stops: later events run no hooks (nothing would be left to run them).
+    closing: AtomicBool,
 }
 
 enum Queued {
@@ -49,13 +55,18 @@ struct Stamped {
 pub struct EventQueue(mpsc::Receiver<Queued>);
 
 impl HookBus {
-    /// A bus for this instance (`node_id` goes into every hook's environment).
-    pub fn new(node_id: &str) -> (Arc<HookBus>, EventQueue) {
+    /// A bus for this instance (`node_id` goes into every hook's environment) running at
+    /// most `concurrency` hook actions at once.
+    pub fn new(node_id: &str, concurrency: usize) -> (Arc<HookBus>, EventQueue) {
         let (queue, receiver) = mpsc::channel(QUEUE);
+        let concurrency = concurrency.max(1);
         let bus = HookBus {
             queue,
             node_id: node_id.to_owned(),
             listeners: broadcast::channel(LISTENER_BACKLOG).0,
+            permits: Arc::new(Semaphore::new(concurrency)),
+            concurrency,
+            closing: AtomicBool::new(false),
         };
         (Arc::new(bus), EventQueue(receiver))
     }
@@ -70,8 +81,8 @@ impl HookBus {
         &self.node_id
     }
 
-    /// Waits (at most `limit`) until the hooks of every event emitted so far have finished:
-    /// at shutdown, so `gateway:shutdown` hooks run; in tests.
+    /// Waits (at most `limit`) until the hooks of every event emitted so far have finished
+    /// (tests use it to see what hooks did).
     pub async fn flush(&self, limit: Duration) -> bool {
         let (done, finished) = oneshot::channel();
         let flushed = async {
@@ -80,10 +91,52 @@ impl HookBus {
         };
         matches!(tokio::time::timeout(limit, flushed).await, Ok(Some(())))
     }
+
+    /// The last event clara emits (`gateway:shutdown`): its hooks run at once, ahead of any
+    /// backlog (whose events are dropped: nothing would be left to run them), then the
+    /// actions still running get what is left of `limit`. Returns whether all finished.
+    /// Call it after the dispatcher has stopped.
+    pub async fn finish(&self, live: &Arc<Live>, event: Event, limit: Duration) -> bool {
+        self.closing.store(true, Ordering::SeqCst);
+        let dropped = self.queue.max_capacity() - self.queue.capacity();
+        if dropped > 0 {
+            tracing::warn!(dropped, "stopping: queued events run no hooks");
+        }
+        LogEvents.emit(event.clone());
+        if self.listeners.receiver_count() > 0 {
+            let _ = self.listeners.send(event.clone());
+        }
+        let at = chrono::Utc::now();
+        let context = Context {
+            live: live.clone(),
+            client: live.http_client().clone(),
+        };
+        let generation = live.current();
+        let last = futures_util::future::join_all(
+            hooks_for(&generation, &event)
+                .into_iter()
+                .filter_map(|hook| Some((Action::of_hook(hook)?, hook)))
+                .map(|(action, hook)| {
+                    let (context, event) = (&context, &event);
+                    async move { run_hook(context, hook, &action, event, at, &self.node_id).await }
+                }),
+        );
+        let started = Instant::now();
+        if tokio::time::timeout(limit, last).await.is_err() {
+            return false;
+        }
+        let rest = limit.saturating_sub(started.elapsed());
+        let running = self.permits.acquire_many(self.concurrency as u32);
+        matches!(tokio::time::timeout(rest, running).await, Ok(Ok(_)))
+    }
 }
 
 impl EventSink for HookBus {
     fn emit(&self, event: Event) {
+        if self.closing.load(Ordering::SeqCst) {
+            LogEvents.emit(event);
+            return;
+        }
         LogEvents.emit(event.clone());
         if self.listeners.receiver_count() > 0 {
             let _ = self.listeners.send(event.clone());
@@ -105,18 +158,13 @@ impl EventSink for HookBus {
 
 /// Runs the hooks of `live`'s current configuration for every queued event until the bus is
 /// gone. The hook list is read per event, so a removed hook never fires again.
-pub fn dispatch(
-    mut queue: EventQueue,
-    live: Arc<Live>,
-    node_id: String,
-    concurrency: usize,
-) -> JoinHandle<()> {
+pub fn dispatch(mut queue: EventQueue, live: Arc<Live>, bus: Arc<HookBus>) -> JoinHandle<()> {
     let context = Arc::new(Context {
         live: live.clone(),
         client: live.http_client().clone(),
     });
-    let concurrency = concurrency.max(1);
-    let permits = Arc::new(Semaphore::new(concurrency));
+    let permits = bus.permits.clone();
+    let concurrency = bus.concurrency;
     tokio::spawn(async move {
         while let Some(queued) = queue.0.recv().await {
             let Stamped { event, at } = match queued {
@@ -133,22 +181,10 @@ pub fn dispatch(
                 }
             };
             let generation = live.current();
-            let mut hooks: Vec<&Hook> = generation
-                .config
-                .hook_files
-                .values()
-                .flat_map(|file| &file.value.hooks)
-                .filter(|hook| hook.enabled && fires_on(hook, event.name))
-                .collect();
-            hooks.sort_by_key(|hook| std::cmp::Reverse(hook.priority));
-            for hook in hooks {
+            for hook in hooks_for(&generation, &event) {
                 let Some(action) = Action::of_hook(hook) else {
                     continue;
                 };
-                if event.automated && matches!(action, Action::Pipeline { .. }) {
-                    // A pipeline's own events would start it again, without end.
-                    continue;
-                }
                 let permit = permits
                     .clone()
                     .acquire_owned()
@@ -157,7 +193,7 @@ pub fn dispatch(
                 let context = context.clone();
                 let hook = hook.clone();
                 let event = event.clone();
-                let node_id = node_id.clone();
+                let node_id = bus.node_id.clone();
                 tokio::spawn(async move {
                     let _permit = permit;
                     run_hook(&context, &hook, &action, &event, at, &node_id).await;
@@ -165,6 +201,23 @@ pub fn dispatch(
             }
         }
     })
+}
+
+/// The enabled hooks of `generation` that `event` fires, highest priority first. A pipeline
+/// hook is left out for automated events: its own events would start it again, without end.
+fn hooks_for<'g>(generation: &'g Generation, event: &Event) -> Vec<&'g Hook> {
+    let mut hooks: Vec<&Hook> = generation
+        .config
+        .hook_files
+        .values()
+        .flat_map(|file| &file.value.hooks)
+        .filter(|hook| hook.enabled && fires_on(hook, event.name))
+        .filter(|hook| {
+            !(event.automated && matches!(Action::of_hook(hook), Some(Action::Pipeline { .. })))
+        })
+        .collect();
+    hooks.sort_by_key(|hook| std::cmp::Reverse(hook.priority));
+    hooks
 }
 
 fn fires_on(hook: &Hook, name: EventName) -> bool {
@@ -260,6 +313,13 @@ pub fn event_env(
     ];
     for (name, value) in own {
         env.insert(name.to_owned(), value.unwrap_or_default());
+    }
+    // A process environment cannot hold NUL: one in a value (a tool argument, say) would stop
+    // the hook from starting at all.
+    for value in env.values_mut() {
+        if value.contains('\0') {
+            *value = value.replace('\0', "\u{FFFD}");
+        }
     }
     env
 }

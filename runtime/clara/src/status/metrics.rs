@@ -64,6 +64,12 @@ impl Metrics {
             .or_default() += 1;
     }
 
+    /// Counts `event` without passing it on (the last event, whose hooks the bus runs
+    /// itself at shutdown).
+    pub fn count(&self, event: &Event) {
+        self.record(event);
+    }
+
     fn record(&self, event: &Event) {
         if let Some(index) = EventName::ALL.iter().position(|n| *n == event.name) {
             self.events[index].fetch_add(1, Ordering::Relaxed);
