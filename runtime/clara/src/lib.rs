@@ -3,6 +3,7 @@
 //! thin layer over this library.
 
 pub mod app;
+pub mod children;
 pub mod discord;
 pub mod hooks;
 pub mod live;

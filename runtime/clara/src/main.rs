@@ -11,6 +11,10 @@ use cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Chat(_) | Command::Run) {
+        // Before any thread exists (see `children`): whatever clara starts dies with it.
+        clara::children::start_watchdog();
+    }
     logging();
     let outcome = match &cli.command {
         Command::Validate(args) => commands::validate::run(&cli.root, args),

@@ -15,8 +15,8 @@ use serde_json::Value;
 use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
+use crate::children::ProcessGroup;
 use crate::live::Live;
-use crate::tools::kill_process_group;
 
 /// Most output kept from a command for the log.
 const OUTPUT_LOG_BYTES: usize = 4_000;
@@ -135,7 +135,7 @@ impl Context {
         let pid = child.id();
         // Stops the group however this future ends (finished, failed, or dropped at the
         // timeout), so nothing the command started outlives it.
-        let _group = GroupGuard(pid);
+        let _group = ProcessGroup::of(pid);
         let mut stdout = child.stdout.take().expect("piped");
         let mut stderr = child.stderr.take().expect("piped");
         let (mut out, mut err) = (Vec::new(), Vec::new());
@@ -208,15 +208,6 @@ impl Context {
         };
         self.live.outlets().post(to, &reply).await?;
         Ok(reply)
-    }
-}
-
-/// Kills a command's process group when dropped.
-struct GroupGuard(Option<u32>);
-
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
-        kill_process_group(self.0);
     }
 }
 

@@ -17,7 +17,8 @@ use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
-use super::{error_chain, kill_process_group, program_env};
+use super::{error_chain, program_env};
+use crate::children::ProcessGroup;
 
 /// How much of stderr is quoted back when a program fails.
 const STDERR_TAIL_BYTES: usize = 2_000;
@@ -146,7 +147,9 @@ impl CommandTool {
             .command(arguments)?
             .spawn()
             .map_err(|e| ToolError(format!("cannot start the program: {e}")))?;
-        let pid = child.id();
+        // However this call ends, whatever the program left running in its group goes with
+        // it (dropping the group kills it).
+        let group = ProcessGroup::of(child.id());
         if let Some(mut stdin) = child.stdin.take() {
             // A program that never reads its stdin must not block the call.
             let input = arguments.to_string();
@@ -154,40 +157,29 @@ impl CommandTool {
                 let _ = stdin.write_all(input.as_bytes()).await;
             });
         }
-        let outcome = tokio::time::timeout(self.timeout, self.collect(&mut child)).await;
+        let outcome = tokio::time::timeout(self.timeout, self.collect(&mut child, &group)).await;
         match outcome {
             Err(_) => {
-                kill_process_group(pid);
+                group.kill();
                 let _ = child.wait().await;
                 Err(ToolError(format!(
                     "the program did not finish within {:?} and was stopped",
                     self.timeout
                 )))
             }
-            Ok(Err(error)) => {
-                kill_process_group(pid);
-                Err(error)
-            }
-            Ok(Ok(output)) => {
-                // Whatever the program left running in its group goes with it. The program
-                // itself is reaped by now; its group id stays taken while any member lives,
-                // and pids are handed out in sequence, so the id is not someone else's.
-                kill_process_group(pid);
-                Ok(output)
-            }
+            Ok(outcome) => outcome,
         }
     }
 
     /// Reads stdout (up to the cap) and stderr, then waits for the exit status.
-    async fn collect(&self, child: &mut Child) -> Result<String, ToolError> {
+    async fn collect(&self, child: &mut Child, group: &ProcessGroup) -> Result<String, ToolError> {
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
-        let pid = child.id();
         let stdout = async {
             let (out, cut) = read_capped(stdout, self.max_output_bytes).await;
             if cut {
                 // Stop a flood at once; stderr then closes too.
-                kill_process_group(pid);
+                group.kill();
             }
             (out, cut)
         };

@@ -219,15 +219,3 @@ fn program_env(
     }
     all
 }
-
-/// Kills the process group a child leads (it was started with `process_group(0)`), taking
-/// everything the child started with it.
-pub(crate) fn kill_process_group(pid: Option<u32>) {
-    #[cfg(unix)]
-    if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
-        // SAFETY: killpg only sends a signal; a group that is gone yields ESRCH.
-        unsafe {
-            libc::killpg(pid, libc::SIGKILL);
-        }
-    }
-}

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::connection::{self, Connected, Launch};
-use crate::tools::kill_process_group;
+use crate::children::ProcessGroup;
 
 /// The first restart waits this long; each failure in a row doubles it, up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
@@ -221,11 +221,13 @@ async fn supervise(mut s: Supervision) {
             }
         };
         let pid = opening.pid;
+        // The server and everything it starts go with this group, on every path out of here.
+        let group = ProcessGroup::of(pid);
         let connected = tokio::select! {
             connected = opening.handshake() => connected,
             _ = s.stop_asked() => {
                 // The half-started child goes with its group.
-                kill_process_group(pid);
+                group.kill();
                 s.state.send_replace(State::Stopped);
                 return;
             }
@@ -240,7 +242,7 @@ async fn supervise(mut s: Supervision) {
                 );
                 let since = Instant::now();
                 let stopped = run(&mut s, connected, pid).await;
-                kill_process_group(pid);
+                group.kill();
                 if stopped {
                     s.state.send_replace(State::Stopped);
                     return;
@@ -253,7 +255,7 @@ async fn supervise(mut s: Supervision) {
                 }
             }
             Err(why) => {
-                kill_process_group(pid);
+                group.kill();
                 if !down(&mut s, &mut failures, why).await {
                     return;
                 }
