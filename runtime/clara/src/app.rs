@@ -126,7 +126,15 @@ impl App {
             // The endpoint first: a taken port stops start-up before Discord connects.
             let settings = &live.current().config.clara.value.status;
             let status = if settings.enabled {
-                Some(status::serve(&settings.bind, health.clone(), metrics.clone()).await?)
+                Some(
+                    status::serve(
+                        &settings.bind,
+                        settings.max_connections,
+                        health.clone(),
+                        metrics.clone(),
+                    )
+                    .await?,
+                )
             } else {
                 None
             };

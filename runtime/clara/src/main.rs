@@ -14,6 +14,7 @@ fn main() -> ExitCode {
     if matches!(cli.command, Command::Chat(_) | Command::Run) {
         // Before any thread exists (see `children`): whatever clara starts dies with it.
         clara::children::start_watchdog();
+        raise_open_files_limit();
     }
     logging();
     let outcome = match &cli.command {
@@ -32,6 +33,28 @@ fn main() -> ExitCode {
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Lifts the soft limit on open files to the hard one, where the system allows: a busy clara
+/// holds database connections, sockets and children's pipes at once, and the usual soft
+/// default (1024) is low for that.
+fn raise_open_files_limit() {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit/setrlimit read and write the struct we own.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0
+                && limit.rlim_cur < limit.rlim_max
+            {
+                limit.rlim_cur = limit.rlim_max;
+                libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+            }
         }
     }
 }

@@ -211,3 +211,144 @@ fn once_stopping_begins_no_task_starts_and_the_shutdown_hook_runs_despite_a_back
         started.elapsed()
     );
 }
+
+/// `clara run` with the open-files limit held at `limit` (soft and hard), its stderr piped.
+fn run_with_open_files(root: &Path, limit: u64, extra: &[(&str, &str)]) -> Child {
+    run_with_limits(root, limit, limit, extra)
+}
+
+/// `clara run` started with these soft and hard open-files limits, its stderr piped.
+fn run_with_limits(root: &Path, soft: u64, hard: u64, extra: &[(&str, &str)]) -> Child {
+    use std::os::unix::process::CommandExt;
+    let mut command = support::clara(root);
+    command
+        .arg("run")
+        .env("OPENROUTER_API_KEY", "sk-test")
+        .env("CLARA_ADAPTERS__DISCORD__ENABLED", "false")
+        .env("RUST_LOG", "info")
+        .envs(extra.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    // SAFETY: setrlimit is async-signal-safe.
+    unsafe {
+        command.pre_exec(move || {
+            let rlimit = libc::rlimit {
+                rlim_cur: soft,
+                rlim_max: hard,
+            };
+            libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit);
+            Ok(())
+        });
+    }
+    command.spawn().unwrap()
+}
+
+#[test]
+fn a_flood_of_idle_status_connections_cannot_starve_clara_of_files() {
+    let root = support::shipped_root();
+    let runs = root.path().join("runs");
+    std::fs::write(
+        root.path().join("hooks/tick.yaml"),
+        format!(
+            "tasks:\n  - name: tick\n    type: interval\n    interval: 0.1\n    command: 'echo run >> {}'\n",
+            runs.display()
+        ),
+    )
+    .unwrap();
+    let address = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().to_string()
+    };
+    // Warnings only: nothing reads stderr until clara has stopped.
+    let child = run_with_open_files(
+        root.path(),
+        256,
+        &[
+            ("CLARA_STATUS__BIND", address.as_str()),
+            ("RUST_LOG", "warn"),
+        ],
+    );
+    wait_for("the first task run", || !lines(&runs).is_empty());
+    // More idle connections than clara has file descriptors; once its listen queue is full
+    // too, a connect just times out.
+    let target: std::net::SocketAddr = address.parse().unwrap();
+    let flood: Vec<std::net::TcpStream> = (0..400)
+        .map_while(|_| {
+            std::net::TcpStream::connect_timeout(&target, Duration::from_millis(200)).ok()
+        })
+        .collect();
+    assert!(flood.len() >= 64, "{} connections", flood.len());
+    let before = lines(&runs).len();
+    wait_for("task runs to go on under the flood", || {
+        lines(&runs).len() >= before + 10
+    });
+    drop(flood);
+    // Served again once the flood is gone.
+    wait_for("/health to answer", || {
+        std::net::TcpStream::connect(&address)
+            .and_then(|mut s| {
+                use std::io::{Read, Write};
+                s.set_read_timeout(Some(Duration::from_secs(2)))?;
+                s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+                let mut answer = String::new();
+                s.read_to_string(&mut answer)?;
+                Ok(answer.starts_with("HTTP/1.1 200"))
+            })
+            .unwrap_or(false)
+    });
+    signal(&child, libc::SIGTERM);
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let all = String::from_utf8_lossy(&output.stderr);
+    assert!(!all.contains("Too many open files"), "{all}");
+    assert!(!all.contains("unable to open database file"), "{all}");
+    assert!(!all.contains("task failed"), "{all}");
+}
+
+#[test]
+fn a_status_endpoint_open_to_the_network_is_warned_about() {
+    let root = support::shipped_root();
+    let mut child = run_with_open_files(root.path(), 1024, &[("CLARA_STATUS__BIND", "0.0.0.0:0")]);
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("clara is running") {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() == 0 {
+            panic!("clara exited: {seen}");
+        }
+        seen.push_str(&line);
+    }
+    signal(&child, libc::SIGTERM);
+    assert!(child.wait().unwrap().success());
+    assert!(
+        seen.contains("reachable from other machines, and has no authentication"),
+        "{seen}"
+    );
+}
+
+#[test]
+fn the_soft_open_files_limit_is_raised_to_the_hard_one() {
+    let root = support::shipped_root();
+    let mut child = run_with_limits(
+        root.path(),
+        256,
+        4096,
+        &[("CLARA_STATUS__BIND", "127.0.0.1:0"), ("RUST_LOG", "warn")],
+    );
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+    assert!(line.contains("clara is running"), "{line}");
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    signal(&child, libc::SIGTERM);
+    assert!(child.wait().unwrap().success());
+    let open_files = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .split_whitespace()
+        .skip(3)
+        .take(2)
+        .collect::<Vec<_>>();
+    assert_eq!(open_files, ["4096", "4096"]);
+}

@@ -58,7 +58,7 @@ async fn start() -> Running {
     let recorded = Arc::new(RecordedEvents::default());
     let metrics = Metrics::new(recorded.clone());
     let health = Health::new();
-    let server = status::serve("127.0.0.1:0", health.clone(), metrics.clone())
+    let server = status::serve("127.0.0.1:0", 64, health.clone(), metrics.clone())
         .await
         .expect("status endpoint starts");
     let client = reqwest::Client::builder()
@@ -313,7 +313,7 @@ async fn unknown_paths_and_methods_are_refused() {
 async fn a_port_in_use_is_a_clear_error() {
     let running = start().await;
     let taken = running.server.addr().to_string();
-    let error = match status::serve(&taken, Health::new(), running.metrics.clone()).await {
+    let error = match status::serve(&taken, 64, Health::new(), running.metrics.clone()).await {
         Ok(_) => panic!("a second server on {taken} should not start"),
         Err(error) => error.to_string(),
     };
@@ -325,11 +325,11 @@ async fn a_port_in_use_is_a_clear_error() {
     );
     assert!(error.to_lowercase().contains("in use"), "{error}");
 
-    let error = match status::serve("not an address", Health::new(), running.metrics.clone()).await
-    {
-        Ok(_) => panic!("a bad address should not bind"),
-        Err(error) => error.to_string(),
-    };
+    let error =
+        match status::serve("not an address", 64, Health::new(), running.metrics.clone()).await {
+            Ok(_) => panic!("a bad address should not bind"),
+            Err(error) => error.to_string(),
+        };
     assert!(
         error.starts_with("cannot listen on not an address for the status endpoint: "),
         "{error}"

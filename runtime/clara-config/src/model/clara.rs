@@ -237,9 +237,15 @@ pub struct StatusConfig {
     /// Serve `/health` and `/metrics` while `clara run` is up.
     #[serde(default = "yes")]
     pub enabled: bool,
-    /// Address to listen on, `host:port`.
+    /// Address to listen on, `host:port`. It has no authentication: anything other than a
+    /// loopback address gets a warning at start-up.
     #[serde(default = "default_status_bind")]
     pub bind: String,
+    /// Most connections served at once; more wait in the listen queue, using none of clara's
+    /// file descriptors. A connection is closed after 30 s.
+    #[serde(default = "default_status_max_connections")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub max_connections: u32,
 }
 
 impl Default for StatusConfig {
@@ -247,8 +253,13 @@ impl Default for StatusConfig {
         Self {
             enabled: true,
             bind: default_status_bind(),
+            max_connections: default_status_max_connections(),
         }
     }
+}
+
+fn default_status_max_connections() -> u32 {
+    64
 }
 
 /// Per-user local file storage (`CLARA_FILES_DIR`, `CLARA_MAX_FILE_SIZE`).

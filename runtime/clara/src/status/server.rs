@@ -14,7 +14,7 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::health::Health;
@@ -25,6 +25,10 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 /// A client that opens a connection and sends nothing is dropped after this long.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest a connection stays open, requests or not: idle keep-alive connections cannot
+/// pile up (a scraper simply reconnects).
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(30);
 
 /// Wait after a failed `accept` (out of file descriptors, say) before trying again, rather than
 /// spinning.
@@ -69,9 +73,11 @@ impl StatusServer {
     }
 }
 
-/// Serves `/health` and `/metrics` on `bind` (`host:port`) in a background task.
+/// Serves `/health` and `/metrics` on `bind` (`host:port`) in a background task, at most
+/// `max_connections` at once.
 pub async fn serve(
     bind: &str,
+    max_connections: u32,
     health: Arc<Health>,
     metrics: Arc<Metrics>,
 ) -> Result<StatusServer, StatusError> {
@@ -81,8 +87,14 @@ pub async fn serve(
     };
     let listener = TcpListener::bind(bind).await.map_err(bind_error)?;
     let addr = listener.local_addr().map_err(bind_error)?;
+    if !addr.ip().is_loopback() {
+        tracing::warn!(
+            "the status endpoint listens on {addr}, reachable from other machines, and has no authentication: bind it to 127.0.0.1 or put it behind a proxy that checks who asks"
+        );
+    }
     let (stop, stopped) = watch::channel(false);
-    let task = tokio::spawn(accept(listener, Routes { health, metrics }, stopped));
+    let slots = Arc::new(Semaphore::new(max_connections.max(1) as usize));
+    let task = tokio::spawn(accept(listener, Routes { health, metrics }, slots, stopped));
     tracing::info!("status endpoint on http://{addr} (/health, /metrics)");
     Ok(StatusServer { addr, stop, task })
 }
@@ -93,14 +105,30 @@ struct Routes {
     metrics: Arc<Metrics>,
 }
 
-async fn accept(listener: TcpListener, routes: Routes, mut stopped: watch::Receiver<bool>) {
+async fn accept(
+    listener: TcpListener,
+    routes: Routes,
+    slots: Arc<Semaphore>,
+    mut stopped: watch::Receiver<bool>,
+) {
     let mut connections = JoinSet::new();
     loop {
+        // A free slot first: at the cap, new connections wait in the kernel's listen queue
+        // instead of taking file descriptors clara needs for its turns.
+        let slot = tokio::select! {
+            _ = until_stopped(&mut stopped) => break,
+            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
         tokio::select! {
             _ = until_stopped(&mut stopped) => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    connections.spawn(connection(stream, routes.clone(), stopped.clone()));
+                    let serving = connection(stream, routes.clone(), stopped.clone());
+                    connections.spawn(async move {
+                        let _slot = slot;
+                        let _ = tokio::time::timeout(CONNECTION_LIFETIME, serving).await;
+                    });
                 }
                 Err(error) => {
                     tracing::warn!(%error, "the status endpoint could not accept a connection");
