@@ -166,8 +166,8 @@ impl App {
 
     /// Stops everything that starts new work at once (the scheduler, the job worker,
     /// reloads), then the adapters (their running and queued turns finish first, within the
-    /// grace time), then runs the `gateway:shutdown` hooks ahead of any hook backlog and lets
-    /// running hooks finish (within a limit), and stops the status endpoint and every MCP
+    /// grace time), then runs the `gateway:shutdown` hooks ahead of any hook backlog while the
+    /// backlog drains (both within a limit), and stops the status endpoint and every MCP
     /// server.
     pub async fn shutdown(self, reason: &str) {
         for task in &self.background {
@@ -185,12 +185,15 @@ impl App {
                 .shutdown_grace_secs;
             discord.stop(Duration::from_secs(u64::from(grace))).await;
         }
-        self.dispatcher.abort();
         let last = Event::global(EventName::GatewayShutdown, json!({ "reason": reason }));
         self.metrics.count(&last);
         if !self.bus.finish(&self.live, last, HOOK_FLUSH_LIMIT).await {
-            tracing::warn!("some hooks were still running at shutdown");
+            tracing::warn!(
+                not_started = self.bus.queued(),
+                "some hooks were still running or waiting at shutdown"
+            );
         }
+        self.dispatcher.abort();
         if let Some(status) = self.status {
             status.shutdown().await;
         }

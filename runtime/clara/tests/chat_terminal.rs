@@ -136,3 +136,55 @@ async fn the_configured_channel_is_used_without_the_flag() {
     assert!(system.contains("- Channel: #general"), "{system}");
     assert!(!system.contains("Private DM"), "{system}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_that_fails_mid_chat_is_reported_and_later_lines_are_still_read() {
+    let root = shipped_root();
+    let fake = FakeLlm::start().await;
+    fake.push(fake_llm::openai_stream(&["Hello."]));
+    let mut command = chat(root.path(), &fake, &["--user", "ann"], &[]);
+    let db = root.path().join("data/clara.db");
+    let out = tokio::task::spawn_blocking(move || {
+        use std::io::{BufRead, BufReader};
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        stdin.write_all(b"first\n").unwrap();
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+        }
+        stdin.write_all(b"second\nthird\n").unwrap();
+        drop(stdin);
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+        let output = child.wait_with_output().unwrap();
+        (first, rest, output)
+    })
+    .await
+    .unwrap();
+    let (first, rest, output) = out;
+    assert_eq!(first, "Hello.\n");
+    assert_eq!(rest, "", "no reply claims a message was saved");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert_eq!(
+        stderr
+            .lines()
+            .filter(|l| l.starts_with("error: the message could not be handled"))
+            .count(),
+        2,
+        "both later lines were read and reported: {stderr}"
+    );
+    assert!(
+        stderr.contains("was deleted or replaced while clara was running"),
+        "{stderr}"
+    );
+    assert_eq!(fake.request_count(), 1);
+}

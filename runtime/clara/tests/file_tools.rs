@@ -137,7 +137,7 @@ async fn names_that_could_leave_the_folder_are_refused() {
     )
     .await
     .unwrap();
-    assert!(s.root.join("files/user_.._../x.txt").is_file());
+    assert!(s.root.join("files/_2E._2F../x.txt").is_file());
     assert!(!s.root.join("x.txt").exists());
 }
 
@@ -198,4 +198,28 @@ async fn files_over_the_size_cap_are_refused() {
         .await;
     assert_eq!(result.unwrap_err(), "the file is 11 bytes; the limit is 10");
     assert!(!Path::new(&s.root.join("files/ann/big.txt")).exists());
+}
+
+#[tokio::test]
+async fn users_whose_ids_differ_only_in_odd_characters_keep_separate_folders() {
+    let s = setup(1 << 20).await;
+    let users = ["a/b", "a_b", "a:b"];
+    for user in users {
+        s.call(
+            user,
+            "save_to_local",
+            json!({ "filename": "notes.txt", "content": format!("{user}'s notes") }),
+        )
+        .await
+        .unwrap();
+    }
+    for user in users {
+        let read = s
+            .call(user, "read_local_file", json!({ "filename": "notes.txt" }))
+            .await
+            .unwrap();
+        assert!(read.contains(&format!("{user}'s notes")), "{user}: {read}");
+    }
+    let folders = std::fs::read_dir(s.root.join("files")).unwrap().count();
+    assert_eq!(folders, 3);
 }

@@ -206,8 +206,8 @@ fn once_stopping_begins_no_task_starts_and_the_shutdown_hook_runs_despite_a_back
         .collect();
     assert!(late.is_empty(), "task runs started after SIGTERM: {late:?}");
     assert!(
-        started.elapsed() < Duration::from_secs(8),
-        "stopping waited for the backlog: {:?}",
+        started.elapsed() < Duration::from_secs(15),
+        "stopping waited for the backlog past its limit: {:?}",
         started.elapsed()
     );
 }

@@ -163,7 +163,15 @@ async fn converse(
             reply_chain: Vec::new(),
             authors_named: false,
         };
-        failed |= answer(&generation, incoming, stream).await?;
+        // A message that could not be handled at all (the store failing, say) is reported,
+        // and the lines after it are still answered.
+        match answer(&generation, incoming, stream).await {
+            Ok(turn_failed) => failed |= turn_failed,
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                failed = true;
+            }
+        }
         // Memory extraction runs after the reply is on screen.
         drain(&generation).await;
     }

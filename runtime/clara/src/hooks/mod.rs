@@ -93,15 +93,11 @@ impl HookBus {
     }
 
     /// The last event clara emits (`gateway:shutdown`): its hooks run at once, ahead of any
-    /// backlog (whose events are dropped: nothing would be left to run them), then the
-    /// actions still running get what is left of `limit`. Returns whether all finished.
-    /// Call it after the dispatcher has stopped.
+    /// backlog and whatever it holds, while the events already queued get their hooks run
+    /// too — all within `limit`. Returns whether everything finished in time; events emitted
+    /// from now on run no hooks (nothing would be left to run them).
     pub async fn finish(&self, live: &Arc<Live>, event: Event, limit: Duration) -> bool {
         self.closing.store(true, Ordering::SeqCst);
-        let dropped = self.queue.max_capacity() - self.queue.capacity();
-        if dropped > 0 {
-            tracing::warn!(dropped, "stopping: queued events run no hooks");
-        }
         LogEvents.emit(event.clone());
         if self.listeners.receiver_count() > 0 {
             let _ = self.listeners.send(event.clone());
@@ -121,13 +117,13 @@ impl HookBus {
                     async move { run_hook(context, hook, &action, event, at, &self.node_id).await }
                 }),
         );
-        let started = Instant::now();
-        if tokio::time::timeout(limit, last).await.is_err() {
-            return false;
-        }
-        let rest = limit.saturating_sub(started.elapsed());
-        let running = self.permits.acquire_many(self.concurrency as u32);
-        matches!(tokio::time::timeout(rest, running).await, Ok(Ok(_)))
+        let (last, backlog) = tokio::join!(tokio::time::timeout(limit, last), self.flush(limit));
+        last.is_ok() && backlog
+    }
+
+    /// Events queued whose hooks have not started.
+    pub fn queued(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
     }
 }
 

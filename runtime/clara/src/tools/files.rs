@@ -92,23 +92,11 @@ impl FileStore {
         Ok(format!("saved {name} ({} bytes)", bytes.len()))
     }
 
-    /// The user's folder: their id with anything but letters, digits, `-`, `_` and `.`
-    /// replaced, and never `.` or `..`.
+    /// The user's folder: their id spelt so that no two ids share one (`a/b`, `a_b` and `a:b`
+    /// are three folders). Letters, digits, `-` and `.` stay; `_` becomes `__`; any other
+    /// byte (and a leading `.`) becomes `_XX` in hex.
     fn user_dir(&self, user: &str) -> PathBuf {
-        let mut safe: String = user
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        if safe.is_empty() || safe.starts_with('.') {
-            safe.insert_str(0, "user_");
-        }
-        self.dir.join(safe)
+        self.dir.join(folder_name(user))
     }
 
     /// The user's folder, which must be a real folder (not a symlink) if it exists.
@@ -295,5 +283,57 @@ impl Tool for FileTool {
                 .await
                 .map_err(|e| ToolError(format!("the file tool failed: {e}")))?
         })
+    }
+}
+
+/// A user id as a folder name, one to one (see [`FileStore`]'s `user_dir`).
+fn folder_name(user: &str) -> String {
+    use std::fmt::Write;
+    let mut name = String::with_capacity(user.len());
+    for (i, byte) in user.bytes().enumerate() {
+        match byte {
+            b'_' => name.push_str("__"),
+            b'.' if i == 0 => name.push_str("_2E"),
+            b if b.is_ascii_alphanumeric() || b == b'-' || b == b'.' => name.push(b as char),
+            b => {
+                let _ = write!(name, "_{b:02X}");
+            }
+        }
+    }
+    if name.is_empty() {
+        name.push('_');
+    }
+    name
+}
+
+#[cfg(test)]
+mod folder_tests {
+    use super::folder_name;
+
+    #[test]
+    fn every_user_id_has_a_folder_of_its_own() {
+        let ids = [
+            "a/b",
+            "a_b",
+            "a:b",
+            "a__b",
+            "a_2Fb",
+            "..",
+            ".",
+            "",
+            "_",
+            "discord-123",
+            "ann.b",
+        ];
+        let names: std::collections::BTreeSet<String> =
+            ids.iter().map(|i| folder_name(i)).collect();
+        assert_eq!(names.len(), ids.len(), "{names:?}");
+        assert_eq!(folder_name("discord-123"), "discord-123");
+        assert_eq!(folder_name("a/b"), "a_2Fb");
+        assert_eq!(folder_name("a_b"), "a__b");
+        assert_eq!(folder_name(".."), "_2E.");
+        for name in &names {
+            assert!(!name.contains('/') && name != "." && name != ".." && !name.is_empty());
+        }
     }
 }

@@ -49,7 +49,49 @@ const MAX_READERS: u32 = 8;
 pub struct SqliteStore {
     pool: SqlitePool,
     writer: Arc<Mutex<SqliteConnection>>,
+    file: Arc<DatabaseFile>,
     vectors: Arc<VectorIndex>,
+}
+
+/// Which file the store opened, so a write notices when the path no longer names it: SQLite
+/// would go on writing into a deleted file, and what a user said would vanish at exit.
+#[derive(Debug)]
+struct DatabaseFile {
+    path: std::path::PathBuf,
+    identity: Option<(u64, u64)>,
+}
+
+impl DatabaseFile {
+    fn of(path: &Path) -> Result<DatabaseFile, StoreError> {
+        Ok(DatabaseFile {
+            path: path.to_owned(),
+            identity: identity(path),
+        })
+    }
+
+    /// An error when the file at the path is gone or is another file now.
+    fn check(&self) -> StoreResult<()> {
+        if self.identity.is_some() && identity(&self.path) != self.identity {
+            return Err(StoreError::Database(format!(
+                "the database file {} was deleted or replaced while clara was running, so nothing more can be stored; restart clara",
+                self.path.display()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The device and inode of the file at `path`.
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::metadata(path).ok().map(|_| (0, 0))
+    }
 }
 
 impl SqliteStore {
@@ -68,6 +110,18 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
+        let cannot_open =
+            |e: sqlx::Error| StoreError::Database(format!("cannot open {}: {e}", path.display()));
+        // Created here once; every later connection opens the file it finds and never makes
+        // a new empty one in place of a database deleted while clara runs.
+        SqliteConnection::connect_with(&options)
+            .await
+            .map_err(cannot_open)?
+            .close()
+            .await
+            .map_err(cannot_open)?;
+        let file = DatabaseFile::of(path)?;
+        let options = options.create_if_missing(false);
         // A local file does not drop connections, so the pool skips the ping before each
         // use (one round trip to the connection's thread per query saved).
         let pool = SqlitePoolOptions::new()
@@ -75,7 +129,7 @@ impl SqliteStore {
             .test_before_acquire(false)
             .connect_with(options.clone())
             .await
-            .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", path.display())))?;
+            .map_err(cannot_open)?;
         // sqlx takes no lock around SQLite migrations: two processes opening a new database
         // at once would both try to create its tables. An OS lock next to the file takes turns.
         let lock = migration_lock(path).await?;
@@ -84,10 +138,11 @@ impl SqliteStore {
         migrated.map_err(|e| StoreError::Database(format!("migration failed: {e}")))?;
         let writer = SqliteConnection::connect_with(&options)
             .await
-            .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", path.display())))?;
+            .map_err(cannot_open)?;
         Ok(SqliteStore {
             pool,
             writer: Arc::new(Mutex::new(writer)),
+            file: Arc::new(file),
             vectors: Arc::default(),
         })
     }
@@ -98,9 +153,12 @@ impl SqliteStore {
         // The writer closes (and checkpoints) when the last clone of the store is dropped.
     }
 
-    /// The writer connection, once the writes queued before this one are done.
-    async fn writer(&self) -> MutexGuard<'_, SqliteConnection> {
-        self.writer.lock().await
+    /// The writer connection, once the writes queued before this one are done, and only
+    /// while the database file is still the one opened.
+    async fn writer(&self) -> StoreResult<MutexGuard<'_, SqliteConnection>> {
+        let writer = self.writer.lock().await;
+        self.file.check()?;
+        Ok(writer)
     }
 }
 
@@ -161,8 +219,14 @@ impl Store for SqliteStore {
         now: Millis,
     ) -> BoxFuture<'a, StoreResult<(Session, bool)>> {
         Box::pin(async move {
-            sessions::start_session(&mut *self.writer().await, user, conversation, previous, now)
-                .await
+            sessions::start_session(
+                &mut *self.writer().await?,
+                user,
+                conversation,
+                previous,
+                now,
+            )
+            .await
         })
     }
 
@@ -172,7 +236,7 @@ impl Store for SqliteStore {
         now: Millis,
     ) -> BoxFuture<'a, StoreResult<bool>> {
         Box::pin(
-            async move { sessions::end_session(&mut *self.writer().await, session, now).await },
+            async move { sessions::end_session(&mut *self.writer().await?, session, now).await },
         )
     }
 
@@ -185,9 +249,9 @@ impl Store for SqliteStore {
         session: &'a str,
         summary: &'a str,
     ) -> BoxFuture<'a, StoreResult<()>> {
-        Box::pin(
-            async move { sessions::set_summary(&mut *self.writer().await, session, summary).await },
-        )
+        Box::pin(async move {
+            sessions::set_summary(&mut *self.writer().await?, session, summary).await
+        })
     }
 
     fn add_message<'a>(
@@ -200,7 +264,7 @@ impl Store for SqliteStore {
     ) -> BoxFuture<'a, StoreResult<i64>> {
         Box::pin(async move {
             sessions::add_message(
-                &mut *self.writer().await,
+                &mut *self.writer().await?,
                 session,
                 role,
                 author,
@@ -225,7 +289,7 @@ impl Store for SqliteStore {
         now: Millis,
     ) -> BoxFuture<'a, StoreResult<Memory>> {
         Box::pin(async move {
-            memories::add_memory(&mut *self.writer().await, &self.vectors, memory, now).await
+            memories::add_memory(&mut *self.writer().await?, &self.vectors, memory, now).await
         })
     }
 
@@ -239,7 +303,7 @@ impl Store for SqliteStore {
     ) -> BoxFuture<'a, StoreResult<()>> {
         Box::pin(async move {
             memories::update_memory(
-                &mut *self.writer().await,
+                &mut *self.writer().await?,
                 &self.vectors,
                 id,
                 text,
@@ -253,7 +317,7 @@ impl Store for SqliteStore {
 
     fn delete_memory<'a>(&'a self, id: &'a str, now: Millis) -> BoxFuture<'a, StoreResult<()>> {
         Box::pin(async move {
-            memories::delete_memory(&mut *self.writer().await, &self.vectors, id, now).await
+            memories::delete_memory(&mut *self.writer().await?, &self.vectors, id, now).await
         })
     }
 
@@ -295,7 +359,7 @@ impl Store for SqliteStore {
         vector: &'a [f32],
     ) -> BoxFuture<'a, StoreResult<()>> {
         Box::pin(async move {
-            memories::set_embedding(&mut *self.writer().await, &self.vectors, id, model, vector)
+            memories::set_embedding(&mut *self.writer().await?, &self.vectors, id, model, vector)
                 .await
         })
     }
@@ -307,7 +371,7 @@ impl Store for SqliteStore {
         run_after: Millis,
     ) -> BoxFuture<'a, StoreResult<i64>> {
         Box::pin(async move {
-            jobs::enqueue_job(&mut *self.writer().await, kind, payload, run_after).await
+            jobs::enqueue_job(&mut *self.writer().await?, kind, payload, run_after).await
         })
     }
 
@@ -316,11 +380,11 @@ impl Store for SqliteStore {
         now: Millis,
         lease_ms: i64,
     ) -> BoxFuture<'a, StoreResult<Option<Job>>> {
-        Box::pin(async move { jobs::claim_job(&mut *self.writer().await, now, lease_ms).await })
+        Box::pin(async move { jobs::claim_job(&mut *self.writer().await?, now, lease_ms).await })
     }
 
     fn complete_job(&self, id: i64) -> BoxFuture<'_, StoreResult<()>> {
-        Box::pin(async move { jobs::complete_job(&mut *self.writer().await, id).await })
+        Box::pin(async move { jobs::complete_job(&mut *self.writer().await?, id).await })
     }
 
     fn retry_job<'a>(
@@ -330,7 +394,7 @@ impl Store for SqliteStore {
         run_after: Millis,
     ) -> BoxFuture<'a, StoreResult<()>> {
         Box::pin(
-            async move { jobs::retry_job(&mut *self.writer().await, id, error, run_after).await },
+            async move { jobs::retry_job(&mut *self.writer().await?, id, error, run_after).await },
         )
     }
 
@@ -344,7 +408,7 @@ impl Store for SqliteStore {
     ) -> BoxFuture<'a, StoreResult<bool>> {
         Box::pin(async move {
             tasks::claim_task_run(
-                &mut *self.writer().await,
+                &mut *self.writer().await?,
                 name,
                 due_at,
                 now,
@@ -363,7 +427,7 @@ impl Store for SqliteStore {
         error: Option<&'a str>,
     ) -> BoxFuture<'a, StoreResult<()>> {
         Box::pin(async move {
-            tasks::finish_task_run(&mut *self.writer().await, name, node, finished_at, error).await
+            tasks::finish_task_run(&mut *self.writer().await?, name, node, finished_at, error).await
         })
     }
 
@@ -383,7 +447,7 @@ impl Store for SqliteStore {
         &'a self,
         setting: &'a ChannelModeSetting,
     ) -> BoxFuture<'a, StoreResult<()>> {
-        Box::pin(async move { channel_modes::set(&mut *self.writer().await, setting).await })
+        Box::pin(async move { channel_modes::set(&mut *self.writer().await?, setting).await })
     }
 
     fn clear_channel_mode<'a>(
@@ -392,7 +456,7 @@ impl Store for SqliteStore {
         channel_id: &'a str,
     ) -> BoxFuture<'a, StoreResult<bool>> {
         Box::pin(async move {
-            channel_modes::clear(&mut *self.writer().await, platform, channel_id).await
+            channel_modes::clear(&mut *self.writer().await?, platform, channel_id).await
         })
     }
 }

@@ -51,3 +51,25 @@ async fn upgrading_ends_all_but_the_newest_of_several_open_sessions() {
     assert_eq!(old.ended_at, Some(5), "ended at its last activity");
     assert!(store.open_session("bob", "dm-bob").await.unwrap().is_some());
 }
+
+#[tokio::test]
+async fn a_database_deleted_while_open_refuses_writes_instead_of_losing_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("clara.db");
+    let store = SqliteStore::open(&path).await.expect("open");
+    let (session, _) = store.start_session("u", "dm-u", None, 1).await.unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let _ = std::fs::remove_file(name);
+    }
+    let error = store
+        .add_message(&session.id, Role::User, None, "hello", 2)
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("was deleted or replaced"),
+        "{error}"
+    );
+    assert!(!path.exists(), "no empty database takes its place");
+}
