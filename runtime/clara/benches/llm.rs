@@ -66,6 +66,7 @@ fn read(runtime: &tokio::runtime::Runtime, kind: ProviderKind, bytes: &[u8]) {
             kind,
             futures_util::stream::iter(chunks),
             &on_text,
+            usize::MAX,
         ))
         .unwrap();
     assert_eq!(deltas.load(Ordering::Relaxed), DELTAS);

@@ -40,6 +40,12 @@ pub struct ProviderConfig {
     #[serde(default = "default_max_tokens")]
     #[schemars(range(min = 1))]
     pub max_tokens: u32,
+    /// Largest reply clara takes, in bytes of text, whatever the server sends: a longer one is
+    /// cut there (and its stream closed), so a runaway server cannot flood the store, later
+    /// prompts or memory. The raw response may be 64 times this (its JSON framing).
+    #[serde(default = "default_max_reply_bytes")]
+    #[schemars(range(min = 1024, max = 16777216))]
+    pub max_reply_bytes: u32,
     /// Sampling temperature.
     #[serde(default)]
     #[schemars(range(min = 0.0, max = 2.0))]
@@ -188,6 +194,9 @@ pub struct EmbeddingsConfig {
 
 fn default_max_tokens() -> u32 {
     4096
+}
+fn default_max_reply_bytes() -> u32 {
+    256 * 1024
 }
 fn default_connect_secs() -> u32 {
     10

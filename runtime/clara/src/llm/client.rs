@@ -62,15 +62,31 @@ impl HttpProvider {
         )
         .await?;
         let error = |kind| AttemptError::from(endpoint.origin.error(model, kind));
+        let max_bytes = endpoint.config.max_reply_bytes as usize;
         if stream {
-            return codec::read_stream(kind, response.bytes_stream(), on_text)
+            return codec::read_stream(kind, response.bytes_stream(), on_text, max_bytes)
                 .await
                 .map_err(error);
         }
-        let text = response
-            .text()
+        // A whole body is read only up to its allowance: past that it cannot be parsed
+        // anyway, and must not be held in memory.
+        let limit = max_bytes.saturating_mul(codec::FRAMING_ALLOWANCE);
+        let mut body = Vec::new();
+        let mut response = response;
+        while let Some(chunk) = response
+            .chunk()
             .await
-            .map_err(|e| error(transport_error(&e)))?;
+            .map_err(|e| error(transport_error(&e)))?
+        {
+            if body.len() + chunk.len() > limit {
+                return Err(error(ProviderErrorKind::Decode(format!(
+                    "the reply is larger than {limit} bytes (`max_reply_bytes` × {})",
+                    codec::FRAMING_ALLOWANCE
+                ))));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let text = String::from_utf8_lossy(&body);
         codec::parse_body(kind, &text).map_err(error)
     }
 }

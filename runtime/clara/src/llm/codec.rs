@@ -3,7 +3,7 @@
 //! so does the benchmark, which measures them without a network in between.
 
 use clara_config::model::provider::{ProviderConfig, ProviderKind};
-use clara_core::llm::{ChatRequest, ProviderErrorKind};
+use clara_core::llm::{ChatRequest, ProviderErrorKind, StopReason};
 use eventsource_stream::Eventsource;
 use futures_util::{Stream, StreamExt};
 
@@ -35,12 +35,18 @@ pub fn parse_body(kind: ProviderKind, body: &str) -> Result<Reply, ProviderError
     .map_err(ProviderErrorKind::Decode)
 }
 
+/// How much bigger than its text a response may be (JSON framing, a delta per event).
+pub const FRAMING_ALLOWANCE: usize = 64;
+
 /// Reads a streamed reply: each text delta goes to `on_text` as it is decoded. A stream that
-/// ends before the API's end marker is an error, never a silently short reply.
+/// ends before the API's end marker is an error, never a silently short reply. A reply whose
+/// text passes `max_bytes` (or whose events pass [`FRAMING_ALLOWANCE`] times that) is cut
+/// there: the stream is dropped and the reply ends as if the token limit was hit.
 pub async fn read_stream<S, B, E>(
     kind: ProviderKind,
     bytes: S,
     on_text: &(dyn Fn(&str) + Sync),
+    max_bytes: usize,
 ) -> Result<Reply, ProviderErrorKind>
 where
     S: Stream<Item = Result<B, E>> + Unpin,
@@ -52,14 +58,44 @@ where
         ProviderKind::Anthropic => Box::<anthropic::Decoder>::default(),
     };
     let mut events = bytes.eventsource();
+    let (mut shown, mut raw) = (0usize, 0usize);
+    let mut cut = false;
     while let Some(event) = events.next().await {
         let event = event.map_err(|e| ProviderErrorKind::StreamCut(e.to_string()))?;
-        let mut forward = |text: &str| on_text(text);
-        if decoder.event(&event.event, &event.data, &mut forward)? {
+        raw += event.data.len();
+        let mut forward = |text: &str| {
+            let room = max_bytes.saturating_sub(shown);
+            let kept = &text[..floor_char_boundary(text, room)];
+            if !kept.is_empty() {
+                on_text(kept);
+            }
+            shown += kept.len();
+            cut |= kept.len() < text.len();
+        };
+        let done = decoder.event(&event.event, &event.data, &mut forward)?;
+        if cut || raw > max_bytes.saturating_mul(FRAMING_ALLOWANCE) {
+            let mut reply = decoder.finish();
+            reply.text.truncate(floor_char_boundary(&reply.text, shown));
+            reply.stop = Some(StopReason::MaxTokens);
+            tracing::warn!(max_bytes, "the reply was cut at `max_reply_bytes`");
+            return Ok(reply);
+        }
+        if done {
             return Ok(decoder.finish());
         }
     }
     Err(ProviderErrorKind::StreamCut(
         "the connection closed before the reply was complete".to_owned(),
     ))
+}
+
+/// The largest index at most `at` that is a char boundary of `text`.
+fn floor_char_boundary(text: &str, at: usize) -> usize {
+    if at >= text.len() {
+        return text.len();
+    }
+    (0..=at)
+        .rev()
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(0)
 }

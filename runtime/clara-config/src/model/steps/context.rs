@@ -16,6 +16,11 @@ pub struct BuildContextStep {
     /// Recent messages included, oldest first.
     #[serde(default = "default_history_messages")]
     pub history_messages: u32,
+    /// The most characters of history sent with one request: the oldest messages beyond it
+    /// are left out, and a single message longer than it is cut.
+    #[serde(default = "default_history_max_chars")]
+    #[schemars(range(min = 1000))]
+    pub history_max_chars: u32,
     /// Prefix the user's history messages with the time they were sent.
     #[serde(default = "yes")]
     pub history_timestamps: bool,
@@ -70,6 +75,7 @@ impl Default for BuildContextStep {
         Self {
             history_source: HistorySource::default(),
             history_messages: default_history_messages(),
+            history_max_chars: default_history_max_chars(),
             history_timestamps: true,
             timestamp_format: default_timestamp_format(),
             now_format: default_now_format(),
@@ -102,6 +108,9 @@ pub enum HistorySource {
 
 fn default_history_messages() -> u32 {
     20
+}
+fn default_history_max_chars() -> u32 {
+    48_000
 }
 fn default_timestamp_format() -> String {
     "%-I:%M %p".to_owned()

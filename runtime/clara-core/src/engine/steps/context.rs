@@ -200,7 +200,29 @@ async fn history(
         .len()
         .saturating_sub(options.history_messages as usize);
     history.drain(..skip);
-    Ok(history)
+    Ok(within_budget(history, options.history_max_chars as usize))
+}
+
+/// The newest messages whose text fits in `budget` characters, oldest first. The newest one
+/// is kept even when it alone is longer, cut to the budget.
+fn within_budget(mut history: Vec<StoredMessage>, budget: usize) -> Vec<StoredMessage> {
+    let mut used = 0;
+    let mut keep = 0;
+    for message in history.iter_mut().rev() {
+        let chars = message.content.chars().count();
+        if used + chars > budget {
+            if keep == 0 {
+                message.content = message.content.chars().take(budget).collect::<String>() + "…";
+                keep = 1;
+            }
+            break;
+        }
+        used += chars;
+        keep += 1;
+    }
+    let drop = history.len() - keep;
+    history.drain(..drop);
+    history
 }
 
 type MemoryLists = (
