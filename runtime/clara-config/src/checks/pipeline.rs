@@ -21,6 +21,39 @@ pub(crate) fn check_all(set: &Partial<'_>, names: &Names, report: &mut Report<'_
         check(pipeline, names, report);
         claim_adapters(pipeline, &mut message_owner, report);
     }
+    // A pipeline file that failed to load, or a trigger naming an unknown adapter (a typo),
+    // may be what was meant to answer; that problem says what to fix first.
+    let misnamed = set.pipelines.values().flatten().any(|p| {
+        p.value.triggers.iter().any(|t| {
+            matches!(t, Trigger::Message { adapters } if adapters.iter().any(|a| !ADAPTERS.contains(&a.as_str())))
+        })
+    });
+    if !misnamed && set.pipelines.values().all(Option::is_some) {
+        unanswered_adapters(set, &message_owner, report);
+    }
+}
+
+/// An enabled adapter whose messages no pipeline answers would take every message and reply
+/// to none.
+fn unanswered_adapters(set: &Partial<'_>, owners: &BTreeMap<&str, &str>, report: &mut Report<'_>) {
+    let Some(clara) = set.clara else {
+        return;
+    };
+    let adapters = &clara.value.adapters;
+    for (adapter, enabled) in [
+        ("discord", adapters.discord.enabled),
+        ("chat", adapters.chat.enabled),
+    ] {
+        if enabled && !owners.contains_key(adapter) {
+            report.value(
+                &clara.source,
+                &path!["adapters", adapter, "enabled"],
+                format!(
+                    "the `{adapter}` adapter is enabled but no pipeline answers its messages: give a pipeline `triggers = [{{ type = \"message\" }}]` (or `adapters = [\"{adapter}\"]` on it), or set `enabled = false`"
+                ),
+            );
+        }
+    }
 }
 
 fn check(pipeline: &Loaded<Pipeline>, names: &Names, report: &mut Report<'_>) {
