@@ -14,3 +14,7 @@ WHERE rowid IN (
 DROP INDEX IF EXISTS sessions_open;
 CREATE UNIQUE INDEX sessions_one_open ON sessions (user_id, conversation)
     WHERE ended_at IS NULL;
+
+-- The newest session of a user in a conversation, open or ended (the one a new session
+-- follows).
+CREATE INDEX IF NOT EXISTS sessions_latest ON sessions (user_id, conversation, started_at);

@@ -204,11 +204,16 @@ impl App {
 /// How often the background worker looks for due jobs.
 const JOB_POLL: Duration = Duration::from_secs(2);
 
-/// Runs due jobs on the current generation, a batch at a time.
+/// Ends sessions gone idle (queuing their summaries) and runs due jobs on the current
+/// generation, a batch at a time.
 fn work_jobs(live: Arc<Live>) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            match live.current().run_due_jobs(16).await {
+            let generation = live.current();
+            if let Err(error) = generation.end_idle_sessions(64).await {
+                tracing::warn!(%error, "idle sessions could not be ended");
+            }
+            match generation.run_due_jobs(16).await {
                 Ok(report) if report.done + report.failed > 0 => continue,
                 Ok(_) => {}
                 Err(error) => tracing::warn!(%error, "the job queue could not be read"),

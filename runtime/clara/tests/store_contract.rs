@@ -45,6 +45,7 @@ macro_rules! contract {
 contract!(
     sessions_open_start_end_and_link,
     one_open_session_however_many_turns_start_it_at_once,
+    idle_and_latest_sessions,
     session_summary_and_missing_sessions,
     messages_keep_order_limit_and_move_last_activity,
     memory_changes_leave_exact_history,
@@ -286,6 +287,62 @@ async fn one_open_session_however_many_turns_start_it_at_once(store: Arc<dyn Sto
     }
     assert_eq!(ids.len(), 1, "every turn landed in one session");
     assert_eq!(created, 1);
+}
+
+async fn idle_and_latest_sessions(store: Arc<dyn Store>) {
+    assert_eq!(store.latest_session("ann", "dm-ann").await.unwrap(), None);
+    let (old, _) = store
+        .start_session("ann", "dm-ann", None, 1_000)
+        .await
+        .unwrap();
+    let (quiet, _) = store
+        .start_session("bob", "dm-bob", None, 2_000)
+        .await
+        .unwrap();
+    let (busy, _) = store
+        .start_session("cat", "dm-cat", None, 3_000)
+        .await
+        .unwrap();
+    store
+        .add_message(&busy.id, Role::User, None, "still here", 9_000)
+        .await
+        .unwrap();
+    let ids = |sessions: Vec<clara_core::store::Session>| -> Vec<String> {
+        sessions.into_iter().map(|s| s.id).collect()
+    };
+    assert_eq!(
+        ids(store.idle_sessions(5_000, 10).await.unwrap()),
+        [old.id.clone(), quiet.id.clone()],
+        "least recently active first, the busy one left out"
+    );
+    assert_eq!(ids(store.idle_sessions(5_000, 1).await.unwrap()).len(), 1);
+    store.end_session(&old.id, 6_000).await.unwrap();
+    assert_eq!(
+        ids(store.idle_sessions(5_000, 10).await.unwrap()),
+        std::slice::from_ref(&quiet.id),
+        "an ended session is not idle"
+    );
+    let latest = store
+        .latest_session("ann", "dm-ann")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (latest.id.as_str(), latest.ended_at),
+        (old.id.as_str(), Some(6_000))
+    );
+    let (next, _) = store
+        .start_session("ann", "dm-ann", Some(&old.id), 7_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .latest_session("ann", "dm-ann")
+            .await
+            .unwrap()
+            .map(|s| s.id),
+        Some(next.id)
+    );
 }
 
 async fn session_summary_and_missing_sessions(store: Arc<dyn Store>) {

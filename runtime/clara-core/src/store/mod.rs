@@ -28,6 +28,13 @@ pub trait Store: Send + Sync {
         conversation: &'a str,
     ) -> BoxFuture<'a, StoreResult<Option<Session>>>;
 
+    /// The newest session of `user` in `conversation`, open or ended, if any.
+    fn latest_session<'a>(
+        &'a self,
+        user: &'a str,
+        conversation: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Option<Session>>>;
+
     /// Starts a session linked to the one it follows, unless `user` already has an open one
     /// in `conversation` (another turn or process opened it a moment ago): a user has at most
     /// one open session per conversation. Returns the open session and whether this call
@@ -47,6 +54,11 @@ pub trait Store: Send + Sync {
 
     /// A session by id.
     fn session<'a>(&'a self, session: &'a str) -> BoxFuture<'a, StoreResult<Option<Session>>>;
+
+    /// Open sessions with no activity since `before`, least recently active first, at most
+    /// `limit`: the ones gone idle, to be ended and summarised in the background.
+    fn idle_sessions(&self, before: Millis, limit: u32)
+    -> BoxFuture<'_, StoreResult<Vec<Session>>>;
 
     /// Sets a session's summary.
     fn set_summary<'a>(

@@ -63,6 +63,24 @@ pub(super) async fn open_session(
     Ok(row.map(Session::from))
 }
 
+/// The newest session of `user` in `conversation`, open or ended.
+pub(super) async fn latest_session(
+    pool: &PgPool,
+    user: &str,
+    conversation: &str,
+) -> StoreResult<Option<Session>> {
+    let row: Option<SessionRow> = sqlx::query_as(session_select!(
+        "WHERE user_id = $1 AND conversation = $2 ",
+        "ORDER BY started_at DESC, seq DESC LIMIT 1"
+    ))
+    .bind(user)
+    .bind(conversation)
+    .fetch_optional(pool)
+    .await
+    .map_err(db)?;
+    Ok(row.map(Session::from))
+}
+
 /// Starts a session, or returns the one a concurrent opener started: the unique index on
 /// open sessions lets only one insert through (a racing insert waits for the winner's
 /// transaction, then does nothing).
@@ -127,6 +145,24 @@ pub(super) async fn end_session(pool: &PgPool, session: &str, now: Millis) -> St
         .map_err(db)?;
     found(u64::from(exists.is_some()), || format!("session {session}"))?;
     Ok(false)
+}
+
+/// Open sessions idle since before `before`, least recently active first.
+pub(super) async fn idle_sessions(
+    pool: &PgPool,
+    before: Millis,
+    limit: u32,
+) -> StoreResult<Vec<Session>> {
+    let rows: Vec<SessionRow> = sqlx::query_as(session_select!(
+        "WHERE ended_at IS NULL AND last_activity_at < $1 ",
+        "ORDER BY last_activity_at LIMIT $2"
+    ))
+    .bind(before)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    Ok(rows.into_iter().map(Session::from).collect())
 }
 
 /// A session by id.

@@ -211,6 +211,14 @@ impl Store for SqliteStore {
         Box::pin(sessions::open_session(&self.pool, user, conversation))
     }
 
+    fn latest_session<'a>(
+        &'a self,
+        user: &'a str,
+        conversation: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Option<Session>>> {
+        Box::pin(sessions::latest_session(&self.pool, user, conversation))
+    }
+
     fn start_session<'a>(
         &'a self,
         user: &'a str,
@@ -242,6 +250,14 @@ impl Store for SqliteStore {
 
     fn session<'a>(&'a self, session: &'a str) -> BoxFuture<'a, StoreResult<Option<Session>>> {
         Box::pin(sessions::session(&self.pool, session))
+    }
+
+    fn idle_sessions(
+        &self,
+        before: Millis,
+        limit: u32,
+    ) -> BoxFuture<'_, StoreResult<Vec<Session>>> {
+        Box::pin(sessions::idle_sessions(&self.pool, before, limit))
     }
 
     fn set_summary<'a>(
