@@ -201,6 +201,9 @@ impl App {
     }
 }
 
+/// Batches of memories (re-)embedded at a time when the job queue is empty.
+const REEMBED_BATCHES: u32 = 4;
+
 /// How often the background worker looks for due jobs.
 const JOB_POLL: Duration = Duration::from_secs(2);
 
@@ -217,6 +220,18 @@ fn work_jobs(live: Arc<Live>) -> JoinHandle<()> {
                 Ok(report) if report.done + report.failed > 0 => continue,
                 Ok(_) => {}
                 Err(error) => tracing::warn!(%error, "the job queue could not be read"),
+            }
+            // When the queue is empty: memories not yet embedded by the current model (a
+            // model change re-embeds them all, a batch at a time).
+            match generation.reembed(REEMBED_BATCHES).await {
+                Ok(0) => {}
+                Ok(count) => {
+                    tracing::info!(count, "embedded memories for the current model");
+                    continue;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "re-embedding failed; memories stay searchable by text")
+                }
             }
             tokio::time::sleep(JOB_POLL).await;
         }

@@ -16,7 +16,7 @@ fn main() -> ExitCode {
         clara::children::start_watchdog();
         raise_open_files_limit();
     }
-    logging();
+    logging(&cli.root);
     let outcome = match &cli.command {
         Command::Validate(args) => commands::validate::run(&cli.root, args),
         Command::Schema(args) => commands::schema::run(&cli.root, args),
@@ -65,16 +65,55 @@ fn async_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// Logs go to stderr, so they never mix with replies on stdout. `RUST_LOG` overrides the
-/// default, which keeps the terminal quiet apart from warnings.
-fn logging() {
+/// Logs go to stderr, so they never mix with replies on stdout, filtered and formatted as
+/// the root's `[runtime] log_level` and `log_format` say (warnings only, readable lines, by
+/// default); `RUST_LOG` wins over the filter.
+fn logging(root: &std::path::Path) {
+    let (level, json) = log_settings(root);
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_target(false);
+    if json {
+        builder.json().init();
+    } else {
         // Colours only for a terminal; redirected logs stay plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
+        builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
+}
+
+/// `[runtime] log_level` and whether `log_format = "json"`, read from `clara.toml` (with its
+/// `CLARA_RUNTIME__…` overrides) before anything else starts, so start-up is already logged
+/// as asked. A file that cannot be read yet gives the defaults; validation says why later.
+fn log_settings(root: &std::path::Path) -> (String, bool) {
+    use clara_config::doc::{Value, apply_env_overrides, parse_toml};
+    let mut level = "warn".to_owned();
+    let mut json = false;
+    let Ok(text) = clara_config::read::read_text(&root.join(clara_config::loader::CLARA_FILE))
+    else {
+        return (level, json);
+    };
+    let Ok(mut doc) = parse_toml(&text) else {
+        return (level, json);
+    };
+    let (env, _) = clara_config::Env::load(root);
+    apply_env_overrides(&mut doc, env.iter());
+    if let Some(Value::Str(value)) = doc
+        .get(&clara_config::path!["runtime", "log_level"])
+        .map(|n| &n.value)
+    {
+        level = value.clone();
+    }
+    if let Some(Value::Str(value)) = doc
+        .get(&clara_config::path!["runtime", "log_format"])
+        .map(|n| &n.value)
+    {
+        json = value == "json";
+    }
+    (level, json)
 }

@@ -93,9 +93,6 @@ pub(crate) fn check(
             None => report.reference(source, &at, "provider", &embeddings.provider, providers),
         }
     }
-    if let Some(store) = &config.memory.store {
-        report.reference(source, &path!["memory", "store"], "store", store, stores);
-    }
     if let Some(provider) = &config.memory.provider {
         report.reference(
             source,

@@ -68,9 +68,6 @@ fn check(pipeline: &Loaded<Pipeline>, names: &Names, report: &mut Report<'_>) {
             &names.personas,
         );
     }
-    if let (Some(store), Some(stores)) = (&value.store, &names.stores) {
-        report.reference(source, &path!["store"], "store", store, stores);
-    }
     check_order(source, value, report);
     for (i, step) in value.steps.iter().enumerate() {
         let at = |field: &str| path!["steps", i, field];

@@ -54,25 +54,16 @@ pub(crate) fn check(set: &Partial<'_>, env: &Env, report: &mut Report<'_>) {
                 "the Discord adapter",
             );
         }
-        let mut stores = BTreeSet::from([config.defaults.store.clone()]);
-        stores.extend(config.memory.store.clone());
-        stores.extend(
-            set.pipelines
-                .values()
-                .flatten()
-                .filter_map(|p| p.value.store.clone()),
-        );
-        for name in stores {
-            if let Some(StoreConfig::Postgres { url_env, .. }) = config.stores.get(&name) {
-                require(
-                    report,
-                    env,
-                    source,
-                    &path!["stores", name.as_str(), "url_env"],
-                    url_env,
-                    &format!("store `{name}`"),
-                );
-            }
+        let name = &config.defaults.store;
+        if let Some(StoreConfig::Postgres { url_env, .. }) = config.stores.get(name) {
+            require(
+                report,
+                env,
+                source,
+                &path!["stores", name.as_str(), "url_env"],
+                url_env,
+                &format!("store `{name}`"),
+            );
         }
     }
     for tool in set.tools.values().filter(|t| t.value.enabled) {

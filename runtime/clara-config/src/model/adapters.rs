@@ -29,9 +29,6 @@ pub struct DiscordConfig {
     /// Environment variable holding the bot token.
     #[serde(default = "default_token_env")]
     pub token_env: String,
-    /// Application (client) id, used for invite links and slash commands (`DISCORD_CLIENT_ID`).
-    #[serde(default)]
-    pub client_id: Option<String>,
     /// Server ids where every channel is allowed (`DISCORD_ALLOWED_SERVERS`). Empty: no
     /// server-wide allowance.
     #[serde(default)]
@@ -104,7 +101,6 @@ impl Default for DiscordConfig {
         Self {
             enabled: false,
             token_env: default_token_env(),
-            client_id: None,
             allowed_servers: Vec::new(),
             allowed_channels: Vec::new(),
             allowed_roles: Vec::new(),

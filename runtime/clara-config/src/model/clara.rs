@@ -52,16 +52,15 @@ pub struct ClaraConfig {
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RuntimeConfig {
-    /// Folder for the SQLite database and other state, relative to the root.
-    #[serde(default = "default_data_dir")]
-    pub data_dir: String,
     /// This instance's id in events (`CLARA_NODE_ID`). Defaults to the host name.
     #[serde(default)]
     pub node_id: Option<String>,
-    /// Log filter, e.g. `info` or `clara=debug,info`.
+    /// What is logged (to stderr), as a filter: `warn`, `info`, or `clara=debug,info`.
+    /// `RUST_LOG`, when set, wins.
     #[serde(default = "default_log_level")]
     pub log_level: String,
-    /// Log line format.
+    /// How log lines are written: `pretty` for people, `json` (one object per line) for a log
+    /// collector.
     #[serde(default)]
     pub log_format: LogFormat,
     /// Watch the root and hot-reload changed files.
@@ -83,7 +82,6 @@ pub struct RuntimeConfig {
 impl Default for RuntimeConfig {
     fn default() -> Self {
         Self {
-            data_dir: default_data_dir(),
             node_id: None,
             log_level: default_log_level(),
             log_format: LogFormat::default(),
@@ -144,9 +142,6 @@ pub struct MemoryConfig {
     /// Turn long-term memory on or off everywhere.
     #[serde(default = "yes")]
     pub enabled: bool,
-    /// The store memories live in. Defaults to `defaults.store`.
-    #[serde(default)]
-    pub store: Option<String>,
     /// Provider for fact extraction and reconciliation (MyPalClara's `ROOK_PROVIDER`).
     /// Defaults to `defaults.provider`.
     #[serde(default)]
@@ -178,7 +173,6 @@ impl Default for MemoryConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            store: None,
             provider: None,
             model: None,
             temperature: 0.0,
@@ -284,11 +278,8 @@ impl Default for FilesConfig {
     }
 }
 
-fn default_data_dir() -> String {
-    "data".to_owned()
-}
 fn default_log_level() -> String {
-    "info".to_owned()
+    "warn".to_owned()
 }
 fn default_reload_debounce_ms() -> u32 {
     150

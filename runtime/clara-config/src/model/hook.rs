@@ -61,7 +61,8 @@ pub struct Hook {
     /// A line for humans.
     #[serde(default)]
     pub description: Option<String>,
-    /// Higher runs first when several hooks share an event.
+    /// When several hooks share an event, higher ones start first (they then run side by
+    /// side, up to `runtime.hook_concurrency`).
     #[serde(default)]
     pub priority: i32,
 }

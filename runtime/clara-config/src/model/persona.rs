@@ -11,7 +11,7 @@ use super::common::{Tier, all_tools};
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Persona {
-    /// The name the assistant goes by in replies and logs.
+    /// The name the assistant goes by: the `persona` variable of the prompt templates.
     pub display_name: String,
     /// A line for humans: what this persona is for.
     #[serde(default)]

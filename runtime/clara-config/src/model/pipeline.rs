@@ -18,10 +18,6 @@ pub struct Pipeline {
     /// Persona for this pipeline's turns. Defaults to `defaults.persona`.
     #[serde(default)]
     pub persona: Option<String>,
-    /// Store this pipeline's sessions, history and memories live in. Defaults to
-    /// `defaults.store`.
-    #[serde(default)]
-    pub store: Option<String>,
     /// The steps, run in order.
     #[schemars(length(min = 1))]
     pub steps: Vec<Step>,

@@ -43,7 +43,21 @@ pub(crate) async fn run(generation: &Generation, payload: &Value) -> Result<(), 
         .and_then(Value::as_bool)
         .unwrap_or(true))
     .then(|| config.default_project.clone());
-    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    // The user's day, on the engine's clock, in the configured time zone.
+    let timezone: chrono_tz::Tz = generation
+        .config
+        .clara
+        .value
+        .defaults
+        .timezone
+        .parse()
+        .unwrap_or(chrono_tz::UTC);
+    let today = chrono::TimeZone::timestamp_millis_opt(&chrono::Utc, generation.clock.now())
+        .single()
+        .unwrap_or_default()
+        .with_timezone(&timezone)
+        .format("%Y-%m-%d")
+        .to_string();
 
     let mut vars = tera::Context::new();
     vars.insert("messages", payload.get("messages").unwrap_or(&json!([])));

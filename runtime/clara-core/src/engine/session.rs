@@ -3,6 +3,7 @@
 //! the latest when that message arrives — queuing its summary; the next message starts a new
 //! session linked to it.
 
+use clara_config::model::clara::ChannelScope;
 use clara_config::model::common::EventName;
 use serde_json::json;
 
@@ -18,7 +19,14 @@ pub(crate) async fn resolve(generation: &Generation, turn: &Turn) -> Result<Sess
     let incoming = &turn.incoming;
     let store = &generation.store;
     let now = generation.clock.now();
-    let user = &incoming.user_id;
+    // With `channel_scope = "shared"` a server channel has one session for everyone in it.
+    let shared = generation.config.clara.value.sessions.channel_scope == ChannelScope::Shared
+        && !incoming.conversation.is_dm;
+    let user = if shared {
+        SHARED_OWNER
+    } else {
+        incoming.user_id.as_str()
+    };
     let conversation = &incoming.conversation.id;
     let previous = match store.latest_session(user, conversation).await? {
         Some(open)
@@ -45,6 +53,9 @@ pub(crate) async fn resolve(generation: &Generation, turn: &Turn) -> Result<Sess
     }
     Ok(session)
 }
+
+/// The owner of a channel's shared session.
+const SHARED_OWNER: &str = "*";
 
 fn idle_ms(generation: &Generation) -> Millis {
     i64::from(generation.config.clara.value.sessions.idle_timeout_minutes) * 60_000

@@ -47,6 +47,8 @@ pub struct Incoming {
     /// The text already names the author of each line (`[Name]: text`, a batch of channel
     /// messages answered together), so `ingest` adds no name prefix of its own.
     pub authors_named: bool,
+    /// How many attached text files the adapter put into `text`.
+    pub text_files: usize,
 }
 
 /// One message on its way through a pipeline.

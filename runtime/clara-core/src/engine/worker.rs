@@ -125,6 +125,7 @@ impl Generation {
                 images: Vec::new(),
                 reply_chain: Vec::new(),
                 authors_named: false,
+                text_files: 0,
             };
             let mut turn = Turn::new(incoming);
             turn.automated = true;

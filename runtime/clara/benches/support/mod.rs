@@ -127,5 +127,6 @@ pub fn message(text: String) -> Incoming {
         images: Vec::new(),
         reply_chain: Vec::new(),
         authors_named: false,
+        text_files: 0,
     }
 }

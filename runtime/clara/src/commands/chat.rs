@@ -162,6 +162,7 @@ async fn converse(
             images: Vec::new(),
             reply_chain: Vec::new(),
             authors_named: false,
+            text_files: 0,
         };
         // A message that could not be handled at all (the store failing, say) is reported,
         // and the lines after it are still answered.

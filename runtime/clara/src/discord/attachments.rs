@@ -75,6 +75,8 @@ pub struct Prepared {
     pub text: String,
     /// Images for the model: (media type, base64).
     pub images: Vec<(String, String)>,
+    /// Text files inlined in `text`.
+    pub text_files: usize,
 }
 
 /// Where attachments come from and go.
@@ -145,7 +147,10 @@ pub async fn prepare_all(context: &AttachmentContext<'_>, attachments: &[Attachm
                 }
             };
         match kind {
-            Kind::Text => inline_text(&mut prepared.text, name, &bytes, context.limits, saved),
+            Kind::Text => {
+                prepared.text_files += 1;
+                inline_text(&mut prepared.text, name, &bytes, context.limits, saved);
+            }
             Kind::Image => {
                 let limits = ImageLimits {
                     max_dimension: context.limits.max_image_dimension,

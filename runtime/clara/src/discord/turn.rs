@@ -64,16 +64,19 @@ async fn run(bot: &Arc<Bot>, channel: Id<ChannelMarker>, work: Work, mut signal:
             post_quietly(&bot.http, channel, &text).await;
             let mut lines = Vec::with_capacity(pending.len());
             let mut images = Vec::new();
+            let mut text_files = 0;
             let mut last = None;
             for waiting in &pending {
                 let incoming = inbound::incoming(bot, &generation, &waiting.message).await;
                 lines.push(format!("[{}]: {}", incoming.user_name, incoming.text));
                 images.extend(incoming.images.iter().cloned());
+                text_files += incoming.text_files;
                 last = Some(incoming);
             }
             let mut combined = last.expect("a batch has messages");
             combined.text = lines.join("\n");
             combined.images = images;
+            combined.text_files = text_files;
             combined.authors_named = true;
             let anchor = pending
                 .last()

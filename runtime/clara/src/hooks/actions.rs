@@ -248,6 +248,7 @@ fn incoming_for(to: &Delivery) -> Incoming {
         images: Vec::new(),
         reply_chain: Vec::new(),
         authors_named: false,
+        text_files: 0,
     }
 }
 

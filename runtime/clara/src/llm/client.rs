@@ -9,8 +9,8 @@ use clara_config::model::common::ToolCallMode;
 use clara_config::model::provider::{ProviderConfig, ProviderKind};
 use clara_core::llm::xml_tools::{self, XmlStreamFilter};
 use clara_core::llm::{
-    BoxFuture, ChatRequest, ChatResponse, DeltaSink, Provider, ProviderError, ProviderErrorKind,
-    StopReason,
+    BoxFuture, ChatRequest, ChatResponse, DeltaSink, Part, Provider, ProviderError,
+    ProviderErrorKind, StopReason,
 };
 
 use super::endpoint::Endpoint;
@@ -103,6 +103,13 @@ impl Provider for HttpProvider {
     ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
         Box::pin(async move {
             let config = &self.endpoint.config;
+            let text_only;
+            let request = if config.vision || !has_images(request) {
+                request
+            } else {
+                text_only = without_images(request);
+                &text_only
+            };
             let model = match &request.model {
                 Some(model) => model.clone(),
                 None => config
@@ -180,4 +187,27 @@ impl Provider for HttpProvider {
             Ok(response)
         })
     }
+}
+
+/// Said to a model without vision (`vision = false`) in place of each image.
+const IMAGE_WITHHELD: &str = "[An image was attached here; this model cannot see images.]";
+
+fn has_images(request: &ChatRequest) -> bool {
+    request
+        .messages
+        .iter()
+        .any(|m| m.parts.iter().any(|p| matches!(p, Part::Image { .. })))
+}
+
+/// `request` with every image replaced by a note, for a model that cannot take images.
+fn without_images(request: &ChatRequest) -> ChatRequest {
+    let mut copy = request.clone();
+    for message in &mut copy.messages {
+        for part in &mut message.parts {
+            if matches!(part, Part::Image { .. }) {
+                *part = Part::Text(IMAGE_WITHHELD.to_owned());
+            }
+        }
+    }
+    copy
 }

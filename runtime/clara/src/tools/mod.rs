@@ -44,7 +44,12 @@ impl ToolSet {
 /// and secrets are unchanged. HTTP tools share `client`. A manifest that cannot be built is
 /// left out with a warning.
 pub fn build(set: &ConfigSet, client: &reqwest::Client, previous: Option<&ToolSet>) -> ToolSet {
-    let mut tools = memory_tools();
+    // The memory tools only where memory is on: with it off nothing may be remembered.
+    let mut tools = if set.clara.value.memory.enabled {
+        memory_tools()
+    } else {
+        Vec::new()
+    };
     let files = &set.clara.value.files;
     tools.extend(files::FileStore::new(set.root.join(&files.dir), files.max_file_bytes).tools());
     let mut manifests = BTreeMap::new();

@@ -103,6 +103,7 @@ pub fn message(user: &str, text: &str) -> clara_core::engine::Incoming {
         images: Vec::new(),
         reply_chain: Vec::new(),
         authors_named: false,
+        text_files: 0,
     }
 }
 

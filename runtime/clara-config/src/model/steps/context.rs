@@ -10,7 +10,9 @@ use crate::model::prompts;
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct BuildContextStep {
-    /// Which conversation's messages become the history.
+    /// What the history is: the current session's messages before this one, then the message
+    /// itself (`current_session`); or, for a `session_end` pipeline, the whole session that
+    /// ended, with no previous-session block and no message of its own (`ended_session`).
     #[serde(default)]
     pub history_source: HistorySource,
     /// Recent messages included, oldest first.

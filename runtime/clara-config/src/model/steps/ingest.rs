@@ -12,7 +12,8 @@ pub struct IngestStep {
     /// Ignore messages from bots (clara itself included).
     #[serde(default = "yes")]
     pub drop_bots: bool,
-    /// Remove mentions of clara from the text.
+    /// Remove user mentions (`<@123>`) from the text; on Discord, clara's own mention is
+    /// always removed and other people's read `@name` before this step runs.
     #[serde(default = "yes")]
     pub strip_mentions: bool,
     /// Prefix channel messages with the author's display name, `[Name]: text`.

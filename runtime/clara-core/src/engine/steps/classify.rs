@@ -106,7 +106,12 @@ async fn classify(
         &step_template(run.pipeline_name, index, "classifier_prompt"),
         &vars,
     )?;
-    let provider = generation.provider(None)?;
+    // The pipeline's own provider, when its `llm_call` names one.
+    let named = run.pipeline.steps.iter().find_map(|step| match step {
+        clara_config::model::steps::Step::LlmCall(call) => call.provider.as_deref(),
+        _ => None,
+    });
+    let provider = generation.provider(named)?;
     let request = ChatRequest {
         tier: Some(Tier::Low),
         stream: false,
@@ -114,14 +119,16 @@ async fn classify(
         ..ChatRequest::new(vec![Message::user(prompt)])
     };
     let response = provider.chat(&request, &|_| {}).await?;
-    let answer = response.text.to_uppercase();
-    Ok(if answer.contains("HIGH") {
-        Tier::High
-    } else if answer.contains("LOW") {
-        Tier::Low
-    } else {
-        Tier::Mid
-    })
+    Ok(read_tier(&response.text).unwrap_or(options.fallback_tier))
+}
+
+/// The tier a classifier's answer names; `None` when it names none (the fallback applies).
+fn read_tier(answer: &str) -> Option<Tier> {
+    let answer = answer.to_uppercase();
+    [("HIGH", Tier::High), ("LOW", Tier::Low), ("MID", Tier::Mid)]
+        .into_iter()
+        .find(|(word, _)| answer.contains(word))
+        .map(|(_, tier)| tier)
 }
 
 fn cut(text: &str, chars: u32) -> String {
@@ -153,5 +160,13 @@ mod tests {
         );
         assert_eq!(prefixed_tier("!highway to hell", &options), None);
         assert_eq!(prefixed_tier("what is !high", &options), None);
+    }
+
+    #[test]
+    fn an_answer_naming_no_tier_leaves_it_to_the_fallback() {
+        assert_eq!(read_tier("high"), Some(Tier::High));
+        assert_eq!(read_tier("It is LOW."), Some(Tier::Low));
+        assert_eq!(read_tier("mid"), Some(Tier::Mid));
+        assert_eq!(read_tier("I cannot tell"), None);
     }
 }

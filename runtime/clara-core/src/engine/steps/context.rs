@@ -62,9 +62,8 @@ async fn build_prompt(
     vars.insert("server_name", &incoming.conversation.server_name);
     vars.insert("user_name", &incoming.user_name);
     vars.insert("user_id", &incoming.user_id);
-    vars.insert("participants", &vec![incoming.user_name.clone()]);
     vars.insert("images", &incoming.images.len());
-    vars.insert("text_files", &0);
+    vars.insert("text_files", &incoming.text_files);
     let persona = generation.config.personas.get(run.persona);
     vars.insert(
         "persona",
@@ -93,6 +92,7 @@ async fn build_prompt(
         history(run, options, turn),
     )
     .await?;
+    vars.insert("participants", &participants(turn, &history));
     vars.insert("previous_summary", &previous_summary);
     vars.insert("previous_snapshot", &previous_snapshot);
     vars.insert("key_memories", &key);
@@ -303,6 +303,33 @@ async fn memories(
     let user = pick(user, options.user_memories);
     let project = pick(project, options.project_memories);
     Ok((key_items, user, project))
+}
+
+/// Who takes part: the author, then the other people who wrote in the history (a shared
+/// channel session) or in this batch of messages (`[Name]: …` lines), each once.
+fn participants(turn: &Turn, history: &[StoredMessage]) -> Vec<String> {
+    let mut names = vec![turn.incoming.user_name.clone()];
+    let batch = turn
+        .incoming
+        .authors_named
+        .then(|| turn.incoming.text.lines())
+        .into_iter()
+        .flatten()
+        .filter_map(|line| {
+            line.strip_prefix('[')?
+                .split_once("]: ")
+                .map(|(name, _)| name)
+        });
+    let written = history
+        .iter()
+        .filter(|m| m.role == Role::User)
+        .filter_map(|m| m.author.as_deref());
+    for name in batch.chain(written) {
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_owned());
+        }
+    }
+    names
 }
 
 fn role_name(role: Role) -> &'static str {

@@ -47,9 +47,17 @@ async fn chat(
     } else {
         Vec::new()
     };
+    // The step's tier, else the one chosen for the turn, else the persona's default.
+    let persona_tier = || {
+        run.generation
+            .config
+            .personas
+            .get(run.persona)
+            .and_then(|p| p.file.value.default_tier)
+    };
     let request = ChatRequest {
         tools,
-        tier: options.tier.or(turn.tier),
+        tier: options.tier.or(turn.tier).or_else(persona_tier),
         max_tokens: options.max_tokens,
         temperature: options.temperature,
         stream: options.stream,
