@@ -287,3 +287,83 @@ async fn memory_extraction_dates_by_the_clock_in_the_configured_time_zone() {
         "Tokyo's date at 23:30 UTC: {extraction}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn provider_and_memory_sampling_settings_reach_their_requests() {
+    let root = support::shipped_root();
+    let fake = FakeLlm::start().await;
+    let live = start(
+        root.path(),
+        &fake,
+        &[
+            ("CLARA_PROVIDERS__OPENROUTER__TOP_P", "0.5"),
+            ("CLARA_MEMORY__TEMPERATURE", "0.3"),
+            ("CLARA_MEMORY__MAX_TOKENS", "777"),
+            ("CLARA_DEFAULTS__TIMEZONE", "Asia/Tokyo"),
+        ],
+    )
+    .await;
+    fake.push(fake_llm::openai_stream(&["Hello."]));
+    fake.push(fake_llm::openai_json("{\"facts\": []}"));
+    answer(&live, support::message("ann", "hello")).await;
+    live.current().run_due_jobs(5).await.unwrap();
+    let requests = fake.requests();
+    let turn = &requests[0].body;
+    assert!((turn["top_p"].as_f64().unwrap() - 0.5).abs() < 1e-6);
+    assert!(
+        all_text(turn).contains("JST"),
+        "the context block's time is in `defaults.timezone`"
+    );
+    let extraction = &requests[1].body;
+    assert!((extraction["temperature"].as_f64().unwrap() - 0.3).abs() < 1e-6);
+    assert_eq!(extraction["max_tokens"], 777);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_disabled_terminal_adapter_or_status_endpoint_stays_off() {
+    let root = support::shipped_root();
+    let output = tokio::task::block_in_place(|| {
+        support::clara(root.path())
+            .args(["chat", "-m", "hi"])
+            .env("OPENROUTER_API_KEY", "k")
+            .env("CLARA_ADAPTERS__CHAT__ENABLED", "false")
+            .output()
+            .unwrap()
+    });
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("the terminal adapter is disabled"));
+
+    let mut child = support::clara(root.path())
+        .arg("run")
+        .env("OPENROUTER_API_KEY", "k")
+        .env("CLARA_ADAPTERS__DISCORD__ENABLED", "false")
+        .env("CLARA_STATUS__ENABLED", "false")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    tokio::task::block_in_place(|| std::io::BufRead::read_line(&mut stderr, &mut line)).unwrap();
+    // SAFETY: signals our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
+    assert!(line.contains("clara is running"), "{line}");
+    assert!(!line.contains("status on"), "no status endpoint: {line}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_manifests_name_is_the_tools_name() {
+    let root = support::shipped_root();
+    std::fs::write(
+        root.path().join("tools.d/shout.toml"),
+        "name = \"yell\"\ndescription = \"Shout.\"\n\n[runner]\ntype = \"command\"\nprogram = \"echo\"\n",
+    )
+    .unwrap();
+    let fake = FakeLlm::start().await;
+    let live = start(root.path(), &fake, &[("CLARA_MEMORY__ENABLED", "false")]).await;
+    fake.push(fake_llm::openai_stream(&["Hi."]));
+    answer(&live, support::message("ann", "hello")).await;
+    let tools = offered(&fake.requests()[0].body);
+    assert!(tools.contains(&"yell".to_owned()), "{tools:?}");
+    assert!(!tools.contains(&"shout".to_owned()), "{tools:?}");
+}

@@ -55,7 +55,11 @@ fn system(request: &Value) -> String {
 async fn ingest_options_shape_what_is_stored_and_sent() {
     let root = support::shipped_root();
     let chat = chat_pipeline(root.path());
-    support::edit(&chat, "max_message_chars = 100000", "max_message_chars = 10");
+    support::edit(
+        &chat,
+        "max_message_chars = 100000",
+        "max_message_chars = 10",
+    );
     let fake = FakeLlm::start().await;
     let live = start(root.path(), &fake).await;
 
@@ -184,7 +188,11 @@ async fn tool_loop_limits_cut_results_and_calls() {
     let live = start(root.path(), &fake).await;
     let roll = r#"{"sides": 6, "count": 100}"#;
     fake.push(fake_llm::openai_tool_stream(
-        &[("c1", "roll_dice", roll), ("c2", "roll_dice", roll), ("c3", "roll_dice", roll)],
+        &[
+            ("c1", "roll_dice", roll),
+            ("c2", "roll_dice", roll),
+            ("c3", "roll_dice", roll),
+        ],
         5,
     ));
     fake.push(fake_llm::openai_stream(&["Done."]));
@@ -212,7 +220,9 @@ async fn auto_continue_answers_a_request_for_permission() {
     let root = support::shipped_root();
     let fake = FakeLlm::start().await;
     let live = start(root.path(), &fake).await;
-    fake.push(fake_llm::openai_stream(&["I found three flats. Want me to compare them?"]));
+    fake.push(fake_llm::openai_stream(&[
+        "I found three flats. Want me to compare them?",
+    ]));
     fake.push(fake_llm::openai_stream(&["The second is best."]));
     let outcome = handle(&live, support::message("ann", "find me a flat")).await;
     assert_eq!(
@@ -238,7 +248,11 @@ async fn auto_continue_answers_a_request_for_permission() {
 async fn a_personas_name_inline_prompt_and_prompt_file_are_used() {
     let root = support::shipped_root();
     let persona = root.path().join("personas/clara.toml");
-    support::edit(&persona, "display_name = \"Clara\"", "display_name = \"Clarabelle\"");
+    support::edit(
+        &persona,
+        "display_name = \"Clara\"",
+        "display_name = \"Clarabelle\"",
+    );
     std::fs::write(
         root.path().join("personas/other.md"),
         "From the file: I am {{ persona }}.",
@@ -255,9 +269,10 @@ async fn a_personas_name_inline_prompt_and_prompt_file_are_used() {
     handle(&live, support::message("ann", "who are you?")).await;
     assert!(system(&fake.requests()[0].body).contains("From the file: I am Clarabelle."));
 
-    let text = std::fs::read_to_string(&persona)
-        .unwrap()
-        .replace("prompt_file = \"other.md\"", "prompt = \"Inline: {{ persona }} here.\"");
+    let text = std::fs::read_to_string(&persona).unwrap().replace(
+        "prompt_file = \"other.md\"",
+        "prompt = \"Inline: {{ persona }} here.\"",
+    );
     std::fs::write(&persona, text).unwrap();
     live.reload().await;
     fake.push(fake_llm::openai_stream(&["Hi."]));

@@ -289,3 +289,43 @@ async fn a_nul_byte_in_an_event_value_does_not_stop_a_command_hook() {
     assert_eq!(read(&out), "echo\u{FFFD}x|bad \u{FFFD} argument");
     app.shutdown("test").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hooks_start_by_priority_and_a_disabled_one_never_fires() {
+    let root = support::shipped_root();
+    let out = root.path().join("order");
+    write_hooks(
+        root.path(),
+        &format!(
+            "hooks:\n  - name: low\n    event: message:received\n    priority: 1\n    command: 'echo low >> {out}'\n\
+             \x20 - name: off\n    event: message:received\n    priority: 5\n    enabled: false\n    command: 'echo off >> {out}'\n\
+             \x20 - name: high\n    event: message:received\n    priority: 9\n    command: 'echo high >> {out}'\n",
+            out = out.display()
+        ),
+    );
+    let fake = FakeLlm::start().await;
+    let url = fake.base_url();
+    let vars = [
+        ("OPENROUTER_API_KEY", "k"),
+        ("CLARA_PROVIDERS__OPENROUTER__BASE_URL", url.as_str()),
+        ("CLARA_MEMORY__ENABLED", "false"),
+        ("CLARA_RUNTIME__WATCH", "false"),
+        ("CLARA_RUNTIME__HOOK_CONCURRENCY", "1"),
+    ];
+    let app = App::start(
+        support::loader(root.path(), &vars),
+        Arc::new(SystemClock),
+        Features::default(),
+    )
+    .await
+    .unwrap();
+    fake.push(fake_llm::openai_stream(&["hi"]));
+    app.live
+        .current()
+        .handle_message(support::message("ann", "hello"), &|_| {})
+        .await
+        .unwrap();
+    assert!(app.bus.flush(Duration::from_secs(10)).await);
+    assert_eq!(read(&out), "high\nlow\n");
+    app.shutdown("test").await;
+}

@@ -17,6 +17,7 @@ const TOKEN: &str = "ghp_secret123";
 
 struct Manifest {
     method: HttpMethod,
+    body: BodyMode,
     url: String,
     headers: BTreeMap<String, String>,
     query: BTreeMap<String, String>,
@@ -27,6 +28,7 @@ struct Manifest {
 fn manifest(method: HttpMethod, url: String) -> Manifest {
     Manifest {
         method,
+        body: BodyMode::Json,
         url,
         headers: BTreeMap::from([(
             "Authorization".to_owned(),
@@ -55,7 +57,7 @@ fn build(m: &Manifest) -> HttpTool {
         url: &m.url,
         headers: &m.headers,
         query: &m.query,
-        body: BodyMode::Json,
+        body: m.body,
         extract: m.extract,
         secrets_env: &["GITHUB_TOKEN".to_owned()],
         host: &host,
@@ -244,4 +246,26 @@ async fn the_shipped_github_tools_call_the_api_as_documented() {
         header("x-github-api-version").as_deref(),
         Some("2022-11-28")
     );
+}
+
+#[tokio::test]
+async fn body_none_sends_no_body_even_for_a_post() {
+    let fake = FakeLlm::start().await;
+    fake.push(Reply::json(200, "{}"));
+    let tool = build(&Manifest {
+        body: BodyMode::None,
+        ..manifest(
+            HttpMethod::Post,
+            format!("{}/ping/{{{{ args.id }}}}", fake.base_url()),
+        )
+    });
+    tool.run(&json!({"id": "7", "note": "not sent"}))
+        .await
+        .unwrap();
+    let request = &fake.requests()[0];
+    assert_eq!(
+        (request.method.as_str(), request.path.as_str()),
+        ("POST", "/ping/7")
+    );
+    assert_eq!(request.raw_body, "");
 }

@@ -202,3 +202,26 @@ async fn task_events_fire_and_reach_hooks() {
     seen.sort();
     assert_eq!(seen, ["error fails exit code 4", "run fails one_shot"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_disabled_task_never_runs_and_a_task_runs_in_its_working_dir() {
+    let root = support::shipped_root();
+    let log = root.path().join("log");
+    std::fs::create_dir(root.path().join("work")).unwrap();
+    write_tasks(
+        root.path(),
+        &format!(
+            "tasks:\n  - name: off\n    type: interval\n    interval: 0.05\n    enabled: false\n    command: 'echo off >> {log}'\n\
+             \x20 - name: here\n    type: interval\n    interval: 0.05\n    working_dir: work\n    command: 'echo \"$(basename \"$PWD\")\" >> {log}'\n",
+            log = log.display()
+        ),
+    );
+    let app = app(root.path()).await;
+    until("the enabled task ran", Duration::from_secs(10), || {
+        lines(&log).len() >= 3
+    })
+    .await;
+    app.shutdown("test").await;
+    let seen = lines(&log);
+    assert!(seen.iter().all(|l| l == "work"), "{seen:?}");
+}
