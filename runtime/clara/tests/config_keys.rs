@@ -161,6 +161,11 @@ async fn the_classifier_asks_the_pipelines_provider_and_an_unreadable_answer_tak
     let root = support::shipped_root();
     let chat = root.path().join("pipelines/chat.toml");
     support::edit(&chat, "classifier = false", "classifier = true");
+    support::edit(
+        &chat,
+        "classifier_prompt = \"\"\"",
+        "classifier_prompt = \"\"\"\nCLASSIFIER-MARK",
+    );
     support::edit(&chat, "fallback_tier = \"mid\"", "fallback_tier = \"high\"");
     support::edit(
         &chat,
@@ -192,6 +197,10 @@ async fn the_classifier_asks_the_pipelines_provider_and_an_unreadable_answer_tak
     );
     let requests = local.requests();
     assert_eq!(requests.len(), 2, "the classifier, then the turn");
+    assert!(
+        all_text(&requests[0].body).contains("CLASSIFIER-MARK"),
+        "`classifier_prompt`"
+    );
     assert_eq!(requests[1].body["model"], "local-high", "the fallback tier");
 }
 
@@ -366,4 +375,86 @@ async fn a_manifests_name_is_the_tools_name() {
     let tools = offered(&fake.requests()[0].body);
     assert!(tools.contains(&"yell".to_owned()), "{tools:?}");
     assert!(!tools.contains(&"shout".to_owned()), "{tools:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tool_bound_calls_go_to_the_tool_provider_and_others_to_the_provider() {
+    let root = support::shipped_root();
+    support::edit(
+        &root.path().join("pipelines/chat.toml"),
+        "type = \"llm_call\"",
+        "type = \"llm_call\"\nprovider = \"local\"\ntool_provider = \"openrouter\"",
+    );
+    let fake = FakeLlm::start().await;
+    let local = FakeLlm::start().await;
+    let local_url = local.base_url();
+    let live = start(
+        root.path(),
+        &fake,
+        &[
+            ("CLARA_PROVIDERS__LOCAL__KIND", "openai"),
+            ("CLARA_PROVIDERS__LOCAL__BASE_URL", local_url.as_str()),
+            ("CLARA_PROVIDERS__LOCAL__MODEL", "local-base"),
+            ("CLARA_MEMORY__ENABLED", "false"),
+        ],
+    )
+    .await;
+    fake.push(fake_llm::openai_tool_stream(
+        &[("c1", "roll_dice", "{\"sides\": 6}")],
+        5,
+    ));
+    fake.push(fake_llm::openai_stream(&["A five."]));
+    answer(&live, support::message("ann", "roll one")).await;
+    assert_eq!(
+        local.request_count(),
+        0,
+        "every call of this turn offered tools"
+    );
+    assert_eq!(fake.request_count(), 2);
+
+    // Without tools to offer, the turn goes to `provider`.
+    support::edit(
+        &root.path().join("pipelines/chat.toml"),
+        "tools = [\"*\"]",
+        "tools = []",
+    );
+    live.reload().await;
+    local.push(fake_llm::openai_stream(&["Hi from local."]));
+    assert_eq!(
+        answer(&live, support::message("ann", "hi there")).await,
+        "Hi from local."
+    );
+}
+
+#[tokio::test]
+async fn a_reply_slower_than_total_secs_is_stopped() {
+    let fake = FakeLlm::start().await;
+    fake.push(fake_llm::Reply {
+        first_byte_delay: std::time::Duration::from_millis(2500),
+        ..fake_llm::openai_json("late")
+    });
+    let config: clara_config::model::provider::ProviderConfig = toml::from_str(&format!(
+        "kind = \"openai\"\nbase_url = \"{}\"\nmodel = \"m\"\ntimeouts = {{ first_byte_secs = 10, total_secs = 1 }}\nretry = {{ max_retries = 0 }}\n",
+        fake.base_url()
+    ))
+    .unwrap();
+    let provider =
+        clara::llm::HttpProvider::new("test", &config, &clara_config::Env::default()).unwrap();
+    let started = std::time::Instant::now();
+    let error = clara_core::llm::Provider::chat(
+        &provider,
+        &clara_core::llm::ChatRequest {
+            stream: false,
+            ..clara_core::llm::ChatRequest::new(vec![clara_core::llm::Message::user("hi")])
+        },
+        &|_| {},
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(error.to_string().contains("whole reply"), "{error}");
 }
