@@ -11,6 +11,7 @@ pub mod loader;
 pub mod model;
 pub mod problem;
 pub mod read;
+mod retired;
 pub mod schema;
 pub mod schema_check;
 pub mod suggest;

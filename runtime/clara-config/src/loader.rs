@@ -82,6 +82,8 @@ pub struct ConfigSet {
     pub tools: BTreeMap<String, Loaded<ToolManifest>>,
     /// Hook files by file stem.
     pub hook_files: BTreeMap<String, Loaded<HookFile>>,
+    /// What is fine but worth saying (a retired key), by file and position.
+    pub warnings: Vec<Problem>,
 }
 
 /// What to check beyond the files themselves.
@@ -123,6 +125,7 @@ fn load_inner(
     let mut files = Files {
         root,
         problems: &mut problems,
+        warnings: Vec::new(),
         listed: BTreeMap::new(),
     };
     let (clara_doc, clara) = files.clara(&env);
@@ -131,6 +134,8 @@ fn load_inner(
     let tools = files.tools();
     let hook_files = files.named::<HookFile>(HOOKS_DIR, FileKind::Hook, "hook file");
     let listed = std::mem::take(&mut files.listed);
+    let mut warnings = std::mem::take(&mut files.warnings);
+    warnings.sort();
     let names = checks::Names::new(
         &listed,
         clara_doc.as_ref(),
@@ -164,6 +169,7 @@ fn load_inner(
                 .into_iter()
                 .map(|(k, v)| (k, v.expect("no problems means every file loaded")))
                 .collect(),
+            warnings,
         }),
         _ => Err(ConfigError::Invalid(problems)),
     }
@@ -199,6 +205,7 @@ impl Partial<'_> {
 struct Files<'a> {
     root: &'a Path,
     problems: &'a mut Vec<Problem>,
+    warnings: Vec<Problem>,
     /// Stems of the config files found in each folder, so names resolve even for files that
     /// fail to load.
     listed: BTreeMap<&'static str, BTreeSet<String>>,
@@ -417,9 +424,11 @@ impl Files<'_> {
     fn typed<T: DeserializeOwned>(
         &mut self,
         name: String,
-        source: Source,
+        mut source: Source,
         kind: FileKind,
     ) -> Option<Loaded<T>> {
+        let retired = crate::retired::drop_retired(kind, &source.rel, &mut source.doc);
+        self.warnings.extend(retired);
         if !matches!(source.doc.value, crate::doc::Value::Map(_)) {
             self.problems.push(Problem::at(
                 &source.rel,

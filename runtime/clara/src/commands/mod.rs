@@ -14,7 +14,12 @@ use clara_config::{ConfigSet, LoadOptions};
 /// not required here; each command says what it needs.
 fn load_or_report(root: &Path) -> Option<ConfigSet> {
     match clara_config::load(root, LoadOptions { offline: true }) {
-        Ok(set) => Some(set),
+        Ok(set) => {
+            for warning in &set.warnings {
+                eprintln!("warning: {warning}");
+            }
+            Some(set)
+        }
         Err(err) => {
             for problem in err.problems() {
                 eprintln!("{problem}");

@@ -15,6 +15,9 @@ pub fn run(root: &Path, args: &ValidateArgs) -> anyhow::Result<ExitCode> {
         },
     ) {
         Ok(set) => {
+            for warning in &set.warnings {
+                println!("warning: {warning}");
+            }
             println!("{}", summary(&set));
             Ok(ExitCode::SUCCESS)
         }
