@@ -83,6 +83,18 @@ pub fn usage(text: &str) -> Usage {
         .unwrap_or_default()
 }
 
+/// An error with its sources, `outer: inner: …` (tera puts the useful part in a source).
+#[cfg(test)]
+pub(crate) fn chain(error: &tera::Error) -> String {
+    let mut all = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        all = format!("{all}: {inner}");
+        source = inner.source();
+    }
+    all
+}
+
 /// The parser's position and reason.
 fn parse_error(err: &tera::Error) -> (Option<(u32, u32)>, String) {
     let detail =
@@ -137,15 +149,7 @@ mod tests {
     use super::*;
 
     fn render(text: &str) -> Result<String, String> {
-        render_once(text, &tera::Context::new()).map_err(|e| {
-            let mut all = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(inner) = source {
-                all = format!("{all}: {inner}");
-                source = inner.source();
-            }
-            all
-        })
+        render_once(text, &tera::Context::new()).map_err(|e| chain(&e))
     }
 
     #[test]

@@ -81,15 +81,8 @@ mod tests {
         tera.add_raw_template("url", template).unwrap();
         let mut context = tera::Context::new();
         context.insert("args", &args);
-        tera.render("url", &context).map_err(|e| {
-            let mut all = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(inner) = source {
-                all = format!("{all}: {inner}");
-                source = inner.source();
-            }
-            all
-        })
+        tera.render("url", &context)
+            .map_err(|e| crate::template::chain(&e))
     }
 
     #[test]
