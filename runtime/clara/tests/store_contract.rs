@@ -46,6 +46,7 @@ contract!(
     sessions_open_start_end_and_link,
     one_open_session_however_many_turns_start_it_at_once,
     idle_and_latest_sessions,
+    a_repeat_is_the_users_text_again_within_the_window,
     session_summary_and_missing_sessions,
     messages_keep_order_limit_and_move_last_activity,
     memory_changes_leave_exact_history,
@@ -342,6 +343,52 @@ async fn idle_and_latest_sessions(store: Arc<dyn Store>) {
             .unwrap()
             .map(|s| s.id),
         Some(next.id)
+    );
+}
+
+async fn a_repeat_is_the_users_text_again_within_the_window(store: Arc<dyn Store>) {
+    let (session, _) = store
+        .start_session("ann", "dm-ann", None, 1_000)
+        .await
+        .unwrap();
+    store
+        .add_message(&session.id, Role::User, Some("Ann"), "hello", 10_000)
+        .await
+        .unwrap();
+    store
+        .add_message(&session.id, Role::Assistant, None, "hi Ann", 11_000)
+        .await
+        .unwrap();
+    let repeat = |content: &'static str, since: i64, lookback: u32| {
+        let store = store.clone();
+        let id = session.id.clone();
+        async move {
+            store
+                .is_repeat(&id, content, since, lookback)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(
+        repeat("hello", 5_000, 20).await,
+        "behind clara's reply, still a repeat"
+    );
+    assert!(!repeat("hello", 10_001, 20).await, "outside the window");
+    assert!(
+        !repeat("hi Ann", 5_000, 20).await,
+        "clara's own text is not the user's"
+    );
+    assert!(!repeat("hello there", 5_000, 20).await);
+    assert!(!repeat("hello", 5_000, 1).await, "beyond the lookback");
+    let (other, _) = store
+        .start_session("bob", "dm-bob", None, 1_000)
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .is_repeat(&other.id, "hello", 5_000, 20)
+            .await
+            .unwrap()
     );
 }
 

@@ -84,6 +84,16 @@ pub trait Store: Send + Sync {
         limit: u32,
     ) -> BoxFuture<'a, StoreResult<Vec<StoredMessage>>>;
 
+    /// Whether one of the session's last `lookback` messages is a user message with exactly
+    /// `content`, written at or after `since`: a repeat the duplicate guard drops.
+    fn is_repeat<'a>(
+        &'a self,
+        session: &'a str,
+        content: &'a str,
+        since: Millis,
+        lookback: u32,
+    ) -> BoxFuture<'a, StoreResult<bool>>;
+
     /// Stores a memory and records an `Add` in its history.
     fn add_memory<'a>(
         &'a self,

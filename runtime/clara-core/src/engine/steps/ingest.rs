@@ -66,14 +66,11 @@ pub(crate) async fn run(
     if options.dedupe_window_secs > 0 {
         // The user's own recent messages, not just the last one: after a reply the session's
         // last message is clara's. (Copies still queued in an adapter are its to catch.)
-        let recent = generation
-            .store
-            .recent_messages(&session.id, DEDUPE_LOOKBACK)
-            .await?;
         let window = i64::from(options.dedupe_window_secs) * 1000;
-        if recent
-            .iter()
-            .any(|m| m.role == Role::User && m.content == text && now - m.created_at <= window)
+        if generation
+            .store
+            .is_repeat(&session.id, &text, now - window, DEDUPE_LOOKBACK)
+            .await?
         {
             turn.ended = Some(TurnEnd::Duplicate);
             return Ok(());

@@ -178,6 +178,18 @@ impl Store for PostgresStore {
         ))
     }
 
+    fn is_repeat<'a>(
+        &'a self,
+        session: &'a str,
+        content: &'a str,
+        since: Millis,
+        lookback: u32,
+    ) -> BoxFuture<'a, StoreResult<bool>> {
+        Box::pin(sessions::is_repeat(
+            &self.pool, session, content, since, lookback,
+        ))
+    }
+
     fn recent_messages<'a>(
         &'a self,
         session: &'a str,

@@ -222,6 +222,30 @@ pub(super) async fn add_message(
     Ok(id)
 }
 
+/// Whether one of the session's last `lookback` messages is the user's `content` again,
+/// written at or after `since`. Only the ids are read to find them; no row leaves SQL.
+pub(super) async fn is_repeat(
+    pool: &PgPool,
+    session: &str,
+    content: &str,
+    since: Millis,
+    lookback: u32,
+) -> StoreResult<bool> {
+    let (repeat,): (bool,) = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM messages WHERE id IN \
+         (SELECT id FROM messages WHERE session_id = $1 ORDER BY id DESC LIMIT $4) \
+         AND role = 'user' AND content = $2 AND created_at >= $3)",
+    )
+    .bind(session)
+    .bind(content)
+    .bind(since)
+    .bind(i64::from(lookback))
+    .fetch_one(pool)
+    .await
+    .map_err(db)?;
+    Ok(repeat)
+}
+
 /// The last `limit` messages of a session, oldest first.
 pub(super) async fn recent_messages(
     pool: &PgPool,
