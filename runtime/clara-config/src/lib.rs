@@ -7,6 +7,7 @@ mod checks;
 pub mod diff;
 pub mod doc;
 pub mod env;
+mod files;
 pub mod loader;
 pub mod model;
 pub mod problem;
