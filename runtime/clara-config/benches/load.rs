@@ -5,7 +5,7 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use clara_config::{Env, FileKind, LoadOptions};
+use clara_config::{Env, FileKind};
 
 fn measure(name: &str, runs: u32, mut f: impl FnMut()) {
     f();
@@ -28,11 +28,10 @@ fn measure(name: &str, runs: u32, mut f: impl FnMut()) {
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let options = LoadOptions { offline: true };
 
     // The first load in a process also generates the schemas; a running clara pays it once.
     let start = Instant::now();
-    clara_config::load_with_env(&root, Env::default(), options).expect("the shipped root is valid");
+    clara_config::load_with_env(&root, Env::default()).expect("the shipped root is valid");
     println!(
         "{:<34} {:>9.3?}",
         "first load (schemas generated)",
@@ -40,10 +39,10 @@ fn main() {
     );
 
     measure("load shipped root", 200, || {
-        black_box(clara_config::load_with_env(&root, Env::default(), options).unwrap());
+        black_box(clara_config::load_with_env(&root, Env::default()).unwrap());
     });
     measure("load shipped root + process env", 200, || {
-        black_box(clara_config::load(&root, options).unwrap());
+        black_box(clara_config::load(&root).unwrap());
     });
     measure("generate all five schemas", 50, || {
         for kind in FileKind::ALL {

@@ -83,34 +83,18 @@ pub struct ConfigSet {
     pub warnings: Vec<Problem>,
 }
 
-/// What to check beyond the files themselves.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct LoadOptions {
-    /// Skip checks that need the environment (secret variables being set).
-    pub offline: bool,
-}
-
 /// Loads `root` against the process environment and `ROOT/.env`.
-pub fn load(root: &Path, options: LoadOptions) -> Result<ConfigSet, ConfigError> {
+pub fn load(root: &Path) -> Result<ConfigSet, ConfigError> {
     let (env, problems) = Env::load(root);
-    load_inner(root, env, options, problems)
+    load_inner(root, env, problems)
 }
 
 /// Loads `root` against exactly `env` (no process environment, no `.env`).
-pub fn load_with_env(
-    root: &Path,
-    env: Env,
-    options: LoadOptions,
-) -> Result<ConfigSet, ConfigError> {
-    load_inner(root, env, options, Vec::new())
+pub fn load_with_env(root: &Path, env: Env) -> Result<ConfigSet, ConfigError> {
+    load_inner(root, env, Vec::new())
 }
 
-fn load_inner(
-    root: &Path,
-    env: Env,
-    options: LoadOptions,
-    mut problems: Vec<Problem>,
-) -> Result<ConfigSet, ConfigError> {
+fn load_inner(root: &Path, env: Env, mut problems: Vec<Problem>) -> Result<ConfigSet, ConfigError> {
     if !root.is_dir() {
         problems.push(Problem {
             file: String::new(),
@@ -148,7 +132,7 @@ fn load_inner(
         tools: &tools,
         hook_files: &hook_files,
     };
-    checks::run(&set, &names, &env, options, &mut problems);
+    checks::run(&set, &names, &mut problems);
     problems.sort();
     problems.dedup();
     match clara {

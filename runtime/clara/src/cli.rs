@@ -51,6 +51,29 @@ pub struct ValidateArgs {
     /// Skip checks that need the environment (secret variables being set).
     #[arg(long)]
     pub offline: bool,
+    /// Exit 1 unless this command has everything it needs (default: unless at least one
+    /// of them does).
+    #[arg(long = "for", value_enum)]
+    pub target: Option<Target>,
+}
+
+/// A command whose readiness `clara validate --for` checks.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// `clara chat`: the terminal.
+    Chat,
+    /// `clara run`: Discord, hooks, tasks and background work.
+    Run,
+}
+
+impl Target {
+    /// The command line it stands for.
+    pub fn command(self) -> &'static str {
+        match self {
+            Target::Chat => "clara chat",
+            Target::Run => "clara run",
+        }
+    }
 }
 
 /// Arguments of `clara schema`.

@@ -138,8 +138,8 @@ async fn a_conversation_that_remembers_the_user_the_next_day() {
         &json!({ "role": "user", "content": "Hi, I'm Sam and my dog Biscuit says hello" })
     );
     assert_eq!(
-        requests[1].body["model"], "openai/gpt-4o-mini",
-        "extraction uses the memory model"
+        requests[1].body["model"], "anthropic/claude-haiku",
+        "extraction follows the default provider, on its low tier"
     );
     assert!(
         requests[1].body["messages"][0]["content"]
@@ -578,7 +578,8 @@ async fn without_a_key_it_says_which_variable_to_set() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("Set OPENROUTER_API_KEY"), "{stderr}");
     assert!(
-        stderr.contains("base_url = \"http://127.0.0.1:11434/v1\""),
+        stderr.contains("CLARA_DEFAULTS__PROVIDER=anthropic")
+            && stderr.contains("CLARA_DEFAULTS__PROVIDER=local"),
         "{stderr}"
     );
     assert!(out.stdout.is_empty());

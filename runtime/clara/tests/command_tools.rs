@@ -216,12 +216,7 @@ async fn the_shipped_python_tool_runs_code_in_a_temporary_folder() {
         "enabled = false",
         "enabled = true",
     );
-    let set = clara_config::load_with_env(
-        root.path(),
-        Env::default(),
-        clara_config::LoadOptions { offline: true },
-    )
-    .unwrap();
+    let set = clara_config::load_with_env(root.path(), Env::default()).unwrap();
     let tools = clara::tools::build(&set, &clara::tools::http_client(), None);
     let python = tools
         .manifest_tool("run_python")

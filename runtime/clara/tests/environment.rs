@@ -41,7 +41,10 @@ fn a_missing_secret_is_reported_at_its_key_and_offline_skips_it() {
     assert_eq!(code, 1);
     assert_eq!(
         out,
-        "clara.toml:9:15: environment variable `LOCAL_KEY` is not set (needed by provider `local`); set it or pass --offline\n"
+        "clara.toml:9:15: environment variable `LOCAL_KEY` is not set (needed by provider `local`: the default provider, memory extraction)\n\
+         the files are valid: clara.toml, 1 persona, 1 pipeline, 1 tool, 1 hook and 0 tasks in 1 hook file\n\
+         clara chat: needs LOCAL_KEY\n\
+         clara run: needs LOCAL_KEY\n"
     );
     let (code, _) = validate(root.path(), &[("LOCAL_KEY", "")]);
     assert_eq!(code, 1, "an empty variable counts as unset");

@@ -182,12 +182,8 @@ async fn the_shipped_github_tools_call_the_api_as_documented() {
         ("GITHUB_TOKEN".to_owned(), TOKEN.to_owned()),
         ("DISCORD_BOT_TOKEN".to_owned(), "unused".to_owned()),
     ]);
-    let set = clara_config::load_with_env(
-        root.path(),
-        env,
-        clara_config::LoadOptions { offline: false },
-    )
-    .expect("the shipped root with GitHub tools enabled validates");
+    let set = clara_config::load_with_env(root.path(), env)
+        .expect("the shipped root with GitHub tools enabled validates");
     let store = clara::runtime::open_store(&set).await.unwrap();
     let tools = clara::tools::build(&set, &clara::tools::http_client(), None);
     let tool = |name: &str| {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clara::tools::mcp::McpServers;
-use clara_config::{ConfigSet, Env, LoadOptions};
+use clara_config::{ConfigSet, Env};
 use clara_core::engine::{ManualClock, Tool, ToolContext, ToolSource};
 use clara_core::store::Store;
 use serde_json::{Value, json};
@@ -37,8 +37,7 @@ fn stdio_manifest(script: &Path, extra: &str) -> String {
 
 fn load(root: &Path, env: &[(&str, &str)]) -> ConfigSet {
     let env = Env::from_vars(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-    clara_config::load_with_env(root, env, LoadOptions { offline: true })
-        .unwrap_or_else(|problems| panic!("{problems:?}"))
+    clara_config::load_with_env(root, env).unwrap_or_else(|problems| panic!("{problems:?}"))
 }
 
 /// Every tool the sources offer now, by name.

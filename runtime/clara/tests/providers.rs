@@ -15,7 +15,7 @@ use clara_config::model::provider::{EmbeddingsConfig, ProviderConfig};
 use clara_core::llm::{
     ChatRequest, Embedder, Message, Provider, ProviderErrorKind, StopReason, ToolSpec,
 };
-use serde_json::json;
+use serde_json::{Value, json};
 use support::fake_llm::{self, FakeLlm, Reply};
 
 const FAST_RETRY: &str =
@@ -685,6 +685,39 @@ async fn fallback_takes_over_when_a_provider_fails() {
 }
 
 #[tokio::test]
+async fn a_model_named_for_the_first_provider_never_reaches_a_fallback() {
+    let fake = FakeLlm::start().await;
+    let text = format!(
+        "[providers.primary]\nkind = \"openai\"\nbase_url = \"{url}\"\nmodel = \"p-model\"\nfallback = [\"backup\"]\nretry = {{ max_retries = 0 }}\n\
+         [providers.backup]\nkind = \"openai\"\nbase_url = \"{url}\"\nmodel = \"b-model\"\nmodels = {{ low = \"b-small\" }}\n",
+        url = fake.base_url()
+    );
+    let config: ClaraConfig = toml::from_str(&text).unwrap();
+    let providers = Providers::build(&config, &Env::default());
+    fake.push(fake_llm::error_json(500, "primary is down"));
+    fake.push(fake_llm::openai_json("backup answers"));
+    // What memory extraction sends: its own model for the first provider, the low tier for
+    // any other.
+    let request = ChatRequest {
+        stream: false,
+        model: Some("openai/gpt-4o-mini".to_owned()),
+        tier: Some(Tier::Low),
+        ..ChatRequest::new(conversation())
+    };
+    let response = chat(providers.get("primary").unwrap().as_ref(), &request)
+        .await
+        .0
+        .unwrap();
+    assert_eq!(response.model, "b-small");
+    let models: Vec<Value> = fake
+        .requests()
+        .iter()
+        .map(|r| r.body["model"].clone())
+        .collect();
+    assert_eq!(models, [json!("openai/gpt-4o-mini"), json!("b-small")]);
+}
+
+#[tokio::test]
 async fn api_keys_never_appear_in_errors() {
     let fake = FakeLlm::start().await;
     fake.push(fake_llm::error_json(
@@ -704,7 +737,7 @@ async fn api_keys_never_appear_in_errors() {
 }
 
 #[tokio::test]
-async fn a_missing_key_is_an_honest_error_at_call_time() {
+async fn a_missing_key_is_an_honest_error_at_call_time_naming_the_model_asked_for() {
     let text =
         "[providers.p]\nkind = \"openai\"\napi_key_env = \"NOT_SET_ANYWHERE\"\nmodel = \"m\"\n";
     let config: ClaraConfig = toml::from_str(text).unwrap();
@@ -719,6 +752,18 @@ async fn a_missing_key_is_an_honest_error_at_call_time() {
     assert_eq!(
         error.to_string(),
         "provider `p` (model `m`): environment variable `NOT_SET_ANYWHERE` is not set"
+    );
+    let memory = ChatRequest {
+        model: Some("memory-model".to_owned()),
+        ..ChatRequest::new(conversation())
+    };
+    let error = chat(providers.get("p").unwrap().as_ref(), &memory)
+        .await
+        .0
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "provider `p` (model `memory-model`): environment variable `NOT_SET_ANYWHERE` is not set"
     );
 }
 

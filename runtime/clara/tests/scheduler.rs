@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clara::app::{App, Features};
-use clara_config::{Env, LoadOptions};
+use clara_config::Env;
 use clara_core::engine::SystemClock;
 
 async fn app(root: &Path) -> App {
@@ -147,7 +147,6 @@ async fn runs_missed_while_down_follow_the_tasks_policy() {
     let set = clara_config::load_with_env(
         root.path(),
         Env::from_vars([("OPENROUTER_API_KEY".to_owned(), "k".to_owned())]),
-        LoadOptions { offline: true },
     )
     .unwrap();
     let store = clara::runtime::open_store(&set).await.unwrap();

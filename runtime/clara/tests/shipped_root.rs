@@ -5,11 +5,11 @@ mod support;
 
 use std::process::Output;
 
+use clara_config::Env;
 use clara_config::model::steps::{
     BuildContextStep, ClassifyTierStep, IngestStep, LlmCallStep, Step, ToolLoopStep,
     WriteMemoryStep,
 };
-use clara_config::{Env, LoadOptions};
 use support::repo_root;
 
 fn clara(args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -35,11 +35,18 @@ fn shipped_root_validates_offline() {
 #[test]
 fn shipped_root_needs_a_provider_key_and_a_discord_token() {
     let missing = clara(&["validate"], &[]);
-    assert_eq!(missing.status.code(), Some(1));
+    assert_eq!(
+        missing.status.code(),
+        Some(1),
+        "nothing can run without a model"
+    );
     assert_eq!(
         String::from_utf8_lossy(&missing.stdout),
-        "clara.toml:23:15: environment variable `OPENROUTER_API_KEY` is not set (needed by provider `openrouter`); set it or pass --offline\n\
-         clara.toml:106:13: environment variable `DISCORD_BOT_TOKEN` is not set (needed by the Discord adapter); set it or pass --offline\n"
+        "clara.toml:24:15: environment variable `OPENROUTER_API_KEY` is not set (needed by provider `openrouter`: the default provider, memory extraction)\n\
+         clara.toml:116:13: environment variable `DISCORD_BOT_TOKEN` is not set (needed by the Discord adapter)\n\
+         the files are valid: clara.toml, 1 persona, 3 pipelines, 9 tools, 3 hooks and 2 tasks in 2 hook files\n\
+         clara chat: needs OPENROUTER_API_KEY\n\
+         clara run: needs OPENROUTER_API_KEY, DISCORD_BOT_TOKEN (or adapters.discord.enabled = false to run without Discord)\n"
     );
     let present = clara(
         &["validate"],
@@ -53,6 +60,36 @@ fn shipped_root_needs_a_provider_key_and_a_discord_token() {
         "{}",
         String::from_utf8_lossy(&present.stdout)
     );
+}
+
+#[test]
+fn a_chat_only_user_on_a_fresh_clone_is_told_chat_is_ready_and_what_run_needs() {
+    let key = [("OPENROUTER_API_KEY", "sk-test")];
+    let out = clara(&["validate"], &key);
+    assert_eq!(out.status.code(), Some(0), "chat can run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.ends_with(
+            "clara chat: ready\n\
+             clara run: needs DISCORD_BOT_TOKEN (or adapters.discord.enabled = false to run without Discord)\n"
+        ),
+        "{stdout}"
+    );
+    assert_eq!(
+        clara(&["validate", "--for", "chat"], &key).status.code(),
+        Some(0)
+    );
+    assert_eq!(
+        clara(&["validate", "--for", "run"], &key).status.code(),
+        Some(1)
+    );
+    let without_discord = [
+        ("OPENROUTER_API_KEY", "sk-test"),
+        ("CLARA_ADAPTERS__DISCORD__ENABLED", "false"),
+    ];
+    let out = clara(&["validate", "--for", "run"], &without_discord);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok: clara.toml"));
 }
 
 #[test]
@@ -83,9 +120,7 @@ fn schema_check_notices_a_stale_file() {
 
 #[test]
 fn chat_pipeline_writes_out_the_defaults() {
-    let set =
-        clara_config::load_with_env(&repo_root(), Env::default(), LoadOptions { offline: true })
-            .unwrap();
+    let set = clara_config::load_with_env(&repo_root(), Env::default()).unwrap();
     let chat = &set.pipelines["chat"].value;
     let defaults = vec![
         Step::Ingest(IngestStep::default()),

@@ -4,7 +4,8 @@
 //!
 //! A case folder holds `files/` (copied over the base; an empty file named `NAME.remove`
 //! deletes `NAME`), `expected` (the exact stdout), and optionally `env` (`KEY=VALUE` lines,
-//! the only variables besides PATH the run sees) and `args` (default `--offline`).
+//! the only variables besides PATH the run sees), `args` (default `--offline`) and `exit` (the
+//! exit code, when the rule above does not give it).
 
 mod support;
 
@@ -68,7 +69,11 @@ fn every_case_prints_exactly_its_expected_problems() {
             .lines()
             .last()
             .is_some_and(|l| l.starts_with("ok: "));
-        let expected_code = if clean { 0 } else { 1 };
+        let expected_code = match fs::read_to_string(case.join("exit")) {
+            Ok(code) => code.trim().parse().expect("`exit` holds a number"),
+            Err(_) if clean => 0,
+            Err(_) => 1,
+        };
         let outcome = run_case(case);
         if outcome.stdout != expected || outcome.code != expected_code {
             failures.push(format!(

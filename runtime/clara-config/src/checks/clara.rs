@@ -83,14 +83,35 @@ pub(crate) fn check(
         }
     }
 
-    if let Some(embeddings) = &config.embeddings {
-        let at = path!["embeddings", "provider"];
-        match config.providers.get(&embeddings.provider) {
-            Some(p) if p.kind != ProviderKind::Openai => {
-                report.value(source, &at, format!("embeddings need an OpenAI-compatible provider, and `{}` is of kind `anthropic`", embeddings.provider));
-            }
-            Some(_) => {}
-            None => report.reference(source, &at, "provider", &embeddings.provider, providers),
+    // Named here, or inherited from the default provider (whose own problems are reported at
+    // `defaults.provider`) when embeddings are on.
+    if let Some(embeddings) = config
+        .embeddings
+        .as_ref()
+        .filter(|e| e.enabled || e.provider.is_some())
+    {
+        let named = embeddings.provider.is_some();
+        let at: &[crate::doc::Seg] = if named {
+            &path!["embeddings", "provider"]
+        } else {
+            &path!["embeddings"]
+        };
+        match config.embeddings_provider() {
+            Some(name) => match config.providers.get(name) {
+                Some(p) if p.kind != ProviderKind::Openai => {
+                    let whose = if named { "" } else { "the default provider " };
+                    report.value(source, at, format!("embeddings need an OpenAI-compatible provider, and {whose}`{name}` is of kind `anthropic`: set `provider` under [embeddings] to one of kind `openai`, or `enabled = false`"));
+                }
+                Some(_) => {}
+                None if named => report.reference(source, at, "provider", name, providers),
+                None => {}
+            },
+            None if !named => report.key(
+                source,
+                at,
+                "embeddings need a provider: set `provider` under [embeddings] or [defaults]",
+            ),
+            None => {}
         }
     }
     if let Some(provider) = &config.memory.provider {

@@ -6,7 +6,6 @@ mod env_names;
 mod hooks;
 mod persona;
 mod pipeline;
-mod secrets;
 mod templates;
 mod tools;
 
@@ -15,8 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 pub(crate) use persona::persona_prompt;
 
 use crate::doc::{Node, Seg, Value};
-use crate::env::Env;
-use crate::loader::{LoadOptions, Loaded, LoadedPersona, PERSONAS_DIR, Partial, Source, TOOLS_DIR};
+use crate::loader::{Loaded, LoadedPersona, PERSONAS_DIR, Partial, Source, TOOLS_DIR};
 use crate::model::clara::ClaraConfig;
 use crate::model::common::{glob_match, is_glob};
 use crate::model::pipeline::Pipeline;
@@ -130,13 +128,7 @@ impl Report<'_> {
     }
 }
 
-pub(crate) fn run(
-    set: &Partial<'_>,
-    names: &Names,
-    env: &Env,
-    options: LoadOptions,
-    problems: &mut Vec<Problem>,
-) {
+pub(crate) fn run(set: &Partial<'_>, names: &Names, problems: &mut Vec<Problem>) {
     let mut report = Report { problems };
     for source in set.sources() {
         env_names::check(source, &mut report);
@@ -150,7 +142,4 @@ pub(crate) fn run(
     pipeline::check_all(set, names, &mut report);
     tools::check_all(set, names, &mut report);
     hooks::check_all(set, names, &mut report);
-    if !options.offline {
-        secrets::check(set, env, &mut report);
-    }
 }

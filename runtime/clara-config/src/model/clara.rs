@@ -48,6 +48,36 @@ pub struct ClaraConfig {
     pub files: FilesConfig,
 }
 
+impl ClaraConfig {
+    /// The provider a call uses when nothing names one: `defaults.provider`, or the only
+    /// provider configured.
+    pub fn default_provider(&self) -> Option<&str> {
+        self.defaults.provider.as_deref().or_else(|| {
+            (self.providers.len() == 1)
+                .then(|| self.providers.keys().next().map(String::as_str))
+                .flatten()
+        })
+    }
+
+    /// The provider memory extraction calls: `memory.provider`, else the default one, so
+    /// switching the default provider moves memory with it.
+    pub fn memory_provider(&self) -> Option<&str> {
+        self.memory
+            .provider
+            .as_deref()
+            .or_else(|| self.default_provider())
+    }
+
+    /// The provider that serves embeddings: `embeddings.provider`, else the default one.
+    pub fn embeddings_provider(&self) -> Option<&str> {
+        let embeddings = self.embeddings.as_ref()?;
+        embeddings
+            .provider
+            .as_deref()
+            .or_else(|| self.default_provider())
+    }
+}
+
 /// Process-level settings; a change to any of them is refused by hot reload and needs a restart.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -143,10 +173,12 @@ pub struct MemoryConfig {
     #[serde(default = "yes")]
     pub enabled: bool,
     /// Provider for fact extraction and reconciliation (MyPalClara's `ROOK_PROVIDER`).
-    /// Defaults to `defaults.provider`.
+    /// Defaults to `defaults.provider`, so memory follows a switch of the default provider.
     #[serde(default)]
     pub provider: Option<String>,
-    /// Model for extraction (`ROOK_MODEL`). Defaults to the provider's low-tier model.
+    /// Model for extraction (`ROOK_MODEL`). Defaults to the provider's low-tier model (its
+    /// base model when it has no tiers). A fallback provider never gets this name: it uses
+    /// its own low tier.
     #[serde(default)]
     pub model: Option<String>,
     /// Sampling temperature for extraction calls.

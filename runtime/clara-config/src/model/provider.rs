@@ -177,8 +177,10 @@ pub struct EmbeddingsConfig {
     /// Use embeddings. When off, memory search runs on full text alone.
     #[serde(default = "yes")]
     pub enabled: bool,
-    /// The provider (of kind `openai`) that serves `/embeddings`.
-    pub provider: String,
+    /// The provider (of kind `openai`) that serves `/embeddings`. Defaults to
+    /// `defaults.provider`.
+    #[serde(default)]
+    pub provider: Option<String>,
     /// Embedding model. Changing it re-embeds existing memories.
     #[serde(default = "default_embedding_model")]
     pub model: String,

@@ -183,10 +183,8 @@ async fn ask(generation: &Generation, prompt: String) -> Result<String, EngineEr
     let request = ChatRequest {
         stream: false,
         model: memory.model.clone(),
-        tier: memory
-            .model
-            .is_none()
-            .then_some(clara_config::model::common::Tier::Low),
+        // What a fallback provider runs, since `memory.model` names the first provider's.
+        tier: Some(clara_config::model::common::Tier::Low),
         temperature: Some(memory.temperature),
         max_tokens: Some(memory.max_tokens),
         ..ChatRequest::new(vec![Message::user(prompt)])

@@ -189,12 +189,7 @@ impl Generation {
 
     /// A provider by name, or the default one (`defaults.provider`, or the only provider).
     pub fn provider(&self, name: Option<&str>) -> Result<Arc<dyn Provider>, EngineError> {
-        let defaults = &self.config.clara.value.defaults;
-        let chosen = name.or(defaults.provider.as_deref()).or_else(|| {
-            (self.providers.len() == 1)
-                .then(|| self.providers.keys().next().map(String::as_str))
-                .flatten()
-        });
+        let chosen = name.or_else(|| self.config.clara.value.default_provider());
         let chosen = chosen.ok_or_else(|| {
             EngineError::Config("no provider configured: set `defaults.provider`".to_owned())
         })?;

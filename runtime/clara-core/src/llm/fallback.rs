@@ -33,7 +33,17 @@ impl Provider for Fallback {
     ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
         Box::pin(async move {
             let mut last_error = None;
+            // A model named in the request is the first provider's; the others choose their own
+            // by the request's tier.
+            let own_choice = request.model.is_some().then(|| ChatRequest {
+                model: None,
+                ..request.clone()
+            });
             for (i, provider) in self.chain.iter().enumerate() {
+                let request = match &own_choice {
+                    Some(own) if i > 0 => own,
+                    _ => request,
+                };
                 match provider.chat(request, on_delta).await {
                     Ok(response) => return Ok(response),
                     // Part of an answer already reached the user: another provider would

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use clara::live::Live;
-use clara_config::{Env, LoadOptions};
+use clara_config::Env;
 use clara_core::engine::{Conversation, Incoming, LogEvents, SystemClock};
 
 /// A temporary copy of the shipped root's config files.
@@ -99,9 +99,7 @@ pub async fn start_live(
     let env = Env::from_vars(vars);
     let dir = root.to_owned();
     Live::start(
-        Box::new(move || {
-            clara_config::load_with_env(&dir, env.clone(), LoadOptions { offline: true })
-        }),
+        Box::new(move || clara_config::load_with_env(&dir, env.clone())),
         Arc::new(SystemClock),
         Arc::new(LogEvents),
     )

@@ -11,7 +11,6 @@ use std::time::Duration;
 use anyhow::Context;
 use clara::app::{App, Features};
 use clara::live::{Live, Loader, Outlet};
-use clara_config::LoadOptions;
 use clara_config::model::common::EventName;
 use clara_config::model::hook::Delivery;
 use clara_core::engine::{
@@ -41,7 +40,7 @@ pub async fn run(root: &Path, args: &ChatArgs) -> anyhow::Result<ExitCode> {
         eprintln!("the terminal adapter is disabled (adapters.chat.enabled = false in clara.toml)");
         return Ok(ExitCode::FAILURE);
     }
-    if let Some(message) = super::missing_provider_key(&set, "clara chat") {
+    if let Err(message) = super::check_secrets(&set, "clara chat") {
         eprintln!("{message}");
         return Ok(ExitCode::FAILURE);
     }
@@ -63,7 +62,7 @@ pub async fn run(root: &Path, args: &ChatArgs) -> anyhow::Result<ExitCode> {
     };
     drop(set);
     let root = root.to_owned();
-    let loader: Loader = Box::new(move || clara_config::load(&root, LoadOptions { offline: true }));
+    let loader: Loader = Box::new(move || clara_config::load(&root));
     let app = App::start(loader, clock()?, Features::default()).await?;
     app.live.outlets().register("chat", Arc::new(Terminal));
     app.live.mcp().started(MCP_START_WAIT).await;

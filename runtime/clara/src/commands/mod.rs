@@ -8,12 +8,12 @@ pub mod validate;
 
 use std::path::Path;
 
-use clara_config::{ConfigSet, LoadOptions};
+use clara_config::ConfigSet;
 
 /// The root's config, or `None` after printing every problem (the caller exits 1). Secrets are
 /// not required here; each command says what it needs.
 fn load_or_report(root: &Path) -> Option<ConfigSet> {
-    match clara_config::load(root, LoadOptions { offline: true }) {
+    match clara_config::load(root) {
         Ok(set) => {
             for warning in &set.warnings {
                 eprintln!("warning: {warning}");
@@ -30,26 +30,38 @@ fn load_or_report(root: &Path) -> Option<ConfigSet> {
     }
 }
 
+/// Says what this command will miss from the environment before anything starts. Without the
+/// default provider's key nothing can be answered: that is returned as the reason to stop, with
+/// how to fix it. Anything else missing (memory's provider, a tool's token) is a warning, since
+/// only the work that needs it fails. The Discord token is `clara run`'s own start-up check.
+fn check_secrets(set: &ConfigSet, command: &str) -> Result<(), String> {
+    if let Some(message) = missing_provider_key(set, command) {
+        return Err(message);
+    }
+    for secret in set.missing_secrets().iter().filter(|m| !m.run_only) {
+        eprintln!("warning: {}", secret.problem);
+    }
+    Ok(())
+}
+
 /// When the default provider's key is not set: a message saying which variable to set, or how
 /// to use a local server instead.
 fn missing_provider_key(set: &ConfigSet, command: &str) -> Option<String> {
     let config = &set.clara.value;
-    let name = config.defaults.provider.clone().or_else(|| {
-        (config.providers.len() == 1)
-            .then(|| config.providers.keys().next().cloned())
-            .flatten()
-    })?;
-    let provider = config.providers.get(&name)?;
+    let name = config.default_provider()?;
+    let provider = config.providers.get(name)?;
     let var = provider.api_key_env.as_ref()?;
     if set.env.get(var).is_some() {
         return None;
     }
     Some(format!(
         "{command} needs a language model, and the default provider `{name}` has no key.\n\
-         Set {var} in the environment or in {root}/.env.\n\
-         Or use a local OpenAI-compatible server (Ollama, llama.cpp, vLLM, LM Studio): add to clara.toml\n\n  \
-         [providers.local]\n  kind = \"openai\"\n  base_url = \"http://127.0.0.1:11434/v1\"\n  model = \"llama3.2\"\n\n\
-         and run with CLARA_DEFAULTS__PROVIDER=local (or set `provider = \"local\"` under [defaults]).",
+         Set {var} in the environment or in {root}/.env, or use another provider:\n  \
+         Anthropic:     set ANTHROPIC_API_KEY and CLARA_DEFAULTS__PROVIDER=anthropic\n  \
+         a local server (Ollama, llama.cpp, vLLM, LM Studio): set CLARA_DEFAULTS__PROVIDER=local \
+         ([providers.local] in clara.toml holds its address and model)\n\
+         Memory follows the default provider. The README's \"Choosing a model provider\" has each \
+         recipe in full, embeddings included.",
         root = set.root.display(),
     ))
 }

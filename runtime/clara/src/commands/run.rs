@@ -8,22 +8,23 @@ use std::sync::Arc;
 
 use clara::app::{App, Features};
 use clara::live::Loader;
-use clara_config::LoadOptions;
 use clara_core::engine::SystemClock;
 
 pub async fn run(root: &Path) -> anyhow::Result<ExitCode> {
     let Some(set) = super::load_or_report(root) else {
         return Ok(ExitCode::FAILURE);
     };
-    if let Some(message) = super::missing_provider_key(&set, "clara run") {
+    if let Err(message) = super::check_secrets(&set, "clara run") {
         eprintln!("{message}");
         return Ok(ExitCode::FAILURE);
     }
-    let hooks: usize = set.hook_files.values().map(|f| f.value.hooks.len()).sum();
-    let tasks: usize = set.hook_files.values().map(|f| f.value.tasks.len()).sum();
+    // What will actually fire: disabled hooks and tasks are not counted.
+    let files = || set.hook_files.values().map(|f| &f.value);
+    let hooks = files().flat_map(|f| &f.hooks).filter(|h| h.enabled).count();
+    let tasks = files().flat_map(|f| &f.tasks).filter(|t| t.enabled).count();
     drop(set);
     let dir = root.to_owned();
-    let loader: Loader = Box::new(move || clara_config::load(&dir, LoadOptions { offline: true }));
+    let loader: Loader = Box::new(move || clara_config::load(&dir));
     let features = Features {
         scheduler: true,
         jobs: true,

@@ -1,41 +1,80 @@
-//! `clara validate`: load the whole root and print every problem, or a one-line summary.
+//! `clara validate`: load the whole root and print every problem, then whether `clara chat`
+//! and `clara run` have what they need from the environment.
 
 use std::path::Path;
 use std::process::ExitCode;
 
-use clara_config::{ConfigSet, LoadOptions};
+use clara_config::{ConfigSet, MissingSecret};
 
-use crate::cli::ValidateArgs;
+use crate::cli::{Target, ValidateArgs};
 
 pub fn run(root: &Path, args: &ValidateArgs) -> anyhow::Result<ExitCode> {
-    match clara_config::load(
-        root,
-        LoadOptions {
-            offline: args.offline,
-        },
-    ) {
-        Ok(set) => {
-            for warning in &set.warnings {
-                println!("warning: {warning}");
-            }
-            println!("{}", summary(&set));
-            Ok(ExitCode::SUCCESS)
-        }
+    let set = match clara_config::load(root) {
+        Ok(set) => set,
         Err(err) => {
             for problem in err.problems() {
                 println!("{problem}");
             }
             eprintln!("{err}");
-            Ok(ExitCode::FAILURE)
+            return Ok(ExitCode::FAILURE);
         }
+    };
+    for warning in &set.warnings {
+        println!("warning: {warning}");
     }
+    let missing = if args.offline {
+        Vec::new()
+    } else {
+        set.missing_secrets()
+    };
+    if missing.is_empty() {
+        println!("ok: {}", summary(&set));
+        return Ok(ExitCode::SUCCESS);
+    }
+    for secret in &missing {
+        println!("{}", secret.problem);
+    }
+    println!("the files are valid: {}", summary(&set));
+    let chat = verdict(&missing, Target::Chat);
+    let run = verdict(&missing, Target::Run);
+    let ready = match args.target {
+        Some(Target::Chat) => chat,
+        Some(Target::Run) => run,
+        None => chat || run,
+    };
+    Ok(if ready {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Prints what `target` still needs and returns whether it has everything.
+fn verdict(missing: &[MissingSecret], target: Target) -> bool {
+    let needed: Vec<&MissingSecret> = missing
+        .iter()
+        .filter(|m| target == Target::Run || !m.run_only)
+        .collect();
+    let name = target.command();
+    if needed.is_empty() {
+        println!("{name}: ready");
+        return true;
+    }
+    let vars: Vec<&str> = needed.iter().map(|m| m.var.as_str()).collect();
+    let discord = if needed.iter().any(|m| m.run_only) {
+        " (or adapters.discord.enabled = false to run without Discord)"
+    } else {
+        ""
+    };
+    println!("{name}: needs {}{discord}", vars.join(", "));
+    false
 }
 
 fn summary(set: &ConfigSet) -> String {
     let hooks: usize = set.hook_files.values().map(|f| f.value.hooks.len()).sum();
     let tasks: usize = set.hook_files.values().map(|f| f.value.tasks.len()).sum();
     format!(
-        "ok: clara.toml, {}, {}, {}, {} and {} in {}",
+        "clara.toml, {}, {}, {}, {} and {} in {}",
         count(set.personas.len(), "persona"),
         count(set.pipelines.len(), "pipeline"),
         count(set.tools.len(), "tool"),

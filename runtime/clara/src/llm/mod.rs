@@ -77,6 +77,7 @@ impl Providers {
                         Ok(client) => Arc::new(client),
                         Err(error) => Arc::new(Unavailable {
                             name: name.clone(),
+                            config: provider.clone(),
                             error,
                         }),
                     });
@@ -107,8 +108,9 @@ impl Providers {
             })
             .collect();
         let embedder = config.embeddings.as_ref().filter(|e| e.enabled).and_then(|settings| {
-            let provider = config.providers.get(&settings.provider)?;
-            match HttpEmbedder::new(&settings.provider, provider, settings, env) {
+            let name = config.embeddings_provider()?;
+            let provider = config.providers.get(name)?;
+            match HttpEmbedder::new(name, provider, settings, env) {
                 Ok(embedder) => Some(Arc::new(embedder) as Arc<dyn Embedder>),
                 Err(error) => {
                     tracing::warn!(%error, "embeddings are off: memory search uses full text only");
@@ -143,6 +145,7 @@ impl Providers {
 /// A provider that could not be built (a missing secret): every call reports why.
 struct Unavailable {
     name: String,
+    config: ProviderConfig,
     error: ProviderError,
 }
 
@@ -153,9 +156,20 @@ impl Provider for Unavailable {
 
     fn chat<'a>(
         &'a self,
-        _request: &'a ChatRequest,
+        request: &'a ChatRequest,
         _on_delta: DeltaSink<'a>,
     ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
-        Box::pin(async move { Err(self.error.clone()) })
+        // Named by the model this call wanted, as a working provider's errors are.
+        let model = request.model.clone().unwrap_or_else(|| {
+            self.config
+                .model_for_call(request.tier, !request.tools.is_empty())
+                .to_owned()
+        });
+        Box::pin(async move {
+            Err(ProviderError {
+                model,
+                ..self.error.clone()
+            })
+        })
     }
 }

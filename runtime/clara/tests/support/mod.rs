@@ -76,13 +76,7 @@ pub fn loader(root: &Path, vars: &[(&str, &str)]) -> clara::live::Loader {
     let env =
         clara_config::Env::from_vars(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let root = root.to_owned();
-    Box::new(move || {
-        clara_config::load_with_env(
-            &root,
-            env.clone(),
-            clara_config::LoadOptions { offline: true },
-        )
-    })
+    Box::new(move || clara_config::load_with_env(&root, env.clone()))
 }
 
 /// A direct message from `user` on the terminal adapter.
