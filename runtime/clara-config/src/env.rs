@@ -24,8 +24,27 @@ impl Env {
             std::env::vars_os()
                 .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
         );
-        let problems = env.merge_dotenv(&root.join(DOTENV));
+        let problems = env.merge_dotenv(&root.join(DOTENV), DOTENV);
         (env, problems)
+    }
+
+    /// The variables of one dotenv file alone (a MyPalClara `.env` being converted, say).
+    pub fn from_dotenv(path: &Path) -> Result<Env, Vec<Problem>> {
+        let mut env = Env::default();
+        let name = path.display().to_string();
+        if !path.exists() {
+            return Err(vec![Problem {
+                file: name,
+                at: None,
+                message: "not found".to_owned(),
+            }]);
+        }
+        let problems = env.merge_dotenv(path, &name);
+        if problems.is_empty() {
+            Ok(env)
+        } else {
+            Err(problems)
+        }
     }
 
     /// An environment made of exactly these variables.
@@ -35,25 +54,28 @@ impl Env {
         }
     }
 
-    fn merge_dotenv(&mut self, path: &Path) -> Vec<Problem> {
+    fn merge_dotenv(&mut self, path: &Path, name: &str) -> Vec<Problem> {
         let text = match read::read_text(path) {
             Ok(text) => text,
             Err(err) if err.is_not_found() => return Vec::new(),
             Err(err) => {
                 return vec![Problem {
-                    file: DOTENV.to_owned(),
+                    file: name.to_owned(),
                     at: None,
                     message: err.to_string(),
                 }];
             }
         };
+        let text = quote_spaced_values(&text);
         for item in dotenvy::from_read_iter(text.as_bytes()) {
             match item {
                 Ok((key, value)) => {
                     self.vars.entry(key).or_insert(value);
                 }
-                Err(dotenvy::Error::LineParse(line, _)) => return vec![unparsable(&text, &line)],
-                Err(err) => return vec![Problem::at(DOTENV, At::START, err.to_string())],
+                Err(dotenvy::Error::LineParse(line, _)) => {
+                    return vec![unparsable(name, &text, &line)];
+                }
+                Err(err) => return vec![Problem::at(name, At::START, err.to_string())],
             }
         }
         Vec::new()
@@ -73,9 +95,35 @@ impl Env {
     }
 }
 
+/// python-dotenv (MyPalClara's reader) takes an unquoted value with spaces, such as
+/// `DISCORD_ALLOWED_CHANNELS=123, 456`, up to an inline ` #` comment; dotenvy refuses it. Such
+/// values are quoted here so the same file keeps working. Lines keep their numbers.
+fn quote_spaced_values(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\n', '\r']);
+        let ending = &line[body.len()..];
+        let quoted = body.split_once('=').and_then(|(key, value)| {
+            let name = key
+                .trim()
+                .strip_prefix("export ")
+                .unwrap_or(key.trim())
+                .trim();
+            let value = value.trim_start();
+            let plain = !value.starts_with(['"', '\'']) && is_variable_name(name);
+            let value = value.split(" #").next().unwrap_or(value).trim_end();
+            (plain && value.contains(char::is_whitespace) && !value.contains('\''))
+                .then(|| format!("{key}='{value}'"))
+        });
+        out.push_str(quoted.as_deref().unwrap_or(body));
+        out.push_str(ending);
+    }
+    out
+}
+
 /// The problem with a `.env` line that does not parse: where it is and which variable it
 /// sets, never the text itself — the value on that line is usually a secret.
-fn unparsable(text: &str, line: &str) -> Problem {
+fn unparsable(file: &str, text: &str, line: &str) -> Problem {
     let first = line.lines().next().unwrap_or(line).trim();
     let found = text
         .lines()
@@ -84,7 +132,7 @@ fn unparsable(text: &str, line: &str) -> Problem {
         .or_else(|| text.lines().enumerate().find(|(_, l)| l.contains(first)));
     let Some((number, physical)) = found else {
         return Problem::at(
-            DOTENV,
+            file,
             At::START,
             "a line cannot be parsed (expected NAME=value)",
         );
@@ -100,7 +148,7 @@ fn unparsable(text: &str, line: &str) -> Problem {
                 .find('=')
                 .map_or(0, |i| physical[..=i].chars().count());
             Problem::at(
-                DOTENV,
+                file,
                 At::Pos {
                     line: line_number,
                     col: col as u32 + 1,
@@ -111,7 +159,7 @@ fn unparsable(text: &str, line: &str) -> Problem {
             )
         }
         None => Problem::at(
-            DOTENV,
+            file,
             At::Pos {
                 line: line_number,
                 col: indent as u32 + 1,
@@ -138,7 +186,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(DOTENV), dotenv).unwrap();
         let mut env = Env::default();
-        env.merge_dotenv(&dir.path().join(DOTENV))
+        env.merge_dotenv(&dir.path().join(DOTENV), DOTENV)
             .iter()
             .map(ToString::to_string)
             .collect()
@@ -160,5 +208,21 @@ mod tests {
         assert_eq!(reported.len(), 1);
         assert!(reported[0].starts_with(".env:2:1: this line cannot be parsed"));
         assert!(!reported[0].contains(secret));
+    }
+
+    #[test]
+    fn unquoted_values_with_spaces_read_as_python_dotenv_reads_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mypalclara.env");
+        std::fs::write(
+            &path,
+            "DISCORD_ALLOWED_CHANNELS=123, 456\nexport TITLE = My Pal Clara # shown in OpenRouter\nQUOTED=\"a b\"\nPLAIN=x#y\n",
+        )
+        .unwrap();
+        let env = Env::from_dotenv(&path).unwrap();
+        assert_eq!(env.get("DISCORD_ALLOWED_CHANNELS"), Some("123, 456"));
+        assert_eq!(env.get("TITLE"), Some("My Pal Clara"));
+        assert_eq!(env.get("QUOTED"), Some("a b"));
+        assert_eq!(env.get("PLAIN"), Some("x#y"));
     }
 }

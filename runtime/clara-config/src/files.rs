@@ -203,7 +203,10 @@ impl Files<'_> {
             Ok(text) => text,
             Err(err) => {
                 let message = if err.is_not_found() && rel == CLARA_FILE {
-                    "not found: every root needs a clara.toml".to_owned()
+                    format!(
+                        "not found in {}: every root needs one. Run `clara init` to write the shipped root there, or point --root (or CLARA_ROOT) at your root folder",
+                        self.root.display()
+                    )
                 } else {
                     err.to_string()
                 };

@@ -10,6 +10,7 @@ pub mod env;
 mod files;
 pub mod loader;
 pub mod model;
+pub mod mypalclara;
 pub mod problem;
 pub mod read;
 mod retired;

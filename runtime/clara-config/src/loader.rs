@@ -85,7 +85,11 @@ pub struct ConfigSet {
 
 /// Loads `root` against the process environment and `ROOT/.env`.
 pub fn load(root: &Path) -> Result<ConfigSet, ConfigError> {
-    let (env, problems) = Env::load(root);
+    // A root that is not a folder has no `.env` to complain about either.
+    let (env, problems) = match root.is_dir() {
+        true => Env::load(root),
+        false => (Env::default(), Vec::new()),
+    };
     load_inner(root, env, problems)
 }
 
@@ -99,7 +103,11 @@ fn load_inner(root: &Path, env: Env, mut problems: Vec<Problem>) -> Result<Confi
         problems.push(Problem {
             file: String::new(),
             at: None,
-            message: format!("the root `{}` is not a folder", root.display()),
+            message: format!(
+                "the root `{}` is not a folder: run `clara init {}` to write one there, or point --root (or CLARA_ROOT) at your root folder",
+                root.display(),
+                root.display()
+            ),
         });
         return Err(ConfigError::Invalid(problems));
     }
@@ -135,8 +143,8 @@ fn load_inner(root: &Path, env: Env, mut problems: Vec<Problem>) -> Result<Confi
     checks::run(&set, &names, &mut problems);
     problems.sort();
     problems.dedup();
-    match clara {
-        Some(clara) if problems.is_empty() => Ok(ConfigSet {
+    let set = match clara {
+        Some(clara) if problems.is_empty() => ConfigSet {
             root: root.to_owned(),
             env,
             clara,
@@ -151,8 +159,17 @@ fn load_inner(root: &Path, env: Env, mut problems: Vec<Problem>) -> Result<Confi
                 .map(|(k, v)| (k, v.expect("no problems means every file loaded")))
                 .collect(),
             warnings,
-        }),
-        _ => Err(ConfigError::Invalid(problems)),
+        },
+        _ => return Err(ConfigError::Invalid(problems)),
+    };
+    Ok(set.with_unread_mypalclara_settings())
+}
+
+impl ConfigSet {
+    fn with_unread_mypalclara_settings(mut self) -> ConfigSet {
+        let unread = crate::mypalclara::unread(&self);
+        self.warnings.extend(unread);
+        self
     }
 }
 

@@ -18,6 +18,9 @@ pub struct Cli {
 /// The commands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Write the shipped root (clara.toml, personas/, pipelines/, tools.d/, hooks/, schema/) to
+    /// a folder, then say what to run next.
+    Init(InitArgs),
     /// Load and check every file; print each problem as `path:line:col: message`.
     Validate(ValidateArgs),
     /// Write one JSON Schema per file kind (for editors), or check they are current.
@@ -29,6 +32,18 @@ pub enum Command {
     Chat(ChatArgs),
     /// Apply pending database migrations to every store (start-up applies them too).
     Migrate,
+}
+
+/// Arguments of `clara init`.
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// The folder to write (default: the root, `.` unless --root or CLARA_ROOT say otherwise).
+    /// It is created when missing; a folder that already has a clara.toml is left alone.
+    pub dir: Option<PathBuf>,
+    /// A MyPalClara `.env` whose settings (provider, models, base URLs, memory model, Discord,
+    /// time zone, database) are written into the new files; it is copied to the root's `.env`.
+    #[arg(long, value_name = "FILE")]
+    pub from_env: Option<PathBuf>,
 }
 
 /// Arguments of `clara chat`.

@@ -18,6 +18,7 @@ fn main() -> ExitCode {
     }
     logging(&cli.root);
     let outcome = match &cli.command {
+        Command::Init(args) => commands::init::run(&cli.root, args),
         Command::Validate(args) => commands::validate::run(&cli.root, args),
         Command::Schema(args) => commands::schema::run(&cli.root, args),
         Command::Chat(args) => {

@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub mod chat;
+pub mod init;
 pub mod migrate;
 pub mod run;
 pub mod schema;

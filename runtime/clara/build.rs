@@ -1,0 +1,76 @@
+//! Embeds the shipped root (the repository's `clara.toml`, personas, pipelines, tools, hooks and
+//! schemas) in the binary for `clara init`, so an installed clara can write it anywhere.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+const FILES: &[&str] = &["clara.toml"];
+const FOLDERS: &[&str] = &["personas", "pipelines", "tools.d", "hooks", "schema"];
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut found: Vec<(String, PathBuf)> = Vec::new();
+    for file in FILES {
+        found.push(((*file).to_owned(), root.join(file)));
+    }
+    for folder in FOLDERS {
+        walk(&root, &root.join(folder), &mut found);
+    }
+    found.sort();
+    let mut code =
+        String::from("/// The shipped root: (path relative to the root, contents, executable).\n");
+    code.push_str("pub static SHIPPED: &[(&str, &[u8], bool)] = &[\n");
+    for (rel, path) in &found {
+        println!("cargo:rerun-if-changed={}", path.display());
+        let path = path.canonicalize().expect("a shipped file can be resolved");
+        let executable = is_executable(&path);
+        writeln!(
+            code,
+            "    ({rel:?}, include_bytes!({:?}), {executable}),",
+            path.display()
+        )
+        .unwrap();
+    }
+    code.push_str("];\n");
+    for folder in FOLDERS {
+        println!("cargo:rerun-if-changed={}", root.join(folder).display());
+    }
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("shipped.rs");
+    std::fs::write(out, code).unwrap();
+}
+
+fn walk(root: &Path, dir: &Path, found: &mut Vec<(String, PathBuf)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        // Hidden files and editor leftovers are not part of the shipped root.
+        if name.starts_with('.') || name.ends_with('~') {
+            continue;
+        }
+        if path.is_dir() {
+            println!("cargo:rerun-if-changed={}", path.display());
+            walk(root, &path, found);
+        } else if path.is_file() {
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            found.push((rel, path));
+        }
+    }
+}
+
+#[cfg(unix)]
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(not(unix))]
+fn is_executable(_: &Path) -> bool {
+    false
+}
