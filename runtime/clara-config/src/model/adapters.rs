@@ -214,6 +214,23 @@ pub struct ChatConfig {
     /// the message pipeline's `ingest.dedupe_window_secs`).
     #[serde(default = "default_duplicate_notice")]
     pub duplicate_notice: String,
+    /// Printed when an interactive chat starts on a terminal. `{persona}`, `{provider}` and
+    /// `{model}` are replaced by what answers. Piped input gets no greeting.
+    #[serde(default = "default_greeting")]
+    pub greeting: String,
+    /// The prompt before each line typed on a terminal.
+    #[serde(default = "default_prompt")]
+    pub prompt: String,
+    /// Printed on a terminal when the model's answer is empty.
+    #[serde(default = "default_empty_notice")]
+    pub empty_notice: String,
+    /// Printed on a terminal when a stop phrase ended the turn without an answer.
+    #[serde(default = "default_stop_notice")]
+    pub stop_notice: String,
+    /// Where lines typed on a terminal are remembered for ↑ (relative to the root; empty: not
+    /// kept between chats).
+    #[serde(default = "default_history_file")]
+    pub history_file: String,
 }
 
 impl Default for ChatConfig {
@@ -225,8 +242,31 @@ impl Default for ChatConfig {
             stream: true,
             tool_status: true,
             duplicate_notice: default_duplicate_notice(),
+            greeting: default_greeting(),
+            prompt: default_prompt(),
+            empty_notice: default_empty_notice(),
+            stop_notice: default_stop_notice(),
+            history_file: default_history_file(),
         }
     }
+}
+
+fn default_greeting() -> String {
+    "{persona} is listening ({provider}, {model}). Type a message and press Enter; ↑ recalls \
+     earlier lines, Ctrl-D quits."
+        .to_owned()
+}
+fn default_prompt() -> String {
+    "you › ".to_owned()
+}
+fn default_empty_notice() -> String {
+    "(no answer: the model replied with nothing)".to_owned()
+}
+fn default_stop_notice() -> String {
+    "(stopped)".to_owned()
+}
+fn default_history_file() -> String {
+    "data/chat_history".to_owned()
 }
 
 fn default_token_env() -> String {

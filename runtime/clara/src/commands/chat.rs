@@ -18,8 +18,8 @@ use clara_core::engine::{
 };
 use clara_core::llm::BoxFuture;
 use serde_json::json;
-use tokio::io::AsyncBufReadExt;
 
+use super::chat_input::Messages;
 use crate::cli::ChatArgs;
 
 /// How long `clara chat` waits at exit for queued memory work before leaving it for next time.
@@ -45,6 +45,10 @@ pub async fn run(root: &Path, args: &ChatArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     let chat = set.clara.value.adapters.chat.clone();
+    let mut messages = Messages::new(args.message.clone(), &chat, root);
+    if messages.interactive() {
+        eprintln!("{}", greeting(&set));
+    }
     let user = args.user.clone().unwrap_or(chat.user);
     let conversation = match args.channel.clone().or(chat.channel) {
         Some(channel) => Conversation {
@@ -72,7 +76,7 @@ pub async fn run(root: &Path, args: &ChatArgs) -> anyhow::Result<ExitCode> {
         &conversation,
     ));
     let status = show_tool_status(&app, &conversation);
-    let outcome = converse(&app.live, args, &user, &conversation).await;
+    let outcome = converse(&app.live, &mut messages, &user, &conversation).await;
     status.abort();
     app.metrics.emit(adapter_event(
         EventName::AdapterDisconnected,
@@ -137,11 +141,11 @@ impl Outlet for Terminal {
 /// arrives (edits to the root apply from the next message).
 async fn converse(
     live: &Live,
-    args: &ChatArgs,
+    messages: &mut Messages,
     user: &str,
     conversation: &Conversation,
 ) -> anyhow::Result<ExitCode> {
-    let mut messages = Messages::new(args.message.clone());
+    let interactive = messages.interactive();
     let mut failed = false;
     while let Some(text) = messages.next().await? {
         if text.trim().is_empty() {
@@ -165,7 +169,7 @@ async fn converse(
         };
         // A message that could not be handled at all (the store failing, say) is reported,
         // and the lines after it are still answered.
-        match answer(&generation, incoming, stream).await {
+        match answer(&generation, incoming, stream, interactive).await {
             Ok(turn_failed) => failed |= turn_failed,
             Err(error) => {
                 eprintln!("error: {error:#}");
@@ -182,31 +186,13 @@ async fn converse(
     })
 }
 
-/// Where messages come from: the one `-m` message, or stdin a line at a time (each answered
-/// as soon as it is typed, not after the end of input).
-enum Messages {
-    One(Option<String>),
-    Stdin(tokio::io::Lines<tokio::io::BufReader<tokio::io::Stdin>>),
-}
-
-impl Messages {
-    fn new(message: Option<String>) -> Messages {
-        match message {
-            Some(text) => Messages::One(Some(text)),
-            None => Messages::Stdin(tokio::io::BufReader::new(tokio::io::stdin()).lines()),
-        }
-    }
-
-    async fn next(&mut self) -> anyhow::Result<Option<String>> {
-        match self {
-            Messages::One(text) => Ok(text.take()),
-            Messages::Stdin(lines) => Ok(lines.next_line().await.context("cannot read stdin")?),
-        }
-    }
-}
-
 /// Answers one message, streaming; returns whether the turn failed.
-async fn answer(generation: &Generation, incoming: Incoming, stream: bool) -> anyhow::Result<bool> {
+async fn answer(
+    generation: &Generation,
+    incoming: Incoming,
+    stream: bool,
+    interactive: bool,
+) -> anyhow::Result<bool> {
     let streamed = std::sync::atomic::AtomicBool::new(false);
     let print = |delta: &str| {
         if stream {
@@ -222,6 +208,16 @@ async fn answer(generation: &Generation, incoming: Incoming, stream: bool) -> an
         .context("the message could not be handled")?;
     let mut out = std::io::stdout().lock();
     let shown = streamed.load(std::sync::atomic::Ordering::SeqCst);
+    let chat = &generation.config.clara.value.adapters.chat;
+    // On a terminal, a turn that prints nothing says so; piped output stays the replies alone.
+    let notice = match (&outcome.reply, &outcome.ended) {
+        (Some(reply), _) if reply.trim().is_empty() => Some(&chat.empty_notice),
+        (None, Some(TurnEnd::StopPhrase)) => Some(&chat.stop_notice),
+        _ => None,
+    };
+    if let Some(notice) = notice.filter(|n| interactive && !n.is_empty()) {
+        eprintln!("{notice}");
+    }
     match (&outcome.reply, &outcome.error) {
         (Some(reply), Some(error)) => {
             if shown {
@@ -233,9 +229,8 @@ async fn answer(generation: &Generation, incoming: Incoming, stream: bool) -> an
         (Some(_), None) if shown => writeln!(out)?,
         (Some(reply), None) => writeln!(out, "{reply}")?,
         (None, _) if outcome.ended == Some(TurnEnd::Duplicate) => {
-            let notice = &generation.config.clara.value.adapters.chat.duplicate_notice;
-            if !notice.is_empty() {
-                eprintln!("{notice}");
+            if !chat.duplicate_notice.is_empty() {
+                eprintln!("{}", chat.duplicate_notice);
             }
         }
         (None, _) => {}
@@ -262,6 +257,30 @@ async fn drain(generation: &Generation) {
         }
         Err(_) => tracing::warn!("re-embedding is taking long; it continues next time"),
     }
+}
+
+/// The terminal's greeting: who answers, on which provider and model.
+fn greeting(set: &clara_config::ConfigSet) -> String {
+    let config = &set.clara.value;
+    let persona_name = &config.defaults.persona;
+    let persona = set.personas.get(persona_name);
+    let shown = persona
+        .map(|p| p.file.value.display_name.clone())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| persona_name.clone());
+    let provider = config.default_provider().unwrap_or("none");
+    let tier = persona.and_then(|p| p.file.value.default_tier);
+    let model = config
+        .providers
+        .get(provider)
+        .map_or("none", |p| p.model_for(tier));
+    config
+        .adapters
+        .chat
+        .greeting
+        .replace("{persona}", &shown)
+        .replace("{provider}", provider)
+        .replace("{model}", model)
 }
 
 /// `CLARA_NOW` (RFC 3339) pins the clock, for tests of session timeouts; otherwise real time.

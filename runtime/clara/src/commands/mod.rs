@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub mod chat;
+mod chat_input;
 pub mod init;
 pub mod migrate;
 pub mod run;
