@@ -1,5 +1,6 @@
 //! Embeds the shipped root (the repository's `clara.toml`, personas, pipelines, tools, hooks and
-//! schemas) in the binary for `clara init`, so an installed clara can write it anywhere.
+//! schemas) in the binary for `clara init`, so an installed clara can write it anywhere; and
+//! tells the tests which optional test servers and tools were asked for.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -7,7 +8,21 @@ use std::path::{Path, PathBuf};
 const FILES: &[&str] = &["clara.toml"];
 const FOLDERS: &[&str] = &["personas", "pipelines", "tools.d", "hooks", "schema"];
 
+/// Tests that need something beyond cargo run when the variable is set, and are listed as
+/// ignored with how to enable them otherwise: never `ok` having done nothing.
+const TEST_EXTRAS: &[(&str, &str)] = &[
+    ("clara_test_postgres", "CLARA_TEST_POSTGRES_URL"),
+    ("clara_test_tools", "CLARA_TEST_TOOLS"),
+];
+
 fn main() {
+    for (cfg, var) in TEST_EXTRAS {
+        println!("cargo:rustc-check-cfg=cfg({cfg})");
+        println!("cargo:rerun-if-env-changed={var}");
+        if std::env::var_os(var).is_some_and(|v| !v.is_empty()) {
+            println!("cargo:rustc-cfg={cfg}");
+        }
+    }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut found: Vec<(String, PathBuf)> = Vec::new();
     for file in FILES {

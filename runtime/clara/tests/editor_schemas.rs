@@ -30,18 +30,13 @@ fn shipped(ext: &str) -> Vec<PathBuf> {
     files
 }
 
-fn tool_or_skip(found: Option<PathBuf>, name: &str) -> Option<PathBuf> {
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{name} is required in CI (.ci/run installs it)"
-        );
-        eprintln!("skipping: {name} is not installed (.ci/run installs it)");
-    }
-    found
+fn required(found: Option<PathBuf>, name: &str) -> PathBuf {
+    found.unwrap_or_else(|| {
+        panic!("CLARA_TEST_TOOLS is set but {name} is not installed (see .ci/run for how)")
+    })
 }
 
-fn taplo() -> Option<PathBuf> {
+fn taplo() -> PathBuf {
     let local = repo_root().join("node_modules/.bin/taplo");
     let found = if local.exists() {
         Some(local)
@@ -53,7 +48,7 @@ fn taplo() -> Option<PathBuf> {
             .filter(|o| o.status.success())
             .map(|_| PathBuf::from("taplo"))
     };
-    tool_or_skip(found, "taplo")
+    required(found, "taplo")
 }
 
 fn taplo_accepts(taplo: &Path, file: &Path) -> (bool, String) {
@@ -105,8 +100,12 @@ fn edit(path: &Path, from: &str, to: &str) {
 }
 
 #[test]
+#[cfg_attr(
+    not(clara_test_tools),
+    ignore = "needs the MCP server and schema checkers: npm install and pip install as in .ci/run, then CLARA_TEST_TOOLS=1"
+)]
 fn taplo_accepts_every_shipped_toml_file() {
-    let Some(taplo) = taplo() else { return };
+    let taplo = taplo();
     for file in shipped("toml") {
         let first_line = std::fs::read_to_string(&file)
             .unwrap()
@@ -125,8 +124,12 @@ fn taplo_accepts_every_shipped_toml_file() {
 }
 
 #[test]
+#[cfg_attr(
+    not(clara_test_tools),
+    ignore = "needs the MCP server and schema checkers: npm install and pip install as in .ci/run, then CLARA_TEST_TOOLS=1"
+)]
 fn taplo_rejects_broken_copies() {
-    let Some(taplo) = taplo() else { return };
+    let taplo = taplo();
     let broken = [
         (
             "clara.toml",
@@ -167,12 +170,12 @@ for e in errors:
 sys.exit(1 if errors else 0)
 "##;
 
-fn python_jsonschema() -> Option<PathBuf> {
+fn python_jsonschema() -> PathBuf {
     let ok = Command::new("python3")
         .args(["-c", "import ruamel.yaml, jsonschema"])
         .output()
         .is_ok_and(|o| o.status.success());
-    tool_or_skip(
+    required(
         ok.then(|| PathBuf::from("python3")),
         "python3 with jsonschema and ruamel.yaml",
     )
@@ -191,10 +194,12 @@ fn yaml_accepted(python: &Path, file: &Path) -> (bool, String) {
 }
 
 #[test]
+#[cfg_attr(
+    not(clara_test_tools),
+    ignore = "needs the MCP server and schema checkers: npm install and pip install as in .ci/run, then CLARA_TEST_TOOLS=1"
+)]
 fn json_schema_accepts_every_shipped_yaml_file() {
-    let Some(python) = python_jsonschema() else {
-        return;
-    };
+    let python = python_jsonschema();
     for file in shipped("yaml") {
         let (ok, output) = yaml_accepted(&python, &file);
         assert!(
@@ -206,10 +211,12 @@ fn json_schema_accepts_every_shipped_yaml_file() {
 }
 
 #[test]
+#[cfg_attr(
+    not(clara_test_tools),
+    ignore = "needs the MCP server and schema checkers: npm install and pip install as in .ci/run, then CLARA_TEST_TOOLS=1"
+)]
 fn json_schema_rejects_broken_yaml_copies() {
-    let Some(python) = python_jsonschema() else {
-        return;
-    };
+    let python = python_jsonschema();
     let broken = [
         (
             "hooks/hooks.yaml",

@@ -31,11 +31,11 @@ macro_rules! contract {
         mod postgres {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                #[cfg_attr(not(clara_test_postgres), ignore = "needs CLARA_TEST_POSTGRES_URL: eval \"$(bash .ci/postgres.sh start)\"")]
                 async fn $name() {
-                    if let Some((store, db)) = super::postgres_store().await {
-                        super::$name(store).await;
-                        db.drop().await;
-                    }
+                    let (store, db) = super::postgres_store().await;
+                    super::$name(store).await;
+                    db.drop().await;
                 }
             )*
         }
@@ -85,18 +85,16 @@ async fn sqlite_store(dir: &Path) -> Arc<dyn Store> {
         .expect("open sqlite store")
 }
 
-/// The variable holding the test server's URL; the Postgres tests are skipped without it.
+/// The variable holding the test server's URL; the Postgres tests are ignored without it.
 const POSTGRES_URL_VAR: &str = "CLARA_TEST_POSTGRES_URL";
 
-/// A Postgres store when `CLARA_TEST_POSTGRES_URL` is set, else `None` (the test is skipped).
+/// A Postgres store on the server `CLARA_TEST_POSTGRES_URL` points at.
 ///
 /// Each call gets its own empty database, created on the server the URL points at (the
 /// checks assume no jobs or memories but their own) and opened the way the runtime opens a
 /// store; the returned [`TestDatabase`] drops it once the check passed.
-async fn postgres_store() -> Option<(Arc<dyn Store>, TestDatabase)> {
-    let url = std::env::var(POSTGRES_URL_VAR)
-        .ok()
-        .filter(|url| !url.is_empty())?;
+async fn postgres_store() -> (Arc<dyn Store>, TestDatabase) {
+    let url = std::env::var(POSTGRES_URL_VAR).expect("the Postgres tests run with the URL set");
     let db = TestDatabase::create(&url).await;
     let config = StoreConfig::Postgres {
         url_env: POSTGRES_URL_VAR.to_owned(),
@@ -108,7 +106,7 @@ async fn postgres_store() -> Option<(Arc<dyn Store>, TestDatabase)> {
     let store = clara::store::open(&config, &root, &env)
         .await
         .expect("open postgres store");
-    Some((store, db))
+    (store, db)
 }
 
 /// A throwaway database on the test server.

@@ -101,20 +101,16 @@ pub fn message(user: &str, text: &str) -> clara_core::engine::Incoming {
     }
 }
 
-/// The entry point of `@modelcontextprotocol/server-everything` (which `.ci/run` installs), or
-/// `None`, after saying why, when it is not installed. With `CI` set a missing server fails.
-pub fn everything_server() -> Option<PathBuf> {
+/// The entry point of `@modelcontextprotocol/server-everything` (which `.ci/run` installs).
+/// The tests that call it run only with `CLARA_TEST_TOOLS` set, so a missing server fails them.
+pub fn everything_server() -> PathBuf {
     let path =
         repo_root().join("node_modules/@modelcontextprotocol/server-everything/dist/index.js");
-    if path.is_file() {
-        return Some(path);
-    }
     assert!(
-        std::env::var_os("CI").is_none(),
-        "server-everything is required in CI (.ci/run installs it)"
+        path.is_file(),
+        "CLARA_TEST_TOOLS is set but the MCP server is not installed: npm install @modelcontextprotocol/server-everything (see .ci/run)"
     );
-    eprintln!("skipped: npm install @modelcontextprotocol/server-everything to run this test");
-    None
+    path
 }
 
 /// `clara --root ROOT …` with an empty environment apart from `PATH`.
