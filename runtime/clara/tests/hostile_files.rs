@@ -168,10 +168,12 @@ struct Chat {
     child: std::process::Child,
     stdin: std::process::ChildStdin,
     stdout: BufReader<std::process::ChildStdout>,
+    stderr: tempfile::NamedTempFile,
 }
 
 impl Chat {
     fn start(root: &Path, fake: &FakeLlm) -> Chat {
+        let stderr = tempfile::NamedTempFile::new().unwrap();
         let mut command = clara(root);
         command
             .args(["chat", "--user", "ann"])
@@ -180,7 +182,8 @@ impl Chat {
             .env("CLARA_MEMORY__ENABLED", "false")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+            // A file, not a pipe: nobody reads it until the end.
+            .stderr(stderr.reopen().unwrap());
         let mut child = command.spawn().unwrap();
         let stdin = child.stdin.take().unwrap();
         let stdout = BufReader::new(child.stdout.take().unwrap());
@@ -188,6 +191,7 @@ impl Chat {
             child,
             stdin,
             stdout,
+            stderr,
         }
     }
 
@@ -199,9 +203,11 @@ impl Chat {
         line
     }
 
-    fn end(mut self) -> i32 {
+    /// Ends the input; the exit code and what clara logged.
+    fn end(mut self) -> (i32, String) {
         drop(self.stdin);
-        self.child.wait().unwrap().code().unwrap_or(-1)
+        let code = self.child.wait().unwrap().code().unwrap_or(-1);
+        (code, std::fs::read_to_string(self.stderr.path()).unwrap())
     }
 }
 
@@ -251,7 +257,16 @@ async fn a_running_chat_survives_every_hostile_edit_and_takes_the_next_good_one(
     })
     .await
     .unwrap();
-    let (first, second, third, code, fake) = lines;
+    let (first, second, third, (code, logged), fake) = lines;
+    assert!(
+        logged.contains("ERROR") && logged.contains("the running configuration stays"),
+        "{logged}"
+    );
+    let fixed = logged
+        .lines()
+        .find(|l| l.contains("is valid again"))
+        .unwrap_or_else(|| panic!("the fix is said at the default level:\n{logged}"));
+    assert!(fixed.contains("WARN"), "{fixed}");
     assert_eq!(
         (first.as_str(), second.as_str(), third.as_str(), code),
         ("One.\n", "Two.\n", "Three.\n", 0)

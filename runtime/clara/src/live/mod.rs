@@ -38,6 +38,9 @@ pub struct Live {
     events: Arc<dyn EventSink>,
     outlets: Outlets,
     client: reqwest::Client,
+    /// Whether the last reload failed: the one that next succeeds says so at the failure's
+    /// level, so a user who saw the error also sees the fix take.
+    failing: std::sync::atomic::AtomicBool,
 }
 
 struct Kept {
@@ -84,6 +87,7 @@ impl Live {
             events,
             outlets: Outlets::default(),
             client,
+            failing: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -112,6 +116,23 @@ impl Live {
     /// and the store). Every outcome is logged and fires `config:reloaded` or
     /// `config:reload_failed`.
     pub async fn reload(&self) -> Reload {
+        let outcome = self.reload_unwinding().await;
+        let failed = matches!(
+            outcome,
+            Reload::Invalid(_) | Reload::Refused(_) | Reload::Failed(_)
+        );
+        let was_failing = self
+            .failing
+            .swap(failed, std::sync::atomic::Ordering::SeqCst);
+        if was_failing && !failed {
+            tracing::warn!(
+                "the configuration on disk is valid again and is the one running; the earlier reload problem is fixed"
+            );
+        }
+        outcome
+    }
+
+    async fn reload_unwinding(&self) -> Reload {
         use futures_util::FutureExt;
         // Whatever a file does, a reload must not take clara (or the watcher) down: a panic
         // while loading or building is a failed reload like any other.
