@@ -5,6 +5,7 @@
 pub mod app;
 pub mod children;
 pub mod discord;
+pub mod errors;
 pub mod hooks;
 pub mod live;
 pub mod llm;

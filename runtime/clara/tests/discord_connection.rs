@@ -169,6 +169,46 @@ async fn a_rate_limited_reply_is_sent_once_after_the_wait() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_gateway_shows_as_reconnecting_with_its_cause() {
+    let root = support::shipped_root();
+    let discord = FakeDiscord::start().await;
+    let model = FakeLlm::start().await;
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nowhere = format!("ws://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let app = start_app(
+        root.path(),
+        &discord,
+        &model,
+        &[("CLARA_ADAPTERS__DISCORD__GATEWAY_URL", &nowhere)],
+    )
+    .await;
+    let addr = app.status.as_ref().unwrap().addr();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let body = loop {
+        let (status, body) = health(addr).await;
+        if body["adapters"]["discord"]["state"] == "reconnecting" {
+            assert_eq!(status, 503, "{body}");
+            break body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/health never said reconnecting: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let reason = body["adapters"]["discord"]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        reason.contains("failed to reconnect") && reason.contains("refused"),
+        "the cause, not only that it failed: {reason}"
+    );
+    app.shutdown("test over").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_follows_the_connection_through_a_fatal_close_and_shutdown() {
     let mut on = OnDiscord::start(&[]).await;
     let addr = on.app().status.as_ref().unwrap().addr();

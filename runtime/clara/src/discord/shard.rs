@@ -8,7 +8,10 @@ use std::time::Duration;
 use clara_config::model::common::EventName;
 use serde_json::json;
 use tokio::sync::watch;
+use twilight_gateway::error::ReceiveMessageErrorType;
 use twilight_gateway::{CloseFrame, Event, EventTypeFlags, Shard, StreamExt as _};
+
+use crate::errors::error_chain;
 use twilight_model::gateway::payload::incoming::GuildCreate;
 
 use super::bot::{Bot, Guild, Identity, ShardState};
@@ -39,7 +42,14 @@ pub async fn run(mut shard: Shard, bot: Arc<Bot>, mut stop: watch::Receiver<bool
         let event = match item {
             Ok(event) => event,
             Err(error) => {
-                tracing::warn!(shard = id, %error, "a gateway event could not be read");
+                let reason = error_chain(&error);
+                // Discord cannot be reached: say why, on /health too, while twilight retries.
+                if matches!(error.kind(), ReceiveMessageErrorType::Reconnect) {
+                    tracing::warn!(shard = id, reason, "cannot reach Discord; retrying");
+                    bot.set_shard(id, ShardState::Reconnecting(reason));
+                } else {
+                    tracing::warn!(shard = id, reason, "a gateway event could not be read");
+                }
                 continue;
             }
         };

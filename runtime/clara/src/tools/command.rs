@@ -17,8 +17,9 @@ use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
-use super::{error_chain, program_env};
+use super::program_env;
 use crate::children::ProcessGroup;
+use crate::errors::error_chain;
 
 /// How much of stderr is quoted back when a program fails.
 const STDERR_TAIL_BYTES: usize = 2_000;

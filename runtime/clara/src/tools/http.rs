@@ -17,7 +17,7 @@ use regex::Regex;
 use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::Value;
 
-use super::error_chain;
+use crate::errors::error_chain;
 
 /// Most characters of an error response quoted back to the model.
 const ERROR_BODY_CHARS: usize = 1_000;

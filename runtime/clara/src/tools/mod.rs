@@ -194,17 +194,6 @@ fn policy(manifest: &ToolManifest) -> ToolPolicy {
     }
 }
 
-/// An error with its sources, `outer: inner: …` (tera puts the useful part in a source).
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(inner) = source {
-        text = format!("{text}: {inner}");
-        source = inner.source();
-    }
-    text
-}
-
 /// The whole environment of a program clara starts (a command tool or an MCP server): `PATH`,
 /// the manifest's `env`, and the host variables `secrets_env` names — nothing else of ours.
 fn program_env(

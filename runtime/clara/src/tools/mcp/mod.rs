@@ -19,7 +19,8 @@ use serde_json::Value;
 pub use connection::Launch;
 pub use supervisor::Server;
 
-use super::{error_chain, policy, program_env};
+use super::{policy, program_env};
+use crate::errors::error_chain;
 
 /// The MCP servers clara runs, by manifest name.
 pub struct McpServers {
