@@ -25,8 +25,9 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Write one JSON Schema per file kind (for editors), or check they are current.
     Schema(SchemaArgs),
-    /// Run clara: hooks, scheduled tasks, background memory work and hot reload, until
-    /// Ctrl-C or SIGTERM.
+    /// Run clara for good: the Discord adapter (needs DISCORD_BOT_TOKEN), hooks, scheduled
+    /// tasks, background memory work, hot reload and the status endpoint (`/health`,
+    /// `/metrics` on [status] bind, 127.0.0.1:8787), until Ctrl-C or SIGTERM.
     Run,
     /// Talk to clara in the terminal: one message with -m, or one per line of stdin.
     Chat(ChatArgs),

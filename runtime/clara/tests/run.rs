@@ -327,6 +327,37 @@ fn a_status_endpoint_open_to_the_network_is_warned_about() {
 }
 
 #[test]
+fn run_help_says_what_it_starts() {
+    let out = support::clara(std::path::Path::new("."))
+        .args(["run", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for what in ["Discord", "DISCORD_BOT_TOKEN", "/health", "[status] bind"] {
+        assert!(help.contains(what), "{what}: {help}");
+    }
+}
+
+#[test]
+fn a_status_port_in_use_says_how_to_choose_another() {
+    let root = support::shipped_root();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let bind = taken.local_addr().unwrap().to_string();
+    let child = run_with_open_files(root.path(), 1024, &[("CLARA_STATUS__BIND", &bind)]);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on {bind}")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("`bind` under [status]") && stderr.contains("CLARA_STATUS__BIND"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn the_soft_open_files_limit_is_raised_to_the_hard_one() {
     let root = support::shipped_root();
     let mut child = run_with_limits(

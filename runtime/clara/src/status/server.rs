@@ -40,7 +40,9 @@ const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 #[derive(Debug, thiserror::Error)]
 pub enum StatusError {
     /// The address could not be bound (in use, not local, not an address).
-    #[error("cannot listen on {address} for the status endpoint: {source}")]
+    #[error(
+        "cannot listen on {address} for the status endpoint: {source}; choose another address with `bind` under [status] in clara.toml (or CLARA_STATUS__BIND), or `enabled = false` there"
+    )]
     Bind {
         /// The configured `[status] bind`.
         address: String,
