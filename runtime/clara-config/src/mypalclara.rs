@@ -42,104 +42,42 @@ const PROVIDERS: [(&str, &str); 4] = [
     ("ANTHROPIC", "anthropic"),
 ];
 
+#[rustfmt::skip]
 const SETTINGS: &[Setting] = &[
-    setting(
-        "LLM_PROVIDER",
-        &["defaults", "provider"],
-        Kind::ChatProvider,
-    ),
-    setting(
-        "CUSTOM_OPENAI_BASE_URL",
-        &["providers", "custom", "base_url"],
-        Kind::Text,
-    ),
-    setting(
-        "ANTHROPIC_BASE_URL",
-        &["providers", "anthropic", "base_url"],
-        Kind::Text,
-    ),
-    setting(
-        "OPENROUTER_SITE",
-        &["providers", "openrouter", "headers", "HTTP-Referer"],
-        Kind::Text,
-    ),
-    setting(
-        "OPENROUTER_TITLE",
-        &["providers", "openrouter", "headers", "X-Title"],
-        Kind::Text,
-    ),
-    setting(
-        "ROOK_PROVIDER",
-        &["memory", "provider"],
-        Kind::MemoryProvider,
-    ),
-    setting(
-        "MEM0_PROVIDER",
-        &["memory", "provider"],
-        Kind::MemoryProvider,
-    ),
+    setting("LLM_PROVIDER", &["defaults", "provider"], Kind::ChatProvider),
+    setting("CUSTOM_OPENAI_BASE_URL", &["providers", "custom", "base_url"], Kind::Text),
+    setting("ANTHROPIC_BASE_URL", &["providers", "anthropic", "base_url"], Kind::Text),
+    setting("OPENROUTER_SITE", &["providers", "openrouter", "headers", "HTTP-Referer"], Kind::Text),
+    setting("OPENROUTER_TITLE", &["providers", "openrouter", "headers", "X-Title"], Kind::Text),
+    setting("ROOK_PROVIDER", &["memory", "provider"], Kind::MemoryProvider),
+    setting("MEM0_PROVIDER", &["memory", "provider"], Kind::MemoryProvider),
     setting("ROOK_MODEL", &["memory", "model"], Kind::Text),
     setting("DEFAULT_TIMEZONE", &["defaults", "timezone"], Kind::Text),
-    setting(
-        "DEFAULT_PROJECT",
-        &["memory", "default_project"],
-        Kind::Text,
-    ),
-    setting(
-        "SESSION_IDLE_MINUTES",
-        &["sessions", "idle_timeout_minutes"],
-        Kind::Integer,
-    ),
-    setting(
-        "CARRYOVER_MESSAGE_COUNT",
-        &["sessions", "snapshot_messages"],
-        Kind::Integer,
-    ),
-    setting(
-        "DISCORD_ALLOWED_SERVERS",
-        &["adapters", "discord", "allowed_servers"],
-        Kind::List,
-    ),
-    setting(
-        "DISCORD_ALLOWED_CHANNELS",
-        &["adapters", "discord", "allowed_channels"],
-        Kind::List,
-    ),
-    setting(
-        "DISCORD_ALLOWED_ROLES",
-        &["adapters", "discord", "allowed_roles"],
-        Kind::List,
-    ),
+    setting("DEFAULT_PROJECT", &["memory", "default_project"], Kind::Text),
+    setting("SESSION_IDLE_MINUTES", &["sessions", "idle_timeout_minutes"], Kind::Integer),
+    setting("CARRYOVER_MESSAGE_COUNT", &["sessions", "snapshot_messages"], Kind::Integer),
+    setting("DISCORD_ALLOWED_SERVERS", &["adapters", "discord", "allowed_servers"], Kind::List),
+    setting("DISCORD_ALLOWED_CHANNELS", &["adapters", "discord", "allowed_channels"], Kind::List),
+    setting("DISCORD_ALLOWED_ROLES", &["adapters", "discord", "allowed_roles"], Kind::List),
     setting("CLARA_FILES_DIR", &["files", "dir"], Kind::Text),
-    setting(
-        "CLARA_MAX_FILE_SIZE",
-        &["files", "max_file_bytes"],
-        Kind::Integer,
-    ),
+    setting("CLARA_MAX_FILE_SIZE", &["files", "max_file_bytes"], Kind::Integer),
 ];
 
-/// The model variables, `<P>_MODEL` and `<P>_MODEL_HIGH/MID/LOW`, for every provider.
-fn model_settings() -> impl Iterator<Item = (String, [String; 4])> {
+/// The model variables, `<P>_MODEL` and `<P>_MODEL_HIGH/MID/LOW`, for every provider, with
+/// their paths in `clara.toml`.
+fn model_settings() -> impl Iterator<Item = (String, Vec<String>)> {
     PROVIDERS.iter().flat_map(|(prefix, name)| {
-        let base = (
-            format!("{prefix}_MODEL"),
-            [
-                "providers".into(),
-                (*name).into(),
-                "model".into(),
-                String::new(),
-            ],
-        );
+        let path = |tail: &[&str]| -> Vec<String> {
+            ["providers", name]
+                .iter()
+                .chain(tail)
+                .map(|s| (*s).to_owned())
+                .collect()
+        };
+        let base = (format!("{prefix}_MODEL"), path(&["model"]));
         let tiers = ["HIGH", "MID", "LOW"].map(|tier| {
-            (
-                format!("{prefix}_MODEL_{tier}"),
-                [
-                    "providers".into(),
-                    (*name).into(),
-                    "models".into(),
-                    tier.to_ascii_lowercase(),
-                ],
-            )
+            let key = tier.to_ascii_lowercase();
+            (format!("{prefix}_MODEL_{tier}"), path(&["models", &key]))
         });
         std::iter::once(base).chain(tiers)
     })
@@ -195,12 +133,12 @@ pub fn convert(env: &Env) -> Conversion {
     }
     for (var, path) in model_settings() {
         if let Some(text) = env.get(&var) {
-            let path: Vec<&str> = path
-                .iter()
-                .map(String::as_str)
-                .filter(|s| !s.is_empty())
-                .collect();
-            out.carried.push(carried(&var, &path, json!(text)));
+            out.carried.push(Carried {
+                from: var,
+                file: "clara.toml",
+                path,
+                value: json!(text),
+            });
         }
     }
     // MyPalClara's memory model defaulted to openrouter's `openai/gpt-4o-mini`; a model without

@@ -65,21 +65,22 @@ fn write_shipped(dir: &Path) -> anyhow::Result<Vec<&'static str>> {
         }
         std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
         if *executable {
-            make_executable(&path)?;
+            set_mode(&path, 0o755)?;
         }
     }
     Ok(kept)
 }
 
+/// Sets a file's permission bits (a script stays executable, a file of secrets private).
 #[cfg(unix)]
-fn make_executable(path: &Path) -> anyhow::Result<()> {
+fn set_mode(path: &Path, mode: u32) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
-        .with_context(|| format!("cannot make {} executable", path.display()))
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("cannot set the permissions of {}", path.display()))
 }
 
 #[cfg(not(unix))]
-fn make_executable(_: &Path) -> anyhow::Result<()> {
+fn set_mode(_: &Path, _: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
@@ -123,22 +124,10 @@ fn carry_over(dir: &Path, from: &Path, conversion: &Conversion) -> anyhow::Resul
     } else {
         std::fs::copy(from, &dotenv)
             .with_context(|| format!("cannot copy {} to {}", from.display(), dotenv.display()))?;
-        restrict(&dotenv)?;
+        // Only the owner may read a file of secrets.
+        set_mode(&dotenv, 0o600)?;
         println!("  copied it to .env (the keys keep their names)");
     }
-    Ok(())
-}
-
-/// Only the owner may read a file of secrets.
-#[cfg(unix)]
-fn restrict(path: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .with_context(|| format!("cannot restrict {}", path.display()))
-}
-
-#[cfg(not(unix))]
-fn restrict(_: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
