@@ -119,7 +119,8 @@ impl Server {
     }
 
     /// Calls one of the server's tools by its own name. A server that is restarting is
-    /// waited for, within the same `timeout` as the call.
+    /// waited for, within the same `timeout` as the call, and a call that meets the server's
+    /// death is sent once more to the restarted one.
     pub async fn call(
         &self,
         tool: &str,
@@ -127,9 +128,17 @@ impl Server {
         timeout: Duration,
     ) -> Result<String, ToolError> {
         let deadline = Instant::now() + timeout;
+        let left = || deadline.saturating_duration_since(Instant::now());
         let peer = self.running_peer(timeout).await?;
-        let left = deadline.saturating_duration_since(Instant::now());
-        connection::call(&peer, tool, arguments, left).await
+        match connection::call(&peer, tool, arguments, left()).await {
+            // The server died under the call (killed, crashed) before the supervisor saw it:
+            // the call goes once more, to the restarted server, within the same time.
+            Err(_) if peer.is_transport_closed() && !left().is_zero() => {
+                let peer = self.running_peer(left()).await?;
+                connection::call(&peer, tool, arguments, left()).await
+            }
+            outcome => outcome,
+        }
     }
 
     async fn running_peer(&self, timeout: Duration) -> Result<Peer<RoleClient>, ToolError> {
