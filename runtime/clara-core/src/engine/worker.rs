@@ -9,6 +9,7 @@ use super::extract;
 use super::generation::Generation;
 use super::run::Run;
 use super::turn::{Conversation, Incoming, Turn};
+use crate::llm::ProviderErrorKind;
 
 /// Extract memories from an exchange.
 pub(crate) const EXTRACT_MEMORIES: &str = "extract_memories";
@@ -17,6 +18,22 @@ pub(crate) const SUMMARIZE_SESSION: &str = "summarize_session";
 
 /// How long a claimed job is reserved for its worker.
 const LEASE_MS: i64 = 5 * 60_000;
+
+/// How long a failed job waits: 30 s, 1 min, 2 min, … up to an hour for an outage; a
+/// steady minute when the config is what fails (a key not set), since fixing it applies at
+/// once and the job should follow within a minute, not an hour later.
+fn retry_wait(error: &EngineError, attempts: u32) -> i64 {
+    let config = match error {
+        EngineError::Config(_) => true,
+        EngineError::Provider(e) => matches!(e.kind, ProviderErrorKind::Config(_)),
+        _ => false,
+    };
+    if config {
+        60_000
+    } else {
+        (30_000i64 << attempts.min(7)).min(3_600_000)
+    }
+}
 
 /// What a round of job processing did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -50,8 +67,7 @@ impl Generation {
                     report.done += 1;
                 }
                 Err(error) => {
-                    // 30 s, 1 min, 2 min, … up to an hour between tries.
-                    let wait = (30_000i64 << job.attempts.min(7)).min(3_600_000);
+                    let wait = retry_wait(&error, job.attempts);
                     tracing::warn!(job = job.id, kind = %job.kind, attempts = job.attempts + 1, %error, "job failed; it will run again");
                     self.store
                         .retry_job(job.id, &error.to_string(), now + wait)
@@ -135,5 +151,34 @@ impl Generation {
                 .await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::ProviderError;
+
+    fn provider(kind: ProviderErrorKind) -> EngineError {
+        EngineError::Provider(ProviderError {
+            provider: "p".to_owned(),
+            model: "m".to_owned(),
+            kind,
+            partial_output: false,
+        })
+    }
+
+    #[test]
+    fn an_outage_backs_off_to_an_hour_and_a_missing_key_retries_each_minute() {
+        let outage = || provider(ProviderErrorKind::Timeout("the whole reply"));
+        assert_eq!(retry_wait(&outage(), 0), 30_000);
+        assert_eq!(retry_wait(&outage(), 3), 240_000);
+        assert_eq!(retry_wait(&outage(), 20), 3_600_000);
+        let no_key = provider(ProviderErrorKind::Config("`KEY` is not set".to_owned()));
+        assert_eq!(retry_wait(&no_key, 20), 60_000);
+        assert_eq!(
+            retry_wait(&EngineError::Config("unknown provider".to_owned()), 9),
+            60_000
+        );
     }
 }
