@@ -24,6 +24,7 @@ fn main() {
         }
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     let mut found: Vec<(String, PathBuf)> = Vec::new();
     for file in FILES {
         found.push(((*file).to_owned(), root.join(file)));
@@ -32,26 +33,41 @@ fn main() {
         walk(&root, &root.join(folder), &mut found);
     }
     found.sort();
+    // The shipped root is also the folder `cargo run -- chat` runs on, and people edit it:
+    // a release build must not rebuild (minutes of whole-program optimisation) for that. So
+    // the files are copied here and embedded from the copies, which change only when this
+    // script runs again: in a release build, when the build script itself changes; in a dev
+    // or test build (where a rebuild is cheap and the tests compare the copies with the
+    // files), whenever a shipped file changes.
+    let tracked = std::env::var("PROFILE").as_deref() != Ok("release");
+    println!("cargo:rerun-if-changed=build.rs");
+    let copies = out.join("shipped");
+    let _ = std::fs::remove_dir_all(&copies);
     let mut code =
         String::from("/// The shipped root: (path relative to the root, contents, executable).\n");
     code.push_str("pub static SHIPPED: &[(&str, &[u8], bool)] = &[\n");
-    for (rel, path) in &found {
-        println!("cargo:rerun-if-changed={}", path.display());
-        let path = path.canonicalize().expect("a shipped file can be resolved");
-        let executable = is_executable(&path);
+    for (i, (rel, path)) in found.iter().enumerate() {
+        if tracked {
+            println!("cargo:rerun-if-changed={}", path.display());
+        }
+        let copy = copies.join(i.to_string());
+        std::fs::create_dir_all(&copies).unwrap();
+        std::fs::copy(path, &copy).expect("a shipped file can be copied");
+        let executable = is_executable(path);
         writeln!(
             code,
             "    ({rel:?}, include_bytes!({:?}), {executable}),",
-            path.display()
+            copy.display()
         )
         .unwrap();
     }
     code.push_str("];\n");
-    for folder in FOLDERS {
-        println!("cargo:rerun-if-changed={}", root.join(folder).display());
+    if tracked {
+        for folder in FOLDERS {
+            println!("cargo:rerun-if-changed={}", root.join(folder).display());
+        }
     }
-    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("shipped.rs");
-    std::fs::write(out, code).unwrap();
+    std::fs::write(out.join("shipped.rs"), code).unwrap();
 }
 
 fn walk(root: &Path, dir: &Path, found: &mut Vec<(String, PathBuf)>) {
@@ -66,7 +82,6 @@ fn walk(root: &Path, dir: &Path, found: &mut Vec<(String, PathBuf)>) {
             continue;
         }
         if path.is_dir() {
-            println!("cargo:rerun-if-changed={}", path.display());
             walk(root, &path, found);
         } else if path.is_file() {
             let rel = path

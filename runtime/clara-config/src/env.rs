@@ -95,30 +95,40 @@ impl Env {
     }
 }
 
-/// python-dotenv (MyPalClara's reader) takes an unquoted value with spaces, such as
-/// `DISCORD_ALLOWED_CHANNELS=123, 456`, up to an inline ` #` comment; dotenvy refuses it. Such
-/// values are quoted here so the same file keeps working. Lines keep their numbers.
+/// python-dotenv (MyPalClara's reader) takes an unquoted value with spaces or an apostrophe,
+/// such as `DISCORD_ALLOWED_CHANNELS=123, 456`, up to an inline ` #` comment; dotenvy refuses
+/// it. Such values are quoted here so the same file keeps working. Lines keep their numbers.
 fn quote_spaced_values(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 16);
     for line in text.split_inclusive('\n') {
         let body = line.trim_end_matches(['\n', '\r']);
         let ending = &line[body.len()..];
-        let quoted = body.split_once('=').and_then(|(key, value)| {
-            let name = key
-                .trim()
-                .strip_prefix("export ")
-                .unwrap_or(key.trim())
-                .trim();
-            let value = value.trim_start();
-            let plain = !value.starts_with(['"', '\'']) && is_variable_name(name);
-            let value = value.split(" #").next().unwrap_or(value).trim_end();
-            (plain && value.contains(char::is_whitespace) && !value.contains('\''))
-                .then(|| format!("{key}='{value}'"))
-        });
-        out.push_str(quoted.as_deref().unwrap_or(body));
+        out.push_str(quoted(body).as_deref().unwrap_or(body));
         out.push_str(ending);
     }
     out
+}
+
+/// `body` with its value quoted, when it is an unquoted value holding whitespace.
+fn quoted(body: &str) -> Option<String> {
+    let (key, value) = body.split_once('=')?;
+    let name = key.trim();
+    let name = name.strip_prefix("export ").unwrap_or(name).trim();
+    let value = value.trim_start();
+    // Quoted values, comments and empty values are dotenvy's to read as they are.
+    if !is_variable_name(name) || value.is_empty() || value.starts_with(['"', '\'', '#']) {
+        return None;
+    }
+    let value = value.split(" #").next().unwrap_or(value).trim_end();
+    if !value.contains(|c: char| c.is_whitespace() || c == '\'') {
+        return None;
+    }
+    Some(if value.contains('\'') {
+        let escaped = value.replace('\\', "\\\\").replace('"', "\\\"");
+        format!("{key}=\"{escaped}\"")
+    } else {
+        format!("{key}='{value}'")
+    })
 }
 
 /// The problem with a `.env` line that does not parse: where it is and which variable it
@@ -216,7 +226,7 @@ mod tests {
         let path = dir.path().join("mypalclara.env");
         std::fs::write(
             &path,
-            "DISCORD_ALLOWED_CHANNELS=123, 456\nexport TITLE = My Pal Clara # shown in OpenRouter\nQUOTED=\"a b\"\nPLAIN=x#y\n",
+            "DISCORD_ALLOWED_CHANNELS=123, 456\nexport TITLE = My Pal Clara # shown in OpenRouter\nQUOTED=\"a b\"\nPLAIN=x#y\nEMPTY=  # optional\nAPOSTROPHE=Clara's \"Bot\" \\o/\n",
         )
         .unwrap();
         let env = Env::from_dotenv(&path).unwrap();
@@ -224,5 +234,7 @@ mod tests {
         assert_eq!(env.get("TITLE"), Some("My Pal Clara"));
         assert_eq!(env.get("QUOTED"), Some("a b"));
         assert_eq!(env.get("PLAIN"), Some("x#y"));
+        assert_eq!(env.get("EMPTY"), None, "a comment is not a value");
+        assert_eq!(env.get("APOSTROPHE"), Some("Clara's \"Bot\" \\o/"));
     }
 }

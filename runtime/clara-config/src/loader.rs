@@ -162,13 +162,16 @@ fn load_inner(root: &Path, env: Env, mut problems: Vec<Problem>) -> Result<Confi
         },
         _ => return Err(ConfigError::Invalid(problems)),
     };
-    Ok(set.with_unread_mypalclara_settings())
+    Ok(set.with_advice())
 }
 
 impl ConfigSet {
-    fn with_unread_mypalclara_settings(mut self) -> ConfigSet {
+    /// Adds the warnings that need the whole, valid set: settings that work but are likely
+    /// not what the user meant.
+    fn with_advice(mut self) -> ConfigSet {
         let unread = crate::mypalclara::unread(&self);
-        self.warnings.extend(unread);
+        let memory = checks::memory_model_advice(&self);
+        self.warnings.extend(unread.into_iter().chain(memory));
         self
     }
 }

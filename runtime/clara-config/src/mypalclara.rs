@@ -123,6 +123,13 @@ pub fn convert(env: &Env) -> Conversion {
         if s.var == "MEM0_PROVIDER" && env.get("ROOK_PROVIDER").is_some() {
             continue;
         }
+        // A URL carrying a user, password or query (a token, often) would put a secret in a
+        // file, which clara never does.
+        if s.var.ends_with("_BASE_URL") && carries_credentials(text) {
+            let why = "the URL carries credentials; set `base_url` without them and the secret in a header (`headers_env`)";
+            out.not_carried.push((s.var.to_owned(), why.to_owned()));
+            continue;
+        }
         match value_of(s.kind, text) {
             Some(value) => out.carried.push(carried(s.var, s.path, value)),
             None => out.not_carried.push((
@@ -254,6 +261,13 @@ const NOT_CARRIED: &[(&str, &str)] = &[
     ),
 ];
 
+/// Whether a URL holds a user, a password or a query.
+fn carries_credentials(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    authority.contains('@') || url.contains('?')
+}
+
 fn value_of(kind: Kind, text: &str) -> Option<Value> {
     let name = text.trim().to_ascii_lowercase();
     match kind {
@@ -266,12 +280,12 @@ fn value_of(kind: Kind, text: &str) -> Option<Value> {
                 .collect::<Vec<_>>()
         )),
         Kind::ChatProvider => match name.as_str() {
-            "openrouter" | "nanogpt" | "anthropic" => Some(json!(name)),
+            "openrouter" | "nanogpt" | "anthropic" | "custom" => Some(json!(name)),
             "openai" => Some(json!("custom")),
             _ => None,
         },
         Kind::MemoryProvider => match name.as_str() {
-            "openrouter" | "nanogpt" | "anthropic" | "openai" => Some(json!(name)),
+            "openrouter" | "nanogpt" | "anthropic" | "openai" | "custom" => Some(json!(name)),
             "openai-custom" => Some(json!("custom")),
             _ => None,
         },
@@ -305,4 +319,49 @@ pub(crate) fn unread(set: &ConfigSet) -> Vec<Problem> {
     }
     out.dedup();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> Env {
+        Env::from_vars(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
+    }
+
+    #[test]
+    fn a_base_url_with_credentials_is_not_written_into_a_file() {
+        let conversion = convert(&env(&[
+            ("ANTHROPIC_BASE_URL", "https://user:secret@proxy.example/v1"),
+            (
+                "CUSTOM_OPENAI_BASE_URL",
+                "https://api.example/v1?key=secret",
+            ),
+        ]));
+        let text = format!("{conversion:?}");
+        assert!(
+            !text.contains("user:secret") && !text.contains("key=secret"),
+            "{text}"
+        );
+        let skipped: Vec<&str> = conversion
+            .not_carried
+            .iter()
+            .map(|(v, _)| v.as_str())
+            .collect();
+        assert_eq!(skipped, ["CUSTOM_OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"]);
+    }
+
+    #[test]
+    fn llm_provider_takes_mypalclaras_names_and_claras() {
+        for (given, name) in [
+            ("openai", "custom"),
+            ("custom", "custom"),
+            ("Anthropic", "anthropic"),
+        ] {
+            let conversion = convert(&env(&[("LLM_PROVIDER", given)]));
+            assert_eq!(conversion.carried[0].value, json!(name), "{given}");
+        }
+        let conversion = convert(&env(&[("LLM_PROVIDER", "gemini")]));
+        assert_eq!(conversion.not_carried[0].0, "LLM_PROVIDER");
+    }
 }

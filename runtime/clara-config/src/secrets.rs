@@ -19,8 +19,11 @@ pub struct MissingSecret {
     pub var: String,
     /// What needs it, in words that name the config asking for it.
     pub needed_by: String,
-    /// Only `clara run` reads it (the Discord token); `clara chat` works without it.
+    /// Only `clara run` reads it (the Discord token, a task's secret); `clara chat` works
+    /// without it.
     pub run_only: bool,
+    /// What would do instead of setting it, when something would.
+    pub instead: Option<&'static str>,
     /// Where the variable is named, with the whole message.
     pub problem: Problem,
 }
@@ -52,6 +55,10 @@ impl ConfigSet {
         if discord.enabled {
             let at = path!["adapters", "discord", "token_env"];
             found.check(source, &at, &discord.token_env, "the Discord adapter", true);
+            found.instead_of(
+                &discord.token_env,
+                "adapters.discord.enabled = false to run without Discord",
+            );
         }
         let name = &config.defaults.store;
         if let Some(StoreConfig::Postgres { url_env, .. }) = config.stores.get(name) {
@@ -77,20 +84,21 @@ impl ConfigSet {
                 .iter()
                 .enumerate()
                 .filter(|(_, h)| h.enabled);
-            let hooks = hooks.map(|(i, h)| ("hooks", "hook", i, &h.webhook, &h.name));
+            // Hooks fire in `clara chat` too; tasks run only in `clara run`.
+            let hooks = hooks.map(|(i, h)| ("hooks", "hook", i, &h.webhook, &h.name, false));
             let tasks = file
                 .value
                 .tasks
                 .iter()
                 .enumerate()
                 .filter(|(_, t)| t.enabled);
-            let tasks = tasks.map(|(i, t)| ("tasks", "task", i, &t.webhook, &t.name));
-            for (list, kind, i, webhook, name) in hooks.chain(tasks) {
+            let tasks = tasks.map(|(i, t)| ("tasks", "task", i, &t.webhook, &t.name, true));
+            for (list, kind, i, webhook, name, run_only) in hooks.chain(tasks) {
                 let Some(webhook) = webhook else { continue };
                 let needed_by = format!("{kind} `{name}`");
                 for (j, var) in webhook.secrets_env.iter().enumerate() {
                     let at = path![list, i, "webhook", "secrets_env", j];
-                    found.check(&file.source, &at, var, &needed_by, false);
+                    found.check(&file.source, &at, var, &needed_by, run_only);
                 }
             }
         }
@@ -104,6 +112,13 @@ struct Missing<'a> {
 }
 
 impl Missing<'_> {
+    /// Says what would do instead of setting `var`, if it was just found missing.
+    fn instead_of(&mut self, var: &str, instead: &'static str) {
+        if let Some(last) = self.list.last_mut().filter(|m| m.var == var) {
+            last.instead = Some(instead);
+        }
+    }
+
     fn check(&mut self, source: &Source, at: &[Seg], var: &str, needed_by: &str, run_only: bool) {
         // A value that is not a variable name is reported (without repeating it) by the checks.
         if !crate::env::is_variable_name(var) || self.set.env.get(var).is_some() {
@@ -114,6 +129,7 @@ impl Missing<'_> {
             var: var.to_owned(),
             needed_by: needed_by.to_owned(),
             run_only,
+            instead: None,
             problem: Problem::at(&source.rel, source.doc.value_at(at), message),
         });
     }

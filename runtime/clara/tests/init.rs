@@ -170,6 +170,12 @@ async fn a_mypalclara_env_becomes_clara_files_that_chat_on_its_provider_and_mode
             .unwrap()
             .contains("ANTHROPIC_API_KEY=sk-ant-test-key")
     );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.join(".env"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "the copied keys are private");
 
     let validate = run(clara(&dir).arg("validate"));
     assert!(validate.status.success(), "{}", text(&validate.stdout));

@@ -168,7 +168,9 @@ async fn a_server_that_dies_is_restarted_and_its_tools_work_again() {
     unsafe {
         libc::killpg(first as i32, libc::SIGKILL);
     }
-    // A call made while it is down waits for the restart (within its timeout).
+    // Once clara has seen it die, a call waits for the restart (within its timeout). (A
+    // call that meets the death itself fails: the server may have acted before it died.)
+    eventually("clara sees the server die", || server.pid() != Some(first)).await;
     let echo = find(&sources, "everything__echo");
     assert_eq!(
         call(&set, echo.as_ref(), json!({"message": "back"})).await,

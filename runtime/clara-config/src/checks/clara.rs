@@ -2,10 +2,12 @@
 
 use std::net::SocketAddr;
 
-use crate::loader::{Loaded, Partial};
+use crate::doc::At;
+use crate::loader::{ConfigSet, Loaded, Partial};
 use crate::model::clara::ClaraConfig;
 use crate::model::provider::ProviderKind;
 use crate::path;
+use crate::problem::Problem;
 
 use super::{Names, Report};
 
@@ -163,6 +165,28 @@ pub(crate) fn check(
             }
         }
     }
+}
+
+/// A memory `model` that may not exist where it is sent: one named without its provider (it
+/// goes to whichever provider is the default), or one left behind when an environment
+/// override moved memory to another provider.
+pub(crate) fn memory_model_advice(set: &ConfigSet) -> Option<Problem> {
+    let memory = &set.clara.value.memory;
+    let model = memory.model.as_ref().filter(|_| memory.enabled)?;
+    let source = &set.clara.source;
+    let at = source.doc.value_at(&path!["memory", "provider"]);
+    let message = match (&memory.provider, &at) {
+        (None, _) => format!(
+            "`model = \"{model}\"` is named without `provider`, so it goes to the default provider (`{}`) whichever that is; name its provider too",
+            set.clara.value.default_provider().unwrap_or("none")
+        ),
+        (Some(provider), At::Env(var)) => format!(
+            "${var} moves memory to provider `{provider}`, but `model = \"{model}\"` still names the model for the provider in the file; override `model` too (CLARA_MEMORY__MODEL), or leave it out to use that provider's low tier"
+        ),
+        _ => return None,
+    };
+    let model_at = source.doc.value_at(&path!["memory", "model"]);
+    Some(Problem::at(&source.rel, model_at, message))
 }
 
 /// Whether some pipeline calls a model without naming its provider.

@@ -11,6 +11,7 @@ mod tools;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+pub(crate) use clara::memory_model_advice;
 pub(crate) use persona::persona_prompt;
 
 use crate::doc::{Node, Seg, Value};

@@ -19,17 +19,21 @@ pub(crate) const SUMMARIZE_SESSION: &str = "summarize_session";
 /// How long a claimed job is reserved for its worker.
 const LEASE_MS: i64 = 5 * 60_000;
 
-/// How long a failed job waits: 30 s, 1 min, 2 min, … up to an hour for an outage; a
-/// steady minute when the config is what fails (a key not set), since fixing it applies at
-/// once and the job should follow within a minute, not an hour later.
-fn retry_wait(error: &EngineError, attempts: u32) -> i64 {
-    let config = match error {
+/// Whether the config is what fails (a key not set, a provider unknown): fixing it applies at
+/// once, so such a job should follow within minutes, not an hour later.
+fn is_config(error: &EngineError) -> bool {
+    match error {
         EngineError::Config(_) => true,
         EngineError::Provider(e) => matches!(e.kind, ProviderErrorKind::Config(_)),
         _ => false,
-    };
-    if config {
-        60_000
+    }
+}
+
+/// How long a failed job waits: 30 s, 1 min, 2 min, … up to an hour for an outage; 1, 2, 4, 8,
+/// then every 10 minutes when the config fails.
+fn retry_wait(error: &EngineError, attempts: u32) -> i64 {
+    if is_config(error) {
+        (60_000i64 << attempts.min(4)).min(600_000)
     } else {
         (30_000i64 << attempts.min(7)).min(3_600_000)
     }
@@ -48,6 +52,8 @@ impl Generation {
     /// Runs due jobs until none is left (or `max` have run).
     pub async fn run_due_jobs(&self, max: u32) -> Result<JobReport, EngineError> {
         let mut report = JobReport::default();
+        // A missing key fails every queued job alike: said once a round, not once a job.
+        let mut config_said = false;
         while report.done + report.failed < max {
             let now = self.clock.now();
             let Some(job) = self.store.claim_job(now, LEASE_MS).await? else {
@@ -68,7 +74,12 @@ impl Generation {
                 }
                 Err(error) => {
                     let wait = retry_wait(&error, job.attempts);
-                    tracing::warn!(job = job.id, kind = %job.kind, attempts = job.attempts + 1, %error, "job failed; it will run again");
+                    if is_config(&error) && config_said {
+                        tracing::debug!(job = job.id, kind = %job.kind, %error, "job failed on the config; it will run again");
+                    } else {
+                        config_said |= is_config(&error);
+                        tracing::warn!(job = job.id, kind = %job.kind, attempts = job.attempts + 1, %error, "job failed; it will run again");
+                    }
                     self.store
                         .retry_job(job.id, &error.to_string(), now + wait)
                         .await?;
@@ -169,16 +180,16 @@ mod tests {
     }
 
     #[test]
-    fn an_outage_backs_off_to_an_hour_and_a_missing_key_retries_each_minute() {
+    fn an_outage_backs_off_to_an_hour_and_a_missing_key_to_ten_minutes() {
         let outage = || provider(ProviderErrorKind::Timeout("the whole reply"));
         assert_eq!(retry_wait(&outage(), 0), 30_000);
         assert_eq!(retry_wait(&outage(), 3), 240_000);
         assert_eq!(retry_wait(&outage(), 20), 3_600_000);
         let no_key = provider(ProviderErrorKind::Config("`KEY` is not set".to_owned()));
-        assert_eq!(retry_wait(&no_key, 20), 60_000);
-        assert_eq!(
-            retry_wait(&EngineError::Config("unknown provider".to_owned()), 9),
-            60_000
-        );
+        assert_eq!(retry_wait(&no_key, 0), 60_000);
+        assert_eq!(retry_wait(&no_key, 2), 240_000);
+        assert_eq!(retry_wait(&no_key, 20), 600_000);
+        let unknown = EngineError::Config("unknown provider".to_owned());
+        assert_eq!(retry_wait(&unknown, 9), 600_000);
     }
 }

@@ -47,7 +47,7 @@ pub fn run(root: &Path, args: &InitArgs) -> anyhow::Result<ExitCode> {
     if let (Some(conversion), Some(file)) = (&conversion, &args.from_env) {
         carry_over(dir, file, conversion)?;
     }
-    next_steps(dir, root)
+    next_steps(dir)
 }
 
 /// Writes every shipped file that is not there yet; returns the ones left as they were.
@@ -122,12 +122,21 @@ fn carry_over(dir: &Path, from: &Path, conversion: &Conversion) -> anyhow::Resul
             from.display()
         );
     } else {
-        std::fs::copy(from, &dotenv)
+        copy_private(from, &dotenv)
             .with_context(|| format!("cannot copy {} to {}", from.display(), dotenv.display()))?;
-        // Only the owner may read a file of secrets.
-        set_mode(&dotenv, 0o600)?;
         println!("  copied it to .env (the keys keep their names)");
     }
+    Ok(())
+}
+
+/// Copies a file of secrets so that only the owner can read the copy, from its first byte.
+fn copy_private(from: &Path, to: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut copy = options.open(to)?;
+    std::io::copy(&mut std::fs::File::open(from)?, &mut copy)?;
     Ok(())
 }
 
@@ -182,7 +191,7 @@ fn toml_value(value: &Value) -> toml_edit::Value {
 }
 
 /// Loads the new root and says what it still needs and which command to run.
-fn next_steps(dir: &Path, root: &Path) -> anyhow::Result<ExitCode> {
+fn next_steps(dir: &Path) -> anyhow::Result<ExitCode> {
     let set = match clara_config::load(dir) {
         Ok(set) => set,
         Err(err) => {
@@ -193,10 +202,11 @@ fn next_steps(dir: &Path, root: &Path) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    let flag = if dir == root || dir == Path::new(".") {
+    // The commands printed are run from the current folder, so any other root is named.
+    let flag = if dir == Path::new(".") {
         String::new()
     } else {
-        format!(" --root {}", dir.display())
+        format!(" --root {}", shell_word(&dir.display().to_string()))
     };
     let missing: Vec<_> = set
         .missing_secrets()
@@ -219,4 +229,16 @@ fn next_steps(dir: &Path, root: &Path) -> anyhow::Result<ExitCode> {
         println!("for Discord: clara run{flag} (with DISCORD_BOT_TOKEN set)");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `word` as one word for a POSIX shell: as it is when it is plain, else in single quotes.
+fn shell_word(word: &str) -> String {
+    let plain = word
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-~+,:@".contains(c));
+    if plain && !word.is_empty() {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
 }

@@ -61,12 +61,13 @@ fn verdict(missing: &[MissingSecret], target: Target) -> bool {
         return true;
     }
     let vars: Vec<&str> = needed.iter().map(|m| m.var.as_str()).collect();
-    let discord = if needed.iter().any(|m| m.run_only) {
-        " (or adapters.discord.enabled = false to run without Discord)"
+    let instead: Vec<&str> = needed.iter().filter_map(|m| m.instead).collect();
+    let instead = if instead.is_empty() {
+        String::new()
     } else {
-        ""
+        format!(" (or {})", instead.join("; or "))
     };
-    println!("{name}: needs {}{discord}", vars.join(", "));
+    println!("{name}: needs {}{instead}", vars.join(", "));
     false
 }
 

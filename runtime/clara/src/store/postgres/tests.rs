@@ -1,4 +1,4 @@
-//! Checks that need a real server (skipped unless `CLARA_TEST_POSTGRES_URL` is set): the
+//! Checks that need a real server (ignored unless `CLARA_TEST_POSTGRES_URL` is set): the
 //! planner answers vector search from the per-dimension HNSW index.
 
 use clara_core::store::{NewMemory, Store};
@@ -12,13 +12,12 @@ use super::vectors::index_name;
 const ROWS: usize = 5_000;
 
 #[tokio::test]
+#[cfg_attr(
+    not(clara_test_postgres),
+    ignore = "needs CLARA_TEST_POSTGRES_URL: eval \"$(bash .ci/postgres.sh start)\""
+)]
 async fn vector_search_uses_the_hnsw_index_of_its_dimension() {
-    let Some(admin_url) = std::env::var("CLARA_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|url| !url.is_empty())
-    else {
-        return;
-    };
+    let admin_url = std::env::var("CLARA_TEST_POSTGRES_URL").expect("run with the URL set");
     let name = format!("clara_explain_{:016x}", rand::random::<u64>());
     let mut admin = PgConnection::connect(&admin_url).await.expect("connect");
     sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))

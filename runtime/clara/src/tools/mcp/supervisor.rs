@@ -119,8 +119,7 @@ impl Server {
     }
 
     /// Calls one of the server's tools by its own name. A server that is restarting is
-    /// waited for, within the same `timeout` as the call, and a call that meets the server's
-    /// death is sent once more to the restarted one.
+    /// waited for, within the same `timeout` as the call.
     pub async fn call(
         &self,
         tool: &str,
@@ -128,17 +127,11 @@ impl Server {
         timeout: Duration,
     ) -> Result<String, ToolError> {
         let deadline = Instant::now() + timeout;
-        let left = || deadline.saturating_duration_since(Instant::now());
         let peer = self.running_peer(timeout).await?;
-        match connection::call(&peer, tool, arguments, left()).await {
-            // The server died under the call (killed, crashed) before the supervisor saw it:
-            // the call goes once more, to the restarted server, within the same time.
-            Err(_) if peer.is_transport_closed() && !left().is_zero() => {
-                let peer = self.running_peer(left()).await?;
-                connection::call(&peer, tool, arguments, left()).await
-            }
-            outcome => outcome,
-        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        // A call that meets the server's death fails and is not sent again: the server may
+        // have done the work before it died, and a tool must not act twice.
+        connection::call(&peer, tool, arguments, left).await
     }
 
     async fn running_peer(&self, timeout: Duration) -> Result<Peer<RoleClient>, ToolError> {
