@@ -363,3 +363,57 @@ async fn until_tools_lack(live: &Live, name: &str) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn queued_memory_work_finds_its_step_by_name_after_a_reload_moves_or_removes_it() {
+    let root = support::base_root();
+    let pipeline = root.path().join("pipelines/chat.toml");
+    support::edit(
+        &pipeline,
+        "type = \"write_memory\"",
+        "type = \"write_memory\"\nid = \"remember\"\nextraction_prompt = \"FACTS ABOUT {{ user_name }} PLEASE\"",
+    );
+    let fake = FakeLlm::start().await;
+    let url = fake.base_url();
+    let vars = [("CLARA_PROVIDERS__LOCAL__BASE_URL", url.as_str())];
+    let live = Live::start(
+        support::loader(root.path(), &vars),
+        Arc::new(SystemClock),
+        Arc::new(RecordedEvents::default()),
+    )
+    .await
+    .unwrap();
+    fake.push(fake_llm::openai_stream(&["Hello, Ann."]));
+    turn(&live, "I grow tomatoes").await;
+
+    // The step moves down one place; at its old position is now the tool loop.
+    support::edit(
+        &pipeline,
+        "type = \"ingest\"\n",
+        "type = \"ingest\"\n\n[[steps]]\ntype = \"classify_tier\"\nclassifier = false\n",
+    );
+    assert!(matches!(live.reload().await, Reload::Applied(_)));
+    fake.push(fake_llm::openai_json(r#"{"facts": []}"#));
+    let report = live.current().run_due_jobs(10).await.unwrap();
+    assert_eq!((report.done, report.failed), (1, 0));
+    let requests = fake.requests();
+    let extraction = requests.last().unwrap().body.to_string();
+    assert!(
+        extraction.contains("FACTS ABOUT ann PLEASE"),
+        "the queued job ran with its own step's prompt: {extraction}"
+    );
+
+    // A job whose step is gone fails loudly and stays queued; it never runs on defaults.
+    fake.push(fake_llm::openai_stream(&["Noted."]));
+    turn(&live, "I also keep bees").await;
+    support::edit(&pipeline, "id = \"remember\"", "id = \"renamed\"");
+    assert!(matches!(live.reload().await, Reload::Applied(_)));
+    let before = fake.request_count();
+    let report = live.current().run_due_jobs(10).await.unwrap();
+    assert_eq!((report.done, report.failed), (0, 1));
+    assert_eq!(
+        fake.request_count(),
+        before,
+        "no extraction call on default settings"
+    );
+}

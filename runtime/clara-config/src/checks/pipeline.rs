@@ -56,6 +56,43 @@ fn unanswered_adapters(set: &Partial<'_>, owners: &BTreeMap<&str, &str>, report:
     }
 }
 
+/// Step names are unique in a pipeline: queued work finds its step by name.
+fn check_ids(source: &Source, pipeline: &Pipeline, report: &mut Report<'_>) {
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, step) in pipeline.steps.iter().enumerate() {
+        let id = step.id();
+        let named = id != step.kind();
+        if named && id.trim().is_empty() {
+            report.value(
+                source,
+                &path!["steps", i, "id"],
+                "a step's `id` cannot be empty",
+            );
+            continue;
+        }
+        if let Some(first) = seen.insert(id, i) {
+            let (at, message) = if named {
+                (
+                    path!["steps", i, "id"],
+                    format!(
+                        "step {} already has the id `{id}`: step ids are unique in a pipeline",
+                        first + 1
+                    ),
+                )
+            } else {
+                (
+                    path!["steps", i, "type"],
+                    format!(
+                        "step {} is a `{id}` step too: give one of them an `id`, so work it queues can find it",
+                        first + 1
+                    ),
+                )
+            };
+            report.value(source, &at, message);
+        }
+    }
+}
+
 fn check(pipeline: &Loaded<Pipeline>, names: &Names, report: &mut Report<'_>) {
     let source = &pipeline.source;
     let value = &pipeline.value;
@@ -69,6 +106,7 @@ fn check(pipeline: &Loaded<Pipeline>, names: &Names, report: &mut Report<'_>) {
         );
     }
     check_order(source, value, report);
+    check_ids(source, value, report);
     for (i, step) in value.steps.iter().enumerate() {
         let at = |field: &str| path!["steps", i, field];
         match step {

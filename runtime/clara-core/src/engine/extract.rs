@@ -36,8 +36,7 @@ pub(crate) async fn run(generation: &Generation, payload: &Value) -> Result<(), 
             .to_owned()
     };
     let (pipeline, user_id, user_name) = (field("pipeline"), field("user_id"), field("user_name"));
-    let step = payload.get("step").and_then(Value::as_u64).unwrap_or(0) as usize;
-    let options = step_options(generation, &pipeline, step);
+    let (step, options) = queued_by(generation, &pipeline, payload)?;
     let project = (!payload
         .get("is_dm")
         .and_then(Value::as_bool)
@@ -192,17 +191,32 @@ async fn ask(generation: &Generation, prompt: String) -> Result<String, EngineEr
     Ok(provider.chat(&request, &|_| {}).await?.text)
 }
 
-/// The pipeline's `write_memory` options, or the defaults when the pipeline changed since the
-/// job was queued.
-fn step_options(generation: &Generation, pipeline: &str, step: usize) -> WriteMemoryStep {
-    match generation
+/// The `write_memory` step that queued the job, found by its id (or, for a job queued before
+/// steps had ids, by its position), with its position now. A step that is gone is an error,
+/// so the job waits for the config to be fixed instead of running on default options.
+fn queued_by(
+    generation: &Generation,
+    pipeline: &str,
+    payload: &Value,
+) -> Result<(usize, WriteMemoryStep), EngineError> {
+    let steps = generation
         .config
         .pipelines
         .get(pipeline)
-        .and_then(|p| p.value.steps.get(step))
-    {
-        Some(Step::WriteMemory(options)) => options.clone(),
-        _ => WriteMemoryStep::default(),
+        .map(|p| p.value.steps.as_slice())
+        .unwrap_or_default();
+    let (index, name) = match payload.get("step_id").and_then(Value::as_str) {
+        Some(id) => (steps.iter().position(|s| s.id() == id), format!("`{id}`")),
+        None => {
+            let index = payload.get("step").and_then(Value::as_u64);
+            (index.map(|i| i as usize), "(queued by position)".to_owned())
+        }
+    };
+    match index.and_then(|i| Some((i, steps.get(i)?))) {
+        Some((i, Step::WriteMemory(options))) => Ok((i, options.clone())),
+        _ => Err(EngineError::Config(format!(
+            "the `write_memory` step {name} of pipeline `{pipeline}` that queued this memory work is gone; it runs again once the pipeline has it"
+        ))),
     }
 }
 

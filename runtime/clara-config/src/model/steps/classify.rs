@@ -10,6 +10,10 @@ use crate::model::prompts;
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ClassifyTierStep {
+    /// The step's name, unique in its pipeline (default: its `type`). Work the step queues
+    /// (memory extraction) finds it by this name, wherever a reload moves it.
+    #[serde(default)]
+    pub id: Option<String>,
     /// Message prefixes that pick a tier (case-insensitive, at the start of the message).
     #[serde(default)]
     pub prefixes: TierPrefixes,
@@ -39,6 +43,7 @@ pub struct ClassifyTierStep {
 impl Default for ClassifyTierStep {
     fn default() -> Self {
         Self {
+            id: None,
             prefixes: TierPrefixes::default(),
             strip_prefix: true,
             classifier: false,

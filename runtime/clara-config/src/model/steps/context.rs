@@ -10,6 +10,10 @@ use crate::model::prompts;
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct BuildContextStep {
+    /// The step's name, unique in its pipeline (default: its `type`). Work the step queues
+    /// (memory extraction) finds it by this name, wherever a reload moves it.
+    #[serde(default)]
+    pub id: Option<String>,
     /// What the history is: the current session's messages before this one, then the message
     /// itself (`current_session`); or, for a `session_end` pipeline, the whole session that
     /// ended, with no previous-session block and no message of its own (`ended_session`).
@@ -75,6 +79,7 @@ pub struct BuildContextStep {
 impl Default for BuildContextStep {
     fn default() -> Self {
         Self {
+            id: None,
             history_source: HistorySource::default(),
             history_messages: default_history_messages(),
             history_max_chars: default_history_max_chars(),

@@ -9,6 +9,10 @@ use crate::model::common::yes;
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct IngestStep {
+    /// The step's name, unique in its pipeline (default: its `type`). Work the step queues
+    /// (memory extraction) finds it by this name, wherever a reload moves it.
+    #[serde(default)]
+    pub id: Option<String>,
     /// Ignore messages from bots (clara itself included).
     #[serde(default = "yes")]
     pub drop_bots: bool,
@@ -39,6 +43,7 @@ pub struct IngestStep {
 impl Default for IngestStep {
     fn default() -> Self {
         Self {
+            id: None,
             drop_bots: true,
             strip_mentions: true,
             name_prefix: true,

@@ -9,6 +9,10 @@ use crate::model::common::{Tier, ToolCallMode, yes};
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct LlmCallStep {
+    /// The step's name, unique in its pipeline (default: its `type`). Work the step queues
+    /// (memory extraction) finds it by this name, wherever a reload moves it.
+    #[serde(default)]
+    pub id: Option<String>,
     /// Provider to call. Defaults to `defaults.provider`.
     #[serde(default)]
     pub provider: Option<String>,
@@ -41,6 +45,7 @@ pub struct LlmCallStep {
 impl Default for LlmCallStep {
     fn default() -> Self {
         Self {
+            id: None,
             provider: None,
             tool_provider: None,
             tier: None,

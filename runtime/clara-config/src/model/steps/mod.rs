@@ -38,6 +38,19 @@ pub enum Step {
 }
 
 impl Step {
+    /// The step's name in its pipeline: its `id`, or its `type` when it has none.
+    pub fn id(&self) -> &str {
+        let id = match self {
+            Step::Ingest(s) => &s.id,
+            Step::BuildContext(s) => &s.id,
+            Step::ClassifyTier(s) => &s.id,
+            Step::LlmCall(s) => &s.id,
+            Step::ToolLoop(s) => &s.id,
+            Step::WriteMemory(s) => &s.id,
+        };
+        id.as_deref().unwrap_or(self.kind())
+    }
+
     /// The step's `type` as written in pipeline files.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -10,6 +10,10 @@ use crate::model::prompts;
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ToolLoopStep {
+    /// The step's name, unique in its pipeline (default: its `type`). Work the step queues
+    /// (memory extraction) finds it by this name, wherever a reload moves it.
+    #[serde(default)]
+    pub id: Option<String>,
     /// Tools this pipeline may use: names or globs. Intersected with the persona's list.
     #[serde(default = "all_tools")]
     pub tools: Vec<String>,
@@ -41,6 +45,7 @@ pub struct ToolLoopStep {
 impl Default for ToolLoopStep {
     fn default() -> Self {
         Self {
+            id: None,
             tools: all_tools(),
             max_rounds: default_max_rounds(),
             max_calls_per_turn: default_max_calls_per_turn(),

@@ -10,6 +10,10 @@ use crate::model::prompts;
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct WriteMemoryStep {
+    /// The step's name, unique in its pipeline (default: its `type`). Work the step queues
+    /// (memory extraction) finds it by this name, wherever a reload moves it.
+    #[serde(default)]
+    pub id: Option<String>,
     /// Store the reply in the session history (the user's message is stored by `ingest`).
     #[serde(default = "yes")]
     pub store_reply: bool,
@@ -36,6 +40,7 @@ pub struct WriteMemoryStep {
 impl Default for WriteMemoryStep {
     fn default() -> Self {
         Self {
+            id: None,
             store_reply: true,
             extract: true,
             extraction_prompt: default_extraction_prompt(),

@@ -37,7 +37,8 @@ pub(crate) async fn run(
     if options.extract && generation.config.clara.value.memory.enabled && !reply.is_empty() {
         let payload = json!({
             "pipeline": run.pipeline_name,
-            "step": index,
+            // By name, not position: a reload may move the step before the job runs.
+            "step_id": run.pipeline.steps[index].id(),
             "user_id": turn.incoming.user_id,
             "user_name": turn.incoming.user_name,
             "is_dm": turn.incoming.conversation.is_dm,
