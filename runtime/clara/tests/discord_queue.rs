@@ -28,7 +28,18 @@ fn bot_messages_containing(fake: &FakeDiscord, channel: u64, text: &str) -> usiz
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_channel_queues_with_a_notice_and_answers_in_order() {
-    let mut on = OnDiscord::start(&[]).await;
+    // The notices are configuration; these replace the defaults the other tests see.
+    let mut on = OnDiscord::start(&[
+        (
+            "CLARA_ADAPTERS__DISCORD__NOTICES__QUEUED",
+            "-# busy, you are number {position}",
+        ),
+        (
+            "CLARA_ADAPTERS__DISCORD__NOTICES__STARTING",
+            "-# your turn after {waited}s",
+        ),
+    ])
+    .await;
     on.model
         .push(slow("First answer.", Duration::from_millis(2500)));
     on.model.push(openai_stream(&["Second answer."]));
@@ -51,7 +62,7 @@ async fn a_busy_channel_queues_with_a_notice_and_answers_in_order() {
         )
         .mention_bot(),
     );
-    let notice = |f: &FakeDiscord| bot_messages_containing(f, GENERAL, "queued (position 1)") == 1;
+    let notice = |f: &FakeDiscord| bot_messages_containing(f, GENERAL, "you are number 1") == 1;
     on.discord.wait_for("the queue notice", notice, SOON).await;
     let notice = on.discord.messages_in(GENERAL)[0].clone();
     assert_eq!(notice.reference, Some(waiting));
@@ -63,7 +74,7 @@ async fn a_busy_channel_queues_with_a_notice_and_answers_in_order() {
     assert!(
         contents
             .iter()
-            .any(|c| c.starts_with("-# ▶️ Starting your queued message")),
+            .any(|c| c.starts_with("-# your turn after ")),
         "{contents:?}"
     );
     let prompts = on.prompts();

@@ -6,6 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::yes;
+use super::discord_notices::DiscordNotices;
 
 /// The chat surfaces clara answers on.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
@@ -81,6 +82,9 @@ pub struct DiscordConfig {
     /// Empty: no reaction.
     #[serde(default = "default_duplicate_reaction")]
     pub duplicate_reaction: String,
+    /// The lines the adapter posts about its own work (queue, backlog, stop).
+    #[serde(default)]
+    pub notices: DiscordNotices,
     /// Attachment handling.
     #[serde(default)]
     pub attachments: AttachmentLimits,
@@ -116,6 +120,7 @@ impl Default for DiscordConfig {
             batch_active_channels: true,
             tool_status: true,
             duplicate_reaction: default_duplicate_reaction(),
+            notices: DiscordNotices::default(),
             attachments: AttachmentLimits::default(),
             shards: None,
             gateway_url: None,

@@ -141,6 +141,14 @@ impl EventName {
 }
 
 /// `true`, for `#[serde(default = ...)]`.
+/// `text` with each `{name}` replaced by its value: the placeholders of user-facing lines
+/// (greetings, notices), which are plain text rather than templates.
+pub fn fill(text: &str, values: &[(&str, &str)]) -> String {
+    values.iter().fold(text.to_owned(), |text, (name, value)| {
+        text.replace(&format!("{{{name}}}"), value)
+    })
+}
+
 pub(crate) fn yes() -> bool {
     true
 }

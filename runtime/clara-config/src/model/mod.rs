@@ -3,6 +3,7 @@
 pub mod adapters;
 pub mod clara;
 pub mod common;
+pub mod discord_notices;
 pub mod hook;
 pub mod persona;
 pub mod pipeline;

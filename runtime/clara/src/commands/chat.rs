@@ -274,13 +274,12 @@ fn greeting(set: &clara_config::ConfigSet) -> String {
         .providers
         .get(provider)
         .map_or("none", |p| p.model_for(tier));
-    config
-        .adapters
-        .chat
-        .greeting
-        .replace("{persona}", &shown)
-        .replace("{provider}", provider)
-        .replace("{model}", model)
+    let values = [
+        ("persona", shown.as_str()),
+        ("provider", provider),
+        ("model", model),
+    ];
+    clara_config::model::common::fill(&config.adapters.chat.greeting, &values)
 }
 
 /// `CLARA_NOW` (RFC 3339) pins the clock, for tests of session timeouts; otherwise real time.

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use clara_config::model::adapters::{ChannelMode, DiscordConfig};
 use clara_config::model::common::EventName;
+use clara_config::model::common::fill;
 use clara_core::engine::{Conversation, Event, Generation, Incoming};
 use clara_core::llm::Message as ChatMessage;
 use clara_core::store::ChannelModeSetting;
@@ -199,10 +200,18 @@ async fn queued_notice(bot: Arc<Bot>, pending: Pending) {
     let Some(position) = bot.lanes.position(message.channel_id, message.id) else {
         return;
     };
-    if pending.addressed {
-        let text = format!(
-            "-# ⏳ I'm working on something else right now. Your message is queued (position {position})."
-        );
+    let notices = bot
+        .live
+        .current()
+        .config
+        .clara
+        .value
+        .adapters
+        .discord
+        .notices
+        .clone();
+    if pending.addressed && !notices.queued.is_empty() {
+        let text = fill(&notices.queued, &[("position", &position.to_string())]);
         let quiet = AllowedMentions::default();
         let sent = bot
             .http

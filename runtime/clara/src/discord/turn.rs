@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use clara_config::model::common::fill;
 use clara_core::engine::{EngineError, Generation, Incoming, Outcome, TurnEnd};
 use tokio::sync::mpsc;
 use twilight_model::id::Id;
@@ -35,11 +36,9 @@ async fn run(bot: &Arc<Bot>, channel: Id<ChannelMarker>, work: Work, mut signal:
         Work::One { pending, waited } => {
             if let Some(waited) = waited {
                 if pending.addressed {
-                    if discord.queue_notices {
-                        let text = format!(
-                            "-# ▶️ Starting your queued message (waited {}s)…",
-                            waited.as_secs()
-                        );
+                    if discord.queue_notices && !discord.notices.starting.is_empty() {
+                        let waited = waited.as_secs().to_string();
+                        let text = fill(&discord.notices.starting, &[("waited", &waited)]);
                         post_quietly(&bot.http, channel, &text).await;
                     }
                 } else {
@@ -56,12 +55,12 @@ async fn run(bot: &Arc<Bot>, channel: Id<ChannelMarker>, work: Work, mut signal:
             {
                 unreact(bot, channel, waiting.message.id, "⏳").await;
             }
-            let text = format!(
-                "-# 📨 Catching up on {} messages (waited {}s)…",
-                pending.len(),
-                waited.as_secs()
-            );
-            post_quietly(&bot.http, channel, &text).await;
+            if !discord.notices.catching_up.is_empty() {
+                let (count, waited) = (pending.len().to_string(), waited.as_secs().to_string());
+                let values = [("count", count.as_str()), ("waited", waited.as_str())];
+                let text = fill(&discord.notices.catching_up, &values);
+                post_quietly(&bot.http, channel, &text).await;
+            }
             let mut lines = Vec::with_capacity(pending.len());
             let mut images = Vec::new();
             let mut text_files = 0;
@@ -123,7 +122,11 @@ async fn run(bot: &Arc<Bot>, channel: Id<ChannelMarker>, work: Work, mut signal:
     }
     let finished = match outcome {
         None if reply.started() => {
-            let text = format!("{}\n\n-# 🛑 stopped", reply.text().trim_end());
+            let stopped = &discord.notices.stopped;
+            let text = match stopped.is_empty() {
+                true => reply.text().trim_end().to_owned(),
+                false => format!("{}\n\n{stopped}", reply.text().trim_end()),
+            };
             reply.finish(&text).await
         }
         None => Ok(()),

@@ -1,0 +1,52 @@
+//! `[adapters.discord.notices]`: the small lines the Discord adapter posts about its own work
+//! (a queued message, a backlog, a stopped reply), with today's wording as defaults. Each may
+//! hold `{placeholders}`; an empty text posts nothing.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The Discord adapter's own lines.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DiscordNotices {
+    /// Replied to a message that waits behind another turn (with `queue_notices`).
+    /// `{position}` is its place in the queue.
+    #[serde(default = "default_queued")]
+    pub queued: String,
+    /// Posted when a queued message's turn starts (with `queue_notices`). `{waited}` is the
+    /// wait in seconds.
+    #[serde(default = "default_starting")]
+    pub starting: String,
+    /// Posted before an active channel's backlog is answered in one turn. `{count}` messages,
+    /// `{waited}` seconds.
+    #[serde(default = "default_catching_up")]
+    pub catching_up: String,
+    /// Added below a reply that a stop phrase cut short.
+    #[serde(default = "default_stopped")]
+    pub stopped: String,
+}
+
+impl Default for DiscordNotices {
+    fn default() -> Self {
+        Self {
+            queued: default_queued(),
+            starting: default_starting(),
+            catching_up: default_catching_up(),
+            stopped: default_stopped(),
+        }
+    }
+}
+
+fn default_queued() -> String {
+    "-# ⏳ I'm working on something else right now. Your message is queued (position {position})."
+        .to_owned()
+}
+fn default_starting() -> String {
+    "-# ▶️ Starting your queued message (waited {waited}s)…".to_owned()
+}
+fn default_catching_up() -> String {
+    "-# 📨 Catching up on {count} messages (waited {waited}s)…".to_owned()
+}
+fn default_stopped() -> String {
+    "-# 🛑 stopped".to_owned()
+}
