@@ -77,3 +77,49 @@ async fn a_tool_turn_fires_its_events_in_order_with_one_request_id() {
     assert_eq!(cancelled.data["reason"], "stop_phrase");
     live.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_turn_fires_message_failed_on_every_adapter() {
+    let root = support::shipped_root();
+    let fake = FakeLlm::start().await;
+    let url = fake.base_url();
+    let vars = [
+        ("OPENROUTER_API_KEY", "k"),
+        ("CLARA_PROVIDERS__OPENROUTER__BASE_URL", url.as_str()),
+        ("CLARA_PROVIDERS__OPENROUTER__RETRY__MAX_RETRIES", "0"),
+        ("CLARA_MEMORY__ENABLED", "false"),
+    ];
+    let events = Arc::new(RecordedEvents::default());
+    let live = Live::start(
+        support::loader(root.path(), &vars),
+        Arc::new(SystemClock),
+        events.clone(),
+    )
+    .await
+    .unwrap();
+    fake.push(fake_llm::error_json(400, "bad request"));
+    let outcome = live
+        .current()
+        .handle_message(support::message("ann", "hello"), &|_| {})
+        .await
+        .unwrap();
+    assert!(outcome.error.is_some(), "the turn failed: {outcome:?}");
+    let fired = events.events();
+    let failed: Vec<_> = fired
+        .iter()
+        .filter(|e| e.name == EventName::MessageFailed)
+        .collect();
+    assert_eq!(failed.len(), 1, "{fired:?}");
+    assert_eq!(failed[0].platform.as_deref(), Some("chat"));
+    assert_eq!(failed[0].data["stored"], true);
+    assert!(
+        failed[0].data["error"]
+            .as_str()
+            .unwrap()
+            .contains("bad request"),
+        "{:?}",
+        failed[0].data
+    );
+    assert!(fired.iter().all(|e| e.name != EventName::MessageSent));
+    live.shutdown().await;
+}

@@ -204,13 +204,19 @@ async fn metrics_count_turns_tools_reloads_and_adapters() {
     sink.emit(Event::global(EventName::ConfigReloaded, json!({})));
     sink.emit(Event::global(EventName::ConfigReloadFailed, json!({})));
     sink.emit(Event::global(EventName::ConfigReloadFailed, json!({})));
-    running.metrics.record_turn_error("discord");
+    // A failed turn is an event like any other; it ends the turn's timing without a sample.
+    sink.emit(turn_event(EventName::MessageReceived, "msg-2", json!({})));
+    sink.emit(turn_event(
+        EventName::MessageFailed,
+        "msg-2",
+        json!({"error": "provider down", "stored": true}),
+    ));
     running.health.set("discord", AdapterState::Connected);
     running.health.set("we\"ird\\name", AdapterState::Stopped);
 
     assert_eq!(
         running.recorded.events().len(),
-        8,
+        10,
         "every event is passed on"
     );
 
@@ -218,7 +224,8 @@ async fn metrics_count_turns_tools_reloads_and_adapters() {
     let expect = |series: &str, value: f64| {
         assert_eq!(sample(&text, series), Some(value), "{series} in\n{text}");
     };
-    expect("clara_events_total{event=\"message:received\"}", 1.0);
+    expect("clara_events_total{event=\"message:received\"}", 2.0);
+    expect("clara_events_total{event=\"message:failed\"}", 1.0);
     expect("clara_events_total{event=\"message:sent\"}", 2.0);
     expect("clara_events_total{event=\"tool:error\"}", 1.0);
     expect("clara_events_total{event=\"gateway:startup\"}", 0.0);

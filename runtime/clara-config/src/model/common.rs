@@ -71,6 +71,10 @@ pub enum EventName {
     /// A running turn was cancelled (stop phrase, shutdown).
     #[serde(rename = "message:cancelled")]
     MessageCancelled,
+    /// A turn failed. When the message had been stored, the user got the persona's error
+    /// reply; before that, the adapter reports the failure.
+    #[serde(rename = "message:failed")]
+    MessageFailed,
     /// A tool call started.
     #[serde(rename = "tool:start")]
     ToolStart,
@@ -96,7 +100,7 @@ pub enum EventName {
 
 impl EventName {
     /// Every event, in the order of the contract.
-    pub const ALL: [EventName; 17] = [
+    pub const ALL: [EventName; 18] = [
         EventName::GatewayStartup,
         EventName::GatewayShutdown,
         EventName::AdapterConnected,
@@ -107,6 +111,7 @@ impl EventName {
         EventName::MessageReceived,
         EventName::MessageSent,
         EventName::MessageCancelled,
+        EventName::MessageFailed,
         EventName::ToolStart,
         EventName::ToolEnd,
         EventName::ToolError,
@@ -129,6 +134,7 @@ impl EventName {
             EventName::MessageReceived => "message:received",
             EventName::MessageSent => "message:sent",
             EventName::MessageCancelled => "message:cancelled",
+            EventName::MessageFailed => "message:failed",
             EventName::ToolStart => "tool:start",
             EventName::ToolEnd => "tool:end",
             EventName::ToolError => "tool:error",

@@ -209,9 +209,13 @@ impl Generation {
             }
             // Before the message is stored there is nothing to answer for: report the failure.
             // (A run without a message has nothing to lose either.)
-            Err(error) if turn.user_message_id.is_none() => Err(error),
+            Err(error) if turn.user_message_id.is_none() => {
+                self.emit_failed(&turn, &error);
+                Err(error)
+            }
             Err(error) => {
                 tracing::error!(pipeline = name, %error, "turn failed");
+                self.emit_failed(&turn, &error);
                 Ok(Outcome {
                     reply: Some(run.error_reply()),
                     ended: None,
@@ -220,6 +224,14 @@ impl Generation {
                 })
             }
         }
+    }
+
+    /// Every adapter's failures reach the hooks and `/metrics` the same way.
+    fn emit_failed(&self, turn: &Turn, error: &EngineError) {
+        self.events.emit(turn.event(
+            EventName::MessageFailed,
+            json!({ "error": error.to_string(), "stored": turn.user_message_id.is_some() }),
+        ));
     }
 
     fn emit_sent(&self, turn: &Turn) {

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use twilight_model::id::Id;
 use twilight_model::id::marker::ChannelMarker;
 
-use super::bot::{ADAPTER, Bot};
+use super::bot::Bot;
 use super::inbound::{self, react, unreact};
 use super::lanes::{NOTICE_AFTER, StopSignal, Work};
 use super::reply::{Reply, Style, Update, post_quietly};
@@ -114,12 +114,6 @@ async fn run(bot: &Arc<Bot>, channel: Id<ChannelMarker>, work: Work, mut signal:
     };
     let (outcome, ()) = tokio::join!(answered, reply.follow(received));
     typing.abort();
-    if matches!(
-        &outcome,
-        Some(Err(_)) | Some(Ok(Outcome { error: Some(_), .. }))
-    ) {
-        bot.metrics.record_turn_error(ADAPTER);
-    }
     let finished = match outcome {
         None if reply.started() => {
             let stopped = &discord.notices.stopped;

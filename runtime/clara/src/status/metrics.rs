@@ -16,8 +16,7 @@ use super::process;
 /// Upper bounds of the turn-duration histogram's buckets, in seconds (`+Inf` is implied).
 const TURN_BUCKETS: [f64; 10] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
 
-/// A turn still unanswered after this long is forgotten: it failed (failed turns fire no
-/// event) or will be too late to matter.
+/// A turn still unanswered after this long is forgotten: it will be too late to matter.
 const IN_FLIGHT_LIMIT: Duration = Duration::from_secs(10 * 60);
 
 /// At most this many turns are timed at once; the oldest are forgotten first.
@@ -51,17 +50,6 @@ impl Metrics {
             turn_duration: Histogram::default(),
             turns: Mutex::default(),
         })
-    }
-
-    /// Counts a turn that failed on `platform` (the user got the persona's error reply). The
-    /// engine fires no event for a failed turn, so the adapter that sees `Outcome::error`
-    /// reports it here.
-    pub fn record_turn_error(&self, platform: &str) {
-        *self
-            .lock_turns()
-            .errors
-            .entry(platform.to_owned())
-            .or_default() += 1;
     }
 
     /// Counts `event` without passing it on (the last event, whose hooks the bus runs
@@ -100,6 +88,13 @@ impl Metrics {
             EventName::MessageCancelled => {
                 if let Some(request) = &event.request_id {
                     self.lock_turns().in_flight.finish(request, Instant::now());
+                }
+            }
+            EventName::MessageFailed => {
+                let mut turns = self.lock_turns();
+                *turns.errors.entry(platform()).or_default() += 1;
+                if let Some(request) = &event.request_id {
+                    turns.in_flight.finish(request, Instant::now());
                 }
             }
             _ => {}
