@@ -1,6 +1,8 @@
 //! The clara config language: every file kind as typed config, loading with positions,
 //! cross-file validation and JSON Schema output. No async runtime here.
 
+// No unsafe code here at all.
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod checks;

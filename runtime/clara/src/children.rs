@@ -4,6 +4,9 @@
 //! still open when clara dies, however it dies: `kill -9` included, since the pipe it reads
 //! from clara closes with clara. So nothing clara started outlives it.
 
+// A marked unsafe site, the whole module: process groups, fork and signals are system calls.
+#![allow(unsafe_code)]
+
 use std::sync::atomic::{AtomicI32, Ordering};
 
 /// The write end of the pipe to the watchdog, or -1 when there is none (a library user, a

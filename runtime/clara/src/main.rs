@@ -1,5 +1,8 @@
 //! The `clara` command line: parses arguments and hands each command its own module.
 
+// Unsafe code only at the sites marked `#[allow(unsafe_code)]`, each with its SAFETY comment.
+#![deny(unsafe_code)]
+
 mod cli;
 mod commands;
 
@@ -41,6 +44,8 @@ fn main() -> ExitCode {
 /// Lifts the soft limit on open files to the hard one, where the system allows: a busy clara
 /// holds database connections, sockets and children's pipes at once, and the usual soft
 /// default (1024) is low for that.
+// A marked unsafe site: getrlimit/setrlimit on this process.
+#[allow(unsafe_code)]
 fn raise_open_files_limit() {
     #[cfg(unix)]
     {

@@ -44,6 +44,8 @@ fn kernel_start_time() -> Option<f64> {
 }
 
 #[cfg(unix)]
+// A marked unsafe site: sysconf reads a constant.
+#[allow(unsafe_code)]
 fn page_size() -> Option<u64> {
     // SAFETY: sysconf only reads a configuration value; it has no memory-safety preconditions.
     let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
@@ -51,6 +53,8 @@ fn page_size() -> Option<u64> {
 }
 
 #[cfg(unix)]
+// A marked unsafe site: sysconf reads a constant.
+#[allow(unsafe_code)]
 fn clock_ticks_per_second() -> Option<u64> {
     // SAFETY: as above.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };

@@ -163,6 +163,8 @@ impl SqliteStore {
 }
 
 /// An exclusive lock on `DB-migrate.lock` beside the database, held until dropped.
+// A marked unsafe site: flock on a file clara owns.
+#[allow(unsafe_code)]
 async fn migration_lock(path: &Path) -> Result<std::fs::File, StoreError> {
     let mut name = path.as_os_str().to_owned();
     name.push("-migrate.lock");

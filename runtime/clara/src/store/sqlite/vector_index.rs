@@ -120,6 +120,8 @@ impl UserVectors {
             .collect()
     }
 
+    // A marked unsafe site: the AVX2 scan, called only once the CPU is known to have it.
+    #[allow(unsafe_code)]
     fn score_all(&self, query: &[i8], project: Option<&str>, out: &mut Vec<(f32, usize)>) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {

@@ -104,6 +104,8 @@ pub(super) struct Connected {
 }
 
 /// Starts the child process (stdio) or prepares the HTTP transport.
+// A marked unsafe site: the server is tied to clara's life with prctl in pre_exec.
+#[allow(unsafe_code)]
 pub(super) fn open(launch: &Launch, client: &reqwest::Client) -> Result<Opening, String> {
     match launch {
         Launch::Stdio {
