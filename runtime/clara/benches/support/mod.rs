@@ -4,10 +4,10 @@
 #![allow(dead_code)] // each bench uses its own subset
 
 #[allow(dead_code)]
-#[path = "../../tests/support/fake_llm/mod.rs"]
+#[path = "../../tests/it/support/fake_llm/mod.rs"]
 pub mod fake_llm;
 
-#[path = "../../tests/support/fake_discord/mod.rs"]
+#[path = "../../tests/it/support/fake_discord/mod.rs"]
 pub mod fake_discord;
 
 use std::path::Path;

@@ -1,0 +1,111 @@
+//! How clara sits on Discord: the shards an instance runs, the adapter and message events it
+//! fires, the `/clara tools` and `/clara mcp` status commands, and posting for hooks and tasks.
+
+use crate::support::fake_discord::{FakeDiscord, SlashCommand, dm_channel_id};
+use crate::support::fake_llm::openai_stream;
+use crate::support::on_discord::*;
+use clara_config::model::hook::Delivery;
+
+/// Runs `/clara <sub>` in #general as Ann and returns clara's answer.
+async fn ask(on: &OnDiscord, sub: &str) -> String {
+    on.slash(SlashCommand::guild(GENERAL, GUILD, ANN, "ann", "clara").subcommand(sub, &[]))
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_runs_only_its_shards() {
+    let mut on = OnDiscord::start(&[(
+        "CLARA_ADAPTERS__DISCORD__SHARDS",
+        "{ ids = [1], total = 2 }",
+    )])
+    .await;
+    let identifies = on.discord.identifies();
+    assert_eq!(identifies.len(), 1);
+    assert_eq!(identifies[0].shard, [1, 2]);
+    assert!(
+        on.discord.requests_to("GET", "/gateway/bot").is_empty(),
+        "no need to ask Discord how many shards to run"
+    );
+    on.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adapter_and_message_events_fire() {
+    let mut on = OnDiscord::start(&[]).await;
+    on.model.push(openai_stream(&["Noted."]));
+    on.ann_mentions("remember that I like tea");
+    on.wait_reply(GENERAL, 1, "Noted.").await;
+    for event in ["adapter:connected", "message:received", "message:sent"] {
+        on.wait_metric(&format!("clara_events_total{{event=\"{event}\"}} 1"))
+            .await;
+    }
+    on.discord.reconnect();
+    let resumed = |f: &FakeDiscord| f.resumes().iter().any(|r| r.accepted);
+    on.discord.wait_for("the resume", resumed, SOON).await;
+    on.wait_ready().await;
+    on.wait_metric("clara_events_total{event=\"adapter:disconnected\"} 1")
+        .await;
+    on.wait_metric("clara_events_total{event=\"adapter:connected\"} 2")
+        .await;
+    on.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slash_commands_show_tools_and_mcp_servers() {
+    let mut on = OnDiscord::start(&[]).await;
+    let tools = ask(&on, "tools").await;
+    assert!(tools.starts_with("Tools ("), "{tools}");
+    assert!(
+        tools.contains("roll_dice") && tools.contains("save_to_local"),
+        "{tools}"
+    );
+    let mcp = ask(&on, "mcp").await;
+    assert_eq!(mcp, "No MCP servers are enabled.");
+    on.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hooks_and_tasks_post_to_a_channel_or_a_dm() {
+    let mut on = OnDiscord::start(&[]).await;
+    let outlets = on.app().live.outlets();
+    let to_channel = Delivery {
+        adapter: "discord".to_owned(),
+        channel: Some(GENERAL.to_string()),
+        user: None,
+    };
+    outlets
+        .post(&to_channel, "Good morning, everyone!")
+        .await
+        .unwrap();
+    let to_ann = Delivery {
+        adapter: "discord".to_owned(),
+        channel: None,
+        user: Some(format!("discord-{ANN}")),
+    };
+    outlets
+        .post(&to_ann, "Morning, Ann. How did you sleep?")
+        .await
+        .unwrap();
+    let posted = |channel: u64, text: &str| {
+        on.discord
+            .messages_in(channel)
+            .iter()
+            .any(|m| m.content == text)
+    };
+    assert!(posted(GENERAL, "Good morning, everyone!"));
+    assert!(posted(
+        dm_channel_id(ANN),
+        "Morning, Ann. How did you sleep?"
+    ));
+    let nowhere = Delivery {
+        adapter: "discord".to_owned(),
+        channel: None,
+        user: None,
+    };
+    let refused = outlets.post(&nowhere, "lost?").await.unwrap_err();
+    assert!(
+        refused.contains("needs a `channel` or a `user`"),
+        "{refused}"
+    );
+    on.stop().await;
+}

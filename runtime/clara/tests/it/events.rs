@@ -1,0 +1,125 @@
+//! Turn events fire at their real moments, in order, each with the turn's platform, user,
+//! conversation and one request id.
+
+use crate::support;
+
+use std::sync::Arc;
+
+use crate::support::fake_llm::{self, FakeLlm};
+use clara::live::Live;
+use clara_config::model::common::EventName;
+use clara_core::engine::{RecordedEvents, SystemClock};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tool_turn_fires_its_events_in_order_with_one_request_id() {
+    let root = support::shipped_root();
+    let fake = FakeLlm::start().await;
+    let url = fake.base_url();
+    let vars = [
+        ("OPENROUTER_API_KEY", "k"),
+        ("CLARA_PROVIDERS__OPENROUTER__BASE_URL", url.as_str()),
+        ("CLARA_MEMORY__ENABLED", "false"),
+    ];
+    let events = Arc::new(RecordedEvents::default());
+    let live = Live::start(
+        support::loader(root.path(), &vars),
+        Arc::new(SystemClock),
+        events.clone(),
+    )
+    .await
+    .unwrap();
+    fake.push(fake_llm::openai_tool_stream(
+        &[("c1", "roll_dice", "{\"sides\": 6}")],
+        5,
+    ));
+    fake.push(fake_llm::openai_stream(&["A four."]));
+    let incoming = |text: &str| support::message("ann", text);
+    let generation = live.current();
+    generation
+        .handle_message(incoming("roll one"), &|_| {})
+        .await
+        .unwrap();
+    generation
+        .handle_message(incoming("clara stop"), &|_| {})
+        .await
+        .unwrap();
+
+    let fired = events.events();
+    let names: Vec<EventName> = fired.iter().map(|e| e.name).collect();
+    assert_eq!(
+        names,
+        [
+            EventName::SessionStart,
+            EventName::MessageReceived,
+            EventName::ToolStart,
+            EventName::ToolEnd,
+            EventName::MessageSent,
+            EventName::MessageCancelled,
+        ]
+    );
+    let first = fired[0].request_id.clone().expect("a request id");
+    for event in &fired[..5] {
+        assert_eq!(
+            event.request_id.as_deref(),
+            Some(first.as_str()),
+            "{event:?}"
+        );
+        assert_eq!(event.platform.as_deref(), Some("chat"));
+        assert_eq!(event.user_id.as_deref(), Some("ann"));
+        assert_eq!(event.channel_id.as_deref(), Some("dm-ann"));
+    }
+    let cancelled = &fired[5];
+    assert_ne!(
+        cancelled.request_id.as_deref(),
+        Some(first.as_str()),
+        "a new turn, a new id"
+    );
+    assert_eq!(cancelled.data["reason"], "stop_phrase");
+    live.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_turn_fires_message_failed_on_every_adapter() {
+    let root = support::shipped_root();
+    let fake = FakeLlm::start().await;
+    let url = fake.base_url();
+    let vars = [
+        ("OPENROUTER_API_KEY", "k"),
+        ("CLARA_PROVIDERS__OPENROUTER__BASE_URL", url.as_str()),
+        ("CLARA_PROVIDERS__OPENROUTER__RETRY__MAX_RETRIES", "0"),
+        ("CLARA_MEMORY__ENABLED", "false"),
+    ];
+    let events = Arc::new(RecordedEvents::default());
+    let live = Live::start(
+        support::loader(root.path(), &vars),
+        Arc::new(SystemClock),
+        events.clone(),
+    )
+    .await
+    .unwrap();
+    fake.push(fake_llm::error_json(400, "bad request"));
+    let outcome = live
+        .current()
+        .handle_message(support::message("ann", "hello"), &|_| {})
+        .await
+        .unwrap();
+    assert!(outcome.error.is_some(), "the turn failed: {outcome:?}");
+    let fired = events.events();
+    let failed: Vec<_> = fired
+        .iter()
+        .filter(|e| e.name == EventName::MessageFailed)
+        .collect();
+    assert_eq!(failed.len(), 1, "{fired:?}");
+    assert_eq!(failed[0].platform.as_deref(), Some("chat"));
+    assert_eq!(failed[0].data["stored"], true);
+    assert!(
+        failed[0].data["error"]
+            .as_str()
+            .unwrap()
+            .contains("bad request"),
+        "{:?}",
+        failed[0].data
+    );
+    assert!(fired.iter().all(|e| e.name != EventName::MessageSent));
+    live.shutdown().await;
+}

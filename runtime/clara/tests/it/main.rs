@@ -1,0 +1,42 @@
+//! clara's integration tests, in one binary: each module is what was once its own test file
+//! (`chat`, `hooks`, `store_contract`, …), so a test's name is still `file::test`, and clara is
+//! linked once instead of once per file.
+
+mod support;
+
+mod chat;
+mod chat_on_a_terminal;
+mod chat_terminal;
+mod command_tools;
+mod config_keys;
+mod config_keys_steps;
+mod discord_access;
+mod discord_connection;
+mod discord_queue;
+mod discord_replies;
+mod discord_setup;
+mod editor_schemas;
+mod environment;
+mod events;
+mod fake_discord_server;
+mod fake_llm_server;
+mod file_tools;
+mod hooks;
+mod hostile_files;
+mod http_tools;
+mod init;
+mod mcp_server;
+mod migrate;
+mod orphans;
+mod oversized_replies;
+mod providers;
+mod readme_recipes;
+mod reload;
+mod run;
+mod scheduler;
+mod sessions;
+mod shipped_root;
+mod status;
+mod store_contract;
+mod tool_arguments;
+mod validate_fixtures;

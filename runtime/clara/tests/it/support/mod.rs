@@ -1,0 +1,125 @@
+//! Helpers shared by the integration tests: where things are, copying roots, and running the
+//! real `clara` binary with nothing from this shell's environment but `PATH`.
+
+#![allow(dead_code)] // the benches use a subset of it too
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub mod fake_discord;
+pub mod fake_llm;
+pub mod on_discord;
+
+/// The repository root (the shipped clara root).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// The folder of `clara validate` fixtures.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/validate")
+}
+
+/// Copies `from` over `to`, recursively. An empty file named `NAME.remove` deletes `NAME`.
+pub fn copy_tree(from: &Path, to: &Path) {
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            fs::create_dir_all(&target).unwrap();
+            copy_tree(&entry.path(), &target);
+        } else if let Some(name) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.strip_suffix(".remove"))
+        {
+            fs::remove_file(to.join(name)).unwrap_or_else(|e| panic!("cannot remove {name}: {e}"));
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A private copy of the shipped root: its config files and folders, without data.
+pub fn shipped_root() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repo_root();
+    fs::copy(repo.join("clara.toml"), dir.path().join("clara.toml")).unwrap();
+    for folder in ["personas", "pipelines", "hooks", "tools.d", "schema"] {
+        fs::create_dir_all(dir.path().join(folder)).unwrap();
+        copy_tree(&repo.join(folder), &dir.path().join(folder));
+    }
+    dir
+}
+
+/// Replaces `from` with `to` in the file at `path`.
+pub fn edit(path: &Path, from: &str, to: &str) {
+    let text = fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{} has no `{from}`", path.display());
+    fs::write(path, text.replace(from, to)).unwrap();
+}
+
+/// A temporary copy of the valid base root the fixtures build on.
+pub fn base_root() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&fixtures().join("base"), dir.path());
+    dir
+}
+
+/// A loader for `root` against exactly `vars` (no process environment, no `.env`), as a
+/// running clara would reload it.
+pub fn loader(root: &Path, vars: &[(&str, &str)]) -> clara::live::Loader {
+    let env =
+        clara_config::Env::from_vars(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    let root = root.to_owned();
+    Box::new(move || clara_config::load_with_env(&root, env.clone()))
+}
+
+/// A direct message from `user` on the terminal adapter.
+pub fn message(user: &str, text: &str) -> clara_core::engine::Incoming {
+    clara_core::engine::Incoming {
+        platform: "chat".to_owned(),
+        user_id: user.to_owned(),
+        user_name: user.to_owned(),
+        from_bot: false,
+        is_admin: false,
+        conversation: clara_core::engine::Conversation {
+            id: format!("dm-{user}"),
+            is_dm: true,
+            channel_name: None,
+            server_name: None,
+        },
+        text: text.to_owned(),
+        images: Vec::new(),
+        reply_chain: Vec::new(),
+        authors_named: false,
+        text_files: 0,
+    }
+}
+
+/// The entry point of `@modelcontextprotocol/server-everything` (which `.ci/run` installs).
+/// The tests that call it run only with `CLARA_TEST_TOOLS` set, so a missing server fails them.
+pub fn everything_server() -> PathBuf {
+    let path =
+        repo_root().join("node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    assert!(
+        path.is_file(),
+        "CLARA_TEST_TOOLS is set but the MCP server is not installed: npm install @modelcontextprotocol/server-everything (see .ci/run)"
+    );
+    path
+}
+
+/// `clara --root ROOT …` with an empty environment apart from `PATH`.
+pub fn clara(root: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_clara"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .arg("--root")
+        .arg(root);
+    command
+}
