@@ -1,8 +1,6 @@
 //! Helpers shared by the integration tests: where things are, copying roots, and running the
 //! real `clara` binary with nothing from this shell's environment but `PATH`.
 
-#![allow(dead_code)] // the benches use a subset of it too
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
