@@ -192,15 +192,8 @@ fn toml_value(value: &Value) -> toml_edit::Value {
 
 /// Loads the new root and says what it still needs and which command to run.
 fn next_steps(dir: &Path) -> anyhow::Result<ExitCode> {
-    let set = match clara_config::load(dir) {
-        Ok(set) => set,
-        Err(err) => {
-            for problem in err.problems() {
-                eprintln!("{problem}");
-            }
-            eprintln!("{err}: fix it, then run `clara validate`");
-            return Ok(ExitCode::FAILURE);
-        }
+    let Some(set) = super::load_or_report(dir) else {
+        return Ok(ExitCode::FAILURE);
     };
     // The commands printed are run from the current folder, so any other root is named.
     let flag = if dir == Path::new(".") {

@@ -200,16 +200,7 @@ async fn queued_notice(bot: Arc<Bot>, pending: Pending) {
     let Some(position) = bot.lanes.position(message.channel_id, message.id) else {
         return;
     };
-    let notices = bot
-        .live
-        .current()
-        .config
-        .clara
-        .value
-        .adapters
-        .discord
-        .notices
-        .clone();
+    let notices = bot.config().notices;
     if pending.addressed && !notices.queued.is_empty() {
         let text = fill(&notices.queued, &[("position", &position.to_string())]);
         let quiet = AllowedMentions::default();
