@@ -10,10 +10,10 @@ use clara::live::Live;
 use clara_config::model::common::EventName;
 use clara_core::engine::{RecordedEvents, SystemClock};
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_tool_turn_fires_its_events_in_order_with_one_request_id() {
+/// A running clara on a copy of the shipped root, its model the fake server (4xx answers are
+/// not retried), memory off, and every event it fires recorded.
+async fn start(fake: &FakeLlm) -> (tempfile::TempDir, Arc<Live>, Arc<RecordedEvents>) {
     let root = support::shipped_root();
-    let fake = FakeLlm::start().await;
     let url = fake.base_url();
     let vars = [
         ("OPENROUTER_API_KEY", "k"),
@@ -28,6 +28,13 @@ async fn a_tool_turn_fires_its_events_in_order_with_one_request_id() {
     )
     .await
     .unwrap();
+    (root, live, events)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tool_turn_fires_its_events_in_order_with_one_request_id() {
+    let fake = FakeLlm::start().await;
+    let (_root, live, events) = start(&fake).await;
     fake.push(fake_llm::openai_tool_stream(
         &[("c1", "roll_dice", "{\"sides\": 6}")],
         5,
@@ -80,23 +87,8 @@ async fn a_tool_turn_fires_its_events_in_order_with_one_request_id() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_turn_fires_message_failed_on_every_adapter() {
-    let root = support::shipped_root();
     let fake = FakeLlm::start().await;
-    let url = fake.base_url();
-    let vars = [
-        ("OPENROUTER_API_KEY", "k"),
-        ("CLARA_PROVIDERS__OPENROUTER__BASE_URL", url.as_str()),
-        ("CLARA_PROVIDERS__OPENROUTER__RETRY__MAX_RETRIES", "0"),
-        ("CLARA_MEMORY__ENABLED", "false"),
-    ];
-    let events = Arc::new(RecordedEvents::default());
-    let live = Live::start(
-        support::loader(root.path(), &vars),
-        Arc::new(SystemClock),
-        events.clone(),
-    )
-    .await
-    .unwrap();
+    let (_root, live, events) = start(&fake).await;
     fake.push(fake_llm::error_json(400, "bad request"));
     let outcome = live
         .current()
