@@ -37,7 +37,7 @@ async fn turns_per_second(live: &Live, fake: &fake_llm::FakeLlm, offset: usize) 
             .handle_message(incoming(offset + done), &|_| {})
             .await
             .unwrap();
-        assert!(outcome.error.is_none(), "{:?}", outcome.error);
+        assert!(outcome.error().is_none(), "{:?}", outcome.error());
         done += 1;
     }
     done as f64 / started.elapsed().as_secs_f64()

@@ -38,7 +38,7 @@ fn main() {
                 .unwrap();
         }
         if std::env::var_os("CLARA_BENCH_PARTS").is_some() {
-            let provider = generation.provider(None).unwrap();
+            let provider = generation.services.provider(None).unwrap();
             let request =
                 clara_core::llm::ChatRequest::new(vec![clara_core::llm::Message::user("hi")]);
             let t = Instant::now();
@@ -46,7 +46,7 @@ fn main() {
                 provider.chat(&request, &|_| {}).await.unwrap();
             }
             println!("  model call alone: {:?} each", t.elapsed() / 50);
-            let store = &generation.store;
+            let store = &generation.services.store;
             let session = store
                 .open_session("bench-user", "dm-bench-user")
                 .await
@@ -115,7 +115,7 @@ fn main() {
                 .await
                 .unwrap();
             times.push(t.elapsed());
-            assert!(outcome.error.is_none());
+            assert!(outcome.error().is_none());
         }
         let total = started.elapsed();
         times.sort();

@@ -5,12 +5,14 @@
 
 use std::collections::BTreeMap;
 
-use clara_config::model::steps::{Step, WriteMemoryStep};
+use clara_config::model::clara::MemoryConfig;
 use serde_json::{Value, json};
 
 use super::EngineError;
-use super::generation::{Generation, step_template};
+use super::job::ExtractMemories;
 use super::memory::{embed_one, search};
+use super::services::Services;
+use super::steps::WriteMemory;
 use super::tools::ToolContext;
 use crate::llm::{ChatRequest, Message};
 use crate::store::{Memory, NewMemory};
@@ -22,55 +24,32 @@ pub(crate) struct Fact {
     pub is_key: bool,
 }
 
-/// Runs one `extract_memories` job.
-pub(crate) async fn run(generation: &Generation, payload: &Value) -> Result<(), EngineError> {
-    let config = &generation.config.clara.value.memory;
+/// Runs one `extract_memories` job with the settings of the step that queued it.
+pub(crate) async fn run(
+    services: &Services,
+    step: &WriteMemory,
+    job: &ExtractMemories,
+) -> Result<(), EngineError> {
+    let config = &step.memory;
     if !config.enabled {
         return Ok(());
     }
-    let field = |name: &str| {
-        payload
-            .get(name)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let (pipeline, user_id, user_name) = (field("pipeline"), field("user_id"), field("user_name"));
-    let (step, options) = queued_by(generation, &pipeline, payload)?;
-    let project = (!payload
-        .get("is_dm")
-        .and_then(Value::as_bool)
-        .unwrap_or(true))
-    .then(|| config.default_project.clone());
+    let user_id = &job.user_id;
+    let project = (!job.is_dm).then(|| config.default_project.clone());
     // The user's day, on the engine's clock, in the configured time zone.
-    let timezone: chrono_tz::Tz = generation
-        .config
-        .clara
-        .value
-        .defaults
-        .timezone
-        .parse()
-        .unwrap_or(chrono_tz::UTC);
-    let today = chrono::TimeZone::timestamp_millis_opt(&chrono::Utc, generation.clock.now())
+    let today = chrono::TimeZone::timestamp_millis_opt(&chrono::Utc, services.clock.now())
         .single()
         .unwrap_or_default()
-        .with_timezone(&timezone)
+        .with_timezone(&step.timezone)
         .format("%Y-%m-%d")
         .to_string();
 
     let mut vars = tera::Context::new();
-    vars.insert("messages", payload.get("messages").unwrap_or(&json!([])));
-    vars.insert("user_name", &user_name);
+    vars.insert("messages", &job.messages);
+    vars.insert("user_name", &job.user_name);
     vars.insert("today", &today);
-    let prompt = render(
-        generation,
-        &pipeline,
-        step,
-        "extraction_prompt",
-        &options.extraction_prompt,
-        &vars,
-    )?;
-    let Some(facts) = parse_facts(&ask(generation, prompt).await?) else {
+    let prompt = step.extraction_prompt.render(&vars)?;
+    let Some(facts) = parse_facts(&ask(services, config, prompt).await?) else {
         tracing::warn!(user = %user_id, "memory extraction answered something unreadable; nothing changes");
         return Ok(());
     };
@@ -78,10 +57,10 @@ pub(crate) async fn run(generation: &Generation, payload: &Value) -> Result<(), 
         return Ok(());
     }
 
-    let context = generation.tool_context(&user_id);
+    let context = services.tool_context(user_id);
     let mut existing: Vec<Memory> = Vec::new();
     for fact in &facts {
-        for found in search(&context, &fact.text, None, options.similar_per_fact).await? {
+        for found in search(&context, &fact.text, None, step.options.similar_per_fact).await? {
             if !existing.iter().any(|m| m.id == found.memory.id) {
                 existing.push(found.memory);
             }
@@ -107,16 +86,9 @@ pub(crate) async fn run(generation: &Generation, payload: &Value) -> Result<(), 
             .map(|f| json!({ "text": f.text, "is_key": f.is_key }))
             .collect::<Vec<_>>(),
     );
-    vars.insert("user_name", &user_name);
-    let prompt = render(
-        generation,
-        &pipeline,
-        step,
-        "reconcile_prompt",
-        &options.reconcile_prompt,
-        &vars,
-    )?;
-    let Some(decisions) = parse_decisions(&ask(generation, prompt).await?) else {
+    vars.insert("user_name", &job.user_name);
+    let prompt = step.reconcile_prompt.render(&vars)?;
+    let Some(decisions) = parse_decisions(&ask(services, config, prompt).await?) else {
         tracing::warn!(user = %user_id, "memory reconciliation answered something unreadable; nothing changes");
         return Ok(());
     };
@@ -176,9 +148,12 @@ async fn apply(
     Ok(())
 }
 
-async fn ask(generation: &Generation, prompt: String) -> Result<String, EngineError> {
-    let memory = &generation.config.clara.value.memory;
-    let provider = generation.provider(memory.provider.as_deref())?;
+async fn ask(
+    services: &Services,
+    memory: &MemoryConfig,
+    prompt: String,
+) -> Result<String, EngineError> {
+    let provider = services.provider(memory.provider.as_deref())?;
     let request = ChatRequest {
         stream: false,
         model: memory.model.clone(),
@@ -189,59 +164,6 @@ async fn ask(generation: &Generation, prompt: String) -> Result<String, EngineEr
         ..ChatRequest::new(vec![Message::user(prompt)])
     };
     Ok(provider.chat(&request, &|_| {}).await?.text)
-}
-
-/// The `write_memory` step that queued the job, found by its id (or, for a job queued before
-/// steps had ids, by its position), with its position now. A step that is gone is an error,
-/// so the job waits for the config to be fixed instead of running on default options.
-fn queued_by(
-    generation: &Generation,
-    pipeline: &str,
-    payload: &Value,
-) -> Result<(usize, WriteMemoryStep), EngineError> {
-    let steps = generation
-        .config
-        .pipelines
-        .get(pipeline)
-        .map(|p| p.value.steps.as_slice())
-        .unwrap_or_default();
-    let (index, name) = match payload.get("step_id").and_then(Value::as_str) {
-        Some(id) => (steps.iter().position(|s| s.id() == id), format!("`{id}`")),
-        None => {
-            let index = payload.get("step").and_then(Value::as_u64);
-            (index.map(|i| i as usize), "(queued by position)".to_owned())
-        }
-    };
-    match index.and_then(|i| Some((i, steps.get(i)?))) {
-        Some((i, Step::WriteMemory(options))) => Ok((i, options.clone())),
-        _ => Err(EngineError::Config(format!(
-            "the `write_memory` step {name} of pipeline `{pipeline}` that queued this memory work is gone; it runs again once the pipeline has it"
-        ))),
-    }
-}
-
-fn render(
-    generation: &Generation,
-    pipeline: &str,
-    step: usize,
-    field: &str,
-    fallback: &str,
-    vars: &tera::Context,
-) -> Result<String, EngineError> {
-    let compiled = matches!(
-        generation
-            .config
-            .pipelines
-            .get(pipeline)
-            .and_then(|p| p.value.steps.get(step)),
-        Some(Step::WriteMemory(_))
-    );
-    if compiled {
-        generation.render(&step_template(pipeline, step, field), vars)
-    } else {
-        clara_config::template::render_once(fallback, vars)
-            .map_err(|e| EngineError::Template(e.to_string()))
-    }
 }
 
 /// The JSON object in a model's answer: the whole text, or a fenced block, or the outermost

@@ -1,30 +1,42 @@
 //! The pipeline engine: a message goes in, the pipeline's steps run in order over a [`Turn`],
 //! a reply comes out, and everything worth keeping is stored. Work that can wait (memory
 //! extraction, session summaries) goes to the durable job queue and runs after the reply.
+//!
+//! Modules depend one way, from the leaves up: `clock`, `events`, `turn`, `tools`, `memory`,
+//! `template`, `job` ← `services`, `persona`, `session` ← `run` ← `steps` ← `pipeline` ←
+//! `generation` ← `outcome`, `extract`, `worker`.
 
 mod arguments;
 mod clock;
 mod events;
 mod extract;
 mod generation;
+mod job;
 mod memory;
+mod memory_tools;
+mod outcome;
+mod persona;
+mod pipeline;
 mod run;
+mod services;
 mod session;
 mod steps;
+mod template;
 mod tools;
 mod turn;
 mod worker;
 
+use crate::llm::ProviderError;
+use crate::store::StoreError;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use events::{Event, EventSink, LogEvents, RecordedEvents};
 pub use generation::{Generation, Parts};
-pub use run::Outcome;
-pub use tools::{Tool, ToolContext, ToolError, ToolPolicy, ToolSource, memory_tools};
+pub use memory_tools::memory_tools;
+pub use outcome::Outcome;
+pub use services::Services;
+pub use tools::{Tool, ToolContext, ToolError, ToolPolicy, ToolSource};
 pub use turn::{Conversation, Incoming, Turn, TurnEnd};
 pub use worker::JobReport;
-
-use crate::llm::ProviderError;
-use crate::store::StoreError;
 
 /// Why a turn or job failed.
 #[derive(Debug, thiserror::Error)]

@@ -3,39 +3,71 @@
 //! the latest when that message arrives — queuing its summary; the next message starts a new
 //! session linked to it.
 
+use clara_config::ConfigSet;
 use clara_config::model::clara::ChannelScope;
 use clara_config::model::common::EventName;
+use clara_config::model::pipeline::Trigger;
 use serde_json::json;
 
 use super::EngineError;
 use super::events::Event;
-use super::generation::Generation;
+use super::job::{Job, SummarizeSession};
+use super::services::Services;
 use super::turn::Turn;
-use super::worker::SUMMARIZE_SESSION;
 use crate::store::{Millis, Session};
 
-/// The session `incoming` belongs to, rolling over an idle one.
-pub(crate) async fn resolve(generation: &Generation, turn: &Turn) -> Result<Session, EngineError> {
+/// How sessions start and end, from `[sessions]` and the pipelines.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SessionRules {
+    /// `channel_scope = "shared"`: a server channel has one session for everyone in it.
+    shared_channels: bool,
+    /// How long a session may sit idle.
+    idle_ms: Millis,
+    /// Some pipeline runs when a session ends, so ending one queues its summary.
+    summarize: bool,
+}
+
+impl SessionRules {
+    pub(crate) fn new(config: &ConfigSet) -> SessionRules {
+        let sessions = &config.clara.value.sessions;
+        let summarize = config.pipelines.values().any(|p| {
+            p.value
+                .triggers
+                .iter()
+                .any(|t| matches!(t, Trigger::SessionEnd {}))
+        });
+        SessionRules {
+            shared_channels: sessions.channel_scope == ChannelScope::Shared,
+            idle_ms: i64::from(sessions.idle_timeout_minutes) * 60_000,
+            summarize,
+        }
+    }
+}
+
+/// The session `turn`'s message belongs to, rolling over an idle one.
+pub(crate) async fn resolve(
+    services: &Services,
+    rules: SessionRules,
+    turn: &Turn,
+) -> Result<Session, EngineError> {
     let incoming = &turn.incoming;
-    let store = &generation.store;
-    let now = generation.clock.now();
-    // With `channel_scope = "shared"` a server channel has one session for everyone in it.
-    let shared = generation.config.clara.value.sessions.channel_scope == ChannelScope::Shared
-        && !incoming.conversation.is_dm;
-    let user = if shared {
+    let store = &services.store;
+    let now = services.clock.now();
+    let user = if rules.shared_channels && !incoming.conversation.is_dm {
         SHARED_OWNER
     } else {
         incoming.user_id.as_str()
     };
     let conversation = &incoming.conversation.id;
     let previous = match store.latest_session(user, conversation).await? {
-        Some(open)
-            if open.ended_at.is_none() && now - open.last_activity_at <= idle_ms(generation) =>
-        {
+        Some(open) if open.ended_at.is_none() && now - open.last_activity_at <= rules.idle_ms => {
             return Ok(open);
         }
         Some(idle) if idle.ended_at.is_none() => {
-            end_idle(generation, &idle, now, &|name, data| turn.event(name, data)).await?;
+            end_idle(services, rules, &idle, now, &|name, data| {
+                turn.event(name, data)
+            })
+            .await?;
             Some(idle.id)
         }
         // Ended already (in the background, when it went idle): the new session follows it.
@@ -46,7 +78,7 @@ pub(crate) async fn resolve(generation: &Generation, turn: &Turn) -> Result<Sess
         .start_session(user, conversation, previous.as_deref(), now)
         .await?;
     if created {
-        generation.events.emit(turn.event(
+        services.events.emit(turn.event(
             EventName::SessionStart,
             json!({ "session_id": session.id, "previous_session_id": previous }),
         ));
@@ -57,55 +89,57 @@ pub(crate) async fn resolve(generation: &Generation, turn: &Turn) -> Result<Sess
 /// The owner of a channel's shared session.
 const SHARED_OWNER: &str = "*";
 
-fn idle_ms(generation: &Generation) -> Millis {
-    i64::from(generation.config.clara.value.sessions.idle_timeout_minutes) * 60_000
+/// Ends (and queues summaries of) up to `max` sessions that have gone idle. Returns how many
+/// it ended.
+pub(crate) async fn end_idle_sessions(
+    services: &Services,
+    rules: SessionRules,
+    max: u32,
+) -> Result<u32, EngineError> {
+    let now = services.clock.now();
+    let idle = services
+        .store
+        .idle_sessions(now - rules.idle_ms, max)
+        .await?;
+    for session in &idle {
+        let event = |name, data| Event {
+            user_id: Some(session.user_id.clone()),
+            channel_id: Some(session.conversation.clone()),
+            automated: true,
+            ..Event::global(name, data)
+        };
+        end_idle(services, rules, session, now, &event).await?;
+    }
+    Ok(idle.len() as u32)
 }
 
 /// Ends a session that went idle — once, however many callers find it at the same moment —
 /// queues its summary and fires `session:timeout` and `session:end`.
 async fn end_idle(
-    generation: &Generation,
+    services: &Services,
+    rules: SessionRules,
     idle: &Session,
     now: Millis,
     event: &(dyn Fn(EventName, serde_json::Value) -> Event + Sync),
 ) -> Result<(), EngineError> {
-    let store = &generation.store;
+    let store = &services.store;
     if !store.end_session(&idle.id, now).await? {
         return Ok(());
     }
-    if !generation.session_end_pipelines().is_empty() {
-        store
-            .enqueue_job(SUMMARIZE_SESSION, &json!({ "session_id": idle.id }), now)
-            .await?;
+    if rules.summarize {
+        let job = Job::SummarizeSession(SummarizeSession {
+            session_id: idle.id.clone(),
+        });
+        store.enqueue_job(job.kind(), &job.payload(), now).await?;
     }
     let idle_minutes = (now - idle.last_activity_at) / 60_000;
-    generation.events.emit(event(
+    services.events.emit(event(
         EventName::SessionTimeout,
         json!({ "session_id": idle.id, "idle_minutes": idle_minutes }),
     ));
-    generation.events.emit(event(
+    services.events.emit(event(
         EventName::SessionEnd,
         json!({ "session_id": idle.id, "reason": "timeout" }),
     ));
     Ok(())
-}
-
-impl Generation {
-    /// Ends (and queues summaries of) up to `max` sessions that have gone idle, so the first
-    /// message of a user's next session already has the previous one's summary. Returns how
-    /// many it ended.
-    pub async fn end_idle_sessions(&self, max: u32) -> Result<u32, EngineError> {
-        let now = self.clock.now();
-        let idle = self.store.idle_sessions(now - idle_ms(self), max).await?;
-        for session in &idle {
-            let event = |name, data| Event {
-                user_id: Some(session.user_id.clone()),
-                channel_id: Some(session.conversation.clone()),
-                automated: true,
-                ..Event::global(name, data)
-            };
-            end_idle(self, session, now, &event).await?;
-        }
-        Ok(idle.len() as u32)
-    }
 }

@@ -2,19 +2,13 @@
 //! sent. A failed job waits and runs again; a job whose worker died is taken up again when its
 //! lease runs out. Nothing queued is lost.
 
-use serde_json::Value;
-
 use super::EngineError;
 use super::extract;
 use super::generation::Generation;
-use super::run::Run;
+use super::job::{ExtractMemories, Job, SummarizeSession};
+use super::session;
 use super::turn::{Conversation, Incoming, Turn};
 use crate::llm::ProviderErrorKind;
-
-/// Extract memories from an exchange.
-pub(crate) const EXTRACT_MEMORIES: &str = "extract_memories";
-/// Summarise a session that ended.
-pub(crate) const SUMMARIZE_SESSION: &str = "summarize_session";
 
 /// How long a claimed job is reserved for its worker.
 const LEASE_MS: i64 = 5 * 60_000;
@@ -55,21 +49,22 @@ impl Generation {
         // A missing key fails every queued job alike: said once a round, not once a job.
         let mut config_said = false;
         while report.done + report.failed < max {
-            let now = self.clock.now();
-            let Some(job) = self.store.claim_job(now, LEASE_MS).await? else {
+            let now = self.services.clock.now();
+            let Some(job) = self.services.store.claim_job(now, LEASE_MS).await? else {
                 break;
             };
-            let outcome = match job.kind.as_str() {
-                EXTRACT_MEMORIES => extract::run(self, &job.payload).await,
-                SUMMARIZE_SESSION => self.summarize(&job.payload).await,
-                other => {
-                    tracing::warn!(kind = other, "dropping a job of unknown kind");
+            let outcome = match Job::read(&job.kind, &job.payload) {
+                Ok(Job::ExtractMemories(work)) => self.extract(&work).await,
+                Ok(Job::SummarizeSession(work)) => self.summarize(&work).await,
+                // Nothing this version can do with it, now or later.
+                Err(error) => {
+                    tracing::error!(job = job.id, %error, "dropping a job this version cannot read");
                     Ok(())
                 }
             };
             match outcome {
                 Ok(()) => {
-                    self.store.complete_job(job.id).await?;
+                    self.services.store.complete_job(job.id).await?;
                     report.done += 1;
                 }
                 Err(error) => {
@@ -80,7 +75,8 @@ impl Generation {
                         config_said |= is_config(&error);
                         tracing::warn!(job = job.id, kind = %job.kind, attempts = job.attempts + 1, %error, "job failed; it will run again");
                     }
-                    self.store
+                    self.services
+                        .store
                         .retry_job(job.id, &error.to_string(), now + wait)
                         .await?;
                     report.failed += 1;
@@ -95,7 +91,7 @@ impl Generation {
     /// most `max_batches` batches. Vectors of different models are never mixed: until a memory
     /// is re-embedded, only its text is searched.
     pub async fn reembed(&self, max_batches: u32) -> Result<u32, EngineError> {
-        let Some(embedder) = &self.embedder else {
+        let Some(embedder) = &self.services.embedder else {
             return Ok(0);
         };
         let batch = self
@@ -108,6 +104,7 @@ impl Generation {
         let mut done = 0;
         for _ in 0..max_batches {
             let memories = self
+                .services
                 .store
                 .memories_to_embed(embedder.model(), batch)
                 .await?;
@@ -117,7 +114,8 @@ impl Generation {
             let texts: Vec<String> = memories.iter().map(|m| m.text.clone()).collect();
             let vectors = embedder.embed(&texts).await?;
             for (memory, vector) in memories.iter().zip(&vectors) {
-                self.store
+                self.services
+                    .store
                     .set_embedding(&memory.id, embedder.model(), vector)
                     .await?;
             }
@@ -126,13 +124,36 @@ impl Generation {
         Ok(done)
     }
 
+    /// Ends (and queues summaries of) up to `max` sessions that have gone idle, so the first
+    /// message of a user's next session already has the previous one's summary. Returns how
+    /// many it ended.
+    pub async fn end_idle_sessions(&self, max: u32) -> Result<u32, EngineError> {
+        session::end_idle_sessions(&self.services, self.sessions(), max).await
+    }
+
+    /// Extracts memories with the settings of the `write_memory` step that queued the work.
+    /// A step that is gone is an error, so the job waits for the config to be fixed instead
+    /// of running on default options.
+    async fn extract(&self, work: &ExtractMemories) -> Result<(), EngineError> {
+        let step = self
+            .pipeline(&work.pipeline)
+            .and_then(|p| p.write_memory(work.step_id.as_deref(), work.step));
+        let Some(step) = step else {
+            let name = work
+                .step_id
+                .as_ref()
+                .map_or_else(|| "(queued by position)".to_owned(), |id| format!("`{id}`"));
+            return Err(EngineError::Config(format!(
+                "the `write_memory` step {name} of pipeline `{}` that queued this memory work is gone; it runs again once the pipeline has it",
+                work.pipeline
+            )));
+        };
+        extract::run(&self.services, step, work).await
+    }
+
     /// Runs the `session_end` pipelines over an ended session.
-    async fn summarize(&self, payload: &Value) -> Result<(), EngineError> {
-        let id = payload
-            .get("session_id")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let Some(session) = self.store.session(id).await? else {
+    async fn summarize(&self, work: &SummarizeSession) -> Result<(), EngineError> {
+        let Some(session) = self.services.store.session(&work.session_id).await? else {
             return Ok(());
         };
         for (name, pipeline) in self.session_end_pipelines() {
@@ -157,9 +178,8 @@ impl Generation {
             let mut turn = Turn::new(incoming);
             turn.automated = true;
             turn.session = Some(session.clone());
-            Run::new(self, name, pipeline, &|_| {})
-                .run(&mut turn)
-                .await?;
+            let run = self.start_run(name, pipeline, &|_| {});
+            pipeline.run(&run, &mut turn).await?;
         }
         Ok(())
     }

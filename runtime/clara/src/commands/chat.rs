@@ -14,7 +14,8 @@ use clara::live::{Live, Loader, Outlet};
 use clara_config::model::common::EventName;
 use clara_config::model::hook::Delivery;
 use clara_core::engine::{
-    Clock, Conversation, Event, EventSink, Generation, Incoming, ManualClock, SystemClock, TurnEnd,
+    Clock, Conversation, Event, EventSink, Generation, Incoming, ManualClock, Outcome, SystemClock,
+    TurnEnd,
 };
 use clara_core::llm::BoxFuture;
 use serde_json::json;
@@ -210,33 +211,33 @@ async fn answer(
     let shown = streamed.load(std::sync::atomic::Ordering::SeqCst);
     let chat = &generation.config.clara.value.adapters.chat;
     // On a terminal, a turn that prints nothing says so; piped output stays the replies alone.
-    let notice = match (&outcome.reply, &outcome.ended) {
-        (Some(reply), _) if reply.trim().is_empty() => Some(&chat.empty_notice),
-        (None, Some(TurnEnd::StopPhrase)) => Some(&chat.stop_notice),
+    let notice = match &outcome {
+        Outcome::Replied { reply, .. } if reply.trim().is_empty() => Some(&chat.empty_notice),
+        Outcome::Ended(TurnEnd::StopPhrase) => Some(&chat.stop_notice),
         _ => None,
     };
     if let Some(notice) = notice.filter(|n| interactive && !n.is_empty()) {
         eprintln!("{notice}");
     }
-    match (&outcome.reply, &outcome.error) {
-        (Some(reply), Some(error)) => {
+    match &outcome {
+        Outcome::Failed { reply, error, .. } => {
             if shown {
                 writeln!(out)?;
             }
             writeln!(out, "{reply}")?;
             eprintln!("error: {error}");
         }
-        (Some(_), None) if shown => writeln!(out)?,
-        (Some(reply), None) => writeln!(out, "{reply}")?,
-        (None, _) if outcome.ended == Some(TurnEnd::Duplicate) => {
+        Outcome::Replied { .. } if shown => writeln!(out)?,
+        Outcome::Replied { reply, .. } => writeln!(out, "{reply}")?,
+        Outcome::Ended(TurnEnd::Duplicate) => {
             if !chat.duplicate_notice.is_empty() {
                 eprintln!("{}", chat.duplicate_notice);
             }
         }
-        (None, _) => {}
+        Outcome::Ended(_) => {}
     }
     out.flush()?;
-    Ok(outcome.error.is_some())
+    Ok(outcome.error().is_some())
 }
 
 async fn drain(generation: &Generation) {

@@ -259,7 +259,7 @@ impl Bot {
 
     /// Fires `adapter:connected` / `adapter:disconnected`.
     pub fn emit_connection(&self, name: EventName, shard: u32, detail: serde_json::Value) {
-        self.live.current().events.emit(Event {
+        self.live.current().services.events.emit(Event {
             platform: Some(ADAPTER.to_owned()),
             ..Event::global(
                 name,

@@ -128,7 +128,7 @@ async fn set_mode(bot: &Bot, interaction: &Interaction, mode: Option<&str>) -> S
         );
     }
     let generation = bot.live.current();
-    let store = &generation.store;
+    let store = &generation.services.store;
     let saved = match mode {
         Some("default") => store
             .clear_channel_mode(ADAPTER, &channel.to_string())
@@ -142,7 +142,7 @@ async fn set_mode(bot: &Bot, interaction: &Interaction, mode: Option<&str>) -> S
                     guild_id: Some(guild.to_string()),
                     mode: mode.to_owned(),
                     set_by: user_id(user),
-                    updated_at: generation.clock.now(),
+                    updated_at: generation.services.clock.now(),
                 })
                 .await
         }
@@ -180,10 +180,11 @@ async fn status(bot: &Bot, interaction: &Interaction) -> String {
 fn tools(bot: &Bot) -> String {
     let generation = bot.live.current();
     let mut names: Vec<String> = generation
+        .services
         .tools
         .iter()
         .map(|t| t.spec().name.clone())
-        .chain(generation.tool_sources.iter().flat_map(|s| {
+        .chain(generation.services.tool_sources.iter().flat_map(|s| {
             s.tools()
                 .iter()
                 .map(|t| t.spec().name.clone())

@@ -131,6 +131,7 @@ pub async fn channel_mode(
 /// An admin's setting for the channel, if any (an unreadable store counts as none, logged).
 pub async fn stored_mode(generation: &Generation, channel: &str) -> Option<ChannelModeSetting> {
     generation
+        .services
         .store
         .channel_mode(ADAPTER, channel)
         .await
@@ -177,7 +178,7 @@ fn stop(bot: &Arc<Bot>, generation: &Generation, message: Message) {
             unreact(&marks, channel, waited, "⏳").await;
         }
     });
-    generation.events.emit(Event {
+    generation.services.events.emit(Event {
         platform: Some(ADAPTER.to_owned()),
         user_id: Some(user_id(message.author.id)),
         channel_id: Some(conversation(&message, None).id),

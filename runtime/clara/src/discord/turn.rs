@@ -124,13 +124,10 @@ async fn run(bot: &Arc<Bot>, channel: Id<ChannelMarker>, work: Work, mut signal:
             reply.finish(&text).await
         }
         None => Ok(()),
-        Some(Ok(Outcome {
-            reply: Some(text), ..
-        })) => reply.finish(&text).await,
-        Some(Ok(Outcome {
-            ended: Some(TurnEnd::Duplicate),
-            ..
-        })) => {
+        Some(Ok(Outcome::Replied { reply: text, .. } | Outcome::Failed { reply: text, .. })) => {
+            reply.finish(&text).await
+        }
+        Some(Ok(Outcome::Ended(TurnEnd::Duplicate))) => {
             // The same message was answered moments ago: a mark instead of silence.
             if !discord.duplicate_reaction.is_empty() {
                 react(bot, channel, anchor.id, &discord.duplicate_reaction).await;
@@ -196,20 +193,28 @@ async fn answer(
             let _ = updates.send(Update::Text("\n\n".to_owned()));
         }
         let outcome = generation.handle_message(part, &stream).await?;
-        let Some(text) = outcome.reply.clone() else {
+        let Some(text) = outcome.reply() else {
             return Ok(outcome);
         };
-        answers.push(text);
-        if outcome.error.is_some() {
-            last = Some(outcome);
+        answers.push(text.to_owned());
+        let failed = outcome.error().is_some();
+        last = Some(outcome);
+        if failed {
             break;
         }
-        last = Some(outcome);
     }
-    let last = last.expect("at least two batches ran");
-    Ok(Outcome {
-        reply: Some(answers.join("\n\n")),
-        ..last
+    // The last part says how the whole went; the user gets every part's answer.
+    Ok(match last.expect("at least two batches ran") {
+        Outcome::Replied { tier, .. } => Outcome::Replied {
+            reply: answers.join("\n\n"),
+            tier,
+        },
+        Outcome::Failed { error, tier, .. } => Outcome::Failed {
+            reply: answers.join("\n\n"),
+            error,
+            tier,
+        },
+        ended @ Outcome::Ended(_) => ended,
     })
 }
 

@@ -203,11 +203,11 @@ impl Context {
             .run_pipeline(name, incoming_for(to))
             .await
             .map_err(|e| format!("pipeline `{name}` failed: {e}"))?;
-        let Some(reply) = outcome.reply.filter(|r| !r.trim().is_empty()) else {
+        let Some(reply) = outcome.reply().filter(|r| !r.trim().is_empty()) else {
             return Ok(String::new());
         };
-        self.live.outlets().post(to, &reply).await?;
-        Ok(reply)
+        self.live.outlets().post(to, reply).await?;
+        Ok(reply.to_owned())
     }
 }
 

@@ -45,7 +45,7 @@ pub fn start(
         let mut running: HashMap<String, Arc<AtomicBool>> = HashMap::new();
         loop {
             let generation = live.current();
-            let now = generation.clock.now();
+            let now = generation.services.clock.now();
             replan(&live, &mut planned, now).await;
             for (name, plan) in planned.iter_mut() {
                 let Some(due) = plan.next.filter(|due| *due <= now) else {
@@ -65,6 +65,7 @@ pub fn start(
                 let timeout_ms = (plan.task.timeout * 1000.0) as Millis;
                 let lease_until = now + timeout_ms + LEASE_SLACK_MS;
                 match generation
+                    .services
                     .store
                     .claim_task_run(name, due, now, lease_until, &holder)
                     .await
@@ -128,7 +129,7 @@ async fn replan(live: &Live, planned: &mut HashMap<String, Planned>, now: Millis
                 continue;
             }
         };
-        let last_due = match generation.store.task_run(name).await {
+        let last_due = match generation.services.store.task_run(name).await {
             Ok(state) => state.map(|s| s.last_due_at),
             Err(error) => {
                 tracing::warn!(task = name, %error, "cannot read the task's last run; planning later");
@@ -207,8 +208,8 @@ impl TaskRun {
                 Some(why.as_str())
             }
         };
-        let store = self.live.current().store.clone();
-        let finished = self.live.current().clock.now();
+        let store = self.live.current().services.store.clone();
+        let finished = self.live.current().services.clock.now();
         if let Err(e) = store
             .finish_task_run(name, &self.holder, finished, error)
             .await

@@ -48,8 +48,8 @@ async fn answer(live: &Live, incoming: Incoming) -> String {
         .handle_message(incoming, &|_| {})
         .await
         .unwrap();
-    assert_eq!(outcome.error, None);
-    outcome.reply.unwrap_or_default()
+    assert_eq!(outcome.error(), None);
+    outcome.reply().unwrap_or_default().to_owned()
 }
 
 /// The text of every message of a request, joined.

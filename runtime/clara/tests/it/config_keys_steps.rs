@@ -66,7 +66,7 @@ async fn ingest_options_shape_what_is_stored_and_sent() {
     // A bot's message needs no answer (`drop_bots`).
     let mut from_bot = support::message("helper-bot", "beep");
     from_bot.from_bot = true;
-    assert_eq!(handle(&live, from_bot).await.reply, None);
+    assert_eq!(handle(&live, from_bot).await.reply(), None);
     assert_eq!(fake.request_count(), 0);
 
     // In a channel: the author's name prefixed (`name_prefix`), mentions removed
@@ -226,7 +226,7 @@ async fn auto_continue_answers_a_request_for_permission() {
     fake.push(fake_llm::openai_stream(&["The second is best."]));
     let outcome = handle(&live, support::message("ann", "find me a flat")).await;
     assert_eq!(
-        outcome.reply.as_deref(),
+        outcome.reply(),
         Some("I found three flats. Want me to compare them?\n\nThe second is best.")
     );
     let second = messages(&fake.requests()[1].body);
@@ -240,7 +240,7 @@ async fn auto_continue_answers_a_request_for_permission() {
     live.reload().await;
     fake.push(fake_llm::openai_stream(&["Want me to book it?"]));
     let outcome = handle(&live, support::message("ann", "and a hotel?")).await;
-    assert_eq!(outcome.reply.as_deref(), Some("Want me to book it?"));
+    assert_eq!(outcome.reply(), Some("Want me to book it?"));
     assert_eq!(fake.request_count(), 3, "no automatic yes when turned off");
 }
 

@@ -95,7 +95,7 @@ async fn a_failed_turn_fires_message_failed_on_every_adapter() {
         .handle_message(support::message("ann", "hello"), &|_| {})
         .await
         .unwrap();
-    assert!(outcome.error.is_some(), "the turn failed: {outcome:?}");
+    assert!(outcome.error().is_some(), "the turn failed: {outcome:?}");
     let fired = events.events();
     let failed: Vec<_> = fired
         .iter()

@@ -65,7 +65,7 @@ async fn a_shell_hook_gets_the_event_as_variables_and_values_are_never_executed(
         .handle_message(support::message(hostile, "hello"), &|_| {})
         .await
         .unwrap();
-    assert_eq!(outcome.reply.as_deref(), Some("hi"));
+    assert_eq!(outcome.reply(), Some("hi"));
     assert!(app.bus.flush(Duration::from_secs(10)).await);
 
     let fields: Vec<String> = read(&out).split('|').map(str::to_owned).collect();

@@ -33,8 +33,8 @@ async fn turn(live: &Live, text: &str) -> String {
         .handle_message(support::message("ann", text), &|_| {})
         .await
         .unwrap();
-    assert_eq!(outcome.error, None);
-    outcome.reply.unwrap()
+    assert_eq!(outcome.error(), None);
+    outcome.reply().unwrap().to_owned()
 }
 
 /// Every system message of a request, joined.
@@ -251,18 +251,19 @@ async fn unchanged_providers_and_tools_are_kept_across_a_reload() {
     assert!(matches!(live.reload().await, Reload::Applied(_)));
     let after = live.current();
     assert!(Arc::ptr_eq(
-        &before.providers["openrouter"],
-        &after.providers["openrouter"]
+        &before.services.providers["openrouter"],
+        &after.services.providers["openrouter"]
     ));
     let tool = |g: &clara_core::engine::Generation| {
-        g.tools
+        g.services
+            .tools
             .iter()
             .find(|t| t.spec().name == "roll_dice")
             .cloned()
             .unwrap()
     };
     assert!(Arc::ptr_eq(&tool(&before), &tool(&after)));
-    assert!(Arc::ptr_eq(&before.store, &after.store));
+    assert!(Arc::ptr_eq(&before.services.store, &after.services.store));
 
     support::edit(
         &root.path().join("clara.toml"),
@@ -271,8 +272,8 @@ async fn unchanged_providers_and_tools_are_kept_across_a_reload() {
     );
     assert!(matches!(live.reload().await, Reload::Applied(_)));
     assert!(!Arc::ptr_eq(
-        &after.providers["openrouter"],
-        &live.current().providers["openrouter"]
+        &after.services.providers["openrouter"],
+        &live.current().services.providers["openrouter"]
     ));
 }
 
@@ -344,7 +345,13 @@ async fn the_watcher_sees_in_place_rename_and_vim_saves() {
     )
     .unwrap();
     let started = Instant::now();
-    while !live.current().tools.iter().any(|t| t.spec().name == "late") {
+    while !live
+        .current()
+        .services
+        .tools
+        .iter()
+        .any(|t| t.spec().name == "late")
+    {
         assert!(
             started.elapsed() < Duration::from_secs(10),
             "the new folder is not watched"
@@ -355,7 +362,13 @@ async fn the_watcher_sees_in_place_rename_and_vim_saves() {
 
 async fn until_tools_lack(live: &Live, name: &str) {
     let started = Instant::now();
-    while live.current().tools.iter().any(|t| t.spec().name == name) {
+    while live
+        .current()
+        .services
+        .tools
+        .iter()
+        .any(|t| t.spec().name == name)
+    {
         assert!(
             started.elapsed() < Duration::from_secs(10),
             "{name} is still offered"

@@ -39,7 +39,7 @@ async fn an_idle_session_is_summarised_before_the_next_message_arrives() {
         .handle_message(support::message("sam", "I'm Sam, I love hiking"), &|_| {})
         .await
         .unwrap();
-    assert_eq!(first.reply.as_deref(), Some("Nice to meet you, Sam."));
+    assert_eq!(first.reply(), Some("Nice to meet you, Sam."));
 
     // Half an hour and a minute later, with nobody writing, the worker ends the session and
     // writes its summary on its own.
@@ -69,7 +69,7 @@ async fn an_idle_session_is_summarised_before_the_next_message_arrives() {
         .handle_message(support::message("sam", "Hi again"), &|_| {})
         .await
         .unwrap();
-    assert_eq!(second.reply.as_deref(), Some("Welcome back!"));
+    assert_eq!(second.reply(), Some("Welcome back!"));
     let requests = fake.requests();
     let turn = requests
         .iter()

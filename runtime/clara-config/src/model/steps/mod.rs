@@ -1,8 +1,8 @@
 //! The six built-in pipeline steps, one file each. Every MyPalClara constant that shapes a
 //! turn is an option, with MyPalClara's value (or a fixed version of it) as the default.
 
-mod classify;
-mod context;
+mod build_context;
+mod classify_tier;
 mod ingest;
 mod llm_call;
 mod tool_loop;
@@ -11,8 +11,8 @@ mod write_memory;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use classify::{ClassifyTierStep, TierPrefixes};
-pub use context::{BuildContextStep, HistorySource};
+pub use build_context::{BuildContextStep, HistorySource};
+pub use classify_tier::{ClassifyTierStep, TierPrefixes};
 pub use ingest::{IngestStep, PhraseMatch};
 pub use llm_call::LlmCallStep;
 pub use tool_loop::{AutoContinue, ToolLoopStep};

@@ -2,107 +2,127 @@
 //! call so nothing a user said is lost.
 
 use clara_config::model::common::EventName;
-use clara_config::model::steps::{IngestStep, PhraseMatch, Step};
+use clara_config::model::steps::{ClassifyTierStep, IngestStep, PhraseMatch};
 use serde_json::json;
 
+use super::classify_tier::prefixed_tier;
+use super::site::Site;
 use crate::engine::EngineError;
 use crate::engine::run::Run;
 use crate::engine::session;
-use crate::engine::steps::classify;
 use crate::engine::turn::{Turn, TurnEnd};
 use crate::llm::Role;
 
 /// How many of a session's latest messages a new one is compared with.
 const DEDUPE_LOOKBACK: u32 = 20;
 
-pub(crate) async fn run(
-    run: &Run<'_>,
-    options: &IngestStep,
-    turn: &mut Turn,
-) -> Result<(), EngineError> {
-    let generation = run.generation;
-    if options.drop_bots && turn.incoming.from_bot {
-        turn.ended = Some(TurnEnd::FromBot);
-        return Ok(());
-    }
-    let mut text = turn.text.trim().to_owned();
-    if options.strip_mentions {
-        text = strip_mentions(&text);
-    }
-    if is_stop_phrase(&text, &options.stop_phrases, options.stop_phrase_match) {
-        turn.ended = Some(TurnEnd::StopPhrase);
-        // The adapter stops what runs in this conversation; hooks hear it here.
-        generation.events.emit(turn.event(
-            EventName::MessageCancelled,
-            json!({ "reason": "stop_phrase" }),
-        ));
-        return Ok(());
-    }
-    if text.is_empty() && turn.incoming.images.is_empty() {
-        turn.ended = Some(TurnEnd::Empty);
-        return Ok(());
-    }
-    // A tier prefix (`!high …`) is an instruction to clara, not part of the message: it is
-    // taken off before the message is stored, so later prompts show it as the model saw it.
-    if let Some(classify) = run.pipeline.steps.iter().find_map(|s| match s {
-        Step::ClassifyTier(c) => Some(c),
-        _ => None,
-    }) && let Some((tier, rest)) = classify::prefixed_tier(&text, classify)
-    {
-        turn.tier = Some(tier);
-        if classify.strip_prefix {
-            text = rest;
-        }
-    }
-    let max = options.max_message_chars as usize;
-    if text.chars().count() > max {
-        text = text.chars().take(max).collect::<String>() + "\n[message cut: too long]";
-    }
-    if options.name_prefix && !turn.incoming.conversation.is_dm && !turn.incoming.authors_named {
-        text = format!("[{}]: {text}", turn.incoming.user_name);
-    }
-    let session = session::resolve(generation, turn).await?;
-    let now = generation.clock.now();
-    if options.dedupe_window_secs > 0 {
-        // The user's own recent messages, not just the last one: after a reply the session's
-        // last message is clara's. (Copies still queued in an adapter are its to catch.)
-        let window = i64::from(options.dedupe_window_secs) * 1000;
-        if generation
-            .store
-            .is_repeat(&session.id, &text, now - window, DEDUPE_LOOKBACK)
-            .await?
-        {
-            turn.ended = Some(TurnEnd::Duplicate);
-            return Ok(());
-        }
-    }
-    let id = generation
-        .store
-        .add_message(
-            &session.id,
-            Role::User,
-            Some(&turn.incoming.user_name),
-            &text,
-            now,
-        )
-        .await?;
-    generation.events.emit(turn.event(
-        EventName::MessageReceived,
-        json!({ "message_id": id, "session_id": session.id, "chars": text.chars().count() }),
-    ));
-    turn.text = text;
-    turn.user_message_id = Some(id);
-    turn.session = Some(session);
-    Ok(())
+/// The built `ingest` step.
+pub(crate) struct Ingest {
+    options: IngestStep,
+    /// The pipeline's tier prefixes, taken off before the message is stored.
+    tiers: Option<ClassifyTierStep>,
 }
 
-/// Whether `text`, as an adapter received it, is one of `options`' stop phrases.
-pub(crate) fn is_stop_phrase_of(text: &str, options: &IngestStep) -> bool {
-    let mut text = text.trim().to_owned();
-    if options.strip_mentions {
-        text = strip_mentions(&text);
+impl Ingest {
+    pub(crate) fn build(options: &IngestStep, site: &Site<'_>) -> Ingest {
+        Ingest {
+            options: options.clone(),
+            tiers: site.classify_tier().cloned(),
+        }
     }
-    is_stop_phrase(&text, &options.stop_phrases, options.stop_phrase_match)
+
+    /// How long a repeat of a user's message counts as a duplicate (zero: never).
+    pub(crate) fn dedupe_window_secs(&self) -> u32 {
+        self.options.dedupe_window_secs
+    }
+
+    /// Whether `text`, as an adapter received it, is one of the step's stop phrases.
+    pub(crate) fn is_stop_phrase(&self, text: &str) -> bool {
+        let options = &self.options;
+        let mut text = text.trim().to_owned();
+        if options.strip_mentions {
+            text = strip_mentions(&text);
+        }
+        is_stop_phrase(&text, &options.stop_phrases, options.stop_phrase_match)
+    }
+
+    pub(crate) async fn run(&self, run: &Run<'_>, turn: &mut Turn) -> Result<(), EngineError> {
+        let options = &self.options;
+        let services = run.services;
+        if options.drop_bots && turn.incoming.from_bot {
+            turn.ended = Some(TurnEnd::FromBot);
+            return Ok(());
+        }
+        let mut text = turn.text.trim().to_owned();
+        if options.strip_mentions {
+            text = strip_mentions(&text);
+        }
+        if is_stop_phrase(&text, &options.stop_phrases, options.stop_phrase_match) {
+            turn.ended = Some(TurnEnd::StopPhrase);
+            // The adapter stops what runs in this conversation; hooks hear it here.
+            services.events.emit(turn.event(
+                EventName::MessageCancelled,
+                json!({ "reason": "stop_phrase" }),
+            ));
+            return Ok(());
+        }
+        if text.is_empty() && turn.incoming.images.is_empty() {
+            turn.ended = Some(TurnEnd::Empty);
+            return Ok(());
+        }
+        // A tier prefix (`!high …`) is an instruction to clara, not part of the message: it is
+        // taken off before the message is stored, so later prompts show it as the model saw it.
+        if let Some(tiers) = &self.tiers
+            && let Some((tier, rest)) = prefixed_tier(&text, tiers)
+        {
+            turn.tier = Some(tier);
+            if tiers.strip_prefix {
+                text = rest;
+            }
+        }
+        let max = options.max_message_chars as usize;
+        if text.chars().count() > max {
+            text = text.chars().take(max).collect::<String>() + "\n[message cut: too long]";
+        }
+        if options.name_prefix && !turn.incoming.conversation.is_dm && !turn.incoming.authors_named
+        {
+            text = format!("[{}]: {text}", turn.incoming.user_name);
+        }
+        let session = session::resolve(services, run.sessions, turn).await?;
+        let now = services.clock.now();
+        if options.dedupe_window_secs > 0 {
+            // The user's own recent messages, not just the last one: after a reply the
+            // session's last message is clara's. (Copies still queued in an adapter are its to
+            // catch.)
+            let window = i64::from(options.dedupe_window_secs) * 1000;
+            if services
+                .store
+                .is_repeat(&session.id, &text, now - window, DEDUPE_LOOKBACK)
+                .await?
+            {
+                turn.ended = Some(TurnEnd::Duplicate);
+                return Ok(());
+            }
+        }
+        let id = services
+            .store
+            .add_message(
+                &session.id,
+                Role::User,
+                Some(&turn.incoming.user_name),
+                &text,
+                now,
+            )
+            .await?;
+        services.events.emit(turn.event(
+            EventName::MessageReceived,
+            json!({ "message_id": id, "session_id": session.id, "chars": text.chars().count() }),
+        ));
+        turn.text = text;
+        turn.user_message_id = Some(id);
+        turn.session = Some(session);
+        Ok(())
+    }
 }
 
 /// Removes Discord-style mentions (`<@123>`, `<@!123>`) and the space each leaves doubled;

@@ -1,30 +1,72 @@
-//! The six built-in steps, one file each; `run` dispatches on the step's kind.
+//! The six built-in steps, one file each named by its `type`. Each is built once per
+//! generation with its templates, patterns and options compiled; `BuiltStep` runs one.
 
-pub(crate) mod classify;
-mod context;
-pub(crate) mod ingest;
-mod llm;
-mod write;
+mod build_context;
+mod classify_tier;
+mod ingest;
+mod llm_call;
+mod site;
+mod tool_loop;
+mod write_memory;
 
 use clara_config::model::steps::Step;
+
+pub(crate) use ingest::Ingest;
+pub(crate) use site::Site;
+pub(crate) use tool_loop::ToolLoop;
+pub(crate) use write_memory::WriteMemory;
 
 use super::EngineError;
 use super::run::Run;
 use super::turn::Turn;
 
-/// Runs step `index` of the pipeline over `turn`.
-pub(crate) async fn run(
-    run: &Run<'_>,
-    index: usize,
-    step: &Step,
-    turn: &mut Turn,
-) -> Result<(), EngineError> {
-    match step {
-        Step::Ingest(options) => ingest::run(run, options, turn).await,
-        Step::ClassifyTier(options) => classify::run(run, index, options, turn).await,
-        Step::BuildContext(options) => context::run(run, index, options, turn).await,
-        Step::LlmCall(options) => llm::call(run, index, options, turn).await,
-        Step::ToolLoop(options) => llm::tool_loop(run, index, options, turn).await,
-        Step::WriteMemory(options) => write::run(run, index, options, turn).await,
+/// A pipeline step, ready to run.
+pub(crate) struct BuiltStep {
+    /// Its id: `id` in the file, else its `type`; unique in its pipeline.
+    pub id: String,
+    pub kind: StepKind,
+}
+
+/// The built steps, by `type`.
+pub(crate) enum StepKind {
+    Ingest(Ingest),
+    BuildContext(build_context::BuildContext),
+    ClassifyTier(classify_tier::ClassifyTier),
+    LlmCall(llm_call::LlmCall),
+    ToolLoop(ToolLoop),
+    WriteMemory(WriteMemory),
+}
+
+impl BuiltStep {
+    /// Builds `step` where `site` says it stands.
+    pub(crate) fn build(step: &Step, site: &Site<'_>) -> Result<BuiltStep, EngineError> {
+        let kind = match step {
+            Step::Ingest(options) => StepKind::Ingest(Ingest::build(options, site)),
+            Step::BuildContext(options) => {
+                StepKind::BuildContext(build_context::BuildContext::build(options, site)?)
+            }
+            Step::ClassifyTier(options) => {
+                StepKind::ClassifyTier(classify_tier::ClassifyTier::build(options, site)?)
+            }
+            Step::LlmCall(options) => StepKind::LlmCall(llm_call::LlmCall::build(options, site)?),
+            Step::ToolLoop(options) => StepKind::ToolLoop(ToolLoop::build(options, site)?),
+            Step::WriteMemory(options) => StepKind::WriteMemory(WriteMemory::build(options, site)?),
+        };
+        Ok(BuiltStep {
+            id: site.id.to_owned(),
+            kind,
+        })
+    }
+
+    /// Runs the step over `turn`.
+    pub(crate) async fn run(&self, run: &Run<'_>, turn: &mut Turn) -> Result<(), EngineError> {
+        match &self.kind {
+            StepKind::Ingest(step) => step.run(run, turn).await,
+            StepKind::BuildContext(step) => step.run(run, turn).await,
+            StepKind::ClassifyTier(step) => step.run(run, turn).await,
+            StepKind::LlmCall(step) => step.run(run, turn).await,
+            StepKind::ToolLoop(step) => step.run(run, turn).await,
+            StepKind::WriteMemory(step) => step.run(run, turn).await,
+        }
     }
 }

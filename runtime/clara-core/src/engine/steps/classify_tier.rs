@@ -5,46 +5,91 @@
 use clara_config::model::common::Tier;
 use clara_config::model::steps::ClassifyTierStep;
 
+use super::site::Site;
 use crate::engine::EngineError;
-use crate::engine::generation::step_template;
 use crate::engine::run::Run;
+use crate::engine::template::Template;
 use crate::engine::turn::Turn;
 use crate::llm::{ChatRequest, Message};
 
-pub(crate) async fn run(
-    run: &Run<'_>,
-    index: usize,
-    options: &ClassifyTierStep,
-    turn: &mut Turn,
-) -> Result<(), EngineError> {
-    if turn.tier.is_some() {
-        // `ingest` already took the tier from the message's prefix.
-        return Ok(());
+/// The built `classify_tier` step.
+pub(crate) struct ClassifyTier {
+    options: ClassifyTierStep,
+    prompt: Template,
+    /// The pipeline's own provider, when its `llm_call` names one.
+    provider: Option<String>,
+}
+
+impl ClassifyTier {
+    pub(crate) fn build(
+        options: &ClassifyTierStep,
+        site: &Site<'_>,
+    ) -> Result<ClassifyTier, EngineError> {
+        Ok(ClassifyTier {
+            options: options.clone(),
+            prompt: site.template("classifier_prompt", &options.classifier_prompt)?,
+            provider: site.llm_call().and_then(|call| call.provider.clone()),
+        })
     }
-    if let Some((tier, rest)) = prefixed_tier(&turn.text, options) {
-        turn.tier = Some(tier);
-        if options.strip_prefix {
-            turn.text = rest;
+
+    pub(crate) async fn run(&self, run: &Run<'_>, turn: &mut Turn) -> Result<(), EngineError> {
+        let options = &self.options;
+        if turn.tier.is_some() {
+            // `ingest` already took the tier from the message's prefix.
+            return Ok(());
         }
-        return Ok(());
+        if let Some((tier, rest)) = prefixed_tier(&turn.text, options) {
+            turn.tier = Some(tier);
+            if options.strip_prefix {
+                turn.text = rest;
+            }
+            return Ok(());
+        }
+        turn.tier = if options.classifier {
+            Some(self.classify(run, turn).await.unwrap_or_else(|error| {
+                tracing::warn!(%error, "tier classifier failed; using the fallback tier");
+                options.fallback_tier
+            }))
+        } else {
+            run.persona.default_tier
+        };
+        Ok(())
     }
-    turn.tier = if options.classifier {
-        Some(
-            classify(run, index, options, turn)
-                .await
-                .unwrap_or_else(|error| {
-                    tracing::warn!(%error, "tier classifier failed; using the fallback tier");
-                    options.fallback_tier
-                }),
-        )
-    } else {
-        run.generation
-            .config
-            .personas
-            .get(run.persona)
-            .and_then(|p| p.file.value.default_tier)
-    };
-    Ok(())
+
+    async fn classify(&self, run: &Run<'_>, turn: &Turn) -> Result<Tier, EngineError> {
+        let options = &self.options;
+        let services = run.services;
+        let mut earlier = match turn.session.as_ref() {
+            Some(s) => {
+                services
+                    .store
+                    .recent_messages(&s.id, options.classifier_context_messages + 1)
+                    .await?
+            }
+            None => Vec::new(),
+        };
+        earlier.retain(|m| Some(m.id) != turn.user_message_id);
+        let context: Vec<serde_json::Value> = earlier
+            .iter()
+            .map(|m| serde_json::json!({ "role": format!("{:?}", m.role).to_lowercase(), "content": cut(&m.content, options.classifier_context_chars) }))
+            .collect();
+        let mut vars = tera::Context::new();
+        vars.insert(
+            "message",
+            &cut(&turn.text, options.classifier_message_chars),
+        );
+        vars.insert("context", &context);
+        let prompt = self.prompt.render(&vars)?;
+        let provider = services.provider(self.provider.as_deref())?;
+        let request = ChatRequest {
+            tier: Some(Tier::Low),
+            stream: false,
+            max_tokens: Some(10),
+            ..ChatRequest::new(vec![Message::user(prompt)])
+        };
+        let response = provider.chat(&request, &|_| {}).await?;
+        Ok(read_tier(&response.text).unwrap_or(options.fallback_tier))
+    }
 }
 
 /// The tier a prefix selects and the text without it. A prefix must stand alone
@@ -72,54 +117,6 @@ pub(crate) fn prefixed_tier(text: &str, options: &ClassifyTierStep) -> Option<(T
         }
     }
     None
-}
-
-async fn classify(
-    run: &Run<'_>,
-    index: usize,
-    options: &ClassifyTierStep,
-    turn: &Turn,
-) -> Result<Tier, EngineError> {
-    let generation = run.generation;
-    let session = turn.session.as_ref();
-    let mut earlier = match session {
-        Some(s) => {
-            generation
-                .store
-                .recent_messages(&s.id, options.classifier_context_messages + 1)
-                .await?
-        }
-        None => Vec::new(),
-    };
-    earlier.retain(|m| Some(m.id) != turn.user_message_id);
-    let context: Vec<serde_json::Value> = earlier
-        .iter()
-        .map(|m| serde_json::json!({ "role": format!("{:?}", m.role).to_lowercase(), "content": cut(&m.content, options.classifier_context_chars) }))
-        .collect();
-    let mut vars = tera::Context::new();
-    vars.insert(
-        "message",
-        &cut(&turn.text, options.classifier_message_chars),
-    );
-    vars.insert("context", &context);
-    let prompt = generation.render(
-        &step_template(run.pipeline_name, index, "classifier_prompt"),
-        &vars,
-    )?;
-    // The pipeline's own provider, when its `llm_call` names one.
-    let named = run.pipeline.steps.iter().find_map(|step| match step {
-        clara_config::model::steps::Step::LlmCall(call) => call.provider.as_deref(),
-        _ => None,
-    });
-    let provider = generation.provider(named)?;
-    let request = ChatRequest {
-        tier: Some(Tier::Low),
-        stream: false,
-        max_tokens: Some(10),
-        ..ChatRequest::new(vec![Message::user(prompt)])
-    };
-    let response = provider.chat(&request, &|_| {}).await?;
-    Ok(read_tier(&response.text).unwrap_or(options.fallback_tier))
 }
 
 /// The tier a classifier's answer names; `None` when it names none (the fallback applies).
