@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::loader::ConfigSet;
 use crate::model::store::StoreConfig;
+use crate::set::ConfigSet;
 
 /// The files that differ between two sets, by path relative to the root.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

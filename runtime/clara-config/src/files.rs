@@ -10,14 +10,12 @@ use serde::de::DeserializeOwned;
 use crate::checks;
 use crate::doc::{At, Node, SyntaxError, apply_env_overrides, parse_toml, parse_yaml};
 use crate::env::Env;
-use crate::loader::{
-    CLARA_FILE, Loaded, LoadedPersona, PERSONAS_DIR, Source, TOOLS_DIR, schema_of,
-};
 use crate::model::{clara::ClaraConfig, persona::Persona, tool::ToolManifest};
 use crate::problem::Problem;
 use crate::read;
-use crate::schema::FileKind;
+use crate::schema::{FileKind, schema_of};
 use crate::schema_check;
+use crate::set::{CLARA_FILE, Loaded, LoadedPersona, PERSONAS_DIR, Source, TOOLS_DIR};
 
 pub(crate) struct Files<'a> {
     pub(crate) root: &'a Path,

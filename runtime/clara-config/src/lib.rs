@@ -19,11 +19,13 @@ mod retired;
 pub mod schema;
 pub mod schema_check;
 pub mod secrets;
+pub mod set;
 pub mod suggest;
 pub mod template;
 
 pub use env::Env;
-pub use loader::{ConfigSet, Loaded, LoadedPersona, Source, load, load_with_env};
+pub use loader::{load, load_with_env};
 pub use problem::{ConfigError, Problem};
 pub use schema::FileKind;
 pub use secrets::MissingSecret;
+pub use set::{ConfigSet, Loaded, LoadedPersona, Source};

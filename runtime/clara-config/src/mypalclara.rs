@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 
 use crate::doc::At;
 use crate::env::Env;
-use crate::loader::ConfigSet;
 use crate::problem::Problem;
+use crate::set::ConfigSet;
 
 /// How a variable's text becomes a config value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -68,3 +68,13 @@ pub fn render(kind: FileKind) -> String {
     text.push('\n');
     text
 }
+
+/// The schema of `kind`, generated once per process.
+pub(crate) fn schema_of(kind: FileKind) -> &'static serde_json::Value {
+    static SCHEMAS: std::sync::OnceLock<Vec<serde_json::Value>> = std::sync::OnceLock::new();
+    let all = SCHEMAS.get_or_init(|| FileKind::ALL.iter().map(|k| k.schema()).collect());
+    &all[FileKind::ALL
+        .iter()
+        .position(|k| *k == kind)
+        .expect("every kind is in ALL")]
+}

@@ -5,12 +5,12 @@
 use std::collections::BTreeMap;
 
 use crate::doc::Seg;
-use crate::loader::{ConfigSet, Source};
 use crate::model::steps::Step;
 use crate::model::store::StoreConfig;
 use crate::model::tool::Runner;
 use crate::path;
 use crate::problem::Problem;
+use crate::set::{ConfigSet, Source};
 
 /// A secret variable that something enabled reads and the environment does not hold.
 #[derive(Clone, Debug, PartialEq)]

@@ -13,9 +13,25 @@ use tokio::task::JoinHandle;
 use crate::discord::{Discord, Observers};
 use crate::hooks::{self, HookBus};
 use crate::live::watch::{self, Watcher};
-use crate::live::{Live, Loader};
-use crate::runtime::StartError;
+use crate::live::{Live, LiveError, Loader};
 use crate::status::{self, Health, Metrics, StatusServer};
+
+/// Why clara could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(clara_config::ConfigError),
+    /// The configuration could not be made live (the store, the engine).
+    #[error(transparent)]
+    Live(#[from] LiveError),
+    /// The Discord adapter cannot start (no token).
+    #[error(transparent)]
+    Discord(#[from] crate::discord::DiscordError),
+    /// The status endpoint cannot listen.
+    #[error(transparent)]
+    Status(#[from] crate::status::StatusError),
+}
 
 /// How long shutdown waits for `gateway:shutdown` hooks (and any still running) to finish.
 const HOOK_FLUSH_LIMIT: Duration = Duration::from_secs(10);

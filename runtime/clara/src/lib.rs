@@ -12,7 +12,6 @@ pub mod errors;
 pub mod hooks;
 pub mod live;
 pub mod llm;
-pub mod runtime;
 pub mod scheduler;
 pub mod status;
 pub mod store;

@@ -100,8 +100,7 @@ fn log_settings(root: &std::path::Path) -> (String, bool) {
     use clara_config::doc::{Value, apply_env_overrides, parse_toml};
     let mut level = "warn".to_owned();
     let mut json = false;
-    let Ok(text) = clara_config::read::read_text(&root.join(clara_config::loader::CLARA_FILE))
-    else {
+    let Ok(text) = clara_config::read::read_text(&root.join(clara_config::set::CLARA_FILE)) else {
         return (level, json);
     };
     let Ok(mut doc) = parse_toml(&text) else {

@@ -3,11 +3,11 @@
 use std::net::SocketAddr;
 
 use crate::doc::At;
-use crate::loader::{ConfigSet, Loaded, Partial};
 use crate::model::clara::ClaraConfig;
 use crate::model::provider::ProviderKind;
 use crate::path;
 use crate::problem::Problem;
+use crate::set::{ConfigSet, Loaded, Partial};
 
 use super::{Names, Report};
 
@@ -204,7 +204,7 @@ fn needs_default_provider(set: &Partial<'_>) -> bool {
 
 pub(crate) fn check_timezone(
     report: &mut Report<'_>,
-    source: &crate::loader::Source,
+    source: &crate::set::Source,
     at: &[crate::doc::Seg],
     name: &str,
 ) {

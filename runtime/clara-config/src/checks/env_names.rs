@@ -3,8 +3,8 @@
 
 use crate::doc::{Node, Value};
 use crate::env::is_variable_name;
-use crate::loader::Source;
 use crate::problem::Problem;
+use crate::set::Source;
 
 use super::Report;
 

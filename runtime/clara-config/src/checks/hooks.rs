@@ -7,9 +7,9 @@ use chrono::DateTime;
 use croner::parser::{CronParser, Seconds};
 
 use crate::doc::Seg;
-use crate::loader::{Loaded, Partial, Source};
 use crate::model::hook::{Delivery, HookFile, HookKind, TaskKind, Webhook};
 use crate::path;
+use crate::set::{Loaded, Partial, Source};
 
 use super::clara::{check_timezone, is_http_url};
 use super::pipeline::ADAPTERS;

@@ -15,12 +15,12 @@ pub(crate) use clara::memory_model_advice;
 pub(crate) use persona::persona_prompt;
 
 use crate::doc::{Node, Seg, Value};
-use crate::loader::{Loaded, LoadedPersona, PERSONAS_DIR, Partial, Source, TOOLS_DIR};
 use crate::model::clara::ClaraConfig;
 use crate::model::common::{glob_match, is_glob};
 use crate::model::pipeline::Pipeline;
 use crate::model::tool::{BUILTIN_TOOLS, MCP_SEPARATOR, Runner, ToolManifest};
 use crate::problem::Problem;
+use crate::set::{Loaded, LoadedPersona, PERSONAS_DIR, Partial, Source, TOOLS_DIR};
 use crate::suggest;
 
 /// The names that references may point at. A file that failed to load still contributes its

@@ -3,10 +3,10 @@
 use std::path::Path;
 
 use crate::doc::At;
-use crate::loader::{Loaded, LoadedPersona, PERSONAS_DIR};
 use crate::model::persona::Persona;
 use crate::path;
 use crate::problem::Problem;
+use crate::set::{Loaded, LoadedPersona, PERSONAS_DIR};
 
 use super::{Names, Report, templates};
 

@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 
 use crate::doc::Seg;
-use crate::loader::{Loaded, Partial, Source};
 use crate::model::pipeline::{Pipeline, Trigger};
 use crate::model::steps::Step;
 use crate::path;
+use crate::set::{Loaded, Partial, Source};
 
 use super::clara::check_timezone;
 use super::{Names, Report, templates};

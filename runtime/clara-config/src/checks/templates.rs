@@ -2,8 +2,8 @@
 //! file, inside the string that holds the template.
 
 use crate::doc::{At, LineIndex, Seg};
-use crate::loader::Source;
 use crate::problem::Problem;
+use crate::set::Source;
 
 use super::Report;
 

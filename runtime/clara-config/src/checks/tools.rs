@@ -2,9 +2,9 @@
 //! templates.
 
 use crate::doc::Seg;
-use crate::loader::{Loaded, Partial, Source};
 use crate::model::tool::{BUILTIN_TOOLS, MCP_SEPARATOR, Runner, ToolManifest};
 use crate::path;
+use crate::set::{Loaded, Partial, Source};
 
 use super::clara::is_http_url;
 use super::{Names, Report, templates};

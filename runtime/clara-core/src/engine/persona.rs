@@ -1,6 +1,6 @@
 //! A persona as a turn uses it: its names, replies and tools, with its prompt compiled.
 
-use clara_config::loader::LoadedPersona;
+use clara_config::LoadedPersona;
 use clara_config::model::common::Tier;
 
 use super::EngineError;

@@ -17,7 +17,8 @@ use twilight_model::http::interaction::{
 };
 
 use super::bot::{ADAPTER, Bot, Identity};
-use super::inbound::{channel_mode, mode_of, stored_mode, user_id};
+use super::inbound::{channel_mode, mode_of, stored_mode};
+use super::incoming::user_id;
 
 /// The commands clara registers, as Discord's API describes them.
 fn definitions() -> Vec<Command> {

@@ -11,8 +11,9 @@ use twilight_model::id::Id;
 use twilight_model::id::marker::ChannelMarker;
 
 use super::bot::Bot;
-use super::inbound::{self, react, unreact};
+use super::incoming;
 use super::lanes::{NOTICE_AFTER, StopSignal, Work};
+use super::reactions::{react, unreact};
 use super::reply::{Reply, Style, Update, post_quietly};
 
 /// Starts the worker of a channel whose lane just opened; it ends when the lane is empty.
@@ -45,7 +46,7 @@ async fn run(bot: &Arc<Bot>, channel: Id<ChannelMarker>, work: Work, mut signal:
                     unreact(bot, channel, pending.message.id, "⏳").await;
                 }
             }
-            let incoming = inbound::incoming(bot, &generation, &pending.message).await;
+            let incoming = incoming::incoming(bot, &generation, &pending.message).await;
             (pending.message, incoming)
         }
         Work::Batch { pending, waited } => {
@@ -66,7 +67,7 @@ async fn run(bot: &Arc<Bot>, channel: Id<ChannelMarker>, work: Work, mut signal:
             let mut text_files = 0;
             let mut last = None;
             for waiting in &pending {
-                let incoming = inbound::incoming(bot, &generation, &waiting.message).await;
+                let incoming = incoming::incoming(bot, &generation, &waiting.message).await;
                 lines.push(format!("[{}]: {}", incoming.user_name, incoming.text));
                 images.extend(incoming.images.iter().cloned());
                 text_files += incoming.text_files;

@@ -11,16 +11,30 @@ use arc_swap::ArcSwap;
 use clara_config::diff::{self, Changes};
 use clara_config::model::common::EventName;
 use clara_config::{ConfigError, ConfigSet, Problem};
-use clara_core::engine::{Clock, Event, EventSink, Generation, Parts};
+use clara_core::engine::{Clock, EngineError, Event, EventSink, Generation, Parts};
 use clara_core::store::Store;
 use serde_json::json;
 
 use crate::llm::Providers;
-use crate::runtime::{StartError, open_store};
+use crate::store::{OpenError, open_default};
 use crate::tools::ToolSet;
 use crate::tools::mcp::McpServers;
 
 pub use outlets::{Outlet, Outlets};
+
+/// Why the running configuration could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(ConfigError),
+    /// The default store could not be opened.
+    #[error(transparent)]
+    Store(#[from] OpenError),
+    /// The engine could not be built (a template failed to compile).
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
 
 /// How the root is loaded, at start and on every reload.
 pub type Loader = Box<dyn Fn() -> Result<ConfigSet, ConfigError> + Send + Sync>;
@@ -69,9 +83,9 @@ impl Live {
         loader: Loader,
         clock: Arc<dyn Clock>,
         events: Arc<dyn EventSink>,
-    ) -> Result<Arc<Live>, StartError> {
-        let set = loader().map_err(StartError::Config)?;
-        let store = open_store(&set).await?;
+    ) -> Result<Arc<Live>, LiveError> {
+        let set = loader().map_err(LiveError::Config)?;
+        let store = open_default(&set).await?;
         let client = crate::tools::http_client();
         let mcp = McpServers::new(client.clone());
         let providers = Providers::build(&set.clara.value, &set.env);
@@ -243,7 +257,7 @@ fn assemble(
     store: &Arc<dyn Store>,
     clock: &Arc<dyn Clock>,
     events: &Arc<dyn EventSink>,
-) -> Result<Generation, StartError> {
+) -> Result<Generation, EngineError> {
     let parts = Parts {
         providers: set
             .clara
@@ -260,5 +274,5 @@ fn assemble(
         events: events.clone(),
         config: Arc::new(set),
     };
-    Ok(Generation::new(parts)?)
+    Generation::new(parts)
 }

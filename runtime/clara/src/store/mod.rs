@@ -10,8 +10,8 @@ pub mod vector;
 use std::path::Path;
 use std::sync::Arc;
 
-use clara_config::Env;
 use clara_config::model::store::StoreConfig;
+use clara_config::{ConfigSet, Env};
 use clara_core::store::{Store, StoreError};
 
 pub use postgres::PostgresStore;
@@ -46,4 +46,31 @@ pub async fn open(
 /// A new random id: 32 lowercase hex characters (128 bits).
 pub(crate) fn new_id() -> String {
     format!("{:032x}", rand::random::<u128>())
+}
+
+/// The default store could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open the store `{name}`: {source}")]
+pub struct OpenError {
+    /// The store's name in clara.toml.
+    pub name: String,
+    /// Why.
+    pub source: StoreError,
+}
+
+/// Opens the default store (`defaults.store`) of `set`.
+pub async fn open_default(set: &ConfigSet) -> Result<Arc<dyn Store>, OpenError> {
+    let name = &set.clara.value.defaults.store;
+    let config = set
+        .clara
+        .value
+        .stores
+        .get(name)
+        .expect("validated: the default store exists");
+    open(config, &set.root, &set.env)
+        .await
+        .map_err(|source| OpenError {
+            name: name.clone(),
+            source,
+        })
 }
