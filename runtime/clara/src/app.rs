@@ -5,9 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use clara_config::model::common::EventName;
+use clara_core::engine::event_data::{EventData, GatewayShutdown, GatewayStartup};
 use clara_core::engine::{Clock, Event, EventSink};
-use serde_json::json;
 use tokio::task::JoinHandle;
 
 use crate::discord::{Discord, Observers};
@@ -94,10 +93,14 @@ impl App {
             .sum::<usize>();
         drop(first);
         let node_id = runtime.node_id.clone().unwrap_or_else(host_name);
-        let (bus, queue) = HookBus::new(&node_id, runtime.hook_concurrency as usize);
-        let metrics = Metrics::new(bus.clone());
+        let metrics = Metrics::new();
+        let (bus, queue) = HookBus::new(
+            &node_id,
+            runtime.hook_concurrency as usize,
+            vec![metrics.clone()],
+        );
         let health = Health::new();
-        let live = Live::start(loader, clock, metrics.clone()).await?;
+        let live = Live::start(loader, clock, bus.clone()).await?;
         let dispatcher = hooks::dispatch(queue, live.clone(), bus.clone());
         let mut background = vec![reload_on_sighup(live.clone())];
         if features.scheduler {
@@ -111,7 +114,7 @@ impl App {
             background.push(crate::scheduler::runner::start(
                 live.clone(),
                 context,
-                metrics.clone(),
+                bus.clone(),
                 holder,
             ));
         }
@@ -137,7 +140,6 @@ impl App {
             let observers = Observers {
                 bus: bus.clone(),
                 health: health.clone(),
-                metrics: metrics.clone(),
             };
             // The endpoint first: a taken port stops start-up before Discord connects.
             let settings = &live.current().config.clara.value.status;
@@ -158,15 +160,12 @@ impl App {
         } else {
             (None, None)
         };
-        metrics.emit(Event::global(
-            EventName::GatewayStartup,
-            json!({
-                "node_id": node_id,
-                "pid": std::process::id(),
-                "hooks_loaded": hooks_loaded,
-                "tasks_loaded": tasks_loaded,
-            }),
-        ));
+        bus.emit(Event::global(EventData::GatewayStartup(GatewayStartup {
+            node_id: node_id.clone(),
+            pid: std::process::id(),
+            hooks_loaded,
+            tasks_loaded,
+        })));
         Ok(App {
             live,
             bus,
@@ -201,8 +200,9 @@ impl App {
                 .shutdown_grace_secs;
             discord.stop(Duration::from_secs(u64::from(grace))).await;
         }
-        let last = Event::global(EventName::GatewayShutdown, json!({ "reason": reason }));
-        self.metrics.count(&last);
+        let last = Event::global(EventData::GatewayShutdown(GatewayShutdown {
+            reason: reason.to_owned(),
+        }));
         if !self.bus.finish(&self.live, last, HOOK_FLUSH_LIMIT).await {
             tracing::warn!(
                 not_started = self.bus.queued(),

@@ -38,112 +38,68 @@ pub enum ToolCallMode {
     Xml,
 }
 
-/// An event that hooks can subscribe to. MyPalClara's names, plus the reload events.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum EventName {
-    /// The runtime has started.
-    #[serde(rename = "gateway:startup")]
-    GatewayStartup,
-    /// The runtime is shutting down.
-    #[serde(rename = "gateway:shutdown")]
-    GatewayShutdown,
-    /// An adapter (Discord, terminal) connected.
-    #[serde(rename = "adapter:connected")]
-    AdapterConnected,
-    /// An adapter lost its connection.
-    #[serde(rename = "adapter:disconnected")]
-    AdapterDisconnected,
-    /// A conversation session started.
-    #[serde(rename = "session:start")]
-    SessionStart,
-    /// A conversation session ended.
-    #[serde(rename = "session:end")]
-    SessionEnd,
-    /// A session ended because it was idle longer than the idle timeout.
-    #[serde(rename = "session:timeout")]
-    SessionTimeout,
-    /// A user's message arrived (and was stored).
-    #[serde(rename = "message:received")]
-    MessageReceived,
-    /// A reply was sent.
-    #[serde(rename = "message:sent")]
-    MessageSent,
-    /// A running turn was cancelled (stop phrase, shutdown).
-    #[serde(rename = "message:cancelled")]
-    MessageCancelled,
-    /// A turn failed. When the message had been stored, the user got the persona's error
-    /// reply; before that, the adapter reports the failure.
-    #[serde(rename = "message:failed")]
-    MessageFailed,
-    /// A tool call started.
-    #[serde(rename = "tool:start")]
-    ToolStart,
-    /// A tool call finished.
-    #[serde(rename = "tool:end")]
-    ToolEnd,
-    /// A tool call failed.
-    #[serde(rename = "tool:error")]
-    ToolError,
-    /// A scheduled task ran.
-    #[serde(rename = "scheduler:task_run")]
-    SchedulerTaskRun,
-    /// A scheduled task failed.
-    #[serde(rename = "scheduler:task_error")]
-    SchedulerTaskError,
-    /// A changed config was loaded and is now live.
-    #[serde(rename = "config:reloaded")]
-    ConfigReloaded,
-    /// A changed config was invalid; the previous one keeps running.
-    #[serde(rename = "config:reload_failed")]
-    ConfigReloadFailed,
+/// Defines [`EventName`] from one table: each event's variant and wire name are written once,
+/// and the enum, its serde names, [`EventName::ALL`] and [`EventName::as_str`] all come from it.
+macro_rules! event_names {
+    ($( $(#[doc = $doc:literal])* $variant:ident = $wire:literal, )*) => {
+        /// An event that hooks can subscribe to. MyPalClara's names, plus the reload events.
+        #[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum EventName {
+            $( $(#[doc = $doc])* #[serde(rename = $wire)] $variant, )*
+        }
+
+        impl EventName {
+            /// Every event, in the order of the contract.
+            pub const ALL: &'static [EventName] = &[$(EventName::$variant),*];
+
+            /// The event's wire name, e.g. `message:received`.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(EventName::$variant => $wire,)*
+                }
+            }
+        }
+    };
 }
 
-impl EventName {
-    /// Every event, in the order of the contract.
-    pub const ALL: [EventName; 18] = [
-        EventName::GatewayStartup,
-        EventName::GatewayShutdown,
-        EventName::AdapterConnected,
-        EventName::AdapterDisconnected,
-        EventName::SessionStart,
-        EventName::SessionEnd,
-        EventName::SessionTimeout,
-        EventName::MessageReceived,
-        EventName::MessageSent,
-        EventName::MessageCancelled,
-        EventName::MessageFailed,
-        EventName::ToolStart,
-        EventName::ToolEnd,
-        EventName::ToolError,
-        EventName::SchedulerTaskRun,
-        EventName::SchedulerTaskError,
-        EventName::ConfigReloaded,
-        EventName::ConfigReloadFailed,
-    ];
-
-    /// The event's wire name, e.g. `message:received`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventName::GatewayStartup => "gateway:startup",
-            EventName::GatewayShutdown => "gateway:shutdown",
-            EventName::AdapterConnected => "adapter:connected",
-            EventName::AdapterDisconnected => "adapter:disconnected",
-            EventName::SessionStart => "session:start",
-            EventName::SessionEnd => "session:end",
-            EventName::SessionTimeout => "session:timeout",
-            EventName::MessageReceived => "message:received",
-            EventName::MessageSent => "message:sent",
-            EventName::MessageCancelled => "message:cancelled",
-            EventName::MessageFailed => "message:failed",
-            EventName::ToolStart => "tool:start",
-            EventName::ToolEnd => "tool:end",
-            EventName::ToolError => "tool:error",
-            EventName::SchedulerTaskRun => "scheduler:task_run",
-            EventName::SchedulerTaskError => "scheduler:task_error",
-            EventName::ConfigReloaded => "config:reloaded",
-            EventName::ConfigReloadFailed => "config:reload_failed",
-        }
-    }
+event_names! {
+    /// The runtime has started.
+    GatewayStartup = "gateway:startup",
+    /// The runtime is shutting down.
+    GatewayShutdown = "gateway:shutdown",
+    /// An adapter (Discord, terminal) connected.
+    AdapterConnected = "adapter:connected",
+    /// An adapter lost its connection.
+    AdapterDisconnected = "adapter:disconnected",
+    /// A conversation session started.
+    SessionStart = "session:start",
+    /// A conversation session ended.
+    SessionEnd = "session:end",
+    /// A session ended because it was idle longer than the idle timeout.
+    SessionTimeout = "session:timeout",
+    /// A user's message arrived (and was stored).
+    MessageReceived = "message:received",
+    /// A reply was sent.
+    MessageSent = "message:sent",
+    /// A running turn was cancelled (stop phrase, shutdown).
+    MessageCancelled = "message:cancelled",
+    /// A turn failed. When the message had been stored, the user got the persona's error
+    /// reply; before that, the adapter reports the failure.
+    MessageFailed = "message:failed",
+    /// A tool call started.
+    ToolStart = "tool:start",
+    /// A tool call finished.
+    ToolEnd = "tool:end",
+    /// A tool call failed.
+    ToolError = "tool:error",
+    /// A scheduled task ran.
+    SchedulerTaskRun = "scheduler:task_run",
+    /// A scheduled task failed.
+    SchedulerTaskError = "scheduler:task_error",
+    /// A changed config was loaded and is now live.
+    ConfigReloaded = "config:reloaded",
+    /// A changed config was invalid; the previous one keeps running.
+    ConfigReloadFailed = "config:reload_failed",
 }
 
 /// `true`, for `#[serde(default = ...)]`.

@@ -3,11 +3,11 @@
 
 use clara_config::model::common::EventName;
 
+use super::event_data::EventData;
+
 /// One event with its context.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Event {
-    /// Which event.
-    pub name: EventName,
     /// The platform (`discord`, `chat`).
     pub platform: Option<String>,
     /// The user it concerns.
@@ -21,16 +21,20 @@ pub struct Event {
     /// message. Pipeline hooks do not run for such events, so a hook's pipeline cannot set
     /// itself off again.
     pub automated: bool,
-    /// Event-specific data.
-    pub data: serde_json::Value,
+    /// What the event carries; its variant says which event it is.
+    pub data: EventData,
 }
 
 impl Event {
+    /// Which event it is.
+    pub fn name(&self) -> EventName {
+        self.data.name()
+    }
+
     /// An event with no user, conversation or request: the runtime's own (start-up, reloads,
     /// scheduled tasks).
-    pub fn global(name: EventName, data: serde_json::Value) -> Event {
+    pub fn global(data: EventData) -> Event {
         Event {
-            name,
             platform: None,
             user_id: None,
             channel_id: None,
@@ -47,12 +51,24 @@ pub trait EventSink: Send + Sync {
     fn emit(&self, event: Event);
 }
 
+/// Watches events on their way to a sink without taking them (metrics, counters).
+pub trait EventObserver: Send + Sync {
+    /// Called for each event, in order; must not block.
+    fn observe(&self, event: &Event);
+}
+
 /// Logs events and nothing else.
 pub struct LogEvents;
 
 impl EventSink for LogEvents {
     fn emit(&self, event: Event) {
-        tracing::debug!(event = event.name.as_str(), request = ?event.request_id, user = ?event.user_id, channel = ?event.channel_id, data = %event.data, "event");
+        self.observe(&event);
+    }
+}
+
+impl EventObserver for LogEvents {
+    fn observe(&self, event: &Event) {
+        tracing::debug!(event = event.name().as_str(), request = ?event.request_id, user = ?event.user_id, channel = ?event.channel_id, data = %event.data.to_json(), "event");
     }
 }
 

@@ -8,6 +8,7 @@
 
 mod arguments;
 mod clock;
+pub mod event_data;
 mod events;
 mod extract;
 mod generation;
@@ -29,7 +30,8 @@ mod worker;
 use crate::llm::ProviderError;
 use crate::store::StoreError;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use events::{Event, EventSink, LogEvents, RecordedEvents};
+pub use event_data::EventData;
+pub use events::{Event, EventObserver, EventSink, LogEvents, RecordedEvents};
 pub use generation::{Generation, Parts};
 pub use memory_tools::memory_tools;
 pub use outcome::Outcome;

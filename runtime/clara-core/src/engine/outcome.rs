@@ -1,10 +1,10 @@
 //! What became of a message, and the generation's two ways in that produce it: a message from
 //! an adapter, and a pipeline run by a hook or a scheduled task.
 
-use clara_config::model::common::{EventName, Tier};
-use serde_json::json;
+use clara_config::model::common::Tier;
 
 use super::EngineError;
+use super::event_data::{EventData, MessageFailed, MessageSent};
 use super::generation::Generation;
 use super::pipeline::Pipeline;
 use super::session;
@@ -139,16 +139,20 @@ impl Generation {
 
     /// Every adapter's failures reach the hooks and `/metrics` the same way.
     fn emit_failed(&self, turn: &Turn, error: &EngineError) {
-        self.services.events.emit(turn.event(
-            EventName::MessageFailed,
-            json!({ "error": error.to_string(), "stored": turn.user_message_id.is_some() }),
-        ));
+        self.services
+            .events
+            .emit(turn.event(EventData::MessageFailed(MessageFailed {
+                error: error.to_string(),
+                stored: turn.user_message_id.is_some(),
+            })));
     }
 
     fn emit_sent(&self, turn: &Turn) {
-        self.services.events.emit(turn.event(
-            EventName::MessageSent,
-            json!({ "chars": turn.reply.chars().count(), "tier": turn.tier.map(|t| t.as_str()) }),
-        ));
+        self.services
+            .events
+            .emit(turn.event(EventData::MessageSent(MessageSent {
+                chars: turn.reply.chars().count(),
+                tier: turn.tier.map(|t| t.as_str().to_owned()),
+            })));
     }
 }

@@ -5,11 +5,10 @@
 
 use clara_config::ConfigSet;
 use clara_config::model::clara::ChannelScope;
-use clara_config::model::common::EventName;
 use clara_config::model::pipeline::Trigger;
-use serde_json::json;
 
 use super::EngineError;
+use super::event_data::{EventData, SessionEnd, SessionStart, SessionTimeout};
 use super::events::Event;
 use super::job::{Job, SummarizeSession};
 use super::services::Services;
@@ -64,10 +63,7 @@ pub(crate) async fn resolve(
             return Ok(open);
         }
         Some(idle) if idle.ended_at.is_none() => {
-            end_idle(services, rules, &idle, now, &|name, data| {
-                turn.event(name, data)
-            })
-            .await?;
+            end_idle(services, rules, &idle, now, &|data| turn.event(data)).await?;
             Some(idle.id)
         }
         // Ended already (in the background, when it went idle): the new session follows it.
@@ -78,10 +74,12 @@ pub(crate) async fn resolve(
         .start_session(user, conversation, previous.as_deref(), now)
         .await?;
     if created {
-        services.events.emit(turn.event(
-            EventName::SessionStart,
-            json!({ "session_id": session.id, "previous_session_id": previous }),
-        ));
+        services
+            .events
+            .emit(turn.event(EventData::SessionStart(SessionStart {
+                session_id: session.id.clone(),
+                previous_session_id: previous,
+            })));
     }
     Ok(session)
 }
@@ -102,11 +100,11 @@ pub(crate) async fn end_idle_sessions(
         .idle_sessions(now - rules.idle_ms, max)
         .await?;
     for session in &idle {
-        let event = |name, data| Event {
+        let event = |data| Event {
             user_id: Some(session.user_id.clone()),
             channel_id: Some(session.conversation.clone()),
             automated: true,
-            ..Event::global(name, data)
+            ..Event::global(data)
         };
         end_idle(services, rules, session, now, &event).await?;
     }
@@ -120,7 +118,7 @@ async fn end_idle(
     rules: SessionRules,
     idle: &Session,
     now: Millis,
-    event: &(dyn Fn(EventName, serde_json::Value) -> Event + Sync),
+    event: &(dyn Fn(EventData) -> Event + Sync),
 ) -> Result<(), EngineError> {
     let store = &services.store;
     if !store.end_session(&idle.id, now).await? {
@@ -133,13 +131,17 @@ async fn end_idle(
         store.enqueue_job(job.kind(), &job.payload(), now).await?;
     }
     let idle_minutes = (now - idle.last_activity_at) / 60_000;
-    services.events.emit(event(
-        EventName::SessionTimeout,
-        json!({ "session_id": idle.id, "idle_minutes": idle_minutes }),
-    ));
-    services.events.emit(event(
-        EventName::SessionEnd,
-        json!({ "session_id": idle.id, "reason": "timeout" }),
-    ));
+    services
+        .events
+        .emit(event(EventData::SessionTimeout(SessionTimeout {
+            session_id: idle.id.clone(),
+            idle_minutes,
+        })));
+    services
+        .events
+        .emit(event(EventData::SessionEnd(SessionEnd {
+            session_id: idle.id.clone(),
+            reason: "timeout".to_owned(),
+        })));
     Ok(())
 }

@@ -2,8 +2,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use clara_config::model::common::{EventName, Tier};
+use clara_config::model::common::Tier;
 
+use super::event_data::EventData;
 use super::events::Event;
 
 use crate::llm::{ChatResponse, Message};
@@ -113,9 +114,8 @@ impl Turn {
 
 impl Turn {
     /// An event about this turn, with its platform, user, conversation and request id.
-    pub fn event(&self, name: EventName, data: serde_json::Value) -> Event {
+    pub fn event(&self, data: EventData) -> Event {
         Event {
-            name,
             platform: Some(self.incoming.platform.clone()),
             user_id: Some(self.incoming.user_id.clone()),
             channel_id: Some(self.incoming.conversation.id.clone()),

@@ -11,17 +11,19 @@ use std::time::Duration;
 use anyhow::Context;
 use clara::app::{App, Features};
 use clara::live::{Live, Loader, Outlet};
-use clara_config::model::common::EventName;
 use clara_config::model::hook::Delivery;
+use clara_core::engine::event_data::{AdapterConnected, AdapterDisconnected, EventData};
 use clara_core::engine::{
     Clock, Conversation, Event, EventSink, Generation, Incoming, ManualClock, Outcome, SystemClock,
     TurnEnd,
 };
 use clara_core::llm::BoxFuture;
-use serde_json::json;
 
 use super::chat_input::Messages;
 use crate::cli::ChatArgs;
+
+/// The platform name of the terminal.
+const ADAPTER: &str = "chat";
 
 /// How long `clara chat` waits at exit for queued memory work before leaving it for next time.
 const DRAIN_LIMIT: Duration = Duration::from_secs(60);
@@ -69,18 +71,26 @@ pub async fn run(root: &Path, args: &ChatArgs) -> anyhow::Result<ExitCode> {
     let root = root.to_owned();
     let loader: Loader = Box::new(move || clara_config::load(&root));
     let app = App::start(loader, clock()?, Features::default()).await?;
-    app.live.outlets().register("chat", Arc::new(Terminal));
+    app.live.outlets().register(ADAPTER, Arc::new(Terminal));
     app.live.mcp().started(MCP_START_WAIT).await;
-    app.metrics.emit(adapter_event(
-        EventName::AdapterConnected,
+    app.bus.emit(adapter_event(
+        EventData::AdapterConnected(AdapterConnected {
+            adapter: ADAPTER.to_owned(),
+            shard: None,
+            detail: None,
+        }),
         &user,
         &conversation,
     ));
     let status = show_tool_status(&app, &conversation);
     let outcome = converse(&app.live, &mut messages, &user, &conversation).await;
     status.abort();
-    app.metrics.emit(adapter_event(
-        EventName::AdapterDisconnected,
+    app.bus.emit(adapter_event(
+        EventData::AdapterDisconnected(AdapterDisconnected {
+            adapter: ADAPTER.to_owned(),
+            shard: None,
+            detail: None,
+        }),
         &user,
         &conversation,
     ));
@@ -89,12 +99,12 @@ pub async fn run(root: &Path, args: &ChatArgs) -> anyhow::Result<ExitCode> {
     outcome
 }
 
-fn adapter_event(name: EventName, user: &str, conversation: &Conversation) -> Event {
+fn adapter_event(data: EventData, user: &str, conversation: &Conversation) -> Event {
     Event {
-        platform: Some("chat".to_owned()),
+        platform: Some(ADAPTER.to_owned()),
         user_id: Some(user.to_owned()),
         channel_id: Some(conversation.id.clone()),
-        ..Event::global(name, json!({ "adapter": "chat" }))
+        ..Event::global(data)
     }
 }
 
@@ -111,15 +121,16 @@ fn show_tool_status(app: &App, conversation: &Conversation) -> tokio::task::Join
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             };
-            let ours = event.name == EventName::ToolStart
-                && event.platform.as_deref() == Some("chat")
+            let EventData::ToolStart(start) = &event.data else {
+                continue;
+            };
+            let ours = event.platform.as_deref() == Some(ADAPTER)
                 && event.channel_id.as_deref() == Some(conversation.as_str());
             if !ours || !live.current().config.clara.value.adapters.chat.tool_status {
                 continue;
             }
-            let label = event.data["label"].as_str().unwrap_or("Using a tool");
-            let emoji = event.data["emoji"].as_str().unwrap_or("🔧");
-            eprintln!("{emoji} {label}…");
+            let emoji = start.emoji.as_deref().unwrap_or("🔧");
+            eprintln!("{emoji} {}…", start.label);
         }
     })
 }
@@ -155,7 +166,7 @@ async fn converse(
         let generation = live.current();
         let stream = generation.config.clara.value.adapters.chat.stream;
         let incoming = Incoming {
-            platform: "chat".to_owned(),
+            platform: ADAPTER.to_owned(),
             user_id: user.to_owned(),
             user_name: user.to_owned(),
             from_bot: false,

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use clara_config::model::adapters::DiscordConfig;
-use clara_config::model::common::EventName;
 use clara_core::engine::Event;
+use clara_core::engine::EventData;
 use serde_json::json;
 use tokio::sync::mpsc;
 use twilight_http::Client;
@@ -21,7 +21,7 @@ use super::lanes::Lanes;
 use super::reply::Update;
 use crate::hooks::HookBus;
 use crate::live::Live;
-use crate::status::{AdapterState, Health, Metrics};
+use crate::status::{AdapterState, Health};
 
 /// Message ids remembered to drop a redelivered message (a resume replays events).
 const SEEN_LIMIT: usize = 4_096;
@@ -29,15 +29,13 @@ const SEEN_LIMIT: usize = 4_096;
 /// The adapter's name in health reports, events and outlets.
 pub const ADAPTER: &str = "discord";
 
-/// What watches the adapter: the event bus (for tool status), `/health` and `/metrics`.
+/// What watches the adapter: the event bus (for tool status and `/metrics`) and `/health`.
 #[derive(Clone)]
 pub struct Observers {
     /// Events as they are emitted.
     pub bus: Arc<HookBus>,
     /// Adapter states.
     pub health: Arc<Health>,
-    /// Counters.
-    pub metrics: Arc<Metrics>,
 }
 
 /// One Discord connection's shared state.
@@ -50,8 +48,6 @@ pub struct Bot {
     pub bus: Arc<HookBus>,
     /// Adapter state for `/health`.
     pub health: Arc<Health>,
-    /// Counts for `/metrics`.
-    pub metrics: Arc<Metrics>,
     /// Busy channels.
     pub lanes: Lanes,
     identity: OnceLock<Identity>,
@@ -110,7 +106,6 @@ impl Bot {
             http,
             bus: observers.bus,
             health: observers.health,
-            metrics: observers.metrics,
             lanes: Lanes::default(),
             identity: OnceLock::new(),
             seen: Mutex::default(),
@@ -258,13 +253,10 @@ impl Bot {
     }
 
     /// Fires `adapter:connected` / `adapter:disconnected`.
-    pub fn emit_connection(&self, name: EventName, shard: u32, detail: serde_json::Value) {
+    pub fn emit_connection(&self, data: EventData) {
         self.live.current().services.events.emit(Event {
             platform: Some(ADAPTER.to_owned()),
-            ..Event::global(
-                name,
-                json!({ "adapter": ADAPTER, "shard": shard, "detail": detail }),
-            )
+            ..Event::global(data)
         });
     }
 
@@ -286,7 +278,10 @@ impl Bot {
 
     /// Shows a `tool:start` of a Discord turn as a status line in its channel.
     pub fn show_tool_event(&self, event: &Event) {
-        if event.name != EventName::ToolStart || event.platform.as_deref() != Some(ADAPTER) {
+        let EventData::ToolStart(start) = &event.data else {
+            return;
+        };
+        if event.platform.as_deref() != Some(ADAPTER) {
             return;
         }
         let Some(conversation) = event.channel_id.as_deref() else {
@@ -296,10 +291,11 @@ impl Bot {
         let Some(reply) = routes.get(conversation) else {
             return;
         };
-        let label = event.data["label"].as_str().unwrap_or("a tool");
-        let emoji = event.data["emoji"].as_str().unwrap_or("🔧");
-        let step = event.data["step"].as_u64().unwrap_or(1);
-        let _ = reply.send(Update::Status(format!("-# {emoji} {label}… (step {step})")));
+        let emoji = start.emoji.as_deref().unwrap_or("🔧");
+        let _ = reply.send(Update::Status(format!(
+            "-# {emoji} {}… (step {})",
+            start.label, start.step
+        )));
     }
 }
 

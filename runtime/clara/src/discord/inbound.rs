@@ -5,11 +5,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clara_config::model::adapters::{ChannelMode, DiscordConfig};
-use clara_config::model::common::EventName;
 use clara_config::model::common::fill;
+use clara_core::engine::event_data::{EventData, MessageCancelled};
 use clara_core::engine::{Event, Generation};
 use clara_core::store::ChannelModeSetting;
-use serde_json::json;
 use tokio::sync::mpsc;
 use twilight_model::channel::Message;
 use twilight_model::channel::message::AllowedMentions;
@@ -180,14 +179,11 @@ fn stop(bot: &Arc<Bot>, generation: &Generation, message: Message) {
         platform: Some(ADAPTER.to_owned()),
         user_id: Some(user_id(message.author.id)),
         channel_id: Some(conversation(&message, None).id),
-        ..Event::global(
-            EventName::MessageCancelled,
-            json!({
-                "reason": "stop_phrase",
-                "was_running": stopped.was_running,
-                "cleared": stopped.cleared.len(),
-            }),
-        )
+        ..Event::global(EventData::MessageCancelled(MessageCancelled {
+            reason: "stop_phrase".to_owned(),
+            was_running: Some(stopped.was_running),
+            cleared: Some(stopped.cleared.len()),
+        }))
     });
 }
 

@@ -5,8 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use clara_config::model::common::EventName;
-use serde_json::json;
+use clara_core::engine::event_data::{
+    AdapterConnected, AdapterDisconnected, Connected, Disconnected, EventData,
+};
 use tokio::sync::watch;
 use twilight_gateway::error::ReceiveMessageErrorType;
 use twilight_gateway::{CloseFrame, Event, EventTypeFlags, Shard, StreamExt as _};
@@ -14,7 +15,7 @@ use twilight_gateway::{CloseFrame, Event, EventTypeFlags, Shard, StreamExt as _}
 use crate::errors::error_chain;
 use twilight_model::gateway::payload::incoming::GuildCreate;
 
-use super::bot::{Bot, Guild, Identity, ShardState};
+use super::bot::{ADAPTER, Bot, Guild, Identity, ShardState};
 use super::{commands, inbound};
 
 /// How long a closing shard waits for Discord to acknowledge the close.
@@ -64,26 +65,24 @@ pub async fn run(mut shard: Shard, bot: Arc<Bot>, mut stop: watch::Receiver<bool
                 }
                 tracing::info!(shard = id, user = %ready.user.name, "connected to Discord");
                 bot.set_shard(id, ShardState::Connected);
-                bot.emit_connection(
-                    EventName::AdapterConnected,
-                    id,
-                    json!({ "user": ready.user.name, "resumed": false }),
-                );
+                bot.emit_connection(connected(id, Some(ready.user.name.clone()), false));
             }
             Event::Resumed => {
                 tracing::info!(shard = id, "resumed the Discord session");
                 bot.set_shard(id, ShardState::Connected);
-                bot.emit_connection(EventName::AdapterConnected, id, json!({ "resumed": true }));
+                bot.emit_connection(connected(id, None, true));
             }
             Event::GatewayClose(frame) => {
                 let reason = close_reason(frame.as_ref());
                 tracing::warn!(shard = id, reason, "disconnected from Discord");
                 bot.set_shard(id, ShardState::Reconnecting(reason.clone()));
-                bot.emit_connection(
-                    EventName::AdapterDisconnected,
-                    id,
-                    json!({ "reason": reason }),
-                );
+                bot.emit_connection(EventData::AdapterDisconnected(AdapterDisconnected {
+                    adapter: ADAPTER.to_owned(),
+                    shard: Some(id),
+                    detail: Some(Disconnected {
+                        reason: reason.clone(),
+                    }),
+                }));
                 last_close = Some(reason);
             }
             Event::MessageCreate(message) => {
@@ -169,4 +168,13 @@ fn close_reason(frame: Option<&CloseFrame<'_>>) -> String {
         _ => "",
     };
     format!("close code {} {}{hint}", frame.code, frame.reason)
+}
+
+/// `adapter:connected` for shard `id`.
+fn connected(id: u32, user: Option<String>, resumed: bool) -> EventData {
+    EventData::AdapterConnected(AdapterConnected {
+        adapter: ADAPTER.to_owned(),
+        shard: Some(id),
+        detail: Some(Connected { user, resumed }),
+    })
 }

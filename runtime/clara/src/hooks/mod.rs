@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use clara_config::model::common::EventName;
 use clara_config::model::hook::{Delivery, Hook};
-use clara_core::engine::{Event, EventSink, Generation, LogEvents};
+use clara_core::engine::{Event, EventObserver, EventSink, Generation, LogEvents};
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -26,10 +26,12 @@ const QUEUE: usize = 4_096;
 /// Events an adapter may lag behind by before it misses some (it only shows them).
 const LISTENER_BACKLOG: usize = 256;
 
-/// The sink generations emit into: logs each event, queues it for the hooks and passes it
-/// to listeners (adapters showing tool status).
+/// The sink generations emit into: logs each event, hands it to its observers (metrics) at
+/// once, queues it for the hooks and passes it to listeners (adapters showing tool status).
 pub struct HookBus {
     queue: mpsc::Sender<Queued>,
+    /// Told of every event as it is emitted, before anything else; must not block.
+    observers: Vec<Arc<dyn EventObserver>>,
     node_id: String,
     listeners: broadcast::Sender<Event>,
     /// Shared by every hook action; holding them all means none is running.
@@ -40,7 +42,7 @@ pub struct HookBus {
 }
 
 enum Queued {
-    Event(Stamped),
+    Event(Box<Stamped>),
     /// Answered once every earlier event's hooks have finished.
     Flush(oneshot::Sender<()>),
 }
@@ -56,12 +58,17 @@ pub struct EventQueue(mpsc::Receiver<Queued>);
 
 impl HookBus {
     /// A bus for this instance (`node_id` goes into every hook's environment) running at
-    /// most `concurrency` hook actions at once.
-    pub fn new(node_id: &str, concurrency: usize) -> (Arc<HookBus>, EventQueue) {
+    /// most `concurrency` hook actions at once, telling `observers` of every event.
+    pub fn new(
+        node_id: &str,
+        concurrency: usize,
+        observers: Vec<Arc<dyn EventObserver>>,
+    ) -> (Arc<HookBus>, EventQueue) {
         let (queue, receiver) = mpsc::channel(QUEUE);
         let concurrency = concurrency.max(1);
         let bus = HookBus {
             queue,
+            observers,
             node_id: node_id.to_owned(),
             listeners: broadcast::channel(LISTENER_BACKLOG).0,
             permits: Arc::new(Semaphore::new(concurrency)),
@@ -98,7 +105,7 @@ impl HookBus {
     /// from now on run no hooks (nothing would be left to run them).
     pub async fn finish(&self, live: &Arc<Live>, event: Event, limit: Duration) -> bool {
         self.closing.store(true, Ordering::SeqCst);
-        LogEvents.emit(event.clone());
+        self.observe(&event);
         if self.listeners.receiver_count() > 0 {
             let _ = self.listeners.send(event.clone());
         }
@@ -108,17 +115,31 @@ impl HookBus {
             client: live.http_client().clone(),
         };
         let generation = live.current();
+        let data = event.data.to_json();
+        let stamp = Stamp {
+            data: &data,
+            at,
+            node_id: &self.node_id,
+        };
         let last = futures_util::future::join_all(
             hooks_for(&generation, &event)
                 .into_iter()
                 .filter_map(|hook| Some((Action::of_hook(hook)?, hook)))
                 .map(|(action, hook)| {
-                    let (context, event) = (&context, &event);
-                    async move { run_hook(context, hook, &action, event, at, &self.node_id).await }
+                    let (context, event, stamp) = (&context, &event, &stamp);
+                    async move { run_hook(context, hook, &action, event, stamp).await }
                 }),
         );
         let (last, backlog) = tokio::join!(tokio::time::timeout(limit, last), self.flush(limit));
         last.is_ok() && backlog
+    }
+
+    /// Logs `event` and tells the observers.
+    fn observe(&self, event: &Event) {
+        LogEvents.observe(event);
+        for observer in &self.observers {
+            observer.observe(event);
+        }
     }
 
     /// Events queued whose hooks have not started.
@@ -129,11 +150,10 @@ impl HookBus {
 
 impl EventSink for HookBus {
     fn emit(&self, event: Event) {
+        self.observe(&event);
         if self.closing.load(Ordering::SeqCst) {
-            LogEvents.emit(event);
             return;
         }
-        LogEvents.emit(event.clone());
         if self.listeners.receiver_count() > 0 {
             let _ = self.listeners.send(event.clone());
         }
@@ -142,10 +162,10 @@ impl EventSink for HookBus {
             at: chrono::Utc::now(),
         };
         if let Err(mpsc::error::TrySendError::Full(Queued::Event(dropped))) =
-            self.queue.try_send(Queued::Event(stamped))
+            self.queue.try_send(Queued::Event(Box::new(stamped)))
         {
             tracing::warn!(
-                event = dropped.event.name.as_str(),
+                event = dropped.event.name().as_str(),
                 "hooks are behind; this event runs no hooks"
             );
         }
@@ -164,7 +184,7 @@ pub fn dispatch(mut queue: EventQueue, live: Arc<Live>, bus: Arc<HookBus>) -> Jo
     tokio::spawn(async move {
         while let Some(queued) = queue.0.recv().await {
             let Stamped { event, at } = match queued {
-                Queued::Event(stamped) => stamped,
+                Queued::Event(stamped) => *stamped,
                 Queued::Flush(done) => {
                     // Holding every permit means every running action has finished.
                     let all = permits
@@ -177,7 +197,13 @@ pub fn dispatch(mut queue: EventQueue, live: Arc<Live>, bus: Arc<HookBus>) -> Jo
                 }
             };
             let generation = live.current();
-            for hook in hooks_for(&generation, &event) {
+            let hooks = hooks_for(&generation, &event);
+            if hooks.is_empty() {
+                continue;
+            }
+            // Serialised once for every hook the event fires.
+            let data = Arc::new(event.data.to_json());
+            for hook in hooks {
                 let Some(action) = Action::of_hook(hook) else {
                     continue;
                 };
@@ -189,10 +215,16 @@ pub fn dispatch(mut queue: EventQueue, live: Arc<Live>, bus: Arc<HookBus>) -> Jo
                 let context = context.clone();
                 let hook = hook.clone();
                 let event = event.clone();
+                let data = data.clone();
                 let node_id = bus.node_id.clone();
                 tokio::spawn(async move {
                     let _permit = permit;
-                    run_hook(&context, &hook, &action, &event, at, &node_id).await;
+                    let stamp = Stamp {
+                        data: &data,
+                        at,
+                        node_id: &node_id,
+                    };
+                    run_hook(&context, &hook, &action, &event, &stamp).await;
                 });
             }
         }
@@ -207,7 +239,7 @@ fn hooks_for<'g>(generation: &'g Generation, event: &Event) -> Vec<&'g Hook> {
         .hook_files
         .values()
         .flat_map(|file| &file.value.hooks)
-        .filter(|hook| hook.enabled && fires_on(hook, event.name))
+        .filter(|hook| hook.enabled && fires_on(hook, event.name()))
         .filter(|hook| {
             !(event.automated && matches!(Action::of_hook(hook), Some(Action::Pipeline { .. })))
         })
@@ -225,14 +257,13 @@ async fn run_hook(
     hook: &Hook,
     action: &Action,
     event: &Event,
-    at: chrono::DateTime<chrono::Utc>,
-    node_id: &str,
+    stamp: &Stamp<'_>,
 ) {
     let started = Instant::now();
-    let payload = event_json(event, at, node_id);
+    let payload = event_json(event, stamp);
     let run = Run {
         name: &hook.name,
-        env: event_env(event, at, node_id),
+        env: event_env(event, stamp),
         payload: &payload,
         working_dir: hook.working_dir.as_deref(),
         origin: origin(event),
@@ -242,41 +273,47 @@ async fn run_hook(
     let ms = started.elapsed().as_millis() as u64;
     match outcome {
         Ok(output) if output.is_empty() => {
-            tracing::info!(hook = %hook.name, event = event.name.as_str(), ms, "hook ran")
+            tracing::info!(hook = %hook.name, event = event.name().as_str(), ms, "hook ran")
         }
         Ok(output) => {
-            tracing::info!(hook = %hook.name, event = event.name.as_str(), ms, "hook ran: {output}")
+            tracing::info!(hook = %hook.name, event = event.name().as_str(), ms, "hook ran: {output}")
         }
         Err(why) => {
-            tracing::warn!(hook = %hook.name, event = event.name.as_str(), ms, "hook failed: {why}")
+            tracing::warn!(hook = %hook.name, event = event.name().as_str(), ms, "hook failed: {why}")
         }
     }
 }
 
+/// What a hook run adds to its event: the data as JSON, when the event arrived, and where.
+pub struct Stamp<'a> {
+    /// The event's data, serialised.
+    pub data: &'a Value,
+    /// When the bus received it.
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// `runtime.node_id`.
+    pub node_id: &'a str,
+}
+
 /// The event as JSON, as webhooks receive it.
-pub fn event_json(event: &Event, at: chrono::DateTime<chrono::Utc>, node_id: &str) -> Value {
+pub fn event_json(event: &Event, stamp: &Stamp<'_>) -> Value {
     json!({
-        "event": event.name.as_str(),
-        "timestamp": at.to_rfc3339(),
-        "node_id": node_id,
+        "event": event.name().as_str(),
+        "timestamp": stamp.at.to_rfc3339(),
+        "node_id": stamp.node_id,
         "platform": event.platform,
         "user_id": event.user_id,
         "channel_id": event.channel_id,
         "request_id": event.request_id,
-        "data": event.data,
+        "data": stamp.data,
     })
 }
 
 /// A shell hook's `CLARA_*` variables: the event's fields, `CLARA_EVENT_DATA` (JSON), and
 /// `CLARA_<KEY>` for each plain value in the data (MyPalClara's hooks read those). A data key
 /// never replaces one of the event's own variables.
-pub fn event_env(
-    event: &Event,
-    at: chrono::DateTime<chrono::Utc>,
-    node_id: &str,
-) -> BTreeMap<String, String> {
+pub fn event_env(event: &Event, stamp: &Stamp<'_>) -> BTreeMap<String, String> {
     let mut env = BTreeMap::new();
-    if let Some(data) = event.data.as_object() {
+    if let Some(data) = stamp.data.as_object() {
         for (key, value) in data {
             let text = match value {
                 Value::String(s) => s.clone(),
@@ -298,14 +335,14 @@ pub fn event_env(
         }
     }
     let own = [
-        ("CLARA_EVENT_TYPE", Some(event.name.as_str().to_owned())),
-        ("CLARA_TIMESTAMP", Some(at.to_rfc3339())),
-        ("CLARA_NODE_ID", Some(node_id.to_owned())),
+        ("CLARA_EVENT_TYPE", Some(event.name().as_str().to_owned())),
+        ("CLARA_TIMESTAMP", Some(stamp.at.to_rfc3339())),
+        ("CLARA_NODE_ID", Some(stamp.node_id.to_owned())),
         ("CLARA_PLATFORM", event.platform.clone()),
         ("CLARA_USER_ID", event.user_id.clone()),
         ("CLARA_CHANNEL_ID", event.channel_id.clone()),
         ("CLARA_REQUEST_ID", event.request_id.clone()),
-        ("CLARA_EVENT_DATA", Some(event.data.to_string())),
+        ("CLARA_EVENT_DATA", Some(stamp.data.to_string())),
     ];
     for (name, value) in own {
         env.insert(name.to_owned(), value.unwrap_or_default());

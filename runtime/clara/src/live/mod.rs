@@ -9,11 +9,10 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use clara_config::diff::{self, Changes};
-use clara_config::model::common::EventName;
 use clara_config::{ConfigError, ConfigSet, Problem};
+use clara_core::engine::event_data::{ConfigReloadFailed, ConfigReloaded, EventData};
 use clara_core::engine::{Clock, EngineError, Event, EventSink, Generation, Parts};
 use clara_core::store::Store;
-use serde_json::json;
 
 use crate::llm::Providers;
 use crate::store::{OpenError, open_default};
@@ -162,13 +161,21 @@ impl Live {
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "a panic".to_owned());
                 tracing::error!("reload failed: {why}; the running configuration stays");
-                self.events.emit(Event::global(
-                    EventName::ConfigReloadFailed,
-                    json!({ "reason": "build", "message": why }),
-                ));
+                self.emit_failed("build", Some(why.clone()), None);
                 Reload::Failed(why)
             }
         }
+    }
+
+    fn emit_failed(&self, reason: &str, message: Option<String>, problems: Option<Vec<String>>) {
+        self.events
+            .emit(Event::global(EventData::ConfigReloadFailed(
+                ConfigReloadFailed {
+                    reason: reason.to_owned(),
+                    message,
+                    problems,
+                },
+            )));
     }
 
     async fn try_reload(&self) -> Reload {
@@ -183,19 +190,13 @@ impl Live {
                 }
                 tracing::error!("{error}; the running configuration stays");
                 let listed: Vec<String> = problems.iter().map(ToString::to_string).collect();
-                self.events.emit(Event::global(
-                    EventName::ConfigReloadFailed,
-                    json!({ "reason": "invalid", "problems": listed }),
-                ));
+                self.emit_failed("invalid", None, Some(listed));
                 return Reload::Invalid(problems);
             }
         };
         if let Some(reason) = diff::needs_restart(&old.config, &set) {
             tracing::warn!("reload refused: {reason}");
-            self.events.emit(Event::global(
-                EventName::ConfigReloadFailed,
-                json!({ "reason": "needs_restart", "message": reason }),
-            ));
+            self.emit_failed("needs_restart", Some(reason.clone()), None);
             return Reload::Refused(reason);
         }
         let changes = diff::changes(&old.config, &set);
@@ -217,10 +218,7 @@ impl Live {
             Ok(generation) => generation,
             Err(error) => {
                 tracing::error!("reload failed: {error}; the running configuration stays");
-                self.events.emit(Event::global(
-                    EventName::ConfigReloadFailed,
-                    json!({ "reason": "build", "message": error.to_string() }),
-                ));
+                self.emit_failed("build", Some(error.to_string()), None);
                 return Reload::Failed(error.to_string());
             }
         };
@@ -232,14 +230,12 @@ impl Live {
             removed = ?changes.removed,
             "configuration reloaded"
         );
-        self.events.emit(Event::global(
-            EventName::ConfigReloaded,
-            json!({
-                "added": changes.added,
-                "changed": changes.changed,
-                "removed": changes.removed,
-            }),
-        ));
+        self.events
+            .emit(Event::global(EventData::ConfigReloaded(ConfigReloaded {
+                added: changes.added.clone(),
+                changed: changes.changed.clone(),
+                removed: changes.removed.clone(),
+            })));
         Reload::Applied(changes)
     }
 

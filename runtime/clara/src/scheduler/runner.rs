@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use clara_config::model::common::EventName;
 use clara_config::model::hook::{Task, TaskKind};
+use clara_core::engine::event_data::{EventData, TaskFailed, TaskStarted};
 use clara_core::engine::{Event, EventSink};
 use clara_core::store::Millis;
 use serde_json::json;
@@ -169,10 +169,12 @@ impl TaskRun {
             TaskKind::Interval => "interval",
             TaskKind::Cron => "cron",
         };
-        self.events.emit(Event::global(
-            EventName::SchedulerTaskRun,
-            json!({ "task_name": name, "task_type": kind, "due_at": self.due }),
-        ));
+        self.events
+            .emit(Event::global(EventData::SchedulerTaskRun(TaskStarted {
+                task_name: name.to_owned(),
+                task_type: kind.to_owned(),
+                due_at: self.due,
+            })));
         let started = Instant::now();
         let outcome = match Action::of_task(&self.task) {
             Some(action) => {
@@ -201,10 +203,12 @@ impl TaskRun {
             }
             Err(why) => {
                 tracing::warn!(task = %name, ms, "task failed: {why}");
-                self.events.emit(Event::global(
-                    EventName::SchedulerTaskError,
-                    json!({ "task_name": name, "task_type": kind, "error": why }),
-                ));
+                self.events
+                    .emit(Event::global(EventData::SchedulerTaskError(TaskFailed {
+                        task_name: name.to_owned(),
+                        task_type: kind.to_owned(),
+                        error: why.clone(),
+                    })));
                 Some(why.as_str())
             }
         };

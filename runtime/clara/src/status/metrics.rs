@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use clara_config::model::common::EventName;
-use clara_core::engine::{Event, EventSink};
+use clara_core::engine::{Event, EventObserver};
 
 use super::exposition::{Exposition, Kind};
 use super::health::{AdapterState, Health};
@@ -25,10 +25,9 @@ const MAX_IN_FLIGHT: usize = 10_000;
 /// Label for events that name no platform.
 const NO_PLATFORM: &str = "unknown";
 
-/// Counts events as they pass to the sink behind it. Recording is a few atomic additions and,
-/// for turn events, one short lock, so the engine never waits on it.
+/// Counts events, observing the bus. Recording is a few atomic additions and, for turn
+/// events, one short lock, so the engine never waits on it.
 pub struct Metrics {
-    inner: Arc<dyn EventSink>,
     events: [AtomicU64; EventName::ALL.len()],
     turn_duration: Histogram,
     turns: Mutex<Turns>,
@@ -42,28 +41,21 @@ struct Turns {
 }
 
 impl Metrics {
-    /// Counts events, then passes each on to `inner`.
-    pub fn new(inner: Arc<dyn EventSink>) -> Arc<Metrics> {
+    /// Nothing counted yet.
+    pub fn new() -> Arc<Metrics> {
         Arc::new(Metrics {
-            inner,
             events: std::array::from_fn(|_| AtomicU64::new(0)),
             turn_duration: Histogram::default(),
             turns: Mutex::default(),
         })
     }
 
-    /// Counts `event` without passing it on (the last event, whose hooks the bus runs
-    /// itself at shutdown).
-    pub fn count(&self, event: &Event) {
-        self.record(event);
-    }
-
     fn record(&self, event: &Event) {
-        if let Some(index) = EventName::ALL.iter().position(|n| *n == event.name) {
+        if let Some(index) = EventName::ALL.iter().position(|n| *n == event.name()) {
             self.events[index].fetch_add(1, Ordering::Relaxed);
         }
         let platform = || event.platform.as_deref().unwrap_or(NO_PLATFORM).to_owned();
-        match event.name {
+        match event.name() {
             EventName::MessageReceived => {
                 if let Some(request) = &event.request_id {
                     self.lock_turns()
@@ -116,7 +108,7 @@ impl Metrics {
             Kind::Counter,
             "Events clara fired, by event name.",
         );
-        for name in EventName::ALL {
+        for &name in EventName::ALL {
             out.sample(
                 "clara_events_total",
                 &[("event", name.as_str())],
@@ -246,10 +238,9 @@ impl Metrics {
     }
 }
 
-impl EventSink for Metrics {
-    fn emit(&self, event: Event) {
-        self.record(&event);
-        self.inner.emit(event);
+impl EventObserver for Metrics {
+    fn observe(&self, event: &Event) {
+        self.record(event);
     }
 }
 

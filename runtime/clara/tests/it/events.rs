@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::support::fake_llm::{self, FakeLlm};
 use clara::live::Live;
 use clara_config::model::common::EventName;
-use clara_core::engine::{RecordedEvents, SystemClock};
+use clara_core::engine::{Event, EventData, RecordedEvents, SystemClock};
 
 /// A running clara on a copy of the shipped root, its model the fake server (4xx answers are
 /// not retried), memory off, and every event it fires recorded.
@@ -52,7 +52,7 @@ async fn a_tool_turn_fires_its_events_in_order_with_one_request_id() {
         .unwrap();
 
     let fired = events.events();
-    let names: Vec<EventName> = fired.iter().map(|e| e.name).collect();
+    let names: Vec<EventName> = fired.iter().map(Event::name).collect();
     assert_eq!(
         names,
         [
@@ -81,7 +81,7 @@ async fn a_tool_turn_fires_its_events_in_order_with_one_request_id() {
         Some(first.as_str()),
         "a new turn, a new id"
     );
-    assert_eq!(cancelled.data["reason"], "stop_phrase");
+    assert_eq!(cancelled.data.to_json()["reason"], "stop_phrase");
     live.shutdown().await;
 }
 
@@ -99,19 +99,16 @@ async fn a_failed_turn_fires_message_failed_on_every_adapter() {
     let fired = events.events();
     let failed: Vec<_> = fired
         .iter()
-        .filter(|e| e.name == EventName::MessageFailed)
+        .filter_map(|e| match &e.data {
+            EventData::MessageFailed(failed) => Some((e, failed)),
+            _ => None,
+        })
         .collect();
     assert_eq!(failed.len(), 1, "{fired:?}");
-    assert_eq!(failed[0].platform.as_deref(), Some("chat"));
-    assert_eq!(failed[0].data["stored"], true);
-    assert!(
-        failed[0].data["error"]
-            .as_str()
-            .unwrap()
-            .contains("bad request"),
-        "{:?}",
-        failed[0].data
-    );
-    assert!(fired.iter().all(|e| e.name != EventName::MessageSent));
+    let (event, data) = failed[0];
+    assert_eq!(event.platform.as_deref(), Some("chat"));
+    assert!(data.stored);
+    assert!(data.error.contains("bad request"), "{data:?}");
+    assert!(fired.iter().all(|e| e.name() != EventName::MessageSent));
     live.shutdown().await;
 }

@@ -14,6 +14,7 @@ use clara::app::{App, Features};
 use clara::hooks::actions::{Action, Context, Run};
 use clara::live::{Outlet, Reload};
 use clara_config::model::hook::Delivery;
+use clara_core::engine::event_data::{EventData, MessageSent, ToolFailed};
 use clara_core::engine::{EventSink, SystemClock};
 use clara_core::llm::BoxFuture;
 use serde_json::json;
@@ -259,10 +260,13 @@ async fn a_removed_hook_never_fires_again_and_slow_hooks_do_not_hold_up_turns() 
         .handle_message(support::message("ann", "second"), &|_| {})
         .await
         .unwrap();
-    app.bus.emit(clara_core::engine::Event::global(
-        clara_config::model::common::EventName::MessageSent,
-        json!({}),
-    ));
+    app.bus
+        .emit(clara_core::engine::Event::global(EventData::MessageSent(
+            MessageSent {
+                chars: 3,
+                tier: None,
+            },
+        )));
     assert!(app.bus.flush(Duration::from_secs(10)).await);
     assert_eq!(read(&count), "x\n", "the removed hook fired");
     app.shutdown("test").await;
@@ -281,10 +285,14 @@ async fn a_nul_byte_in_an_event_value_does_not_stop_a_command_hook() {
     );
     let fake = FakeLlm::start().await;
     let app = app(root.path(), &fake).await;
-    app.metrics.emit(clara_core::engine::Event::global(
-        clara_config::model::common::EventName::ToolError,
-        json!({ "tool": "echo\u{0}x", "error": "bad \u{0} argument" }),
-    ));
+    app.bus
+        .emit(clara_core::engine::Event::global(EventData::ToolError(
+            ToolFailed {
+                tool: "echo\u{0}x".to_owned(),
+                step: 1,
+                error: "bad \u{0} argument".to_owned(),
+            },
+        )));
     assert!(app.bus.flush(Duration::from_secs(10)).await);
     assert_eq!(read(&out), "echo\u{FFFD}x|bad \u{FFFD} argument");
     app.shutdown("test").await;

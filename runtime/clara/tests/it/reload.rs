@@ -65,8 +65,8 @@ fn names(events: &RecordedEvents, name: EventName) -> Vec<Value> {
     events
         .events()
         .into_iter()
-        .filter(|e| e.name == name)
-        .map(|e| e.data)
+        .filter(|e| e.name() == name)
+        .map(|e| e.data.to_json())
         .collect()
 }
 

@@ -7,14 +7,17 @@ use std::time::{Duration, Instant};
 
 use clara::status::{self, AdapterState, Health, Metrics, StatusServer};
 use clara_config::model::common::EventName;
-use clara_core::engine::{Event, EventSink, RecordedEvents};
+use clara_core::engine::event_data::{
+    ConfigReloadFailed, ConfigReloaded, EventData, MessageFailed, MessageReceived, MessageSent,
+    ToolEnd, ToolFailed,
+};
+use clara_core::engine::{Event, EventObserver};
 use serde_json::{Value, json};
 
 struct Running {
     server: StatusServer,
     health: Arc<Health>,
     metrics: Arc<Metrics>,
-    recorded: Arc<RecordedEvents>,
     client: reqwest::Client,
 }
 
@@ -55,8 +58,7 @@ impl Running {
 
 async fn start() -> Running {
     clara::llm::install_crypto_provider();
-    let recorded = Arc::new(RecordedEvents::default());
-    let metrics = Metrics::new(recorded.clone());
+    let metrics = Metrics::new();
     let health = Health::new();
     let server = status::serve("127.0.0.1:0", 64, health.clone(), metrics.clone())
         .await
@@ -70,18 +72,17 @@ async fn start() -> Running {
         server,
         health,
         metrics,
-        recorded,
         client,
     }
 }
 
-fn turn_event(name: EventName, request: &str, data: Value) -> Event {
+fn turn_event(data: EventData, request: &str) -> Event {
     Event {
         platform: Some("discord".to_owned()),
         user_id: Some("u1".to_owned()),
         channel_id: Some("c1".to_owned()),
         request_id: Some(request.to_owned()),
-        ..Event::global(name, data)
+        ..Event::global(data)
     }
 }
 
@@ -169,7 +170,7 @@ async fn a_failed_adapter_fails_health_and_connected_is_ok() {
 async fn metrics_count_turns_tools_reloads_and_adapters() {
     let running = start().await;
     let before = running.metrics().await;
-    for name in EventName::ALL {
+    for &name in EventName::ALL {
         let series = format!("clara_events_total{{event=\"{}\"}}", name.as_str());
         assert_eq!(sample(&before, &series), Some(0.0), "{series} starts at 0");
     }
@@ -178,47 +179,65 @@ async fn metrics_count_turns_tools_reloads_and_adapters() {
         Some(0.0)
     );
 
-    let sink: &dyn EventSink = running.metrics.as_ref();
-    sink.emit(turn_event(
-        EventName::MessageReceived,
+    let sink: &dyn EventObserver = running.metrics.as_ref();
+    let received = || {
+        EventData::MessageReceived(MessageReceived {
+            message_id: 1,
+            session_id: "s".to_owned(),
+            chars: 5,
+        })
+    };
+    let sent = || {
+        EventData::MessageSent(MessageSent {
+            chars: 12,
+            tier: None,
+        })
+    };
+    let reload_failed = || {
+        Event::global(EventData::ConfigReloadFailed(ConfigReloadFailed {
+            reason: "invalid".to_owned(),
+            message: None,
+            problems: Some(Vec::new()),
+        }))
+    };
+    sink.observe(&turn_event(received(), "msg-1"));
+    sink.observe(&turn_event(
+        EventData::ToolEnd(ToolEnd {
+            tool: "search".to_owned(),
+            step: 0,
+            chars: 10,
+        }),
         "msg-1",
-        json!({"message_id": 1, "session_id": "s", "chars": 5}),
     ));
-    sink.emit(turn_event(
-        EventName::ToolEnd,
+    sink.observe(&turn_event(
+        EventData::ToolError(ToolFailed {
+            tool: "fetch".to_owned(),
+            step: 0,
+            error: "timeout".to_owned(),
+        }),
         "msg-1",
-        json!({"tool": "search", "step": 0, "chars": 10}),
     ));
-    sink.emit(turn_event(
-        EventName::ToolError,
-        "msg-1",
-        json!({"tool": "fetch", "step": 0, "error": "timeout"}),
-    ));
-    sink.emit(turn_event(
-        EventName::MessageSent,
-        "msg-1",
-        json!({"chars": 12, "tier": null}),
-    ));
+    sink.observe(&turn_event(sent(), "msg-1"));
     // A reply to a turn that was never received is counted but not timed.
-    sink.emit(turn_event(EventName::MessageSent, "msg-unknown", json!({})));
-    sink.emit(Event::global(EventName::ConfigReloaded, json!({})));
-    sink.emit(Event::global(EventName::ConfigReloadFailed, json!({})));
-    sink.emit(Event::global(EventName::ConfigReloadFailed, json!({})));
+    sink.observe(&turn_event(sent(), "msg-unknown"));
+    sink.observe(&Event::global(EventData::ConfigReloaded(ConfigReloaded {
+        added: Vec::new(),
+        changed: vec!["clara.toml".to_owned()],
+        removed: Vec::new(),
+    })));
+    sink.observe(&reload_failed());
+    sink.observe(&reload_failed());
     // A failed turn is an event like any other; it ends the turn's timing without a sample.
-    sink.emit(turn_event(EventName::MessageReceived, "msg-2", json!({})));
-    sink.emit(turn_event(
-        EventName::MessageFailed,
+    sink.observe(&turn_event(received(), "msg-2"));
+    sink.observe(&turn_event(
+        EventData::MessageFailed(MessageFailed {
+            error: "provider down".to_owned(),
+            stored: true,
+        }),
         "msg-2",
-        json!({"error": "provider down", "stored": true}),
     ));
     running.health.set("discord", AdapterState::Connected);
     running.health.set("we\"ird\\name", AdapterState::Stopped);
-
-    assert_eq!(
-        running.recorded.events().len(),
-        10,
-        "every event is passed on"
-    );
 
     let text = running.metrics().await;
     let expect = |series: &str, value: f64| {

@@ -1,13 +1,12 @@
 //! `ingest`: normalise the message, drop what needs no answer, and store it before any model
 //! call so nothing a user said is lost.
 
-use clara_config::model::common::EventName;
 use clara_config::model::steps::{ClassifyTierStep, IngestStep, PhraseMatch};
-use serde_json::json;
 
 use super::classify_tier::prefixed_tier;
 use super::site::Site;
 use crate::engine::EngineError;
+use crate::engine::event_data::{EventData, MessageCancelled, MessageReceived};
 use crate::engine::run::Run;
 use crate::engine::session;
 use crate::engine::turn::{Turn, TurnEnd};
@@ -60,10 +59,13 @@ impl Ingest {
         if is_stop_phrase(&text, &options.stop_phrases, options.stop_phrase_match) {
             turn.ended = Some(TurnEnd::StopPhrase);
             // The adapter stops what runs in this conversation; hooks hear it here.
-            services.events.emit(turn.event(
-                EventName::MessageCancelled,
-                json!({ "reason": "stop_phrase" }),
-            ));
+            services
+                .events
+                .emit(turn.event(EventData::MessageCancelled(MessageCancelled {
+                    reason: "stop_phrase".to_owned(),
+                    was_running: None,
+                    cleared: None,
+                })));
             return Ok(());
         }
         if text.is_empty() && turn.incoming.images.is_empty() {
@@ -114,10 +116,13 @@ impl Ingest {
                 now,
             )
             .await?;
-        services.events.emit(turn.event(
-            EventName::MessageReceived,
-            json!({ "message_id": id, "session_id": session.id, "chars": text.chars().count() }),
-        ));
+        services
+            .events
+            .emit(turn.event(EventData::MessageReceived(MessageReceived {
+                message_id: id,
+                session_id: session.id.clone(),
+                chars: text.chars().count(),
+            })));
         turn.text = text;
         turn.user_message_id = Some(id);
         turn.session = Some(session);

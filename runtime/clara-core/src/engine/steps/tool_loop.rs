@@ -3,15 +3,14 @@
 
 use std::sync::Arc;
 
-use clara_config::model::common::EventName;
 use clara_config::model::steps::{LlmCallStep, ToolLoopStep};
 use regex::{Regex, RegexBuilder};
-use serde_json::json;
 
 use super::llm_call::chat;
 use super::site::Site;
 use crate::engine::EngineError;
 use crate::engine::arguments;
+use crate::engine::event_data::{EventData, ToolEnd, ToolFailed, ToolStart};
 use crate::engine::run::Run;
 use crate::engine::template::Template;
 use crate::engine::tools::{Tool, ToolError};
@@ -136,23 +135,22 @@ impl ToolLoop {
         step: u32,
     ) -> Result<String, EngineError> {
         let services = run.services;
-        let event = |name, data| turn.event(name, data);
         let tool = tools.iter().find(|t| t.spec().name == call.name);
         let policy = tool.map(|t| t.policy().clone()).unwrap_or_default();
         let checked = match tool {
             Some(tool) => arguments::check(tool.spec(), &call.arguments).map(|a| (tool, a)),
             None => Err(format!("unknown tool `{}`", call.name)),
         };
-        services.events.emit(event(
-            EventName::ToolStart,
-            json!({
-                "tool": call.name,
-                "step": step,
-                "arguments": checked.as_ref().map_or(&call.arguments, |(_, a)| a),
-                "label": policy.label.as_deref().unwrap_or(&call.name),
-                "emoji": policy.emoji,
-            }),
-        ));
+        let arguments = checked.as_ref().map_or(&call.arguments, |(_, a)| a);
+        services
+            .events
+            .emit(turn.event(EventData::ToolStart(ToolStart {
+                tool: call.name.clone(),
+                step,
+                arguments: arguments.clone(),
+                label: policy.label.unwrap_or_else(|| call.name.clone()),
+                emoji: policy.emoji,
+            })));
         let context = services.tool_context(&turn.incoming.user_id);
         let outcome = match &checked {
             Ok((tool, arguments)) => tool.call(arguments, &context).await,
@@ -160,17 +158,21 @@ impl ToolLoop {
         };
         let text = match outcome {
             Ok(text) => {
-                services.events.emit(event(
-                    EventName::ToolEnd,
-                    json!({ "tool": call.name, "step": step, "chars": text.chars().count() }),
-                ));
+                services.events.emit(turn.event(EventData::ToolEnd(ToolEnd {
+                    tool: call.name.clone(),
+                    step,
+                    chars: text.chars().count(),
+                })));
                 text
             }
             Err(error) => {
-                services.events.emit(event(
-                    EventName::ToolError,
-                    json!({ "tool": call.name, "step": step, "error": error.0 }),
-                ));
+                services
+                    .events
+                    .emit(turn.event(EventData::ToolError(ToolFailed {
+                        tool: call.name.clone(),
+                        step,
+                        error: error.0.clone(),
+                    })));
                 format!("Error: {}", error.0)
             }
         };

@@ -1,0 +1,297 @@
+//! What each event carries: one payload type per event, serialised once into the `data` that
+//! hooks, webhooks and logs receive.
+
+use clara_config::model::common::EventName;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::store::Millis;
+
+/// An event's payload; its variant is the event.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum EventData {
+    /// `gateway:startup`
+    GatewayStartup(GatewayStartup),
+    /// `gateway:shutdown`
+    GatewayShutdown(GatewayShutdown),
+    /// `adapter:connected`
+    AdapterConnected(AdapterConnected),
+    /// `adapter:disconnected`
+    AdapterDisconnected(AdapterDisconnected),
+    /// `session:start`
+    SessionStart(SessionStart),
+    /// `session:end`
+    SessionEnd(SessionEnd),
+    /// `session:timeout`
+    SessionTimeout(SessionTimeout),
+    /// `message:received`
+    MessageReceived(MessageReceived),
+    /// `message:sent`
+    MessageSent(MessageSent),
+    /// `message:cancelled`
+    MessageCancelled(MessageCancelled),
+    /// `message:failed`
+    MessageFailed(MessageFailed),
+    /// `tool:start`
+    ToolStart(ToolStart),
+    /// `tool:end`
+    ToolEnd(ToolEnd),
+    /// `tool:error`
+    ToolError(ToolFailed),
+    /// `scheduler:task_run`
+    SchedulerTaskRun(TaskStarted),
+    /// `scheduler:task_error`
+    SchedulerTaskError(TaskFailed),
+    /// `config:reloaded`
+    ConfigReloaded(ConfigReloaded),
+    /// `config:reload_failed`
+    ConfigReloadFailed(ConfigReloadFailed),
+}
+
+impl EventData {
+    /// The event this payload belongs to.
+    pub fn name(&self) -> EventName {
+        match self {
+            EventData::GatewayStartup(_) => EventName::GatewayStartup,
+            EventData::GatewayShutdown(_) => EventName::GatewayShutdown,
+            EventData::AdapterConnected(_) => EventName::AdapterConnected,
+            EventData::AdapterDisconnected(_) => EventName::AdapterDisconnected,
+            EventData::SessionStart(_) => EventName::SessionStart,
+            EventData::SessionEnd(_) => EventName::SessionEnd,
+            EventData::SessionTimeout(_) => EventName::SessionTimeout,
+            EventData::MessageReceived(_) => EventName::MessageReceived,
+            EventData::MessageSent(_) => EventName::MessageSent,
+            EventData::MessageCancelled(_) => EventName::MessageCancelled,
+            EventData::MessageFailed(_) => EventName::MessageFailed,
+            EventData::ToolStart(_) => EventName::ToolStart,
+            EventData::ToolEnd(_) => EventName::ToolEnd,
+            EventData::ToolError(_) => EventName::ToolError,
+            EventData::SchedulerTaskRun(_) => EventName::SchedulerTaskRun,
+            EventData::SchedulerTaskError(_) => EventName::SchedulerTaskError,
+            EventData::ConfigReloaded(_) => EventName::ConfigReloaded,
+            EventData::ConfigReloadFailed(_) => EventName::ConfigReloadFailed,
+        }
+    }
+
+    /// The payload as JSON, the `data` of webhooks and templates.
+    pub fn to_json(&self) -> Value {
+        // Every payload is plain strings, numbers, lists and maps with string keys.
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+
+/// The runtime has started.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GatewayStartup {
+    /// `runtime.node_id`, or the host name.
+    pub node_id: String,
+    /// The process id.
+    pub pid: u32,
+    /// How many hooks loaded.
+    pub hooks_loaded: usize,
+    /// How many scheduled tasks loaded.
+    pub tasks_loaded: usize,
+}
+
+/// The runtime is shutting down.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GatewayShutdown {
+    /// Why (`signal`, `end of input`).
+    pub reason: String,
+}
+
+/// An adapter connected.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AdapterConnected {
+    /// `discord`, `chat`.
+    pub adapter: String,
+    /// The Discord shard.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<u32>,
+    /// How it connected, for adapters with a connection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<Connected>,
+}
+
+/// How a connection came up.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Connected {
+    /// The bot user's name, on a new session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Whether an earlier session was resumed.
+    pub resumed: bool,
+}
+
+/// An adapter lost its connection (or the terminal closed).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AdapterDisconnected {
+    /// `discord`, `chat`.
+    pub adapter: String,
+    /// The Discord shard.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<u32>,
+    /// Why, for adapters with a connection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<Disconnected>,
+}
+
+/// Why a connection went down.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Disconnected {
+    /// The close reason.
+    pub reason: String,
+}
+
+/// A session started.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SessionStart {
+    /// The new session.
+    pub session_id: String,
+    /// The session it follows, if any.
+    pub previous_session_id: Option<String>,
+}
+
+/// A session ended.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SessionEnd {
+    /// The session.
+    pub session_id: String,
+    /// Why (`timeout`).
+    pub reason: String,
+}
+
+/// A session ended because it was idle.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SessionTimeout {
+    /// The session.
+    pub session_id: String,
+    /// How long it was idle.
+    pub idle_minutes: i64,
+}
+
+/// A user's message was stored.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MessageReceived {
+    /// Its stored id.
+    pub message_id: i64,
+    /// Its session.
+    pub session_id: String,
+    /// Its length in characters.
+    pub chars: usize,
+}
+
+/// A reply was sent.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MessageSent {
+    /// Its length in characters.
+    pub chars: usize,
+    /// The tier it was written on.
+    pub tier: Option<String>,
+}
+
+/// A turn was cancelled.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MessageCancelled {
+    /// Why (`stop_phrase`).
+    pub reason: String,
+    /// Whether a turn was running (as the adapter saw it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub was_running: Option<bool>,
+    /// How many queued messages were dropped (as the adapter saw it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cleared: Option<usize>,
+}
+
+/// A turn failed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MessageFailed {
+    /// What went wrong.
+    pub error: String,
+    /// Whether the user's message had been stored (and the persona's error reply sent).
+    pub stored: bool,
+}
+
+/// A tool call started.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ToolStart {
+    /// The tool.
+    pub tool: String,
+    /// Its number among the turn's calls, from 1.
+    pub step: u32,
+    /// The arguments it runs with.
+    pub arguments: Value,
+    /// The status text to show.
+    pub label: String,
+    /// The emoji to show with it.
+    pub emoji: Option<String>,
+}
+
+/// A tool call finished.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ToolEnd {
+    /// The tool.
+    pub tool: String,
+    /// Its number among the turn's calls.
+    pub step: u32,
+    /// The result's length in characters.
+    pub chars: usize,
+}
+
+/// A tool call failed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ToolFailed {
+    /// The tool.
+    pub tool: String,
+    /// Its number among the turn's calls.
+    pub step: u32,
+    /// What the model is told.
+    pub error: String,
+}
+
+/// A scheduled task started a run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TaskStarted {
+    /// The task.
+    pub task_name: String,
+    /// `interval`, `cron` or `one_shot`.
+    pub task_type: String,
+    /// The run's due time.
+    pub due_at: Millis,
+}
+
+/// A scheduled task failed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TaskFailed {
+    /// The task.
+    pub task_name: String,
+    /// `interval`, `cron` or `one_shot`.
+    pub task_type: String,
+    /// What went wrong.
+    pub error: String,
+}
+
+/// A changed config is live.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ConfigReloaded {
+    /// Files only in the new set.
+    pub added: Vec<String>,
+    /// Files whose content changed.
+    pub changed: Vec<String>,
+    /// Files only in the old set.
+    pub removed: Vec<String>,
+}
+
+/// A changed config did not go live; the previous one keeps running.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ConfigReloadFailed {
+    /// `invalid`, `needs_restart` or `build`.
+    pub reason: String,
+    /// What went wrong.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Every problem, as `file:line:col: message`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problems: Option<Vec<String>>,
+}
