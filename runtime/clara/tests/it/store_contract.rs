@@ -9,8 +9,8 @@ use clara_config::Env;
 use clara_config::model::store::StoreConfig;
 use clara_core::llm::Role;
 use clara_core::store::{
-    ChannelModeSetting, MemoryEvent, MemoryQuery, NewMemory, ScoredMemory, Store, StoreError,
-    TaskRun,
+    ChannelModeSetting, JobQueue, Memories, MemoryEvent, MemoryQuery, NewMemory, ScoredMemory,
+    Sessions, Store, StoreError, TaskLeases, TaskRun,
 };
 use serde_json::json;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};

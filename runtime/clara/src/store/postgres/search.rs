@@ -10,7 +10,7 @@ use super::memories::{MemoryRow, memory_select};
 use super::vectors::{dims_condition, distance_expr, to_vector};
 use crate::store::fusion::{Ranked, by_similarity, fuse, in_fused_order, terms};
 
-/// Searches a user's memories; see [`clara_core::store::Store::search_memories`].
+/// Searches a user's memories; see [`clara_core::store::Memories::search_memories`].
 ///
 /// Each side contributes its best `max(candidates, limit)` memories. The text side counts
 /// whenever the query has a word; the vector side counts when the query has an embedding

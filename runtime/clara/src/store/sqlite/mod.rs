@@ -1,5 +1,5 @@
 //! The embedded SQLite store: one database file (WAL, foreign keys, busy timeout) with
-//! embedded migrations, implementing [`Store`] over one writer connection and a pool of
+//! embedded migrations, implementing [`Store`](clara_core::store::Store) over one writer connection and a pool of
 //! readers.
 //!
 //! SQLite runs one write at a time anyway; giving every write the same connection, in turn,
@@ -26,8 +26,9 @@ use std::time::Duration;
 
 use clara_core::llm::{BoxFuture, Role};
 use clara_core::store::{
-    ChannelModeSetting, Job, Memory, MemoryChange, MemoryQuery, Millis, NewMemory, ScoredMemory,
-    Session, Store, StoreError, StoreResult, StoredMessage, TaskRun,
+    ChannelModeSetting, ChannelModes, Job, JobQueue, Memories, Memory, MemoryChange, MemoryQuery,
+    Millis, NewMemory, ScoredMemory, Session, Sessions, StoreError, StoreResult, StoredMessage,
+    TaskLeases, TaskRun,
 };
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -44,7 +45,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pooled reader connections (WAL lets readers run beside the writer).
 const MAX_READERS: u32 = 8;
 
-/// A [`Store`] in a SQLite database.
+/// A [`Store`](clara_core::store::Store) in a SQLite database.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -204,7 +205,7 @@ fn found(rows_affected: u64, what: impl FnOnce() -> String) -> StoreResult<()> {
     }
 }
 
-impl Store for SqliteStore {
+impl Sessions for SqliteStore {
     fn open_session<'a>(
         &'a self,
         user: &'a str,
@@ -293,6 +294,14 @@ impl Store for SqliteStore {
         })
     }
 
+    fn recent_messages<'a>(
+        &'a self,
+        session: &'a str,
+        limit: u32,
+    ) -> BoxFuture<'a, StoreResult<Vec<StoredMessage>>> {
+        Box::pin(sessions::recent_messages(&self.pool, session, limit))
+    }
+
     fn is_repeat<'a>(
         &'a self,
         session: &'a str,
@@ -304,15 +313,9 @@ impl Store for SqliteStore {
             &self.pool, session, content, since, lookback,
         ))
     }
+}
 
-    fn recent_messages<'a>(
-        &'a self,
-        session: &'a str,
-        limit: u32,
-    ) -> BoxFuture<'a, StoreResult<Vec<StoredMessage>>> {
-        Box::pin(sessions::recent_messages(&self.pool, session, limit))
-    }
-
+impl Memories for SqliteStore {
     fn add_memory<'a>(
         &'a self,
         memory: NewMemory,
@@ -393,7 +396,9 @@ impl Store for SqliteStore {
                 .await
         })
     }
+}
 
+impl JobQueue for SqliteStore {
     fn enqueue_job<'a>(
         &'a self,
         kind: &'a str,
@@ -427,7 +432,9 @@ impl Store for SqliteStore {
             async move { jobs::retry_job(&mut *self.writer().await?, id, error, run_after).await },
         )
     }
+}
 
+impl TaskLeases for SqliteStore {
     fn claim_task_run<'a>(
         &'a self,
         name: &'a str,
@@ -464,7 +471,9 @@ impl Store for SqliteStore {
     fn task_run<'a>(&'a self, name: &'a str) -> BoxFuture<'a, StoreResult<Option<TaskRun>>> {
         Box::pin(tasks::task_run(&self.pool, name))
     }
+}
 
+impl ChannelModes for SqliteStore {
     fn channel_mode<'a>(
         &'a self,
         platform: &'a str,

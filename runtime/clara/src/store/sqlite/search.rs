@@ -13,7 +13,7 @@ use super::vector_index::VectorIndex;
 use crate::store::fusion::{Ranked, by_similarity, fts5_query, fuse, in_fused_order};
 use crate::store::vector::{cosine_with_norm, from_blob_into, norm};
 
-/// Searches a user's memories; see [`clara_core::store::Store::search_memories`].
+/// Searches a user's memories; see [`clara_core::store::Memories::search_memories`].
 ///
 /// Each side contributes its best `max(candidates, limit)` memories. The text side counts
 /// whenever the query has a word; the vector side counts when the query has an embedding
