@@ -3,9 +3,11 @@
 //! (SQLite, Postgres); one contract test suite runs against every implementation.
 
 mod channel_modes;
+pub mod fusion;
 mod job_queue;
 mod memories;
 mod sessions;
+pub mod similarity;
 mod task_leases;
 mod types;
 

@@ -1,7 +1,6 @@
 //! Stores at the edge: the embedded SQLite store and the Postgres + pgvector store behind
 //! [`clara_core::store::Store`], chosen from a `[stores.*]` entry of `clara.toml`.
 
-pub mod fusion;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
