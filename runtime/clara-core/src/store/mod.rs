@@ -1,9 +1,11 @@
 //! What the engine needs from a database, as five narrow traits (sessions, memories, the job
 //! queue, task leases, channel modes) and [`Store`], their sum. Implemented at the edge
-//! (SQLite, Postgres); one contract test suite runs against every implementation.
+//! (SQLite, Postgres) and here in memory for fast tests; one contract test suite runs against
+//! every implementation.
 
 mod channel_modes;
 pub mod fusion;
+mod in_memory;
 mod job_queue;
 mod memories;
 mod sessions;
@@ -12,6 +14,7 @@ mod task_leases;
 mod types;
 
 pub use channel_modes::ChannelModes;
+pub use in_memory::InMemoryStore;
 pub use job_queue::JobQueue;
 pub use memories::Memories;
 pub use sessions::Sessions;
@@ -36,3 +39,48 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub trait Store: Sessions + Memories + JobQueue + TaskLeases + ChannelModes {}
 
 impl<S> Store for S where S: Sessions + Memories + JobQueue + TaskLeases + ChannelModes + ?Sized {}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::FutureExt;
+
+    // Only `Store` is imported: an area's method resolves through `dyn Store` without its trait.
+    use super::{InMemoryStore, Store};
+
+    #[test]
+    fn a_dyn_store_reaches_every_area_without_importing_it() {
+        let store: &dyn Store = &InMemoryStore::new();
+        let ready = "an in-memory call is ready at once";
+        let (session, created) = store
+            .start_session("ann", "dm-ann", None, 1)
+            .now_or_never()
+            .expect(ready)
+            .unwrap();
+        assert!(created);
+        assert_eq!(session.id.len(), 32);
+        assert!(
+            store
+                .key_memories("ann", 5)
+                .now_or_never()
+                .expect(ready)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            store.claim_job(1, 1).now_or_never().expect(ready).unwrap(),
+            None
+        );
+        assert_eq!(
+            store.task_run("t").now_or_never().expect(ready).unwrap(),
+            None
+        );
+        assert_eq!(
+            store
+                .channel_mode("p", "c")
+                .now_or_never()
+                .expect(ready)
+                .unwrap(),
+            None
+        );
+    }
+}
