@@ -91,20 +91,6 @@ impl PostgresStore {
     }
 }
 
-/// A database error as a [`StoreError`].
-pub(crate) fn db(error: sqlx::Error) -> StoreError {
-    StoreError::Database(error.to_string())
-}
-
-/// `Ok` when a statement touched a row, else `NotFound(what)`.
-fn found(rows_affected: u64, what: impl FnOnce() -> String) -> StoreResult<()> {
-    if rows_affected == 0 {
-        Err(StoreError::NotFound(what()))
-    } else {
-        Ok(())
-    }
-}
-
 impl Sessions for PostgresStore {
     fn open_session<'a>(
         &'a self,

@@ -6,9 +6,9 @@ use clara_core::store::fusion::{Ranked, by_similarity, fuse, in_fused_order, ter
 use clara_core::store::{Memory, MemoryQuery, ScoredMemory, StoreResult};
 use sqlx::{AssertSqlSafe, PgPool};
 
-use super::db;
-use super::memories::{MemoryRow, memory_select};
 use super::vectors::{dims_condition, distance_expr, to_vector};
+use crate::store::db;
+use crate::store::rows::{MemoryRow, memory_select};
 
 /// Searches a user's memories; see [`clara_core::store::Memories::search_memories`].
 ///

@@ -191,20 +191,6 @@ async fn migration_lock(path: &Path) -> Result<std::fs::File, StoreError> {
     locked.map_err(|e| StoreError::Database(format!("cannot lock for migrations: {e}")))
 }
 
-/// A database error as a [`StoreError`].
-pub(crate) fn db(error: sqlx::Error) -> StoreError {
-    StoreError::Database(error.to_string())
-}
-
-/// `Ok` when a statement touched a row, else `NotFound(what)`.
-fn found(rows_affected: u64, what: impl FnOnce() -> String) -> StoreResult<()> {
-    if rows_affected == 0 {
-        Err(StoreError::NotFound(what()))
-    } else {
-        Ok(())
-    }
-}
-
 impl Sessions for SqliteStore {
     fn open_session<'a>(
         &'a self,

@@ -9,9 +9,9 @@ use clara_core::store::similarity::{cosine_with_norm, norm};
 use clara_core::store::{Memory, MemoryQuery, ScoredMemory, StoreError, StoreResult};
 use sqlx::{SqliteConnection, SqlitePool};
 
-use super::db;
-use super::memories::{MemoryRow, memory_select};
 use super::vector_index::VectorIndex;
+use crate::store::db;
+use crate::store::rows::{MemoryRow, memory_select};
 use crate::store::vector::from_blob_into;
 
 /// Searches a user's memories; see [`clara_core::store::Memories::search_memories`].
