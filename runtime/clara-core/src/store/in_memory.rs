@@ -1,6 +1,7 @@
 //! [`InMemoryStore`]: a [`Store`](super::Store) kept in process memory, for the engine's fast
 //! tests. It honours the same contract as the database stores (the contract suite runs against
-//! it too) but keeps nothing across restarts and is shared by nothing but clones of its owner.
+//! it too) but keeps nothing past its own life and is shared only within one process (through an
+//! `Arc`), never between instances.
 
 mod channel_modes;
 mod job_queue;
