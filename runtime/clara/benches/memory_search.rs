@@ -17,9 +17,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clara::store::vector::{dot, norm};
 use clara_config::Env;
 use clara_config::model::store::StoreConfig;
+use clara_core::store::similarity::{dot, norm};
 use clara_core::store::{MemoryQuery, NewMemory, Store};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

@@ -1,7 +1,6 @@
 //! Stores at the edge: the embedded SQLite store and the Postgres + pgvector store behind
 //! [`clara_core::store::Store`], chosen from a `[stores.*]` entry of `clara.toml`.
 
-pub mod fusion;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
@@ -12,7 +11,7 @@ use std::sync::Arc;
 
 use clara_config::model::store::StoreConfig;
 use clara_config::{ConfigSet, Env};
-use clara_core::store::{Store, StoreError};
+use clara_core::store::{Store, StoreError, StoreResult};
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -46,6 +45,20 @@ pub async fn open(
 /// A new random id: 32 lowercase hex characters (128 bits).
 pub(crate) fn new_id() -> String {
     format!("{:032x}", rand::random::<u128>())
+}
+
+/// A database error as a [`StoreError`].
+pub(crate) fn db(error: sqlx::Error) -> StoreError {
+    StoreError::Database(error.to_string())
+}
+
+/// `Ok` when a statement touched a row, else `NotFound(what)`.
+pub(crate) fn found(rows_affected: u64, what: impl FnOnce() -> String) -> StoreResult<()> {
+    if rows_affected == 0 {
+        Err(StoreError::NotFound(what()))
+    } else {
+        Ok(())
+    }
 }
 
 /// The default store could not be opened.

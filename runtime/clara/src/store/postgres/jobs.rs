@@ -1,9 +1,10 @@
 //! The durable job queue: enqueue, atomic claim with a lease, complete and retry.
 
-use clara_core::store::{Job, Millis, StoreError, StoreResult};
+use clara_core::store::{Job, Millis, StoreResult};
 use sqlx::PgPool;
 
-use super::{db, found};
+use crate::store::rows::JobRow;
+use crate::store::{db, found};
 
 /// Queues a job.
 pub(super) async fn enqueue_job(
@@ -41,35 +42,14 @@ pub(super) async fn claim_job(
          WHERE id = (SELECT id FROM jobs \
                      WHERE run_after <= $1 AND (lease_until IS NULL OR lease_until < $1) \
                      ORDER BY run_after, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
-         RETURNING id, kind, payload::text AS payload, attempts, last_error",
+         RETURNING id, kind, payload::text AS payload, attempts::bigint AS attempts, last_error",
     )
     .bind(now)
     .bind(lease_ms)
     .fetch_optional(pool)
     .await
     .map_err(db)?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    let payload = serde_json::from_str(&row.payload)
-        .map_err(|e| StoreError::Database(format!("job {} has a broken payload: {e}", row.id)))?;
-    Ok(Some(Job {
-        id: row.id,
-        kind: row.kind,
-        payload,
-        attempts: u32::try_from(row.attempts).unwrap_or(0),
-        last_error: row.last_error,
-    }))
-}
-
-/// A claimed jobs row.
-#[derive(sqlx::FromRow)]
-struct JobRow {
-    id: i64,
-    kind: String,
-    payload: String,
-    attempts: i32,
-    last_error: Option<String>,
+    row.map(JobRow::into_job).transpose()
 }
 
 /// Removes a finished job.

@@ -4,48 +4,10 @@ use clara_core::store::{Memory, MemoryChange, Millis, NewMemory, StoreResult};
 use pgvector::Vector;
 use sqlx::PgPool;
 
+use super::PostgresStore;
 use super::vectors::{ensure_index, to_vector};
-use super::{PostgresStore, db, found};
-use crate::store::new_id;
-use crate::store::rows::ChangeRow;
-
-/// `SELECT <memory columns> FROM memories <rest>` as one static string.
-macro_rules! memory_select {
-    ($($rest:literal),*) => {
-        concat!(
-            "SELECT seq, id, user_id, project, text, is_key, created_at, updated_at FROM memories ",
-            $($rest),*
-        )
-    };
-}
-pub(super) use memory_select;
-
-/// A memories row.
-#[derive(sqlx::FromRow)]
-pub(super) struct MemoryRow {
-    pub(super) seq: i64,
-    id: String,
-    user_id: String,
-    project: Option<String>,
-    text: String,
-    is_key: bool,
-    created_at: i64,
-    updated_at: i64,
-}
-
-impl From<MemoryRow> for Memory {
-    fn from(row: MemoryRow) -> Self {
-        Memory {
-            id: row.id,
-            user_id: row.user_id,
-            project: row.project,
-            text: row.text,
-            is_key: row.is_key,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-        }
-    }
-}
+use crate::store::rows::{ChangeRow, MemoryRow, change_select, memory_select, new_memory};
+use crate::store::{db, found};
 
 /// An embedding as bound: model, vector and dimension, or all `NULL`. Makes sure the HNSW
 /// index for the vector's dimension exists before the vector is written.
@@ -69,20 +31,9 @@ pub(super) async fn add_memory(
     new: NewMemory,
     now: Millis,
 ) -> StoreResult<Memory> {
-    let embedding = new
-        .embedding
-        .as_ref()
-        .map(|(m, v)| (m.as_str(), v.as_slice()));
+    let (memory, embedding) = new_memory(new, now);
+    let embedding = embedding.as_ref().map(|(m, v)| (m.as_str(), v.as_slice()));
     let (model, vector, dims) = prepare(store, embedding).await?;
-    let memory = Memory {
-        id: new_id(),
-        user_id: new.user_id,
-        project: new.project,
-        text: new.text,
-        is_key: new.is_key,
-        created_at: now,
-        updated_at: now,
-    };
     let mut tx = store.pool.begin().await.map_err(db)?;
     sqlx::query(
         "INSERT INTO memories (id, user_id, project, text, is_key, embedding, embedding_model, \
@@ -197,14 +148,11 @@ pub(super) async fn memory(pool: &PgPool, id: &str) -> StoreResult<Option<Memory
 
 /// Every change to a memory, oldest first.
 pub(super) async fn memory_history(pool: &PgPool, id: &str) -> StoreResult<Vec<MemoryChange>> {
-    let rows: Vec<ChangeRow> = sqlx::query_as(
-        "SELECT memory_id, event, old_text, new_text, created_at FROM memory_history \
-         WHERE memory_id = $1 ORDER BY id",
-    )
-    .bind(id)
-    .fetch_all(pool)
-    .await
-    .map_err(db)?;
+    let rows: Vec<ChangeRow> = sqlx::query_as(change_select!("WHERE memory_id = $1 ORDER BY id"))
+        .bind(id)
+        .fetch_all(pool)
+        .await
+        .map_err(db)?;
     rows.into_iter().map(ChangeRow::into_change).collect()
 }
 

@@ -1,6 +1,6 @@
 //! The Postgres store: PostgreSQL with the `vector` extension (pgvector), embedded migrations,
 //! full text through a generated `tsvector` column and vector search through per-dimension
-//! HNSW indexes, implementing [`Store`] over a connection pool.
+//! HNSW indexes, implementing [`Store`](clara_core::store::Store) over a connection pool.
 
 mod channel_modes;
 mod jobs;
@@ -15,8 +15,9 @@ use std::sync::{Mutex, PoisonError};
 
 use clara_core::llm::{BoxFuture, Role};
 use clara_core::store::{
-    ChannelModeSetting, Job, Memory, MemoryChange, MemoryQuery, Millis, NewMemory, ScoredMemory,
-    Session, Store, StoreError, StoreResult, StoredMessage, TaskRun,
+    ChannelModeSetting, ChannelModes, Job, JobQueue, Memories, Memory, MemoryChange, MemoryQuery,
+    Millis, NewMemory, ScoredMemory, Session, Sessions, StoreError, StoreResult, StoredMessage,
+    TaskLeases, TaskRun,
 };
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
@@ -28,7 +29,7 @@ static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
 /// The range pgvector accepts for `hnsw.ef_search`.
 const EF_SEARCH_RANGE: (u32, u32) = (1, 1000);
 
-/// A [`Store`] in a Postgres database with pgvector.
+/// A [`Store`](clara_core::store::Store) in a Postgres database with pgvector.
 #[derive(Debug)]
 pub struct PostgresStore {
     pool: PgPool,
@@ -90,21 +91,7 @@ impl PostgresStore {
     }
 }
 
-/// A database error as a [`StoreError`].
-pub(crate) fn db(error: sqlx::Error) -> StoreError {
-    StoreError::Database(error.to_string())
-}
-
-/// `Ok` when a statement touched a row, else `NotFound(what)`.
-fn found(rows_affected: u64, what: impl FnOnce() -> String) -> StoreResult<()> {
-    if rows_affected == 0 {
-        Err(StoreError::NotFound(what()))
-    } else {
-        Ok(())
-    }
-}
-
-impl Store for PostgresStore {
+impl Sessions for PostgresStore {
     fn open_session<'a>(
         &'a self,
         user: &'a str,
@@ -178,6 +165,14 @@ impl Store for PostgresStore {
         ))
     }
 
+    fn recent_messages<'a>(
+        &'a self,
+        session: &'a str,
+        limit: u32,
+    ) -> BoxFuture<'a, StoreResult<Vec<StoredMessage>>> {
+        Box::pin(sessions::recent_messages(&self.pool, session, limit))
+    }
+
     fn is_repeat<'a>(
         &'a self,
         session: &'a str,
@@ -189,15 +184,9 @@ impl Store for PostgresStore {
             &self.pool, session, content, since, lookback,
         ))
     }
+}
 
-    fn recent_messages<'a>(
-        &'a self,
-        session: &'a str,
-        limit: u32,
-    ) -> BoxFuture<'a, StoreResult<Vec<StoredMessage>>> {
-        Box::pin(sessions::recent_messages(&self.pool, session, limit))
-    }
-
+impl Memories for PostgresStore {
     fn add_memory<'a>(
         &'a self,
         memory: NewMemory,
@@ -262,7 +251,9 @@ impl Store for PostgresStore {
     ) -> BoxFuture<'a, StoreResult<()>> {
         Box::pin(memories::set_embedding(self, id, model, vector))
     }
+}
 
+impl JobQueue for PostgresStore {
     fn enqueue_job<'a>(
         &'a self,
         kind: &'a str,
@@ -292,7 +283,9 @@ impl Store for PostgresStore {
     ) -> BoxFuture<'a, StoreResult<()>> {
         Box::pin(jobs::retry_job(&self.pool, id, error, run_after))
     }
+}
 
+impl TaskLeases for PostgresStore {
     fn claim_task_run<'a>(
         &'a self,
         name: &'a str,
@@ -330,7 +323,9 @@ impl Store for PostgresStore {
     fn task_run<'a>(&'a self, name: &'a str) -> BoxFuture<'a, StoreResult<Option<TaskRun>>> {
         Box::pin(tasks::task_run(&self.pool, name))
     }
+}
 
+impl ChannelModes for PostgresStore {
     fn channel_mode<'a>(
         &'a self,
         platform: &'a str,

@@ -2,15 +2,15 @@
 //! pgvector cosine distance over the HNSW index of the query's dimension on the other, fused
 //! by reciprocal rank exactly like the SQLite store.
 
+use clara_core::store::fusion::{Ranked, by_similarity, fuse, in_fused_order, terms};
 use clara_core::store::{Memory, MemoryQuery, ScoredMemory, StoreResult};
 use sqlx::{AssertSqlSafe, PgPool};
 
-use super::db;
-use super::memories::{MemoryRow, memory_select};
 use super::vectors::{dims_condition, distance_expr, to_vector};
-use crate::store::fusion::{Ranked, by_similarity, fuse, in_fused_order, terms};
+use crate::store::db;
+use crate::store::rows::{MemoryRow, memory_select};
 
-/// Searches a user's memories; see [`clara_core::store::Store::search_memories`].
+/// Searches a user's memories; see [`clara_core::store::Memories::search_memories`].
 ///
 /// Each side contributes its best `max(candidates, limit)` memories. The text side counts
 /// whenever the query has a word; the vector side counts when the query has an embedding

@@ -1,7 +1,7 @@
 //! Checks that need a real server (ignored unless `CLARA_TEST_POSTGRES_URL` is set): the
 //! planner answers vector search from the per-dimension HNSW index.
 
-use clara_core::store::{NewMemory, Store};
+use clara_core::store::{Memories, NewMemory};
 use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
 
 use super::PostgresStore;

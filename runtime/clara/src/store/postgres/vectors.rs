@@ -10,7 +10,8 @@ use clara_core::store::{StoreError, StoreResult};
 use pgvector::Vector;
 use sqlx::AssertSqlSafe;
 
-use super::{PostgresStore, db};
+use super::PostgresStore;
+use crate::store::db;
 
 /// The most dimensions pgvector's `vector` type holds.
 const MAX_DIMS: usize = 16_000;

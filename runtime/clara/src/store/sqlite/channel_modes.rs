@@ -3,7 +3,8 @@
 use clara_core::store::{ChannelModeSetting, StoreResult};
 use sqlx::{SqliteConnection, SqlitePool};
 
-use super::db;
+use crate::store::db;
+use crate::store::rows::{ChannelModeRow, channel_mode_select};
 
 /// The mode set for `channel_id` of `platform`.
 pub(super) async fn get(
@@ -11,16 +12,15 @@ pub(super) async fn get(
     platform: &str,
     channel_id: &str,
 ) -> StoreResult<Option<ChannelModeSetting>> {
-    let row: Option<ChannelModeRow> = sqlx::query_as(
-        "SELECT platform, channel_id, guild_id, mode, set_by, updated_at \
-         FROM channel_modes WHERE platform = ?1 AND channel_id = ?2",
-    )
+    let row: Option<ChannelModeRow> = sqlx::query_as(channel_mode_select!(
+        "WHERE platform = ?1 AND channel_id = ?2"
+    ))
     .bind(platform)
     .bind(channel_id)
     .fetch_optional(pool)
     .await
     .map_err(db)?;
-    Ok(row.map(ChannelModeRow::into_setting))
+    Ok(row.map(ChannelModeSetting::from))
 }
 
 /// Stores `setting`, replacing the channel's previous one.
@@ -62,29 +62,4 @@ pub(super) async fn clear(
         .await
         .map_err(db)?;
     Ok(result.rows_affected() > 0)
-}
-
-/// A `channel_modes` row.
-#[derive(sqlx::FromRow)]
-struct ChannelModeRow {
-    platform: String,
-    channel_id: String,
-    guild_id: Option<String>,
-    mode: String,
-    set_by: String,
-    updated_at: i64,
-}
-
-impl ChannelModeRow {
-    /// The row as a [`ChannelModeSetting`].
-    fn into_setting(self) -> ChannelModeSetting {
-        ChannelModeSetting {
-            platform: self.platform,
-            channel_id: self.channel_id,
-            guild_id: self.guild_id,
-            mode: self.mode,
-            set_by: self.set_by,
-            updated_at: self.updated_at,
-        }
-    }
 }

@@ -1,9 +1,10 @@
 //! The durable job queue: enqueue, atomic claim with a lease, complete and retry.
 
-use clara_core::store::{Job, Millis, StoreError, StoreResult};
+use clara_core::store::{Job, Millis, StoreResult};
 use sqlx::SqliteConnection;
 
-use super::{db, found};
+use crate::store::rows::JobRow;
+use crate::store::{db, found};
 
 /// Queues a job.
 pub(super) async fn enqueue_job(
@@ -45,28 +46,7 @@ pub(super) async fn claim_job(
     .fetch_optional(conn)
     .await
     .map_err(db)?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    let payload = serde_json::from_str(&row.payload)
-        .map_err(|e| StoreError::Database(format!("job {} has a broken payload: {e}", row.id)))?;
-    Ok(Some(Job {
-        id: row.id,
-        kind: row.kind,
-        payload,
-        attempts: u32::try_from(row.attempts).unwrap_or(u32::MAX),
-        last_error: row.last_error,
-    }))
-}
-
-/// A claimed jobs row.
-#[derive(sqlx::FromRow)]
-struct JobRow {
-    id: i64,
-    kind: String,
-    payload: String,
-    attempts: i64,
-    last_error: Option<String>,
+    row.map(JobRow::into_job).transpose()
 }
 
 /// Removes a finished job.

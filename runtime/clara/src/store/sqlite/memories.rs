@@ -4,48 +4,9 @@ use clara_core::store::{Memory, MemoryChange, Millis, NewMemory, StoreResult};
 use sqlx::{Connection, Sqlite, SqliteConnection, SqlitePool, Transaction};
 
 use super::vector_index::{Change, VectorIndex, read_epoch};
-use super::{db, found};
-use crate::store::new_id;
-use crate::store::rows::ChangeRow;
+use crate::store::rows::{ChangeRow, MemoryRow, change_select, memory_select, new_memory};
 use crate::store::vector::to_blob;
-
-/// `SELECT <memory columns> FROM memories <rest>` as one static string.
-macro_rules! memory_select {
-    ($($rest:literal),*) => {
-        concat!(
-            "SELECT seq, id, user_id, project, text, is_key, created_at, updated_at FROM memories ",
-            $($rest),*
-        )
-    };
-}
-pub(super) use memory_select;
-
-/// A memories row.
-#[derive(sqlx::FromRow)]
-pub(super) struct MemoryRow {
-    pub(super) seq: i64,
-    id: String,
-    user_id: String,
-    project: Option<String>,
-    text: String,
-    is_key: bool,
-    created_at: i64,
-    updated_at: i64,
-}
-
-impl From<MemoryRow> for Memory {
-    fn from(row: MemoryRow) -> Self {
-        Memory {
-            id: row.id,
-            user_id: row.user_id,
-            project: row.project,
-            text: row.text,
-            is_key: row.is_key,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-        }
-    }
-}
+use crate::store::{db, found};
 
 /// Stores a memory and its `ADD` history entry in one transaction.
 pub(super) async fn add_memory(
@@ -54,16 +15,8 @@ pub(super) async fn add_memory(
     new: NewMemory,
     now: Millis,
 ) -> StoreResult<Memory> {
-    let memory = Memory {
-        id: new_id(),
-        user_id: new.user_id,
-        project: new.project,
-        text: new.text,
-        is_key: new.is_key,
-        created_at: now,
-        updated_at: now,
-    };
-    let (model, blob) = match &new.embedding {
+    let (memory, embedding) = new_memory(new, now);
+    let (model, blob) = match &embedding {
         Some((model, vector)) => (Some(model.as_str()), Some(to_blob(vector))),
         None => (None, None),
     };
@@ -229,14 +182,11 @@ pub(super) async fn memory(pool: &SqlitePool, id: &str) -> StoreResult<Option<Me
 
 /// Every change to a memory, oldest first.
 pub(super) async fn memory_history(pool: &SqlitePool, id: &str) -> StoreResult<Vec<MemoryChange>> {
-    let rows: Vec<ChangeRow> = sqlx::query_as(
-        "SELECT memory_id, event, old_text, new_text, created_at FROM memory_history \
-         WHERE memory_id = ?1 ORDER BY id",
-    )
-    .bind(id)
-    .fetch_all(pool)
-    .await
-    .map_err(db)?;
+    let rows: Vec<ChangeRow> = sqlx::query_as(change_select!("WHERE memory_id = ?1 ORDER BY id"))
+        .bind(id)
+        .fetch_all(pool)
+        .await
+        .map_err(db)?;
     rows.into_iter().map(ChangeRow::into_change).collect()
 }
 

@@ -1,5 +1,5 @@
 //! The embedded SQLite store: one database file (WAL, foreign keys, busy timeout) with
-//! embedded migrations, implementing [`Store`] over one writer connection and a pool of
+//! embedded migrations, implementing [`Store`](clara_core::store::Store) over one writer connection and a pool of
 //! readers.
 //!
 //! SQLite runs one write at a time anyway; giving every write the same connection, in turn,
@@ -26,8 +26,9 @@ use std::time::Duration;
 
 use clara_core::llm::{BoxFuture, Role};
 use clara_core::store::{
-    ChannelModeSetting, Job, Memory, MemoryChange, MemoryQuery, Millis, NewMemory, ScoredMemory,
-    Session, Store, StoreError, StoreResult, StoredMessage, TaskRun,
+    ChannelModeSetting, ChannelModes, Job, JobQueue, Memories, Memory, MemoryChange, MemoryQuery,
+    Millis, NewMemory, ScoredMemory, Session, Sessions, StoreError, StoreResult, StoredMessage,
+    TaskLeases, TaskRun,
 };
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -44,7 +45,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pooled reader connections (WAL lets readers run beside the writer).
 const MAX_READERS: u32 = 8;
 
-/// A [`Store`] in a SQLite database.
+/// A [`Store`](clara_core::store::Store) in a SQLite database.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -190,21 +191,7 @@ async fn migration_lock(path: &Path) -> Result<std::fs::File, StoreError> {
     locked.map_err(|e| StoreError::Database(format!("cannot lock for migrations: {e}")))
 }
 
-/// A database error as a [`StoreError`].
-pub(crate) fn db(error: sqlx::Error) -> StoreError {
-    StoreError::Database(error.to_string())
-}
-
-/// `Ok` when a statement touched a row, else `NotFound(what)`.
-fn found(rows_affected: u64, what: impl FnOnce() -> String) -> StoreResult<()> {
-    if rows_affected == 0 {
-        Err(StoreError::NotFound(what()))
-    } else {
-        Ok(())
-    }
-}
-
-impl Store for SqliteStore {
+impl Sessions for SqliteStore {
     fn open_session<'a>(
         &'a self,
         user: &'a str,
@@ -293,6 +280,14 @@ impl Store for SqliteStore {
         })
     }
 
+    fn recent_messages<'a>(
+        &'a self,
+        session: &'a str,
+        limit: u32,
+    ) -> BoxFuture<'a, StoreResult<Vec<StoredMessage>>> {
+        Box::pin(sessions::recent_messages(&self.pool, session, limit))
+    }
+
     fn is_repeat<'a>(
         &'a self,
         session: &'a str,
@@ -304,15 +299,9 @@ impl Store for SqliteStore {
             &self.pool, session, content, since, lookback,
         ))
     }
+}
 
-    fn recent_messages<'a>(
-        &'a self,
-        session: &'a str,
-        limit: u32,
-    ) -> BoxFuture<'a, StoreResult<Vec<StoredMessage>>> {
-        Box::pin(sessions::recent_messages(&self.pool, session, limit))
-    }
-
+impl Memories for SqliteStore {
     fn add_memory<'a>(
         &'a self,
         memory: NewMemory,
@@ -393,7 +382,9 @@ impl Store for SqliteStore {
                 .await
         })
     }
+}
 
+impl JobQueue for SqliteStore {
     fn enqueue_job<'a>(
         &'a self,
         kind: &'a str,
@@ -427,7 +418,9 @@ impl Store for SqliteStore {
             async move { jobs::retry_job(&mut *self.writer().await?, id, error, run_after).await },
         )
     }
+}
 
+impl TaskLeases for SqliteStore {
     fn claim_task_run<'a>(
         &'a self,
         name: &'a str,
@@ -464,7 +457,9 @@ impl Store for SqliteStore {
     fn task_run<'a>(&'a self, name: &'a str) -> BoxFuture<'a, StoreResult<Option<TaskRun>>> {
         Box::pin(tasks::task_run(&self.pool, name))
     }
+}
 
+impl ChannelModes for SqliteStore {
     fn channel_mode<'a>(
         &'a self,
         platform: &'a str,

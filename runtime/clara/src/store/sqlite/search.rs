@@ -4,16 +4,17 @@
 
 use std::sync::PoisonError;
 
+use clara_core::store::fusion::{Ranked, by_similarity, fuse, in_fused_order, terms};
+use clara_core::store::similarity::{cosine_with_norm, norm};
 use clara_core::store::{Memory, MemoryQuery, ScoredMemory, StoreError, StoreResult};
 use sqlx::{SqliteConnection, SqlitePool};
 
-use super::db;
-use super::memories::{MemoryRow, memory_select};
 use super::vector_index::VectorIndex;
-use crate::store::fusion::{Ranked, by_similarity, fts5_query, fuse, in_fused_order};
-use crate::store::vector::{cosine_with_norm, from_blob_into, norm};
+use crate::store::db;
+use crate::store::rows::{MemoryRow, memory_select};
+use crate::store::vector::from_blob_into;
 
-/// Searches a user's memories; see [`clara_core::store::Store::search_memories`].
+/// Searches a user's memories; see [`clara_core::store::Memories::search_memories`].
 ///
 /// Each side contributes its best `max(candidates, limit)` memories. The text side counts
 /// whenever the query has a word; the vector side counts when the query has an embedding
@@ -56,6 +57,18 @@ pub(super) async fn search_memories(
         fused,
         rows.into_iter().map(|row| (row.seq, Memory::from(row))),
     ))
+}
+
+/// An FTS5 query matching any word of `text`: `"w1" OR "w2" …`. `None` when `text` has no
+/// words, in which case the full-text side does not run. Each word holds only letters and
+/// digits, so quoting makes it a plain string whatever the user typed.
+fn fts5_query(text: &str) -> Option<String> {
+    let terms = terms(text);
+    if terms.is_empty() {
+        return None;
+    }
+    let quoted: Vec<String> = terms.iter().map(|t| format!("\"{t}\"")).collect();
+    Some(quoted.join(" OR "))
 }
 
 /// Full-text candidates, best bm25 first.
@@ -160,4 +173,19 @@ async fn vector_side(
             .map(|&(key, updated_at)| Ranked { key, updated_at }),
     );
     Ok(ranked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn punctuation_becomes_or_of_quoted_words() {
+        assert_eq!(
+            fts5_query(r#"what's "my" dog's NAME?? (AND) -x*"#).as_deref(),
+            Some(r#""dog" OR "name" OR "x""#)
+        );
+        assert_eq!(fts5_query(" ?!* \"' "), None);
+        assert_eq!(fts5_query("what is it to me"), None);
+    }
 }

@@ -4,45 +4,10 @@ use clara_core::llm::Role;
 use clara_core::store::{Millis, Session, StoreError, StoreResult, StoredMessage};
 use sqlx::{SqliteConnection, SqlitePool};
 
-use super::{db, found};
-use crate::store::new_id;
-
-macro_rules! session_select {
-    ($($rest:literal),*) => {
-        concat!(
-            "SELECT id, user_id, conversation, started_at, last_activity_at, ended_at, \
-             previous_session_id, summary FROM sessions ",
-            $($rest),*
-        )
-    };
-}
-
-#[derive(sqlx::FromRow)]
-struct SessionRow {
-    id: String,
-    user_id: String,
-    conversation: String,
-    started_at: i64,
-    last_activity_at: i64,
-    ended_at: Option<i64>,
-    previous_session_id: Option<String>,
-    summary: Option<String>,
-}
-
-impl From<SessionRow> for Session {
-    fn from(row: SessionRow) -> Self {
-        Session {
-            id: row.id,
-            user_id: row.user_id,
-            conversation: row.conversation,
-            started_at: row.started_at,
-            last_activity_at: row.last_activity_at,
-            ended_at: row.ended_at,
-            previous_session_id: row.previous_session_id,
-            summary: row.summary,
-        }
-    }
-}
+use crate::store::rows::{
+    MessageRow, SessionRow, message_columns, new_session, role_name, session_select,
+};
+use crate::store::{db, found};
 
 /// The open session of `user` in `conversation` (there is at most one).
 pub(super) async fn open_session(
@@ -88,16 +53,7 @@ pub(super) async fn start_session(
     previous: Option<&str>,
     now: Millis,
 ) -> StoreResult<(Session, bool)> {
-    let session = Session {
-        id: new_id(),
-        user_id: user.to_owned(),
-        conversation: conversation.to_owned(),
-        started_at: now,
-        last_activity_at: now,
-        ended_at: None,
-        previous_session_id: previous.map(str::to_owned),
-        summary: None,
-    };
+    let session = new_session(user, conversation, previous, now);
     let inserted = sqlx::query(
         "INSERT INTO sessions (id, user_id, conversation, started_at, last_activity_at, \
          previous_session_id) VALUES (?1, ?2, ?3, ?4, ?4, ?5) \
@@ -256,51 +212,16 @@ pub(super) async fn recent_messages(
     session: &str,
     limit: u32,
 ) -> StoreResult<Vec<StoredMessage>> {
-    let rows: Vec<MessageRow> = sqlx::query_as(
-        "SELECT id, session_id, role, author, content, created_at FROM \
-         (SELECT * FROM messages WHERE session_id = ?1 ORDER BY id DESC LIMIT +?2) ORDER BY id",
-    )
+    let rows: Vec<MessageRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        message_columns!(),
+        " FROM (SELECT * FROM messages WHERE session_id = ?1 ORDER BY id DESC LIMIT +?2) \
+         ORDER BY id",
+    ))
     .bind(session)
     .bind(i64::from(limit))
     .fetch_all(pool)
     .await
     .map_err(db)?;
-    rows.into_iter()
-        .map(|row| {
-            Ok(StoredMessage {
-                role: parse_role(&row.role)?,
-                id: row.id,
-                session_id: row.session_id,
-                author: row.author,
-                content: row.content,
-                created_at: row.created_at,
-            })
-        })
-        .collect()
-}
-
-/// A messages row.
-#[derive(sqlx::FromRow)]
-struct MessageRow {
-    id: i64,
-    session_id: String,
-    role: String,
-    author: Option<String>,
-    content: String,
-    created_at: i64,
-}
-
-/// A role as stored: its serde name (`user`, `assistant`, …).
-fn role_name(role: Role) -> StoreResult<String> {
-    match serde_json::to_value(role) {
-        Ok(serde_json::Value::String(name)) => Ok(name),
-        other => Err(StoreError::Database(format!(
-            "cannot store role {role:?}: {other:?}"
-        ))),
-    }
-}
-
-fn parse_role(name: &str) -> StoreResult<Role> {
-    serde_json::from_value(serde_json::Value::String(name.to_owned()))
-        .map_err(|_| StoreError::Database(format!("unknown message role `{name}`")))
+    rows.into_iter().map(MessageRow::into_message).collect()
 }

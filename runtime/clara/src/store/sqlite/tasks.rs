@@ -3,7 +3,8 @@
 use clara_core::store::{Millis, StoreResult, TaskRun};
 use sqlx::{SqliteConnection, SqlitePool};
 
-use super::{db, found};
+use crate::store::rows::{TaskRunRow, task_run_select};
+use crate::store::{db, found};
 
 /// Claims the run of `name` due at `due_at` in one upsert: the insert wins for a task never
 /// run, the update only when the stored due time is earlier and no live lease is held. A
@@ -67,42 +68,10 @@ pub(super) async fn finish_task_run(
 
 /// The stored state of task `name`.
 pub(super) async fn task_run(pool: &SqlitePool, name: &str) -> StoreResult<Option<TaskRun>> {
-    let row: Option<TaskRunRow> = sqlx::query_as(
-        "SELECT name, last_due_at, last_started_at, last_finished_at, last_ok, last_error, \
-         running_by, lease_until FROM task_runs WHERE name = ?1",
-    )
-    .bind(name)
-    .fetch_optional(pool)
-    .await
-    .map_err(db)?;
-    Ok(row.map(TaskRunRow::into_task_run))
-}
-
-/// A `task_runs` row.
-#[derive(sqlx::FromRow)]
-struct TaskRunRow {
-    name: String,
-    last_due_at: i64,
-    last_started_at: i64,
-    last_finished_at: Option<i64>,
-    last_ok: Option<bool>,
-    last_error: Option<String>,
-    running_by: Option<String>,
-    lease_until: Option<i64>,
-}
-
-impl TaskRunRow {
-    /// The row as a [`TaskRun`].
-    fn into_task_run(self) -> TaskRun {
-        TaskRun {
-            name: self.name,
-            last_due_at: self.last_due_at,
-            last_started_at: self.last_started_at,
-            last_finished_at: self.last_finished_at,
-            last_ok: self.last_ok,
-            last_error: self.last_error,
-            running_by: self.running_by,
-            lease_until: self.lease_until,
-        }
-    }
+    let row: Option<TaskRunRow> = sqlx::query_as(task_run_select!("WHERE name = ?1"))
+        .bind(name)
+        .fetch_optional(pool)
+        .await
+        .map_err(db)?;
+    Ok(row.map(TaskRun::from))
 }

@@ -17,10 +17,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use clara_core::store::StoreResult;
+use clara_core::store::similarity::norm;
 use sqlx::SqliteConnection;
 
-use super::db;
-use crate::store::vector::{dot_i8, from_blob_into, norm, quantize_into};
+use crate::store::db;
+use crate::store::vector::{dot_i8, from_blob_into, quantize_into};
 
 /// One user's memories embedded by one model.
 #[derive(Debug, Default)]

@@ -1,11 +1,12 @@
-//! Backend-independent parts of hybrid memory search: turning what a user typed into a safe
-//! full-text query, ordering the vector side, reciprocal rank fusion of the ranked lists each
-//! side returns, and putting the fused memories in order.
+//! Backend-independent parts of hybrid memory search: the words of what a user typed, for the
+//! full-text side; ordering the vector side; reciprocal rank fusion of the ranked lists each
+//! side returns; and putting the fused memories in order. Every store uses this one copy, so
+//! they score alike.
 
 use std::collections::HashMap;
 use std::hash::Hash;
 
-use clara_core::store::{Memory, ScoredMemory};
+use super::{Memory, ScoredMemory};
 
 /// At most this many distinct words of a query go to the full-text side.
 const MAX_TERMS: usize = 32;
@@ -24,7 +25,7 @@ const STOP_WORDS: &[&str] = &[
 ];
 
 /// The distinct words of `text` (letters and digits; everything else separates words),
-/// lowercased, in order of first appearance, without [`STOP_WORDS`].
+/// lowercased, in order of first appearance, without the stop words.
 pub fn terms(text: &str) -> Vec<String> {
     let mut terms: Vec<String> = Vec::new();
     for word in text.split(|c: char| !c.is_alphanumeric()) {
@@ -40,18 +41,6 @@ pub fn terms(text: &str) -> Vec<String> {
         }
     }
     terms
-}
-
-/// An FTS5 query matching any word of `text`: `"w1" OR "w2" …`. `None` when `text` has no
-/// words, in which case the full-text side does not run. Each word holds only letters and
-/// digits, so quoting makes it a plain string whatever the user typed.
-pub fn fts5_query(text: &str) -> Option<String> {
-    let terms = terms(text);
-    if terms.is_empty() {
-        return None;
-    }
-    let quoted: Vec<String> = terms.iter().map(|t| format!("\"{t}\"")).collect();
-    Some(quoted.join(" OR "))
 }
 
 /// One candidate of one side, best first within its side.
@@ -145,13 +134,13 @@ mod tests {
     }
 
     #[test]
-    fn punctuation_becomes_or_of_quoted_words() {
+    fn terms_are_distinct_lowercase_words_without_stop_words() {
         assert_eq!(
-            fts5_query(r#"what's "my" dog's NAME?? (AND) -x*"#).as_deref(),
-            Some(r#""dog" OR "name" OR "x""#)
+            terms(r#"what's "my" dog's NAME?? (AND) -x* dog"#),
+            ["dog", "name", "x"]
         );
-        assert_eq!(fts5_query(" ?!* \"' "), None);
-        assert_eq!(fts5_query("what is it to me"), None);
+        assert!(terms(" ?!* \"' ").is_empty());
+        assert!(terms("what is it to me").is_empty());
     }
 
     #[test]

@@ -1,0 +1,96 @@
+//! [`InMemoryStore`]: a [`Store`](super::Store) kept in process memory, for the engine's fast
+//! tests. It honours the same contract as the database stores (the contract suite runs against
+//! it too) but keeps nothing past its own life and is shared only within one process (through an
+//! `Arc`), never between instances.
+
+mod channel_modes;
+mod job_queue;
+mod memories;
+mod search;
+mod sessions;
+mod task_leases;
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::ready;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use super::{ChannelModeSetting, Memory, MemoryChange, Millis, Session, StoredMessage, TaskRun};
+use crate::llm::BoxFuture;
+
+/// A store in memory. Every call takes one lock, does its work at once and returns a ready
+/// future, so each call is atomic the way one SQL statement or transaction is.
+#[derive(Debug, Default)]
+pub struct InMemoryStore {
+    state: Mutex<State>,
+}
+
+impl InMemoryStore {
+    /// An empty store.
+    pub fn new() -> InMemoryStore {
+        InMemoryStore::default()
+    }
+
+    /// The state, locked. A panic while it was held (a bug in a caller's test) leaves data
+    /// that is still consistent, since every change is made after its checks.
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` on the locked state and hands its result back as a finished future.
+    fn with<'a, T: Send + 'a>(&'a self, f: impl FnOnce(&mut State) -> T) -> BoxFuture<'a, T> {
+        let result = f(&mut self.state());
+        Box::pin(ready(result))
+    }
+}
+
+/// Everything the store holds, in the order it was written (which the database stores'
+/// sequence numbers and row ids give them).
+#[derive(Debug, Default)]
+struct State {
+    /// The last number handed out, for ids of every kind.
+    counter: i64,
+    sessions: Vec<Session>,
+    messages: Vec<StoredMessage>,
+    /// Live memories by sequence number (the order they were added).
+    memories: BTreeMap<i64, StoredMemory>,
+    /// Every change of every memory, oldest first; deleted memories' entries stay.
+    history: Vec<MemoryChange>,
+    jobs: BTreeMap<i64, QueuedJob>,
+    task_runs: HashMap<String, TaskRun>,
+    channel_modes: HashMap<(String, String), ChannelModeSetting>,
+}
+
+impl State {
+    /// The next number: message, job and memory sequence numbers, and the source of ids.
+    fn next(&mut self) -> i64 {
+        self.counter += 1;
+        self.counter
+    }
+
+    /// A new id, 32 lowercase hex characters like the database stores' random ids; unique
+    /// within the store.
+    fn new_id(&mut self) -> String {
+        format!("{:032x}", self.next())
+    }
+}
+
+/// A memory with what only the store sees: its sequence number and its embedding.
+#[derive(Debug)]
+struct StoredMemory {
+    seq: i64,
+    memory: Memory,
+    /// The vector and the model that made it.
+    embedding: Option<(String, Vec<f32>)>,
+}
+
+/// A job in the queue.
+#[derive(Debug)]
+struct QueuedJob {
+    kind: String,
+    payload: serde_json::Value,
+    run_after: Millis,
+    attempts: u32,
+    last_error: Option<String>,
+    /// Set while a worker holds the job.
+    lease_until: Option<Millis>,
+}

@@ -1,0 +1,81 @@
+//! The sessions of each user in each conversation, and the messages written in them.
+
+use super::{Millis, Session, StoreResult, StoredMessage};
+use crate::llm::{BoxFuture, Role};
+
+/// Sessions and their messages: at most one open session per user and conversation, each
+/// message moving its session's last activity.
+pub trait Sessions: Send + Sync {
+    /// The open (not ended) session of `user` in `conversation`, if any.
+    fn open_session<'a>(
+        &'a self,
+        user: &'a str,
+        conversation: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Option<Session>>>;
+
+    /// The newest session of `user` in `conversation`, open or ended, if any.
+    fn latest_session<'a>(
+        &'a self,
+        user: &'a str,
+        conversation: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Option<Session>>>;
+
+    /// Starts a session linked to the one it follows, unless `user` already has an open one
+    /// in `conversation` (another turn or process opened it a moment ago): a user has at most
+    /// one open session per conversation. Returns the open session and whether this call
+    /// created it.
+    fn start_session<'a>(
+        &'a self,
+        user: &'a str,
+        conversation: &'a str,
+        previous: Option<&'a str>,
+        now: Millis,
+    ) -> BoxFuture<'a, StoreResult<(Session, bool)>>;
+
+    /// Marks a session ended; returns whether this call ended it (false when it had already
+    /// ended), so only one of several racing callers acts on the end.
+    fn end_session<'a>(&'a self, session: &'a str, now: Millis)
+    -> BoxFuture<'a, StoreResult<bool>>;
+
+    /// A session by id.
+    fn session<'a>(&'a self, session: &'a str) -> BoxFuture<'a, StoreResult<Option<Session>>>;
+
+    /// Open sessions with no activity since `before`, least recently active first, at most
+    /// `limit`: the ones gone idle, to be ended and summarised in the background.
+    fn idle_sessions(&self, before: Millis, limit: u32)
+    -> BoxFuture<'_, StoreResult<Vec<Session>>>;
+
+    /// Sets a session's summary.
+    fn set_summary<'a>(
+        &'a self,
+        session: &'a str,
+        summary: &'a str,
+    ) -> BoxFuture<'a, StoreResult<()>>;
+
+    /// Appends a message and moves the session's last activity to `now`.
+    fn add_message<'a>(
+        &'a self,
+        session: &'a str,
+        role: Role,
+        author: Option<&'a str>,
+        content: &'a str,
+        now: Millis,
+    ) -> BoxFuture<'a, StoreResult<i64>>;
+
+    /// The last `limit` messages of a session, oldest first.
+    fn recent_messages<'a>(
+        &'a self,
+        session: &'a str,
+        limit: u32,
+    ) -> BoxFuture<'a, StoreResult<Vec<StoredMessage>>>;
+
+    /// Whether one of the session's last `lookback` messages is a user message with exactly
+    /// `content`, written at or after `since`: a repeat the duplicate guard drops.
+    fn is_repeat<'a>(
+        &'a self,
+        session: &'a str,
+        content: &'a str,
+        since: Millis,
+        lookback: u32,
+    ) -> BoxFuture<'a, StoreResult<bool>>;
+}

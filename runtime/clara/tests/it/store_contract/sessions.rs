@@ -1,0 +1,281 @@
+//! The sessions contract: one open session per user and conversation, ends that count once,
+//! idle and latest sessions, repeats, summaries, and messages in order.
+
+use std::sync::Arc;
+
+use clara_core::llm::Role;
+use clara_core::store::{Store, StoreError};
+
+contract!(
+    sessions_open_start_end_and_link,
+    one_open_session_however_many_turns_start_it_at_once,
+    idle_and_latest_sessions,
+    a_repeat_is_the_users_text_again_within_the_window,
+    session_summary_and_missing_sessions,
+    messages_keep_order_limit_and_move_last_activity,
+);
+
+async fn sessions_open_start_end_and_link(store: Arc<dyn Store>) {
+    assert_eq!(store.open_session("ann", "dm-ann").await.unwrap(), None);
+    let (first, created) = store
+        .start_session("ann", "dm-ann", None, 1_000)
+        .await
+        .unwrap();
+    assert!(created);
+    assert_eq!(first.id.len(), 32);
+    assert_eq!((first.started_at, first.last_activity_at), (1_000, 1_000));
+    assert_eq!(
+        (first.ended_at, first.previous_session_id.clone()),
+        (None, None)
+    );
+    assert_eq!(
+        store.open_session("ann", "dm-ann").await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(store.open_session("ann", "channel-x").await.unwrap(), None);
+    assert_eq!(store.open_session("bob", "dm-ann").await.unwrap(), None);
+    assert_eq!(
+        store
+            .start_session("ann", "dm-ann", None, 2_000)
+            .await
+            .unwrap(),
+        (first.clone(), false),
+        "a second start joins the open session"
+    );
+
+    assert!(store.end_session(&first.id, 5_000).await.unwrap());
+    assert!(
+        !store.end_session(&first.id, 5_500).await.unwrap(),
+        "only the first end counts"
+    );
+    assert_eq!(store.open_session("ann", "dm-ann").await.unwrap(), None);
+    let ended = store.session(&first.id).await.unwrap().unwrap();
+    assert_eq!(ended.ended_at, Some(5_000));
+
+    let (second, created) = store
+        .start_session("ann", "dm-ann", Some(&first.id), 6_000)
+        .await
+        .unwrap();
+    assert!(created);
+    assert_ne!(second.id, first.id);
+    assert_eq!(
+        second.previous_session_id.as_deref(),
+        Some(first.id.as_str())
+    );
+    assert_eq!(
+        store.open_session("ann", "dm-ann").await.unwrap(),
+        Some(second.clone())
+    );
+    assert_eq!(store.session(&second.id).await.unwrap(), Some(second));
+}
+
+async fn one_open_session_however_many_turns_start_it_at_once(store: Arc<dyn Store>) {
+    let mut turns = Vec::new();
+    for _ in 0..40 {
+        let store = store.clone();
+        turns.push(tokio::spawn(async move {
+            match store.open_session("ann", "dm-ann").await.unwrap() {
+                Some(open) => (open.id, false),
+                None => {
+                    let (session, created) = store
+                        .start_session("ann", "dm-ann", None, 1_000)
+                        .await
+                        .unwrap();
+                    (session.id, created)
+                }
+            }
+        }));
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    let mut created = 0;
+    for turn in turns {
+        let (id, made) = turn.await.unwrap();
+        ids.insert(id);
+        created += usize::from(made);
+    }
+    assert_eq!(ids.len(), 1, "every turn landed in one session");
+    assert_eq!(created, 1);
+}
+
+async fn idle_and_latest_sessions(store: Arc<dyn Store>) {
+    assert_eq!(store.latest_session("ann", "dm-ann").await.unwrap(), None);
+    let (old, _) = store
+        .start_session("ann", "dm-ann", None, 1_000)
+        .await
+        .unwrap();
+    let (quiet, _) = store
+        .start_session("bob", "dm-bob", None, 2_000)
+        .await
+        .unwrap();
+    let (busy, _) = store
+        .start_session("cat", "dm-cat", None, 3_000)
+        .await
+        .unwrap();
+    store
+        .add_message(&busy.id, Role::User, None, "still here", 9_000)
+        .await
+        .unwrap();
+    let ids = |sessions: Vec<clara_core::store::Session>| -> Vec<String> {
+        sessions.into_iter().map(|s| s.id).collect()
+    };
+    assert_eq!(
+        ids(store.idle_sessions(5_000, 10).await.unwrap()),
+        [old.id.clone(), quiet.id.clone()],
+        "least recently active first, the busy one left out"
+    );
+    assert_eq!(ids(store.idle_sessions(5_000, 1).await.unwrap()).len(), 1);
+    store.end_session(&old.id, 6_000).await.unwrap();
+    assert_eq!(
+        ids(store.idle_sessions(5_000, 10).await.unwrap()),
+        std::slice::from_ref(&quiet.id),
+        "an ended session is not idle"
+    );
+    let latest = store
+        .latest_session("ann", "dm-ann")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (latest.id.as_str(), latest.ended_at),
+        (old.id.as_str(), Some(6_000))
+    );
+    let (next, _) = store
+        .start_session("ann", "dm-ann", Some(&old.id), 7_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .latest_session("ann", "dm-ann")
+            .await
+            .unwrap()
+            .map(|s| s.id),
+        Some(next.id)
+    );
+}
+
+async fn a_repeat_is_the_users_text_again_within_the_window(store: Arc<dyn Store>) {
+    let (session, _) = store
+        .start_session("ann", "dm-ann", None, 1_000)
+        .await
+        .unwrap();
+    store
+        .add_message(&session.id, Role::User, Some("Ann"), "hello", 10_000)
+        .await
+        .unwrap();
+    store
+        .add_message(&session.id, Role::Assistant, None, "hi Ann", 11_000)
+        .await
+        .unwrap();
+    let repeat = |content: &'static str, since: i64, lookback: u32| {
+        let store = store.clone();
+        let id = session.id.clone();
+        async move {
+            store
+                .is_repeat(&id, content, since, lookback)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(
+        repeat("hello", 5_000, 20).await,
+        "behind clara's reply, still a repeat"
+    );
+    assert!(!repeat("hello", 10_001, 20).await, "outside the window");
+    assert!(
+        !repeat("hi Ann", 5_000, 20).await,
+        "clara's own text is not the user's"
+    );
+    assert!(!repeat("hello there", 5_000, 20).await);
+    assert!(!repeat("hello", 5_000, 1).await, "beyond the lookback");
+    let (other, _) = store
+        .start_session("bob", "dm-bob", None, 1_000)
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .is_repeat(&other.id, "hello", 5_000, 20)
+            .await
+            .unwrap()
+    );
+}
+
+async fn session_summary_and_missing_sessions(store: Arc<dyn Store>) {
+    let session = store
+        .start_session("ann", "dm-ann", None, 1)
+        .await
+        .unwrap()
+        .0;
+    store
+        .set_summary(&session.id, "talked about dogs")
+        .await
+        .unwrap();
+    let read = store.session(&session.id).await.unwrap().unwrap();
+    assert_eq!(read.summary.as_deref(), Some("talked about dogs"));
+
+    assert_eq!(store.session("nope").await.unwrap(), None);
+    assert!(matches!(
+        store.end_session("nope", 2).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.set_summary("nope", "x").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.add_message("nope", Role::User, None, "hi", 2).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn messages_keep_order_limit_and_move_last_activity(store: Arc<dyn Store>) {
+    let session = store
+        .start_session("ann", "channel-1", None, 100)
+        .await
+        .unwrap()
+        .0;
+    let other = store
+        .start_session("bob", "channel-1", None, 100)
+        .await
+        .unwrap()
+        .0;
+    let mut ids = Vec::new();
+    for (i, role) in [Role::User, Role::Assistant, Role::User, Role::Assistant]
+        .into_iter()
+        .enumerate()
+    {
+        let author = (role == Role::User).then_some("Ann");
+        let id = store
+            .add_message(&session.id, role, author, &format!("m{i}"), 200 + i as i64)
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    store
+        .add_message(&other.id, Role::User, None, "elsewhere", 999)
+        .await
+        .unwrap();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids increase: {ids:?}");
+
+    let all = store.recent_messages(&session.id, 10).await.unwrap();
+    let contents: Vec<&str> = all.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(contents, ["m0", "m1", "m2", "m3"]);
+    assert_eq!(all[0].role, Role::User);
+    assert_eq!(all[0].author.as_deref(), Some("Ann"));
+    assert_eq!(all[1].author, None);
+    assert_eq!(all[3].created_at, 203);
+    assert!(all.iter().all(|m| m.session_id == session.id));
+
+    let last_two = store.recent_messages(&session.id, 2).await.unwrap();
+    let contents: Vec<&str> = last_two.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(contents, ["m2", "m3"], "the last messages, oldest first");
+    assert!(
+        store
+            .recent_messages(&session.id, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let read = store.session(&session.id).await.unwrap().unwrap();
+    assert_eq!((read.started_at, read.last_activity_at), (100, 203));
+}

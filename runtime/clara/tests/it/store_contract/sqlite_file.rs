@@ -1,0 +1,134 @@
+//! Checks of the SQLite store that are about its file: data outlives the process, and two
+//! stores on one file (two processes) see each other's writes and claims.
+
+use std::sync::Arc;
+
+use clara::store::SqliteStore;
+use clara_core::llm::Role;
+use clara_core::store::{JobQueue, Memories, MemoryQuery, Sessions, Store, TaskLeases};
+use serde_json::json;
+
+use super::search::nearest;
+use super::task_leases::race_rounds;
+use super::{embedded, query, search};
+
+// SQLite only: the file itself.
+
+#[tokio::test]
+async fn sqlite_data_survives_closing_and_reopening() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("nested/folders/clara.db");
+    let (session, memory_id, job) = {
+        let store = SqliteStore::open(&path).await.expect("create");
+        let session = store
+            .start_session("ann", "dm-ann", None, 1)
+            .await
+            .unwrap()
+            .0;
+        store
+            .add_message(&session.id, Role::User, None, "remember me", 2)
+            .await
+            .unwrap();
+        let memory = store
+            .add_memory(embedded("ann", "Ann keeps bees", "m", &[0.0, 1.0]), 3)
+            .await
+            .unwrap();
+        let job = store
+            .enqueue_job("extract", &json!({"n": 1}), 4)
+            .await
+            .unwrap();
+        store.close().await;
+        (session, memory.id, job)
+    };
+    assert!(path.is_file());
+
+    let store = SqliteStore::open(&path).await.expect("reopen");
+    assert_eq!(
+        store
+            .open_session("ann", "dm-ann")
+            .await
+            .unwrap()
+            .map(|s| s.id),
+        Some(session.id.clone())
+    );
+    let messages = store.recent_messages(&session.id, 10).await.unwrap();
+    assert_eq!(messages[0].content, "remember me");
+    assert_eq!(store.memory_history(&memory_id).await.unwrap().len(), 1);
+    let q = MemoryQuery {
+        embedding: Some(("m", &[0.0, 1.0])),
+        ..query("ann", "bees")
+    };
+    let found = search(&store, &q).await;
+    assert_eq!(
+        found
+            .iter()
+            .map(|m| (m.memory.id.as_str(), m.score))
+            .collect::<Vec<_>>(),
+        [(memory_id.as_str(), 1.0)]
+    );
+    assert_eq!(
+        store.claim_job(10, 10).await.unwrap().map(|j| j.id),
+        Some(job)
+    );
+}
+
+#[tokio::test]
+async fn sqlite_search_sees_what_another_process_wrote() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("clara.db");
+    let here = SqliteStore::open(&path).await.expect("open");
+    let elsewhere = SqliteStore::open(&path).await.expect("open again");
+    let first = here
+        .add_memory(embedded("ann", "one", "m", &[1.0, 0.0]), 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        nearest(&here, "ann", &[1.0, 0.0]).await,
+        [first.id.as_str()]
+    );
+    let second = elsewhere
+        .add_memory(embedded("ann", "two", "m", &[0.0, 1.0]), 2)
+        .await
+        .unwrap();
+    assert_eq!(nearest(&here, "ann", &[0.0, 1.0]).await[0], second.id);
+    let third = elsewhere
+        .add_memory(embedded("ann", "three", "m", &[0.0, 1.0]), 3)
+        .await
+        .unwrap();
+    elsewhere.delete_memory(&second.id, 4).await.unwrap();
+    // This process's own write after another's must not hide the other's changes.
+    here.set_embedding(&first.id, "m", &[0.6, 0.8])
+        .await
+        .unwrap();
+    assert_eq!(
+        nearest(&here, "ann", &[0.0, 1.0]).await,
+        [third.id.as_str(), first.id.as_str()]
+    );
+}
+
+#[tokio::test]
+async fn sqlite_task_run_claims_race_across_stores_on_one_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("clara.db");
+    let here = SqliteStore::open(&path).await.expect("open");
+    let elsewhere = SqliteStore::open(&path).await.expect("open again");
+    let stores: [Arc<dyn Store>; 2] = [Arc::new(here.clone()), Arc::new(elsewhere.clone())];
+    race_rounds(&stores).await;
+    here.close().await;
+    elsewhere.close().await;
+    drop(stores);
+
+    // A restart sees the last claimed run, so it neither repeats it nor forgets it.
+    let reopened = SqliteStore::open(&path).await.expect("reopen");
+    let run = reopened.task_run("race").await.unwrap().expect("stored");
+    assert_eq!(
+        (run.last_due_at, run.last_finished_at, run.last_ok),
+        (5_000, Some(5_500), Some(true))
+    );
+    assert!(
+        !reopened
+            .claim_task_run("race", 5_000, 9_000, 10_000, "restarted")
+            .await
+            .unwrap()
+    );
+}
