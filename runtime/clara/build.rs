@@ -24,7 +24,7 @@ fn main() {
         }
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     let mut found: Vec<(String, PathBuf)> = Vec::new();
     for file in FILES {
         found.push(((*file).to_owned(), root.join(file)));
@@ -51,7 +51,7 @@ fn main() {
             println!("cargo:rerun-if-changed={}", path.display());
         }
         let copy = copies.join(i.to_string());
-        std::fs::create_dir_all(&copies).unwrap();
+        std::fs::create_dir_all(&copies).expect("the copies folder can be made");
         std::fs::copy(path, &copy).expect("a shipped file can be copied");
         let executable = is_executable(path);
         writeln!(
@@ -59,7 +59,7 @@ fn main() {
             "    ({rel:?}, include_bytes!({:?}), {executable}),",
             copy.display()
         )
-        .unwrap();
+        .expect("writing to a String cannot fail");
     }
     code.push_str("];\n");
     if tracked {
@@ -67,7 +67,7 @@ fn main() {
             println!("cargo:rerun-if-changed={}", root.join(folder).display());
         }
     }
-    std::fs::write(out.join("shipped.rs"), code).unwrap();
+    std::fs::write(out.join("shipped.rs"), code).expect("shipped.rs can be written");
 }
 
 fn walk(root: &Path, dir: &Path, found: &mut Vec<(String, PathBuf)>) {
@@ -86,7 +86,7 @@ fn walk(root: &Path, dir: &Path, found: &mut Vec<(String, PathBuf)>) {
         } else if path.is_file() {
             let rel = path
                 .strip_prefix(root)
-                .unwrap()
+                .expect("walked from inside the root")
                 .to_string_lossy()
                 .replace('\\', "/");
             found.push((rel, path));

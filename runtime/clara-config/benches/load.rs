@@ -39,18 +39,21 @@ fn main() {
     );
 
     measure("load shipped root", 200, || {
-        black_box(clara_config::load_with_env(&root, Env::default()).unwrap());
+        black_box(
+            clara_config::load_with_env(&root, Env::default()).expect("the shipped root loads"),
+        );
     });
     measure("load shipped root + process env", 200, || {
-        black_box(clara_config::load(&root).unwrap());
+        black_box(clara_config::load(&root).expect("the shipped root loads"));
     });
     measure("generate all five schemas", 50, || {
         for kind in FileKind::ALL {
             black_box(kind.schema());
         }
     });
-    let chat = std::fs::read_to_string(root.join("pipelines/chat.toml")).unwrap();
+    let chat = std::fs::read_to_string(root.join("pipelines/chat.toml"))
+        .expect("the shipped chat pipeline");
     measure("parse pipelines/chat.toml", 500, || {
-        black_box(clara_config::doc::parse_toml(&chat).unwrap());
+        black_box(clara_config::doc::parse_toml(&chat).expect("the shipped chat pipeline parses"));
     });
 }

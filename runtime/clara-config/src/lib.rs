@@ -3,7 +3,6 @@
 
 // No unsafe code here at all.
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 mod checks;
 pub mod diff;

@@ -121,10 +121,10 @@ impl<'s> Checker<'s> {
             } else {
                 match additional {
                     Some(J::Bool(false)) => {
-                        out.push((entry.key_at.clone(), unknown_key(&entry.key, properties)))
+                        out.push((entry.key_at.clone(), unknown_key(&entry.key, properties)));
                     }
                     Some(extra) if extra.is_object() => {
-                        self.node(&entry.value, extra, &entry.key_at, out)
+                        self.node(&entry.value, extra, &entry.key_at, out);
                     }
                     _ => {}
                 }

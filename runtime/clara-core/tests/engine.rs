@@ -105,11 +105,11 @@ impl Scripted {
     }
 
     fn push(&self, answer: Result<ChatResponse, ProviderErrorKind>) {
-        self.answers.lock().unwrap().push_back(answer);
+        self.answers.lock().expect("script lock").push_back(answer);
     }
 
     fn requests(&self) -> Vec<ChatRequest> {
-        self.requests.lock().unwrap().clone()
+        self.requests.lock().expect("requests lock").clone()
     }
 }
 
@@ -138,8 +138,11 @@ impl Provider for Scripted {
         request: &'a ChatRequest,
         on_delta: DeltaSink<'a>,
     ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
-        self.requests.lock().unwrap().push(request.clone());
-        let answer = self.answers.lock().unwrap().pop_front();
+        self.requests
+            .lock()
+            .expect("requests lock")
+            .push(request.clone());
+        let answer = self.answers.lock().expect("script lock").pop_front();
         Box::pin(async move {
             let kind = match answer {
                 Some(Ok(response)) => {
@@ -170,13 +173,14 @@ struct Engine {
 
 fn write(root: &Path, path: &str, text: &str) {
     let path = root.join(path);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
+    let folder = path.parent().expect("a file in a folder");
+    std::fs::create_dir_all(folder).expect("the folder can be made");
+    std::fs::write(path, text).expect("the file can be written");
 }
 
 /// The test root with `chat` as given; the persona and summary pipeline as above.
 fn engine_with(chat: &str) -> Engine {
-    let root = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().expect("a temporary root");
     write(root.path(), "clara.toml", CLARA_TOML);
     write(root.path(), "personas/clara.toml", PERSONA);
     write(root.path(), "pipelines/chat.toml", chat);
@@ -242,10 +246,12 @@ impl Engine {
     }
 
     async fn history(&self) -> Vec<(Role, String)> {
-        let Some(session) = self.store.latest_session("ann", "dm-ann").await.unwrap() else {
+        let latest = self.store.latest_session("ann", "dm-ann").await;
+        let Some(session) = latest.expect("the store answers") else {
             return Vec::new();
         };
-        let messages = self.store.recent_messages(&session.id, 100).await.unwrap();
+        let messages = self.store.recent_messages(&session.id, 100).await;
+        let messages = messages.expect("the store answers");
         messages.into_iter().map(|m| (m.role, m.content)).collect()
     }
 

@@ -12,6 +12,9 @@
 //!
 //! `CLARA_BENCH_SIZES=1000,10000` and `CLARA_BENCH_QUERIES=50` shorten a run.
 
+// A bench that cannot set up stops at once: unwrapping is how it says so.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -68,7 +71,9 @@ fn noise(rng: &mut StdRng) -> Vec<f32> {
 
 fn normalised(mut v: Vec<f32>) -> Vec<f32> {
     let length = norm(&v);
-    v.iter_mut().for_each(|x| *x /= length);
+    for x in &mut v {
+        *x /= length;
+    }
     v
 }
 
@@ -355,10 +360,10 @@ async fn postgres_run(
 }
 
 fn env_list(name: &str, default: &[usize]) -> Vec<usize> {
-    std::env::var(name)
-        .ok()
-        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
-        .unwrap_or_else(|| default.to_vec())
+    std::env::var(name).ok().map_or_else(
+        || default.to_vec(),
+        |v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect(),
+    )
 }
 
 fn main() {

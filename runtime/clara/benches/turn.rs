@@ -5,6 +5,9 @@
 //! the message, sessions, memory search, templates, the HTTP exchange, storing the reply and
 //! queueing memory work.
 
+// A bench that cannot set up stops at once: unwrapping is how it says so.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use support::fake_llm;

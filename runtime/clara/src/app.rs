@@ -246,7 +246,7 @@ fn work_jobs(live: Arc<Live>) -> JoinHandle<()> {
                     continue;
                 }
                 Err(error) => {
-                    tracing::warn!(%error, "re-embedding failed; memories stay searchable by text")
+                    tracing::warn!(%error, "re-embedding failed; memories stay searchable by text");
                 }
             }
             tokio::time::sleep(JOB_POLL).await;

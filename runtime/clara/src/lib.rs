@@ -2,9 +2,6 @@
 //! configuration with hot reload, hooks and the scheduler. The command line in `main.rs` is a
 //! thin layer over this library.
 
-// Unsafe code only at the sites marked `#[allow(unsafe_code)]`, each with its SAFETY comment.
-#![deny(unsafe_code)]
-
 pub mod app;
 pub mod children;
 pub mod discord;

@@ -1,8 +1,5 @@
 //! The `clara` command line: parses arguments and hands each command its own module.
 
-// Unsafe code only at the sites marked `#[allow(unsafe_code)]`, each with its SAFETY comment.
-#![deny(unsafe_code)]
-
 mod cli;
 mod commands;
 

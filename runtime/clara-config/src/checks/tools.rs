@@ -148,7 +148,7 @@ fn check_runner(report: &mut Report<'_>, source: &Source, runner: &Runner) {
                     "an MCP server needs `command` (stdio) or `url` (streamable HTTP)",
                 ),
                 (None, Some(url)) if !is_http_url(url) => {
-                    report.value(source, &at("url"), "expected an http:// or https:// URL")
+                    report.value(source, &at("url"), "expected an http:// or https:// URL");
                 }
                 _ => {}
             }

@@ -15,6 +15,7 @@ use super::pipeline::Pipeline;
 use super::run::Run;
 use super::services::Services;
 use super::session::SessionRules;
+use super::steps::Ingest;
 use super::tools::{Tool, ToolSource};
 use crate::llm::{DeltaSink, Embedder, Provider};
 use crate::store::Store;
@@ -129,7 +130,7 @@ impl Generation {
         let secs = self
             .message_pipeline(adapter)
             .and_then(|(_, p)| p.ingest())
-            .map_or(0, |ingest| ingest.dedupe_window_secs());
+            .map_or(0, Ingest::dedupe_window_secs);
         std::time::Duration::from_secs(u64::from(secs))
     }
 

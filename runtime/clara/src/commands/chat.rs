@@ -265,7 +265,7 @@ async fn drain(generation: &Generation) {
         Ok(Ok(0)) => {}
         Ok(Ok(count)) => tracing::info!(count, "embedded memories for the current model"),
         Ok(Err(error)) => {
-            tracing::warn!(%error, "re-embedding failed; memories stay searchable by text")
+            tracing::warn!(%error, "re-embedding failed; memories stay searchable by text");
         }
         Err(_) => tracing::warn!("re-embedding is taking long; it continues next time"),
     }

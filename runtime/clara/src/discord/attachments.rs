@@ -191,8 +191,10 @@ fn kind_of(attachment: &Attachment) -> Kind {
     let extension = Path::new(&attachment.filename)
         .extension()
         .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_else(|| attachment.filename.to_ascii_lowercase());
+        .map_or_else(
+            || attachment.filename.to_ascii_lowercase(),
+            str::to_ascii_lowercase,
+        );
     let content_type = attachment.content_type.as_deref().unwrap_or_default();
     if content_type.starts_with("image/") || IMAGE_EXTENSIONS.contains(&extension.as_str()) {
         Kind::Image

@@ -25,9 +25,12 @@ pub struct Facts<'a> {
 /// Whether and how to answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
-    /// Answer. `addressed` messages (DMs, mentions, replies) get a queue notice when they
-    /// wait; the others (active channels) may be batched.
-    Answer { addressed: bool },
+    /// Answer.
+    Answer {
+        /// Written to clara (a DM, a mention, a reply): it gets a queue notice when it
+        /// waits. Other messages (active channels) may be batched.
+        addressed: bool,
+    },
     /// Leave it.
     Ignore(Ignored),
 }

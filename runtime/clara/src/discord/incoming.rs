@@ -128,9 +128,8 @@ async fn reply_chain(bot: &Bot, message: &Message, limit: usize) -> Vec<ChatMess
     let mut seen = HashSet::from([message.id]);
     let mut next: Option<Message> = message.referenced_message.as_deref().cloned();
     while chain.len() < limit {
-        let current = match next.take() {
-            Some(current) => current,
-            None => break,
+        let Some(current) = next.take() else {
+            break;
         };
         if !seen.insert(current.id) {
             break;

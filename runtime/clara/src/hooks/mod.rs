@@ -273,13 +273,13 @@ async fn run_hook(
     let ms = started.elapsed().as_millis() as u64;
     match outcome {
         Ok(output) if output.is_empty() => {
-            tracing::info!(hook = %hook.name, event = event.name().as_str(), ms, "hook ran")
+            tracing::info!(hook = %hook.name, event = event.name().as_str(), ms, "hook ran");
         }
         Ok(output) => {
-            tracing::info!(hook = %hook.name, event = event.name().as_str(), ms, "hook ran: {output}")
+            tracing::info!(hook = %hook.name, event = event.name().as_str(), ms, "hook ran: {output}");
         }
         Err(why) => {
-            tracing::warn!(hook = %hook.name, event = event.name().as_str(), ms, "hook failed: {why}")
+            tracing::warn!(hook = %hook.name, event = event.name().as_str(), ms, "hook failed: {why}");
         }
     }
 }

@@ -51,7 +51,7 @@ impl Endpoint {
             origin.secrets.push(key.to_owned());
             match config.kind {
                 ProviderKind::Openai => {
-                    pairs.push(("authorization".to_owned(), format!("Bearer {key}")))
+                    pairs.push(("authorization".to_owned(), format!("Bearer {key}")));
                 }
                 ProviderKind::Anthropic => pairs.push(("x-api-key".to_owned(), key.to_owned())),
             }

@@ -47,7 +47,7 @@ pub fn start(
             let generation = live.current();
             let now = generation.services.clock.now();
             replan(&live, &mut planned, now).await;
-            for (name, plan) in planned.iter_mut() {
+            for (name, plan) in &mut planned {
                 let Some(due) = plan.next.filter(|due| *due <= now) else {
                     continue;
                 };

@@ -119,11 +119,10 @@ fn tool(
     let spec = ToolSpec {
         name: name.to_owned(),
         description: manifest.description.clone().unwrap_or_default(),
-        parameters: manifest
-            .parameters
-            .clone()
-            .map(Value::Object)
-            .unwrap_or_else(|| json!({ "type": "object", "properties": {} })),
+        parameters: manifest.parameters.clone().map_or_else(
+            || json!({ "type": "object", "properties": {} }),
+            Value::Object,
+        ),
     };
     let policy = policy(manifest);
     let timeout = clara_config::model::common::seconds(manifest.timeout);

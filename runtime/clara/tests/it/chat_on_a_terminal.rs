@@ -13,6 +13,7 @@ use crate::support::{clara, shipped_root};
 use serde_json::Value;
 
 /// A pseudo-terminal pair: the side clara gets, and the side the test reads and types on.
+#[allow(unsafe_code)] // the SAFETY comments below say why
 fn pty() -> (std::fs::File, OwnedFd) {
     let (mut master, mut slave) = (0, 0);
     let size = libc::winsize {

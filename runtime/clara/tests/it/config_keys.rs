@@ -329,6 +329,7 @@ async fn provider_and_memory_sampling_settings_reach_their_requests() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[allow(unsafe_code)] // the SAFETY comments below say why
 async fn a_disabled_terminal_adapter_or_status_endpoint_stays_off() {
     let root = support::shipped_root();
     let output = tokio::task::block_in_place(|| {

@@ -276,6 +276,7 @@ impl Process {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(unsafe_code)] // the SAFETY comments below say why
 async fn clara_run_needs_only_a_token_and_a_provider_key() {
     let discord = FakeDiscord::start().await;
     let model = FakeLlm::start().await;

@@ -90,6 +90,7 @@ fn yaml_aliases_cannot_expand_a_file_without_bound() {
     );
 }
 
+#[allow(unsafe_code)] // the SAFETY comments below say why
 fn mkfifo(path: &Path) {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
@@ -159,6 +160,7 @@ fn set_mode(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
+#[allow(unsafe_code)] // the SAFETY comments below say why
 fn euid() -> u32 {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() }

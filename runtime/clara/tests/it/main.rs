@@ -2,6 +2,9 @@
 //! (`chat`, `hooks`, `store_contract`, …), so a test's name is still `file::test`, and clara is
 //! linked once instead of once per file.
 
+// Test code unwraps: a panic is how a test fails, and says where.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 mod chat;

@@ -154,6 +154,7 @@ async fn a_servers_tools_are_offered_as_server_tool_and_called() {
     not(clara_test_tools),
     ignore = "needs the MCP server and schema checkers: npm install and pip install as in .ci/run, then CLARA_TEST_TOOLS=1"
 )]
+#[allow(unsafe_code)] // the SAFETY comments below say why
 async fn a_server_that_dies_is_restarted_and_its_tools_work_again() {
     let script = support::everything_server();
     let root = root_with(&[("everything", stdio_manifest(&script, ""))]);

@@ -228,7 +228,7 @@ async fn a_store_change_is_refused_with_a_message_saying_it_needs_a_restart() {
             assert!(
                 reason.contains("store") && reason.contains("restart"),
                 "{reason}"
-            )
+            );
         }
         other => panic!("{other:?}"),
     }

@@ -19,6 +19,7 @@ fn wait_for(what: &str, check: impl Fn() -> bool) {
     }
 }
 
+#[allow(unsafe_code)] // the SAFETY comments below say why
 fn signal(child: &Child, signal: i32) {
     // SAFETY: sends a signal to our own child.
     unsafe {
@@ -218,6 +219,7 @@ fn run_with_open_files(root: &Path, limit: u64, extra: &[(&str, &str)]) -> Child
 }
 
 /// `clara run` started with these soft and hard open-files limits, its stderr piped.
+#[allow(unsafe_code)] // the SAFETY comments below say why
 fn run_with_limits(root: &Path, soft: u64, hard: u64, extra: &[(&str, &str)]) -> Child {
     use std::os::unix::process::CommandExt;
     let mut command = support::clara(root);

@@ -248,7 +248,7 @@ impl State {
 
         let guilds: Vec<Value> = (self.guilds.iter())
             .filter(|g| shard_of(Some(g.id), shard[1]) == shard[0])
-            .map(|g| g.to_json())
+            .map(super::payloads::GuildSpec::to_json)
             .collect();
         let ids: Vec<u64> = guilds.iter().filter_map(|g| id_of(&g["id"])).collect();
         let ready = ready_json(&id, &self.ws_url, shard, &ids);
