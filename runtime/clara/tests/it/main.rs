@@ -30,6 +30,7 @@ mod http_tools;
 mod init;
 mod mcp_server;
 mod migrate;
+mod module_graph;
 mod orphans;
 mod oversized_replies;
 mod providers;
