@@ -8,6 +8,8 @@ use std::time::Duration;
 use clara_core::engine::event_data::{EventData, GatewayShutdown, GatewayStartup};
 use clara_core::engine::{Clock, Event, EventSink};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::discord::{Discord, Observers};
 use crate::hooks::{self, HookBus};
@@ -60,10 +62,15 @@ pub struct App {
     /// The status endpoint, when it runs.
     pub status: Option<StatusServer>,
     discord: Option<Discord>,
-    /// Runs the hooks of queued events.
+    /// Runs the hooks of queued events, until `hooks_done`.
     dispatcher: JoinHandle<()>,
-    /// What starts new work on its own: the scheduler, the job worker, SIGHUP reloads.
-    background: Vec<JoinHandle<()>>,
+    hooks_done: CancellationToken,
+    /// Cancelled when clara stops admitting work: the scheduler, the job worker and SIGHUP
+    /// reloads start nothing new after it, and what they run finishes.
+    admitting: CancellationToken,
+    /// Every scheduled run, job round and hook action under way, so shutdown waits for them
+    /// instead of cutting one off mid-call.
+    work: TaskTracker,
     watcher: Option<Watcher>,
 }
 
@@ -101,8 +108,17 @@ impl App {
         );
         let health = Health::new();
         let live = Live::start(loader, clock, bus.clone()).await?;
-        let dispatcher = hooks::dispatch(queue, live.clone(), bus.clone());
-        let mut background = vec![reload_on_sighup(live.clone())];
+        let work = TaskTracker::new();
+        let admitting = CancellationToken::new();
+        let hooks_done = CancellationToken::new();
+        let dispatcher = hooks::dispatch(
+            queue,
+            live.clone(),
+            bus.clone(),
+            work.clone(),
+            hooks_done.clone(),
+        );
+        work.spawn(reload_on_sighup(live.clone(), admitting.clone()));
         if features.scheduler {
             let context = Arc::new(hooks::actions::Context {
                 live: live.clone(),
@@ -111,15 +127,19 @@ impl App {
             // Leases name the process, not just the host: a restarted or second instance on
             // the same host must not pass for this one.
             let holder = format!("{node_id}:{}", std::process::id());
-            background.push(crate::scheduler::runner::start(
-                live.clone(),
-                context,
-                bus.clone(),
-                holder,
+            work.spawn(crate::scheduler::runner::run(
+                crate::scheduler::runner::Scheduler {
+                    live: live.clone(),
+                    context,
+                    events: bus.clone(),
+                    holder,
+                    work: work.clone(),
+                },
+                admitting.clone(),
             ));
         }
         if features.jobs {
-            background.push(work_jobs(live.clone()));
+            work.spawn(work_jobs(live.clone(), admitting.clone()));
         }
         let watcher = if runtime.watch {
             let debounce = Duration::from_millis(u64::from(runtime.reload_debounce_ms));
@@ -174,31 +194,40 @@ impl App {
             status,
             discord,
             dispatcher,
-            background,
+            hooks_done,
+            admitting,
+            work,
             watcher,
         })
     }
 
-    /// Stops everything that starts new work at once (the scheduler, the job worker,
-    /// reloads), then the adapters (their running and queued turns finish first, within the
-    /// grace time), then runs the `gateway:shutdown` hooks ahead of any hook backlog while the
-    /// backlog drains (both within a limit), and stops the status endpoint and every MCP
-    /// server.
+    /// Stops admitting work (the scheduler, the job worker and reloads start nothing new),
+    /// then the adapters (their running and queued turns finish first, within the grace
+    /// time), waits within the grace time for the scheduled runs, jobs and hooks under way,
+    /// then runs the `gateway:shutdown` hooks ahead of any hook backlog while the backlog
+    /// drains (both within a limit), and stops the status endpoint and every MCP server.
+    /// Nothing is cut off mid-call except what outlives the grace time.
     pub async fn shutdown(self, reason: &str) {
-        for task in &self.background {
-            task.abort();
-        }
+        self.admitting.cancel();
         drop(self.watcher);
-        if let Some(discord) = self.discord {
-            let grace = self
-                .live
+        let grace = Duration::from_secs(u64::from(
+            self.live
                 .current()
                 .config
                 .clara
                 .value
                 .runtime
-                .shutdown_grace_secs;
-            discord.stop(Duration::from_secs(u64::from(grace))).await;
+                .shutdown_grace_secs,
+        ));
+        if let Some(discord) = self.discord {
+            discord.stop(grace).await;
+        }
+        self.work.close();
+        if tokio::time::timeout(grace, self.work.wait()).await.is_err() {
+            tracing::warn!(
+                running = self.work.len(),
+                "scheduled runs, jobs or hooks were still running after the grace time"
+            );
         }
         let last = Event::global(EventData::GatewayShutdown(GatewayShutdown {
             reason: reason.to_owned(),
@@ -209,7 +238,8 @@ impl App {
                 "some hooks were still running or waiting at shutdown"
             );
         }
-        self.dispatcher.abort();
+        self.hooks_done.cancel();
+        let _ = self.dispatcher.await;
         if let Some(status) = self.status {
             status.shutdown().await;
         }
@@ -224,52 +254,62 @@ const REEMBED_BATCHES: u32 = 4;
 const JOB_POLL: Duration = Duration::from_secs(2);
 
 /// Ends sessions gone idle (queuing their summaries) and runs due jobs on the current
-/// generation, a batch at a time.
-fn work_jobs(live: Arc<Live>) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            let generation = live.current();
-            if let Err(error) = generation.end_idle_sessions(64).await {
-                tracing::warn!(%error, "idle sessions could not be ended");
-            }
-            match generation.run_due_jobs(16).await {
-                Ok(report) if report.done + report.failed > 0 => continue,
-                Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "the job queue could not be read"),
-            }
-            // When the queue is empty: memories not yet embedded by the current model (a
-            // model change re-embeds them all, a batch at a time).
-            match generation.reembed(REEMBED_BATCHES).await {
-                Ok(0) => {}
-                Ok(count) => {
-                    tracing::info!(count, "embedded memories for the current model");
-                    continue;
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "re-embedding failed; memories stay searchable by text");
-                }
-            }
-            tokio::time::sleep(JOB_POLL).await;
+/// generation, one at a time, until clara stops admitting work; a job under way finishes.
+async fn work_jobs(live: Arc<Live>, admitting: CancellationToken) {
+    while !admitting.is_cancelled() {
+        let generation = live.current();
+        match generation.run_due_jobs(1).await {
+            Ok(report) if report.done + report.failed > 0 => continue,
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "the job queue could not be read"),
         }
-    })
+        // When the queue is empty: sessions gone idle end, queuing their summaries.
+        match generation.end_idle_sessions(64).await {
+            Ok(0) => {}
+            Ok(_) => continue,
+            Err(error) => tracing::warn!(%error, "idle sessions could not be ended"),
+        }
+        // When the queue is empty: memories not yet embedded by the current model (a
+        // model change re-embeds them all, a batch at a time).
+        match generation.reembed(REEMBED_BATCHES).await {
+            Ok(0) => {}
+            Ok(count) => {
+                tracing::info!(count, "embedded memories for the current model");
+                continue;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "re-embedding failed; memories stay searchable by text");
+            }
+        }
+        tokio::select! {
+            () = admitting.cancelled() => {}
+            () = tokio::time::sleep(JOB_POLL) => {}
+        }
+    }
 }
 
-/// Reloads on every SIGHUP.
-fn reload_on_sighup(live: Arc<Live>) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-                tracing::warn!("cannot listen for SIGHUP");
-                return;
-            };
-            while hangups.recv().await.is_some() {
-                tracing::info!("SIGHUP: reloading");
-                live.reload().await;
+/// Reloads on every SIGHUP until clara stops admitting work.
+async fn reload_on_sighup(live: Arc<Live>, admitting: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP");
+            return;
+        };
+        loop {
+            tokio::select! {
+                () = admitting.cancelled() => return,
+                hangup = hangups.recv() => {
+                    if hangup.is_none() {
+                        return;
+                    }
+                }
             }
+            tracing::info!("SIGHUP: reloading");
+            live.reload().await;
         }
-    })
+    }
 }
 
 /// The machine's name, for `CLARA_NODE_ID` when `runtime.node_id` is not set.

@@ -10,6 +10,7 @@ use clara_core::engine::Event;
 use clara_core::engine::EventData;
 use serde_json::json;
 use tokio::sync::mpsc;
+use tokio_util::task::TaskTracker;
 use twilight_http::Client;
 use twilight_model::guild::Permissions;
 use twilight_model::id::Id;
@@ -50,6 +51,8 @@ pub struct Bot {
     pub health: Arc<Health>,
     /// Busy channels.
     pub lanes: Lanes,
+    /// Every channel worker under way, so closing the connection can wait for them.
+    pub work: TaskTracker,
     identity: OnceLock<Identity>,
     seen: Mutex<Seen>,
     guilds: Mutex<HashMap<Id<GuildMarker>, Guild>>,
@@ -107,6 +110,7 @@ impl Bot {
             bus: observers.bus,
             health: observers.health,
             lanes: Lanes::default(),
+            work: TaskTracker::new(),
             identity: OnceLock::new(),
             seen: Mutex::default(),
             guilds: Mutex::default(),

@@ -19,12 +19,12 @@ pub mod split;
 pub mod turn;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clara_config::ConfigSet;
 use clara_config::model::adapters::ShardRange;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use twilight_gateway::{ConfigBuilder, Intents, Shard, ShardId};
 
 use crate::live::Live;
@@ -32,9 +32,6 @@ use crate::status::AdapterState;
 use bot::{ADAPTER, Bot};
 
 pub use bot::Observers;
-
-/// How often the adapter checks whether a reload changed its connection settings.
-const SETTINGS_POLL: Duration = Duration::from_secs(1);
 
 /// Why the adapter cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -83,7 +80,7 @@ pub fn check(set: &ConfigSet) -> Result<(), DiscordError> {
 
 /// The running adapter.
 pub struct Discord {
-    stop: watch::Sender<bool>,
+    stop: CancellationToken,
     task: JoinHandle<()>,
 }
 
@@ -95,15 +92,15 @@ impl Discord {
             return Ok(None);
         };
         observers.health.set(ADAPTER, AdapterState::Starting);
-        let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(supervise(live, observers, connection, stopped));
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(supervise(live, observers, connection, stop.clone()));
         Ok(Some(Discord { stop, task }))
     }
 
     /// Stops taking messages, lets running and queued turns finish (at most `grace`), and
     /// disconnects.
     pub async fn stop(self, grace: Duration) {
-        let _ = self.stop.send(true);
+        self.stop.cancel();
         if tokio::time::timeout(grace + Duration::from_secs(2), self.task)
             .await
             .is_err()
@@ -118,7 +115,7 @@ async fn supervise(
     live: Arc<Live>,
     observers: Observers,
     first: Connection,
-    mut stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) {
     let mut wanted = Some(first);
     let grace = |live: &Live| {
@@ -142,7 +139,7 @@ async fn supervise(
         };
         let next = tokio::select! {
             next = changed(&live, &wanted) => Some(next),
-            _ = stop.wait_for(|s| *s) => None,
+            () = stop.cancelled() => None,
         };
         if let Some(session) = session {
             session.close(grace(&live)).await;
@@ -162,15 +159,17 @@ async fn supervise(
 /// Waits until a reload changes the connection settings, and returns the new ones. Invalid
 /// new settings (a token variable emptied) keep the running connection, with a warning.
 async fn changed(live: &Live, current: &Option<Connection>) -> Option<Connection> {
-    let mut seen = live.current();
+    let mut changes = live.changes();
+    // The generation current now is checked first: a reload may have landed while the
+    // connection was opening.
+    changes.mark_changed();
     loop {
-        tokio::time::sleep(SETTINGS_POLL).await;
-        let generation = live.current();
-        if Arc::ptr_eq(&generation, &seen) {
-            continue;
+        if changes.changed().await.is_err() {
+            // No more reloads will come: the connection stays as it is.
+            std::future::pending::<()>().await;
         }
-        seen = generation;
-        match Connection::of(&seen.config) {
+        let generation = changes.borrow_and_update().clone();
+        match Connection::of(&generation.config) {
             Ok(next) if next != *current => return next,
             Ok(_) => {}
             Err(error) => tracing::warn!("{error}; the running Discord connection stays"),
@@ -181,8 +180,11 @@ async fn changed(live: &Live, current: &Option<Connection>) -> Option<Connection
 /// One connection: the REST client, the shards and the listener for tool status.
 struct Session {
     bot: Arc<Bot>,
-    stop: watch::Sender<bool>,
+    /// Stops the shards: no new messages.
+    stop: CancellationToken,
     shards: Vec<JoinHandle<()>>,
+    /// Stops the tool-status listener, once the turns under way are done.
+    listening: CancellationToken,
     listener: JoinHandle<()>,
 }
 
@@ -220,19 +222,21 @@ impl Session {
                 ((0..total).collect(), total)
             }
         };
-        let (stop, stopped) = watch::channel(false);
+        let stop = CancellationToken::new();
         let shards = ids
             .into_iter()
             .map(|id| {
                 let shard = Shard::with_config(ShardId::new(id, total), config.clone());
-                tokio::spawn(shard::run(shard, bot.clone(), stopped.clone()))
+                tokio::spawn(shard::run(shard, bot.clone(), stop.clone()))
             })
             .collect();
-        let listener = tokio::spawn(show_tool_status(bot.clone()));
+        let listening = CancellationToken::new();
+        let listener = tokio::spawn(show_tool_status(bot.clone(), listening.clone()));
         Session {
             bot,
             stop,
             shards,
+            listening,
             listener,
         }
     }
@@ -240,21 +244,22 @@ impl Session {
     /// Disconnects (no new messages), then waits (at most `grace`) for the turns under way and
     /// the messages already queued to finish.
     async fn close(self, grace: Duration) {
-        let _ = self.stop.send(true);
+        self.stop.cancel();
         for shard in self.shards {
             let _ = shard.await;
         }
-        let deadline = Instant::now() + grace;
-        while self.bot.lanes.busy() > 0 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        if self.bot.lanes.busy() > 0 {
+        self.bot.work.close();
+        if tokio::time::timeout(grace, self.bot.work.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!(
                 channels = self.bot.lanes.busy(),
                 "Discord turns still running at shutdown were cut off"
             );
         }
-        self.listener.abort();
+        self.listening.cancel();
+        let _ = self.listener.await;
     }
 }
 
@@ -280,10 +285,14 @@ async fn recommended_shards(http: &twilight_http::Client) -> u32 {
 }
 
 /// Routes `tool:start` events of Discord turns to their channels as status lines.
-async fn show_tool_status(bot: Arc<Bot>) {
+async fn show_tool_status(bot: Arc<Bot>, stop: CancellationToken) {
     let mut events = bot.bus.subscribe();
     loop {
-        match events.recv().await {
+        let next = tokio::select! {
+            () = stop.cancelled() => return,
+            next = events.recv() => next,
+        };
+        match next {
             Ok(event) => bot.show_tool_event(&event),
             Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
                 tracing::debug!(missed, "tool status lines skipped");

@@ -8,7 +8,7 @@ use std::time::Duration;
 use clara_core::engine::event_data::{
     AdapterConnected, AdapterDisconnected, Connected, Disconnected, EventData,
 };
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use twilight_gateway::error::ReceiveMessageErrorType;
 use twilight_gateway::{CloseFrame, Event, EventTypeFlags, Shard, StreamExt as _};
 
@@ -23,7 +23,7 @@ const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
 /// Runs `shard` until it is closed for good or `stop` turns true; then it closes the
 /// connection (without reconnecting) and returns.
-pub async fn run(mut shard: Shard, bot: Arc<Bot>, mut stop: watch::Receiver<bool>) {
+pub async fn run(mut shard: Shard, bot: Arc<Bot>, stop: CancellationToken) {
     let id = shard.id().number();
     bot.set_shard(id, ShardState::Starting);
     let mut last_close: Option<String> = None;
@@ -31,7 +31,7 @@ pub async fn run(mut shard: Shard, bot: Arc<Bot>, mut stop: watch::Receiver<bool
     loop {
         let next = tokio::select! {
             item = shard.next_event(EventTypeFlags::all()) => Some(item),
-            _ = stop.wait_for(|stop| *stop) => None,
+            () = stop.cancelled() => None,
         };
         let Some(next) = next else {
             close(&mut shard).await;

@@ -17,8 +17,10 @@ use super::reactions::{react, unreact};
 use super::reply::{Reply, Style, Update, post_quietly};
 
 /// Starts the worker of a channel whose lane just opened; it ends when the lane is empty.
+/// The connection tracks it, so closing waits for it.
 pub fn work_channel(bot: Arc<Bot>, channel: Id<ChannelMarker>) {
-    tokio::spawn(async move {
+    let work = bot.work.clone();
+    work.spawn(async move {
         loop {
             let batch = bot.config().batch_active_channels;
             let Some((work, signal)) = bot.lanes.next(channel, batch) else {

@@ -15,6 +15,8 @@ use clara_core::engine::{Event, EventObserver, EventSink, Generation, LogEvents}
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::live::Live;
 use actions::{Action, Context, Run};
@@ -172,9 +174,16 @@ impl EventSink for HookBus {
     }
 }
 
-/// Runs the hooks of `live`'s current configuration for every queued event until the bus is
-/// gone. The hook list is read per event, so a removed hook never fires again.
-pub fn dispatch(mut queue: EventQueue, live: Arc<Live>, bus: Arc<HookBus>) -> JoinHandle<()> {
+/// Runs the hooks of `live`'s current configuration for every queued event until `done`, each
+/// action tracked by `work`. The hook list is read per event, so a removed hook never fires
+/// again.
+pub fn dispatch(
+    mut queue: EventQueue,
+    live: Arc<Live>,
+    bus: Arc<HookBus>,
+    work: TaskTracker,
+    done: CancellationToken,
+) -> JoinHandle<()> {
     let context = Arc::new(Context {
         live: live.clone(),
         client: live.http_client().clone(),
@@ -182,7 +191,15 @@ pub fn dispatch(mut queue: EventQueue, live: Arc<Live>, bus: Arc<HookBus>) -> Jo
     let permits = bus.permits.clone();
     let concurrency = bus.concurrency;
     tokio::spawn(async move {
-        while let Some(queued) = queue.0.recv().await {
+        loop {
+            let queued = tokio::select! {
+                biased;
+                () = done.cancelled() => None,
+                queued = queue.0.recv() => queued,
+            };
+            let Some(queued) = queued else {
+                break;
+            };
             let Stamped { event, at } = match queued {
                 Queued::Event(stamped) => *stamped,
                 Queued::Flush(done) => {
@@ -217,7 +234,7 @@ pub fn dispatch(mut queue: EventQueue, live: Arc<Live>, bus: Arc<HookBus>) -> Jo
                 let event = event.clone();
                 let data = data.clone();
                 let node_id = bus.node_id.clone();
-                tokio::spawn(async move {
+                work.spawn(async move {
                     let _permit = permit;
                     let stamp = Stamp {
                         data: &data,

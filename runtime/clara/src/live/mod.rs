@@ -41,6 +41,8 @@ pub type Loader = Box<dyn Fn() -> Result<ConfigSet, ConfigError> + Send + Sync>;
 /// The current generation and what rebuilding it reuses.
 pub struct Live {
     current: ArcSwap<Generation>,
+    /// Every generation made current, for whatever waits on a reload instead of asking.
+    changes: tokio::sync::watch::Sender<Arc<Generation>>,
     loader: Loader,
     /// What the last build made, for the next one to keep; held across a whole reload, so
     /// reloads run one at a time.
@@ -89,9 +91,12 @@ impl Live {
         let mcp = McpServers::new(client.clone());
         let providers = Providers::build(&set.clara.value, &set.env);
         let tools = crate::tools::build(&set, &client, None);
-        let generation = assemble(set, &providers, &tools, &mcp, &store, &clock, &events)?;
+        let generation = Arc::new(assemble(
+            set, &providers, &tools, &mcp, &store, &clock, &events,
+        )?);
         Ok(Arc::new(Live {
-            current: ArcSwap::from_pointee(generation),
+            changes: tokio::sync::watch::Sender::new(generation.clone()),
+            current: ArcSwap::new(generation),
             loader,
             kept: tokio::sync::Mutex::new(Kept { providers, tools }),
             mcp,
@@ -107,6 +112,12 @@ impl Live {
     /// The generation new work starts on.
     pub fn current(&self) -> Arc<Generation> {
         self.current.load_full()
+    }
+
+    /// The generation made current by each reload from now on: `changed().await` wakes when
+    /// one lands, so an adapter follows its settings without polling.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<Arc<Generation>> {
+        self.changes.subscribe()
     }
 
     /// The MCP servers the generations use.
@@ -222,7 +233,9 @@ impl Live {
                 return Reload::Failed(error.to_string());
             }
         };
-        self.current.store(Arc::new(generation));
+        let generation = Arc::new(generation);
+        self.current.store(generation.clone());
+        self.changes.send_replace(generation);
         *kept = Kept { providers, tools };
         tracing::info!(
             added = ?changes.added,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use notify::{EventKind, RecommendedWatcher, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use super::Live;
 
@@ -18,15 +18,15 @@ const CONFIG_DIRS: [&str; 4] = ["personas", "pipelines", "hooks", "tools.d"];
 /// Files directly in the root that are configuration.
 const ROOT_FILES: [&str; 2] = ["clara.toml", ".env"];
 
-/// A running watcher; dropping it stops watching.
+/// A running watcher; dropping it stops watching (a reload under way finishes).
 pub struct Watcher {
     _debouncer: Arc<Mutex<Debouncer<RecommendedWatcher, RecommendedCache>>>,
-    task: JoinHandle<()>,
+    stop: CancellationToken,
 }
 
 impl Drop for Watcher {
     fn drop(&mut self) {
-        self.task.abort();
+        self.stop.cancel();
     }
 }
 
@@ -62,8 +62,18 @@ pub fn watch(live: Arc<Live>, root: &Path, debounce: Duration) -> Result<Watcher
         .watch(&root, RecursiveMode::NonRecursive)?;
     watch_config_dirs(&debouncer, &root);
     let watched = debouncer.clone();
-    let task = tokio::spawn(async move {
-        while settled.recv().await.is_some() {
+    let stop = CancellationToken::new();
+    let stopped = stop.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = stopped.cancelled() => return,
+                change = settled.recv() => {
+                    if change.is_none() {
+                        return;
+                    }
+                }
+            }
             // One reload covers every change that arrived meanwhile.
             while settled.try_recv().is_ok() {}
             // A config folder created after start is watched from now on.
@@ -73,7 +83,7 @@ pub fn watch(live: Arc<Live>, root: &Path, debounce: Duration) -> Result<Watcher
     });
     Ok(Watcher {
         _debouncer: debouncer,
-        task,
+        stop,
     })
 }
 

@@ -13,7 +13,8 @@ use clara_core::engine::event_data::{EventData, TaskFailed, TaskStarted};
 use clara_core::engine::{Event, EventSink};
 use clara_core::store::Millis;
 use serde_json::json;
-use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::schedule::Schedule;
 use crate::hooks::actions::{Action, Context, Run};
@@ -33,17 +34,33 @@ struct Planned {
     next: Option<Millis>,
 }
 
-/// Starts the scheduler. `holder` names this process in leases (unique per process).
-pub fn start(
-    live: Arc<Live>,
-    context: Arc<Context>,
-    events: Arc<dyn EventSink>,
-    holder: String,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
+/// What the scheduler runs tasks with.
+pub struct Scheduler {
+    /// The running configuration.
+    pub live: Arc<Live>,
+    /// What actions run with.
+    pub context: Arc<Context>,
+    /// Where task events go.
+    pub events: Arc<dyn EventSink>,
+    /// This process in leases (unique per process).
+    pub holder: String,
+    /// Where each run is tracked, so shutdown waits for it.
+    pub work: TaskTracker,
+}
+
+/// Runs tasks as they fall due until clara stops admitting work; runs under way finish.
+pub async fn run(scheduler: Scheduler, admitting: CancellationToken) {
+    let Scheduler {
+        live,
+        context,
+        events,
+        holder,
+        work,
+    } = scheduler;
+    {
         let mut planned: HashMap<String, Planned> = HashMap::new();
         let mut running: HashMap<String, Arc<AtomicBool>> = HashMap::new();
-        loop {
+        while !admitting.is_cancelled() {
             let generation = live.current();
             let now = generation.services.clock.now();
             replan(&live, &mut planned, now).await;
@@ -87,7 +104,7 @@ pub fn start(
                     events: events.clone(),
                     holder: holder.clone(),
                 };
-                tokio::spawn(async move {
+                work.spawn(async move {
                     run.run().await;
                     busy.store(false, Ordering::SeqCst);
                 });
@@ -99,9 +116,12 @@ pub fn start(
                 .map_or(MAX_SLEEP, |next| {
                     Duration::from_millis(u64::try_from(next - now).unwrap_or(0)).min(MAX_SLEEP)
                 });
-            tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
+            tokio::select! {
+                () = admitting.cancelled() => {}
+                () = tokio::time::sleep(wait.max(Duration::from_millis(1))) => {}
+            }
         }
-    })
+    }
 }
 
 /// Brings the plan in line with the current configuration: new or changed tasks are planned

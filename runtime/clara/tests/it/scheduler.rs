@@ -224,3 +224,36 @@ async fn a_disabled_task_never_runs_and_a_task_runs_in_its_working_dir() {
     let seen = lines(&log);
     assert!(seen.iter().all(|l| l == "work"), "{seen:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_lets_a_run_under_way_finish_and_records_its_end() {
+    let root = support::shipped_root();
+    let log = root.path().join("log");
+    write_tasks(
+        root.path(),
+        &format!(
+            "tasks:\n  - name: slow\n    type: one_shot\n    delay: 0.05\n    command: 'echo start >> {log}; sleep 0.8; echo end >> {log}'\n",
+            log = log.display()
+        ),
+    );
+    let app = app(root.path()).await;
+    until("the run starts", Duration::from_secs(10), || {
+        lines(&log) == ["start"]
+    })
+    .await;
+    let store = app.live.current().services.store.clone();
+    let stopping = Instant::now();
+    app.shutdown("test").await;
+    assert_eq!(lines(&log), ["start", "end"], "the run was cut off");
+    assert!(stopping.elapsed() >= Duration::from_millis(500));
+    let run = store
+        .task_run("slow")
+        .await
+        .unwrap()
+        .expect("the run is recorded");
+    assert!(
+        run.last_finished_at.is_some(),
+        "its end is recorded: {run:?}"
+    );
+    assert_eq!(run.last_ok, Some(true));
+}
