@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod engine;
+pub mod lanes;
 pub mod llm;
 pub mod store;
 

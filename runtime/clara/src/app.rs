@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::discord::{Discord, Observers};
+use crate::adapters::{self, Adapter, Observers};
 use crate::hooks::{self, HookBus};
 use crate::live::watch::{self, Watcher};
 use crate::live::{Live, LiveError, Loader};
@@ -26,9 +26,9 @@ pub enum StartError {
     /// The configuration could not be made live (the store, the engine).
     #[error(transparent)]
     Live(#[from] LiveError),
-    /// The Discord adapter cannot start (no token).
+    /// An enabled adapter cannot start (Discord without its token).
     #[error(transparent)]
-    Discord(#[from] crate::discord::DiscordError),
+    Adapter(#[from] adapters::AdapterError),
     /// The status endpoint cannot listen.
     #[error(transparent)]
     Status(#[from] crate::status::StatusError),
@@ -61,7 +61,7 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// The status endpoint, when it runs.
     pub status: Option<StatusServer>,
-    discord: Option<Discord>,
+    adapters: Vec<Box<dyn Adapter>>,
     /// Runs the hooks of queued events, until `hooks_done`.
     dispatcher: JoinHandle<()>,
     hooks_done: CancellationToken,
@@ -84,7 +84,7 @@ impl App {
     ) -> Result<App, StartError> {
         let first = loader().map_err(StartError::Config)?;
         if features.adapters {
-            crate::discord::check(&first)?;
+            adapters::check(&first)?;
         }
         let runtime = first.clara.value.runtime.clone();
         let root = first.root.clone();
@@ -156,7 +156,7 @@ impl App {
         } else {
             None
         };
-        let (discord, status) = if features.adapters {
+        let (adapters, status) = if features.adapters {
             let observers = Observers {
                 bus: bus.clone(),
                 health: health.clone(),
@@ -176,9 +176,9 @@ impl App {
             } else {
                 None
             };
-            (Discord::start(live.clone(), observers)?, status)
+            (adapters::start(&live, &observers)?, status)
         } else {
-            (None, None)
+            (Vec::new(), None)
         };
         bus.emit(Event::global(EventData::GatewayStartup(GatewayStartup {
             node_id: node_id.clone(),
@@ -192,7 +192,7 @@ impl App {
             health,
             metrics,
             status,
-            discord,
+            adapters,
             dispatcher,
             hooks_done,
             admitting,
@@ -219,9 +219,7 @@ impl App {
                 .runtime
                 .shutdown_grace_secs,
         ));
-        if let Some(discord) = self.discord {
-            discord.stop(grace).await;
-        }
+        adapters::stop_all(self.adapters, grace).await;
         self.work.close();
         if tokio::time::timeout(grace, self.work.wait()).await.is_err() {
             tracing::warn!(

@@ -2,9 +2,9 @@
 //! configuration with hot reload, hooks and the scheduler. The command line in `main.rs` is a
 //! thin layer over this library.
 
+pub mod adapters;
 pub mod app;
 pub mod children;
-pub mod discord;
 pub mod errors;
 pub mod hooks;
 pub mod live;

@@ -9,21 +9,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use clara::adapters::terminal::{self, ADAPTER, Terminal};
 use clara::app::{App, Features};
-use clara::live::{Live, Loader, Outlet};
-use clara_config::model::hook::Delivery;
-use clara_core::engine::event_data::{AdapterConnected, AdapterDisconnected, EventData};
+use clara::live::{Live, Loader};
 use clara_core::engine::{
-    Clock, Conversation, Event, EventSink, Generation, Incoming, ManualClock, Outcome, SystemClock,
-    TurnEnd,
+    Clock, Conversation, Generation, Incoming, ManualClock, Outcome, SystemClock, TurnEnd,
 };
-use clara_core::llm::BoxFuture;
+use tokio_util::sync::CancellationToken;
 
 use super::chat_input::Messages;
 use crate::cli::ChatArgs;
-
-/// The platform name of the terminal.
-const ADAPTER: &str = "chat";
 
 /// How long `clara chat` waits at exit for queued memory work before leaving it for next time.
 const DRAIN_LIMIT: Duration = Duration::from_secs(60);
@@ -73,80 +68,21 @@ pub async fn run(root: &Path, args: &ChatArgs) -> anyhow::Result<ExitCode> {
     let app = App::start(loader, clock()?, Features::default()).await?;
     app.live.outlets().register(ADAPTER, Arc::new(Terminal));
     app.live.mcp().started(MCP_START_WAIT).await;
-    app.bus.emit(adapter_event(
-        EventData::AdapterConnected(AdapterConnected {
-            adapter: ADAPTER.to_owned(),
-            shard: None,
-            detail: None,
-        }),
-        &user,
-        &conversation,
+    terminal::connected(app.bus.as_ref(), &user, &conversation);
+    let status_done = CancellationToken::new();
+    let status = tokio::spawn(terminal::show_tool_status(
+        app.bus.clone(),
+        app.live.clone(),
+        conversation.id.clone(),
+        status_done.clone(),
     ));
-    let status = show_tool_status(&app, &conversation);
     let outcome = converse(&app.live, &mut messages, &user, &conversation).await;
-    status.abort();
-    app.bus.emit(adapter_event(
-        EventData::AdapterDisconnected(AdapterDisconnected {
-            adapter: ADAPTER.to_owned(),
-            shard: None,
-            detail: None,
-        }),
-        &user,
-        &conversation,
-    ));
+    status_done.cancel();
+    let _ = status.await;
+    terminal::disconnected(app.bus.as_ref(), &user, &conversation);
     // Whatever happened, shutdown hooks run and no MCP server outlives the chat.
     app.shutdown("end of input").await;
     outcome
-}
-
-fn adapter_event(data: EventData, user: &str, conversation: &Conversation) -> Event {
-    Event {
-        platform: Some(ADAPTER.to_owned()),
-        user_id: Some(user.to_owned()),
-        channel_id: Some(conversation.id.clone()),
-        ..Event::global(data)
-    }
-}
-
-/// Prints a status line to stderr when a tool of this chat's turn starts (with
-/// `adapters.chat.tool_status`, read for each event so an edit applies at once).
-fn show_tool_status(app: &App, conversation: &Conversation) -> tokio::task::JoinHandle<()> {
-    let mut events = app.bus.subscribe();
-    let live = app.live.clone();
-    let conversation = conversation.id.clone();
-    tokio::spawn(async move {
-        loop {
-            let event = match events.recv().await {
-                Ok(event) => event,
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-            };
-            let EventData::ToolStart(start) = &event.data else {
-                continue;
-            };
-            let ours = event.platform.as_deref() == Some(ADAPTER)
-                && event.channel_id.as_deref() == Some(conversation.as_str());
-            if !ours || !live.current().config.clara.value.adapters.chat.tool_status {
-                continue;
-            }
-            let emoji = start.emoji.as_deref().unwrap_or("🔧");
-            eprintln!("{emoji} {}…", start.label);
-        }
-    })
-}
-
-/// The terminal as a place pipelines run by hooks post to (`deliver = { adapter = "chat" }`).
-struct Terminal;
-
-impl Outlet for Terminal {
-    fn post<'a>(&'a self, _to: &'a Delivery, text: &'a str) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(async move {
-            let mut out = std::io::stdout().lock();
-            writeln!(out, "{text}")
-                .and_then(|()| out.flush())
-                .map_err(|e| e.to_string())
-        })
-    }
 }
 
 /// Answers every message until the input ends, each on the configuration current when it

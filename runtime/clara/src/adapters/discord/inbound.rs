@@ -8,6 +8,7 @@ use clara_config::model::adapters::{ChannelMode, DiscordConfig};
 use clara_config::model::common::fill;
 use clara_core::engine::event_data::{EventData, MessageCancelled};
 use clara_core::engine::{Event, Generation};
+use clara_core::lanes::{Admission, NOTICE_AFTER};
 use clara_core::store::ChannelModeSetting;
 use tokio::sync::mpsc;
 use twilight_model::channel::Message;
@@ -15,10 +16,10 @@ use twilight_model::channel::message::AllowedMentions;
 use twilight_model::id::Id;
 use twilight_model::id::marker::ChannelMarker;
 
+use super::bot::Pending;
 use super::bot::{ADAPTER, Bot};
 use super::gate::{Facts, Verdict, configured_mode, decide};
 use super::incoming::{conversation, tidy_mentions, user_id};
-use super::lanes::{Admission, NOTICE_AFTER, Pending};
 use super::reactions::{react, unreact};
 
 /// Takes a shard's messages in the order Discord sent them: each is admitted to its channel's
@@ -88,6 +89,8 @@ async fn on_message(bot: &Arc<Bot>, message: Message) {
     }
     let channel_id = message.channel_id;
     let pending = Pending {
+        author: message.author.id.to_string(),
+        text: message.content.clone(),
         message: Arc::new(message),
         addressed,
         arrived: Instant::now(),
@@ -159,7 +162,7 @@ pub fn mode_of(
 /// A stop phrase: the channel's running turn stops and its queue empties at once; 🛑 says
 /// something was stopped, 👌 that nothing was running.
 fn stop(bot: &Arc<Bot>, generation: &Generation, message: Message) {
-    let stopped = bot.lanes.stop(message.channel_id);
+    let stopped = bot.lanes.stop(&message.channel_id);
     let something = stopped.was_running || !stopped.cleared.is_empty();
     let marks = bot.clone();
     let waiting: Vec<_> = stopped
@@ -192,7 +195,10 @@ fn stop(bot: &Arc<Bot>, generation: &Generation, message: Message) {
 async fn queued_notice(bot: Arc<Bot>, pending: Pending) {
     tokio::time::sleep(NOTICE_AFTER).await;
     let message = &pending.message;
-    let Some(position) = bot.lanes.position(message.channel_id, message.id) else {
+    let Some(position) = bot
+        .lanes
+        .position(&message.channel_id, |m| m.id == message.id)
+    else {
         return;
     };
     let notices = bot.config().notices;

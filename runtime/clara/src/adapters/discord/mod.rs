@@ -10,7 +10,6 @@ pub mod gate;
 pub mod images;
 pub mod inbound;
 pub mod incoming;
-pub mod lanes;
 pub mod outlet;
 pub mod reactions;
 pub mod reply;
@@ -31,7 +30,8 @@ use crate::live::Live;
 use crate::status::AdapterState;
 use bot::{ADAPTER, Bot};
 
-pub use bot::Observers;
+use super::{Adapter, Observers};
+use clara_core::llm::BoxFuture;
 
 /// Why the adapter cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -96,17 +96,23 @@ impl Discord {
         let task = tokio::spawn(supervise(live, observers, connection, stop.clone()));
         Ok(Some(Discord { stop, task }))
     }
+}
 
-    /// Stops taking messages, lets running and queued turns finish (at most `grace`), and
-    /// disconnects.
-    pub async fn stop(self, grace: Duration) {
-        self.stop.cancel();
-        if tokio::time::timeout(grace + Duration::from_secs(2), self.task)
-            .await
-            .is_err()
-        {
-            tracing::warn!("the Discord adapter did not stop in time");
-        }
+impl Adapter for Discord {
+    fn name(&self) -> &'static str {
+        ADAPTER
+    }
+
+    fn stop(self: Box<Self>, grace: Duration) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            self.stop.cancel();
+            if tokio::time::timeout(grace + Duration::from_secs(2), self.task)
+                .await
+                .is_err()
+            {
+                tracing::warn!("the Discord adapter did not stop in time");
+            }
+        })
     }
 }
 

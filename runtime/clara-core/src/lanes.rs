@@ -1,26 +1,33 @@
-//! One turn at a time per channel: messages that arrive while a channel is busy wait in its
-//! lane, and in active channels the unaddressed ones are answered together. Channels do not
-//! wait for each other.
+//! One turn at a time per conversation, for every adapter: messages that arrive while a
+//! conversation is busy wait in its lane, copies of a message still waiting or being answered
+//! are dropped, a stop phrase stops the running turn and clears the lane, and in active
+//! channels the unaddressed messages are answered together. Conversations do not wait for
+//! each other.
+
+mod stop_signal;
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::hash::Hash;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
-use twilight_model::channel::Message;
-use twilight_model::id::Id;
-use twilight_model::id::marker::{ChannelMarker, MessageMarker};
+pub use stop_signal::StopSignal;
+use stop_signal::{StopHandle, stop_pair};
 
 /// How long a message waits before its author is told it is queued: a message that arrives
 /// while the previous turn is only finishing up (storing the reply) starts without a notice,
 /// so notices mean a real wait and cost no requests otherwise.
 pub const NOTICE_AFTER: Duration = Duration::from_millis(1500);
 
-/// A message waiting for its turn.
+/// A message waiting for its turn, as its adapter received it.
 #[derive(Clone, Debug)]
-pub struct Pending {
-    /// The Discord message.
-    pub message: Arc<Message>,
+pub struct Pending<M> {
+    /// The adapter's message.
+    pub message: M,
+    /// Its author, as the adapter names them.
+    pub author: String,
+    /// Its text, as received.
+    pub text: String,
     /// A DM, mention or reply to clara; unaddressed messages (active channels) may batch.
     pub addressed: bool,
     /// When it arrived.
@@ -29,18 +36,18 @@ pub struct Pending {
 
 /// What a channel's worker answers next.
 #[derive(Debug)]
-pub enum Work {
+pub enum Work<M> {
     /// One message; `waited` when it sat in the queue first.
     One {
         /// The message.
-        pending: Pending,
+        pending: Pending<M>,
         /// How long it waited behind another turn.
         waited: Option<Duration>,
     },
     /// Several unaddressed messages of an active channel, answered in one turn.
     Batch {
         /// The messages, oldest first.
-        pending: Vec<Pending>,
+        pending: Vec<Pending<M>>,
         /// How long the oldest waited.
         waited: Duration,
     },
@@ -59,52 +66,71 @@ pub enum Admission {
 }
 
 /// What a stop phrase ended.
-#[derive(Debug, Default)]
-pub struct Stopped {
+#[derive(Debug)]
+pub struct Stopped<M> {
     /// A turn was running and has been told to stop.
     pub was_running: bool,
     /// Messages removed from the queue.
-    pub cleared: Vec<Pending>,
+    pub cleared: Vec<Pending<M>>,
 }
 
-/// The lanes of every busy channel.
-#[derive(Default)]
-pub struct Lanes {
-    lanes: Mutex<HashMap<Id<ChannelMarker>, Lane>>,
+impl<M> Default for Stopped<M> {
+    fn default() -> Self {
+        Stopped {
+            was_running: false,
+            cleared: Vec::new(),
+        }
+    }
 }
 
-#[derive(Default)]
-struct Lane {
-    /// Tells the running turn to stop (`true`), if one runs.
-    running: Option<watch::Sender<bool>>,
+/// The lanes of every busy conversation, keyed by the adapter's channel `C`, holding its
+/// messages `M`.
+pub struct Lanes<C, M> {
+    lanes: Mutex<HashMap<C, Lane<M>>>,
+}
+
+impl<C, M> Default for Lanes<C, M> {
+    fn default() -> Self {
+        Lanes {
+            lanes: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+struct Lane<M> {
+    /// Tells the running turn to stop, if one runs.
+    running: Option<StopHandle>,
     /// The messages the running turn answers.
-    answering: Vec<Pending>,
-    queue: VecDeque<Pending>,
+    answering: Vec<Pending<M>>,
+    queue: VecDeque<Pending<M>>,
 }
 
-impl Lane {
+impl<M> Lane<M> {
+    fn new() -> Self {
+        Lane {
+            running: None,
+            answering: Vec::new(),
+            queue: VecDeque::new(),
+        }
+    }
+
     /// Whether a message answered now or waiting is `pending` again: same author, same text,
     /// arrived at most `window` before it.
-    fn has_copy_of(&self, pending: &Pending, window: Duration) -> bool {
-        let same = |other: &Pending| {
-            other.message.author.id == pending.message.author.id
-                && other.message.content == pending.message.content
+    fn has_copy_of(&self, pending: &Pending<M>, window: Duration) -> bool {
+        let same = |other: &Pending<M>| {
+            other.author == pending.author
+                && other.text == pending.text
                 && pending.arrived.saturating_duration_since(other.arrived) <= window
         };
         !window.is_zero() && (self.answering.iter().any(same) || self.queue.iter().any(same))
     }
 }
 
-impl Lanes {
+impl<C: Hash + Eq + Clone, M: Clone> Lanes<C, M> {
     /// Admits a message: `Start` when its channel was idle (the message is then the first
     /// piece of work), `Queued(position)` otherwise, or `Duplicate` when a copy from the same
     /// author within `duplicate_window` is being answered or waits.
-    pub fn admit(
-        &self,
-        channel: Id<ChannelMarker>,
-        pending: Pending,
-        duplicate_window: Duration,
-    ) -> Admission {
+    pub fn admit(&self, channel: C, pending: Pending<M>, duplicate_window: Duration) -> Admission {
         let mut lanes = self.lanes.lock().expect("lanes lock");
         match lanes.get_mut(&channel) {
             Some(lane) if lane.has_copy_of(&pending, duplicate_window) => Admission::Duplicate,
@@ -113,7 +139,7 @@ impl Lanes {
                 Admission::Queued(lane.queue.len())
             }
             None => {
-                let mut lane = Lane::default();
+                let mut lane = Lane::new();
                 lane.queue.push_back(pending);
                 lanes.insert(channel, lane);
                 Admission::Start
@@ -124,14 +150,14 @@ impl Lanes {
     /// The channel's next work, or `None` when its queue is empty, which also retires the
     /// lane (so the next message starts a new worker). `batch` allows combining the
     /// unaddressed messages at the head of the queue.
-    pub fn next(&self, channel: Id<ChannelMarker>, batch: bool) -> Option<(Work, StopSignal)> {
+    pub fn next(&self, channel: &C, batch: bool) -> Option<(Work<M>, StopSignal)> {
         let mut lanes = self.lanes.lock().expect("lanes lock");
-        let lane = lanes.get_mut(&channel)?;
+        let lane = lanes.get_mut(channel)?;
         let Some(first) = lane.queue.pop_front() else {
-            lanes.remove(&channel);
+            lanes.remove(channel);
             return None;
         };
-        let (stop, signal) = watch::channel(false);
+        let (stop, signal) = stop_pair();
         lane.running = Some(stop);
         let waited = first.arrived.elapsed();
         let first_waited = (waited >= NOTICE_AFTER).then_some(waited);
@@ -142,7 +168,7 @@ impl Lanes {
                     pending: first,
                     waited: first_waited,
                 },
-                StopSignal(signal),
+                signal,
             ));
         }
         let mut pending = vec![first];
@@ -158,34 +184,28 @@ impl Lanes {
         } else {
             Work::Batch { pending, waited }
         };
-        Some((work, StopSignal(signal)))
+        Some((work, signal))
     }
 
     /// Stops the channel's running turn and empties its queue.
-    pub fn stop(&self, channel: Id<ChannelMarker>) -> Stopped {
+    pub fn stop(&self, channel: &C) -> Stopped<M> {
         let mut lanes = self.lanes.lock().expect("lanes lock");
-        let Some(lane) = lanes.get_mut(&channel) else {
+        let Some(lane) = lanes.get_mut(channel) else {
             return Stopped::default();
         };
-        let was_running = lane
-            .running
-            .take()
-            .is_some_and(|stop| stop.send(true).is_ok());
+        let was_running = lane.running.take().is_some_and(StopHandle::stop);
         Stopped {
             was_running,
             cleared: lane.queue.drain(..).collect(),
         }
     }
 
-    /// Where a message waits in its channel's queue (1 is next), if it still waits.
-    pub fn position(
-        &self,
-        channel: Id<ChannelMarker>,
-        message: Id<MessageMarker>,
-    ) -> Option<usize> {
+    /// Where the message `is` picks waits in its channel's queue (1 is next), if it still
+    /// waits.
+    pub fn position(&self, channel: &C, is: impl Fn(&M) -> bool) -> Option<usize> {
         let lanes = self.lanes.lock().expect("lanes lock");
-        let lane = lanes.get(&channel)?;
-        let index = lane.queue.iter().position(|p| p.message.id == message)?;
+        let lane = lanes.get(channel)?;
+        let index = lane.queue.iter().position(|p| is(&p.message))?;
         Some(index + 1)
     }
 
@@ -195,33 +215,16 @@ impl Lanes {
     }
 }
 
-/// Resolves when a stop phrase asks the running turn to stop.
-pub struct StopSignal(watch::Receiver<bool>);
-
-impl StopSignal {
-    /// Waits for the stop (forever if none comes).
-    pub async fn stopped(&mut self) {
-        if self.0.wait_for(|stop| *stop).await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn pending(id: u64, addressed: bool) -> Pending {
-        let message: Message = serde_json::from_value(serde_json::json!({
-            "id": id.to_string(), "channel_id": "5", "content": "hi",
-            "author": {"id": "7", "username": "ann", "discriminator": "0"},
-            "timestamp": "2026-01-01T00:00:00.000000+00:00", "tts": false,
-            "mention_everyone": false, "mentions": [], "mention_roles": [],
-            "attachments": [], "embeds": [], "pinned": false, "type": 0
-        }))
-        .unwrap();
+    fn pending(author: &str, text: &str, addressed: bool) -> Pending<u64> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Pending {
-            message: Arc::new(message),
+            message: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            author: author.to_owned(),
+            text: text.to_owned(),
             addressed,
             arrived: Instant::now(),
         }
@@ -229,97 +232,92 @@ mod tests {
 
     #[test]
     fn a_busy_channel_queues_and_batches_unaddressed_messages() {
-        let lanes = Lanes::default();
-        let channel = Id::new(5);
+        let lanes: Lanes<u8, u64> = Lanes::default();
+        let first = pending("ann", "one", false);
+        assert_eq!(lanes.admit(5, first, Duration::ZERO), Admission::Start);
+        let (work, _signal) = lanes.next(&5, true).unwrap();
+        assert!(matches!(work, Work::One { .. }));
         assert_eq!(
-            lanes.admit(channel, pending(1, false), Duration::ZERO),
-            Admission::Start
-        );
-        let (first, _signal) = lanes.next(channel, true).unwrap();
-        assert!(matches!(first, Work::One { .. }));
-        assert_eq!(
-            lanes.admit(channel, pending(2, false), Duration::ZERO),
+            lanes.admit(5, pending("ann", "two", false), Duration::ZERO),
             Admission::Queued(1)
         );
+        let third = pending("bob", "three", false);
+        let third_id = third.message;
+        assert_eq!(lanes.admit(5, third, Duration::ZERO), Admission::Queued(2));
         assert_eq!(
-            lanes.admit(channel, pending(3, false), Duration::ZERO),
-            Admission::Queued(2)
-        );
-        assert_eq!(
-            lanes.admit(channel, pending(4, true), Duration::ZERO),
+            lanes.admit(5, pending("ann", "four", true), Duration::ZERO),
             Admission::Queued(3)
         );
-        assert_eq!(lanes.position(channel, Id::new(3)), Some(2));
-        assert_eq!(
-            lanes.position(channel, Id::new(1)),
-            None,
-            "running, not waiting"
-        );
-        let (batch, _) = lanes.next(channel, true).unwrap();
+        assert_eq!(lanes.position(&5, |m| *m == third_id), Some(2));
+        let (batch, _) = lanes.next(&5, true).unwrap();
         assert!(matches!(&batch, Work::Batch { pending, .. } if pending.len() == 2));
-        let (single, _) = lanes.next(channel, true).unwrap();
+        let (single, _) = lanes.next(&5, true).unwrap();
         assert!(matches!(&single, Work::One { pending, .. } if pending.addressed));
-        assert!(lanes.next(channel, true).is_none());
+        assert!(lanes.next(&5, true).is_none());
         assert_eq!(lanes.busy(), 0);
         assert_eq!(
-            lanes.admit(channel, pending(5, false), Duration::ZERO),
+            lanes.admit(5, pending("ann", "five", false), Duration::ZERO),
             Admission::Start
         );
     }
 
     #[test]
     fn a_copy_being_answered_or_waiting_is_a_duplicate_within_the_window() {
-        let lanes = Lanes::default();
-        let channel = Id::new(5);
+        let lanes: Lanes<u8, u64> = Lanes::default();
         let window = Duration::from_secs(30);
         assert_eq!(
-            lanes.admit(channel, pending(1, true), window),
+            lanes.admit(5, pending("ann", "hi", true), window),
             Admission::Start
         );
-        let (_running, _signal) = lanes.next(channel, false).unwrap();
+        let (_running, _signal) = lanes.next(&5, false).unwrap();
         assert_eq!(
-            lanes.admit(channel, pending(2, true), window),
+            lanes.admit(5, pending("ann", "hi", true), window),
             Admission::Duplicate,
             "the same text while the first is answered"
         );
-        let mut other = pending(3, true);
-        Arc::make_mut(&mut other.message).content = "something else".to_owned();
-        assert_eq!(lanes.admit(channel, other, window), Admission::Queued(1));
-        let mut again = pending(4, true);
-        Arc::make_mut(&mut again.message).content = "something else".to_owned();
         assert_eq!(
-            lanes.admit(channel, again, window),
+            lanes.admit(5, pending("ann", "else", true), window),
+            Admission::Queued(1)
+        );
+        assert_eq!(
+            lanes.admit(5, pending("ann", "else", true), window),
             Admission::Duplicate,
             "the same text while the first waits"
         );
-        let mut late = pending(5, true);
+        let mut late = pending("ann", "else", true);
         late.arrived += Duration::from_secs(31);
         assert_eq!(
-            lanes.admit(channel, late, window),
+            lanes.admit(5, late, window),
             Admission::Queued(2),
             "outside the window it is a new message"
         );
-        let mut someone_else = pending(6, true);
-        Arc::make_mut(&mut someone_else.message).author.id = Id::new(8);
         assert_eq!(
-            lanes.admit(channel, someone_else, window),
+            lanes.admit(5, pending("bob", "else", true), window),
             Admission::Queued(3)
         );
     }
 
     #[tokio::test]
     async fn a_stop_signals_the_running_turn_and_clears_the_queue() {
-        let lanes = Lanes::default();
-        let channel = Id::new(5);
-        lanes.admit(channel, pending(1, true), Duration::ZERO);
-        let (_, mut signal) = lanes.next(channel, false).unwrap();
-        lanes.admit(channel, pending(2, true), Duration::ZERO);
-        let stopped = lanes.stop(channel);
+        let lanes: Lanes<u8, u64> = Lanes::default();
+        lanes.admit(5, pending("ann", "one", true), Duration::ZERO);
+        let (_, mut signal) = lanes.next(&5, false).unwrap();
+        lanes.admit(5, pending("ann", "two", true), Duration::ZERO);
+        let stopped = lanes.stop(&5);
         assert!(stopped.was_running);
         assert_eq!(stopped.cleared.len(), 1);
         tokio::time::timeout(Duration::from_secs(1), signal.stopped())
             .await
             .unwrap();
-        assert!(lanes.next(channel, false).is_none());
+        assert!(lanes.next(&5, false).is_none());
+    }
+
+    #[test]
+    fn a_stop_after_the_turn_ended_reports_nothing_running() {
+        let lanes: Lanes<u8, u64> = Lanes::default();
+        lanes.admit(5, pending("ann", "one", true), Duration::ZERO);
+        let (_, signal) = lanes.next(&5, false).unwrap();
+        drop(signal);
+        assert!(!lanes.stop(&5).was_running);
     }
 }

@@ -12,7 +12,9 @@ use twilight_model::id::marker::ChannelMarker;
 
 use super::bot::Bot;
 use super::incoming;
-use super::lanes::{NOTICE_AFTER, StopSignal, Work};
+use clara_core::lanes::{NOTICE_AFTER, StopSignal};
+
+use super::bot::Work;
 use super::reactions::{react, unreact};
 use super::reply::{Reply, Style, Update, post_quietly};
 
@@ -23,7 +25,7 @@ pub fn work_channel(bot: Arc<Bot>, channel: Id<ChannelMarker>) {
     work.spawn(async move {
         loop {
             let batch = bot.config().batch_active_channels;
-            let Some((work, signal)) = bot.lanes.next(channel, batch) else {
+            let Some((work, signal)) = bot.lanes.next(&channel, batch) else {
                 break;
             };
             run(&bot, channel, work, signal).await;

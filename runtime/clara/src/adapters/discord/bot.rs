@@ -12,14 +12,15 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 use twilight_http::Client;
+use twilight_model::channel::Message;
 use twilight_model::guild::Permissions;
 use twilight_model::id::Id;
 use twilight_model::id::marker::{
     ApplicationMarker, ChannelMarker, GuildMarker, MessageMarker, RoleMarker, UserMarker,
 };
 
-use super::lanes::Lanes;
 use super::reply::Update;
+use crate::adapters::Observers;
 use crate::hooks::HookBus;
 use crate::live::Live;
 use crate::status::{AdapterState, Health};
@@ -27,17 +28,15 @@ use crate::status::{AdapterState, Health};
 /// Message ids remembered to drop a redelivered message (a resume replays events).
 const SEEN_LIMIT: usize = 4_096;
 
+/// A Discord message waiting in its channel's lane.
+pub type Pending = clara_core::lanes::Pending<Arc<Message>>;
+/// What a channel's worker answers next.
+pub type Work = clara_core::lanes::Work<Arc<Message>>;
+/// The lanes of Discord's busy channels.
+pub type Lanes = clara_core::lanes::Lanes<Id<ChannelMarker>, Arc<Message>>;
+
 /// The adapter's name in health reports, events and outlets.
 pub const ADAPTER: &str = "discord";
-
-/// What watches the adapter: the event bus (for tool status and `/metrics`) and `/health`.
-#[derive(Clone)]
-pub struct Observers {
-    /// Events as they are emitted.
-    pub bus: Arc<HookBus>,
-    /// Adapter states.
-    pub health: Arc<Health>,
-}
 
 /// One Discord connection's shared state.
 pub struct Bot {
