@@ -215,6 +215,10 @@ pub struct ChatConfig {
     /// Print a status line (`🎲 Rolling dice…`) to stderr while a tool runs.
     #[serde(default = "yes")]
     pub tool_status: bool,
+    /// That status line. `{emoji}` and `{label}` are the tool's (its manifest's `status`),
+    /// `{step}` its number in the turn.
+    #[serde(default = "default_tool_status_line")]
+    pub tool_status_line: String,
     /// Printed to stderr instead of an answer when a line repeats one sent moments ago (within
     /// the message pipeline's `ingest.dedupe_window_secs`).
     #[serde(default = "default_duplicate_notice")]
@@ -246,6 +250,7 @@ impl Default for ChatConfig {
             channel: None,
             stream: true,
             tool_status: true,
+            tool_status_line: default_tool_status_line(),
             duplicate_notice: default_duplicate_notice(),
             greeting: default_greeting(),
             prompt: default_prompt(),
@@ -260,6 +265,9 @@ fn default_greeting() -> String {
     "{persona} is listening ({provider}, {model}). Type a message and press Enter; ↑ recalls \
      earlier lines, Ctrl-D quits."
         .to_owned()
+}
+fn default_tool_status_line() -> String {
+    "{emoji} {label}…".to_owned()
 }
 fn default_prompt() -> String {
     "you › ".to_owned()

@@ -24,6 +24,10 @@ pub struct DiscordNotices {
     /// Added below a reply that a stop phrase cut short.
     #[serde(default = "default_stopped")]
     pub stopped: String,
+    /// The status line while a tool runs (with `tool_status`). `{emoji}` and `{label}` are the
+    /// tool's (its manifest's `status`), `{step}` its number in the turn.
+    #[serde(default = "default_tool_status")]
+    pub tool_status: String,
 }
 
 impl Default for DiscordNotices {
@@ -33,6 +37,7 @@ impl Default for DiscordNotices {
             starting: default_starting(),
             catching_up: default_catching_up(),
             stopped: default_stopped(),
+            tool_status: default_tool_status(),
         }
     }
 }
@@ -49,4 +54,7 @@ fn default_catching_up() -> String {
 }
 fn default_stopped() -> String {
     "-# 🛑 stopped".to_owned()
+}
+fn default_tool_status() -> String {
+    "-# {emoji} {label}… (step {step})".to_owned()
 }

@@ -11,6 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clara_config::ConfigSet;
+use clara_config::model::common::fill;
+use clara_core::engine::event_data::ToolStart;
 use clara_core::llm::BoxFuture;
 
 use crate::hooks::HookBus;
@@ -69,4 +71,16 @@ pub async fn stop_all(adapters: Vec<Box<dyn Adapter>>, grace: Duration) {
         adapter.stop(grace)
     }))
     .await;
+}
+
+/// `line` with a tool's `{emoji}` (🔧 when it has none), `{label}` and `{step}`.
+pub fn tool_status_line(line: &str, start: &ToolStart) -> String {
+    fill(
+        line,
+        &[
+            ("emoji", start.emoji.as_deref().unwrap_or("🔧")),
+            ("label", &start.label),
+            ("step", &start.step.to_string()),
+        ],
+    )
 }

@@ -11,6 +11,7 @@ use clara_core::engine::{Conversation, Event, EventSink};
 use clara_core::llm::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
+use super::tool_status_line;
 use crate::hooks::HookBus;
 use crate::live::{Live, Outlet};
 
@@ -69,11 +70,12 @@ pub async fn show_tool_status(
         };
         let ours = event.platform.as_deref() == Some(ADAPTER)
             && event.channel_id.as_deref() == Some(conversation.as_str());
-        if !ours || !live.current().config.clara.value.adapters.chat.tool_status {
+        let generation = live.current();
+        let chat = &generation.config.clara.value.adapters.chat;
+        if !ours || !chat.tool_status || chat.tool_status_line.is_empty() {
             continue;
         }
-        let emoji = start.emoji.as_deref().unwrap_or("🔧");
-        eprintln!("{emoji} {}…", start.label);
+        eprintln!("{}", tool_status_line(&chat.tool_status_line, start));
     }
 }
 

@@ -109,6 +109,36 @@ async fn a_running_tool_shows_a_status_line_on_stderr_unless_turned_off() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_status_line_is_the_configured_text() {
+    let root = shipped_root();
+    let fake = FakeLlm::start().await;
+    fake.push(fake_llm::openai_tool_stream(
+        &[("c1", "roll_dice", "{\"sides\": 6}")],
+        5,
+    ));
+    fake.push(fake_llm::openai_stream(&["A four."]));
+    let out = feed(
+        chat(
+            root.path(),
+            &fake,
+            &["-m", "roll a die"],
+            &[(
+                "CLARA_ADAPTERS__CHAT__TOOL_STATUS_LINE",
+                "[{step}] {label} {emoji}",
+            )],
+        ),
+        "",
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("[1] Rolling dice 🎲"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_configured_channel_is_used_without_the_flag() {
     let root = shipped_root();
     let fake = FakeLlm::start().await;

@@ -21,6 +21,7 @@ use twilight_model::id::marker::{
 
 use super::reply::Update;
 use crate::adapters::Observers;
+use crate::adapters::tool_status_line;
 use crate::hooks::HookBus;
 use crate::live::Live;
 use crate::status::{AdapterState, Health};
@@ -294,11 +295,10 @@ impl Bot {
         let Some(reply) = routes.get(conversation) else {
             return;
         };
-        let emoji = start.emoji.as_deref().unwrap_or("🔧");
-        let _ = reply.send(Update::Status(format!(
-            "-# {emoji} {}… (step {})",
-            start.label, start.step
-        )));
+        let line = &self.config().notices.tool_status;
+        if !line.is_empty() {
+            let _ = reply.send(Update::Status(tool_status_line(line, start)));
+        }
     }
 }
 
