@@ -5,8 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use clara_config::model::common::EventName;
 use clara_core::engine::event_data::{EventData, GatewayShutdown, GatewayStartup};
 use clara_core::engine::{Clock, Event, EventSink};
+use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -43,7 +45,7 @@ pub struct Features {
     /// Run scheduled tasks (`clara run`).
     pub scheduler: bool,
     /// Work through the durable job queue (memory extraction, session summaries) in the
-    /// background (`clara run`; `clara chat` does it after each reply).
+    /// background, beside the conversation (`clara run`, `clara chat`).
     pub jobs: bool,
     /// Start the enabled adapters (Discord) and the status endpoint (`clara run`).
     pub adapters: bool,
@@ -139,7 +141,7 @@ impl App {
             ));
         }
         if features.jobs {
-            work.spawn(work_jobs(live.clone(), admitting.clone()));
+            work.spawn(work_jobs(live.clone(), bus.clone(), admitting.clone()));
         }
         let watcher = if runtime.watch {
             let debounce = Duration::from_millis(u64::from(runtime.reload_debounce_ms));
@@ -253,7 +255,10 @@ const JOB_POLL: Duration = Duration::from_secs(2);
 
 /// Ends sessions gone idle (queuing their summaries) and runs due jobs on the current
 /// generation, one at a time, until clara stops admitting work; a job under way finishes.
-async fn work_jobs(live: Arc<Live>, admitting: CancellationToken) {
+/// It wakes as soon as a reply is sent (whose memory work is then queued), so the work runs
+/// beside the conversation, never in its way.
+async fn work_jobs(live: Arc<Live>, bus: Arc<HookBus>, admitting: CancellationToken) {
+    let mut events = bus.subscribe();
     while !admitting.is_cancelled() {
         let generation = live.current();
         match generation.run_due_jobs(1).await {
@@ -279,11 +284,29 @@ async fn work_jobs(live: Arc<Live>, admitting: CancellationToken) {
                 tracing::warn!(%error, "re-embedding failed; memories stay searchable by text");
             }
         }
-        tokio::select! {
-            () = admitting.cancelled() => {}
-            () = tokio::time::sleep(JOB_POLL) => {}
+        let poll = tokio::time::sleep(JOB_POLL);
+        tokio::pin!(poll);
+        loop {
+            tokio::select! {
+                () = admitting.cancelled() => break,
+                () = &mut poll => break,
+                event = events.recv() => match event {
+                    Ok(event) if queues_work(&event) => break,
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => {
+                        (&mut poll).await;
+                        break;
+                    }
+                },
+            }
         }
     }
+}
+
+/// Whether `event` follows newly queued work: a reply (its memory extraction) or a session
+/// that ended (its summary).
+fn queues_work(event: &Event) -> bool {
+    matches!(event.name(), EventName::MessageSent | EventName::SessionEnd)
 }
 
 /// Reloads on every SIGHUP until clara stops admitting work.

@@ -65,7 +65,12 @@ pub async fn run(root: &Path, args: &ChatArgs) -> anyhow::Result<ExitCode> {
     drop(set);
     let root = root.to_owned();
     let loader: Loader = Box::new(move || clara_config::load(&root));
-    let app = App::start(loader, clock()?, Features::default()).await?;
+    // Memory work runs beside the conversation: the next line never waits for it.
+    let features = Features {
+        jobs: true,
+        ..Features::default()
+    };
+    let app = App::start(loader, clock()?, features).await?;
     app.live.outlets().register(ADAPTER, Arc::new(Terminal));
     app.live.mcp().started(MCP_START_WAIT).await;
     terminal::connected(app.bus.as_ref(), &user, &conversation);
@@ -124,9 +129,9 @@ async fn converse(
                 failed = true;
             }
         }
-        // Memory extraction runs after the reply is on screen.
-        drain(&generation).await;
     }
+    // What the background worker has not reached yet runs before clara leaves.
+    drain(&live.current()).await;
     Ok(if failed {
         ExitCode::FAILURE
     } else {

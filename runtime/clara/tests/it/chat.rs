@@ -7,6 +7,7 @@ use crate::support;
 
 use std::path::Path;
 use std::process::Output;
+use std::time::Duration;
 
 use crate::support::fake_llm::{self, FakeLlm, Reply};
 use crate::support::{clara, shipped_root};
@@ -56,6 +57,15 @@ fn system_text(request: &Value) -> String {
         .join("\n---\n")
 }
 
+/// The chat turns' requests (they stream; memory work does not), in order.
+fn turns(requests: &[fake_llm::RecordedRequest]) -> Vec<&Value> {
+    requests
+        .iter()
+        .map(|r| &r.body)
+        .filter(|body| body["stream"] == true)
+        .collect()
+}
+
 fn extraction(facts: Value) -> Reply {
     fake_llm::openai_json(&json!({ "facts": facts }).to_string())
 }
@@ -71,8 +81,8 @@ async fn a_conversation_that_remembers_the_user_the_next_day() {
 
     // Day 1: the reply streams; then memory extraction and reconciliation run.
     fake.push(fake_llm::openai_stream(&["Nice to meet ", "you, Sam!"]));
-    fake.push(extraction(json!([{ "text": "Is called Sam", "is_key": true }, { "text": "Has a dog named Biscuit", "is_key": false }])));
-    fake.push(reconcile(json!([
+    fake.push_background(extraction(json!([{ "text": "Is called Sam", "is_key": true }, { "text": "Has a dog named Biscuit", "is_key": false }])));
+    fake.push_background(reconcile(json!([
         { "id": "new1", "text": "Is called Sam", "event": "ADD", "is_key": true },
         { "id": "new2", "text": "Has a dog named Biscuit", "event": "ADD" }
     ])));
@@ -152,10 +162,11 @@ async fn a_conversation_that_remembers_the_user_the_next_day() {
     fake.push(fake_llm::openai_stream(&[
         "Good morning, Sam! How is Biscuit?",
     ]));
-    fake.push(fake_llm::openai_json(
+    // The ended session's summary, then the new message's memory work, beside the turn.
+    fake.push_background(fake_llm::openai_json(
         "Sam introduced themselves and their dog Biscuit.",
     ));
-    fake.push(extraction(json!([])));
+    fake.push_background(extraction(json!([])));
     let day2 = chat(
         root.path(),
         &fake,
@@ -171,7 +182,7 @@ async fn a_conversation_that_remembers_the_user_the_next_day() {
     );
     assert_eq!(stdout(&day2), "Good morning, Sam! How is Biscuit?\n");
     let requests = fake.requests();
-    let turn = &requests[3].body;
+    let turn = turns(&requests)[1];
     let system = system_text(turn);
     assert!(
         system.contains("- [KEY] Is called Sam"),
@@ -193,20 +204,22 @@ async fn a_conversation_that_remembers_the_user_the_next_day() {
         "a new session starts with no history of its own"
     );
     assert!(
-        requests[4].body["messages"]
-            .as_array()
-            .unwrap()
+        requests
             .iter()
-            .any(|m| m["content"]
-                .as_str()
-                .unwrap_or_default()
-                .contains("Summarise the conversation")),
+            .any(|r| r.body["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["content"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("Summarise the conversation"))),
         "the ended session is summarised"
     );
 
     // Later on day 2, same session: history, and the summary of day 1 in context.
     fake.push(fake_llm::openai_stream(&["Of course."]));
-    fake.push(extraction(json!([])));
+    fake.push_background(extraction(json!([])));
     let later = chat(
         root.path(),
         &fake,
@@ -217,7 +230,7 @@ async fn a_conversation_that_remembers_the_user_the_next_day() {
     .await;
     assert!(later.status.success());
     let requests = fake.requests();
-    let turn = &requests[6].body;
+    let turn = turns(&requests)[2];
     assert_eq!(
         turn["model"], "anthropic/claude-opus-4",
         "!high picks the high tier"
@@ -248,7 +261,7 @@ async fn a_conversation_that_remembers_the_user_the_next_day() {
 
     // The next message's history shows the prefixed one as the model saw it.
     fake.push(fake_llm::openai_stream(&["Enjoy!"]));
-    fake.push(extraction(json!([])));
+    fake.push_background(extraction(json!([])));
     let next = chat(
         root.path(),
         &fake,
@@ -259,7 +272,7 @@ async fn a_conversation_that_remembers_the_user_the_next_day() {
     .await;
     assert!(next.status.success());
     let requests = fake.requests();
-    let turn = &requests[8].body;
+    let turn = turns(&requests)[3];
     assert_eq!(
         turn["model"], "anthropic/claude-sonnet-4",
         "no prefix: the base model"
@@ -285,8 +298,8 @@ async fn reconciliation_updates_and_deletes_what_it_knows_and_adds_the_rest() {
     let root = shipped_root();
     let fake = FakeLlm::start().await;
     fake.push(fake_llm::openai_stream(&["Noted."]));
-    fake.push(extraction(json!(["Likes cricket", "Works as a nurse"])));
-    fake.push(reconcile(json!([{ "id": "0", "text": "Likes cricket", "event": "ADD" }, { "id": "1", "text": "Works as a nurse", "event": "ADD" }])));
+    fake.push_background(extraction(json!(["Likes cricket", "Works as a nurse"])));
+    fake.push_background(reconcile(json!([{ "id": "0", "text": "Likes cricket", "event": "ADD" }, { "id": "1", "text": "Works as a nurse", "event": "ADD" }])));
     assert!(
         chat(
             root.path(),
@@ -301,13 +314,13 @@ async fn reconciliation_updates_and_deletes_what_it_knows_and_adds_the_rest() {
     );
 
     fake.push(fake_llm::openai_stream(&["Got it."]));
-    fake.push(extraction(json!([
+    fake.push_background(extraction(json!([
         "Loves cricket with friends",
         "Works as a teacher now",
         "Has a cat"
     ])));
     // Existing memories are shown as temporary ids; "7" is not one of them, so it is an ADD.
-    fake.push(reconcile(json!([
+    fake.push_background(reconcile(json!([
         { "id": "0", "text": "Loves cricket with friends", "event": "UPDATE" },
         { "id": "1", "text": "", "event": "DELETE" },
         { "id": "7", "text": "Works as a teacher", "event": "UPDATE" },
@@ -357,7 +370,7 @@ async fn reconciliation_updates_and_deletes_what_it_knows_and_adds_the_rest() {
     fake.push(fake_llm::openai_stream(&[
         "You love cricket, teach, and have a cat.",
     ]));
-    fake.push(extraction(json!([])));
+    fake.push_background(extraction(json!([])));
     let out = chat(
         root.path(),
         &fake,
@@ -417,7 +430,7 @@ async fn an_llm_outage_gives_the_error_reply_and_loses_nothing() {
 
     // The message was stored before the model call: the next turn's history has it.
     fake.push(fake_llm::openai_stream(&["Friday, noted."]));
-    fake.push(extraction(json!([])));
+    fake.push_background(extraction(json!([])));
     let next = chat(
         root.path(),
         &fake,
@@ -441,9 +454,9 @@ async fn stdin_lines_are_separate_messages_in_one_session() {
     let root = shipped_root();
     let fake = FakeLlm::start().await;
     fake.push(fake_llm::openai_stream(&["One."]));
-    fake.push(extraction(json!([])));
+    fake.push_background(extraction(json!([])));
     fake.push(fake_llm::openai_stream(&["Two."]));
-    fake.push(extraction(json!([])));
+    fake.push_background(extraction(json!([])));
     let mut command = clara(root.path());
     command
         .args(["chat", "--user", "ann"])
@@ -467,7 +480,8 @@ async fn stdin_lines_are_separate_messages_in_one_session() {
     .unwrap();
     assert!(out.status.success());
     assert_eq!(stdout(&out), "One.\nTwo.\n");
-    let second = &fake.requests()[2].body;
+    let requests = fake.requests();
+    let second = turns(&requests)[1];
     let contents: Vec<&str> = second["messages"]
         .as_array()
         .unwrap()
@@ -484,7 +498,7 @@ async fn each_line_is_answered_before_the_next_is_typed() {
     let root = shipped_root();
     let fake = FakeLlm::start().await;
     fake.push(fake_llm::openai_stream(&["Hello there."]));
-    fake.push(extraction(json!([])));
+    fake.push_background(extraction(json!([])));
     let mut command = clara(root.path());
     command
         .args(["chat", "--user", "ann"])
@@ -513,12 +527,76 @@ async fn each_line_is_answered_before_the_next_is_typed() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_next_line_is_answered_while_the_last_ones_memory_work_still_runs() {
+    let root = shipped_root();
+    let fake = FakeLlm::start().await;
+    fake.push(fake_llm::openai_stream(&["One."]));
+    let mut slow = extraction(json!([]));
+    slow.first_byte_delay = Duration::from_secs(4);
+    fake.push_background(slow);
+    fake.push(fake_llm::openai_stream(&["Two."]));
+    fake.push_background(extraction(json!([])));
+    let mut command = clara(root.path());
+    command
+        .args(["chat", "--user", "ann"])
+        .env("OPENROUTER_API_KEY", "k")
+        .env("CLARA_PROVIDERS__OPENROUTER__BASE_URL", fake.base_url())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let (lines, mut replies) = tokio::sync::mpsc::unbounded_channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let _ = lines.send(line.unwrap());
+        }
+    });
+    use std::io::Write;
+    stdin.write_all(b"first\n").unwrap();
+    stdin.flush().unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(10), replies.recv()).await;
+    assert_eq!(first.unwrap().as_deref(), Some("One."));
+    let started = std::time::Instant::now();
+    while fake.request_count() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no memory work began"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The first line's extraction is now waiting on a slow model.
+    stdin.write_all(b"second\n").unwrap();
+    stdin.flush().unwrap();
+    let asked = std::time::Instant::now();
+    let second = tokio::time::timeout(Duration::from_secs(3), replies.recv()).await;
+    assert_eq!(
+        second
+            .expect("the second line waited for the first line's memory work")
+            .as_deref(),
+        Some("Two.")
+    );
+    assert!(asked.elapsed() < Duration::from_secs(3));
+    drop(stdin);
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(
+        fake.request_count(),
+        4,
+        "both lines' memory work ran before exit"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_edit_during_a_chat_applies_from_the_next_message() {
     let root = shipped_root();
     let fake = FakeLlm::start().await;
     for answer in ["One.", "Two."] {
         fake.push(fake_llm::openai_stream(&[answer]));
-        fake.push(extraction(json!([])));
+        fake.push_background(extraction(json!([])));
     }
     let mut command = clara(root.path());
     command
@@ -601,8 +679,8 @@ async fn memories_are_embedded_and_re_embedded_when_the_model_changes() {
         ]
     };
     fake.push(fake_llm::openai_stream(&["Tea it is."]));
-    fake.push(extraction(json!(["Likes green tea"])));
-    fake.push(reconcile(
+    fake.push_background(extraction(json!(["Likes green tea"])));
+    fake.push_background(reconcile(
         json!([{ "id": "n", "text": "Likes green tea", "event": "ADD" }]),
     ));
     let first = chat(
@@ -639,7 +717,7 @@ async fn memories_are_embedded_and_re_embedded_when_the_model_changes() {
     );
 
     fake.push(fake_llm::openai_stream(&["Hello again."]));
-    fake.push(extraction(json!([])));
+    fake.push_background(extraction(json!([])));
     let second = chat(
         root.path(),
         &fake,
@@ -661,7 +739,7 @@ async fn memories_are_embedded_and_re_embedded_when_the_model_changes() {
 
     // The memory is found by meaning with the new model's vectors.
     fake.push(fake_llm::openai_stream(&["You like green tea."]));
-    fake.push(extraction(json!([])));
+    fake.push_background(extraction(json!([])));
     let third = chat(
         root.path(),
         &fake,
@@ -713,7 +791,7 @@ async fn tool_rounds_are_bounded_then_the_model_sums_up() {
     fake.push(fake_llm::openai_stream(&[
         "I looked twice and found nothing yet.",
     ]));
-    fake.push(extraction(json!([])));
+    fake.push_background(extraction(json!([])));
     let out = chat(
         root.path(),
         &fake,
@@ -770,7 +848,7 @@ async fn the_model_calls_a_tools_d_command_tool_and_answers_from_its_result() {
         5,
     ));
     fake.push(fake_llm::openai_stream(&["You rolled three dice."]));
-    fake.push(extraction(json!([])));
+    fake.push_background(extraction(json!([])));
     let out = chat(
         root.path(),
         &fake,
@@ -832,7 +910,7 @@ async fn the_model_calls_an_mcp_servers_tool_and_answers_from_its_result() {
         5,
     ));
     fake.push(fake_llm::openai_stream(&["It is 42."]));
-    fake.push(extraction(json!([])));
+    fake.push_background(extraction(json!([])));
     let out = chat(
         root.path(),
         &fake,
@@ -904,7 +982,7 @@ async fn tools_are_offered_only_to_whom_their_manifest_allows() {
         5,
     ));
     fake.push(fake_llm::openai_stream(&["Waved."]));
-    fake.push(extraction(json!([])));
+    fake.push_background(extraction(json!([])));
     let out = chat(
         root.path(),
         &fake,

@@ -176,6 +176,8 @@ struct State {
     /// Connections stay open between requests (see [`FakeLlm::keep_alive`]).
     keep_alive: bool,
     replies: VecDeque<Reply>,
+    /// Replies for requests that do not stream (memory work), taken before `replies`.
+    background: VecDeque<Reply>,
     requests: Vec<RecordedRequest>,
     disconnects: usize,
 }
@@ -224,6 +226,13 @@ impl FakeLlm {
     /// Queues a reply; replies are used in order, one per request.
     pub fn push(&self, reply: Reply) {
         self.state().replies.push_back(reply);
+    }
+
+    /// Queues a reply for the memory work that runs beside the conversation: requests that do
+    /// not stream take these first, so a script does not depend on whether the next chat
+    /// call or the memory work reaches the server first.
+    pub fn push_background(&self, reply: Reply) {
+        self.state().background.push_back(reply);
     }
 
     /// Every request received so far, in arrival order.
@@ -293,8 +302,13 @@ async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>) {
             let (method, path) = (&request.method, &request.path);
             let why =
                 format!("fake_llm: the script ran out of replies at request {n} ({method} {path})");
+            let streams = request.body["stream"] == Value::Bool(true);
             let reply = match state.auto_embeddings {
                 Some(dims) if path.ends_with("/embeddings") => embeddings_for(&request.body, dims),
+                _ if !streams && !state.background.is_empty() => state
+                    .background
+                    .pop_front()
+                    .unwrap_or_else(|| error_json(500, &why)),
                 _ => state
                     .replies
                     .pop_front()
