@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::EngineError;
 use super::job::ExtractMemories;
-use super::memory::{embed_one, search};
+use super::memory::{embed_one, search_embedded};
 use super::services::Services;
 use super::steps::WriteMemory;
 use super::tools::ToolContext;
@@ -58,9 +58,20 @@ pub(crate) async fn run(
     }
 
     let context = services.tool_context(user_id);
+    // Each fact is embedded once: for the search here, and again when it is stored as is.
+    let mut embedded = Embedded::default();
     let mut existing: Vec<Memory> = Vec::new();
     for fact in &facts {
-        for found in search(&context, &fact.text, None, step.options.similar_per_fact).await? {
+        let embedding = embedded.of(&context, &fact.text).await;
+        let similar = search_embedded(
+            &context,
+            &fact.text,
+            embedding.as_ref(),
+            None,
+            step.options.similar_per_fact,
+        )
+        .await?;
+        for found in similar {
             if !existing.iter().any(|m| m.id == found.memory.id) {
                 existing.push(found.memory);
             }
@@ -92,7 +103,23 @@ pub(crate) async fn run(
         tracing::warn!(user = %user_id, "memory reconciliation answered something unreadable; nothing changes");
         return Ok(());
     };
-    apply(&context, &decisions, &temp_ids, project).await
+    apply(&context, &decisions, &temp_ids, project, &mut embedded).await
+}
+
+/// Embeddings made during one job, by text.
+#[derive(Default)]
+struct Embedded(BTreeMap<String, Option<(String, Vec<f32>)>>);
+
+impl Embedded {
+    /// The embedding of `text`, made once per job.
+    async fn of(&mut self, context: &ToolContext<'_>, text: &str) -> Option<(String, Vec<f32>)> {
+        if let Some(known) = self.0.get(text) {
+            return known.clone();
+        }
+        let made = embed_one(context.embedder, text).await;
+        self.0.insert(text.to_owned(), made.clone());
+        made
+    }
 }
 
 /// One reconciliation decision.
@@ -109,6 +136,7 @@ async fn apply(
     decisions: &[Decision],
     temp_ids: &BTreeMap<String, &Memory>,
     project: Option<String>,
+    embedded: &mut Embedded,
 ) -> Result<(), EngineError> {
     let now = context.clock.now();
     for decision in decisions {
@@ -116,7 +144,7 @@ async fn apply(
         let known = decision.id.as_deref().and_then(|id| temp_ids.get(id));
         match (decision.event.as_str(), known) {
             ("UPDATE", Some(memory)) if !text.is_empty() && text != memory.text => {
-                let embedding = embed_one(context.embedder, text).await;
+                let embedding = embedded.of(context, text).await;
                 let embedding = embedding.as_ref().map(|(m, v)| (m.as_str(), v.as_slice()));
                 context
                     .store
@@ -132,7 +160,7 @@ async fn apply(
             ("DELETE", Some(memory)) => context.store.delete_memory(&memory.id, now).await?,
             // An update of an id the model made up is new information.
             ("ADD", _) | ("UPDATE", None) if !text.is_empty() => {
-                let embedding = embed_one(context.embedder, text).await;
+                let embedding = embedded.of(context, text).await;
                 let memory = NewMemory {
                     user_id: context.user_id.to_owned(),
                     project: project.clone(),

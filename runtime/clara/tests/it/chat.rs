@@ -664,6 +664,58 @@ async fn without_a_key_it_says_which_variable_to_set() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_memory_active_message_costs_five_model_requests() {
+    let root = shipped_root();
+    let fake = FakeLlm::start().await;
+    fake.auto_embeddings(16);
+    let env = [
+        ("OPENAI_API_KEY", "sk-openai-test".to_owned()),
+        ("CLARA_EMBEDDINGS__ENABLED", "true".to_owned()),
+        ("CLARA_EMBEDDINGS__DIMENSIONS", "16".to_owned()),
+        ("CLARA_PROVIDERS__OPENAI__BASE_URL", fake.base_url()),
+    ];
+    fake.push(fake_llm::openai_stream(&["Tea it is."]));
+    fake.push_background(extraction(json!(["Likes green tea"])));
+    fake.push_background(reconcile(
+        json!([{ "id": "n", "text": "Likes green tea", "event": "ADD" }]),
+    ));
+    let out = chat(
+        root.path(),
+        &fake,
+        "2026-11-24T09:00:00Z",
+        &["-m", "I drink green tea every morning"],
+        &pairs(&env),
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let requests = fake.requests();
+    let kinds: Vec<String> = requests
+        .iter()
+        .map(|r| match r.path.as_str() {
+            "/embeddings" => format!("embed {}", r.body["input"][0].as_str().unwrap()),
+            _ if r.body["stream"] == true => "reply".to_owned(),
+            _ => "memory".to_owned(),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "embed I drink green tea every morning",
+            "reply",
+            "memory",
+            "embed Likes green tea",
+            "memory",
+        ],
+        "one query embedding and one reply for the turn; after it, extraction, the fact's \
+         embedding (searched with, then stored with) and reconciliation"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn memories_are_embedded_and_re_embedded_when_the_model_changes() {
     let root = shipped_root();
     let fake = FakeLlm::start().await;
