@@ -63,7 +63,7 @@ impl Generation {
             .iter()
             .map(|(name, loaded)| Ok((name.clone(), Persona::build(name, loaded)?)))
             .collect::<Result<_, EngineError>>()?;
-        let pipelines = config
+        let pipelines: BTreeMap<String, Pipeline> = config
             .pipelines
             .iter()
             .map(|(name, file)| Ok((name.clone(), Pipeline::build(name, &file.value, clara)?)))
@@ -80,7 +80,7 @@ impl Generation {
             search: (clara.memory.search_candidates, clara.memory.rrf_k),
         };
         Ok(Generation {
-            sessions: SessionRules::new(&config),
+            sessions: SessionRules::new(&config, pipelines.values().any(Pipeline::ends_sessions)),
             config,
             services,
             personas,

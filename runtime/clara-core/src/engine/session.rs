@@ -5,7 +5,6 @@
 
 use clara_config::ConfigSet;
 use clara_config::model::clara::ChannelScope;
-use clara_config::model::pipeline::Trigger;
 
 use super::EngineError;
 use super::event_data::{EventData, SessionEnd, SessionStart, SessionTimeout};
@@ -27,14 +26,9 @@ pub(crate) struct SessionRules {
 }
 
 impl SessionRules {
-    pub(crate) fn new(config: &ConfigSet) -> SessionRules {
+    /// The rules of `[sessions]`; `summarize` when some pipeline runs as a session ends.
+    pub(crate) fn new(config: &ConfigSet, summarize: bool) -> SessionRules {
         let sessions = &config.clara.value.sessions;
-        let summarize = config.pipelines.values().any(|p| {
-            p.value
-                .triggers
-                .iter()
-                .any(|t| matches!(t, Trigger::SessionEnd {}))
-        });
         SessionRules {
             shared_channels: sessions.channel_scope == ChannelScope::Shared,
             idle_ms: i64::from(sessions.idle_timeout_minutes) * 60_000,

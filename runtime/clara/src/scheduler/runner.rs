@@ -57,69 +57,67 @@ pub async fn run(scheduler: Scheduler, admitting: CancellationToken) {
         holder,
         work,
     } = scheduler;
-    {
-        let mut planned: HashMap<String, Planned> = HashMap::new();
-        let mut running: HashMap<String, Arc<AtomicBool>> = HashMap::new();
-        while !admitting.is_cancelled() {
-            let generation = live.current();
-            let now = generation.services.clock.now();
-            replan(&live, &mut planned, now).await;
-            for (name, plan) in &mut planned {
-                let Some(due) = plan.next.filter(|due| *due <= now) else {
-                    continue;
-                };
-                let busy = running
-                    .entry(name.clone())
-                    .or_insert_with(|| Arc::new(AtomicBool::new(false)))
-                    .clone();
-                plan.next = plan
-                    .schedule
-                    .next_due(Some(due), plan.started, now, plan.task.missed);
-                if busy.load(Ordering::SeqCst) {
-                    tracing::warn!(task = %name, "still running; this run is skipped");
+    let mut planned: HashMap<String, Planned> = HashMap::new();
+    let mut running: HashMap<String, Arc<AtomicBool>> = HashMap::new();
+    while !admitting.is_cancelled() {
+        let generation = live.current();
+        let now = generation.services.clock.now();
+        replan(&live, &mut planned, now).await;
+        for (name, plan) in &mut planned {
+            let Some(due) = plan.next.filter(|due| *due <= now) else {
+                continue;
+            };
+            let busy = running
+                .entry(name.clone())
+                .or_insert_with(|| Arc::new(AtomicBool::new(false)))
+                .clone();
+            plan.next = plan
+                .schedule
+                .next_due(Some(due), plan.started, now, plan.task.missed);
+            if busy.load(Ordering::SeqCst) {
+                tracing::warn!(task = %name, "still running; this run is skipped");
+                continue;
+            }
+            let timeout_ms = (plan.task.timeout * 1000.0) as Millis;
+            let lease_until = now + timeout_ms + LEASE_SLACK_MS;
+            match generation
+                .services
+                .store
+                .claim_task_run(name, due, now, lease_until, &holder)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(error) => {
+                    tracing::warn!(task = %name, %error, "cannot claim the run; trying again");
+                    plan.next = Some(due);
                     continue;
                 }
-                let timeout_ms = (plan.task.timeout * 1000.0) as Millis;
-                let lease_until = now + timeout_ms + LEASE_SLACK_MS;
-                match generation
-                    .services
-                    .store
-                    .claim_task_run(name, due, now, lease_until, &holder)
-                    .await
-                {
-                    Ok(true) => {}
-                    Ok(false) => continue,
-                    Err(error) => {
-                        tracing::warn!(task = %name, %error, "cannot claim the run; trying again");
-                        plan.next = Some(due);
-                        continue;
-                    }
-                }
-                busy.store(true, Ordering::SeqCst);
-                let run = TaskRun {
-                    task: plan.task.clone(),
-                    due,
-                    live: live.clone(),
-                    context: context.clone(),
-                    events: events.clone(),
-                    holder: holder.clone(),
-                };
-                work.spawn(async move {
-                    run.run().await;
-                    busy.store(false, Ordering::SeqCst);
-                });
             }
-            let wait = planned
-                .values()
-                .filter_map(|p| p.next)
-                .min()
-                .map_or(MAX_SLEEP, |next| {
-                    Duration::from_millis(u64::try_from(next - now).unwrap_or(0)).min(MAX_SLEEP)
-                });
-            tokio::select! {
-                () = admitting.cancelled() => {}
-                () = tokio::time::sleep(wait.max(Duration::from_millis(1))) => {}
-            }
+            busy.store(true, Ordering::SeqCst);
+            let run = TaskRun {
+                task: plan.task.clone(),
+                due,
+                live: live.clone(),
+                context: context.clone(),
+                events: events.clone(),
+                holder: holder.clone(),
+            };
+            work.spawn(async move {
+                run.run().await;
+                busy.store(false, Ordering::SeqCst);
+            });
+        }
+        let wait = planned
+            .values()
+            .filter_map(|p| p.next)
+            .min()
+            .map_or(MAX_SLEEP, |next| {
+                Duration::from_millis(u64::try_from(next - now).unwrap_or(0)).min(MAX_SLEEP)
+            });
+        tokio::select! {
+            () = admitting.cancelled() => {}
+            () = tokio::time::sleep(wait.max(Duration::from_millis(1))) => {}
         }
     }
 }
