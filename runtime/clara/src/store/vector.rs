@@ -38,7 +38,7 @@ pub fn quantize_into(vector: &[f32], codes: &mut Vec<i8>) -> f32 {
 }
 
 /// The dot product of two code vectors of equal length, exact in i32 (1536 × 127² fits with
-/// room to spare). Plain code, inlined into callers compiled for wider vector units.
+/// room to spare). The portable path; x86-64 with AVX2 uses [`dot_i8_avx2`].
 #[inline(always)]
 pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
     let n = a.len().min(b.len());
@@ -60,9 +60,78 @@ pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
     acc.iter().sum::<i32>() + tail
 }
 
+/// [`dot_i8`] in AVX2 instructions, written out: the release build is optimised for size,
+/// and rustc does not vectorise loops at `opt-level = "s"`, which made the plain loop ten
+/// times slower there (22 ms instead of 2 for a scan of 10k memories).
+///
+/// # Safety
+///
+/// Callable only where AVX2 is known to be present (a caller compiled with the feature, or
+/// after `is_x86_feature_detected!("avx2")`); it reads nothing outside its slices.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[allow(unsafe_code)]
+pub fn dot_i8_avx2(a: &[i8], b: &[i8]) -> i32 {
+    use std::arch::x86_64::{
+        __m128i, _mm_add_epi32, _mm_cvtsi128_si32, _mm_loadu_si128, _mm_shuffle_epi32,
+        _mm256_add_epi32, _mm256_castsi256_si128, _mm256_cvtepi8_epi16, _mm256_extracti128_si256,
+        _mm256_madd_epi16, _mm256_setzero_si256,
+    };
+    let n = a.len().min(b.len());
+    let mut acc = _mm256_setzero_si256();
+    let mut at = 0;
+    while at + 16 <= n {
+        // SAFETY: `at + 16 <= n` keeps both 16-byte unaligned loads inside their slices.
+        let (x, y) = unsafe {
+            (
+                _mm_loadu_si128(a.as_ptr().add(at).cast::<__m128i>()),
+                _mm_loadu_si128(b.as_ptr().add(at).cast::<__m128i>()),
+            )
+        };
+        // Widened to i16, multiplied and summed in pairs into eight i32 lanes: exact.
+        let products = _mm256_madd_epi16(_mm256_cvtepi8_epi16(x), _mm256_cvtepi8_epi16(y));
+        acc = _mm256_add_epi32(acc, products);
+        at += 16;
+    }
+    let halves = _mm_add_epi32(
+        _mm256_castsi256_si128(acc),
+        _mm256_extracti128_si256(acc, 1),
+    );
+    let pairs = _mm_add_epi32(halves, _mm_shuffle_epi32(halves, 0b01_00_11_10));
+    let total = _mm_add_epi32(pairs, _mm_shuffle_epi32(pairs, 0b10_11_00_01));
+    let tail: i32 = a[at..n]
+        .iter()
+        .zip(&b[at..n])
+        .map(|(x, y)| i32::from(*x) * i32::from(*y))
+        .sum();
+    _mm_cvtsi128_si32(total) + tail
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    #[allow(unsafe_code)]
+    fn the_avx2_dot_product_is_the_plain_one() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        for n in [0, 1, 15, 16, 17, 100, 1536] {
+            let a: Vec<i8> = (0..n).map(|i: i32| (i * 37 % 255 - 127) as i8).collect();
+            let b: Vec<i8> = (0..n).map(|i: i32| (i * 91 % 255 - 127) as i8).collect();
+            // SAFETY: the CPU was just checked for AVX2.
+            let fast = unsafe { dot_i8_avx2(&a, &b) };
+            assert_eq!(fast, dot_i8(&a, &b), "{n} dimensions");
+        }
+        let extremes = vec![-127i8; 1536];
+        // SAFETY: as above.
+        assert_eq!(
+            unsafe { dot_i8_avx2(&extremes, &extremes) },
+            1536 * 127 * 127
+        );
+    }
     use clara_core::store::similarity::{dot, norm};
 
     #[test]

@@ -21,6 +21,8 @@ use clara_core::store::similarity::norm;
 use sqlx::SqliteConnection;
 
 use crate::store::db;
+#[cfg(target_arch = "x86_64")]
+use crate::store::vector::dot_i8_avx2;
 use crate::store::vector::{dot_i8, from_blob_into, quantize_into};
 
 /// One user's memories embedded by one model.
@@ -137,16 +139,27 @@ impl UserVectors {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     fn score_all_avx2(&self, query: &[i8], project: Option<&str>, out: &mut Vec<(f32, usize)>) {
-        self.score_all_portable(query, project, out);
+        // A closure: calling a target-feature function is safe only where the feature is on.
+        self.score_all_with(query, project, out, |a, b| dot_i8_avx2(a, b));
+    }
+
+    fn score_all_portable(&self, query: &[i8], project: Option<&str>, out: &mut Vec<(f32, usize)>) {
+        self.score_all_with(query, project, out, dot_i8);
     }
 
     #[inline(always)]
-    fn score_all_portable(&self, query: &[i8], project: Option<&str>, out: &mut Vec<(f32, usize)>) {
+    fn score_all_with(
+        &self,
+        query: &[i8],
+        project: Option<&str>,
+        out: &mut Vec<(f32, usize)>,
+        dot: impl Fn(&[i8], &[i8]) -> i32,
+    ) {
         for (at, codes) in self.codes.chunks_exact(self.dims).enumerate() {
             if project.is_some_and(|wanted| self.projects[at].as_deref() != Some(wanted)) {
                 continue;
             }
-            out.push((dot_i8(codes, query) as f32 * self.factors[at], at));
+            out.push((dot(codes, query) as f32 * self.factors[at], at));
         }
     }
 }
