@@ -43,6 +43,47 @@ pub fn terms(text: &str) -> Vec<String> {
     terms
 }
 
+/// The most memories the full-text side ranks for one search, so its cost stays flat however
+/// many memories a user has: bm25 or `ts_rank` runs once per memory that holds a query word,
+/// and a word found in half of 100k memories would otherwise rank 50k of them.
+pub const TEXT_RANK_BUDGET: u64 = 1_000;
+
+/// What the full-text side ranks, decided from how many memories hold each query word.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TextPlan {
+    /// Every memory holding one of these words, by relevance: the rarest words, whose counts
+    /// add up to at most the budget. Commoner words say little next to them (their inverse
+    /// document frequency is near zero), so they are left out like stop words.
+    Rank(Vec<String>),
+    /// Each word is in more memories than the budget: only the most recent budget's worth of
+    /// memories holding any of them are ranked.
+    Recent(Vec<String>),
+}
+
+/// Plans the full-text side from `(word, memories holding it)`, counted up to at least
+/// `budget + 1`. `None` when no memory holds any of the words.
+pub fn text_plan(mut counted: Vec<(String, u64)>, budget: u64) -> Option<TextPlan> {
+    counted.retain(|(_, count)| *count > 0);
+    if counted.is_empty() {
+        return None;
+    }
+    counted.sort_by_key(|(_, count)| *count);
+    let mut total = 0;
+    let mut rare = Vec::new();
+    for (word, count) in &counted {
+        total += count;
+        if total > budget {
+            break;
+        }
+        rare.push(word.clone());
+    }
+    Some(if rare.is_empty() {
+        TextPlan::Recent(counted.into_iter().map(|(word, _)| word).collect())
+    } else {
+        TextPlan::Rank(rare)
+    })
+}
+
 /// One candidate of one side, best first within its side.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Ranked<K> {
@@ -131,6 +172,34 @@ mod tests {
         keys.iter()
             .map(|&key| Ranked { key, updated_at: 0 })
             .collect()
+    }
+
+    fn counted(words: &[(&str, u64)]) -> Vec<(String, u64)> {
+        words.iter().map(|(w, n)| ((*w).to_owned(), *n)).collect()
+    }
+
+    #[test]
+    fn the_rarest_words_within_the_budget_are_ranked() {
+        let plan = text_plan(
+            counted(&[("usual", 5_001), ("maya", 300), ("x", 0), ("tea", 600)]),
+            1_000,
+        );
+        assert_eq!(
+            plan,
+            Some(TextPlan::Rank(vec!["maya".into(), "tea".into()]))
+        );
+        let plan = text_plan(counted(&[("maya", 300), ("tea", 800)]), 1_000);
+        assert_eq!(plan, Some(TextPlan::Rank(vec!["maya".into()])));
+    }
+
+    #[test]
+    fn only_common_words_rank_the_recent_matches() {
+        let plan = text_plan(counted(&[("usual", 5_001), ("like", 1_001)]), 1_000);
+        assert_eq!(
+            plan,
+            Some(TextPlan::Recent(vec!["like".into(), "usual".into()]))
+        );
+        assert_eq!(text_plan(counted(&[("nothing", 0)]), 1_000), None);
     }
 
     #[test]

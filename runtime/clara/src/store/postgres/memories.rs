@@ -179,8 +179,12 @@ pub(super) async fn memories_to_embed(
     model: &str,
     limit: u32,
 ) -> StoreResult<Vec<Memory>> {
+    // Runs after every reply: spelt as ranges so the model index answers it, where "is not
+    // this model" would read every memory's row, vector and all, to find there is nothing
+    // to do. (A missing model and a missing vector go together: the schema checks it.)
     let rows: Vec<MemoryRow> = sqlx::query_as(memory_select!(
-        "WHERE embedding IS NULL OR embedding_model IS DISTINCT FROM $1 ORDER BY seq LIMIT $2"
+        "WHERE embedding_model IS NULL OR embedding_model < $1 OR embedding_model > $1 ",
+        "ORDER BY seq LIMIT $2"
     ))
     .bind(model)
     .bind(i64::from(limit))

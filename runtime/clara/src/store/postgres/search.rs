@@ -2,7 +2,9 @@
 //! pgvector cosine distance over the HNSW index of the query's dimension on the other, fused
 //! by reciprocal rank exactly like the SQLite store.
 
-use clara_core::store::fusion::{Ranked, by_similarity, fuse, in_fused_order, terms};
+use clara_core::store::fusion::{
+    Ranked, TEXT_RANK_BUDGET, TextPlan, by_similarity, fuse, in_fused_order, terms, text_plan,
+};
 use clara_core::store::{Memory, MemoryQuery, ScoredMemory, StoreResult};
 use sqlx::{AssertSqlSafe, PgPool};
 
@@ -26,8 +28,9 @@ pub(super) async fn search_memories(
     }
     let candidates = query.candidates.max(query.limit);
     let mut sides = Vec::with_capacity(2);
-    if let Some(tsquery) = tsquery(query.text) {
-        sides.push(text_side(pool, query, &tsquery, candidates).await?);
+    let words = terms(query.text);
+    if !words.is_empty() {
+        sides.push(text_side(pool, query, words, candidates).await?);
     }
     if let Some((model, vector)) = query.embedding {
         let side = vector_side(pool, ef_search, query, model, vector, candidates).await?;
@@ -51,33 +54,63 @@ pub(super) async fn search_memories(
     ))
 }
 
-/// A `to_tsquery` text matching any word of `text`: `w1 | w2 …`, from the same word cleanup
-/// as the SQLite side. `None` when `text` has no words. Each word holds only letters and
-/// digits, so none of the tsquery operators (`& | ! ( ) : * < > '`) can get in.
-fn tsquery(text: &str) -> Option<String> {
-    let terms = terms(text);
-    (!terms.is_empty()).then(|| terms.join(" | "))
+/// A tsquery matching any of `words`. Each word holds only letters and digits (see
+/// [`terms`]), so none of them is tsquery syntax.
+fn tsquery(words: &[String]) -> String {
+    words.join(" | ")
 }
 
-/// Full-text candidates, best `ts_rank` first.
+/// Full-text candidates, best `ts_rank` first, ranking at most about [`TEXT_RANK_BUDGET`]
+/// memories whatever the size of the table (see [`text_plan`]).
 async fn text_side(
     pool: &PgPool,
     query: &MemoryQuery<'_>,
-    tsquery: &str,
+    words: Vec<String>,
     candidates: u32,
 ) -> StoreResult<Vec<Ranked<i64>>> {
-    let rows: Vec<(i64, i64)> = sqlx::query_as(
-        "SELECT seq, updated_at FROM memories, to_tsquery('clara', $1) AS q \
-         WHERE text_search @@ q AND user_id = $2 AND ($3::text IS NULL OR project = $3) \
-         ORDER BY ts_rank(text_search, q) DESC, updated_at DESC, seq DESC LIMIT $4",
+    // Each count stops at one past the budget: a common word costs no more than a rare one.
+    let counted: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT w, (SELECT count(*) FROM (SELECT 1 FROM memories \
+             WHERE text_search @@ to_tsquery('clara', w) AND user_id = $2 LIMIT $3) hits) \
+         FROM unnest($1::text[]) AS w",
     )
-    .bind(tsquery)
+    .bind(&words)
     .bind(query.user_id)
-    .bind(query.project)
-    .bind(i64::from(candidates))
+    .bind(TEXT_RANK_BUDGET as i64 + 1)
     .fetch_all(pool)
     .await
     .map_err(db)?;
+    let counted = counted
+        .into_iter()
+        .map(|(word, count)| (word, count.unsigned_abs()))
+        .collect();
+    let (sql, words) = match text_plan(counted, TEXT_RANK_BUDGET) {
+        None => return Ok(Vec::new()),
+        Some(TextPlan::Rank(words)) => (
+            "SELECT seq, updated_at FROM memories, to_tsquery('clara', $1) AS q \
+             WHERE text_search @@ q AND user_id = $2 AND ($3::text IS NULL OR project = $3) \
+             ORDER BY ts_rank(text_search, q) DESC, updated_at DESC, seq DESC LIMIT $4",
+            words,
+        ),
+        // The newest matches, found walking the primary key backwards; only those are ranked.
+        Some(TextPlan::Recent(words)) => (
+            "SELECT seq, updated_at FROM (SELECT seq, updated_at, \
+                 ts_rank(text_search, q) AS rank FROM memories, to_tsquery('clara', $1) AS q \
+             WHERE text_search @@ q AND user_id = $2 AND ($3::text IS NULL OR project = $3) \
+             ORDER BY seq DESC LIMIT $5) recent \
+             ORDER BY rank DESC, updated_at DESC, seq DESC LIMIT $4",
+            words,
+        ),
+    };
+    let rows: Vec<(i64, i64)> = sqlx::query_as(sql)
+        .bind(tsquery(&words))
+        .bind(query.user_id)
+        .bind(query.project)
+        .bind(i64::from(candidates))
+        .bind(TEXT_RANK_BUDGET as i64)
+        .fetch_all(pool)
+        .await
+        .map_err(db)?;
     Ok(rows
         .into_iter()
         .map(|(key, updated_at)| Ranked { key, updated_at })
@@ -159,10 +192,9 @@ mod tests {
     #[test]
     fn tsquery_ors_the_cleaned_words() {
         assert_eq!(
-            tsquery(r#"what's "my" dog's NAME?? (AND) -x*"#).as_deref(),
-            Some("dog | name | x")
+            tsquery(&terms(r#"what's "my" dog's NAME?? (AND) -x*"#)),
+            "dog | name | x"
         );
-        assert_eq!(tsquery(" ?!* \"' "), None);
     }
 
     #[test]

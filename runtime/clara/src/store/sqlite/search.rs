@@ -4,7 +4,9 @@
 
 use std::sync::PoisonError;
 
-use clara_core::store::fusion::{Ranked, by_similarity, fuse, in_fused_order, terms};
+use clara_core::store::fusion::{
+    Ranked, TEXT_RANK_BUDGET, TextPlan, by_similarity, fuse, in_fused_order, terms, text_plan,
+};
 use clara_core::store::similarity::{cosine_with_norm, norm};
 use clara_core::store::{Memory, MemoryQuery, ScoredMemory, StoreError, StoreResult};
 use sqlx::{SqliteConnection, SqlitePool};
@@ -31,8 +33,9 @@ pub(super) async fn search_memories(
     let mut conn = pool.acquire().await.map_err(db)?;
     let candidates = query.candidates.max(query.limit);
     let mut sides = Vec::with_capacity(2);
-    if let Some(fts) = fts5_query(query.text) {
-        sides.push(text_side(&mut conn, query, &fts, candidates).await?);
+    let words = terms(query.text);
+    if !words.is_empty() {
+        sides.push(text_side(&mut conn, query, words, candidates).await?);
     }
     if let Some((model, vector)) = query.embedding {
         let side = vector_side(&mut conn, index, query, model, vector, candidates).await?;
@@ -59,40 +62,70 @@ pub(super) async fn search_memories(
     ))
 }
 
-/// An FTS5 query matching any word of `text`: `"w1" OR "w2" …`. `None` when `text` has no
-/// words, in which case the full-text side does not run. Each word holds only letters and
-/// digits, so quoting makes it a plain string whatever the user typed.
-fn fts5_query(text: &str) -> Option<String> {
-    let terms = terms(text);
-    if terms.is_empty() {
-        return None;
-    }
-    let quoted: Vec<String> = terms.iter().map(|t| format!("\"{t}\"")).collect();
-    Some(quoted.join(" OR "))
+/// An FTS5 query matching any of `words`: `"w1" OR "w2" …`. Each word holds only letters
+/// and digits (see [`terms`]), so quoting makes it a plain string whatever the user typed.
+fn fts5_query(words: &[String]) -> String {
+    let quoted: Vec<String> = words.iter().map(|t| format!("\"{t}\"")).collect();
+    quoted.join(" OR ")
 }
 
-/// Full-text candidates, best bm25 first.
+/// Full-text candidates, best bm25 first, ranking at most about [`TEXT_RANK_BUDGET`]
+/// memories whatever the size of the table (see [`text_plan`]).
 async fn text_side(
     conn: &mut SqliteConnection,
     query: &MemoryQuery<'_>,
-    fts: &str,
+    words: Vec<String>,
     candidates: u32,
 ) -> StoreResult<Vec<Ranked<i64>>> {
-    let rows: Vec<(i64, i64)> = sqlx::query_as(
+    let mut counted = Vec::with_capacity(words.len());
+    for word in words {
+        // Stops at one past the budget: a common word costs no more to count than a rare one.
+        // Counted over every user's memories, as the full-text index is one for all.
+        let (count,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM \
+             (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ?1 LIMIT ?2)",
+        )
+        .bind(fts5_query(std::slice::from_ref(&word)))
+        .bind(TEXT_RANK_BUDGET as i64 + 1)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db)?;
+        counted.push((word, count.unsigned_abs()));
+    }
+    // The covering index answers the owner check without reading the memory's row, which
+    // holds its vector and so fills a page of its own.
+    let sql = match text_plan(counted, TEXT_RANK_BUDGET) {
+        None => return Ok(Vec::new()),
         // CROSS JOIN keeps SQLite from driving the join from `memories` and running the
         // full-text match once per row.
-        "SELECT m.seq, m.updated_at FROM memories_fts \
-         CROSS JOIN memories m ON m.seq = memories_fts.rowid \
-         WHERE memories_fts MATCH ?1 AND m.user_id = ?2 AND (?3 IS NULL OR m.project = ?3) \
-         ORDER BY bm25(memories_fts), m.updated_at DESC, m.seq DESC LIMIT +?4",
-    )
-    .bind(fts)
-    .bind(query.user_id)
-    .bind(query.project)
-    .bind(i64::from(candidates))
-    .fetch_all(conn)
-    .await
-    .map_err(db)?;
+        Some(TextPlan::Rank(words)) => (
+            "SELECT m.seq, m.updated_at FROM memories_fts \
+             CROSS JOIN memories m INDEXED BY memories_search ON m.seq = memories_fts.rowid \
+             WHERE memories_fts MATCH ?1 AND m.user_id = ?2 AND (?3 IS NULL OR m.project = ?3) \
+             ORDER BY bm25(memories_fts), m.updated_at DESC, m.seq DESC LIMIT +?4",
+            words,
+        ),
+        // The newest matches first, straight from the index's doclists, which are in rowid
+        // order; only those are scored.
+        Some(TextPlan::Recent(words)) => (
+            "SELECT seq, updated_at FROM (SELECT m.seq, m.updated_at, \
+                 bm25(memories_fts) AS score FROM memories_fts \
+             CROSS JOIN memories m INDEXED BY memories_search ON m.seq = memories_fts.rowid \
+             WHERE memories_fts MATCH ?1 AND m.user_id = ?2 AND (?3 IS NULL OR m.project = ?3) \
+             ORDER BY memories_fts.rowid DESC LIMIT ?5) \
+             ORDER BY score, updated_at DESC, seq DESC LIMIT +?4",
+            words,
+        ),
+    };
+    let rows: Vec<(i64, i64)> = sqlx::query_as(sql.0)
+        .bind(fts5_query(&sql.1))
+        .bind(query.user_id)
+        .bind(query.project)
+        .bind(i64::from(candidates))
+        .bind(TEXT_RANK_BUDGET as i64)
+        .fetch_all(conn)
+        .await
+        .map_err(db)?;
     Ok(rows
         .into_iter()
         .map(|(key, updated_at)| Ranked { key, updated_at })
@@ -182,10 +215,8 @@ mod tests {
     #[test]
     fn punctuation_becomes_or_of_quoted_words() {
         assert_eq!(
-            fts5_query(r#"what's "my" dog's NAME?? (AND) -x*"#).as_deref(),
-            Some(r#""dog" OR "name" OR "x""#)
+            fts5_query(&terms(r#"what's "my" dog's NAME?? (AND) -x*"#)),
+            r#""dog" OR "name" OR "x""#
         );
-        assert_eq!(fts5_query(" ?!* \"' "), None);
-        assert_eq!(fts5_query("what is it to me"), None);
     }
 }

@@ -1,5 +1,6 @@
 //! The memory search contract: words despite punctuation, never another user's or project's
-//! memories, vectors of the query's model only, and fused scores in 0..=1 best first.
+//! memories, vectors of the query's model only, fused scores in 0..=1 best first, and a rare
+//! word found however common the query's other words are.
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ contract!(
     hybrid_search_ranks_closest_meaning_first,
     search_ignores_vectors_of_another_model,
     scores_are_normalised,
+    a_rare_word_is_found_among_very_common_ones,
 );
 
 async fn search_matches_words_despite_punctuation(store: Arc<dyn Store>) {
@@ -293,4 +295,48 @@ async fn scores_are_normalised(store: Arc<dyn Store>) {
     let tied = search(&*store, &query("ann", "owl")).await;
     assert_eq!(tied.len(), 2);
     assert_eq!(tied[0].memory.created_at, 200);
+}
+
+/// Full text ranks a bounded number of memories (`TEXT_RANK_BUDGET`): a word in more memories
+/// than that gives way to the query's rarer words, and alone it ranks the newest matches.
+async fn a_rare_word_is_found_among_very_common_ones(store: Arc<dyn Store>) {
+    let common = clara_core::store::fusion::TEXT_RANK_BUDGET as i64 + 100;
+    store
+        .add_memory(
+            memory("ann", None, "my dog Biscuit hates baths, as usual"),
+            1,
+        )
+        .await
+        .unwrap();
+    for at in 2..=common {
+        let text = format!("note {at}: coffee at nine, as usual");
+        store
+            .add_memory(memory("ann", None, &text), at)
+            .await
+            .unwrap();
+    }
+    store
+        .add_memory(
+            memory("bob", None, "Biscuit is my cat, as usual"),
+            common + 1,
+        )
+        .await
+        .unwrap();
+    let found = search(&*store, &query("ann", "is Biscuit usual at baths?")).await;
+    assert_eq!(
+        texts(&found).first(),
+        Some(&"my dog Biscuit hates baths, as usual")
+    );
+    let newest = MemoryQuery {
+        limit: 3,
+        ..query("ann", "the usual")
+    };
+    assert_eq!(
+        texts(&search(&*store, &newest).await),
+        [
+            format!("note {common}: coffee at nine, as usual"),
+            format!("note {}: coffee at nine, as usual", common - 1),
+            format!("note {}: coffee at nine, as usual", common - 2),
+        ]
+    );
 }
