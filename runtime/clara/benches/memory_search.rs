@@ -250,6 +250,7 @@ async fn sqlite_run(
 ) -> (Duration, Arc<dyn Store>, HashMap<String, usize>) {
     let config = StoreConfig::Sqlite {
         path: "clara.db".to_owned(),
+        cache_mib: clara_config::model::store::DEFAULT_SQLITE_CACHE_MIB,
     };
     let store = clara::store::open(&config, dir, &Env::default())
         .await

@@ -14,6 +14,12 @@ pub enum StoreConfig {
         /// Database file, relative to the root.
         #[serde(default = "default_sqlite_path")]
         path: String,
+        /// SQLite's page cache for the whole store in MiB, shared out among its connections
+        /// (a writer and up to eight readers). Pages beyond it are read from the operating
+        /// system's file cache, so a smaller cache costs some speed, never correctness.
+        #[serde(default = "default_sqlite_cache_mib")]
+        #[schemars(range(min = 1))]
+        cache_mib: u32,
     },
     /// PostgreSQL with the `vector` extension (pgvector).
     Postgres {
@@ -35,12 +41,19 @@ pub(crate) fn default_stores() -> BTreeMap<String, StoreConfig> {
         "main".to_owned(),
         StoreConfig::Sqlite {
             path: default_sqlite_path(),
+            cache_mib: DEFAULT_SQLITE_CACHE_MIB,
         },
     )])
 }
 
 fn default_sqlite_path() -> String {
     "data/clara.db".to_owned()
+}
+/// The default `cache_mib` of a SQLite store.
+pub const DEFAULT_SQLITE_CACHE_MIB: u32 = 8;
+
+fn default_sqlite_cache_mib() -> u32 {
+    DEFAULT_SQLITE_CACHE_MIB
 }
 fn default_max_connections() -> u32 {
     10

@@ -13,7 +13,7 @@ pub async fn run(root: &Path) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     for (name, config) in &set.clara.value.stores {
         let place = match config {
-            StoreConfig::Sqlite { path } => format!("sqlite {}", set.root.join(path).display()),
+            StoreConfig::Sqlite { path, .. } => format!("sqlite {}", set.root.join(path).display()),
             StoreConfig::Postgres { url_env, .. } => format!("postgres ${url_env}"),
         };
         match clara::store::open(config, &set.root, &set.env).await {

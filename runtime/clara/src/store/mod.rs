@@ -25,7 +25,9 @@ pub async fn open(
     env: &Env,
 ) -> Result<Arc<dyn Store>, StoreError> {
     match config {
-        StoreConfig::Sqlite { path } => Ok(Arc::new(SqliteStore::open(&root.join(path)).await?)),
+        StoreConfig::Sqlite { path, cache_mib } => Ok(Arc::new(
+            SqliteStore::open(&root.join(path), *cache_mib).await?,
+        )),
         StoreConfig::Postgres {
             url_env,
             max_connections,

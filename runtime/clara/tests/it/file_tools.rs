@@ -23,6 +23,7 @@ async fn setup(max_bytes: u64) -> Setup {
     let store = clara::store::open(
         &StoreConfig::Sqlite {
             path: "clara.db".to_owned(),
+            cache_mib: clara_config::model::store::DEFAULT_SQLITE_CACHE_MIB,
         },
         &root,
         &clara_config::Env::default(),

@@ -45,6 +45,12 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pooled reader connections (WAL lets readers run beside the writer).
 const MAX_READERS: u32 = 8;
 
+/// Each connection's share of a page cache of `cache_mib` MiB, in KiB: SQLite gives every
+/// connection a cache of its own, which by default (2 MiB each) grows with the pool.
+fn cache_kib_each(cache_mib: u32) -> u32 {
+    (cache_mib.max(1) * 1024 / (MAX_READERS + 1)).max(64)
+}
+
 /// A [`Store`](clara_core::store::Store) in a SQLite database.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
@@ -97,8 +103,8 @@ fn identity(path: &Path) -> Option<(u64, u64)> {
 
 impl SqliteStore {
     /// Opens (creating it and its folders when missing) the database at `path` and brings its
-    /// schema up to date.
-    pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+    /// schema up to date. Its connections share out `cache_mib` MiB of page cache.
+    pub async fn open(path: &Path, cache_mib: u32) -> Result<SqliteStore, StoreError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| {
                 StoreError::Database(format!("cannot create {}: {e}", parent.display()))
@@ -110,7 +116,9 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
+            .busy_timeout(BUSY_TIMEOUT)
+            // Negative: a size in KiB rather than in pages.
+            .pragma("cache_size", format!("-{}", cache_kib_each(cache_mib)));
         let cannot_open =
             |e: sqlx::Error| StoreError::Database(format!("cannot open {}: {e}", path.display()));
         // Created here once; every later connection opens the file it finds and never makes

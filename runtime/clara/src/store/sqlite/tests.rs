@@ -1,11 +1,12 @@
 //! Checks of the SQLite build itself, beside the shared store contract.
 
 use super::*;
+use clara_config::model::store::DEFAULT_SQLITE_CACHE_MIB;
 
 #[tokio::test]
 async fn the_bundled_sqlite_has_fts5() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = SqliteStore::open(&dir.path().join("clara.db"))
+    let store = SqliteStore::open(&dir.path().join("clara.db"), DEFAULT_SQLITE_CACHE_MIB)
         .await
         .expect("open");
     let (fts5,): (i64,) = sqlx::query_as("SELECT sqlite_compileoption_used('ENABLE_FTS5')")
@@ -29,7 +30,9 @@ async fn upgrading_ends_all_but_the_newest_of_several_open_sessions() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("clara.db");
     {
-        let store = SqliteStore::open(&path).await.expect("open");
+        let store = SqliteStore::open(&path, DEFAULT_SQLITE_CACHE_MIB)
+            .await
+            .expect("open");
         // The state an older clara could leave: two open sessions for one conversation.
         for statement in [
             "DROP INDEX sessions_one_open",
@@ -44,7 +47,9 @@ async fn upgrading_ends_all_but_the_newest_of_several_open_sessions() {
                 .expect(statement);
         }
     }
-    let store = SqliteStore::open(&path).await.expect("reopen migrates");
+    let store = SqliteStore::open(&path, DEFAULT_SQLITE_CACHE_MIB)
+        .await
+        .expect("reopen migrates");
     let open = store.open_session("ann", "dm-ann").await.unwrap().unwrap();
     assert_eq!(open.id, "new");
     let old = store.session("old").await.unwrap().unwrap();
@@ -56,7 +61,9 @@ async fn upgrading_ends_all_but_the_newest_of_several_open_sessions() {
 async fn a_database_deleted_while_open_refuses_writes_instead_of_losing_them() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("clara.db");
-    let store = SqliteStore::open(&path).await.expect("open");
+    let store = SqliteStore::open(&path, DEFAULT_SQLITE_CACHE_MIB)
+        .await
+        .expect("open");
     let (session, _) = store.start_session("u", "dm-u", None, 1).await.unwrap();
     for suffix in ["", "-wal", "-shm"] {
         let mut name = path.as_os_str().to_owned();

@@ -61,6 +61,7 @@ mod task_leases;
 async fn sqlite_store(dir: &Path) -> Arc<dyn Store> {
     let config = StoreConfig::Sqlite {
         path: "data/clara.db".to_owned(),
+        cache_mib: clara_config::model::store::DEFAULT_SQLITE_CACHE_MIB,
     };
     clara::store::open(&config, dir, &Env::default())
         .await

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use clara::store::SqliteStore;
+use clara_config::model::store::DEFAULT_SQLITE_CACHE_MIB;
 use clara_core::llm::Role;
 use clara_core::store::{JobQueue, Memories, MemoryQuery, Sessions, Store, TaskLeases};
 use serde_json::json;
@@ -19,7 +20,9 @@ async fn sqlite_data_survives_closing_and_reopening() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("nested/folders/clara.db");
     let (session, memory_id, job) = {
-        let store = SqliteStore::open(&path).await.expect("create");
+        let store = SqliteStore::open(&path, DEFAULT_SQLITE_CACHE_MIB)
+            .await
+            .expect("create");
         let session = store
             .start_session("ann", "dm-ann", None, 1)
             .await
@@ -42,7 +45,9 @@ async fn sqlite_data_survives_closing_and_reopening() {
     };
     assert!(path.is_file());
 
-    let store = SqliteStore::open(&path).await.expect("reopen");
+    let store = SqliteStore::open(&path, DEFAULT_SQLITE_CACHE_MIB)
+        .await
+        .expect("reopen");
     assert_eq!(
         store
             .open_session("ann", "dm-ann")
@@ -76,8 +81,12 @@ async fn sqlite_data_survives_closing_and_reopening() {
 async fn sqlite_search_sees_what_another_process_wrote() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("clara.db");
-    let here = SqliteStore::open(&path).await.expect("open");
-    let elsewhere = SqliteStore::open(&path).await.expect("open again");
+    let here = SqliteStore::open(&path, DEFAULT_SQLITE_CACHE_MIB)
+        .await
+        .expect("open");
+    let elsewhere = SqliteStore::open(&path, DEFAULT_SQLITE_CACHE_MIB)
+        .await
+        .expect("open again");
     let first = here
         .add_memory(embedded("ann", "one", "m", &[1.0, 0.0]), 1)
         .await
@@ -110,8 +119,12 @@ async fn sqlite_search_sees_what_another_process_wrote() {
 async fn sqlite_task_run_claims_race_across_stores_on_one_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("clara.db");
-    let here = SqliteStore::open(&path).await.expect("open");
-    let elsewhere = SqliteStore::open(&path).await.expect("open again");
+    let here = SqliteStore::open(&path, DEFAULT_SQLITE_CACHE_MIB)
+        .await
+        .expect("open");
+    let elsewhere = SqliteStore::open(&path, DEFAULT_SQLITE_CACHE_MIB)
+        .await
+        .expect("open again");
     let stores: [Arc<dyn Store>; 2] = [Arc::new(here.clone()), Arc::new(elsewhere.clone())];
     race_rounds(&stores).await;
     here.close().await;
@@ -119,7 +132,9 @@ async fn sqlite_task_run_claims_race_across_stores_on_one_file() {
     drop(stores);
 
     // A restart sees the last claimed run, so it neither repeats it nor forgets it.
-    let reopened = SqliteStore::open(&path).await.expect("reopen");
+    let reopened = SqliteStore::open(&path, DEFAULT_SQLITE_CACHE_MIB)
+        .await
+        .expect("reopen");
     let run = reopened.task_run("race").await.unwrap().expect("stored");
     assert_eq!(
         (run.last_due_at, run.last_finished_at, run.last_ok),
