@@ -692,7 +692,7 @@ async fn a_memory_active_message_costs_five_model_requests() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let requests = fake.requests();
+    let requests = fake.take_requests();
     let kinds: Vec<String> = requests
         .iter()
         .map(|r| match r.path.as_str() {

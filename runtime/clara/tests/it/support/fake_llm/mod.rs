@@ -240,6 +240,11 @@ impl FakeLlm {
         self.state().requests.clone()
     }
 
+    /// Every request received since the last call, forgetting them: a long run keeps no log.
+    pub fn take_requests(&self) -> Vec<RecordedRequest> {
+        std::mem::take(&mut self.state().requests)
+    }
+
     /// How many requests have been received.
     pub fn request_count(&self) -> usize {
         self.state().requests.len()
@@ -337,32 +342,34 @@ async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>) {
     }
 }
 
-/// Bag-of-words vectors for the request's `input` texts, L2-normalised.
+/// Bag-of-words vectors for the request's `input` texts.
 fn embeddings_for(body: &Value, dims: usize) -> Reply {
     let texts = body["input"].as_array().cloned().unwrap_or_default();
     let vectors: Vec<Vec<f32>> = texts
         .iter()
-        .map(|text| {
-            let mut vector = vec![0.0f32; dims];
-            for word in text
-                .as_str()
-                .unwrap_or_default()
-                .to_lowercase()
-                .split(|c: char| !c.is_alphanumeric())
-                .filter(|w| !w.is_empty())
-            {
-                let slot = word
-                    .bytes()
-                    .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
-                    as usize
-                    % dims;
-                vector[slot] += 1.0;
-            }
-            let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
-            vector.iter().map(|x| x / norm).collect()
-        })
+        .map(|text| bag_of_words(text.as_str().unwrap_or_default(), dims))
         .collect();
     openai_embeddings(&vectors)
+}
+
+/// The vector [`FakeLlm::auto_embeddings`] answers for `text`: each word adds one to a slot
+/// picked by its hash, then the whole is L2-normalised.
+pub fn bag_of_words(text: &str, dims: usize) -> Vec<f32> {
+    let mut vector = vec![0.0f32; dims];
+    for word in text
+        .to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        let slot = word
+            .bytes()
+            .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
+            as usize
+            % dims;
+        vector[slot] += 1.0;
+    }
+    let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
+    vector.iter().map(|x| x / norm).collect()
 }
 
 /// Waits `delay`; a zero delay does not wait at all (tokio's `sleep(0)` still waits for the
