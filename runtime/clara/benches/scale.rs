@@ -12,7 +12,7 @@
 //!
 //! `CLARA_BENCH_SIZES=100,10000,100000` (the default), `CLARA_BENCH_TURNS=300` and
 //! `CLARA_BENCH_QUERIES=200` change a run; `cargo test -p clara --bench scale` runs a small one.
-//! `CLARA_BENCH_KEEP=1` keeps each size's SQLite database (and skips Postgres) for a look.
+//! `CLARA_BENCH_KEEP=1` keeps each size's databases for a look.
 
 // A bench that cannot set up stops at once: unwrapping is how it says so.
 #![allow(clippy::unwrap_used)]
@@ -541,6 +541,25 @@ fn report(backend: &str, size: usize, f: &Figures) {
     );
 }
 
+/// A root folder that is deleted at the end unless it is to be kept.
+struct Keep(Option<tempfile::TempDir>, bool);
+
+impl Keep {
+    fn path(&self) -> &Path {
+        self.0
+            .as_ref()
+            .map_or(Path::new("."), tempfile::TempDir::path)
+    }
+}
+
+impl Drop for Keep {
+    fn drop(&mut self) {
+        if let Some(root) = self.0.take().filter(|_| self.1) {
+            let _ = root.keep();
+        }
+    }
+}
+
 fn env_list(name: &str, default: &[usize]) -> Vec<usize> {
     std::env::var(name).ok().map_or_else(
         || default.to_vec(),
@@ -562,6 +581,7 @@ fn main() {
     let turns = env_list("CLARA_BENCH_TURNS", &[if quick { 30 } else { 300 }])[0];
     let queries = env_list("CLARA_BENCH_QUERIES", &[if quick { 20 } else { 200 }])[0];
     let postgres = std::env::var("CLARA_TEST_POSTGRES_URL").ok();
+    let keep = std::env::var_os("CLARA_BENCH_KEEP").is_some();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -584,6 +604,10 @@ fn main() {
         ];
         for &size in &sizes {
             let root = support::shipped_root();
+            if keep {
+                println!("  keeping {}", root.path().join("data/clara.db").display());
+            }
+            let root = Keep(Some(root), keep);
             {
                 let config = StoreConfig::Sqlite {
                     path: "data/clara.db".to_owned(),
@@ -594,10 +618,6 @@ fn main() {
             }
             let figures = measure(root.path(), &fake, &embeddings, size, turns, queries).await;
             report("sqlite", size, &figures);
-            if std::env::var_os("CLARA_BENCH_KEEP").is_some() {
-                println!("  kept {}", root.keep().join("data/clara.db").display());
-                continue;
-            }
             if let Some(admin_url) = &postgres {
                 let url = postgres_database(admin_url, size).await;
                 use_postgres(root.path());
@@ -605,6 +625,10 @@ fn main() {
                 overrides.push(("CLARA_SCALE_PG_URL", url.as_str()));
                 let figures = measure(root.path(), &fake, &overrides, size, turns, queries).await;
                 report("postgres", size, &figures);
+                if keep {
+                    println!("  kept {url}");
+                    continue;
+                }
                 let mut admin = PgConnection::connect(admin_url).await.unwrap();
                 let name = url.rsplit('/').next().unwrap_or_default();
                 let drop_database = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");

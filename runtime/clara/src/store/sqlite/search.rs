@@ -77,21 +77,23 @@ async fn text_side(
     words: Vec<String>,
     candidates: u32,
 ) -> StoreResult<Vec<Ranked<i64>>> {
-    let mut counted = Vec::with_capacity(words.len());
-    for word in words {
-        // Stops at one past the budget: a common word costs no more to count than a rare one.
-        // Counted over every user's memories, as the full-text index is one for all.
-        let (count,): (i64,) = sqlx::query_as(
-            "SELECT count(*) FROM \
-             (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ?1 LIMIT ?2)",
-        )
-        .bind(fts5_query(std::slice::from_ref(&word)))
-        .bind(TEXT_RANK_BUDGET as i64 + 1)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db)?;
-        counted.push((word, count.unsigned_abs()));
-    }
+    let words = serde_json::to_string(&words).map_err(|e| StoreError::Database(e.to_string()))?;
+    // Each count stops at one past the budget: a common word costs no more than a rare one.
+    // Counted over every user's memories, as the full-text index is one for all.
+    let counted: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT value, (SELECT count(*) FROM (SELECT 1 FROM memories_fts \
+             WHERE memories_fts MATCH '\"' || value || '\"' LIMIT ?2)) \
+         FROM json_each(?1)",
+    )
+    .bind(words)
+    .bind(TEXT_RANK_BUDGET as i64 + 1)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)?;
+    let counted = counted
+        .into_iter()
+        .map(|(word, count)| (word, count.unsigned_abs()))
+        .collect();
     // The covering index answers the owner check without reading the memory's row, which
     // holds its vector and so fills a page of its own.
     let sql = match text_plan(counted, TEXT_RANK_BUDGET) {
