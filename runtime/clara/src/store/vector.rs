@@ -37,6 +37,24 @@ pub fn quantize_into(vector: &[f32], codes: &mut Vec<i8>) -> f32 {
     scale
 }
 
+/// The signs of `vector` as bits (1 for a positive component), 64 dimensions a word, appended
+/// to `bits`. Two vectors' differing signs (their Hamming distance) track the angle between
+/// them, coarsely: enough to narrow a long list before the byte codes rank it.
+pub fn sign_bits_into(vector: &[f32], bits: &mut Vec<u64>) {
+    bits.extend(vector.chunks(64).map(|chunk| {
+        chunk
+            .iter()
+            .enumerate()
+            .fold(0u64, |word, (i, x)| word | (u64::from(*x > 0.0) << i))
+    }));
+}
+
+/// How many of two bit vectors' bits differ.
+#[inline(always)]
+pub fn hamming(a: &[u64], b: &[u64]) -> u32 {
+    a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum()
+}
+
 /// The dot product of two code vectors of equal length, exact in i32 (1536 × 127² fits with
 /// room to spare). The portable path; x86-64 with AVX2 uses [`dot_i8_avx2`].
 #[inline(always)]
@@ -110,6 +128,23 @@ pub fn dot_i8_avx2(a: &[i8], b: &[i8]) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sign_bits_follow_the_signs_and_count_differences() {
+        let mut a = Vec::new();
+        sign_bits_into(&[1.0, -1.0, 0.0, 2.0], &mut a);
+        assert_eq!(a, [0b1001]);
+        let long: Vec<f32> = (0..130)
+            .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 })
+            .collect();
+        let flipped: Vec<f32> = long.iter().map(|x| -x).collect();
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        sign_bits_into(&long, &mut x);
+        sign_bits_into(&flipped, &mut y);
+        assert_eq!(x.len(), 3);
+        assert_eq!(hamming(&x, &x), 0);
+        assert_eq!(hamming(&x, &y), 130);
+    }
 
     #[test]
     #[cfg(target_arch = "x86_64")]
