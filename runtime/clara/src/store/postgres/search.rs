@@ -98,13 +98,14 @@ async fn text_side(
         .into_iter()
         .map(|(word, count)| (word, count.unsigned_abs()))
         .collect();
-    let (sql, words) = match text_plan(counted, TEXT_RANK_BUDGET) {
+    let (sql, words, recent) = match text_plan(counted, TEXT_RANK_BUDGET) {
         None => return Ok(Vec::new()),
         Some(TextPlan::Rank(words)) => (
             "SELECT seq, updated_at FROM memories, to_tsquery('clara', $1) AS q \
              WHERE text_search @@ q AND user_id = $2 AND ($3::text IS NULL OR project = $3) \
              ORDER BY ts_rank(text_search, q) DESC, updated_at DESC, seq DESC LIMIT $4",
             words,
+            false,
         ),
         // The newest matches, found walking the primary key backwards; only those are ranked.
         Some(TextPlan::Recent(words)) => (
@@ -114,17 +115,18 @@ async fn text_side(
              ORDER BY seq DESC LIMIT $5) recent \
              ORDER BY rank DESC, updated_at DESC, seq DESC LIMIT $4",
             words,
+            true,
         ),
     };
-    let rows: Vec<(i64, i64)> = sqlx::query_as(sql)
+    let mut statement = sqlx::query_as(sql)
         .bind(tsquery(&words))
         .bind(query.user_id)
         .bind(query.project)
-        .bind(i64::from(candidates))
-        .bind(TEXT_RANK_BUDGET as i64)
-        .fetch_all(conn)
-        .await
-        .map_err(db)?;
+        .bind(i64::from(candidates));
+    if recent {
+        statement = statement.bind(TEXT_RANK_BUDGET as i64);
+    }
+    let rows: Vec<(i64, i64)> = statement.fetch_all(conn).await.map_err(db)?;
     Ok(rows
         .into_iter()
         .map(|(key, updated_at)| Ranked { key, updated_at })

@@ -96,7 +96,7 @@ async fn text_side(
         .collect();
     // The covering index answers the owner check without reading the memory's row, which
     // holds its vector and so fills a page of its own.
-    let sql = match text_plan(counted, TEXT_RANK_BUDGET) {
+    let (sql, words, recent) = match text_plan(counted, TEXT_RANK_BUDGET) {
         None => return Ok(Vec::new()),
         // CROSS JOIN keeps SQLite from driving the join from `memories` and running the
         // full-text match once per row.
@@ -106,6 +106,7 @@ async fn text_side(
              WHERE memories_fts MATCH ?1 AND m.user_id = ?2 AND (?3 IS NULL OR m.project = ?3) \
              ORDER BY bm25(memories_fts), m.updated_at DESC, m.seq DESC LIMIT +?4",
             words,
+            false,
         ),
         // The newest matches first, straight from the index's doclists, which are in rowid
         // order; only those are scored.
@@ -117,17 +118,18 @@ async fn text_side(
              ORDER BY memories_fts.rowid DESC LIMIT ?5) \
              ORDER BY score, updated_at DESC, seq DESC LIMIT +?4",
             words,
+            true,
         ),
     };
-    let rows: Vec<(i64, i64)> = sqlx::query_as(sql.0)
-        .bind(fts5_query(&sql.1))
+    let mut statement = sqlx::query_as(sql)
+        .bind(fts5_query(&words))
         .bind(query.user_id)
         .bind(query.project)
-        .bind(i64::from(candidates))
-        .bind(TEXT_RANK_BUDGET as i64)
-        .fetch_all(conn)
-        .await
-        .map_err(db)?;
+        .bind(i64::from(candidates));
+    if recent {
+        statement = statement.bind(TEXT_RANK_BUDGET as i64);
+    }
+    let rows: Vec<(i64, i64)> = statement.fetch_all(conn).await.map_err(db)?;
     Ok(rows
         .into_iter()
         .map(|(key, updated_at)| Ranked { key, updated_at })

@@ -26,6 +26,25 @@ async fn the_bundled_sqlite_has_fts5() {
 }
 
 #[tokio::test]
+async fn the_page_cache_is_shared_out_among_the_connections() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(&dir.path().join("clara.db"), 9)
+        .await
+        .expect("open");
+    // Nine connections (a writer and eight readers) share 9 MiB: 1 MiB, as -KiB, each.
+    for conn in [
+        &mut *store.pool.acquire().await.expect("reader"),
+        &mut *store.writer.lock().await,
+    ] {
+        let (size,): (i64,) = sqlx::query_as("PRAGMA cache_size")
+            .fetch_one(conn)
+            .await
+            .expect("pragma");
+        assert_eq!(size, -1024);
+    }
+}
+
+#[tokio::test]
 async fn upgrading_ends_all_but_the_newest_of_several_open_sessions() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("clara.db");
