@@ -25,7 +25,6 @@ use crate::store::db;
 use crate::store::vector::dot_i8_avx2;
 use crate::store::vector::{dot_i8, from_blob_into, hamming, quantize_into, sign_bits_into};
 
-/// One user's memories embedded by one model.
 /// Lists longer than this are first narrowed by sign bits (192 bytes a vector at 1536
 /// dimensions, against 1536 for the byte codes): past it, scanning every byte code would
 /// take longer than a search may (about 27 ms at 100k on a 2-core machine, against 4).
@@ -35,22 +34,7 @@ const SIGNS_FROM: usize = 20_000;
 const SIGNS_KEEP_FACTOR: usize = 20;
 const SIGNS_KEEP_MIN: usize = 2_000;
 
-/// [`hamming`] with the CPU's population count where it has one: the size-optimised build
-/// would otherwise count bits in a dozen plain instructions.
-#[allow(unsafe_code)]
-fn hamming_fast(a: &[u64], b: &[u64]) -> u32 {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("popcnt") {
-        #[target_feature(enable = "popcnt")]
-        fn with_popcnt(a: &[u64], b: &[u64]) -> u32 {
-            hamming(a, b)
-        }
-        // SAFETY: the CPU was just checked for POPCNT, the only feature the function enables.
-        return unsafe { with_popcnt(a, b) };
-    }
-    hamming(a, b)
-}
-
+/// One user's memories embedded by one model.
 #[derive(Debug, Default)]
 pub(super) struct UserVectors {
     dims: usize,
@@ -185,19 +169,49 @@ impl UserVectors {
     ) -> Vec<usize> {
         let mut query_bits = Vec::with_capacity(self.words());
         sign_bits_into(query, &mut query_bits);
-        let words = self.words();
-        let mut distances: Vec<(u32, usize)> = self
-            .bits
-            .chunks_exact(words)
-            .enumerate()
-            .filter(|(at, _)| wanted(at))
-            .map(|(at, bits)| (hamming_fast(bits, &query_bits), at))
-            .collect();
+        let mut distances = self.sign_distances(&query_bits, wanted);
         if distances.len() > keep {
             distances.select_nth_unstable(keep - 1);
             distances.truncate(keep);
         }
         distances.into_iter().map(|(_, at)| at).collect()
+    }
+
+    /// How many signs of each wanted vector differ from `query`'s, with the CPU's population
+    /// count where it has one: the size-optimised build would otherwise count bits in a
+    /// dozen plain instructions.
+    #[allow(unsafe_code)]
+    fn sign_distances(&self, query: &[u64], wanted: &dyn Fn(&usize) -> bool) -> Vec<(u32, usize)> {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("popcnt") {
+            // SAFETY: the CPU was just checked for POPCNT, the only feature the function enables.
+            return unsafe { self.sign_distances_popcnt(query, wanted) };
+        }
+        self.sign_distances_with(query, wanted)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "popcnt")]
+    fn sign_distances_popcnt(
+        &self,
+        query: &[u64],
+        wanted: &dyn Fn(&usize) -> bool,
+    ) -> Vec<(u32, usize)> {
+        self.sign_distances_with(query, wanted)
+    }
+
+    #[inline(always)]
+    fn sign_distances_with(
+        &self,
+        query: &[u64],
+        wanted: &dyn Fn(&usize) -> bool,
+    ) -> Vec<(u32, usize)> {
+        self.bits
+            .chunks_exact(self.words())
+            .enumerate()
+            .filter(|(at, _)| wanted(at))
+            .map(|(at, bits)| (hamming(bits, query), at))
+            .collect()
     }
 
     // A marked unsafe site: the AVX2 scan, called only once the CPU is known to have it.
