@@ -50,20 +50,27 @@ pub const TEXT_RANK_BUDGET: u64 = 1_000;
 
 /// What the full-text side ranks, decided from how many memories hold each query word.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TextPlan {
-    /// Every memory holding one of these words, by relevance: the rarest words, whose counts
-    /// add up to at most the budget. Commoner words say little next to them (their inverse
-    /// document frequency is near zero), so they are left out like stop words.
-    Rank(Vec<String>),
-    /// Each word is in more memories than the budget: only the most recent budget's worth of
-    /// memories holding any of them are ranked.
-    Recent(Vec<String>),
+pub struct TextPlan {
+    /// The words to search for.
+    pub words: Vec<String>,
+    /// `false`: every memory holding one of the words, by relevance. The words are the
+    /// rarest ones, whose counts add up to at most the budget; commoner words say little next
+    /// to them (their inverse document frequency is near zero), so they are left out like
+    /// stop words.
+    ///
+    /// `true`: each word is in more memories than the budget, so only the most recent
+    /// budget's worth of memories holding any of them are ranked.
+    pub recent: bool,
 }
 
-/// Plans the full-text side from `(word, memories holding it)`, counted up to at least
-/// `budget + 1`. `None` when no memory holds any of the words.
-pub fn text_plan(mut counted: Vec<(String, u64)>, budget: u64) -> Option<TextPlan> {
-    counted.retain(|(_, count)| *count > 0);
+/// Plans the full-text side from `(word, memories holding it)` as the database counted them,
+/// up to at least `budget + 1`. `None` when no memory holds any of the words.
+pub fn text_plan(counted: Vec<(String, i64)>, budget: u64) -> Option<TextPlan> {
+    let mut counted: Vec<(String, u64)> = counted
+        .into_iter()
+        .map(|(word, count)| (word, count.unsigned_abs()))
+        .filter(|(_, count)| *count > 0)
+        .collect();
     if counted.is_empty() {
         return None;
     }
@@ -78,9 +85,15 @@ pub fn text_plan(mut counted: Vec<(String, u64)>, budget: u64) -> Option<TextPla
         rare.push(word.clone());
     }
     Some(if rare.is_empty() {
-        TextPlan::Recent(counted.into_iter().map(|(word, _)| word).collect())
+        TextPlan {
+            words: counted.into_iter().map(|(word, _)| word).collect(),
+            recent: true,
+        }
     } else {
-        TextPlan::Rank(rare)
+        TextPlan {
+            words: rare,
+            recent: false,
+        }
     })
 }
 
@@ -174,8 +187,15 @@ mod tests {
             .collect()
     }
 
-    fn counted(words: &[(&str, u64)]) -> Vec<(String, u64)> {
+    fn counted(words: &[(&str, i64)]) -> Vec<(String, i64)> {
         words.iter().map(|(w, n)| ((*w).to_owned(), *n)).collect()
+    }
+
+    fn ranked(words: &[&str], recent: bool) -> TextPlan {
+        TextPlan {
+            words: words.iter().map(|w| (*w).to_owned()).collect(),
+            recent,
+        }
     }
 
     #[test]
@@ -184,21 +204,15 @@ mod tests {
             counted(&[("usual", 5_001), ("maya", 300), ("x", 0), ("tea", 600)]),
             1_000,
         );
-        assert_eq!(
-            plan,
-            Some(TextPlan::Rank(vec!["maya".into(), "tea".into()]))
-        );
+        assert_eq!(plan, Some(ranked(&["maya", "tea"], false)));
         let plan = text_plan(counted(&[("maya", 300), ("tea", 800)]), 1_000);
-        assert_eq!(plan, Some(TextPlan::Rank(vec!["maya".into()])));
+        assert_eq!(plan, Some(ranked(&["maya"], false)));
     }
 
     #[test]
     fn only_common_words_rank_the_recent_matches() {
         let plan = text_plan(counted(&[("usual", 5_001), ("like", 1_001)]), 1_000);
-        assert_eq!(
-            plan,
-            Some(TextPlan::Recent(vec!["like".into(), "usual".into()]))
-        );
+        assert_eq!(plan, Some(ranked(&["like", "usual"], true)));
         assert_eq!(text_plan(counted(&[("nothing", 0)]), 1_000), None);
     }
 

@@ -3,7 +3,7 @@
 //! by reciprocal rank exactly like the SQLite store.
 
 use clara_core::store::fusion::{
-    Ranked, TEXT_RANK_BUDGET, TextPlan, by_similarity, fuse, in_fused_order, terms, text_plan,
+    Ranked, TEXT_RANK_BUDGET, by_similarity, fuse, in_fused_order, terms, text_plan,
 };
 use clara_core::store::{Memory, MemoryQuery, ScoredMemory, StoreResult};
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
@@ -94,36 +94,30 @@ async fn text_side(
     .fetch_all(&mut *conn)
     .await
     .map_err(db)?;
-    let counted = counted
-        .into_iter()
-        .map(|(word, count)| (word, count.unsigned_abs()))
-        .collect();
-    let (sql, words, recent) = match text_plan(counted, TEXT_RANK_BUDGET) {
-        None => return Ok(Vec::new()),
-        Some(TextPlan::Rank(words)) => (
-            "SELECT seq, updated_at FROM memories, to_tsquery('clara', $1) AS q \
-             WHERE text_search @@ q AND user_id = $2 AND ($3::text IS NULL OR project = $3) \
-             ORDER BY ts_rank(text_search, q) DESC, updated_at DESC, seq DESC LIMIT $4",
-            words,
-            false,
-        ),
+    let Some(plan) = text_plan(counted, TEXT_RANK_BUDGET) else {
+        return Ok(Vec::new());
+    };
+    let mut statement = if plan.recent {
         // The newest matches, found walking the primary key backwards; only those are ranked.
-        Some(TextPlan::Recent(words)) => (
+        sqlx::query_as(
             "SELECT seq, updated_at FROM (SELECT seq, updated_at, \
                  ts_rank(text_search, q) AS rank FROM memories, to_tsquery('clara', $1) AS q \
              WHERE text_search @@ q AND user_id = $2 AND ($3::text IS NULL OR project = $3) \
              ORDER BY seq DESC LIMIT $5) recent \
              ORDER BY rank DESC, updated_at DESC, seq DESC LIMIT $4",
-            words,
-            true,
-        ),
-    };
-    let mut statement = sqlx::query_as(sql)
-        .bind(tsquery(&words))
-        .bind(query.user_id)
-        .bind(query.project)
-        .bind(i64::from(candidates));
-    if recent {
+        )
+    } else {
+        sqlx::query_as(
+            "SELECT seq, updated_at FROM memories, to_tsquery('clara', $1) AS q \
+             WHERE text_search @@ q AND user_id = $2 AND ($3::text IS NULL OR project = $3) \
+             ORDER BY ts_rank(text_search, q) DESC, updated_at DESC, seq DESC LIMIT $4",
+        )
+    }
+    .bind(tsquery(&plan.words))
+    .bind(query.user_id)
+    .bind(query.project)
+    .bind(i64::from(candidates));
+    if plan.recent {
         statement = statement.bind(TEXT_RANK_BUDGET as i64);
     }
     let rows: Vec<(i64, i64)> = statement.fetch_all(conn).await.map_err(db)?;

@@ -5,7 +5,7 @@
 use std::sync::PoisonError;
 
 use clara_core::store::fusion::{
-    Ranked, TEXT_RANK_BUDGET, TextPlan, by_similarity, fuse, in_fused_order, terms, text_plan,
+    Ranked, TEXT_RANK_BUDGET, by_similarity, fuse, in_fused_order, terms, text_plan,
 };
 use clara_core::store::similarity::{cosine_with_norm, norm};
 use clara_core::store::{Memory, MemoryQuery, ScoredMemory, StoreError, StoreResult};
@@ -90,43 +90,37 @@ async fn text_side(
     .fetch_all(&mut *conn)
     .await
     .map_err(db)?;
-    let counted = counted
-        .into_iter()
-        .map(|(word, count)| (word, count.unsigned_abs()))
-        .collect();
     // The covering index answers the owner check without reading the memory's row, which
     // holds its vector and so fills a page of its own.
-    let (sql, words, recent) = match text_plan(counted, TEXT_RANK_BUDGET) {
-        None => return Ok(Vec::new()),
-        // CROSS JOIN keeps SQLite from driving the join from `memories` and running the
-        // full-text match once per row.
-        Some(TextPlan::Rank(words)) => (
-            "SELECT m.seq, m.updated_at FROM memories_fts \
-             CROSS JOIN memories m INDEXED BY memories_search ON m.seq = memories_fts.rowid \
-             WHERE memories_fts MATCH ?1 AND m.user_id = ?2 AND (?3 IS NULL OR m.project = ?3) \
-             ORDER BY bm25(memories_fts), m.updated_at DESC, m.seq DESC LIMIT +?4",
-            words,
-            false,
-        ),
+    let Some(plan) = text_plan(counted, TEXT_RANK_BUDGET) else {
+        return Ok(Vec::new());
+    };
+    let mut statement = if plan.recent {
         // The newest matches first, straight from the index's doclists, which are in rowid
         // order; only those are scored.
-        Some(TextPlan::Recent(words)) => (
+        sqlx::query_as(
             "SELECT seq, updated_at FROM (SELECT m.seq, m.updated_at, \
                  bm25(memories_fts) AS score FROM memories_fts \
              CROSS JOIN memories m INDEXED BY memories_search ON m.seq = memories_fts.rowid \
              WHERE memories_fts MATCH ?1 AND m.user_id = ?2 AND (?3 IS NULL OR m.project = ?3) \
              ORDER BY memories_fts.rowid DESC LIMIT ?5) \
              ORDER BY score, updated_at DESC, seq DESC LIMIT +?4",
-            words,
-            true,
-        ),
-    };
-    let mut statement = sqlx::query_as(sql)
-        .bind(fts5_query(&words))
-        .bind(query.user_id)
-        .bind(query.project)
-        .bind(i64::from(candidates));
-    if recent {
+        )
+    } else {
+        // CROSS JOIN keeps SQLite from driving the join from `memories` and running the
+        // full-text match once per row.
+        sqlx::query_as(
+            "SELECT m.seq, m.updated_at FROM memories_fts \
+             CROSS JOIN memories m INDEXED BY memories_search ON m.seq = memories_fts.rowid \
+             WHERE memories_fts MATCH ?1 AND m.user_id = ?2 AND (?3 IS NULL OR m.project = ?3) \
+             ORDER BY bm25(memories_fts), m.updated_at DESC, m.seq DESC LIMIT +?4",
+        )
+    }
+    .bind(fts5_query(&plan.words))
+    .bind(query.user_id)
+    .bind(query.project)
+    .bind(i64::from(candidates));
+    if plan.recent {
         statement = statement.bind(TEXT_RANK_BUDGET as i64);
     }
     let rows: Vec<(i64, i64)> = statement.fetch_all(conn).await.map_err(db)?;
