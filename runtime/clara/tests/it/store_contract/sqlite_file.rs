@@ -13,6 +13,13 @@ use super::search::nearest;
 use super::task_leases::race_rounds;
 use super::{embedded, query, search};
 
+/// The store on the file at `path`, as `clara` opens it by default.
+async fn open(path: &std::path::Path) -> SqliteStore {
+    SqliteStore::open(path, DEFAULT_SQLITE_CACHE_MIB)
+        .await
+        .expect("open the database file")
+}
+
 // SQLite only: the file itself.
 
 #[tokio::test]
@@ -20,9 +27,7 @@ async fn sqlite_data_survives_closing_and_reopening() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("nested/folders/clara.db");
     let (session, memory_id, job) = {
-        let store = SqliteStore::open(&path, DEFAULT_SQLITE_CACHE_MIB)
-            .await
-            .expect("create");
+        let store = open(&path).await;
         let session = store
             .start_session("ann", "dm-ann", None, 1)
             .await
@@ -45,9 +50,7 @@ async fn sqlite_data_survives_closing_and_reopening() {
     };
     assert!(path.is_file());
 
-    let store = SqliteStore::open(&path, DEFAULT_SQLITE_CACHE_MIB)
-        .await
-        .expect("reopen");
+    let store = open(&path).await;
     assert_eq!(
         store
             .open_session("ann", "dm-ann")
@@ -81,12 +84,8 @@ async fn sqlite_data_survives_closing_and_reopening() {
 async fn sqlite_search_sees_what_another_process_wrote() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("clara.db");
-    let here = SqliteStore::open(&path, DEFAULT_SQLITE_CACHE_MIB)
-        .await
-        .expect("open");
-    let elsewhere = SqliteStore::open(&path, DEFAULT_SQLITE_CACHE_MIB)
-        .await
-        .expect("open again");
+    let here = open(&path).await;
+    let elsewhere = open(&path).await;
     let first = here
         .add_memory(embedded("ann", "one", "m", &[1.0, 0.0]), 1)
         .await
@@ -119,12 +118,8 @@ async fn sqlite_search_sees_what_another_process_wrote() {
 async fn sqlite_task_run_claims_race_across_stores_on_one_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("clara.db");
-    let here = SqliteStore::open(&path, DEFAULT_SQLITE_CACHE_MIB)
-        .await
-        .expect("open");
-    let elsewhere = SqliteStore::open(&path, DEFAULT_SQLITE_CACHE_MIB)
-        .await
-        .expect("open again");
+    let here = open(&path).await;
+    let elsewhere = open(&path).await;
     let stores: [Arc<dyn Store>; 2] = [Arc::new(here.clone()), Arc::new(elsewhere.clone())];
     race_rounds(&stores).await;
     here.close().await;
@@ -132,9 +127,7 @@ async fn sqlite_task_run_claims_race_across_stores_on_one_file() {
     drop(stores);
 
     // A restart sees the last claimed run, so it neither repeats it nor forgets it.
-    let reopened = SqliteStore::open(&path, DEFAULT_SQLITE_CACHE_MIB)
-        .await
-        .expect("reopen");
+    let reopened = open(&path).await;
     let run = reopened.task_run("race").await.unwrap().expect("stored");
     assert_eq!(
         (run.last_due_at, run.last_finished_at, run.last_ok),
