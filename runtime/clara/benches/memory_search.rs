@@ -15,6 +15,8 @@
 // A bench that cannot set up stops at once: unwrapping is how it says so.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -26,7 +28,7 @@ use clara_core::store::similarity::{dot, norm};
 use clara_core::store::{MemoryQuery, NewMemory, Store};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use sqlx::{AssertSqlSafe, Connection, PgConnection, QueryBuilder};
+use sqlx::{Connection, PgConnection, QueryBuilder};
 
 const DIMS: usize = 1536;
 const MODEL: &str = "bench-embedding";
@@ -284,22 +286,7 @@ async fn postgres_run(
     admin_url: &str,
 ) -> (Duration, Arc<dyn Store>, HashMap<String, usize>, String) {
     let name = format!("clara_bench_{}", data.memories.len());
-    let mut admin = PgConnection::connect(admin_url).await.expect("connect");
-    for statement in [
-        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-        format!("CREATE DATABASE {name}"),
-        format!("ALTER DATABASE {name} SET maintenance_work_mem = '2GB'"),
-    ] {
-        sqlx::query(AssertSqlSafe(statement))
-            .execute(&mut admin)
-            .await
-            .expect("prepare the bench database");
-    }
-    let _ = admin.close().await;
-    let url = match admin_url.rsplit_once('/') {
-        Some((server, _)) => format!("{server}/{name}"),
-        None => panic!("unexpected URL {admin_url}"),
-    };
+    let url = support::postgres::fresh_database(admin_url, &name).await;
     let env = Env::from_vars([("CLARA_BENCH_PG_URL".to_owned(), url.clone())]);
     let config = StoreConfig::Postgres {
         url_env: "CLARA_BENCH_PG_URL".to_owned(),
@@ -397,11 +384,7 @@ fn main() {
                 let measured = measure(&*store, &data, &ids, &truth).await;
                 report("postgres", size, fill, &measured);
                 drop(store);
-                let mut admin = PgConnection::connect(admin_url).await.expect("connect");
-                let drop_database = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                let _ = sqlx::query(AssertSqlSafe(drop_database))
-                    .execute(&mut admin)
-                    .await;
+                support::postgres::drop_database(admin_url, &name).await;
             }
         }
     });

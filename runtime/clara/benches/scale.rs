@@ -28,7 +28,7 @@ use clara_config::model::store::StoreConfig;
 use clara_core::store::{MemoryQuery, NewMemory, Store};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use sqlx::{AssertSqlSafe, Connection, PgConnection, QueryBuilder};
+use sqlx::{Connection, PgConnection, QueryBuilder};
 use support::fake_llm::{self, bag_of_words};
 
 const DIMS: usize = 1536;
@@ -328,22 +328,7 @@ async fn fill(store: &dyn Store, size: usize, skip_memories: usize) {
 /// creates its HNSW index over everything (a bulk build, as after an import).
 async fn postgres_database(admin_url: &str, size: usize) -> String {
     let name = format!("clara_scale_{size}");
-    let mut admin = PgConnection::connect(admin_url).await.unwrap();
-    for statement in [
-        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-        format!("CREATE DATABASE {name}"),
-        format!("ALTER DATABASE {name} SET maintenance_work_mem = '1GB'"),
-    ] {
-        sqlx::query(AssertSqlSafe(statement))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-    }
-    let _ = admin.close().await;
-    let url = match admin_url.rsplit_once('/') {
-        Some((server, _)) => format!("{server}/{name}"),
-        None => panic!("unexpected URL {admin_url}"),
-    };
+    let url = support::postgres::fresh_database(admin_url, &name).await;
     let store = open_store(&postgres_config(), Path::new("."), &url).await;
     let bulk = size.saturating_sub(1);
     let mut conn = PgConnection::connect(&url).await.unwrap();
@@ -629,12 +614,8 @@ fn main() {
                     println!("  kept {url}");
                     continue;
                 }
-                let mut admin = PgConnection::connect(admin_url).await.unwrap();
                 let name = url.rsplit('/').next().unwrap_or_default();
-                let drop_database = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                let _ = sqlx::query(AssertSqlSafe(drop_database))
-                    .execute(&mut admin)
-                    .await;
+                support::postgres::drop_database(admin_url, name).await;
             }
         }
     });

@@ -10,6 +10,8 @@ pub mod fake_llm;
 #[path = "../../tests/it/support/fake_discord/mod.rs"]
 pub mod fake_discord;
 
+pub mod postgres;
+
 use std::path::Path;
 use std::sync::Arc;
 
