@@ -567,7 +567,9 @@ fn main() {
     let queries = env_list("CLARA_BENCH_QUERIES", &[if quick { 20 } else { 200 }])[0];
     let postgres = std::env::var("CLARA_TEST_POSTGRES_URL").ok();
     let keep = std::env::var_os("CLARA_BENCH_KEEP").is_some();
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    // The runtime `clara run` and `clara chat` build: the two searches of a turn, and the
+    // vector scans they hand to the blocking pool, run side by side as they would there.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
