@@ -60,6 +60,13 @@ impl ConfigSet {
                 "adapters.discord.enabled = false to run without Discord",
             );
         }
+        let gateway = &config.adapters.gateway;
+        if gateway.enabled
+            && let Some(var) = &gateway.secret_env
+        {
+            let at = path!["adapters", "gateway", "secret_env"];
+            found.check(source, &at, var, "the WebSocket gateway", true);
+        }
         let name = &config.defaults.store;
         if let Some(StoreConfig::Postgres { url_env, .. }) = config.stores.get(name) {
             let at = path!["stores", name.as_str(), "url_env"];

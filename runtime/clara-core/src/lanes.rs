@@ -74,6 +74,15 @@ pub struct Stopped<M> {
     pub cleared: Vec<Pending<M>>,
 }
 
+/// What a cancel found.
+#[derive(Debug)]
+pub enum Cancelled<M> {
+    /// The message was waiting; it is out of the queue and never answered.
+    Waiting(Pending<M>),
+    /// Its turn was running and has been told to stop.
+    Running,
+}
+
 impl<M> Default for Stopped<M> {
     fn default() -> Self {
         Stopped {
@@ -200,6 +209,22 @@ impl<C: Hash + Eq + Clone, M: Clone> Lanes<C, M> {
         }
     }
 
+    /// Cancels the one message `is` picks: a waiting one leaves the queue, a running turn is
+    /// told to stop. Either way the rest of the queue goes on, so a cancel never strands the
+    /// messages behind it.
+    pub fn cancel(&self, channel: &C, is: impl Fn(&M) -> bool) -> Option<Cancelled<M>> {
+        let mut lanes = self.lanes.lock().expect("lanes lock");
+        let lane = lanes.get_mut(channel)?;
+        if let Some(index) = lane.queue.iter().position(|p| is(&p.message)) {
+            return lane.queue.remove(index).map(Cancelled::Waiting);
+        }
+        if lane.answering.iter().any(|p| is(&p.message)) {
+            let stopped = lane.running.take().is_some_and(StopHandle::stop);
+            return stopped.then_some(Cancelled::Running);
+        }
+        None
+    }
+
     /// Where the message `is` picks waits in its channel's queue (1 is next), if it still
     /// waits.
     pub fn position(&self, channel: &C, is: impl Fn(&M) -> bool) -> Option<usize> {
@@ -310,6 +335,37 @@ mod tests {
             .await
             .unwrap();
         assert!(lanes.next(&5, false).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_cancel_takes_one_message_and_leaves_the_queue_going() {
+        let lanes: Lanes<u8, u64> = Lanes::default();
+        let first = pending("ann", "one", true);
+        let (first_id, second, third) = (
+            first.message,
+            pending("ann", "two", true),
+            pending("ann", "three", true),
+        );
+        let (second_id, third_id) = (second.message, third.message);
+        lanes.admit(5, first, Duration::ZERO);
+        let (_, mut signal) = lanes.next(&5, false).unwrap();
+        lanes.admit(5, second, Duration::ZERO);
+        lanes.admit(5, third, Duration::ZERO);
+        assert!(matches!(
+            lanes.cancel(&5, |m| *m == second_id),
+            Some(Cancelled::Waiting(p)) if p.message == second_id
+        ));
+        assert!(matches!(
+            lanes.cancel(&5, |m| *m == first_id),
+            Some(Cancelled::Running)
+        ));
+        tokio::time::timeout(Duration::from_secs(1), signal.stopped())
+            .await
+            .unwrap();
+        assert!(lanes.cancel(&5, |m| *m == first_id).is_none(), "only once");
+        assert!(lanes.cancel(&6, |m| *m == first_id).is_none());
+        let (next, _) = lanes.next(&5, false).unwrap();
+        assert!(matches!(next, Work::One { pending, .. } if pending.message == third_id));
     }
 
     #[test]

@@ -234,6 +234,7 @@ fn dm(user: &str, text: &str) -> Incoming {
         reply_chain: Vec::new(),
         authors_named: false,
         text_files: 0,
+        tier_override: None,
     }
 }
 

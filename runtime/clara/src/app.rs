@@ -178,7 +178,7 @@ impl App {
             } else {
                 None
             };
-            (adapters::start(&live, &observers)?, status)
+            (adapters::start(&live, &observers).await?, status)
         } else {
             (Vec::new(), None)
         };

@@ -1,4 +1,4 @@
-//! Adapter settings in `clara.toml`: Discord and the terminal chat.
+//! Adapter settings in `clara.toml`: Discord, the WebSocket gateway and the terminal chat.
 
 use std::collections::BTreeMap;
 
@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::common::yes;
 use super::discord_notices::DiscordNotices;
+use super::gateway::GatewayConfig;
 
 /// The chat surfaces clara answers on.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
@@ -15,6 +16,9 @@ pub struct AdaptersConfig {
     /// The Discord bot.
     #[serde(default)]
     pub discord: DiscordConfig,
+    /// The WebSocket gateway for platform adapters and `clara chat --connect`.
+    #[serde(default)]
+    pub gateway: GatewayConfig,
     /// The terminal adapter behind `clara chat`.
     #[serde(default)]
     pub chat: ChatConfig,

@@ -112,6 +112,20 @@ pub struct AdapterConnected {
     /// How it connected, for adapters with a connection.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<Connected>,
+    /// The platform adapter that connected to the gateway.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<Node>,
+}
+
+/// A platform adapter connected to the gateway.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Node {
+    /// The id it registered with.
+    pub node_id: String,
+    /// Its platform (`discord`, `teams`, `cli`…).
+    pub platform: String,
+    /// The session id the gateway gave it.
+    pub session_id: String,
 }
 
 /// How a connection came up.
@@ -135,6 +149,9 @@ pub struct AdapterDisconnected {
     /// Why, for adapters with a connection.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<Disconnected>,
+    /// The platform adapter that left the gateway.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<Node>,
 }
 
 /// Why a connection went down.

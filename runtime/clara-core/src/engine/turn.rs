@@ -50,6 +50,9 @@ pub struct Incoming {
     pub authors_named: bool,
     /// How many attached text files the adapter put into `text`.
     pub text_files: usize,
+    /// The tier the adapter asks for (the gateway's `tier_override`); it wins over a prefix
+    /// and the classifier.
+    pub tier_override: Option<Tier>,
 }
 
 /// One message on its way through a pipeline.
@@ -96,6 +99,7 @@ impl Turn {
     /// A fresh turn for `incoming`.
     pub fn new(incoming: Incoming) -> Self {
         let text = incoming.text.clone();
+        let tier = incoming.tier_override;
         Turn {
             incoming,
             request_id: new_request_id(),
@@ -103,7 +107,7 @@ impl Turn {
             text,
             session: None,
             user_message_id: None,
-            tier: None,
+            tier,
             prompt: Vec::new(),
             response: None,
             reply: String::new(),

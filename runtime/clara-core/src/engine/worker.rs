@@ -174,6 +174,7 @@ impl Generation {
                 reply_chain: Vec::new(),
                 authors_named: false,
                 text_files: 0,
+                tier_override: None,
             };
             let mut turn = Turn::new(incoming);
             turn.automated = true;

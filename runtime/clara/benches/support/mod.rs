@@ -128,5 +128,6 @@ pub fn message(text: String) -> Incoming {
         reply_chain: Vec::new(),
         authors_named: false,
         text_files: 0,
+        tier_override: None,
     }
 }

@@ -1,10 +1,12 @@
-//! The adapters: where people talk to clara. Each long-running one (Discord today) starts from
+//! The adapters: where people talk to clara. Each long-running one (Discord, the gateway) starts from
 //! the configuration and stops through one seam, [`Adapter`], so the app starts, watches and
 //! stops them alike; the terminal is the `chat` command's own. What every adapter shares —
 //! per-conversation lanes, queue notices, batching, stop phrases, the duplicate guard — lives
 //! in `clara_core::lanes` and the engine, so the next adapter gets it for free.
 
 pub mod discord;
+pub mod gateway;
+pub mod supervised;
 pub mod terminal;
 
 use std::sync::Arc;
@@ -44,22 +46,29 @@ pub enum AdapterError {
     /// Discord is enabled but cannot connect (no token).
     #[error(transparent)]
     Discord(#[from] discord::DiscordError),
+    /// The gateway is enabled but cannot listen, or would listen unprotected.
+    #[error(transparent)]
+    Gateway(#[from] gateway::GatewayError),
 }
 
 /// Checks that every enabled adapter can start, before anything else starts.
 pub fn check(set: &ConfigSet) -> Result<(), AdapterError> {
     discord::check(set)?;
+    gateway::check(set)?;
     Ok(())
 }
 
 /// Starts every adapter the configuration enables.
-pub fn start(
+pub async fn start(
     live: &Arc<Live>,
     observers: &Observers,
 ) -> Result<Vec<Box<dyn Adapter>>, AdapterError> {
     let mut running: Vec<Box<dyn Adapter>> = Vec::new();
-    if let Some(discord) = discord::Discord::start(live.clone(), observers.clone())? {
+    if let Some(discord) = discord::start(live.clone(), observers.clone())? {
         running.push(Box::new(discord));
+    }
+    if let Some(gateway) = gateway::start(live.clone(), observers.clone()).await? {
+        running.push(Box::new(gateway));
     }
     Ok(running)
 }

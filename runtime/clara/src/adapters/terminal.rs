@@ -24,6 +24,7 @@ pub fn connected(events: &dyn EventSink, user: &str, conversation: &Conversation
         adapter: ADAPTER.to_owned(),
         shard: None,
         detail: None,
+        node: None,
     });
     events.emit(event(data, user, conversation));
 }
@@ -34,6 +35,7 @@ pub fn disconnected(events: &dyn EventSink, user: &str, conversation: &Conversat
         adapter: ADAPTER.to_owned(),
         shard: None,
         detail: None,
+        node: None,
     });
     events.emit(event(data, user, conversation));
 }

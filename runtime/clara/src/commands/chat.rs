@@ -119,6 +119,7 @@ async fn converse(
             reply_chain: Vec::new(),
             authors_named: false,
             text_files: 0,
+            tier_override: None,
         };
         // A message that could not be handled at all (the store failing, say) is reported,
         // and the lines after it are still answered.

@@ -249,6 +249,7 @@ fn incoming_for(to: &Delivery) -> Incoming {
         reply_chain: Vec::new(),
         authors_named: false,
         text_files: 0,
+        tier_override: None,
     }
 }
 

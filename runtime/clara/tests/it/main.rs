@@ -24,6 +24,7 @@ mod events;
 mod fake_discord_server;
 mod fake_llm_server;
 mod file_tools;
+mod gateway;
 mod hooks;
 mod hostile_files;
 mod http_tools;

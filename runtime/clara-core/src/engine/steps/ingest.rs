@@ -77,7 +77,8 @@ impl Ingest {
         if let Some(tiers) = &self.tiers
             && let Some((tier, rest)) = prefixed_tier(&text, tiers)
         {
-            turn.tier = Some(tier);
+            // An adapter's explicit choice stands; the prefix still comes off.
+            turn.tier.get_or_insert(tier);
             if tiers.strip_prefix {
                 text = rest;
             }

@@ -117,6 +117,7 @@ pub async fn incoming(bot: &Bot, generation: &Generation, message: &Message) -> 
         reply_chain: reply_chain(bot, message, discord.reply_chain_limit as usize).await,
         authors_named: false,
         text_files: prepared.text_files,
+        tier_override: None,
     }
 }
 

@@ -30,8 +30,8 @@ use crate::live::Live;
 use crate::status::AdapterState;
 use bot::{ADAPTER, Bot};
 
-use super::{Adapter, Observers};
-use clara_core::llm::BoxFuture;
+use super::Observers;
+use super::supervised::{Supervised, changed};
 
 /// Why the adapter cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -78,42 +78,16 @@ pub fn check(set: &ConfigSet) -> Result<(), DiscordError> {
     Connection::of(set).map(|_| ())
 }
 
-/// The running adapter.
-pub struct Discord {
-    stop: CancellationToken,
-    task: JoinHandle<()>,
-}
-
-impl Discord {
-    /// Starts the adapter if the configuration enables it (`None` when it does not). A
-    /// missing token is an error, so `clara run` can refuse to start.
-    pub fn start(live: Arc<Live>, observers: Observers) -> Result<Option<Discord>, DiscordError> {
-        let Some(connection) = Connection::of(&live.current().config)? else {
-            return Ok(None);
-        };
-        observers.health.set(ADAPTER, AdapterState::Starting);
-        let stop = CancellationToken::new();
-        let task = tokio::spawn(supervise(live, observers, connection, stop.clone()));
-        Ok(Some(Discord { stop, task }))
-    }
-}
-
-impl Adapter for Discord {
-    fn name(&self) -> &'static str {
-        ADAPTER
-    }
-
-    fn stop(self: Box<Self>, grace: Duration) -> BoxFuture<'static, ()> {
-        Box::pin(async move {
-            self.stop.cancel();
-            if tokio::time::timeout(grace + Duration::from_secs(2), self.task)
-                .await
-                .is_err()
-            {
-                tracing::warn!("the Discord adapter did not stop in time");
-            }
-        })
-    }
+/// Starts the adapter if the configuration enables it (`None` when it does not). A missing
+/// token is an error, so `clara run` can refuse to start.
+pub fn start(live: Arc<Live>, observers: Observers) -> Result<Option<Supervised>, DiscordError> {
+    let Some(connection) = Connection::of(&live.current().config)? else {
+        return Ok(None);
+    };
+    observers.health.set(ADAPTER, AdapterState::Starting);
+    Ok(Some(Supervised::spawn(ADAPTER, |stop| {
+        supervise(live, observers, connection, stop)
+    })))
 }
 
 /// Keeps a connection matching the current settings until told to stop.
@@ -144,7 +118,7 @@ async fn supervise(
             }
         };
         let next = tokio::select! {
-            next = changed(&live, &wanted) => Some(next),
+            next = changed(&live, &wanted, Connection::of, "Discord connection") => Some(next),
             () = stop.cancelled() => None,
         };
         if let Some(session) = session {
@@ -160,27 +134,6 @@ async fn supervise(
     }
     live.outlets().remove(ADAPTER);
     observers.health.set(ADAPTER, AdapterState::Stopped);
-}
-
-/// Waits until a reload changes the connection settings, and returns the new ones. Invalid
-/// new settings (a token variable emptied) keep the running connection, with a warning.
-async fn changed(live: &Live, current: &Option<Connection>) -> Option<Connection> {
-    let mut changes = live.changes();
-    // The generation current now is checked first: a reload may have landed while the
-    // connection was opening.
-    changes.mark_changed();
-    loop {
-        if changes.changed().await.is_err() {
-            // No more reloads will come: the connection stays as it is.
-            std::future::pending::<()>().await;
-        }
-        let generation = changes.borrow_and_update().clone();
-        match Connection::of(&generation.config) {
-            Ok(next) if next != *current => return next,
-            Ok(_) => {}
-            Err(error) => tracing::warn!("{error}; the running Discord connection stays"),
-        }
-    }
 }
 
 /// One connection: the REST client, the shards and the listener for tool status.

@@ -82,6 +82,7 @@ pub async fn run(mut shard: Shard, bot: Arc<Bot>, stop: CancellationToken) {
                     detail: Some(Disconnected {
                         reason: reason.clone(),
                     }),
+                    node: None,
                 }));
                 last_close = Some(reason);
             }
@@ -176,5 +177,6 @@ fn connected(id: u32, user: Option<String>, resumed: bool) -> EventData {
         adapter: ADAPTER.to_owned(),
         shard: Some(id),
         detail: Some(Connected { user, resumed }),
+        node: None,
     })
 }

@@ -96,6 +96,7 @@ pub fn message(user: &str, text: &str) -> clara_core::engine::Incoming {
         reply_chain: Vec::new(),
         authors_named: false,
         text_files: 0,
+        tier_override: None,
     }
 }
 

@@ -1,0 +1,527 @@
+//! The WebSocket gateway over 127.0.0.1 with a real client (tokio-tungstenite): every frame
+//! and error code, the secret, session ids across reconnections, tool frames, cancels that
+//! leave the queue going, and many connections at once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clara::app::{App, Features};
+use clara_core::engine::SystemClock;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::support::fake_llm::{self, FakeLlm};
+use crate::support::{loader, shipped_root};
+
+const SOON: Duration = Duration::from_secs(10);
+
+struct OnGateway {
+    model: FakeLlm,
+    _root: tempfile::TempDir,
+    app: Option<App>,
+    url: String,
+}
+
+impl OnGateway {
+    async fn start(overrides: &[(&str, &str)]) -> OnGateway {
+        let model = FakeLlm::start().await;
+        let root = shipped_root();
+        let base_url = model.base_url();
+        let mut vars: Vec<(&str, &str)> = vec![
+            ("OPENROUTER_API_KEY", "test-key"),
+            ("CLARA_PROVIDERS__OPENROUTER__BASE_URL", &base_url),
+            ("CLARA_ADAPTERS__DISCORD__ENABLED", "false"),
+            ("CLARA_ADAPTERS__GATEWAY__ENABLED", "true"),
+            ("CLARA_ADAPTERS__GATEWAY__BIND", "127.0.0.1:0"),
+            ("CLARA_STATUS__BIND", "127.0.0.1:0"),
+            ("CLARA_MEMORY__ENABLED", "false"),
+            ("CLARA_RUNTIME__WATCH", "false"),
+        ];
+        vars.extend_from_slice(overrides);
+        let features = Features {
+            scheduler: false,
+            jobs: false,
+            adapters: true,
+        };
+        let app = App::start(loader(root.path(), &vars), Arc::new(SystemClock), features)
+            .await
+            .expect("clara starts");
+        let health = app.health.snapshot();
+        let address = health.adapters["gateway"].detail["address"]
+            .as_str()
+            .expect("the gateway says where it listens")
+            .to_owned();
+        OnGateway {
+            model,
+            _root: root,
+            app: Some(app),
+            url: format!("ws://{address}"),
+        }
+    }
+
+    async fn connect(&self) -> Client {
+        self.connect_with(None).await
+    }
+
+    async fn connect_with(&self, bearer: Option<&str>) -> Client {
+        let mut request = self.url.as_str().into_client_request().unwrap();
+        if let Some(bearer) = bearer {
+            request
+                .headers_mut()
+                .insert("Authorization", format!("Bearer {bearer}").parse().unwrap());
+        }
+        let (socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("the gateway accepts");
+        Client(socket)
+    }
+
+    /// A client registered as `node` on `platform`.
+    async fn registered(&self, node: &str) -> Client {
+        let mut client = self.connect().await;
+        client
+            .send(json!({"type": "register", "node_id": node, "platform": "teams", "capabilities": ["streaming"]}))
+            .await;
+        assert_eq!(client.next().await["type"], "registered");
+        client
+    }
+
+    fn nodes(&self) -> Vec<Value> {
+        let health = self.app.as_ref().unwrap().health.snapshot();
+        health.adapters["gateway"].detail["nodes"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for OnGateway {
+    fn drop(&mut self) {
+        if let Some(app) = self.app.take() {
+            tokio::spawn(app.shutdown("test over"));
+        }
+    }
+}
+
+struct Client(WebSocketStream<MaybeTlsStream<TcpStream>>);
+
+impl Client {
+    async fn send(&mut self, frame: Value) {
+        self.0.send(Message::text(frame.to_string())).await.unwrap();
+    }
+
+    /// The next JSON frame (pings skipped); panics after [`SOON`].
+    async fn next(&mut self) -> Value {
+        loop {
+            let message = tokio::time::timeout(SOON, self.0.next())
+                .await
+                .unwrap_or_else(|_| panic!("a frame in time"))
+                .expect("the socket is open")
+                .expect("a readable frame");
+            match message {
+                Message::Text(text) => return serde_json::from_str(text.as_str()).unwrap(),
+                Message::Close(_) => panic!("closed"),
+                _ => {}
+            }
+        }
+    }
+
+    /// Frames until one of `kind` (inclusive).
+    async fn until(&mut self, kind: &str) -> Vec<Value> {
+        let mut frames = Vec::new();
+        loop {
+            let frame = self.next().await;
+            let done = frame["type"] == kind;
+            frames.push(frame);
+            if done {
+                return frames;
+            }
+        }
+    }
+
+    /// Whether the server closes the socket (after any frames) within [`SOON`].
+    async fn closed(&mut self) -> bool {
+        loop {
+            match tokio::time::timeout(SOON, self.0.next()).await {
+                Err(_) => return false,
+                Ok(None | Some(Err(_) | Ok(Message::Close(_)))) => return true,
+                Ok(Some(Ok(_))) => {}
+            }
+        }
+    }
+}
+
+fn message(id: &str, user: &str, channel: &str, content: &str) -> Value {
+    json!({
+        "type": "message",
+        "id": id,
+        "user": {"id": user, "platform_id": user, "name": user, "display_name": user},
+        "channel": {"id": channel, "type": "server", "name": "general"},
+        "content": content,
+        "attachments": [],
+        "reply_chain": [],
+        "tier_override": null,
+        "metadata": {}
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_registered_node_gets_a_streamed_reply_under_its_request_id() {
+    let on = OnGateway::start(&[]).await;
+    let mut client = on.connect().await;
+    client
+        .send(json!({"type": "register", "node_id": "teams-1a2b3c4d", "platform": "teams", "capabilities": [], "metadata": {}}))
+        .await;
+    let registered = client.next().await;
+    assert_eq!(registered["type"], "registered");
+    assert_eq!(registered["node_id"], "teams-1a2b3c4d");
+    let session = registered["session_id"].as_str().unwrap();
+    assert!(
+        session.len() == 15
+            && session.starts_with("gw-")
+            && session[3..].chars().all(|c| c.is_ascii_hexdigit()),
+        "{session}"
+    );
+    assert_eq!(on.nodes()[0]["node_id"], "teams-1a2b3c4d");
+    client
+        .send(json!({"type": "ping", "timestamp": "2026-12-02T10:00:00"}))
+        .await;
+    assert_eq!(
+        client.next().await,
+        json!({"type": "pong", "timestamp": "2026-12-02T10:00:00"})
+    );
+    on.model
+        .push(fake_llm::openai_stream(&["Hello ", "there!"]));
+    client
+        .send(message("msg-00000001", "teams-7", "c1", "Hi clara"))
+        .await;
+    let frames = client.until("response_end").await;
+    assert_eq!(frames[0]["type"], "response_start");
+    assert!(frames.iter().all(|f| f["request_id"] == "msg-00000001"));
+    let id = &frames[0]["id"];
+    assert!(frames.iter().all(|f| f["id"] == *id), "one response id");
+    let chunks: Vec<&Value> = frames
+        .iter()
+        .filter(|f| f["type"] == "response_chunk")
+        .collect();
+    assert_eq!(chunks.last().unwrap()["accumulated"], "Hello there!");
+    let end = frames.last().unwrap();
+    assert_eq!(end["full_text"], "Hello there!");
+    assert_eq!(end["tool_count"], 0);
+    let sent = &on.model.requests()[0].body["messages"];
+    assert!(
+        sent.to_string().contains("Hi clara"),
+        "the model saw the message: {sent}"
+    );
+    client.send(json!({"type": "status"})).await;
+    let status = client.next().await;
+    assert_eq!(status["type"], "status");
+    assert_eq!(status["nodes"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_frames_get_their_error_codes_and_the_connection_goes_on() {
+    let on = OnGateway::start(&[]).await;
+    let mut client = on.connect().await;
+    client
+        .send(message("msg-1", "teams-7", "c1", "too early"))
+        .await;
+    let early = client.next().await;
+    assert_eq!(
+        (early["type"].as_str(), early["code"].as_str()),
+        (Some("error"), Some("not_registered"))
+    );
+    assert_eq!(early["request_id"], "msg-1");
+    client
+        .send(json!({"type": "register", "node_id": "n", "platform": "teams"}))
+        .await;
+    assert_eq!(client.next().await["type"], "registered");
+    client.0.send(Message::text("{not json")).await.unwrap();
+    assert_eq!(client.next().await["code"], "invalid_json");
+    client.send(json!({"type": "teleport"})).await;
+    assert_eq!(client.next().await["code"], "invalid_message");
+    client.send(json!({"type": "message", "id": "x"})).await;
+    assert_eq!(client.next().await["code"], "invalid_message");
+    client
+        .0
+        .send(Message::Binary(vec![1, 2, 3].into()))
+        .await
+        .unwrap();
+    assert_eq!(client.next().await["code"], "invalid_message");
+    client
+        .send(json!({"type": "cancel", "request_id": "msg-nope"}))
+        .await;
+    let unknown = client.next().await;
+    assert_eq!(unknown["code"], "not_found");
+    assert_eq!(unknown["request_id"], "msg-nope");
+    client
+        .send(json!({"type": "mcp_list", "request_id": "mcp-1"}))
+        .await;
+    let list = client.next().await;
+    assert_eq!(list["type"], "mcp_list_response");
+    assert_eq!(list["success"], true);
+    on.model.push(fake_llm::openai_stream(&["still here"]));
+    client.send(message("msg-2", "teams-7", "c1", "ok?")).await;
+    let frames = client.until("response_end").await;
+    assert_eq!(frames.last().unwrap()["full_text"], "still here");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oversized_frame_closes_only_its_own_connection() {
+    let on = OnGateway::start(&[("CLARA_ADAPTERS__GATEWAY__MAX_MESSAGE_BYTES", "2048")]).await;
+    let mut big = on.registered("big").await;
+    let mut other = on.registered("other").await;
+    big.send(message("msg-1", "u", "c", &"x".repeat(4096)))
+        .await;
+    assert!(big.closed().await, "the oversized sender is cut off");
+    other.send(json!({"type": "ping", "timestamp": 1})).await;
+    assert_eq!(other.next().await["type"], "pong");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_secret_is_required_in_register_or_the_authorization_header() {
+    let on = OnGateway::start(&[
+        ("CLARA_ADAPTERS__GATEWAY__SECRET_ENV", "GATEWAY_SECRET"),
+        ("GATEWAY_SECRET", "s3cret-value"),
+    ])
+    .await;
+    let register = |secret: Option<&str>| json!({"type": "register", "node_id": "n", "platform": "teams", "secret": secret});
+    let mut none = on.connect().await;
+    none.send(register(None)).await;
+    let refused = none.next().await;
+    assert_eq!(refused["code"], "unauthorized");
+    assert!(!refused.to_string().contains("s3cret"));
+    assert!(none.closed().await);
+    let mut wrong = on.connect().await;
+    wrong.send(register(Some("guess"))).await;
+    assert_eq!(wrong.next().await["code"], "unauthorized");
+    assert!(wrong.closed().await);
+    let mut right = on.connect().await;
+    right.send(register(Some("s3cret-value"))).await;
+    assert_eq!(right.next().await["type"], "registered");
+    let mut header = on.connect_with(Some("s3cret-value")).await;
+    header.send(register(None)).await;
+    assert_eq!(header.next().await["type"], "registered");
+    let mut bad_header = on.connect_with(Some("nope")).await;
+    assert_eq!(bad_header.next().await["code"], "unauthorized");
+    assert!(bad_header.closed().await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reconnecting_node_gets_its_session_id_back() {
+    let on = OnGateway::start(&[]).await;
+    let mut first = on.connect().await;
+    first
+        .send(json!({"type": "register", "node_id": "n1", "platform": "discord"}))
+        .await;
+    let session = first.next().await["session_id"].clone();
+    drop(first);
+    let mut again = on.connect().await;
+    again
+        .send(json!({"type": "register", "node_id": "n1", "platform": "discord", "session_id": session}))
+        .await;
+    let back = again.next().await;
+    assert_eq!(back["session_id"], session);
+    assert_eq!(back["reconnected"], true);
+    let mut stranger = on.connect().await;
+    stranger
+        .send(json!({"type": "register", "node_id": "n2", "platform": "discord", "session_id": "gw-000000000000"}))
+        .await;
+    let fresh = stranger.next().await;
+    assert_ne!(fresh["session_id"], "gw-000000000000");
+    assert_eq!(fresh["reconnected"], false);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tool_turn_sends_tool_frames_under_one_request_id() {
+    let on = OnGateway::start(&[]).await;
+    let mut client = on.registered("n").await;
+    on.model.push(fake_llm::openai_tool_stream(
+        &[("c1", "roll_dice", "{\"sides\": 6, \"count\": 3}")],
+        5,
+    ));
+    on.model
+        .push(fake_llm::openai_stream(&["You rolled three dice."]));
+    client
+        .send(message("msg-dice", "u", "c", "Roll 3d6 for me"))
+        .await;
+    let frames = client.until("response_end").await;
+    let kinds: Vec<&str> = frames.iter().map(|f| f["type"].as_str().unwrap()).collect();
+    let start = kinds
+        .iter()
+        .position(|k| *k == "tool_start")
+        .expect("tool_start");
+    let result = kinds
+        .iter()
+        .position(|k| *k == "tool_result")
+        .expect("tool_result");
+    assert!(start < result && result < kinds.len() - 1, "{kinds:?}");
+    assert_eq!(frames[start]["tool_name"], "roll_dice");
+    assert_eq!(frames[start]["step"], 1);
+    assert_eq!(frames[result]["success"], true);
+    assert!(frames.iter().all(|f| f["request_id"] == "msg-dice"));
+    let end = frames.last().unwrap();
+    assert_eq!(end["tool_count"], 1);
+    assert_eq!(end["full_text"], "You rolled three dice.");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancel_stops_the_running_turn_and_the_queue_goes_on() {
+    let on = OnGateway::start(&[]).await;
+    let mut client = on.registered("n").await;
+    let mut slow = fake_llm::openai_stream(&["too late"]);
+    slow.first_byte_delay = Duration::from_secs(30);
+    on.model.push(slow);
+    on.model.push(fake_llm::openai_stream(&["second answer"]));
+    client.send(message("msg-a", "u", "c", "first")).await;
+    assert_eq!(client.next().await["type"], "response_start");
+    client.send(message("msg-b", "u", "c", "second")).await;
+    let queued = client.next().await;
+    assert_eq!(queued["type"], "status");
+    assert_eq!(queued["request_id"], "msg-b");
+    assert_eq!(queued["queue_length"], 1);
+    // Cancelled while the model is thinking, not before it was asked.
+    let asked = std::time::Instant::now();
+    while on.model.request_count() == 0 {
+        assert!(asked.elapsed() < SOON, "the model was never asked");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    client
+        .send(json!({"type": "cancel", "request_id": "msg-a"}))
+        .await;
+    let frames = client.until("response_end").await;
+    assert_eq!(
+        frames[0],
+        json!({"type": "cancelled", "request_id": "msg-a", "reason": "cancelled"})
+    );
+    assert!(frames[1..].iter().all(|f| f["request_id"] == "msg-b"));
+    assert_eq!(frames.last().unwrap()["full_text"], "second answer");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_queued_message_can_be_cancelled_before_it_runs() {
+    let on = OnGateway::start(&[]).await;
+    let mut client = on.registered("n").await;
+    let mut slow = fake_llm::openai_stream(&["first answer"]);
+    slow.first_byte_delay = Duration::from_millis(500);
+    on.model.push(slow);
+    client.send(message("msg-a", "u", "c", "first")).await;
+    assert_eq!(client.next().await["type"], "response_start");
+    client.send(message("msg-b", "u", "c", "second")).await;
+    assert_eq!(client.next().await["type"], "status");
+    client
+        .send(json!({"type": "cancel", "request_id": "msg-b"}))
+        .await;
+    assert_eq!(
+        client.next().await,
+        json!({"type": "cancelled", "request_id": "msg-b", "reason": "cancelled"})
+    );
+    let frames = client.until("response_end").await;
+    assert_eq!(frames.last().unwrap()["full_text"], "first answer");
+    assert_eq!(
+        on.model.request_count(),
+        1,
+        "the cancelled message never ran"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fifty_connections_are_answered_at_once() {
+    let on = OnGateway::start(&[]).await;
+    for _ in 0..50 {
+        on.model.push(fake_llm::openai_stream(&["hi"]));
+    }
+    let mut clients = Vec::new();
+    for i in 0..50 {
+        let mut client = on.registered(&format!("node-{i}")).await;
+        client
+            .send(message(
+                &format!("msg-{i}"),
+                &format!("u{i}"),
+                &format!("c{i}"),
+                "hello",
+            ))
+            .await;
+        clients.push(client);
+    }
+    let ends = futures_util::future::join_all(clients.iter_mut().enumerate().map(
+        |(i, client)| async move {
+            let frames = client.until("response_end").await;
+            assert!(frames.iter().all(|f| f["request_id"] == format!("msg-{i}")));
+            frames.last().unwrap()["full_text"].clone()
+        },
+    ))
+    .await;
+    assert!(ends.iter().all(|text| text == "hi"), "{ends:?}");
+    assert_eq!(on.nodes().len(), 50);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn listening_beyond_loopback_without_a_secret_is_refused_at_start() {
+    let model = FakeLlm::start().await;
+    let root = shipped_root();
+    let base_url = model.base_url();
+    let vars = [
+        ("OPENROUTER_API_KEY", "test-key"),
+        ("CLARA_PROVIDERS__OPENROUTER__BASE_URL", base_url.as_str()),
+        ("CLARA_ADAPTERS__DISCORD__ENABLED", "false"),
+        ("CLARA_ADAPTERS__GATEWAY__ENABLED", "true"),
+        ("CLARA_ADAPTERS__GATEWAY__BIND", "0.0.0.0:0"),
+        ("CLARA_STATUS__BIND", "127.0.0.1:0"),
+        ("CLARA_RUNTIME__WATCH", "false"),
+    ];
+    let features = Features {
+        scheduler: false,
+        jobs: false,
+        adapters: true,
+    };
+    let refused = App::start(loader(root.path(), &vars), Arc::new(SystemClock), features).await;
+    let error = refused.err().expect("refused").to_string();
+    assert!(
+        error.contains("0.0.0.0:0") && error.contains("secret_env"),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(
+    not(clara_test_tools),
+    ignore = "needs Python's websockets package: pip install as in .ci/run, then CLARA_TEST_TOOLS=1"
+)]
+async fn an_adapter_written_for_mypalclara_connects_unchanged() {
+    let on = OnGateway::start(&[]).await;
+    on.model
+        .push(fake_llm::openai_stream(&["It says ", "Friday."]));
+    let script =
+        crate::support::repo_root().join("runtime/clara/tests/clients/mypalclara_adapter.py");
+    let out = tokio::process::Command::new("python3")
+        .arg(&script)
+        .arg(&on.url)
+        .output()
+        .await
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen["registered"]["type"], "registered");
+    assert_eq!(seen["pong"]["type"], "pong");
+    let frames = seen["frames"].as_array().unwrap();
+    assert_eq!(frames[0]["type"], "response_start");
+    assert_eq!(frames[0]["model_tier"], "high");
+    assert!(frames.iter().all(|f| f["request_id"] == seen["request_id"]));
+    assert_eq!(frames.last().unwrap()["full_text"], "It says Friday.");
+    assert_eq!(seen["status"]["type"], "status");
+    assert_eq!(seen["mcp_list"]["type"], "mcp_list_response");
+    let request = &on.model.requests()[0].body;
+    assert_eq!(request["model"], "anthropic/claude-opus-4", "the high tier");
+    let prompt = request["messages"].to_string();
+    assert!(prompt.contains("the launch is on Friday"), "{prompt}");
+    assert!(prompt.contains("Earlier I said hello."), "{prompt}");
+}
