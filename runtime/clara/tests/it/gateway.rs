@@ -525,3 +525,94 @@ async fn an_adapter_written_for_mypalclara_connects_unchanged() {
     assert!(prompt.contains("the launch is on Friday"), "{prompt}");
     assert!(prompt.contains("Earlier I said hello."), "{prompt}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_restarts_the_gateway_only_when_its_own_section_changes() {
+    use clara::live::Reload;
+    let on = OnGateway::start(&[]).await;
+    let mut client = on.registered("n").await;
+    let toml = on._root.path().join("clara.toml");
+    crate::support::edit(&toml, "reply_chain_limit = 10", "reply_chain_limit = 5");
+    let reload = on.app.as_ref().unwrap().live.reload().await;
+    assert!(matches!(reload, Reload::Applied(_)), "{reload:?}");
+    client.send(json!({"type": "ping", "timestamp": 1})).await;
+    assert_eq!(client.next().await["type"], "pong", "still connected");
+    crate::support::edit(
+        &toml,
+        "max_pending_per_connection = 32",
+        "max_pending_per_connection = 5",
+    );
+    let reload = on.app.as_ref().unwrap().live.reload().await;
+    assert!(matches!(reload, Reload::Applied(_)), "{reload:?}");
+    assert!(client.closed().await, "the listener started over");
+    let started = std::time::Instant::now();
+    loop {
+        let health = on.app.as_ref().unwrap().health.snapshot();
+        let address = health.adapters["gateway"].detail["address"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        if let Ok((mut socket, _)) =
+            tokio_tungstenite::connect_async(format!("ws://{address}")).await
+        {
+            socket
+                .send(Message::text(
+                    json!({"type": "ping", "timestamp": 2}).to_string(),
+                ))
+                .await
+                .unwrap();
+            let mut again = Client(socket);
+            assert_eq!(again.next().await["type"], "pong");
+            break;
+        }
+        assert!(started.elapsed() < SOON, "the gateway never came back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_vanishes_mid_reply_still_has_both_sides_stored() {
+    let on = OnGateway::start(&[]).await;
+    let mut client = on.registered("n").await;
+    let mut slow = fake_llm::openai_stream(&["kept ", "anyway"]);
+    slow.first_byte_delay = Duration::from_millis(300);
+    on.model.push(slow);
+    client
+        .send(message("msg-gone", "u-gone", "c-gone", "remember this"))
+        .await;
+    assert_eq!(client.next().await["type"], "response_start");
+    drop(client);
+    let store = on
+        .app
+        .as_ref()
+        .unwrap()
+        .live
+        .current()
+        .services
+        .store
+        .clone();
+    let started = std::time::Instant::now();
+    loop {
+        let session = store
+            .latest_session("u-gone", "channel-c-gone")
+            .await
+            .unwrap();
+        let messages = match &session {
+            Some(session) => store.recent_messages(&session.id, 10).await.unwrap(),
+            None => Vec::new(),
+        };
+        let texts: Vec<&str> = messages.iter().map(|m| m.content.as_str()).collect();
+        if texts.iter().any(|t| t.contains("kept anyway")) {
+            assert!(
+                texts.iter().any(|t| t.contains("remember this")),
+                "{texts:?}"
+            );
+            break;
+        }
+        assert!(
+            started.elapsed() < SOON,
+            "the reply was not stored: {texts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
