@@ -21,7 +21,7 @@ const SOON: Duration = Duration::from_secs(10);
 
 struct OnGateway {
     model: FakeLlm,
-    _root: tempfile::TempDir,
+    root: tempfile::TempDir,
     app: Option<App>,
     url: String,
 }
@@ -57,7 +57,7 @@ impl OnGateway {
             .to_owned();
         OnGateway {
             model,
-            _root: root,
+            root,
             app: Some(app),
             url: format!("ws://{address}"),
         }
@@ -531,7 +531,7 @@ async fn a_reload_restarts_the_gateway_only_when_its_own_section_changes() {
     use clara::live::Reload;
     let on = OnGateway::start(&[]).await;
     let mut client = on.registered("n").await;
-    let toml = on._root.path().join("clara.toml");
+    let toml = on.root.path().join("clara.toml");
     crate::support::edit(&toml, "reply_chain_limit = 10", "reply_chain_limit = 5");
     let reload = on.app.as_ref().unwrap().live.reload().await;
     assert!(matches!(reload, Reload::Applied(_)), "{reload:?}");
