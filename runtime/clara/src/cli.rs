@@ -59,6 +59,10 @@ pub struct ChatArgs {
     /// Talk in a channel with this id instead of a direct conversation.
     #[arg(long)]
     pub channel: Option<String>,
+    /// Talk to a running clara through its WebSocket gateway (`ws://127.0.0.1:18789`)
+    /// instead of answering here. The root's `adapters.gateway.secret_env` gives the secret.
+    #[arg(long, value_name = "URL")]
+    pub connect: Option<String>,
 }
 
 /// Arguments of `clara validate`.

@@ -38,6 +38,13 @@ pub async fn run(root: &Path, args: &ChatArgs) -> anyhow::Result<ExitCode> {
         eprintln!("the terminal adapter is disabled (adapters.chat.enabled = false in clara.toml)");
         return Ok(ExitCode::FAILURE);
     }
+    if let Some(url) = &args.connect {
+        let chat = &set.clara.value.adapters.chat;
+        let mut messages = Messages::new(args.message.clone(), chat, root);
+        let user = args.user.clone().unwrap_or_else(|| chat.user.clone());
+        let channel = args.channel.clone().or_else(|| chat.channel.clone());
+        return super::chat_remote::run(&set, url, &mut messages, &user, channel.as_deref()).await;
+    }
     if let Err(message) = super::check_secrets(&set, "clara chat") {
         eprintln!("{message}");
         return Ok(ExitCode::FAILURE);

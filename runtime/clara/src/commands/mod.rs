@@ -2,6 +2,7 @@
 
 pub mod chat;
 mod chat_input;
+mod chat_remote;
 pub mod init;
 pub mod migrate;
 pub mod run;

@@ -616,3 +616,65 @@ async fn a_client_that_vanishes_mid_reply_still_has_both_sides_stored() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn clara_chat_connects_to_a_running_gateway_and_streams_the_answer() {
+    let on = OnGateway::start(&[]).await;
+    on.model.push(fake_llm::openai_tool_stream(
+        &[("c1", "roll_dice", "{\"sides\": 6, \"count\": 3}")],
+        5,
+    ));
+    on.model
+        .push(fake_llm::openai_stream(&["You rolled ", "three dice."]));
+    let out = crate::support::clara(on.root.path())
+        .args([
+            "chat",
+            "--connect",
+            &on.url,
+            "--user",
+            "remote-ann",
+            "-m",
+            "Roll 3d6",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "You rolled three dice.\n"
+    );
+    assert!(stderr.contains("🎲"), "the tool's status line: {stderr}");
+    let sent = on.model.requests()[0].body["messages"].to_string();
+    assert!(sent.contains("Roll 3d6"), "{sent}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn clara_chat_without_the_gateways_secret_is_refused_with_the_reason() {
+    let on = OnGateway::start(&[
+        ("CLARA_ADAPTERS__GATEWAY__SECRET_ENV", "GATEWAY_SECRET"),
+        ("GATEWAY_SECRET", "s3cret-value"),
+    ])
+    .await;
+    let out = crate::support::clara(on.root.path())
+        .args(["chat", "--connect", &on.url, "-m", "hello"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("refused") && stderr.contains("secret"),
+        "{stderr}"
+    );
+    on.model.push(fake_llm::openai_stream(&["hi"]));
+    let out = crate::support::clara(on.root.path())
+        .env("CLARA_ADAPTERS__GATEWAY__SECRET_ENV", "GATEWAY_SECRET")
+        .env("GATEWAY_SECRET", "s3cret-value")
+        .args(["chat", "--connect", &on.url, "-m", "hello"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n");
+}
