@@ -203,6 +203,29 @@ impl Metrics {
             }
         }
 
+        // The gateway lists its nodes in /health; counted here by platform.
+        let nodes = report
+            .adapters
+            .get("gateway")
+            .and_then(|gateway| gateway.detail.get("nodes"))
+            .and_then(serde_json::Value::as_array);
+        if let Some(nodes) = nodes {
+            let mut by_platform: std::collections::BTreeMap<&str, u64> = Default::default();
+            for node in nodes {
+                *by_platform
+                    .entry(node["platform"].as_str().unwrap_or(""))
+                    .or_default() += 1;
+            }
+            out.family(
+                "clara_gateway_nodes",
+                Kind::Gauge,
+                "Platform adapters connected to the gateway, by platform.",
+            );
+            for (platform, n) in by_platform {
+                out.sample("clara_gateway_nodes", &[("platform", platform)], n);
+            }
+        }
+
         if let Some(bytes) = process::resident_memory_bytes() {
             out.family(
                 "process_resident_memory_bytes",

@@ -221,6 +221,14 @@ async fn a_registered_node_gets_a_streamed_reply_under_its_request_id() {
     let status = client.next().await;
     assert_eq!(status["type"], "status");
     assert_eq!(status["nodes"], 1);
+    let app = on.app.as_ref().unwrap();
+    let metrics = app.metrics.render(&app.health);
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "clara_gateway_nodes{platform=\"teams\"} 1"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
