@@ -686,3 +686,79 @@ async fn clara_chat_without_the_gateways_secret_is_refused_with_the_reason() {
     assert!(!stderr.contains("s3cret"), "{stderr}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hook_reaches_a_gateway_user_through_the_node_that_carried_them() {
+    use clara_config::model::hook::Delivery;
+    let on = OnGateway::start(&[]).await;
+    let mut client = on.registered("n").await;
+    on.model.push(fake_llm::openai_stream(&["hello"]));
+    client
+        .send(message("msg-1", "u-reach", "c-reach", "hi"))
+        .await;
+    client.until("response_end").await;
+    let outlets = on.app.as_ref().unwrap().live.outlets();
+    let to_user = Delivery {
+        adapter: "gateway".to_owned(),
+        channel: None,
+        user: Some("u-reach".to_owned()),
+    };
+    outlets.post(&to_user, "time for your walk").await.unwrap();
+    let frame = client.next().await;
+    assert_eq!(frame["type"], "proactive_message");
+    assert_eq!(frame["user"]["id"], "u-reach");
+    assert_eq!(frame["content"], "time for your walk");
+    let to_channel = Delivery {
+        adapter: "gateway".to_owned(),
+        channel: Some("c-reach".to_owned()),
+        user: None,
+    };
+    outlets.post(&to_channel, "standup in 5").await.unwrap();
+    assert_eq!(client.next().await["channel"]["id"], "c-reach");
+    let stranger = Delivery {
+        adapter: "gateway".to_owned(),
+        channel: None,
+        user: Some("nobody".to_owned()),
+    };
+    let error = outlets.post(&stranger, "hello?").await.unwrap_err();
+    assert!(error.contains("user:nobody"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nodes_and_their_turns_fire_events_with_the_nodes_platform() {
+    use clara_core::engine::event_data::EventData;
+    let on = OnGateway::start(&[]).await;
+    let mut events = on.app.as_ref().unwrap().bus.subscribe();
+    let mut client = on.registered("teams-node").await;
+    on.model.push(fake_llm::openai_stream(&["hello"]));
+    client.send(message("msg-1", "u-ev", "c-ev", "hi")).await;
+    client.until("response_end").await;
+    drop(client);
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + SOON;
+    while !seen
+        .iter()
+        .any(|(name, _): &(String, _)| name == "adapter:disconnected")
+    {
+        let event = tokio::time::timeout_at(deadline.into(), events.recv())
+            .await
+            .unwrap_or_else(|_| panic!("events so far: {seen:?}"))
+            .unwrap();
+        if let EventData::AdapterConnected(connected) = &event.data {
+            let node = connected.node.as_ref().expect("the node");
+            assert_eq!(
+                (node.node_id.as_str(), node.platform.as_str()),
+                ("teams-node", "teams")
+            );
+        }
+        seen.push((event.name().as_str().to_owned(), event.platform.clone()));
+    }
+    for name in ["adapter:connected", "message:received", "message:sent"] {
+        let found = seen.iter().find(|(n, _)| n == name);
+        assert_eq!(
+            found.map(|(_, platform)| platform.as_deref()),
+            Some(Some("teams")),
+            "{name} in {seen:?}"
+        );
+    }
+}
