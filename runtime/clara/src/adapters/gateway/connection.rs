@@ -65,6 +65,9 @@ pub async fn accept(
 
 static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
 
+/// How long the frames queued when a connection ends may take to go out.
+const LAST_WORDS: Duration = Duration::from_secs(2);
+
 /// The handshake's verdict on a client's `Authorization` header.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Bearer {
@@ -150,13 +153,17 @@ async fn serve(
                 }
             }
             // Whatever was queued before the end still goes out (an error frame explaining
-            // a close, most of all).
-            while let Ok(frame) = outgoing.try_recv() {
-                if sink.send(Message::text(frame.to_string())).await.is_err() {
-                    break;
+            // a close, most of all), for a moment: a client that stopped reading would
+            // otherwise hold this task forever.
+            let flush = async {
+                while let Ok(frame) = outgoing.try_recv() {
+                    if sink.send(Message::text(frame.to_string())).await.is_err() {
+                        break;
+                    }
                 }
-            }
-            let _ = sink.close().await;
+                let _ = sink.close().await;
+            };
+            let _ = tokio::time::timeout(LAST_WORDS, flush).await;
             closing.cancel();
         })
     };
