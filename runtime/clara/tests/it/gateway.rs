@@ -762,3 +762,40 @@ async fn nodes_and_their_turns_fire_events_with_the_nodes_platform() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_from_one_connection_is_refused_past_its_limit() {
+    let on =
+        OnGateway::start(&[("CLARA_ADAPTERS__GATEWAY__MAX_PENDING_PER_CONNECTION", "2")]).await;
+    let mut flooder = on.registered("flood").await;
+    for reply in ["one", "two"] {
+        let mut slow = fake_llm::openai_stream(&[reply]);
+        slow.first_byte_delay = Duration::from_millis(300);
+        on.model.push(slow);
+    }
+    for i in 0..3 {
+        flooder
+            .send(message(&format!("msg-{i}"), "u", &format!("c{i}"), "hi"))
+            .await;
+    }
+    let mut refused = None;
+    let mut ended = 0;
+    while ended < 2 {
+        let frame = flooder.next().await;
+        match frame["type"].as_str() {
+            Some("error") => refused = Some(frame),
+            Some("response_end") => ended += 1,
+            _ => {}
+        }
+    }
+    let refused = refused.expect("the third message is refused");
+    assert_eq!(refused["code"], "rate_limited");
+    assert_eq!(refused["request_id"], "msg-2");
+    let mut other = on.registered("calm").await;
+    on.model.push(fake_llm::openai_stream(&["fine"]));
+    other.send(message("msg-x", "v", "cx", "hello")).await;
+    assert_eq!(
+        other.until("response_end").await.last().unwrap()["full_text"],
+        "fine"
+    );
+}
