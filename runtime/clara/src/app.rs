@@ -162,6 +162,7 @@ impl App {
             let observers = Observers {
                 bus: bus.clone(),
                 health: health.clone(),
+                metrics: metrics.clone(),
             };
             // The endpoint first: a taken port stops start-up before Discord connects.
             let settings = &live.current().config.clara.value.status;

@@ -19,7 +19,7 @@ use clara_core::llm::BoxFuture;
 
 use crate::hooks::HookBus;
 use crate::live::Live;
-use crate::status::Health;
+use crate::status::{Health, Metrics};
 
 /// What watches the adapters: the event bus (for tool status and `/metrics`) and `/health`.
 #[derive(Clone)]
@@ -28,6 +28,8 @@ pub struct Observers {
     pub bus: Arc<HookBus>,
     /// Adapter states.
     pub health: Arc<Health>,
+    /// Counters only an adapter sees (the gateway's frames).
+    pub metrics: Arc<Metrics>,
 }
 
 /// A running adapter.

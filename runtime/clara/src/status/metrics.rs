@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use clara_config::model::common::EventName;
+use clara_core::engine::event_data::{AdapterConnected, EventData};
 use clara_core::engine::{Event, EventObserver};
 
 use super::exposition::{Exposition, Kind};
@@ -31,6 +32,16 @@ pub struct Metrics {
     events: [AtomicU64; EventName::ALL.len()],
     turn_duration: Histogram,
     turns: Mutex<Turns>,
+    gateway: Mutex<Gateway>,
+}
+
+/// The gateway's traffic, by the platform of the node (`unregistered` before `register`).
+#[derive(Default)]
+struct Gateway {
+    /// `(platform, "in" | "out")` → frames.
+    frames: BTreeMap<(String, &'static str), u64>,
+    /// Platform → connections that registered.
+    connections: BTreeMap<String, u64>,
 }
 
 #[derive(Default)]
@@ -47,7 +58,20 @@ impl Metrics {
             events: std::array::from_fn(|_| AtomicU64::new(0)),
             turn_duration: Histogram::default(),
             turns: Mutex::default(),
+            gateway: Mutex::default(),
         })
+    }
+
+    /// Counts a gateway frame received (`inbound`) or sent by a node of `platform`.
+    pub fn gateway_frame(&self, platform: &str, inbound: bool) {
+        let direction = if inbound { "in" } else { "out" };
+        let mut gateway = self.gateway.lock().unwrap_or_else(PoisonError::into_inner);
+        match gateway.frames.get_mut(&(platform.to_owned(), direction)) {
+            Some(n) => *n += 1,
+            None => {
+                gateway.frames.insert((platform.to_owned(), direction), 1);
+            }
+        }
     }
 
     fn record(&self, event: &Event) {
@@ -80,6 +104,18 @@ impl Metrics {
             EventName::MessageCancelled => {
                 if let Some(request) = &event.request_id {
                     self.lock_turns().in_flight.finish(request, Instant::now());
+                }
+            }
+            EventName::AdapterConnected => {
+                if let EventData::AdapterConnected(AdapterConnected {
+                    node: Some(node), ..
+                }) = &event.data
+                {
+                    let mut gateway = self.gateway.lock().unwrap_or_else(PoisonError::into_inner);
+                    *gateway
+                        .connections
+                        .entry(node.platform.clone())
+                        .or_default() += 1;
                 }
             }
             EventName::MessageFailed => {
@@ -223,6 +259,34 @@ impl Metrics {
             );
             for (platform, n) in by_platform {
                 out.sample("clara_gateway_nodes", &[("platform", platform)], n);
+            }
+        }
+
+        let (frames, connections) = {
+            let gateway = self.gateway.lock().unwrap_or_else(PoisonError::into_inner);
+            (gateway.frames.clone(), gateway.connections.clone())
+        };
+        if !frames.is_empty() || !connections.is_empty() {
+            out.family(
+                "clara_gateway_frames_total",
+                Kind::Counter,
+                "Gateway frames, by the node's platform and direction (in: from the node).",
+            );
+            for ((platform, direction), n) in &frames {
+                let labels = [("platform", platform.as_str()), ("direction", direction)];
+                out.sample("clara_gateway_frames_total", &labels, *n);
+            }
+            out.family(
+                "clara_gateway_connections_total",
+                Kind::Counter,
+                "Gateway connections that registered, by platform.",
+            );
+            for (platform, n) in &connections {
+                out.sample(
+                    "clara_gateway_connections_total",
+                    &[("platform", platform)],
+                    *n,
+                );
             }
         }
 

@@ -229,6 +229,19 @@ async fn a_registered_node_gets_a_streamed_reply_under_its_request_id() {
             .any(|l| l == "clara_gateway_nodes{platform=\"teams\"} 1"),
         "{metrics}"
     );
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "clara_gateway_connections_total{platform=\"teams\"} 1"),
+        "{metrics}"
+    );
+    // ping, message and status after register; register itself counts as unregistered.
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "clara_gateway_frames_total{platform=\"teams\",direction=\"in\"} 3"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

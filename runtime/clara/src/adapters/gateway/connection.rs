@@ -3,8 +3,8 @@
 //! drained by its own task, so a client that stops reading is dropped instead of stalling
 //! the turns that write to it (see [`Outbox`]).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use clara_core::engine::Event;
@@ -118,12 +118,15 @@ async fn serve(
     let closing = stop.child_token();
     let outbox = Outbox::new(frames, closing.clone());
     let heard = Arc::new(AtomicU64::new(0));
+    // The node's platform once it registers, for the frame counters.
+    let platform: Arc<OnceLock<String>> = Arc::default();
     let started = Instant::now();
     let keepalive = Duration::from_secs(u64::from(limits.keepalive_secs));
     // The writer: frames in order, pings on the keepalive, and a close when the connection
     // ends for any reason.
     let writer = {
         let (closing, heard) = (closing.clone(), heard.clone());
+        let (metrics, platform) = (shared.observers.metrics.clone(), platform.clone());
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(if keepalive.is_zero() {
                 Duration::from_secs(3600)
@@ -136,6 +139,7 @@ async fn serve(
                     () = closing.cancelled() => break,
                     frame = outgoing.recv() => {
                         let Some(frame) = frame else { break };
+                        metrics.gateway_frame(platform_of(&platform), false);
                         if sink.send(Message::text(frame.to_string())).await.is_err() {
                             break;
                         }
@@ -202,8 +206,15 @@ async fn serve(
         heard.store(started.elapsed().as_secs(), Ordering::Relaxed);
         match next {
             Some(Ok(Message::Text(text))) => {
+                shared
+                    .observers
+                    .metrics
+                    .gateway_frame(platform_of(&platform), true);
                 if !client.on_text(text.as_str()) {
                     break;
+                }
+                if let Some(registered) = &client.node {
+                    let _ = platform.set(registered.clone());
                 }
             }
             Some(Ok(Message::Binary(_))) => {
@@ -241,6 +252,11 @@ async fn serve(
         );
     }
     Ok(())
+}
+
+/// The platform frames are counted under.
+fn platform_of(cell: &OnceLock<String>) -> &str {
+    cell.get().map_or("unregistered", String::as_str)
 }
 
 fn node_of(node: &super::nodes::Node) -> Node {
