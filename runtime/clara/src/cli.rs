@@ -60,9 +60,13 @@ pub struct ChatArgs {
     #[arg(long)]
     pub channel: Option<String>,
     /// Talk to a running clara through its WebSocket gateway (`ws://127.0.0.1:18789`)
-    /// instead of answering here. The root's `adapters.gateway.secret_env` gives the secret.
+    /// instead of answering here.
     #[arg(long, value_name = "URL")]
     pub connect: Option<String>,
+    /// With --connect: the environment variable (or `.env` entry) holding the gateway's
+    /// secret. Sent only when named, so a secret never goes to an address by accident.
+    #[arg(long, value_name = "VAR", requires = "connect")]
+    pub secret_env: Option<String>,
 }
 
 /// Arguments of `clara validate`.

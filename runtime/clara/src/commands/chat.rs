@@ -43,7 +43,25 @@ pub async fn run(root: &Path, args: &ChatArgs) -> anyhow::Result<ExitCode> {
         let mut messages = Messages::new(args.message.clone(), chat, root);
         let user = args.user.clone().unwrap_or_else(|| chat.user.clone());
         let channel = args.channel.clone().or_else(|| chat.channel.clone());
-        return super::chat_remote::run(&set, url, &mut messages, &user, channel.as_deref()).await;
+        let secret = match &args.secret_env {
+            Some(var) => match set.env.get(var) {
+                Some(secret) => Some(secret.to_owned()),
+                None => {
+                    eprintln!("--secret-env names {var}, which is not set");
+                    return Ok(ExitCode::FAILURE);
+                }
+            },
+            None => None,
+        };
+        return super::chat_remote::run(
+            &set,
+            url,
+            secret,
+            &mut messages,
+            &user,
+            channel.as_deref(),
+        )
+        .await;
     }
     if let Err(message) = super::check_secrets(&set, "clara chat") {
         eprintln!("{message}");

@@ -1,7 +1,8 @@
 //! `clara chat --connect ws://HOST:PORT`: the terminal as a client of a running clara's
 //! gateway, the way MyPalClara's CLI talks to its gateway. Replies stream to stdout, tool
 //! status goes to stderr, and a lost connection is made again with backoff (the session id
-//! comes back, so the conversation goes on).
+//! comes back, so the conversation goes on). The gateway's secret goes only where
+//! `--secret-env` says to send it.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -40,20 +41,12 @@ struct Remote {
 pub async fn run(
     set: &ConfigSet,
     url: &str,
+    secret: Option<String>,
     messages: &mut Messages,
     user: &str,
     channel: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
     let chat = set.clara.value.adapters.chat.clone();
-    let secret = set
-        .clara
-        .value
-        .adapters
-        .gateway
-        .secret_env
-        .as_ref()
-        .and_then(|var| set.env.get(var))
-        .map(str::to_owned);
     let mut remote = Remote {
         url: url.to_owned(),
         secret,

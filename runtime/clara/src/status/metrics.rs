@@ -35,6 +35,10 @@ pub struct Metrics {
     gateway: Mutex<Gateway>,
 }
 
+/// Distinct platform labels kept; clients name their platform, so past this the rest count
+/// as `other` and a client cannot grow `/metrics` without bound.
+const MAX_PLATFORM_LABELS: usize = 32;
+
 /// The gateway's traffic, by the platform of the node (`unregistered` before `register`).
 #[derive(Default)]
 struct Gateway {
@@ -42,6 +46,22 @@ struct Gateway {
     frames: BTreeMap<(String, &'static str), u64>,
     /// Platform → connections that registered.
     connections: BTreeMap<String, u64>,
+    /// The platform labels in use.
+    labels: std::collections::BTreeSet<String>,
+}
+
+impl Gateway {
+    /// `platform` as a label: itself while there is room, `other` after.
+    fn label<'a>(&mut self, platform: &'a str) -> &'a str {
+        if self.labels.contains(platform) {
+            return platform;
+        }
+        if self.labels.len() < MAX_PLATFORM_LABELS {
+            self.labels.insert(platform.to_owned());
+            return platform;
+        }
+        "other"
+    }
 }
 
 #[derive(Default)]
@@ -66,12 +86,8 @@ impl Metrics {
     pub fn gateway_frame(&self, platform: &str, inbound: bool) {
         let direction = if inbound { "in" } else { "out" };
         let mut gateway = self.gateway.lock().unwrap_or_else(PoisonError::into_inner);
-        match gateway.frames.get_mut(&(platform.to_owned(), direction)) {
-            Some(n) => *n += 1,
-            None => {
-                gateway.frames.insert((platform.to_owned(), direction), 1);
-            }
-        }
+        let platform = gateway.label(platform).to_owned();
+        *gateway.frames.entry((platform, direction)).or_default() += 1;
     }
 
     fn record(&self, event: &Event) {
@@ -112,10 +128,8 @@ impl Metrics {
                 }) = &event.data
                 {
                     let mut gateway = self.gateway.lock().unwrap_or_else(PoisonError::into_inner);
-                    *gateway
-                        .connections
-                        .entry(node.platform.clone())
-                        .or_default() += 1;
+                    let platform = gateway.label(&node.platform).to_owned();
+                    *gateway.connections.entry(platform).or_default() += 1;
                 }
             }
             EventName::MessageFailed => {

@@ -689,9 +689,16 @@ async fn clara_chat_without_the_gateways_secret_is_refused_with_the_reason() {
     );
     on.model.push(fake_llm::openai_stream(&["hi"]));
     let out = crate::support::clara(on.root.path())
-        .env("CLARA_ADAPTERS__GATEWAY__SECRET_ENV", "GATEWAY_SECRET")
         .env("GATEWAY_SECRET", "s3cret-value")
-        .args(["chat", "--connect", &on.url, "-m", "hello"])
+        .args([
+            "chat",
+            "--connect",
+            &on.url,
+            "--secret-env",
+            "GATEWAY_SECRET",
+            "-m",
+            "hello",
+        ])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -25,18 +25,29 @@ use super::protocol::{self, ClientFrame, ErrorCode, Register};
 use super::turn::{self, Shared};
 use super::{ADAPTER, Settings};
 
-/// Accepts connections until `stop`, then closes them all and returns once they are gone.
+/// The two steps of stopping a listener: no new connections, then closing the open ones
+/// (in between, the turns under way can still send their replies).
+#[derive(Clone, Default)]
+pub struct Stops {
+    /// Stops accepting.
+    pub accepting: CancellationToken,
+    /// Closes every connection.
+    pub closing: CancellationToken,
+}
+
+/// Accepts connections until `stops.accepting`, then returns once the open ones are gone
+/// (`stops.closing` closes them).
 pub async fn accept(
     listener: TcpListener,
     shared: Arc<Shared>,
     settings: Arc<Settings>,
-    stop: CancellationToken,
+    stops: Stops,
 ) {
     let slots = Arc::new(Semaphore::new(settings.config.max_connections as usize));
     let open = tokio_util::task::TaskTracker::new();
     loop {
         let accepted = tokio::select! {
-            () = stop.cancelled() => break,
+            () = stops.accepting.cancelled() => break,
             accepted = listener.accept() => accepted,
         };
         let (stream, peer) = match accepted {
@@ -49,7 +60,7 @@ pub async fn accept(
         };
         let _ = stream.set_nodelay(true);
         let slot = slots.clone().try_acquire_owned().ok();
-        let (shared, settings, stop) = (shared.clone(), settings.clone(), stop.clone());
+        let (shared, settings, stop) = (shared.clone(), settings.clone(), stops.closing.clone());
         open.spawn(async move {
             let full = slot.is_none();
             if let Err(error) = serve(stream, &shared, &settings, full, stop).await {
@@ -66,7 +77,7 @@ pub async fn accept(
 static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
 
 /// How long the frames queued when a connection ends may take to go out.
-const LAST_WORDS: Duration = Duration::from_secs(2);
+const LAST_WORDS: Duration = Duration::from_secs(1);
 
 /// The handshake's verdict on a client's `Authorization` header.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -111,8 +122,15 @@ async fn serve(
     let config = WebSocketConfig::default()
         .max_message_size(Some(max))
         .max_frame_size(Some(max));
-    let socket =
-        tokio_tungstenite::accept_hdr_async_with_config(stream, check, Some(config)).await?;
+    // A client that opens a socket and says nothing must not hold its slot.
+    let handshake = tokio_tungstenite::accept_hdr_async_with_config(stream, check, Some(config));
+    let socket = tokio::select! {
+        socket = tokio::time::timeout(Duration::from_secs(u64::from(limits.register_timeout_secs)), handshake) => match socket {
+            Ok(socket) => socket?,
+            Err(_) => return Ok(()),
+        },
+        () = stop.cancelled() => return Ok(()),
+    };
     let (mut sink, mut source) = socket.split();
     let (frames, mut outgoing) = mpsc::channel::<Value>(limits.send_buffer as usize);
     let closing = stop.child_token();
@@ -140,17 +158,32 @@ async fn serve(
                     frame = outgoing.recv() => {
                         let Some(frame) = frame else { break };
                         metrics.gateway_frame(platform_of(&platform), false);
-                        if sink.send(Message::text(frame.to_string())).await.is_err() {
+                        // A client that stopped reading blocks the send; the full outbox
+                        // then cancels `closing`, which must end it.
+                        let sent = tokio::select! {
+                            biased;
+                            sent = sink.send(Message::text(frame.to_string())) => sent.is_ok(),
+                            () = closing.cancelled() => false,
+                        };
+                        if !sent {
                             break;
                         }
                     }
                     _ = ticks.tick(), if !keepalive.is_zero() => {
-                        let silent = started.elapsed().as_secs() - heard.load(Ordering::Relaxed);
+                        let silent = started
+                            .elapsed()
+                            .as_secs()
+                            .saturating_sub(heard.load(Ordering::Relaxed));
                         if silent > 3 * keepalive.as_secs() {
                             tracing::debug!("a gateway client went silent; disconnecting it");
                             break;
                         }
-                        if sink.send(Message::Ping(Vec::new().into())).await.is_err() {
+                        let sent = tokio::select! {
+                            biased;
+                            sent = sink.send(Message::Ping(Vec::new().into())) => sent.is_ok(),
+                            () = closing.cancelled() => false,
+                        };
+                        if !sent {
                             break;
                         }
                     }
@@ -409,6 +442,8 @@ impl Client {
             register.session_id.as_deref(),
             self.outbox.clone(),
         );
+        // Listed before the client hears back, so whatever it does next sees it registered.
+        self.shared.publish_nodes();
         self.outbox.send(json!({
             "type": "registered",
             "node_id": register.node_id,
@@ -430,7 +465,6 @@ impl Client {
             &register.platform,
         );
         self.node = Some(register.platform);
-        self.shared.publish_nodes();
         true
     }
 }

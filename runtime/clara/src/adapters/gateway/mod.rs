@@ -148,22 +148,51 @@ async fn supervise(
                 None
             }
         };
+        // A listener that could not bind tries again on its own, not only on the next edit.
+        let retry = serving.is_none() && settings.is_some();
         let next = tokio::select! {
             next = changed(&live, &settings, Settings::of, "gateway") => Some(next),
+            () = tokio::time::sleep(REBIND_AFTER), if retry => Some(settings.clone()),
             () = stop.cancelled() => None,
         };
-        if let Some((connections, served)) = serving {
-            connections.cancel();
-            let _ = served.await;
-        }
+        let Some((stops, served)) = serving else {
+            match next {
+                Some(next) => {
+                    settings = next;
+                    continue;
+                }
+                None => break,
+            }
+        };
+        stops.accepting.cancel();
         match next {
             Some(next) => {
+                // Settings changed: connections close now and the listener starts over.
                 tracing::info!("the gateway settings changed");
+                stops.closing.cancel();
+                let _ = served.await;
                 settings = next;
             }
-            None => break,
+            None => {
+                // Stopping: the turns under way finish and reach their clients first.
+                finish_turns(&live, &shared).await;
+                stops.closing.cancel();
+                let _ = served.await;
+                break;
+            }
         }
     }
+    if !shared.work.is_closed() {
+        finish_turns(&live, &shared).await;
+    }
+    listening.cancel();
+    let _ = router.await;
+    live.outlets().remove(ADAPTER);
+    observers.health.set(ADAPTER, AdapterState::Stopped);
+}
+
+/// Lets the turns under way (and queued) finish, at most the runtime's shutdown grace.
+async fn finish_turns(live: &Live, shared: &turn::Shared) {
     shared.work.close();
     let grace = Duration::from_secs(u64::from(
         live.current()
@@ -179,11 +208,10 @@ async fn supervise(
     {
         tracing::warn!("gateway turns still running at shutdown were cut off");
     }
-    listening.cancel();
-    let _ = router.await;
-    live.outlets().remove(ADAPTER);
-    observers.health.set(ADAPTER, AdapterState::Stopped);
 }
+
+/// How long a listener that could not bind waits before trying again.
+const REBIND_AFTER: Duration = Duration::from_secs(5);
 
 /// Starts accepting connections with `settings` (on `listener` when already bound); the
 /// token closes them and the task ends when they are gone. `None` when it cannot bind.
@@ -192,7 +220,7 @@ async fn serve(
     observers: &Observers,
     settings: &Settings,
     listener: Option<TcpListener>,
-) -> Option<(CancellationToken, JoinHandle<()>)> {
+) -> Option<(connection::Stops, JoinHandle<()>)> {
     let bound = match listener {
         Some(listener) => Ok(listener),
         None => TcpListener::bind(settings.bind).await,
@@ -218,12 +246,12 @@ async fn serve(
         .health
         .set_detail(ADAPTER, "address", serde_json::json!(address.to_string()));
     shared.publish_nodes();
-    let connections = CancellationToken::new();
+    let stops = connection::Stops::default();
     let served = tokio::spawn(connection::accept(
         listener,
         shared.clone(),
         Arc::new(settings.clone()),
-        connections.clone(),
+        stops.clone(),
     ));
-    Some((connections, served))
+    Some((stops, served))
 }
