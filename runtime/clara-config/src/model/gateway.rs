@@ -41,7 +41,8 @@ pub struct GatewayConfig {
     /// disconnected. 0: no pings.
     #[serde(default = "default_keepalive_secs")]
     pub keepalive_secs: u32,
-    /// Seconds a new connection has to send `register` before it is closed.
+    /// Seconds a new connection has to finish its WebSocket handshake, and then to send
+    /// `register`, before it is closed (a silent socket gives its slot back).
     #[serde(default = "default_register_timeout_secs")]
     #[schemars(range(min = 1))]
     pub register_timeout_secs: u32,

@@ -819,3 +819,21 @@ async fn a_flood_from_one_connection_is_refused_past_its_limit() {
         "fine"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_socket_that_never_speaks_gives_its_slot_back() {
+    let on = OnGateway::start(&[
+        ("CLARA_ADAPTERS__GATEWAY__MAX_CONNECTIONS", "1"),
+        ("CLARA_ADAPTERS__GATEWAY__REGISTER_TIMEOUT_SECS", "1"),
+    ])
+    .await;
+    let address = on.url.trim_start_matches("ws://").to_owned();
+    let _silent = TcpStream::connect(&address).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let refused = tokio_tungstenite::connect_async(on.url.as_str()).await;
+    assert!(refused.is_err(), "the only slot is taken");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let mut client = on.registered("after").await;
+    client.send(json!({"type": "ping", "timestamp": 3})).await;
+    assert_eq!(client.next().await["type"], "pong");
+}
