@@ -213,15 +213,7 @@ impl App {
     pub async fn shutdown(self, reason: &str) {
         self.admitting.cancel();
         drop(self.watcher);
-        let grace = Duration::from_secs(u64::from(
-            self.live
-                .current()
-                .config
-                .clara
-                .value
-                .runtime
-                .shutdown_grace_secs,
-        ));
+        let grace = self.live.shutdown_grace();
         adapters::stop_all(self.adapters, grace).await;
         self.work.close();
         if tokio::time::timeout(grace, self.work.wait()).await.is_err() {

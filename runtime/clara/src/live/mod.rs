@@ -120,6 +120,19 @@ impl Live {
         self.changes.subscribe()
     }
 
+    /// How long stopping waits for work under way (`runtime.shutdown_grace_secs`, as the
+    /// current configuration says).
+    pub fn shutdown_grace(&self) -> std::time::Duration {
+        let secs = self
+            .current()
+            .config
+            .clara
+            .value
+            .runtime
+            .shutdown_grace_secs;
+        std::time::Duration::from_secs(u64::from(secs))
+    }
+
     /// The MCP servers the generations use.
     pub fn mcp(&self) -> &McpServers {
         &self.mcp

@@ -98,16 +98,6 @@ async fn supervise(
     stop: CancellationToken,
 ) {
     let mut wanted = Some(first);
-    let grace = |live: &Live| {
-        Duration::from_secs(u64::from(
-            live.current()
-                .config
-                .clara
-                .value
-                .runtime
-                .shutdown_grace_secs,
-        ))
-    };
     loop {
         let session = match &wanted {
             Some(connection) => Some(Session::open(&live, &observers, connection).await),
@@ -122,7 +112,7 @@ async fn supervise(
             () = stop.cancelled() => None,
         };
         if let Some(session) = session {
-            session.close(grace(&live)).await;
+            session.close(live.shutdown_grace()).await;
         }
         match next {
             Some(next) => {

@@ -194,14 +194,7 @@ async fn supervise(
 /// Lets the turns under way (and queued) finish, at most the runtime's shutdown grace.
 async fn finish_turns(live: &Live, shared: &turn::Shared) {
     shared.work.close();
-    let grace = Duration::from_secs(u64::from(
-        live.current()
-            .config
-            .clara
-            .value
-            .runtime
-            .shutdown_grace_secs,
-    ));
+    let grace = live.shutdown_grace();
     if tokio::time::timeout(grace, shared.work.wait())
         .await
         .is_err()
