@@ -2,11 +2,9 @@
 //! and error code, the secret, session ids across reconnections, tool frames, cancels that
 //! leave the queue going, and many connections at once.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use clara::app::{App, Features};
-use clara_core::engine::SystemClock;
+use clara::app::App;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
@@ -15,7 +13,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::support::fake_llm::{self, FakeLlm};
-use crate::support::{loader, shipped_root};
+use crate::support::{shipped_root, start_run};
 
 const SOON: Duration = Duration::from_secs(10);
 
@@ -30,24 +28,13 @@ impl OnGateway {
     async fn start(overrides: &[(&str, &str)]) -> OnGateway {
         let model = FakeLlm::start().await;
         let root = shipped_root();
-        let base_url = model.base_url();
         let mut vars: Vec<(&str, &str)> = vec![
-            ("OPENROUTER_API_KEY", "test-key"),
-            ("CLARA_PROVIDERS__OPENROUTER__BASE_URL", &base_url),
             ("CLARA_ADAPTERS__DISCORD__ENABLED", "false"),
             ("CLARA_ADAPTERS__GATEWAY__ENABLED", "true"),
             ("CLARA_ADAPTERS__GATEWAY__BIND", "127.0.0.1:0"),
-            ("CLARA_STATUS__BIND", "127.0.0.1:0"),
-            ("CLARA_MEMORY__ENABLED", "false"),
-            ("CLARA_RUNTIME__WATCH", "false"),
         ];
         vars.extend_from_slice(overrides);
-        let features = Features {
-            scheduler: false,
-            jobs: false,
-            adapters: true,
-        };
-        let app = App::start(loader(root.path(), &vars), Arc::new(SystemClock), features)
+        let app = start_run(root.path(), &model, &vars)
             .await
             .expect("clara starts");
         let health = app.health.snapshot();
@@ -485,22 +472,12 @@ async fn fifty_connections_are_answered_at_once() {
 async fn listening_beyond_loopback_without_a_secret_is_refused_at_start() {
     let model = FakeLlm::start().await;
     let root = shipped_root();
-    let base_url = model.base_url();
     let vars = [
-        ("OPENROUTER_API_KEY", "test-key"),
-        ("CLARA_PROVIDERS__OPENROUTER__BASE_URL", base_url.as_str()),
         ("CLARA_ADAPTERS__DISCORD__ENABLED", "false"),
         ("CLARA_ADAPTERS__GATEWAY__ENABLED", "true"),
         ("CLARA_ADAPTERS__GATEWAY__BIND", "0.0.0.0:0"),
-        ("CLARA_STATUS__BIND", "127.0.0.1:0"),
-        ("CLARA_RUNTIME__WATCH", "false"),
     ];
-    let features = Features {
-        scheduler: false,
-        jobs: false,
-        adapters: true,
-    };
-    let refused = App::start(loader(root.path(), &vars), Arc::new(SystemClock), features).await;
+    let refused = start_run(root.path(), &model, &vars).await;
     let error = refused.err().expect("refused").to_string();
     assert!(
         error.contains("0.0.0.0:0") && error.contains("secret_env"),

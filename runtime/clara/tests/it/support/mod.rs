@@ -9,6 +9,36 @@ pub mod fake_discord;
 pub mod fake_llm;
 pub mod on_discord;
 
+/// Starts clara as `clara run` does (adapters on; no scheduler or memory worker, no file
+/// watching, memory off, the status endpoint on a free port), its default provider the fake
+/// `model`, with `vars` (`CLARA_…` overrides and secrets) on top.
+pub async fn start_run(
+    root: &Path,
+    model: &fake_llm::FakeLlm,
+    vars: &[(&str, &str)],
+) -> Result<clara::app::App, clara::app::StartError> {
+    let base_url = model.base_url();
+    let mut all: Vec<(&str, &str)> = vec![
+        ("OPENROUTER_API_KEY", "test-key"),
+        ("CLARA_PROVIDERS__OPENROUTER__BASE_URL", &base_url),
+        ("CLARA_STATUS__BIND", "127.0.0.1:0"),
+        ("CLARA_MEMORY__ENABLED", "false"),
+        ("CLARA_RUNTIME__WATCH", "false"),
+    ];
+    all.extend_from_slice(vars);
+    let features = clara::app::Features {
+        scheduler: false,
+        jobs: false,
+        adapters: true,
+    };
+    clara::app::App::start(
+        loader(root, &all),
+        std::sync::Arc::new(clara_core::engine::SystemClock),
+        features,
+    )
+    .await
+}
+
 /// The repository root (the shipped clara root).
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

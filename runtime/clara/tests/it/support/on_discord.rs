@@ -4,11 +4,9 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use clara::app::{App, Features};
-use clara_core::engine::SystemClock;
+use clara::app::App;
 
 use super::fake_discord::{FakeDiscord, SlashCommand, UserMessage};
 use super::fake_llm::{FakeLlm, openai_stream};
@@ -193,27 +191,16 @@ pub async fn start_app(
     model: &FakeLlm,
     overrides: &[(&str, &str)],
 ) -> App {
-    let base_url = model.base_url();
     let ws = discord.ws_url();
     let rest = discord.rest_proxy();
     let mut vars: Vec<(&str, &str)> = vec![
-        ("OPENROUTER_API_KEY", "test-key"),
-        ("CLARA_PROVIDERS__OPENROUTER__BASE_URL", &base_url),
         ("DISCORD_BOT_TOKEN", "FAKE_TOKEN"),
         ("CLARA_ADAPTERS__DISCORD__GATEWAY_URL", &ws),
         ("CLARA_ADAPTERS__DISCORD__API_PROXY", &rest),
         ("CLARA_ADAPTERS__DISCORD__EDIT_INTERVAL_MS", "200"),
-        ("CLARA_STATUS__BIND", "127.0.0.1:0"),
-        ("CLARA_MEMORY__ENABLED", "false"),
-        ("CLARA_RUNTIME__WATCH", "false"),
     ];
     vars.extend_from_slice(overrides);
-    let features = Features {
-        scheduler: false,
-        jobs: false,
-        adapters: true,
-    };
-    App::start(super::loader(root, &vars), Arc::new(SystemClock), features)
+    super::start_run(root, model, &vars)
         .await
         .expect("clara starts")
 }
