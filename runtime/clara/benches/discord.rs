@@ -11,7 +11,7 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use support::fake_discord::{BOT_ID, FakeDiscord, UserMessage, dm_channel_id};
@@ -44,42 +44,11 @@ fn replies(discord: &FakeDiscord, channel: u64) -> usize {
         .count()
 }
 
-fn pct(times: &mut [Duration], q: f64) -> Duration {
-    times.sort();
-    times[((times.len() - 1) as f64 * q) as usize]
-}
-
-/// Resident and peak resident memory of `pid`, in MiB.
-fn memory(pid: u32) -> (f64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .unwrap_or(0.0)
-            / 1024.0
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
 fn start_clara(root: &std::path::Path, discord: &FakeDiscord, model_url: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_clara"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .arg("--root")
-        .arg(root)
-        .arg("run")
-        .env("OPENROUTER_API_KEY", "k")
-        .env("CLARA_PROVIDERS__OPENROUTER__BASE_URL", model_url)
+    support::clara_run(root, model_url)
         .env("DISCORD_BOT_TOKEN", "FAKE_TOKEN")
         .env("CLARA_ADAPTERS__DISCORD__GATEWAY_URL", discord.ws_url())
         .env("CLARA_ADAPTERS__DISCORD__API_PROXY", discord.rest_proxy())
-        .env("CLARA_STATUS__BIND", "127.0.0.1:0")
-        .env("CLARA_MEMORY__ENABLED", "false")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .spawn()
         .unwrap()
 }
@@ -97,7 +66,7 @@ fn main() {
     wait("clara to connect", || {
         discord.connections().iter().any(|c| c.identified) && !discord.commands(None).is_empty()
     });
-    let (idle_rss, _) = memory(clara.id());
+    let (idle_rss, _) = support::memory_mib(clara.id());
 
     // One message every 25 ms at most: a faster single stream would measure Discord's global
     // limit (50 requests/s) instead of clara.
@@ -141,7 +110,7 @@ fn main() {
         std::thread::sleep(Duration::from_micros(200));
     }
     let elapsed = started.elapsed();
-    let (rss, peak) = memory(clara.id());
+    let (rss, peak) = support::memory_mib(clara.id());
     // SAFETY: signals our own child.
     #[allow(unsafe_code)]
     unsafe {
@@ -154,10 +123,10 @@ fn main() {
     );
     println!(
         "  p50 {:>9.3?}   p90 {:>9.3?}   p99 {:>9.3?}   max {:>9.3?}",
-        pct(&mut latencies, 0.5),
-        pct(&mut latencies, 0.9),
-        pct(&mut latencies, 0.99),
-        pct(&mut latencies, 1.0)
+        support::percentile(&mut latencies, 0.5),
+        support::percentile(&mut latencies, 0.9),
+        support::percentile(&mut latencies, 0.99),
+        support::percentile(&mut latencies, 1.0)
     );
     let total = (PEOPLE as usize * EACH) as f64;
     println!(

@@ -10,7 +10,7 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -36,35 +36,12 @@ fn free_port() -> u16 {
 }
 
 fn start_clara(root: &std::path::Path, model_url: &str, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_clara"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .arg("--root")
-        .arg(root)
-        .arg("run")
-        .env("OPENROUTER_API_KEY", "k")
-        .env("CLARA_PROVIDERS__OPENROUTER__BASE_URL", model_url)
+    support::clara_run(root, model_url)
         .env("CLARA_ADAPTERS__DISCORD__ENABLED", "false")
         .env("CLARA_ADAPTERS__GATEWAY__ENABLED", "true")
         .env("CLARA_ADAPTERS__GATEWAY__BIND", format!("127.0.0.1:{port}"))
-        .env("CLARA_STATUS__BIND", "127.0.0.1:0")
-        .env("CLARA_MEMORY__ENABLED", "false")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .spawn()
         .unwrap()
-}
-
-/// Resident memory of `pid`, in MB.
-fn rss_mb(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
 }
 
 async fn connect(port: u16, node: &str) -> Socket {
@@ -119,11 +96,6 @@ async fn ask(socket: &mut Socket, id: &str, channel: &str, text: &str) {
     }
 }
 
-fn percentile(times: &mut [Duration], q: f64) -> Duration {
-    times.sort();
-    times[((times.len() - 1) as f64 * q) as usize]
-}
-
 fn main() {
     let quick = !std::env::args().any(|a| a == "--bench");
     let (sequential, per_run) = if quick {
@@ -159,8 +131,8 @@ fn main() {
         }
         println!(
             "gateway: one message at a time ({sequential}): p50 {:.2?}, p99 {:.2?}",
-            percentile(&mut latencies, 0.5),
-            percentile(&mut latencies, 0.99)
+            support::percentile(&mut latencies, 0.5),
+            support::percentile(&mut latencies, 0.99)
         );
         let mut idle = Vec::new();
         for i in 0..64 {
@@ -169,7 +141,7 @@ fn main() {
         tokio::time::sleep(Duration::from_millis(500)).await;
         println!(
             "gateway: resident memory with 64 idle connections: {:.1} MB",
-            rss_mb(clara.id())
+            support::memory_mib(clara.id()).0
         );
         drop(idle);
         for connections in CONNECTIONS {

@@ -24,11 +24,6 @@ fn incoming(i: usize) -> Incoming {
     support::message(format!("message {i}: what should I cook tonight?"))
 }
 
-fn pct(times: &mut [Duration], q: f64) -> Duration {
-    times.sort();
-    times[((times.len() - 1) as f64 * q) as usize]
-}
-
 /// Turns answered in `BURST`, each on the generation current when it starts.
 async fn turns_per_second(live: &Live, fake: &fake_llm::FakeLlm, offset: usize) -> f64 {
     let started = Instant::now();
@@ -121,16 +116,16 @@ fn main() {
         println!("reload (load, check, build, swap) over {SAVES} reloads:");
         println!(
             "  p50 {:>9.3?}   p95 {:>9.3?}   max {:>9.3?}",
-            pct(&mut reloads, 0.5),
-            pct(&mut reloads, 0.95),
-            pct(&mut reloads, 1.0)
+            support::percentile(&mut reloads, 0.5),
+            support::percentile(&mut reloads, 0.95),
+            support::percentile(&mut reloads, 1.0)
         );
         println!("file save to the new generation serving, {debounce:?} debounce, {SAVES} saves:");
         println!(
             "  p50 {:>9.3?}   p95 {:>9.3?}   max {:>9.3?}",
-            pct(&mut latencies, 0.5),
-            pct(&mut latencies, 0.95),
-            pct(&mut latencies, 1.0)
+            support::percentile(&mut latencies, 0.5),
+            support::percentile(&mut latencies, 0.95),
+            support::percentile(&mut latencies, 1.0)
         );
         println!("turns/s for {BURST:?}: {quiet:.0} without reloads, {busy:.0} during {burst} reloads ({:+.1}%)", (busy / quiet - 1.0) * 100.0);
         live.shutdown().await;

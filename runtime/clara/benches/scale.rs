@@ -419,11 +419,6 @@ fn cpu_time() -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
-fn percentile(times: &mut [Duration], q: f64) -> Duration {
-    times.sort();
-    times[((times.len() - 1) as f64 * q) as usize]
-}
-
 struct Figures {
     turn_p50: Duration,
     turn_p99: Duration,
@@ -487,15 +482,18 @@ async fn measure(
             times.push(started.elapsed());
             assert!(!found.is_empty(), "nothing found for {text:?}");
         }
-        *figure = (percentile(&mut times, 0.5), percentile(&mut times, 0.99));
+        *figure = (
+            support::percentile(&mut times, 0.5),
+            support::percentile(&mut times, 0.99),
+        );
     }
     let rss_after = rss_kib();
     drop(generation);
     drop(store);
     drop(live);
     Figures {
-        turn_p50: percentile(&mut times, 0.5),
-        turn_p99: percentile(&mut times, 0.99),
+        turn_p50: support::percentile(&mut times, 0.5),
+        turn_p99: support::percentile(&mut times, 0.99),
         cpu_per_turn: cpu / turns as u32,
         read_per_turn: read / turns as u64,
         requests_per_turn: requests as f64 / turns as f64,

@@ -109,6 +109,47 @@ pub async fn start_live(
     .unwrap()
 }
 
+/// The `q` quantile (0.5 is the median) of `times`, which it sorts.
+pub fn percentile(times: &mut [std::time::Duration], q: f64) -> std::time::Duration {
+    times.sort();
+    times[((times.len() - 1) as f64 * q) as usize]
+}
+
+/// Resident and peak resident memory of process `pid`, in MiB.
+pub fn memory_mib(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// `clara run` (the binary this bench was built with) on `root`, its default provider at
+/// `model_url`, memory off and the status endpoint on a free port, with an environment of
+/// `PATH` alone otherwise and its output discarded; the caller adds its adapter's settings.
+pub fn clara_run(root: &Path, model_url: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_clara"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .arg("--root")
+        .arg(root)
+        .arg("run")
+        .env("OPENROUTER_API_KEY", "k")
+        .env("CLARA_PROVIDERS__OPENROUTER__BASE_URL", model_url)
+        .env("CLARA_STATUS__BIND", "127.0.0.1:0")
+        .env("CLARA_MEMORY__ENABLED", "false")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    command
+}
+
 /// The bench user's direct message.
 pub fn message(text: String) -> Incoming {
     Incoming {
