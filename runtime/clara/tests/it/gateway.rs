@@ -272,6 +272,15 @@ async fn bad_frames_get_their_error_codes_and_the_connection_goes_on() {
     let list = client.next().await;
     assert_eq!(list["type"], "mcp_list_response");
     assert_eq!(list["success"], true);
+    client
+        .send(json!({"type": "mcp_install", "request_id": "mcp-2", "source": "npm:x"}))
+        .await;
+    let install = client.next().await;
+    assert_eq!(install["type"], "mcp_install_response");
+    assert_eq!(
+        (install["request_id"].as_str(), install["success"].as_bool()),
+        (Some("mcp-2"), Some(false))
+    );
     on.model.push(fake_llm::openai_stream(&["still here"]));
     client.send(message("msg-2", "teams-7", "c1", "ok?")).await;
     let frames = client.until("response_end").await;

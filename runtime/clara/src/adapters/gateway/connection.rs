@@ -395,20 +395,26 @@ impl Client {
                     server_name.as_deref(),
                 ));
             }
-            ClientFrame::McpRestart { request_id, .. }
-            | ClientFrame::McpInstall { request_id }
-            | ClientFrame::McpUninstall { request_id }
-            | ClientFrame::McpEnable { request_id } => {
-                let kind = frame_type(text);
-                self.outbox.send(json!({
-                    "type": format!("{kind}_response"),
-                    "request_id": request_id,
-                    "success": false,
-                    "error": "MCP servers are managed by their manifests in tools.d on this gateway; edit the file and clara reloads it",
-                }));
+            ClientFrame::McpRestart { request_id, .. } => {
+                self.unmanaged("mcp_restart", &request_id);
             }
+            ClientFrame::McpInstall { request_id } => self.unmanaged("mcp_install", &request_id),
+            ClientFrame::McpUninstall { request_id } => {
+                self.unmanaged("mcp_uninstall", &request_id);
+            }
+            ClientFrame::McpEnable { request_id } => self.unmanaged("mcp_enable", &request_id),
         }
         true
+    }
+
+    /// Answers an MCP request this gateway does not serve (`kind` is the frame's type).
+    fn unmanaged(&self, kind: &str, request_id: &str) {
+        self.outbox.send(json!({
+            "type": format!("{kind}_response"),
+            "request_id": request_id,
+            "success": false,
+            "error": "MCP servers are managed by their manifests in tools.d on this gateway; edit the file and clara reloads it",
+        }));
     }
 
     fn register(&mut self, register: Register) -> bool {
@@ -482,14 +488,6 @@ fn request_id_of(frame: &ClientFrame) -> Option<String> {
         | ClientFrame::McpEnable { request_id } => Some(request_id.clone()),
         ClientFrame::Register(_) | ClientFrame::Ping { .. } | ClientFrame::Status {} => None,
     }
-}
-
-/// A frame's `type`, read again from its text (the parsed frame folds several together).
-fn frame_type(text: &str) -> String {
-    serde_json::from_str::<Value>(text)
-        .ok()
-        .and_then(|v| v.get("type").and_then(Value::as_str).map(str::to_owned))
-        .unwrap_or_default()
 }
 
 /// Events about a node carry its platform.
