@@ -823,3 +823,30 @@ async fn a_socket_that_never_speaks_gives_its_slot_back() {
     client.send(json!({"type": "ping", "timestamp": 3})).await;
     assert_eq!(client.next().await["type"], "pong");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_id_still_in_flight_is_refused_and_the_first_message_stays_cancellable() {
+    let on = OnGateway::start(&[]).await;
+    let mut client = on.registered("n").await;
+    let mut slow = fake_llm::openai_stream(&["late"]);
+    slow.first_byte_delay = Duration::from_secs(30);
+    on.model.push(slow);
+    client.send(message("msg-same", "u", "c", "first")).await;
+    assert_eq!(client.next().await["type"], "response_start");
+    client.send(message("msg-same", "u", "c2", "again")).await;
+    let refused = client.next().await;
+    assert_eq!(refused["code"], "invalid_message");
+    assert_eq!(refused["request_id"], "msg-same");
+    let asked = std::time::Instant::now();
+    while on.model.request_count() == 0 {
+        assert!(asked.elapsed() < SOON, "the model was never asked");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    client
+        .send(json!({"type": "cancel", "request_id": "msg-same"}))
+        .await;
+    assert_eq!(
+        client.next().await,
+        json!({"type": "cancelled", "request_id": "msg-same", "reason": "cancelled"})
+    );
+}

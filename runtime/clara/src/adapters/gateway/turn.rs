@@ -5,6 +5,7 @@
 //! client's request id.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -47,6 +48,9 @@ struct Route {
     outbox: Outbox,
     id: String,
     request_id: String,
+    /// The engine's id for the turn, from its `message:received`: tool events of any other
+    /// turn in the conversation (one that ended a moment ago, another adapter's) are not ours.
+    turn: Option<String>,
     tools: u32,
     started: HashMap<u32, Instant>,
 }
@@ -161,12 +165,26 @@ pub fn submit(shared: &Arc<Shared>, request: Request) {
         addressed: true,
         arrived: Instant::now(),
     };
-    request.in_flight.fetch_add(1, Ordering::Relaxed);
-    shared
+    // One lookup both refuses an id still in flight on this connection and claims it.
+    match shared
         .requests
         .lock()
         .expect("no panics while held")
-        .insert((request.conn, frame.id.clone()), key.clone());
+        .entry((request.conn, frame.id.clone()))
+    {
+        Entry::Occupied(_) => {
+            request.outbox.send(protocol::error(
+                Some(&frame.id),
+                ErrorCode::InvalidMessage,
+                "a message with this id is already waiting or being answered on this connection",
+            ));
+            return;
+        }
+        Entry::Vacant(slot) => {
+            slot.insert(key.clone());
+        }
+    }
+    request.in_flight.fetch_add(1, Ordering::Relaxed);
     match shared.lanes.admit(key.clone(), pending, window) {
         Admission::Start => work_lane(shared.clone(), key),
         Admission::Queued(position) => {
@@ -272,6 +290,7 @@ async fn run(shared: &Shared, key: &str, request: &Request, signal: &mut StopSig
             outbox: request.outbox.clone(),
             id: id.clone(),
             request_id: frame.id.clone(),
+            turn: None,
             tools: 0,
             started: HashMap::new(),
         },
@@ -321,11 +340,12 @@ async fn run(shared: &Shared, key: &str, request: &Request, signal: &mut StopSig
         ),
         Some(Ok(Outcome::Ended(_))) => end(""),
         Some(Err(error)) => {
+            // The details (store, configuration) are for the operator's log, not the client.
             tracing::error!(%error, "a gateway message could not be answered");
             protocol::error(
                 Some(&frame.id),
                 ErrorCode::ProcessingError,
-                &error.to_string(),
+                "the message could not be answered; the log of the clara it was sent to says why",
             )
         }
     };
@@ -449,6 +469,15 @@ pub async fn route_tool_events(shared: Arc<Shared>, stop: CancellationToken) {
         let Some(route) = routes.get_mut(&lane_key(platform, channel)) else {
             continue;
         };
+        if let EventData::MessageReceived(_) = &event.data {
+            if route.turn.is_none() {
+                route.turn.clone_from(&event.request_id);
+            }
+            continue;
+        }
+        if route.turn.is_none() || route.turn != event.request_id {
+            continue;
+        }
         let frame = match &event.data {
             EventData::ToolStart(start) => {
                 route.tools += 1;
