@@ -39,7 +39,33 @@ pub async fn search_embedded(
     project: Option<&str>,
     limit: u32,
 ) -> StoreResult<Vec<ScoredMemory>> {
-    let query = MemoryQuery {
+    let query = memory_query(context, text, embedding, project, limit);
+    context.store.search_memories(&query).await
+}
+
+/// Hybrid searches of one text in several scopes (`(project, limit)`), answered together so
+/// the store can share their work; results in the scopes' order.
+pub async fn search_scopes(
+    context: &ToolContext<'_>,
+    text: &str,
+    embedding: Option<&(String, Vec<f32>)>,
+    scopes: &[(Option<&str>, u32)],
+) -> StoreResult<Vec<Vec<ScoredMemory>>> {
+    let queries: Vec<MemoryQuery<'_>> = scopes
+        .iter()
+        .map(|&(project, limit)| memory_query(context, text, embedding, project, limit))
+        .collect();
+    context.store.search_memories_together(&queries).await
+}
+
+fn memory_query<'a>(
+    context: &ToolContext<'a>,
+    text: &'a str,
+    embedding: Option<&'a (String, Vec<f32>)>,
+    project: Option<&'a str>,
+    limit: u32,
+) -> MemoryQuery<'a> {
+    MemoryQuery {
         user_id: context.user_id,
         project,
         text,
@@ -47,6 +73,5 @@ pub async fn search_embedded(
         limit,
         candidates: context.search.0,
         rrf_k: context.search.1,
-    };
-    context.store.search_memories(&query).await
+    }
 }

@@ -46,6 +46,19 @@ pub trait Memories: Send + Sync {
         query: &'a MemoryQuery<'a>,
     ) -> BoxFuture<'a, StoreResult<Vec<ScoredMemory>>>;
 
+    /// Several searches of one text for one user that differ only in `project` and `limit`,
+    /// answered together, each as [`Memories::search_memories`] would answer it, in the
+    /// queries' order. A store may share their work (word counts, the full-text ranking,
+    /// the vector scan); by default they run side by side.
+    fn search_memories_together<'a>(
+        &'a self,
+        queries: &'a [MemoryQuery<'a>],
+    ) -> BoxFuture<'a, StoreResult<Vec<Vec<ScoredMemory>>>> {
+        Box::pin(futures_util::future::try_join_all(
+            queries.iter().map(|query| self.search_memories(query)),
+        ))
+    }
+
     /// Memories without an embedding from `model` (none yet, or another model's), for
     /// re-embedding; vectors of different models are never compared.
     fn memories_to_embed<'a>(

@@ -105,6 +105,19 @@ pub struct MemoryQuery<'a> {
     pub rrf_k: u32,
 }
 
+impl MemoryQuery<'_> {
+    /// Whether `other` searches the same text for the same user the same way, whatever its
+    /// project and limit: what [`Memories::search_memories_together`](super::Memories::search_memories_together)
+    /// can share.
+    pub fn shares_work_with(&self, other: &MemoryQuery<'_>) -> bool {
+        self.user_id == other.user_id
+            && self.text == other.text
+            && self.embedding == other.embedding
+            && self.candidates == other.candidates
+            && self.rrf_k == other.rrf_k
+    }
+}
+
 /// What happened to a memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::site::Site;
 use crate::engine::EngineError;
-use crate::engine::memory::{embed_one, search_embedded};
+use crate::engine::memory::{embed_one, search_scopes};
 use crate::engine::run::Run;
 use crate::engine::template::Template;
 use crate::engine::turn::Turn;
@@ -224,28 +224,21 @@ impl BuildContext {
         if !search_text {
             return Ok((key_items, Vec::new(), Vec::new()));
         }
-        // One embedding serves both searches, which run at once.
-        let user_search = search_embedded(
-            &context,
-            &query,
-            embedding.as_ref(),
-            None,
-            options.user_memories + options.key_memories,
-        );
-        let project_search = async {
-            if options.project_memories == 0 {
-                return Ok(Vec::new());
-            }
-            search_embedded(
-                &context,
-                &query,
-                embedding.as_ref(),
-                Some(&self.default_project),
+        // One embedding and one pass of the store serve both searches.
+        let mut scopes = vec![(None, options.user_memories + options.key_memories)];
+        if options.project_memories > 0 {
+            scopes.push((
+                Some(self.default_project.as_str()),
                 options.project_memories + options.user_memories,
-            )
-            .await
-        };
-        let (user, project) = try_join(user_search, project_search).await?;
+            ));
+        }
+        let mut found = search_scopes(&context, &query, embedding.as_ref(), &scopes)
+            .await?
+            .into_iter();
+        let (user, project) = (
+            found.next().unwrap_or_default(),
+            found.next().unwrap_or_default(),
+        );
         let user = pick(user, options.user_memories);
         let project = pick(project, options.project_memories);
         Ok((key_items, user, project))

@@ -371,6 +371,17 @@ impl Memories for SqliteStore {
         Box::pin(search::search_memories(&self.pool, &self.vectors, query))
     }
 
+    fn search_memories_together<'a>(
+        &'a self,
+        queries: &'a [MemoryQuery<'a>],
+    ) -> BoxFuture<'a, StoreResult<Vec<Vec<ScoredMemory>>>> {
+        Box::pin(search::search_memories_together(
+            &self.pool,
+            &self.vectors,
+            queries,
+        ))
+    }
+
     fn memories_to_embed<'a>(
         &'a self,
         model: &'a str,

@@ -2,6 +2,7 @@
 //! query's model on the other (a shortlist from the in-memory index, rescored exactly), fused
 //! by reciprocal rank.
 
+use std::collections::HashMap;
 use std::sync::PoisonError;
 
 use clara_core::store::fusion::{
@@ -17,37 +18,100 @@ use crate::store::rows::{MemoryRow, memory_select};
 use crate::store::vector::from_blob_into;
 
 /// Searches a user's memories; see [`clara_core::store::Memories::search_memories`].
-///
-/// Each side contributes its best `max(candidates, limit)` memories. The text side counts
-/// whenever the query has a word; the vector side counts when the query has an embedding
-/// and at least one of the user's memories has a vector from the same model.
 pub(super) async fn search_memories(
     pool: &SqlitePool,
     index: &VectorIndex,
     query: &MemoryQuery<'_>,
 ) -> StoreResult<Vec<ScoredMemory>> {
-    if query.limit == 0 {
+    let mut found = search_shared(pool, index, std::slice::from_ref(query)).await?;
+    Ok(found.pop().unwrap_or_default())
+}
+
+/// Answers several searches; see [`clara_core::store::Memories::search_memories_together`].
+/// Those that share work with the first are answered in one pass; any other on its own.
+pub(super) async fn search_memories_together(
+    pool: &SqlitePool,
+    index: &VectorIndex,
+    queries: &[MemoryQuery<'_>],
+) -> StoreResult<Vec<Vec<ScoredMemory>>> {
+    let Some(first) = queries.first() else {
         return Ok(Vec::new());
+    };
+    if queries.iter().all(|query| first.shares_work_with(query)) {
+        return search_shared(pool, index, queries).await;
     }
+    let mut each = Vec::with_capacity(queries.len());
+    for query in queries {
+        each.push(search_memories(pool, index, query).await?);
+    }
+    Ok(each)
+}
+
+/// Searches that differ only in project and limit, in one pass: the words are counted and
+/// ranked once, the vector list scanned once, and the rows read in one statement each.
+///
+/// For each search, each side contributes its best `max(candidates, limit)` memories. The
+/// text side counts whenever the query has a word; the vector side counts when the query has
+/// an embedding and at least one of the user's memories has a vector from the same model.
+async fn search_shared(
+    pool: &SqlitePool,
+    index: &VectorIndex,
+    queries: &[MemoryQuery<'_>],
+) -> StoreResult<Vec<Vec<ScoredMemory>>> {
+    let Some(first) = queries.first() else {
+        return Ok(Vec::new());
+    };
     // One connection for the whole search: fewer pool round trips.
     let mut conn = pool.acquire().await.map_err(db)?;
-    let candidates = query.candidates.max(query.limit);
-    let mut sides = Vec::with_capacity(2);
-    let words = terms(query.text);
-    if !words.is_empty() {
-        sides.push(text_side(&mut conn, query, words, candidates).await?);
-    }
-    if let Some((model, vector)) = query.embedding {
-        let side = vector_side(&mut conn, index, query, model, vector, candidates).await?;
-        if !side.is_empty() {
-            sides.push(side);
+    let projects: Vec<Option<&str>> = queries.iter().map(|query| query.project).collect();
+    let candidates: Vec<usize> = queries
+        .iter()
+        .map(|query| query.candidates.max(query.limit) as usize)
+        .collect();
+    let most = candidates.iter().copied().max().unwrap_or(0);
+    let mut sides: Vec<Vec<Vec<Ranked<i64>>>> = vec![Vec::with_capacity(2); queries.len()];
+    let words = terms(first.text);
+    if most > 0 && !words.is_empty() {
+        let ranked = text_side(&mut conn, first.user_id, &projects, words, most).await?;
+        for ((query_sides, candidates), project) in sides.iter_mut().zip(&candidates).zip(&projects)
+        {
+            let side = ranked
+                .iter()
+                .filter(|(_, of)| project.is_none_or(|wanted| of.as_deref() == Some(wanted)))
+                .take(*candidates)
+                .map(|(ranked, _)| ranked.clone())
+                .collect();
+            query_sides.push(side);
         }
     }
-    let fused = fuse(&sides, query.rrf_k, query.limit as usize);
-    if fused.is_empty() {
-        return Ok(Vec::new());
+    if let Some((model, vector)) = first.embedding.filter(|_| most > 0) {
+        let scopes: Vec<Scope<'_>> = queries
+            .iter()
+            .zip(&candidates)
+            .map(|(query, candidates)| Scope {
+                project: query.project,
+                candidates: *candidates,
+                limit: query.limit as usize,
+            })
+            .collect();
+        let found = vector_side(&mut conn, index, first.user_id, &scopes, model, vector).await?;
+        for (query_sides, side) in sides.iter_mut().zip(found) {
+            if !side.is_empty() {
+                query_sides.push(side);
+            }
+        }
     }
-    let seqs: Vec<i64> = fused.iter().map(|(seq, _)| *seq).collect();
+    let fused: Vec<Vec<(i64, f32)>> = queries
+        .iter()
+        .zip(&sides)
+        .map(|(query, sides)| fuse(sides, query.rrf_k, query.limit as usize))
+        .collect();
+    let mut seqs: Vec<i64> = fused.iter().flatten().map(|(seq, _)| *seq).collect();
+    if seqs.is_empty() {
+        return Ok(vec![Vec::new(); queries.len()]);
+    }
+    seqs.sort_unstable();
+    seqs.dedup();
     let seqs = serde_json::to_string(&seqs).map_err(|e| StoreError::Database(e.to_string()))?;
     let rows: Vec<MemoryRow> = sqlx::query_as(memory_select!(
         "WHERE seq IN (SELECT value FROM json_each(?1))"
@@ -56,10 +120,20 @@ pub(super) async fn search_memories(
     .fetch_all(&mut *conn)
     .await
     .map_err(db)?;
-    Ok(in_fused_order(
-        fused,
-        rows.into_iter().map(|row| (row.seq, Memory::from(row))),
-    ))
+    let memories: HashMap<i64, Memory> = rows
+        .into_iter()
+        .map(|row| (row.seq, Memory::from(row)))
+        .collect();
+    Ok(fused
+        .into_iter()
+        .map(|fused| {
+            let found: Vec<(i64, Memory)> = fused
+                .iter()
+                .filter_map(|(seq, _)| memories.get(seq).map(|m| (*seq, m.clone())))
+                .collect();
+            in_fused_order(fused, found)
+        })
+        .collect())
 }
 
 /// An FTS5 query matching any of `words`: `"w1" OR "w2" …`. Each word holds only letters
@@ -69,14 +143,20 @@ fn fts5_query(words: &[String]) -> String {
     quoted.join(" OR ")
 }
 
-/// Full-text candidates, best bm25 first, ranking at most about [`TEXT_RANK_BUDGET`]
-/// memories whatever the size of the table (see [`text_plan`]).
+/// Full-text candidates of `user`, best bm25 first, each with its project, ranking at most
+/// about [`TEXT_RANK_BUDGET`] memories whatever the size of the table (see [`text_plan`]).
+///
+/// When every search wants the same project, the database filters by it and returns the best
+/// `candidates`. Otherwise it ranks the user's matches in every project, all of them (the
+/// budget bounds how many), for each search to take its own: when even the rarest word is
+/// common, those are the newest budget's worth of the user's matches, not of each project.
 async fn text_side(
     conn: &mut SqliteConnection,
-    query: &MemoryQuery<'_>,
+    user: &str,
+    projects: &[Option<&str>],
     words: Vec<String>,
-    candidates: u32,
-) -> StoreResult<Vec<Ranked<i64>>> {
+    candidates: usize,
+) -> StoreResult<Vec<(Ranked<i64>, Option<String>)>> {
     let words = serde_json::to_string(&words).map_err(|e| StoreError::Database(e.to_string()))?;
     // Each count stops at one past the budget: a common word costs no more than a rare one.
     // Counted over every user's memories, as the full-text index is one for all.
@@ -90,16 +170,22 @@ async fn text_side(
     .fetch_all(&mut *conn)
     .await
     .map_err(db)?;
-    // The covering index answers the owner check without reading the memory's row, which
-    // holds its vector and so fills a page of its own.
     let Some(plan) = text_plan(counted, TEXT_RANK_BUDGET) else {
         return Ok(Vec::new());
     };
+    let (project, limit) = match projects.split_first() {
+        Some((first, rest)) if rest.iter().all(|project| project == first) => {
+            (*first, candidates as i64)
+        }
+        _ => (None, TEXT_RANK_BUDGET as i64),
+    };
+    // The covering index answers the owner check without reading the memory's row, which
+    // holds its vector and so fills a page of its own.
     let mut statement = if plan.recent {
         // The newest matches first, straight from the index's doclists, which are in rowid
         // order; only those are scored.
         sqlx::query_as(
-            "SELECT seq, updated_at FROM (SELECT m.seq, m.updated_at, \
+            "SELECT seq, updated_at, project FROM (SELECT m.seq, m.updated_at, m.project, \
                  bm25(memories_fts) AS score FROM memories_fts \
              CROSS JOIN memories m INDEXED BY memories_search ON m.seq = memories_fts.rowid \
              WHERE memories_fts MATCH ?1 AND m.user_id = ?2 AND (?3 IS NULL OR m.project = ?3) \
@@ -110,23 +196,23 @@ async fn text_side(
         // CROSS JOIN keeps SQLite from driving the join from `memories` and running the
         // full-text match once per row.
         sqlx::query_as(
-            "SELECT m.seq, m.updated_at FROM memories_fts \
+            "SELECT m.seq, m.updated_at, m.project FROM memories_fts \
              CROSS JOIN memories m INDEXED BY memories_search ON m.seq = memories_fts.rowid \
              WHERE memories_fts MATCH ?1 AND m.user_id = ?2 AND (?3 IS NULL OR m.project = ?3) \
              ORDER BY bm25(memories_fts), m.updated_at DESC, m.seq DESC LIMIT +?4",
         )
     }
     .bind(fts5_query(&plan.words))
-    .bind(query.user_id)
-    .bind(query.project)
-    .bind(i64::from(candidates));
+    .bind(user)
+    .bind(project)
+    .bind(limit);
     if plan.recent {
         statement = statement.bind(TEXT_RANK_BUDGET as i64);
     }
-    let rows: Vec<(i64, i64)> = statement.fetch_all(conn).await.map_err(db)?;
+    let rows: Vec<(i64, i64, Option<String>)> = statement.fetch_all(conn).await.map_err(db)?;
     Ok(rows
         .into_iter()
-        .map(|(key, updated_at)| Ranked { key, updated_at })
+        .map(|(key, updated_at, project)| (Ranked { key, updated_at }, project))
         .collect())
 }
 
@@ -142,44 +228,74 @@ const INLINE_SCAN_BYTES: usize = 4 << 20;
 const RESCORE_FACTOR: usize = 2;
 const MIN_RESCORED: usize = 20;
 
-/// Vector candidates, most similar first, among the user's memories embedded by `model`:
-/// a shortlist from the in-memory index, its head rescored by exact cosine similarity.
+/// What one of the searches done together wants of the vector side.
+struct Scope<'a> {
+    project: Option<&'a str>,
+    candidates: usize,
+    limit: usize,
+}
+
+/// Vector candidates for each search, most similar first, among the user's memories
+/// embedded by `model` (in the search's project, when it has one): shortlists from one pass
+/// over the in-memory index, each head rescored by exact cosine similarity, their rows read
+/// in one statement.
 async fn vector_side(
     conn: &mut SqliteConnection,
     index: &VectorIndex,
-    query: &MemoryQuery<'_>,
+    user: &str,
+    scopes: &[Scope<'_>],
     model: &str,
     vector: &[f32],
-    candidates: u32,
-) -> StoreResult<Vec<Ranked<i64>>> {
-    let list = index.list(conn, query.user_id, model).await?;
-    let wanted = candidates as usize;
-    let project = query.project.map(str::to_owned);
+) -> StoreResult<Vec<Vec<Ranked<i64>>>> {
+    let list = index.list(conn, user, model).await?;
     let scan_bytes = list
         .read()
         .unwrap_or_else(PoisonError::into_inner)
         .scan_bytes();
-    let shortlist = if scan_bytes <= INLINE_SCAN_BYTES {
+    let wanted: Vec<(Option<&str>, usize)> = scopes
+        .iter()
+        .map(|scope| (scope.project, scope.candidates))
+        .collect();
+    let shortlists = if scan_bytes <= INLINE_SCAN_BYTES {
         let guard = list.read().unwrap_or_else(PoisonError::into_inner);
-        guard.shortlist(vector, project.as_deref(), wanted)
+        guard.shortlists(vector, &wanted)
     } else {
         let vector = vector.to_vec();
+        let owned: Vec<(Option<String>, usize)> = wanted
+            .iter()
+            .map(|&(project, k)| (project.map(str::to_owned), k))
+            .collect();
         tokio::task::spawn_blocking(move || {
+            let wanted: Vec<(Option<&str>, usize)> = owned
+                .iter()
+                .map(|(project, k)| (project.as_deref(), *k))
+                .collect();
             let guard = list.read().unwrap_or_else(PoisonError::into_inner);
-            guard.shortlist(&vector, project.as_deref(), wanted)
+            guard.shortlists(&vector, &wanted)
         })
         .await
         .map_err(|e| StoreError::Database(format!("vector scan failed: {e}")))?
     };
-    if shortlist.is_empty() {
-        return Ok(Vec::new());
+    let heads: Vec<usize> = shortlists
+        .iter()
+        .zip(scopes)
+        .map(|(shortlist, scope)| {
+            (scope.limit * RESCORE_FACTOR)
+                .max(MIN_RESCORED)
+                .min(shortlist.len())
+        })
+        .collect();
+    let mut rescore: Vec<i64> = shortlists
+        .iter()
+        .zip(&heads)
+        .flat_map(|(shortlist, head)| shortlist[..*head].iter().map(|(seq, _)| *seq))
+        .collect();
+    if rescore.is_empty() {
+        return Ok(vec![Vec::new(); shortlists.len()]);
     }
-    let rescored = (query.limit as usize * RESCORE_FACTOR)
-        .max(MIN_RESCORED)
-        .min(shortlist.len());
-    let (head, tail) = shortlist.split_at(rescored);
-    let head: Vec<i64> = head.iter().map(|(seq, _)| *seq).collect();
-    let seqs = serde_json::to_string(&head).map_err(|e| StoreError::Database(e.to_string()))?;
+    rescore.sort_unstable();
+    rescore.dedup();
+    let seqs = serde_json::to_string(&rescore).map_err(|e| StoreError::Database(e.to_string()))?;
     let rows: Vec<(i64, i64, Vec<u8>)> = sqlx::query_as(
         "SELECT seq, updated_at, embedding FROM memories \
          WHERE seq IN (SELECT value FROM json_each(?1)) AND embedding_model = ?2",
@@ -191,21 +307,43 @@ async fn vector_side(
     .map_err(db)?;
     let query_norm = norm(vector);
     let mut decoded = Vec::with_capacity(vector.len());
-    let mut scored: Vec<(f32, Ranked<i64>)> = Vec::with_capacity(rows.len());
-    for (key, updated_at, blob) in rows {
+    let mut exact: HashMap<i64, (f32, i64)> = HashMap::with_capacity(rows.len());
+    for (seq, updated_at, blob) in rows {
         from_blob_into(&blob, &mut decoded);
         if decoded.len() != vector.len() {
             continue; // changed shape since the index saw it
         }
-        let similarity = cosine_with_norm(&decoded, vector, query_norm);
-        scored.push((similarity, Ranked { key, updated_at }));
+        exact.insert(
+            seq,
+            (cosine_with_norm(&decoded, vector, query_norm), updated_at),
+        );
     }
-    let mut ranked = by_similarity(scored, head.len());
-    ranked.extend(
-        tail.iter()
-            .map(|&(key, updated_at)| Ranked { key, updated_at }),
-    );
-    Ok(ranked)
+    Ok(shortlists
+        .into_iter()
+        .zip(heads)
+        .map(|(shortlist, head)| {
+            let (head, tail) = shortlist.split_at(head);
+            let scored = head
+                .iter()
+                .filter_map(|(key, _)| {
+                    let &(similarity, updated_at) = exact.get(key)?;
+                    Some((
+                        similarity,
+                        Ranked {
+                            key: *key,
+                            updated_at,
+                        },
+                    ))
+                })
+                .collect();
+            let mut ranked = by_similarity(scored, head.len());
+            ranked.extend(
+                tail.iter()
+                    .map(|&(key, updated_at)| Ranked { key, updated_at }),
+            );
+            ranked
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -128,92 +128,128 @@ impl UserVectors {
     /// The `k` memories (of `project`, when set) most similar to `query` by their codes,
     /// most similar first, as `(seq, updated_at)`. Empty when the query's length differs
     /// from the list's.
+    #[cfg(test)]
     pub(super) fn shortlist(
         &self,
         query: &[f32],
         project: Option<&str>,
         k: usize,
     ) -> Vec<(i64, i64)> {
-        if k == 0 || query.len() != self.dims || self.seqs.is_empty() {
-            return Vec::new();
+        self.shortlists(query, &[(project, k)]).swap_remove(0)
+    }
+
+    /// [`UserVectors::shortlist`] for each `(project, k)` at once: the sign pass and each
+    /// memory's code score are computed once however many shortlists want them.
+    pub(super) fn shortlists(
+        &self,
+        query: &[f32],
+        scopes: &[(Option<&str>, usize)],
+    ) -> Vec<Vec<(i64, i64)>> {
+        if query.len() != self.dims || self.seqs.is_empty() {
+            return vec![Vec::new(); scopes.len()];
         }
         let mut query_codes = Vec::with_capacity(self.dims);
         quantize_into(query, &mut query_codes);
-        let wanted =
-            |at: &usize| project.is_none_or(|wanted| self.projects[*at].as_deref() == Some(wanted));
-        let mut scored = Vec::with_capacity(self.seqs.len().min(SIGNS_KEEP_MIN));
-        if self.seqs.len() > SIGNS_FROM {
-            let keep = (k * SIGNS_KEEP_FACTOR).max(SIGNS_KEEP_MIN);
-            let narrowed = self.nearest_by_signs(query, &wanted, keep);
-            self.score(&query_codes, &mut narrowed.into_iter(), &mut scored);
+        let in_project = |at: usize, project: Option<&str>| {
+            project.is_none_or(|wanted| self.projects[at].as_deref() == Some(wanted))
+        };
+        // Each shortlist's candidates, as positions in the list.
+        let candidates: Vec<Vec<usize>> = if self.seqs.len() > SIGNS_FROM {
+            let distances = self.sign_distances(query);
+            scopes
+                .iter()
+                .map(|&(project, k)| {
+                    let keep = (k * SIGNS_KEEP_FACTOR).max(SIGNS_KEEP_MIN);
+                    let mut wanted: Vec<(u32, usize)> = distances
+                        .iter()
+                        .copied()
+                        .filter(|&(_, at)| in_project(at, project))
+                        .collect();
+                    if wanted.len() > keep {
+                        wanted.select_nth_unstable(keep - 1);
+                        wanted.truncate(keep);
+                    }
+                    wanted.into_iter().map(|(_, at)| at).collect()
+                })
+                .collect()
         } else {
-            self.score(
-                &query_codes,
-                &mut (0..self.seqs.len()).filter(wanted),
-                &mut scored,
-            );
-        }
-        if scored.len() > k {
-            scored.select_nth_unstable_by(k - 1, |a, b| b.0.total_cmp(&a.0));
-            scored.truncate(k);
-        }
-        scored.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
-        scored
+            scopes
+                .iter()
+                .map(|&(project, _)| {
+                    (0..self.seqs.len())
+                        .filter(|&at| in_project(at, project))
+                        .collect()
+                })
+                .collect()
+        };
+        // Scored once each, where the shortlists overlap.
+        let shared = if scopes.len() > 1 { self.seqs.len() } else { 0 };
+        let mut scores = vec![f32::NAN; shared];
+        // Ties go to the earlier position, so a shortlist is the same alone or among others.
+        let best_first =
+            |a: &(f32, usize), b: &(f32, usize)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+        candidates
             .into_iter()
-            .map(|(_, at)| (self.seqs[at], self.updated_at[at]))
+            .zip(scopes)
+            .map(|(ats, &(_, k))| {
+                if k == 0 {
+                    return Vec::new();
+                }
+                let mut scored = Vec::with_capacity(ats.len());
+                if scores.is_empty() {
+                    self.score(&query_codes, &mut ats.into_iter(), &mut scored);
+                } else {
+                    let fresh: Vec<usize> = ats
+                        .iter()
+                        .copied()
+                        .filter(|&at| scores[at].is_nan())
+                        .collect();
+                    self.score(&query_codes, &mut fresh.into_iter(), &mut scored);
+                    for &(score, at) in &scored {
+                        scores[at] = score;
+                    }
+                    scored.clear();
+                    scored.extend(ats.into_iter().map(|at| (scores[at], at)));
+                }
+                if scored.len() > k {
+                    scored.select_nth_unstable_by(k - 1, best_first);
+                    scored.truncate(k);
+                }
+                scored.sort_unstable_by(best_first);
+                scored
+                    .into_iter()
+                    .map(|(_, at)| (self.seqs[at], self.updated_at[at]))
+                    .collect()
+            })
             .collect()
     }
 
-    /// The `keep` vectors (among those `wanted`) whose signs differ least from the query's.
-    fn nearest_by_signs(
-        &self,
-        query: &[f32],
-        wanted: &dyn Fn(&usize) -> bool,
-        keep: usize,
-    ) -> Vec<usize> {
-        let mut query_bits = Vec::with_capacity(self.words());
-        sign_bits_into(query, &mut query_bits);
-        let mut distances = self.sign_distances(&query_bits, wanted);
-        if distances.len() > keep {
-            distances.select_nth_unstable(keep - 1);
-            distances.truncate(keep);
-        }
-        distances.into_iter().map(|(_, at)| at).collect()
-    }
-
-    /// How many signs of each wanted vector differ from `query`'s, with the CPU's population
+    /// How many signs of each vector differ from `query`'s, with the CPU's population
     /// count where it has one: the size-optimised build would otherwise count bits in a
     /// dozen plain instructions.
     #[allow(unsafe_code)]
-    fn sign_distances(&self, query: &[u64], wanted: &dyn Fn(&usize) -> bool) -> Vec<(u32, usize)> {
+    fn sign_distances(&self, query: &[f32]) -> Vec<(u32, usize)> {
+        let mut bits = Vec::with_capacity(self.words());
+        sign_bits_into(query, &mut bits);
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("popcnt") {
             // SAFETY: the CPU was just checked for POPCNT, the only feature the function enables.
-            return unsafe { self.sign_distances_popcnt(query, wanted) };
+            return unsafe { self.sign_distances_popcnt(&bits) };
         }
-        self.sign_distances_with(query, wanted)
+        self.sign_distances_with(&bits)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "popcnt")]
-    fn sign_distances_popcnt(
-        &self,
-        query: &[u64],
-        wanted: &dyn Fn(&usize) -> bool,
-    ) -> Vec<(u32, usize)> {
-        self.sign_distances_with(query, wanted)
+    fn sign_distances_popcnt(&self, query: &[u64]) -> Vec<(u32, usize)> {
+        self.sign_distances_with(query)
     }
 
     #[inline(always)]
-    fn sign_distances_with(
-        &self,
-        query: &[u64],
-        wanted: &dyn Fn(&usize) -> bool,
-    ) -> Vec<(u32, usize)> {
+    fn sign_distances_with(&self, query: &[u64]) -> Vec<(u32, usize)> {
         self.bits
             .chunks_exact(self.words())
             .enumerate()
-            .filter(|(at, _)| wanted(at))
             .map(|(at, bits)| (hamming(bits, query), at))
             .collect()
     }
@@ -464,6 +500,35 @@ mod tests {
         assert!(in_project.iter().all(|seq| seq % 3 == 0));
         list.remove(2_346);
         assert!(!seqs(list.shortlist(&spread(2_346, dims), None, 5)).contains(&2_346));
+    }
+
+    #[test]
+    fn shortlists_together_match_each_alone() {
+        let dims = 64;
+        for total in [40, SIGNS_FROM as i64 + 300] {
+            let mut list = UserVectors::default();
+            for seq in 0..total {
+                let project = match seq % 3 {
+                    0 => Some(Arc::from("third")),
+                    1 => Some(Arc::from("other")),
+                    _ => None,
+                };
+                list.upsert(seq, seq, project, &spread(seq as u64, dims));
+            }
+            let query = spread(17, dims);
+            let scopes = [
+                (None, 12),
+                (Some("third"), 5),
+                (Some("none of them"), 12),
+                (Some("other"), 200),
+            ];
+            let together = list.shortlists(&query, &scopes);
+            assert_eq!(together.len(), scopes.len());
+            for (&(project, k), found) in scopes.iter().zip(together) {
+                let alone = list.shortlist(&query, project, k);
+                assert_eq!(found, alone, "{project:?} of {total}");
+            }
+        }
     }
 
     #[test]

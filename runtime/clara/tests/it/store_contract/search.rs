@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use clara_core::store::{MemoryQuery, Store};
+use clara_core::store::{MemoryQuery, NewMemory, Store};
 
 use super::{embedded, memory, query, search, texts};
 
@@ -18,6 +18,7 @@ contract!(
     search_ignores_vectors_of_another_model,
     scores_are_normalised,
     a_rare_word_is_found_among_very_common_ones,
+    searches_together_answer_as_each_alone,
 );
 
 async fn search_matches_words_despite_punctuation(store: Arc<dyn Store>) {
@@ -338,5 +339,93 @@ async fn a_rare_word_is_found_among_very_common_ones(store: Arc<dyn Store>) {
             format!("note {}: coffee at nine, as usual", common - 1),
             format!("note {}: coffee at nine, as usual", common - 2),
         ]
+    );
+}
+
+/// A turn searches the user's memories and a project's at once: answered together, each
+/// search finds what it finds alone, with the same scores; a search of another user or text
+/// among them is answered on its own terms.
+async fn searches_together_answer_as_each_alone(store: Arc<dyn Store>) {
+    let model = "embed-3";
+    let topics = ["fence", "garden", "paint", "posts", "green", "phone"];
+    for i in 0..60usize {
+        let project = [None, Some("house"), Some("garden")][i % 3];
+        let text = format!(
+            "{} and {} note {i}",
+            topics[i % topics.len()],
+            topics[(i / 2) % topics.len()]
+        );
+        let mut vector = vec![0.1; 8];
+        vector[i % 8] = 1.0;
+        vector[(i / 8) % 8] += 0.5;
+        let memory = NewMemory {
+            project: project.map(str::to_owned),
+            ..embedded("ann", &text, model, &vector)
+        };
+        store.add_memory(memory, i as i64 + 1).await.unwrap();
+    }
+    store
+        .add_memory(memory("bob", Some("house"), "fence of bob"), 100)
+        .await
+        .unwrap();
+    let vector = [0.1, 1.0, 0.1, 0.6, 0.1, 0.1, 0.1, 0.1];
+    let base = MemoryQuery {
+        embedding: Some((model, vector.as_slice())),
+        candidates: 20,
+        ..query("ann", "fence posts")
+    };
+    let queries = [
+        MemoryQuery {
+            limit: 7,
+            ..base.clone()
+        },
+        MemoryQuery {
+            project: Some("house"),
+            limit: 4,
+            ..base.clone()
+        },
+        MemoryQuery {
+            project: Some("garden"),
+            limit: 30,
+            ..base.clone()
+        },
+        MemoryQuery {
+            project: Some("nowhere"),
+            ..base.clone()
+        },
+        MemoryQuery {
+            embedding: None,
+            ..base.clone()
+        },
+        MemoryQuery {
+            user_id: "bob",
+            project: Some("house"),
+            ..base.clone()
+        },
+    ];
+    let shared = &queries[..4];
+    let mut groups: Vec<&[MemoryQuery<'_>]> = vec![shared, &queries];
+    groups.push(&queries[4..]);
+    for group in groups {
+        let together = store.search_memories_together(group).await.unwrap();
+        assert_eq!(together.len(), group.len());
+        for (query, found) in group.iter().zip(together) {
+            let alone = search(&*store, query).await;
+            assert_eq!(found, alone, "{query:?}");
+        }
+    }
+    let garden = &store.search_memories_together(shared).await.unwrap()[2];
+    assert!(!garden.is_empty() && garden.len() <= 30);
+    assert!(
+        garden
+            .iter()
+            .all(|m| m.memory.project.as_deref() == Some("garden"))
+    );
+    assert!(
+        store
+            .search_memories_together(&[])
+            .await
+            .unwrap()
+            .is_empty()
     );
 }
