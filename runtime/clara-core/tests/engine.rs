@@ -2,9 +2,8 @@
 //! scripted model in place of a provider. Fast enough to cover behaviour that the binary's
 //! tests reach only through HTTP.
 
-use std::collections::VecDeque;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use clara_config::Env;
 use clara_core::engine::{
@@ -12,8 +11,7 @@ use clara_core::engine::{
     RecordedEvents, TurnEnd, memory_tools,
 };
 use clara_core::llm::{
-    BoxFuture, ChatRequest, ChatResponse, DeltaSink, Provider, ProviderError, ProviderErrorKind,
-    Role, StopReason, ToolCall, Usage,
+    ChatResponse, Provider, ProviderErrorKind, Role, ScriptedProvider, ToolCall,
 };
 use clara_core::store::{InMemoryStore, Store};
 use serde_json::json;
@@ -92,80 +90,15 @@ extract = false
 save_as_session_summary = true
 "#;
 
-/// A model that answers from a script, in order, and keeps every request.
-#[derive(Default)]
-struct Scripted {
-    answers: Mutex<VecDeque<Result<ChatResponse, ProviderErrorKind>>>,
-    requests: Mutex<Vec<ChatRequest>>,
-}
-
-impl Scripted {
-    fn say(&self, text: &str) {
-        self.push(Ok(reply(text, Vec::new())));
-    }
-
-    fn push(&self, answer: Result<ChatResponse, ProviderErrorKind>) {
-        self.answers.lock().expect("script lock").push_back(answer);
-    }
-
-    fn requests(&self) -> Vec<ChatRequest> {
-        self.requests.lock().expect("requests lock").clone()
-    }
-}
-
+/// An answer as the scripted model gives it.
 fn reply(text: &str, tool_calls: Vec<ToolCall>) -> ChatResponse {
-    ChatResponse {
-        text: text.to_owned(),
-        stop_reason: if tool_calls.is_empty() {
-            StopReason::EndTurn
-        } else {
-            StopReason::ToolUse
-        },
-        tool_calls,
-        usage: Usage::default(),
-        provider: "scripted".to_owned(),
-        model: "m".to_owned(),
-    }
-}
-
-impl Provider for Scripted {
-    fn name(&self) -> &str {
-        "scripted"
-    }
-
-    fn chat<'a>(
-        &'a self,
-        request: &'a ChatRequest,
-        on_delta: DeltaSink<'a>,
-    ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
-        self.requests
-            .lock()
-            .expect("requests lock")
-            .push(request.clone());
-        let answer = self.answers.lock().expect("script lock").pop_front();
-        Box::pin(async move {
-            let kind = match answer {
-                Some(Ok(response)) => {
-                    on_delta(&response.text);
-                    return Ok(response);
-                }
-                Some(Err(kind)) => kind,
-                None => ProviderErrorKind::Api("the script ran out".to_owned()),
-            };
-            Err(ProviderError {
-                provider: "scripted".to_owned(),
-                model: "m".to_owned(),
-                kind,
-                partial_output: false,
-            })
-        })
-    }
+    ScriptedProvider::new("scripted", "m").reply(text, tool_calls)
 }
 
 struct Engine {
     _root: tempfile::TempDir,
     generation: Generation,
-    model: Arc<Scripted>,
+    model: Arc<ScriptedProvider>,
     store: Arc<dyn Store>,
     clock: Arc<ManualClock>,
     events: Arc<RecordedEvents>,
@@ -187,7 +120,7 @@ fn engine_with(chat: &str) -> Engine {
     write(root.path(), "pipelines/summary.toml", SUMMARY);
     let config = clara_config::load_with_env(root.path(), Env::from_vars([]))
         .unwrap_or_else(|e| panic!("the test root is valid: {e}"));
-    let model = Arc::new(Scripted::default());
+    let model = Arc::new(ScriptedProvider::new("scripted", "m"));
     let store: Arc<dyn Store> = Arc::new(InMemoryStore::new());
     let clock = Arc::new(ManualClock::new(1_700_000_000_000));
     let events = Arc::new(RecordedEvents::default());

@@ -4,12 +4,14 @@
 mod error;
 mod fallback;
 mod provider;
+mod scripted;
 mod types;
 pub mod xml_tools;
 
 pub use error::{ProviderError, ProviderErrorKind};
 pub use fallback::Fallback;
 pub use provider::{BoxFuture, DeltaSink, Embedder, Provider};
+pub use scripted::ScriptedProvider;
 pub use types::{
     ChatRequest, ChatResponse, Message, Part, Role, StopReason, ToolCall, ToolSpec, Usage,
 };
