@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::sync::PoisonError;
 
+use futures_util::future::try_join;
+
 use clara_core::store::fusion::{
     Ranked, TEXT_RANK_BUDGET, by_similarity, fuse, in_fused_order, terms, text_plan,
 };
@@ -61,7 +63,6 @@ async fn search_shared(
     let Some(first) = queries.first() else {
         return Ok(Vec::new());
     };
-    // One connection for the whole search: fewer pool round trips.
     let mut conn = pool.acquire().await.map_err(db)?;
     let projects: Vec<Option<&str>> = queries.iter().map(|query| query.project).collect();
     let candidates: Vec<usize> = queries
@@ -69,10 +70,41 @@ async fn search_shared(
         .map(|query| query.candidates.max(query.limit) as usize)
         .collect();
     let most = candidates.iter().copied().max().unwrap_or(0);
+    let words = terms(first.text)
+        .into_iter()
+        .filter(|_| most > 0)
+        .collect::<Vec<_>>();
+    let text = async {
+        if words.is_empty() {
+            return Ok(None);
+        }
+        text_side(&mut conn, first.user_id, &projects, words, most)
+            .await
+            .map(Some)
+    };
+    // The two sides run at once, each on a connection of its own: the vector side's scan
+    // and the text side's statements use different threads.
+    let vector = async {
+        let Some((model, vector)) = first.embedding.filter(|_| most > 0) else {
+            return Ok(None);
+        };
+        let scopes: Vec<Scope<'_>> = queries
+            .iter()
+            .zip(&candidates)
+            .map(|(query, candidates)| Scope {
+                project: query.project,
+                candidates: *candidates,
+                limit: query.limit as usize,
+            })
+            .collect();
+        let mut conn = pool.acquire().await.map_err(db)?;
+        vector_side(&mut conn, index, first.user_id, &scopes, model, vector)
+            .await
+            .map(Some)
+    };
+    let (text, vector) = try_join(text, vector).await?;
     let mut sides: Vec<Vec<Vec<Ranked<i64>>>> = vec![Vec::with_capacity(2); queries.len()];
-    let words = terms(first.text);
-    if most > 0 && !words.is_empty() {
-        let ranked = text_side(&mut conn, first.user_id, &projects, words, most).await?;
+    if let Some(ranked) = text {
         for ((query_sides, candidates), project) in sides.iter_mut().zip(&candidates).zip(&projects)
         {
             let side = ranked
@@ -84,21 +116,9 @@ async fn search_shared(
             query_sides.push(side);
         }
     }
-    if let Some((model, vector)) = first.embedding.filter(|_| most > 0) {
-        let scopes: Vec<Scope<'_>> = queries
-            .iter()
-            .zip(&candidates)
-            .map(|(query, candidates)| Scope {
-                project: query.project,
-                candidates: *candidates,
-                limit: query.limit as usize,
-            })
-            .collect();
-        let found = vector_side(&mut conn, index, first.user_id, &scopes, model, vector).await?;
-        for (query_sides, side) in sides.iter_mut().zip(found) {
-            if !side.is_empty() {
-                query_sides.push(side);
-            }
+    for (query_sides, side) in sides.iter_mut().zip(vector.into_iter().flatten()) {
+        if !side.is_empty() {
+            query_sides.push(side);
         }
     }
     let fused: Vec<Vec<(i64, f32)>> = queries
