@@ -1,12 +1,19 @@
-//! Embeds the shipped root (the repository's `clara.toml`, personas, pipelines, tools, hooks and
-//! schemas) in the binary for `clara init`, so an installed clara can write it anywhere; and
-//! tells the tests which optional test servers and tools were asked for.
+//! Embeds the shipped root (the repository's `clara.toml`, personas, pipelines, tools, hooks,
+//! fixtures and schemas) in the binary for `clara init`, so an installed clara can write it
+//! anywhere; and tells the tests which optional test servers and tools were asked for.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 const FILES: &[&str] = &["clara.toml"];
-const FOLDERS: &[&str] = &["personas", "pipelines", "tools.d", "hooks", "schema"];
+const FOLDERS: &[&str] = &[
+    "personas",
+    "pipelines",
+    "tools.d",
+    "hooks",
+    "tests",
+    "schema",
+];
 
 /// Tests that need something beyond cargo run when the variable is set, and are listed as
 /// ignored with how to enable them otherwise: never `ok` having done nothing.

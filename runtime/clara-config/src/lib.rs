@@ -9,6 +9,7 @@ pub mod diff;
 pub mod doc;
 pub mod env;
 mod files;
+pub mod fixtures;
 pub mod loader;
 pub mod model;
 pub mod mypalclara;
@@ -23,6 +24,7 @@ pub mod suggest;
 pub mod template;
 
 pub use env::Env;
+pub use fixtures::load_fixtures;
 pub use loader::{load, load_with_env};
 pub use problem::{ConfigError, Problem};
 pub use schema::FileKind;

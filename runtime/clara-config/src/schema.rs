@@ -3,6 +3,7 @@
 use schemars::JsonSchema;
 use schemars::generate::SchemaSettings;
 
+use crate::model::fixture::Fixture;
 use crate::model::{
     clara::ClaraConfig, hook::HookFile, persona::Persona, pipeline::Pipeline, tool::ToolManifest,
 };
@@ -20,16 +21,19 @@ pub enum FileKind {
     Tool,
     /// `hooks/*.toml|yaml`
     Hook,
+    /// `tests/*.toml|yaml`: conversation fixtures for `clara test`
+    Fixture,
 }
 
 impl FileKind {
     /// Every kind.
-    pub const ALL: [FileKind; 5] = [
+    pub const ALL: [FileKind; 6] = [
         FileKind::Clara,
         FileKind::Persona,
         FileKind::Pipeline,
         FileKind::Tool,
         FileKind::Hook,
+        FileKind::Fixture,
     ];
 
     /// The schema's file name in `schema/`.
@@ -40,6 +44,7 @@ impl FileKind {
             FileKind::Pipeline => "pipeline.schema.json",
             FileKind::Tool => "tool.schema.json",
             FileKind::Hook => "hook.schema.json",
+            FileKind::Fixture => "fixture.schema.json",
         }
     }
 
@@ -51,6 +56,7 @@ impl FileKind {
             FileKind::Pipeline => generate::<Pipeline>(),
             FileKind::Tool => generate::<ToolManifest>(),
             FileKind::Hook => generate::<HookFile>(),
+            FileKind::Fixture => generate::<Fixture>(),
         }
     }
 }

@@ -150,25 +150,7 @@ fn engine() -> Engine {
 }
 
 fn dm(user: &str, text: &str) -> Incoming {
-    Incoming {
-        platform: "chat".to_owned(),
-        user_id: user.to_owned(),
-        user_name: "Ann".to_owned(),
-        from_bot: false,
-        is_admin: false,
-        conversation: Conversation {
-            id: format!("dm-{user}"),
-            is_dm: true,
-            channel_name: None,
-            server_name: None,
-        },
-        text: text.to_owned(),
-        images: Vec::new(),
-        reply_chain: Vec::new(),
-        authors_named: false,
-        text_files: 0,
-        tier_override: None,
-    }
+    Incoming::text("chat", user, "Ann", Conversation::dm(user), text.to_owned())
 }
 
 impl Engine {

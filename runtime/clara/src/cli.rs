@@ -33,6 +33,9 @@ pub enum Command {
     Chat(ChatArgs),
     /// Apply pending database migrations to every store (start-up applies them too).
     Migrate,
+    /// Run the conversation fixtures in tests/ through the real pipelines with a scripted
+    /// model; print one line per case and what differed; exit 1 when any fails.
+    Test(TestArgs),
 }
 
 /// Arguments of `clara init`.
@@ -109,4 +112,17 @@ pub struct SchemaArgs {
     /// Write nothing; exit 1 when a schema on disk is missing or out of date.
     #[arg(long)]
     pub check: bool,
+}
+
+/// Arguments of `clara test`.
+#[derive(Args, Debug)]
+pub struct TestArgs {
+    /// Run only the fixtures in these files or folders (default: all of ROOT/tests).
+    pub paths: Vec<PathBuf>,
+    /// Run only the cases whose name contains this text.
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// Also write the results as JUnit XML to this file, for CI.
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
 }

@@ -28,6 +28,9 @@ fn main() -> ExitCode {
         Command::Migrate => {
             async_runtime().and_then(|rt| rt.block_on(commands::migrate::run(&cli.root)))
         }
+        Command::Test(args) => {
+            async_runtime().and_then(|rt| rt.block_on(commands::test::run(&cli.root, args)))
+        }
     };
     match outcome {
         Ok(code) => code,

@@ -4,6 +4,7 @@ pub mod adapters;
 pub mod clara;
 pub mod common;
 pub mod discord_notices;
+pub mod fixture;
 pub mod gateway;
 pub mod hook;
 pub mod persona;

@@ -80,6 +80,21 @@ impl Generation {
             .await
     }
 
+    /// Answers one message with the pipeline `name`, whatever its platform would pick (what
+    /// `clara test` fixtures that name a pipeline run).
+    pub async fn handle_message_in(
+        &self,
+        name: &str,
+        incoming: Incoming,
+        on_delta: DeltaSink<'_>,
+    ) -> Result<Outcome, EngineError> {
+        let pipeline = self
+            .pipeline(name)
+            .ok_or_else(|| EngineError::Config(format!("unknown pipeline `{name}`")))?;
+        self.run_turn(name, pipeline, Turn::new(incoming), on_delta)
+            .await
+    }
+
     /// Runs the pipeline `name` for `incoming` outside a message: a scheduled task or a hook
     /// (a morning check-in, say). `incoming.text` may be empty; the pipeline's `llm_call`
     /// instruction then says what to write. Without an `ingest` step the conversation's session

@@ -55,6 +55,44 @@ pub struct Incoming {
     pub tier_override: Option<Tier>,
 }
 
+impl Conversation {
+    /// A private conversation with `user_id`.
+    pub fn dm(user_id: &str) -> Conversation {
+        Conversation {
+            id: format!("dm-{user_id}"),
+            is_dm: true,
+            channel_name: None,
+            server_name: None,
+        }
+    }
+}
+
+impl Incoming {
+    /// A plain text message from a person: no attachments, no reply chain, no tier asked for.
+    pub fn text(
+        platform: &str,
+        user_id: &str,
+        user_name: &str,
+        conversation: Conversation,
+        text: String,
+    ) -> Incoming {
+        Incoming {
+            platform: platform.to_owned(),
+            user_id: user_id.to_owned(),
+            user_name: user_name.to_owned(),
+            from_bot: false,
+            is_admin: false,
+            conversation,
+            text,
+            images: Vec::new(),
+            reply_chain: Vec::new(),
+            authors_named: false,
+            text_files: 0,
+            tier_override: None,
+        }
+    }
+}
+
 /// One message on its way through a pipeline.
 #[derive(Debug)]
 pub struct Turn {

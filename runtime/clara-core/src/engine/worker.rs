@@ -157,25 +157,14 @@ impl Generation {
             return Ok(());
         };
         for (name, pipeline) in self.session_end_pipelines() {
-            let incoming = Incoming {
-                platform: "session".to_owned(),
-                user_id: session.user_id.clone(),
-                user_name: session.user_id.clone(),
-                from_bot: false,
-                is_admin: false,
-                conversation: Conversation {
-                    id: session.conversation.clone(),
-                    is_dm: session.conversation.starts_with("dm-"),
-                    channel_name: None,
-                    server_name: None,
-                },
-                text: String::new(),
-                images: Vec::new(),
-                reply_chain: Vec::new(),
-                authors_named: false,
-                text_files: 0,
-                tier_override: None,
+            let conversation = Conversation {
+                id: session.conversation.clone(),
+                is_dm: session.conversation.starts_with("dm-"),
+                channel_name: None,
+                server_name: None,
             };
+            let user = &session.user_id;
+            let incoming = Incoming::text("session", user, user, conversation, String::new());
             let mut turn = Turn::new(incoming);
             turn.automated = true;
             turn.session = Some(session.clone());

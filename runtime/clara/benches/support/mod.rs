@@ -152,23 +152,11 @@ pub fn clara_run(root: &Path, model_url: &str) -> std::process::Command {
 
 /// The bench user's direct message.
 pub fn message(text: String) -> Incoming {
-    Incoming {
-        platform: "chat".to_owned(),
-        user_id: "bench-user".to_owned(),
-        user_name: "Bench".to_owned(),
-        from_bot: false,
-        is_admin: false,
-        conversation: Conversation {
-            id: "dm-bench-user".to_owned(),
-            is_dm: true,
-            channel_name: None,
-            server_name: None,
-        },
+    Incoming::text(
+        "chat",
+        "bench-user",
+        "Bench",
+        Conversation::dm("bench-user"),
         text,
-        images: Vec::new(),
-        reply_chain: Vec::new(),
-        authors_named: false,
-        text_files: 0,
-        tier_override: None,
-    }
+    )
 }

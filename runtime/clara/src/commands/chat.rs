@@ -132,19 +132,9 @@ async fn converse(
         let generation = live.current();
         let stream = generation.config.clara.value.adapters.chat.stream;
         let incoming = Incoming {
-            platform: ADAPTER.to_owned(),
-            user_id: user.to_owned(),
-            user_name: user.to_owned(),
-            from_bot: false,
             // The terminal is the operator's own.
             is_admin: true,
-            conversation: conversation.clone(),
-            text,
-            images: Vec::new(),
-            reply_chain: Vec::new(),
-            authors_named: false,
-            text_files: 0,
-            tier_override: None,
+            ..Incoming::text(ADAPTER, user, user, conversation.clone(), text)
         };
         // A message that could not be handled at all (the store failing, say) is reported,
         // and the lines after it are still answered.

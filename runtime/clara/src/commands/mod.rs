@@ -7,6 +7,9 @@ pub mod init;
 pub mod migrate;
 pub mod run;
 pub mod schema;
+pub mod test;
+mod test_case;
+mod test_report;
 pub mod validate;
 
 use std::path::Path;

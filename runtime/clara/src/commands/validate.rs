@@ -22,19 +22,36 @@ pub fn run(root: &Path, args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     for warning in &set.warnings {
         println!("warning: {warning}");
     }
+    // Fixtures never stop a running clara, but they are files of the root like any other.
+    let (fixtures, problems) = clara_config::load_fixtures(&set);
+    if !problems.is_empty() {
+        for problem in &problems {
+            println!("{problem}");
+        }
+        eprintln!(
+            "{} in the fixtures of {}/",
+            count(problems.len(), "problem"),
+            clara_config::fixtures::TESTS_DIR
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    let summary = match fixtures.len() {
+        0 => summary(&set),
+        n => format!("{}, {}", summary(&set), count(n, "fixture")),
+    };
     let missing = if args.offline {
         Vec::new()
     } else {
         set.missing_secrets()
     };
     if missing.is_empty() {
-        println!("ok: {}", summary(&set));
+        println!("ok: {summary}");
         return Ok(ExitCode::SUCCESS);
     }
     for secret in &missing {
         println!("{}", secret.problem);
     }
-    println!("the files are valid: {}", summary(&set));
+    println!("the files are valid: {summary}");
     let chat = verdict(&missing, Target::Chat);
     let run = verdict(&missing, Target::Run);
     let ready = match args.target {

@@ -237,20 +237,7 @@ fn incoming_for(to: &Delivery) -> Incoming {
             )
         }
     };
-    Incoming {
-        platform: to.adapter.clone(),
-        user_name: user.clone(),
-        user_id: user,
-        from_bot: false,
-        is_admin: false,
-        conversation,
-        text: String::new(),
-        images: Vec::new(),
-        reply_chain: Vec::new(),
-        authors_named: false,
-        text_files: 0,
-        tier_override: None,
-    }
+    Incoming::text(&to.adapter, &user, &user, conversation, String::new())
 }
 
 /// The end of some output, as text, for logs.

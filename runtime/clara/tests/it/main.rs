@@ -43,5 +43,6 @@ mod sessions;
 mod shipped_root;
 mod status;
 mod store_contract;
+mod test_command;
 mod tool_arguments;
 mod validate_fixtures;

@@ -77,7 +77,14 @@ pub fn shipped_root() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let repo = repo_root();
     fs::copy(repo.join("clara.toml"), dir.path().join("clara.toml")).unwrap();
-    for folder in ["personas", "pipelines", "hooks", "tools.d", "schema"] {
+    for folder in [
+        "personas",
+        "pipelines",
+        "hooks",
+        "tools.d",
+        "tests",
+        "schema",
+    ] {
         fs::create_dir_all(dir.path().join(folder)).unwrap();
         copy_tree(&repo.join(folder), &dir.path().join(folder));
     }
@@ -109,25 +116,8 @@ pub fn loader(root: &Path, vars: &[(&str, &str)]) -> clara::live::Loader {
 
 /// A direct message from `user` on the terminal adapter.
 pub fn message(user: &str, text: &str) -> clara_core::engine::Incoming {
-    clara_core::engine::Incoming {
-        platform: "chat".to_owned(),
-        user_id: user.to_owned(),
-        user_name: user.to_owned(),
-        from_bot: false,
-        is_admin: false,
-        conversation: clara_core::engine::Conversation {
-            id: format!("dm-{user}"),
-            is_dm: true,
-            channel_name: None,
-            server_name: None,
-        },
-        text: text.to_owned(),
-        images: Vec::new(),
-        reply_chain: Vec::new(),
-        authors_named: false,
-        text_files: 0,
-        tier_override: None,
-    }
+    use clara_core::engine::{Conversation, Incoming};
+    Incoming::text("chat", user, user, Conversation::dm(user), text.to_owned())
 }
 
 /// The entry point of `@modelcontextprotocol/server-everything` (which `.ci/run` installs).

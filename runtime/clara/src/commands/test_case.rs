@@ -1,0 +1,517 @@
+//! One `clara test` case: a fixture run through the real engine (the root's pipelines,
+//! personas, steps and tools) with a scripted model, an in-memory store and a clock that
+//! moves only when the fixture says, then each turn checked against its expectations.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clara_config::fixtures::turn_at;
+use clara_config::model::fixture::{Expect, Fixture, FixtureTurn, ScriptedAnswer};
+use clara_config::{ConfigSet, Loaded};
+use clara_core::engine::{
+    Conversation, Event, EventData, Generation, Incoming, ManualClock, Outcome, Parts,
+    RecordedEvents,
+};
+use clara_core::llm::{
+    ChatRequest, Message, Part, Provider, ProviderErrorKind, Role, ScriptedProvider, ToolCall,
+    Usage,
+};
+use clara_core::store::{InMemoryStore, MemoryQuery, NewMemory, Store};
+use regex::Regex;
+
+/// How a case went.
+pub struct CaseResult {
+    /// The case's name.
+    pub name: String,
+    /// The fixture's path in the root.
+    pub file: String,
+    /// What did not hold, in order.
+    pub failures: Vec<Failure>,
+    /// How long it took.
+    pub duration: Duration,
+}
+
+/// One expectation that did not hold.
+pub struct Failure {
+    /// `file:line:col` of the expectation (or of the turn).
+    pub at: String,
+    /// The turn, from 1.
+    pub turn: usize,
+    /// What was checked.
+    pub what: String,
+    /// What the fixture expected.
+    pub expected: String,
+    /// What happened.
+    pub got: String,
+}
+
+/// What one turn did, as the expectations see it.
+struct Observed {
+    reply: String,
+    tier: Option<String>,
+    requests: Vec<ChatRequest>,
+    tokens: u32,
+    events: Vec<Event>,
+}
+
+/// Runs `fixture` against the root `set` was loaded from.
+pub async fn run_case(set: &Arc<ConfigSet>, fixture: &Loaded<Fixture>) -> CaseResult {
+    let started = Instant::now();
+    let case = &fixture.value;
+    let mut result = CaseResult {
+        name: case.name.clone().unwrap_or_else(|| fixture.name.clone()),
+        file: fixture.source.rel.clone(),
+        failures: Vec::new(),
+        duration: Duration::ZERO,
+    };
+    if let Err(failure) = run_turns(set, fixture, &mut result.failures).await {
+        result.failures.push(failure);
+    }
+    result.duration = started.elapsed();
+    result
+}
+
+async fn run_turns(
+    set: &Arc<ConfigSet>,
+    fixture: &Loaded<Fixture>,
+    failures: &mut Vec<Failure>,
+) -> Result<(), Failure> {
+    let case = &fixture.value;
+    let setup = |what: &str, got: String| Failure {
+        at: format!("{}:{}", fixture.source.rel, fixture.source.doc.at),
+        turn: 0,
+        what: what.to_owned(),
+        expected: "the case to start".to_owned(),
+        got,
+    };
+    // Checked by `load_fixtures`; a bad time cannot reach here.
+    let start = chrono::DateTime::parse_from_rfc3339(&case.start)
+        .map(|t| t.timestamp_millis())
+        .unwrap_or_default();
+    let clock = Arc::new(ManualClock::new(start));
+    let model = Arc::new(ScriptedProvider::new("scripted", "scripted"));
+    let store: Arc<dyn Store> = Arc::new(InMemoryStore::new());
+    let events = Arc::new(RecordedEvents::default());
+    let providers = set
+        .clara
+        .value
+        .providers
+        .keys()
+        .map(|name| (name.clone(), model.clone() as Arc<dyn Provider>))
+        .collect();
+    let tools = clara::tools::build(set, &clara::tools::http_client(), None).tools;
+    let generation = Generation::new(Parts {
+        config: set.clone(),
+        providers,
+        embedder: None,
+        store: store.clone(),
+        tools,
+        tool_sources: Vec::new(),
+        clock: clock.clone(),
+        events: events.clone(),
+    })
+    .map_err(|e| setup("the engine", e.to_string()))?;
+    for memory in &case.memories {
+        let memory = NewMemory {
+            user_id: case.user.clone(),
+            project: memory.project.clone(),
+            text: memory.text.clone(),
+            is_key: memory.key,
+            embedding: None,
+        };
+        store
+            .add_memory(memory, start)
+            .await
+            .map_err(|e| setup("seeding memories", e.to_string()))?;
+    }
+    for (index, turn) in case.turns.iter().enumerate() {
+        clock.advance(turn.after_minutes as i64 * 60_000);
+        let (requests_before, events_before) = (model.requests().len(), events.events().len());
+        for (call, answer) in turn.model.iter().enumerate() {
+            model.push(scripted(&model, answer, index, call));
+        }
+        let incoming = incoming(case, &turn.say);
+        let outcome = match &case.pipeline {
+            Some(name) => generation.handle_message_in(name, incoming, &|_| {}).await,
+            None => generation.handle_message(incoming, &|_| {}).await,
+        };
+        let turn_failed = |what: &str, got: String| Failure {
+            at: at(fixture, index, &["say"]),
+            turn: index + 1,
+            what: what.to_owned(),
+            expected: "an answer".to_owned(),
+            got,
+        };
+        let (reply, tier) = match outcome {
+            Ok(Outcome::Replied { reply, tier }) => (reply, tier),
+            Ok(Outcome::Failed { reply, error, tier }) => {
+                // The persona's error reply is a reply a fixture may expect; why it came is
+                // said when something else fails.
+                tracing::debug!(%error, "the turn failed");
+                (format!("{reply}\n[the turn failed: {error}]"), tier)
+            }
+            Ok(Outcome::Ended(why)) => (format!("[no reply: {why:?}]"), None),
+            Err(error) => return Err(turn_failed("the turn", error.to_string())),
+        };
+        let memory_work = generation
+            .run_due_jobs(100)
+            .await
+            .map_err(|e| turn_failed("the memory work", e.to_string()))?;
+        if memory_work.failed > 0 {
+            tracing::debug!(failed = memory_work.failed, "memory jobs failed");
+        }
+        let requests = model.requests()[requests_before..].to_vec();
+        if requests.len() > turn.model.len() {
+            // The calls past the script failed: what follows them says nothing.
+            return Err(Failure {
+                at: at(fixture, index, &["model"]),
+                turn: index + 1,
+                what: "scripted answers".to_owned(),
+                expected: format!("{} model calls", turn.model.len()),
+                got: format!(
+                    "the model was called {} times, the script has {} replies; the calls asked: {}",
+                    requests.len(),
+                    turn.model.len(),
+                    describe_calls(&requests)
+                ),
+            });
+        }
+        let unused = model.remaining();
+        let observed = Observed {
+            reply,
+            tier: tier.map(|t| t.as_str().to_owned()),
+            tokens: requests_tokens(turn, requests.len()),
+            requests,
+            events: events.events()[events_before..].to_vec(),
+        };
+        check(fixture, index, turn, &observed, store.as_ref(), failures).await;
+        if unused > 0 {
+            failures.push(Failure {
+                at: at(fixture, index, &["model"]),
+                turn: index + 1,
+                what: "scripted answers".to_owned(),
+                expected: format!("all {} used", turn.model.len()),
+                got: format!("{unused} left unused"),
+            });
+            // Left over, they would answer the next turn's calls.
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// The tokens a turn's calls reported: the scripted answers' own counts, for the calls made.
+fn requests_tokens(turn: &FixtureTurn, calls: usize) -> u32 {
+    turn.model
+        .iter()
+        .take(calls)
+        .map(|a| a.input_tokens + a.output_tokens)
+        .sum()
+}
+
+fn scripted(
+    model: &ScriptedProvider,
+    answer: &ScriptedAnswer,
+    turn: usize,
+    call: usize,
+) -> Result<clara_core::llm::ChatResponse, ProviderErrorKind> {
+    if let Some(message) = &answer.error {
+        return Err(match answer.status {
+            Some(status) => ProviderErrorKind::Status {
+                status,
+                message: message.clone(),
+            },
+            None => ProviderErrorKind::Api(message.clone()),
+        });
+    }
+    let calls = answer
+        .tool_calls
+        .iter()
+        .enumerate()
+        .map(|(n, c)| ToolCall {
+            id: format!("call-{}-{}-{}", turn + 1, call + 1, n + 1),
+            name: c.name.clone(),
+            arguments: c.arguments.clone(),
+        })
+        .collect();
+    let mut response = model.reply(&answer.reply, calls);
+    response.usage = Usage {
+        input_tokens: answer.input_tokens,
+        output_tokens: answer.output_tokens,
+    };
+    Ok(response)
+}
+
+fn incoming(case: &Fixture, text: &str) -> Incoming {
+    let conversation = match &case.channel {
+        Some(channel) => Conversation {
+            id: format!("channel-{channel}"),
+            is_dm: false,
+            channel_name: Some(channel.clone()),
+            server_name: None,
+        },
+        None => Conversation::dm(&case.user),
+    };
+    Incoming {
+        is_admin: case.admin,
+        ..Incoming::text(
+            &case.platform,
+            &case.user,
+            &case.user_name,
+            conversation,
+            text.to_owned(),
+        )
+    }
+}
+
+fn at(fixture: &Loaded<Fixture>, turn: usize, key: &[&str]) -> String {
+    format!("{}:{}", fixture.source.rel, turn_at(fixture, turn, key))
+}
+
+/// What each call asked, by the start of its last message, so a fixture's author can see
+/// which answer goes where: `1) "…" 2) "…"`.
+fn describe_calls(requests: &[ChatRequest]) -> String {
+    let asked: Vec<String> = requests
+        .iter()
+        .enumerate()
+        .map(|(n, request)| {
+            let last = request
+                .messages
+                .last()
+                .map(message_text)
+                .unwrap_or_default();
+            let line = last.split_whitespace().collect::<Vec<_>>().join(" ");
+            let mut start: String = line.chars().take(60).collect();
+            if line.chars().count() > 60 {
+                start.push('…');
+            }
+            format!("{}) {start:?}", n + 1)
+        })
+        .collect();
+    asked.join(" ")
+}
+
+fn message_text(message: &Message) -> String {
+    let texts: Vec<&str> = message
+        .parts
+        .iter()
+        .filter_map(|p| match p {
+            Part::Text(text) => Some(text.as_str()),
+            Part::Image { .. } => None,
+        })
+        .collect();
+    texts.join("\n")
+}
+
+/// The system prompt of a call: its system messages' text.
+fn system_prompt(request: &ChatRequest) -> String {
+    let texts: Vec<String> = request
+        .messages
+        .iter()
+        .filter(|m| m.role == Role::System)
+        .map(message_text)
+        .collect();
+    texts.join("\n")
+}
+
+/// The tool calls the turn made, in order, with their arguments.
+fn tool_calls(events: &[Event]) -> Vec<(String, serde_json::Value)> {
+    events
+        .iter()
+        .filter_map(|e| match &e.data {
+            EventData::ToolStart(start) => Some((start.tool.clone(), start.arguments.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether `actual` holds every key of `wanted` with an equal value, recursively.
+fn contains_json(actual: &serde_json::Value, wanted: &serde_json::Value) -> bool {
+    match (actual, wanted) {
+        (serde_json::Value::Object(actual), serde_json::Value::Object(wanted)) => wanted
+            .iter()
+            .all(|(k, v)| actual.get(k).is_some_and(|a| contains_json(a, v))),
+        _ => actual == wanted,
+    }
+}
+
+async fn check(
+    fixture: &Loaded<Fixture>,
+    index: usize,
+    turn: &FixtureTurn,
+    got: &Observed,
+    store: &dyn Store,
+    failures: &mut Vec<Failure>,
+) {
+    let expect: &Expect = &turn.expect;
+    let mut fail = |key: &str, expected: String, actual: String| {
+        failures.push(Failure {
+            at: at(fixture, index, &["expect", key]),
+            turn: index + 1,
+            what: key.to_owned(),
+            expected,
+            got: actual,
+        });
+    };
+    if let Some(reply) = &expect.reply
+        && *reply != got.reply
+    {
+        fail("reply", reply.clone(), got.reply.clone());
+    }
+    for text in &expect.reply_contains {
+        if !got.reply.contains(text.as_str()) {
+            fail(
+                "reply_contains",
+                format!("contains {text:?}"),
+                got.reply.clone(),
+            );
+        }
+    }
+    for text in &expect.reply_not_contains {
+        if got.reply.contains(text.as_str()) {
+            fail(
+                "reply_not_contains",
+                format!("no {text:?}"),
+                got.reply.clone(),
+            );
+        }
+    }
+    if let Some(pattern) = &expect.reply_matches
+        && !Regex::new(pattern).is_ok_and(|re| re.is_match(&got.reply))
+    {
+        fail(
+            "reply_matches",
+            format!("matches /{pattern}/"),
+            got.reply.clone(),
+        );
+    }
+    if let Some(tier) = &expect.tier
+        && Some(tier.as_str()) != got.tier.as_deref()
+    {
+        let actual = got.tier.clone().unwrap_or_else(|| "none".to_owned());
+        fail("tier", tier.as_str().to_owned(), actual);
+    }
+    if let Some(calls) = expect.model_calls
+        && calls as usize != got.requests.len()
+    {
+        fail(
+            "model_calls",
+            calls.to_string(),
+            got.requests.len().to_string(),
+        );
+    }
+    if let Some(tokens) = expect.tokens
+        && tokens != got.tokens
+    {
+        fail("tokens", tokens.to_string(), got.tokens.to_string());
+    }
+    let called = tool_calls(&got.events);
+    if let Some(names) = &expect.tools_called {
+        let actual: Vec<&str> = called.iter().map(|(name, _)| name.as_str()).collect();
+        if *names != actual {
+            fail("tools_called", format!("{names:?}"), format!("{actual:?}"));
+        }
+    }
+    for wanted in &expect.tool_calls {
+        let found = called
+            .iter()
+            .any(|(name, args)| *name == wanted.name && contains_json(args, &wanted.arguments));
+        if !found {
+            let actual: Vec<String> = called.iter().map(|(n, a)| format!("{n} {a}")).collect();
+            fail(
+                "tool_calls",
+                format!("{} {}", wanted.name, wanted.arguments),
+                format!("{actual:?}"),
+            );
+        }
+    }
+    let first = got.requests.first();
+    if !expect.tools_offered.is_empty() {
+        let offered: Vec<&str> = first
+            .map(|r| r.tools.iter().map(|t| t.name.as_str()).collect())
+            .unwrap_or_default();
+        for name in &expect.tools_offered {
+            if !offered.contains(&name.as_str()) {
+                fail(
+                    "tools_offered",
+                    format!("offers {name:?}"),
+                    format!("{offered:?}"),
+                );
+            }
+        }
+    }
+    let prompt = first.map(system_prompt).unwrap_or_default();
+    for text in &expect.prompt_contains {
+        if !prompt.contains(text.as_str()) {
+            fail(
+                "prompt_contains",
+                format!("contains {text:?}"),
+                prompt.clone(),
+            );
+        }
+    }
+    for text in &expect.prompt_not_contains {
+        if prompt.contains(text.as_str()) {
+            fail(
+                "prompt_not_contains",
+                format!("no {text:?}"),
+                prompt.clone(),
+            );
+        }
+    }
+    if let Some(pattern) = &expect.prompt_matches
+        && !Regex::new(pattern).is_ok_and(|re| re.is_match(&prompt))
+    {
+        fail(
+            "prompt_matches",
+            format!("matches /{pattern}/"),
+            prompt.clone(),
+        );
+    }
+    let names: Vec<&str> = got.events.iter().map(|e| e.name().as_str()).collect();
+    for name in &expect.events {
+        if !names.contains(&name.as_str()) {
+            fail(
+                "events",
+                format!("emits {}", name.as_str()),
+                format!("{names:?}"),
+            );
+        }
+    }
+    let user = &fixture.value.user;
+    for text in &expect.memories {
+        if !has_memory(store, user, text).await {
+            fail(
+                "memories",
+                format!("a memory with {text:?}"),
+                "none".to_owned(),
+            );
+        }
+    }
+    for text in &expect.memories_absent {
+        if has_memory(store, user, text).await {
+            fail(
+                "memories_absent",
+                format!("no memory with {text:?}"),
+                "one".to_owned(),
+            );
+        }
+    }
+}
+
+/// Whether one of `user`'s memories contains `text`.
+async fn has_memory(store: &dyn Store, user: &str, text: &str) -> bool {
+    let query = MemoryQuery {
+        user_id: user,
+        project: None,
+        text,
+        embedding: None,
+        limit: 100,
+        candidates: 1_000,
+        rrf_k: 60,
+    };
+    store
+        .search_memories(&query)
+        .await
+        .is_ok_and(|found| found.iter().any(|m| m.memory.text.contains(text)))
+}
