@@ -125,4 +125,8 @@ pub struct TestArgs {
     /// Also write the results as JUnit XML to this file, for CI.
     #[arg(long)]
     pub junit: Option<PathBuf>,
+    /// Write each prompt snapshot that is missing or differs (tests/snapshots/) instead of
+    /// failing on it.
+    #[arg(long)]
+    pub update: bool,
 }

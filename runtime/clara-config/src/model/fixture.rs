@@ -174,6 +174,10 @@ pub struct Expect {
     /// A regular expression it matches.
     #[serde(default)]
     pub prompt_matches: Option<String>,
+    /// Compare the whole system prompt with its snapshot, `tests/snapshots/FIXTURE.TURN.prompt`
+    /// (`clara test --update` writes it).
+    #[serde(default)]
+    pub prompt_snapshot: bool,
     /// Events the turn emitted, in any order.
     #[serde(default)]
     pub events: Vec<EventName>,

@@ -12,6 +12,7 @@ use clara_config::{Loaded, load_fixtures};
 
 use super::test_case::{CaseResult, run_case};
 use super::test_report::{case_text, junit};
+use super::test_snapshot::Snapshots;
 use crate::cli::TestArgs;
 
 pub async fn run(root: &Path, args: &TestArgs) -> anyhow::Result<ExitCode> {
@@ -41,12 +42,14 @@ pub async fn run(root: &Path, args: &TestArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let started = Instant::now();
+    let snapshots = Arc::new(Snapshots::new(&set.root, args.update));
     let set = Arc::new(set);
     let handles: Vec<_> = chosen
         .into_iter()
         .map(|fixture| {
             let set = set.clone();
-            tokio::spawn(async move { run_case(&set, &fixture).await })
+            let snapshots = snapshots.clone();
+            tokio::spawn(async move { run_case(&set, &fixture, &snapshots).await })
         })
         .collect();
     let mut cases: Vec<CaseResult> = Vec::with_capacity(handles.len());
@@ -55,6 +58,9 @@ pub async fn run(root: &Path, args: &TestArgs) -> anyhow::Result<ExitCode> {
     }
     for case in &cases {
         print!("{}", case_text(case));
+        for rel in &case.written {
+            println!("      wrote {rel}");
+        }
     }
     let failed = cases.iter().filter(|c| !c.failures.is_empty()).count();
     let invalid = problems.len();

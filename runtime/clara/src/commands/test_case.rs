@@ -19,6 +19,8 @@ use clara_core::llm::{
 use clara_core::store::{InMemoryStore, MemoryQuery, NewMemory, Store};
 use regex::Regex;
 
+use super::test_snapshot::{Compared, Snapshots};
+
 /// How a case went.
 pub struct CaseResult {
     /// The case's name.
@@ -29,6 +31,8 @@ pub struct CaseResult {
     pub failures: Vec<Failure>,
     /// How long it took.
     pub duration: Duration,
+    /// Snapshots this run wrote, by path in the root.
+    pub written: Vec<String>,
 }
 
 /// One expectation that did not hold.
@@ -55,7 +59,11 @@ struct Observed {
 }
 
 /// Runs `fixture` against the root `set` was loaded from.
-pub async fn run_case(set: &Arc<ConfigSet>, fixture: &Loaded<Fixture>) -> CaseResult {
+pub async fn run_case(
+    set: &Arc<ConfigSet>,
+    fixture: &Loaded<Fixture>,
+    snapshots: &Snapshots,
+) -> CaseResult {
     let started = Instant::now();
     let case = &fixture.value;
     let mut result = CaseResult {
@@ -63,18 +71,33 @@ pub async fn run_case(set: &Arc<ConfigSet>, fixture: &Loaded<Fixture>) -> CaseRe
         file: fixture.source.rel.clone(),
         failures: Vec::new(),
         duration: Duration::ZERO,
+        written: Vec::new(),
     };
-    if let Err(failure) = run_turns(set, fixture, &mut result.failures).await {
+    let mut checks = Checks {
+        fixture,
+        snapshots,
+        failures: &mut result.failures,
+        written: &mut result.written,
+    };
+    if let Err(failure) = run_turns(set, fixture, &mut checks).await {
         result.failures.push(failure);
     }
     result.duration = started.elapsed();
     result
 }
 
+/// Where a case's checks report to.
+struct Checks<'a> {
+    fixture: &'a Loaded<Fixture>,
+    snapshots: &'a Snapshots,
+    failures: &'a mut Vec<Failure>,
+    written: &'a mut Vec<String>,
+}
+
 async fn run_turns(
     set: &Arc<ConfigSet>,
     fixture: &Loaded<Fixture>,
-    failures: &mut Vec<Failure>,
+    checks: &mut Checks<'_>,
 ) -> Result<(), Failure> {
     let case = &fixture.value;
     let setup = |what: &str, got: String| Failure {
@@ -184,9 +207,9 @@ async fn run_turns(
             requests,
             events: events.events()[events_before..].to_vec(),
         };
-        check(fixture, index, turn, &observed, store.as_ref(), failures).await;
+        check(checks, index, turn, &observed, store.as_ref()).await;
         if unused > 0 {
-            failures.push(Failure {
+            checks.failures.push(Failure {
                 at: at(fixture, index, &["model"]),
                 turn: index + 1,
                 what: "scripted answers".to_owned(),
@@ -336,14 +359,43 @@ fn contains_json(actual: &serde_json::Value, wanted: &serde_json::Value) -> bool
 }
 
 async fn check(
-    fixture: &Loaded<Fixture>,
+    checks: &mut Checks<'_>,
     index: usize,
     turn: &FixtureTurn,
     got: &Observed,
     store: &dyn Store,
-    failures: &mut Vec<Failure>,
 ) {
+    let fixture = checks.fixture;
     let expect: &Expect = &turn.expect;
+    let prompt = got.requests.first().map(system_prompt).unwrap_or_default();
+    if expect.prompt_snapshot {
+        match checks.snapshots.compare(&fixture.name, index + 1, &prompt) {
+            Ok(Compared::Same) => {}
+            Ok(Compared::Written(rel)) => checks.written.push(rel),
+            Ok(Compared::Differs(stored)) => checks.failures.push(Failure {
+                at: at(fixture, index, &["expect", "prompt_snapshot"]),
+                turn: index + 1,
+                what: "prompt_snapshot (`clara test --update` accepts the new prompt)".to_owned(),
+                expected: stored,
+                got: prompt.clone(),
+            }),
+            Ok(Compared::Missing(rel)) => checks.failures.push(Failure {
+                at: at(fixture, index, &["expect", "prompt_snapshot"]),
+                turn: index + 1,
+                what: "prompt_snapshot".to_owned(),
+                expected: format!("a snapshot at {rel}: run `clara test --update` to write it"),
+                got: prompt.clone(),
+            }),
+            Err(err) => checks.failures.push(Failure {
+                at: at(fixture, index, &["expect", "prompt_snapshot"]),
+                turn: index + 1,
+                what: "prompt_snapshot".to_owned(),
+                expected: "a readable snapshot".to_owned(),
+                got: err.to_string(),
+            }),
+        }
+    }
+    let failures = &mut *checks.failures;
     let mut fail = |key: &str, expected: String, actual: String| {
         failures.push(Failure {
             at: at(fixture, index, &["expect", key]),
@@ -440,7 +492,6 @@ async fn check(
             }
         }
     }
-    let prompt = first.map(system_prompt).unwrap_or_default();
     for text in &expect.prompt_contains {
         if !prompt.contains(text.as_str()) {
             fail(

@@ -30,7 +30,7 @@ fn failure_text(failure: &Failure) -> String {
         (true, _) => {
             let _ = writeln!(out, "    --- expected");
             let _ = writeln!(out, "    +++ got");
-            for line in line_diff(&failure.expected, &failure.got) {
+            for line in around_changes(line_diff(&failure.expected, &failure.got), CONTEXT) {
                 let _ = writeln!(out, "    {line}");
             }
         }
@@ -46,6 +46,38 @@ fn failure_text(failure: &Failure) -> String {
             let _ = writeln!(out, "    expected: {}", failure.expected);
             let _ = writeln!(out, "    got:      {}", failure.got);
         }
+    }
+    out
+}
+
+/// Unchanged lines shown around each change in a diff.
+const CONTEXT: usize = 3;
+
+/// The lines of `diff` within `context` lines of a change, a `…` where others are left out.
+fn around_changes(diff: Vec<String>, context: usize) -> Vec<String> {
+    let changed: Vec<usize> = (0..diff.len())
+        .filter(|&i| !diff[i].starts_with("  "))
+        .collect();
+    let near = |i: usize| {
+        changed
+            .iter()
+            .any(|&c| i + context >= c && i <= c + context)
+    };
+    let mut out = Vec::new();
+    let mut skipped = false;
+    for (i, line) in diff.into_iter().enumerate() {
+        if near(i) {
+            if skipped {
+                out.push("…".to_owned());
+                skipped = false;
+            }
+            out.push(line);
+        } else {
+            skipped = true;
+        }
+    }
+    if skipped {
+        out.push("…".to_owned());
     }
     out
 }
@@ -153,6 +185,17 @@ mod tests {
             ["  a", "- b", "+ x", "  c", "+ d"]
         );
         assert_eq!(line_diff("", "new"), ["+ new"]);
+    }
+
+    #[test]
+    fn only_lines_near_a_change_are_shown() {
+        let a = "1\n2\n3\n4\n5\n6\n7\n8\n9";
+        let b = "1\n2\n3\n4\nfive\n6\n7\n8\n9";
+        assert_eq!(
+            around_changes(line_diff(a, b), 1),
+            ["…", "  4", "- 5", "+ five", "  6", "…"]
+        );
+        assert_eq!(around_changes(line_diff("x", "y"), 3), ["- x", "+ y"]);
     }
 
     #[test]

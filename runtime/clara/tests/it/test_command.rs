@@ -355,3 +355,62 @@ fn the_readme_example_passes_and_fails_as_shown() {
         "{text}"
     );
 }
+
+#[test]
+fn prompt_snapshots_are_written_by_update_and_show_what_changed() {
+    let root = support::shipped_root();
+    let fixture = "name = \"snap\"\n[[turns]]\nsay = \"hello\"\nmodel = [{ reply = \"hi\" }, { reply = '{\"facts\": []}' }]\n[turns.expect]\nprompt_snapshot = true\n";
+    fs::write(root.path().join("tests/snap.toml"), fixture).unwrap();
+    let args = ["--filter", "snap"];
+    let missing = clara_test(root.path(), &args);
+    let text = stdout(&missing);
+    assert_eq!(missing.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("  tests/snap.toml:6:19: turn 1, prompt_snapshot\n    expected: a snapshot at tests/snapshots/snap.1.prompt: run `clara test --update` to write it\n    got:\n"),
+        "{text}"
+    );
+    let update = clara_test(root.path(), &["--update", "--filter", "snap"]);
+    let text = stdout(&update);
+    assert!(update.status.success(), "{text}");
+    assert!(text.contains("ok    snap (tests/snap.toml, "), "{text}");
+    assert!(
+        text.contains("      wrote tests/snapshots/snap.1.prompt\n"),
+        "{text}"
+    );
+    let snapshot = root.path().join("tests/snapshots/snap.1.prompt");
+    let stored = fs::read_to_string(&snapshot).unwrap();
+    assert!(
+        stored.contains("You are Clara, a personal assistant"),
+        "{stored}"
+    );
+    assert!(stored.contains("- User: Tester"), "{stored}");
+    let again = clara_test(root.path(), &args);
+    assert!(again.status.success(), "{}", stdout(&again));
+    edit(
+        &root.path().join("personas/clara.md"),
+        "- Warm. You like",
+        "- Warm! You like",
+    );
+    let changed = clara_test(root.path(), &args);
+    let text = stdout(&changed);
+    assert_eq!(changed.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("turn 1, prompt_snapshot (`clara test --update` accepts the new prompt)\n    --- expected\n    +++ got\n    …\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    - - Warm. You like the people you talk with and it shows, without gushing or flattery.\n    + - Warm! You like the people you talk with and it shows, without gushing or flattery.\n"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("How you talk"),
+        "only lines near the change: {text}"
+    );
+    let accepted = clara_test(root.path(), &["--update", "--filter", "snap"]);
+    assert!(accepted.status.success(), "{}", stdout(&accepted));
+    assert!(
+        fs::read_to_string(&snapshot)
+            .unwrap()
+            .contains("- Warm! You like")
+    );
+}
