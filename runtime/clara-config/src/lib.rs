@@ -13,6 +13,7 @@ pub mod fixtures;
 pub mod loader;
 pub mod model;
 pub mod mypalclara;
+pub mod plan;
 pub mod problem;
 pub mod read;
 mod retired;
@@ -22,6 +23,7 @@ pub mod secrets;
 pub mod set;
 pub mod suggest;
 pub mod template;
+pub mod text_diff;
 
 pub use env::Env;
 pub use fixtures::load_fixtures;

@@ -36,6 +36,10 @@ pub enum Command {
     /// Run the conversation fixtures in tests/ through the real pipelines with a scripted
     /// model; print one line per case and what differed; exit 1 when any fails.
     Test(TestArgs),
+    /// Show what the files on disk would change against another copy of the config: each
+    /// file, whether it applies live, needs a restart or is rejected, and how prompts and
+    /// pipeline steps change.
+    Plan(PlanArgs),
 }
 
 /// Arguments of `clara init`.
@@ -129,4 +133,13 @@ pub struct TestArgs {
     /// failing on it.
     #[arg(long)]
     pub update: bool,
+}
+
+/// Arguments of `clara plan`.
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    /// The root to compare with: a copy of the configuration that runs (a checkout of the
+    /// last deploy, say).
+    #[arg(long)]
+    pub against: PathBuf,
 }

@@ -28,6 +28,7 @@ fn main() -> ExitCode {
         Command::Migrate => {
             async_runtime().and_then(|rt| rt.block_on(commands::migrate::run(&cli.root)))
         }
+        Command::Plan(args) => commands::plan::run(&cli.root, args),
         Command::Test(args) => {
             async_runtime().and_then(|rt| rt.block_on(commands::test::run(&cli.root, args)))
         }

@@ -5,6 +5,7 @@ mod chat_input;
 mod chat_remote;
 pub mod init;
 pub mod migrate;
+pub mod plan;
 pub mod run;
 pub mod schema;
 pub mod test;

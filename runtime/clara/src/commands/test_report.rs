@@ -1,7 +1,10 @@
 //! What `clara test` prints and writes: one line per case, each failure with where it is
-//! written and what differed (a line diff for texts of several lines), and JUnit XML for CI.
+//! written and what differed (the changed lines, for texts of several lines), and JUnit XML
+//! for CI.
 
 use std::fmt::Write as _;
+
+use clara_config::text_diff::changed_lines;
 
 use super::test_case::{CaseResult, Failure};
 
@@ -30,7 +33,7 @@ fn failure_text(failure: &Failure) -> String {
         (true, _) => {
             let _ = writeln!(out, "    --- expected");
             let _ = writeln!(out, "    +++ got");
-            for line in around_changes(line_diff(&failure.expected, &failure.got), CONTEXT) {
+            for line in changed_lines(&failure.expected, &failure.got) {
                 let _ = writeln!(out, "    {line}");
             }
         }
@@ -45,68 +48,6 @@ fn failure_text(failure: &Failure) -> String {
         (false, false) => {
             let _ = writeln!(out, "    expected: {}", failure.expected);
             let _ = writeln!(out, "    got:      {}", failure.got);
-        }
-    }
-    out
-}
-
-/// Unchanged lines shown around each change in a diff.
-const CONTEXT: usize = 3;
-
-/// The lines of `diff` within `context` lines of a change, a `…` where others are left out.
-fn around_changes(diff: Vec<String>, context: usize) -> Vec<String> {
-    let changed: Vec<usize> = (0..diff.len())
-        .filter(|&i| !diff[i].starts_with("  "))
-        .collect();
-    let near = |i: usize| {
-        changed
-            .iter()
-            .any(|&c| i + context >= c && i <= c + context)
-    };
-    let mut out = Vec::new();
-    let mut skipped = false;
-    for (i, line) in diff.into_iter().enumerate() {
-        if near(i) {
-            if skipped {
-                out.push("…".to_owned());
-                skipped = false;
-            }
-            out.push(line);
-        } else {
-            skipped = true;
-        }
-    }
-    if skipped {
-        out.push("…".to_owned());
-    }
-    out
-}
-
-/// `a` to `b` line by line: ` ` kept, `-` only in `a`, `+` only in `b` (longest common
-/// subsequence; fixture texts are short).
-fn line_diff(a: &str, b: &str) -> Vec<String> {
-    let (a, b): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
-    let mut common = vec![vec![0u32; b.len() + 1]; a.len() + 1];
-    for i in (0..a.len()).rev() {
-        for j in (0..b.len()).rev() {
-            common[i][j] = if a[i] == b[j] {
-                common[i + 1][j + 1] + 1
-            } else {
-                common[i + 1][j].max(common[i][j + 1])
-            };
-        }
-    }
-    let (mut i, mut j, mut out) = (0, 0, Vec::new());
-    while i < a.len() || j < b.len() {
-        if i < a.len() && j < b.len() && a[i] == b[j] {
-            out.push(format!("  {}", a[i]));
-            (i, j) = (i + 1, j + 1);
-        } else if i < a.len() && (j == b.len() || common[i + 1][j] >= common[i][j + 1]) {
-            out.push(format!("- {}", a[i]));
-            i += 1;
-        } else {
-            out.push(format!("+ {}", b[j]));
-            j += 1;
         }
     }
     out
@@ -177,26 +118,6 @@ fn xml(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn line_diff_marks_lines_only_on_one_side() {
-        assert_eq!(
-            line_diff("a\nb\nc", "a\nx\nc\nd"),
-            ["  a", "- b", "+ x", "  c", "+ d"]
-        );
-        assert_eq!(line_diff("", "new"), ["+ new"]);
-    }
-
-    #[test]
-    fn only_lines_near_a_change_are_shown() {
-        let a = "1\n2\n3\n4\n5\n6\n7\n8\n9";
-        let b = "1\n2\n3\n4\nfive\n6\n7\n8\n9";
-        assert_eq!(
-            around_changes(line_diff(a, b), 1),
-            ["…", "  4", "- 5", "+ five", "  6", "…"]
-        );
-        assert_eq!(around_changes(line_diff("x", "y"), 3), ["- x", "+ y"]);
-    }
 
     #[test]
     fn xml_escapes_markup_and_control_characters() {

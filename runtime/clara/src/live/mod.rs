@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use clara_config::diff::{self, Changes};
+use clara_config::plan::Plan;
 use clara_config::{ConfigError, ConfigSet, Problem};
 use clara_core::engine::event_data::{ConfigReloadFailed, ConfigReloaded, EventData};
 use clara_core::engine::{Clock, EngineError, Event, EventSink, Generation, Parts};
@@ -227,6 +228,7 @@ impl Live {
         if changes.is_empty() {
             return Reload::Unchanged;
         }
+        let plan = Plan::between(&old.config, &set);
         let providers = Providers::rebuild(&set.clara.value, &set.env, Some(&kept.providers));
         let tools = crate::tools::build(&set, &self.client, Some(&kept.tools));
         let built = assemble(
@@ -256,6 +258,11 @@ impl Live {
             removed = ?changes.removed,
             "configuration reloaded"
         );
+        // What the edit changed in personas' prompts and pipelines' steps, as `clara plan`
+        // shows it before an edit.
+        for detail in &plan.details {
+            tracing::info!("{}: {}", detail.what, detail.lines.join("\n"));
+        }
         self.events
             .emit(Event::global(EventData::ConfigReloaded(ConfigReloaded {
                 added: changes.added.clone(),

@@ -34,6 +34,7 @@ mod migrate;
 mod module_graph;
 mod orphans;
 mod oversized_replies;
+mod plan_command;
 mod providers;
 mod readme_recipes;
 mod reload;
