@@ -39,6 +39,9 @@ pub struct Fixture {
     /// Memories the user has before the first turn.
     #[serde(default)]
     pub memories: Vec<SeedMemory>,
+    /// Messages of the conversation's open session before the first turn, oldest first.
+    #[serde(default)]
+    pub history: Vec<SeedMessage>,
     /// The conversation, in order.
     #[schemars(length(min = 1))]
     pub turns: Vec<FixtureTurn>,
@@ -72,6 +75,26 @@ pub struct SeedMemory {
     /// The project it belongs to.
     #[serde(default)]
     pub project: Option<String>,
+}
+
+/// A message stored before the first turn.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SeedMessage {
+    /// Who said it.
+    pub role: SeedRole,
+    /// What was said.
+    pub text: String,
+}
+
+/// Who said a stored message.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SeedRole {
+    /// The user.
+    User,
+    /// The assistant.
+    Assistant,
 }
 
 /// One message from the user and what must follow it.
@@ -150,6 +173,12 @@ pub struct Expect {
     /// The tier chosen.
     #[serde(default)]
     pub tier: Option<Tier>,
+    /// The provider (its name in `clara.toml`) the turn's first call went to.
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// The model that call asked for: the tier's model, or the provider's base model.
+    #[serde(default)]
+    pub model: Option<String>,
     /// How many model calls the turn made (its memory work included).
     #[serde(default)]
     pub model_calls: Option<u32>,
@@ -174,6 +203,9 @@ pub struct Expect {
     /// A regular expression it matches.
     #[serde(default)]
     pub prompt_matches: Option<String>,
+    /// Texts the turn's first call carries in any of its messages, the history included.
+    #[serde(default)]
+    pub messages_contain: Vec<String>,
     /// Compare the whole system prompt with its snapshot, `tests/snapshots/FIXTURE.TURN.prompt`
     /// (`clara test --update` writes it).
     #[serde(default)]

@@ -10,6 +10,7 @@ pub mod run;
 pub mod schema;
 pub mod test;
 mod test_case;
+mod test_model;
 mod test_report;
 mod test_snapshot;
 pub mod validate;

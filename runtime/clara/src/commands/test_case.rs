@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clara_config::fixtures::turn_at;
-use clara_config::model::fixture::{Expect, Fixture, FixtureTurn, ScriptedAnswer};
+use clara_config::model::fixture::{Expect, Fixture, FixtureTurn, ScriptedAnswer, SeedRole};
 use clara_config::{ConfigSet, Loaded};
 use clara_core::engine::{
     Conversation, Event, EventData, Generation, Incoming, ManualClock, Outcome, Parts,
@@ -19,6 +19,7 @@ use clara_core::llm::{
 use clara_core::store::{InMemoryStore, MemoryQuery, NewMemory, Store};
 use regex::Regex;
 
+use super::test_model::{AsProvider, Call, Calls};
 use super::test_snapshot::{Compared, Snapshots};
 
 /// How a case went.
@@ -51,6 +52,7 @@ pub struct Failure {
 
 /// What one turn did, as the expectations see it.
 struct Observed {
+    first_call: Option<Call>,
     reply: String,
     tier: Option<String>,
     requests: Vec<ChatRequest>,
@@ -115,12 +117,16 @@ async fn run_turns(
     let model = Arc::new(ScriptedProvider::new("scripted", "scripted"));
     let store: Arc<dyn Store> = Arc::new(InMemoryStore::new());
     let events = Arc::new(RecordedEvents::default());
+    let calls = Arc::new(Calls::default());
     let providers = set
         .clara
         .value
         .providers
-        .keys()
-        .map(|name| (name.clone(), model.clone() as Arc<dyn Provider>))
+        .iter()
+        .map(|(name, config)| {
+            let provider = AsProvider::new(name, config, &model, &calls);
+            (name.clone(), Arc::new(provider) as Arc<dyn Provider>)
+        })
         .collect();
     let tools = clara::tools::build(set, &clara::tools::http_client(), None).tools;
     let generation = Generation::new(Parts {
@@ -147,9 +153,27 @@ async fn run_turns(
             .await
             .map_err(|e| setup("seeding memories", e.to_string()))?;
     }
+    if !case.history.is_empty() {
+        let conversation = incoming(case, "").conversation;
+        let (session, _) = store
+            .start_session(&case.user, &conversation.id, None, start)
+            .await
+            .map_err(|e| setup("seeding history", e.to_string()))?;
+        for message in &case.history {
+            let (role, author) = match message.role {
+                SeedRole::User => (Role::User, Some(case.user_name.as_str())),
+                SeedRole::Assistant => (Role::Assistant, None),
+            };
+            store
+                .add_message(&session.id, role, author, &message.text, start)
+                .await
+                .map_err(|e| setup("seeding history", e.to_string()))?;
+        }
+    }
     for (index, turn) in case.turns.iter().enumerate() {
         clock.advance(turn.after_minutes as i64 * 60_000);
         let (requests_before, events_before) = (model.requests().len(), events.events().len());
+        let calls_before = calls.all().len();
         for (call, answer) in turn.model.iter().enumerate() {
             model.push(scripted(&model, answer, index, call));
         }
@@ -201,6 +225,7 @@ async fn run_turns(
         }
         let unused = model.remaining();
         let observed = Observed {
+            first_call: calls.all().get(calls_before).cloned(),
             reply,
             tier: tier.map(|t| t.as_str().to_owned()),
             tokens: requests_tokens(turn, requests.len()),
@@ -443,6 +468,19 @@ async fn check(
         let actual = got.tier.clone().unwrap_or_else(|| "none".to_owned());
         fail("tier", tier.as_str().to_owned(), actual);
     }
+    let first_call = got.first_call.as_ref();
+    if let Some(provider) = &expect.provider
+        && Some(provider.as_str()) != first_call.map(|c| c.provider.as_str())
+    {
+        let actual = first_call.map_or_else(|| "no call".to_owned(), |c| c.provider.clone());
+        fail("provider", provider.clone(), actual);
+    }
+    if let Some(model) = &expect.model
+        && Some(model.as_str()) != first_call.map(|c| c.model.as_str())
+    {
+        let actual = first_call.map_or_else(|| "no call".to_owned(), |c| c.model.clone());
+        fail("model", model.clone(), actual);
+    }
     if let Some(calls) = expect.model_calls
         && calls as usize != got.requests.len()
     {
@@ -518,6 +556,20 @@ async fn check(
             format!("matches /{pattern}/"),
             prompt.clone(),
         );
+    }
+    if !expect.messages_contain.is_empty() {
+        let sent: Vec<String> = first
+            .map(|r| r.messages.iter().map(message_text).collect())
+            .unwrap_or_default();
+        for text in &expect.messages_contain {
+            if !sent.iter().any(|m| m.contains(text.as_str())) {
+                fail(
+                    "messages_contain",
+                    format!("a message with {text:?}"),
+                    sent.join("\n---\n"),
+                );
+            }
+        }
     }
     let names: Vec<&str> = got.events.iter().map(|e| e.name().as_str()).collect();
     for name in &expect.events {

@@ -86,6 +86,14 @@ user_name = "Cat"
 text = "Cat lives in Oslo"
 key = true
 
+[[history]]
+role = "user"
+text = "I collect board games"
+
+[[history]]
+role = "assistant"
+text = "Which one is your favourite?"
+
 [[turns]]
 say = "!low roll two dice"
 model = [
@@ -101,6 +109,9 @@ reply_contains = ["Good luck"]
 reply_not_contains = ["sorry"]
 reply_matches = "^Two dice"
 tier = "low"
+provider = "openrouter"
+model = "anthropic/claude-sonnet-4"
+messages_contain = ["I collect board games", "Which one is your favourite?"]
 model_calls = 4
 tokens = 280
 tools_called = ["roll_dice"]
@@ -131,6 +142,15 @@ fn every_expectation_kind_passes_when_it_holds_and_fails_where_it_is_written() {
         .replace("[\"sorry\"]", "[\"dice\"]")
         .replace("\"^Two dice\"", "\"^Three dice\"")
         .replace("tier = \"low\"", "tier = \"high\"")
+        .replace("provider = \"openrouter\"", "provider = \"nanogpt\"")
+        .replace(
+            "model = \"anthropic/claude-sonnet-4\"",
+            "model = \"anthropic/claude-haiku\"",
+        )
+        .replace(
+            "\"Which one is your favourite?\"]",
+            "\"Which one do you like?\"]",
+        )
         .replace("model_calls = 4", "model_calls = 3")
         .replace("tokens = 280", "tokens = 1")
         .replace("tools_called = [\"roll_dice\"]", "tools_called = []")
@@ -174,6 +194,9 @@ fn every_expectation_kind_passes_when_it_holds_and_fails_where_it_is_written() {
         "reply_not_contains",
         "reply_matches",
         "tier",
+        "provider",
+        "model",
+        "messages_contain",
         "model_calls",
         "tokens",
         "tools_called",
@@ -186,10 +209,12 @@ fn every_expectation_kind_passes_when_it_holds_and_fails_where_it_is_written() {
         "memories",
         "memories_absent",
     ] {
-        let line = lines
-            .iter()
-            .position(|l| l.starts_with(&format!("{key} = ")))
-            .unwrap()
+        let expect = lines.iter().position(|l| *l == "[turns.expect]").unwrap();
+        let line = expect
+            + lines[expect..]
+                .iter()
+                .position(|l| l.starts_with(&format!("{key} = ")))
+                .unwrap()
             + 1;
         let column = key.len() + 4;
         let at = format!("  tests/fails.toml:{line}:{column}: turn 1, {key}\n");
