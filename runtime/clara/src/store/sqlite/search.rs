@@ -63,7 +63,9 @@ async fn search_shared(
     let Some(first) = queries.first() else {
         return Ok(Vec::new());
     };
-    let mut conn = pool.acquire().await.map_err(db)?;
+    if queries.iter().all(|query| query.limit == 0) {
+        return Ok(vec![Vec::new(); queries.len()]);
+    }
     let projects: Vec<Option<&str>> = queries.iter().map(|query| query.project).collect();
     let candidates: Vec<usize> = queries
         .iter()
@@ -74,16 +76,19 @@ async fn search_shared(
         .into_iter()
         .filter(|_| most > 0)
         .collect::<Vec<_>>();
+    // The two sides run at once, each on a connection of its own: the vector side's scan
+    // and the text side's statements use different threads. Each gives its connection back
+    // when done and none waits for a second while holding one, so searches that fill the
+    // pool still all finish.
     let text = async {
         if words.is_empty() {
             return Ok(None);
         }
+        let mut conn = pool.acquire().await.map_err(db)?;
         text_side(&mut conn, first.user_id, &projects, words, most)
             .await
             .map(Some)
     };
-    // The two sides run at once, each on a connection of its own: the vector side's scan
-    // and the text side's statements use different threads.
     let vector = async {
         let Some((model, vector)) = first.embedding.filter(|_| most > 0) else {
             return Ok(None);
@@ -132,6 +137,7 @@ async fn search_shared(
     }
     seqs.sort_unstable();
     seqs.dedup();
+    let mut conn = pool.acquire().await.map_err(db)?;
     let seqs = serde_json::to_string(&seqs).map_err(|e| StoreError::Database(e.to_string()))?;
     let rows: Vec<MemoryRow> = sqlx::query_as(memory_select!(
         "WHERE seq IN (SELECT value FROM json_each(?1))"

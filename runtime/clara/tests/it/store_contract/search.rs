@@ -19,6 +19,7 @@ contract!(
     scores_are_normalised,
     a_rare_word_is_found_among_very_common_ones,
     searches_together_answer_as_each_alone,
+    many_searches_at_once_all_finish,
 );
 
 async fn search_matches_words_despite_punctuation(store: Arc<dyn Store>) {
@@ -428,4 +429,45 @@ async fn searches_together_answer_as_each_alone(store: Arc<dyn Store>) {
             .unwrap()
             .is_empty()
     );
+}
+
+/// More searches at once than a store has connections: each side of a search takes a
+/// connection of its own, and none may hold one while waiting for another, or a full pool
+/// would stall every search until its acquire timeout.
+async fn many_searches_at_once_all_finish(store: Arc<dyn Store>) {
+    let model = "embed-3";
+    for i in 0..20usize {
+        let mut vector = vec![0.1; 8];
+        vector[i % 8] = 1.0;
+        let text = format!("fence note {i}");
+        store
+            .add_memory(embedded("ann", &text, model, &vector), i as i64 + 1)
+            .await
+            .unwrap();
+    }
+    let vector = [1.0, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1];
+    let base = MemoryQuery {
+        embedding: Some((model, vector.as_slice())),
+        ..query("ann", "fence note")
+    };
+    let pairs: Vec<[MemoryQuery<'_>; 2]> = (0..48)
+        .map(|_| {
+            [
+                base.clone(),
+                MemoryQuery {
+                    project: Some("house"),
+                    ..base.clone()
+                },
+            ]
+        })
+        .collect();
+    // A stalled pool fails its acquires after sqlx's timeout: the unwrap says so.
+    let searches = pairs
+        .iter()
+        .map(|pair| store.search_memories_together(pair));
+    for result in futures_util::future::join_all(searches).await {
+        let result = result.unwrap();
+        assert_eq!(result[0].len(), 10);
+        assert!(result[1].is_empty());
+    }
 }
