@@ -18,8 +18,8 @@ pub struct Cli {
 /// The commands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Write the shipped root (clara.toml, personas/, pipelines/, tools.d/, hooks/, schema/) to
-    /// a folder, then say what to run next.
+    /// Write the shipped root (clara.toml, personas/, pipelines/, tools.d/, hooks/, tests/,
+    /// schema/) to a folder, then say what to run next.
     Init(InitArgs),
     /// Load and check every file; print each problem as `path:line:col: message`.
     Validate(ValidateArgs),

@@ -439,3 +439,29 @@ fn prompt_snapshots_are_written_by_update_and_show_what_changed() {
             .contains("- Warm! You like")
     );
 }
+
+/// The fixtures `clara init` writes pass in the root it writes, whichever provider a
+/// MyPalClara `.env` chose.
+#[test]
+fn a_fresh_root_from_a_mypalclara_env_passes_its_fixtures() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = dir.path().join("mypalclara.env");
+    fs::write(
+        &env,
+        "LLM_PROVIDER=nanogpt\nNANOGPT_API_KEY=x\nNANOGPT_MODEL=some/model\n",
+    )
+    .unwrap();
+    let root = dir.path().join("root");
+    let init = support::clara(dir.path())
+        .arg("init")
+        .arg(&root)
+        .arg("--from-env")
+        .arg(&env)
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{init:?}");
+    let out = clara_test(&root, &[]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("2 cases: 2 passed, 0 failed ("), "{text}");
+}
