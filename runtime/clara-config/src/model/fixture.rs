@@ -1,6 +1,8 @@
 //! Conversation fixtures (`tests/*.toml|yaml`) for `clara test`: who talks where, what they
 //! already have, and per turn what the user says, what the model answers and what must follow.
 
+use std::collections::BTreeMap;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -110,6 +112,10 @@ pub struct FixtureTurn {
     /// follows the reply. A call past the last answer fails the case.
     #[serde(default)]
     pub model: Vec<ScriptedAnswer>,
+    /// Results for this turn's calls of these tools, by tool name, instead of running them
+    /// (an HTTP tool then reaches no network). Other tools run for real.
+    #[serde(default)]
+    pub tool_results: BTreeMap<String, String>,
     /// What must be true after the turn (and its memory work).
     #[serde(default)]
     pub expect: Expect,
@@ -203,7 +209,7 @@ pub struct Expect {
     /// A regular expression it matches.
     #[serde(default)]
     pub prompt_matches: Option<String>,
-    /// Texts the turn's first call carries in any of its messages, the history included.
+    /// Texts the turn's calls carry in their messages (the history, tool results).
     #[serde(default)]
     pub messages_contain: Vec<String>,
     /// Compare the whole system prompt with its snapshot, `tests/snapshots/FIXTURE.TURN.prompt`

@@ -13,6 +13,7 @@ mod test_case;
 mod test_model;
 mod test_report;
 mod test_snapshot;
+mod test_tools;
 pub mod validate;
 
 use std::path::Path;

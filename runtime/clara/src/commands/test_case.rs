@@ -21,6 +21,7 @@ use regex::Regex;
 
 use super::test_model::{AsProvider, Call, Calls};
 use super::test_snapshot::{Compared, Snapshots};
+use super::test_tools::{ToolScript, scripted as scripted_tools};
 
 /// How a case went.
 pub struct CaseResult {
@@ -128,7 +129,9 @@ async fn run_turns(
             (name.clone(), Arc::new(provider) as Arc<dyn Provider>)
         })
         .collect();
-    let tools = clara::tools::build(set, &clara::tools::http_client(), None).tools;
+    let tool_script = Arc::new(ToolScript::default());
+    let built = clara::tools::build(set, &clara::tools::http_client(), None).tools;
+    let tools = scripted_tools(built, &tool_script);
     let generation = Generation::new(Parts {
         config: set.clone(),
         providers,
@@ -172,6 +175,7 @@ async fn run_turns(
     }
     for (index, turn) in case.turns.iter().enumerate() {
         clock.advance(turn.after_minutes as i64 * 60_000);
+        tool_script.set(&turn.tool_results);
         let (requests_before, events_before) = (model.requests().len(), events.events().len());
         let calls_before = calls.all().len();
         for (call, answer) in turn.model.iter().enumerate() {
@@ -558,9 +562,11 @@ async fn check(
         );
     }
     if !expect.messages_contain.is_empty() {
-        let sent: Vec<String> = first
-            .map(|r| r.messages.iter().map(message_text).collect())
-            .unwrap_or_default();
+        let sent: Vec<String> = got
+            .requests
+            .iter()
+            .flat_map(|r| r.messages.iter().map(message_text))
+            .collect();
         for text in &expect.messages_contain {
             if !sent.iter().any(|m| m.contains(text.as_str())) {
                 fail(

@@ -103,6 +103,8 @@ model = [
     { reply = '{"memory": [{"id": "new", "text": "Cat likes dice games", "event": "ADD", "is_key": false}]}' },
 ]
 
+tool_results = { roll_dice = "rolled: 4 and 2" }
+
 [turns.expect]
 reply = "Two dice rolled.\nGood luck!"
 reply_contains = ["Good luck"]
@@ -111,7 +113,7 @@ reply_matches = "^Two dice"
 tier = "low"
 provider = "openrouter"
 model = "anthropic/claude-sonnet-4"
-messages_contain = ["I collect board games", "Which one is your favourite?"]
+messages_contain = ["I collect board games", "Which one is your favourite?", "rolled: 4 and 2"]
 model_calls = 4
 tokens = 280
 tools_called = ["roll_dice"]
@@ -147,10 +149,7 @@ fn every_expectation_kind_passes_when_it_holds_and_fails_where_it_is_written() {
             "model = \"anthropic/claude-sonnet-4\"",
             "model = \"anthropic/claude-haiku\"",
         )
-        .replace(
-            "\"Which one is your favourite?\"]",
-            "\"Which one do you like?\"]",
-        )
+        .replace("\"rolled: 4 and 2\"]", "\"rolled: 6 and 6\"]")
         .replace("model_calls = 4", "model_calls = 3")
         .replace("tokens = 280", "tokens = 1")
         .replace("tools_called = [\"roll_dice\"]", "tools_called = []")
@@ -313,7 +312,7 @@ fn broken_fixture_files_are_reported_at_their_positions() {
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
     for problem in [
-        "tests/broken.toml:4:1: unknown key `colour`; expected one of: after_minutes, expect, model, say\n",
+        "tests/broken.toml:4:1: unknown key `colour`; expected one of: after_minutes, expect, model, say, tool_results\n",
         "tests/wrong.toml:1:12: no pipeline `nope` in pipelines/ (there are: chat, check_in, session_summary)\n",
         "tests/wrong.toml:2:9: `start` is not an RFC 3339 time, like 2026-01-05T09:00:00Z\n",
         "tests/wrong.toml:5:10: `status` goes with `error`: add the error's message\n",
