@@ -160,6 +160,17 @@ pub struct ChatRequest {
 }
 
 impl ChatRequest {
+    /// The model `provider` answers this request with: an explicit model wins, else the
+    /// tier's (see [`model_for_call`](clara_config::model::provider::ProviderConfig::model_for_call)).
+    pub fn model_on(&self, provider: &clara_config::model::provider::ProviderConfig) -> String {
+        match &self.model {
+            Some(model) => model.clone(),
+            None => provider
+                .model_for_call(self.tier, !self.tools.is_empty())
+                .to_owned(),
+        }
+    }
+
     /// A streamed request for `messages` with no tools, on the base model.
     pub fn new(messages: Vec<Message>) -> Self {
         ChatRequest {

@@ -67,12 +67,8 @@ impl Provider for AsProvider {
         request: &'a ChatRequest,
         on_delta: DeltaSink<'a>,
     ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
-        // As the HTTP provider picks it: an explicit model wins, else the tier's.
-        let model = request.model.clone().unwrap_or_else(|| {
-            self.config
-                .model_for_call(request.tier, !request.tools.is_empty())
-                .to_owned()
-        });
+        // As the HTTP provider picks it.
+        let model = request.model_on(&self.config);
         self.calls
             .0
             .lock()

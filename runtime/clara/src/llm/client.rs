@@ -110,12 +110,7 @@ impl Provider for HttpProvider {
                 text_only = without_images(request);
                 &text_only
             };
-            let model = match &request.model {
-                Some(model) => model.clone(),
-                None => config
-                    .model_for_call(request.tier, !request.tools.is_empty())
-                    .to_owned(),
-            };
+            let model = request.model_on(config);
             let xml = !request.tools.is_empty()
                 && request.tool_call_mode.unwrap_or(config.tool_call_mode) == ToolCallMode::Xml;
             let prepared = xml.then(|| xml_tools::prepare(request));

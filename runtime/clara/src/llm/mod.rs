@@ -160,11 +160,7 @@ impl Provider for Unavailable {
         _on_delta: DeltaSink<'a>,
     ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
         // Named by the model this call wanted, as a working provider's errors are.
-        let model = request.model.clone().unwrap_or_else(|| {
-            self.config
-                .model_for_call(request.tier, !request.tools.is_empty())
-                .to_owned()
-        });
+        let model = request.model_on(&self.config);
         Box::pin(async move {
             Err(ProviderError {
                 model,
