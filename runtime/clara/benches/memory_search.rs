@@ -254,9 +254,14 @@ async fn sqlite_run(
         path: "clara.db".to_owned(),
         cache_mib: clara_config::model::store::DEFAULT_SQLITE_CACHE_MIB,
     };
-    let store = clara::store::open(&config, dir, &Env::default())
-        .await
-        .expect("open sqlite");
+    let store = clara::store::open(
+        &config,
+        dir,
+        &Env::default(),
+        clara::store::Access::ReadWrite,
+    )
+    .await
+    .expect("open sqlite");
     let started = Instant::now();
     let mut ids = HashMap::with_capacity(data.memories.len());
     for (i, (vector, text)) in data.memories.iter().zip(&data.texts).enumerate() {
@@ -293,9 +298,14 @@ async fn postgres_run(
         max_connections: 4,
         hnsw_ef_search: 100,
     };
-    let store = clara::store::open(&config, Path::new("."), &env)
-        .await
-        .expect("open postgres");
+    let store = clara::store::open(
+        &config,
+        Path::new("."),
+        &env,
+        clara::store::Access::ReadWrite,
+    )
+    .await
+    .expect("open postgres");
     let started = Instant::now();
     let mut conn = PgConnection::connect(&url).await.expect("connect");
     let last = data.memories.len() - 1;

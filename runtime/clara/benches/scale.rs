@@ -383,7 +383,9 @@ fn postgres_config() -> StoreConfig {
 
 async fn open_store(config: &StoreConfig, root: &Path, url: &str) -> Arc<dyn Store> {
     let env = Env::from_vars([("CLARA_SCALE_PG_URL".to_owned(), url.to_owned())]);
-    clara::store::open(config, root, &env).await.unwrap()
+    clara::store::open(config, root, &env, clara::store::Access::ReadWrite)
+        .await
+        .unwrap()
 }
 
 fn now_ms() -> i64 {

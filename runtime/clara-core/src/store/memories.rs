@@ -26,6 +26,9 @@ pub trait Memories: Send + Sync {
     /// Deletes a memory and records a `Delete` (the history stays).
     fn delete_memory<'a>(&'a self, id: &'a str, now: Millis) -> BoxFuture<'a, StoreResult<()>>;
 
+    /// Every live memory of `user`, oldest first.
+    fn memories_of<'a>(&'a self, user: &'a str) -> BoxFuture<'a, StoreResult<Vec<Memory>>>;
+
     /// A memory by id.
     fn memory<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<Option<Memory>>>;
 

@@ -21,7 +21,7 @@ pub use sessions::Sessions;
 pub use task_leases::TaskLeases;
 pub use types::{
     ChannelModeSetting, Job, Memory, MemoryChange, MemoryEvent, MemoryQuery, NewMemory,
-    ScoredMemory, Session, StoreError, StoredMessage, TaskRun,
+    ScoredMemory, Session, SessionQuery, StoreError, StoredMessage, TaskRun,
 };
 
 /// Milliseconds since the Unix epoch. Every time in the store is one of these, in UTC.

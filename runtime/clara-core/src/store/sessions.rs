@@ -1,6 +1,6 @@
 //! The sessions of each user in each conversation, and the messages written in them.
 
-use super::{Millis, Session, StoreResult, StoredMessage};
+use super::{Millis, Session, SessionQuery, StoreResult, StoredMessage};
 use crate::llm::{BoxFuture, Role};
 
 /// Sessions and their messages: at most one open session per user and conversation, each
@@ -39,6 +39,13 @@ pub trait Sessions: Send + Sync {
 
     /// A session by id.
     fn session<'a>(&'a self, session: &'a str) -> BoxFuture<'a, StoreResult<Option<Session>>>;
+
+    /// The sessions `query` chooses, oldest first: at most `query.limit`, the most recently
+    /// started ones.
+    fn find_sessions<'a>(
+        &'a self,
+        query: &'a SessionQuery,
+    ) -> BoxFuture<'a, StoreResult<Vec<Session>>>;
 
     /// Open sessions with no activity since `before`, least recently active first, at most
     /// `limit`: the ones gone idle, to be ended and summarised in the background.

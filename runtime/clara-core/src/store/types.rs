@@ -43,6 +43,35 @@ pub struct StoredMessage {
     pub created_at: Millis,
 }
 
+/// Which sessions to look at: every field set narrows the choice.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionQuery {
+    /// Only this user's sessions.
+    pub user_id: Option<String>,
+    /// Only sessions in this conversation (`dm-…` or `channel-…`).
+    pub conversation: Option<String>,
+    /// Only the session with this id.
+    pub session_id: Option<String>,
+    /// Only sessions active at or after this time.
+    pub since: Option<Millis>,
+    /// Only sessions started before this time.
+    pub until: Option<Millis>,
+    /// At most this many, the most recently started (returned oldest first).
+    pub limit: u32,
+}
+
+impl SessionQuery {
+    /// Whether `session` is one this query chooses (its limit aside).
+    pub fn matches(&self, session: &Session) -> bool {
+        let is = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+        is(&self.user_id, &session.user_id)
+            && is(&self.conversation, &session.conversation)
+            && is(&self.session_id, &session.id)
+            && self.since.is_none_or(|t| session.last_activity_at >= t)
+            && self.until.is_none_or(|t| session.started_at < t)
+    }
+}
+
 /// A long-term memory: one fact about a user.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Memory {

@@ -16,7 +16,8 @@ pub async fn run(root: &Path) -> anyhow::Result<ExitCode> {
             StoreConfig::Sqlite { path, .. } => format!("sqlite {}", set.root.join(path).display()),
             StoreConfig::Postgres { url_env, .. } => format!("postgres ${url_env}"),
         };
-        match clara::store::open(config, &set.root, &set.env).await {
+        match clara::store::open(config, &set.root, &set.env, clara::store::Access::ReadWrite).await
+        {
             Ok(_) => println!("store `{name}` ({place}): schema up to date"),
             Err(error) => {
                 eprintln!("store `{name}` ({place}): {error}");

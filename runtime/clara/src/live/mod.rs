@@ -87,7 +87,7 @@ impl Live {
         events: Arc<dyn EventSink>,
     ) -> Result<Arc<Live>, LiveError> {
         let set = loader().map_err(LiveError::Config)?;
-        let store = open_default(&set).await?;
+        let store = open_default(&set, crate::store::Access::ReadWrite).await?;
         let client = crate::tools::http_client();
         let mcp = McpServers::new(client.clone());
         let providers = Providers::build(&set.clara.value, &set.env);

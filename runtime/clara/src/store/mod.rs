@@ -16,18 +16,33 @@ use clara_core::store::{Store, StoreError, StoreResult};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
-/// Opens the store `config` describes. A SQLite path is relative to `root`; its folders and
-/// file are created on first run. A Postgres URL is read from the environment variable the
-/// config names. Either way migrations are applied.
+/// How a command uses a store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Reads and writes: a SQLite file and its folders are created when missing, and
+    /// migrations are applied.
+    ReadWrite,
+    /// Only reads an existing, current database: nothing is created or migrated and every
+    /// write fails (for commands that only look, like `clara replay`).
+    ReadOnly,
+}
+
+/// Opens the store `config` describes. A SQLite path is relative to `root`. A Postgres URL is
+/// read from the environment variable the config names.
 pub async fn open(
     config: &StoreConfig,
     root: &Path,
     env: &Env,
+    access: Access,
 ) -> Result<Arc<dyn Store>, StoreError> {
     match config {
-        StoreConfig::Sqlite { path, cache_mib } => Ok(Arc::new(
-            SqliteStore::open(&root.join(path), *cache_mib).await?,
-        )),
+        StoreConfig::Sqlite { path, cache_mib } => {
+            let path = root.join(path);
+            Ok(Arc::new(match access {
+                Access::ReadWrite => SqliteStore::open(&path, *cache_mib).await?,
+                Access::ReadOnly => SqliteStore::open_read_only(&path, *cache_mib).await?,
+            }))
+        }
         StoreConfig::Postgres {
             url_env,
             max_connections,
@@ -38,7 +53,14 @@ pub async fn open(
                     "environment variable `{url_env}` (the Postgres URL) is not set"
                 ))
             })?;
-            let store = PostgresStore::connect(url, *max_connections, *hnsw_ef_search).await?;
+            let store = match access {
+                Access::ReadWrite => {
+                    PostgresStore::connect(url, *max_connections, *hnsw_ef_search).await?
+                }
+                Access::ReadOnly => {
+                    PostgresStore::connect_read_only(url, *max_connections, *hnsw_ef_search).await?
+                }
+            };
             Ok(Arc::new(store))
         }
     }
@@ -74,7 +96,7 @@ pub struct OpenError {
 }
 
 /// Opens the default store (`defaults.store`) of `set`.
-pub async fn open_default(set: &ConfigSet) -> Result<Arc<dyn Store>, OpenError> {
+pub async fn open_default(set: &ConfigSet, access: Access) -> Result<Arc<dyn Store>, OpenError> {
     let name = &set.clara.value.defaults.store;
     let config = set
         .clara
@@ -82,7 +104,7 @@ pub async fn open_default(set: &ConfigSet) -> Result<Arc<dyn Store>, OpenError> 
         .stores
         .get(name)
         .expect("validated: the default store exists");
-    open(config, &set.root, &set.env)
+    open(config, &set.root, &set.env, access)
         .await
         .map_err(|source| OpenError {
             name: name.clone(),

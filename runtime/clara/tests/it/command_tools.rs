@@ -223,7 +223,9 @@ async fn the_shipped_python_tool_runs_code_in_a_temporary_folder() {
         .expect("offered once enabled");
     assert!(python.policy().admin_only);
     assert!(python.spec().description.contains("not a security sandbox"));
-    let store = clara::store::open_default(&set).await.unwrap();
+    let store = clara::store::open_default(&set, clara::store::Access::ReadWrite)
+        .await
+        .unwrap();
     let clock = clara_core::engine::ManualClock::new(0);
     let context = clara_core::engine::ToolContext {
         user_id: "ann",

@@ -27,6 +27,7 @@ async fn setup(max_bytes: u64) -> Setup {
         },
         &root,
         &clara_config::Env::default(),
+        clara::store::Access::ReadWrite,
     )
     .await
     .unwrap();

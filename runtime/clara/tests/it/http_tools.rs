@@ -184,7 +184,9 @@ async fn the_shipped_github_tools_call_the_api_as_documented() {
     ]);
     let set = clara_config::load_with_env(root.path(), env)
         .expect("the shipped root with GitHub tools enabled validates");
-    let store = clara::store::open_default(&set).await.unwrap();
+    let store = clara::store::open_default(&set, clara::store::Access::ReadWrite)
+        .await
+        .unwrap();
     let tools = clara::tools::build(&set, &clara::tools::http_client(), None);
     let tool = |name: &str| {
         tools

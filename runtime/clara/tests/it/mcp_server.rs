@@ -61,7 +61,9 @@ fn find(sources: &[Arc<dyn ToolSource>], name: &str) -> Arc<dyn Tool> {
 
 /// Calls a tool the way the tool loop does.
 async fn call(set: &ConfigSet, tool: &dyn Tool, arguments: Value) -> Result<String, String> {
-    let store: Arc<dyn Store> = clara::store::open_default(set).await.unwrap();
+    let store: Arc<dyn Store> = clara::store::open_default(set, clara::store::Access::ReadWrite)
+        .await
+        .unwrap();
     let clock = ManualClock::new(0);
     let context = ToolContext {
         user_id: "u",

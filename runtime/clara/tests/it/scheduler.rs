@@ -149,7 +149,9 @@ async fn runs_missed_while_down_follow_the_tasks_policy() {
         Env::from_vars([("OPENROUTER_API_KEY".to_owned(), "k".to_owned())]),
     )
     .unwrap();
-    let store = clara::store::open_default(&set).await.unwrap();
+    let store = clara::store::open_default(&set, clara::store::Access::ReadWrite)
+        .await
+        .unwrap();
     let now = chrono::Utc::now().timestamp_millis();
     for name in ["catch-up", "skip-it"] {
         let due = now - 300_000;

@@ -124,6 +124,18 @@ impl Memories for InMemoryStore {
         })
     }
 
+    fn memories_of<'a>(&'a self, user: &'a str) -> BoxFuture<'a, StoreResult<Vec<Memory>>> {
+        // Live memories are kept by sequence number: the order they were added.
+        self.with(|state| {
+            Ok(state
+                .memories
+                .values()
+                .filter(|m| m.memory.user_id == user)
+                .map(|m| m.memory.clone())
+                .collect())
+        })
+    }
+
     fn key_memories<'a>(
         &'a self,
         user: &'a str,

@@ -2,7 +2,9 @@
 
 use super::{InMemoryStore, State};
 use crate::llm::{BoxFuture, Role};
-use crate::store::{Millis, Session, Sessions, StoreError, StoreResult, StoredMessage};
+use crate::store::{
+    Millis, Session, SessionQuery, Sessions, StoreError, StoreResult, StoredMessage,
+};
 
 impl State {
     fn open_session(&self, user: &str, conversation: &str) -> Option<&Session> {
@@ -88,6 +90,27 @@ impl Sessions for InMemoryStore {
 
     fn session<'a>(&'a self, session: &'a str) -> BoxFuture<'a, StoreResult<Option<Session>>> {
         self.with(|state| Ok(state.sessions.iter().find(|s| s.id == session).cloned()))
+    }
+
+    fn find_sessions<'a>(
+        &'a self,
+        query: &'a SessionQuery,
+    ) -> BoxFuture<'a, StoreResult<Vec<Session>>> {
+        self.with(|state| {
+            let mut found: Vec<(usize, &Session)> = state
+                .sessions
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| query.matches(s))
+                .collect();
+            found.sort_by_key(|(at, s)| (s.started_at, *at));
+            let skip = found.len().saturating_sub(query.limit as usize);
+            Ok(found
+                .into_iter()
+                .skip(skip)
+                .map(|(_, s)| s.clone())
+                .collect())
+        })
     }
 
     fn idle_sessions(

@@ -16,12 +16,14 @@ use std::sync::{Mutex, PoisonError};
 use clara_core::llm::{BoxFuture, Role};
 use clara_core::store::{
     ChannelModeSetting, ChannelModes, Job, JobQueue, Memories, Memory, MemoryChange, MemoryQuery,
-    Millis, NewMemory, ScoredMemory, Session, Sessions, StoreError, StoreResult, StoredMessage,
-    TaskLeases, TaskRun,
+    Millis, NewMemory, ScoredMemory, Session, SessionQuery, Sessions, StoreError, StoreResult,
+    StoredMessage, TaskLeases, TaskRun,
 };
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::PgPoolOptions;
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 /// The schema, embedded at compile time.
 static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
@@ -57,6 +59,42 @@ impl PostgresStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Database(format!("migration failed: {e}")))?;
+        Ok(PostgresStore {
+            pool,
+            ef_search: ef_search.clamp(EF_SEARCH_RANGE.0, EF_SEARCH_RANGE.1),
+            indexed_dims: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Connects to the database at `url` for reading only: every transaction is read-only and
+    /// nothing is migrated, so a command that only looks (`clara replay`) cannot change what it
+    /// reads. A database older than this clara's schema is refused: `clara migrate` first.
+    pub async fn connect_read_only(
+        url: &str,
+        max_connections: u32,
+        ef_search: u32,
+    ) -> Result<PostgresStore, StoreError> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Database(format!("cannot connect to Postgres: {e}")))?
+            .options([("default_transaction_read_only", "on")]);
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Database(format!("cannot connect to Postgres: {e}")))?;
+        let applied: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&pool)
+                .await
+                .map_err(|e| {
+                    StoreError::Database(format!("the database is not a clara database: {e}"))
+                })?;
+        if applied < MIGRATOR.iter().map(|m| m.version).max() {
+            return Err(StoreError::Database(
+                "the database has an older schema than this clara; run `clara migrate` first"
+                    .to_owned(),
+            ));
+        }
         Ok(PostgresStore {
             pool,
             ef_search: ef_search.clamp(EF_SEARCH_RANGE.0, EF_SEARCH_RANGE.1),
@@ -136,6 +174,13 @@ impl Sessions for PostgresStore {
         Box::pin(sessions::session(&self.pool, session))
     }
 
+    fn find_sessions<'a>(
+        &'a self,
+        query: &'a SessionQuery,
+    ) -> BoxFuture<'a, StoreResult<Vec<Session>>> {
+        Box::pin(sessions::find_sessions(&self.pool, query))
+    }
+
     fn idle_sessions(
         &self,
         before: Millis,
@@ -210,6 +255,10 @@ impl Memories for PostgresStore {
 
     fn delete_memory<'a>(&'a self, id: &'a str, now: Millis) -> BoxFuture<'a, StoreResult<()>> {
         Box::pin(memories::delete_memory(&self.pool, id, now))
+    }
+
+    fn memories_of<'a>(&'a self, user: &'a str) -> BoxFuture<'a, StoreResult<Vec<Memory>>> {
+        Box::pin(memories::memories_of(&self.pool, user))
     }
 
     fn memory<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<Option<Memory>>> {

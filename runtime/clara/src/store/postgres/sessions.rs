@@ -1,7 +1,7 @@
 //! Sessions and their messages.
 
 use clara_core::llm::Role;
-use clara_core::store::{Millis, Session, StoreError, StoreResult, StoredMessage};
+use clara_core::store::{Millis, Session, SessionQuery, StoreError, StoreResult, StoredMessage};
 use sqlx::PgPool;
 
 use crate::store::rows::{
@@ -117,6 +117,28 @@ pub(super) async fn idle_sessions(
     .await
     .map_err(db)?;
     Ok(rows.into_iter().map(Session::from).collect())
+}
+
+/// The sessions `query` chooses: the newest `limit` of them, oldest first.
+pub(super) async fn find_sessions(
+    pool: &PgPool,
+    query: &SessionQuery,
+) -> StoreResult<Vec<Session>> {
+    let rows: Vec<SessionRow> = sqlx::query_as(session_select!(
+        "WHERE ($1::TEXT IS NULL OR user_id = $1) AND ($2::TEXT IS NULL OR conversation = $2) ",
+        "AND ($3::TEXT IS NULL OR id = $3) AND ($4::BIGINT IS NULL OR last_activity_at >= $4) ",
+        "AND ($5::BIGINT IS NULL OR started_at < $5) ORDER BY started_at DESC, id DESC LIMIT $6"
+    ))
+    .bind(query.user_id.as_deref())
+    .bind(query.conversation.as_deref())
+    .bind(query.session_id.as_deref())
+    .bind(query.since)
+    .bind(query.until)
+    .bind(i64::from(query.limit))
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    Ok(rows.into_iter().rev().map(Session::from).collect())
 }
 
 /// A session by id.

@@ -190,6 +190,16 @@ pub(super) async fn memory_history(pool: &SqlitePool, id: &str) -> StoreResult<V
     rows.into_iter().map(ChangeRow::into_change).collect()
 }
 
+/// Every live memory of `user`, oldest first.
+pub(super) async fn memories_of(pool: &SqlitePool, user: &str) -> StoreResult<Vec<Memory>> {
+    let rows: Vec<MemoryRow> = sqlx::query_as(memory_select!("WHERE user_id = ?1 ORDER BY seq"))
+        .bind(user)
+        .fetch_all(pool)
+        .await
+        .map_err(db)?;
+    Ok(rows.into_iter().map(Memory::from).collect())
+}
+
 /// A user's key memories, most recently changed first.
 pub(super) async fn key_memories(
     pool: &SqlitePool,

@@ -27,8 +27,8 @@ use std::time::Duration;
 use clara_core::llm::{BoxFuture, Role};
 use clara_core::store::{
     ChannelModeSetting, ChannelModes, Job, JobQueue, Memories, Memory, MemoryChange, MemoryQuery,
-    Millis, NewMemory, ScoredMemory, Session, Sessions, StoreError, StoreResult, StoredMessage,
-    TaskLeases, TaskRun,
+    Millis, NewMemory, ScoredMemory, Session, SessionQuery, Sessions, StoreError, StoreResult,
+    StoredMessage, TaskLeases, TaskRun,
 };
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -49,6 +49,34 @@ const MAX_READERS: u32 = 8;
 /// connection a cache of its own, which by default (2 MiB each) grows with the pool.
 fn cache_kib_each(cache_mib: u32) -> u32 {
     (cache_mib.max(1) * 1024 / (MAX_READERS + 1)).max(64)
+}
+
+/// How every connection to the database at `path` is set up.
+fn connect_options(path: &Path, cache_mib: u32) -> SqliteConnectOptions {
+    SqliteConnectOptions::new()
+        .filename(path)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(BUSY_TIMEOUT)
+        // Negative: a size in KiB rather than in pages.
+        .pragma("cache_size", format!("-{}", cache_kib_each(cache_mib)))
+}
+
+/// The pool of reader connections.
+async fn reader_pool(options: &SqliteConnectOptions) -> Result<SqlitePool, sqlx::Error> {
+    // A local file does not drop connections, so the pool skips the ping before each use
+    // (one round trip to the connection's thread per query saved).
+    SqlitePoolOptions::new()
+        .max_connections(MAX_READERS)
+        .test_before_acquire(false)
+        .connect_with(options.clone())
+        .await
+}
+
+/// The error for a database at `path` that cannot be opened.
+fn cannot_open(path: &Path) -> impl Fn(sqlx::Error) -> StoreError + Copy + '_ {
+    move |e| StoreError::Database(format!("cannot open {}: {e}", path.display()))
 }
 
 /// A [`Store`](clara_core::store::Store) in a SQLite database.
@@ -110,17 +138,8 @@ impl SqliteStore {
                 StoreError::Database(format!("cannot create {}: {e}", parent.display()))
             })?;
         }
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT)
-            // Negative: a size in KiB rather than in pages.
-            .pragma("cache_size", format!("-{}", cache_kib_each(cache_mib)));
-        let cannot_open =
-            |e: sqlx::Error| StoreError::Database(format!("cannot open {}: {e}", path.display()));
+        let options = connect_options(path, cache_mib).create_if_missing(true);
+        let cannot_open = cannot_open(path);
         // Created here once; every later connection opens the file it finds and never makes
         // a new empty one in place of a database deleted while clara runs.
         SqliteConnection::connect_with(&options)
@@ -131,14 +150,7 @@ impl SqliteStore {
             .map_err(cannot_open)?;
         let file = DatabaseFile::of(path)?;
         let options = options.create_if_missing(false);
-        // A local file does not drop connections, so the pool skips the ping before each
-        // use (one round trip to the connection's thread per query saved).
-        let pool = SqlitePoolOptions::new()
-            .max_connections(MAX_READERS)
-            .test_before_acquire(false)
-            .connect_with(options.clone())
-            .await
-            .map_err(cannot_open)?;
+        let pool = reader_pool(&options).await.map_err(cannot_open)?;
         // sqlx takes no lock around SQLite migrations: two processes opening a new database
         // at once would both try to create its tables. An OS lock next to the file takes turns.
         let lock = migration_lock(path).await?;
@@ -152,6 +164,44 @@ impl SqliteStore {
             pool,
             writer: Arc::new(Mutex::new(writer)),
             file: Arc::new(file),
+            vectors: Arc::default(),
+        })
+    }
+
+    /// Opens the existing database at `path` for reading only: nothing is created or migrated
+    /// and every write fails, so a command that only looks (`clara replay`) cannot change what
+    /// it reads. A database older than this clara's schema is refused: `clara migrate` first.
+    pub async fn open_read_only(path: &Path, cache_mib: u32) -> Result<SqliteStore, StoreError> {
+        if !path.is_file() {
+            return Err(StoreError::Database(format!(
+                "there is no database at {}",
+                path.display()
+            )));
+        }
+        let options = connect_options(path, cache_mib).read_only(true);
+        let cannot_open = cannot_open(path);
+        let pool = reader_pool(&options).await.map_err(cannot_open)?;
+        let applied: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&pool)
+                .await
+                .map_err(|e| {
+                    StoreError::Database(format!("{} is not a clara database: {e}", path.display()))
+                })?;
+        let needed = MIGRATOR.iter().map(|m| m.version).max();
+        if applied < needed {
+            return Err(StoreError::Database(format!(
+                "the database at {} has an older schema than this clara; run `clara migrate` first",
+                path.display()
+            )));
+        }
+        let writer = SqliteConnection::connect_with(&options)
+            .await
+            .map_err(cannot_open)?;
+        Ok(SqliteStore {
+            pool,
+            writer: Arc::new(Mutex::new(writer)),
+            file: Arc::new(DatabaseFile::of(path)?),
             vectors: Arc::default(),
         })
     }
@@ -247,6 +297,13 @@ impl Sessions for SqliteStore {
 
     fn session<'a>(&'a self, session: &'a str) -> BoxFuture<'a, StoreResult<Option<Session>>> {
         Box::pin(sessions::session(&self.pool, session))
+    }
+
+    fn find_sessions<'a>(
+        &'a self,
+        query: &'a SessionQuery,
+    ) -> BoxFuture<'a, StoreResult<Vec<Session>>> {
+        Box::pin(sessions::find_sessions(&self.pool, query))
     }
 
     fn idle_sessions(
@@ -346,6 +403,10 @@ impl Memories for SqliteStore {
         Box::pin(async move {
             memories::delete_memory(&mut *self.writer().await?, &self.vectors, id, now).await
         })
+    }
+
+    fn memories_of<'a>(&'a self, user: &'a str) -> BoxFuture<'a, StoreResult<Vec<Memory>>> {
+        Box::pin(memories::memories_of(&self.pool, user))
     }
 
     fn memory<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<Option<Memory>>> {

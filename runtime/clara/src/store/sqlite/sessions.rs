@@ -1,7 +1,7 @@
 //! Sessions and their messages.
 
 use clara_core::llm::Role;
-use clara_core::store::{Millis, Session, StoreError, StoreResult, StoredMessage};
+use clara_core::store::{Millis, Session, SessionQuery, StoreError, StoreResult, StoredMessage};
 use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::store::rows::{
@@ -125,6 +125,28 @@ pub(super) async fn idle_sessions(
     .await
     .map_err(db)?;
     Ok(rows.into_iter().map(Session::from).collect())
+}
+
+/// The sessions `query` chooses: the newest `limit` of them, oldest first.
+pub(super) async fn find_sessions(
+    pool: &SqlitePool,
+    query: &SessionQuery,
+) -> StoreResult<Vec<Session>> {
+    let rows: Vec<SessionRow> = sqlx::query_as(session_select!(
+        "WHERE (?1 IS NULL OR user_id = ?1) AND (?2 IS NULL OR conversation = ?2) ",
+        "AND (?3 IS NULL OR id = ?3) AND (?4 IS NULL OR last_activity_at >= ?4) ",
+        "AND (?5 IS NULL OR started_at < ?5) ORDER BY started_at DESC, rowid DESC LIMIT +?6"
+    ))
+    .bind(query.user_id.as_deref())
+    .bind(query.conversation.as_deref())
+    .bind(query.session_id.as_deref())
+    .bind(query.since)
+    .bind(query.until)
+    .bind(i64::from(query.limit))
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    Ok(rows.into_iter().rev().map(Session::from).collect())
 }
 
 /// A session by id.

@@ -12,6 +12,7 @@ contract!(
     update_without_embedding_keeps_it_only_for_same_text,
     key_memories_are_per_user_newest_first,
     memories_to_embed_and_set_embedding,
+    memories_of_a_user_are_the_live_ones_oldest_first,
 );
 
 async fn memory_changes_leave_exact_history(store: Arc<dyn Store>) {
@@ -220,4 +221,34 @@ async fn memories_to_embed_and_set_embedding(store: Arc<dyn Store>) {
         ["old model"],
         "the new vector is searchable"
     );
+}
+
+async fn memories_of_a_user_are_the_live_ones_oldest_first(store: Arc<dyn Store>) {
+    let pasta = store
+        .add_memory(memory("ann", None, "Ann had pasta"), 1)
+        .await
+        .unwrap();
+    store
+        .add_memory(memory("bob", None, "Bob is a pilot"), 2)
+        .await
+        .unwrap();
+    let porto = store
+        .add_memory(memory("ann", Some("home"), "Ann lives in Porto"), 3)
+        .await
+        .unwrap();
+    store
+        .add_memory(memory("ann", None, "Ann has a sister"), 4)
+        .await
+        .unwrap();
+    // An update keeps a memory's place; a deleted memory is gone.
+    store
+        .update_memory(&pasta.id, "Ann loves pasta", false, None, 5)
+        .await
+        .unwrap();
+    store.delete_memory(&porto.id, 6).await.unwrap();
+    let anns = store.memories_of("ann").await.unwrap();
+    let texts: Vec<&str> = anns.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts, ["Ann loves pasta", "Ann has a sister"]);
+    assert_eq!((anns[0].created_at, anns[0].updated_at), (1, 5));
+    assert!(store.memories_of("carol").await.unwrap().is_empty());
 }

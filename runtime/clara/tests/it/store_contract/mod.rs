@@ -63,9 +63,14 @@ async fn sqlite_store(dir: &Path) -> Arc<dyn Store> {
         path: "data/clara.db".to_owned(),
         cache_mib: clara_config::model::store::DEFAULT_SQLITE_CACHE_MIB,
     };
-    clara::store::open(&config, dir, &Env::default())
-        .await
-        .expect("open sqlite store")
+    clara::store::open(
+        &config,
+        dir,
+        &Env::default(),
+        clara::store::Access::ReadWrite,
+    )
+    .await
+    .expect("open sqlite store")
 }
 
 /// The variable holding the test server's URL; the Postgres tests are ignored without it.
@@ -86,7 +91,7 @@ async fn postgres_store() -> (Arc<dyn Store>, TestDatabase) {
     };
     let env = Env::from_vars([(POSTGRES_URL_VAR.to_owned(), db.url.clone())]);
     let root = std::env::temp_dir();
-    let store = clara::store::open(&config, &root, &env)
+    let store = clara::store::open(&config, &root, &env, clara::store::Access::ReadWrite)
         .await
         .expect("open postgres store");
     (store, db)
@@ -159,8 +164,13 @@ async fn postgres_without_its_url_variable_says_which_is_missing() {
         max_connections: 1,
         hnsw_ef_search: 10,
     };
-    let Err(StoreError::Database(message)) =
-        clara::store::open(&config, Path::new("."), &Env::default()).await
+    let Err(StoreError::Database(message)) = clara::store::open(
+        &config,
+        Path::new("."),
+        &Env::default(),
+        clara::store::Access::ReadWrite,
+    )
+    .await
     else {
         panic!("a missing URL variable must be an error");
     };

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use clara_core::llm::Role;
-use clara_core::store::{Store, StoreError};
+use clara_core::store::{SessionQuery, Store, StoreError};
 
 contract!(
     sessions_open_start_end_and_link,
@@ -13,6 +13,7 @@ contract!(
     a_repeat_is_the_users_text_again_within_the_window,
     session_summary_and_missing_sessions,
     messages_keep_order_limit_and_move_last_activity,
+    find_sessions_narrows_by_each_field_and_keeps_the_newest,
 );
 
 async fn sessions_open_start_end_and_link(store: Arc<dyn Store>) {
@@ -278,4 +279,94 @@ async fn messages_keep_order_limit_and_move_last_activity(store: Arc<dyn Store>)
 
     let read = store.session(&session.id).await.unwrap().unwrap();
     assert_eq!((read.started_at, read.last_activity_at), (100, 203));
+}
+
+async fn find_sessions_narrows_by_each_field_and_keeps_the_newest(store: Arc<dyn Store>) {
+    let (first, _) = store
+        .start_session("ann", "dm-ann", None, 1_000)
+        .await
+        .unwrap();
+    store
+        .add_message(&first.id, Role::User, Some("Ann"), "hi", 1_500)
+        .await
+        .unwrap();
+    store.end_session(&first.id, 3_000).await.unwrap();
+    let (second, _) = store
+        .start_session("ann", "dm-ann", Some(&first.id), 4_000)
+        .await
+        .unwrap();
+    let (channel, _) = store
+        .start_session("ann", "channel-x", None, 5_000)
+        .await
+        .unwrap();
+    let (bob, _) = store
+        .start_session("bob", "dm-bob", None, 6_000)
+        .await
+        .unwrap();
+    let ids = |found: Vec<clara_core::store::Session>| -> Vec<String> {
+        found.into_iter().map(|s| s.id).collect()
+    };
+    let (first, second, channel, bob) = (&*first.id, &*second.id, &*channel.id, &*bob.id);
+    let all = SessionQuery {
+        limit: 10,
+        ..SessionQuery::default()
+    };
+    assert_eq!(
+        ids(store.find_sessions(&all).await.unwrap()),
+        [first, second, channel, bob],
+        "every session, oldest first"
+    );
+    let newest = SessionQuery {
+        limit: 2,
+        ..all.clone()
+    };
+    assert_eq!(
+        ids(store.find_sessions(&newest).await.unwrap()),
+        [channel, bob],
+        "the limit keeps the newest, still oldest first"
+    );
+    let anns = SessionQuery {
+        user_id: Some("ann".into()),
+        ..all.clone()
+    };
+    assert_eq!(
+        ids(store.find_sessions(&anns).await.unwrap()),
+        [first, second, channel]
+    );
+    let dm = SessionQuery {
+        conversation: Some("dm-ann".into()),
+        ..anns.clone()
+    };
+    assert_eq!(
+        ids(store.find_sessions(&dm).await.unwrap()),
+        [first, second]
+    );
+    let one = SessionQuery {
+        session_id: Some(second.to_owned()),
+        ..all.clone()
+    };
+    assert_eq!(ids(store.find_sessions(&one).await.unwrap()), [second]);
+    // `since` looks at the last activity, `until` at the start.
+    let window = SessionQuery {
+        since: Some(1_500),
+        until: Some(5_000),
+        ..anns.clone()
+    };
+    assert_eq!(
+        ids(store.find_sessions(&window).await.unwrap()),
+        [first, second]
+    );
+    let later = SessionQuery {
+        since: Some(1_501),
+        ..anns
+    };
+    assert_eq!(
+        ids(store.find_sessions(&later).await.unwrap()),
+        [second, channel]
+    );
+    let nobody = SessionQuery {
+        user_id: Some("carol".into()),
+        ..all
+    };
+    assert!(store.find_sessions(&nobody).await.unwrap().is_empty());
 }

@@ -140,3 +140,75 @@ async fn sqlite_task_run_claims_race_across_stores_on_one_file() {
             .unwrap()
     );
 }
+
+#[tokio::test]
+async fn a_read_only_store_reads_beside_a_writer_and_never_writes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("clara.db");
+    let missing = SqliteStore::open_read_only(&path, DEFAULT_SQLITE_CACHE_MIB)
+        .await
+        .unwrap_err();
+    assert!(
+        missing.to_string().contains("there is no database at"),
+        "{missing}"
+    );
+    assert!(!path.exists(), "a read-only open creates nothing");
+
+    let writer = open(&path).await;
+    let (session, _) = writer
+        .start_session("ann", "dm-ann", None, 1)
+        .await
+        .unwrap();
+    writer
+        .add_message(&session.id, Role::User, Some("Ann"), "hello", 2)
+        .await
+        .unwrap();
+    let reader = SqliteStore::open_read_only(&path, DEFAULT_SQLITE_CACHE_MIB)
+        .await
+        .expect("a current database opens read-only while its writer runs");
+    let messages = reader.recent_messages(&session.id, 10).await.unwrap();
+    assert_eq!(messages.len(), 1);
+    let refused = reader
+        .add_message(&session.id, Role::User, None, "sneaky", 3)
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("readonly"), "{refused}");
+    assert_eq!(
+        writer.recent_messages(&session.id, 10).await.unwrap().len(),
+        1
+    );
+
+    // With no writer left (its WAL checkpointed and removed) the file still opens read-only.
+    drop(reader);
+    writer.close().await;
+    drop(writer);
+    let alone = SqliteStore::open_read_only(&path, DEFAULT_SQLITE_CACHE_MIB)
+        .await
+        .expect("a database nobody writes opens read-only");
+    assert_eq!(
+        alone.recent_messages(&session.id, 10).await.unwrap().len(),
+        1
+    );
+    drop(alone);
+
+    // A database behind this clara's schema is refused, not migrated.
+    let mut raw = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+        "sqlite://{}",
+        path.display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query(
+        "DELETE FROM _sqlx_migrations WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)",
+    )
+    .execute(&mut raw)
+    .await
+    .unwrap();
+    let old = SqliteStore::open_read_only(&path, DEFAULT_SQLITE_CACHE_MIB)
+        .await
+        .unwrap_err();
+    assert!(
+        old.to_string().contains("run `clara migrate` first"),
+        "{old}"
+    );
+}
