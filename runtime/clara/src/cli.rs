@@ -40,6 +40,10 @@ pub enum Command {
     /// file, whether it applies live, needs a restart or is rejected, and how prompts and
     /// pipeline steps change.
     Plan(PlanArgs),
+    /// Re-run stored conversations (read-only) against the files on disk, with the model's
+    /// recorded answers where the prompt is unchanged, and show per turn what changed: tier,
+    /// tools, prompt, reply. `--record FILE` writes a conversation as a `clara test` fixture.
+    Replay(ReplayArgs),
 }
 
 /// Arguments of `clara init`.
@@ -142,4 +146,61 @@ pub struct PlanArgs {
     /// last deploy, say).
     #[arg(long)]
     pub against: PathBuf,
+}
+
+/// Arguments of `clara replay`.
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    /// Only this user's conversations.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Only the conversation in this channel (its id); without it, direct ones too.
+    #[arg(long)]
+    pub channel: Option<String>,
+    /// Only this session (an id from the store).
+    #[arg(long)]
+    pub session: Option<String>,
+    /// Only sessions active at or after this time (RFC 3339, or a date: 2026-11-30).
+    #[arg(long, value_parser = parse_time)]
+    pub since: Option<i64>,
+    /// Only sessions started before this time (RFC 3339, or a date).
+    #[arg(long, value_parser = parse_time)]
+    pub until: Option<i64>,
+    /// At most this many sessions, the most recent.
+    #[arg(long, default_value_t = 10)]
+    pub limit: u32,
+    /// The root the conversations were had with (a checkout of the last deploy, say): its
+    /// prompts are compared with the root's, and a call whose request is unchanged gets the
+    /// recorded answer.
+    #[arg(long, value_name = "DIR")]
+    pub against: Option<PathBuf>,
+    /// Ask the root's real model where the request changed (or, without --against, for every
+    /// call) instead of reusing the recorded answer.
+    #[arg(long, conflicts_with = "record")]
+    pub live: bool,
+    /// The platform the messages came from, which picks the pipeline and persona.
+    #[arg(long, default_value = "chat")]
+    pub platform: String,
+    /// Read the conversations from the store this root's clara.toml names (default: the root).
+    #[arg(long, value_name = "DIR")]
+    pub store_root: Option<PathBuf>,
+    /// Write the one chosen session as a `clara test` fixture to this file (the recorded
+    /// answers become its script, the recorded replies its expectations).
+    #[arg(long, value_name = "FILE", conflicts_with = "against")]
+    pub record: Option<PathBuf>,
+}
+
+/// A time from the command line, in milliseconds since the epoch: RFC 3339, or a date
+/// (midnight UTC).
+fn parse_time(text: &str) -> Result<i64, String> {
+    if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(time.timestamp_millis());
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map(|date| {
+            date.and_time(chrono::NaiveTime::MIN)
+                .and_utc()
+                .timestamp_millis()
+        })
+        .map_err(|_| format!("`{text}` is neither an RFC 3339 time nor a date like 2026-11-30"))
 }

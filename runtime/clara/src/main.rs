@@ -32,6 +32,9 @@ fn main() -> ExitCode {
         Command::Test(args) => {
             async_runtime().and_then(|rt| rt.block_on(commands::test::run(&cli.root, args)))
         }
+        Command::Replay(args) => {
+            async_runtime().and_then(|rt| rt.block_on(commands::replay::run(&cli.root, args)))
+        }
     };
     match outcome {
         Ok(code) => code,

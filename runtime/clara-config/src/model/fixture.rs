@@ -41,6 +41,10 @@ pub struct Fixture {
     /// Memories the user has before the first turn.
     #[serde(default)]
     pub memories: Vec<SeedMemory>,
+    /// The summary of the conversation's session before this one, as the prompt's previous
+    /// session part shows it.
+    #[serde(default)]
+    pub previous_summary: Option<String>,
     /// Messages of the conversation's open session before the first turn, oldest first.
     #[serde(default)]
     pub history: Vec<SeedMessage>,

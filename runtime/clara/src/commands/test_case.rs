@@ -8,17 +8,15 @@ use std::time::{Duration, Instant};
 use clara_config::fixtures::turn_at;
 use clara_config::model::fixture::{Expect, Fixture, FixtureTurn, ScriptedAnswer, SeedRole};
 use clara_config::{ConfigSet, Loaded};
-use clara_core::engine::{
-    Conversation, Event, EventData, Generation, Incoming, ManualClock, Outcome, Parts,
-    RecordedEvents,
-};
+use clara_core::engine::{Conversation, Event, Incoming, Outcome};
 use clara_core::llm::{
-    ChatRequest, Message, Part, Provider, ProviderErrorKind, Role, ScriptedProvider, ToolCall,
-    Usage,
+    ChatRequest, Message, Provider, ProviderErrorKind, Role, ScriptedProvider, ToolCall, Usage,
 };
-use clara_core::store::{InMemoryStore, MemoryQuery, NewMemory, Store};
+use clara_core::store::{MemoryQuery, NewMemory, Store};
 use regex::Regex;
 
+use super::observe::{system_prompt, tool_calls, tools_offered};
+use super::scratch::{Scratch, SeedMessage};
 use super::test_model::{AsProvider, Call, Calls};
 use super::test_snapshot::{Compared, Snapshots};
 use super::test_tools::{ToolScript, scripted as scripted_tools};
@@ -114,10 +112,7 @@ async fn run_turns(
     let start = chrono::DateTime::parse_from_rfc3339(&case.start)
         .map(|t| t.timestamp_millis())
         .unwrap_or_default();
-    let clock = Arc::new(ManualClock::new(start));
     let model = Arc::new(ScriptedProvider::new("scripted", "scripted"));
-    let store: Arc<dyn Store> = Arc::new(InMemoryStore::new());
-    let events = Arc::new(RecordedEvents::default());
     let calls = Arc::new(Calls::default());
     let providers = set
         .clara
@@ -132,47 +127,55 @@ async fn run_turns(
     let tool_script = Arc::new(ToolScript::default());
     let built = clara::tools::build(set, &clara::tools::http_client(), None).tools;
     let tools = scripted_tools(built, &tool_script);
-    let generation = Generation::new(Parts {
-        config: set.clone(),
-        providers,
-        embedder: None,
-        store: store.clone(),
-        tools,
-        tool_sources: Vec::new(),
-        clock: clock.clone(),
-        events: events.clone(),
-    })
-    .map_err(|e| setup("the engine", e.to_string()))?;
-    for memory in &case.memories {
-        let memory = NewMemory {
+    let scratch = Scratch::new(set, providers, tools, start)
+        .map_err(|e| setup("the engine", e.to_string()))?;
+    let Scratch {
+        generation,
+        store,
+        clock,
+        events,
+    } = &scratch;
+    let memories: Vec<NewMemory> = case
+        .memories
+        .iter()
+        .map(|memory| NewMemory {
             user_id: case.user.clone(),
             project: memory.project.clone(),
             text: memory.text.clone(),
             is_key: memory.key,
             embedding: None,
-        };
-        store
-            .add_memory(memory, start)
-            .await
-            .map_err(|e| setup("seeding memories", e.to_string()))?;
-    }
-    if !case.history.is_empty() {
-        let conversation = incoming(case, "").conversation;
-        let (session, _) = store
-            .start_session(&case.user, &conversation.id, None, start)
-            .await
-            .map_err(|e| setup("seeding history", e.to_string()))?;
-        for message in &case.history {
-            let (role, author) = match message.role {
-                SeedRole::User => (Role::User, Some(case.user_name.as_str())),
-                SeedRole::Assistant => (Role::Assistant, None),
-            };
-            store
-                .add_message(&session.id, role, author, &message.text, start)
-                .await
-                .map_err(|e| setup("seeding history", e.to_string()))?;
-        }
-    }
+        })
+        .collect();
+    scratch
+        .seed_memories(memories)
+        .await
+        .map_err(|e| setup("seeding memories", e.to_string()))?;
+    let history: Vec<SeedMessage<'_>> = case
+        .history
+        .iter()
+        .map(|message| match message.role {
+            SeedRole::User => SeedMessage {
+                role: Role::User,
+                author: Some(case.user_name.as_str()),
+                text: &message.text,
+            },
+            SeedRole::Assistant => SeedMessage {
+                role: Role::Assistant,
+                author: None,
+                text: &message.text,
+            },
+        })
+        .collect();
+    let conversation = incoming(case, "").conversation;
+    scratch
+        .seed_session(
+            &case.user,
+            &conversation,
+            case.previous_summary.as_deref(),
+            &history,
+        )
+        .await
+        .map_err(|e| setup("seeding history", e.to_string()))?;
     for (index, turn) in case.turns.iter().enumerate() {
         clock.advance(turn.after_minutes as i64 * 60_000);
         tool_script.set(&turn.tool_results);
@@ -330,7 +333,7 @@ fn describe_calls(requests: &[ChatRequest]) -> String {
             let last = request
                 .messages
                 .last()
-                .map(message_text)
+                .map(Message::text)
                 .unwrap_or_default();
             let line = last.split_whitespace().collect::<Vec<_>>().join(" ");
             let mut start: String = line.chars().take(60).collect();
@@ -341,40 +344,6 @@ fn describe_calls(requests: &[ChatRequest]) -> String {
         })
         .collect();
     asked.join(" ")
-}
-
-fn message_text(message: &Message) -> String {
-    let texts: Vec<&str> = message
-        .parts
-        .iter()
-        .filter_map(|p| match p {
-            Part::Text(text) => Some(text.as_str()),
-            Part::Image { .. } => None,
-        })
-        .collect();
-    texts.join("\n")
-}
-
-/// The system prompt of a call: its system messages' text.
-fn system_prompt(request: &ChatRequest) -> String {
-    let texts: Vec<String> = request
-        .messages
-        .iter()
-        .filter(|m| m.role == Role::System)
-        .map(message_text)
-        .collect();
-    texts.join("\n")
-}
-
-/// The tool calls the turn made, in order, with their arguments.
-fn tool_calls(events: &[Event]) -> Vec<(String, serde_json::Value)> {
-    events
-        .iter()
-        .filter_map(|e| match &e.data {
-            EventData::ToolStart(start) => Some((start.tool.clone(), start.arguments.clone())),
-            _ => None,
-        })
-        .collect()
 }
 
 /// Whether `actual` holds every key of `wanted` with an equal value, recursively.
@@ -521,11 +490,9 @@ async fn check(
     }
     let first = got.requests.first();
     if !expect.tools_offered.is_empty() {
-        let offered: Vec<&str> = first
-            .map(|r| r.tools.iter().map(|t| t.name.as_str()).collect())
-            .unwrap_or_default();
+        let offered = first.map(tools_offered).unwrap_or_default();
         for name in &expect.tools_offered {
-            if !offered.contains(&name.as_str()) {
+            if !offered.contains(name) {
                 fail(
                     "tools_offered",
                     format!("offers {name:?}"),
@@ -565,7 +532,7 @@ async fn check(
         let sent: Vec<String> = got
             .requests
             .iter()
-            .flat_map(|r| r.messages.iter().map(message_text))
+            .flat_map(|r| r.messages.iter().map(Message::text))
             .collect();
         for text in &expect.messages_contain {
             if !sent.iter().any(|m| m.contains(text.as_str())) {

@@ -38,6 +38,7 @@ mod plan_command;
 mod providers;
 mod readme_recipes;
 mod reload;
+mod replay_command;
 mod run;
 mod scheduler;
 mod sessions;

@@ -464,3 +464,41 @@ fn a_fresh_root_from_a_mypalclara_env_passes_its_fixtures() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("2 cases: 2 passed, 0 failed ("), "{text}");
 }
+
+#[test]
+fn a_previous_session_summary_is_seeded_into_the_prompt() {
+    let root = support::shipped_root();
+    let tests = root.path().join("tests");
+    let fixture = |summary: &str| {
+        format!(
+            r#"
+user = "cat"
+user_name = "Cat"
+previous_summary = "{summary}"
+
+[[turns]]
+say = "hello again"
+model = [{{ reply = "Welcome back!" }}, {{ reply = '{{"facts": []}}' }}]
+
+[turns.expect]
+prompt_contains = ["PREVIOUS SESSION SUMMARY:\nCat planned a trip to Bergen"]
+"#
+        )
+    };
+    fs::write(
+        tests.join("summary.toml"),
+        fixture("Cat planned a trip to Bergen"),
+    )
+    .unwrap();
+    let path = tests.join("summary.toml");
+    let out = clara_test(root.path(), &[path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    fs::write(&path, fixture("Cat repainted the kitchen")).unwrap();
+    let out = clara_test(root.path(), &[path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("Cat repainted the kitchen"),
+        "{}",
+        stdout(&out)
+    );
+}
