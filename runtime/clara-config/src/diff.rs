@@ -27,27 +27,11 @@ impl Changes {
 /// Every file of `set` with its text. `clara.toml` is compared by value, so an override
 /// variable that changes it counts; the environment counts as the file `.env`.
 fn contents(set: &ConfigSet) -> BTreeMap<String, String> {
-    let mut files = BTreeMap::new();
+    let mut files = set.source_files();
     files.insert(
         set.clara.source.rel.clone(),
         format!("{:?}", set.clara.value),
     );
-    for persona in set.personas.values() {
-        files.insert(
-            persona.file.source.rel.clone(),
-            persona.file.source.text.clone(),
-        );
-        files.insert(persona.prompt_file.clone(), persona.prompt.clone());
-    }
-    let sources = set
-        .pipelines
-        .values()
-        .map(|p| &p.source)
-        .chain(set.tools.values().map(|t| &t.source))
-        .chain(set.hook_files.values().map(|h| &h.source));
-    for source in sources {
-        files.insert(source.rel.clone(), source.text.clone());
-    }
     let env: Vec<String> = set.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     files.insert(".env".to_owned(), env.join("\n"));
     files

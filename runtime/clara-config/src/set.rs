@@ -78,6 +78,37 @@ pub struct ConfigSet {
     pub warnings: Vec<Problem>,
 }
 
+impl ConfigSet {
+    /// Every file the set was read from, by path in the root, with its text as read.
+    pub fn source_files(&self) -> BTreeMap<String, String> {
+        let mut files = BTreeMap::new();
+        files.insert(
+            self.clara.source.rel.clone(),
+            self.clara.source.text.clone(),
+        );
+        for persona in self.personas.values() {
+            files.insert(
+                persona.file.source.rel.clone(),
+                persona.file.source.text.clone(),
+            );
+            // An inline prompt is part of the persona file's own text.
+            if persona.prompt_file != persona.file.source.rel {
+                files.insert(persona.prompt_file.clone(), persona.prompt.clone());
+            }
+        }
+        let sources = self
+            .pipelines
+            .values()
+            .map(|p| &p.source)
+            .chain(self.tools.values().map(|t| &t.source))
+            .chain(self.hook_files.values().map(|h| &h.source));
+        for source in sources {
+            files.insert(source.rel.clone(), source.text.clone());
+        }
+        files
+    }
+}
+
 /// What has been loaded so far, for the cross-file checks (a file that failed is `None` or
 /// missing; its name is still known from the file listing).
 pub(crate) struct Partial<'a> {

@@ -158,6 +158,10 @@ impl App {
         } else {
             None
         };
+        if features.adapters {
+            // What `clara plan` compares an edit with.
+            work.spawn(crate::live::applied::keep(live.clone(), admitting.clone()));
+        }
         let (adapters, status) = if features.adapters {
             let observers = Observers {
                 bus: bus.clone(),

@@ -36,9 +36,9 @@ pub enum Command {
     /// Run the conversation fixtures in tests/ through the real pipelines with a scripted
     /// model; print one line per case and what differed; exit 1 when any fails.
     Test(TestArgs),
-    /// Show what the files on disk would change against another copy of the config: each
-    /// file, whether it applies live, needs a restart or is rejected, and how prompts and
-    /// pipeline steps change.
+    /// Show what the files on disk would change in the configuration `clara run` last applied
+    /// (or another copy of it): each file, whether it applies live, needs a restart or is
+    /// rejected, and how prompts and pipeline steps change.
     Plan(PlanArgs),
     /// Re-run stored conversations (read-only) against the files on disk, with the model's
     /// recorded answers where the prompt is unchanged, and show per turn what changed: tier,
@@ -142,10 +142,10 @@ pub struct TestArgs {
 /// Arguments of `clara plan`.
 #[derive(Args, Debug)]
 pub struct PlanArgs {
-    /// The root to compare with: a copy of the configuration that runs (a checkout of the
-    /// last deploy, say).
+    /// The root to compare with (a checkout of the last deploy, say) instead of the
+    /// configuration `clara run` last applied from this root (kept in ROOT/.clara/applied).
     #[arg(long)]
-    pub against: PathBuf,
+    pub against: Option<PathBuf>,
 }
 
 /// Arguments of `clara replay`.

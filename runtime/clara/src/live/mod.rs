@@ -2,6 +2,7 @@
 //! atomically on reload. A turn takes the generation once and keeps it to its end, so a reload
 //! never changes a turn half-way; the next turn sees the new files.
 
+pub mod applied;
 mod outlets;
 pub mod watch;
 

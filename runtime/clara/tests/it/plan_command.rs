@@ -148,3 +148,96 @@ fn a_broken_edit_is_rejected_at_its_position() {
         "{nowhere:?}"
     );
 }
+
+/// Waits (up to 20 s) until `check` holds.
+fn wait_for(what: &str, check: impl Fn() -> bool) {
+    let started = std::time::Instant::now();
+    while !check() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+}
+
+#[test]
+fn without_against_the_plan_is_against_what_clara_run_applied_and_run_logs_it() {
+    let root = support::shipped_root();
+    let plan_running = || support::clara(root.path()).arg("plan").output().unwrap();
+    let out = plan_running();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(
+            "no applied configuration is kept in {}: `clara run` writes it when it starts and after every reload; or compare with a folder: --against DIR"
+                .replace("{}", &root.path().join(".clara/applied").display().to_string())
+                .as_str()
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let mut child = support::clara(root.path())
+        .arg("run")
+        .env("OPENROUTER_API_KEY", "sk-test")
+        .env("CLARA_ADAPTERS__DISCORD__ENABLED", "false")
+        .env("CLARA_STATUS__BIND", "127.0.0.1:0")
+        // Watching off: the edit below stays pending until SIGHUP reloads it.
+        .env("CLARA_RUNTIME__WATCH", "false")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let applied = root.path().join(".clara/applied");
+    wait_for("the applied copy", || {
+        applied.join("personas/clara.md").is_file()
+    });
+    assert!(
+        !applied.join(".env").exists(),
+        "the copy never holds secrets"
+    );
+    let out = plan_running();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout(&out), "plan: nothing changes\n");
+
+    edit(
+        &root.path().join("personas/clara.md"),
+        "- Warm. You like",
+        "- Warm! You like",
+    );
+    let pending = stdout(&plan_running());
+    assert!(
+        pending.contains("personas/clara.md: changed, applies live\n")
+            && pending.contains("    + - Warm! You like"),
+        "{pending}"
+    );
+    #[allow(unsafe_code)]
+    // SAFETY: sends a signal to our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGHUP);
+    }
+    wait_for("the reload to reach the copy", || {
+        fs::read_to_string(applied.join("personas/clara.md"))
+            .unwrap_or_default()
+            .contains("- Warm! You like")
+    });
+    assert_eq!(stdout(&plan_running()), "plan: nothing changes\n");
+
+    #[allow(unsafe_code)]
+    // SAFETY: sends a signal to our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{status}: {stderr}");
+    // The reload logged the prompt change as `clara plan` shows it.
+    assert!(stderr.contains("persona clara: its prompt"), "{stderr}");
+    assert!(stderr.contains("+ - Warm! You like"), "{stderr}");
+}
