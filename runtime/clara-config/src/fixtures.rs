@@ -66,7 +66,27 @@ fn check(set: &ConfigSet, fixture: &Loaded<Fixture>) -> Vec<Problem> {
             "`start` is not an RFC 3339 time, like 2026-01-05T09:00:00Z",
         ));
     }
+    if let Some(name) = &fixture.value.cassette
+        && (name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_alphanumeric() || "-_.".contains(c))
+            || name.starts_with('.'))
+    {
+        problems.push(Problem::at(
+            rel,
+            doc.value_at(&path!["cassette"]),
+            "a cassette's name is a file stem in tests/cassettes/: letters, digits, `-`, `_` and `.`",
+        ));
+    }
     for (index, turn) in fixture.value.turns.iter().enumerate() {
+        if fixture.value.cassette.is_some() && !turn.model.is_empty() {
+            problems.push(Problem::at(
+                rel,
+                doc.value_at(&path!["turns", index, "model"]),
+                "this fixture plays its answers from a cassette: a turn's `model` would never be used (remove it, or remove `cassette`)",
+            ));
+        }
         let expect_at = |key: &str| doc.value_at(&path!["turns", index, "expect", key]);
         for (key, pattern) in patterns(&turn.expect) {
             if let Err(err) = regex::Regex::new(pattern) {

@@ -137,6 +137,11 @@ pub struct TestArgs {
     /// failing on it.
     #[arg(long)]
     pub update: bool,
+    /// Run the fixtures that name a `cassette` against the real providers (their keys must
+    /// be set) and write what they answered to tests/cassettes/NAME.json, for later runs to
+    /// play without a network.
+    #[arg(long)]
+    pub record_cassettes: bool,
 }
 
 /// Arguments of `clara plan`.

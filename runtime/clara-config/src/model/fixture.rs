@@ -48,6 +48,10 @@ pub struct Fixture {
     /// Messages of the conversation's open session before the first turn, oldest first.
     #[serde(default)]
     pub history: Vec<SeedMessage>,
+    /// Play the model's answers from `tests/cassettes/NAME.json` (written by
+    /// `clara test --record-cassettes` from the real providers) instead of each turn's `model`.
+    #[serde(default)]
+    pub cassette: Option<String>,
     /// The conversation, in order.
     #[schemars(length(min = 1))]
     pub turns: Vec<FixtureTurn>,
@@ -130,23 +134,27 @@ pub struct FixtureTurn {
 #[serde(deny_unknown_fields)]
 pub struct ScriptedAnswer {
     /// The answer's text.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub reply: String,
     /// Tools the model asks for; their results go back to it in the next call.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tool_calls: Vec<ScriptedCall>,
     /// Fail instead of answering, with this message.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// With `error`: fail as an HTTP status (429 and 5xx are retried like real ones).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     /// Prompt tokens the answer reports.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub input_tokens: u32,
     /// Reply tokens the answer reports.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub output_tokens: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// A tool call in a scripted answer.

@@ -17,6 +17,7 @@ pub mod schema;
 mod scratch;
 pub mod test;
 mod test_case;
+mod test_cassette;
 mod test_model;
 mod test_report;
 mod test_snapshot;

@@ -1,5 +1,6 @@
 //! `clara test`: runs the root's conversation fixtures (`tests/`) through the real engine
-//! with a scripted model, side by side, and reports each case; exit 1 when any fails.
+//! with a scripted model (or a cassette's recorded answers), side by side, and reports each
+//! case; exit 1 when any fails. `--record-cassettes` records cassettes from the real providers.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -41,6 +42,16 @@ pub async fn run(root: &Path, args: &TestArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
+    // Recording asks the real providers: their keys must be there.
+    if args.record_cassettes
+        && let Err(message) = super::check_secrets(&set, "clara test --record-cassettes")
+    {
+        eprintln!("{message}");
+        return Ok(ExitCode::FAILURE);
+    }
+    let live = args
+        .record_cassettes
+        .then(|| Arc::new(clara::llm::Providers::build(&set.clara.value, &set.env)));
     let started = Instant::now();
     let snapshots = Arc::new(Snapshots::new(&set.root, args.update));
     let set = Arc::new(set);
@@ -49,7 +60,8 @@ pub async fn run(root: &Path, args: &TestArgs) -> anyhow::Result<ExitCode> {
         .map(|fixture| {
             let set = set.clone();
             let snapshots = snapshots.clone();
-            tokio::spawn(async move { run_case(&set, &fixture, &snapshots).await })
+            let live = live.clone();
+            tokio::spawn(async move { run_case(&set, &fixture, &snapshots, live.as_deref()).await })
         })
         .collect();
     let mut cases: Vec<CaseResult> = Vec::with_capacity(handles.len());

@@ -17,6 +17,7 @@ use regex::Regex;
 
 use super::observe::{system_prompt, tool_calls, tools_offered};
 use super::scratch::{Scratch, SeedMessage};
+use super::test_cassette;
 use super::test_model::{AsProvider, Call, Calls};
 use super::test_snapshot::{Compared, Snapshots};
 use super::test_tools::{ToolScript, scripted as scripted_tools};
@@ -64,6 +65,7 @@ pub async fn run_case(
     set: &Arc<ConfigSet>,
     fixture: &Loaded<Fixture>,
     snapshots: &Snapshots,
+    live: Option<&clara::llm::Providers>,
 ) -> CaseResult {
     let started = Instant::now();
     let case = &fixture.value;
@@ -80,7 +82,7 @@ pub async fn run_case(
         failures: &mut result.failures,
         written: &mut result.written,
     };
-    if let Err(failure) = run_turns(set, fixture, &mut checks).await {
+    if let Err(failure) = run_turns(set, fixture, &mut checks, live).await {
         result.failures.push(failure);
     }
     result.duration = started.elapsed();
@@ -95,10 +97,13 @@ struct Checks<'a> {
     written: &'a mut Vec<String>,
 }
 
+/// Runs the turns and checks each. With `live` (recording cassettes), a fixture that names a
+/// cassette is answered by the real providers and its cassette written from what they said.
 async fn run_turns(
     set: &Arc<ConfigSet>,
     fixture: &Loaded<Fixture>,
     checks: &mut Checks<'_>,
+    live: Option<&clara::llm::Providers>,
 ) -> Result<(), Failure> {
     let case = &fixture.value;
     let setup = |what: &str, got: String| Failure {
@@ -112,6 +117,13 @@ async fn run_turns(
     let start = chrono::DateTime::parse_from_rfc3339(&case.start)
         .map(|t| t.timestamp_millis())
         .unwrap_or_default();
+    let live = live.filter(|_| case.cassette.is_some());
+    let cassette = match (&case.cassette, live) {
+        (Some(name), None) => {
+            Some(test_cassette::load(&set.root, name).map_err(|e| setup("the cassette", e))?)
+        }
+        _ => None,
+    };
     let model = Arc::new(ScriptedProvider::new("scripted", "scripted"));
     let calls = Arc::new(Calls::default());
     let providers = set
@@ -120,10 +132,18 @@ async fn run_turns(
         .providers
         .iter()
         .map(|(name, config)| {
-            let provider = AsProvider::new(name, config, &model, &calls);
+            let inner: Arc<dyn Provider> = match live.and_then(|p| p.get(name)) {
+                Some(real) => real,
+                None => model.clone(),
+            };
+            let provider = AsProvider::new(name, config, inner, &calls);
             (name.clone(), Arc::new(provider) as Arc<dyn Provider>)
         })
         .collect();
+    let mut recording = live.map(|_| test_cassette::Cassette {
+        recorded_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        turns: Vec::new(),
+    });
     let tool_script = Arc::new(ToolScript::default());
     let built = clara::tools::build(set, &clara::tools::http_client(), None).tools;
     let tools = scripted_tools(built, &tool_script);
@@ -179,9 +199,13 @@ async fn run_turns(
     for (index, turn) in case.turns.iter().enumerate() {
         clock.advance(turn.after_minutes as i64 * 60_000);
         tool_script.set(&turn.tool_results);
-        let (requests_before, events_before) = (model.requests().len(), events.events().len());
-        let calls_before = calls.all().len();
-        for (call, answer) in turn.model.iter().enumerate() {
+        let (calls_before, events_before) = (calls.len(), events.events().len());
+        let script: Vec<ScriptedAnswer> = match (&cassette, &recording) {
+            (_, Some(_)) => Vec::new(),
+            (Some(cassette), None) => cassette.turns.get(index).cloned().unwrap_or_default(),
+            (None, None) => turn.model.clone(),
+        };
+        for (call, answer) in script.iter().enumerate() {
             model.push(scripted(&model, answer, index, call));
         }
         let incoming = incoming(case, &turn.say);
@@ -214,28 +238,46 @@ async fn run_turns(
         if memory_work.failed > 0 {
             tracing::debug!(failed = memory_work.failed, "memory jobs failed");
         }
-        let requests = model.requests()[requests_before..].to_vec();
-        if requests.len() > turn.model.len() {
+        let made = calls.since(calls_before);
+        let requests: Vec<ChatRequest> = made.iter().map(|c| c.request.clone()).collect();
+        let script = match &mut recording {
+            Some(cassette) => {
+                let answers: Vec<ScriptedAnswer> =
+                    made.iter().filter_map(|c| c.answer.clone()).collect();
+                cassette.turns.push(answers.clone());
+                answers
+            }
+            None => script,
+        };
+        let from = match &case.cassette {
+            Some(name) => format!("the cassette {}", test_cassette::rel_path(name)),
+            None => "the script".to_owned(),
+        };
+        if requests.len() > script.len() {
             // The calls past the script failed: what follows them says nothing.
             return Err(Failure {
                 at: at(fixture, index, &["model"]),
                 turn: index + 1,
                 what: "scripted answers".to_owned(),
-                expected: format!("{} model calls", turn.model.len()),
+                expected: format!("{} model calls", script.len()),
                 got: format!(
-                    "the model was called {} times, the script has {} replies; the calls asked: {}",
+                    "the model was called {} times, {from} has {} replies; the calls asked: {}",
                     requests.len(),
-                    turn.model.len(),
+                    script.len(),
                     describe_calls(&requests)
                 ),
             });
         }
         let unused = model.remaining();
         let observed = Observed {
-            first_call: calls.all().get(calls_before).cloned(),
+            first_call: made.into_iter().next(),
             reply,
             tier: tier.map(|t| t.as_str().to_owned()),
-            tokens: requests_tokens(turn, requests.len()),
+            tokens: script
+                .iter()
+                .take(requests.len())
+                .map(|a| a.input_tokens + a.output_tokens)
+                .sum(),
             requests,
             events: events.events()[events_before..].to_vec(),
         };
@@ -245,23 +287,19 @@ async fn run_turns(
                 at: at(fixture, index, &["model"]),
                 turn: index + 1,
                 what: "scripted answers".to_owned(),
-                expected: format!("all {} used", turn.model.len()),
+                expected: format!("all {} used", script.len()),
                 got: format!("{unused} left unused"),
             });
             // Left over, they would answer the next turn's calls.
             return Ok(());
         }
     }
+    if let (Some(cassette), Some(name)) = (&recording, &case.cassette) {
+        let rel = test_cassette::save(&set.root, name, cassette)
+            .map_err(|e| setup("writing the cassette", e))?;
+        checks.written.push(rel);
+    }
     Ok(())
-}
-
-/// The tokens a turn's calls reported: the scripted answers' own counts, for the calls made.
-fn requests_tokens(turn: &FixtureTurn, calls: usize) -> u32 {
-    turn.model
-        .iter()
-        .take(calls)
-        .map(|a| a.input_tokens + a.output_tokens)
-        .sum()
 }
 
 fn scripted(

@@ -502,3 +502,99 @@ prompt_contains = ["PREVIOUS SESSION SUMMARY:\nCat planned a trip to Bergen"]
         stdout(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cassette_is_recorded_from_the_real_provider_and_played_without_it() {
+    use crate::support::fake_llm::{self, FakeLlm};
+    let root = support::shipped_root();
+    let tests = root.path().join("tests");
+    fs::write(
+        tests.join("greeting.toml"),
+        r#"
+name = "greets from a cassette"
+cassette = "greeting"
+
+[[turns]]
+say = "hi there"
+
+[turns.expect]
+reply = "Hello from the recorded model"
+model_calls = 2
+"#,
+    )
+    .unwrap();
+    let fake = FakeLlm::start().await;
+    fake.push(fake_llm::openai_stream(&[
+        "Hello from ",
+        "the recorded model",
+    ]));
+    fake.push_background(fake_llm::openai_json(r#"{"facts": []}"#));
+    let path = root.path().join("tests/greeting.toml");
+    let run = |args: &[&str], env: Vec<(&'static str, String)>| {
+        let mut command = support::clara(root.path());
+        command.arg("test").arg(&path).args(args).envs(env);
+        tokio::task::spawn_blocking(move || command.output().unwrap())
+    };
+
+    // Without its cassette the case says how to record one.
+    let out = run(&[], Vec::new()).await.unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(
+            "no cassette at tests/cassettes/greeting.json: record it with `clara test --record-cassettes`"
+        ),
+        "{}",
+        stdout(&out)
+    );
+
+    // Recording asks the real provider (here the fake server) and writes what it said.
+    let env = vec![
+        ("OPENROUTER_API_KEY", "sk-or-test".to_owned()),
+        ("CLARA_PROVIDERS__OPENROUTER__BASE_URL", fake.base_url()),
+    ];
+    let out = run(&["--record-cassettes"], env).await.unwrap();
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("wrote tests/cassettes/greeting.json"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(fake.request_count(), 2, "the reply and the memory work");
+    let cassette = fs::read_to_string(tests.join("cassettes/greeting.json")).unwrap();
+    assert!(
+        cassette.contains("\"reply\": \"Hello from the recorded model\""),
+        "{cassette}"
+    );
+
+    // Played back: no key, no server, the same result.
+    drop(fake);
+    let out = run(&[], Vec::new()).await.unwrap();
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("1 case: 1 passed, 0 failed"),
+        "{}",
+        stdout(&out)
+    );
+
+    // A fixture cannot have both.
+    edit(
+        &path,
+        "say = \"hi there\"",
+        "say = \"hi there\"\nmodel = [{ reply = \"x\" }]",
+    );
+    let out = support::clara(root.path())
+        .args(["validate", "--offline"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out)
+            .contains("tests/greeting.toml:7:9: this fixture plays its answers from a cassette")
+            || String::from_utf8_lossy(&out.stderr).contains(
+                "tests/greeting.toml:7:9: this fixture plays its answers from a cassette"
+            ),
+        "{}{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
