@@ -44,6 +44,9 @@ pub enum Command {
     /// recorded answers where the prompt is unchanged, and show per turn what changed: tier,
     /// tools, prompt, reply. `--record FILE` writes a conversation as a `clara test` fixture.
     Replay(ReplayArgs),
+    /// Print what the model calls used and cost, summed by day, user, channel, model,
+    /// pipeline or purpose (the store is only read).
+    Usage(UsageArgs),
 }
 
 /// Arguments of `clara init`.
@@ -208,4 +211,35 @@ fn parse_time(text: &str) -> Result<i64, String> {
                 .timestamp_millis()
         })
         .map_err(|_| format!("`{text}` is neither an RFC 3339 time nor a date like 2026-11-30"))
+}
+
+/// Arguments of `clara usage`.
+#[derive(Args, Debug)]
+pub struct UsageArgs {
+    /// What to sum by.
+    #[arg(long, value_enum, default_value = "day")]
+    pub by: UsageGrouping,
+    /// From this time (RFC 3339, or a date: 2026-11-30); default: the last 30 days.
+    #[arg(long, value_parser = parse_time)]
+    pub since: Option<i64>,
+    /// Before this time (RFC 3339, or a date).
+    #[arg(long, value_parser = parse_time)]
+    pub until: Option<i64>,
+}
+
+/// What `clara usage` sums by.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UsageGrouping {
+    /// Each UTC day.
+    Day,
+    /// Each user.
+    User,
+    /// Each conversation (a DM or a channel).
+    Channel,
+    /// Each provider's model.
+    Model,
+    /// Each pipeline.
+    Pipeline,
+    /// Each purpose: the turn's calls, tier classification, memory work.
+    Purpose,
 }

@@ -35,6 +35,9 @@ fn main() -> ExitCode {
         Command::Replay(args) => {
             async_runtime().and_then(|rt| rt.block_on(commands::replay::run(&cli.root, args)))
         }
+        Command::Usage(args) => {
+            async_runtime().and_then(|rt| rt.block_on(commands::usage::run(&cli.root, args)))
+        }
     };
     match outcome {
         Ok(code) => code,

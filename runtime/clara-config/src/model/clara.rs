@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::adapters::AdaptersConfig;
 use super::common::yes;
+use super::pricing::{Price, lookup, shipped_price};
 use super::provider::{EmbeddingsConfig, ProviderConfig};
 use super::store::{StoreConfig, default_stores};
 
@@ -46,9 +47,23 @@ pub struct ClaraConfig {
     /// Per-user local file storage used by the built-in file tools.
     #[serde(default)]
     pub files: FilesConfig,
+    /// Model prices in US dollars per million tokens, by model name, over the table clara
+    /// ships (`[pricing."claude-sonnet-4"] input = 3.0`, `output = 15.0`, …).
+    #[serde(default)]
+    pub pricing: BTreeMap<String, Price>,
 }
 
 impl ClaraConfig {
+    /// What `model` costs on `provider`: the provider's own `pricing`, else `[pricing]`, else
+    /// the shipped table; each by the exact name, then without a `vendor/` prefix.
+    pub fn price(&self, provider: &str, model: &str) -> Option<Price> {
+        self.providers
+            .get(provider)
+            .and_then(|p| lookup(&p.pricing, model))
+            .or_else(|| lookup(&self.pricing, model))
+            .or_else(|| shipped_price(model))
+    }
+
     /// The provider a call uses when nothing names one: `defaults.provider`, or the only
     /// provider configured.
     pub fn default_provider(&self) -> Option<&str> {

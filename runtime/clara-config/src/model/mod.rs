@@ -9,6 +9,7 @@ pub mod gateway;
 pub mod hook;
 pub mod persona;
 pub mod pipeline;
+pub mod pricing;
 pub mod prompts;
 pub mod provider;
 pub mod steps;

@@ -6,6 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{Tier, ToolCallMode, yes};
+use super::pricing::Price;
 
 /// One LLM endpoint. `kind = "openai"` covers OpenAI, OpenRouter, NanoGPT and every
 /// OpenAI-compatible server (Ollama, llama.cpp, vLLM, LM Studio, Claude proxies);
@@ -66,6 +67,10 @@ pub struct ProviderConfig {
     /// Providers to try, in order, when this one keeps failing.
     #[serde(default)]
     pub fallback: Vec<String>,
+    /// Prices of this provider's models, over `[pricing]` and the shipped table (US dollars
+    /// per million tokens).
+    #[serde(default)]
+    pub pricing: BTreeMap<String, Price>,
 }
 
 impl ProviderConfig {

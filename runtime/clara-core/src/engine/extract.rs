@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::EngineError;
 use super::job::ExtractMemories;
 use super::memory::{embed_one, search_embedded};
-use super::services::Services;
+use super::services::{Meter, Services};
 use super::steps::WriteMemory;
 use super::tools::ToolContext;
 use crate::llm::{ChatRequest, Message};
@@ -44,12 +44,19 @@ pub(crate) async fn run(
         .format("%Y-%m-%d")
         .to_string();
 
+    // Memory work is the user's: counted for them and the pipeline that queued it.
+    let meter = Meter {
+        user_id: Some(user_id),
+        conversation: None,
+        pipeline: Some(&job.pipeline),
+        purpose: "memory",
+    };
     let mut vars = tera::Context::new();
     vars.insert("messages", &job.messages);
     vars.insert("user_name", &job.user_name);
     vars.insert("today", &today);
     let prompt = step.extraction_prompt.render(&vars)?;
-    let Some(facts) = parse_facts(&ask(services, config, prompt).await?) else {
+    let Some(facts) = parse_facts(&ask(services, config, prompt, meter).await?) else {
         tracing::warn!(user = %user_id, "memory extraction answered something unreadable; nothing changes");
         return Ok(());
     };
@@ -99,7 +106,7 @@ pub(crate) async fn run(
     );
     vars.insert("user_name", &job.user_name);
     let prompt = step.reconcile_prompt.render(&vars)?;
-    let Some(decisions) = parse_decisions(&ask(services, config, prompt).await?) else {
+    let Some(decisions) = parse_decisions(&ask(services, config, prompt, meter).await?) else {
         tracing::warn!(user = %user_id, "memory reconciliation answered something unreadable; nothing changes");
         return Ok(());
     };
@@ -180,8 +187,8 @@ async fn ask(
     services: &Services,
     memory: &MemoryConfig,
     prompt: String,
+    meter: Meter<'_>,
 ) -> Result<String, EngineError> {
-    let provider = services.provider(memory.provider.as_deref())?;
     let request = ChatRequest {
         stream: false,
         model: memory.model.clone(),
@@ -191,7 +198,10 @@ async fn ask(
         max_tokens: Some(memory.max_tokens),
         ..ChatRequest::new(vec![Message::user(prompt)])
     };
-    Ok(provider.chat(&request, &|_| {}).await?.text)
+    let response = services
+        .chat(memory.provider.as_deref(), &request, &|_| {}, meter)
+        .await?;
+    Ok(response.text)
 }
 
 /// The JSON object in a model's answer: the whole text, or a fenced block, or the outermost

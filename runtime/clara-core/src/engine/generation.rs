@@ -78,6 +78,8 @@ impl Generation {
             events: parts.events,
             default_provider: clara.default_provider().map(str::to_owned),
             search: (clara.memory.search_candidates, clara.memory.rrf_k),
+            config: config.clone(),
+            unpriced: std::sync::Mutex::default(),
         };
         Ok(Generation {
             sessions: SessionRules::new(&config, pipelines.values().any(Pipeline::ends_sessions)),

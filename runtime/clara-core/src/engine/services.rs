@@ -1,17 +1,19 @@
 //! What steps, jobs and tools call on: providers, the embedder, the store, the tools, the
 //! clock and the event sink. Steps see these, never the generation that holds them.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
 
+use clara_config::ConfigSet;
 use clara_config::model::common::{glob_match, is_glob};
+use clara_config::model::pricing::Tokens;
 
 use super::EngineError;
 use super::clock::Clock;
 use super::events::EventSink;
 use super::tools::{Tool, ToolContext, ToolSource};
-use crate::llm::{Embedder, Provider};
-use crate::store::Store;
+use crate::llm::{ChatRequest, ChatResponse, DeltaSink, Embedder, Provider};
+use crate::store::{Store, UsageRecord};
 
 /// The live parts of a generation, shared by everything that runs in it.
 pub struct Services {
@@ -33,6 +35,23 @@ pub struct Services {
     pub(crate) default_provider: Option<String>,
     /// Fusion settings for memory search: (candidates per side, rrf k).
     pub(crate) search: (u32, u32),
+    /// The configuration, for model prices.
+    pub(crate) config: Arc<ConfigSet>,
+    /// Models already warned about having no price, so each is said once.
+    pub(crate) unpriced: Mutex<HashSet<String>>,
+}
+
+/// Who and what a model call is for, so its usage is counted where it belongs.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Meter<'a> {
+    /// Whose message or memory.
+    pub user_id: Option<&'a str>,
+    /// The conversation.
+    pub conversation: Option<&'a str>,
+    /// The pipeline running.
+    pub pipeline: Option<&'a str>,
+    /// `turn`, `classifier`, `memory`, `summary` or `task`.
+    pub purpose: &'static str,
 }
 
 impl Services {
@@ -46,6 +65,63 @@ impl Services {
             .get(chosen)
             .cloned()
             .ok_or_else(|| EngineError::Config(format!("unknown provider `{chosen}`")))
+    }
+
+    /// Calls the provider `name` (or the default one) and records the call's usage for
+    /// `meter`. The record is kept before the answer goes on, so what a turn spent is counted
+    /// even when the turn then fails; a store that cannot keep it is a warning, not a failed
+    /// call.
+    pub(crate) async fn chat(
+        &self,
+        name: Option<&str>,
+        request: &ChatRequest,
+        on_delta: DeltaSink<'_>,
+        meter: Meter<'_>,
+    ) -> Result<ChatResponse, EngineError> {
+        let provider = self.provider(name)?;
+        let response = provider.chat(request, on_delta).await?;
+        let usage = response.usage;
+        let tokens = Tokens {
+            input: usage.input_tokens,
+            output: usage.output_tokens,
+            cache_read: usage.cache_read_tokens,
+            cache_write: usage.cache_write_tokens,
+        };
+        let price = self
+            .config
+            .clara
+            .value
+            .price(&response.provider, &response.model);
+        if price.is_none() {
+            let mut unpriced = self.unpriced.lock().unwrap_or_else(PoisonError::into_inner);
+            if unpriced.insert(response.model.clone()) {
+                tracing::warn!(
+                    provider = %response.provider,
+                    model = %response.model,
+                    "no price for this model: its calls count as free; add `[pricing.\"{}\"]` to clara.toml",
+                    response.model
+                );
+            }
+        }
+        let record = UsageRecord {
+            at: self.clock.now(),
+            user_id: meter.user_id.map(str::to_owned),
+            conversation: meter.conversation.map(str::to_owned),
+            pipeline: meter.pipeline.map(str::to_owned),
+            purpose: meter.purpose.to_owned(),
+            provider: response.provider.clone(),
+            model: response.model.clone(),
+            tier: request.tier.map(|t| t.as_str().to_owned()),
+            input_tokens: tokens.input,
+            output_tokens: tokens.output,
+            cache_read_tokens: tokens.cache_read,
+            cache_write_tokens: tokens.cache_write,
+            cost_micros: price.map_or(0, |p| p.cost_micros(tokens)),
+        };
+        if let Err(error) = self.store.record_usage(&record).await {
+            tracing::warn!(%error, "a model call's usage could not be recorded");
+        }
+        Ok(response)
     }
 
     /// What tool calls (and memory work) for `user_id` may use.

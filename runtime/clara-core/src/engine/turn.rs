@@ -134,6 +134,16 @@ pub enum TurnEnd {
 }
 
 impl Turn {
+    /// What the turn's model calls are for, in the usage log: a user's message (`turn`), a
+    /// session's summary (`summary`), or a task or hook (`task`).
+    pub(crate) fn purpose(&self) -> &'static str {
+        match (self.automated, self.incoming.platform.as_str()) {
+            (false, _) => "turn",
+            (true, "session") => "summary",
+            (true, _) => "task",
+        }
+    }
+
     /// A fresh turn for `incoming`.
     pub fn new(incoming: Incoming) -> Self {
         let text = incoming.text.clone();

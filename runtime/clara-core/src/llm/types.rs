@@ -202,11 +202,17 @@ pub enum StopReason {
 
 /// Token counts, when the API reports them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Usage {
-    /// Prompt tokens.
+    /// Prompt tokens billed at the full input rate (those neither read from nor written to
+    /// the provider's prompt cache).
     pub input_tokens: u32,
     /// Reply tokens.
     pub output_tokens: u32,
+    /// Prompt tokens read from the prompt cache.
+    pub cache_read_tokens: u32,
+    /// Prompt tokens written to the prompt cache.
+    pub cache_write_tokens: u32,
 }
 
 /// A complete reply: the same shape whether it was streamed or not.

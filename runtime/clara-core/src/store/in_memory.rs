@@ -9,12 +9,15 @@ mod memories;
 mod search;
 mod sessions;
 mod task_leases;
+mod usage_log;
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::ready;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use super::{ChannelModeSetting, Memory, MemoryChange, Millis, Session, StoredMessage, TaskRun};
+use super::{
+    ChannelModeSetting, Memory, MemoryChange, Millis, Session, StoredMessage, TaskRun, UsageRecord,
+};
 use crate::llm::BoxFuture;
 
 /// A store in memory. Every call takes one lock, does its work at once and returns a ready
@@ -58,6 +61,8 @@ struct State {
     jobs: BTreeMap<i64, QueuedJob>,
     task_runs: HashMap<String, TaskRun>,
     channel_modes: HashMap<(String, String), ChannelModeSetting>,
+    /// Model calls, in the order recorded.
+    usage: Vec<UsageRecord>,
 }
 
 impl State {

@@ -1,5 +1,5 @@
-//! What the engine needs from a database, as five narrow traits (sessions, memories, the job
-//! queue, task leases, channel modes) and [`Store`], their sum. Implemented at the edge
+//! What the engine needs from a database, as six narrow traits (sessions, memories, the job
+//! queue, task leases, channel modes, the usage log) and [`Store`], their sum. Implemented at the edge
 //! (SQLite, Postgres) and here in memory for fast tests; one contract test suite runs against
 //! every implementation.
 
@@ -12,6 +12,7 @@ mod sessions;
 pub mod similarity;
 mod task_leases;
 mod types;
+mod usage_log;
 
 pub use channel_modes::ChannelModes;
 pub use in_memory::InMemoryStore;
@@ -23,6 +24,7 @@ pub use types::{
     ChannelModeSetting, Job, Memory, MemoryChange, MemoryEvent, MemoryQuery, NewMemory,
     ScoredMemory, Session, SessionQuery, StoreError, StoredMessage, TaskRun,
 };
+pub use usage_log::{UsageBy, UsageLog, UsageRecord, UsageTotal, day_of, rank};
 
 /// Milliseconds since the Unix epoch. Every time in the store is one of these, in UTC.
 pub type Millis = i64;
@@ -36,9 +38,12 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Implemented for every type that implements the five areas. A method of an area can be
 /// called on a `dyn Store` or a `S: Store` without importing the area's trait; on a concrete
 /// store type the area's trait must be in scope.
-pub trait Store: Sessions + Memories + JobQueue + TaskLeases + ChannelModes {}
+pub trait Store: Sessions + Memories + JobQueue + TaskLeases + ChannelModes + UsageLog {}
 
-impl<S> Store for S where S: Sessions + Memories + JobQueue + TaskLeases + ChannelModes + ?Sized {}
+impl<S> Store for S where
+    S: Sessions + Memories + JobQueue + TaskLeases + ChannelModes + UsageLog + ?Sized
+{
+}
 
 #[cfg(test)]
 mod tests {

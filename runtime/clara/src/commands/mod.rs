@@ -22,6 +22,7 @@ mod test_model;
 mod test_report;
 mod test_snapshot;
 mod test_tools;
+pub mod usage;
 pub mod validate;
 
 use std::path::Path;

@@ -331,6 +331,7 @@ fn scripted(
     response.usage = Usage {
         input_tokens: answer.input_tokens,
         output_tokens: answer.output_tokens,
+        ..Usage::default()
     };
     Ok(response)
 }

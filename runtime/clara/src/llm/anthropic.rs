@@ -159,6 +159,8 @@ pub(crate) fn parse(body: &str) -> Result<Reply, String> {
     reply.usage = Usage {
         input_tokens: count("input_tokens"),
         output_tokens: count("output_tokens"),
+        cache_read_tokens: count("cache_read_input_tokens"),
+        cache_write_tokens: count("cache_creation_input_tokens"),
     };
     Ok(reply)
 }
@@ -225,6 +227,10 @@ struct WireUsage {
     input_tokens: Option<u32>,
     #[serde(default)]
     output_tokens: Option<u32>,
+    #[serde(default)]
+    cache_read_input_tokens: Option<u32>,
+    #[serde(default)]
+    cache_creation_input_tokens: Option<u32>,
 }
 
 impl StreamDecoder for Decoder {
@@ -240,8 +246,13 @@ impl StreamDecoder for Decoder {
         let event: Event<'_> = serde_json::from_str(data).map_err(bad_event)?;
         match event.kind.as_deref().unwrap_or(name) {
             "message_start" => {
-                let usage = event.message.and_then(|m| m.usage);
-                self.reply.usage.input_tokens = usage.and_then(|u| u.input_tokens).unwrap_or(0);
+                // Anthropic counts cached tokens apart from `input_tokens`.
+                if let Some(usage) = event.message.and_then(|m| m.usage) {
+                    self.reply.usage.input_tokens = usage.input_tokens.unwrap_or(0);
+                    self.reply.usage.cache_read_tokens = usage.cache_read_input_tokens.unwrap_or(0);
+                    self.reply.usage.cache_write_tokens =
+                        usage.cache_creation_input_tokens.unwrap_or(0);
+                }
             }
             "content_block_start" => {
                 if self.blocks.len() <= event.index {

@@ -98,11 +98,12 @@ fn stop_reason(reason: &str) -> StopReason {
 
 fn usage(value: &Value) -> Option<Usage> {
     let usage = value.get("usage").filter(|u| u.is_object())?;
-    let count = |key: &str| usage.get(key).and_then(Value::as_u64).unwrap_or(0) as u32;
-    Some(Usage {
-        input_tokens: count("prompt_tokens"),
-        output_tokens: count("completion_tokens"),
-    })
+    let count = |key: &str| usage.pointer(key).and_then(Value::as_u64).unwrap_or(0) as u32;
+    Some(usage_of(
+        count("/prompt_tokens"),
+        count("/completion_tokens"),
+        count("/prompt_tokens_details/cached_tokens"),
+    ))
 }
 
 /// A complete (non-streamed) response body.
@@ -217,6 +218,24 @@ struct WireUsage {
     prompt_tokens: u32,
     #[serde(default)]
     completion_tokens: u32,
+    #[serde(default)]
+    prompt_tokens_details: Option<PromptDetails>,
+}
+
+#[derive(Deserialize)]
+struct PromptDetails {
+    #[serde(default)]
+    cached_tokens: u32,
+}
+
+/// OpenAI counts cached tokens inside `prompt_tokens`; clara's input count is the rest.
+fn usage_of(prompt: u32, completion: u32, cached: u32) -> Usage {
+    Usage {
+        input_tokens: prompt.saturating_sub(cached),
+        output_tokens: completion,
+        cache_read_tokens: cached,
+        cache_write_tokens: 0,
+    }
 }
 
 impl StreamDecoder for Decoder {
@@ -234,10 +253,8 @@ impl StreamDecoder for Decoder {
             return Err(WireError::describe(chunk.error));
         }
         if let Some(usage) = chunk.usage {
-            self.reply.usage = Usage {
-                input_tokens: usage.prompt_tokens,
-                output_tokens: usage.completion_tokens,
-            };
+            let cached = usage.prompt_tokens_details.map_or(0, |d| d.cached_tokens);
+            self.reply.usage = usage_of(usage.prompt_tokens, usage.completion_tokens, cached);
         }
         let Some(choice) = chunk.choices.into_iter().next() else {
             return Ok(false);

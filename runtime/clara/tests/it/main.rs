@@ -47,4 +47,5 @@ mod status;
 mod store_contract;
 mod test_command;
 mod tool_arguments;
+mod usage_command;
 mod validate_fixtures;

@@ -12,7 +12,7 @@ use clara_config::model::clara::ClaraConfig;
 use clara_config::model::common::{Tier, ToolCallMode};
 use clara_config::model::provider::{EmbeddingsConfig, ProviderConfig};
 use clara_core::llm::{
-    ChatRequest, Embedder, Message, Provider, ProviderErrorKind, StopReason, ToolSpec,
+    ChatRequest, Embedder, Message, Provider, ProviderErrorKind, StopReason, ToolSpec, Usage,
 };
 use serde_json::{Value, json};
 
@@ -99,7 +99,16 @@ async fn openai_streams_deltas_and_sends_what_the_config_says() {
         (response.provider.as_str(), response.model.as_str()),
         ("test", "high-model")
     );
-    assert_eq!(response.usage.input_tokens, 10);
+    // OpenAI counts cached tokens inside `prompt_tokens`: clara's input is the rest.
+    assert_eq!(
+        response.usage,
+        Usage {
+            input_tokens: 6,
+            output_tokens: 3,
+            cache_read_tokens: 4,
+            cache_write_tokens: 0,
+        }
+    );
 
     let sent = &fake.requests()[0];
     assert_eq!(
@@ -139,7 +148,16 @@ async fn anthropic_streams_with_crlf_split_events_and_a_system_prompt() {
     assert_eq!(deltas, ["Hi ", "there"]);
     assert_eq!(response.text, "Hi there");
     assert_eq!(response.model, "base-model");
-    assert_eq!(response.usage.output_tokens, 2);
+    // Anthropic counts cache reads and writes apart from `input_tokens`.
+    assert_eq!(
+        response.usage,
+        Usage {
+            input_tokens: 10,
+            output_tokens: 2,
+            cache_read_tokens: 4,
+            cache_write_tokens: 2,
+        }
+    );
 
     let sent = &fake.requests()[0];
     assert_eq!(sent.path, "/v1/messages");

@@ -8,6 +8,7 @@ use clara_config::model::steps::ClassifyTierStep;
 use super::site::Site;
 use crate::engine::EngineError;
 use crate::engine::run::Run;
+use crate::engine::services::Meter;
 use crate::engine::template::Template;
 use crate::engine::turn::Turn;
 use crate::llm::{ChatRequest, Message};
@@ -80,14 +81,21 @@ impl ClassifyTier {
         );
         vars.insert("context", &context);
         let prompt = self.prompt.render(&vars)?;
-        let provider = services.provider(self.provider.as_deref())?;
         let request = ChatRequest {
             tier: Some(Tier::Low),
             stream: false,
             max_tokens: Some(10),
             ..ChatRequest::new(vec![Message::user(prompt)])
         };
-        let response = provider.chat(&request, &|_| {}).await?;
+        let meter = Meter {
+            user_id: Some(&turn.incoming.user_id),
+            conversation: Some(&turn.incoming.conversation.id),
+            pipeline: Some(run.pipeline),
+            purpose: "classifier",
+        };
+        let response = services
+            .chat(self.provider.as_deref(), &request, &|_| {}, meter)
+            .await?;
         Ok(read_tier(&response.text).unwrap_or(options.fallback_tier))
     }
 }

@@ -6,6 +6,7 @@ use clara_config::model::steps::LlmCallStep;
 use super::site::Site;
 use crate::engine::EngineError;
 use crate::engine::run::Run;
+use crate::engine::services::Meter;
 use crate::engine::template::Template;
 use crate::engine::turn::Turn;
 use crate::llm::{ChatRequest, ChatResponse, Message};
@@ -57,7 +58,6 @@ pub(crate) async fn chat(
     } else {
         options.provider.as_deref()
     };
-    let provider = run.services.provider(provider_name)?;
     let tools = if with_tools {
         run.offered_tools(&turn.incoming)
             .iter()
@@ -78,5 +78,13 @@ pub(crate) async fn chat(
     };
     run.new_answer();
     let show = |text: &str| run.show(text);
-    Ok(provider.chat(&request, &show).await?)
+    let meter = Meter {
+        user_id: Some(&turn.incoming.user_id),
+        conversation: Some(&turn.incoming.conversation.id),
+        pipeline: Some(run.pipeline),
+        purpose: turn.purpose(),
+    };
+    run.services
+        .chat(provider_name, &request, &show, meter)
+        .await
 }

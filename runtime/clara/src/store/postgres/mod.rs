@@ -8,6 +8,7 @@ mod memories;
 mod search;
 mod sessions;
 mod tasks;
+mod usage;
 mod vectors;
 
 use std::collections::HashSet;
@@ -17,7 +18,7 @@ use clara_core::llm::{BoxFuture, Role};
 use clara_core::store::{
     ChannelModeSetting, ChannelModes, Job, JobQueue, Memories, Memory, MemoryChange, MemoryQuery,
     Millis, NewMemory, ScoredMemory, Session, SessionQuery, Sessions, StoreError, StoreResult,
-    StoredMessage, TaskLeases, TaskRun,
+    StoredMessage, TaskLeases, TaskRun, UsageBy, UsageLog, UsageRecord, UsageTotal,
 };
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
@@ -401,3 +402,18 @@ impl ChannelModes for PostgresStore {
 
 #[cfg(test)]
 mod tests;
+
+impl UsageLog for PostgresStore {
+    fn record_usage<'a>(&'a self, record: &'a UsageRecord) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(usage::record(&self.pool, record))
+    }
+
+    fn usage_totals(
+        &self,
+        by: UsageBy,
+        since: Millis,
+        until: Option<Millis>,
+    ) -> BoxFuture<'_, StoreResult<Vec<UsageTotal>>> {
+        Box::pin(usage::totals(&self.pool, by, since, until))
+    }
+}

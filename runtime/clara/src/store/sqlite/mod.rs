@@ -18,6 +18,7 @@ mod memories;
 mod search;
 mod sessions;
 mod tasks;
+mod usage;
 mod vector_index;
 
 use std::path::Path;
@@ -28,7 +29,7 @@ use clara_core::llm::{BoxFuture, Role};
 use clara_core::store::{
     ChannelModeSetting, ChannelModes, Job, JobQueue, Memories, Memory, MemoryChange, MemoryQuery,
     Millis, NewMemory, ScoredMemory, Session, SessionQuery, Sessions, StoreError, StoreResult,
-    StoredMessage, TaskLeases, TaskRun,
+    StoredMessage, TaskLeases, TaskRun, UsageBy, UsageLog, UsageRecord, UsageTotal,
 };
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -568,3 +569,18 @@ impl ChannelModes for SqliteStore {
 
 #[cfg(test)]
 mod tests;
+
+impl UsageLog for SqliteStore {
+    fn record_usage<'a>(&'a self, record: &'a UsageRecord) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(async move { usage::record(&mut *self.writer().await?, record).await })
+    }
+
+    fn usage_totals(
+        &self,
+        by: UsageBy,
+        since: Millis,
+        until: Option<Millis>,
+    ) -> BoxFuture<'_, StoreResult<Vec<UsageTotal>>> {
+        Box::pin(usage::totals(&self.pool, by, since, until))
+    }
+}

@@ -56,6 +56,7 @@ mod search;
 mod sessions;
 mod sqlite_file;
 mod task_leases;
+mod usage;
 
 /// A fresh SQLite store in `dir`, opened the way the runtime opens it.
 async fn sqlite_store(dir: &Path) -> Arc<dyn Store> {

@@ -7,9 +7,12 @@ use super::{Reply, SseEvent};
 
 // ---- OpenAI chat completions: id "chatcmpl-1", model "m", prompt_tokens 10 ----
 
+/// Usage as OpenAI reports it: 10 prompt tokens, 4 of them read from the prompt cache (which
+/// `prompt_tokens` includes).
 fn openai_usage(completion_tokens: usize) -> Value {
     let total = 10 + completion_tokens;
-    json!({"prompt_tokens": 10, "completion_tokens": completion_tokens, "total_tokens": total})
+    json!({"prompt_tokens": 10, "completion_tokens": completion_tokens, "total_tokens": total,
+        "prompt_tokens_details": {"cached_tokens": 4}})
 }
 
 fn openai_chunk(choices: Value) -> Value {
@@ -136,7 +139,8 @@ fn anthropic_event(payload: Value) -> SseEvent {
 fn anthropic_message(content: Value, stop_reason: Option<&str>, output_tokens: usize) -> Value {
     json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-test",
         "content": content, "stop_reason": stop_reason, "stop_sequence": null,
-        "usage": {"input_tokens": 10, "output_tokens": output_tokens}})
+        "usage": {"input_tokens": 10, "cache_read_input_tokens": 4,
+            "cache_creation_input_tokens": 2, "output_tokens": output_tokens}})
 }
 
 /// `message_start`, then per block `content_block_start` (the first followed by `ping`, as the

@@ -1,0 +1,85 @@
+//! The usage log: one insert per model call, and sums by a grouping over a time range.
+
+use clara_core::store::{Millis, StoreResult, UsageBy, UsageRecord, UsageTotal, rank};
+use sqlx::{SqliteConnection, SqlitePool};
+
+use crate::store::db;
+
+/// Records one call.
+pub(super) async fn record(conn: &mut SqliteConnection, r: &UsageRecord) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO model_usage (at, user_id, conversation, pipeline, purpose, provider, model, \
+         tier, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_micros) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )
+    .bind(r.at)
+    .bind(r.user_id.as_deref())
+    .bind(r.conversation.as_deref())
+    .bind(r.pipeline.as_deref())
+    .bind(&r.purpose)
+    .bind(&r.provider)
+    .bind(&r.model)
+    .bind(r.tier.as_deref())
+    .bind(i64::from(r.input_tokens))
+    .bind(i64::from(r.output_tokens))
+    .bind(i64::from(r.cache_read_tokens))
+    .bind(i64::from(r.cache_write_tokens))
+    .bind(r.cost_micros)
+    .execute(conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// `SELECT` of the sums grouped by the key expression.
+macro_rules! totals {
+    ($key:literal) => {
+        concat!(
+            "SELECT ",
+            $key,
+            " AS key, COUNT(*), SUM(input_tokens), SUM(output_tokens), \
+             SUM(cache_read_tokens), SUM(cache_write_tokens), SUM(cost_micros) \
+             FROM model_usage WHERE at >= ?1 AND (?2 IS NULL OR at < ?2) GROUP BY 1"
+        )
+    };
+}
+
+/// Usage in the range summed by `by`, the most costly first.
+pub(super) async fn totals(
+    pool: &SqlitePool,
+    by: UsageBy,
+    since: Millis,
+    until: Option<Millis>,
+) -> StoreResult<Vec<UsageTotal>> {
+    let sql = match by {
+        UsageBy::User => totals!("COALESCE(user_id, '-')"),
+        UsageBy::Channel => totals!("COALESCE(conversation, '-')"),
+        UsageBy::Model => totals!("provider || '/' || model"),
+        UsageBy::Pipeline => totals!("COALESCE(pipeline, '-')"),
+        UsageBy::Purpose => totals!("purpose"),
+        UsageBy::Day => totals!("strftime('%Y-%m-%d', at / 1000, 'unixepoch')"),
+    };
+    let rows: Vec<(String, i64, i64, i64, i64, i64, i64)> = sqlx::query_as(sql)
+        .bind(since)
+        .bind(until)
+        .fetch_all(pool)
+        .await
+        .map_err(db)?;
+    let count = |n: i64| u64::try_from(n).unwrap_or_default();
+    let mut totals: Vec<UsageTotal> = rows
+        .into_iter()
+        .map(
+            |(key, calls, input, output, read, write, cost)| UsageTotal {
+                key,
+                calls: count(calls),
+                input_tokens: count(input),
+                output_tokens: count(output),
+                cache_read_tokens: count(read),
+                cache_write_tokens: count(write),
+                cost_micros: cost,
+            },
+        )
+        .collect();
+    rank(&mut totals);
+    Ok(totals)
+}
