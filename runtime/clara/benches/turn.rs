@@ -108,6 +108,27 @@ fn main() {
                     .unwrap();
             }
             println!("  enqueue_job: {:?} each", t.elapsed() / 50);
+            // What usage accounting adds to each model call: one row in the usage log.
+            let record = clara_core::store::UsageRecord {
+                at: 1,
+                user_id: Some("bench-user".to_owned()),
+                conversation: Some("dm-bench-user".to_owned()),
+                pipeline: Some("chat".to_owned()),
+                purpose: "turn".to_owned(),
+                provider: "openrouter".to_owned(),
+                model: "anthropic/claude-sonnet-4".to_owned(),
+                tier: None,
+                input_tokens: 1_000,
+                output_tokens: 100,
+                cache_read_tokens: 0,
+                cache_write_tokens: 0,
+                cost_micros: 4_500,
+            };
+            let t = Instant::now();
+            for _ in 0..50 {
+                store.record_usage(&record).await.unwrap();
+            }
+            println!("  record_usage: {:?} each", t.elapsed() / 50);
         }
         let mut times = Vec::with_capacity(TURNS);
         let started = Instant::now();

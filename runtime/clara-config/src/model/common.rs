@@ -92,6 +92,8 @@ event_names! {
     ToolEnd = "tool:end",
     /// A tool call failed.
     ToolError = "tool:error",
+    /// A model call ended: its tokens and cost were recorded.
+    LlmUsage = "llm:usage",
     /// A scheduled task ran.
     SchedulerTaskRun = "scheduler:task_run",
     /// A scheduled task failed.

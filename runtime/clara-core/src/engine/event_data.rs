@@ -39,6 +39,8 @@ pub enum EventData {
     ToolEnd(ToolEnd),
     /// `tool:error`
     ToolError(ToolFailed),
+    /// `llm:usage`
+    LlmUsage(LlmUsage),
     /// `scheduler:task_run`
     SchedulerTaskRun(TaskStarted),
     /// `scheduler:task_error`
@@ -67,6 +69,7 @@ impl EventData {
             EventData::ToolStart(_) => EventName::ToolStart,
             EventData::ToolEnd(_) => EventName::ToolEnd,
             EventData::ToolError(_) => EventName::ToolError,
+            EventData::LlmUsage(_) => EventName::LlmUsage,
             EventData::SchedulerTaskRun(_) => EventName::SchedulerTaskRun,
             EventData::SchedulerTaskError(_) => EventName::SchedulerTaskError,
             EventData::ConfigReloaded(_) => EventName::ConfigReloaded,
@@ -254,6 +257,27 @@ pub struct ToolEnd {
     pub step: u32,
     /// The result's length in characters.
     pub chars: usize,
+}
+
+/// A model call ended; its usage is in the usage log.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LlmUsage {
+    /// The provider that answered.
+    pub provider: String,
+    /// The model that answered.
+    pub model: String,
+    /// What the call was for: `turn`, `classifier`, `memory`, `summary`, `task`.
+    pub purpose: String,
+    /// Prompt tokens at the full rate.
+    pub input_tokens: u32,
+    /// Reply tokens.
+    pub output_tokens: u32,
+    /// Prompt tokens read from the prompt cache.
+    pub cache_read_tokens: u32,
+    /// Prompt tokens written to the prompt cache.
+    pub cache_write_tokens: u32,
+    /// What it cost, in millionths of a US dollar.
+    pub cost_micros: i64,
 }
 
 /// A tool call failed.

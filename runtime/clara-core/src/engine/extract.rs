@@ -50,6 +50,8 @@ pub(crate) async fn run(
         conversation: None,
         pipeline: Some(&job.pipeline),
         purpose: "memory",
+        turn: None,
+        automated: true,
     };
     let mut vars = tera::Context::new();
     vars.insert("messages", &job.messages);

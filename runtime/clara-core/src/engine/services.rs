@@ -10,7 +10,8 @@ use clara_config::model::pricing::Tokens;
 
 use super::EngineError;
 use super::clock::Clock;
-use super::events::EventSink;
+use super::event_data::{EventData, LlmUsage};
+use super::events::{Event, EventSink};
 use super::tools::{Tool, ToolContext, ToolSource};
 use crate::llm::{ChatRequest, ChatResponse, DeltaSink, Embedder, Provider};
 use crate::store::{Store, UsageRecord};
@@ -52,6 +53,10 @@ pub(crate) struct Meter<'a> {
     pub pipeline: Option<&'a str>,
     /// `turn`, `classifier`, `memory`, `summary` or `task`.
     pub purpose: &'static str,
+    /// The platform and request id of the turn, for the `llm:usage` event.
+    pub turn: Option<(&'a str, &'a str)>,
+    /// Run by a hook, a task or the job worker.
+    pub automated: bool,
 }
 
 impl Services {
@@ -121,6 +126,23 @@ impl Services {
         if let Err(error) = self.store.record_usage(&record).await {
             tracing::warn!(%error, "a model call's usage could not be recorded");
         }
+        self.events.emit(Event {
+            platform: meter.turn.map(|(platform, _)| platform.to_owned()),
+            user_id: record.user_id.clone(),
+            channel_id: record.conversation.clone(),
+            request_id: meter.turn.map(|(_, request)| request.to_owned()),
+            automated: meter.automated,
+            data: EventData::LlmUsage(LlmUsage {
+                provider: record.provider,
+                model: record.model,
+                purpose: record.purpose,
+                input_tokens: record.input_tokens,
+                output_tokens: record.output_tokens,
+                cache_read_tokens: record.cache_read_tokens,
+                cache_write_tokens: record.cache_write_tokens,
+                cost_micros: record.cost_micros,
+            }),
+        });
         Ok(response)
     }
 

@@ -33,6 +33,19 @@ pub struct Metrics {
     turn_duration: Histogram,
     turns: Mutex<Turns>,
     gateway: Mutex<Gateway>,
+    /// `(provider, model)` → what its calls used (from `llm:usage`). The models come from
+    /// `clara.toml` (and what providers answer with), so the labels stay few.
+    usage: Mutex<BTreeMap<(String, String), ModelTotals>>,
+}
+
+/// What one model's calls used.
+#[derive(Default)]
+struct ModelTotals {
+    input: u64,
+    output: u64,
+    cache_read: u64,
+    cache_write: u64,
+    cost_micros: i64,
 }
 
 /// Distinct platform labels kept; clients name their platform, so past this the rest count
@@ -79,6 +92,7 @@ impl Metrics {
             turn_duration: Histogram::default(),
             turns: Mutex::default(),
             gateway: Mutex::default(),
+            usage: Mutex::default(),
         })
     }
 
@@ -115,6 +129,19 @@ impl Metrics {
                 };
                 if let Some(took) = took {
                     self.turn_duration.observe(took);
+                }
+            }
+            EventName::LlmUsage => {
+                if let EventData::LlmUsage(call) = &event.data {
+                    let mut usage = self.usage.lock().unwrap_or_else(PoisonError::into_inner);
+                    let totals = usage
+                        .entry((call.provider.clone(), call.model.clone()))
+                        .or_default();
+                    totals.input += u64::from(call.input_tokens);
+                    totals.output += u64::from(call.output_tokens);
+                    totals.cache_read += u64::from(call.cache_read_tokens);
+                    totals.cache_write += u64::from(call.cache_write_tokens);
+                    totals.cost_micros += call.cost_micros;
                 }
             }
             EventName::MessageCancelled => {
@@ -210,6 +237,41 @@ impl Metrics {
             &[("outcome", "error")],
             count(EventName::ToolError),
         );
+
+        {
+            let usage = self.usage.lock().unwrap_or_else(PoisonError::into_inner);
+            out.family(
+                "clara_llm_tokens_total",
+                Kind::Counter,
+                "Tokens the model calls reported, by provider, model and kind (input at the full rate, output, cache_read, cache_write).",
+            );
+            for ((provider, model), t) in usage.iter() {
+                for (kind, n) in [
+                    ("input", t.input),
+                    ("output", t.output),
+                    ("cache_read", t.cache_read),
+                    ("cache_write", t.cache_write),
+                ] {
+                    out.sample(
+                        "clara_llm_tokens_total",
+                        &[("provider", provider), ("model", model), ("kind", kind)],
+                        n,
+                    );
+                }
+            }
+            out.family(
+                "clara_llm_cost_dollars_total",
+                Kind::Counter,
+                "What the model calls cost by the price table, in US dollars, by provider and model.",
+            );
+            for ((provider, model), t) in usage.iter() {
+                out.sample(
+                    "clara_llm_cost_dollars_total",
+                    &[("provider", provider), ("model", model)],
+                    t.cost_micros as f64 / 1e6,
+                );
+            }
+        }
 
         out.family(
             "clara_reloads_total",

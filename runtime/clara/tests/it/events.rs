@@ -58,14 +58,16 @@ async fn a_tool_turn_fires_its_events_in_order_with_one_request_id() {
         [
             EventName::SessionStart,
             EventName::MessageReceived,
+            EventName::LlmUsage,
             EventName::ToolStart,
             EventName::ToolEnd,
+            EventName::LlmUsage,
             EventName::MessageSent,
             EventName::MessageCancelled,
         ]
     );
     let first = fired[0].request_id.clone().expect("a request id");
-    for event in &fired[..5] {
+    for event in &fired[..7] {
         assert_eq!(
             event.request_id.as_deref(),
             Some(first.as_str()),
@@ -75,7 +77,26 @@ async fn a_tool_turn_fires_its_events_in_order_with_one_request_id() {
         assert_eq!(event.user_id.as_deref(), Some("ann"));
         assert_eq!(event.channel_id.as_deref(), Some("dm-ann"));
     }
-    let cancelled = &fired[5];
+    // Each model call's usage, as the fake server reported it (10 prompt tokens, 4 cached),
+    // priced by the shipped table (the base model is claude-sonnet-4).
+    let usage = fired[2].data.to_json();
+    assert_eq!(usage["provider"], "openrouter");
+    assert_eq!(usage["model"], "anthropic/claude-sonnet-4");
+    assert_eq!(usage["purpose"], "turn");
+    assert_eq!(
+        (
+            &usage["input_tokens"],
+            &usage["cache_read_tokens"],
+            &usage["cost_micros"]
+        ),
+        (
+            &serde_json::json!(6),
+            &serde_json::json!(4),
+            &serde_json::json!(34)
+        ),
+        "{usage}"
+    );
+    let cancelled = &fired[7];
     assert_ne!(
         cancelled.request_id.as_deref(),
         Some(first.as_str()),

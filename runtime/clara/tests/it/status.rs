@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use clara::status::{self, AdapterState, Health, Metrics, StatusServer};
 use clara_config::model::common::EventName;
 use clara_core::engine::event_data::{
-    ConfigReloadFailed, ConfigReloaded, EventData, MessageFailed, MessageReceived, MessageSent,
-    ToolEnd, ToolFailed,
+    ConfigReloadFailed, ConfigReloaded, EventData, LlmUsage, MessageFailed, MessageReceived,
+    MessageSent, ToolEnd, ToolFailed,
 };
 use clara_core::engine::{Event, EventObserver};
 use serde_json::{Value, json};
@@ -236,6 +236,21 @@ async fn metrics_count_turns_tools_reloads_and_adapters() {
         }),
         "msg-2",
     ));
+    for cost in [4_920, 80] {
+        sink.observe(&turn_event(
+            EventData::LlmUsage(LlmUsage {
+                provider: "openrouter".to_owned(),
+                model: "anthropic/claude-sonnet-4".to_owned(),
+                purpose: "turn".to_owned(),
+                input_tokens: 1_000,
+                output_tokens: 100,
+                cache_read_tokens: 400,
+                cache_write_tokens: 0,
+                cost_micros: cost,
+            }),
+            "msg-1",
+        ));
+    }
     running.health.set("discord", AdapterState::Connected);
     running.health.set("we\"ird\\name", AdapterState::Stopped);
 
@@ -255,6 +270,24 @@ async fn metrics_count_turns_tools_reloads_and_adapters() {
     expect("clara_turn_duration_seconds_bucket{le=\"60\"}", 1.0);
     expect("clara_tool_calls_total{outcome=\"ok\"}", 1.0);
     expect("clara_tool_calls_total{outcome=\"error\"}", 1.0);
+    let sonnet = "provider=\"openrouter\",model=\"anthropic/claude-sonnet-4\"";
+    expect(
+        &format!("clara_llm_tokens_total{{{sonnet},kind=\"input\"}}"),
+        2_000.0,
+    );
+    expect(
+        &format!("clara_llm_tokens_total{{{sonnet},kind=\"output\"}}"),
+        200.0,
+    );
+    expect(
+        &format!("clara_llm_tokens_total{{{sonnet},kind=\"cache_read\"}}"),
+        800.0,
+    );
+    expect(
+        &format!("clara_llm_tokens_total{{{sonnet},kind=\"cache_write\"}}"),
+        0.0,
+    );
+    expect(&format!("clara_llm_cost_dollars_total{{{sonnet}}}"), 0.005);
     expect("clara_reloads_total{result=\"applied\"}", 1.0);
     expect("clara_reloads_total{result=\"failed\"}", 2.0);
     expect("clara_adapter_up{adapter=\"discord\"}", 1.0);

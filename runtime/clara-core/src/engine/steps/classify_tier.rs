@@ -92,6 +92,8 @@ impl ClassifyTier {
             conversation: Some(&turn.incoming.conversation.id),
             pipeline: Some(run.pipeline),
             purpose: "classifier",
+            turn: Some((&turn.incoming.platform, &turn.request_id)),
+            automated: turn.automated,
         };
         let response = services
             .chat(self.provider.as_deref(), &request, &|_| {}, meter)

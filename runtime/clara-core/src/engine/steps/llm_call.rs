@@ -83,6 +83,8 @@ pub(crate) async fn chat(
         conversation: Some(&turn.incoming.conversation.id),
         pipeline: Some(run.pipeline),
         purpose: turn.purpose(),
+        turn: Some((&turn.incoming.platform, &turn.request_id)),
+        automated: turn.automated,
     };
     run.services
         .chat(provider_name, &request, &show, meter)
