@@ -51,7 +51,13 @@ impl Price {
             + at(tokens.output, self.output)
             + at(tokens.cache_read, self.cache_read.unwrap_or(self.input))
             + at(tokens.cache_write, self.cache_write.unwrap_or(self.input));
-        total.round() as i64
+        // The schema refuses negative prices and TOML's `inf`/`nan` do not load; still, a call
+        // never costs less than nothing or more than a sum of costs can hold.
+        if total.is_finite() {
+            total.clamp(0.0, 1e15).round() as i64
+        } else {
+            0
+        }
     }
 }
 
@@ -72,12 +78,41 @@ pub fn shipped_price(model: &str) -> Option<Price> {
     lookup(&SHIPPED, model)
 }
 
-/// `model`'s entry in `table`, by its exact name or without its `vendor/` prefix.
+/// `model`'s entry in `table`: by its exact name, then without its `vendor/` prefix, then
+/// without a release suffix (`-20250514`, `-latest`, `-0`), as vendors name the snapshots of
+/// one priced model.
 pub fn lookup(table: &BTreeMap<String, Price>, model: &str) -> Option<Price> {
-    table
-        .get(model)
-        .or_else(|| model.rsplit_once('/').and_then(|(_, bare)| table.get(bare)))
+    let bare = model.rsplit_once('/').map_or(model, |(_, bare)| bare);
+    [model, bare, unversioned(bare)]
+        .into_iter()
+        .find_map(|name| table.get(name))
         .copied()
+}
+
+/// `name` without a trailing release suffix: a date (`-20250514`, `-2024-08-06`), `-latest`
+/// or `-0`.
+fn unversioned(name: &str) -> &str {
+    if let Some(rest) = name
+        .strip_suffix("-latest")
+        .or_else(|| name.strip_suffix("-0"))
+    {
+        return rest;
+    }
+    let digits =
+        |part: &str, len: usize| part.len() == len && part.bytes().all(|b| b.is_ascii_digit());
+    let mut parts = name.rsplitn(4, '-');
+    let (last, second, third, rest) = (parts.next(), parts.next(), parts.next(), parts.next());
+    match (last, second, third, rest) {
+        (Some(day), Some(month), Some(year), Some(rest))
+            if digits(day, 2) && digits(month, 2) && digits(year, 4) =>
+        {
+            rest
+        }
+        _ => match name.rsplit_once('-') {
+            Some((rest, date)) if digits(date, 8) => rest,
+            _ => name,
+        },
+    }
 }
 
 #[cfg(test)]
@@ -98,6 +133,24 @@ mod tests {
             cache_write: 0,
         };
         assert_eq!(sonnet.cost_micros(tokens), 5_100);
+    }
+
+    #[test]
+    fn snapshots_find_their_model() {
+        let sonnet = shipped_price("claude-sonnet-4");
+        assert!(sonnet.is_some());
+        for name in [
+            "claude-sonnet-4-20250514",
+            "claude-sonnet-4-0",
+            "anthropic/claude-sonnet-4-latest",
+        ] {
+            assert_eq!(shipped_price(name), sonnet, "{name}");
+        }
+        assert_eq!(shipped_price("gpt-4o-2024-08-06"), shipped_price("gpt-4o"));
+        assert!(shipped_price("gpt-4o").is_some());
+        // A version that is part of the name stays.
+        assert_ne!(shipped_price("gpt-4.1-mini"), shipped_price("gpt-4.1"));
+        assert_eq!(shipped_price("claude-sonnet-5"), None);
     }
 
     #[test]

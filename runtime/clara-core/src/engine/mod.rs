@@ -36,6 +36,7 @@ pub use generation::{Generation, Parts};
 pub use memory_tools::memory_tools;
 pub use outcome::Outcome;
 pub use services::Services;
+pub use steps::is_classification;
 pub use tools::{Tool, ToolContext, ToolError, ToolPolicy, ToolSource};
 pub use turn::{Conversation, Incoming, Turn, TurnEnd};
 pub use worker::JobReport;

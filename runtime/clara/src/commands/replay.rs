@@ -12,7 +12,7 @@ use clara_core::engine::Conversation;
 use clara_core::llm::Role;
 use clara_core::store::{NewMemory, Session, SessionQuery, StoredMessage};
 
-use super::replay_model::Script;
+use super::replay_model::{Answer, Script};
 use super::replay_record::{RecordedTurn, write_fixture};
 use super::replay_report::{compare, turn_text, when};
 use super::replay_world::{Seed, Seen, Speaker, World};
@@ -160,7 +160,14 @@ pub async fn run(root: &Path, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
                     say: text.clone(),
                     at,
                     recorded: turn.recorded.to_owned(),
-                    calls: seen.requests.len(),
+                    answers: seen
+                        .answers
+                        .iter()
+                        .map(|a| match a {
+                            Answer::Classifier => String::new(),
+                            _ => turn.recorded.to_owned(),
+                        })
+                        .collect(),
                     memory_calls,
                     tier: seen.tier.clone(),
                 });

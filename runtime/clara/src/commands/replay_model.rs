@@ -1,10 +1,12 @@
 //! The model of `clara replay`: each call of a replayed turn gets the answer the store recorded
 //! when it asks what the baseline asked; a call whose request changed goes to the live
 //! provider (`--live`) or gets the recorded answer anyway, marked as given to a changed prompt.
+//! A tier classifier's call gets an empty answer (its fallback tier): the store keeps none.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use clara_config::model::provider::ProviderConfig;
+use clara_core::engine::is_classification;
 use clara_core::llm::{
     BoxFuture, ChatRequest, ChatResponse, DeltaSink, Provider, ProviderError, StopReason, Usage,
 };
@@ -20,6 +22,9 @@ pub enum Answer {
     Live,
     /// The no-facts answer to the memory work of a recorded turn.
     NoFacts,
+    /// An empty answer to a tier classifier's call: the store keeps no classifier answer, so
+    /// the pipeline's fallback tier applies.
+    Classifier,
 }
 
 /// What answers the calls of the turn being replayed.
@@ -115,6 +120,7 @@ impl ReplayProvider {
             Script::MemoryWork => None,
         };
         let answer = match same {
+            _ if is_classification(request) => Answer::Classifier,
             None => Answer::NoFacts,
             Some(true) => Answer::Recorded,
             Some(false) if self.live.is_some() => Answer::Live,
@@ -123,6 +129,7 @@ impl ReplayProvider {
         state.answers.push(answer);
         let text = match answer {
             Answer::NoFacts => NO_FACTS.to_owned(),
+            Answer::Classifier => String::new(),
             _ => state.recorded.clone(),
         };
         (answer, text)

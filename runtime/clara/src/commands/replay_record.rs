@@ -1,7 +1,8 @@
 //! `clara replay --record`: a stored session as a `clara test` fixture. The user's memories and
 //! the previous session's summary become its seed, each stored message a turn whose script is
 //! the recorded reply (and the no-facts answer for each call of the memory work), and the
-//! recorded reply and the tier the root chose its expectations.
+//! recorded reply and the tier the root chose its expectations. A tier classifier's call is
+//! answered empty, as in the replay: the pipeline's fallback tier.
 
 use clara_core::store::{NewMemory, Session};
 use toml_edit::{Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table, value};
@@ -18,8 +19,8 @@ pub struct RecordedTurn {
     pub at: i64,
     /// The reply the store recorded.
     pub recorded: String,
-    /// The model calls the turn made in the root.
-    pub calls: usize,
+    /// What each of the turn's calls in the root was answered, in order.
+    pub answers: Vec<String>,
     /// The calls its memory work made.
     pub memory_calls: usize,
     /// The tier the root chose.
@@ -71,7 +72,13 @@ pub fn write_fixture(
     let mut minutes = 0;
     for turn in turns {
         let mut table = Table::new();
-        table["say"] = value(turn.say.as_str());
+        // A stored channel message names its author (`[Ann]: …`); `clara test` adds that
+        // itself.
+        let say = match turn.say.strip_prefix(&format!("[{}]: ", speaker.user_name)) {
+            Some(rest) if !speaker.conversation.is_dm => rest,
+            _ => turn.say.as_str(),
+        };
+        table["say"] = value(say);
         // The fixture's clock moves in whole minutes: each turn lands on the minute it was
         // sent, counted from the first.
         let at_minute = (turn.at - start).max(0) / 60_000;
@@ -80,8 +87,8 @@ pub fn write_fixture(
             minutes = at_minute;
         }
         let mut model = Array::new();
-        for _ in 0..turn.calls {
-            model.push(answer(&turn.recorded));
+        for given in &turn.answers {
+            model.push(answer(given));
         }
         for _ in 0..turn.memory_calls {
             model.push(answer(NO_FACTS));

@@ -131,11 +131,20 @@ fn answer_of(response: &ChatResponse) -> ScriptedAnswer {
     }
 }
 
-/// A failed call as the answer that scripts it.
+/// A failed call as the answer that scripts it: the status and the kind of failure, never the
+/// server's own text (a cassette is committed; what a provider said may name an account).
 fn failure_of(kind: &ProviderErrorKind) -> ScriptedAnswer {
     let (status, message) = match kind {
-        ProviderErrorKind::Status { status, message } => (Some(*status), message.clone()),
-        other => (None, other.to_string()),
+        ProviderErrorKind::Status { status, .. } => (
+            Some(*status),
+            format!("the provider answered HTTP {status}"),
+        ),
+        ProviderErrorKind::Connect(_) => (None, "no connection could be made".to_owned()),
+        ProviderErrorKind::Timeout(what) => (None, format!("timed out: {what}")),
+        ProviderErrorKind::Decode(_) => (None, "the reply could not be read".to_owned()),
+        ProviderErrorKind::Api(_) => (None, "the provider reported an error".to_owned()),
+        ProviderErrorKind::StreamCut(_) => (None, "the stream ended early".to_owned()),
+        ProviderErrorKind::Config(_) => (None, "the provider is not configured".to_owned()),
     };
     ScriptedAnswer {
         error: Some(message),

@@ -30,6 +30,14 @@ pub fn save(set: &ConfigSet) -> io::Result<()> {
     let stale = parent.join(format!("applied.old-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&fresh);
     for (rel, text) in set.source_files() {
+        // Every file is inside the root; a path that is not stays out of the copy rather than
+        // land outside it.
+        let inside = Path::new(&rel)
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+        if !inside {
+            continue;
+        }
         let path = fresh.join(&rel);
         if let Some(folder) = path.parent() {
             std::fs::create_dir_all(folder)?;

@@ -224,8 +224,9 @@ struct WireUsage {
 
 #[derive(Deserialize)]
 struct PromptDetails {
+    // Some compatible servers send `null`.
     #[serde(default)]
-    cached_tokens: u32,
+    cached_tokens: Option<u32>,
 }
 
 /// OpenAI counts cached tokens inside `prompt_tokens`; clara's input count is the rest.
@@ -253,7 +254,10 @@ impl StreamDecoder for Decoder {
             return Err(WireError::describe(chunk.error));
         }
         if let Some(usage) = chunk.usage {
-            let cached = usage.prompt_tokens_details.map_or(0, |d| d.cached_tokens);
+            let cached = usage
+                .prompt_tokens_details
+                .and_then(|d| d.cached_tokens)
+                .unwrap_or(0);
             self.reply.usage = usage_of(usage.prompt_tokens, usage.completion_tokens, cached);
         }
         let Some(choice) = chunk.choices.into_iter().next() else {

@@ -62,8 +62,6 @@ async fn replay_compares_reruns_records_and_never_writes() {
         "Here is your week, day by day.",
     )
     .await;
-    let db = root.path().join("data/clara.db");
-    let before = fs::read(&db).unwrap();
     fake.take_requests();
 
     // The current files, no baseline: what each turn does now, the recorded replies kept.
@@ -226,15 +224,76 @@ async fn replay_compares_reruns_records_and_never_writes() {
         stderr(&out)
     );
 
-    let after_chat = fs::read(&db).unwrap();
-    assert_ne!(before, after_chat, "the last chat wrote");
+    // What a replay reads never changes: neither the database file nor its write-ahead log
+    // (readers only touch SQLite's shared-memory index, `-shm`).
+    let stored = || {
+        let db = root.path().join("data/clara.db");
+        let wal = root.path().join("data/clara.db-wal");
+        (store_digest(&db), store_digest(&wal))
+    };
+    let before = stored();
     let out = run(root.path(), &fake, &["replay"], &[]).await;
     assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("1. \"New day\""), "{}", stdout(&out));
     assert_eq!(
-        fs::read(&db).unwrap(),
-        after_chat,
+        stored(),
+        before,
         "replay never writes to the store it reads"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_classifier_call_gets_no_recorded_answer_and_the_fallback_tier_applies() {
+    let root = shipped_root();
+    let fake = FakeLlm::start().await;
+    say(
+        root.path(),
+        &fake,
+        "2026-11-30T14:02:10Z",
+        "Good morning!",
+        "Morning! Below, a plan.",
+    )
+    .await;
+    edit(
+        &root.path().join("pipelines/chat.toml"),
+        "classifier = false",
+        "classifier = true",
+    );
+    let out = run(root.path(), &fake, &["replay"], &[]).await;
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    // The reply says "Below": read as a classifier's answer it would pick the low tier.
+    assert!(
+        text.contains("  1. \"Good morning!\"\n      tier: mid · 2 model calls"),
+        "{text}"
+    );
+    let fixture = root.path().join("tests/recorded.toml");
+    let out = run(
+        root.path(),
+        &fake,
+        &["replay", "--record", fixture.to_str().unwrap()],
+        &[],
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(
+        root.path(),
+        &fake,
+        &["test", fixture.to_str().unwrap()],
+        &[],
+    )
+    .await;
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+}
+
+/// A short fingerprint of a file's bytes (`None` when it does not exist), so a failure does
+/// not print a whole database.
+fn store_digest(path: &Path) -> Option<(usize, u64)> {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let bytes = fs::read(path).ok()?;
+    let mut hasher = DefaultHasher::new();
+    bytes.hash(&mut hasher);
+    Some((bytes.len(), hasher.finish()))
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -84,7 +84,7 @@ impl ClassifyTier {
         let request = ChatRequest {
             tier: Some(Tier::Low),
             stream: false,
-            max_tokens: Some(10),
+            max_tokens: Some(CLASSIFIER_MAX_TOKENS),
             ..ChatRequest::new(vec![Message::user(prompt)])
         };
         let meter = Meter {
@@ -127,6 +127,19 @@ pub(crate) fn prefixed_tier(text: &str, options: &ClassifyTierStep) -> Option<(T
         }
     }
     None
+}
+
+/// The reply limit of a classifier call: one word is all it needs.
+const CLASSIFIER_MAX_TOKENS: u32 = 10;
+
+/// Whether `request` is a tier classifier's call, by its shape: the low tier, not streamed, no
+/// tools, a one-word reply limit. A replay tells it from the turn's own calls this way, since
+/// the store keeps the reply but not the classifier's answer.
+pub fn is_classification(request: &ChatRequest) -> bool {
+    request.tier == Some(Tier::Low)
+        && !request.stream
+        && request.tools.is_empty()
+        && request.max_tokens == Some(CLASSIFIER_MAX_TOKENS)
 }
 
 /// The tier a classifier's answer names; `None` when it names none (the fallback applies).

@@ -11,6 +11,7 @@ mod write_memory;
 
 use clara_config::model::steps::Step;
 
+pub use classify_tier::is_classification;
 pub(crate) use ingest::Ingest;
 pub(crate) use site::Site;
 pub(crate) use tool_loop::ToolLoop;

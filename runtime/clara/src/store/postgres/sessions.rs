@@ -127,7 +127,7 @@ pub(super) async fn find_sessions(
     let rows: Vec<SessionRow> = sqlx::query_as(session_select!(
         "WHERE ($1::TEXT IS NULL OR user_id = $1) AND ($2::TEXT IS NULL OR conversation = $2) ",
         "AND ($3::TEXT IS NULL OR id = $3) AND ($4::BIGINT IS NULL OR last_activity_at >= $4) ",
-        "AND ($5::BIGINT IS NULL OR started_at < $5) ORDER BY started_at DESC, id DESC LIMIT $6"
+        "AND ($5::BIGINT IS NULL OR started_at < $5) ORDER BY started_at DESC, seq DESC LIMIT $6"
     ))
     .bind(query.user_id.as_deref())
     .bind(query.conversation.as_deref())
