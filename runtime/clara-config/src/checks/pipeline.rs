@@ -110,7 +110,7 @@ fn check(pipeline: &Loaded<Pipeline>, names: &Names, report: &mut Report<'_>) {
     for (i, step) in value.steps.iter().enumerate() {
         let at = |field: &str| path!["steps", i, field];
         match step {
-            Step::Ingest(_) => {}
+            Step::Ingest(_) | Step::RateLimit(_) => {}
             Step::BuildContext(ctx) => {
                 if let Some(tz) = &ctx.timezone {
                     check_timezone(report, source, &at("timezone"), tz);
@@ -238,6 +238,11 @@ fn check_order(source: &Source, pipeline: &Pipeline, report: &mut Report<'_>) {
                 source,
                 &at,
                 "`tool_loop` needs an `llm_call` step before it",
+            ),
+            "rate_limit" if position("ingest").is_none_or(|p| p > i) => report.value(
+                source,
+                &at,
+                "`rate_limit` counts stored messages: put it after the `ingest` step",
             ),
             "classify_tier" if first_call.is_some_and(|c| c < i) => report.value(
                 source,

@@ -89,11 +89,11 @@ impl Pipeline {
         }
     }
 
-    /// Runs every step over `turn`, stopping early when a step ends the turn.
+    /// Runs every step over `turn`, stopping early when a step ends or answers the turn.
     pub(crate) async fn run(&self, run: &Run<'_>, turn: &mut Turn) -> Result<(), EngineError> {
         for step in &self.steps {
             step.run(run, turn).await?;
-            if turn.ended.is_some() {
+            if turn.ended.is_some() || turn.answered {
                 break;
             }
         }

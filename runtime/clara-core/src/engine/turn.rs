@@ -102,6 +102,9 @@ pub struct Turn {
     pub request_id: String,
     /// Run by a hook, a task or the job worker, not by a user's message.
     pub automated: bool,
+    /// A step has answered already (a rate limit's reply): the steps after it are skipped
+    /// and `reply` goes out as it is.
+    pub answered: bool,
     /// The text as the steps have shaped it (prefixes stripped, names added).
     pub text: String,
     /// The session it belongs to, once `ingest` has stored it.
@@ -152,6 +155,7 @@ impl Turn {
             incoming,
             request_id: new_request_id(),
             automated: false,
+            answered: false,
             text,
             session: None,
             user_message_id: None,

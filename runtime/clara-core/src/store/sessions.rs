@@ -76,6 +76,16 @@ pub trait Sessions: Send + Sync {
         limit: u32,
     ) -> BoxFuture<'a, StoreResult<Vec<StoredMessage>>>;
 
+    /// How many user messages were written at or after `since` by `user` (in any
+    /// conversation), in `conversation` (by anyone), or both when both are given: what a rate
+    /// limit counts.
+    fn count_user_messages<'a>(
+        &'a self,
+        user: Option<&'a str>,
+        conversation: Option<&'a str>,
+        since: Millis,
+    ) -> BoxFuture<'a, StoreResult<u64>>;
+
     /// Whether one of the session's last `lookback` messages is a user message with exactly
     /// `content`, written at or after `since`: a repeat the duplicate guard drops.
     fn is_repeat<'a>(

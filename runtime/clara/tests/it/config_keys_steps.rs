@@ -279,3 +279,85 @@ async fn a_personas_name_inline_prompt_and_prompt_file_are_used() {
     handle(&live, support::message("ann", "and now?")).await;
     assert!(system(&fake.requests()[1].body).contains("Inline: Clarabelle here."));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rate_limit_answers_past_its_limit_without_the_model_and_keeps_the_message() {
+    let root = support::shipped_root();
+    let chat = chat_pipeline(root.path());
+    support::edit(
+        &chat,
+        "max_message_chars = 100000\n",
+        "max_message_chars = 100000\n\n[[steps]]\ntype = \"rate_limit\"\nmessages = 2\nwindow_secs = 600\n",
+    );
+    let fake = FakeLlm::start().await;
+    let live = start(root.path(), &fake).await;
+    for text in ["one", "two"] {
+        fake.push(fake_llm::openai_stream(&["Ok."]));
+        assert_eq!(
+            handle(&live, support::message("ann", text)).await.reply(),
+            Some("Ok.")
+        );
+    }
+    let third = handle(&live, support::message("ann", "three")).await;
+    assert_eq!(
+        third.reply(),
+        Some(
+            "That's more than 2 messages in 10 minutes, faster than I can keep up with. Give me a moment and try again."
+        )
+    );
+    assert_eq!(fake.request_count(), 2, "no model call past the limit");
+    // The message that went over the limit is stored all the same.
+    let store = &live.current().services.store;
+    let session = store.open_session("ann", "dm-ann").await.unwrap().unwrap();
+    let stored: Vec<String> = store
+        .recent_messages(&session.id, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.content)
+        .collect();
+    assert!(stored.contains(&"three".to_owned()), "{stored:?}");
+    // Someone else is not limited by ann's messages; an admin is never limited.
+    fake.push(fake_llm::openai_stream(&["Hi bob."]));
+    assert_eq!(
+        handle(&live, support::message("bob", "hey")).await.reply(),
+        Some("Hi bob.")
+    );
+    fake.push(fake_llm::openai_stream(&["Yes?"]));
+    let admin = Incoming {
+        is_admin: true,
+        ..support::message("ann", "four")
+    };
+    assert_eq!(handle(&live, admin).await.reply(), Some("Yes?"));
+
+    // Per channel, everyone's messages count together.
+    support::edit(
+        &chat,
+        "type = \"rate_limit\"\n",
+        "type = \"rate_limit\"\nper = \"channel\"\n",
+    );
+    support::edit(&chat, "messages = 2\n", "messages = 1\n");
+    live.reload().await;
+    let in_channel = |user: &str, text: &str| Incoming {
+        conversation: Conversation {
+            id: "channel-9".to_owned(),
+            is_dm: false,
+            channel_name: Some("general".to_owned()),
+            server_name: None,
+        },
+        ..support::message(user, text)
+    };
+    fake.push(fake_llm::openai_stream(&["Morning."]));
+    assert_eq!(
+        handle(&live, in_channel("carol", "morning")).await.reply(),
+        Some("Morning.")
+    );
+    let limited = handle(&live, in_channel("dave", "me too")).await;
+    assert!(
+        limited
+            .reply()
+            .unwrap()
+            .starts_with("That's more than 1 message in 10 minutes"),
+        "{limited:?}"
+    );
+}

@@ -1,10 +1,11 @@
-//! The six built-in pipeline steps, one file each. Every MyPalClara constant that shapes a
+//! The seven built-in pipeline steps, one file each. Every MyPalClara constant that shapes a
 //! turn is an option, with MyPalClara's value (or a fixed version of it) as the default.
 
 mod build_context;
 mod classify_tier;
 mod ingest;
 mod llm_call;
+mod rate_limit;
 mod tool_loop;
 mod write_memory;
 
@@ -15,6 +16,7 @@ pub use build_context::{BuildContextStep, HistorySource};
 pub use classify_tier::{ClassifyTierStep, TierPrefixes};
 pub use ingest::{IngestStep, PhraseMatch};
 pub use llm_call::LlmCallStep;
+pub use rate_limit::{RateLimitStep, RateScope};
 pub use tool_loop::{AutoContinue, ToolLoopStep};
 pub use write_memory::WriteMemoryStep;
 
@@ -25,6 +27,9 @@ pub enum Step {
     /// Normalise the incoming message, drop bots, detect stop phrases, drop duplicates, and
     /// store it before any model call.
     Ingest(IngestStep),
+    /// Past so many messages per user (or conversation) in a window, answer with a polite
+    /// reply instead of calling the model.
+    RateLimit(RateLimitStep),
     /// Assemble the prompt: instructions, persona, context, memories, history.
     BuildContext(BuildContextStep),
     /// Choose the model tier from a message prefix or a classifier call.
@@ -42,6 +47,7 @@ impl Step {
     pub fn id(&self) -> &str {
         let id = match self {
             Step::Ingest(s) => &s.id,
+            Step::RateLimit(s) => &s.id,
             Step::BuildContext(s) => &s.id,
             Step::ClassifyTier(s) => &s.id,
             Step::LlmCall(s) => &s.id,
@@ -55,6 +61,7 @@ impl Step {
     pub fn kind(&self) -> &'static str {
         match self {
             Step::Ingest(_) => "ingest",
+            Step::RateLimit(_) => "rate_limit",
             Step::BuildContext(_) => "build_context",
             Step::ClassifyTier(_) => "classify_tier",
             Step::LlmCall(_) => "llm_call",

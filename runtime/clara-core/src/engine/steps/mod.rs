@@ -1,10 +1,11 @@
-//! The six built-in steps, one file each named by its `type`. Each is built once per
+//! The seven built-in steps, one file each named by its `type`. Each is built once per
 //! generation with its templates, patterns and options compiled; `BuiltStep` runs one.
 
 mod build_context;
 mod classify_tier;
 mod ingest;
 mod llm_call;
+mod rate_limit;
 mod site;
 mod tool_loop;
 mod write_memory;
@@ -31,6 +32,7 @@ pub(crate) struct BuiltStep {
 /// The built steps, by `type`.
 pub(crate) enum StepKind {
     Ingest(Ingest),
+    RateLimit(rate_limit::RateLimit),
     BuildContext(build_context::BuildContext),
     ClassifyTier(classify_tier::ClassifyTier),
     LlmCall(llm_call::LlmCall),
@@ -43,6 +45,7 @@ impl BuiltStep {
     pub(crate) fn build(step: &Step, site: &Site<'_>) -> Result<BuiltStep, EngineError> {
         let kind = match step {
             Step::Ingest(options) => StepKind::Ingest(Ingest::build(options, site)),
+            Step::RateLimit(options) => StepKind::RateLimit(rate_limit::RateLimit::build(options)),
             Step::BuildContext(options) => {
                 StepKind::BuildContext(build_context::BuildContext::build(options, site)?)
             }
@@ -63,6 +66,7 @@ impl BuiltStep {
     pub(crate) async fn run(&self, run: &Run<'_>, turn: &mut Turn) -> Result<(), EngineError> {
         match &self.kind {
             StepKind::Ingest(step) => step.run(run, turn).await,
+            StepKind::RateLimit(step) => step.run(run, turn).await,
             StepKind::BuildContext(step) => step.run(run, turn).await,
             StepKind::ClassifyTier(step) => step.run(run, turn).await,
             StepKind::LlmCall(step) => step.run(run, turn).await,

@@ -92,6 +92,36 @@ impl Sessions for InMemoryStore {
         self.with(|state| Ok(state.sessions.iter().find(|s| s.id == session).cloned()))
     }
 
+    fn count_user_messages<'a>(
+        &'a self,
+        user: Option<&'a str>,
+        conversation: Option<&'a str>,
+        since: Millis,
+    ) -> BoxFuture<'a, StoreResult<u64>> {
+        self.with(|state| {
+            let chosen: Vec<&str> = state
+                .sessions
+                .iter()
+                .filter(|s| {
+                    user.is_none_or(|u| s.user_id == u)
+                        && conversation.is_none_or(|c| s.conversation == c)
+                        && s.last_activity_at >= since
+                })
+                .map(|s| s.id.as_str())
+                .collect();
+            let count = state
+                .messages
+                .iter()
+                .filter(|m| {
+                    m.role == Role::User
+                        && m.created_at >= since
+                        && chosen.contains(&m.session_id.as_str())
+                })
+                .count();
+            Ok(count as u64)
+        })
+    }
+
     fn find_sessions<'a>(
         &'a self,
         query: &'a SessionQuery,

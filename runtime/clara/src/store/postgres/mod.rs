@@ -175,6 +175,20 @@ impl Sessions for PostgresStore {
         Box::pin(sessions::session(&self.pool, session))
     }
 
+    fn count_user_messages<'a>(
+        &'a self,
+        user: Option<&'a str>,
+        conversation: Option<&'a str>,
+        since: Millis,
+    ) -> BoxFuture<'a, StoreResult<u64>> {
+        Box::pin(sessions::count_user_messages(
+            &self.pool,
+            user,
+            conversation,
+            since,
+        ))
+    }
+
     fn find_sessions<'a>(
         &'a self,
         query: &'a SessionQuery,

@@ -141,6 +141,28 @@ pub(super) async fn find_sessions(
     Ok(rows.into_iter().rev().map(Session::from).collect())
 }
 
+/// User messages since `since` by `user`, in `conversation`, or both. Only sessions active
+/// since then can hold one, which the activity indexes find without reading the rest.
+pub(super) async fn count_user_messages(
+    pool: &PgPool,
+    user: Option<&str>,
+    conversation: Option<&str>,
+    since: Millis,
+) -> StoreResult<u64> {
+    let count: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM messages m JOIN sessions s ON s.id = m.session_id \
+         WHERE m.role = 'user' AND m.created_at >= $3 AND s.last_activity_at >= $3 \
+         AND ($1::TEXT IS NULL OR s.user_id = $1) AND ($2::TEXT IS NULL OR s.conversation = $2)",
+    )
+    .bind(user)
+    .bind(conversation)
+    .bind(since)
+    .fetch_one(pool)
+    .await
+    .map_err(db)?;
+    Ok(u64::try_from(count).unwrap_or_default())
+}
+
 /// A session by id.
 pub(super) async fn session(pool: &PgPool, session: &str) -> StoreResult<Option<Session>> {
     let row: Option<SessionRow> = sqlx::query_as(session_select!("WHERE id = $1"))

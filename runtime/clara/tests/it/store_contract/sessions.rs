@@ -14,6 +14,7 @@ contract!(
     session_summary_and_missing_sessions,
     messages_keep_order_limit_and_move_last_activity,
     find_sessions_narrows_by_each_field_and_keeps_the_newest,
+    user_messages_are_counted_by_user_conversation_and_time,
 );
 
 async fn sessions_open_start_end_and_link(store: Arc<dyn Store>) {
@@ -369,4 +370,57 @@ async fn find_sessions_narrows_by_each_field_and_keeps_the_newest(store: Arc<dyn
         ..all
     };
     assert!(store.find_sessions(&nobody).await.unwrap().is_empty());
+}
+
+async fn user_messages_are_counted_by_user_conversation_and_time(store: Arc<dyn Store>) {
+    let (ann_dm, _) = store.start_session("ann", "dm-ann", None, 0).await.unwrap();
+    let (ann_here, _) = store
+        .start_session("ann", "channel-x", None, 0)
+        .await
+        .unwrap();
+    let (bob_here, _) = store
+        .start_session("bob", "channel-x", None, 0)
+        .await
+        .unwrap();
+    for (session, role, at) in [
+        (&ann_dm, Role::User, 1_000),
+        (&ann_dm, Role::Assistant, 1_001),
+        (&ann_dm, Role::User, 5_000),
+        (&ann_here, Role::User, 6_000),
+        (&bob_here, Role::User, 7_000),
+        (&bob_here, Role::User, 8_000),
+    ] {
+        store
+            .add_message(&session.id, role, None, "hi", at)
+            .await
+            .unwrap();
+    }
+    let count = |user: Option<&'static str>, conversation: Option<&'static str>, since| {
+        let store = store.clone();
+        async move {
+            store
+                .count_user_messages(user, conversation, since)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        count(Some("ann"), None, 0).await,
+        3,
+        "ann's, every conversation, replies not"
+    );
+    assert_eq!(
+        count(Some("ann"), None, 5_000).await,
+        2,
+        "since is inclusive"
+    );
+    assert_eq!(
+        count(None, Some("channel-x"), 0).await,
+        3,
+        "everyone in the channel"
+    );
+    assert_eq!(count(None, Some("channel-x"), 7_500).await, 1);
+    assert_eq!(count(Some("bob"), Some("channel-x"), 0).await, 2);
+    assert_eq!(count(Some("carol"), None, 0).await, 0);
+    assert_eq!(count(Some("ann"), None, 9_000).await, 0);
 }
