@@ -6,6 +6,7 @@ use clara_config::model::common::Tier;
 
 use super::event_data::EventData;
 use super::events::Event;
+use super::services::Meter;
 
 use crate::llm::{ChatResponse, Message};
 use crate::store::Session;
@@ -62,6 +63,16 @@ impl Conversation {
             id: format!("dm-{user_id}"),
             is_dm: true,
             channel_name: None,
+            server_name: None,
+        }
+    }
+
+    /// A server channel, by its id (which also stands for its name where none is known).
+    pub fn channel(channel_id: &str) -> Conversation {
+        Conversation {
+            id: format!("channel-{channel_id}"),
+            is_dm: false,
+            channel_name: Some(channel_id.to_owned()),
             server_name: None,
         }
     }
@@ -137,6 +148,18 @@ pub enum TurnEnd {
 }
 
 impl Turn {
+    /// Who a model call of this turn, run by `pipeline` for `purpose`, is counted for.
+    pub(crate) fn meter<'a>(&'a self, pipeline: &'a str, purpose: &'static str) -> Meter<'a> {
+        Meter {
+            user_id: Some(&self.incoming.user_id),
+            conversation: Some(&self.incoming.conversation.id),
+            pipeline: Some(pipeline),
+            purpose,
+            turn: Some((&self.incoming.platform, &self.request_id)),
+            automated: self.automated,
+        }
+    }
+
     /// What the turn's model calls are for, in the usage log: a user's message (`turn`), a
     /// session's summary (`summary`), or a task or hook (`task`).
     pub(crate) fn purpose(&self) -> &'static str {

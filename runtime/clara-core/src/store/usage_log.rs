@@ -72,6 +72,31 @@ pub struct UsageTotal {
     pub cost_micros: i64,
 }
 
+impl UsageTotal {
+    /// One call's usage, under `key`.
+    pub fn of(key: String, record: &UsageRecord) -> UsageTotal {
+        UsageTotal {
+            key,
+            calls: 1,
+            input_tokens: u64::from(record.input_tokens),
+            output_tokens: u64::from(record.output_tokens),
+            cache_read_tokens: u64::from(record.cache_read_tokens),
+            cache_write_tokens: u64::from(record.cache_write_tokens),
+            cost_micros: record.cost_micros,
+        }
+    }
+
+    /// Adds `other`'s counts (not its key) to these.
+    pub fn add(&mut self, other: &UsageTotal) {
+        self.calls += other.calls;
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.cache_read_tokens += other.cache_read_tokens;
+        self.cache_write_tokens += other.cache_write_tokens;
+        self.cost_micros += other.cost_micros;
+    }
+}
+
 /// The model calls of each user, conversation and pipeline, and what they cost.
 pub trait UsageLog: Send + Sync {
     /// Records one call.

@@ -104,13 +104,14 @@ pub async fn run(root: &Path, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
             turns.len(),
             if turns.len() == 1 { "" } else { "s" }
         );
-        let memories = store.memories_of(&session.user_id).await?;
+        let all_memories = store.memories_of(&session.user_id).await?;
+        let memories = memories_before(&all_memories, first.created_at);
         let previous_summary = match &session.previous_session_id {
             Some(id) => store.session(id).await?.and_then(|s| s.summary),
             None => None,
         };
         let seed = || Seed {
-            memories: memories_before(&memories, first.created_at),
+            memories: memories.clone(),
             previous_summary: previous_summary.as_deref(),
             history: Vec::<SeedMessage<'_>>::new(),
         };
@@ -177,7 +178,7 @@ pub async fn run(root: &Path, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
             let fixture = write_fixture(
                 &speaker,
                 session,
-                &memories_before(&memories, first.created_at),
+                &memories,
                 previous_summary.as_deref(),
                 &recorded_turns,
             );
@@ -239,12 +240,7 @@ fn speaker_of(args: &ReplayArgs, session: &Session, messages: &[StoredMessage]) 
         .and_then(|m| m.author.clone())
         .unwrap_or_else(|| session.user_id.clone());
     let conversation = match session.conversation.strip_prefix("channel-") {
-        Some(channel) => Conversation {
-            id: session.conversation.clone(),
-            is_dm: false,
-            channel_name: Some(channel.to_owned()),
-            server_name: None,
-        },
+        Some(channel) => Conversation::channel(channel),
         None => Conversation {
             id: session.conversation.clone(),
             ..Conversation::dm(&session.user_id)

@@ -338,12 +338,7 @@ fn scripted(
 
 fn incoming(case: &Fixture, text: &str) -> Incoming {
     let conversation = match &case.channel {
-        Some(channel) => Conversation {
-            id: format!("channel-{channel}"),
-            is_dm: false,
-            channel_name: Some(channel.clone()),
-            server_name: None,
-        },
+        Some(channel) => Conversation::channel(channel),
         None => Conversation::dm(&case.user),
     };
     Incoming {

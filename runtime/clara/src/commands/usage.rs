@@ -58,12 +58,7 @@ fn table(key: &str, totals: &[UsageTotal]) -> String {
         ..UsageTotal::default()
     };
     for t in totals {
-        sum.calls += t.calls;
-        sum.input_tokens += t.input_tokens;
-        sum.output_tokens += t.output_tokens;
-        sum.cache_read_tokens += t.cache_read_tokens;
-        sum.cache_write_tokens += t.cache_write_tokens;
-        sum.cost_micros += t.cost_micros;
+        sum.add(t);
     }
     let header = [
         key,

@@ -66,6 +66,24 @@ pub async fn open(
     }
 }
 
+/// The newest migration a database has applied, as sqlx records it.
+pub(crate) const APPLIED_VERSION: &str = "SELECT MAX(version) FROM _sqlx_migrations WHERE success";
+
+/// Refuses `what` (a database, named for the error) when the newest migration it applied is
+/// older than `migrator`'s newest: a command that only reads never migrates.
+pub(crate) fn require_current(
+    applied: Option<i64>,
+    migrator: &sqlx::migrate::Migrator,
+    what: &str,
+) -> StoreResult<()> {
+    if applied < migrator.iter().map(|m| m.version).max() {
+        return Err(StoreError::Database(format!(
+            "{what} has an older schema than this clara; run `clara migrate` first"
+        )));
+    }
+    Ok(())
+}
+
 /// A new random id: 32 lowercase hex characters (128 bits).
 pub(crate) fn new_id() -> String {
     format!("{:032x}", rand::random::<u128>())

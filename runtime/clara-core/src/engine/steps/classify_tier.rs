@@ -8,7 +8,6 @@ use clara_config::model::steps::ClassifyTierStep;
 use super::site::Site;
 use crate::engine::EngineError;
 use crate::engine::run::Run;
-use crate::engine::services::Meter;
 use crate::engine::template::Template;
 use crate::engine::turn::Turn;
 use crate::llm::{ChatRequest, Message};
@@ -87,14 +86,7 @@ impl ClassifyTier {
             max_tokens: Some(CLASSIFIER_MAX_TOKENS),
             ..ChatRequest::new(vec![Message::user(prompt)])
         };
-        let meter = Meter {
-            user_id: Some(&turn.incoming.user_id),
-            conversation: Some(&turn.incoming.conversation.id),
-            pipeline: Some(run.pipeline),
-            purpose: "classifier",
-            turn: Some((&turn.incoming.platform, &turn.request_id)),
-            automated: turn.automated,
-        };
+        let meter = turn.meter(run.pipeline, "classifier");
         let response = services
             .chat(self.provider.as_deref(), &request, &|_| {}, meter)
             .await?;

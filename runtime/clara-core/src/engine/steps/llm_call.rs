@@ -6,7 +6,6 @@ use clara_config::model::steps::LlmCallStep;
 use super::site::Site;
 use crate::engine::EngineError;
 use crate::engine::run::Run;
-use crate::engine::services::Meter;
 use crate::engine::template::Template;
 use crate::engine::turn::Turn;
 use crate::llm::{ChatRequest, ChatResponse, Message};
@@ -78,14 +77,7 @@ pub(crate) async fn chat(
     };
     run.new_answer();
     let show = |text: &str| run.show(text);
-    let meter = Meter {
-        user_id: Some(&turn.incoming.user_id),
-        conversation: Some(&turn.incoming.conversation.id),
-        pipeline: Some(run.pipeline),
-        purpose: turn.purpose(),
-        turn: Some((&turn.incoming.platform, &turn.request_id)),
-        automated: turn.automated,
-    };
+    let meter = turn.meter(run.pipeline, turn.purpose());
     run.services
         .chat(provider_name, &request, &show, meter)
         .await

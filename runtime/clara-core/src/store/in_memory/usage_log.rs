@@ -27,17 +27,13 @@ impl UsageLog for InMemoryStore {
                 .iter()
                 .filter(|r| r.at >= since && until.is_none_or(|t| r.at < t));
             for record in chosen {
-                let key = by.key_of(record);
-                let sum = sums.entry(key.clone()).or_insert_with(|| UsageTotal {
-                    key,
-                    ..UsageTotal::default()
-                });
-                sum.calls += 1;
-                sum.input_tokens += u64::from(record.input_tokens);
-                sum.output_tokens += u64::from(record.output_tokens);
-                sum.cache_read_tokens += u64::from(record.cache_read_tokens);
-                sum.cache_write_tokens += u64::from(record.cache_write_tokens);
-                sum.cost_micros += record.cost_micros;
+                let call = UsageTotal::of(by.key_of(record), record);
+                match sums.get_mut(&call.key) {
+                    Some(sum) => sum.add(&call),
+                    None => {
+                        sums.insert(call.key.clone(), call);
+                    }
+                }
             }
             let mut totals: Vec<UsageTotal> = sums.into_values().collect();
             rank(&mut totals);

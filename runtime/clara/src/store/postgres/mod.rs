@@ -83,19 +83,12 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(|e| StoreError::Database(format!("cannot connect to Postgres: {e}")))?;
-        let applied: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
-                .fetch_one(&pool)
-                .await
-                .map_err(|e| {
-                    StoreError::Database(format!("the database is not a clara database: {e}"))
-                })?;
-        if applied < MIGRATOR.iter().map(|m| m.version).max() {
-            return Err(StoreError::Database(
-                "the database has an older schema than this clara; run `clara migrate` first"
-                    .to_owned(),
-            ));
-        }
+        let what = "the database";
+        let applied: Option<i64> = sqlx::query_scalar(super::APPLIED_VERSION)
+            .fetch_one(&pool)
+            .await
+            .map_err(|e| StoreError::Database(format!("{what} is not a clara database: {e}")))?;
+        super::require_current(applied, &MIGRATOR, what)?;
         Ok(PostgresStore {
             pool,
             ef_search: ef_search.clamp(EF_SEARCH_RANGE.0, EF_SEARCH_RANGE.1),

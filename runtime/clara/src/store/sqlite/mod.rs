@@ -182,20 +182,12 @@ impl SqliteStore {
         let options = connect_options(path, cache_mib).read_only(true);
         let cannot_open = cannot_open(path);
         let pool = reader_pool(&options).await.map_err(cannot_open)?;
-        let applied: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
-                .fetch_one(&pool)
-                .await
-                .map_err(|e| {
-                    StoreError::Database(format!("{} is not a clara database: {e}", path.display()))
-                })?;
-        let needed = MIGRATOR.iter().map(|m| m.version).max();
-        if applied < needed {
-            return Err(StoreError::Database(format!(
-                "the database at {} has an older schema than this clara; run `clara migrate` first",
-                path.display()
-            )));
-        }
+        let what = format!("the database at {}", path.display());
+        let applied: Option<i64> = sqlx::query_scalar(super::APPLIED_VERSION)
+            .fetch_one(&pool)
+            .await
+            .map_err(|e| StoreError::Database(format!("{what} is not a clara database: {e}")))?;
+        super::require_current(applied, &MIGRATOR, &what)?;
         let writer = SqliteConnection::connect_with(&options)
             .await
             .map_err(cannot_open)?;
