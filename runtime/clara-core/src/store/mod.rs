@@ -24,7 +24,7 @@ pub use types::{
     ChannelModeSetting, Job, Memory, MemoryChange, MemoryEvent, MemoryQuery, NewMemory,
     ScoredMemory, Session, SessionQuery, StoreError, StoredMessage, TaskRun,
 };
-pub use usage_log::{UsageBy, UsageLog, UsageRecord, UsageTotal, day_of, rank};
+pub use usage_log::{UsageBy, UsageFilter, UsageLog, UsageRecord, UsageTotal, day_of, rank};
 
 /// Milliseconds since the Unix epoch. Every time in the store is one of these, in UTC.
 pub type Millis = i64;

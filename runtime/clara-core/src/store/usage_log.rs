@@ -97,6 +97,36 @@ impl UsageTotal {
     }
 }
 
+/// Which calls a budget's spending covers; an unset field is every value.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UsageFilter {
+    /// Only this user's calls.
+    pub user_id: Option<String>,
+    /// Only this conversation's calls.
+    pub conversation: Option<String>,
+    /// Only calls of these pipelines.
+    pub pipelines: Option<Vec<String>>,
+    /// Only calls for these purposes.
+    pub purposes: Option<Vec<String>>,
+}
+
+impl UsageFilter {
+    /// Whether `record` is one of the calls this filter covers.
+    pub fn matches(&self, record: &UsageRecord) -> bool {
+        let is = |want: &Option<String>, have: &Option<String>| {
+            want.as_ref().is_none_or(|w| have.as_ref() == Some(w))
+        };
+        let among = |want: &Option<Vec<String>>, have: Option<&String>| {
+            want.as_ref()
+                .is_none_or(|w| have.is_some_and(|h| w.contains(h)))
+        };
+        is(&self.user_id, &record.user_id)
+            && is(&self.conversation, &record.conversation)
+            && among(&self.pipelines, record.pipeline.as_ref())
+            && among(&self.purposes, Some(&record.purpose))
+    }
+}
+
 /// The model calls of each user, conversation and pipeline, and what they cost.
 pub trait UsageLog: Send + Sync {
     /// Records one call.
@@ -110,6 +140,14 @@ pub trait UsageLog: Send + Sync {
         since: Millis,
         until: Option<Millis>,
     ) -> BoxFuture<'_, StoreResult<Vec<UsageTotal>>>;
+
+    /// Usage at or after `since` of the calls `filter` covers, summed (key `""`): what a
+    /// budget has spent in its window.
+    fn usage_spent<'a>(
+        &'a self,
+        filter: &'a UsageFilter,
+        since: Millis,
+    ) -> BoxFuture<'a, StoreResult<UsageTotal>>;
 }
 
 impl UsageBy {

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use super::InMemoryStore;
 use crate::llm::BoxFuture;
-use crate::store::{Millis, StoreResult, UsageBy, UsageLog, UsageRecord, UsageTotal, rank};
+use crate::store::{
+    Millis, StoreResult, UsageBy, UsageFilter, UsageLog, UsageRecord, UsageTotal, rank,
+};
 
 impl UsageLog for InMemoryStore {
     fn record_usage<'a>(&'a self, record: &'a UsageRecord) -> BoxFuture<'a, StoreResult<()>> {
@@ -38,6 +40,24 @@ impl UsageLog for InMemoryStore {
             let mut totals: Vec<UsageTotal> = sums.into_values().collect();
             rank(&mut totals);
             Ok(totals)
+        })
+    }
+
+    fn usage_spent<'a>(
+        &'a self,
+        filter: &'a UsageFilter,
+        since: Millis,
+    ) -> BoxFuture<'a, StoreResult<UsageTotal>> {
+        self.with(|state| {
+            let mut sum = UsageTotal::default();
+            for record in state
+                .usage
+                .iter()
+                .filter(|r| r.at >= since && filter.matches(r))
+            {
+                sum.add(&UsageTotal::of(String::new(), record));
+            }
+            Ok(sum)
         })
     }
 }

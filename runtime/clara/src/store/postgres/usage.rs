@@ -1,6 +1,6 @@
 //! The usage log: one insert per model call, and sums by a grouping over a time range.
 
-use clara_core::store::{Millis, StoreResult, UsageBy, UsageRecord, UsageTotal, rank};
+use clara_core::store::{Millis, StoreResult, UsageBy, UsageFilter, UsageRecord, UsageTotal, rank};
 use sqlx::PgPool;
 
 use crate::store::db;
@@ -82,4 +82,40 @@ pub(super) async fn totals(
         .collect();
     rank(&mut totals);
     Ok(totals)
+}
+
+/// Usage since `since` of the calls `filter` covers, summed.
+pub(super) async fn spent(
+    pool: &PgPool,
+    filter: &UsageFilter,
+    since: Millis,
+) -> StoreResult<UsageTotal> {
+    let (pipelines, purposes) = (&filter.pipelines, &filter.purposes);
+    let (calls, input, output, read, write, cost): (i64, i64, i64, i64, i64, i64) =
+        sqlx::query_as(
+            "SELECT COUNT(*)::BIGINT, COALESCE(SUM(input_tokens), 0)::BIGINT, \
+         COALESCE(SUM(output_tokens), 0)::BIGINT, COALESCE(SUM(cache_read_tokens), 0)::BIGINT, \
+         COALESCE(SUM(cache_write_tokens), 0)::BIGINT, COALESCE(SUM(cost_micros), 0)::BIGINT \
+         FROM model_usage WHERE at >= $1 \
+         AND ($2::TEXT IS NULL OR user_id = $2) AND ($3::TEXT IS NULL OR conversation = $3) \
+         AND ($4::TEXT[] IS NULL OR pipeline = ANY($4)) AND ($5::TEXT[] IS NULL OR purpose = ANY($5))",
+        )
+        .bind(since)
+        .bind(filter.user_id.as_deref())
+        .bind(filter.conversation.as_deref())
+        .bind(pipelines)
+        .bind(purposes)
+        .fetch_one(pool)
+        .await
+        .map_err(db)?;
+    let count = |n: i64| u64::try_from(n).unwrap_or_default();
+    Ok(UsageTotal {
+        key: String::new(),
+        calls: count(calls),
+        input_tokens: count(input),
+        output_tokens: count(output),
+        cache_read_tokens: count(read),
+        cache_write_tokens: count(write),
+        cost_micros: cost,
+    })
 }

@@ -29,7 +29,7 @@ use clara_core::llm::{BoxFuture, Role};
 use clara_core::store::{
     ChannelModeSetting, ChannelModes, Job, JobQueue, Memories, Memory, MemoryChange, MemoryQuery,
     Millis, NewMemory, ScoredMemory, Session, SessionQuery, Sessions, StoreError, StoreResult,
-    StoredMessage, TaskLeases, TaskRun, UsageBy, UsageLog, UsageRecord, UsageTotal,
+    StoredMessage, TaskLeases, TaskRun, UsageBy, UsageFilter, UsageLog, UsageRecord, UsageTotal,
 };
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -588,5 +588,13 @@ impl UsageLog for SqliteStore {
         until: Option<Millis>,
     ) -> BoxFuture<'_, StoreResult<Vec<UsageTotal>>> {
         Box::pin(usage::totals(&self.pool, by, since, until))
+    }
+
+    fn usage_spent<'a>(
+        &'a self,
+        filter: &'a UsageFilter,
+        since: Millis,
+    ) -> BoxFuture<'a, StoreResult<UsageTotal>> {
+        Box::pin(usage::spent(&self.pool, filter, since))
     }
 }

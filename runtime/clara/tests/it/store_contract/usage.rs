@@ -3,9 +3,12 @@
 
 use std::sync::Arc;
 
-use clara_core::store::{Store, UsageBy, UsageRecord};
+use clara_core::store::{Store, UsageBy, UsageFilter, UsageRecord};
 
-contract!(usage_is_summed_by_each_grouping_within_the_range);
+contract!(
+    usage_is_summed_by_each_grouping_within_the_range,
+    what_a_budget_spent_is_summed_over_the_calls_it_covers
+);
 
 fn call(at: i64, user: Option<&str>, model: &str, tokens: u32, cost: i64) -> UsageRecord {
     UsageRecord {
@@ -112,5 +115,63 @@ async fn usage_is_summed_by_each_grouping_within_the_range(store: Arc<dyn Store>
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+async fn what_a_budget_spent_is_summed_over_the_calls_it_covers(store: Arc<dyn Store>) {
+    for record in [
+        call(10, Some("ann"), "sonnet", 1_000, 5_000),
+        call(20, Some("ann"), "haiku", 100, 200),
+        call(30, Some("bob"), "sonnet", 2_000, 9_000),
+        call(40, None, "haiku", 300, 600),
+    ] {
+        store.record_usage(&record).await.unwrap();
+    }
+    let spent = |filter: UsageFilter, since: i64| {
+        let store = store.clone();
+        async move {
+            let sum = store.usage_spent(&filter, since).await.unwrap();
+            (
+                sum.calls,
+                sum.input_tokens + sum.output_tokens,
+                sum.cost_micros,
+            )
+        }
+    };
+    let names = |names: &[&str]| Some(names.iter().map(|n| (*n).to_owned()).collect());
+    assert_eq!(spent(UsageFilter::default(), 0).await, (4, 3_740, 14_800));
+    assert_eq!(spent(UsageFilter::default(), 25).await, (2, 2_530, 9_600));
+    let ann = UsageFilter {
+        user_id: Some("ann".to_owned()),
+        ..UsageFilter::default()
+    };
+    assert_eq!(spent(ann, 0).await, (2, 1_210, 5_200));
+    let bobs_dm = UsageFilter {
+        conversation: Some("dm-bob".to_owned()),
+        ..UsageFilter::default()
+    };
+    assert_eq!(spent(bobs_dm, 0).await, (1, 2_200, 9_000));
+    let memory = UsageFilter {
+        purposes: names(&["memory", "summary"]),
+        ..UsageFilter::default()
+    };
+    assert_eq!(spent(memory, 0).await, (1, 330, 600));
+    let chat = UsageFilter {
+        pipelines: names(&["chat", "other"]),
+        ..UsageFilter::default()
+    };
+    assert_eq!(
+        spent(chat, 0).await,
+        (3, 3_410, 14_200),
+        "a call of no pipeline is not in any list"
+    );
+    let nobody = UsageFilter {
+        user_id: Some("cy".to_owned()),
+        ..UsageFilter::default()
+    };
+    assert_eq!(
+        spent(nobody, 0).await,
+        (0, 0, 0),
+        "no calls sum to zero, not an error"
     );
 }
