@@ -16,6 +16,9 @@ use clara_core::llm::{
 use clara_core::store::{InMemoryStore, Store};
 use serde_json::json;
 
+#[path = "engine/budgets.rs"]
+mod budgets;
+
 const CLARA_TOML: &str = r#"
 [defaults]
 persona = "clara"
@@ -90,6 +93,16 @@ extract = false
 save_as_session_summary = true
 "#;
 
+/// What a scheduled task runs: no trigger, no message to store.
+const CHECK_IN: &str = r#"
+[[steps]]
+type = "build_context"
+
+[[steps]]
+type = "llm_call"
+instruction = "Check in on {{ user_name }}."
+"#;
+
 /// An answer as the scripted model gives it.
 fn reply(text: &str, tool_calls: Vec<ToolCall>) -> ChatResponse {
     ScriptedProvider::new("scripted", "m").reply(text, tool_calls)
@@ -113,20 +126,31 @@ fn write(root: &Path, path: &str, text: &str) {
 
 /// The test root with `chat` as given; the persona and summary pipeline as above.
 fn engine_with(chat: &str) -> Engine {
+    engine_from(CLARA_TOML, chat, None)
+}
+
+/// The test root with `clara.toml` and `chat` as given, answering with `model` (the scripted
+/// one when `None`).
+fn engine_from(clara: &str, chat: &str, model: Option<Arc<dyn Provider>>) -> Engine {
     let root = tempfile::tempdir().expect("a temporary root");
-    write(root.path(), "clara.toml", CLARA_TOML);
+    write(root.path(), "clara.toml", clara);
     write(root.path(), "personas/clara.toml", PERSONA);
     write(root.path(), "pipelines/chat.toml", chat);
     write(root.path(), "pipelines/summary.toml", SUMMARY);
+    write(root.path(), "pipelines/check_in.toml", CHECK_IN);
     let config = clara_config::load_with_env(root.path(), Env::from_vars([]))
         .unwrap_or_else(|e| panic!("the test root is valid: {e}"));
-    let model = Arc::new(ScriptedProvider::new("scripted", "m"));
+    let scripted = Arc::new(ScriptedProvider::new("scripted", "m"));
     let store: Arc<dyn Store> = Arc::new(InMemoryStore::new());
     let clock = Arc::new(ManualClock::new(1_700_000_000_000));
     let events = Arc::new(RecordedEvents::default());
     let generation = Generation::new(Parts {
         config: Arc::new(config),
-        providers: [("scripted".to_owned(), model.clone() as Arc<dyn Provider>)].into(),
+        providers: [(
+            "scripted".to_owned(),
+            model.unwrap_or_else(|| scripted.clone() as Arc<dyn Provider>),
+        )]
+        .into(),
         embedder: None,
         store: store.clone(),
         tools: memory_tools(),
@@ -138,7 +162,7 @@ fn engine_with(chat: &str) -> Engine {
     Engine {
         _root: root,
         generation,
-        model,
+        model: scripted,
         store,
         clock,
         events,

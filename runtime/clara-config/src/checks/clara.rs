@@ -9,7 +9,7 @@ use crate::path;
 use crate::problem::Problem;
 use crate::set::{ConfigSet, Loaded, Partial};
 
-use super::{Names, Report};
+use super::{Names, Report, budget};
 
 pub(crate) fn check(
     clara: &Loaded<ClaraConfig>,
@@ -63,6 +63,16 @@ pub(crate) fn check(
             report.key(source, &path!["defaults"], message);
         }
         None => {}
+    }
+
+    for (name, limit) in &config.budgets {
+        budget::check(
+            report,
+            source,
+            &path!["budgets", name.as_str()],
+            limit,
+            names,
+        );
     }
 
     for (name, provider) in &config.providers {

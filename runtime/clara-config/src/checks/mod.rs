@@ -1,6 +1,7 @@
 //! Cross-file checks: references between files, templates, schedules, names and secrets.
 //! Each problem points at the value that is wrong.
 
+mod budget;
 mod clara;
 mod env_names;
 mod hooks;

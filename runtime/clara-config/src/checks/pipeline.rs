@@ -10,7 +10,7 @@ use crate::path;
 use crate::set::{Loaded, Partial, Source};
 
 use super::clara::check_timezone;
-use super::{Names, Report, templates};
+use super::{Names, Report, budget, templates};
 
 /// The adapters a message trigger can name.
 pub(crate) const ADAPTERS: &[&str] = &["discord", "chat"];
@@ -111,6 +111,12 @@ fn check(pipeline: &Loaded<Pipeline>, names: &Names, report: &mut Report<'_>) {
         let at = |field: &str| path!["steps", i, field];
         match step {
             Step::Ingest(_) | Step::RateLimit(_) => {}
+            Step::Budget(step) => {
+                for (name, limit) in &step.limits {
+                    let at = path!["steps", i, "limits", name.as_str()];
+                    budget::check(report, source, &at, limit, names);
+                }
+            }
             Step::BuildContext(ctx) => {
                 if let Some(tz) = &ctx.timezone {
                     check_timezone(report, source, &at("timezone"), tz);
@@ -243,6 +249,16 @@ fn check_order(source: &Source, pipeline: &Pipeline, report: &mut Report<'_>) {
                 source,
                 &at,
                 "`rate_limit` counts stored messages: put it after the `ingest` step",
+            ),
+            "budget" if position("ingest").is_none_or(|p| p > i) => report.value(
+                source,
+                &at,
+                "`budget` may refuse a turn, and the message must be kept: put it after the `ingest` step",
+            ),
+            "budget" if first_call.is_some_and(|c| c < i) => report.value(
+                source,
+                &at,
+                "`budget` caps the model calls after it: put it before the first `llm_call`",
             ),
             "classify_tier" if first_call.is_some_and(|c| c < i) => report.value(
                 source,

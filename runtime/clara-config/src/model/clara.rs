@@ -6,6 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::adapters::AdaptersConfig;
+use super::budget::Budget;
 use super::common::yes;
 use super::pricing::{Price, lookup, shipped_price};
 use super::provider::{EmbeddingsConfig, ProviderConfig};
@@ -51,6 +52,10 @@ pub struct ClaraConfig {
     /// ships (`[pricing."claude-sonnet-4"] input = 3.0`, `output = 15.0`, …).
     #[serde(default)]
     pub pricing: BTreeMap<String, Price>,
+    /// Budgets by name: caps on model spending that apply to every pipeline and background
+    /// job (a `budget` step adds a pipeline's own).
+    #[serde(default)]
+    pub budgets: BTreeMap<String, Budget>,
 }
 
 impl ClaraConfig {

@@ -94,6 +94,11 @@ event_names! {
     ToolError = "tool:error",
     /// A model call ended: its tokens and cost were recorded.
     LlmUsage = "llm:usage",
+    /// A budget's spending passed its `warn_at` share (once per budget, scope and window).
+    BudgetWarning = "budget:warning",
+    /// A model call would have passed a budget's cap: it was warned about, downgraded or
+    /// refused, as the budget says.
+    BudgetExceeded = "budget:exceeded",
     /// A scheduled task ran.
     SchedulerTaskRun = "scheduler:task_run",
     /// A scheduled task failed.

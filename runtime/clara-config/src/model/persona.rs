@@ -29,9 +29,18 @@ pub struct Persona {
     /// What the user sees when a turn fails (the LLM is down, a step broke).
     #[serde(default = "default_error_reply")]
     pub error_reply: String,
+    /// What the user sees when a budget refuses their turn (a budget's own `reply` wins).
+    #[serde(default = "default_budget_reply")]
+    pub budget_reply: String,
     /// Tools this persona may use: names or globs (`memory_*`, `github__*`). `["*"]` is all.
     #[serde(default = "all_tools")]
     pub tools: Vec<String>,
+}
+
+fn default_budget_reply() -> String {
+    "I've reached my spending limit for now, so I can't answer this one. \
+     Your message is saved; try again later."
+        .to_owned()
 }
 
 fn default_error_reply() -> String {

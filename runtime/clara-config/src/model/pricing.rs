@@ -42,6 +42,16 @@ pub struct Tokens {
     pub cache_write: u32,
 }
 
+impl Tokens {
+    /// Every token counted, cached or not: what token budgets add up.
+    pub fn total(&self) -> u64 {
+        [self.input, self.output, self.cache_read, self.cache_write]
+            .into_iter()
+            .map(u64::from)
+            .sum()
+    }
+}
+
 impl Price {
     /// What `tokens` cost, in millionths of a dollar (a price per million tokens is a price
     /// in micro-dollars per token).

@@ -41,6 +41,10 @@ pub enum EventData {
     ToolError(ToolFailed),
     /// `llm:usage`
     LlmUsage(LlmUsage),
+    /// `budget:warning`
+    BudgetWarning(BudgetSpending),
+    /// `budget:exceeded`
+    BudgetExceeded(BudgetSpending),
     /// `scheduler:task_run`
     SchedulerTaskRun(TaskStarted),
     /// `scheduler:task_error`
@@ -70,6 +74,8 @@ impl EventData {
             EventData::ToolEnd(_) => EventName::ToolEnd,
             EventData::ToolError(_) => EventName::ToolError,
             EventData::LlmUsage(_) => EventName::LlmUsage,
+            EventData::BudgetWarning(_) => EventName::BudgetWarning,
+            EventData::BudgetExceeded(_) => EventName::BudgetExceeded,
             EventData::SchedulerTaskRun(_) => EventName::SchedulerTaskRun,
             EventData::SchedulerTaskError(_) => EventName::SchedulerTaskError,
             EventData::ConfigReloaded(_) => EventName::ConfigReloaded,
@@ -278,6 +284,31 @@ pub struct LlmUsage {
     pub cache_write_tokens: u32,
     /// What it cost, in millionths of a US dollar.
     pub cost_micros: i64,
+}
+
+/// Where a budget stands: what it caps, for whom, what is spent, and what was done.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BudgetSpending {
+    /// The budget's name: its `[budgets]` key, or `PIPELINE.STEP.NAME` for a step's.
+    pub budget: String,
+    /// `user`, `channel`, `persona`, `pipeline` or `everyone`.
+    pub per: String,
+    /// Whose spending: the user, conversation, persona or pipeline (`*` for everyone).
+    pub scope: String,
+    /// `turn`, `hour`, `day` or `month`.
+    pub window: String,
+    /// Tokens spent in the window (including calls still running).
+    pub tokens: u64,
+    /// The token cap, when the budget has one.
+    pub tokens_limit: Option<u64>,
+    /// Millionths of a dollar spent in the window (including calls still running).
+    pub cost_micros: i64,
+    /// The dollar cap in millionths, when the budget has one.
+    pub cost_limit_micros: Option<i64>,
+    /// For `budget:exceeded`: `warn`, `downgrade` or `refuse`; for `budget:warning`: `warn`.
+    pub action: String,
+    /// What the call was for: `turn`, `classifier`, `memory`, `summary`, `task`.
+    pub purpose: String,
 }
 
 /// A tool call failed.

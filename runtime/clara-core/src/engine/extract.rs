@@ -52,6 +52,8 @@ pub(crate) async fn run(
         purpose: "memory",
         turn: None,
         automated: true,
+        budgets: &[],
+        spent: None,
     };
     let mut vars = tera::Context::new();
     vars.insert("messages", &job.messages);

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use clara_config::ConfigSet;
 
 use super::EngineError;
+use super::budget::Budgets;
 use super::clock::Clock;
 use super::events::EventSink;
 use super::persona::Persona;
@@ -80,6 +81,13 @@ impl Generation {
             search: (clara.memory.search_candidates, clara.memory.rrf_k),
             config: config.clone(),
             unpriced: std::sync::Mutex::default(),
+            budgets: Budgets::new(
+                &clara.budgets,
+                pipelines
+                    .iter()
+                    .map(|(name, p)| (name.clone(), p.persona.clone()))
+                    .collect(),
+            ),
         };
         Ok(Generation {
             sessions: SessionRules::new(&config, pipelines.values().any(Pipeline::ends_sessions)),

@@ -3,10 +3,11 @@
 //! extraction, session summaries) goes to the durable job queue and runs after the reply.
 //!
 //! Modules depend one way, from the leaves up: `clock`, `events`, `turn`, `tools`, `memory`,
-//! `template`, `job` ← `services`, `persona`, `session` ← `run` ← `steps` ← `pipeline` ←
+//! `template`, `job`, `meter` ← `budget` ← `services`, `persona`, `session` ← `run` ← `steps` ← `pipeline` ←
 //! `generation` ← `outcome`, `extract`, `worker`.
 
 mod arguments;
+mod budget;
 mod clock;
 pub mod event_data;
 mod events;
@@ -15,6 +16,7 @@ mod generation;
 mod job;
 mod memory;
 mod memory_tools;
+mod meter;
 mod outcome;
 mod persona;
 mod pipeline;
@@ -29,11 +31,13 @@ mod worker;
 
 use crate::llm::ProviderError;
 use crate::store::StoreError;
+pub use budget::BudgetRefusal;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use event_data::EventData;
 pub use events::{Event, EventObserver, EventSink, LogEvents, RecordedEvents};
 pub use generation::{Generation, Parts};
 pub use memory_tools::memory_tools;
+pub use meter::TurnSpend;
 pub use outcome::Outcome;
 pub use services::Services;
 pub use steps::is_classification;
@@ -56,4 +60,7 @@ pub enum EngineError {
     /// The config cannot serve this request (no pipeline for the adapter, unknown provider).
     #[error("{0}")]
     Config(String),
+    /// A budget refused a model call.
+    #[error("{0}")]
+    Budget(BudgetRefusal),
 }

@@ -12,6 +12,8 @@ pub(crate) struct Persona {
     pub display_name: String,
     /// What the user sees when a turn fails.
     pub error_reply: String,
+    /// What the user sees when a budget refuses their turn.
+    pub budget_reply: String,
     /// The tier when neither the message nor the step picks one.
     pub default_tier: Option<Tier>,
     /// The tools it may use (names or globs).
@@ -26,6 +28,7 @@ impl Persona {
         Ok(Persona {
             display_name: file.display_name.clone(),
             error_reply: file.error_reply.clone(),
+            budget_reply: file.budget_reply.clone(),
             default_tier: file.default_tier,
             tools: file.tools.clone(),
             prompt: Some(Template::compile(
@@ -40,6 +43,7 @@ impl Persona {
         Persona {
             display_name: String::new(),
             error_reply: error_reply.to_owned(),
+            budget_reply: error_reply.to_owned(),
             default_tier: None,
             tools: Vec::new(),
             prompt: None,

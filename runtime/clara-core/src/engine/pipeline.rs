@@ -92,7 +92,17 @@ impl Pipeline {
     /// Runs every step over `turn`, stopping early when a step ends or answers the turn.
     pub(crate) async fn run(&self, run: &Run<'_>, turn: &mut Turn) -> Result<(), EngineError> {
         for step in &self.steps {
-            step.run(run, turn).await?;
+            match step.run(run, turn).await {
+                // A user's refused turn is answered; a task's or a summary's refusal is its
+                // failure, since its reply would be taken for real output.
+                Err(EngineError::Budget(refusal)) if !turn.automated => {
+                    turn.reply = refusal
+                        .reply
+                        .unwrap_or_else(|| run.persona.budget_reply.clone());
+                    turn.answered = true;
+                }
+                result => result?,
+            }
             if turn.ended.is_some() || turn.answered {
                 break;
             }

@@ -9,9 +9,12 @@ use clara_config::model::common::{glob_match, is_glob};
 use clara_config::model::pricing::Tokens;
 
 use super::EngineError;
+use super::budget::Budgets;
 use super::clock::Clock;
 use super::event_data::{EventData, LlmUsage};
 use super::events::{Event, EventSink};
+pub(crate) use super::meter::Meter;
+use super::meter::Spend;
 use super::tools::{Tool, ToolContext, ToolSource};
 use crate::llm::{ChatRequest, ChatResponse, DeltaSink, Embedder, Provider};
 use crate::store::{Store, UsageRecord};
@@ -40,23 +43,8 @@ pub struct Services {
     pub(crate) config: Arc<ConfigSet>,
     /// Models already warned about having no price, so each is said once.
     pub(crate) unpriced: Mutex<HashSet<String>>,
-}
-
-/// Who and what a model call is for, so its usage is counted where it belongs.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Meter<'a> {
-    /// Whose message or memory.
-    pub user_id: Option<&'a str>,
-    /// The conversation.
-    pub conversation: Option<&'a str>,
-    /// The pipeline running.
-    pub pipeline: Option<&'a str>,
-    /// `turn`, `classifier`, `memory`, `summary` or `task`.
-    pub purpose: &'static str,
-    /// The platform and request id of the turn, for the `llm:usage` event.
-    pub turn: Option<(&'a str, &'a str)>,
-    /// Run by a hook, a task or the job worker.
-    pub automated: bool,
+    /// `[budgets]` and what each has spent.
+    pub(crate) budgets: Budgets,
 }
 
 impl Services {
@@ -84,7 +72,39 @@ impl Services {
         meter: Meter<'_>,
     ) -> Result<ChatResponse, EngineError> {
         let provider = self.provider(name)?;
-        let response = provider.chat(request, on_delta).await?;
+        // Budgets are checked (and the call's estimate reserved) only when one could apply.
+        let admission = if self.budgets.any(&meter) {
+            let estimate = self.estimate(provider.name(), request);
+            let now = self.clock.now();
+            let admission = self
+                .budgets
+                .admit(
+                    &meter,
+                    estimate,
+                    now,
+                    self.store.as_ref(),
+                    self.events.as_ref(),
+                )
+                .await?;
+            Some(admission)
+        } else {
+            None
+        };
+        let downgrade = admission.as_ref().and_then(|a| a.downgrade);
+        let response = match downgrade {
+            Some(to) => {
+                let provider = match &to.provider {
+                    Some(name) => self.provider(Some(name))?,
+                    None => provider,
+                };
+                let request = ChatRequest {
+                    tier: to.tier.or(request.tier),
+                    ..request.clone()
+                };
+                provider.chat(&request, on_delta).await?
+            }
+            None => provider.chat(request, on_delta).await?,
+        };
         let usage = response.usage;
         let tokens = Tokens {
             input: usage.input_tokens,
@@ -126,6 +146,16 @@ impl Services {
         if let Err(error) = self.store.record_usage(&record).await {
             tracing::warn!(%error, "a model call's usage could not be recorded");
         }
+        let spent = Spend {
+            tokens: tokens.total(),
+            micros: record.cost_micros,
+        };
+        if let Some(turn) = meter.spent {
+            turn.add(spent);
+        }
+        if let Some(admission) = admission {
+            admission.settle(spent, &meter, self.events.as_ref());
+        }
         self.events.emit(Event {
             platform: meter.turn.map(|(platform, _)| platform.to_owned()),
             user_id: record.user_id.clone(),
@@ -144,6 +174,37 @@ impl Services {
             }),
         });
         Ok(response)
+    }
+
+    /// What a call may spend at most, reserved against its budgets while it runs: its prompt
+    /// at about four characters a token, and its whole `max_tokens` of reply.
+    fn estimate(&self, provider: &str, request: &ChatRequest) -> Spend {
+        let clara = &self.config.clara.value;
+        let config = clara.providers.get(provider);
+        let chars: usize = request
+            .messages
+            .iter()
+            .map(|m| m.text().len())
+            .chain(
+                request
+                    .tools
+                    .iter()
+                    .map(|t| t.name.len() + t.description.len() + t.parameters.to_string().len()),
+            )
+            .sum();
+        let tokens = Tokens {
+            input: u32::try_from(chars.div_ceil(4)).unwrap_or(u32::MAX),
+            output: request
+                .max_tokens
+                .or(config.map(|c| c.max_tokens))
+                .unwrap_or(4096),
+            ..Tokens::default()
+        };
+        let price = config.and_then(|c| clara.price(provider, &request.model_on(c)));
+        Spend {
+            tokens: tokens.total(),
+            micros: price.map_or(0, |p| p.cost_micros(tokens)),
+        }
     }
 
     /// What tool calls (and memory work) for `user_id` may use.

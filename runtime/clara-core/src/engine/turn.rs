@@ -1,12 +1,13 @@
 //! Per-message state: what came in, and everything the steps add as they run.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use clara_config::model::common::Tier;
 
 use super::event_data::EventData;
 use super::events::Event;
-use super::services::Meter;
+use super::meter::{Meter, NamedBudget, TurnSpend};
 
 use crate::llm::{ChatResponse, Message};
 use crate::store::Session;
@@ -132,6 +133,10 @@ pub struct Turn {
     pub reply: String,
     /// Set when a step decided the message needs no answer (a bot, a duplicate, a stop phrase).
     pub ended: Option<TurnEnd>,
+    /// The caps of the `budget` step the turn passed, over and above `[budgets]`.
+    pub(crate) budgets: Vec<Arc<NamedBudget>>,
+    /// What the turn's model calls have spent, for per-turn caps.
+    pub(crate) spent: TurnSpend,
 }
 
 /// Why a turn ended without a reply.
@@ -157,6 +162,8 @@ impl Turn {
             purpose,
             turn: Some((&self.incoming.platform, &self.request_id)),
             automated: self.automated,
+            budgets: &self.budgets,
+            spent: Some(&self.spent),
         }
     }
 
@@ -187,6 +194,8 @@ impl Turn {
             response: None,
             reply: String::new(),
             ended: None,
+            budgets: Vec::new(),
+            spent: TurnSpend::default(),
         }
     }
 }

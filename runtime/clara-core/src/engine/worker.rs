@@ -67,6 +67,23 @@ impl Generation {
                     self.services.store.complete_job(job.id).await?;
                     report.done += 1;
                 }
+                // A spent budget holds the job until its window ends; a per-turn cap that one
+                // job alone passes would refuse it every time, so it is dropped.
+                Err(EngineError::Budget(refusal)) => match refusal.retry_at {
+                    Some(at) => {
+                        tracing::info!(job = job.id, kind = %job.kind, %refusal, "job waits for its budget's next window");
+                        self.services
+                            .store
+                            .retry_job(job.id, &refusal.to_string(), at)
+                            .await?;
+                        report.failed += 1;
+                    }
+                    None => {
+                        tracing::warn!(job = job.id, kind = %job.kind, %refusal, "dropping a job its budget refuses whole");
+                        self.services.store.complete_job(job.id).await?;
+                        report.done += 1;
+                    }
+                },
                 Err(error) => {
                     let wait = retry_wait(&error, job.attempts);
                     if is_config(&error) && config_said {

@@ -1,6 +1,7 @@
-//! The seven built-in pipeline steps, one file each. Every MyPalClara constant that shapes a
+//! The eight built-in pipeline steps, one file each. Every MyPalClara constant that shapes a
 //! turn is an option, with MyPalClara's value (or a fixed version of it) as the default.
 
+mod budget;
 mod build_context;
 mod classify_tier;
 mod ingest;
@@ -12,6 +13,7 @@ mod write_memory;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use budget::BudgetStep;
 pub use build_context::{BuildContextStep, HistorySource};
 pub use classify_tier::{ClassifyTierStep, TierPrefixes};
 pub use ingest::{IngestStep, PhraseMatch};
@@ -30,6 +32,9 @@ pub enum Step {
     /// Past so many messages per user (or conversation) in a window, answer with a polite
     /// reply instead of calling the model.
     RateLimit(RateLimitStep),
+    /// Cap what this pipeline's turns may spend; a turn already over a refusing cap is
+    /// answered with the budget reply.
+    Budget(BudgetStep),
     /// Assemble the prompt: instructions, persona, context, memories, history.
     BuildContext(BuildContextStep),
     /// Choose the model tier from a message prefix or a classifier call.
@@ -48,6 +53,7 @@ impl Step {
         let id = match self {
             Step::Ingest(s) => &s.id,
             Step::RateLimit(s) => &s.id,
+            Step::Budget(s) => &s.id,
             Step::BuildContext(s) => &s.id,
             Step::ClassifyTier(s) => &s.id,
             Step::LlmCall(s) => &s.id,
@@ -62,6 +68,7 @@ impl Step {
         match self {
             Step::Ingest(_) => "ingest",
             Step::RateLimit(_) => "rate_limit",
+            Step::Budget(_) => "budget",
             Step::BuildContext(_) => "build_context",
             Step::ClassifyTier(_) => "classify_tier",
             Step::LlmCall(_) => "llm_call",

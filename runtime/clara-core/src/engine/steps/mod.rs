@@ -1,6 +1,7 @@
-//! The seven built-in steps, one file each named by its `type`. Each is built once per
+//! The eight built-in steps, one file each named by its `type`. Each is built once per
 //! generation with its templates, patterns and options compiled; `BuiltStep` runs one.
 
+mod budget;
 mod build_context;
 mod classify_tier;
 mod ingest;
@@ -33,6 +34,7 @@ pub(crate) struct BuiltStep {
 pub(crate) enum StepKind {
     Ingest(Ingest),
     RateLimit(rate_limit::RateLimit),
+    Budget(budget::Budget),
     BuildContext(build_context::BuildContext),
     ClassifyTier(classify_tier::ClassifyTier),
     LlmCall(llm_call::LlmCall),
@@ -46,6 +48,7 @@ impl BuiltStep {
         let kind = match step {
             Step::Ingest(options) => StepKind::Ingest(Ingest::build(options, site)),
             Step::RateLimit(options) => StepKind::RateLimit(rate_limit::RateLimit::build(options)),
+            Step::Budget(options) => StepKind::Budget(budget::Budget::build(options, site)),
             Step::BuildContext(options) => {
                 StepKind::BuildContext(build_context::BuildContext::build(options, site)?)
             }
@@ -67,6 +70,7 @@ impl BuiltStep {
         match &self.kind {
             StepKind::Ingest(step) => step.run(run, turn).await,
             StepKind::RateLimit(step) => step.run(run, turn).await,
+            StepKind::Budget(step) => step.run(run, turn).await,
             StepKind::BuildContext(step) => step.run(run, turn).await,
             StepKind::ClassifyTier(step) => step.run(run, turn).await,
             StepKind::LlmCall(step) => step.run(run, turn).await,
