@@ -113,7 +113,7 @@ impl Budgets {
     /// Whether any budget could apply to `meter`'s calls: without one, a call is not even
     /// estimated.
     pub(crate) fn any(&self, meter: &Meter<'_>) -> bool {
-        !self.shared.is_empty() || !meter.budgets.is_empty()
+        !meter.budgets.is_empty() || self.shared.iter().any(|b| b.budget.covers(meter.purpose))
     }
 
     fn ledger(&self) -> MutexGuard<'_, HashMap<Key, Entry>> {

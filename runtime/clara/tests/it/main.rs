@@ -7,6 +7,7 @@
 
 mod support;
 
+mod budgets_chat;
 mod chat;
 mod chat_on_a_terminal;
 mod chat_terminal;
