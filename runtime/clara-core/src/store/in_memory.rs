@@ -9,6 +9,7 @@ mod memories;
 mod search;
 mod sessions;
 mod task_leases;
+mod tool_log;
 mod usage_log;
 
 use std::collections::{BTreeMap, HashMap};
@@ -16,7 +17,8 @@ use std::future::ready;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::{
-    ChannelModeSetting, Memory, MemoryChange, Millis, Session, StoredMessage, TaskRun, UsageRecord,
+    ChannelModeSetting, Memory, MemoryChange, Millis, Session, StoredMessage, TaskRun,
+    ToolCallRecord, UsageRecord,
 };
 use crate::llm::BoxFuture;
 
@@ -63,6 +65,7 @@ struct State {
     channel_modes: HashMap<(String, String), ChannelModeSetting>,
     /// Model calls, in the order recorded.
     usage: Vec<UsageRecord>,
+    tool_calls: Vec<ToolCallRecord>,
 }
 
 impl State {

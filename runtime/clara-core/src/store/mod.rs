@@ -1,5 +1,5 @@
-//! What the engine needs from a database, as six narrow traits (sessions, memories, the job
-//! queue, task leases, channel modes, the usage log) and [`Store`], their sum. Implemented at the edge
+//! What the engine needs from a database, as seven narrow traits (sessions, memories, the job
+//! queue, task leases, channel modes, the usage log, the tool log) and [`Store`], their sum. Implemented at the edge
 //! (SQLite, Postgres) and here in memory for fast tests; one contract test suite runs against
 //! every implementation.
 
@@ -11,6 +11,7 @@ mod memories;
 mod sessions;
 pub mod similarity;
 mod task_leases;
+mod tool_log;
 mod types;
 mod usage_log;
 
@@ -20,6 +21,7 @@ pub use job_queue::JobQueue;
 pub use memories::Memories;
 pub use sessions::Sessions;
 pub use task_leases::TaskLeases;
+pub use tool_log::{ToolCallRecord, ToolLog};
 pub use types::{
     ChannelModeSetting, Job, Memory, MemoryChange, MemoryEvent, MemoryQuery, NewMemory,
     ScoredMemory, Session, SessionQuery, StoreError, StoredMessage, TaskRun,
@@ -38,10 +40,13 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Implemented for every type that implements the five areas. A method of an area can be
 /// called on a `dyn Store` or a `S: Store` without importing the area's trait; on a concrete
 /// store type the area's trait must be in scope.
-pub trait Store: Sessions + Memories + JobQueue + TaskLeases + ChannelModes + UsageLog {}
+pub trait Store:
+    Sessions + Memories + JobQueue + TaskLeases + ChannelModes + UsageLog + ToolLog
+{
+}
 
 impl<S> Store for S where
-    S: Sessions + Memories + JobQueue + TaskLeases + ChannelModes + UsageLog + ?Sized
+    S: Sessions + Memories + JobQueue + TaskLeases + ChannelModes + UsageLog + ToolLog + ?Sized
 {
 }
 

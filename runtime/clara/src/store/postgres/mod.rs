@@ -8,6 +8,7 @@ mod memories;
 mod search;
 mod sessions;
 mod tasks;
+mod tool_calls;
 mod usage;
 mod vectors;
 
@@ -18,7 +19,8 @@ use clara_core::llm::{BoxFuture, Role};
 use clara_core::store::{
     ChannelModeSetting, ChannelModes, Job, JobQueue, Memories, Memory, MemoryChange, MemoryQuery,
     Millis, NewMemory, ScoredMemory, Session, SessionQuery, Sessions, StoreError, StoreResult,
-    StoredMessage, TaskLeases, TaskRun, UsageBy, UsageFilter, UsageLog, UsageRecord, UsageTotal,
+    StoredMessage, TaskLeases, TaskRun, ToolCallRecord, ToolLog, UsageBy, UsageFilter, UsageLog,
+    UsageRecord, UsageTotal,
 };
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
@@ -409,6 +411,36 @@ impl ChannelModes for PostgresStore {
 
 #[cfg(test)]
 mod tests;
+
+impl ToolLog for PostgresStore {
+    fn record_tool_call<'a>(
+        &'a self,
+        record: &'a ToolCallRecord,
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(tool_calls::record(&self.pool, record))
+    }
+
+    fn count_tool_calls<'a>(
+        &'a self,
+        user_id: Option<&'a str>,
+        conversation: Option<&'a str>,
+        since: Millis,
+    ) -> BoxFuture<'a, StoreResult<u64>> {
+        Box::pin(tool_calls::count(&self.pool, user_id, conversation, since))
+    }
+
+    fn tool_approved<'a>(
+        &'a self,
+        user_id: &'a str,
+        tool: &'a str,
+    ) -> BoxFuture<'a, StoreResult<bool>> {
+        Box::pin(tool_calls::approved(&self.pool, user_id, tool))
+    }
+
+    fn recent_tool_calls(&self, limit: u32) -> BoxFuture<'_, StoreResult<Vec<ToolCallRecord>>> {
+        Box::pin(tool_calls::recent(&self.pool, limit))
+    }
+}
 
 impl UsageLog for PostgresStore {
     fn record_usage<'a>(&'a self, record: &'a UsageRecord) -> BoxFuture<'a, StoreResult<()>> {

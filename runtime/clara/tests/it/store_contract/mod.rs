@@ -56,6 +56,7 @@ mod search;
 mod sessions;
 mod sqlite_file;
 mod task_leases;
+mod tool_calls;
 mod usage;
 
 /// A fresh SQLite store in `dir`, opened the way the runtime opens it.

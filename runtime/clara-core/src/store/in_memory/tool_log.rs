@@ -1,0 +1,59 @@
+//! [`ToolLog`] in memory: the calls in the order recorded.
+
+use super::InMemoryStore;
+use crate::llm::BoxFuture;
+use crate::store::tool_log::ran;
+use crate::store::{Millis, StoreResult, ToolCallRecord, ToolLog};
+
+impl ToolLog for InMemoryStore {
+    fn record_tool_call<'a>(
+        &'a self,
+        record: &'a ToolCallRecord,
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        self.with(|state| {
+            state.tool_calls.push(record.clone());
+            Ok(())
+        })
+    }
+
+    fn count_tool_calls<'a>(
+        &'a self,
+        user_id: Option<&'a str>,
+        conversation: Option<&'a str>,
+        since: Millis,
+    ) -> BoxFuture<'a, StoreResult<u64>> {
+        self.with(|state| {
+            let counted = state.tool_calls.iter().filter(|c| {
+                c.at >= since
+                    && ran(&c.outcome)
+                    && user_id.is_none_or(|u| c.user_id == u)
+                    && conversation.is_none_or(|v| c.conversation == v)
+            });
+            Ok(counted.count() as u64)
+        })
+    }
+
+    fn tool_approved<'a>(
+        &'a self,
+        user_id: &'a str,
+        tool: &'a str,
+    ) -> BoxFuture<'a, StoreResult<bool>> {
+        self.with(|state| {
+            Ok(state.tool_calls.iter().any(|c| {
+                c.user_id == user_id && c.tool == tool && c.decision.as_deref() == Some("approved")
+            }))
+        })
+    }
+
+    fn recent_tool_calls(&self, limit: u32) -> BoxFuture<'_, StoreResult<Vec<ToolCallRecord>>> {
+        self.with(|state| {
+            Ok(state
+                .tool_calls
+                .iter()
+                .rev()
+                .take(limit as usize)
+                .cloned()
+                .collect())
+        })
+    }
+}

@@ -1,0 +1,118 @@
+//! The tool log: one insert per tool call, counts for rate limits, and the approvals given.
+
+use clara_core::store::{Millis, StoreResult, ToolCallRecord};
+use sqlx::{SqliteConnection, SqlitePool};
+
+use crate::store::db;
+
+/// Records one call.
+pub(super) async fn record(conn: &mut SqliteConnection, r: &ToolCallRecord) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO tool_calls (at, request_id, user_id, conversation, pipeline, tool, outcome, \
+         approval, decision, decided_by) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )
+    .bind(r.at)
+    .bind(&r.request_id)
+    .bind(&r.user_id)
+    .bind(&r.conversation)
+    .bind(&r.pipeline)
+    .bind(&r.tool)
+    .bind(&r.outcome)
+    .bind(r.approval.as_deref())
+    .bind(r.decision.as_deref())
+    .bind(r.decided_by.as_deref())
+    .execute(conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// Calls that ran since `since`, of a user's and/or in a conversation.
+pub(super) async fn count(
+    pool: &SqlitePool,
+    user_id: Option<&str>,
+    conversation: Option<&str>,
+    since: Millis,
+) -> StoreResult<u64> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM tool_calls WHERE at >= ?1 AND outcome IN ('ok', 'error') \
+         AND (?2 IS NULL OR user_id = ?2) AND (?3 IS NULL OR conversation = ?3)",
+    )
+    .bind(since)
+    .bind(user_id)
+    .bind(conversation)
+    .fetch_one(pool)
+    .await
+    .map_err(db)?;
+    Ok(u64::try_from(n).unwrap_or_default())
+}
+
+/// Whether a call of `tool` for `user_id` was ever approved.
+pub(super) async fn approved(pool: &SqlitePool, user_id: &str, tool: &str) -> StoreResult<bool> {
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM tool_calls WHERE user_id = ?1 AND tool = ?2 AND decision = 'approved' \
+         LIMIT 1",
+    )
+    .bind(user_id)
+    .bind(tool)
+    .fetch_optional(pool)
+    .await
+    .map_err(db)?;
+    Ok(found.is_some())
+}
+
+type Row = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// The latest calls, newest first.
+pub(super) async fn recent(pool: &SqlitePool, limit: u32) -> StoreResult<Vec<ToolCallRecord>> {
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT at, request_id, user_id, conversation, pipeline, tool, outcome, approval, \
+         decision, decided_by FROM tool_calls ORDER BY id DESC LIMIT ?1",
+    )
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(
+                at,
+                request_id,
+                user_id,
+                conversation,
+                pipeline,
+                tool,
+                outcome,
+                approval,
+                decision,
+                decided_by,
+            )| {
+                ToolCallRecord {
+                    at,
+                    request_id,
+                    user_id,
+                    conversation,
+                    pipeline,
+                    tool,
+                    outcome,
+                    approval,
+                    decision,
+                    decided_by,
+                }
+            },
+        )
+        .collect())
+}
