@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use clara_config::Env;
 use clara_core::engine::{
-    Clock, Conversation, Event, EventData, Generation, Incoming, ManualClock, Outcome, Parts,
-    RecordedEvents, TurnEnd, memory_tools,
+    Approvers, Clock, Conversation, Event, EventData, Generation, Incoming, ManualClock, Outcome,
+    Parts, RecordedEvents, TurnEnd, memory_tools,
 };
 use clara_core::llm::{
     ChatResponse, Provider, ProviderErrorKind, Role, ScriptedProvider, ToolCall,
@@ -16,6 +16,8 @@ use clara_core::llm::{
 use clara_core::store::{InMemoryStore, Store};
 use serde_json::json;
 
+#[path = "engine/approvals.rs"]
+mod approvals;
 #[path = "engine/budgets.rs"]
 mod budgets;
 
@@ -115,6 +117,7 @@ struct Engine {
     store: Arc<dyn Store>,
     clock: Arc<ManualClock>,
     events: Arc<RecordedEvents>,
+    approvers: Arc<Approvers>,
 }
 
 fn write(root: &Path, path: &str, text: &str) {
@@ -144,6 +147,7 @@ fn engine_from(clara: &str, chat: &str, model: Option<Arc<dyn Provider>>) -> Eng
     let store: Arc<dyn Store> = Arc::new(InMemoryStore::new());
     let clock = Arc::new(ManualClock::new(1_700_000_000_000));
     let events = Arc::new(RecordedEvents::default());
+    let approvers = Arc::new(Approvers::default());
     let generation = Generation::new(Parts {
         config: Arc::new(config),
         providers: [(
@@ -157,6 +161,7 @@ fn engine_from(clara: &str, chat: &str, model: Option<Arc<dyn Provider>>) -> Eng
         tool_sources: Vec::new(),
         clock: clock.clone(),
         events: events.clone(),
+        approvers: approvers.clone(),
     })
     .expect("the generation builds");
     Engine {
@@ -166,6 +171,7 @@ fn engine_from(clara: &str, chat: &str, model: Option<Arc<dyn Provider>>) -> Eng
         store,
         clock,
         events,
+        approvers,
     }
 }
 

@@ -110,7 +110,16 @@ fn check(pipeline: &Loaded<Pipeline>, names: &Names, report: &mut Report<'_>) {
     for (i, step) in value.steps.iter().enumerate() {
         let at = |field: &str| path!["steps", i, field];
         match step {
-            Step::Ingest(_) | Step::RateLimit(_) => {}
+            Step::Ingest(_) => {}
+            Step::RateLimit(limit) => {
+                if limit.messages.is_none() && limit.tool_calls.is_none() {
+                    report.key(
+                        source,
+                        &path!["steps", i],
+                        "a `rate_limit` needs a limit: set `messages`, `tool_calls` or both",
+                    );
+                }
+            }
             Step::Budget(step) => {
                 for (name, limit) in &step.limits {
                     let at = path!["steps", i, "limits", name.as_str()];

@@ -92,6 +92,9 @@ event_names! {
     ToolEnd = "tool:end",
     /// A tool call failed.
     ToolError = "tool:error",
+    /// A tool call that needed approval was approved, denied, timed out or could not be
+    /// asked about.
+    ToolApproval = "tool:approval",
     /// A model call ended: its tokens and cost were recorded.
     LlmUsage = "llm:usage",
     /// A budget's spending passed its `warn_at` share (once per budget, scope and window).

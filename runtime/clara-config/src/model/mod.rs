@@ -1,6 +1,7 @@
 //! Typed config for every file kind. Doc comments here become the JSON Schema descriptions.
 
 pub mod adapters;
+pub mod approval;
 pub mod budget;
 pub mod clara;
 pub mod common;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::approval::{ApprovalMode, default_approval_timeout_secs, default_approvers};
 use super::common::{all_tools, yes};
 
 /// A tool manifest. The tool's name is `name`, or the file stem. An MCP server's tools appear
@@ -45,6 +46,17 @@ pub struct ToolManifest {
     /// Only these user ids may use this tool (e.g. `discord-1234`). Empty: everyone.
     #[serde(default)]
     pub allowed_users: Vec<String>,
+    /// When a call waits for a person's yes: `never`, `first_use` (once per user) or `always`.
+    /// For an MCP server, every tool it offers.
+    #[serde(default)]
+    pub approval: ApprovalMode,
+    /// Who may approve: `requester` (whoever sent the message), `admins`, or user ids.
+    #[serde(default = "default_approvers")]
+    pub approvers: Vec<String>,
+    /// Seconds to wait for an answer; none by then denies the call.
+    #[serde(default = "default_approval_timeout_secs")]
+    #[schemars(range(min = 1, max = 86400))]
+    pub approval_timeout_secs: u32,
     /// How the tool runs.
     pub runner: Runner,
 }

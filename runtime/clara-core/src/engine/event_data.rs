@@ -39,6 +39,8 @@ pub enum EventData {
     ToolEnd(ToolEnd),
     /// `tool:error`
     ToolError(ToolFailed),
+    /// `tool:approval`
+    ToolApproval(ToolApproval),
     /// `llm:usage`
     LlmUsage(LlmUsage),
     /// `budget:warning`
@@ -73,6 +75,7 @@ impl EventData {
             EventData::ToolStart(_) => EventName::ToolStart,
             EventData::ToolEnd(_) => EventName::ToolEnd,
             EventData::ToolError(_) => EventName::ToolError,
+            EventData::ToolApproval(_) => EventName::ToolApproval,
             EventData::LlmUsage(_) => EventName::LlmUsage,
             EventData::BudgetWarning(_) => EventName::BudgetWarning,
             EventData::BudgetExceeded(_) => EventName::BudgetExceeded,
@@ -284,6 +287,21 @@ pub struct LlmUsage {
     pub cache_write_tokens: u32,
     /// What it cost, in millionths of a US dollar.
     pub cost_micros: i64,
+}
+
+/// What became of a tool call that needed approval.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ToolApproval {
+    /// The tool.
+    pub tool: String,
+    /// Its number among the turn's calls.
+    pub step: u32,
+    /// `always` or `first_use`.
+    pub mode: String,
+    /// `approved`, `denied`, `timed_out` or `unavailable`.
+    pub decision: String,
+    /// Who approved or denied it.
+    pub decided_by: Option<String>,
 }
 
 /// Where a budget stands: what it caps, for whom, what is spent, and what was done.

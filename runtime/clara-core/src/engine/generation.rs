@@ -8,6 +8,7 @@ use std::sync::Arc;
 use clara_config::ConfigSet;
 
 use super::EngineError;
+use super::approval::Approvers;
 use super::budget::Budgets;
 use super::clock::Clock;
 use super::events::EventSink;
@@ -52,6 +53,9 @@ pub struct Parts {
     pub clock: Arc<dyn Clock>,
     /// Where events go.
     pub events: Arc<dyn EventSink>,
+    /// The adapters' ways to ask for tool approvals (none: every call that needs one is
+    /// denied).
+    pub approvers: Arc<Approvers>,
 }
 
 impl Generation {
@@ -81,6 +85,7 @@ impl Generation {
             search: (clara.memory.search_candidates, clara.memory.rrf_k),
             config: config.clone(),
             unpriced: std::sync::Mutex::default(),
+            approvers: parts.approvers,
             budgets: Budgets::new(
                 &clara.budgets,
                 pipelines

@@ -6,6 +6,7 @@
 //! `template`, `job`, `meter` ← `budget` ← `services`, `persona`, `session` ← `run` ← `steps` ← `pipeline` ←
 //! `generation` ← `outcome`, `extract`, `worker`.
 
+mod approval;
 mod arguments;
 mod budget;
 mod clock;
@@ -31,6 +32,7 @@ mod worker;
 
 use crate::llm::ProviderError;
 use crate::store::StoreError;
+pub use approval::{ApprovalRequest, Approver, Approvers, Decision};
 pub use budget::BudgetRefusal;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use event_data::EventData;

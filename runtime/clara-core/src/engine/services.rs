@@ -9,6 +9,7 @@ use clara_config::model::common::{glob_match, is_glob};
 use clara_config::model::pricing::Tokens;
 
 use super::EngineError;
+use super::approval::Approvers;
 use super::budget::Budgets;
 use super::clock::Clock;
 use super::event_data::{EventData, LlmUsage};
@@ -45,6 +46,8 @@ pub struct Services {
     pub(crate) unpriced: Mutex<HashSet<String>>,
     /// `[budgets]` and what each has spent.
     pub(crate) budgets: Budgets,
+    /// The adapters' ways to ask for tool approvals.
+    pub approvers: Arc<Approvers>,
 }
 
 impl Services {

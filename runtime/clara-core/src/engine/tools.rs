@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use clara_config::model::approval::ApprovalMode;
 use serde_json::Value;
 
 use super::clock::Clock;
@@ -34,6 +35,12 @@ pub struct ToolPolicy {
     pub label: Option<String>,
     /// Emoji shown with the label.
     pub emoji: Option<String>,
+    /// When a call waits for a person's yes.
+    pub approval: ApprovalMode,
+    /// Who may give it: `requester`, `admins`, or user ids.
+    pub approvers: Vec<String>,
+    /// Seconds to wait for it.
+    pub approval_timeout_secs: u32,
 }
 
 impl ToolPolicy {
@@ -50,6 +57,9 @@ static OPEN: ToolPolicy = ToolPolicy {
     allowed_users: Vec::new(),
     label: None,
     emoji: None,
+    approval: ApprovalMode::Never,
+    approvers: Vec::new(),
+    approval_timeout_secs: 0,
 };
 
 /// A tool failure, reported to the model as the tool's result.

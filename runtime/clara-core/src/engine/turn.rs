@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use clara_config::model::common::Tier;
+use clara_config::model::steps::RateLimitStep;
 
 use super::event_data::EventData;
 use super::events::Event;
@@ -137,6 +138,8 @@ pub struct Turn {
     pub(crate) budgets: Vec<Arc<NamedBudget>>,
     /// What the turn's model calls have spent, for per-turn caps.
     pub(crate) spent: TurnSpend,
+    /// The tool call limit of the `rate_limit` step the turn passed.
+    pub(crate) tool_limit: Option<Arc<RateLimitStep>>,
 }
 
 /// Why a turn ended without a reply.
@@ -196,6 +199,7 @@ impl Turn {
             ended: None,
             budgets: Vec::new(),
             spent: TurnSpend::default(),
+            tool_limit: None,
         }
     }
 }

@@ -55,6 +55,7 @@ impl Scratch {
             tool_sources: Vec::new(),
             clock: clock.clone(),
             events: events.clone(),
+            approvers: Arc::default(),
         })?;
         Ok(Scratch {
             generation,

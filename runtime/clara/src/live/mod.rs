@@ -13,7 +13,7 @@ use clara_config::diff::{self, Changes};
 use clara_config::plan::Plan;
 use clara_config::{ConfigError, ConfigSet, Problem};
 use clara_core::engine::event_data::{ConfigReloadFailed, ConfigReloaded, EventData};
-use clara_core::engine::{Clock, EngineError, Event, EventSink, Generation, Parts};
+use clara_core::engine::{Approvers, Clock, EngineError, Event, EventSink, Generation, Parts};
 use clara_core::store::Store;
 
 use crate::llm::Providers;
@@ -50,14 +50,20 @@ pub struct Live {
     /// reloads run one at a time.
     kept: tokio::sync::Mutex<Kept>,
     mcp: McpServers,
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
-    events: Arc<dyn EventSink>,
+    shared: Shared,
     outlets: Outlets,
     client: reqwest::Client,
     /// Whether the last reload failed: the one that next succeeds says so at the failure's
     /// level, so a user who saw the error also sees the fix take.
     failing: std::sync::atomic::AtomicBool,
+}
+
+/// What every generation is handed unchanged.
+struct Shared {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    events: Arc<dyn EventSink>,
+    approvers: Arc<Approvers>,
 }
 
 struct Kept {
@@ -93,18 +99,20 @@ impl Live {
         let mcp = McpServers::new(client.clone());
         let providers = Providers::build(&set.clara.value, &set.env);
         let tools = crate::tools::build(&set, &client, None);
-        let generation = Arc::new(assemble(
-            set, &providers, &tools, &mcp, &store, &clock, &events,
-        )?);
+        let shared = Shared {
+            store,
+            clock,
+            events,
+            approvers: Arc::default(),
+        };
+        let generation = Arc::new(assemble(set, &providers, &tools, &mcp, &shared)?);
         Ok(Arc::new(Live {
             changes: tokio::sync::watch::Sender::new(generation.clone()),
             current: ArcSwap::new(generation),
             loader,
             kept: tokio::sync::Mutex::new(Kept { providers, tools }),
             mcp,
-            store,
-            clock,
-            events,
+            shared,
             outlets: Outlets::default(),
             client,
             failing: std::sync::atomic::AtomicBool::new(false),
@@ -143,6 +151,11 @@ impl Live {
     /// The HTTP client tools, MCP servers and webhooks share.
     pub fn http_client(&self) -> &reqwest::Client {
         &self.client
+    }
+
+    /// Where adapters register their way to ask for tool approvals.
+    pub fn approvers(&self) -> &Approvers {
+        &self.shared.approvers
     }
 
     /// Where pipelines run by tasks and hooks post their replies.
@@ -194,7 +207,8 @@ impl Live {
     }
 
     fn emit_failed(&self, reason: &str, message: Option<String>, problems: Option<Vec<String>>) {
-        self.events
+        self.shared
+            .events
             .emit(Event::global(EventData::ConfigReloadFailed(
                 ConfigReloadFailed {
                     reason: reason.to_owned(),
@@ -232,15 +246,7 @@ impl Live {
         let plan = Plan::between(&old.config, &set);
         let providers = Providers::rebuild(&set.clara.value, &set.env, Some(&kept.providers));
         let tools = crate::tools::build(&set, &self.client, Some(&kept.tools));
-        let built = assemble(
-            set,
-            &providers,
-            &tools,
-            &self.mcp,
-            &self.store,
-            &self.clock,
-            &self.events,
-        );
+        let built = assemble(set, &providers, &tools, &self.mcp, &self.shared);
         let generation = match built {
             Ok(generation) => generation,
             Err(error) => {
@@ -264,7 +270,8 @@ impl Live {
         for detail in &plan.details {
             tracing::info!("{}: {}", detail.what, detail.lines.join("\n"));
         }
-        self.events
+        self.shared
+            .events
             .emit(Event::global(EventData::ConfigReloaded(ConfigReloaded {
                 added: changes.added.clone(),
                 changed: changes.changed.clone(),
@@ -284,9 +291,7 @@ fn assemble(
     providers: &Providers,
     tools: &ToolSet,
     mcp: &McpServers,
-    store: &Arc<dyn Store>,
-    clock: &Arc<dyn Clock>,
-    events: &Arc<dyn EventSink>,
+    shared: &Shared,
 ) -> Result<Generation, EngineError> {
     let parts = Parts {
         providers: set
@@ -297,11 +302,12 @@ fn assemble(
             .filter_map(|name| Some((name.clone(), providers.get(name)?)))
             .collect(),
         embedder: providers.embedder(),
-        store: store.clone(),
+        store: shared.store.clone(),
         tools: tools.tools.clone(),
         tool_sources: mcp.sync(&set),
-        clock: clock.clone(),
-        events: events.clone(),
+        clock: shared.clock.clone(),
+        events: shared.events.clone(),
+        approvers: shared.approvers.clone(),
         config: Arc::new(set),
     };
     Generation::new(parts)

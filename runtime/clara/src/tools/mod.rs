@@ -190,6 +190,9 @@ fn policy(manifest: &ToolManifest) -> ToolPolicy {
         allowed_users: manifest.allowed_users.clone(),
         label: manifest.label.clone(),
         emoji: manifest.emoji.clone(),
+        approval: manifest.approval,
+        approvers: manifest.approvers.clone(),
+        approval_timeout_secs: manifest.approval_timeout_secs,
     }
 }
 

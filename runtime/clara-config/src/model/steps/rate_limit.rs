@@ -1,5 +1,7 @@
-//! The `rate_limit` step: at most so many messages per user (or per conversation) in a window;
-//! past it the turn gets a polite reply instead of a model call, the message still stored.
+//! The `rate_limit` step: at most so many messages, and so many tool calls, per user (or per
+//! conversation) in a window. Past the message limit the turn gets a polite reply instead of
+//! a model call, the message still stored; past the tool call limit a call is not run and the
+//! model is told why.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -19,8 +21,13 @@ pub struct RateLimitStep {
     #[serde(default)]
     pub per: RateScope,
     /// Messages allowed in the window, the current one included.
+    #[serde(default)]
     #[schemars(range(min = 1))]
-    pub messages: u32,
+    pub messages: Option<u32>,
+    /// Tool calls allowed in the window (calls that ran, in any turn).
+    #[serde(default)]
+    #[schemars(range(min = 1))]
+    pub tool_calls: Option<u32>,
     /// The window, in seconds, ending now.
     #[schemars(range(min = 1))]
     pub window_secs: u32,
@@ -28,6 +35,10 @@ pub struct RateLimitStep {
     /// (`10 minutes`) are filled in.
     #[serde(default = "default_reply")]
     pub reply: String,
+    /// What the model is told about a tool call past the limit; `{tool_calls}` (`5 tool
+    /// calls`) and `{window}` are filled in.
+    #[serde(default = "default_tool_calls_note")]
+    pub tool_calls_note: String,
     /// Admins are never limited.
     #[serde(default = "yes")]
     pub admins_exempt: bool,
@@ -44,6 +55,10 @@ pub enum RateScope {
     Channel,
 }
 
+fn default_tool_calls_note() -> String {
+    "Not run: that is more than {tool_calls} in {window}. Tell the user politely to try again later.".to_owned()
+}
+
 fn default_reply() -> String {
     "That's more than {messages} in {window}, faster than I can keep up with. Give me a moment and try again.".to_owned()
 }
@@ -51,8 +66,12 @@ fn default_reply() -> String {
 impl RateLimitStep {
     /// The limit as people say it: `1 message`, `20 messages`.
     pub fn messages_text(&self) -> String {
-        let n = self.messages;
-        format!("{n} message{}", if n == 1 { "" } else { "s" })
+        counted(self.messages.unwrap_or_default(), "message")
+    }
+
+    /// The tool call limit as people say it: `1 tool call`, `5 tool calls`.
+    pub fn tool_calls_text(&self) -> String {
+        counted(self.tool_calls.unwrap_or_default(), "tool call")
     }
 
     /// The window as people say it: `90 seconds`, `10 minutes`, `1 hour`.
@@ -69,6 +88,10 @@ impl RateLimitStep {
     }
 }
 
+fn counted(n: u32, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,9 +101,11 @@ mod tests {
         let step = |window_secs| RateLimitStep {
             id: None,
             per: RateScope::User,
-            messages: 1,
+            messages: Some(1),
+            tool_calls: None,
             window_secs,
             reply: default_reply(),
+            tool_calls_note: default_tool_calls_note(),
             admins_exempt: true,
         };
         assert_eq!(step(3600).window_text(), "1 hour");

@@ -3,6 +3,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use std::collections::BTreeMap;
+
+use crate::model::approval::{ApprovalMode, default_approval_timeout_secs, default_approvers};
 use crate::model::common::{all_tools, yes};
 use crate::model::prompts;
 
@@ -40,6 +43,24 @@ pub struct ToolLoopStep {
     /// times (`AUTO_CONTINUE_ENABLED`, `AUTO_CONTINUE_MAX`).
     #[serde(default)]
     pub auto_continue: AutoContinue,
+    /// Approvals this pipeline asks for, by tool name or glob (`memory_forget = "always"`);
+    /// where a tool's manifest asks too, the stricter mode holds.
+    #[serde(default)]
+    pub approvals: BTreeMap<String, ApprovalMode>,
+    /// Who may approve the calls `approvals` holds: `requester`, `admins`, or user ids.
+    #[serde(default = "default_approvers")]
+    pub approvers: Vec<String>,
+    /// Seconds to wait for an answer to those; none by then denies the call.
+    #[serde(default = "default_approval_timeout_secs")]
+    #[schemars(range(min = 1, max = 86400))]
+    pub approval_timeout_secs: u32,
+    /// The question an approver is asked; `{tool}` and `{arguments}` (JSON) are filled in.
+    #[serde(default = "default_approval_question")]
+    pub approval_question: String,
+    /// What the model is told about a call that was not approved; `{tool}` and `{reason}`
+    /// are filled in.
+    #[serde(default = "default_approval_denied")]
+    pub approval_denied: String,
 }
 
 impl Default for ToolLoopStep {
@@ -53,6 +74,11 @@ impl Default for ToolLoopStep {
             truncation_note: default_truncation_note(),
             limit_reached_prompt: default_limit_reached_prompt(),
             auto_continue: AutoContinue::default(),
+            approvals: BTreeMap::new(),
+            approvers: default_approvers(),
+            approval_timeout_secs: default_approval_timeout_secs(),
+            approval_question: default_approval_question(),
+            approval_denied: default_approval_denied(),
         }
     }
 }
@@ -129,4 +155,13 @@ fn default_auto_continue_tail_chars() -> u32 {
 }
 fn default_auto_continue_reply() -> String {
     "Yes, please proceed.".to_owned()
+}
+
+fn default_approval_question() -> String {
+    "May I run `{tool}` with {arguments}?".to_owned()
+}
+
+fn default_approval_denied() -> String {
+    "Not run: `{tool}` needs a person's approval, and {reason}. Tell the user it was not run."
+        .to_owned()
 }

@@ -1,23 +1,27 @@
 //! `rate_limit`: past so many stored messages per user (or conversation) in a window, the turn
 //! answers with the step's reply and skips the model. It runs after `ingest`, so the message
-//! that went over the limit is kept like any other.
+//! that went over the limit is kept like any other. Its tool call limit is held by the turn
+//! and applied by the tool loop, call by call.
+
+use std::sync::Arc;
 
 use clara_config::model::common::fill;
 use clara_config::model::steps::{RateLimitStep, RateScope};
 
 use crate::engine::EngineError;
 use crate::engine::run::Run;
+use crate::engine::services::Services;
 use crate::engine::turn::Turn;
 
 /// The built `rate_limit` step.
 pub(crate) struct RateLimit {
-    options: RateLimitStep,
+    options: Arc<RateLimitStep>,
 }
 
 impl RateLimit {
     pub(crate) fn build(options: &RateLimitStep) -> RateLimit {
         RateLimit {
-            options: options.clone(),
+            options: Arc::new(options.clone()),
         }
     }
 
@@ -27,23 +31,26 @@ impl RateLimit {
         if turn.automated || (options.admins_exempt && turn.incoming.is_admin) {
             return Ok(());
         }
+        if options.tool_calls.is_some() {
+            turn.tool_limit = Some(options.clone());
+        }
+        let Some(limit) = options.messages else {
+            return Ok(());
+        };
         let services = run.services;
         let since = services.clock.now() - i64::from(options.window_secs) * 1000;
-        let incoming = &turn.incoming;
-        let (user, conversation) = match options.per {
-            RateScope::User => (Some(incoming.user_id.as_str()), None),
-            RateScope::Channel => (None, Some(incoming.conversation.id.as_str())),
-        };
+        let (user, conversation) = scope(options, turn);
         let sent = services
             .store
             .count_user_messages(user, conversation, since)
             .await?;
-        if sent > u64::from(options.messages) {
+        if sent > u64::from(limit) {
+            let incoming = &turn.incoming;
             tracing::info!(
                 user = %incoming.user_id,
                 conversation = %incoming.conversation.id,
                 sent,
-                limit = options.messages,
+                limit,
                 "rate limit reached: answered without the model"
             );
             let messages = options.messages_text();
@@ -56,4 +63,42 @@ impl RateLimit {
         }
         Ok(())
     }
+}
+
+/// Whose messages or calls a limit counts: the user's, or the conversation's.
+fn scope<'a>(options: &RateLimitStep, turn: &'a Turn) -> (Option<&'a str>, Option<&'a str>) {
+    let incoming = &turn.incoming;
+    match options.per {
+        RateScope::User => (Some(incoming.user_id.as_str()), None),
+        RateScope::Channel => (None, Some(incoming.conversation.id.as_str())),
+    }
+}
+
+/// When the turn's tool call limit is reached, what the model is told instead of a result.
+pub(crate) async fn tool_call_refusal(
+    services: &Services,
+    turn: &Turn,
+) -> Result<Option<String>, EngineError> {
+    let Some(options) = &turn.tool_limit else {
+        return Ok(None);
+    };
+    let Some(limit) = options.tool_calls else {
+        return Ok(None);
+    };
+    let since = services.clock.now() - i64::from(options.window_secs) * 1000;
+    let (user, conversation) = scope(options, turn);
+    let made = services
+        .store
+        .count_tool_calls(user, conversation, since)
+        .await?;
+    if made < u64::from(limit) {
+        return Ok(None);
+    }
+    tracing::info!(user = %turn.incoming.user_id, made, limit, "tool call limit reached: a call was not run");
+    let calls = options.tool_calls_text();
+    let window = options.window_text();
+    Ok(Some(fill(
+        &options.tool_calls_note,
+        &[("tool_calls", &calls), ("window", &window)],
+    )))
 }

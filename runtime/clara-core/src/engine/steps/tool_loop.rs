@@ -1,21 +1,31 @@
 //! `tool_loop`: run the tools the model asks for and call it again, bounded; a round without
-//! tool calls ends the loop with no extra call.
+//! tool calls ends the loop with no extra call. Each call first passes the turn's tool call
+//! limit and, when it needs one, a person's approval; every call is kept in the tool log.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use clara_config::model::approval::ApprovalMode;
+use clara_config::model::common::{fill, glob_match, is_glob};
 use clara_config::model::steps::{LlmCallStep, ToolLoopStep};
 use regex::{Regex, RegexBuilder};
+use serde_json::Value;
 
 use super::llm_call::chat;
+use super::rate_limit;
 use super::site::Site;
 use crate::engine::EngineError;
+use crate::engine::approval::{ApprovalRequest, Decision};
 use crate::engine::arguments;
-use crate::engine::event_data::{EventData, ToolEnd, ToolFailed, ToolStart};
+use crate::engine::event_data::{
+    EventData, ToolApproval as ToolApprovalEvent, ToolEnd, ToolFailed, ToolStart,
+};
 use crate::engine::run::Run;
 use crate::engine::template::Template;
-use crate::engine::tools::{Tool, ToolError};
+use crate::engine::tools::{Tool, ToolError, ToolPolicy};
 use crate::engine::turn::Turn;
 use crate::llm::{Message, ToolCall};
+use crate::store::ToolCallRecord;
 
 /// The built `tool_loop` step.
 pub(crate) struct ToolLoop {
@@ -142,6 +152,25 @@ impl ToolLoop {
             None => Err(format!("unknown tool `{}`", call.name)),
         };
         let arguments = checked.as_ref().map_or(&call.arguments, |(_, a)| a);
+        let mut asked = None;
+        if checked.is_ok() {
+            if let Some(note) = rate_limit::tool_call_refusal(services, turn).await? {
+                log(run, turn, &call.name, "limited", None).await;
+                return Ok(note);
+            }
+            asked = self
+                .approve(run, turn, &call.name, arguments, &policy, step)
+                .await?;
+            if let Some((mode, decision)) = &asked
+                && !decision.approved()
+            {
+                log(run, turn, &call.name, "denied", Some((*mode, decision))).await;
+                return Ok(fill(
+                    &self.options.approval_denied,
+                    &[("tool", &call.name), ("reason", &denial_reason(decision))],
+                ));
+            }
+        }
         services
             .events
             .emit(turn.event(EventData::ToolStart(ToolStart {
@@ -156,6 +185,13 @@ impl ToolLoop {
             Ok((tool, arguments)) => tool.call(arguments, &context).await,
             Err(why) => Err(ToolError(why.clone())),
         };
+        let logged = match (&checked, &outcome) {
+            (Err(_), _) => "invalid",
+            (_, Ok(_)) => "ok",
+            (_, Err(_)) => "error",
+        };
+        let approval = asked.as_ref().map(|(mode, decision)| (*mode, decision));
+        log(run, turn, &call.name, logged, approval).await;
         let text = match outcome {
             Ok(text) => {
                 services.events.emit(turn.event(EventData::ToolEnd(ToolEnd {
@@ -179,6 +215,98 @@ impl ToolLoop {
         self.truncate(text)
     }
 
+    /// Asks for approval when the call needs it: `None` when it does not, else the mode it
+    /// was asked under and the decision (already an event).
+    async fn approve(
+        &self,
+        run: &Run<'_>,
+        turn: &Turn,
+        tool: &str,
+        arguments: &Value,
+        policy: &ToolPolicy,
+        step: u32,
+    ) -> Result<Option<(ApprovalMode, Decision)>, EngineError> {
+        let options = &self.options;
+        let by_pipeline = options
+            .approvals
+            .iter()
+            .filter(|(pattern, _)| {
+                pattern.as_str() == tool || (is_glob(pattern) && glob_match(pattern, tool))
+            })
+            .map(|(_, mode)| *mode)
+            .max()
+            .unwrap_or_default();
+        // The stricter of the manifest and the pipeline holds, with its approvers.
+        let (mode, approvers, timeout_secs) = if policy.approval >= by_pipeline {
+            (
+                policy.approval,
+                &policy.approvers,
+                policy.approval_timeout_secs,
+            )
+        } else {
+            (
+                by_pipeline,
+                &options.approvers,
+                options.approval_timeout_secs,
+            )
+        };
+        let services = run.services;
+        let incoming = &turn.incoming;
+        let needed = match mode {
+            ApprovalMode::Never => false,
+            ApprovalMode::Always => true,
+            ApprovalMode::FirstUse => {
+                !services
+                    .store
+                    .tool_approved(&incoming.user_id, tool)
+                    .await?
+            }
+        };
+        if !needed {
+            return Ok(None);
+        }
+        let decision = if turn.automated {
+            // A hook or task has no one to ask: its call is never made.
+            Decision::Unavailable("it was started by a task, not a person".to_owned())
+        } else {
+            let shown = serde_json::to_string(arguments).unwrap_or_default();
+            let request = ApprovalRequest {
+                id: format!("{}-{step}", turn.request_id),
+                platform: incoming.platform.clone(),
+                conversation: incoming.conversation.clone(),
+                requester: incoming.user_id.clone(),
+                requester_name: incoming.user_name.clone(),
+                tool: tool.to_owned(),
+                arguments: arguments.clone(),
+                mode,
+                approvers: approvers.clone(),
+                timeout: Duration::from_secs(u64::from(timeout_secs)),
+                question: fill(
+                    &options.approval_question,
+                    &[("tool", tool), ("arguments", &shown)],
+                ),
+            };
+            services.approvers.ask(&request).await
+        };
+        tracing::info!(
+            tool,
+            step,
+            decision = decision.as_str(),
+            by = decision.decided_by().unwrap_or("-"),
+            "tool approval"
+        );
+        services
+            .events
+            .emit(turn.event(EventData::ToolApproval(ToolApprovalEvent {
+                tool: tool.to_owned(),
+                step,
+                mode: mode.as_str().to_owned(),
+                decision: decision.as_str().to_owned(),
+                decided_by: decision.decided_by().map(str::to_owned),
+            })));
+        Ok(Some((mode, decision)))
+    }
+
     fn truncate(&self, text: String) -> Result<String, EngineError> {
         let total = text.chars().count();
         let max = self.options.max_result_chars as usize;
@@ -190,6 +318,43 @@ impl ToolLoop {
         vars.insert("shown_chars", &max);
         let note = self.truncation_note.render(&vars)?;
         Ok(text.chars().take(max).collect::<String>() + &note)
+    }
+}
+
+/// Why a call was not approved, as the model is told.
+fn denial_reason(decision: &Decision) -> String {
+    match decision {
+        Decision::Denied { by } => format!("{by} said no"),
+        Decision::TimedOut => "no one answered in time".to_owned(),
+        Decision::Unavailable(why) => format!("no one could be asked ({why})"),
+        Decision::Approved { .. } => "it was approved".to_owned(),
+    }
+}
+
+/// Keeps a call in the tool log; a store that cannot is a warning, not a failed turn.
+async fn log(
+    run: &Run<'_>,
+    turn: &Turn,
+    tool: &str,
+    outcome: &str,
+    approval: Option<(ApprovalMode, &Decision)>,
+) {
+    let services = run.services;
+    let incoming = &turn.incoming;
+    let record = ToolCallRecord {
+        at: services.clock.now(),
+        request_id: turn.request_id.clone(),
+        user_id: incoming.user_id.clone(),
+        conversation: incoming.conversation.id.clone(),
+        pipeline: run.pipeline.to_owned(),
+        tool: tool.to_owned(),
+        outcome: outcome.to_owned(),
+        approval: approval.map(|(mode, _)| mode.as_str().to_owned()),
+        decision: approval.map(|(_, d)| d.as_str().to_owned()),
+        decided_by: approval.and_then(|(_, d)| d.decided_by().map(str::to_owned)),
+    };
+    if let Err(error) = services.store.record_tool_call(&record).await {
+        tracing::warn!(%error, tool, "a tool call could not be logged");
     }
 }
 
