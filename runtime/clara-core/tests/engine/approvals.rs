@@ -223,7 +223,7 @@ async fn past_the_tool_call_limit_a_call_is_not_run_and_does_not_count() {
         .messages
         .iter()
         .filter(|m| m.role == Role::Tool)
-        .map(|m| m.text())
+        .map(clara_core::llm::Message::text)
         .collect();
     assert_eq!(results.len(), 2);
     assert!(results[0].ends_with("]: Ann keeps bees"), "{}", results[0]);
