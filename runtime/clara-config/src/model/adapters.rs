@@ -240,6 +240,11 @@ pub struct ChatConfig {
     /// Printed on a terminal when a stop phrase ended the turn without an answer.
     #[serde(default = "default_stop_notice")]
     pub stop_notice: String,
+    /// How a tool call waiting for approval is put to the person at the terminal (or piped
+    /// input), on stderr; `{question}` is the tool loop's `approval_question`. A line starting
+    /// with `y` approves; anything else denies.
+    #[serde(default = "default_approval_prompt")]
+    pub approval_prompt: String,
     /// Where lines typed on a terminal are remembered for ↑ (relative to the root; empty: not
     /// kept between chats).
     #[serde(default = "default_history_file")]
@@ -260,6 +265,7 @@ impl Default for ChatConfig {
             prompt: default_prompt(),
             empty_notice: default_empty_notice(),
             stop_notice: default_stop_notice(),
+            approval_prompt: default_approval_prompt(),
             history_file: default_history_file(),
         }
     }
@@ -278,6 +284,9 @@ fn default_prompt() -> String {
 }
 fn default_empty_notice() -> String {
     "(no answer: the model replied with nothing)".to_owned()
+}
+fn default_approval_prompt() -> String {
+    "{question} [y/N] ".to_owned()
 }
 fn default_stop_notice() -> String {
     "(stopped)".to_owned()

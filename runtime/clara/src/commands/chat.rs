@@ -17,6 +17,7 @@ use clara_core::engine::{
 };
 use tokio_util::sync::CancellationToken;
 
+use super::chat_approver::ChatApprover;
 use super::chat_input::Messages;
 use crate::cli::ChatArgs;
 
@@ -68,10 +69,11 @@ pub async fn run(root: &Path, args: &ChatArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     let chat = set.clara.value.adapters.chat.clone();
-    let mut messages = Messages::new(args.message.clone(), &chat, root);
+    let messages = Messages::new(args.message.clone(), &chat, root);
     if messages.interactive() {
         eprintln!("{}", greeting(&set));
     }
+    let messages = Arc::new(tokio::sync::Mutex::new(messages));
     let user = args.user.clone().unwrap_or(chat.user);
     let conversation = match args.channel.clone().or(chat.channel) {
         Some(channel) => Conversation {
@@ -97,6 +99,14 @@ pub async fn run(root: &Path, args: &ChatArgs) -> anyhow::Result<ExitCode> {
     };
     let app = App::start(loader, clock()?, features).await?;
     app.live.outlets().register(ADAPTER, Arc::new(Terminal));
+    app.live.approvers().register(
+        ADAPTER,
+        Arc::new(ChatApprover {
+            messages: messages.clone(),
+            user: user.clone(),
+            prompt: chat.approval_prompt.clone(),
+        }),
+    );
     app.live.mcp().started(MCP_START_WAIT).await;
     terminal::connected(app.bus.as_ref(), &user, &conversation);
     let status_done = CancellationToken::new();
@@ -106,7 +116,7 @@ pub async fn run(root: &Path, args: &ChatArgs) -> anyhow::Result<ExitCode> {
         conversation.id.clone(),
         status_done.clone(),
     ));
-    let outcome = converse(&app.live, &mut messages, &user, &conversation).await;
+    let outcome = converse(&app.live, &messages, &user, &conversation).await;
     status_done.cancel();
     let _ = status.await;
     terminal::disconnected(app.bus.as_ref(), &user, &conversation);
@@ -119,13 +129,18 @@ pub async fn run(root: &Path, args: &ChatArgs) -> anyhow::Result<ExitCode> {
 /// arrives (edits to the root apply from the next message).
 async fn converse(
     live: &Live,
-    messages: &mut Messages,
+    messages: &tokio::sync::Mutex<Messages>,
     user: &str,
     conversation: &Conversation,
 ) -> anyhow::Result<ExitCode> {
-    let interactive = messages.interactive();
+    let interactive = messages.lock().await.interactive();
     let mut failed = false;
-    while let Some(text) = messages.next().await? {
+    loop {
+        // The input is let go while a message is answered: an approval question reads from it.
+        let next = messages.lock().await.next().await?;
+        let Some(text) = next else {
+            break;
+        };
         if text.trim().is_empty() {
             continue;
         }

@@ -62,12 +62,38 @@ impl Messages {
             Messages::Terminal(terminal) => terminal.read().await,
         }
     }
+
+    /// Asks `prompt` (on stderr for piped input) and reads the answer line: `None` when no one
+    /// can answer (a `-m` message, the end of input).
+    pub async fn answer(&mut self, prompt: &str) -> anyhow::Result<Option<String>> {
+        match self {
+            Messages::One(_) => Ok(None),
+            Messages::Piped(lines) => {
+                eprint!("{prompt}");
+                Ok(lines.next_line().await.context("cannot read stdin")?)
+            }
+            Messages::Terminal(terminal) => terminal.ask(prompt).await,
+        }
+    }
 }
 
 impl Terminal {
     async fn read(&mut self) -> anyhow::Result<Option<String>> {
-        let mut editor = self.editor.take().context("the line editor is in use")?;
         let prompt = self.prompt.clone();
+        let line = self.readline(prompt).await?;
+        if let Some(line) = &line {
+            self.remember(line);
+        }
+        Ok(line)
+    }
+
+    /// A line typed after `prompt`, kept out of the history.
+    async fn ask(&mut self, prompt: &str) -> anyhow::Result<Option<String>> {
+        self.readline(prompt.to_owned()).await
+    }
+
+    async fn readline(&mut self, prompt: String) -> anyhow::Result<Option<String>> {
+        let mut editor = self.editor.take().context("the line editor is in use")?;
         let (editor, line) = tokio::task::spawn_blocking(move || {
             let line = editor.readline(&prompt);
             (editor, line)
@@ -76,10 +102,7 @@ impl Terminal {
         .context("the line editor stopped")?;
         self.editor = Some(editor);
         match line {
-            Ok(line) => {
-                self.remember(&line);
-                Ok(Some(line))
-            }
+            Ok(line) => Ok(Some(line)),
             // Ctrl-C drops the line being typed, as in a shell; the chat goes on.
             Err(ReadlineError::Interrupted) => Ok(Some(String::new())),
             Err(ReadlineError::Eof) => Ok(None),

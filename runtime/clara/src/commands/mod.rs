@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub mod chat;
+mod chat_approver;
 mod chat_input;
 mod chat_remote;
 pub mod init;

@@ -7,6 +7,7 @@
 
 mod support;
 
+mod approvals_chat;
 mod budgets_chat;
 mod chat;
 mod chat_on_a_terminal;

@@ -43,6 +43,8 @@ async fn an_injected_call_stays_on_the_declared_endpoint_with_only_declared_argu
     let path = root.path().join("tools.d/github_create_issue.toml");
     support::edit(&path, "https://api.github.com", &api.base_url());
     support::edit(&path, "enabled = false", "enabled = true");
+    // Approvals are another test's subject: here the call goes straight through.
+    support::edit(&path, "approval = \"always\"", "approval = \"never\"");
     api.push(Reply::json(
         201,
         r#"{"html_url":"https://github.com/x/y/issues/1"}"#,
