@@ -28,6 +28,28 @@ pub struct DiscordNotices {
     /// tool's (its manifest's `status`), `{step}` its number in the turn.
     #[serde(default = "default_tool_status")]
     pub tool_status: String,
+    /// The message asking for a tool approval, above its buttons. `{question}` is the tool
+    /// loop's `approval_question`, `{requester}` a mention of who asked.
+    #[serde(default = "default_approval")]
+    pub approval: String,
+    /// The approve button's label.
+    #[serde(default = "default_approve_button")]
+    pub approve_button: String,
+    /// The deny button's label.
+    #[serde(default = "default_deny_button")]
+    pub deny_button: String,
+    /// Added below the question once someone approved; `{by}` mentions them.
+    #[serde(default = "default_approved")]
+    pub approved: String,
+    /// Added below the question once someone denied; `{by}` mentions them.
+    #[serde(default = "default_denied")]
+    pub denied: String,
+    /// Added below the question when no one answered in time.
+    #[serde(default = "default_approval_timed_out")]
+    pub approval_timed_out: String,
+    /// Told (privately) to someone who may not decide, or who clicked too late.
+    #[serde(default = "default_approval_not_yours")]
+    pub approval_not_yours: String,
 }
 
 impl Default for DiscordNotices {
@@ -38,10 +60,38 @@ impl Default for DiscordNotices {
             catching_up: default_catching_up(),
             stopped: default_stopped(),
             tool_status: default_tool_status(),
+            approval: default_approval(),
+            approve_button: default_approve_button(),
+            deny_button: default_deny_button(),
+            approved: default_approved(),
+            denied: default_denied(),
+            approval_timed_out: default_approval_timed_out(),
+            approval_not_yours: default_approval_not_yours(),
         }
     }
 }
 
+fn default_approval() -> String {
+    "🔐 {requester} — {question}".to_owned()
+}
+fn default_approve_button() -> String {
+    "Approve".to_owned()
+}
+fn default_deny_button() -> String {
+    "Deny".to_owned()
+}
+fn default_approved() -> String {
+    "-# ✅ Approved by {by}.".to_owned()
+}
+fn default_denied() -> String {
+    "-# ❌ Denied by {by}: not run.".to_owned()
+}
+fn default_approval_timed_out() -> String {
+    "-# ⌛ No answer in time: not run.".to_owned()
+}
+fn default_approval_not_yours() -> String {
+    "This request isn't yours to decide, or it is no longer waiting.".to_owned()
+}
 fn default_queued() -> String {
     "-# ⏳ I'm working on something else right now. Your message is queued (position {position})."
         .to_owned()

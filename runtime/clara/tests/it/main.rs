@@ -16,6 +16,7 @@ mod command_tools;
 mod config_keys;
 mod config_keys_steps;
 mod discord_access;
+mod discord_approvals;
 mod discord_connection;
 mod discord_queue;
 mod discord_replies;

@@ -19,6 +19,7 @@ use twilight_model::id::marker::{
     ApplicationMarker, ChannelMarker, GuildMarker, MessageMarker, RoleMarker, UserMarker,
 };
 
+use super::approvals::DiscordApprovals;
 use super::reply::Update;
 use crate::adapters::Observers;
 use crate::adapters::tool_status_line;
@@ -53,6 +54,8 @@ pub struct Bot {
     pub lanes: Lanes,
     /// Every channel worker under way, so closing the connection can wait for them.
     pub work: TaskTracker,
+    /// Tool calls waiting for an approval click.
+    pub approvals: Arc<DiscordApprovals>,
     identity: OnceLock<Identity>,
     seen: Mutex<Seen>,
     guilds: Mutex<HashMap<Id<GuildMarker>, Guild>>,
@@ -105,6 +108,7 @@ impl Bot {
     /// A bot over `http` in the running configuration.
     pub fn new(live: Arc<Live>, http: Arc<Client>, observers: Observers) -> Bot {
         Bot {
+            approvals: Arc::new(DiscordApprovals::new(http.clone(), live.clone())),
             live,
             http,
             bus: observers.bus,

@@ -58,8 +58,12 @@ pub async fn register(bot: Arc<Bot>, identity: Identity) {
     }
 }
 
-/// Answers one interaction.
+/// Answers one interaction: a slash command, or a click on an approval's buttons.
 pub async fn handle(bot: Arc<Bot>, interaction: Interaction) {
+    if let Some(InteractionData::MessageComponent(_)) = &interaction.data {
+        bot.approvals.click(&bot, &interaction).await;
+        return;
+    }
     let Some(InteractionData::ApplicationCommand(data)) = &interaction.data else {
         return;
     };

@@ -3,6 +3,7 @@
 //! when its own settings (token, shards, endpoints) change; everything else (modes, lists,
 //! limits) is read from the current configuration per message.
 
+pub mod approvals;
 pub mod attachments;
 pub mod bot;
 pub mod commands;
@@ -123,6 +124,7 @@ async fn supervise(
         }
     }
     live.outlets().remove(ADAPTER);
+    live.approvers().remove(ADAPTER);
     observers.health.set(ADAPTER, AdapterState::Stopped);
 }
 
@@ -155,6 +157,7 @@ impl Session {
                 limit,
             }),
         );
+        live.approvers().register(ADAPTER, bot.approvals.clone());
         let intents = Intents::GUILDS
             | Intents::GUILD_MESSAGES
             | Intents::DIRECT_MESSAGES

@@ -55,7 +55,7 @@ impl FakeDiscord {
         let mut state = self.state();
         state
             .store
-            .open_interaction(&command.token, command.channel_id);
+            .open_interaction(&command.token, command.channel_id, None);
         let Some(session) = state.session_for_guild(command.guild_id) else {
             panic!(
                 "fake_discord: no shard session to deliver interaction {} to",
@@ -64,6 +64,30 @@ impl FakeDiscord {
         };
         state.dispatch_in(session, "INTERACTION_CREATE", command.to_json());
         command.id
+    }
+
+    /// `clicker` (their channel, roles and permissions as in a slash command) clicks the button
+    /// `custom_id` on the bot's message `message`: dispatched as a MESSAGE_COMPONENT
+    /// INTERACTION_CREATE with the stored message. Returns the interaction's token; an
+    /// UPDATE_MESSAGE callback edits the message.
+    pub fn click_button(&self, clicker: &SlashCommand, message: u64, custom_id: &str) -> String {
+        let mut state = self.state();
+        let channel = clicker.channel_id;
+        let Some(stored) = state.store.json_of(channel, message) else {
+            panic!("fake_discord: no message {message} in channel {channel} to click");
+        };
+        state
+            .store
+            .open_interaction(&clicker.token, channel, Some(message));
+        let mut json = clicker.to_json();
+        json["type"] = json!(3);
+        json["data"] = json!({"custom_id": custom_id, "component_type": 2});
+        json["message"] = stored;
+        let Some(session) = state.session_for_guild(clicker.guild_id) else {
+            panic!("fake_discord: no shard session to deliver a click to");
+        };
+        state.dispatch_in(session, "INTERACTION_CREATE", json);
+        clicker.token.clone()
     }
 
     /// Logs the next `n` dispatches without sending them, as if lost with a dying connection:

@@ -3,7 +3,7 @@
 //!
 //! - `GET`/`PUT`/`POST /applications/{app}/commands` and `.../guilds/{g}/commands`
 //! - `POST /interactions/{id}/{token}/callback`: the first one per interaction (else 40060);
-//!   type 4 or 5 creates the original response
+//!   type 4 or 5 creates the original response; type 7 edits the clicked message
 //! - `GET`/`PATCH`/`DELETE /webhooks/{app}/{token}/messages/@original` (404 10008 before a
 //!   callback created it), `POST /webhooks/{app}/{token}` for follow-ups
 
@@ -55,6 +55,15 @@ pub(super) fn callback(state: &mut State, token: &str, body: &Value) -> Reply {
         return Reply::error(400, 40060, "Interaction has already been acknowledged.");
     }
     let channel = log.channel_id;
+    // Type 7 edits the message whose component was used.
+    if let (Some(7), Some(message)) = (body["type"].as_u64(), log.message_id) {
+        let log = state.store.interactions.get_mut(token).unwrap();
+        log.callbacks.push(body.clone());
+        if let Some(stored) = state.store.get_mut(channel, message) {
+            stored.edit(&body["data"]);
+        }
+        return Reply::no_content();
+    }
     // Type 4 answers with a message; type 5 ("thinking…") creates an empty one to edit later.
     let original = match body["type"].as_u64() {
         Some(4) => Some(body["data"].clone()),

@@ -209,6 +209,9 @@ pub(super) fn bot_message(
     if let Some(flags) = body["flags"].as_u64() {
         json["flags"] = json!(flags);
     }
+    if body["components"].is_array() {
+        json["components"] = body["components"].clone();
+    }
     json
 }
 

@@ -82,6 +82,9 @@ impl Stored {
         if let Some(embeds) = body.get("embeds") {
             self.json["embeds"] = super::rest::embeds_of(embeds);
         }
+        if let Some(components) = body.get("components") {
+            self.json["components"] = components.clone();
+        }
         self.json["edited_timestamp"] = json!(super::payloads::timestamp());
         self.json.clone()
     }
@@ -105,6 +108,8 @@ impl Stored {
 
 pub(super) struct InteractionLog {
     pub channel_id: u64,
+    /// The message whose component was used, for a component interaction.
+    pub message_id: Option<u64>,
     pub callbacks: Vec<Value>,
     pub original: Option<Stored>,
     pub followups: Vec<Stored>,
@@ -163,9 +168,15 @@ impl Store {
             .collect()
     }
 
-    pub(super) fn open_interaction(&mut self, token: &str, channel_id: u64) {
+    pub(super) fn open_interaction(
+        &mut self,
+        token: &str,
+        channel_id: u64,
+        message_id: Option<u64>,
+    ) {
         let log = InteractionLog {
             channel_id,
+            message_id,
             callbacks: Vec::new(),
             original: None,
             followups: Vec::new(),

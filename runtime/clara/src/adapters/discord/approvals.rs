@@ -1,0 +1,273 @@
+//! Tool approvals on Discord: the question is posted in the conversation with Approve and Deny
+//! buttons. Only a click from someone the request allows counts (anyone else is told so,
+//! privately); the first such click, or the timeout, decides, and the message then says which.
+//! A click on a request that is no longer waiting changes nothing.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use clara_config::model::common::fill;
+use clara_config::model::discord_notices::DiscordNotices;
+use clara_core::engine::{ApprovalRequest, Approver, Decision};
+use clara_core::llm::BoxFuture;
+use serde_json::json;
+use tokio::sync::oneshot;
+use twilight_http::Client;
+use twilight_model::application::interaction::{Interaction, InteractionData};
+use twilight_model::channel::message::{AllowedMentions, Component, MessageFlags};
+use twilight_model::http::interaction::{
+    InteractionResponse, InteractionResponseData, InteractionResponseType,
+};
+use twilight_model::id::Id;
+use twilight_model::id::marker::{ChannelMarker, MessageMarker, UserMarker};
+
+use super::bot::Bot;
+use super::incoming::user_id;
+use crate::live::Live;
+
+/// Buttons' custom ids start with this, then the request id and `:yes` or `:no`.
+const PREFIX: &str = "clara-approval:";
+
+/// The requests waiting for a click, and how to post them.
+pub struct DiscordApprovals {
+    http: Arc<Client>,
+    live: Arc<Live>,
+    waiting: Mutex<HashMap<String, Waiting>>,
+}
+
+struct Waiting {
+    request: ApprovalRequest,
+    answer: oneshot::Sender<Decision>,
+}
+
+impl DiscordApprovals {
+    /// Nothing waiting yet; questions go out through `http`, worded by `live`'s notices.
+    pub fn new(http: Arc<Client>, live: Arc<Live>) -> Self {
+        DiscordApprovals {
+            http,
+            live,
+            waiting: Mutex::default(),
+        }
+    }
+
+    fn notices(&self) -> DiscordNotices {
+        let generation = self.live.current();
+        generation
+            .config
+            .clara
+            .value
+            .adapters
+            .discord
+            .notices
+            .clone()
+    }
+
+    /// The channel to ask in: the conversation's channel, or a DM with the requester.
+    async fn channel(&self, request: &ApprovalRequest) -> Result<Id<ChannelMarker>, String> {
+        let id = &request.conversation.id;
+        if let Some(channel) = id.strip_prefix("channel-") {
+            return channel
+                .parse()
+                .map_err(|_| format!("`{id}` is not a Discord channel"));
+        }
+        let user: Id<UserMarker> = request
+            .requester
+            .trim_start_matches("discord-")
+            .parse()
+            .map_err(|_| format!("`{}` is not a Discord user", request.requester))?;
+        let dm = self.http.create_private_channel(user).await;
+        let dm = dm.map_err(|e| format!("cannot open a DM: {e}"))?;
+        let dm = dm
+            .model()
+            .await
+            .map_err(|e| format!("cannot open a DM: {e}"))?;
+        Ok(dm.id)
+    }
+
+    /// Posts the question with its buttons; the message's id.
+    async fn post(
+        &self,
+        channel: Id<ChannelMarker>,
+        request: &ApprovalRequest,
+        notices: &DiscordNotices,
+    ) -> Result<Id<MessageMarker>, String> {
+        let requester = mention(&request.requester);
+        let text = fill(
+            &notices.approval,
+            &[("question", &request.question), ("requester", &requester)],
+        );
+        let button = |verdict: &str, label: &str, style: u8| {
+            json!({"type": 2, "style": style, "label": label,
+                "custom_id": format!("{PREFIX}{}:{verdict}", request.id)})
+        };
+        let row = json!([{"type": 1, "components": [
+            button("yes", &notices.approve_button, 3),
+            button("no", &notices.deny_button, 4),
+        ]}]);
+        let components: Vec<Component> =
+            serde_json::from_value(row).map_err(|e| format!("the buttons: {e}"))?;
+        let quiet = AllowedMentions::default();
+        let posted = self
+            .http
+            .create_message(channel)
+            .content(&text)
+            .components(&components)
+            .allowed_mentions(Some(&quiet))
+            .await
+            .map_err(|e| format!("Discord refused the question: {e}"))?;
+        let message = posted
+            .model()
+            .await
+            .map_err(|e| format!("Discord's answer: {e}"))?;
+        Ok(message.id)
+    }
+
+    /// A click on one of the buttons: the decision when the clicker may make it, else a
+    /// private note and nothing changes.
+    pub async fn click(&self, bot: &Bot, interaction: &Interaction) {
+        let Some(InteractionData::MessageComponent(data)) = &interaction.data else {
+            return;
+        };
+        let Some((id, verdict)) = data
+            .custom_id
+            .strip_prefix(PREFIX)
+            .and_then(|rest| rest.rsplit_once(':'))
+        else {
+            return;
+        };
+        let (clicker, is_admin) = match (interaction.guild_id, &interaction.member) {
+            (Some(guild), Some(member)) => {
+                let Some(user) = member.user.as_ref().map(|u| u.id) else {
+                    return;
+                };
+                let admin_role = bot.config().admin_role;
+                let admin =
+                    bot.is_admin(guild, user, &member.roles, member.permissions, &admin_role);
+                (user, admin)
+            }
+            _ => match interaction.user.as_ref() {
+                Some(user) => (user.id, false),
+                None => return,
+            },
+        };
+        let who = user_id(clicker);
+        let notices = self.notices();
+        let decided = {
+            let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+            let allowed = waiting
+                .get(id)
+                .is_some_and(|w| w.request.may_decide(&who, is_admin));
+            allowed.then(|| waiting.remove(id)).flatten()
+        };
+        let response = match decided {
+            Some(waiting) => {
+                let by = mention(&who);
+                let (decision, note) = if verdict == "yes" {
+                    (Decision::Approved { by: who }, &notices.approved)
+                } else {
+                    (Decision::Denied { by: who }, &notices.denied)
+                };
+                let content = interaction
+                    .message
+                    .as_ref()
+                    .map(|m| m.content.clone())
+                    .unwrap_or_default();
+                // The waiting call may have given up a moment ago; the message still says
+                // what was clicked.
+                let _ = waiting.answer.send(decision);
+                InteractionResponse {
+                    kind: InteractionResponseType::UpdateMessage,
+                    data: Some(InteractionResponseData {
+                        content: Some(format!("{content}\n{}", fill(note, &[("by", &by)]))),
+                        components: Some(Vec::new()),
+                        allowed_mentions: Some(AllowedMentions::default()),
+                        ..InteractionResponseData::default()
+                    }),
+                }
+            }
+            None => InteractionResponse {
+                kind: InteractionResponseType::ChannelMessageWithSource,
+                data: Some(InteractionResponseData {
+                    content: Some(notices.approval_not_yours.clone()),
+                    flags: Some(MessageFlags::EPHEMERAL),
+                    ..InteractionResponseData::default()
+                }),
+            },
+        };
+        let answered = self
+            .http
+            .interaction(interaction.application_id)
+            .create_response(interaction.id, &interaction.token, &response)
+            .await;
+        if let Err(error) = answered {
+            tracing::warn!(%error, "an approval click could not be answered");
+        }
+    }
+}
+
+impl Approver for DiscordApprovals {
+    fn ask<'a>(&'a self, request: &'a ApprovalRequest) -> BoxFuture<'a, Decision> {
+        Box::pin(async move {
+            let notices = self.notices();
+            let posted = match self.channel(request).await {
+                Ok(channel) => self
+                    .post(channel, request, &notices)
+                    .await
+                    .map(|message| (channel, message)),
+                Err(why) => Err(why),
+            };
+            let (channel, message) = match posted {
+                Ok(posted) => posted,
+                Err(why) => {
+                    tracing::warn!(tool = %request.tool, why, "an approval could not be asked on Discord");
+                    return Decision::Unavailable(why);
+                }
+            };
+            let (answer, decided) = oneshot::channel();
+            self.waiting
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(
+                    request.id.clone(),
+                    Waiting {
+                        request: request.clone(),
+                        answer,
+                    },
+                );
+            match tokio::time::timeout(request.timeout, decided).await {
+                Ok(Ok(decision)) => decision,
+                _ => {
+                    // Late clicks find nothing waiting and change nothing.
+                    self.waiting
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .remove(&request.id);
+                    let text = fill(
+                        &notices.approval,
+                        &[
+                            ("question", &request.question),
+                            ("requester", &mention(&request.requester)),
+                        ],
+                    );
+                    let closed = format!("{text}\n{}", notices.approval_timed_out);
+                    let edited = self
+                        .http
+                        .update_message(channel, message)
+                        .content(Some(&closed))
+                        .components(Some(&[]))
+                        .await;
+                    if let Err(error) = edited {
+                        tracing::warn!(%error, "a timed-out approval could not be marked");
+                    }
+                    Decision::TimedOut
+                }
+            }
+        })
+    }
+}
+
+/// `<@id>` for a Discord user id (`discord-123`), else the id as it is.
+fn mention(user: &str) -> String {
+    user.strip_prefix("discord-")
+        .map_or_else(|| user.to_owned(), |id| format!("<@{id}>"))
+}
