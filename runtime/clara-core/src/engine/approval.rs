@@ -111,6 +111,16 @@ impl Approvers {
             .insert(adapter.to_owned(), approver);
     }
 
+    /// Makes `adapter`'s approver this one unless another is registered (a gateway node
+    /// whose platform an adapter of this process also serves).
+    pub fn register_if_absent(&self, adapter: &str, approver: Arc<dyn Approver>) {
+        self.0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(adapter.to_owned())
+            .or_insert(approver);
+    }
+
     /// Removes `adapter`'s approver (the adapter stopped).
     pub fn remove(&self, adapter: &str) {
         self.0

@@ -850,3 +850,59 @@ async fn an_id_still_in_flight_is_refused_and_the_first_message_stays_cancellabl
         json!({"type": "cancelled", "request_id": "msg-same", "reason": "cancelled"})
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tool_approval_is_asked_of_the_node_and_only_an_allowed_answer_decides() {
+    let on = OnGateway::start(&[]).await;
+    let path = on.root.path().join("pipelines/chat.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let asking = text.replacen(
+        "type = \"tool_loop\"\n",
+        "type = \"tool_loop\"\napprovals = { roll_dice = \"always\" }\napprovers = [\"requester\"]\n",
+        1,
+    );
+    std::fs::write(&path, asking).unwrap();
+    let reloaded = on.app.as_ref().unwrap().live.reload().await;
+    assert!(
+        matches!(reloaded, clara::live::Reload::Applied(_)),
+        "{reloaded:?}"
+    );
+    let mut client = on.registered("n").await;
+    on.model.push(fake_llm::openai_tool_stream(
+        &[("c1", "roll_dice", "{\"sides\": 6}")],
+        5,
+    ));
+    on.model.push(fake_llm::openai_stream(&["Rolled."]));
+    client
+        .send(message("msg-ask", "u", "c", "Roll a die"))
+        .await;
+    let asked = client.until("approval_request").await.pop().unwrap();
+    assert_eq!(asked["request_id"], "msg-ask");
+    assert_eq!(asked["tool_name"], "roll_dice");
+    assert_eq!(asked["arguments"], json!({"sides": 6}));
+    assert_eq!(asked["components"][0]["action"], "approve");
+    assert_eq!(asked["components"][1]["action"], "deny");
+    let id = asked["approval_id"].clone();
+    let answer = |user: &str, action: &str| {
+        json!({"type": "approval_response", "approval_id": id, "action": action,
+            "user": {"id": user}})
+    };
+    client.send(answer("mallory", "approve")).await;
+    let refused = client.until("approval_result").await.pop().unwrap();
+    assert_eq!(refused["decision"], "refused", "not the requester");
+    client.send(answer("u", "approve")).await;
+    let approved = client.until("approval_result").await.pop().unwrap();
+    assert_eq!(
+        (
+            approved["decision"].as_str(),
+            approved["decided_by"].as_str()
+        ),
+        (Some("approved"), Some("u"))
+    );
+    let end = client.until("response_end").await.pop().unwrap();
+    assert_eq!(end["full_text"], "Rolled.");
+    assert_eq!(end["tool_count"], 1, "the roll ran");
+    client.send(answer("u", "deny")).await;
+    let late = client.until("approval_result").await.pop().unwrap();
+    assert_eq!(late["decision"], "refused", "decided already");
+}

@@ -20,6 +20,7 @@ use tokio_tungstenite::tungstenite::http::StatusCode;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 
+use super::approvals::GatewayApprover;
 use super::outbox::Outbox;
 use super::protocol::{self, ClientFrame, ErrorCode, Register};
 use super::turn::{self, Shared};
@@ -403,6 +404,21 @@ impl Client {
                 self.unmanaged("mcp_uninstall", &request_id);
             }
             ClientFrame::McpEnable { request_id } => self.unmanaged("mcp_enable", &request_id),
+            ClientFrame::ApprovalResponse {
+                approval_id,
+                action,
+                user,
+            } => {
+                let is_admin = self.admins.contains(&user.id);
+                self.shared.waiting.answer(
+                    self.conn,
+                    &self.outbox,
+                    &approval_id,
+                    action == "approve",
+                    &user.id,
+                    is_admin,
+                );
+            }
         }
         true
     }
@@ -448,6 +464,11 @@ impl Client {
             register.session_id.as_deref(),
             self.outbox.clone(),
         );
+        // A platform an adapter of this process serves keeps its own approver.
+        self.shared.live.approvers().register_if_absent(
+            &register.platform,
+            Arc::new(GatewayApprover(self.shared.clone())),
+        );
         // Listed before the client hears back, so whatever it does next sees it registered.
         self.shared.publish_nodes();
         self.outbox.send(json!({
@@ -486,7 +507,10 @@ fn request_id_of(frame: &ClientFrame) -> Option<String> {
         | ClientFrame::McpInstall { request_id }
         | ClientFrame::McpUninstall { request_id }
         | ClientFrame::McpEnable { request_id } => Some(request_id.clone()),
-        ClientFrame::Register(_) | ClientFrame::Ping { .. } | ClientFrame::Status {} => None,
+        ClientFrame::Register(_)
+        | ClientFrame::Ping { .. }
+        | ClientFrame::Status {}
+        | ClientFrame::ApprovalResponse { .. } => None,
     }
 }
 

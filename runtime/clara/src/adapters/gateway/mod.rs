@@ -3,6 +3,7 @@
 //! to the configured address and rebinds only when its own section changes; every turn goes
 //! through the shared lanes, like Discord's.
 
+pub mod approvals;
 pub mod connection;
 pub mod nodes;
 pub mod outbox;

@@ -63,6 +63,15 @@ pub enum ClientFrame {
         /// Echoed in the response.
         request_id: String,
     },
+    /// A person's answer to an `approval_request`.
+    ApprovalResponse {
+        /// The request's `approval_id`.
+        approval_id: String,
+        /// `approve` or `deny`.
+        action: String,
+        /// Who answered.
+        user: User,
+    },
 }
 
 /// `register`.

@@ -13,13 +13,14 @@ use std::time::Instant;
 use base64::Engine as _;
 use clara_config::model::common::Tier;
 use clara_core::engine::event_data::EventData;
-use clara_core::engine::{Conversation, Incoming, Outcome, TurnEnd};
+use clara_core::engine::{ApprovalRequest, Conversation, Incoming, Outcome, TurnEnd};
 use clara_core::lanes::{Admission, Cancelled, Lanes, Pending, StopSignal, Work};
 use clara_core::llm::Message;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::approvals::Waiting;
 use super::nodes::Nodes;
 use super::outbox::Outbox;
 use super::protocol::{self, Attachment, ErrorCode, MessageFrame};
@@ -45,6 +46,7 @@ pub struct Request {
 
 /// Where one running turn's tool events go.
 struct Route {
+    conn: u64,
     outbox: Outbox,
     id: String,
     request_id: String,
@@ -71,6 +73,8 @@ pub struct Shared {
     /// `(connection, request id)` → the lane it waits or runs in.
     requests: Mutex<HashMap<(u64, String), String>>,
     started: Instant,
+    /// Tool calls waiting for a node's approval.
+    pub waiting: Waiting,
 }
 
 impl Shared {
@@ -85,7 +89,16 @@ impl Shared {
             routes: Mutex::new(HashMap::new()),
             requests: Mutex::new(HashMap::new()),
             started: Instant::now(),
+            waiting: Waiting::default(),
         }
+    }
+
+    /// The connection, outbox and client request id of the running turn an approval is for.
+    pub fn route_of(&self, request: &ApprovalRequest) -> Option<(u64, Outbox, String)> {
+        let key = lane_key(&request.platform, &request.conversation.id);
+        let routes = self.routes.lock().expect("no panics while held");
+        let route = routes.get(&key)?;
+        Some((route.conn, route.outbox.clone(), route.request_id.clone()))
     }
 
     /// The gateway's `status` frame.
@@ -287,6 +300,7 @@ async fn run(shared: &Shared, key: &str, request: &Request, signal: &mut StopSig
     shared.routes.lock().expect("no panics while held").insert(
         key.to_owned(),
         Route {
+            conn: request.conn,
             outbox: request.outbox.clone(),
             id: id.clone(),
             request_id: frame.id.clone(),
