@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clara_config::ConfigSet;
 use clara_config::model::adapters::ChatConfig;
+use clara_config::model::common::fill;
 use clara_core::engine::event_data::ToolStart;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -74,7 +75,7 @@ pub async fn run(
         });
         let sent = socket.send(Message::text(frame.to_string())).await;
         let answered = match sent {
-            Ok(()) => answer(&mut socket, &id, &chat, messages.interactive()).await,
+            Ok(()) => answer(&mut socket, &id, &chat, messages, user).await,
             Err(error) => Err(error.into()),
         };
         match answered {
@@ -184,14 +185,17 @@ async fn next_frame(socket: &mut Socket) -> anyhow::Result<Value> {
     }
 }
 
-/// Prints the answer to message `id` as its frames arrive; returns whether it failed. An
-/// error means the connection is gone.
+/// Prints the answer to message `id` as its frames arrive, and puts its tool approval
+/// requests to `user` on the input; returns whether it failed. An error means the connection
+/// is gone.
 async fn answer(
     socket: &mut Socket,
     id: &str,
     chat: &ChatConfig,
-    interactive: bool,
+    messages: &mut Messages,
+    user: &str,
 ) -> anyhow::Result<bool> {
+    let interactive = messages.interactive();
     let mut shown = false;
     loop {
         let frame = next_frame(socket).await?;
@@ -214,6 +218,25 @@ async fn answer(
                     emoji: frame["emoji"].as_str().map(str::to_owned),
                 };
                 eprintln!("{}", tool_status_line(&chat.tool_status_line, &start));
+            }
+            "approval_request" => {
+                drop(out);
+                let question = frame["question"].as_str().unwrap_or("");
+                let prompt = fill(&chat.approval_prompt, &[("question", question)]);
+                let wait = Duration::from_secs(frame["timeout_secs"].as_u64().unwrap_or(120));
+                // No line in time, or no input at all: the gateway's own timeout says no.
+                if let Ok(Ok(Some(line))) =
+                    tokio::time::timeout(wait, messages.answer(&prompt)).await
+                {
+                    let approve = line.trim().to_lowercase().starts_with('y');
+                    let response = json!({
+                        "type": "approval_response",
+                        "approval_id": frame["approval_id"],
+                        "action": if approve { "approve" } else { "deny" },
+                        "user": {"id": user},
+                    });
+                    socket.send(Message::text(response.to_string())).await?;
+                }
             }
             "response_end" => {
                 let text = frame["full_text"].as_str().unwrap_or("");

@@ -906,3 +906,58 @@ async fn a_tool_approval_is_asked_of_the_node_and_only_an_allowed_answer_decides
     let late = client.until("approval_result").await.pop().unwrap();
     assert_eq!(late["decision"], "refused", "decided already");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn clara_chat_connected_to_a_gateway_answers_its_approval_requests() {
+    let on = OnGateway::start(&[]).await;
+    let path = on.root.path().join("pipelines/chat.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let asking = text.replacen(
+        "type = \"tool_loop\"\n",
+        "type = \"tool_loop\"\napprovals = { roll_dice = \"always\" }\napprovers = [\"requester\"]\n",
+        1,
+    );
+    std::fs::write(&path, asking).unwrap();
+    let reloaded = on.app.as_ref().unwrap().live.reload().await;
+    assert!(
+        matches!(reloaded, clara::live::Reload::Applied(_)),
+        "{reloaded:?}"
+    );
+    for then in ["Rolled.", "Not rolled."] {
+        on.model.push(fake_llm::openai_tool_stream(
+            &[("c1", "roll_dice", "{\"sides\": 6}")],
+            5,
+        ));
+        on.model.push(fake_llm::openai_stream(&[then]));
+    }
+    let mut command = crate::support::clara(on.root.path());
+    command
+        .args(["chat", "--connect", &on.url, "--user", "remote-ann"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let out = tokio::task::spawn_blocking(move || {
+        let mut child = command.spawn().unwrap();
+        use std::io::Write;
+        let input = b"roll one\ny\nroll another\nn\n";
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Rolled.\nNot rolled.\n"
+    );
+    assert_eq!(
+        stderr.matches("May I run `roll_dice`").count(),
+        2,
+        "{stderr}"
+    );
+    let requests = on.model.requests();
+    let told = |i: usize| requests[i].body["messages"].to_string();
+    assert!(!told(1).contains("Not run"), "{}", told(1));
+    assert!(told(3).contains("remote-ann said no"), "{}", told(3));
+}
