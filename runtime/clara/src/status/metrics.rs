@@ -36,6 +36,10 @@ pub struct Metrics {
     /// `(provider, model)` → what its calls used (from `llm:usage`). The models come from
     /// `clara.toml` (and what providers answer with), so the labels stay few.
     usage: Mutex<BTreeMap<(String, String), ModelTotals>>,
+    /// `(budget, action)` → overruns (from `budget:exceeded`); budget names come from config.
+    budgets: Mutex<BTreeMap<(String, String), u64>>,
+    /// Decision → tool approvals (from `tool:approval`).
+    approvals: Mutex<BTreeMap<String, u64>>,
 }
 
 /// What one model's calls used.
@@ -93,6 +97,8 @@ impl Metrics {
             turns: Mutex::default(),
             gateway: Mutex::default(),
             usage: Mutex::default(),
+            budgets: Mutex::default(),
+            approvals: Mutex::default(),
         })
     }
 
@@ -142,6 +148,23 @@ impl Metrics {
                     totals.cache_read += u64::from(call.cache_read_tokens);
                     totals.cache_write += u64::from(call.cache_write_tokens);
                     totals.cost_micros += call.cost_micros;
+                }
+            }
+            EventName::BudgetExceeded => {
+                if let EventData::BudgetExceeded(spending) = &event.data {
+                    let mut budgets = self.budgets.lock().unwrap_or_else(PoisonError::into_inner);
+                    *budgets
+                        .entry((spending.budget.clone(), spending.action.clone()))
+                        .or_default() += 1;
+                }
+            }
+            EventName::ToolApproval => {
+                if let EventData::ToolApproval(approval) = &event.data {
+                    let mut approvals = self
+                        .approvals
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner);
+                    *approvals.entry(approval.decision.clone()).or_default() += 1;
                 }
             }
             EventName::MessageCancelled => {
@@ -270,6 +293,34 @@ impl Metrics {
                     &[("provider", provider), ("model", model)],
                     t.cost_micros as f64 / 1e6,
                 );
+            }
+        }
+
+        {
+            let budgets = self.budgets.lock().unwrap_or_else(PoisonError::into_inner);
+            out.family(
+                "clara_budget_exceeded_total",
+                Kind::Counter,
+                "Model calls that would have passed a budget's cap, by budget and what was done (warn, downgrade, refuse).",
+            );
+            for ((budget, action), n) in budgets.iter() {
+                out.sample(
+                    "clara_budget_exceeded_total",
+                    &[("budget", budget), ("action", action)],
+                    *n,
+                );
+            }
+            let approvals = self
+                .approvals
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            out.family(
+                "clara_tool_approvals_total",
+                Kind::Counter,
+                "Tool calls that needed approval, by decision (approved, denied, timed_out, unavailable).",
+            );
+            for (decision, n) in approvals.iter() {
+                out.sample("clara_tool_approvals_total", &[("decision", decision)], *n);
             }
         }
 

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use clara::status::{self, AdapterState, Health, Metrics, StatusServer};
 use clara_config::model::common::EventName;
 use clara_core::engine::event_data::{
-    ConfigReloadFailed, ConfigReloaded, EventData, LlmUsage, MessageFailed, MessageReceived,
-    MessageSent, ToolEnd, ToolFailed,
+    BudgetSpending, ConfigReloadFailed, ConfigReloaded, EventData, LlmUsage, MessageFailed,
+    MessageReceived, MessageSent, ToolApproval, ToolEnd, ToolFailed,
 };
 use clara_core::engine::{Event, EventObserver};
 use serde_json::{Value, json};
@@ -251,6 +251,33 @@ async fn metrics_count_turns_tools_reloads_and_adapters() {
             "msg-1",
         ));
     }
+    for action in ["refuse", "refuse", "warn"] {
+        sink.observe(&turn_event(
+            EventData::BudgetExceeded(BudgetSpending {
+                budget: "daily".to_owned(),
+                per: "user".to_owned(),
+                scope: "ann".to_owned(),
+                window: "day".to_owned(),
+                tokens: 10,
+                tokens_limit: Some(5),
+                cost_micros: 0,
+                cost_limit_micros: None,
+                action: action.to_owned(),
+                purpose: "turn".to_owned(),
+            }),
+            "msg-1",
+        ));
+    }
+    sink.observe(&turn_event(
+        EventData::ToolApproval(ToolApproval {
+            tool: "run_python".to_owned(),
+            step: 1,
+            mode: "always".to_owned(),
+            decision: "denied".to_owned(),
+            decided_by: Some("discord-9".to_owned()),
+        }),
+        "msg-1",
+    ));
     running.health.set("discord", AdapterState::Connected);
     running.health.set("we\"ird\\name", AdapterState::Stopped);
 
@@ -288,6 +315,15 @@ async fn metrics_count_turns_tools_reloads_and_adapters() {
         0.0,
     );
     expect(&format!("clara_llm_cost_dollars_total{{{sonnet}}}"), 0.005);
+    expect(
+        "clara_budget_exceeded_total{budget=\"daily\",action=\"refuse\"}",
+        2.0,
+    );
+    expect(
+        "clara_budget_exceeded_total{budget=\"daily\",action=\"warn\"}",
+        1.0,
+    );
+    expect("clara_tool_approvals_total{decision=\"denied\"}", 1.0);
     expect("clara_reloads_total{result=\"applied\"}", 1.0);
     expect("clara_reloads_total{result=\"failed\"}", 2.0);
     expect("clara_adapter_up{adapter=\"discord\"}", 1.0);
