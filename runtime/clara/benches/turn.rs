@@ -3,7 +3,9 @@
 //! at once (on a thread of its own), with clara on one thread; what is measured is everything
 //! clara does around the model: storing
 //! the message, sessions, memory search, templates, the HTTP exchange, storing the reply and
-//! queueing memory work.
+//! queueing memory work. With `CLARA_BENCH_GUARDS=1` every turn also passes a budget (its
+//! model call reserved and settled) and a rate limit on messages and tool calls, to measure
+//! what the guards add.
 
 // A bench that cannot set up stops at once: unwrapping is how it says so.
 #![allow(clippy::unwrap_used)]
@@ -23,6 +25,9 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         let root = support::shipped_root();
+        if std::env::var_os("CLARA_BENCH_GUARDS").is_some() {
+            guard(root.path());
+        }
         let fake = support::start_fake_model();
         for _ in 0..TURNS + 100 {
             fake.push(fake_llm::openai_stream(&["Sure, ", "happy to help."]));
@@ -156,4 +161,22 @@ fn main() {
         println!("  {:.0} turns/s", TURNS as f64 / total.as_secs_f64());
         let _: Duration = total;
     });
+}
+
+/// A daily budget on every turn's model calls and a `rate_limit` step after `ingest`, both
+/// far from their limits, so each turn pays for checking them and nothing more.
+fn guard(root: &std::path::Path) {
+    let clara = root.join("clara.toml");
+    let mut text = std::fs::read_to_string(&clara).unwrap();
+    text.push_str("\n[budgets.bench]\nper = \"user\"\nwindow = \"day\"\ndollars = 1000000.0\n");
+    std::fs::write(&clara, text).unwrap();
+    let chat = root.join("pipelines/chat.toml");
+    let text = std::fs::read_to_string(&chat).unwrap();
+    let limited = text.replacen(
+        "[[steps]]\ntype = \"build_context\"",
+        "[[steps]]\ntype = \"rate_limit\"\nmessages = 1000000\ntool_calls = 1000000\nwindow_secs = 3600\nadmins_exempt = false\n\n[[steps]]\ntype = \"build_context\"",
+        1,
+    );
+    assert_ne!(limited, text, "the rate limit goes in");
+    std::fs::write(&chat, limited).unwrap();
 }
