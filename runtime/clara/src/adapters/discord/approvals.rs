@@ -172,8 +172,7 @@ impl DiscordApprovals {
                     .as_ref()
                     .map(|m| m.content.clone())
                     .unwrap_or_default();
-                // The waiting call may have given up a moment ago; the message still says
-                // what was clicked.
+                // The waiting call takes this even when its time ran out meanwhile.
                 let _ = waiting.answer.send(decision);
                 InteractionResponse {
                     kind: InteractionResponseType::UpdateMessage,
@@ -223,7 +222,7 @@ impl Approver for DiscordApprovals {
                     return Decision::Unavailable(why);
                 }
             };
-            let (answer, decided) = oneshot::channel();
+            let (answer, mut decided) = oneshot::channel();
             self.waiting
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -234,14 +233,20 @@ impl Approver for DiscordApprovals {
                         answer,
                     },
                 );
-            match tokio::time::timeout(request.timeout, decided).await {
+            match tokio::time::timeout(request.timeout, &mut decided).await {
                 Ok(Ok(decision)) => decision,
                 _ => {
-                    // Late clicks find nothing waiting and change nothing.
-                    self.waiting
+                    // Late clicks find nothing waiting and change nothing; a click that took
+                    // the request at the last moment decides, as its message already says.
+                    let gone = self
+                        .waiting
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
-                        .remove(&request.id);
+                        .remove(&request.id)
+                        .is_none();
+                    if gone && let Ok(decision) = decided.await {
+                        return decision;
+                    }
                     let text = fill(
                         &notices.approval,
                         &[

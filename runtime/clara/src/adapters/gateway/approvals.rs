@@ -46,7 +46,7 @@ impl Approver for GatewayApprover {
                 .discord
                 .notices
                 .clone();
-            let (answer, decided) = oneshot::channel();
+            let (answer, mut decided) = oneshot::channel();
             shared.waiting.lock().insert(
                 request.id.clone(),
                 Pending {
@@ -69,10 +69,15 @@ impl Approver for GatewayApprover {
                     {"label": notices.deny_button, "style": "danger", "action": "deny"},
                 ],
             }));
-            match tokio::time::timeout(request.timeout, decided).await {
+            match tokio::time::timeout(request.timeout, &mut decided).await {
                 Ok(Ok(decision)) => decision,
                 _ => {
-                    shared.waiting.lock().remove(&request.id);
+                    // An answer that took the request at the last moment decides.
+                    if shared.waiting.lock().remove(&request.id).is_none()
+                        && let Ok(decision) = decided.await
+                    {
+                        return decision;
+                    }
                     outbox.send(result(&request.id, "timed_out", None));
                     Decision::TimedOut
                 }
