@@ -7,20 +7,12 @@ use std::path::Path;
 use std::process::Output;
 
 use crate::support::fake_llm::{self, FakeLlm};
-use crate::support::{clara, shipped_root};
+use crate::support::{clara, shipped_root, tool_loop_keys};
 
 /// The shipped root, with the chat pipeline asking before every dice roll.
 fn asking_root() -> tempfile::TempDir {
     let root = shipped_root();
-    let path = root.path().join("pipelines/chat.toml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let asking = text.replacen(
-        "type = \"tool_loop\"\n",
-        "type = \"tool_loop\"\napprovals = { roll_dice = \"always\" }\n",
-        1,
-    );
-    assert_ne!(asking, text, "the tool loop is in the shipped pipeline");
-    std::fs::write(path, asking).unwrap();
+    tool_loop_keys(root.path(), "approvals = { roll_dice = \"always\" }");
     root
 }
 

@@ -9,14 +9,8 @@ use crate::support::on_discord::*;
 
 /// The chat pipeline asks before every dice roll, with these extra tool loop keys.
 async fn asking(on: &OnDiscord, keys: &str) {
-    let path = on.root.path().join("pipelines/chat.toml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let asking = text.replacen(
-        "type = \"tool_loop\"\n",
-        &format!("type = \"tool_loop\"\napprovals = {{ roll_dice = \"always\" }}\n{keys}"),
-        1,
-    );
-    std::fs::write(&path, asking).unwrap();
+    let keys = format!("approvals = {{ roll_dice = \"always\" }}\n{keys}");
+    crate::support::tool_loop_keys(on.root.path(), &keys);
     let reloaded = on.app().live.reload().await;
     assert!(
         matches!(reloaded, clara::live::Reload::Applied(_)),

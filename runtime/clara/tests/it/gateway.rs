@@ -86,6 +86,21 @@ impl OnGateway {
     }
 }
 
+impl OnGateway {
+    /// The chat pipeline asks the requester before each dice roll, from the next message on.
+    async fn ask_the_requester_before_rolling(&self) {
+        crate::support::tool_loop_keys(
+            self.root.path(),
+            "approvals = { roll_dice = \"always\" }\napprovers = [\"requester\"]",
+        );
+        let reloaded = self.app.as_ref().unwrap().live.reload().await;
+        assert!(
+            matches!(reloaded, clara::live::Reload::Applied(_)),
+            "{reloaded:?}"
+        );
+    }
+}
+
 impl Drop for OnGateway {
     fn drop(&mut self) {
         if let Some(app) = self.app.take() {
@@ -854,19 +869,7 @@ async fn an_id_still_in_flight_is_refused_and_the_first_message_stays_cancellabl
 #[tokio::test(flavor = "multi_thread")]
 async fn a_tool_approval_is_asked_of_the_node_and_only_an_allowed_answer_decides() {
     let on = OnGateway::start(&[]).await;
-    let path = on.root.path().join("pipelines/chat.toml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let asking = text.replacen(
-        "type = \"tool_loop\"\n",
-        "type = \"tool_loop\"\napprovals = { roll_dice = \"always\" }\napprovers = [\"requester\"]\n",
-        1,
-    );
-    std::fs::write(&path, asking).unwrap();
-    let reloaded = on.app.as_ref().unwrap().live.reload().await;
-    assert!(
-        matches!(reloaded, clara::live::Reload::Applied(_)),
-        "{reloaded:?}"
-    );
+    on.ask_the_requester_before_rolling().await;
     let mut client = on.registered("n").await;
     on.model.push(fake_llm::openai_tool_stream(
         &[("c1", "roll_dice", "{\"sides\": 6}")],
@@ -910,19 +913,7 @@ async fn a_tool_approval_is_asked_of_the_node_and_only_an_allowed_answer_decides
 #[tokio::test(flavor = "multi_thread")]
 async fn clara_chat_connected_to_a_gateway_answers_its_approval_requests() {
     let on = OnGateway::start(&[]).await;
-    let path = on.root.path().join("pipelines/chat.toml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let asking = text.replacen(
-        "type = \"tool_loop\"\n",
-        "type = \"tool_loop\"\napprovals = { roll_dice = \"always\" }\napprovers = [\"requester\"]\n",
-        1,
-    );
-    std::fs::write(&path, asking).unwrap();
-    let reloaded = on.app.as_ref().unwrap().live.reload().await;
-    assert!(
-        matches!(reloaded, clara::live::Reload::Applied(_)),
-        "{reloaded:?}"
-    );
+    on.ask_the_requester_before_rolling().await;
     for then in ["Rolled.", "Not rolled."] {
         on.model.push(fake_llm::openai_tool_stream(
             &[("c1", "roll_dice", "{\"sides\": 6}")],

@@ -98,6 +98,16 @@ pub fn edit(path: &Path, from: &str, to: &str) {
     fs::write(path, text.replace(from, to)).unwrap();
 }
 
+/// Adds `keys` (TOML lines) to the tool loop of `root`'s shipped chat pipeline.
+pub fn tool_loop_keys(root: &Path, keys: &str) {
+    let step = "type = \"tool_loop\"\n";
+    edit(
+        &root.join("pipelines/chat.toml"),
+        step,
+        &format!("{step}{keys}\n"),
+    );
+}
+
 /// A temporary copy of the valid base root the fixtures build on.
 pub fn base_root() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
