@@ -5,11 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clara_config::model::common::Tier;
-use clara_core::engine::EventData;
+use clara_core::engine::{Clock, EventData};
 use clara_core::llm::{
     BoxFuture, ChatRequest, ChatResponse, DeltaSink, Provider, ProviderError, Role,
     ScriptedProvider, ToolCall, Usage,
 };
+use clara_core::store::UsageRecord;
 use serde_json::json;
 use tokio::sync::Notify;
 
@@ -397,4 +398,66 @@ calls = ["task"]
     // A user's turn on the same pipeline is not a task.
     engine.model.say("Hello.");
     assert_eq!(engine.send("hi").await.reply(), Some("Hello."));
+}
+
+/// A call recorded before this engine started (an earlier run of clara), an hour ago.
+async fn spent_earlier(engine: &Engine, user: &str, pipeline: &str, tokens: u32) {
+    let record = UsageRecord {
+        at: engine.clock.now() - 3_600_000,
+        user_id: Some(user.to_owned()),
+        conversation: Some(format!("dm-{user}")),
+        pipeline: Some(pipeline.to_owned()),
+        purpose: "turn".to_owned(),
+        provider: "scripted".to_owned(),
+        model: "m".to_owned(),
+        input_tokens: tokens,
+        ..UsageRecord::default()
+    };
+    engine
+        .store
+        .record_usage(&record)
+        .await
+        .expect("the store keeps it");
+}
+
+#[tokio::test]
+async fn spending_from_before_a_restart_counts_for_the_persona_and_the_channel() {
+    // Every pipeline here answers as `clara`: what any of them spent is the persona's.
+    let per_persona = "[budgets.clara]\nper = \"persona\"\nwindow = \"day\"\ntokens = 10000\n";
+    let engine = engine_from(&with_budgets(per_persona), &chat_capped(1000), None);
+    spent_earlier(&engine, "ann", "chat", 5_000).await;
+    spent_earlier(&engine, "bob", "check_in", 4_500).await;
+    let refused = engine.send("hello").await;
+    assert!(
+        refused
+            .reply()
+            .is_some_and(|r| r.starts_with("I've reached my spending limit")),
+        "{refused:?}"
+    );
+
+    // Narrowed to the chat pipeline, the check-in's spending is not counted.
+    let chat_only = format!("{per_persona}pipelines = [\"chat\"]\n");
+    let engine = engine_from(&with_budgets(&chat_only), &chat_capped(1000), None);
+    spent_earlier(&engine, "ann", "chat", 5_000).await;
+    spent_earlier(&engine, "bob", "check_in", 4_500).await;
+    engine.model.say("Hello!");
+    assert_eq!(engine.send("hello").await.reply(), Some("Hello!"));
+
+    // Per conversation: Ann's DM is spent, Bob's is not.
+    let per_channel = "[budgets.dm]\nper = \"channel\"\nwindow = \"day\"\ntokens = 10000\n";
+    let engine = engine_from(&with_budgets(per_channel), &chat_capped(1000), None);
+    spent_earlier(&engine, "ann", "chat", 9_500).await;
+    assert!(
+        engine
+            .send("hello")
+            .await
+            .reply()
+            .is_some_and(|r| r.starts_with("I've reached my spending limit"))
+    );
+    engine.model.say("Hi Bob!");
+    let bob = engine
+        .generation
+        .handle_message(dm("bob", "hi"), &|_| {})
+        .await;
+    assert_eq!(bob.unwrap().reply(), Some("Hi Bob!"));
 }
