@@ -21,8 +21,6 @@ use twilight_model::http::interaction::{
 use twilight_model::id::Id;
 use twilight_model::id::marker::{ChannelMarker, MessageMarker, UserMarker};
 
-use super::bot::Bot;
-use super::incoming::user_id;
 use crate::live::Live;
 
 /// Buttons' custom ids start with this, then the request id and `:yes` or `:no`.
@@ -122,9 +120,9 @@ impl DiscordApprovals {
         Ok(message.id)
     }
 
-    /// A click on one of the buttons: the decision when the clicker may make it, else a
-    /// private note and nothing changes.
-    pub async fn click(&self, bot: &Bot, interaction: &Interaction) {
+    /// A click by `who` (an admin or not) on one of the buttons: the decision when they may
+    /// make it, else a private note and nothing changes.
+    pub async fn click(&self, interaction: &Interaction, who: String, is_admin: bool) {
         let Some(InteractionData::MessageComponent(data)) = &interaction.data else {
             return;
         };
@@ -135,22 +133,6 @@ impl DiscordApprovals {
         else {
             return;
         };
-        let (clicker, is_admin) = match (interaction.guild_id, &interaction.member) {
-            (Some(guild), Some(member)) => {
-                let Some(user) = member.user.as_ref().map(|u| u.id) else {
-                    return;
-                };
-                let admin_role = bot.config().admin_role;
-                let admin =
-                    bot.is_admin(guild, user, &member.roles, member.permissions, &admin_role);
-                (user, admin)
-            }
-            _ => match interaction.user.as_ref() {
-                Some(user) => (user.id, false),
-                None => return,
-            },
-        };
-        let who = user_id(clicker);
         let notices = self.notices();
         let decided = {
             let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);

@@ -61,7 +61,9 @@ pub async fn register(bot: Arc<Bot>, identity: Identity) {
 /// Answers one interaction: a slash command, or a click on an approval's buttons.
 pub async fn handle(bot: Arc<Bot>, interaction: Interaction) {
     if let Some(InteractionData::MessageComponent(_)) = &interaction.data {
-        bot.approvals.click(&bot, &interaction).await;
+        if let Some((who, is_admin)) = clicker(&bot, &interaction) {
+            bot.approvals.click(&interaction, who, is_admin).await;
+        }
         return;
     }
     let Some(InteractionData::ApplicationCommand(data)) = &interaction.data else {
@@ -92,6 +94,19 @@ pub async fn handle(bot: Arc<Bot>, interaction: Interaction) {
         .await;
     if let Err(error) = answered {
         tracing::warn!(%error, "a slash command could not be answered");
+    }
+}
+
+/// Who clicked a button, and whether they are an admin where they clicked (never in a DM).
+fn clicker(bot: &Bot, interaction: &Interaction) -> Option<(String, bool)> {
+    match (interaction.guild_id, &interaction.member) {
+        (Some(guild), Some(member)) => {
+            let user = member.user.as_ref()?.id;
+            let admin_role = bot.config().admin_role;
+            let admin = bot.is_admin(guild, user, &member.roles, member.permissions, &admin_role);
+            Some((user_id(user), admin))
+        }
+        _ => Some((user_id(interaction.user.as_ref()?.id), false)),
     }
 }
 

@@ -1,19 +1,16 @@
-//! Tool approvals for gateway turns: an `approval_request` frame (with `components`: approve
-//! and deny) goes to the node whose message the turn answers; its `approval_response` decides
-//! when the responder may (the requester or an admin in `admin_users`, as the request's
-//! approvers say). Every answer gets an `approval_result`; one that comes too late, twice, or
-//! from someone not allowed changes nothing.
+//! The gateway's tool approvals waiting for a node's `approval_response`: it decides when the
+//! responder may (the requester or an admin in `admin_users`, as the request's approvers
+//! say). Every answer gets an `approval_result`; one that comes too late, twice, or from
+//! someone not allowed changes nothing.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
-use clara_core::engine::{ApprovalRequest, Approver, Decision};
-use clara_core::llm::BoxFuture;
+use clara_core::engine::{ApprovalRequest, Decision};
 use serde_json::json;
 use tokio::sync::oneshot;
 
 use super::outbox::Outbox;
-use super::turn::Shared;
 
 /// The gateway's calls waiting for a node's answer.
 #[derive(Default)]
@@ -26,69 +23,29 @@ struct Pending {
     answer: oneshot::Sender<Decision>,
 }
 
-/// Asks through the gateway.
-pub struct GatewayApprover(pub Arc<Shared>);
-
-impl Approver for GatewayApprover {
-    fn ask<'a>(&'a self, request: &'a ApprovalRequest) -> BoxFuture<'a, Decision> {
-        Box::pin(async move {
-            let shared = &self.0;
-            let Some((conn, outbox, request_id)) = shared.route_of(request) else {
-                return Decision::Unavailable("its gateway client is gone".to_owned());
-            };
-            let notices = shared
-                .live
-                .current()
-                .config
-                .clara
-                .value
-                .adapters
-                .discord
-                .notices
-                .clone();
-            let (answer, mut decided) = oneshot::channel();
-            shared.waiting.lock().insert(
-                request.id.clone(),
-                Pending {
-                    request: request.clone(),
-                    conn,
-                    answer,
-                },
-            );
-            outbox.send(json!({
-                "type": "approval_request",
-                "request_id": request_id,
-                "approval_id": request.id,
-                "tool_name": request.tool,
-                "arguments": request.arguments,
-                "question": request.question,
-                "approvers": request.approvers,
-                "timeout_secs": request.timeout.as_secs(),
-                "components": [
-                    {"label": notices.approve_button, "style": "success", "action": "approve"},
-                    {"label": notices.deny_button, "style": "danger", "action": "deny"},
-                ],
-            }));
-            match tokio::time::timeout(request.timeout, &mut decided).await {
-                Ok(Ok(decision)) => decision,
-                _ => {
-                    // An answer that took the request at the last moment decides.
-                    if shared.waiting.lock().remove(&request.id).is_none()
-                        && let Ok(decision) = decided.await
-                    {
-                        return decision;
-                    }
-                    outbox.send(result(&request.id, "timed_out", None));
-                    Decision::TimedOut
-                }
-            }
-        })
-    }
-}
-
 impl Waiting {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Pending>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Puts `request`, asked of connection `conn`, among the waiting; its decision arrives on
+    /// the receiver.
+    pub fn wait(&self, request: &ApprovalRequest, conn: u64) -> oneshot::Receiver<Decision> {
+        let (answer, decided) = oneshot::channel();
+        self.lock().insert(
+            request.id.clone(),
+            Pending {
+                request: request.clone(),
+                conn,
+                answer,
+            },
+        );
+        decided
+    }
+
+    /// Stops waiting for approval `id`: `false` when an answer took it already.
+    pub fn forget(&self, id: &str) -> bool {
+        self.lock().remove(id).is_some()
     }
 
     /// An `approval_response` from connection `conn`, by `user` (an admin or not).
@@ -125,7 +82,7 @@ impl Waiting {
 
 /// The `approval_result` frame: `approved`, `denied`, `timed_out`, or `refused` (an answer
 /// that changed nothing).
-fn result(approval_id: &str, decision: &str, by: Option<&str>) -> serde_json::Value {
+pub fn result(approval_id: &str, decision: &str, by: Option<&str>) -> serde_json::Value {
     json!({
         "type": "approval_result",
         "approval_id": approval_id,

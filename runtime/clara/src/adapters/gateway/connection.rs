@@ -20,7 +20,7 @@ use tokio_tungstenite::tungstenite::http::StatusCode;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 
-use super::approvals::GatewayApprover;
+use super::approver::GatewayApprover;
 use super::outbox::Outbox;
 use super::protocol::{self, ClientFrame, ErrorCode, Register};
 use super::turn::{self, Shared};

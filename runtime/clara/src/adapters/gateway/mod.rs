@@ -4,6 +4,7 @@
 //! through the shared lanes, like Discord's.
 
 pub mod approvals;
+pub mod approver;
 pub mod connection;
 pub mod nodes;
 pub mod outbox;
