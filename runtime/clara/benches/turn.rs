@@ -3,7 +3,7 @@
 //! at once (on a thread of its own), with clara on one thread; what is measured is everything
 //! clara does around the model: storing
 //! the message, sessions, memory search, templates, the HTTP exchange, storing the reply and
-//! queueing memory work. With `CLARA_BENCH_GUARDS=1` every turn also passes a budget (its
+//! queueing memory work. With `CLARA_BENCH_GUARDS=all` (or `budget`, `rate_limit`) every turn also passes a budget (its
 //! model call reserved and settled) and a rate limit on messages and tool calls, to measure
 //! what the guards add.
 
@@ -25,8 +25,8 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         let root = support::shipped_root();
-        if std::env::var_os("CLARA_BENCH_GUARDS").is_some() {
-            guard(root.path());
+        if let Ok(guards) = std::env::var("CLARA_BENCH_GUARDS") {
+            guard(root.path(), &guards);
         }
         let fake = support::start_fake_model();
         for _ in 0..TURNS + 100 {
@@ -164,12 +164,25 @@ fn main() {
 }
 
 /// A daily budget on every turn's model calls and a `rate_limit` step after `ingest`, both
-/// far from their limits, so each turn pays for checking them and nothing more.
-fn guard(root: &std::path::Path) {
+/// far from their limits, so each turn pays for checking them and nothing more (`budget` or
+/// `rate_limit` for one of them alone).
+fn guard(root: &std::path::Path, which: &str) {
+    if which != "rate_limit" {
+        budget(root);
+    }
+    if which != "budget" {
+        rate_limit(root);
+    }
+}
+
+fn budget(root: &std::path::Path) {
     let clara = root.join("clara.toml");
     let mut text = std::fs::read_to_string(&clara).unwrap();
     text.push_str("\n[budgets.bench]\nper = \"user\"\nwindow = \"day\"\ndollars = 1000000.0\n");
     std::fs::write(&clara, text).unwrap();
+}
+
+fn rate_limit(root: &std::path::Path) {
     let chat = root.join("pipelines/chat.toml");
     let text = std::fs::read_to_string(&chat).unwrap();
     let limited = text.replacen(

@@ -77,13 +77,15 @@ pub trait Sessions: Send + Sync {
     ) -> BoxFuture<'a, StoreResult<Vec<StoredMessage>>>;
 
     /// How many user messages were written at or after `since` by `user` (in any
-    /// conversation), in `conversation` (by anyone), or both when both are given: what a rate
-    /// limit counts.
+    /// conversation), in `conversation` (by anyone), or both when both are given, counted up
+    /// to `up_to` (a limit needs to know only whether it was passed): what a rate limit
+    /// counts.
     fn count_user_messages<'a>(
         &'a self,
         user: Option<&'a str>,
         conversation: Option<&'a str>,
         since: Millis,
+        up_to: u64,
     ) -> BoxFuture<'a, StoreResult<u64>>;
 
     /// Whether one of the session's last `lookback` messages is a user message with exactly

@@ -55,7 +55,7 @@ async fn a_spent_budget_is_answered_without_the_model_and_the_message_is_kept() 
         .unwrap();
     let user = set.clara.value.adapters.chat.user.clone();
     let stored = store
-        .count_user_messages(Some(&user), None, 0)
+        .count_user_messages(Some(&user), None, 0, 100)
         .await
         .unwrap();
     assert_eq!(stored, 1, "the refused message is stored");

@@ -42,7 +42,7 @@ impl RateLimit {
         let (user, conversation) = scope(options, turn);
         let sent = services
             .store
-            .count_user_messages(user, conversation, since)
+            .count_user_messages(user, conversation, since, u64::from(limit) + 1)
             .await?;
         if sent > u64::from(limit) {
             let incoming = &turn.incoming;

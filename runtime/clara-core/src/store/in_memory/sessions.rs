@@ -97,6 +97,7 @@ impl Sessions for InMemoryStore {
         user: Option<&'a str>,
         conversation: Option<&'a str>,
         since: Millis,
+        up_to: u64,
     ) -> BoxFuture<'a, StoreResult<u64>> {
         self.with(|state| {
             let chosen: Vec<&str> = state
@@ -118,7 +119,7 @@ impl Sessions for InMemoryStore {
                         && chosen.contains(&m.session_id.as_str())
                 })
                 .count();
-            Ok(count as u64)
+            Ok((count as u64).min(up_to))
         })
     }
 

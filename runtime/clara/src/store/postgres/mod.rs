@@ -175,12 +175,14 @@ impl Sessions for PostgresStore {
         user: Option<&'a str>,
         conversation: Option<&'a str>,
         since: Millis,
+        up_to: u64,
     ) -> BoxFuture<'a, StoreResult<u64>> {
         Box::pin(sessions::count_user_messages(
             &self.pool,
             user,
             conversation,
             since,
+            up_to,
         ))
     }
 

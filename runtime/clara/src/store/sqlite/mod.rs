@@ -299,12 +299,14 @@ impl Sessions for SqliteStore {
         user: Option<&'a str>,
         conversation: Option<&'a str>,
         since: Millis,
+        up_to: u64,
     ) -> BoxFuture<'a, StoreResult<u64>> {
         Box::pin(sessions::count_user_messages(
             &self.pool,
             user,
             conversation,
             since,
+            up_to,
         ))
     }
 

@@ -156,18 +156,35 @@ pub(super) async fn count_user_messages(
     user: Option<&str>,
     conversation: Option<&str>,
     since: Millis,
+    up_to: u64,
 ) -> StoreResult<u64> {
-    let count: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM messages m JOIN sessions s ON s.id = m.session_id \
-         WHERE m.role = 'user' AND m.created_at >= ?3 AND s.last_activity_at >= ?3 \
-         AND (?1 IS NULL OR s.user_id = ?1) AND (?2 IS NULL OR s.conversation = ?2)",
-    )
-    .bind(user)
-    .bind(conversation)
-    .bind(since)
-    .fetch_one(pool)
-    .await
-    .map_err(db)?;
+    // One statement per scope, so each reads the scope's sessions by index and then only the
+    // window's messages (`messages_user_time`), at most `up_to` of them.
+    macro_rules! counted {
+        ($scope:literal) => {
+            concat!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM sessions s JOIN messages m \
+                 ON m.session_id = s.id WHERE ",
+                $scope,
+                " AND s.last_activity_at >= ?3 AND m.role = 'user' AND m.created_at >= ?3 \
+                 LIMIT ?4)"
+            )
+        };
+    }
+    let sql = match (user, conversation) {
+        (Some(_), Some(_)) => counted!("s.user_id = ?1 AND s.conversation = ?2"),
+        (Some(_), None) => counted!("s.user_id = ?1 AND ?2 IS NULL"),
+        (None, Some(_)) => counted!("s.conversation = ?2 AND ?1 IS NULL"),
+        (None, None) => counted!("?1 IS NULL AND ?2 IS NULL"),
+    };
+    let count: i64 = sqlx::query_scalar(sql)
+        .bind(user)
+        .bind(conversation)
+        .bind(since)
+        .bind(i64::try_from(up_to).unwrap_or(i64::MAX))
+        .fetch_one(pool)
+        .await
+        .map_err(db)?;
     Ok(u64::try_from(count).unwrap_or_default())
 }
 

@@ -399,7 +399,7 @@ async fn user_messages_are_counted_by_user_conversation_and_time(store: Arc<dyn 
         let store = store.clone();
         async move {
             store
-                .count_user_messages(user, conversation, since)
+                .count_user_messages(user, conversation, since, 100)
                 .await
                 .unwrap()
         }
@@ -423,4 +423,6 @@ async fn user_messages_are_counted_by_user_conversation_and_time(store: Arc<dyn 
     assert_eq!(count(Some("bob"), Some("channel-x"), 0).await, 2);
     assert_eq!(count(Some("carol"), None, 0).await, 0);
     assert_eq!(count(Some("ann"), None, 9_000).await, 0);
+    let capped = store.count_user_messages(Some("ann"), None, 0, 2).await;
+    assert_eq!(capped.unwrap(), 2, "counted no further than asked");
 }
