@@ -184,17 +184,12 @@ impl Services {
     fn estimate(&self, provider: &str, request: &ChatRequest) -> Spend {
         let clara = &self.config.clara.value;
         let config = clara.providers.get(provider);
-        let chars: usize = request
-            .messages
-            .iter()
-            .map(|m| m.text().len())
-            .chain(
-                request
-                    .tools
-                    .iter()
-                    .map(|t| t.name.len() + t.description.len() + t.parameters.to_string().len()),
-            )
-            .sum();
+        let chars: usize = request.messages.iter().map(prompt_chars).sum::<usize>()
+            + request
+                .tools
+                .iter()
+                .map(|t| t.name.len() + t.description.len() + json_chars(&t.parameters))
+                .sum::<usize>();
         let tokens = Tokens {
             input: u32::try_from(chars.div_ceil(4)).unwrap_or(u32::MAX),
             output: request
@@ -241,5 +236,65 @@ impl Services {
             tools.extend(source.tools().iter().filter(|t| offered(t)).cloned());
         }
         tools
+    }
+}
+
+/// Roughly what an image costs in a prompt, in characters (about a thousand tokens).
+const IMAGE_CHARS: usize = 4_000;
+
+/// A message's size in a prompt, in characters, without building its text.
+fn prompt_chars(message: &crate::llm::Message) -> usize {
+    let parts: usize = message
+        .parts
+        .iter()
+        .map(|part| match part {
+            crate::llm::Part::Text(text) => text.len(),
+            crate::llm::Part::Image { .. } => IMAGE_CHARS,
+        })
+        .sum();
+    parts
+        + message
+            .tool_calls
+            .iter()
+            .map(|call| call.name.len() + json_chars(&call.arguments))
+            .sum::<usize>()
+}
+
+/// The length of `value` written as JSON, counted as it is written rather than kept.
+fn json_chars(value: &serde_json::Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing to a counter cannot fail.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::{Message, ToolCall};
+
+    #[test]
+    fn a_prompt_is_sized_by_its_text_images_and_tool_calls() {
+        let text = Message::user("a".repeat(40));
+        assert_eq!(prompt_chars(&text), 40);
+        let with_image = Message::user("look").with_image("image/png", "AAAA");
+        assert_eq!(prompt_chars(&with_image), 4 + IMAGE_CHARS);
+        let call = ToolCall {
+            id: "c1".to_owned(),
+            name: "roll".to_owned(),
+            arguments: serde_json::json!({"sides": 6}),
+        };
+        let asked = Message::assistant_with_calls("", vec![call]);
+        assert_eq!(prompt_chars(&asked), "roll".len() + r#"{"sides":6}"#.len());
     }
 }
