@@ -25,20 +25,38 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         let root = support::shipped_root();
-        if let Ok(guards) = std::env::var("CLARA_BENCH_GUARDS") {
-            guard(root.path(), &guards);
-        }
         let fake = support::start_fake_model();
-        for _ in 0..TURNS + 100 {
+        // With guards asked for, a second root with them answers every other turn, so both
+        // see the same machine at the same moments and their difference is the guards'.
+        let guarded = std::env::var("CLARA_BENCH_GUARDS").ok().map(|which| {
+            let root = support::shipped_root();
+            guard(root.path(), &which);
+            root
+        });
+        let runs = if guarded.is_some() { 2 } else { 1 };
+        for _ in 0..(TURNS + 100) * runs {
             fake.push(fake_llm::openai_stream(&["Sure, ", "happy to help."]));
         }
         let live = support::start_live(root.path(), &fake, &[]).await;
         let generation = live.current();
+        let guarded_live = match &guarded {
+            Some(root) => Some(support::start_live(root.path(), &fake, &[]).await),
+            None => None,
+        };
+        let guarded_generation = guarded_live.as_ref().map(|live| live.current());
         let incoming = |i: usize| {
             support::message(format!(
                 "message number {i}: what should I cook tonight with rice and beans?"
             ))
         };
+        if let Some(generation) = &guarded_generation {
+            for i in 0..50 {
+                generation
+                    .handle_message(incoming(i), &|_| {})
+                    .await
+                    .unwrap();
+            }
+        }
         for i in 0..50 {
             generation
                 .handle_message(incoming(i), &|_| {})
@@ -134,8 +152,21 @@ fn main() {
                 store.record_usage(&record).await.unwrap();
             }
             println!("  record_usage: {:?} each", t.elapsed() / 50);
+            // What a `rate_limit` step reads per turn, at a limit of 30 messages.
+            let t = Instant::now();
+            for _ in 0..50 {
+                store
+                    .count_user_messages(Some("bench-user"), None, 0, 31)
+                    .await
+                    .unwrap();
+            }
+            println!(
+                "  count_user_messages (rate limit): {:?} each",
+                t.elapsed() / 50
+            );
         }
         let mut times = Vec::with_capacity(TURNS);
+        let mut guarded_times = Vec::with_capacity(TURNS);
         let started = Instant::now();
         for i in 0..TURNS {
             let t = Instant::now();
@@ -145,22 +176,47 @@ fn main() {
                 .unwrap();
             times.push(t.elapsed());
             assert!(outcome.error().is_none());
+            if let Some(generation) = &guarded_generation {
+                let t = Instant::now();
+                let outcome = generation
+                    .handle_message(incoming(i + 50), &|_| {})
+                    .await
+                    .unwrap();
+                guarded_times.push(t.elapsed());
+                assert!(
+                    outcome.error().is_none() && outcome.reply() == Some("Sure, happy to help.")
+                );
+            }
         }
         let total = started.elapsed();
-        times.sort();
-        let pct = |q: f64| times[((times.len() - 1) as f64 * q) as usize];
         println!(
             "turn overhead over {TURNS} turns (zero-latency model on loopback, one thread, SQLite):"
         );
-        println!(
-            "  p50 {:>9.3?}   p99 {:>9.3?}   max {:>9.3?}",
-            pct(0.5),
-            pct(0.99),
-            times[times.len() - 1]
-        );
-        println!("  {:.0} turns/s", TURNS as f64 / total.as_secs_f64());
-        let _: Duration = total;
+        let p50 = report(&mut times);
+        if guarded_times.is_empty() {
+            println!("  {:.0} turns/s", TURNS as f64 / total.as_secs_f64());
+        } else {
+            println!("the same turns with the guards, alternating with the ones above:");
+            let guarded_p50 = report(&mut guarded_times);
+            println!(
+                "  the guards add {:.0} µs at p50",
+                (guarded_p50.as_secs_f64() - p50.as_secs_f64()) * 1e6
+            );
+        }
     });
+}
+
+/// Prints p50, p99 and max of `times`; returns the p50.
+fn report(times: &mut [Duration]) -> Duration {
+    times.sort();
+    let pct = |q: f64| times[((times.len() - 1) as f64 * q) as usize];
+    println!(
+        "  p50 {:>9.3?}   p99 {:>9.3?}   max {:>9.3?}",
+        pct(0.5),
+        pct(0.99),
+        times[times.len() - 1]
+    );
+    pct(0.5)
 }
 
 /// A daily budget on every turn's model calls and a `rate_limit` step after `ingest`, both
