@@ -12,9 +12,10 @@ CREATE TABLE tool_calls (
     outcome      TEXT NOT NULL,
     approval     TEXT,
     decision     TEXT,
-    decided_by   TEXT
+    decided_by   TEXT,
+    approvers    TEXT
 );
 
 CREATE INDEX tool_calls_user_at ON tool_calls (user_id, at);
 CREATE INDEX tool_calls_conversation_at ON tool_calls (conversation, at);
-CREATE INDEX tool_calls_approved ON tool_calls (user_id, tool) WHERE decision = 'approved';
+CREATE INDEX tool_calls_approved ON tool_calls (user_id, tool, approvers) WHERE decision = 'approved';

@@ -128,6 +128,15 @@ pub enum CallKind {
 }
 
 impl CallKind {
+    /// Every kind of call.
+    pub const ALL: [CallKind; 5] = [
+        CallKind::Turn,
+        CallKind::Classifier,
+        CallKind::Memory,
+        CallKind::Summary,
+        CallKind::Task,
+    ];
+
     /// The name the usage log records.
     pub fn as_str(self) -> &'static str {
         match self {

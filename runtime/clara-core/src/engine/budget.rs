@@ -9,7 +9,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use clara_config::model::budget::{Budget, BudgetAction, BudgetScope, BudgetWindow, Downgrade};
+use clara_config::model::budget::{
+    Budget, BudgetAction, BudgetScope, BudgetWindow, CallKind, Downgrade,
+};
 
 use super::EngineError;
 use super::event_data::{BudgetSpending, EventData};
@@ -205,13 +207,7 @@ impl Budgets {
             user_id: is(BudgetScope::User),
             conversation: is(BudgetScope::Channel),
             pipelines: pipelines.map(|p| p.into_iter().collect()),
-            purposes: (!options.calls.is_empty()).then(|| {
-                options
-                    .calls
-                    .iter()
-                    .map(|c| c.as_str().to_owned())
-                    .collect()
-            }),
+            purposes: purposes(budget),
         }
     }
 
@@ -309,11 +305,20 @@ impl Budgets {
             && c.budget.budget.action == BudgetAction::Refuse
         {
             let budget = &c.budget.budget;
+            // Work held back waits until every refusing budget has room again; a per-turn cap
+            // that refuses it never will.
+            let refusing = over
+                .iter()
+                .filter(|(c, _)| c.budget.budget.action == BudgetAction::Refuse);
+            let retry_at = refusing
+                .map(|(c, _)| c.end)
+                .collect::<Option<Vec<Millis>>>()
+                .and_then(|ends| ends.into_iter().max());
             return Err(EngineError::Budget(BudgetRefusal {
                 budget: c.budget.name.clone(),
                 window: budget.window.as_str(),
                 reply: budget.reply.clone(),
-                retry_at: c.end,
+                retry_at,
             }));
         }
         let downgrade = strictest
@@ -332,6 +337,26 @@ impl Budgets {
             settled: false,
         })
     }
+}
+
+/// The kinds of call whose spending a budget counts; `None` for all. A `budget` step's caps
+/// meter its pipeline's turns, never the memory work they queue, so that is never counted.
+fn purposes(budget: &NamedBudget) -> Option<Vec<String>> {
+    let calls = &budget.budget.calls;
+    if budget.owner.is_none() && calls.is_empty() {
+        return None;
+    }
+    let kinds = if calls.is_empty() {
+        CallKind::ALL.as_slice()
+    } else {
+        calls.as_slice()
+    };
+    let counted = kinds
+        .iter()
+        .filter(|k| budget.owner.is_none() || **k != CallKind::Memory)
+        .map(|k| k.as_str().to_owned())
+        .collect();
+    Some(counted)
 }
 
 /// Whether `used` passes one of the budget's caps.

@@ -93,21 +93,20 @@ impl Services {
         } else {
             None
         };
+        // A downgraded call drops a model named for the original provider or tier: the tier
+        // (or the other provider's own model) chooses.
         let downgrade = admission.as_ref().and_then(|a| a.downgrade);
-        let response = match downgrade {
-            Some(to) => {
-                let provider = match &to.provider {
-                    Some(name) => self.provider(Some(name))?,
-                    None => provider,
-                };
-                let request = ChatRequest {
-                    tier: to.tier.or(request.tier),
-                    ..request.clone()
-                };
-                provider.chat(&request, on_delta).await?
-            }
-            None => provider.chat(request, on_delta).await?,
+        let downgraded = downgrade.map(|to| ChatRequest {
+            tier: to.tier.or(request.tier),
+            model: None,
+            ..request.clone()
+        });
+        let provider = match downgrade.and_then(|to| to.provider.as_deref()) {
+            Some(name) => self.provider(Some(name))?,
+            None => provider,
         };
+        let request = downgraded.as_ref().unwrap_or(request);
+        let response = provider.chat(request, on_delta).await?;
         let usage = response.usage;
         let tokens = Tokens {
             input: usage.input_tokens,

@@ -21,7 +21,7 @@ pub use job_queue::JobQueue;
 pub use memories::Memories;
 pub use sessions::Sessions;
 pub use task_leases::TaskLeases;
-pub use tool_log::{ToolCallRecord, ToolLog};
+pub use tool_log::{ToolCallRecord, ToolLog, approvers_key};
 pub use types::{
     ChannelModeSetting, Job, Memory, MemoryChange, MemoryEvent, MemoryQuery, NewMemory,
     ScoredMemory, Session, SessionQuery, StoreError, StoredMessage, TaskRun,

@@ -25,6 +25,9 @@ pub struct ToolCallRecord {
     pub outcome: String,
     /// The approval it needed: `always` or `first_use`; `None` when it needed none.
     pub approval: Option<String>,
+    /// Who could approve it, as [`approvers_key`] writes them: a `first_use` approval holds
+    /// only for calls with the same approvers.
+    pub approvers: Option<String>,
     /// `approved`, `denied`, `timed_out` or `unavailable` (no one could be asked).
     pub decision: Option<String>,
     /// Who approved or denied it.
@@ -46,15 +49,25 @@ pub trait ToolLog: Send + Sync {
         since: Millis,
     ) -> BoxFuture<'a, StoreResult<u64>>;
 
-    /// Whether a call of `tool` for `user_id` was ever approved.
+    /// Whether a call of `tool` for `user_id` was ever approved under `approvers` (an
+    /// [`approvers_key`]).
     fn tool_approved<'a>(
         &'a self,
         user_id: &'a str,
         tool: &'a str,
+        approvers: &'a str,
     ) -> BoxFuture<'a, StoreResult<bool>>;
 
     /// The latest calls, newest first, at most `limit`.
     fn recent_tool_calls(&self, limit: u32) -> BoxFuture<'_, StoreResult<Vec<ToolCallRecord>>>;
+}
+
+/// Approvers as the tool log keeps them: sorted, comma-separated.
+pub fn approvers_key(approvers: &[String]) -> String {
+    let mut sorted: Vec<&str> = approvers.iter().map(String::as_str).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    sorted.join(",")
 }
 
 /// Whether a call with this outcome ran, and so counts against a rate limit.

@@ -21,6 +21,8 @@ pub enum Messages {
 /// A person typing: the editor (lent to a blocking thread while it waits for a line).
 pub struct Terminal {
     editor: Option<DefaultEditor>,
+    /// A read given up on (an approval that timed out): its line is the next one read.
+    pending: Option<tokio::task::JoinHandle<(DefaultEditor, rustyline::Result<String>)>>,
     prompt: String,
     history: Option<PathBuf>,
 }
@@ -44,6 +46,7 @@ impl Messages {
         }
         Messages::Terminal(Box::new(Terminal {
             editor: Some(editor),
+            pending: None,
             prompt: chat.prompt.clone(),
             history,
         }))
@@ -92,14 +95,23 @@ impl Terminal {
         self.readline(prompt.to_owned()).await
     }
 
+    /// Cancel-safe: a read dropped while the person types goes on, and its line comes back
+    /// from the next call.
     async fn readline(&mut self, prompt: String) -> anyhow::Result<Option<String>> {
-        let mut editor = self.editor.take().context("the line editor is in use")?;
-        let (editor, line) = tokio::task::spawn_blocking(move || {
-            let line = editor.readline(&prompt);
-            (editor, line)
-        })
-        .await
-        .context("the line editor stopped")?;
+        let reading = match self.pending.take() {
+            Some(reading) => reading,
+            None => {
+                let mut editor = self.editor.take().context("the line editor is in use")?;
+                tokio::task::spawn_blocking(move || {
+                    let line = editor.readline(&prompt);
+                    (editor, line)
+                })
+            }
+        };
+        let reading = self.pending.insert(reading);
+        let finished = reading.await;
+        self.pending = None;
+        let (editor, line) = finished.context("the line editor stopped")?;
         self.editor = Some(editor);
         match line {
             Ok(line) => Ok(Some(line)),

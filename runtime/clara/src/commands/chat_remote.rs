@@ -185,6 +185,30 @@ async fn next_frame(socket: &mut Socket) -> anyhow::Result<Value> {
     }
 }
 
+/// The person's answer to an approval question, read while the socket is still read (so the
+/// gateway's keepalive is answered); `None` when the input ended or the gateway gave up on it.
+async fn read_answer(
+    socket: &mut Socket,
+    messages: &mut Messages,
+    prompt: &str,
+    approval_id: &Value,
+) -> anyhow::Result<Option<String>> {
+    let answer = messages.answer(prompt);
+    tokio::pin!(answer);
+    loop {
+        tokio::select! {
+            line = &mut answer => return line,
+            frame = next_frame(socket) => {
+                let frame = frame?;
+                if frame["type"] == "approval_result" && frame["approval_id"] == *approval_id {
+                    eprintln!();
+                    return Ok(None);
+                }
+            }
+        }
+    }
+}
+
 /// Prints the answer to message `id` as its frames arrive, and puts its tool approval
 /// requests to `user` on the input; returns whether it failed. An error means the connection
 /// is gone.
@@ -225,9 +249,13 @@ async fn answer(
                 let prompt = fill(&chat.approval_prompt, &[("question", question)]);
                 let wait = Duration::from_secs(frame["timeout_secs"].as_u64().unwrap_or(120));
                 // No line in time, or no input at all: the gateway's own timeout says no.
-                if let Ok(Ok(Some(line))) =
-                    tokio::time::timeout(wait, messages.answer(&prompt)).await
-                {
+                let approval_id = frame["approval_id"].clone();
+                let line = tokio::time::timeout(
+                    wait,
+                    read_answer(socket, messages, &prompt, &approval_id),
+                )
+                .await;
+                if let Ok(Ok(Some(line))) = line {
                     let approve = line.trim().to_lowercase().starts_with('y');
                     let response = json!({
                         "type": "approval_response",

@@ -25,7 +25,7 @@ use crate::engine::template::Template;
 use crate::engine::tools::{Tool, ToolError, ToolPolicy};
 use crate::engine::turn::Turn;
 use crate::llm::{Message, ToolCall};
-use crate::store::ToolCallRecord;
+use crate::store::{ToolCallRecord, approvers_key};
 
 /// The built `tool_loop` step.
 pub(crate) struct ToolLoop {
@@ -161,13 +161,14 @@ impl ToolLoop {
             asked = self
                 .approve(run, turn, &call.name, arguments, &policy, step)
                 .await?;
-            if let Some((mode, decision)) = &asked
-                && !decision.approved()
+            if let Some(asked) = &asked
+                && !asked.decision.approved()
             {
-                log(run, turn, &call.name, "denied", Some((*mode, decision))).await;
+                log(run, turn, &call.name, "denied", Some(asked)).await;
+                let reason = denial_reason(&asked.decision);
                 return Ok(fill(
                     &self.options.approval_denied,
-                    &[("tool", &call.name), ("reason", &denial_reason(decision))],
+                    &[("tool", &call.name), ("reason", &reason)],
                 ));
             }
         }
@@ -190,8 +191,7 @@ impl ToolLoop {
             (_, Ok(_)) => "ok",
             (_, Err(_)) => "error",
         };
-        let approval = asked.as_ref().map(|(mode, decision)| (*mode, decision));
-        log(run, turn, &call.name, logged, approval).await;
+        log(run, turn, &call.name, logged, asked.as_ref()).await;
         let text = match outcome {
             Ok(text) => {
                 services.events.emit(turn.event(EventData::ToolEnd(ToolEnd {
@@ -225,7 +225,7 @@ impl ToolLoop {
         arguments: &Value,
         policy: &ToolPolicy,
         step: u32,
-    ) -> Result<Option<(ApprovalMode, Decision)>, EngineError> {
+    ) -> Result<Option<Asked>, EngineError> {
         let options = &self.options;
         let by_pipeline = options
             .approvals
@@ -258,7 +258,7 @@ impl ToolLoop {
             ApprovalMode::FirstUse => {
                 !services
                     .store
-                    .tool_approved(&incoming.user_id, tool)
+                    .tool_approved(&incoming.user_id, tool, &approvers_key(approvers))
                     .await?
             }
         };
@@ -269,7 +269,7 @@ impl ToolLoop {
             // A hook or task has no one to ask: its call is never made.
             Decision::Unavailable("it was started by a task, not a person".to_owned())
         } else {
-            let shown = serde_json::to_string(arguments).unwrap_or_default();
+            let shown = shortened(&serde_json::to_string(arguments).unwrap_or_default());
             let request = ApprovalRequest {
                 id: format!("{}-{step}", turn.request_id),
                 platform: incoming.platform.clone(),
@@ -304,7 +304,11 @@ impl ToolLoop {
                 decision: decision.as_str().to_owned(),
                 decided_by: decision.decided_by().map(str::to_owned),
             })));
-        Ok(Some((mode, decision)))
+        Ok(Some(Asked {
+            mode,
+            decision,
+            approvers: approvers_key(approvers),
+        }))
     }
 
     fn truncate(&self, text: String) -> Result<String, EngineError> {
@@ -321,6 +325,26 @@ impl ToolLoop {
     }
 }
 
+/// Most characters of a call's arguments shown in an approval question: a chat message has
+/// room for the gist of a long program, not all of it.
+const SHOWN_ARGUMENT_CHARS: usize = 1_000;
+
+/// `text` cut to [`SHOWN_ARGUMENT_CHARS`], with `…` when cut.
+fn shortened(text: &str) -> String {
+    match text.char_indices().nth(SHOWN_ARGUMENT_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+/// What became of a call that needed approval.
+struct Asked {
+    mode: ApprovalMode,
+    decision: Decision,
+    /// Who could decide, as the tool log keys them.
+    approvers: String,
+}
+
 /// Why a call was not approved, as the model is told.
 fn denial_reason(decision: &Decision) -> String {
     match decision {
@@ -332,13 +356,7 @@ fn denial_reason(decision: &Decision) -> String {
 }
 
 /// Keeps a call in the tool log; a store that cannot is a warning, not a failed turn.
-async fn log(
-    run: &Run<'_>,
-    turn: &Turn,
-    tool: &str,
-    outcome: &str,
-    approval: Option<(ApprovalMode, &Decision)>,
-) {
+async fn log(run: &Run<'_>, turn: &Turn, tool: &str, outcome: &str, asked: Option<&Asked>) {
     let services = run.services;
     let incoming = &turn.incoming;
     let record = ToolCallRecord {
@@ -349,9 +367,10 @@ async fn log(
         pipeline: run.pipeline.to_owned(),
         tool: tool.to_owned(),
         outcome: outcome.to_owned(),
-        approval: approval.map(|(mode, _)| mode.as_str().to_owned()),
-        decision: approval.map(|(_, d)| d.as_str().to_owned()),
-        decided_by: approval.and_then(|(_, d)| d.decided_by().map(str::to_owned)),
+        approval: asked.map(|a| a.mode.as_str().to_owned()),
+        decision: asked.map(|a| a.decision.as_str().to_owned()),
+        decided_by: asked.and_then(|a| a.decision.decided_by().map(str::to_owned)),
+        approvers: asked.map(|a| a.approvers.clone()),
     };
     if let Err(error) = services.store.record_tool_call(&record).await {
         tracing::warn!(%error, tool, "a tool call could not be logged");

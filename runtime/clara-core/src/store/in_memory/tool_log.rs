@@ -37,10 +37,14 @@ impl ToolLog for InMemoryStore {
         &'a self,
         user_id: &'a str,
         tool: &'a str,
+        approvers: &'a str,
     ) -> BoxFuture<'a, StoreResult<bool>> {
         self.with(|state| {
             Ok(state.tool_calls.iter().any(|c| {
-                c.user_id == user_id && c.tool == tool && c.decision.as_deref() == Some("approved")
+                c.user_id == user_id
+                    && c.tool == tool
+                    && c.decision.as_deref() == Some("approved")
+                    && c.approvers.as_deref() == Some(approvers)
             }))
         })
     }

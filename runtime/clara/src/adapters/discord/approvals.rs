@@ -89,11 +89,7 @@ impl DiscordApprovals {
         request: &ApprovalRequest,
         notices: &DiscordNotices,
     ) -> Result<Id<MessageMarker>, String> {
-        let requester = mention(&request.requester);
-        let text = fill(
-            &notices.approval,
-            &[("question", &request.question), ("requester", &requester)],
-        );
+        let text = question(request, notices);
         let button = |verdict: &str, label: &str, style: u8| {
             json!({"type": 2, "style": style, "label": label,
                 "custom_id": format!("{PREFIX}{}:{verdict}", request.id)})
@@ -215,6 +211,9 @@ impl Approver for DiscordApprovals {
                         answer,
                     },
                 );
+            // However the call stops waiting (a decision, the timeout, a cancelled turn), its
+            // buttons stop counting.
+            let _unwait = Unwait(&self.waiting, &request.id);
             match tokio::time::timeout(request.timeout, &mut decided).await {
                 Ok(Ok(decision)) => decision,
                 _ => {
@@ -229,14 +228,11 @@ impl Approver for DiscordApprovals {
                     if gone && let Ok(decision) = decided.await {
                         return decision;
                     }
-                    let text = fill(
-                        &notices.approval,
-                        &[
-                            ("question", &request.question),
-                            ("requester", &mention(&request.requester)),
-                        ],
+                    let closed = format!(
+                        "{}\n{}",
+                        question(request, &notices),
+                        notices.approval_timed_out
                     );
-                    let closed = format!("{text}\n{}", notices.approval_timed_out);
                     let edited = self
                         .http
                         .update_message(channel, message)
@@ -250,6 +246,34 @@ impl Approver for DiscordApprovals {
                 }
             }
         })
+    }
+}
+
+/// Takes a request out of the waiting when dropped.
+struct Unwait<'a>(&'a Mutex<HashMap<String, Waiting>>, &'a str);
+
+impl Drop for Unwait<'_> {
+    fn drop(&mut self) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(self.1);
+    }
+}
+
+/// Most characters of the question, leaving room in Discord's 2,000 for the outcome line.
+const QUESTION_CHARS: usize = 1_800;
+
+/// The question as posted: the notice filled in, cut to [`QUESTION_CHARS`].
+fn question(request: &ApprovalRequest, notices: &DiscordNotices) -> String {
+    let requester = mention(&request.requester);
+    let text = fill(
+        &notices.approval,
+        &[("question", &request.question), ("requester", &requester)],
+    );
+    match text.char_indices().nth(QUESTION_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
     }
 }
 

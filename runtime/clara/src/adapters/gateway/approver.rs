@@ -8,7 +8,7 @@ use clara_core::engine::{ApprovalRequest, Approver, Decision};
 use clara_core::llm::BoxFuture;
 use serde_json::json;
 
-use super::approvals::result;
+use super::approvals::{Waiting, result};
 use super::turn::Shared;
 
 /// Asks through the gateway.
@@ -24,6 +24,9 @@ impl Approver for GatewayApprover {
             let generation = shared.live.current();
             let notices = &generation.config.clara.value.adapters.discord.notices;
             let mut decided = shared.waiting.wait(request, conn);
+            // However the call stops waiting (a decision, the timeout, a cancelled turn), a
+            // later answer changes nothing.
+            let _unwait = Unwait(&shared.waiting, &request.id);
             outbox.send(json!({
                 "type": "approval_request",
                 "request_id": request_id,
@@ -52,5 +55,14 @@ impl Approver for GatewayApprover {
                 }
             }
         })
+    }
+}
+
+/// Takes a request out of the waiting when dropped.
+struct Unwait<'a>(&'a Waiting, &'a str);
+
+impl Drop for Unwait<'_> {
+    fn drop(&mut self) {
+        self.0.forget(self.1);
     }
 }

@@ -435,8 +435,9 @@ impl ToolLog for PostgresStore {
         &'a self,
         user_id: &'a str,
         tool: &'a str,
+        approvers: &'a str,
     ) -> BoxFuture<'a, StoreResult<bool>> {
-        Box::pin(tool_calls::approved(&self.pool, user_id, tool))
+        Box::pin(tool_calls::approved(&self.pool, user_id, tool, approvers))
     }
 
     fn recent_tool_calls(&self, limit: u32) -> BoxFuture<'_, StoreResult<Vec<ToolCallRecord>>> {

@@ -9,8 +9,8 @@ use crate::store::db;
 pub(super) async fn record(pool: &PgPool, r: &ToolCallRecord) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO tool_calls (at, request_id, user_id, conversation, pipeline, tool, outcome, \
-         approval, decision, decided_by) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         approval, decision, decided_by, approvers) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(r.at)
     .bind(&r.request_id)
@@ -22,6 +22,7 @@ pub(super) async fn record(pool: &PgPool, r: &ToolCallRecord) -> StoreResult<()>
     .bind(r.approval.as_deref())
     .bind(r.decision.as_deref())
     .bind(r.decided_by.as_deref())
+    .bind(r.approvers.as_deref())
     .execute(pool)
     .await
     .map_err(db)?;
@@ -35,27 +36,47 @@ pub(super) async fn count(
     conversation: Option<&str>,
     since: Millis,
 ) -> StoreResult<u64> {
-    let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM tool_calls WHERE at >= $1 AND outcome IN ('ok', 'error') \
-         AND ($2::TEXT IS NULL OR user_id = $2) AND ($3::TEXT IS NULL OR conversation = $3)",
-    )
-    .bind(since)
-    .bind(user_id)
-    .bind(conversation)
-    .fetch_one(pool)
-    .await
-    .map_err(db)?;
+    // One statement per scope, so each reads its index (`tool_calls_user_at`,
+    // `tool_calls_conversation_at`) from `since` on.
+    macro_rules! counted {
+        ($scope:literal) => {
+            concat!(
+                "SELECT COUNT(*) FROM tool_calls WHERE ",
+                $scope,
+                " AND at >= $1 AND outcome IN ('ok', 'error')"
+            )
+        };
+    }
+    let sql = match (user_id, conversation) {
+        (Some(_), Some(_)) => counted!("user_id = $2 AND conversation = $3"),
+        (Some(_), None) => counted!("user_id = $2 AND $3::TEXT IS NULL"),
+        (None, Some(_)) => counted!("conversation = $3 AND $2::TEXT IS NULL"),
+        (None, None) => counted!("$2::TEXT IS NULL AND $3::TEXT IS NULL"),
+    };
+    let n: i64 = sqlx::query_scalar(sql)
+        .bind(since)
+        .bind(user_id)
+        .bind(conversation)
+        .fetch_one(pool)
+        .await
+        .map_err(db)?;
     Ok(u64::try_from(n).unwrap_or_default())
 }
 
-/// Whether a call of `tool` for `user_id` was ever approved.
-pub(super) async fn approved(pool: &PgPool, user_id: &str, tool: &str) -> StoreResult<bool> {
+/// Whether a call of `tool` for `user_id` was ever approved under `approvers`.
+pub(super) async fn approved(
+    pool: &PgPool,
+    user_id: &str,
+    tool: &str,
+    approvers: &str,
+) -> StoreResult<bool> {
     let found: Option<i32> = sqlx::query_scalar(
         "SELECT 1 FROM tool_calls WHERE user_id = $1 AND tool = $2 AND decision = 'approved' \
-         LIMIT 1",
+         AND approvers = $3 LIMIT 1",
     )
     .bind(user_id)
     .bind(tool)
+    .bind(approvers)
     .fetch_optional(pool)
     .await
     .map_err(db)?;
@@ -73,13 +94,14 @@ type Row = (
     Option<String>,
     Option<String>,
     Option<String>,
+    Option<String>,
 );
 
 /// The latest calls, newest first.
 pub(super) async fn recent(pool: &PgPool, limit: u32) -> StoreResult<Vec<ToolCallRecord>> {
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT at, request_id, user_id, conversation, pipeline, tool, outcome, approval, \
-         decision, decided_by FROM tool_calls ORDER BY id DESC LIMIT $1",
+         decision, decided_by, approvers FROM tool_calls ORDER BY id DESC LIMIT $1",
     )
     .bind(i64::from(limit))
     .fetch_all(pool)
@@ -99,6 +121,7 @@ pub(super) async fn recent(pool: &PgPool, limit: u32) -> StoreResult<Vec<ToolCal
                 approval,
                 decision,
                 decided_by,
+                approvers,
             )| {
                 ToolCallRecord {
                     at,
@@ -111,6 +134,7 @@ pub(super) async fn recent(pool: &PgPool, limit: u32) -> StoreResult<Vec<ToolCal
                     approval,
                     decision,
                     decided_by,
+                    approvers,
                 }
             },
         )

@@ -25,12 +25,14 @@ async fn tool_calls_are_counted_and_approvals_remembered(store: Arc<dyn Store>) 
         approval: Some("first_use".to_owned()),
         decision: Some("approved".to_owned()),
         decided_by: Some("admin-1".to_owned()),
+        approvers: Some("admins".to_owned()),
         ..call(40, "ann", "run_python", "ok")
     };
     let denied = ToolCallRecord {
         approval: Some("always".to_owned()),
         decision: Some("denied".to_owned()),
         decided_by: Some("admin-1".to_owned()),
+        approvers: Some("admins".to_owned()),
         ..call(50, "bob", "run_python", "denied")
     };
     for record in [
@@ -63,9 +65,17 @@ async fn tool_calls_are_counted_and_approvals_remembered(store: Arc<dyn Store>) 
         "a denied call did not run"
     );
     assert_eq!(count(None, None, 0).await, 3);
-    assert!(store.tool_approved("ann", "run_python").await.unwrap());
-    assert!(!store.tool_approved("bob", "run_python").await.unwrap());
-    assert!(!store.tool_approved("ann", "web_fetch").await.unwrap());
+    let was_approved = |user: &'static str, tool: &'static str, approvers: &'static str| {
+        let store = store.clone();
+        async move { store.tool_approved(user, tool, approvers).await.unwrap() }
+    };
+    assert!(was_approved("ann", "run_python", "admins").await);
+    assert!(
+        !was_approved("ann", "run_python", "admins,requester").await,
+        "an approval holds only under the approvers it was given under"
+    );
+    assert!(!was_approved("bob", "run_python", "admins").await);
+    assert!(!was_approved("ann", "web_fetch", "admins").await);
     let recent = store.recent_tool_calls(2).await.unwrap();
     assert_eq!(recent, [denied, approved]);
 }
