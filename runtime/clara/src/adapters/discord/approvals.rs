@@ -186,6 +186,21 @@ impl Approver for DiscordApprovals {
     fn ask<'a>(&'a self, request: &'a ApprovalRequest) -> BoxFuture<'a, Decision> {
         Box::pin(async move {
             let notices = self.notices();
+            // Waiting before the buttons exist, so the quickest click finds the request.
+            let (answer, mut decided) = oneshot::channel();
+            self.waiting
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(
+                    request.id.clone(),
+                    Waiting {
+                        request: request.clone(),
+                        answer,
+                    },
+                );
+            // However the call stops waiting (a decision, the timeout, a cancelled turn, a
+            // question that could not be posted), its buttons stop counting.
+            let _unwait = Unwait(&self.waiting, &request.id);
             let posted = match self.channel(request).await {
                 Ok(channel) => self
                     .post(channel, request, &notices)
@@ -200,20 +215,6 @@ impl Approver for DiscordApprovals {
                     return Decision::Unavailable(why);
                 }
             };
-            let (answer, mut decided) = oneshot::channel();
-            self.waiting
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(
-                    request.id.clone(),
-                    Waiting {
-                        request: request.clone(),
-                        answer,
-                    },
-                );
-            // However the call stops waiting (a decision, the timeout, a cancelled turn), its
-            // buttons stop counting.
-            let _unwait = Unwait(&self.waiting, &request.id);
             match tokio::time::timeout(request.timeout, &mut decided).await {
                 Ok(Ok(decision)) => decision,
                 _ => {
