@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::doc::Seg;
+use crate::model::budget::CallKind;
 use crate::model::pipeline::{Pipeline, Trigger};
 use crate::model::steps::Step;
 use crate::path;
@@ -124,6 +125,11 @@ fn check(pipeline: &Loaded<Pipeline>, names: &Names, report: &mut Report<'_>) {
                 for (name, limit) in &step.limits {
                     let at = path!["steps", i, "limits", name.as_str()];
                     budget::check(report, source, &at, limit, names);
+                    if !limit.calls.is_empty() && limit.calls.iter().all(|c| *c == CallKind::Memory)
+                    {
+                        let calls = path!["steps", i, "limits", name.as_str(), "calls"];
+                        report.value(source, &calls, "a `budget` step caps its pipeline's turns, not the memory work they queue: cap memory work in [budgets]");
+                    }
                 }
             }
             Step::BuildContext(ctx) => {
