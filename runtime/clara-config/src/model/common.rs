@@ -121,6 +121,15 @@ pub fn fill(text: &str, values: &[(&str, &str)]) -> String {
     })
 }
 
+/// `text` cut to at most `max_chars` characters, with `…` after a cut: the shape of a long value
+/// shown in a line meant for people.
+pub fn shorten(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
 pub(crate) fn yes() -> bool {
     true
 }

@@ -3,6 +3,7 @@
 //! goes through here, so a model — or a prompt injection steering it — cannot hand a tool
 //! values its manifest forbids or arguments it never declared.
 
+use clara_config::model::common::shorten;
 use serde_json::{Map, Value};
 
 use crate::llm::ToolSpec;
@@ -27,7 +28,7 @@ pub(crate) fn check(spec: &ToolSpec, arguments: &Value) -> Result<Value, String>
         .iter_errors(&arguments)
         .take(MAX_REPORTED)
         .map(|error| {
-            let shown = shorten(&error.instance().to_string());
+            let shown = shorten(&error.instance().to_string(), VALUE_CHARS);
             let message = error.masked_with(shown).to_string();
             match error.instance_path().as_str() {
                 "" => message,
@@ -58,13 +59,6 @@ fn only_declared(schema: &Value, arguments: Value) -> Value {
         map.retain(|name, _| declared.is_some_and(|d| d.contains_key(name)));
     }
     Value::Object(map)
-}
-
-fn shorten(text: &str) -> String {
-    if text.chars().count() <= VALUE_CHARS {
-        return text.to_owned();
-    }
-    text.chars().take(VALUE_CHARS).collect::<String>() + "…"
 }
 
 #[cfg(test)]

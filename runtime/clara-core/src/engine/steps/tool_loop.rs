@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clara_config::model::approval::ApprovalMode;
-use clara_config::model::common::{fill, glob_match, is_glob};
+use clara_config::model::common::{fill, glob_match, is_glob, shorten};
 use clara_config::model::steps::{LlmCallStep, ToolLoopStep};
 use regex::{Regex, RegexBuilder};
 use serde_json::Value;
@@ -269,7 +269,10 @@ impl ToolLoop {
             // A hook or task has no one to ask: its call is never made.
             Decision::Unavailable("it was started by a task, not a person".to_owned())
         } else {
-            let shown = shortened(&serde_json::to_string(arguments).unwrap_or_default());
+            let shown = shorten(
+                &serde_json::to_string(arguments).unwrap_or_default(),
+                SHOWN_ARGUMENT_CHARS,
+            );
             let request = ApprovalRequest {
                 id: format!("{}-{step}", turn.request_id),
                 platform: incoming.platform.clone(),
@@ -328,14 +331,6 @@ impl ToolLoop {
 /// Most characters of a call's arguments shown in an approval question: a chat message has
 /// room for the gist of a long program, not all of it.
 const SHOWN_ARGUMENT_CHARS: usize = 1_000;
-
-/// `text` cut to [`SHOWN_ARGUMENT_CHARS`], with `…` when cut.
-fn shortened(text: &str) -> String {
-    match text.char_indices().nth(SHOWN_ARGUMENT_CHARS) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
-    }
-}
 
 /// What became of a call that needed approval.
 struct Asked {
