@@ -4,6 +4,7 @@
 //! per-conversation lanes, queue notices, batching, stop phrases, the duplicate guard — lives
 //! in `clara_core::lanes` and the engine, so the next adapter gets it for free.
 
+pub mod awaiting;
 pub mod discord;
 pub mod gateway;
 pub mod supervised;

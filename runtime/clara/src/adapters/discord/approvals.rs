@@ -3,15 +3,13 @@
 //! privately); the first such click, or the timeout, decides, and the message then says which.
 //! A click on a request that is no longer waiting changes nothing.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
-use clara_config::model::common::fill;
+use clara_config::model::common::{fill, shorten};
 use clara_config::model::discord_notices::DiscordNotices;
 use clara_core::engine::{ApprovalRequest, Approver, Decision};
 use clara_core::llm::BoxFuture;
 use serde_json::json;
-use tokio::sync::oneshot;
 use twilight_http::Client;
 use twilight_model::application::interaction::{Interaction, InteractionData};
 use twilight_model::channel::message::{AllowedMentions, Component, MessageFlags};
@@ -21,6 +19,7 @@ use twilight_model::http::interaction::{
 use twilight_model::id::Id;
 use twilight_model::id::marker::{ChannelMarker, MessageMarker, UserMarker};
 
+use crate::adapters::awaiting::Awaiting;
 use crate::live::Live;
 
 /// Buttons' custom ids start with this, then the request id and `:yes` or `:no`.
@@ -30,12 +29,7 @@ const PREFIX: &str = "clara-approval:";
 pub struct DiscordApprovals {
     http: Arc<Client>,
     live: Arc<Live>,
-    waiting: Mutex<HashMap<String, Waiting>>,
-}
-
-struct Waiting {
-    request: ApprovalRequest,
-    answer: oneshot::Sender<Decision>,
+    waiting: Awaiting<()>,
 }
 
 impl DiscordApprovals {
@@ -44,7 +38,7 @@ impl DiscordApprovals {
         DiscordApprovals {
             http,
             live,
-            waiting: Mutex::default(),
+            waiting: Awaiting::default(),
         }
     }
 
@@ -130,15 +124,11 @@ impl DiscordApprovals {
             return;
         };
         let notices = self.notices();
-        let decided = {
-            let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
-            let allowed = waiting
-                .get(id)
-                .is_some_and(|w| w.request.may_decide(&who, is_admin));
-            allowed.then(|| waiting.remove(id)).flatten()
-        };
+        let decided = self
+            .waiting
+            .take(id, |request, ()| request.may_decide(&who, is_admin));
         let response = match decided {
-            Some(waiting) => {
+            Some(answer) => {
                 let by = mention(&who);
                 let (decision, note) = if verdict == "yes" {
                     (Decision::Approved { by: who }, &notices.approved)
@@ -150,8 +140,7 @@ impl DiscordApprovals {
                     .as_ref()
                     .map(|m| m.content.clone())
                     .unwrap_or_default();
-                // The waiting call takes this even when its time ran out meanwhile.
-                let _ = waiting.answer.send(decision);
+                answer.send(decision);
                 InteractionResponse {
                     kind: InteractionResponseType::UpdateMessage,
                     data: Some(InteractionResponseData {
@@ -186,21 +175,10 @@ impl Approver for DiscordApprovals {
     fn ask<'a>(&'a self, request: &'a ApprovalRequest) -> BoxFuture<'a, Decision> {
         Box::pin(async move {
             let notices = self.notices();
-            // Waiting before the buttons exist, so the quickest click finds the request.
-            let (answer, mut decided) = oneshot::channel();
-            self.waiting
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(
-                    request.id.clone(),
-                    Waiting {
-                        request: request.clone(),
-                        answer,
-                    },
-                );
-            // However the call stops waiting (a decision, the timeout, a cancelled turn, a
-            // question that could not be posted), its buttons stop counting.
-            let _unwait = Unwait(&self.waiting, &request.id);
+            // Waiting before the buttons exist, so the quickest click finds it; however the call
+            // stops waiting (a decision, the timeout, a cancelled turn, a question that could
+            // not be posted), its buttons stop counting.
+            let mut ticket = self.waiting.add(request, ());
             let posted = match self.channel(request).await {
                 Ok(channel) => self
                     .post(channel, request, &notices)
@@ -215,20 +193,9 @@ impl Approver for DiscordApprovals {
                     return Decision::Unavailable(why);
                 }
             };
-            match tokio::time::timeout(request.timeout, &mut decided).await {
-                Ok(Ok(decision)) => decision,
-                _ => {
-                    // Late clicks find nothing waiting and change nothing; a click that took
-                    // the request at the last moment decides, as its message already says.
-                    let gone = self
-                        .waiting
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .remove(&request.id)
-                        .is_none();
-                    if gone && let Ok(decision) = decided.await {
-                        return decision;
-                    }
+            match ticket.decision(request.timeout).await {
+                Some(decision) => decision,
+                None => {
                     let closed = format!(
                         "{}\n{}",
                         question(request, &notices),
@@ -250,18 +217,6 @@ impl Approver for DiscordApprovals {
     }
 }
 
-/// Takes a request out of the waiting when dropped.
-struct Unwait<'a>(&'a Mutex<HashMap<String, Waiting>>, &'a str);
-
-impl Drop for Unwait<'_> {
-    fn drop(&mut self) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(self.1);
-    }
-}
-
 /// Most characters of the question, leaving room in Discord's 2,000 for the outcome line.
 const QUESTION_CHARS: usize = 1_800;
 
@@ -272,10 +227,7 @@ fn question(request: &ApprovalRequest, notices: &DiscordNotices) -> String {
         &notices.approval,
         &[("question", &request.question), ("requester", &requester)],
     );
-    match text.char_indices().nth(QUESTION_CHARS) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text,
-    }
+    shorten(&text, QUESTION_CHARS)
 }
 
 /// `<@id>` for a Discord user id (`discord-123`), else the id as it is.

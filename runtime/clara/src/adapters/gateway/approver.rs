@@ -8,7 +8,7 @@ use clara_core::engine::{ApprovalRequest, Approver, Decision};
 use clara_core::llm::BoxFuture;
 use serde_json::json;
 
-use super::approvals::{Waiting, result};
+use super::approvals::result;
 use super::turn::Shared;
 
 /// Asks through the gateway.
@@ -23,10 +23,9 @@ impl Approver for GatewayApprover {
             };
             let generation = shared.live.current();
             let notices = &generation.config.clara.value.adapters.discord.notices;
-            let mut decided = shared.waiting.wait(request, conn);
             // However the call stops waiting (a decision, the timeout, a cancelled turn), a
             // later answer changes nothing.
-            let _unwait = Unwait(&shared.waiting, &request.id);
+            let mut ticket = shared.waiting.add(request, conn);
             outbox.send(json!({
                 "type": "approval_request",
                 "request_id": request_id,
@@ -41,28 +40,13 @@ impl Approver for GatewayApprover {
                     {"label": notices.deny_button, "style": "danger", "action": "deny"},
                 ],
             }));
-            match tokio::time::timeout(request.timeout, &mut decided).await {
-                Ok(Ok(decision)) => decision,
-                _ => {
-                    // An answer that took the request at the last moment decides.
-                    if !shared.waiting.forget(&request.id)
-                        && let Ok(decision) = decided.await
-                    {
-                        return decision;
-                    }
+            match ticket.decision(request.timeout).await {
+                Some(decision) => decision,
+                None => {
                     outbox.send(result(&request.id, "timed_out", None));
                     Decision::TimedOut
                 }
             }
         })
-    }
-}
-
-/// Takes a request out of the waiting when dropped.
-struct Unwait<'a>(&'a Waiting, &'a str);
-
-impl Drop for Unwait<'_> {
-    fn drop(&mut self) {
-        self.0.forget(self.1);
     }
 }

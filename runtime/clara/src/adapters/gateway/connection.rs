@@ -20,6 +20,7 @@ use tokio_tungstenite::tungstenite::http::StatusCode;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 
+use super::approvals;
 use super::approver::GatewayApprover;
 use super::outbox::Outbox;
 use super::protocol::{self, ClientFrame, ErrorCode, Register};
@@ -410,7 +411,8 @@ impl Client {
                 user,
             } => {
                 let is_admin = self.admins.contains(&user.id);
-                self.shared.waiting.answer(
+                approvals::answer(
+                    &self.shared.waiting,
                     self.conn,
                     &self.outbox,
                     &approval_id,
