@@ -20,6 +20,8 @@ use serde_json::json;
 mod approvals;
 #[path = "engine/budgets.rs"]
 mod budgets;
+#[path = "engine/rate_limits.rs"]
+mod rate_limits;
 
 const CLARA_TOML: &str = r#"
 [defaults]

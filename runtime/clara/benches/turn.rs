@@ -152,16 +152,17 @@ fn main() {
                 store.record_usage(&record).await.unwrap();
             }
             println!("  record_usage: {:?} each", t.elapsed() / 50);
-            // What a `rate_limit` step reads per turn, at a limit of 30 messages.
+            // What a `rate_limit` step reads for a user at a limit of 30 messages, the first
+            // time and then once a minute (in between it counts in memory).
             let t = Instant::now();
             for _ in 0..50 {
                 store
-                    .count_user_messages(Some("bench-user"), None, 0, 31)
+                    .user_message_stamps(Some("bench-user"), None, 0, 31)
                     .await
                     .unwrap();
             }
             println!(
-                "  count_user_messages (rate limit): {:?} each",
+                "  user_message_stamps (a rate limit's read, once a minute): {:?} each",
                 t.elapsed() / 50
             );
         }

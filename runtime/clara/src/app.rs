@@ -212,7 +212,8 @@ impl App {
     /// then the adapters (their running and queued turns finish first, within the grace
     /// time), waits within the grace time for the scheduled runs, jobs and hooks under way,
     /// then runs the `gateway:shutdown` hooks ahead of any hook backlog while the backlog
-    /// drains (both within a limit), and stops the status endpoint and every MCP server.
+    /// drains (both within a limit), stops the status endpoint and every MCP server, and
+    /// writes the model usage the store still holds.
     /// Nothing is cut off mid-call except what outlives the grace time.
     pub async fn shutdown(self, reason: &str) {
         self.admitting.cancel();

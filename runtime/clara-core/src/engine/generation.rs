@@ -85,6 +85,7 @@ impl Generation {
             search: (clara.memory.search_candidates, clara.memory.rrf_k),
             config: config.clone(),
             unpriced: std::sync::Mutex::default(),
+            rates: super::rate_windows::RateWindows::default(),
             approvers: parts.approvers,
             budgets: Budgets::new(
                 &clara.budgets,

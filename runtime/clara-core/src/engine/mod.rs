@@ -21,6 +21,7 @@ mod meter;
 mod outcome;
 mod persona;
 mod pipeline;
+mod rate_windows;
 mod run;
 mod services;
 mod session;

@@ -16,6 +16,7 @@ use super::event_data::{EventData, LlmUsage};
 use super::events::{Event, EventSink};
 pub(crate) use super::meter::Meter;
 use super::meter::Spend;
+use super::rate_windows::RateWindows;
 use super::tools::{Tool, ToolContext, ToolSource};
 use crate::llm::{ChatRequest, ChatResponse, DeltaSink, Embedder, Provider};
 use crate::store::{Store, UsageRecord};
@@ -46,6 +47,8 @@ pub struct Services {
     pub(crate) unpriced: Mutex<HashSet<String>>,
     /// `[budgets]` and what each has spent.
     pub(crate) budgets: Budgets,
+    /// What rate limits count.
+    pub(crate) rates: RateWindows,
     /// The adapters' ways to ask for tool approvals.
     pub approvers: Arc<Approvers>,
 }

@@ -21,10 +21,10 @@ pub use job_queue::JobQueue;
 pub use memories::Memories;
 pub use sessions::Sessions;
 pub use task_leases::TaskLeases;
-pub use tool_log::{ToolCallRecord, ToolLog, approvers_key};
+pub use tool_log::{ToolCallRecord, ToolLog, approvers_key, ran};
 pub use types::{
     ChannelModeSetting, Job, Memory, MemoryChange, MemoryEvent, MemoryQuery, NewMemory,
-    ScoredMemory, Session, SessionQuery, StoreError, StoredMessage, TaskRun,
+    ScoredMemory, Session, SessionQuery, Stamp, StoreError, StoredMessage, TaskRun,
 };
 pub use usage_log::{UsageBy, UsageFilter, UsageLog, UsageRecord, UsageTotal, day_of, rank};
 

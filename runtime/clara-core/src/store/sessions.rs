@@ -1,6 +1,6 @@
 //! The sessions of each user in each conversation, and the messages written in them.
 
-use super::{Millis, Session, SessionQuery, StoreResult, StoredMessage};
+use super::{Millis, Session, SessionQuery, Stamp, StoreResult, StoredMessage};
 use crate::llm::{BoxFuture, Role};
 
 /// Sessions and their messages: at most one open session per user and conversation, each
@@ -76,17 +76,17 @@ pub trait Sessions: Send + Sync {
         limit: u32,
     ) -> BoxFuture<'a, StoreResult<Vec<StoredMessage>>>;
 
-    /// How many user messages were written at or after `since` by `user` (in any
-    /// conversation), in `conversation` (by anyone), or both when both are given, counted up
-    /// to `up_to` (a limit needs to know only whether it was passed): what a rate limit
+    /// The user messages written at or after `since` by `user` (in any conversation), in
+    /// `conversation` (by anyone), or both when both are given: the newest `up_to` of them,
+    /// newest first (a limit needs to know only whether it was passed). What a rate limit
     /// counts.
-    fn count_user_messages<'a>(
+    fn user_message_stamps<'a>(
         &'a self,
         user: Option<&'a str>,
         conversation: Option<&'a str>,
         since: Millis,
-        up_to: u64,
-    ) -> BoxFuture<'a, StoreResult<u64>>;
+        up_to: u32,
+    ) -> BoxFuture<'a, StoreResult<Vec<Stamp>>>;
 
     /// Whether one of the session's last `lookback` messages is a user message with exactly
     /// `content`, written at or after `since`: a repeat the duplicate guard drops.

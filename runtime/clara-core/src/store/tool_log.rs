@@ -2,7 +2,7 @@
 //! call that needed approval, the decision and who made it. Rate limits count it; a
 //! `first_use` approval asks only when no approval of that tool for that user is in it.
 
-use super::{Millis, StoreResult};
+use super::{Millis, Stamp, StoreResult};
 use crate::llm::BoxFuture;
 
 /// One tool call and what became of it.
@@ -36,18 +36,21 @@ pub struct ToolCallRecord {
 
 /// Every tool call, for rate limits, `first_use` approvals and the record of who approved what.
 pub trait ToolLog: Send + Sync {
-    /// Records one call.
-    fn record_tool_call<'a>(&'a self, record: &'a ToolCallRecord)
-    -> BoxFuture<'a, StoreResult<()>>;
+    /// Records one call; its id in the log.
+    fn record_tool_call<'a>(
+        &'a self,
+        record: &'a ToolCallRecord,
+    ) -> BoxFuture<'a, StoreResult<i64>>;
 
     /// Calls that ran (`ok` or `error`) at or after `since`, of `user_id`'s and/or in
-    /// `conversation` (each `None` for any).
-    fn count_tool_calls<'a>(
+    /// `conversation` (each `None` for any): the newest `up_to` of them, newest first.
+    fn tool_call_stamps<'a>(
         &'a self,
         user_id: Option<&'a str>,
         conversation: Option<&'a str>,
         since: Millis,
-    ) -> BoxFuture<'a, StoreResult<u64>>;
+        up_to: u32,
+    ) -> BoxFuture<'a, StoreResult<Vec<Stamp>>>;
 
     /// Whether a call of `tool` for `user_id` was ever approved under `approvers` (an
     /// [`approvers_key`]).

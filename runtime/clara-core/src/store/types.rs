@@ -26,6 +26,16 @@ pub struct Session {
     pub summary: Option<String>,
 }
 
+/// A stored row a rate limit counts (a user message, a tool call that ran): when it was
+/// written, and its id, which tells it apart from another written in the same millisecond.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Stamp {
+    /// When it was written.
+    pub at: Millis,
+    /// Its id in its table.
+    pub id: i64,
+}
+
 /// A stored message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredMessage {

@@ -129,8 +129,12 @@ impl UsageFilter {
 
 /// The model calls of each user, conversation and pipeline, and what they cost.
 pub trait UsageLog: Send + Sync {
-    /// Records one call.
+    /// Records one call. A store may hold it in memory for a moment to write it with others;
+    /// its own reads of the log see it either way.
     fn record_usage<'a>(&'a self, record: &'a UsageRecord) -> BoxFuture<'a, StoreResult<()>>;
+
+    /// Writes the calls still held in memory, before the process ends.
+    fn flush_usage(&self) -> BoxFuture<'_, StoreResult<()>>;
 
     /// Usage at or after `since` (and before `until`, when set), summed by `by`, the most
     /// costly first (then by key).

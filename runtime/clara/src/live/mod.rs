@@ -280,9 +280,13 @@ impl Live {
         Reload::Applied(changes)
     }
 
-    /// Stops what the generations started (MCP servers).
+    /// Stops what the generations started (MCP servers) and writes the model usage the store
+    /// still holds.
     pub async fn shutdown(&self) {
         self.mcp.shutdown().await;
+        if let Err(error) = self.shared.store.flush_usage().await {
+            tracing::warn!(%error, "model usage held in memory could not be written at shutdown");
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod postgres;
 mod rows;
 pub mod sqlite;
+mod usage_buffer;
 pub mod vector;
 
 use std::path::Path;

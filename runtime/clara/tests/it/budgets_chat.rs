@@ -55,10 +55,10 @@ async fn a_spent_budget_is_answered_without_the_model_and_the_message_is_kept() 
         .unwrap();
     let user = set.clara.value.adapters.chat.user.clone();
     let stored = store
-        .count_user_messages(Some(&user), None, 0, 100)
+        .user_message_stamps(Some(&user), None, 0, 100)
         .await
         .unwrap();
-    assert_eq!(stored, 1, "the refused message is stored");
+    assert_eq!(stored.len(), 1, "the refused message is stored");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -45,7 +45,7 @@ pub struct RateLimitStep {
 }
 
 /// Whose messages a rate limit counts together.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum RateScope {
     /// Each user, across every conversation.

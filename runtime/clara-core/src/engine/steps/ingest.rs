@@ -7,10 +7,12 @@ use super::classify_tier::prefixed_tier;
 use super::site::Site;
 use crate::engine::EngineError;
 use crate::engine::event_data::{EventData, MessageCancelled, MessageReceived};
+use crate::engine::rate_windows::Counted;
 use crate::engine::run::Run;
 use crate::engine::session;
 use crate::engine::turn::{Turn, TurnEnd};
 use crate::llm::Role;
+use crate::store::Stamp;
 
 /// How many of a session's latest messages a new one is compared with.
 const DEDUPE_LOOKBACK: u32 = 20;
@@ -124,6 +126,12 @@ impl Ingest {
                 session_id: session.id.clone(),
                 chars: text.chars().count(),
             })));
+        services.rates.note(
+            Counted::Messages,
+            &turn.incoming.user_id,
+            &turn.incoming.conversation.id,
+            Stamp { at: now, id },
+        );
         turn.text = text;
         turn.user_message_id = Some(id);
         turn.session = Some(session);

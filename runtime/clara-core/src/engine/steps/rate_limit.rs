@@ -9,6 +9,7 @@ use clara_config::model::common::fill;
 use clara_config::model::steps::{RateLimitStep, RateScope};
 
 use crate::engine::EngineError;
+use crate::engine::rate_windows::Counted;
 use crate::engine::run::Run;
 use crate::engine::services::Services;
 use crate::engine::turn::Turn;
@@ -37,13 +38,7 @@ impl RateLimit {
         let Some(limit) = options.messages else {
             return Ok(());
         };
-        let services = run.services;
-        let since = services.clock.now() - i64::from(options.window_secs) * 1000;
-        let (user, conversation) = scope(options, turn);
-        let sent = services
-            .store
-            .count_user_messages(user, conversation, since, u64::from(limit) + 1)
-            .await?;
+        let sent = count(run.services, options, turn, Counted::Messages, limit + 1).await?;
         if sent > u64::from(limit) {
             let incoming = &turn.incoming;
             tracing::info!(
@@ -65,13 +60,33 @@ impl RateLimit {
     }
 }
 
-/// Whose messages or calls a limit counts: the user's, or the conversation's.
-fn scope<'a>(options: &RateLimitStep, turn: &'a Turn) -> (Option<&'a str>, Option<&'a str>) {
+/// How many messages or calls the limit's user (or conversation) made in its window, counted
+/// up to `up_to`.
+async fn count(
+    services: &Services,
+    options: &RateLimitStep,
+    turn: &Turn,
+    what: Counted,
+    up_to: u32,
+) -> Result<u64, EngineError> {
     let incoming = &turn.incoming;
-    match options.per {
-        RateScope::User => (Some(incoming.user_id.as_str()), None),
-        RateScope::Channel => (None, Some(incoming.conversation.id.as_str())),
-    }
+    let who = match options.per {
+        RateScope::User => &incoming.user_id,
+        RateScope::Channel => &incoming.conversation.id,
+    };
+    let counted = services
+        .rates
+        .count(
+            services.store.as_ref(),
+            what,
+            options.per,
+            who,
+            i64::from(options.window_secs) * 1000,
+            services.clock.now(),
+            up_to,
+        )
+        .await?;
+    Ok(counted)
 }
 
 /// When the turn's tool call limit is reached, what the model is told instead of a result.
@@ -85,12 +100,7 @@ pub(crate) async fn tool_call_refusal(
     let Some(limit) = options.tool_calls else {
         return Ok(None);
     };
-    let since = services.clock.now() - i64::from(options.window_secs) * 1000;
-    let (user, conversation) = scope(options, turn);
-    let made = services
-        .store
-        .count_tool_calls(user, conversation, since)
-        .await?;
+    let made = count(services, options, turn, Counted::ToolCalls, limit).await?;
     if made < u64::from(limit) {
         return Ok(None);
     }

@@ -20,12 +20,13 @@ use crate::engine::arguments;
 use crate::engine::event_data::{
     EventData, ToolApproval as ToolApprovalEvent, ToolEnd, ToolFailed, ToolStart,
 };
+use crate::engine::rate_windows::Counted;
 use crate::engine::run::Run;
 use crate::engine::template::Template;
 use crate::engine::tools::{Tool, ToolError, ToolPolicy};
 use crate::engine::turn::Turn;
 use crate::llm::{Message, ToolCall};
-use crate::store::{ToolCallRecord, approvers_key};
+use crate::store::{Stamp, ToolCallRecord, approvers_key, ran};
 
 /// The built `tool_loop` step.
 pub(crate) struct ToolLoop {
@@ -367,8 +368,15 @@ async fn log(run: &Run<'_>, turn: &Turn, tool: &str, outcome: &str, asked: Optio
         decided_by: asked.and_then(|a| a.decision.decided_by().map(str::to_owned)),
         approvers: asked.map(|a| a.approvers.clone()),
     };
-    if let Err(error) = services.store.record_tool_call(&record).await {
-        tracing::warn!(%error, tool, "a tool call could not be logged");
+    match services.store.record_tool_call(&record).await {
+        Ok(id) if ran(outcome) => services.rates.note(
+            Counted::ToolCalls,
+            &record.user_id,
+            &record.conversation,
+            Stamp { at: record.at, id },
+        ),
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, tool, "a tool call could not be logged"),
     }
 }
 

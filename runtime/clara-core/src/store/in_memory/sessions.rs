@@ -3,7 +3,7 @@
 use super::{InMemoryStore, State};
 use crate::llm::{BoxFuture, Role};
 use crate::store::{
-    Millis, Session, SessionQuery, Sessions, StoreError, StoreResult, StoredMessage,
+    Millis, Session, SessionQuery, Sessions, Stamp, StoreError, StoreResult, StoredMessage,
 };
 
 impl State {
@@ -92,13 +92,13 @@ impl Sessions for InMemoryStore {
         self.with(|state| Ok(state.sessions.iter().find(|s| s.id == session).cloned()))
     }
 
-    fn count_user_messages<'a>(
+    fn user_message_stamps<'a>(
         &'a self,
         user: Option<&'a str>,
         conversation: Option<&'a str>,
         since: Millis,
-        up_to: u64,
-    ) -> BoxFuture<'a, StoreResult<u64>> {
+        up_to: u32,
+    ) -> BoxFuture<'a, StoreResult<Vec<Stamp>>> {
         self.with(|state| {
             let chosen: Vec<&str> = state
                 .sessions
@@ -110,7 +110,7 @@ impl Sessions for InMemoryStore {
                 })
                 .map(|s| s.id.as_str())
                 .collect();
-            let count = state
+            let mut stamps: Vec<Stamp> = state
                 .messages
                 .iter()
                 .filter(|m| {
@@ -118,8 +118,14 @@ impl Sessions for InMemoryStore {
                         && m.created_at >= since
                         && chosen.contains(&m.session_id.as_str())
                 })
-                .count();
-            Ok((count as u64).min(up_to))
+                .map(|m| Stamp {
+                    at: m.created_at,
+                    id: m.id,
+                })
+                .collect();
+            stamps.sort_unstable_by(|a, b| b.cmp(a));
+            stamps.truncate(up_to as usize);
+            Ok(stamps)
         })
     }
 

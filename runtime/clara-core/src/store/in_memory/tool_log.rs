@@ -3,33 +3,41 @@
 use super::InMemoryStore;
 use crate::llm::BoxFuture;
 use crate::store::tool_log::ran;
-use crate::store::{Millis, StoreResult, ToolCallRecord, ToolLog};
+use crate::store::{Millis, Stamp, StoreResult, ToolCallRecord, ToolLog};
 
 impl ToolLog for InMemoryStore {
     fn record_tool_call<'a>(
         &'a self,
         record: &'a ToolCallRecord,
-    ) -> BoxFuture<'a, StoreResult<()>> {
+    ) -> BoxFuture<'a, StoreResult<i64>> {
         self.with(|state| {
             state.tool_calls.push(record.clone());
-            Ok(())
+            Ok(state.tool_calls.len() as i64)
         })
     }
 
-    fn count_tool_calls<'a>(
+    fn tool_call_stamps<'a>(
         &'a self,
         user_id: Option<&'a str>,
         conversation: Option<&'a str>,
         since: Millis,
-    ) -> BoxFuture<'a, StoreResult<u64>> {
+        up_to: u32,
+    ) -> BoxFuture<'a, StoreResult<Vec<Stamp>>> {
         self.with(|state| {
-            let counted = state.tool_calls.iter().filter(|c| {
-                c.at >= since
-                    && ran(&c.outcome)
-                    && user_id.is_none_or(|u| c.user_id == u)
-                    && conversation.is_none_or(|v| c.conversation == v)
-            });
-            Ok(counted.count() as u64)
+            // A call's id is its place in the log, counted from 1.
+            let mut stamps: Vec<Stamp> = (1i64..)
+                .zip(&state.tool_calls)
+                .filter(|(_, c)| {
+                    c.at >= since
+                        && ran(&c.outcome)
+                        && user_id.is_none_or(|u| c.user_id == u)
+                        && conversation.is_none_or(|v| c.conversation == v)
+                })
+                .map(|(id, c)| Stamp { at: c.at, id })
+                .collect();
+            stamps.sort_unstable_by(|a, b| b.cmp(a));
+            stamps.truncate(up_to as usize);
+            Ok(stamps)
         })
     }
 

@@ -13,18 +13,20 @@ mod usage;
 mod vectors;
 
 use std::collections::HashSet;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use clara_core::llm::{BoxFuture, Role};
 use clara_core::store::{
     ChannelModeSetting, ChannelModes, Job, JobQueue, Memories, Memory, MemoryChange, MemoryQuery,
-    Millis, NewMemory, ScoredMemory, Session, SessionQuery, Sessions, StoreError, StoreResult,
-    StoredMessage, TaskLeases, TaskRun, ToolCallRecord, ToolLog, UsageBy, UsageFilter, UsageLog,
-    UsageRecord, UsageTotal,
+    Millis, NewMemory, ScoredMemory, Session, SessionQuery, Sessions, Stamp, StoreError,
+    StoreResult, StoredMessage, TaskLeases, TaskRun, ToolCallRecord, ToolLog, UsageBy, UsageFilter,
+    UsageLog, UsageRecord, UsageTotal,
 };
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use std::str::FromStr;
+
+use super::usage_buffer::UsageBuffer;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
@@ -42,6 +44,7 @@ pub struct PostgresStore {
     ef_search: u32,
     /// Dimensions whose HNSW index is known to exist (so it is created once per process).
     indexed_dims: Mutex<HashSet<i32>>,
+    usage: Arc<UsageBuffer>,
 }
 
 impl PostgresStore {
@@ -66,6 +69,7 @@ impl PostgresStore {
             pool,
             ef_search: ef_search.clamp(EF_SEARCH_RANGE.0, EF_SEARCH_RANGE.1),
             indexed_dims: Mutex::new(HashSet::new()),
+            usage: Arc::default(),
         })
     }
 
@@ -95,6 +99,7 @@ impl PostgresStore {
             pool,
             ef_search: ef_search.clamp(EF_SEARCH_RANGE.0, EF_SEARCH_RANGE.1),
             indexed_dims: Mutex::new(HashSet::new()),
+            usage: Arc::default(),
         })
     }
 
@@ -170,14 +175,14 @@ impl Sessions for PostgresStore {
         Box::pin(sessions::session(&self.pool, session))
     }
 
-    fn count_user_messages<'a>(
+    fn user_message_stamps<'a>(
         &'a self,
         user: Option<&'a str>,
         conversation: Option<&'a str>,
         since: Millis,
-        up_to: u64,
-    ) -> BoxFuture<'a, StoreResult<u64>> {
-        Box::pin(sessions::count_user_messages(
+        up_to: u32,
+    ) -> BoxFuture<'a, StoreResult<Vec<Stamp>>> {
+        Box::pin(sessions::user_message_stamps(
             &self.pool,
             user,
             conversation,
@@ -418,17 +423,24 @@ impl ToolLog for PostgresStore {
     fn record_tool_call<'a>(
         &'a self,
         record: &'a ToolCallRecord,
-    ) -> BoxFuture<'a, StoreResult<()>> {
+    ) -> BoxFuture<'a, StoreResult<i64>> {
         Box::pin(tool_calls::record(&self.pool, record))
     }
 
-    fn count_tool_calls<'a>(
+    fn tool_call_stamps<'a>(
         &'a self,
         user_id: Option<&'a str>,
         conversation: Option<&'a str>,
         since: Millis,
-    ) -> BoxFuture<'a, StoreResult<u64>> {
-        Box::pin(tool_calls::count(&self.pool, user_id, conversation, since))
+        up_to: u32,
+    ) -> BoxFuture<'a, StoreResult<Vec<Stamp>>> {
+        Box::pin(tool_calls::stamps(
+            &self.pool,
+            user_id,
+            conversation,
+            since,
+            up_to,
+        ))
     }
 
     fn tool_approved<'a>(
@@ -447,7 +459,12 @@ impl ToolLog for PostgresStore {
 
 impl UsageLog for PostgresStore {
     fn record_usage<'a>(&'a self, record: &'a UsageRecord) -> BoxFuture<'a, StoreResult<()>> {
-        Box::pin(usage::record(&self.pool, record))
+        self.usage.hold(&self.pool, record.clone());
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn flush_usage(&self) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.usage.write(&self.pool))
     }
 
     fn usage_totals(
@@ -456,7 +473,10 @@ impl UsageLog for PostgresStore {
         since: Millis,
         until: Option<Millis>,
     ) -> BoxFuture<'_, StoreResult<Vec<UsageTotal>>> {
-        Box::pin(usage::totals(&self.pool, by, since, until))
+        Box::pin(async move {
+            self.usage.write(&self.pool).await?;
+            usage::totals(&self.pool, by, since, until).await
+        })
     }
 
     fn usage_spent<'a>(
@@ -464,6 +484,9 @@ impl UsageLog for PostgresStore {
         filter: &'a UsageFilter,
         since: Millis,
     ) -> BoxFuture<'a, StoreResult<UsageTotal>> {
-        Box::pin(usage::spent(&self.pool, filter, since))
+        Box::pin(async move {
+            self.usage.write(&self.pool).await?;
+            usage::spent(&self.pool, filter, since).await
+        })
     }
 }

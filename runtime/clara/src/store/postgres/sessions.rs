@@ -1,7 +1,9 @@
 //! Sessions and their messages.
 
 use clara_core::llm::Role;
-use clara_core::store::{Millis, Session, SessionQuery, StoreError, StoreResult, StoredMessage};
+use clara_core::store::{
+    Millis, Session, SessionQuery, Stamp, StoreError, StoreResult, StoredMessage,
+};
 use sqlx::PgPool;
 
 use crate::store::rows::{
@@ -143,41 +145,41 @@ pub(super) async fn find_sessions(
 
 /// User messages since `since` by `user`, in `conversation`, or both. Only sessions active
 /// since then can hold one, which the activity indexes find without reading the rest.
-pub(super) async fn count_user_messages(
+pub(super) async fn user_message_stamps(
     pool: &PgPool,
     user: Option<&str>,
     conversation: Option<&str>,
     since: Millis,
-    up_to: u64,
-) -> StoreResult<u64> {
+    up_to: u32,
+) -> StoreResult<Vec<Stamp>> {
     // One statement per scope, so each reads the scope's sessions by index and then only the
-    // window's messages (`messages_user_time`), at most `up_to` of them.
-    macro_rules! counted {
+    // window's messages (`messages_user_time`).
+    macro_rules! stamps {
         ($scope:literal) => {
             concat!(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM sessions s JOIN messages m \
+                "SELECT m.created_at, m.id FROM sessions s JOIN messages m \
                  ON m.session_id = s.id WHERE ",
                 $scope,
                 " AND s.last_activity_at >= $3 AND m.role = 'user' AND m.created_at >= $3 \
-                 LIMIT $4) AS counted"
+                 ORDER BY m.created_at DESC, m.id DESC LIMIT $4"
             )
         };
     }
     let sql = match (user, conversation) {
-        (Some(_), Some(_)) => counted!("s.user_id = $1 AND s.conversation = $2"),
-        (Some(_), None) => counted!("s.user_id = $1 AND $2::TEXT IS NULL"),
-        (None, Some(_)) => counted!("s.conversation = $2 AND $1::TEXT IS NULL"),
-        (None, None) => counted!("$1::TEXT IS NULL AND $2::TEXT IS NULL"),
+        (Some(_), Some(_)) => stamps!("s.user_id = $1 AND s.conversation = $2"),
+        (Some(_), None) => stamps!("s.user_id = $1 AND $2::TEXT IS NULL"),
+        (None, Some(_)) => stamps!("s.conversation = $2 AND $1::TEXT IS NULL"),
+        (None, None) => stamps!("$1::TEXT IS NULL AND $2::TEXT IS NULL"),
     };
-    let count: i64 = sqlx::query_scalar(sql)
+    let rows: Vec<(Millis, i64)> = sqlx::query_as(sql)
         .bind(user)
         .bind(conversation)
         .bind(since)
-        .bind(i64::try_from(up_to).unwrap_or(i64::MAX))
-        .fetch_one(pool)
+        .bind(i64::from(up_to))
+        .fetch_all(pool)
         .await
         .map_err(db)?;
-    Ok(u64::try_from(count).unwrap_or_default())
+    Ok(rows.into_iter().map(|(at, id)| Stamp { at, id }).collect())
 }
 
 /// A session by id.

@@ -1,16 +1,17 @@
-//! The tool log: one insert per tool call, counts for rate limits, and the approvals given.
+//! The tool log: one insert per tool call, the calls rate limits count, and the approvals
+//! given.
 
-use clara_core::store::{Millis, StoreResult, ToolCallRecord};
+use clara_core::store::{Millis, Stamp, StoreResult, ToolCallRecord};
 use sqlx::PgPool;
 
 use crate::store::db;
 
-/// Records one call.
-pub(super) async fn record(pool: &PgPool, r: &ToolCallRecord) -> StoreResult<()> {
-    sqlx::query(
+/// Records one call; its id.
+pub(super) async fn record(pool: &PgPool, r: &ToolCallRecord) -> StoreResult<i64> {
+    sqlx::query_scalar(
         "INSERT INTO tool_calls (at, request_id, user_id, conversation, pipeline, tool, outcome, \
          approval, decision, decided_by, approvers) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
     )
     .bind(r.at)
     .bind(&r.request_id)
@@ -23,44 +24,47 @@ pub(super) async fn record(pool: &PgPool, r: &ToolCallRecord) -> StoreResult<()>
     .bind(r.decision.as_deref())
     .bind(r.decided_by.as_deref())
     .bind(r.approvers.as_deref())
-    .execute(pool)
+    .fetch_one(pool)
     .await
-    .map_err(db)?;
-    Ok(())
+    .map_err(db)
 }
 
-/// Calls that ran since `since`, of a user's and/or in a conversation.
-pub(super) async fn count(
+/// The newest calls that ran since `since`, of a user's and/or in a conversation, newest
+/// first.
+pub(super) async fn stamps(
     pool: &PgPool,
     user_id: Option<&str>,
     conversation: Option<&str>,
     since: Millis,
-) -> StoreResult<u64> {
+    up_to: u32,
+) -> StoreResult<Vec<Stamp>> {
     // One statement per scope, so each reads its index (`tool_calls_user_at`,
     // `tool_calls_conversation_at`) from `since` on.
-    macro_rules! counted {
+    macro_rules! stamps {
         ($scope:literal) => {
             concat!(
-                "SELECT COUNT(*) FROM tool_calls WHERE ",
+                "SELECT at, id FROM tool_calls WHERE ",
                 $scope,
-                " AND at >= $1 AND outcome IN ('ok', 'error')"
+                " AND at >= $1 AND outcome IN ('ok', 'error') \
+                 ORDER BY at DESC, id DESC LIMIT $4"
             )
         };
     }
     let sql = match (user_id, conversation) {
-        (Some(_), Some(_)) => counted!("user_id = $2 AND conversation = $3"),
-        (Some(_), None) => counted!("user_id = $2 AND $3::TEXT IS NULL"),
-        (None, Some(_)) => counted!("conversation = $3 AND $2::TEXT IS NULL"),
-        (None, None) => counted!("$2::TEXT IS NULL AND $3::TEXT IS NULL"),
+        (Some(_), Some(_)) => stamps!("user_id = $2 AND conversation = $3"),
+        (Some(_), None) => stamps!("user_id = $2 AND $3::TEXT IS NULL"),
+        (None, Some(_)) => stamps!("conversation = $3 AND $2::TEXT IS NULL"),
+        (None, None) => stamps!("$2::TEXT IS NULL AND $3::TEXT IS NULL"),
     };
-    let n: i64 = sqlx::query_scalar(sql)
+    let rows: Vec<(Millis, i64)> = sqlx::query_as(sql)
         .bind(since)
         .bind(user_id)
         .bind(conversation)
-        .fetch_one(pool)
+        .bind(i64::from(up_to))
+        .fetch_all(pool)
         .await
         .map_err(db)?;
-    Ok(u64::try_from(n).unwrap_or_default())
+    Ok(rows.into_iter().map(|(at, id)| Stamp { at, id }).collect())
 }
 
 /// Whether a call of `tool` for `user_id` was ever approved under `approvers`.

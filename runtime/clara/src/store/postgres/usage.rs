@@ -1,33 +1,43 @@
-//! The usage log: one insert per model call, and sums by a grouping over a time range.
+//! The usage log: model calls inserted in batches, and sums by a grouping over a time range.
 
+use clara_core::llm::BoxFuture;
 use clara_core::store::{Millis, StoreResult, UsageBy, UsageFilter, UsageRecord, UsageTotal, rank};
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use crate::store::db;
+use crate::store::usage_buffer::UsageSink;
 
-/// Records one call.
-pub(super) async fn record(pool: &PgPool, r: &UsageRecord) -> StoreResult<()> {
-    sqlx::query(
+impl UsageSink for PgPool {
+    fn insert<'a>(&'a self, records: &'a [UsageRecord]) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(insert(self, records))
+    }
+}
+
+/// Records calls, in one statement.
+pub(super) async fn insert(pool: &PgPool, records: &[UsageRecord]) -> StoreResult<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let mut insert = QueryBuilder::<Postgres>::new(
         "INSERT INTO model_usage (at, user_id, conversation, pipeline, purpose, provider, model, \
-         tier, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_micros) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-    )
-    .bind(r.at)
-    .bind(r.user_id.as_deref())
-    .bind(r.conversation.as_deref())
-    .bind(r.pipeline.as_deref())
-    .bind(&r.purpose)
-    .bind(&r.provider)
-    .bind(&r.model)
-    .bind(r.tier.as_deref())
-    .bind(i64::from(r.input_tokens))
-    .bind(i64::from(r.output_tokens))
-    .bind(i64::from(r.cache_read_tokens))
-    .bind(i64::from(r.cache_write_tokens))
-    .bind(r.cost_micros)
-    .execute(pool)
-    .await
-    .map_err(db)?;
+         tier, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_micros) ",
+    );
+    insert.push_values(records, |mut row, r| {
+        row.push_bind(r.at)
+            .push_bind(r.user_id.as_deref())
+            .push_bind(r.conversation.as_deref())
+            .push_bind(r.pipeline.as_deref())
+            .push_bind(&r.purpose)
+            .push_bind(&r.provider)
+            .push_bind(&r.model)
+            .push_bind(r.tier.as_deref())
+            .push_bind(i64::from(r.input_tokens))
+            .push_bind(i64::from(r.output_tokens))
+            .push_bind(i64::from(r.cache_read_tokens))
+            .push_bind(i64::from(r.cache_write_tokens))
+            .push_bind(r.cost_micros);
+    });
+    insert.build().execute(pool).await.map_err(db)?;
     Ok(())
 }
 

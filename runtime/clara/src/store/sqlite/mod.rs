@@ -29,15 +29,17 @@ use std::time::Duration;
 use clara_core::llm::{BoxFuture, Role};
 use clara_core::store::{
     ChannelModeSetting, ChannelModes, Job, JobQueue, Memories, Memory, MemoryChange, MemoryQuery,
-    Millis, NewMemory, ScoredMemory, Session, SessionQuery, Sessions, StoreError, StoreResult,
-    StoredMessage, TaskLeases, TaskRun, ToolCallRecord, ToolLog, UsageBy, UsageFilter, UsageLog,
-    UsageRecord, UsageTotal,
+    Millis, NewMemory, ScoredMemory, Session, SessionQuery, Sessions, Stamp, StoreError,
+    StoreResult, StoredMessage, TaskLeases, TaskRun, ToolCallRecord, ToolLog, UsageBy, UsageFilter,
+    UsageLog, UsageRecord, UsageTotal,
 };
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, SqliteConnection, SqlitePool};
 use tokio::sync::{Mutex, MutexGuard};
 use vector_index::VectorIndex;
+
+use super::usage_buffer::{UsageBuffer, UsageSink};
 
 /// The schema, embedded at compile time.
 static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -89,6 +91,7 @@ pub struct SqliteStore {
     writer: Arc<Mutex<SqliteConnection>>,
     file: Arc<DatabaseFile>,
     vectors: Arc<VectorIndex>,
+    usage: Arc<UsageBuffer>,
 }
 
 /// Which file the store opened, so a write notices when the path no longer names it: SQLite
@@ -168,6 +171,7 @@ impl SqliteStore {
             writer: Arc::new(Mutex::new(writer)),
             file: Arc::new(file),
             vectors: Arc::default(),
+            usage: Arc::default(),
         })
     }
 
@@ -198,6 +202,7 @@ impl SqliteStore {
             writer: Arc::new(Mutex::new(writer)),
             file: Arc::new(DatabaseFile::of(path)?),
             vectors: Arc::default(),
+            usage: Arc::default(),
         })
     }
 
@@ -294,14 +299,14 @@ impl Sessions for SqliteStore {
         Box::pin(sessions::session(&self.pool, session))
     }
 
-    fn count_user_messages<'a>(
+    fn user_message_stamps<'a>(
         &'a self,
         user: Option<&'a str>,
         conversation: Option<&'a str>,
         since: Millis,
-        up_to: u64,
-    ) -> BoxFuture<'a, StoreResult<u64>> {
-        Box::pin(sessions::count_user_messages(
+        up_to: u32,
+    ) -> BoxFuture<'a, StoreResult<Vec<Stamp>>> {
+        Box::pin(sessions::user_message_stamps(
             &self.pool,
             user,
             conversation,
@@ -584,17 +589,24 @@ impl ToolLog for SqliteStore {
     fn record_tool_call<'a>(
         &'a self,
         record: &'a ToolCallRecord,
-    ) -> BoxFuture<'a, StoreResult<()>> {
+    ) -> BoxFuture<'a, StoreResult<i64>> {
         Box::pin(async move { tool_calls::record(&mut *self.writer().await?, record).await })
     }
 
-    fn count_tool_calls<'a>(
+    fn tool_call_stamps<'a>(
         &'a self,
         user_id: Option<&'a str>,
         conversation: Option<&'a str>,
         since: Millis,
-    ) -> BoxFuture<'a, StoreResult<u64>> {
-        Box::pin(tool_calls::count(&self.pool, user_id, conversation, since))
+        up_to: u32,
+    ) -> BoxFuture<'a, StoreResult<Vec<Stamp>>> {
+        Box::pin(tool_calls::stamps(
+            &self.pool,
+            user_id,
+            conversation,
+            since,
+            up_to,
+        ))
     }
 
     fn tool_approved<'a>(
@@ -613,7 +625,12 @@ impl ToolLog for SqliteStore {
 
 impl UsageLog for SqliteStore {
     fn record_usage<'a>(&'a self, record: &'a UsageRecord) -> BoxFuture<'a, StoreResult<()>> {
-        Box::pin(async move { usage::record(&mut *self.writer().await?, record).await })
+        self.usage.hold(self, record.clone());
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn flush_usage(&self) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.usage.write(self))
     }
 
     fn usage_totals(
@@ -622,7 +639,10 @@ impl UsageLog for SqliteStore {
         since: Millis,
         until: Option<Millis>,
     ) -> BoxFuture<'_, StoreResult<Vec<UsageTotal>>> {
-        Box::pin(usage::totals(&self.pool, by, since, until))
+        Box::pin(async move {
+            self.usage.write(self).await?;
+            usage::totals(&self.pool, by, since, until).await
+        })
     }
 
     fn usage_spent<'a>(
@@ -630,6 +650,15 @@ impl UsageLog for SqliteStore {
         filter: &'a UsageFilter,
         since: Millis,
     ) -> BoxFuture<'a, StoreResult<UsageTotal>> {
-        Box::pin(usage::spent(&self.pool, filter, since))
+        Box::pin(async move {
+            self.usage.write(self).await?;
+            usage::spent(&self.pool, filter, since).await
+        })
+    }
+}
+
+impl UsageSink for SqliteStore {
+    fn insert<'a>(&'a self, records: &'a [UsageRecord]) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(async move { usage::insert(&mut *self.writer().await?, records).await })
     }
 }

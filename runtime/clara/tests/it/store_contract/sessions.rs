@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use clara_core::llm::Role;
-use clara_core::store::{SessionQuery, Store, StoreError};
+use clara_core::store::{SessionQuery, Stamp, Store, StoreError};
 
 contract!(
     sessions_open_start_end_and_link,
@@ -382,6 +382,7 @@ async fn user_messages_are_counted_by_user_conversation_and_time(store: Arc<dyn 
         .start_session("bob", "channel-x", None, 0)
         .await
         .unwrap();
+    let mut ids = Vec::new();
     for (session, role, at) in [
         (&ann_dm, Role::User, 1_000),
         (&ann_dm, Role::Assistant, 1_001),
@@ -390,18 +391,20 @@ async fn user_messages_are_counted_by_user_conversation_and_time(store: Arc<dyn 
         (&bob_here, Role::User, 7_000),
         (&bob_here, Role::User, 8_000),
     ] {
-        store
+        let id = store
             .add_message(&session.id, role, None, "hi", at)
             .await
             .unwrap();
+        ids.push(Stamp { at, id });
     }
     let count = |user: Option<&'static str>, conversation: Option<&'static str>, since| {
         let store = store.clone();
         async move {
             store
-                .count_user_messages(user, conversation, since, 100)
+                .user_message_stamps(user, conversation, since, 100)
                 .await
                 .unwrap()
+                .len()
         }
     };
     assert_eq!(
@@ -423,6 +426,10 @@ async fn user_messages_are_counted_by_user_conversation_and_time(store: Arc<dyn 
     assert_eq!(count(Some("bob"), Some("channel-x"), 0).await, 2);
     assert_eq!(count(Some("carol"), None, 0).await, 0);
     assert_eq!(count(Some("ann"), None, 9_000).await, 0);
-    let capped = store.count_user_messages(Some("ann"), None, 0, 2).await;
-    assert_eq!(capped.unwrap(), 2, "counted no further than asked");
+    let capped = store.user_message_stamps(Some("ann"), None, 0, 2).await;
+    assert_eq!(
+        capped.unwrap(),
+        [ids[3], ids[2]],
+        "the newest first, no more than asked"
+    );
 }

@@ -1,12 +1,14 @@
 //! Checks of the SQLite store that are about its file: data outlives the process, and two
-//! stores on one file (two processes) see each other's writes and claims.
+//! stores on one file (two processes) see each other's writes and claims, model usage included.
 
 use std::sync::Arc;
 
 use clara::store::SqliteStore;
 use clara_config::model::store::DEFAULT_SQLITE_CACHE_MIB;
 use clara_core::llm::Role;
-use clara_core::store::{JobQueue, Memories, MemoryQuery, Sessions, Store, TaskLeases};
+use clara_core::store::{
+    JobQueue, Memories, MemoryQuery, Sessions, Store, TaskLeases, UsageBy, UsageLog, UsageRecord,
+};
 use serde_json::json;
 
 use super::search::nearest;
@@ -211,4 +213,38 @@ async fn a_read_only_store_reads_beside_a_writer_and_never_writes() {
         old.to_string().contains("run `clara migrate` first"),
         "{old}"
     );
+}
+
+#[tokio::test]
+async fn model_usage_reaches_the_file_in_moments_and_at_once_when_flushed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("clara.db");
+    let writer = open(&path).await;
+    let reader = open(&path).await;
+    let call = |at| UsageRecord {
+        at,
+        purpose: "turn".to_owned(),
+        provider: "openrouter".to_owned(),
+        model: "m".to_owned(),
+        input_tokens: 10,
+        ..UsageRecord::default()
+    };
+    let calls_seen = || async {
+        let totals = reader.usage_totals(UsageBy::Model, 0, None).await.unwrap();
+        totals.first().map_or(0, |t| t.calls)
+    };
+    // Held by the writer, written by itself soon after, with no read or flush on its side.
+    writer.record_usage(&call(1)).await.unwrap();
+    let waited = std::time::Instant::now();
+    while calls_seen().await < 1 {
+        assert!(
+            waited.elapsed() < std::time::Duration::from_secs(10),
+            "the held record was never written"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Flushed, it is there at once (what shutdown does).
+    writer.record_usage(&call(2)).await.unwrap();
+    writer.flush_usage().await.unwrap();
+    assert_eq!(calls_seen().await, 2);
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use clara_core::store::{Store, ToolCallRecord};
+use clara_core::store::{Stamp, Store, ToolCallRecord};
 
 contract!(tool_calls_are_counted_and_approvals_remembered);
 
@@ -35,6 +35,7 @@ async fn tool_calls_are_counted_and_approvals_remembered(store: Arc<dyn Store>) 
         approvers: Some("admins".to_owned()),
         ..call(50, "bob", "run_python", "denied")
     };
+    let mut ids = Vec::new();
     for record in [
         call(10, "ann", "memory_search", "ok"),
         call(20, "ann", "web_fetch", "error"),
@@ -42,15 +43,19 @@ async fn tool_calls_are_counted_and_approvals_remembered(store: Arc<dyn Store>) 
         approved.clone(),
         denied.clone(),
     ] {
-        store.record_tool_call(&record).await.unwrap();
+        ids.push(store.record_tool_call(&record).await.unwrap());
     }
+    let mut distinct = ids.clone();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 5, "each call has its own id: {ids:?}");
     let count = |user: Option<&'static str>, conversation: Option<&'static str>, since: i64| {
         let store = store.clone();
         async move {
             store
-                .count_tool_calls(user, conversation, since)
+                .tool_call_stamps(user, conversation, since, 100)
                 .await
                 .unwrap()
+                .len()
         }
     };
     assert_eq!(
@@ -65,6 +70,15 @@ async fn tool_calls_are_counted_and_approvals_remembered(store: Arc<dyn Store>) 
         "a denied call did not run"
     );
     assert_eq!(count(None, None, 0).await, 3);
+    let newest = store
+        .tool_call_stamps(Some("ann"), None, 0, 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        newest,
+        [Stamp { at: 40, id: ids[3] }, Stamp { at: 20, id: ids[1] }],
+        "the newest that ran first, no more than asked"
+    );
     let was_approved = |user: &'static str, tool: &'static str, approvers: &'static str| {
         let store = store.clone();
         async move { store.tool_approved(user, tool, approvers).await.unwrap() }
