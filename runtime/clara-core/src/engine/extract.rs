@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::EngineError;
 use super::job::ExtractMemories;
 use super::memory::{embed_one, search_embedded};
+use super::metered_embedder::MeteredEmbedder;
 use super::services::{Meter, Services};
 use super::steps::WriteMemory;
 use super::tools::ToolContext;
@@ -68,7 +69,8 @@ pub(crate) async fn run(
         return Ok(());
     }
 
-    let context = services.tool_context(user_id);
+    let embedder = MeteredEmbedder::new(services, meter);
+    let context = services.tool_context(user_id, embedder.as_ref().map(MeteredEmbedder::as_dyn));
     // Each fact is embedded once: for the search here, and again when it is stored as is.
     let mut embedded = Embedded::default();
     let mut existing: Vec<Memory> = Vec::new();

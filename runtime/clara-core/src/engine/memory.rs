@@ -9,8 +9,8 @@ use crate::store::{MemoryQuery, ScoredMemory, StoreResult};
 pub async fn embed_one(embedder: Option<&dyn Embedder>, text: &str) -> Option<(String, Vec<f32>)> {
     let embedder = embedder?;
     match embedder.embed(&[text.to_owned()]).await {
-        Ok(mut vectors) if !vectors.is_empty() => {
-            Some((embedder.model().to_owned(), vectors.swap_remove(0)))
+        Ok(mut embedded) if !embedded.vectors.is_empty() => {
+            Some((embedder.model().to_owned(), embedded.vectors.swap_remove(0)))
         }
         Ok(_) => None,
         Err(error) => {

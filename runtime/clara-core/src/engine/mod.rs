@@ -18,6 +18,7 @@ mod job;
 mod memory;
 mod memory_tools;
 mod meter;
+mod metered_embedder;
 mod outcome;
 mod persona;
 mod pipeline;

@@ -5,12 +5,13 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use clara_config::ConfigSet;
+use clara_config::model::common::Tier;
 use clara_config::model::common::{glob_match, is_glob};
 use clara_config::model::pricing::Tokens;
 
 use super::EngineError;
 use super::approval::Approvers;
-use super::budget::Budgets;
+use super::budget::{Admission, Budgets};
 use super::clock::Clock;
 use super::event_data::{EventData, LlmUsage};
 use super::events::{Event, EventSink};
@@ -66,10 +67,8 @@ impl Services {
             .ok_or_else(|| EngineError::Config(format!("unknown provider `{chosen}`")))
     }
 
-    /// Calls the provider `name` (or the default one) and records the call's usage for
-    /// `meter`. The record is kept before the answer goes on, so what a turn spent is counted
-    /// even when the turn then fails; a store that cannot keep it is a warning, not a failed
-    /// call.
+    /// Calls the provider `name` (or the default one) within the budgets `meter` falls under,
+    /// and records the call's usage for it.
     pub(crate) async fn chat(
         &self,
         name: Option<&str>,
@@ -78,24 +77,9 @@ impl Services {
         meter: Meter<'_>,
     ) -> Result<ChatResponse, EngineError> {
         let provider = self.provider(name)?;
-        // Budgets are checked (and the call's estimate reserved) only when one could apply.
-        let admission = if self.budgets.any(&meter) {
-            let estimate = self.estimate(provider.name(), request);
-            let now = self.clock.now();
-            let admission = self
-                .budgets
-                .admit(
-                    &meter,
-                    estimate,
-                    now,
-                    self.store.as_ref(),
-                    self.events.as_ref(),
-                )
-                .await?;
-            Some(admission)
-        } else {
-            None
-        };
+        let admission = self
+            .admit(&meter, || self.estimate(provider.name(), request))
+            .await?;
         // A downgraded call drops a model named for the original provider or tier: the tier
         // (or the other provider's own model) chooses.
         let downgrade = admission.as_ref().and_then(|a| a.downgrade);
@@ -117,19 +101,60 @@ impl Services {
             cache_read: usage.cache_read_tokens,
             cache_write: usage.cache_write_tokens,
         };
-        let price = self
-            .config
-            .clara
-            .value
-            .price(&response.provider, &response.model);
+        let tier = request.tier.map(Tier::as_str);
+        let spent = self
+            .record(&meter, &response.provider, &response.model, tier, tokens)
+            .await;
+        if let Some(admission) = admission {
+            admission.settle(spent, &meter, self.events.as_ref());
+        }
+        Ok(response)
+    }
+
+    /// Lets a call for `meter` through the budgets it falls under, reserving what `estimate`
+    /// says it may spend. Budgets are checked (and the call estimated) only when one could
+    /// apply: `None` then.
+    pub(crate) async fn admit<'a>(
+        &'a self,
+        meter: &Meter<'a>,
+        estimate: impl FnOnce() -> Spend,
+    ) -> Result<Option<Admission<'a>>, EngineError> {
+        if !self.budgets.any(meter) {
+            return Ok(None);
+        }
+        let admission = self
+            .budgets
+            .admit(
+                meter,
+                estimate(),
+                self.clock.now(),
+                self.store.as_ref(),
+                self.events.as_ref(),
+            )
+            .await?;
+        Ok(Some(admission))
+    }
+
+    /// Records a call's usage for `meter` (priced from the table, added to the turn's
+    /// spending, sent as an `llm:usage` event) and says what it spent. The record is kept
+    /// before the answer goes on, so what a turn spent is counted even when the turn then
+    /// fails; a store that cannot keep it is a warning, not a failed call.
+    pub(crate) async fn record(
+        &self,
+        meter: &Meter<'_>,
+        provider: &str,
+        model: &str,
+        tier: Option<&str>,
+        tokens: Tokens,
+    ) -> Spend {
+        let price = self.config.clara.value.price(provider, model);
         if price.is_none() {
             let mut unpriced = self.unpriced.lock().unwrap_or_else(PoisonError::into_inner);
-            if unpriced.insert(response.model.clone()) {
+            if unpriced.insert(model.to_owned()) {
                 tracing::warn!(
-                    provider = %response.provider,
-                    model = %response.model,
-                    "no price for this model: its calls count as free; add `[pricing.\"{}\"]` to clara.toml",
-                    response.model
+                    %provider,
+                    %model,
+                    "no price for this model: its calls count as free; add `[pricing.\"{model}\"]` to clara.toml"
                 );
             }
         }
@@ -139,9 +164,9 @@ impl Services {
             conversation: meter.conversation.map(str::to_owned),
             pipeline: meter.pipeline.map(str::to_owned),
             purpose: meter.purpose.to_owned(),
-            provider: response.provider.clone(),
-            model: response.model.clone(),
-            tier: request.tier.map(|t| t.as_str().to_owned()),
+            provider: provider.to_owned(),
+            model: model.to_owned(),
+            tier: tier.map(str::to_owned),
             input_tokens: tokens.input,
             output_tokens: tokens.output,
             cache_read_tokens: tokens.cache_read,
@@ -157,9 +182,6 @@ impl Services {
         };
         if let Some(turn) = meter.spent {
             turn.add(spent);
-        }
-        if let Some(admission) = admission {
-            admission.settle(spent, &meter, self.events.as_ref());
         }
         self.events.emit(Event {
             platform: meter.turn.map(|(platform, _)| platform.to_owned()),
@@ -178,7 +200,7 @@ impl Services {
                 cost_micros: record.cost_micros,
             }),
         });
-        Ok(response)
+        spent
     }
 
     /// What a call may spend at most, reserved against its budgets while it runs: its prompt
@@ -207,12 +229,17 @@ impl Services {
         }
     }
 
-    /// What tool calls (and memory work) for `user_id` may use.
-    pub fn tool_context<'a>(&'a self, user_id: &'a str) -> ToolContext<'a> {
+    /// What tool calls (and memory work) for `user_id` may use, embedding with `embedder`
+    /// (the generation's, counted for whoever the work is for: a `MeteredEmbedder`).
+    pub(crate) fn tool_context<'a>(
+        &'a self,
+        user_id: &'a str,
+        embedder: Option<&'a dyn Embedder>,
+    ) -> ToolContext<'a> {
         ToolContext {
             user_id,
             store: self.store.as_ref(),
-            embedder: self.embedder.as_deref(),
+            embedder,
             clock: self.clock.as_ref(),
             search: self.search,
         }

@@ -6,9 +6,11 @@ use super::EngineError;
 use super::extract;
 use super::generation::Generation;
 use super::job::{ExtractMemories, Job, SummarizeSession};
+use super::meter::Meter;
+use super::metered_embedder::MeteredEmbedder;
 use super::session;
 use super::turn::{Conversation, Incoming, Turn};
-use crate::llm::ProviderErrorKind;
+use crate::llm::{Embedder, ProviderErrorKind};
 
 /// How long a claimed job is reserved for its worker.
 const LEASE_MS: i64 = 5 * 60_000;
@@ -108,7 +110,18 @@ impl Generation {
     /// most `max_batches` batches. Vectors of different models are never mixed: until a memory
     /// is re-embedded, only its text is searched.
     pub async fn reembed(&self, max_batches: u32) -> Result<u32, EngineError> {
-        let Some(embedder) = &self.services.embedder else {
+        // Re-embedding is memory work for no one user.
+        let meter = Meter {
+            user_id: None,
+            conversation: None,
+            pipeline: None,
+            purpose: "memory",
+            turn: None,
+            automated: true,
+            budgets: &[],
+            spent: None,
+        };
+        let Some(embedder) = MeteredEmbedder::new(&self.services, meter) else {
             return Ok(0);
         };
         let batch = self
@@ -129,8 +142,8 @@ impl Generation {
                 break;
             }
             let texts: Vec<String> = memories.iter().map(|m| m.text.clone()).collect();
-            let vectors = embedder.embed(&texts).await?;
-            for (memory, vector) in memories.iter().zip(&vectors) {
+            let embedded = embedder.embed_counted(&texts).await?;
+            for (memory, vector) in memories.iter().zip(&embedded.vectors) {
                 self.services
                     .store
                     .set_embedding(&memory.id, embedder.model(), vector)

@@ -10,7 +10,7 @@ pub mod xml_tools;
 
 pub use error::{ProviderError, ProviderErrorKind};
 pub use fallback::Fallback;
-pub use provider::{BoxFuture, DeltaSink, Embedder, Provider};
+pub use provider::{BoxFuture, DeltaSink, Embedded, Embedder, Provider};
 pub use scripted::ScriptedProvider;
 pub use types::{
     ChatRequest, ChatResponse, Message, Part, Role, StopReason, ToolCall, ToolSpec, Usage,

@@ -30,15 +30,24 @@ pub trait Provider: Send + Sync {
 
 /// An embeddings endpoint.
 pub trait Embedder: Send + Sync {
+    /// The provider's name in `clara.toml`, for the usage log and its prices.
+    fn provider(&self) -> &str;
+
     /// The embedding model; vectors from different models are never mixed.
     fn model(&self) -> &str;
 
     /// The length of every vector.
     fn dimensions(&self) -> usize;
 
+    /// One vector per text, in order, and the tokens the API counted.
+    fn embed<'a>(&'a self, texts: &'a [String]) -> BoxFuture<'a, Result<Embedded, ProviderError>>;
+}
+
+/// What an embeddings call made.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Embedded {
     /// One vector per text, in order.
-    fn embed<'a>(
-        &'a self,
-        texts: &'a [String],
-    ) -> BoxFuture<'a, Result<Vec<Vec<f32>>, ProviderError>>;
+    pub vectors: Vec<Vec<f32>>,
+    /// The prompt tokens the API reported (0 when it reports none).
+    pub tokens: u32,
 }

@@ -2,7 +2,7 @@
 
 use clara_config::Env;
 use clara_config::model::provider::{EmbeddingsConfig, ProviderConfig};
-use clara_core::llm::{BoxFuture, Embedder, ProviderError, ProviderErrorKind};
+use clara_core::llm::{BoxFuture, Embedded, Embedder, ProviderError, ProviderErrorKind};
 use serde_json::json;
 
 use super::endpoint::Endpoint;
@@ -30,7 +30,7 @@ impl HttpEmbedder {
         })
     }
 
-    async fn batch(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, AttemptError> {
+    async fn batch(&self, texts: &[String]) -> Result<Embedded, AttemptError> {
         let endpoint = &self.endpoint;
         let model = &self.settings.model;
         // Newlines hurt some embedding models and carry no meaning for search.
@@ -53,21 +53,25 @@ impl HttpEmbedder {
             .text()
             .await
             .map_err(|e| error(transport_error(&e)))?;
-        let vectors = openai::parse_embeddings(&text, texts.len())
+        let embedded = openai::parse_embeddings(&text, texts.len())
             .map_err(|m| error(ProviderErrorKind::Decode(m)))?;
         let expected = self.settings.dimensions as usize;
-        if let Some(bad) = vectors.iter().find(|v| v.len() != expected) {
+        if let Some(bad) = embedded.vectors.iter().find(|v| v.len() != expected) {
             let message = format!(
                 "expected vectors of {expected} dimensions, got {}",
                 bad.len()
             );
             return Err(error(ProviderErrorKind::Decode(message)));
         }
-        Ok(vectors)
+        Ok(embedded)
     }
 }
 
 impl Embedder for HttpEmbedder {
+    fn provider(&self) -> &str {
+        &self.endpoint.origin.provider
+    }
+
     fn model(&self) -> &str {
         &self.settings.model
     }
@@ -76,12 +80,12 @@ impl Embedder for HttpEmbedder {
         self.settings.dimensions as usize
     }
 
-    fn embed<'a>(
-        &'a self,
-        texts: &'a [String],
-    ) -> BoxFuture<'a, Result<Vec<Vec<f32>>, ProviderError>> {
+    fn embed<'a>(&'a self, texts: &'a [String]) -> BoxFuture<'a, Result<Embedded, ProviderError>> {
         Box::pin(async move {
-            let mut vectors = Vec::with_capacity(texts.len());
+            let mut all = Embedded {
+                vectors: Vec::with_capacity(texts.len()),
+                tokens: 0,
+            };
             let total = self.endpoint.total_timeout();
             for chunk in texts.chunks(self.settings.batch_size.max(1) as usize) {
                 let batch = with_retries(&self.endpoint.config.retry, || async {
@@ -98,9 +102,10 @@ impl Embedder for HttpEmbedder {
                     }
                 })
                 .await?;
-                vectors.extend(batch);
+                all.vectors.extend(batch.vectors);
+                all.tokens = all.tokens.saturating_add(batch.tokens);
             }
-            Ok(vectors)
+            Ok(all)
         })
     }
 }

@@ -1,7 +1,7 @@
 //! The OpenAI chat-completions wire format (OpenAI, OpenRouter, NanoGPT, Ollama, vLLM, …).
 
 use clara_core::llm::{
-    ChatRequest, Message, Part, ProviderErrorKind, Role, StopReason, ToolCall, Usage,
+    ChatRequest, Embedded, Message, Part, ProviderErrorKind, Role, StopReason, ToolCall, Usage,
 };
 use std::borrow::Cow;
 
@@ -308,8 +308,8 @@ impl StreamDecoder for Decoder {
     }
 }
 
-/// An embeddings response: vectors ordered by their `index`.
-pub(crate) fn parse_embeddings(body: &str, expected: usize) -> Result<Vec<Vec<f32>>, String> {
+/// An embeddings response: vectors ordered by their `index`, and `usage.prompt_tokens`.
+pub(crate) fn parse_embeddings(body: &str, expected: usize) -> Result<Embedded, String> {
     let value: Value = serde_json::from_str(body).map_err(|e| format!("invalid JSON: {e}"))?;
     let data = value
         .get("data")
@@ -344,5 +344,12 @@ pub(crate) fn parse_embeddings(body: &str, expected: usize) -> Result<Vec<Vec<f3
         ));
     }
     vectors.sort_by_key(|(index, _)| *index);
-    Ok(vectors.into_iter().map(|(_, v)| v).collect())
+    let tokens = value
+        .pointer("/usage/prompt_tokens")
+        .and_then(Value::as_u64)
+        .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX));
+    Ok(Embedded {
+        vectors: vectors.into_iter().map(|(_, v)| v).collect(),
+        tokens,
+    })
 }

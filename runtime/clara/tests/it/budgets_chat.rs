@@ -105,3 +105,75 @@ fn the_readme_budgets_example_validates() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn embeddings_count_against_budgets_like_chat_calls() {
+    let root = shipped_root();
+    // Room for the message's embedding (a few tokens), not for a reply's `max_tokens`.
+    with_budget(
+        root.path(),
+        "\n[budgets.small]\nwindow = \"day\"\ntokens = 100\n",
+    );
+    let fake = FakeLlm::start().await;
+    fake.auto_embeddings(16);
+    let send = |text: &'static str| {
+        let mut command = clara(root.path());
+        command
+            .args(["chat", "-m", text])
+            .env("OPENROUTER_API_KEY", "sk-or-test")
+            .env("CLARA_PROVIDERS__OPENROUTER__BASE_URL", fake.base_url())
+            .env("OPENAI_API_KEY", "sk-openai-test")
+            .env("CLARA_EMBEDDINGS__ENABLED", "true")
+            .env("CLARA_EMBEDDINGS__DIMENSIONS", "16")
+            .env("CLARA_PROVIDERS__OPENAI__BASE_URL", fake.base_url());
+        async move {
+            let out = tokio::task::spawn_blocking(move || command.output().unwrap())
+                .await
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    };
+    send("Hello there").await;
+    let paths = || -> Vec<String> { fake.requests().into_iter().map(|r| r.path).collect() };
+    assert_eq!(
+        paths(),
+        ["/embeddings"],
+        "the embedding fits, the reply does not"
+    );
+    let set = clara_config::load_with_env(
+        root.path(),
+        clara_config::Env::from_vars([("OPENROUTER_API_KEY".to_owned(), "k".to_owned())]),
+    )
+    .unwrap();
+    let store = clara::store::open_default(&set, clara::store::Access::ReadOnly)
+        .await
+        .unwrap();
+    let totals = store
+        .usage_totals(clara_core::store::UsageBy::Model, 0, None)
+        .await
+        .unwrap();
+    let embedded: Vec<(String, u64, u64)> = totals
+        .into_iter()
+        .map(|t| (t.key, t.calls, t.input_tokens))
+        .collect();
+    assert_eq!(
+        embedded,
+        [("openai/text-embedding-3-small".to_owned(), 1, 8)],
+        "recorded with the tokens the API reported"
+    );
+    // The 8 tokens spent count: at a cap of 10, the next embedding (about 3 tokens) would
+    // pass it, so it is not made.
+    std::fs::write(
+        root.path().join("clara.toml"),
+        std::fs::read_to_string(root.path().join("clara.toml"))
+            .unwrap()
+            .replace("tokens = 100\n", "tokens = 10\n"),
+    )
+    .unwrap();
+    send("Hello again").await;
+    assert_eq!(paths(), ["/embeddings"], "no second embedding");
+}

@@ -713,6 +713,40 @@ async fn a_memory_active_message_costs_five_model_requests() {
         "one query embedding and one reply for the turn; after it, extraction, the fact's \
          embedding (searched with, then stored with) and reconciliation"
     );
+    // Every one of them is in the usage log, the embeddings with the tokens the API counted
+    // (8 a call here), for the turn and for memory work.
+    let mut command = clara(root.path());
+    command
+        .args(["usage", "--by", "model", "--since", "2026-11-01"])
+        .envs(pairs(&env));
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let embeddings: Vec<&str> = text
+        .lines()
+        .find(|l| l.starts_with("openai/text-embedding-3-small "))
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        embeddings,
+        [
+            "openai/text-embedding-3-small",
+            "2",
+            "16",
+            "0",
+            "0",
+            "0",
+            "$0.0000"
+        ],
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("total ") && l.contains(" 5 ")),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

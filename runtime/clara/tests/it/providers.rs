@@ -809,10 +809,12 @@ async fn embeddings_are_batched_ordered_and_sized() {
     let texts: Vec<String> = ["one", "two\nlines", "three", "four", "five"]
         .map(String::from)
         .to_vec();
-    let vectors = embedder.embed(&texts).await.unwrap();
+    let embedded = embedder.embed(&texts).await.unwrap();
+    let vectors = &embedded.vectors;
     assert_eq!(vectors.len(), 5);
     assert_eq!(vectors[1], vec![1.0, 0.0, 0.0]);
     assert_eq!(vectors[4], vec![0.2, 0.2, 0.2]);
+    assert_eq!(embedded.tokens, 24, "the usage of every batch, summed");
     let requests = fake.requests();
     assert_eq!(requests.len(), 3);
     assert_eq!(requests[0].path, "/embeddings");
@@ -821,8 +823,8 @@ async fn embeddings_are_batched_ordered_and_sized() {
         json!({"model":"embed-small","input":["one","two lines"],"dimensions":3})
     );
     assert_eq!(
-        (embedder.model(), embedder.dimensions()),
-        ("embed-small", 3)
+        (embedder.provider(), embedder.model(), embedder.dimensions()),
+        ("test", "embed-small", 3)
     );
 
     fake.push(fake_llm::openai_embeddings(&[vec![1.0, 2.0]]));

@@ -12,6 +12,7 @@ use serde_json::json;
 use super::site::Site;
 use crate::engine::EngineError;
 use crate::engine::memory::{embed_one, search_scopes};
+use crate::engine::metered_embedder::MeteredEmbedder;
 use crate::engine::run::Run;
 use crate::engine::template::Template;
 use crate::engine::turn::Turn;
@@ -184,7 +185,11 @@ impl BuildContext {
     /// Key memories, then user and project memories found by searching the message.
     async fn memories(&self, run: &Run<'_>, turn: &Turn) -> Result<MemoryLists, EngineError> {
         let options = &self.options;
-        let context = run.services.tool_context(&turn.incoming.user_id);
+        let embedder = MeteredEmbedder::new(run.services, turn.meter(run.pipeline, turn.purpose()));
+        let context = run.services.tool_context(
+            &turn.incoming.user_id,
+            embedder.as_ref().map(MeteredEmbedder::as_dyn),
+        );
         let query: String = {
             let chars: Vec<char> = turn.text.chars().collect();
             chars[chars

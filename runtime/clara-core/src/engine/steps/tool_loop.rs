@@ -20,6 +20,7 @@ use crate::engine::arguments;
 use crate::engine::event_data::{
     EventData, ToolApproval as ToolApprovalEvent, ToolEnd, ToolFailed, ToolStart,
 };
+use crate::engine::metered_embedder::MeteredEmbedder;
 use crate::engine::rate_windows::Counted;
 use crate::engine::run::Run;
 use crate::engine::template::Template;
@@ -182,7 +183,11 @@ impl ToolLoop {
                 label: policy.label.unwrap_or_else(|| call.name.clone()),
                 emoji: policy.emoji,
             })));
-        let context = services.tool_context(&turn.incoming.user_id);
+        let embedder = MeteredEmbedder::new(services, turn.meter(run.pipeline, turn.purpose()));
+        let context = services.tool_context(
+            &turn.incoming.user_id,
+            embedder.as_ref().map(MeteredEmbedder::as_dyn),
+        );
         let outcome = match &checked {
             Ok((tool, arguments)) => tool.call(arguments, &context).await,
             Err(why) => Err(ToolError(why.clone())),
