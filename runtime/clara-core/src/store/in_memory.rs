@@ -4,6 +4,7 @@
 //! `Arc`), never between instances.
 
 mod channel_modes;
+mod connection_tokens;
 mod job_queue;
 mod memories;
 mod search;
@@ -17,7 +18,7 @@ use std::future::ready;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::{
-    ChannelModeSetting, Memory, MemoryChange, Millis, Session, StoredMessage, TaskRun,
+    ChannelModeSetting, Memory, MemoryChange, Millis, Session, StoredMessage, StoredToken, TaskRun,
     ToolCallRecord, UsageRecord,
 };
 use crate::llm::BoxFuture;
@@ -66,6 +67,10 @@ struct State {
     /// Model calls, in the order recorded.
     usage: Vec<UsageRecord>,
     tool_calls: Vec<ToolCallRecord>,
+    /// Sealed tokens by user and connection.
+    connection_tokens: HashMap<(String, String), StoredToken>,
+    /// OAuth state nonces already used, with when each expires.
+    oauth_states: HashMap<String, Millis>,
 }
 
 impl State {

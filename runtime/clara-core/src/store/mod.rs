@@ -1,9 +1,10 @@
-//! What the engine needs from a database, as seven narrow traits (sessions, memories, the job
-//! queue, task leases, channel modes, the usage log, the tool log) and [`Store`], their sum. Implemented at the edge
-//! (SQLite, Postgres) and here in memory for fast tests; one contract test suite runs against
-//! every implementation.
+//! What the engine needs from a database, as eight narrow traits (sessions, memories, the job
+//! queue, task leases, channel modes, the usage log, the tool log, connection tokens) and
+//! [`Store`], their sum. Implemented at the edge (SQLite, Postgres) and here in memory for fast
+//! tests; one contract test suite runs against every implementation.
 
 mod channel_modes;
+mod connection_tokens;
 pub mod fusion;
 mod in_memory;
 mod job_queue;
@@ -16,6 +17,7 @@ mod types;
 mod usage_log;
 
 pub use channel_modes::ChannelModes;
+pub use connection_tokens::{ConnectionTokens, StoredToken};
 pub use in_memory::InMemoryStore;
 pub use job_queue::JobQueue;
 pub use memories::Memories;
@@ -34,19 +36,27 @@ pub type Millis = i64;
 /// A result from the store.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// A database for sessions, history, memories, background jobs, scheduled task runs and
-/// channel modes: every area at once, the way the engine holds it (`Arc<dyn Store>`).
+/// A database for sessions, history, memories, background jobs, scheduled task runs, channel
+/// modes, usage, tool calls and connection tokens: every area at once, the way the engine holds it (`Arc<dyn Store>`).
 ///
-/// Implemented for every type that implements the five areas. A method of an area can be
+/// Implemented for every type that implements the eight areas. A method of an area can be
 /// called on a `dyn Store` or a `S: Store` without importing the area's trait; on a concrete
 /// store type the area's trait must be in scope.
 pub trait Store:
-    Sessions + Memories + JobQueue + TaskLeases + ChannelModes + UsageLog + ToolLog
+    Sessions + Memories + JobQueue + TaskLeases + ChannelModes + UsageLog + ToolLog + ConnectionTokens
 {
 }
 
 impl<S> Store for S where
-    S: Sessions + Memories + JobQueue + TaskLeases + ChannelModes + UsageLog + ToolLog + ?Sized
+    S: Sessions
+        + Memories
+        + JobQueue
+        + TaskLeases
+        + ChannelModes
+        + UsageLog
+        + ToolLog
+        + ConnectionTokens
+        + ?Sized
 {
 }
 

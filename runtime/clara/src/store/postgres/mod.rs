@@ -3,6 +3,7 @@
 //! HNSW indexes, implementing [`Store`](clara_core::store::Store) over a connection pool.
 
 mod channel_modes;
+mod connection_tokens;
 mod jobs;
 mod memories;
 mod search;
@@ -17,10 +18,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use clara_core::llm::{BoxFuture, Role};
 use clara_core::store::{
-    ChannelModeSetting, ChannelModes, Job, JobQueue, Memories, Memory, MemoryChange, MemoryQuery,
-    Millis, NewMemory, ScoredMemory, Session, SessionQuery, Sessions, Stamp, StoreError,
-    StoreResult, StoredMessage, TaskLeases, TaskRun, ToolCallRecord, ToolLog, UsageBy, UsageFilter,
-    UsageLog, UsageRecord, UsageTotal,
+    ChannelModeSetting, ChannelModes, ConnectionTokens, Job, JobQueue, Memories, Memory,
+    MemoryChange, MemoryQuery, Millis, NewMemory, ScoredMemory, Session, SessionQuery, Sessions,
+    Stamp, StoreError, StoreResult, StoredMessage, StoredToken, TaskLeases, TaskRun,
+    ToolCallRecord, ToolLog, UsageBy, UsageFilter, UsageLog, UsageRecord, UsageTotal,
 };
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
@@ -454,6 +455,48 @@ impl ToolLog for PostgresStore {
 
     fn recent_tool_calls(&self, limit: u32) -> BoxFuture<'_, StoreResult<Vec<ToolCallRecord>>> {
         Box::pin(tool_calls::recent(&self.pool, limit))
+    }
+}
+
+impl ConnectionTokens for PostgresStore {
+    fn save_token<'a>(
+        &'a self,
+        user_id: &'a str,
+        connection: &'a str,
+        sealed: &'a [u8],
+        expires_at: Option<Millis>,
+        now: Millis,
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(connection_tokens::save(
+            &self.pool, user_id, connection, sealed, expires_at, now,
+        ))
+    }
+
+    fn token<'a>(
+        &'a self,
+        user_id: &'a str,
+        connection: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Option<StoredToken>>> {
+        Box::pin(connection_tokens::get(&self.pool, user_id, connection))
+    }
+
+    fn delete_token<'a>(
+        &'a self,
+        user_id: &'a str,
+        connection: &'a str,
+    ) -> BoxFuture<'a, StoreResult<bool>> {
+        Box::pin(connection_tokens::delete(&self.pool, user_id, connection))
+    }
+
+    fn claim_oauth_state<'a>(
+        &'a self,
+        nonce: &'a str,
+        expires_at: Millis,
+        now: Millis,
+    ) -> BoxFuture<'a, StoreResult<bool>> {
+        Box::pin(connection_tokens::claim_state(
+            &self.pool, nonce, expires_at, now,
+        ))
     }
 }
 

@@ -13,6 +13,7 @@
 //! makes it an expression, evaluated at run time.
 
 mod channel_modes;
+mod connection_tokens;
 mod jobs;
 mod memories;
 mod search;
@@ -28,10 +29,10 @@ use std::time::Duration;
 
 use clara_core::llm::{BoxFuture, Role};
 use clara_core::store::{
-    ChannelModeSetting, ChannelModes, Job, JobQueue, Memories, Memory, MemoryChange, MemoryQuery,
-    Millis, NewMemory, ScoredMemory, Session, SessionQuery, Sessions, Stamp, StoreError,
-    StoreResult, StoredMessage, TaskLeases, TaskRun, ToolCallRecord, ToolLog, UsageBy, UsageFilter,
-    UsageLog, UsageRecord, UsageTotal,
+    ChannelModeSetting, ChannelModes, ConnectionTokens, Job, JobQueue, Memories, Memory,
+    MemoryChange, MemoryQuery, Millis, NewMemory, ScoredMemory, Session, SessionQuery, Sessions,
+    Stamp, StoreError, StoreResult, StoredMessage, StoredToken, TaskLeases, TaskRun,
+    ToolCallRecord, ToolLog, UsageBy, UsageFilter, UsageLog, UsageRecord, UsageTotal,
 };
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -620,6 +621,58 @@ impl ToolLog for SqliteStore {
 
     fn recent_tool_calls(&self, limit: u32) -> BoxFuture<'_, StoreResult<Vec<ToolCallRecord>>> {
         Box::pin(tool_calls::recent(&self.pool, limit))
+    }
+}
+
+impl ConnectionTokens for SqliteStore {
+    fn save_token<'a>(
+        &'a self,
+        user_id: &'a str,
+        connection: &'a str,
+        sealed: &'a [u8],
+        expires_at: Option<Millis>,
+        now: Millis,
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(async move {
+            connection_tokens::save(
+                &mut *self.writer().await?,
+                user_id,
+                connection,
+                sealed,
+                expires_at,
+                now,
+            )
+            .await
+        })
+    }
+
+    fn token<'a>(
+        &'a self,
+        user_id: &'a str,
+        connection: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Option<StoredToken>>> {
+        Box::pin(connection_tokens::get(&self.pool, user_id, connection))
+    }
+
+    fn delete_token<'a>(
+        &'a self,
+        user_id: &'a str,
+        connection: &'a str,
+    ) -> BoxFuture<'a, StoreResult<bool>> {
+        Box::pin(async move {
+            connection_tokens::delete(&mut *self.writer().await?, user_id, connection).await
+        })
+    }
+
+    fn claim_oauth_state<'a>(
+        &'a self,
+        nonce: &'a str,
+        expires_at: Millis,
+        now: Millis,
+    ) -> BoxFuture<'a, StoreResult<bool>> {
+        Box::pin(async move {
+            connection_tokens::claim_state(&mut *self.writer().await?, nonce, expires_at, now).await
+        })
     }
 }
 

@@ -1,9 +1,10 @@
 //! The store contract: every check is an `async fn(Arc<dyn Store>)`, run against a fresh
 //! SQLite file, against the in-memory store, and against Postgres when
 //! `CLARA_TEST_POSTGRES_URL` is set. One module per area of the store (`sessions`, `memories`,
-//! `search`, `jobs`, `task_leases`, `channel_modes`), so `store_contract::search::` runs one
-//! area and `store_contract::*::in_memory::` one backend; `sqlite_file` holds the checks about
-//! the SQLite file itself.
+//! `search`, `jobs`, `task_leases`, `channel_modes`, `usage`, `tool_calls`,
+//! `connection_tokens`), so `store_contract::search::` runs one area and
+//! `store_contract::*::in_memory::` one backend; `sqlite_file` holds the checks about the SQLite
+//! file itself.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -50,6 +51,7 @@ macro_rules! contract {
 }
 
 mod channel_modes;
+mod connection_tokens;
 mod jobs;
 mod memories;
 mod search;
