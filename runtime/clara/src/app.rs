@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::adapters::{self, Adapter, Observers};
+use crate::connections::OAuthPages;
 use crate::hooks::{self, HookBus};
 use crate::live::watch::{self, Watcher};
 use crate::live::{Live, LiveError, Loader};
@@ -177,6 +178,7 @@ impl App {
                         settings.max_connections,
                         health.clone(),
                         metrics.clone(),
+                        Some(Arc::new(OAuthPages::new(live.clone()))),
                     )
                     .await?,
                 )

@@ -35,6 +35,8 @@ pub(crate) struct Names {
     /// unchecked.
     pub providers: Option<BTreeSet<String>>,
     pub stores: Option<BTreeSet<String>>,
+    /// `[connections]`, unchecked (`None`) when `clara.toml` could not be parsed.
+    pub connections: Option<BTreeSet<String>>,
 }
 
 impl Names {
@@ -70,6 +72,10 @@ impl Names {
                 None => clara_doc.map(|doc| {
                     table_keys(doc, "stores").unwrap_or_else(|| BTreeSet::from(["main".to_owned()]))
                 }),
+            },
+            connections: match clara {
+                Some(c) => Some(c.value.connections.keys().cloned().collect()),
+                None => clara_doc.map(|doc| table_keys(doc, "connections").unwrap_or_default()),
             },
         }
     }

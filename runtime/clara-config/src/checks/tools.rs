@@ -71,6 +71,33 @@ fn check(tool: &Loaded<ToolManifest>, names: &Names, report: &mut Report<'_>) {
         }
     }
     check_runner(report, source, &manifest.runner);
+    if let Runner::Http {
+        auth: Some(auth), ..
+    } = &manifest.runner
+        && let Some(known) = &names.connections
+        && !known.contains(&auth.connection)
+    {
+        let listed = if known.is_empty() {
+            "clara.toml has none".to_owned()
+        } else {
+            format!(
+                "known: {}",
+                known
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        report.value(
+            source,
+            &path!["runner", "auth", "connection"],
+            format!(
+                "no connection `{}`: declare it as `[connections.{}]` in clara.toml ({listed})",
+                auth.connection, auth.connection
+            ),
+        );
+    }
 }
 
 fn check_runner(report: &mut Report<'_>, source: &Source, runner: &Runner) {

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::adapters::AdaptersConfig;
 use super::budget::Budget;
 use super::common::yes;
+use super::connection::Connection;
 use super::pricing::{Price, lookup, shipped_price};
 use super::provider::{EmbeddingsConfig, ProviderConfig};
 use super::store::{StoreConfig, default_stores};
@@ -56,6 +57,10 @@ pub struct ClaraConfig {
     /// job (a `budget` step adds a pipeline's own).
     #[serde(default)]
     pub budgets: BTreeMap<String, Budget>,
+    /// OAuth 2.0 providers users connect their own accounts to, by name (`google`, `github`):
+    /// HTTP tools with `auth = { connection = "NAME" }` call as the user.
+    #[serde(default)]
+    pub connections: BTreeMap<String, Connection>,
 }
 
 impl ClaraConfig {
@@ -127,6 +132,11 @@ pub struct RuntimeConfig {
     #[serde(default = "default_hook_concurrency")]
     #[schemars(range(min = 1))]
     pub hook_concurrency: u32,
+    /// The environment variable holding the key that encrypts users' connection tokens at
+    /// rest and signs OAuth links: any long random string (`openssl rand -hex 32`).
+    /// Connections are off without it.
+    #[serde(default = "default_secret_key_env")]
+    pub secret_key_env: String,
 }
 
 impl Default for RuntimeConfig {
@@ -139,6 +149,7 @@ impl Default for RuntimeConfig {
             reload_debounce_ms: default_reload_debounce_ms(),
             shutdown_grace_secs: default_shutdown_grace_secs(),
             hook_concurrency: default_hook_concurrency(),
+            secret_key_env: default_secret_key_env(),
         }
     }
 }
@@ -292,6 +303,17 @@ pub struct StatusConfig {
     #[serde(default = "default_status_max_connections")]
     #[schemars(range(min = 1, max = 10000))]
     pub max_connections: u32,
+    /// The address people's browsers reach this endpoint at (`https://clara.example.com`),
+    /// for OAuth links and redirects; `http://` and `bind` when unset, which only works on
+    /// this machine.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// The page shown when a connection is made.
+    #[serde(default = "default_connected_page")]
+    pub connected_page: String,
+    /// The page shown when a connection fails (`{reason}` says why).
+    #[serde(default = "default_connect_failed_page")]
+    pub connect_failed_page: String,
 }
 
 impl Default for StatusConfig {
@@ -300,12 +322,28 @@ impl Default for StatusConfig {
             enabled: true,
             bind: default_status_bind(),
             max_connections: default_status_max_connections(),
+            public_url: None,
+            connected_page: default_connected_page(),
+            connect_failed_page: default_connect_failed_page(),
         }
     }
 }
 
 fn default_status_max_connections() -> u32 {
     64
+}
+
+fn default_secret_key_env() -> String {
+    "CLARA_SECRET_KEY".to_owned()
+}
+
+fn default_connected_page() -> String {
+    "Connected to {title}. You can close this tab and go back to the chat.".to_owned()
+}
+
+fn default_connect_failed_page() -> String {
+    "Could not connect to {title}: {reason}. Ask for a new link in the chat and try again."
+        .to_owned()
 }
 
 /// Per-user local file storage (`CLARA_FILES_DIR`, `CLARA_MAX_FILE_SIZE`).

@@ -5,6 +5,7 @@ pub mod approval;
 pub mod budget;
 pub mod clara;
 pub mod common;
+pub mod connection;
 pub mod discord_notices;
 pub mod fixture;
 pub mod gateway;

@@ -61,6 +61,15 @@ pub struct ToolManifest {
     pub runner: Runner,
 }
 
+/// How an HTTP tool authenticates as the calling user.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct HttpAuth {
+    /// The connection (`[connections.NAME]` in clara.toml) whose token is sent. A user who
+    /// has not connected it gets a link to connect instead of a call.
+    pub connection: String,
+}
+
 /// How a tool runs.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -113,6 +122,10 @@ pub enum Runner {
         /// Host environment variables available to templates as `env.NAME`.
         #[serde(default)]
         secrets_env: Vec<String>,
+        /// Call as the user: `{ connection = "google" }` sends their token for that
+        /// connection as `Authorization: Bearer …`.
+        #[serde(default)]
+        auth: Option<HttpAuth>,
     },
     /// An MCP server: over stdio when `command` is set, over streamable HTTP when `url` is.
     Mcp {
@@ -191,6 +204,9 @@ fn default_max_output_bytes() -> u64 {
 
 /// Tools built into clara. Manifests may not reuse these names.
 pub const BUILTIN_TOOLS: &[&str] = &[
+    "connect",
+    "connection_status",
+    "disconnect",
     "memory_search",
     "memory_remember",
     "memory_forget",

@@ -1,5 +1,5 @@
-//! The HTTP server behind the status endpoint: listening, routing `/health` and `/metrics`, and
-//! stopping cleanly.
+//! The HTTP server behind the status endpoint: listening, routing `/health`, `/metrics` and the
+//! OAuth pages, and stopping cleanly.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use hyper::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue, LOCATION};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -19,6 +19,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use super::health::Health;
 use super::metrics::Metrics;
+use crate::connections::{OAuthPages, Page};
 
 /// How long connections get to finish their requests once the server stops.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
@@ -82,6 +83,7 @@ pub async fn serve(
     max_connections: u32,
     health: Arc<Health>,
     metrics: Arc<Metrics>,
+    oauth: Option<Arc<OAuthPages>>,
 ) -> Result<StatusServer, StatusError> {
     let bind_error = |source| StatusError::Bind {
         address: bind.to_owned(),
@@ -96,7 +98,12 @@ pub async fn serve(
     }
     let (stop, stopped) = watch::channel(false);
     let slots = Arc::new(Semaphore::new(max_connections.max(1) as usize));
-    let task = tokio::spawn(accept(listener, Routes { health, metrics }, slots, stopped));
+    let routes = Routes {
+        health,
+        metrics,
+        oauth,
+    };
+    let task = tokio::spawn(accept(listener, routes, slots, stopped));
     tracing::info!("status endpoint on http://{addr} (/health, /metrics)");
     Ok(StatusServer { addr, stop, task })
 }
@@ -105,6 +112,8 @@ pub async fn serve(
 struct Routes {
     health: Arc<Health>,
     metrics: Arc<Metrics>,
+    /// The OAuth pages, when the endpoint serves a running clara.
+    oauth: Option<Arc<OAuthPages>>,
 }
 
 async fn accept(
@@ -153,8 +162,8 @@ async fn accept(
 
 async fn connection(stream: TcpStream, routes: Routes, mut stopped: watch::Receiver<bool>) {
     let service = service_fn(move |request| {
-        let response = respond(&request, &routes);
-        async move { Ok::<_, Infallible>(response) }
+        let routes = routes.clone();
+        async move { Ok::<_, Infallible>(respond(&request, &routes).await) }
     });
     let serving = http1::Builder::new()
         .timer(TokioTimer::new())
@@ -178,8 +187,17 @@ async fn until_stopped(stopped: &mut watch::Receiver<bool>) {
     let _ = stopped.wait_for(|stop| *stop).await;
 }
 
-fn respond(request: &Request<Incoming>, routes: &Routes) -> Response<Full<Bytes>> {
+async fn respond(request: &Request<Incoming>, routes: &Routes) -> Response<Full<Bytes>> {
     let path = request.uri().path();
+    if let Some(oauth) = &routes.oauth
+        && path.starts_with("/oauth/")
+        && request.method() == Method::GET
+    {
+        return match oauth.page(path, request.uri().query()).await {
+            Some(page) => oauth_page(page),
+            None => plain(StatusCode::NOT_FOUND, "not found\n"),
+        };
+    }
     if path != "/health" && path != "/metrics" {
         return plain(StatusCode::NOT_FOUND, "not found\n");
     }
@@ -207,6 +225,38 @@ fn respond(request: &Request<Incoming>, routes: &Routes) -> Response<Full<Bytes>
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// An OAuth page as HTTP: never cached, never framed by another site.
+fn oauth_page(page: Page) -> Response<Full<Bytes>> {
+    let (status, body, location) = match page {
+        Page::Redirect(url) => (StatusCode::FOUND, String::new(), Some(url)),
+        Page::Html(status, html) => (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            html,
+            None,
+        ),
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        HeaderName::from_static("x-frame-options"),
+        HeaderValue::from_static("DENY"),
+    );
+    headers.insert(
+        HeaderName::from_static("referrer-policy"),
+        HeaderValue::from_static("no-referrer"),
+    );
+    if let Some(url) = location.and_then(|u| HeaderValue::from_str(&u).ok()) {
+        headers.insert(LOCATION, url);
+    }
     response
 }
 

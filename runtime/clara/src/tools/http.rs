@@ -7,6 +7,7 @@
 //! is, and no secret ever appears in a result or an error.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clara_config::Env;
@@ -17,6 +18,7 @@ use regex::Regex;
 use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::Value;
 
+use crate::connections::Connector;
 use crate::errors::error_chain;
 
 /// Most characters of an error response quoted back to the model.
@@ -39,6 +41,8 @@ pub struct HttpTool {
     body: BodyMode,
     extract: Option<String>,
     env: BTreeMap<String, String>,
+    /// The connection whose user token each call sends.
+    auth: Option<(Arc<Connector>, String)>,
     timeout: Duration,
     max_output_bytes: usize,
 }
@@ -67,6 +71,8 @@ pub struct HttpSpec<'a> {
     pub secrets_env: &'a [String],
     /// The host environment they come from.
     pub host: &'a Env,
+    /// Call as the user: the connections and the one whose token is sent.
+    pub auth: Option<(Arc<Connector>, String)>,
     /// Longest a call may take.
     pub timeout: Duration,
     /// Most bytes of the response kept.
@@ -124,6 +130,7 @@ impl HttpTool {
             body: from.body,
             extract: from.extract.map(str::to_owned),
             env,
+            auth: from.auth,
             timeout: from.timeout,
             max_output_bytes: from.max_output_bytes,
         })
@@ -183,22 +190,78 @@ impl HttpTool {
         Ok(request.timeout(self.timeout))
     }
 
-    /// Makes the call for these arguments.
-    pub async fn run(&self, arguments: &Value) -> Result<String, ToolError> {
-        let response = self
-            .request(arguments)?
+    /// Makes the call for these arguments, as `context`'s user when the tool has a
+    /// connection: with their token, renewed and sent once more if the API refuses it.
+    pub async fn run(
+        &self,
+        arguments: &Value,
+        context: &ToolContext<'_>,
+    ) -> Result<String, ToolError> {
+        let Some((connector, connection)) = &self.auth else {
+            return self
+                .call_once(arguments, None)
+                .await
+                .map_err(Refused::into_error);
+        };
+        let token = |stale| async move {
+            connector
+                .access_token(
+                    context.store,
+                    context.user_id,
+                    connection,
+                    context.clock.now(),
+                    stale,
+                )
+                .await
+                .map_err(|e| ToolError(e.to_string()))
+        };
+        let first = token(false).await?;
+        match self.call_once(arguments, Some(&first)).await {
+            Err(Refused::Unauthorized) => {
+                let renewed = token(true).await?;
+                match self.call_once(arguments, Some(&renewed)).await {
+                    Err(Refused::Unauthorized) => Err(ToolError(format!(
+                        "{} refused the user's access (HTTP 401) even after renewing it; they may need to connect again",
+                        connector.title(connection)
+                    ))),
+                    other => other.map_err(Refused::into_error),
+                }
+            }
+            other => other.map_err(Refused::into_error),
+        }
+    }
+
+    /// One request, with `token` as its bearer when given.
+    async fn call_once(&self, arguments: &Value, token: Option<&str>) -> Result<String, Refused> {
+        let mut request = self.request(arguments)?;
+        if let Some(token) = token {
+            let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                ToolError("the saved access token is not a valid header".to_owned())
+            })?;
+            value.set_sensitive(true);
+            request = request.header(reqwest::header::AUTHORIZATION, value);
+        }
+        let redact = |text: String| match token {
+            Some(token) if !token.is_empty() => self.redact(&text).replace(token, "***"),
+            _ => self.redact(&text),
+        };
+        let response = request
             .send()
             .await
-            .map_err(|e| ToolError(self.redact(&format!("the request failed: {e}"))))?;
+            .map_err(|e| ToolError(redact(format!("the request failed: {e}"))))?;
         let status = response.status();
+        if token.is_some() && status == reqwest::StatusCode::UNAUTHORIZED {
+            return Err(Refused::Unauthorized);
+        }
         let (bytes, cut) = self.read_capped(response).await?;
         let text = String::from_utf8_lossy(&bytes).into_owned();
         if !status.is_success() {
             let excerpt: String = text.trim().chars().take(ERROR_BODY_CHARS).collect();
-            return Err(ToolError(self.redact(&format!(
+            return Err(ToolError(redact(format!(
                 "HTTP {status}{}{excerpt}",
                 if excerpt.is_empty() { "" } else { ": " }
-            ))));
+            )))
+            .into());
         }
         let result = match (&self.extract, cut) {
             (Some(pointer), false) => {
@@ -210,13 +273,15 @@ impl HttpTool {
                 match json.pointer(pointer) {
                     Some(Value::String(text)) => text.clone(),
                     Some(value) => value.to_string(),
-                    None => return Err(ToolError(format!("the response has no `{pointer}`"))),
+                    None => {
+                        return Err(ToolError(format!("the response has no `{pointer}`")).into());
+                    }
                 }
             }
             (_, true) => format!("{text}\n[response cut at {} bytes]", self.max_output_bytes),
             (None, false) => text,
         };
-        Ok(self.redact(&result))
+        Ok(redact(result))
     }
 
     async fn read_capped(
@@ -251,8 +316,30 @@ impl Tool for HttpTool {
     fn call<'a>(
         &'a self,
         arguments: &'a Value,
-        _context: &'a ToolContext<'a>,
+        context: &'a ToolContext<'a>,
     ) -> BoxFuture<'a, Result<String, ToolError>> {
-        Box::pin(self.run(arguments))
+        Box::pin(self.run(arguments, context))
+    }
+}
+
+/// Why one request gave no result: an error for the model, or a refused token (renewed and
+/// tried once more).
+enum Refused {
+    Error(ToolError),
+    Unauthorized,
+}
+
+impl Refused {
+    fn into_error(self) -> ToolError {
+        match self {
+            Refused::Error(error) => error,
+            Refused::Unauthorized => ToolError("HTTP 401 Unauthorized".to_owned()),
+        }
+    }
+}
+
+impl From<ToolError> for Refused {
+    fn from(error: ToolError) -> Self {
+        Refused::Error(error)
     }
 }

@@ -17,6 +17,8 @@ use clara_core::llm::ToolSpec;
 use serde_json::{Value, json};
 
 use command::{CommandSpec, CommandTool};
+
+use crate::connections::{self, Connector};
 use http::{HttpSpec, HttpTool};
 
 /// The fixed tools of a generation (everything but MCP servers), with what each manifest tool
@@ -52,6 +54,8 @@ pub fn build(set: &ConfigSet, client: &reqwest::Client, previous: Option<&ToolSe
     };
     let files = &set.clara.value.files;
     tools.extend(files::FileStore::new(set.root.join(&files.dir), files.max_file_bytes).tools());
+    let connector = Arc::new(Connector::new(set, client.clone()));
+    tools.extend(connections::tools(&connector));
     let mut manifests = BTreeMap::new();
     for (name, loaded) in &set.tools {
         let manifest = &loaded.value;
@@ -59,13 +63,15 @@ pub fn build(set: &ConfigSet, client: &reqwest::Client, previous: Option<&ToolSe
             continue;
         }
         let secrets = manifest_secrets(manifest, &set.env);
+        // A tool that calls as the user holds this configuration's connections: rebuilt.
         let kept = previous
             .and_then(|p| p.manifests.get(name))
             .filter(|old| old.manifest == *manifest && old.secrets == secrets)
+            .filter(|_| !matches!(&manifest.runner, Runner::Http { auth: Some(_), .. }))
             .map(|old| old.tool.clone());
         let built = match kept {
             Some(tool) => Ok(Some(tool)),
-            None => tool(set, client, name, manifest),
+            None => tool(set, client, &connector, name, manifest),
         };
         match built {
             Ok(Some(tool)) => {
@@ -113,6 +119,7 @@ pub fn http_client() -> reqwest::Client {
 fn tool(
     set: &ConfigSet,
     client: &reqwest::Client,
+    connector: &Arc<Connector>,
     name: &str,
     manifest: &ToolManifest,
 ) -> Result<Option<Arc<dyn Tool>>, String> {
@@ -161,6 +168,7 @@ fn tool(
             body,
             extract,
             secrets_env,
+            auth,
         } => {
             let tool = HttpTool::new(HttpSpec {
                 spec,
@@ -174,6 +182,9 @@ fn tool(
                 extract: extract.as_deref(),
                 secrets_env,
                 host: &set.env,
+                auth: auth
+                    .as_ref()
+                    .map(|a| (connector.clone(), a.connection.clone())),
                 timeout,
                 max_output_bytes,
             })?;

@@ -10,7 +10,9 @@ use crate::support::fake_llm::{FakeLlm, Reply};
 use clara::tools::http::{HttpSpec, HttpTool};
 use clara_config::Env;
 use clara_config::model::tool::{BodyMode, HttpMethod};
+use clara_core::engine::{ManualClock, ToolContext};
 use clara_core::llm::ToolSpec;
+use clara_core::store::InMemoryStore;
 use serde_json::json;
 
 const TOKEN: &str = "ghp_secret123";
@@ -40,6 +42,17 @@ fn manifest(method: HttpMethod, url: String) -> Manifest {
     }
 }
 
+/// The context of a call that involves no connection (the store and clock go unused).
+fn nobody() -> ToolContext<'static> {
+    ToolContext {
+        user_id: "ann",
+        store: Box::leak(Box::new(InMemoryStore::new())),
+        embedder: None,
+        clock: Box::leak(Box::new(ManualClock::new(0))),
+        search: (100, 60),
+    }
+}
+
 fn build(m: &Manifest) -> HttpTool {
     let host = Env::from_vars([
         ("GITHUB_TOKEN".to_owned(), TOKEN.to_owned()),
@@ -61,6 +74,7 @@ fn build(m: &Manifest) -> HttpTool {
         extract: m.extract,
         secrets_env: &["GITHUB_TOKEN".to_owned()],
         host: &host,
+        auth: None,
         timeout: m.timeout,
         max_output_bytes: 1 << 20,
     })
@@ -88,7 +102,10 @@ async fn get_fills_the_url_query_and_headers_and_sends_no_body() {
         )
     });
     let out = tool
-        .run(&json!({"owner": "ann", "repo": "clara", "state": "open a&b"}))
+        .run(
+            &json!({"owner": "ann", "repo": "clara", "state": "open a&b"}),
+            &nobody(),
+        )
         .await
         .unwrap();
     assert_eq!(out, r#"[{"number":1,"title":"Crash"}]"#);
@@ -112,7 +129,10 @@ async fn post_sends_the_arguments_the_url_did_not_use_and_extracts_a_part() {
         )
     });
     let out = tool
-        .run(&json!({"owner": "ann", "title": "Crash", "body": "It broke"}))
+        .run(
+            &json!({"owner": "ann", "title": "Crash", "body": "It broke"}),
+            &nobody(),
+        )
         .await
         .unwrap();
     assert_eq!(out, "https://x/7");
@@ -121,7 +141,10 @@ async fn post_sends_the_arguments_the_url_did_not_use_and_extracts_a_part() {
         json!({"title": "Crash", "body": "It broke"})
     );
     fake.push(Reply::json(200, r#"{"other":1}"#));
-    let error = tool.run(&json!({"owner": "ann"})).await.unwrap_err();
+    let error = tool
+        .run(&json!({"owner": "ann"}), &nobody())
+        .await
+        .unwrap_err();
     assert_eq!(error.0, "the response has no `/html_url`");
 }
 
@@ -136,7 +159,7 @@ async fn failures_are_reported_honestly_without_secrets() {
         HttpMethod::Get,
         format!("{}/repos/x?t={{{{ env.GITHUB_TOKEN }}}}", fake.base_url()),
     ));
-    let error = tool.run(&json!({})).await.unwrap_err();
+    let error = tool.run(&json!({}), &nobody()).await.unwrap_err();
     assert_eq!(
         error.0,
         r#"HTTP 404 Not Found: {"message":"Not Found","token":"***"}"#
@@ -155,7 +178,7 @@ async fn failures_are_reported_honestly_without_secrets() {
         )
     });
     let started = Instant::now();
-    let error = tool.run(&json!({})).await.unwrap_err();
+    let error = tool.run(&json!({}), &nobody()).await.unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(3));
     assert!(error.0.starts_with("the request failed"), "{error}");
     assert!(!error.0.contains(TOKEN), "{error}");
@@ -164,7 +187,7 @@ async fn failures_are_reported_honestly_without_secrets() {
         HttpMethod::Get,
         format!("{}/{{{{ env.OTHER_SECRET }}}}", fake.base_url()),
     ));
-    let error = unknown_var.run(&json!({})).await.unwrap_err();
+    let error = unknown_var.run(&json!({}), &nobody()).await.unwrap_err();
     assert!(error.0.starts_with("cannot build the request"), "{error}");
 }
 
@@ -257,7 +280,7 @@ async fn body_none_sends_no_body_even_for_a_post() {
             format!("{}/ping/{{{{ args.id }}}}", fake.base_url()),
         )
     });
-    tool.run(&json!({"id": "7", "note": "not sent"}))
+    tool.run(&json!({"id": "7", "note": "not sent"}), &nobody())
         .await
         .unwrap();
     let request = &fake.requests()[0];

@@ -15,6 +15,7 @@ mod chat_terminal;
 mod command_tools;
 mod config_keys;
 mod config_keys_steps;
+mod connections;
 mod discord_access;
 mod discord_approvals;
 mod discord_connection;

@@ -60,7 +60,7 @@ async fn start() -> Running {
     clara::llm::install_crypto_provider();
     let metrics = Metrics::new();
     let health = Health::new();
-    let server = status::serve("127.0.0.1:0", 64, health.clone(), metrics.clone())
+    let server = status::serve("127.0.0.1:0", 64, health.clone(), metrics.clone(), None)
         .await
         .expect("status endpoint starts");
     let client = reqwest::Client::builder()
@@ -408,7 +408,8 @@ async fn unknown_paths_and_methods_are_refused() {
 async fn a_port_in_use_is_a_clear_error() {
     let running = start().await;
     let taken = running.server.addr().to_string();
-    let error = match status::serve(&taken, 64, Health::new(), running.metrics.clone()).await {
+    let error = match status::serve(&taken, 64, Health::new(), running.metrics.clone(), None).await
+    {
         Ok(_) => panic!("a second server on {taken} should not start"),
         Err(error) => error.to_string(),
     };
@@ -420,11 +421,18 @@ async fn a_port_in_use_is_a_clear_error() {
     );
     assert!(error.to_lowercase().contains("in use"), "{error}");
 
-    let error =
-        match status::serve("not an address", 64, Health::new(), running.metrics.clone()).await {
-            Ok(_) => panic!("a bad address should not bind"),
-            Err(error) => error.to_string(),
-        };
+    let error = match status::serve(
+        "not an address",
+        64,
+        Health::new(),
+        running.metrics.clone(),
+        None,
+    )
+    .await
+    {
+        Ok(_) => panic!("a bad address should not bind"),
+        Err(error) => error.to_string(),
+    };
     assert!(
         error.starts_with("cannot listen on not an address for the status endpoint: "),
         "{error}"

@@ -1,0 +1,14 @@
+//! Connections: users' own accounts at OAuth 2.0 providers (`[connections.NAME]`), connected
+//! from the chat through a one-time link and the status endpoint's callback, their tokens
+//! sealed in the store, and used by HTTP tools with `auth = { connection = "NAME" }`.
+
+mod connector;
+mod oauth_state;
+mod pages;
+mod secret_key;
+mod token_set;
+mod tools;
+
+pub use connector::{ConnectError, Connector};
+pub use pages::{OAuthPages, Page};
+pub use tools::tools;

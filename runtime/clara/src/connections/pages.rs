@@ -1,0 +1,116 @@
+//! The OAuth pages on the status endpoint: `/oauth/NAME/start/STATE` sends the browser to the
+//! provider's consent page, `/oauth/NAME/callback` takes the code back and shows the
+//! configured page (`[status] connected_page`, `connect_failed_page`). Each request uses the
+//! configuration current when it arrives.
+
+use std::sync::Arc;
+
+use clara_config::model::common::fill;
+
+use super::connector::Connector;
+use crate::live::Live;
+
+/// What the status endpoint answers for an OAuth path.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Page {
+    /// A `302 Found` to this URL.
+    Redirect(String),
+    /// An HTML page with this status.
+    Html(u16, String),
+}
+
+/// The OAuth pages of a running clara.
+pub struct OAuthPages {
+    live: Arc<Live>,
+}
+
+impl OAuthPages {
+    /// The pages for `live`.
+    pub fn new(live: Arc<Live>) -> OAuthPages {
+        OAuthPages { live }
+    }
+
+    /// The page for `path` (with its `query`), or `None` when it is not an OAuth path.
+    pub async fn page(&self, path: &str, query: Option<&str>) -> Option<Page> {
+        let rest = path.strip_prefix("/oauth/")?;
+        let (name, action) = rest.split_once('/')?;
+        let generation = self.live.current();
+        let connector = Connector::new(&generation.config, self.live.http_client().clone());
+        let status = &generation.config.clara.value.status;
+        let title = connector.title(name).to_owned();
+        let failed = |reason: &str| {
+            let text = fill(
+                &status.connect_failed_page,
+                &[("title", &title), ("reason", reason)],
+            );
+            Page::Html(400, html(&text))
+        };
+        let now = generation.services.clock.now();
+        if let Some(state) = action.strip_prefix("start/") {
+            return Some(match connector.authorize_url(name, state, now) {
+                Ok(url) => Page::Redirect(url),
+                Err(error) => failed(&error.to_string()),
+            });
+        }
+        if action != "callback" {
+            return None;
+        }
+        let params: Vec<(String, String)> = query
+            .map(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .into_owned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let param = |key: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        };
+        if let Some(error) = param("error") {
+            tracing::info!(connection = name, error, "a connection was not granted");
+            let reason = match error {
+                "access_denied" => "access was not granted".to_owned(),
+                other => format!("the provider answered `{}`", safe(other)),
+            };
+            return Some(failed(&reason));
+        }
+        let (Some(code), Some(state)) = (param("code"), param("state")) else {
+            return Some(failed("the provider sent no code"));
+        };
+        let store = generation.services.store.as_ref();
+        Some(
+            match connector.finish(store, name, code, state, now).await {
+                Ok(title) => Page::Html(
+                    200,
+                    html(&fill(&status.connected_page, &[("title", &title)])),
+                ),
+                Err(error) => {
+                    tracing::warn!(connection = name, %error, "a connection could not be made");
+                    failed(&error.to_string())
+                }
+            },
+        )
+    }
+}
+
+/// A provider's error code, kept to the characters such codes use.
+fn safe(text: &str) -> String {
+    text.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        .take(64)
+        .collect()
+}
+
+/// A small page holding `text`.
+fn html(text: &str) -> String {
+    let escaped = text
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;");
+    format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>clara</title></head>\n<body><p>{escaped}</p></body></html>\n"
+    )
+}

@@ -1,0 +1,433 @@
+//! Connections end to end, over real HTTP: `clara run` with its status endpoint, a fake model
+//! that calls the `connect` tool, and a fake Google (one server on 127.0.0.1 for the token and
+//! revoke endpoints and a Sheets-like API). A user opens the link, the browser goes to the
+//! consent page and back to the callback, the code is exchanged (PKCE checked), the tokens are
+//! sealed in the store; an HTTP tool then calls as that user, renewing the token on a 401 and
+//! before it expires; another user is told to connect first; a replayed or altered link is
+//! refused; disconnecting revokes and forgets.
+
+use std::path::Path;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use clara::app::App;
+use clara_core::engine::Outcome;
+use serde_json::Value;
+
+use crate::support::fake_llm::{self, FakeLlm, Reply};
+use crate::support::{self, shipped_root, start_run};
+
+/// A browser that does not follow redirects, as the test plays the user.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client")
+}
+
+/// `key`'s value in the query of `url`.
+fn query(url: &str, key: &str) -> String {
+    let url = reqwest::Url::parse(url).expect("a URL");
+    let found = url.query_pairs().find(|(k, _)| k == key);
+    found.map_or_else(|| panic!("no `{key}` in {url}"), |(_, v)| v.into_owned())
+}
+
+/// `key`'s value in a form body.
+fn form(body: &str, key: &str) -> Option<String> {
+    url::form_urlencoded::parse(body.as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The text of the last tool result the model was sent.
+fn last_tool_result(model: &FakeLlm) -> String {
+    let requests = model.requests();
+    let last = requests.last().expect("the model was asked");
+    let messages = last.body["messages"].as_array().expect("messages");
+    let result = messages
+        .iter()
+        .rev()
+        .find(|m| m["role"] == "tool")
+        .expect("a tool result");
+    result["content"].as_str().unwrap_or_default().to_owned()
+}
+
+struct Running {
+    app: App,
+    model: FakeLlm,
+    google: FakeLlm,
+    /// `http://127.0.0.1:PORT` of the status endpoint.
+    status: String,
+    sent: std::sync::atomic::AtomicUsize,
+    _root: tempfile::TempDir,
+}
+
+impl Running {
+    async fn start() -> Running {
+        let root = shipped_root();
+        let model = FakeLlm::start().await;
+        let google = FakeLlm::start().await;
+        sheet_tool(root.path(), &google.base_url());
+        let g = google.base_url();
+        let (authorize, token, revoke) = (
+            format!("{g}/o/oauth2/v2/auth"),
+            format!("{g}/token"),
+            format!("{g}/revoke"),
+        );
+        let vars = [
+            ("CLARA_ADAPTERS__DISCORD__ENABLED", "false"),
+            ("CLARA_SECRET_KEY", "a test key that is long enough"),
+            ("GOOGLE_CLIENT_ID", "client-1"),
+            ("GOOGLE_CLIENT_SECRET", "client-secret-1"),
+            (
+                "CLARA_CONNECTIONS__GOOGLE__AUTHORIZE_URL",
+                authorize.as_str(),
+            ),
+            ("CLARA_CONNECTIONS__GOOGLE__TOKEN_URL", token.as_str()),
+            ("CLARA_CONNECTIONS__GOOGLE__REVOKE_URL", revoke.as_str()),
+        ];
+        let app = start_run(root.path(), &model, &vars)
+            .await
+            .expect("clara starts");
+        let address = app.status.as_ref().expect("the status endpoint").addr();
+        Running {
+            app,
+            model,
+            google,
+            status: format!("http://{address}"),
+            sent: std::sync::atomic::AtomicUsize::new(0),
+            _root: root,
+        }
+    }
+
+    async fn send(&self, user: &str, text: &str) -> Outcome {
+        self.app
+            .live
+            .current()
+            .handle_message(support::message(user, text), &|_| {})
+            .await
+            .expect("the turn is answered")
+    }
+
+    /// `user` asks; the model calls `tool` with `arguments`, then says "Done.". Returns what
+    /// the tool gave the model.
+    async fn call(&self, user: &str, tool: &str, arguments: &str) -> String {
+        self.model
+            .push(fake_llm::openai_tool_stream(&[("c1", tool, arguments)], 50));
+        self.model.push(fake_llm::openai_stream(&["Done."]));
+        // Each message differs, or the duplicate guard would drop a repeat.
+        let n = self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.send(user, &format!("please use {tool} ({n})")).await;
+        last_tool_result(&self.model)
+    }
+
+    /// A path of a link clara made, on the status endpoint's real address (the links say
+    /// `bind`, which is port 0 in tests).
+    fn on_status(&self, link: &str) -> String {
+        let (_, rest) = link
+            .split_once("/oauth/")
+            .unwrap_or_else(|| panic!("not an OAuth link: {link}"));
+        format!("{}/oauth/{rest}", self.status)
+    }
+}
+
+/// A tool that reads spreadsheet values as the calling user.
+fn sheet_tool(root: &Path, api: &str) {
+    std::fs::write(
+        root.join("tools.d/sheet_values.toml"),
+        format!(
+            r#"description = "Read a range of one of the user's spreadsheets."
+
+[parameters]
+type = "object"
+required = ["sheet"]
+
+[parameters.properties.sheet]
+type = "string"
+
+[runner]
+type = "http"
+url = "{api}/v4/spreadsheets/{{{{ args.sheet }}}}/values/A1:B2"
+extract = "/values"
+auth = {{ connection = "google" }}
+"#
+        ),
+    )
+    .expect("the tool is written");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_connects_google_calls_as_themselves_and_disconnects() {
+    let running = Running::start().await;
+    let (google, browser) = (&running.google, browser());
+
+    // Not connected yet: the tool says so with a link, and Google is never called.
+    let first = running
+        .call("ann", "sheet_values", r#"{"sheet": "s1"}"#)
+        .await;
+    assert!(
+        first.contains("Google is not connected. Connect first: http://"),
+        "{first}"
+    );
+    assert_eq!(google.request_count(), 0);
+
+    // The user asks to connect; the model passes on the link.
+    let result = running
+        .call("ann", "connect", r#"{"connection": "google"}"#)
+        .await;
+    let link = result
+        .split_whitespace()
+        .find(|w| w.contains("/oauth/google/start/"))
+        .unwrap_or_else(|| panic!("no link in {result}"))
+        .to_owned();
+
+    // The browser opens it: sent to Google's consent page with the client, scopes and PKCE.
+    let start = browser.get(running.on_status(&link)).send().await.unwrap();
+    assert_eq!(start.status(), 302);
+    let consent = start.headers()["location"].to_str().unwrap().to_owned();
+    assert!(consent.starts_with(&format!("{}/o/oauth2/v2/auth?", google.base_url())));
+    assert_eq!(query(&consent, "client_id"), "client-1");
+    assert_eq!(query(&consent, "access_type"), "offline");
+    assert!(query(&consent, "scope").contains("auth/spreadsheets"));
+    assert_eq!(query(&consent, "code_challenge_method"), "S256");
+    let challenge = query(&consent, "code_challenge");
+    let state = query(&consent, "state");
+    let redirect_uri = query(&consent, "redirect_uri");
+    assert!(
+        redirect_uri.ends_with("/oauth/google/callback"),
+        "{redirect_uri}"
+    );
+
+    // The user consents; Google sends the browser back with a code.
+    google.push(Reply::json(
+        200,
+        r#"{"access_token":"ya29.first","refresh_token":"1//refresh","expires_in":3600,"token_type":"Bearer"}"#,
+    ));
+    let callback = running.on_status(&format!(
+        "{redirect_uri}?code=code-1&state={}",
+        urlencode(&state)
+    ));
+    let page = browser.get(&callback).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Connected to Google."));
+    let exchange = google.take_requests().remove(0);
+    assert_eq!(exchange.path, "/token");
+    let body = &exchange.raw_body;
+    assert_eq!(
+        form(body, "grant_type").as_deref(),
+        Some("authorization_code")
+    );
+    assert_eq!(form(body, "code").as_deref(), Some("code-1"));
+    assert_eq!(
+        form(body, "client_secret").as_deref(),
+        Some("client-secret-1")
+    );
+    assert_eq!(form(body, "redirect_uri"), Some(redirect_uri.clone()));
+    let verifier = form(body, "code_verifier").expect("the PKCE verifier");
+    let digest = ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes());
+    assert_eq!(
+        URL_SAFE_NO_PAD.encode(digest),
+        challenge,
+        "S256 of the verifier"
+    );
+
+    // The tokens are in the store, sealed.
+    let store = running.app.live.current().services.store.clone();
+    let stored = store
+        .token("ann", "google")
+        .await
+        .unwrap()
+        .expect("ann's tokens");
+    let sealed = String::from_utf8_lossy(&stored.sealed);
+    assert!(
+        !sealed.contains("ya29") && !sealed.contains("refresh"),
+        "sealed"
+    );
+    assert!(store.token("bob", "google").await.unwrap().is_none());
+
+    // The link works once.
+    let again = browser.get(&callback).send().await.unwrap();
+    assert_eq!(again.status(), 400);
+    assert!(
+        again
+            .text()
+            .await
+            .unwrap()
+            .contains("the link was already used")
+    );
+
+    // The tool now calls as ann, with her token.
+    google.push(Reply::json(200, r#"{"values":[["a","b"],["1","2"]]}"#));
+    let values = running
+        .call("ann", "sheet_values", r#"{"sheet": "s1"}"#)
+        .await;
+    assert_eq!(values, r#"[["a","b"],["1","2"]]"#);
+    let api = google.take_requests().remove(0);
+    assert_eq!(api.path, "/v4/spreadsheets/s1/values/A1:B2");
+    assert_eq!(api.header("authorization"), Some("Bearer ya29.first"));
+
+    // A 401: the token is renewed with the refresh token and the call made once more.
+    google.push(Reply::json(401, r#"{"error":{"code":401}}"#));
+    google.push(Reply::json(
+        200,
+        r#"{"access_token":"ya29.second","expires_in":30}"#,
+    ));
+    google.push(Reply::json(200, r#"{"values":[["ok"]]}"#));
+    let values = running
+        .call("ann", "sheet_values", r#"{"sheet": "s1"}"#)
+        .await;
+    assert_eq!(values, r#"[["ok"]]"#);
+    let seen = google.take_requests();
+    let paths: Vec<&str> = seen.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/v4/spreadsheets/s1/values/A1:B2",
+            "/token",
+            "/v4/spreadsheets/s1/values/A1:B2"
+        ]
+    );
+    assert_eq!(
+        form(&seen[1].raw_body, "grant_type").as_deref(),
+        Some("refresh_token")
+    );
+    assert_eq!(
+        form(&seen[1].raw_body, "refresh_token").as_deref(),
+        Some("1//refresh")
+    );
+    assert_eq!(seen[2].header("authorization"), Some("Bearer ya29.second"));
+
+    // That token expires within the minute: renewed before the next call, the refresh token
+    // kept from before (the answer had none).
+    google.push(Reply::json(
+        200,
+        r#"{"access_token":"ya29.third","expires_in":3600}"#,
+    ));
+    google.push(Reply::json(200, r#"{"values":[["fresh"]]}"#));
+    running
+        .call("ann", "sheet_values", r#"{"sheet": "s1"}"#)
+        .await;
+    let seen = google.take_requests();
+    assert_eq!(
+        form(&seen[0].raw_body, "refresh_token").as_deref(),
+        Some("1//refresh")
+    );
+    assert_eq!(seen[1].header("authorization"), Some("Bearer ya29.third"));
+
+    // Bob's call never carries ann's token.
+    let bobs = running
+        .call("bob", "sheet_values", r#"{"sheet": "s1"}"#)
+        .await;
+    assert!(bobs.contains("Google is not connected"), "{bobs}");
+    assert_eq!(google.request_count(), 0);
+
+    // Status, then disconnect: revoked at Google and forgotten.
+    let status = running.call("ann", "connection_status", r#"{}"#).await;
+    assert!(status.contains("Google: connected"), "{status}");
+    assert!(!status.contains("GitHub"), "only what is set up: {status}");
+    google.push(Reply::json(200, "{}"));
+    let gone = running
+        .call("ann", "disconnect", r#"{"connection": "google"}"#)
+        .await;
+    assert!(gone.starts_with("Disconnected Google"), "{gone}");
+    let revoke = google.take_requests().remove(0);
+    assert_eq!(revoke.path, "/revoke");
+    assert_eq!(
+        form(&revoke.raw_body, "token").as_deref(),
+        Some("1//refresh")
+    );
+    assert!(store.token("ann", "google").await.unwrap().is_none());
+
+    // No tool result or model request ever held a token or the client secret.
+    for request in running.model.requests() {
+        for secret in ["ya29", "1//refresh", "client-secret-1"] {
+            assert!(
+                !request.raw_body.contains(secret),
+                "{secret} reached the model"
+            );
+        }
+    }
+    running.app.shutdown("test").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn altered_expired_and_refused_links_change_nothing() {
+    let running = Running::start().await;
+    let browser = browser();
+    let result = running
+        .call("ann", "connect", r#"{"connection": "google"}"#)
+        .await;
+    let link = result
+        .split_whitespace()
+        .find(|w| w.contains("/oauth/google/start/"))
+        .expect("a link")
+        .to_owned();
+    let state = link.rsplit('/').next().unwrap().to_owned();
+    let (body, signature) = state.split_once('.').unwrap();
+
+    // Someone swaps in their own user id under ann's signature.
+    let mut claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(body).unwrap()).unwrap();
+    claims["u"] = Value::from("mallory");
+    let forged = format!(
+        "{}.{signature}",
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap())
+    );
+    let start = format!("{}/oauth/google/start/{forged}", running.status);
+    let page = browser.get(&start).send().await.unwrap();
+    assert_eq!(page.status(), 400);
+    assert!(page.text().await.unwrap().contains("not one clara made"));
+    let callback = |query: String| format!("{}/oauth/google/callback?{query}", running.status);
+    let page = browser
+        .get(callback(format!("code=c&state={}", urlencode(&forged))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 400);
+
+    // The user declines at Google.
+    let page = browser
+        .get(callback(format!(
+            "error=access_denied&state={}",
+            urlencode(&state)
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 400);
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("access was not granted")
+    );
+
+    // Google's token endpoint fails: an honest page, nothing stored, the answer not shown.
+    running
+        .google
+        .push(Reply::json(500, r#"{"access_token":"leaked?"}"#));
+    let page = browser
+        .get(callback(format!("code=c&state={}", urlencode(&state))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 400);
+    let text = page.text().await.unwrap();
+    assert!(text.contains("token endpoint failed: HTTP 500"), "{text}");
+    assert!(!text.contains("leaked"), "{text}");
+    let store = running.app.live.current().services.store.clone();
+    assert!(store.token("ann", "google").await.unwrap().is_none());
+    assert!(store.token("mallory", "google").await.unwrap().is_none());
+
+    // An unknown connection's pages are not found.
+    let missing = browser
+        .get(format!("{}/oauth/nowhere/elsewhere", running.status))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    running.app.shutdown("test").await;
+}
+
+fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
