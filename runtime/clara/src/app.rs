@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::adapters::{self, Adapter, Observers};
-use crate::connections::OAuthPages;
+use crate::connections::{Connector, OAuthPages};
 use crate::hooks::{self, HookBus};
 use crate::live::watch::{self, Watcher};
 use crate::live::{Live, LiveError, Loader};
@@ -50,6 +50,10 @@ pub struct Features {
     pub jobs: bool,
     /// Start the enabled adapters (Discord) and the status endpoint (`clara run`).
     pub adapters: bool,
+    /// Without adapters, still serve the status endpoint's OAuth pages when a connection is
+    /// set up (`clara chat`), if its address is free: a `clara run` on the same root and
+    /// store answers them otherwise.
+    pub connections: bool,
 }
 
 /// The parts of a running clara.
@@ -186,6 +190,8 @@ impl App {
                 None
             };
             (adapters::start(&live, &observers).await?, status)
+        } else if features.connections {
+            (Vec::new(), connection_pages(&live, &health, &metrics).await)
         } else {
             (Vec::new(), None)
         };
@@ -244,6 +250,37 @@ impl App {
             status.shutdown().await;
         }
         self.live.shutdown().await;
+    }
+}
+
+/// The status endpoint for OAuth callbacks, when a connection is set up and the address is
+/// free.
+async fn connection_pages(
+    live: &Arc<Live>,
+    health: &Arc<Health>,
+    metrics: &Arc<Metrics>,
+) -> Option<StatusServer> {
+    let generation = live.current();
+    let connector = Connector::new(&generation.config, live.http_client().clone());
+    let settings = &generation.config.clara.value.status;
+    if !settings.enabled || connector.available().next().is_none() {
+        return None;
+    }
+    let pages = Some(Arc::new(OAuthPages::new(live.clone())));
+    let served = status::serve(
+        &settings.bind,
+        settings.max_connections,
+        health.clone(),
+        metrics.clone(),
+        pages,
+    )
+    .await;
+    match served {
+        Ok(server) => Some(server),
+        Err(error) => {
+            tracing::info!(%error, "connection links are answered by the clara already on that address, if any");
+            None
+        }
     }
 }
 

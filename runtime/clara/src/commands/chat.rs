@@ -92,9 +92,11 @@ pub async fn run(root: &Path, args: &ChatArgs) -> anyhow::Result<ExitCode> {
     drop(set);
     let root = root.to_owned();
     let loader: Loader = Box::new(move || clara_config::load(&root));
-    // Memory work runs beside the conversation: the next line never waits for it.
+    // Memory work runs beside the conversation: the next line never waits for it. A
+    // connection link opened from the chat comes back to the status endpoint.
     let features = Features {
         jobs: true,
+        connections: true,
         ..Features::default()
     };
     let app = App::start(loader, clock()?, features).await?;

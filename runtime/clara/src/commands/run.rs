@@ -29,6 +29,7 @@ pub async fn run(root: &Path) -> anyhow::Result<ExitCode> {
         scheduler: true,
         jobs: true,
         adapters: true,
+        connections: true,
     };
     let stops = Stops::listen();
     let app = match App::start(loader, Arc::new(SystemClock), features).await {

@@ -431,3 +431,57 @@ async fn altered_expired_and_refused_links_change_nothing() {
 fn urlencode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn clara_chat_serves_the_callback_only_when_a_connection_is_set_up() {
+    let root = shipped_root();
+    let chat_like = |vars: Vec<(&'static str, &'static str)>| {
+        let mut all = vec![
+            ("OPENROUTER_API_KEY", "k"),
+            ("CLARA_STATUS__BIND", "127.0.0.1:0"),
+            ("CLARA_RUNTIME__WATCH", "false"),
+        ];
+        all.extend(vars);
+        let loader = support::loader(root.path(), &all);
+        let features = clara::app::Features {
+            jobs: true,
+            connections: true,
+            ..clara::app::Features::default()
+        };
+        async move {
+            App::start(
+                loader,
+                std::sync::Arc::new(clara_core::engine::SystemClock),
+                features,
+            )
+            .await
+            .expect("clara starts")
+        }
+    };
+    let plain = chat_like(Vec::new()).await;
+    assert!(
+        plain.status.is_none(),
+        "nothing to serve without a connection"
+    );
+    plain.shutdown("test").await;
+
+    let connected = chat_like(vec![
+        ("CLARA_SECRET_KEY", "a test key that is long enough"),
+        ("GOOGLE_CLIENT_ID", "client-1"),
+    ])
+    .await;
+    let address = connected.status.as_ref().expect("the OAuth pages").addr();
+    let page = browser()
+        .get(format!("http://{address}/oauth/google/start/not-a-state"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 400);
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("Could not connect to Google")
+    );
+    connected.shutdown("test").await;
+}

@@ -21,6 +21,7 @@ async fn app(root: &Path) -> App {
         scheduler: true,
         jobs: false,
         adapters: false,
+        connections: false,
     };
     App::start(
         support::loader(root, &vars),

@@ -30,6 +30,7 @@ pub async fn start_run(
         scheduler: false,
         jobs: false,
         adapters: true,
+        connections: true,
     };
     clara::app::App::start(
         loader(root, &all),
