@@ -50,6 +50,10 @@ pub struct DiscordNotices {
     /// Told (privately) to someone who may not decide, or who clicked too late.
     #[serde(default = "default_approval_not_yours")]
     pub approval_not_yours: String,
+    /// The label of the button under a reply that holds a connection link (`{title}`: the
+    /// connection's title).
+    #[serde(default = "default_connect_button")]
+    pub connect_button: String,
 }
 
 impl Default for DiscordNotices {
@@ -67,6 +71,7 @@ impl Default for DiscordNotices {
             denied: default_denied(),
             approval_timed_out: default_approval_timed_out(),
             approval_not_yours: default_approval_not_yours(),
+            connect_button: default_connect_button(),
         }
     }
 }
@@ -91,6 +96,9 @@ fn default_approval_timed_out() -> String {
 }
 fn default_approval_not_yours() -> String {
     "This request isn't yours to decide, or it is no longer waiting.".to_owned()
+}
+fn default_connect_button() -> String {
+    "Connect {title}".to_owned()
 }
 fn default_queued() -> String {
     "-# ⏳ I'm working on something else right now. Your message is queued (position {position})."

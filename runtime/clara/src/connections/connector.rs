@@ -125,12 +125,17 @@ impl Connector {
         }
     }
 
+    /// Whether connection `name` is set up (its client id and the secret key are set).
+    pub fn is_available(&self, name: &str) -> bool {
+        self.ready(name).is_ok()
+    }
+
     /// The name and title of every connection that is set up (its client id and the secret
     /// key are set): the ones users can connect.
     pub fn available(&self) -> impl Iterator<Item = (&str, &str)> {
         self.connections
             .iter()
-            .filter(|(name, _)| self.ready(name).is_ok())
+            .filter(|(name, _)| self.is_available(name))
             .map(|(name, c)| (name.as_str(), c.title(name)))
     }
 
@@ -176,6 +181,23 @@ impl Connector {
         let ready = self.ready(name)?;
         let state = OAuthState::new(ready.key, user_id, name, now).encode(ready.key);
         Ok(format!("{}/oauth/{name}/start/{state}", self.base_url))
+    }
+
+    /// The connection links in `text` (as [`link`](Self::link) writes them), each with the
+    /// title of its connection: what an adapter shows as a button.
+    pub fn links_in(&self, text: &str) -> Vec<(String, String)> {
+        let prefix = format!("{}/oauth/", self.base_url);
+        text.split_whitespace()
+            .filter_map(|word| {
+                let start = word.find(&prefix)?;
+                let url = word[start..].trim_end_matches(|c: char| {
+                    !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+                });
+                let (name, _) = url[prefix.len()..].split_once("/start/")?;
+                let connection = self.connections.get(name)?;
+                Some((connection.title(name).to_owned(), url.to_owned()))
+            })
+            .collect()
     }
 
     fn redirect_uri(&self, name: &str) -> String {

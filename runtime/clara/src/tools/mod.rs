@@ -62,6 +62,14 @@ pub fn build(set: &ConfigSet, client: &reqwest::Client, previous: Option<&ToolSe
         if !manifest.enabled {
             continue;
         }
+        // A tool that calls as the user waits until its connection is set up.
+        if let Runner::Http {
+            auth: Some(auth), ..
+        } = &manifest.runner
+            && !connector.is_available(&auth.connection)
+        {
+            continue;
+        }
         let secrets = manifest_secrets(manifest, &set.env);
         // A tool that calls as the user holds this configuration's connections: rebuilt.
         let kept = previous

@@ -52,22 +52,29 @@ fn last_tool_result(model: &FakeLlm) -> String {
     result["content"].as_str().unwrap_or_default().to_owned()
 }
 
-struct Running {
-    app: App,
-    model: FakeLlm,
-    google: FakeLlm,
+pub(crate) struct Running {
+    pub(crate) app: App,
+    pub(crate) model: FakeLlm,
+    /// The fake Google: token and revoke endpoints and every API.
+    pub(crate) google: FakeLlm,
     /// `http://127.0.0.1:PORT` of the status endpoint.
-    status: String,
+    pub(crate) status: String,
     sent: std::sync::atomic::AtomicUsize,
     _root: tempfile::TempDir,
 }
 
 impl Running {
     async fn start() -> Running {
+        Running::start_with(|_, _| {}).await
+    }
+
+    /// Starts on the shipped root after `edit(root, fake_google_url)`.
+    pub(crate) async fn start_with(edit: impl FnOnce(&Path, &str)) -> Running {
         let root = shipped_root();
         let model = FakeLlm::start().await;
         let google = FakeLlm::start().await;
         sheet_tool(root.path(), &google.base_url());
+        edit(root.path(), &google.base_url());
         let g = google.base_url();
         let (authorize, token, revoke) = (
             format!("{g}/o/oauth2/v2/auth"),
@@ -111,7 +118,7 @@ impl Running {
 
     /// `user` asks; the model calls `tool` with `arguments`, then says "Done.". Returns what
     /// the tool gave the model.
-    async fn call(&self, user: &str, tool: &str, arguments: &str) -> String {
+    pub(crate) async fn call(&self, user: &str, tool: &str, arguments: &str) -> String {
         self.model
             .push(fake_llm::openai_tool_stream(&[("c1", tool, arguments)], 50));
         self.model.push(fake_llm::openai_stream(&["Done."]));
@@ -119,6 +126,39 @@ impl Running {
         let n = self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.send(user, &format!("please use {tool} ({n})")).await;
         last_tool_result(&self.model)
+    }
+
+    /// Connects `user` to Google through the whole flow; the fake answers the code with
+    /// `access_token`.
+    pub(crate) async fn connect_google(&self, user: &str, access_token: &str) {
+        let result = self
+            .call(user, "connect", r#"{"connection": "google"}"#)
+            .await;
+        let link = result
+            .split_whitespace()
+            .find(|w| w.contains("/oauth/google/start/"))
+            .unwrap_or_else(|| panic!("no link in {result}"))
+            .to_owned();
+        let browser = browser();
+        let start = browser.get(self.on_status(&link)).send().await.unwrap();
+        let consent = start.headers()["location"].to_str().unwrap().to_owned();
+        let (state, redirect_uri) = (query(&consent, "state"), query(&consent, "redirect_uri"));
+        self.google.push(Reply::json(
+            200,
+            format!(r#"{{"access_token":"{access_token}","refresh_token":"r","expires_in":3600}}"#),
+        ));
+        let callback = self.on_status(&format!(
+            "{redirect_uri}?code=c&state={}",
+            urlencode(&state)
+        ));
+        let page = browser.get(&callback).send().await.unwrap();
+        assert_eq!(
+            page.status(),
+            200,
+            "{}",
+            page.text().await.unwrap_or_default()
+        );
+        self.google.take_requests();
     }
 
     /// A path of a link clara made, on the status endpoint's real address (the links say
@@ -484,4 +524,43 @@ async fn clara_chat_serves_the_callback_only_when_a_connection_is_set_up() {
             .contains("Could not connect to Google")
     );
     connected.shutdown("test").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_discord_a_reply_with_a_connection_link_gets_a_button() {
+    use crate::support::on_discord::{GENERAL, OnDiscord, SOON};
+    let mut on = OnDiscord::start(&[
+        ("CLARA_STATUS__PUBLIC_URL", "https://clara.example/"),
+        ("CLARA_SECRET_KEY", "a test key that is long enough"),
+        ("GOOGLE_CLIENT_ID", "client-1"),
+    ])
+    .await;
+    let link = "https://clara.example/oauth/google/start/eyJ1Ijoi.c2ln";
+    on.model.push(fake_llm::openai_stream(&[&format!(
+        "Open this to connect Google: {link}."
+    )]));
+    on.ann_mentions("connect my google please");
+    let with_button = |m: &crate::support::fake_discord::FakeMessage| {
+        m.json["components"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty())
+    };
+    on.discord
+        .wait_for(
+            "the reply's button",
+            |fake| fake.messages_in(GENERAL).iter().any(with_button),
+            SOON,
+        )
+        .await;
+    let reply = on
+        .replies_in(GENERAL)
+        .into_iter()
+        .find(with_button)
+        .expect("the reply");
+    assert_eq!(
+        reply.json["components"][0]["components"][0],
+        serde_json::json!({"type": 2, "style": 5, "label": "Connect Google", "url": link})
+    );
+    assert!(reply.content.contains(link), "the link stays in the text");
+    on.stop().await;
 }

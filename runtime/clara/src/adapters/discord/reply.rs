@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use twilight_http::Client;
-use twilight_model::channel::message::{AllowedMentions, MessageFlags};
+use twilight_model::channel::message::{AllowedMentions, Component, MessageFlags};
 use twilight_model::id::Id;
 use twilight_model::id::marker::{ChannelMarker, MessageMarker};
 
@@ -116,6 +116,30 @@ impl Reply {
             Some(failure) => Err(failure),
             None => Ok(()),
         }
+    }
+
+    /// Puts link buttons (`(label, url)`, at most five) under the reply's last message.
+    pub async fn add_link_buttons(&self, links: &[(String, String)]) -> Result<(), String> {
+        let Some(&(id, _)) = self.sent.last() else {
+            return Ok(());
+        };
+        if links.is_empty() {
+            return Ok(());
+        }
+        let buttons: Vec<serde_json::Value> = links
+            .iter()
+            .take(5)
+            .map(|(label, url)| serde_json::json!({"type": 2, "style": 5, "label": label, "url": url}))
+            .collect();
+        let row = serde_json::json!([{"type": 1, "components": buttons}]);
+        let components: Vec<Component> =
+            serde_json::from_value(row).map_err(|e| format!("the link buttons: {e}"))?;
+        self.http
+            .update_message(self.channel, id)
+            .components(Some(&components))
+            .await
+            .map_err(|e| format!("adding the link buttons failed: {e}"))?;
+        Ok(())
     }
 
     /// Whether any message of the reply is on Discord.

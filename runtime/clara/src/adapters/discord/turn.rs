@@ -17,6 +17,7 @@ use clara_core::lanes::{NOTICE_AFTER, StopSignal};
 use super::bot::Work;
 use super::reactions::{react, unreact};
 use super::reply::{Reply, Style, Update, post_quietly};
+use crate::connections::Connector;
 
 /// Starts the worker of a channel whose lane just opened; it ends when the lane is empty.
 /// The connection tracks it, so closing waits for it.
@@ -130,7 +131,21 @@ async fn run(bot: &Arc<Bot>, channel: Id<ChannelMarker>, work: Work, mut signal:
         }
         None => Ok(()),
         Some(Ok(Outcome::Replied { reply: text, .. } | Outcome::Failed { reply: text, .. })) => {
-            reply.finish(&text).await
+            let finished = reply.finish(&text).await;
+            // A connection link also gets a button, which opens it in the browser.
+            let connector = Connector::new(&generation.config, bot.live.http_client().clone());
+            let links: Vec<(String, String)> = connector
+                .links_in(&text)
+                .into_iter()
+                .map(|(title, url)| {
+                    let label = fill(&discord.notices.connect_button, &[("title", &title)]);
+                    (label, url)
+                })
+                .collect();
+            if let Err(error) = reply.add_link_buttons(&links).await {
+                tracing::warn!(%error, "a connection link's button could not be added");
+            }
+            finished
         }
         Some(Ok(Outcome::Ended(TurnEnd::Duplicate))) => {
             // The same message was answered moments ago: a mark instead of silence.
