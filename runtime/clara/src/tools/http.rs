@@ -273,9 +273,9 @@ impl HttpTool {
                 match json.pointer(pointer) {
                     Some(Value::String(text)) => text.clone(),
                     Some(value) => value.to_string(),
-                    None => {
-                        return Err(ToolError(format!("the response has no `{pointer}`")).into());
-                    }
+                    // APIs leave an empty list out (Gmail's `messages`, a Sheets range's
+                    // `values`): nothing there is an answer, not a failure.
+                    None => format!("nothing found (the response has no `{pointer}`)"),
                 }
             }
             (_, true) => format!("{text}\n[response cut at {} bytes]", self.max_output_bytes),

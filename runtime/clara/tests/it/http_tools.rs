@@ -141,11 +141,11 @@ async fn post_sends_the_arguments_the_url_did_not_use_and_extracts_a_part() {
         json!({"title": "Crash", "body": "It broke"})
     );
     fake.push(Reply::json(200, r#"{"other":1}"#));
-    let error = tool
+    let empty = tool
         .run(&json!({"owner": "ann"}), &nobody())
         .await
-        .unwrap_err();
-    assert_eq!(error.0, "the response has no `/html_url`");
+        .expect("an answer without the part is not an error");
+    assert_eq!(empty, "nothing found (the response has no `/html_url`)");
 }
 
 #[tokio::test]
@@ -267,6 +267,45 @@ async fn the_shipped_github_tools_call_the_api_as_documented() {
         header("x-github-api-version").as_deref(),
         Some("2022-11-28")
     );
+}
+
+#[tokio::test]
+async fn the_shipped_web_search_sends_the_query_to_tavily_with_the_key() {
+    let api = FakeLlm::start().await;
+    let root = support::shipped_root();
+    let path = root.path().join("tools.d/web_search.toml");
+    support::edit(&path, "https://api.tavily.com", &api.base_url());
+    support::edit(&path, "enabled = false", "enabled = true");
+    let env = Env::from_vars([
+        ("OPENROUTER_API_KEY".to_owned(), "k".to_owned()),
+        ("TAVILY_API_KEY".to_owned(), "tvly-secret".to_owned()),
+    ]);
+    let set = clara_config::load_with_env(root.path(), env)
+        .expect("the shipped root with web search enabled validates");
+    let tools = clara::tools::build(&set, &clara::tools::http_client(), None);
+    let search = tools
+        .manifest_tool("web_search")
+        .expect("web_search is offered");
+    api.push(Reply::json(
+        200,
+        r#"{"query":"rust 2026","answer":"Rust 1.95 is out.","results":[{"title":"Rust","url":"https://www.rust-lang.org","content":"…"}]}"#,
+    ));
+    let out = search
+        .call(&json!({"query": "rust 2026", "max_results": 3}), &nobody())
+        .await
+        .expect("a result");
+    assert!(out.contains("Rust 1.95 is out.") && out.contains("https://www.rust-lang.org"));
+    let request = api.take_requests().remove(0);
+    assert_eq!(
+        (request.method.as_str(), request.path.as_str()),
+        ("POST", "/search")
+    );
+    assert_eq!(
+        request.body,
+        json!({"query": "rust 2026", "max_results": 3})
+    );
+    assert_eq!(request.header("authorization"), Some("Bearer tvly-secret"));
+    assert!(!out.contains("tvly-secret"));
 }
 
 #[tokio::test]
