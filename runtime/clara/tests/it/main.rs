@@ -29,6 +29,8 @@ mod fake_discord_server;
 mod fake_llm_server;
 mod file_tools;
 mod gateway;
+mod github_pack;
+mod google_pack;
 mod hooks;
 mod hostile_files;
 mod http_tools;
