@@ -103,7 +103,7 @@ impl CommandTool {
         })
     }
 
-    fn command(&self, arguments: &Value) -> Result<Command, ToolError> {
+    fn command(&self, arguments: &Value, user_id: &str) -> Result<Command, ToolError> {
         let mut vars = tera::Context::new();
         vars.insert("args", arguments);
         // A shell reads its command line as code, so the call's arguments never reach it
@@ -126,9 +126,11 @@ impl CommandTool {
             command.args(argv);
             command
         };
+        // Whose call it is, so a program can keep each user's state apart.
         command
             .env_clear()
             .envs(&self.env)
+            .env("CLARA_USER_ID", user_id)
             .current_dir(&self.working_dir)
             .stdin(match self.stdin {
                 StdinMode::Json => Stdio::piped(),
@@ -142,10 +144,10 @@ impl CommandTool {
         Ok(command)
     }
 
-    /// Runs one call with these arguments.
-    pub async fn run(&self, arguments: &Value) -> Result<String, ToolError> {
+    /// Runs one call with these arguments, for `user_id`.
+    pub async fn run(&self, arguments: &Value, user_id: &str) -> Result<String, ToolError> {
         let mut child = self
-            .command(arguments)?
+            .command(arguments, user_id)?
             .spawn()
             .map_err(|e| ToolError(format!("cannot start the program: {e}")))?;
         // However this call ends, whatever the program left running in its group goes with
@@ -251,8 +253,8 @@ impl Tool for CommandTool {
     fn call<'a>(
         &'a self,
         arguments: &'a Value,
-        _context: &'a ToolContext<'a>,
+        context: &'a ToolContext<'a>,
     ) -> BoxFuture<'a, Result<String, ToolError>> {
-        Box::pin(self.run(arguments))
+        Box::pin(self.run(arguments, context.user_id))
     }
 }

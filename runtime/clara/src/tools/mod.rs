@@ -223,7 +223,12 @@ fn program_env(
     host: &Env,
 ) -> BTreeMap<String, String> {
     let mut all = BTreeMap::new();
-    if let Ok(path) = std::env::var("PATH") {
+    // The environment clara read (a `.env` may set it), else the process's own.
+    let path = host
+        .get("PATH")
+        .map(str::to_owned)
+        .or_else(|| std::env::var("PATH").ok());
+    if let Some(path) = path {
         all.insert("PATH".to_owned(), path);
     }
     all.extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));

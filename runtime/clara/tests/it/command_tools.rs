@@ -64,7 +64,10 @@ async fn argv_templates_and_json_stdin_carry_the_arguments() {
         &manifest("echo", &["{{ args.word }}", "x{{ args.n + 1 }}"]),
         &Env::default(),
     );
-    let out = echo.run(&json!({"word": "hello", "n": 41})).await.unwrap();
+    let out = echo
+        .run(&json!({"word": "hello", "n": 41}), "ann")
+        .await
+        .unwrap();
     assert_eq!(out, "hello x42\n");
 
     let cat = build(
@@ -75,7 +78,7 @@ async fn argv_templates_and_json_stdin_carry_the_arguments() {
         &Env::default(),
     );
     let args = json!({"q": "a \"quoted\" value", "list": [1, 2]});
-    let out = cat.run(&args).await.unwrap();
+    let out = cat.run(&args, "ann").await.unwrap();
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&out).unwrap(),
         args
@@ -88,7 +91,7 @@ async fn shell_metacharacters_in_arguments_stay_text() {
     let marker = dir.path().join("pwned");
     let echo = build(&manifest("echo", &["{{ args.text }}"]), &Env::default());
     let text = format!("$(touch {0}); `touch {0}` | touch {0}", marker.display());
-    let out = echo.run(&json!({ "text": text })).await.unwrap();
+    let out = echo.run(&json!({ "text": text }), "ann").await.unwrap();
     assert_eq!(out.trim_end(), text);
     assert!(!marker.exists(), "an argument was run by a shell");
 }
@@ -106,7 +109,7 @@ async fn a_hanging_tool_and_its_children_are_killed_at_the_timeout() {
         &Env::default(),
     );
     let started = Instant::now();
-    let error = tool.run(&json!({})).await.unwrap_err();
+    let error = tool.run(&json!({}), "ann").await.unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(error.0.contains("did not finish"), "{error}");
     let child: i32 = std::fs::read_to_string(&pid_file)
@@ -136,7 +139,7 @@ async fn a_flood_of_output_is_capped_and_stopped() {
         &Env::default(),
     );
     let started = Instant::now();
-    let out = tool.run(&json!({})).await.unwrap();
+    let out = tool.run(&json!({}), "ann").await.unwrap();
     assert!(started.elapsed() < Duration::from_secs(5));
     let (kept, note) = out.split_at(1000);
     assert!(kept.starts_with("flood\nflood\n"));
@@ -149,7 +152,7 @@ async fn non_utf8_output_arrives_with_replacement_characters() {
         &manifest("printf", &["ok \\377\\376 done"]),
         &Env::default(),
     );
-    let out = tool.run(&json!({})).await.unwrap();
+    let out = tool.run(&json!({}), "ann").await.unwrap();
     assert_eq!(out, "ok \u{fffd}\u{fffd} done");
 }
 
@@ -167,7 +170,7 @@ async fn only_declared_variables_reach_the_program() {
         },
         &host,
     );
-    let out = tool.run(&json!({})).await.unwrap();
+    let out = tool.run(&json!({}), "ann").await.unwrap();
     let names: Vec<&str> = out.lines().filter_map(|l| l.split('=').next()).collect();
     assert!(
         out.contains("DECLARED_TOKEN=yes-1\n") && out.contains("MODE=test\n"),
@@ -176,7 +179,15 @@ async fn only_declared_variables_reach_the_program() {
     assert!(!out.contains("no-2"), "{out}");
     let mut sorted = names.clone();
     sorted.sort_unstable();
-    assert_eq!(sorted, ["DECLARED_TOKEN", "MODE", "PATH"], "{out}");
+    assert_eq!(
+        sorted,
+        ["CLARA_USER_ID", "DECLARED_TOKEN", "MODE", "PATH"],
+        "{out}"
+    );
+    assert!(
+        out.contains("CLARA_USER_ID=ann\n"),
+        "whose call it is: {out}"
+    );
 }
 
 #[tokio::test]
@@ -185,10 +196,10 @@ async fn a_failing_program_reports_its_exit_code_and_stderr() {
         &manifest("sh", &["-c", "echo 'no such issue' >&2; exit 3"]),
         &Env::default(),
     );
-    let error = tool.run(&json!({})).await.unwrap_err();
+    let error = tool.run(&json!({}), "ann").await.unwrap_err();
     assert_eq!(error.0, "the program exited with 3: no such issue");
     let missing = build(&manifest("clara-no-such-program", &[]), &Env::default());
-    let error = missing.run(&json!({})).await.unwrap_err();
+    let error = missing.run(&json!({}), "ann").await.unwrap_err();
     assert!(error.0.starts_with("cannot start the program"), "{error}");
 }
 
@@ -204,7 +215,7 @@ async fn shell_mode_runs_the_line_through_sh_with_arguments_as_positional_values
         },
         &Env::default(),
     );
-    let out = tool.run(&json!({"a": "one two"})).await.unwrap();
+    let out = tool.run(&json!({"a": "one two"}), "ann").await.unwrap();
     assert_eq!(out, "one two|$(echo no)|");
 }
 

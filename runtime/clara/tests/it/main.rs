@@ -12,6 +12,7 @@ mod budgets_chat;
 mod chat;
 mod chat_on_a_terminal;
 mod chat_terminal;
+mod claude_code;
 mod command_tools;
 mod config_keys;
 mod config_keys_steps;
