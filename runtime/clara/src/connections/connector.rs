@@ -44,7 +44,7 @@ pub enum ConnectError {
         link: String,
     },
     /// The provider no longer takes the user's refresh token.
-    #[error("{title} no longer accepts the saved access ({why}). Connect again: {link}")]
+    #[error("{title} no longer accepts the saved access: {why}. Connect again: {link}")]
     Reconnect {
         /// The connection's title.
         title: String,

@@ -378,6 +378,24 @@ async fn a_user_connects_google_calls_as_themselves_and_disconnects() {
     );
     assert!(store.token("ann", "google").await.unwrap().is_none());
 
+    // Connected again, until Google stops taking the refresh token: ann is told to connect
+    // again, and the dead tokens are forgotten.
+    running.connect_google("ann", "ya29.again").await;
+    google.push(Reply::json(401, "{}"));
+    google.push(Reply::json(
+        400,
+        r#"{"error":"invalid_grant","error_description":"Token has been expired or revoked."}"#,
+    ));
+    let told = running
+        .call("ann", "sheet_values", r#"{"sheet": "s1"}"#)
+        .await;
+    assert!(
+        told.contains("Google no longer accepts the saved access: invalid_grant (Token has been expired or revoked.). Connect again: http://"),
+        "{told}"
+    );
+    assert!(store.token("ann", "google").await.unwrap().is_none());
+    google.take_requests();
+
     // No tool result or model request ever held a token or the client secret.
     for request in running.model.requests() {
         for secret in ["ya29", "1//refresh", "client-secret-1"] {
