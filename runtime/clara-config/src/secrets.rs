@@ -67,6 +67,25 @@ impl ConfigSet {
             let at = path!["adapters", "gateway", "secret_env"];
             found.check(source, &at, var, "the WebSocket gateway", true);
         }
+        // A connection whose client id is set is meant to be on: say what else it needs.
+        for (name, connection) in &config.connections {
+            if self.env.get(&connection.client_id_env).is_none() {
+                continue;
+            }
+            let needed_by = format!("connection `{name}`");
+            if let Some(var) = &connection.client_secret_env {
+                let at = path!["connections", name.as_str(), "client_secret_env"];
+                found.check(source, &at, var, &needed_by, false);
+            }
+            let at = path!["runtime", "secret_key_env"];
+            found.check(
+                source,
+                &at,
+                &config.runtime.secret_key_env,
+                &needed_by,
+                false,
+            );
+        }
         let name = &config.defaults.store;
         if let Some(StoreConfig::Postgres { url_env, .. }) = config.stores.get(name) {
             let at = path!["stores", name.as_str(), "url_env"];
