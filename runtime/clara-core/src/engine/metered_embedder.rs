@@ -4,7 +4,7 @@
 use clara_config::model::pricing::Tokens;
 
 use super::EngineError;
-use super::meter::{Meter, Spend};
+use super::meter::Meter;
 use super::services::Services;
 use crate::llm::{BoxFuture, Embedded, Embedder, ProviderError, ProviderErrorKind};
 
@@ -33,16 +33,8 @@ impl<'a> MeteredEmbedder<'a> {
         let (provider, model) = (self.inner.provider(), self.inner.model());
         let admission = services
             .admit(&self.meter, || {
-                let chars: usize = texts.iter().map(String::len).sum();
-                let tokens = Tokens {
-                    input: u32::try_from(chars.div_ceil(4)).unwrap_or(u32::MAX),
-                    ..Tokens::default()
-                };
-                let price = services.config.clara.value.price(provider, model);
-                Spend {
-                    tokens: tokens.total(),
-                    micros: price.map_or(0, |p| p.cost_micros(tokens)),
-                }
+                let chars = texts.iter().map(String::len).sum();
+                services.estimate_spend(provider, Some(model), chars, 0)
             })
             .await?;
         let embedded = self.inner.embed(texts).await?;

@@ -214,15 +214,29 @@ impl Services {
                 .iter()
                 .map(|t| t.name.len() + t.description.len() + json_chars(&t.parameters))
                 .sum::<usize>();
+        let output = request
+            .max_tokens
+            .or(config.map(|c| c.max_tokens))
+            .unwrap_or(4096);
+        let model = config.map(|c| request.model_on(c));
+        self.estimate_spend(provider, model.as_deref(), chars, output)
+    }
+
+    /// What `chars` of prompt (at about four characters a token) and `output` tokens of reply
+    /// cost at `model`'s price (nothing without a model or a price).
+    pub(crate) fn estimate_spend(
+        &self,
+        provider: &str,
+        model: Option<&str>,
+        chars: usize,
+        output: u32,
+    ) -> Spend {
         let tokens = Tokens {
             input: u32::try_from(chars.div_ceil(4)).unwrap_or(u32::MAX),
-            output: request
-                .max_tokens
-                .or(config.map(|c| c.max_tokens))
-                .unwrap_or(4096),
+            output,
             ..Tokens::default()
         };
-        let price = config.and_then(|c| clara.price(provider, &request.model_on(c)));
+        let price = model.and_then(|m| self.config.clara.value.price(provider, m));
         Spend {
             tokens: tokens.total(),
             micros: price.map_or(0, |p| p.cost_micros(tokens)),

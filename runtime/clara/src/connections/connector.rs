@@ -288,25 +288,14 @@ impl Connector {
         stale: bool,
     ) -> Result<String, ConnectError> {
         let ready = self.ready(name)?;
-        let Some(stored) = store.token(user_id, name).await? else {
+        let stored = store.token(user_id, name).await?;
+        // Tokens that no longer open (another key) count as none: the user connects again.
+        let Some(tokens) = stored.and_then(|s| ready.open(user_id, &s.sealed)) else {
             return Err(ConnectError::NotConnected {
                 title: ready.title.to_owned(),
                 link: self.link(user_id, name, now)?,
             });
         };
-        let owner = owner(user_id, name);
-        let plain = ready.key.open(&stored.sealed, &owner).map_err(|e| {
-            tracing::warn!(user = %user_id, connection = name, "{e}");
-            ConnectError::NotConnected {
-                title: ready.title.to_owned(),
-                link: self.link(user_id, name, now).unwrap_or_default(),
-            }
-        })?;
-        let tokens: TokenSet =
-            serde_json::from_slice(&plain).map_err(|_| ConnectError::NotConnected {
-                title: ready.title.to_owned(),
-                link: self.link(user_id, name, now).unwrap_or_default(),
-            })?;
         let expiring = tokens
             .expires_at
             .is_some_and(|at| at - REFRESH_MARGIN_MS <= now);
@@ -367,8 +356,7 @@ impl Connector {
         };
         if let Ok(ready) = self.ready(name)
             && let Some(revoke_url) = &ready.connection.revoke_url
-            && let Ok(plain) = ready.key.open(&stored.sealed, &owner(user_id, name))
-            && let Ok(tokens) = serde_json::from_slice::<TokenSet>(&plain)
+            && let Some(tokens) = ready.open(user_id, &stored.sealed)
         {
             let token = tokens.refresh_token.unwrap_or(tokens.access_token);
             let mut form = vec![("token", token.as_str()), ("client_id", ready.client_id)];
@@ -463,6 +451,19 @@ fn form_body(pairs: &[(&str, &str)]) -> String {
     url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(pairs)
         .finish()
+}
+
+impl Ready<'_> {
+    /// `user_id`'s tokens as [`Connector::save`] sealed them; `None` when they do not open
+    /// (sealed with another key) or do not read.
+    fn open(&self, user_id: &str, sealed: &[u8]) -> Option<TokenSet> {
+        let plain = self
+            .key
+            .open(sealed, &owner(user_id, self.name))
+            .inspect_err(|e| tracing::warn!(user = %user_id, connection = self.name, "{e}"))
+            .ok()?;
+        serde_json::from_slice(&plain).ok()
+    }
 }
 
 /// What sealed tokens are bound to: one user's, for one connection.

@@ -132,18 +132,21 @@ async fn run(bot: &Arc<Bot>, channel: Id<ChannelMarker>, work: Work, mut signal:
         None => Ok(()),
         Some(Ok(Outcome::Replied { reply: text, .. } | Outcome::Failed { reply: text, .. })) => {
             let finished = reply.finish(&text).await;
-            // A connection link also gets a button, which opens it in the browser.
-            let connector = Connector::new(&generation.config, bot.live.http_client().clone());
-            let links: Vec<(String, String)> = connector
-                .links_in(&text)
-                .into_iter()
-                .map(|(title, url)| {
-                    let label = fill(&discord.notices.connect_button, &[("title", &title)]);
-                    (label, url)
-                })
-                .collect();
-            if let Err(error) = reply.add_link_buttons(&links).await {
-                tracing::warn!(%error, "a connection link's button could not be added");
+            // A connection link also gets a button, which opens it in the browser. Only a
+            // reply that could hold one pays for looking.
+            if text.contains("/oauth/") {
+                let connector = Connector::new(&generation.config, bot.live.http_client().clone());
+                let links: Vec<(String, String)> = connector
+                    .links_in(&text)
+                    .into_iter()
+                    .map(|(title, url)| {
+                        let label = fill(&discord.notices.connect_button, &[("title", &title)]);
+                        (label, url)
+                    })
+                    .collect();
+                if let Err(error) = reply.add_link_buttons(&links).await {
+                    tracing::warn!(%error, "a connection link's button could not be added");
+                }
             }
             finished
         }
