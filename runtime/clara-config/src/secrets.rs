@@ -23,7 +23,7 @@ pub struct MissingSecret {
     /// without it.
     pub run_only: bool,
     /// What would do instead of setting it, when something would.
-    pub instead: Option<&'static str>,
+    pub instead: Option<String>,
     /// Where the variable is named, with the whole message.
     pub problem: Problem,
 }
@@ -102,6 +102,26 @@ impl ConfigSet {
                 let at = path!["runner", "secrets_env", i];
                 found.check(&tool.source, &at, var, &needed_by, false);
             }
+            // A tool that calls as the user needs its connection set up or, failing that, the
+            // operator's token it falls back on.
+            if let Runner::Http {
+                auth: Some(auth), ..
+            } = &tool.value.runner
+                && let Some(var) = &auth.fallback_env
+                && config
+                    .connections
+                    .get(&auth.connection)
+                    .is_none_or(|c| self.env.get(&c.client_id_env).is_none())
+            {
+                let at = path!["runner", "auth", "fallback_env"];
+                found.check(&tool.source, &at, var, &needed_by, false);
+                let connection = &auth.connection;
+                let instead = match config.connections.get(connection) {
+                    Some(c) => format!("{} for users to connect `{connection}`", c.client_id_env),
+                    None => format!("`[connections.{connection}]` for users to connect"),
+                };
+                found.instead_of(var, &instead);
+            }
         }
         for file in self.hook_files.values() {
             let hooks = file
@@ -139,9 +159,9 @@ struct Missing<'a> {
 
 impl Missing<'_> {
     /// Says what would do instead of setting `var`, if it was just found missing.
-    fn instead_of(&mut self, var: &str, instead: &'static str) {
+    fn instead_of(&mut self, var: &str, instead: &str) {
         if let Some(last) = self.list.last_mut().filter(|m| m.var == var) {
-            last.instead = Some(instead);
+            last.instead = Some(instead.to_owned());
         }
     }
 

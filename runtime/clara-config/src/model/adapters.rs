@@ -240,6 +240,14 @@ pub struct ChatConfig {
     /// Printed on a terminal when a stop phrase ended the turn without an answer.
     #[serde(default = "default_stop_notice")]
     pub stop_notice: String,
+    /// Printed after the reply for each file a tool sent (`send_local_file`): `{name}`,
+    /// `{size}` (e.g. `12.5 KB`) and `{path}`, where it is kept.
+    #[serde(default = "default_file_notice")]
+    pub file_notice: String,
+    /// Where `clara chat --connect` keeps files a remote clara sends (relative to the root);
+    /// a name already there gets ` (2)`, ` (3)`… rather than being replaced.
+    #[serde(default = "default_received_dir")]
+    pub received_dir: String,
     /// How a tool call waiting for approval is put to the person at the terminal (or piped
     /// input), on stderr; `{question}` is the tool loop's `approval_question`. A line starting
     /// with `y` approves; anything else denies.
@@ -265,6 +273,8 @@ impl Default for ChatConfig {
             prompt: default_prompt(),
             empty_notice: default_empty_notice(),
             stop_notice: default_stop_notice(),
+            file_notice: default_file_notice(),
+            received_dir: default_received_dir(),
             approval_prompt: default_approval_prompt(),
             history_file: default_history_file(),
         }
@@ -287,6 +297,12 @@ fn default_empty_notice() -> String {
 }
 fn default_approval_prompt() -> String {
     "{question} [y/N] ".to_owned()
+}
+fn default_file_notice() -> String {
+    "📎 {name} ({size}): {path}".to_owned()
+}
+fn default_received_dir() -> String {
+    "data/received".to_owned()
 }
 fn default_stop_notice() -> String {
     "(stopped)".to_owned()

@@ -112,7 +112,6 @@ event_names! {
     ConfigReloadFailed = "config:reload_failed",
 }
 
-/// `true`, for `#[serde(default = ...)]`.
 /// `text` with each `{name}` replaced by its value: the placeholders of user-facing lines
 /// (greetings, notices), which are plain text rather than templates.
 pub fn fill(text: &str, values: &[(&str, &str)]) -> String {
@@ -130,6 +129,22 @@ pub fn shorten(text: &str, max_chars: usize) -> String {
     }
 }
 
+/// A size for people: `512 bytes`, `12.5 KB`, `3.1 MB` (1 KB = 1024 bytes).
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 3] = ["KB", "MB", "GB"];
+    if bytes < 1024 {
+        return format!("{bytes} bytes");
+    }
+    let mut size = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while size >= 1024.0 && unit + 1 < UNITS.len() {
+        size /= 1024.0;
+        unit += 1;
+    }
+    format!("{size:.1} {}", UNITS[unit])
+}
+
+/// `true`, for `#[serde(default = ...)]`.
 pub(crate) fn yes() -> bool {
     true
 }
@@ -167,4 +182,15 @@ pub fn seconds(value: f64) -> std::time::Duration {
         return std::time::Duration::ZERO;
     }
     std::time::Duration::try_from_secs_f64(value).unwrap_or(std::time::Duration::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes_read_as_people_say_them() {
+        assert_eq!(super::human_size(512), "512 bytes");
+        assert_eq!(super::human_size(12_800), "12.5 KB");
+        assert_eq!(super::human_size(3 * 1024 * 1024 + 100_000), "3.1 MB");
+        assert_eq!(super::human_size(5 << 40), "5120.0 GB");
+    }
 }

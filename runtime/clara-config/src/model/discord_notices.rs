@@ -54,6 +54,10 @@ pub struct DiscordNotices {
     /// connection's title).
     #[serde(default = "default_connect_button")]
     pub connect_button: String,
+    /// Posted when files a tool sent (`send_local_file`) could not be attached; `{names}` are
+    /// the files, `{reason}` what Discord said.
+    #[serde(default = "default_files_failed")]
+    pub files_failed: String,
 }
 
 impl Default for DiscordNotices {
@@ -72,6 +76,7 @@ impl Default for DiscordNotices {
             approval_timed_out: default_approval_timed_out(),
             approval_not_yours: default_approval_not_yours(),
             connect_button: default_connect_button(),
+            files_failed: default_files_failed(),
         }
     }
 }
@@ -99,6 +104,9 @@ fn default_approval_not_yours() -> String {
 }
 fn default_connect_button() -> String {
     "Connect {title}".to_owned()
+}
+fn default_files_failed() -> String {
+    "-# ⚠️ {names} could not be attached: {reason}".to_owned()
 }
 fn default_queued() -> String {
     "-# ⏳ I'm working on something else right now. Your message is queued (position {position})."

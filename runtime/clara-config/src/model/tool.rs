@@ -68,6 +68,11 @@ pub struct HttpAuth {
     /// The connection (`[connections.NAME]` in clara.toml) whose token is sent. A user who
     /// has not connected it gets a link to connect instead of a call.
     pub connection: String,
+    /// A host variable holding a token sent for users who have not connected (or for
+    /// everyone while the connection is not set up), e.g. `GITHUB_TOKEN`: the operator's
+    /// account instead of a link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_env: Option<String>,
 }
 
 /// How a tool runs.
@@ -99,6 +104,11 @@ pub enum Runner {
         /// of the host environment is visible to the program except `PATH`.
         #[serde(default)]
         secrets_env: Vec<String>,
+        /// Give the program the calling user's file folder (the one the built-in file tools
+        /// use) as `CLARA_USER_FILES`, an absolute path, and `[files] max_file_bytes` as
+        /// `CLARA_MAX_FILE_BYTES`: for tools that read or write the user's files.
+        #[serde(default)]
+        user_files: bool,
     },
     /// Call an HTTP endpoint.
     Http {
@@ -214,6 +224,7 @@ pub const BUILTIN_TOOLS: &[&str] = &[
     "list_local_files",
     "read_local_file",
     "delete_local_file",
+    "send_local_file",
 ];
 
 /// The separator between an MCP server's name and its tools' names (`github__list_issues`).

@@ -2,7 +2,7 @@
 //! a reply comes out, and everything worth keeping is stored. Work that can wait (memory
 //! extraction, session summaries) goes to the durable job queue and runs after the reply.
 //!
-//! Modules depend one way, from the leaves up: `clock`, `events`, `turn`, `tools`, `memory`,
+//! Modules depend one way, from the leaves up: `clock`, `events`, `sent_file`, `turn`, `tools`, `memory`,
 //! `template`, `job`, `meter` ← `budget` ← `services`, `persona`, `session` ← `run` ← `steps` ← `pipeline` ←
 //! `generation` ← `outcome`, `extract`, `worker`.
 
@@ -24,6 +24,7 @@ mod persona;
 mod pipeline;
 mod rate_windows;
 mod run;
+mod sent_file;
 mod services;
 mod session;
 mod steps;
@@ -43,6 +44,7 @@ pub use generation::{Generation, Parts};
 pub use memory_tools::memory_tools;
 pub use meter::TurnSpend;
 pub use outcome::Outcome;
+pub use sent_file::{SentFile, SentFiles, media_type};
 pub use services::Services;
 pub use steps::is_classification;
 pub use tools::{Tool, ToolContext, ToolError, ToolPolicy, ToolSource};

@@ -7,6 +7,7 @@ use super::EngineError;
 use super::event_data::{EventData, MessageFailed, MessageSent};
 use super::generation::Generation;
 use super::pipeline::Pipeline;
+use super::sent_file::SentFile;
 use super::session;
 use super::turn::{Incoming, Turn, TurnEnd};
 use crate::llm::DeltaSink;
@@ -20,6 +21,8 @@ pub enum Outcome {
         reply: String,
         /// The tier used.
         tier: Option<Tier>,
+        /// Files the tools sent, to deliver after the reply.
+        files: Vec<SentFile>,
     },
     /// The message needed no answer.
     Ended(TurnEnd),
@@ -40,6 +43,15 @@ impl Outcome {
     pub fn reply(&self) -> Option<&str> {
         match self {
             Outcome::Replied { reply, .. } | Outcome::Failed { reply, .. } => Some(reply),
+            Outcome::Ended(_) => None,
+        }
+    }
+
+    /// The text to show and the files to deliver after it; `None` when there is no reply.
+    pub fn into_reply(self) -> Option<(String, Vec<SentFile>)> {
+        match self {
+            Outcome::Replied { reply, files, .. } => Some((reply, files)),
+            Outcome::Failed { reply, .. } => Some((reply, Vec::new())),
             Outcome::Ended(_) => None,
         }
     }
@@ -129,6 +141,7 @@ impl Generation {
                 None => {
                     self.emit_sent(&turn);
                     Ok(Outcome::Replied {
+                        files: turn.files.take(),
                         reply: turn.reply,
                         tier: turn.tier,
                     })

@@ -256,6 +256,7 @@ impl Services {
             embedder,
             clock: self.clock.as_ref(),
             search: self.search,
+            files: None,
         }
     }
 

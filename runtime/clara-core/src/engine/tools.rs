@@ -7,6 +7,7 @@ use clara_config::model::approval::ApprovalMode;
 use serde_json::Value;
 
 use super::clock::Clock;
+use super::sent_file::SentFiles;
 use crate::llm::{BoxFuture, Embedder, ToolSpec};
 use crate::store::Store;
 
@@ -22,6 +23,9 @@ pub struct ToolContext<'a> {
     pub clock: &'a dyn Clock,
     /// Fusion settings for memory search: (candidates per side, rrf k).
     pub search: (u32, u32),
+    /// Where files sent into the conversation go; `None` when the call answers no message
+    /// (a scheduled task, a hook, a direct call).
+    pub files: Option<&'a SentFiles>,
 }
 
 /// Who may use a tool, and how adapters show it running.

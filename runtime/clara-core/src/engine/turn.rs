@@ -9,6 +9,7 @@ use clara_config::model::steps::RateLimitStep;
 use super::event_data::EventData;
 use super::events::Event;
 use super::meter::{Meter, NamedBudget, TurnSpend};
+use super::sent_file::SentFiles;
 
 use crate::llm::{ChatResponse, Message};
 use crate::store::Session;
@@ -140,6 +141,8 @@ pub struct Turn {
     pub(crate) spent: TurnSpend,
     /// The tool call limit of the `rate_limit` step the turn passed.
     pub(crate) tool_limit: Option<Arc<RateLimitStep>>,
+    /// Files its tools sent, delivered with the reply.
+    pub(crate) files: SentFiles,
 }
 
 /// Why a turn ended without a reply.
@@ -200,6 +203,7 @@ impl Turn {
             budgets: Vec::new(),
             spent: TurnSpend::default(),
             tool_limit: None,
+            files: SentFiles::default(),
         }
     }
 }

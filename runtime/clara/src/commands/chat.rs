@@ -12,6 +12,7 @@ use anyhow::Context;
 use clara::adapters::terminal::{self, ADAPTER, Terminal};
 use clara::app::{App, Features};
 use clara::live::{Live, Loader};
+use clara_config::model::common::{fill, human_size};
 use clara_core::engine::{
     Clock, Conversation, Generation, Incoming, ManualClock, Outcome, SystemClock, TurnEnd,
 };
@@ -220,6 +221,22 @@ async fn answer(
             }
         }
         Outcome::Ended(_) => {}
+    }
+    // The files are in the user's folder on this machine already: say where.
+    if let Outcome::Replied { files, .. } = &outcome {
+        for file in files {
+            let path = file.path.as_deref().unwrap_or(Path::new(&file.name));
+            let size = human_size(file.bytes.len() as u64);
+            let line = fill(
+                &chat.file_notice,
+                &[
+                    ("name", &file.name),
+                    ("size", &size),
+                    ("path", &path.display().to_string()),
+                ],
+            );
+            writeln!(out, "{line}")?;
+        }
     }
     out.flush()?;
     Ok(outcome.error().is_some())

@@ -5,13 +5,14 @@
 //! `--secret-env` says to send it.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
 use clara_config::ConfigSet;
 use clara_config::model::adapters::ChatConfig;
-use clara_config::model::common::fill;
+use clara_config::model::common::{fill, human_size};
 use clara_core::engine::event_data::ToolStart;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -48,6 +49,7 @@ pub async fn run(
     channel: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
     let chat = set.clara.value.adapters.chat.clone();
+    let received = set.root.join(&chat.received_dir);
     let mut remote = Remote {
         url: url.to_owned(),
         secret,
@@ -75,7 +77,15 @@ pub async fn run(
         });
         let sent = socket.send(Message::text(frame.to_string())).await;
         let answered = match sent {
-            Ok(()) => answer(&mut socket, &id, &chat, messages, user).await,
+            Ok(()) => {
+                let to = Answering {
+                    id: &id,
+                    user,
+                    chat: &chat,
+                    received: &received,
+                };
+                answer(&mut socket, &to, messages).await
+            }
             Err(error) => Err(error.into()),
         };
         match answered {
@@ -209,16 +219,26 @@ async fn read_answer(
     }
 }
 
-/// Prints the answer to message `id` as its frames arrive, and puts its tool approval
-/// requests to `user` on the input; returns whether it failed. An error means the connection
-/// is gone.
+/// The message being answered, and where its answer goes.
+struct Answering<'a> {
+    /// The message's id.
+    id: &'a str,
+    /// Who sent it, and decides its approvals.
+    user: &'a str,
+    chat: &'a ChatConfig,
+    /// Where files sent with the answer are kept.
+    received: &'a Path,
+}
+
+/// Prints the answer to a message as its frames arrive, keeps the files sent with it, and
+/// puts its tool approval requests to the user on the input; returns whether it failed. An
+/// error means the connection is gone.
 async fn answer(
     socket: &mut Socket,
-    id: &str,
-    chat: &ChatConfig,
+    to: &Answering<'_>,
     messages: &mut Messages,
-    user: &str,
 ) -> anyhow::Result<bool> {
+    let (id, user, chat) = (to.id, to.user, to.chat);
     let interactive = messages.interactive();
     let mut shown = false;
     loop {
@@ -275,8 +295,23 @@ async fn answer(
                 } else if interactive && !chat.empty_notice.is_empty() {
                     eprintln!("{}", chat.empty_notice);
                 }
+                let mut failed = false;
+                for file in frame["file_data"].as_array().into_iter().flatten() {
+                    match keep(to.received, file) {
+                        Ok((name, size, path)) => {
+                            let size = human_size(size);
+                            let path = path.display().to_string();
+                            let values = [("name", &*name), ("size", &*size), ("path", &*path)];
+                            writeln!(out, "{}", fill(&chat.file_notice, &values))?;
+                        }
+                        Err(error) => {
+                            eprintln!("error: a file sent with the answer was not kept: {error}");
+                            failed = true;
+                        }
+                    }
+                }
                 out.flush()?;
-                return Ok(false);
+                return Ok(failed);
             }
             "cancelled" => {
                 if interactive && !chat.stop_notice.is_empty() {
@@ -297,4 +332,46 @@ async fn answer(
             _ => {}
         }
     }
+}
+
+/// Writes one `file_data` entry into `dir` under its own name (its last path part, without
+/// leading dots), never replacing a file: `list.txt` becomes `list (2).txt` when taken.
+/// Returns the name, the size and where it went.
+fn keep(dir: &Path, file: &Value) -> anyhow::Result<(String, u64, PathBuf)> {
+    use base64::Engine as _;
+    let given = file["filename"].as_str().unwrap_or_default();
+    let base = given.rsplit(['/', '\\']).next().unwrap_or_default();
+    let name = match base.trim_start_matches('.') {
+        "" => "file",
+        name => name,
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(file["content_base64"].as_str().unwrap_or_default())
+        .with_context(|| format!("`{given}` is not valid base64"))?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (stem, extension) = match name.rsplit_once('.') {
+        Some((stem, extension)) if !stem.is_empty() => (stem, format!(".{extension}")),
+        _ => (name, String::new()),
+    };
+    for n in 1u32.. {
+        let candidate = match n {
+            1 => name.to_owned(),
+            n => format!("{stem} ({n}){extension}"),
+        };
+        let path = dir.join(&candidate);
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(mut out) => {
+                out.write_all(&bytes)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                return Ok((candidate, bytes.len() as u64, path));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
+        }
+    }
+    unreachable!("some name is free")
 }

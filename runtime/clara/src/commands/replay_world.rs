@@ -137,7 +137,7 @@ impl World {
             .handle_message(speaker.says(text), &|_| {})
             .await?;
         let (reply, tier) = match outcome {
-            Outcome::Replied { reply, tier } => (reply, tier),
+            Outcome::Replied { reply, tier, .. } => (reply, tier),
             Outcome::Failed { reply, error, tier } => {
                 (format!("{reply}\n[the turn failed: {error}]"), tier)
             }

@@ -221,7 +221,7 @@ async fn run_turns(
             got,
         };
         let (reply, tier) = match outcome {
-            Ok(Outcome::Replied { reply, tier }) => (reply, tier),
+            Ok(Outcome::Replied { reply, tier, .. }) => (reply, tier),
             Ok(Outcome::Failed { reply, error, tier }) => {
                 // The persona's error reply is a reply a fixture may expect; why it came is
                 // said when something else fails.

@@ -78,7 +78,7 @@ fn verdict(missing: &[MissingSecret], target: Target) -> bool {
         return true;
     }
     let vars: Vec<&str> = needed.iter().map(|m| m.var.as_str()).collect();
-    let instead: Vec<&str> = needed.iter().filter_map(|m| m.instead).collect();
+    let instead: Vec<&str> = needed.iter().filter_map(|m| m.instead.as_deref()).collect();
     let instead = if instead.is_empty() {
         String::new()
     } else {

@@ -17,6 +17,7 @@ use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
+use super::files::FileStore;
 use super::program_env;
 use crate::children::ProcessGroup;
 use crate::errors::error_chain;
@@ -36,6 +37,7 @@ pub struct CommandTool {
     env: BTreeMap<String, String>,
     timeout: Duration,
     max_output_bytes: usize,
+    user_files: Option<FileStore>,
 }
 
 /// What a [`CommandTool`] is built from.
@@ -65,6 +67,8 @@ pub struct CommandSpec<'a> {
     pub timeout: Duration,
     /// Most bytes of stdout kept.
     pub max_output_bytes: usize,
+    /// The users' folders, when the program gets the caller's (`user_files = true`).
+    pub user_files: Option<FileStore>,
 }
 
 impl CommandTool {
@@ -91,6 +95,7 @@ impl CommandTool {
             env,
             timeout: from.timeout,
             max_output_bytes: from.max_output_bytes,
+            user_files: from.user_files,
         })
     }
 
@@ -139,6 +144,14 @@ impl CommandTool {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        if let Some(files) = &self.user_files {
+            let folder = files.user_folder(user_id)?;
+            let folder = std::path::absolute(&folder)
+                .map_err(|e| ToolError(format!("the user's folder: {e}")))?;
+            command
+                .env("CLARA_USER_FILES", folder)
+                .env("CLARA_MAX_FILE_BYTES", files.max_bytes().to_string());
+        }
         #[cfg(unix)]
         command.process_group(0);
         Ok(command)

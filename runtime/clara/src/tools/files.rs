@@ -1,5 +1,5 @@
 //! The built-in file tools: each user has a folder under `[files] dir` where the model can
-//! save, list, read and delete files for them. A file name is one plain name: no folders, no
+//! save, list, read and delete files for them, and send one into the conversation. A file name is one plain name: no folders, no
 //! `..`, no absolute paths, and symlinks are neither followed nor replaced, so nothing a
 //! model writes can reach outside the user's folder.
 
@@ -7,7 +7,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use clara_core::engine::{Tool, ToolContext, ToolError};
+use clara_core::engine::{SentFile, SentFiles, Tool, ToolContext, ToolError};
 use clara_core::llm::{BoxFuture, ToolSpec};
 use serde_json::{Value, json};
 
@@ -24,7 +24,7 @@ impl FileStore {
         FileStore { dir, max_bytes }
     }
 
-    /// The four tools over this store.
+    /// The five tools over this store.
     pub fn tools(&self) -> Vec<Arc<dyn Tool>> {
         let file = |action, description: &str, parameters| {
             Arc::new(FileTool {
@@ -60,6 +60,12 @@ impl FileStore {
                 "Delete a file from the user's folder.",
                 json!({"type": "object", "required": ["filename"], "properties": {"filename": name}}),
             ),
+            file(
+                Action::Send,
+                "Send a file from the user's folder into this conversation, as an attachment \
+                 after your reply. Save it first if it does not exist yet.",
+                json!({"type": "object", "required": ["filename"], "properties": {"filename": name}}),
+            ),
         ]
     }
 
@@ -74,15 +80,7 @@ impl FileStore {
                 self.max_bytes
             )));
         }
-        let dir = match self.existing_user_dir(user)? {
-            Some(dir) => dir,
-            None => {
-                let dir = self.user_dir(user);
-                std::fs::create_dir_all(&dir).map_err(|e| io_error(&e))?;
-                dir
-            }
-        };
-        let path = dir.join(name);
+        let path = self.user_folder(user)?.join(name);
         regular_file(&path, name)?;
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create(true).truncate(true);
@@ -90,6 +88,23 @@ impl FileStore {
         let mut file = options.open(&path).map_err(|e| io_error(&e))?;
         file.write_all(bytes).map_err(|e| io_error(&e))?;
         Ok(format!("saved {name} ({} bytes)", bytes.len()))
+    }
+
+    /// The user's folder, created when missing; never a symlink.
+    pub fn user_folder(&self, user: &str) -> Result<PathBuf, ToolError> {
+        match self.existing_user_dir(user)? {
+            Some(dir) => Ok(dir),
+            None => {
+                let dir = self.user_dir(user);
+                std::fs::create_dir_all(&dir).map_err(|e| io_error(&e))?;
+                Ok(dir)
+            }
+        }
+    }
+
+    /// The largest file a user may keep.
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
     }
 
     /// The user's folder: their id spelt so that no two ids share one (`a/b`, `a_b` and `a:b`
@@ -120,6 +135,7 @@ enum Action {
     List,
     Read,
     Delete,
+    Send,
 }
 
 impl Action {
@@ -129,6 +145,7 @@ impl Action {
             Action::List => "list_local_files",
             Action::Read => "read_local_file",
             Action::Delete => "delete_local_file",
+            Action::Send => "send_local_file",
         }
     }
 }
@@ -202,6 +219,7 @@ impl FileTool {
             Action::List => self.list(user),
             Action::Read => self.read(arguments, user),
             Action::Delete => self.delete(arguments, user),
+            Action::Send => unreachable!("sending needs the turn: see `send`"),
         }
     }
 
@@ -239,6 +257,12 @@ impl FileTool {
     }
 
     fn read(&self, arguments: &Value, user: &str) -> Result<String, ToolError> {
+        let file = self.load(arguments, user)?;
+        Ok(String::from_utf8_lossy(&file.bytes).into_owned())
+    }
+
+    /// The named file of the user's folder, whole (up to the size cap).
+    fn load(&self, arguments: &Value, user: &str) -> Result<SentFile, ToolError> {
         let name = plain_name(arguments)?;
         let missing = || ToolError(format!("there is no file `{name}`"));
         let dir = self.store.existing_user_dir(user)?.ok_or_else(missing)?;
@@ -252,7 +276,30 @@ impl FileTool {
         file.take(self.store.max_bytes)
             .read_to_end(&mut bytes)
             .map_err(|e| io_error(&e))?;
-        Ok(String::from_utf8_lossy(&bytes).into_owned())
+        Ok(SentFile::new(name, bytes, Some(path)))
+    }
+
+    /// Queues the named file to go out with the reply.
+    async fn send(
+        &self,
+        arguments: &Value,
+        user: &str,
+        to: &SentFiles,
+    ) -> Result<String, ToolError> {
+        let (tool, arguments, user) = (self.clone(), arguments.clone(), user.to_owned());
+        let file = tokio::task::spawn_blocking(move || tool.load(&arguments, &user))
+            .await
+            .map_err(|e| ToolError(format!("the file tool failed: {e}")))??;
+        let (name, size) = (file.name.clone(), file.bytes.len());
+        to.send(file).map_err(|_| {
+            ToolError(format!(
+                "`{name}` was not sent: one reply carries at most {} files",
+                SentFiles::MAX
+            ))
+        })?;
+        Ok(format!(
+            "{name} ({size} bytes) will be sent to the conversation with your reply"
+        ))
     }
 
     fn delete(&self, arguments: &Value, user: &str) -> Result<String, ToolError> {
@@ -276,6 +323,14 @@ impl Tool for FileTool {
         arguments: &'a Value,
         context: &'a ToolContext<'a>,
     ) -> BoxFuture<'a, Result<String, ToolError>> {
+        if let Action::Send = self.action {
+            return Box::pin(async move {
+                let to = context.files.ok_or_else(|| {
+                    ToolError("files can only be sent in reply to someone's message".to_owned())
+                })?;
+                self.send(arguments, context.user_id, to).await
+            });
+        }
         // Files may be large; the disk work runs on the blocking pool.
         let (tool, arguments, user) = (self.clone(), arguments.clone(), context.user_id.to_owned());
         Box::pin(async move {

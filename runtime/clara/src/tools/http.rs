@@ -18,11 +18,22 @@ use regex::Regex;
 use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::Value;
 
-use crate::connections::Connector;
+use crate::connections::{ConnectError, Connector};
 use crate::errors::error_chain;
 
 /// Most characters of an error response quoted back to the model.
 const ERROR_BODY_CHARS: usize = 1_000;
+
+/// How a tool calls as its user: the connection whose token it sends, and the operator's
+/// token for users who have not connected.
+pub struct UserAuth {
+    /// The configuration's connections.
+    pub connector: Arc<Connector>,
+    /// The connection's name.
+    pub connection: String,
+    /// The value of the manifest's `fallback_env`, when set.
+    pub fallback: Option<String>,
+}
 
 /// A tool that calls an HTTP endpoint.
 pub struct HttpTool {
@@ -42,7 +53,7 @@ pub struct HttpTool {
     extract: Option<String>,
     env: BTreeMap<String, String>,
     /// The connection whose user token each call sends.
-    auth: Option<(Arc<Connector>, String)>,
+    auth: Option<UserAuth>,
     timeout: Duration,
     max_output_bytes: usize,
 }
@@ -71,8 +82,8 @@ pub struct HttpSpec<'a> {
     pub secrets_env: &'a [String],
     /// The host environment they come from.
     pub host: &'a Env,
-    /// Call as the user: the connections and the one whose token is sent.
-    pub auth: Option<(Arc<Connector>, String)>,
+    /// Call as the user.
+    pub auth: Option<UserAuth>,
     /// Longest a call may take.
     pub timeout: Duration,
     /// Most bytes of the response kept.
@@ -197,12 +208,13 @@ impl HttpTool {
         arguments: &Value,
         context: &ToolContext<'_>,
     ) -> Result<String, ToolError> {
-        let Some((connector, connection)) = &self.auth else {
+        let Some(auth) = &self.auth else {
             return self
                 .call_once(arguments, None)
                 .await
                 .map_err(Refused::into_error);
         };
+        let (connector, connection) = (&auth.connector, auth.connection.as_str());
         let token = |stale| async move {
             connector
                 .access_token(
@@ -213,12 +225,20 @@ impl HttpTool {
                     stale,
                 )
                 .await
-                .map_err(|e| ToolError(e.to_string()))
         };
-        let first = token(false).await?;
+        // Someone who has not connected (or everyone, while the connection is not set up)
+        // calls with the operator's token when the manifest names one.
+        let first = match (token(false).await, auth.fallback.as_deref()) {
+            (Ok(first), _) => first,
+            (
+                Err(ConnectError::NotConnected { .. } | ConnectError::NotSetUp { .. }),
+                Some(shared),
+            ) => return self.call_shared(arguments, shared).await,
+            (Err(error), _) => return Err(ToolError(error.to_string())),
+        };
         match self.call_once(arguments, Some(&first)).await {
             Err(Refused::Unauthorized) => {
-                let renewed = token(true).await?;
+                let renewed = token(true).await.map_err(|e| ToolError(e.to_string()))?;
                 match self.call_once(arguments, Some(&renewed)).await {
                     Err(Refused::Unauthorized) => Err(ToolError(format!(
                         "{} refused the user's access (HTTP 401) even after renewing it; they may need to connect again",
@@ -229,6 +249,13 @@ impl HttpTool {
             }
             other => other.map_err(Refused::into_error),
         }
+    }
+
+    /// A call with the operator's token, for a user who has not connected their own account.
+    async fn call_shared(&self, arguments: &Value, token: &str) -> Result<String, ToolError> {
+        self.call_once(arguments, Some(token))
+            .await
+            .map_err(Refused::into_error)
     }
 
     /// One request, with `token` as its bearer when given.

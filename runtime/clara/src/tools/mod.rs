@@ -10,16 +10,17 @@ pub mod mcp;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use clara_config::model::tool::{Runner, ToolManifest};
+use clara_config::model::tool::{HttpAuth, Runner, ToolManifest};
 use clara_config::{ConfigSet, Env};
 use clara_core::engine::{Tool, ToolPolicy, memory_tools};
 use clara_core::llm::ToolSpec;
 use serde_json::{Value, json};
 
 use command::{CommandSpec, CommandTool};
+use files::FileStore;
 
 use crate::connections::{self, Connector};
-use http::{HttpSpec, HttpTool};
+use http::{HttpSpec, HttpTool, UserAuth};
 
 /// The fixed tools of a generation (everything but MCP servers), with what each manifest tool
 /// was built from so the next generation can keep the unchanged ones.
@@ -53,7 +54,7 @@ pub fn build(set: &ConfigSet, client: &reqwest::Client, previous: Option<&ToolSe
         Vec::new()
     };
     let files = &set.clara.value.files;
-    tools.extend(files::FileStore::new(set.root.join(&files.dir), files.max_file_bytes).tools());
+    tools.extend(FileStore::new(set.root.join(&files.dir), files.max_file_bytes).tools());
     let connector = Arc::new(Connector::new(set, client.clone()));
     tools.extend(connections::tools(&connector));
     let mut manifests = BTreeMap::new();
@@ -62,20 +63,21 @@ pub fn build(set: &ConfigSet, client: &reqwest::Client, previous: Option<&ToolSe
         if !manifest.enabled {
             continue;
         }
-        // A tool that calls as the user waits until its connection is set up.
+        // A tool that calls as the user waits until its connection is set up, or the
+        // operator's token it falls back on is.
         if let Runner::Http {
             auth: Some(auth), ..
         } = &manifest.runner
             && !connector.is_available(&auth.connection)
+            && fallback_token(auth, &set.env).is_none()
         {
             continue;
         }
         let secrets = manifest_secrets(manifest, &set.env);
-        // A tool that calls as the user holds this configuration's connections: rebuilt.
         let kept = previous
             .and_then(|p| p.manifests.get(name))
             .filter(|old| old.manifest == *manifest && old.secrets == secrets)
-            .filter(|_| !matches!(&manifest.runner, Runner::Http { auth: Some(_), .. }))
+            .filter(|_| !holds_config(&manifest.runner))
             .map(|old| old.tool.clone());
         let built = match kept {
             Some(tool) => Ok(Some(tool)),
@@ -99,6 +101,25 @@ pub fn build(set: &ConfigSet, client: &reqwest::Client, previous: Option<&ToolSe
         }
     }
     ToolSet { tools, manifests }
+}
+
+/// Whether a runner's tool holds parts of the configuration beside its manifest (the
+/// connections, the file folders), so a reload rebuilds it rather than keeping it.
+fn holds_config(runner: &Runner) -> bool {
+    matches!(
+        runner,
+        Runner::Http { auth: Some(_), .. }
+            | Runner::Command {
+                user_files: true,
+                ..
+            }
+    )
+}
+
+/// The operator's token an HTTP tool sends for users who have not connected, when set.
+fn fallback_token(auth: &HttpAuth, env: &Env) -> Option<String> {
+    let name = auth.fallback_env.as_deref()?;
+    env.get(name).filter(|v| !v.is_empty()).map(str::to_owned)
 }
 
 /// The values of the host variables a manifest reads.
@@ -151,7 +172,9 @@ fn tool(
             working_dir,
             env,
             secrets_env,
+            user_files,
         } => {
+            let files = &set.clara.value.files;
             let tool = CommandTool::new(CommandSpec {
                 spec,
                 policy,
@@ -165,6 +188,8 @@ fn tool(
                 host: &set.env,
                 timeout,
                 max_output_bytes,
+                user_files: user_files
+                    .then(|| FileStore::new(set.root.join(&files.dir), files.max_file_bytes)),
             })?;
             Ok(Some(Arc::new(tool)))
         }
@@ -190,9 +215,11 @@ fn tool(
                 extract: extract.as_deref(),
                 secrets_env,
                 host: &set.env,
-                auth: auth
-                    .as_ref()
-                    .map(|a| (connector.clone(), a.connection.clone())),
+                auth: auth.as_ref().map(|auth| UserAuth {
+                    connector: connector.clone(),
+                    connection: auth.connection.clone(),
+                    fallback: fallback_token(auth, &set.env),
+                }),
                 timeout,
                 max_output_bytes,
             })?;

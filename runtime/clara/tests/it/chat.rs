@@ -139,6 +139,7 @@ async fn a_conversation_that_remembers_the_user_the_next_day() {
             "list_local_files",
             "read_local_file",
             "delete_local_file",
+            "send_local_file",
             "roll_dice"
         ]
     );
@@ -970,6 +971,34 @@ async fn the_model_calls_a_tools_d_command_tool_and_answers_from_its_result() {
         .collect();
     assert_eq!(rolls.len(), 3);
     assert!(rolls.iter().all(|r| (1..=6).contains(r)), "{rolls:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_the_model_sends_is_shown_with_where_it_is_kept() {
+    let root = shipped_root();
+    let fake = FakeLlm::start().await;
+    fake.push(fake_llm::save_and_send_list());
+    fake.push(fake_llm::openai_stream(&["Here it is."]));
+    fake.push_background(extraction(json!([])));
+    let out = chat(
+        root.path(),
+        &fake,
+        "2026-11-24T09:00:00Z",
+        &["-m", "write my list to a file and send it"],
+        &[],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let kept = root.path().join("clara_files/cli-user/list.txt");
+    assert_eq!(
+        stdout(&out),
+        format!("Here it is.\n📎 list.txt (10 bytes): {}\n", kept.display())
+    );
+    assert_eq!(std::fs::read(kept).unwrap(), b"milk\neggs\n");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -69,6 +69,7 @@ async fn claude_code_runs_the_task_in_the_users_own_working_directory() {
         embedder: None,
         clock: &clock,
         search: (100, 60),
+        files: None,
     };
     let call = |name: &'static str, user: &'static str, args: serde_json::Value| {
         let tool = tool(name);

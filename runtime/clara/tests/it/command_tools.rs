@@ -54,6 +54,7 @@ fn build(m: &Manifest, host: &Env) -> CommandTool {
         host,
         timeout: m.timeout,
         max_output_bytes: m.max_output_bytes,
+        user_files: None,
     })
     .expect("templates compile")
 }
@@ -244,6 +245,7 @@ async fn the_shipped_python_tool_runs_code_in_a_temporary_folder() {
         embedder: None,
         clock: &clock,
         search: (100, 60),
+        files: None,
     };
     let code =
         "import os\nopen('left.txt', 'w').write('x')\nprint(sum(range(10)), os.listdir('.'))";
@@ -258,4 +260,48 @@ async fn the_shipped_python_tool_runs_code_in_a_temporary_folder() {
         .await
         .unwrap_err();
     assert_eq!(error.0, "the program exited with 1: bad input");
+
+    // Files go in from the user's folder and come back out when asked for.
+    let folder = root.path().join("clara_files/ann");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("data.csv"), "3\n4\n").unwrap();
+    let code = "total = sum(int(l) for l in open('data.csv'))\n\
+                open('total.txt', 'w').write(str(total))\n\
+                print('total', total)";
+    let call = json!({"code": code, "files": ["data.csv"], "keep": ["total.txt", "chart.png"]});
+    let out = python.call(&call, &context).await.unwrap();
+    assert_eq!(
+        out,
+        "total 7\n\n[files] total.txt (1 bytes): kept in the user's files\n\
+         [files] chart.png: not kept, the program did not write it\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(folder.join("total.txt")).unwrap(),
+        "7"
+    );
+
+    // Nothing outside the folders: no paths, no missing inputs, no symlinks either way.
+    std::os::unix::fs::symlink("/etc/hostname", folder.join("link.txt")).unwrap();
+    for (call, why) in [
+        (
+            json!({"code": "", "files": ["../bob/x"]}),
+            "use a plain file name",
+        ),
+        (
+            json!({"code": "", "files": ["gone.csv"]}),
+            "the user has no file `gone.csv`",
+        ),
+        (
+            json!({"code": "", "files": ["link.txt"]}),
+            "`link.txt` is not a regular file",
+        ),
+        (
+            json!({"code": "import os; os.symlink('/etc/hostname', 'out.txt')", "keep": ["out.txt"]}),
+            "`out.txt` is not a regular file",
+        ),
+    ] {
+        let error = python.call(&call, &context).await.unwrap_err();
+        assert!(error.0.contains(why), "{call}: {error}");
+    }
+    assert!(!folder.join("out.txt").exists());
 }

@@ -70,6 +70,11 @@ impl Running {
 
     /// Starts on the shipped root after `edit(root, fake_google_url)`.
     pub(crate) async fn start_with(edit: impl FnOnce(&Path, &str)) -> Running {
+        Running::start_with_env(edit, &[]).await
+    }
+
+    /// Starts as `start_with` does, with `extra` variables set too.
+    async fn start_with_env(edit: impl FnOnce(&Path, &str), extra: &[(&str, &str)]) -> Running {
         let root = shipped_root();
         let model = FakeLlm::start().await;
         let google = FakeLlm::start().await;
@@ -93,6 +98,7 @@ impl Running {
             ("CLARA_CONNECTIONS__GOOGLE__TOKEN_URL", token.as_str()),
             ("CLARA_CONNECTIONS__GOOGLE__REVOKE_URL", revoke.as_str()),
         ];
+        let vars: Vec<(&str, &str)> = vars.iter().chain(extra).copied().collect();
         let app = start_run(root.path(), &model, &vars)
             .await
             .expect("clara starts");
@@ -405,6 +411,61 @@ async fn a_user_connects_google_calls_as_themselves_and_disconnects() {
             );
         }
     }
+    running.app.shutdown("test").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_who_has_not_connected_calls_with_the_operators_token_when_the_tool_names_one() {
+    let shared_sheet = |root: &Path, _: &str| {
+        let tool = std::fs::read_to_string(root.join("tools.d/sheet_values.toml"))
+            .unwrap()
+            .replace(
+                r#"auth = { connection = "google" }"#,
+                r#"auth = { connection = "google", fallback_env = "SHEETS_TOKEN" }"#,
+            );
+        std::fs::write(root.join("tools.d/shared_sheet.toml"), tool).unwrap();
+    };
+    let running =
+        Running::start_with_env(shared_sheet, &[("SHEETS_TOKEN", "operator-token")]).await;
+    let api = &running.google;
+    let bearer = |api: &FakeLlm| {
+        let request = api.take_requests().pop().expect("the API was called");
+        request.header("authorization").unwrap().to_owned()
+    };
+
+    // Bob has not connected: the operator's token, and the token never reaches the model.
+    api.push(Reply::json(200, r#"{"values":[["a"]]}"#));
+    let bob = running
+        .call("bob", "shared_sheet", r#"{"sheet": "s1"}"#)
+        .await;
+    assert_eq!(bob, r#"[["a"]]"#);
+    assert_eq!(bearer(api), "Bearer operator-token");
+
+    // Ann has: her own token, not the operator's.
+    running.connect_google("ann", "ya29.ann").await;
+    api.push(Reply::json(200, r#"{"values":[["b"]]}"#));
+    let ann = running
+        .call("ann", "shared_sheet", r#"{"sheet": "s1"}"#)
+        .await;
+    assert_eq!(ann, r#"[["b"]]"#);
+    assert_eq!(bearer(api), "Bearer ya29.ann");
+
+    // The operator's token refused: said plainly, and never shown.
+    api.push(Reply::json(
+        401,
+        r#"{"message":"Bad credentials operator-token"}"#,
+    ));
+    let refused = running
+        .call("bob", "shared_sheet", r#"{"sheet": "s1"}"#)
+        .await;
+    assert!(refused.contains("HTTP 401"), "{refused}");
+    assert!(!refused.contains("operator-token"), "{refused}");
+
+    // The tool without a fallback still asks Bob to connect.
+    let plain = running
+        .call("bob", "sheet_values", r#"{"sheet": "s1"}"#)
+        .await;
+    assert!(plain.contains("Connect first"), "{plain}");
     running.app.shutdown("test").await;
 }
 

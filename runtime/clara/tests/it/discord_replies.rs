@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::support::fake_discord::{BOT_ID, Failure, FileAttachment, UserMessage, dm_channel_id};
-use crate::support::fake_llm::{openai_stream, openai_tool_stream};
+use crate::support::fake_llm::{openai_stream, openai_tool_stream, save_and_send_list};
 use crate::support::on_discord::*;
 use serde_json::json;
 
@@ -282,4 +282,39 @@ async fn a_failed_edit_mid_stream_is_mended_by_the_next() {
         marks.is_empty(),
         "no ⚠️ for a reply that arrived whole: {marks:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_the_model_sends_arrives_as_an_attachment_after_the_reply() {
+    let mut on = OnDiscord::start(&[]).await;
+    on.model.push(save_and_send_list());
+    on.model.push(openai_stream(&["Here is your list."]));
+    on.ann_mentions("write my shopping list to a file and send it");
+    on.discord
+        .wait_for(
+            "a message with the file",
+            |fake| {
+                fake.messages_in(GENERAL)
+                    .iter()
+                    .any(|m| m.attachments == ["list.txt"])
+            },
+            SOON,
+        )
+        .await;
+    let replies = on.replies_in(GENERAL);
+    let text = replies
+        .iter()
+        .position(|m| m.content == "Here is your list.")
+        .expect("the reply's text");
+    let file = replies
+        .iter()
+        .position(|m| m.attachments == ["list.txt"])
+        .unwrap();
+    assert!(text < file, "the file follows the text: {replies:#?}");
+    let url = replies[file].json["attachments"][0]["url"]
+        .as_str()
+        .unwrap();
+    let bytes = reqwest::get(url).await.unwrap().bytes().await.unwrap();
+    assert_eq!(&bytes[..], b"milk\neggs\n");
+    on.stop().await;
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use clara::tools::files::FileStore;
 use clara_config::model::store::StoreConfig;
-use clara_core::engine::{ManualClock, Tool, ToolContext};
+use clara_core::engine::{ManualClock, SentFiles, Tool, ToolContext};
 use clara_core::store::Store;
 use serde_json::{Value, json};
 
@@ -42,6 +42,17 @@ async fn setup(max_bytes: u64) -> Setup {
 
 impl Setup {
     async fn call(&self, user: &str, tool: &str, arguments: Value) -> Result<String, String> {
+        self.call_in(user, tool, arguments, None).await
+    }
+
+    /// A call in a turn whose reply carries the files sent into `files`.
+    async fn call_in(
+        &self,
+        user: &str,
+        tool: &str,
+        arguments: Value,
+        files: Option<&SentFiles>,
+    ) -> Result<String, String> {
         let clock = ManualClock::new(0);
         let context = ToolContext {
             user_id: user,
@@ -49,6 +60,7 @@ impl Setup {
             embedder: None,
             clock: &clock,
             search: (100, 60),
+            files,
         };
         let tool = self
             .tools
@@ -224,4 +236,69 @@ async fn users_whose_ids_differ_only_in_odd_characters_keep_separate_folders() {
     }
     let folders = std::fs::read_dir(s.root.join("files")).unwrap().count();
     assert_eq!(folders, 3);
+}
+
+#[tokio::test]
+async fn a_sent_file_goes_out_with_the_reply_and_only_from_the_users_own_folder() {
+    let s = setup(1 << 20).await;
+    s.call(
+        "ann",
+        "save_to_local",
+        json!({"filename": "plan.csv", "content": "a,b\n1,2\n"}),
+    )
+    .await
+    .unwrap();
+    let files = SentFiles::default();
+    let sent = s
+        .call_in(
+            "ann",
+            "send_local_file",
+            json!({"filename": "plan.csv"}),
+            Some(&files),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        sent,
+        "plan.csv (8 bytes) will be sent to the conversation with your reply"
+    );
+    let [file] = files.take().try_into().unwrap();
+    assert_eq!(
+        (
+            file.name.as_str(),
+            file.media_type.as_str(),
+            file.bytes.as_slice()
+        ),
+        ("plan.csv", "text/csv", b"a,b\n1,2\n".as_slice())
+    );
+    assert_eq!(file.path.unwrap(), s.root.join("files/ann/plan.csv"));
+
+    // Another user's file, a path, a missing file: nothing is queued.
+    for (user, name, why) in [
+        ("bob", "plan.csv", "there is no file `plan.csv`"),
+        ("ann", "../bob/x", "use a plain file name"),
+        ("ann", "gone.txt", "there is no file `gone.txt`"),
+    ] {
+        let refused = s
+            .call_in(
+                user,
+                "send_local_file",
+                json!({"filename": name}),
+                Some(&files),
+            )
+            .await
+            .unwrap_err();
+        assert!(refused.contains(why), "{refused}");
+    }
+    assert!(files.take().is_empty());
+
+    // A run that answers no one's message (a task, a hook) has nowhere to send it.
+    let nowhere = s
+        .call("ann", "send_local_file", json!({"filename": "plan.csv"}))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        nowhere,
+        "files can only be sent in reply to someone's message"
+    );
 }

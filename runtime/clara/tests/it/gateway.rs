@@ -672,6 +672,59 @@ async fn clara_chat_connects_to_a_running_gateway_and_streams_the_answer() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_sent_file_comes_in_response_end_as_file_data() {
+    use base64::Engine as _;
+    let on = OnGateway::start(&[]).await;
+    let mut client = on.registered("n").await;
+    on.model.push(fake_llm::save_and_send_list());
+    on.model.push(fake_llm::openai_stream(&["Here it is."]));
+    client
+        .send(message("msg-file", "u", "c", "send me my list"))
+        .await;
+    let end = client.until("response_end").await.pop().unwrap();
+    assert_eq!(end["full_text"], "Here it is.");
+    assert_eq!(end["tool_count"], 2);
+    let data = &end["file_data"][0];
+    assert_eq!(data["filename"], "list.txt");
+    assert_eq!(data["media_type"], "text/plain");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data["content_base64"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(bytes, b"milk\neggs\n");
+    let path = end["files"][0].as_str().unwrap();
+    assert!(path.ends_with("/u/list.txt"), "{path}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn clara_chat_keeps_the_files_a_remote_clara_sends_without_replacing_any() {
+    let on = OnGateway::start(&[]).await;
+    let here = &on.root;
+    std::fs::create_dir_all(here.path().join("data/received")).unwrap();
+    std::fs::write(here.path().join("data/received/list.txt"), "older").unwrap();
+    on.model.push(fake_llm::save_and_send_list());
+    on.model.push(fake_llm::openai_stream(&["Here it is."]));
+    let out = crate::support::clara(here.path())
+        .args(["chat", "--connect", &on.url, "-m", "send me my list"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let kept = here.path().join("data/received/list (2).txt");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "Here it is.\n📎 list (2).txt (10 bytes): {}\n",
+            kept.display()
+        )
+    );
+    assert_eq!(std::fs::read(&kept).unwrap(), b"milk\neggs\n");
+    assert_eq!(
+        std::fs::read(here.path().join("data/received/list.txt")).unwrap(),
+        b"older"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn clara_chat_without_the_gateways_secret_is_refused_with_the_reason() {
     let on = OnGateway::start(&[
         ("CLARA_ADAPTERS__GATEWAY__SECRET_ENV", "GATEWAY_SECRET"),

@@ -328,6 +328,7 @@ async fn every_shipped_github_tool_calls_the_api_as_documented() {
         embedder: None,
         clock: &clock,
         search: (100, 60),
+        files: None,
     };
     for case in cases {
         let tool = tools

@@ -50,6 +50,7 @@ fn nobody() -> ToolContext<'static> {
         embedder: None,
         clock: Box::leak(Box::new(ManualClock::new(0))),
         search: (100, 60),
+        files: None,
     }
 }
 
@@ -223,6 +224,7 @@ async fn the_shipped_github_tools_call_the_api_as_documented() {
         embedder: None,
         clock: &clock,
         search: (100, 60),
+        files: None,
     };
     api.push(Reply::json(200, r#"{"number":5,"title":"Crash on start"}"#));
     let out = tool("github_issue")

@@ -71,6 +71,7 @@ async fn call(set: &ConfigSet, tool: &dyn Tool, arguments: Value) -> Result<Stri
         embedder: None,
         clock: &clock,
         search: (10, 60),
+        files: None,
     };
     tool.call(&arguments, &context).await.map_err(|e| e.0)
 }

@@ -184,10 +184,15 @@ impl ToolLoop {
                 emoji: policy.emoji,
             })));
         let embedder = MeteredEmbedder::new(services, turn.meter(run.pipeline, turn.purpose()));
-        let context = services.tool_context(
+        let mut context = services.tool_context(
             &turn.incoming.user_id,
             embedder.as_ref().map(MeteredEmbedder::as_dyn),
         );
+        // Files go with a reply to someone's message; a task's or hook's run has no one to
+        // hand them to.
+        if !turn.automated {
+            context.files = Some(&turn.files);
+        }
         let outcome = match &checked {
             Ok((tool, arguments)) => tool.call(arguments, &context).await,
             Err(why) => Err(ToolError(why.clone())),

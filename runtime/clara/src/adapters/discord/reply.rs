@@ -5,9 +5,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use clara_core::engine::SentFile;
 use tokio::sync::mpsc;
 use twilight_http::Client;
 use twilight_model::channel::message::{AllowedMentions, Component, MessageFlags};
+use twilight_model::http::attachment::Attachment;
 use twilight_model::id::Id;
 use twilight_model::id::marker::{ChannelMarker, MessageMarker};
 
@@ -139,6 +141,27 @@ impl Reply {
             .components(Some(&components))
             .await
             .map_err(|e| format!("adding the link buttons failed: {e}"))?;
+        Ok(())
+    }
+
+    /// Sends `files` in one message after the reply's text (files go after what the reply
+    /// says, and a failed upload leaves the text in place).
+    pub async fn attach(&self, files: Vec<SentFile>) -> Result<(), String> {
+        if files.is_empty() {
+            return Ok(());
+        }
+        let attachments: Vec<Attachment> = files
+            .into_iter()
+            .zip(0u64..)
+            .map(|(file, id)| Attachment::from_bytes(file.name, file.bytes, id))
+            .collect();
+        let quiet = AllowedMentions::default();
+        self.http
+            .create_message(self.channel)
+            .attachments(&attachments)
+            .allowed_mentions(Some(&quiet))
+            .await
+            .map_err(|e| e.to_string())?;
         Ok(())
     }
 

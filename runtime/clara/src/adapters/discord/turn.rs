@@ -130,26 +130,6 @@ async fn run(bot: &Arc<Bot>, channel: Id<ChannelMarker>, work: Work, mut signal:
             reply.finish(&text).await
         }
         None => Ok(()),
-        Some(Ok(Outcome::Replied { reply: text, .. } | Outcome::Failed { reply: text, .. })) => {
-            let finished = reply.finish(&text).await;
-            // A connection link also gets a button, which opens it in the browser. Only a
-            // reply that could hold one pays for looking.
-            if text.contains("/oauth/") {
-                let connector = Connector::new(&generation.config, bot.live.http_client().clone());
-                let links: Vec<(String, String)> = connector
-                    .links_in(&text)
-                    .into_iter()
-                    .map(|(title, url)| {
-                        let label = fill(&discord.notices.connect_button, &[("title", &title)]);
-                        (label, url)
-                    })
-                    .collect();
-                if let Err(error) = reply.add_link_buttons(&links).await {
-                    tracing::warn!(%error, "a connection link's button could not be added");
-                }
-            }
-            finished
-        }
         Some(Ok(Outcome::Ended(TurnEnd::Duplicate))) => {
             // The same message was answered moments ago: a mark instead of silence.
             if !discord.duplicate_reaction.is_empty() {
@@ -157,7 +137,39 @@ async fn run(bot: &Arc<Bot>, channel: Id<ChannelMarker>, work: Work, mut signal:
             }
             reply.finish("").await
         }
-        Some(Ok(_)) => reply.finish("").await,
+        Some(Ok(outcome)) => match outcome.into_reply() {
+            Some((text, files)) => {
+                let finished = reply.finish(&text).await;
+                let names = files.iter().map(|f| f.name.clone()).collect::<Vec<_>>();
+                if let Err(reason) = reply.attach(files).await {
+                    tracing::warn!(%reason, "files could not be attached");
+                    let notice = fill(
+                        &discord.notices.files_failed,
+                        &[("names", &names.join(", ")), ("reason", &reason)],
+                    );
+                    post_quietly(&bot.http, channel, &notice).await;
+                }
+                // A connection link also gets a button, which opens it in the browser. Only a
+                // reply that could hold one pays for looking.
+                if text.contains("/oauth/") {
+                    let connector =
+                        Connector::new(&generation.config, bot.live.http_client().clone());
+                    let links: Vec<(String, String)> = connector
+                        .links_in(&text)
+                        .into_iter()
+                        .map(|(title, url)| {
+                            let label = fill(&discord.notices.connect_button, &[("title", &title)]);
+                            (label, url)
+                        })
+                        .collect();
+                    if let Err(error) = reply.add_link_buttons(&links).await {
+                        tracing::warn!(%error, "a connection link's button could not be added");
+                    }
+                }
+                finished
+            }
+            None => reply.finish("").await,
+        },
         Some(Err(error)) => {
             tracing::error!(%error, "a Discord message could not be answered");
             reply
@@ -197,6 +209,7 @@ async fn answer(
         "-# 🖼️ Processing {total} images in {count} batches…"
     )));
     let mut answers = Vec::with_capacity(count);
+    let mut sent = Vec::new();
     let mut last = None;
     for (index, batch) in batches.into_iter().enumerate() {
         let mut part = incoming.clone();
@@ -215,7 +228,10 @@ async fn answer(
             part.reply_chain.clear();
             let _ = updates.send(Update::Text("\n\n".to_owned()));
         }
-        let outcome = generation.handle_message(part, &stream).await?;
+        let mut outcome = generation.handle_message(part, &stream).await?;
+        if let Outcome::Replied { files, .. } = &mut outcome {
+            sent.append(files);
+        }
         let Some(text) = outcome.reply() else {
             return Ok(outcome);
         };
@@ -231,6 +247,7 @@ async fn answer(
         Outcome::Replied { tier, .. } => Outcome::Replied {
             reply: answers.join("\n\n"),
             tier,
+            files: sent,
         },
         Outcome::Failed { error, tier, .. } => Outcome::Failed {
             reply: answers.join("\n\n"),

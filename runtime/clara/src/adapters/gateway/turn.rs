@@ -11,9 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use clara_config::model::common::Tier;
 use clara_core::engine::event_data::EventData;
-use clara_core::engine::{ApprovalRequest, Conversation, Incoming, Outcome, TurnEnd};
+use clara_core::engine::{ApprovalRequest, Conversation, Incoming, Outcome, SentFile, TurnEnd};
 use clara_core::lanes::{Admission, Cancelled, Lanes, Pending, StopSignal, Work};
 use clara_core::llm::Message;
 use serde_json::{Value, json};
@@ -332,27 +333,35 @@ async fn run(shared: &Shared, key: &str, request: &Request, signal: &mut StopSig
         .expect("no panics while held")
         .remove(key)
         .map_or(0, |route| route.tools);
-    let end = |text: &str| {
+    let end = |text: &str, files: &[SentFile]| {
         json!({
             "type": "response_end",
             "id": id,
             "request_id": frame.id,
             "full_text": text,
-            "files": [],
-            "file_data": [],
+            "files": files.iter().map(|f| f.path.as_ref().map_or_else(
+                || f.name.clone(),
+                |p| p.display().to_string(),
+            )).collect::<Vec<_>>(),
+            "file_data": files.iter().map(|f| json!({
+                "filename": f.name,
+                "content_base64": STANDARD.encode(&f.bytes),
+                "media_type": f.media_type,
+            })).collect::<Vec<_>>(),
             "tool_count": tool_count,
             "tokens_used": null,
         })
     };
     let out = match outcome {
         None => cancelled(&frame.id, "cancelled"),
-        Some(Ok(Outcome::Replied { reply, .. } | Outcome::Failed { reply, .. })) => end(&reply),
+        Some(Ok(Outcome::Replied { reply, files, .. })) => end(&reply, &files),
+        Some(Ok(Outcome::Failed { reply, .. })) => end(&reply, &[]),
         Some(Ok(Outcome::Ended(TurnEnd::Duplicate))) => protocol::error(
             Some(&frame.id),
             ErrorCode::Duplicate,
             "the same message was answered moments ago",
         ),
-        Some(Ok(Outcome::Ended(_))) => end(""),
+        Some(Ok(Outcome::Ended(_))) => end("", &[]),
         Some(Err(error)) => {
             // The details (store, configuration) are for the operator's log, not the client.
             tracing::error!(%error, "a gateway message could not be answered");
@@ -439,7 +448,7 @@ fn attached(attachment: &Attachment) -> Attached {
             Attached::Image(media_type, data.clone())
         }
         (_, _, Some(content)) => Attached::Text(content.clone()),
-        (_, Some(data), None) => match base64::engine::general_purpose::STANDARD.decode(data) {
+        (_, Some(data), None) => match STANDARD.decode(data) {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(content) => Attached::Text(content),
                 Err(_) => Attached::Unread("not text"),

@@ -239,3 +239,19 @@ fn split_chars(text: &str, n: usize) -> Vec<String> {
     let chars: Vec<char> = text.chars().collect();
     chars.chunks(n.max(1)).map(|c| c.iter().collect()).collect()
 }
+
+/// A model round that saves `list.txt` (`milk\neggs\n`, 10 bytes) in the user's folder and
+/// sends it into the conversation: the file turn the adapters' tests share.
+pub fn save_and_send_list() -> Reply {
+    openai_tool_stream(
+        &[
+            (
+                "c1",
+                "save_to_local",
+                r#"{"filename": "list.txt", "content": "milk\neggs\n"}"#,
+            ),
+            ("c2", "send_local_file", r#"{"filename": "list.txt"}"#),
+        ],
+        8,
+    )
+}
