@@ -2,7 +2,7 @@
 //! templates.
 
 use crate::doc::Seg;
-use crate::model::tool::{BUILTIN_TOOLS, MCP_SEPARATOR, Runner, ToolManifest};
+use crate::model::tool::{BUILTIN_TOOLS, HttpMethod, MCP_SEPARATOR, Runner, ToolManifest};
 use crate::path;
 use crate::set::{Loaded, Partial, Source};
 
@@ -71,6 +71,11 @@ fn check(tool: &Loaded<ToolManifest>, names: &Names, report: &mut Report<'_>) {
         }
     }
     check_runner(report, source, &manifest.runner);
+    if let Runner::Http { method, body, .. } = &manifest.runner
+        && body.sends_file()
+    {
+        check_file_body(report, source, manifest, *method);
+    }
     if let Runner::Http {
         auth: Some(auth), ..
     } = &manifest.runner
@@ -96,6 +101,36 @@ fn check(tool: &Loaded<ToolManifest>, names: &Names, report: &mut Report<'_>) {
                 "no connection `{}`: declare it as `[connections.{}]` in clara.toml ({listed})",
                 auth.connection, auth.connection
             ),
+        );
+    }
+}
+
+/// A body that carries a file needs a method that sends a body, and the `filename` argument
+/// naming the file.
+fn check_file_body(
+    report: &mut Report<'_>,
+    source: &Source,
+    manifest: &ToolManifest,
+    method: HttpMethod,
+) {
+    if matches!(method, HttpMethod::Get | HttpMethod::Delete) {
+        report.value(
+            source,
+            &path!["runner", "body"],
+            "a GET or DELETE request sends no body: use `method = \"POST\"` (or PUT, PATCH) to send the file",
+        );
+    }
+    let declared = manifest
+        .parameters
+        .as_ref()
+        .and_then(|p| p.get("properties"))
+        .and_then(|p| p.get("filename"))
+        .is_some();
+    if !declared {
+        report.value(
+            source,
+            &path!["runner", "body"],
+            "the file sent is the one the `filename` argument names in the user's folder: declare `filename` in [parameters.properties]",
         );
     }
 }

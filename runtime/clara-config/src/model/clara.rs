@@ -308,6 +308,14 @@ pub struct StatusConfig {
     /// this machine.
     #[serde(default)]
     pub public_url: Option<String>,
+    /// The page a connection link opens, before the provider's consent page: a link is for
+    /// the person who asked for it, and whoever continues connects their own account to that
+    /// person's assistant. `{title}` is the connection's title.
+    #[serde(default = "default_connect_confirm_page")]
+    pub connect_confirm_page: String,
+    /// The label of that page's button on to the provider (`{title}`).
+    #[serde(default = "default_connect_confirm_button")]
+    pub connect_confirm_button: String,
     /// The page shown when a connection is made.
     #[serde(default = "default_connected_page")]
     pub connected_page: String,
@@ -323,6 +331,8 @@ impl Default for StatusConfig {
             bind: default_status_bind(),
             max_connections: default_status_max_connections(),
             public_url: None,
+            connect_confirm_page: default_connect_confirm_page(),
+            connect_confirm_button: default_connect_confirm_button(),
             connected_page: default_connected_page(),
             connect_failed_page: default_connect_failed_page(),
         }
@@ -335,6 +345,17 @@ fn default_status_max_connections() -> u32 {
 
 fn default_secret_key_env() -> String {
     "CLARA_SECRET_KEY".to_owned()
+}
+
+fn default_connect_confirm_page() -> String {
+    "This link connects a {title} account to the assistant of the person who asked for it in \
+     the chat. Continue only if that was you: whoever signs in next lets that person's \
+     assistant use their {title} account."
+        .to_owned()
+}
+
+fn default_connect_confirm_button() -> String {
+    "Continue to {title}".to_owned()
 }
 
 fn default_connected_page() -> String {

@@ -203,6 +203,19 @@ pub enum BodyMode {
     Json,
     /// No body.
     None,
+    /// The file from the calling user's folder that the `filename` argument names, as it is
+    /// (its type from its extension): a raw upload.
+    File,
+    /// `multipart/related`: the arguments not used in the URL or query (without `filename`)
+    /// as JSON, then that file: Google's upload with metadata (Drive's `uploadType=multipart`).
+    Related,
+}
+
+impl BodyMode {
+    /// Whether the body carries a file from the user's folder.
+    pub fn sends_file(self) -> bool {
+        matches!(self, BodyMode::File | BodyMode::Related)
+    }
 }
 
 fn default_timeout() -> f64 {

@@ -1,7 +1,7 @@
-//! The OAuth pages on the status endpoint: `/oauth/NAME/start/STATE` sends the browser to the
-//! provider's consent page, `/oauth/NAME/callback` takes the code back and shows the
-//! configured page (`[status] connected_page`, `connect_failed_page`). Each request uses the
-//! configuration current when it arrives.
+//! The OAuth pages on the status endpoint: `/oauth/NAME/start/STATE` says whose link it is and
+//! leads on to the provider's consent page, `/oauth/NAME/callback` takes the code back and
+//! shows the configured page (`[status] connected_page`, `connect_failed_page`). Each request
+//! uses the configuration current when it arrives.
 
 use std::sync::Arc;
 
@@ -10,13 +10,13 @@ use clara_config::model::common::fill;
 use super::connector::Connector;
 use crate::live::Live;
 
-/// What the status endpoint answers for an OAuth path.
+/// What the status endpoint answers for an OAuth path: an HTML page with its status.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Page {
-    /// A `302 Found` to this URL.
-    Redirect(String),
-    /// An HTML page with this status.
-    Html(u16, String),
+pub struct Page {
+    /// The HTTP status.
+    pub status: u16,
+    /// The page.
+    pub html: String,
 }
 
 /// The OAuth pages of a running clara.
@@ -43,12 +43,18 @@ impl OAuthPages {
                 &status.connect_failed_page,
                 &[("title", &title), ("reason", reason)],
             );
-            Page::Html(400, html(&text))
+            Page::new(400, html(&text))
         };
         let now = generation.services.clock.now();
         if let Some(state) = action.strip_prefix("start/") {
+            // A link shown in a shared channel can be opened by anyone there: the page says
+            // what continuing does before anyone reaches the consent page.
             return Some(match connector.authorize_url(name, state, now) {
-                Ok(url) => Page::Redirect(url),
+                Ok(url) => {
+                    let text = fill(&status.connect_confirm_page, &[("title", &title)]);
+                    let button = fill(&status.connect_confirm_button, &[("title", &title)]);
+                    Page::new(200, html_with_link(&text, &button, &url))
+                }
                 Err(error) => failed(&error.to_string()),
             });
         }
@@ -82,7 +88,7 @@ impl OAuthPages {
         let store = generation.services.store.as_ref();
         Some(
             match connector.finish(store, name, code, state, now).await {
-                Ok(title) => Page::Html(
+                Ok(title) => Page::new(
                     200,
                     html(&fill(&status.connected_page, &[("title", &title)])),
                 ),
@@ -92,6 +98,12 @@ impl OAuthPages {
                 }
             },
         )
+    }
+}
+
+impl Page {
+    fn new(status: u16, html: String) -> Page {
+        Page { status, html }
     }
 }
 
@@ -105,12 +117,29 @@ fn safe(text: &str) -> String {
 
 /// A small page holding `text`.
 fn html(text: &str) -> String {
-    let escaped = text
-        .replace('&', "&amp;")
+    page(&format!("<p>{}</p>", escape(text)))
+}
+
+/// A small page holding `text` and a link on, shown as a button.
+fn html_with_link(text: &str, label: &str, url: &str) -> String {
+    page(&format!(
+        "<p>{}</p>\n<p><a href=\"{}\" style=\"display:inline-block;padding:.6em 1.2em;border-radius:6px;background:#2563eb;color:#fff;text-decoration:none\">{}</a></p>",
+        escape(text),
+        escape(url),
+        escape(label)
+    ))
+}
+
+fn page(body: &str) -> String {
+    format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><meta name=\"referrer\" content=\"no-referrer\"><title>clara</title></head>\n<body style=\"font-family:system-ui,sans-serif;max-width:36em;margin:3em auto;padding:0 1em\">{body}</body></html>\n"
+    )
+}
+
+/// `text` safe inside an element or a quoted attribute.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
-        .replace('"', "&quot;");
-    format!(
-        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>clara</title></head>\n<body><p>{escaped}</p></body></html>\n"
-    )
+        .replace('"', "&quot;")
 }

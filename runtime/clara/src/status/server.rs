@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue, LOCATION};
+use hyper::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -230,14 +230,8 @@ async fn respond(request: &Request<Incoming>, routes: &Routes) -> Response<Full<
 
 /// An OAuth page as HTTP: never cached, never framed by another site.
 fn oauth_page(page: Page) -> Response<Full<Bytes>> {
-    let (status, body, location) = match page {
-        Page::Redirect(url) => (StatusCode::FOUND, String::new(), Some(url)),
-        Page::Html(status, html) => (
-            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
-            html,
-            None,
-        ),
-    };
+    let status = StatusCode::from_u16(page.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let body = page.html;
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     let headers = response.headers_mut();
@@ -254,9 +248,6 @@ fn oauth_page(page: Page) -> Response<Full<Bytes>> {
         HeaderName::from_static("referrer-policy"),
         HeaderValue::from_static("no-referrer"),
     );
-    if let Some(url) = location.and_then(|u| HeaderValue::from_str(&u).ok()) {
-        headers.insert(LOCATION, url);
-    }
     response
 }
 

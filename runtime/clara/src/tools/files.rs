@@ -107,6 +107,25 @@ impl FileStore {
         self.max_bytes
     }
 
+    /// The file `name` of `user`'s folder, whole (up to the size cap). Blocking: call it off
+    /// the async threads.
+    pub fn read(&self, user: &str, name: &str) -> Result<SentFile, ToolError> {
+        check_name(name)?;
+        let missing = || ToolError(format!("there is no file `{name}`"));
+        let dir = self.existing_user_dir(user)?.ok_or_else(missing)?;
+        let path = dir.join(name);
+        regular_file(&path, name)?.ok_or_else(missing)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true);
+        no_follow(&mut options);
+        let file = options.open(&path).map_err(|e| io_error(&e))?;
+        let mut bytes = Vec::new();
+        file.take(self.max_bytes)
+            .read_to_end(&mut bytes)
+            .map_err(|e| io_error(&e))?;
+        Ok(SentFile::new(name, bytes, Some(path)))
+    }
+
     /// The user's folder: their id spelt so that no two ids share one (`a/b`, `a_b` and `a:b`
     /// are three folders). Letters, digits, `-` and `.` stay; `_` becomes `__`; any other
     /// byte (and a leading `.`) becomes `_XX` in hex.
@@ -261,22 +280,9 @@ impl FileTool {
         Ok(String::from_utf8_lossy(&file.bytes).into_owned())
     }
 
-    /// The named file of the user's folder, whole (up to the size cap).
+    /// The file the `filename` argument names, whole (up to the size cap).
     fn load(&self, arguments: &Value, user: &str) -> Result<SentFile, ToolError> {
-        let name = plain_name(arguments)?;
-        let missing = || ToolError(format!("there is no file `{name}`"));
-        let dir = self.store.existing_user_dir(user)?.ok_or_else(missing)?;
-        let path = dir.join(name);
-        regular_file(&path, name)?.ok_or_else(missing)?;
-        let mut options = std::fs::OpenOptions::new();
-        options.read(true);
-        no_follow(&mut options);
-        let file = options.open(&path).map_err(|e| io_error(&e))?;
-        let mut bytes = Vec::new();
-        file.take(self.store.max_bytes)
-            .read_to_end(&mut bytes)
-            .map_err(|e| io_error(&e))?;
-        Ok(SentFile::new(name, bytes, Some(path)))
+        self.store.read(user, plain_name(arguments)?)
     }
 
     /// Queues the named file to go out with the reply.

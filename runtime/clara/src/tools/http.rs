@@ -3,7 +3,8 @@
 //! `secrets_env` names); every value printed into the URL is encoded as one path segment or
 //! query value, so arguments cannot steer the request off its declared endpoint. The
 //! arguments the URL and query do not use go as a JSON body (the engine has already dropped
-//! any the manifest does not declare). A non-2xx answer is reported to the model as what it
+//! any the manifest does not declare), or a file of the user's folder goes as the body, alone
+//! or after them (`multipart/related`). A non-2xx answer is reported to the model as what it
 //! is, and no secret ever appears in a result or an error.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -12,17 +13,39 @@ use std::time::Duration;
 
 use clara_config::Env;
 use clara_config::model::tool::{BodyMode, HttpMethod};
-use clara_core::engine::{Tool, ToolContext, ToolError, ToolPolicy};
+use clara_core::engine::{SentFile, Tool, ToolContext, ToolError, ToolPolicy};
 use clara_core::llm::{BoxFuture, ToolSpec};
 use regex::Regex;
 use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::Value;
 
+use super::files::FileStore;
 use crate::connections::{ConnectError, Connector};
 use crate::errors::error_chain;
 
 /// Most characters of an error response quoted back to the model.
 const ERROR_BODY_CHARS: usize = 1_000;
+
+/// The argument naming the file a `file` or `related` body carries.
+const FILE_ARGUMENT: &str = "filename";
+
+/// A `multipart/related` body: `metadata` as JSON, then `file` (Google's upload with
+/// metadata). Returns its content type and bytes.
+fn related(metadata: &Value, file: &SentFile) -> (String, Vec<u8>) {
+    let boundary = format!("clara-{:032x}", rand::random::<u128>());
+    let mut body = Vec::with_capacity(file.bytes.len() + 512);
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\ncontent-type: application/json; charset=UTF-8\r\n\r\n{metadata}\r\n\
+             --{boundary}\r\ncontent-type: {}\r\n\r\n",
+            file.media_type
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(&file.bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/related; boundary={boundary}"), body)
+}
 
 /// How a tool calls as its user: the connection whose token it sends, and the operator's
 /// token for users who have not connected.
@@ -54,8 +77,16 @@ pub struct HttpTool {
     env: BTreeMap<String, String>,
     /// The connection whose user token each call sends.
     auth: Option<UserAuth>,
+    /// The users' folders, for a body that carries a file.
+    files: Option<FileStore>,
     timeout: Duration,
     max_output_bytes: usize,
+}
+
+/// One call's arguments, and the file its body carries.
+struct Call<'a> {
+    arguments: &'a Value,
+    file: Option<SentFile>,
 }
 
 /// What an [`HttpTool`] is built from.
@@ -84,6 +115,8 @@ pub struct HttpSpec<'a> {
     pub host: &'a Env,
     /// Call as the user.
     pub auth: Option<UserAuth>,
+    /// The users' folders, when the body carries a file (`body = "file"` or `"related"`).
+    pub files: Option<FileStore>,
     /// Longest a call may take.
     pub timeout: Duration,
     /// Most bytes of the response kept.
@@ -142,6 +175,7 @@ impl HttpTool {
             extract: from.extract.map(str::to_owned),
             env,
             auth: from.auth,
+            files: from.files,
             timeout: from.timeout,
             max_output_bytes: from.max_output_bytes,
         })
@@ -161,7 +195,8 @@ impl HttpTool {
         })
     }
 
-    fn request(&self, arguments: &Value) -> Result<reqwest::RequestBuilder, ToolError> {
+    fn request(&self, call: &Call<'_>) -> Result<reqwest::RequestBuilder, ToolError> {
+        let arguments = call.arguments;
         let mut vars = tera::Context::new();
         vars.insert("args", arguments);
         vars.insert("env", &self.env);
@@ -193,11 +228,26 @@ impl HttpTool {
             request = request.header(name, value);
         }
         let sends_body = !matches!(self.method, reqwest::Method::GET | reqwest::Method::DELETE);
-        if sends_body && self.body == BodyMode::Json {
-            let mut body = arguments.as_object().cloned().unwrap_or_default();
-            body.retain(|name, _| !self.templated_args.contains(name));
-            request = request.json(&body);
-        }
+        let fields = || {
+            let mut fields = arguments.as_object().cloned().unwrap_or_default();
+            fields.retain(|name, _| !self.templated_args.contains(name));
+            fields
+        };
+        request = match (self.body, &call.file) {
+            (BodyMode::Json, _) if sends_body => request.json(&fields()),
+            (BodyMode::File, Some(file)) => request
+                .header(reqwest::header::CONTENT_TYPE, &file.media_type)
+                .body(file.bytes.clone()),
+            (BodyMode::Related, Some(file)) => {
+                let mut metadata = fields();
+                metadata.remove(FILE_ARGUMENT);
+                let (content_type, body) = related(&Value::Object(metadata), file);
+                request
+                    .header(reqwest::header::CONTENT_TYPE, content_type)
+                    .body(body)
+            }
+            _ => request,
+        };
         Ok(request.timeout(self.timeout))
     }
 
@@ -208,9 +258,13 @@ impl HttpTool {
         arguments: &Value,
         context: &ToolContext<'_>,
     ) -> Result<String, ToolError> {
+        let call = &Call {
+            arguments,
+            file: self.attached(arguments, context.user_id).await?,
+        };
         let Some(auth) = &self.auth else {
             return self
-                .call_once(arguments, None)
+                .call_once(call, None)
                 .await
                 .map_err(Refused::into_error);
         };
@@ -233,13 +287,13 @@ impl HttpTool {
             (
                 Err(ConnectError::NotConnected { .. } | ConnectError::NotSetUp { .. }),
                 Some(shared),
-            ) => return self.call_shared(arguments, shared).await,
+            ) => return self.call_shared(call, shared).await,
             (Err(error), _) => return Err(ToolError(error.to_string())),
         };
-        match self.call_once(arguments, Some(&first)).await {
+        match self.call_once(call, Some(&first)).await {
             Err(Refused::Unauthorized) => {
                 let renewed = token(true).await.map_err(|e| ToolError(e.to_string()))?;
-                match self.call_once(arguments, Some(&renewed)).await {
+                match self.call_once(call, Some(&renewed)).await {
                     Err(Refused::Unauthorized) => Err(ToolError(format!(
                         "{} refused the user's access (HTTP 401) even after renewing it; they may need to connect again",
                         connector.title(connection)
@@ -252,15 +306,36 @@ impl HttpTool {
     }
 
     /// A call with the operator's token, for a user who has not connected their own account.
-    async fn call_shared(&self, arguments: &Value, token: &str) -> Result<String, ToolError> {
-        self.call_once(arguments, Some(token))
+    async fn call_shared(&self, call: &Call<'_>, token: &str) -> Result<String, ToolError> {
+        self.call_once(call, Some(token))
             .await
             .map_err(Refused::into_error)
     }
 
+    /// The file the body carries, read from `user_id`'s folder, when it carries one.
+    async fn attached(
+        &self,
+        arguments: &Value,
+        user_id: &str,
+    ) -> Result<Option<SentFile>, ToolError> {
+        let Some(files) = self.files.clone().filter(|_| self.body.sends_file()) else {
+            return Ok(None);
+        };
+        let name = arguments
+            .get(FILE_ARGUMENT)
+            .and_then(Value::as_str)
+            .ok_or_else(|| ToolError(format!("missing argument `{FILE_ARGUMENT}`")))?
+            .to_owned();
+        let user = user_id.to_owned();
+        tokio::task::spawn_blocking(move || files.read(&user, &name))
+            .await
+            .map_err(|e| ToolError(format!("reading the file failed: {e}")))?
+            .map(Some)
+    }
+
     /// One request, with `token` as its bearer when given.
-    async fn call_once(&self, arguments: &Value, token: Option<&str>) -> Result<String, Refused> {
-        let mut request = self.request(arguments)?;
+    async fn call_once(&self, call: &Call<'_>, token: Option<&str>) -> Result<String, Refused> {
+        let mut request = self.request(call)?;
         if let Some(token) = token {
             let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
                 ToolError("the saved access token is not a valid header".to_owned())

@@ -53,8 +53,7 @@ pub fn build(set: &ConfigSet, client: &reqwest::Client, previous: Option<&ToolSe
     } else {
         Vec::new()
     };
-    let files = &set.clara.value.files;
-    tools.extend(FileStore::new(set.root.join(&files.dir), files.max_file_bytes).tools());
+    tools.extend(file_store(set).tools());
     let connector = Arc::new(Connector::new(set, client.clone()));
     tools.extend(connections::tools(&connector));
     let mut manifests = BTreeMap::new();
@@ -106,14 +105,17 @@ pub fn build(set: &ConfigSet, client: &reqwest::Client, previous: Option<&ToolSe
 /// Whether a runner's tool holds parts of the configuration beside its manifest (the
 /// connections, the file folders), so a reload rebuilds it rather than keeping it.
 fn holds_config(runner: &Runner) -> bool {
-    matches!(
-        runner,
-        Runner::Http { auth: Some(_), .. }
-            | Runner::Command {
-                user_files: true,
-                ..
-            }
-    )
+    match runner {
+        Runner::Http { auth, body, .. } => auth.is_some() || body.sends_file(),
+        Runner::Command { user_files, .. } => *user_files,
+        Runner::Mcp { .. } => false,
+    }
+}
+
+/// The users' file folders, as `[files]` says.
+fn file_store(set: &ConfigSet) -> FileStore {
+    let files = &set.clara.value.files;
+    FileStore::new(set.root.join(&files.dir), files.max_file_bytes)
 }
 
 /// The operator's token an HTTP tool sends for users who have not connected, when set.
@@ -174,7 +176,6 @@ fn tool(
             secrets_env,
             user_files,
         } => {
-            let files = &set.clara.value.files;
             let tool = CommandTool::new(CommandSpec {
                 spec,
                 policy,
@@ -188,8 +189,7 @@ fn tool(
                 host: &set.env,
                 timeout,
                 max_output_bytes,
-                user_files: user_files
-                    .then(|| FileStore::new(set.root.join(&files.dir), files.max_file_bytes)),
+                user_files: user_files.then(|| file_store(set)),
             })?;
             Ok(Some(Arc::new(tool)))
         }
@@ -220,6 +220,7 @@ fn tool(
                     connection: auth.connection.clone(),
                     fallback: fallback_token(auth, &set.env),
                 }),
+                files: body.sends_file().then(|| file_store(set)),
                 timeout,
                 max_output_bytes,
             })?;

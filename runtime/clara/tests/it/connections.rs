@@ -60,7 +60,7 @@ pub(crate) struct Running {
     /// `http://127.0.0.1:PORT` of the status endpoint.
     pub(crate) status: String,
     sent: std::sync::atomic::AtomicUsize,
-    _root: tempfile::TempDir,
+    root: tempfile::TempDir,
 }
 
 impl Running {
@@ -109,7 +109,7 @@ impl Running {
             google,
             status: format!("http://{address}"),
             sent: std::sync::atomic::AtomicUsize::new(0),
-            _root: root,
+            root,
         }
     }
 
@@ -146,8 +146,7 @@ impl Running {
             .unwrap_or_else(|| panic!("no link in {result}"))
             .to_owned();
         let browser = browser();
-        let start = browser.get(self.on_status(&link)).send().await.unwrap();
-        let consent = start.headers()["location"].to_str().unwrap().to_owned();
+        let consent = consent_link(&browser, &self.on_status(&link)).await;
         let (state, redirect_uri) = (query(&consent, "state"), query(&consent, "redirect_uri"));
         self.google.push(Reply::json(
             200,
@@ -165,6 +164,11 @@ impl Running {
             page.text().await.unwrap_or_default()
         );
         self.google.take_requests();
+    }
+
+    /// The root clara runs on.
+    pub(crate) fn root(&self) -> &Path {
+        self.root.path()
     }
 
     /// A path of a link clara made, on the status endpoint's real address (the links say
@@ -227,10 +231,16 @@ async fn a_user_connects_google_calls_as_themselves_and_disconnects() {
         .unwrap_or_else(|| panic!("no link in {result}"))
         .to_owned();
 
-    // The browser opens it: sent to Google's consent page with the client, scopes and PKCE.
+    // The browser opens it: a page says what continuing does, and leads on to Google's
+    // consent page with the client, scopes and PKCE.
     let start = browser.get(running.on_status(&link)).send().await.unwrap();
-    assert_eq!(start.status(), 302);
-    let consent = start.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(start.status(), 200);
+    let page = start.text().await.unwrap();
+    assert!(
+        page.contains("Continue only if that was you") && page.contains(">Continue to Google</a>"),
+        "{page}"
+    );
+    let consent = consent_link(&browser, &running.on_status(&link)).await;
     assert!(consent.starts_with(&format!("{}/o/oauth2/v2/auth?", google.base_url())));
     assert_eq!(query(&consent, "client_id"), "client-1");
     assert_eq!(query(&consent, "access_type"), "offline");
@@ -545,6 +555,19 @@ async fn altered_expired_and_refused_links_change_nothing() {
         .unwrap();
     assert_eq!(missing.status(), 404);
     running.app.shutdown("test").await;
+}
+
+/// Opens a connection link's page and returns where its button leads: the consent page.
+async fn consent_link(browser: &reqwest::Client, start: &str) -> String {
+    let page = browser.get(start).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    let href = page
+        .split("href=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no link on {page}"));
+    href.replace("&amp;", "&")
 }
 
 fn urlencode(text: &str) -> String {

@@ -93,6 +93,16 @@ fn cases() -> Vec<Case> {
     };
     vec![
         replying(
+            get(
+                "github_file_info",
+                repo(json!({"path": "docs/a b.md", "ref": "main"})),
+                "/repos/ann/clara/contents/docs/a%20b.md?ref=main",
+            ),
+            200,
+            r#"{"name":"a b.md","sha":"3d21ec53a331a6f037a91c368710b99387d012c1","content":"aGk="}"#,
+            "3d21ec53a331a6f037a91c368710b99387d012c1",
+        ),
+        replying(
             get("github_me", json!({}), "/user"),
             200,
             r#"{"login":"ann","public_repos":3}"#,

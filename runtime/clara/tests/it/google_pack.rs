@@ -312,7 +312,7 @@ async fn sheets_create_append_and_read() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn drive_lists_files_and_creates_a_folder() {
+async fn drive_lists_creates_a_folder_and_uploads_a_users_file() {
     let running = ann_connected().await;
 
     let (result, request) = call(
@@ -358,6 +358,52 @@ async fn drive_lists_files_and_creates_a_folder() {
         request.body,
         json!({"name": "Trips", "mimeType": "application/vnd.google-apps.folder", "parents": ["root-1"]})
     );
+
+    // A file of ann's own folder goes up with its metadata, in one multipart/related body.
+    let folder = running.root().join("clara_files/ann");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("report.csv"), "q,total\n1,42\n").unwrap();
+    let (result, request) = call(
+        &running,
+        "google_drive_upload",
+        r#"{"filename":"report.csv","name":"Q1 report.csv","parents":["d9"]}"#,
+        r#"{"id":"f7","name":"Q1 report.csv","webViewLink":"https://drive.google.com/file/d/f7"}"#,
+    )
+    .await;
+    assert_eq!(json_of(&result)["id"], "f7");
+    assert_eq!(request.method, "POST");
+    let (path, query) = target(&request);
+    assert_eq!(path, "/upload/drive/v3/files");
+    assert_eq!(
+        query,
+        pairs(&[
+            ("fields", "id,name,mimeType,size,webViewLink"),
+            ("uploadType", "multipart"),
+        ])
+    );
+    let content_type = request.header("content-type").unwrap();
+    let boundary = content_type
+        .strip_prefix("multipart/related; boundary=")
+        .unwrap_or_else(|| panic!("{content_type}"));
+    assert_eq!(
+        request.raw_body,
+        format!(
+            "--{boundary}\r\ncontent-type: application/json; charset=UTF-8\r\n\r\n\
+             {{\"name\":\"Q1 report.csv\",\"parents\":[\"d9\"]}}\r\n\
+             --{boundary}\r\ncontent-type: text/csv\r\n\r\nq,total\n1,42\n\r\n--{boundary}--\r\n"
+        )
+    );
+
+    // A file ann does not have: said so, and Google is not called.
+    let missing = running
+        .call(
+            "ann",
+            "google_drive_upload",
+            r#"{"filename":"gone.pdf","name":"gone.pdf"}"#,
+        )
+        .await;
+    assert!(missing.contains("there is no file `gone.pdf`"), "{missing}");
+    assert_eq!(running.google.request_count(), 0);
     running.app.shutdown("test").await;
 }
 

@@ -76,6 +76,7 @@ fn build(m: &Manifest) -> HttpTool {
         secrets_env: &["GITHUB_TOKEN".to_owned()],
         host: &host,
         auth: None,
+        files: None,
         timeout: m.timeout,
         max_output_bytes: 1 << 20,
     })
@@ -311,6 +312,44 @@ async fn the_shipped_web_search_sends_the_query_to_tavily_with_the_key() {
 }
 
 #[tokio::test]
+async fn the_shipped_wikipedia_search_needs_no_key() {
+    let api = FakeLlm::start().await;
+    let root = support::shipped_root();
+    let path = root.path().join("tools.d/wikipedia_search.toml");
+    support::edit(&path, "https://en.wikipedia.org", &api.base_url());
+    support::edit(&path, "enabled = false", "enabled = true");
+    let env = Env::from_vars([("OPENROUTER_API_KEY".to_owned(), "k".to_owned())]);
+    let set = clara_config::load_with_env(root.path(), env)
+        .expect("the shipped root with Wikipedia search enabled validates");
+    let tools = clara::tools::build(&set, &clara::tools::http_client(), None);
+    let search = tools
+        .manifest_tool("wikipedia_search")
+        .expect("offered without any key");
+    api.push(Reply::json(
+        200,
+        r#"{"batchcomplete":true,"query":{"searchinfo":{"totalhits":1},"search":[{"title":"Ada Lovelace","size":90000,"snippet":"<span class=\"searchmatch\">Ada</span> Lovelace was"}]}}"#,
+    ));
+    let out = search
+        .call(&json!({"query": "ada & babbage"}), &nobody())
+        .await
+        .expect("a result");
+    assert_eq!(
+        out,
+        r#"[{"size":90000,"snippet":"<span class=\"searchmatch\">Ada</span> Lovelace was","title":"Ada Lovelace"}]"#
+    );
+    let request = api.take_requests().remove(0);
+    assert_eq!(request.method, "GET");
+    assert!(
+        request
+            .path
+            .starts_with("/w/api.php?action=query&format=json&formatversion=2&list=search")
+            && request.path.contains("&srsearch=ada+%26+babbage"),
+        "{}",
+        request.path
+    );
+}
+
+#[tokio::test]
 async fn body_none_sends_no_body_even_for_a_post() {
     let fake = FakeLlm::start().await;
     fake.push(Reply::json(200, "{}"));
@@ -330,4 +369,53 @@ async fn body_none_sends_no_body_even_for_a_post() {
         ("POST", "/ping/7")
     );
     assert_eq!(request.raw_body, "");
+}
+
+#[tokio::test]
+async fn a_file_body_sends_the_users_own_file_as_it_is() {
+    let api = FakeLlm::start().await;
+    let root = support::shipped_root();
+    std::fs::write(
+        root.path().join("tools.d/put_file.toml"),
+        format!(
+            r#"description = "Put a file."
+[parameters]
+type = "object"
+required = ["filename"]
+properties = {{ filename = {{ type = "string" }} }}
+[runner]
+type = "http"
+method = "PUT"
+url = "{}/store/{{{{ args.filename }}}}"
+body = "file"
+"#,
+            api.base_url()
+        ),
+    )
+    .unwrap();
+    let env = Env::from_vars([("OPENROUTER_API_KEY".to_owned(), "k".to_owned())]);
+    let set = clara_config::load_with_env(root.path(), env).expect("the manifest validates");
+    let tools = clara::tools::build(&set, &clara::tools::http_client(), None);
+    let put = tools.manifest_tool("put_file").expect("offered");
+    let folder = root.path().join("clara_files/ann");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("pic.png"), b"\x01PNG\x00\x01").unwrap();
+    api.push(Reply::json(200, r#"{"ok":true}"#));
+    put.call(&json!({"filename": "pic.png"}), &nobody())
+        .await
+        .unwrap();
+    let request = api.take_requests().remove(0);
+    assert_eq!(
+        (request.method.as_str(), request.path.as_str()),
+        ("PUT", "/store/pic.png")
+    );
+    assert_eq!(request.header("content-type"), Some("image/png"));
+    assert_eq!(request.raw_body.as_bytes(), b"\x01PNG\x00\x01");
+    // Another user's file, or a path out of the folder: refused before any request.
+    let refused = put
+        .call(&json!({"filename": "../ann/pic.png"}), &nobody())
+        .await
+        .unwrap_err();
+    assert!(refused.0.contains("use a plain file name"), "{refused}");
+    assert_eq!(api.request_count(), 0);
 }
