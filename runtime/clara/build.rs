@@ -1,5 +1,5 @@
 //! Embeds the shipped root (the repository's `clara.toml`, personas, pipelines, tools, hooks,
-//! fixtures and schemas) in the binary for `clara init`, so an installed clara can write it
+//! email presets, fixtures and schemas) in the binary for `clara init`, so an installed clara can write it
 //! anywhere; and tells the tests which optional test servers and tools were asked for.
 
 use std::fmt::Write as _;
@@ -11,6 +11,7 @@ const FOLDERS: &[&str] = &[
     "pipelines",
     "tools.d",
     "hooks",
+    "email",
     "tests",
     "schema",
 ];

@@ -8,10 +8,10 @@ use std::path::Path;
 use crate::checks;
 use crate::env::Env;
 use crate::files::Files;
-use crate::model::{hook::HookFile, pipeline::Pipeline};
+use crate::model::{email_rule::EmailRule, hook::HookFile, pipeline::Pipeline};
 use crate::problem::{ConfigError, Problem};
 use crate::schema::FileKind;
-use crate::set::{ConfigSet, HOOKS_DIR, PIPELINES_DIR, Partial};
+use crate::set::{ConfigSet, EMAIL_PRESETS_DIR, HOOKS_DIR, PIPELINES_DIR, Partial};
 
 /// Loads `root` against the process environment and `ROOT/.env`.
 pub fn load(root: &Path) -> Result<ConfigSet, ConfigError> {
@@ -52,6 +52,8 @@ fn load_inner(root: &Path, env: Env, mut problems: Vec<Problem>) -> Result<Confi
     let pipelines = files.named::<Pipeline>(PIPELINES_DIR, FileKind::Pipeline, "pipeline");
     let tools = files.tools();
     let hook_files = files.named::<HookFile>(HOOKS_DIR, FileKind::Hook, "hook file");
+    let email_presets =
+        files.named::<EmailRule>(EMAIL_PRESETS_DIR, FileKind::EmailPreset, "email preset");
     let listed = std::mem::take(&mut files.listed);
     let mut warnings = std::mem::take(&mut files.warnings);
     warnings.sort();
@@ -69,6 +71,7 @@ fn load_inner(root: &Path, env: Env, mut problems: Vec<Problem>) -> Result<Confi
         pipelines: &pipelines,
         tools: &tools,
         hook_files: &hook_files,
+        email_presets: &email_presets,
     };
     checks::run(&set, &names, &mut problems);
     problems.sort();
@@ -85,6 +88,10 @@ fn load_inner(root: &Path, env: Env, mut problems: Vec<Problem>) -> Result<Confi
                 .collect(),
             tools,
             hook_files: hook_files
+                .into_iter()
+                .map(|(k, v)| (k, v.expect("no problems means every file loaded")))
+                .collect(),
+            email_presets: email_presets
                 .into_iter()
                 .map(|(k, v)| (k, v.expect("no problems means every file loaded")))
                 .collect(),

@@ -3,6 +3,7 @@
 use schemars::JsonSchema;
 use schemars::generate::SchemaSettings;
 
+use crate::model::email_rule::EmailRule;
 use crate::model::fixture::Fixture;
 use crate::model::{
     clara::ClaraConfig, hook::HookFile, persona::Persona, pipeline::Pipeline, tool::ToolManifest,
@@ -23,17 +24,20 @@ pub enum FileKind {
     Hook,
     /// `tests/*.toml|yaml`: conversation fixtures for `clara test`
     Fixture,
+    /// `email/presets/*.toml|yaml`: email rules users apply by name
+    EmailPreset,
 }
 
 impl FileKind {
     /// Every kind.
-    pub const ALL: [FileKind; 6] = [
+    pub const ALL: [FileKind; 7] = [
         FileKind::Clara,
         FileKind::Persona,
         FileKind::Pipeline,
         FileKind::Tool,
         FileKind::Hook,
         FileKind::Fixture,
+        FileKind::EmailPreset,
     ];
 
     /// The schema's file name in `schema/`.
@@ -45,6 +49,7 @@ impl FileKind {
             FileKind::Tool => "tool.schema.json",
             FileKind::Hook => "hook.schema.json",
             FileKind::Fixture => "fixture.schema.json",
+            FileKind::EmailPreset => "email-preset.schema.json",
         }
     }
 
@@ -57,6 +62,7 @@ impl FileKind {
             FileKind::Tool => generate::<ToolManifest>(),
             FileKind::Hook => generate::<HookFile>(),
             FileKind::Fixture => generate::<Fixture>(),
+            FileKind::EmailPreset => generate::<EmailRule>(),
         }
     }
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use crate::doc::Node;
 use crate::env::Env;
+use crate::model::email_rule::EmailRule;
 use crate::model::{
     clara::ClaraConfig, hook::HookFile, persona::Persona, pipeline::Pipeline, tool::ToolManifest,
 };
@@ -19,6 +20,8 @@ pub const PIPELINES_DIR: &str = "pipelines";
 pub const TOOLS_DIR: &str = "tools.d";
 /// Hooks and scheduled tasks folder.
 pub const HOOKS_DIR: &str = "hooks";
+/// Email rule presets, one per file.
+pub const EMAIL_PRESETS_DIR: &str = "email/presets";
 /// The main config file.
 pub const CLARA_FILE: &str = "clara.toml";
 
@@ -74,6 +77,8 @@ pub struct ConfigSet {
     pub tools: BTreeMap<String, Loaded<ToolManifest>>,
     /// Hook files by file stem.
     pub hook_files: BTreeMap<String, Loaded<HookFile>>,
+    /// Email rule presets by name (the file stem).
+    pub email_presets: BTreeMap<String, Loaded<EmailRule>>,
     /// What is fine but worth saying (a retired key), by file and position.
     pub warnings: Vec<Problem>,
 }
@@ -101,7 +106,8 @@ impl ConfigSet {
             .values()
             .map(|p| &p.source)
             .chain(self.tools.values().map(|t| &t.source))
-            .chain(self.hook_files.values().map(|h| &h.source));
+            .chain(self.hook_files.values().map(|h| &h.source))
+            .chain(self.email_presets.values().map(|e| &e.source));
         for source in sources {
             files.insert(source.rel.clone(), source.text.clone());
         }
@@ -117,6 +123,7 @@ pub(crate) struct Partial<'a> {
     pub pipelines: &'a BTreeMap<String, Option<Loaded<Pipeline>>>,
     pub tools: &'a BTreeMap<String, Loaded<ToolManifest>>,
     pub hook_files: &'a BTreeMap<String, Option<Loaded<HookFile>>>,
+    pub email_presets: &'a BTreeMap<String, Option<Loaded<EmailRule>>>,
 }
 
 impl Partial<'_> {
@@ -127,11 +134,13 @@ impl Partial<'_> {
         let pipelines = self.pipelines.values().flatten().map(|p| &p.source);
         let tools = self.tools.values().map(|t| &t.source);
         let hooks = self.hook_files.values().flatten().map(|h| &h.source);
+        let presets = self.email_presets.values().flatten().map(|e| &e.source);
         clara
             .into_iter()
             .chain(personas)
             .chain(pipelines)
             .chain(tools)
             .chain(hooks)
+            .chain(presets)
     }
 }

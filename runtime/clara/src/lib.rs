@@ -6,6 +6,7 @@ pub mod adapters;
 pub mod app;
 pub mod children;
 pub mod connections;
+pub mod email;
 pub mod errors;
 pub mod hooks;
 pub mod live;

@@ -3,6 +3,7 @@
 
 mod budget;
 mod clara;
+mod email_presets;
 mod env_names;
 mod hooks;
 mod persona;
@@ -150,4 +151,5 @@ pub(crate) fn run(set: &Partial<'_>, names: &Names, problems: &mut Vec<Problem>)
     pipeline::check_all(set, names, &mut report);
     tools::check_all(set, names, &mut report);
     hooks::check_all(set, names, &mut report);
+    email_presets::check_all(set, &mut report);
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::doc::Seg;
 use crate::model::budget::CallKind;
+use crate::model::common::regex_problem;
 use crate::model::pipeline::{Pipeline, Trigger};
 use crate::model::steps::Step;
 use crate::path;
@@ -202,14 +203,11 @@ fn check(pipeline: &Loaded<Pipeline>, names: &Names, report: &mut Report<'_>) {
                     &tools.truncation_note,
                 );
                 for (j, pattern) in tools.auto_continue.patterns.iter().enumerate() {
-                    if let Err(err) = regex::Regex::new(pattern) {
-                        let detail = err.to_string();
-                        let last = detail.lines().last().unwrap_or("invalid").trim();
-                        let reason = last.strip_prefix("error: ").unwrap_or(last);
+                    if let Some(problem) = regex_problem(pattern) {
                         report.value(
                             source,
                             &path!["steps", i, "auto_continue", "patterns", j],
-                            format!("invalid regular expression: {reason}"),
+                            problem,
                         );
                     }
                 }

@@ -9,6 +9,7 @@ use super::adapters::AdaptersConfig;
 use super::budget::Budget;
 use super::common::yes;
 use super::connection::Connection;
+use super::email::EmailConfig;
 use super::pricing::{Price, lookup, shipped_price};
 use super::provider::{EmbeddingsConfig, ProviderConfig};
 use super::store::{StoreConfig, default_stores};
@@ -61,6 +62,9 @@ pub struct ClaraConfig {
     /// HTTP tools with `auth = { connection = "NAME" }` call as the user.
     #[serde(default)]
     pub connections: BTreeMap<String, Connection>,
+    /// Watching users' inboxes for messages worth an alert.
+    #[serde(default)]
+    pub email: EmailConfig,
 }
 
 impl ClaraConfig {

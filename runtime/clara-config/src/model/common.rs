@@ -144,6 +144,15 @@ pub fn human_size(bytes: u64) -> String {
     format!("{size:.1} {}", UNITS[unit])
 }
 
+/// Why `pattern` is not a regular expression, in one line (`invalid regular expression:
+/// unclosed group`); `None` when it is one.
+pub fn regex_problem(pattern: &str) -> Option<String> {
+    let error = regex::Regex::new(pattern).err()?.to_string();
+    let last = error.lines().last().unwrap_or("invalid").trim();
+    let reason = last.strip_prefix("error: ").unwrap_or(last);
+    Some(format!("invalid regular expression: {reason}"))
+}
+
 /// `true`, for `#[serde(default = ...)]`.
 pub(crate) fn yes() -> bool {
     true

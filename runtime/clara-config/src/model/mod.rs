@@ -7,6 +7,8 @@ pub mod clara;
 pub mod common;
 pub mod connection;
 pub mod discord_notices;
+pub mod email;
+pub mod email_rule;
 pub mod fixture;
 pub mod gateway;
 pub mod hook;

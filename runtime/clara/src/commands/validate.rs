@@ -91,8 +91,12 @@ fn verdict(missing: &[MissingSecret], target: Target) -> bool {
 fn summary(set: &ConfigSet) -> String {
     let hooks: usize = set.hook_files.values().map(|f| f.value.hooks.len()).sum();
     let tasks: usize = set.hook_files.values().map(|f| f.value.tasks.len()).sum();
+    let presets = match set.email_presets.len() {
+        0 => String::new(),
+        n => format!(", {}", count(n, "email preset")),
+    };
     format!(
-        "clara.toml, {}, {}, {}, {} and {} in {}",
+        "clara.toml, {}, {}, {}, {} and {} in {}{presets}",
         count(set.personas.len(), "persona"),
         count(set.pipelines.len(), "pipeline"),
         count(set.tools.len(), "tool"),

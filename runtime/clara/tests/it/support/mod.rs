@@ -5,6 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+pub mod dovecot;
 pub mod fake_discord;
 pub mod fake_llm;
 pub mod on_discord;
@@ -83,6 +84,7 @@ pub fn shipped_root() -> tempfile::TempDir {
         "pipelines",
         "hooks",
         "tools.d",
+        "email",
         "tests",
         "schema",
     ] {

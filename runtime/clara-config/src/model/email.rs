@@ -1,0 +1,62 @@
+//! `[email]`: watching users' inboxes for messages worth an alert.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Email monitoring: off unless enabled.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    /// Watch the inboxes users connect.
+    #[serde(default)]
+    pub enabled: bool,
+    /// How often an account is checked, unless it says otherwise.
+    #[serde(default = "default_poll_interval_minutes")]
+    #[schemars(range(min = 1, max = 1440))]
+    pub poll_interval_minutes: u32,
+    /// Characters of a message's text shown in its alert (and searched by `body_contains`).
+    #[serde(default = "default_preview_chars")]
+    #[schemars(range(min = 0, max = 4000))]
+    pub preview_chars: u32,
+    /// Most new messages read from one account in one check; the rest wait for the next.
+    #[serde(default = "default_max_messages_per_poll")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub max_messages_per_poll: u32,
+    /// Most bytes of one message read (its headers and the start of its text).
+    #[serde(default = "default_max_message_bytes")]
+    #[schemars(range(min = 4096))]
+    pub max_message_bytes: u32,
+    /// Longest a connection to a mail server may take for one step (connect, log in, read).
+    #[serde(default = "default_timeout_secs")]
+    #[schemars(range(min = 1, max = 600))]
+    pub timeout_secs: u32,
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            poll_interval_minutes: default_poll_interval_minutes(),
+            preview_chars: default_preview_chars(),
+            max_messages_per_poll: default_max_messages_per_poll(),
+            max_message_bytes: default_max_message_bytes(),
+            timeout_secs: default_timeout_secs(),
+        }
+    }
+}
+
+fn default_poll_interval_minutes() -> u32 {
+    5
+}
+fn default_preview_chars() -> u32 {
+    200
+}
+fn default_max_messages_per_poll() -> u32 {
+    20
+}
+fn default_max_message_bytes() -> u32 {
+    256 * 1024
+}
+fn default_timeout_secs() -> u32 {
+    30
+}
