@@ -5,6 +5,7 @@
 
 mod channel_modes;
 mod connection_tokens;
+mod email_watch;
 pub mod fusion;
 mod in_memory;
 mod job_queue;
@@ -18,6 +19,7 @@ mod usage_log;
 
 pub use channel_modes::ChannelModes;
 pub use connection_tokens::{ConnectionTokens, StoredToken};
+pub use email_watch::{EmailAccount, EmailAlert, EmailSettings, EmailWatch, UserEmailRule};
 pub use in_memory::InMemoryStore;
 pub use job_queue::JobQueue;
 pub use memories::Memories;

@@ -16,7 +16,14 @@ fn shipped(ext: &str) -> Vec<PathBuf> {
     if ext == "toml" {
         files.push(root.join("clara.toml"));
     }
-    for dir in ["personas", "pipelines", "tools.d", "hooks", "email/presets", "tests"] {
+    for dir in [
+        "personas",
+        "pipelines",
+        "tools.d",
+        "hooks",
+        "email/presets",
+        "tests",
+    ] {
         for entry in std::fs::read_dir(root.join(dir)).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == ext) {
