@@ -19,6 +19,7 @@ use crate::hooks::{self, HookBus};
 use crate::live::watch::{self, Watcher};
 use crate::live::{Live, LiveError, Loader};
 use crate::status::{self, Health, Metrics, StatusServer};
+use crate::web_page::PageSource;
 
 /// Why clara could not start.
 #[derive(Debug, thiserror::Error)]
@@ -182,7 +183,7 @@ impl App {
                         settings.max_connections,
                         health.clone(),
                         metrics.clone(),
-                        Some(Arc::new(OAuthPages::new(live.clone()))),
+                        browser_pages(&live),
                     )
                     .await?,
                 )
@@ -253,6 +254,11 @@ impl App {
     }
 }
 
+/// The pages people open from links in the chat, served on the status endpoint.
+fn browser_pages(live: &Arc<Live>) -> Vec<Arc<dyn PageSource>> {
+    vec![Arc::new(OAuthPages::new(live.clone()))]
+}
+
 /// The status endpoint for OAuth callbacks, when a connection is set up and the address is
 /// free.
 async fn connection_pages(
@@ -266,7 +272,7 @@ async fn connection_pages(
     if !settings.enabled || connector.available().next().is_none() {
         return None;
     }
-    let pages = Some(Arc::new(OAuthPages::new(live.clone())));
+    let pages = browser_pages(live);
     let served = status::serve(
         &settings.bind,
         settings.max_connections,

@@ -15,3 +15,4 @@ pub mod scheduler;
 pub mod status;
 pub mod store;
 pub mod tools;
+pub mod web_page;

@@ -10,5 +10,6 @@ mod token_set;
 mod tools;
 
 pub use connector::{ConnectError, Connector};
-pub use pages::{OAuthPages, Page};
+pub use pages::OAuthPages;
+pub use secret_key::SecretKey;
 pub use tools::tools;

@@ -9,19 +9,27 @@ use clara_config::model::common::fill;
 
 use super::connector::Connector;
 use crate::live::Live;
-
-/// What the status endpoint answers for an OAuth path: an HTML page with its status.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Page {
-    /// The HTTP status.
-    pub status: u16,
-    /// The page.
-    pub html: String,
-}
+use crate::web_page::{Page, PageRequest, PageSource};
+use clara_core::llm::BoxFuture;
 
 /// The OAuth pages of a running clara.
 pub struct OAuthPages {
     live: Arc<Live>,
+}
+
+impl PageSource for OAuthPages {
+    fn prefix(&self) -> &'static str {
+        "/oauth/"
+    }
+
+    fn page<'a>(&'a self, request: PageRequest<'a>) -> BoxFuture<'a, Option<Page>> {
+        Box::pin(async move {
+            if request.method != "GET" {
+                return None;
+            }
+            self.page(request.path, request.query).await
+        })
+    }
 }
 
 impl OAuthPages {
@@ -43,7 +51,7 @@ impl OAuthPages {
                 &status.connect_failed_page,
                 &[("title", &title), ("reason", reason)],
             );
-            Page::new(400, html(&text))
+            Page::text(400, &text)
         };
         let now = generation.services.clock.now();
         if let Some(state) = action.strip_prefix("start/") {
@@ -53,7 +61,7 @@ impl OAuthPages {
                 Ok(url) => {
                     let text = fill(&status.connect_confirm_page, &[("title", &title)]);
                     let button = fill(&status.connect_confirm_button, &[("title", &title)]);
-                    Page::new(200, html_with_link(&text, &button, &url))
+                    Page::link(&text, &button, &url)
                 }
                 Err(error) => failed(&error.to_string()),
             });
@@ -88,10 +96,7 @@ impl OAuthPages {
         let store = generation.services.store.as_ref();
         Some(
             match connector.finish(store, name, code, state, now).await {
-                Ok(title) => Page::new(
-                    200,
-                    html(&fill(&status.connected_page, &[("title", &title)])),
-                ),
+                Ok(title) => Page::text(200, &fill(&status.connected_page, &[("title", &title)])),
                 Err(error) => {
                     tracing::warn!(connection = name, %error, "a connection could not be made");
                     failed(&error.to_string())
@@ -101,45 +106,10 @@ impl OAuthPages {
     }
 }
 
-impl Page {
-    fn new(status: u16, html: String) -> Page {
-        Page { status, html }
-    }
-}
-
 /// A provider's error code, kept to the characters such codes use.
 fn safe(text: &str) -> String {
     text.chars()
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
         .take(64)
         .collect()
-}
-
-/// A small page holding `text`.
-fn html(text: &str) -> String {
-    page(&format!("<p>{}</p>", escape(text)))
-}
-
-/// A small page holding `text` and a link on, shown as a button.
-fn html_with_link(text: &str, label: &str, url: &str) -> String {
-    page(&format!(
-        "<p>{}</p>\n<p><a href=\"{}\" style=\"display:inline-block;padding:.6em 1.2em;border-radius:6px;background:#2563eb;color:#fff;text-decoration:none\">{}</a></p>",
-        escape(text),
-        escape(url),
-        escape(label)
-    ))
-}
-
-fn page(body: &str) -> String {
-    format!(
-        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><meta name=\"referrer\" content=\"no-referrer\"><title>clara</title></head>\n<body style=\"font-family:system-ui,sans-serif;max-width:36em;margin:3em auto;padding:0 1em\">{body}</body></html>\n"
-    )
-}
-
-/// `text` safe inside an element or a quoted attribute.
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

@@ -19,7 +19,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use super::health::Health;
 use super::metrics::Metrics;
-use crate::connections::{OAuthPages, Page};
+use crate::web_page::{Page, PageRequest, PageSource};
 
 /// How long connections get to finish their requests once the server stops.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
@@ -83,7 +83,7 @@ pub async fn serve(
     max_connections: u32,
     health: Arc<Health>,
     metrics: Arc<Metrics>,
-    oauth: Option<Arc<OAuthPages>>,
+    pages: Vec<Arc<dyn PageSource>>,
 ) -> Result<StatusServer, StatusError> {
     let bind_error = |source| StatusError::Bind {
         address: bind.to_owned(),
@@ -101,7 +101,7 @@ pub async fn serve(
     let routes = Routes {
         health,
         metrics,
-        oauth,
+        pages,
     };
     let task = tokio::spawn(accept(listener, routes, slots, stopped));
     tracing::info!("status endpoint on http://{addr} (/health, /metrics)");
@@ -112,8 +112,8 @@ pub async fn serve(
 struct Routes {
     health: Arc<Health>,
     metrics: Arc<Metrics>,
-    /// The OAuth pages, when the endpoint serves a running clara.
-    oauth: Option<Arc<OAuthPages>>,
+    /// The pages people open from chat links, when the endpoint serves a running clara.
+    pages: Vec<Arc<dyn PageSource>>,
 }
 
 async fn accept(
@@ -163,7 +163,7 @@ async fn accept(
 async fn connection(stream: TcpStream, routes: Routes, mut stopped: watch::Receiver<bool>) {
     let service = service_fn(move |request| {
         let routes = routes.clone();
-        async move { Ok::<_, Infallible>(respond(&request, &routes).await) }
+        async move { Ok::<_, Infallible>(respond(request, &routes).await) }
     });
     let serving = http1::Builder::new()
         .timer(TokioTimer::new())
@@ -187,17 +187,12 @@ async fn until_stopped(stopped: &mut watch::Receiver<bool>) {
     let _ = stopped.wait_for(|stop| *stop).await;
 }
 
-async fn respond(request: &Request<Incoming>, routes: &Routes) -> Response<Full<Bytes>> {
-    let path = request.uri().path();
-    if let Some(oauth) = &routes.oauth
-        && path.starts_with("/oauth/")
-        && request.method() == Method::GET
-    {
-        return match oauth.page(path, request.uri().query()).await {
-            Some(page) => oauth_page(page),
-            None => plain(StatusCode::NOT_FOUND, "not found\n"),
-        };
+async fn respond(request: Request<Incoming>, routes: &Routes) -> Response<Full<Bytes>> {
+    let path = request.uri().path().to_owned();
+    if let Some(source) = routes.pages.iter().find(|s| path.starts_with(s.prefix())) {
+        return browser_page(request, source.as_ref()).await;
     }
+    let path = path.as_str();
     if path != "/health" && path != "/metrics" {
         return plain(StatusCode::NOT_FOUND, "not found\n");
     }
@@ -228,8 +223,43 @@ async fn respond(request: &Request<Incoming>, routes: &Routes) -> Response<Full<
     response
 }
 
-/// An OAuth page as HTTP: never cached, never framed by another site.
-fn oauth_page(page: Page) -> Response<Full<Bytes>> {
+/// The most a posted form may hold.
+const MAX_FORM_BYTES: usize = 16 * 1024;
+
+/// A page a browser asked for (a posted form read first, within its limit).
+async fn browser_page(
+    request: Request<Incoming>,
+    source: &dyn PageSource,
+) -> Response<Full<Bytes>> {
+    let method = request.method().clone();
+    if method != Method::GET && method != Method::POST {
+        return plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+    }
+    let (parts, body) = request.into_parts();
+    let mut form = Vec::new();
+    if method == Method::POST {
+        let limited = http_body_util::Limited::new(body, MAX_FORM_BYTES);
+        let Ok(collected) = http_body_util::BodyExt::collect(limited).await else {
+            return plain(StatusCode::PAYLOAD_TOO_LARGE, "the form is too large\n");
+        };
+        form = url::form_urlencoded::parse(&collected.to_bytes())
+            .into_owned()
+            .collect();
+    }
+    let request = PageRequest {
+        method: method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        form: &form,
+    };
+    match source.page(request).await {
+        Some(page) => html_page(page),
+        None => plain(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+/// A page as HTTP: never cached, never framed by another site.
+fn html_page(page: Page) -> Response<Full<Bytes>> {
     let status = StatusCode::from_u16(page.status).unwrap_or(StatusCode::BAD_REQUEST);
     let body = page.html;
     let mut response = Response::new(Full::new(Bytes::from(body)));

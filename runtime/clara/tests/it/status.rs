@@ -60,9 +60,15 @@ async fn start() -> Running {
     clara::llm::install_crypto_provider();
     let metrics = Metrics::new();
     let health = Health::new();
-    let server = status::serve("127.0.0.1:0", 64, health.clone(), metrics.clone(), None)
-        .await
-        .expect("status endpoint starts");
+    let server = status::serve(
+        "127.0.0.1:0",
+        64,
+        health.clone(),
+        metrics.clone(),
+        Vec::new(),
+    )
+    .await
+    .expect("status endpoint starts");
     let client = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(5))
@@ -408,7 +414,14 @@ async fn unknown_paths_and_methods_are_refused() {
 async fn a_port_in_use_is_a_clear_error() {
     let running = start().await;
     let taken = running.server.addr().to_string();
-    let error = match status::serve(&taken, 64, Health::new(), running.metrics.clone(), None).await
+    let error = match status::serve(
+        &taken,
+        64,
+        Health::new(),
+        running.metrics.clone(),
+        Vec::new(),
+    )
+    .await
     {
         Ok(_) => panic!("a second server on {taken} should not start"),
         Err(error) => error.to_string(),
@@ -426,7 +439,7 @@ async fn a_port_in_use_is_a_clear_error() {
         64,
         Health::new(),
         running.metrics.clone(),
-        None,
+        Vec::new(),
     )
     .await
     {
