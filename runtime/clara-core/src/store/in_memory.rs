@@ -5,6 +5,7 @@
 
 mod channel_modes;
 mod connection_tokens;
+mod email_watch;
 mod job_queue;
 mod memories;
 mod search;
@@ -18,8 +19,8 @@ use std::future::ready;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::{
-    ChannelModeSetting, Memory, MemoryChange, Millis, Session, StoredMessage, StoredToken, TaskRun,
-    ToolCallRecord, UsageRecord,
+    ChannelModeSetting, EmailAccount, EmailAlert, EmailSettings, Memory, MemoryChange, Millis,
+    Session, StoredMessage, StoredToken, TaskRun, ToolCallRecord, UsageRecord, UserEmailRule,
 };
 use crate::llm::BoxFuture;
 
@@ -71,6 +72,14 @@ struct State {
     connection_tokens: HashMap<(String, String), StoredToken>,
     /// OAuth state nonces already used, with when each expires.
     oauth_states: HashMap<String, Millis>,
+    /// Watched inboxes by id (the order they were connected).
+    email_accounts: BTreeMap<i64, EmailAccount>,
+    /// Alert settings by user; a user never saved has none here.
+    email_settings: HashMap<String, EmailSettings>,
+    /// Rules by user and name.
+    email_rules: HashMap<(String, String), UserEmailRule>,
+    /// Alerts by id (the order they were recorded).
+    email_alerts: BTreeMap<i64, EmailAlert>,
 }
 
 impl State {

@@ -1,7 +1,7 @@
-//! What the engine needs from a database, as eight narrow traits (sessions, memories, the job
-//! queue, task leases, channel modes, the usage log, the tool log, connection tokens) and
-//! [`Store`], their sum. Implemented at the edge (SQLite, Postgres) and here in memory for fast
-//! tests; one contract test suite runs against every implementation.
+//! What the engine needs from a database, as nine narrow traits (sessions, memories, the job
+//! queue, task leases, channel modes, the usage log, the tool log, connection tokens, email
+//! watching) and [`Store`], their sum. Implemented at the edge (SQLite, Postgres) and here in
+//! memory for fast tests; one contract test suite runs against every implementation.
 
 mod channel_modes;
 mod connection_tokens;
@@ -39,13 +39,22 @@ pub type Millis = i64;
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// A database for sessions, history, memories, background jobs, scheduled task runs, channel
-/// modes, usage, tool calls and connection tokens: every area at once, the way the engine holds it (`Arc<dyn Store>`).
+/// modes, usage, tool calls, connection tokens and email watching: every area at once, the way
+/// the engine holds it (`Arc<dyn Store>`).
 ///
-/// Implemented for every type that implements the eight areas. A method of an area can be
+/// Implemented for every type that implements the nine areas. A method of an area can be
 /// called on a `dyn Store` or a `S: Store` without importing the area's trait; on a concrete
 /// store type the area's trait must be in scope.
 pub trait Store:
-    Sessions + Memories + JobQueue + TaskLeases + ChannelModes + UsageLog + ToolLog + ConnectionTokens
+    Sessions
+    + Memories
+    + JobQueue
+    + TaskLeases
+    + ChannelModes
+    + UsageLog
+    + ToolLog
+    + ConnectionTokens
+    + EmailWatch
 {
 }
 
@@ -58,6 +67,7 @@ impl<S> Store for S where
         + UsageLog
         + ToolLog
         + ConnectionTokens
+        + EmailWatch
         + ?Sized
 {
 }
@@ -103,6 +113,14 @@ mod tests {
                 .expect(ready)
                 .unwrap(),
             None
+        );
+        assert!(
+            store
+                .email_accounts("ann")
+                .now_or_never()
+                .expect(ready)
+                .unwrap()
+                .is_empty()
         );
     }
 }

@@ -7,8 +7,9 @@
 
 use clara_core::llm::Role;
 use clara_core::store::{
-    ChannelModeSetting, Job, Memory, MemoryChange, MemoryEvent, NewMemory, Session, StoreError,
-    StoreResult, StoredMessage, TaskRun,
+    ChannelModeSetting, EmailAccount, EmailAlert, EmailSettings, Job, Memory, MemoryChange,
+    MemoryEvent, NewMemory, Session, StoreError, StoreResult, StoredMessage, TaskRun,
+    UserEmailRule,
 };
 
 /// `SELECT <session columns> FROM sessions <rest>`, read as a [`SessionRow`].
@@ -315,6 +316,173 @@ impl From<ChannelModeRow> for ChannelModeSetting {
             mode: row.mode,
             set_by: row.set_by,
             updated_at: row.updated_at,
+        }
+    }
+}
+
+/// The columns of an `email_accounts` row, read as an [`EmailAccountRow`].
+macro_rules! email_account_columns {
+    () => {
+        "id, user_id, kind, address, host, port, tls, sealed_password, poll_interval_minutes, \
+         cursor, next_poll_at, error_count, last_error, last_checked_at, created_at"
+    };
+}
+pub(crate) use email_account_columns;
+
+/// The columns of an `email_alerts` row, read as an [`EmailAlertRow`].
+macro_rules! email_alert_columns {
+    () => {
+        "id, account_id, user_id, message_key, sender, subject, preview, rule, importance, \
+         matched, created_at, delivered_at"
+    };
+}
+pub(crate) use email_alert_columns;
+
+/// An `email_accounts` row. The small numbers are 32-bit (`INTEGER` in Postgres).
+#[derive(sqlx::FromRow)]
+pub(crate) struct EmailAccountRow {
+    id: i64,
+    user_id: String,
+    kind: String,
+    address: String,
+    host: String,
+    port: i32,
+    tls: bool,
+    sealed_password: Option<Vec<u8>>,
+    poll_interval_minutes: i32,
+    cursor: Option<String>,
+    next_poll_at: i64,
+    error_count: i32,
+    last_error: Option<String>,
+    last_checked_at: Option<i64>,
+    created_at: i64,
+}
+
+impl EmailAccountRow {
+    /// The row as an account; an error for a port no TCP connection can use.
+    pub(crate) fn into_account(self) -> StoreResult<EmailAccount> {
+        let port = u16::try_from(self.port).map_err(|_| {
+            StoreError::Database(format!(
+                "email account {} has port {}, out of range",
+                self.id, self.port
+            ))
+        })?;
+        Ok(EmailAccount {
+            id: self.id,
+            user_id: self.user_id,
+            kind: self.kind,
+            address: self.address,
+            host: self.host,
+            port,
+            tls: self.tls,
+            sealed_password: self.sealed_password,
+            poll_interval_minutes: u32::try_from(self.poll_interval_minutes.max(0))
+                .unwrap_or(u32::MAX),
+            cursor: self.cursor,
+            next_poll_at: self.next_poll_at,
+            error_count: u32::try_from(self.error_count.max(0)).unwrap_or(u32::MAX),
+            last_error: self.last_error,
+            last_checked_at: self.last_checked_at,
+            created_at: self.created_at,
+        })
+    }
+}
+
+/// Rows as accounts, by id: a claim's `RETURNING` comes back in no set order.
+pub(crate) fn accounts_by_id(rows: Vec<EmailAccountRow>) -> StoreResult<Vec<EmailAccount>> {
+    let mut accounts = rows
+        .into_iter()
+        .map(EmailAccountRow::into_account)
+        .collect::<StoreResult<Vec<_>>>()?;
+    accounts.sort_by_key(|a| a.id);
+    Ok(accounts)
+}
+
+/// An account's minutes between checks as stored (a 32-bit `INTEGER`); an error past that.
+pub(crate) fn poll_minutes(account: &EmailAccount) -> StoreResult<i32> {
+    i32::try_from(account.poll_interval_minutes).map_err(|_| {
+        StoreError::Database(format!(
+            "a check every {} minutes is too rare to store",
+            account.poll_interval_minutes
+        ))
+    })
+}
+
+/// An `email_settings` row (without its user).
+#[derive(sqlx::FromRow)]
+pub(crate) struct EmailSettingsRow {
+    alert_adapter: Option<String>,
+    alert_channel: Option<String>,
+    ping: bool,
+    quiet_start: Option<String>,
+    quiet_end: Option<String>,
+    timezone: Option<String>,
+}
+
+impl From<EmailSettingsRow> for EmailSettings {
+    fn from(row: EmailSettingsRow) -> Self {
+        EmailSettings {
+            alert_adapter: row.alert_adapter,
+            alert_channel: row.alert_channel,
+            ping: row.ping,
+            quiet_hours: row.quiet_start.zip(row.quiet_end),
+            timezone: row.timezone,
+        }
+    }
+}
+
+/// An `email_rules` row (without its user).
+#[derive(sqlx::FromRow)]
+pub(crate) struct EmailRuleRow {
+    name: String,
+    preset: Option<String>,
+    rule_json: Option<String>,
+    created_at: i64,
+}
+
+impl From<EmailRuleRow> for UserEmailRule {
+    fn from(row: EmailRuleRow) -> Self {
+        UserEmailRule {
+            name: row.name,
+            preset: row.preset,
+            rule_json: row.rule_json,
+            created_at: row.created_at,
+        }
+    }
+}
+
+/// An `email_alerts` row.
+#[derive(sqlx::FromRow)]
+pub(crate) struct EmailAlertRow {
+    id: i64,
+    account_id: i64,
+    user_id: String,
+    message_key: String,
+    sender: String,
+    subject: String,
+    preview: String,
+    rule: String,
+    importance: String,
+    matched: String,
+    created_at: i64,
+    delivered_at: Option<i64>,
+}
+
+impl From<EmailAlertRow> for EmailAlert {
+    fn from(row: EmailAlertRow) -> Self {
+        EmailAlert {
+            id: row.id,
+            account_id: row.account_id,
+            user_id: row.user_id,
+            message_key: row.message_key,
+            sender: row.sender,
+            subject: row.subject,
+            preview: row.preview,
+            rule: row.rule,
+            importance: row.importance,
+            matched: row.matched,
+            created_at: row.created_at,
+            delivered_at: row.delivered_at,
         }
     }
 }

@@ -4,6 +4,7 @@
 
 mod channel_modes;
 mod connection_tokens;
+mod email_watch;
 mod jobs;
 mod memories;
 mod search;
@@ -18,10 +19,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use clara_core::llm::{BoxFuture, Role};
 use clara_core::store::{
-    ChannelModeSetting, ChannelModes, ConnectionTokens, Job, JobQueue, Memories, Memory,
-    MemoryChange, MemoryQuery, Millis, NewMemory, ScoredMemory, Session, SessionQuery, Sessions,
-    Stamp, StoreError, StoreResult, StoredMessage, StoredToken, TaskLeases, TaskRun,
-    ToolCallRecord, ToolLog, UsageBy, UsageFilter, UsageLog, UsageRecord, UsageTotal,
+    ChannelModeSetting, ChannelModes, ConnectionTokens, EmailAccount, EmailAlert, EmailSettings,
+    EmailWatch, Job, JobQueue, Memories, Memory, MemoryChange, MemoryQuery, Millis, NewMemory,
+    ScoredMemory, Session, SessionQuery, Sessions, Stamp, StoreError, StoreResult, StoredMessage,
+    StoredToken, TaskLeases, TaskRun, ToolCallRecord, ToolLog, UsageBy, UsageFilter, UsageLog,
+    UsageRecord, UsageTotal, UserEmailRule,
 };
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
@@ -497,6 +499,107 @@ impl ConnectionTokens for PostgresStore {
         Box::pin(connection_tokens::claim_state(
             &self.pool, nonce, expires_at, now,
         ))
+    }
+}
+
+impl EmailWatch for PostgresStore {
+    fn save_email_account<'a>(
+        &'a self,
+        account: &'a EmailAccount,
+    ) -> BoxFuture<'a, StoreResult<i64>> {
+        Box::pin(email_watch::save_account(&self.pool, account))
+    }
+
+    fn email_accounts<'a>(
+        &'a self,
+        user_id: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Vec<EmailAccount>>> {
+        Box::pin(email_watch::accounts(&self.pool, user_id))
+    }
+
+    fn remove_email_account<'a>(
+        &'a self,
+        user_id: &'a str,
+        id: i64,
+    ) -> BoxFuture<'a, StoreResult<bool>> {
+        Box::pin(email_watch::remove_account(&self.pool, user_id, id))
+    }
+
+    fn claim_email_checks(
+        &self,
+        now: Millis,
+        lease_ms: Millis,
+        limit: u32,
+    ) -> BoxFuture<'_, StoreResult<Vec<EmailAccount>>> {
+        Box::pin(email_watch::claim(&self.pool, now, lease_ms, limit))
+    }
+
+    fn finish_email_check<'a>(
+        &'a self,
+        id: i64,
+        outcome: Result<Option<&'a str>, &'a str>,
+        now: Millis,
+        next_at: Millis,
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(email_watch::finish(&self.pool, id, outcome, now, next_at))
+    }
+
+    fn email_settings<'a>(&'a self, user_id: &'a str) -> BoxFuture<'a, StoreResult<EmailSettings>> {
+        Box::pin(email_watch::settings(&self.pool, user_id))
+    }
+
+    fn save_email_settings<'a>(
+        &'a self,
+        user_id: &'a str,
+        settings: &'a EmailSettings,
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(email_watch::save_settings(&self.pool, user_id, settings))
+    }
+
+    fn save_email_rule<'a>(
+        &'a self,
+        user_id: &'a str,
+        rule: &'a UserEmailRule,
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(email_watch::save_rule(&self.pool, user_id, rule))
+    }
+
+    fn email_rules<'a>(
+        &'a self,
+        user_id: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Vec<UserEmailRule>>> {
+        Box::pin(email_watch::rules(&self.pool, user_id))
+    }
+
+    fn remove_email_rule<'a>(
+        &'a self,
+        user_id: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, StoreResult<bool>> {
+        Box::pin(email_watch::remove_rule(&self.pool, user_id, name))
+    }
+
+    fn record_email_alert<'a>(
+        &'a self,
+        alert: &'a EmailAlert,
+    ) -> BoxFuture<'a, StoreResult<Option<i64>>> {
+        Box::pin(email_watch::record_alert(&self.pool, alert))
+    }
+
+    fn undelivered_email_alerts(&self, limit: u32) -> BoxFuture<'_, StoreResult<Vec<EmailAlert>>> {
+        Box::pin(email_watch::undelivered(&self.pool, limit))
+    }
+
+    fn mark_email_alert_delivered(&self, id: i64, at: Millis) -> BoxFuture<'_, StoreResult<bool>> {
+        Box::pin(email_watch::mark_delivered(&self.pool, id, at))
+    }
+
+    fn recent_email_alerts<'a>(
+        &'a self,
+        user_id: &'a str,
+        limit: u32,
+    ) -> BoxFuture<'a, StoreResult<Vec<EmailAlert>>> {
+        Box::pin(email_watch::recent(&self.pool, user_id, limit))
     }
 }
 

@@ -14,6 +14,7 @@
 
 mod channel_modes;
 mod connection_tokens;
+mod email_watch;
 mod jobs;
 mod memories;
 mod search;
@@ -29,10 +30,11 @@ use std::time::Duration;
 
 use clara_core::llm::{BoxFuture, Role};
 use clara_core::store::{
-    ChannelModeSetting, ChannelModes, ConnectionTokens, Job, JobQueue, Memories, Memory,
-    MemoryChange, MemoryQuery, Millis, NewMemory, ScoredMemory, Session, SessionQuery, Sessions,
-    Stamp, StoreError, StoreResult, StoredMessage, StoredToken, TaskLeases, TaskRun,
-    ToolCallRecord, ToolLog, UsageBy, UsageFilter, UsageLog, UsageRecord, UsageTotal,
+    ChannelModeSetting, ChannelModes, ConnectionTokens, EmailAccount, EmailAlert, EmailSettings,
+    EmailWatch, Job, JobQueue, Memories, Memory, MemoryChange, MemoryQuery, Millis, NewMemory,
+    ScoredMemory, Session, SessionQuery, Sessions, Stamp, StoreError, StoreResult, StoredMessage,
+    StoredToken, TaskLeases, TaskRun, ToolCallRecord, ToolLog, UsageBy, UsageFilter, UsageLog,
+    UsageRecord, UsageTotal, UserEmailRule,
 };
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -673,6 +675,123 @@ impl ConnectionTokens for SqliteStore {
         Box::pin(async move {
             connection_tokens::claim_state(&mut *self.writer().await?, nonce, expires_at, now).await
         })
+    }
+}
+
+impl EmailWatch for SqliteStore {
+    fn save_email_account<'a>(
+        &'a self,
+        account: &'a EmailAccount,
+    ) -> BoxFuture<'a, StoreResult<i64>> {
+        Box::pin(
+            async move { email_watch::save_account(&mut *self.writer().await?, account).await },
+        )
+    }
+
+    fn email_accounts<'a>(
+        &'a self,
+        user_id: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Vec<EmailAccount>>> {
+        Box::pin(email_watch::accounts(&self.pool, user_id))
+    }
+
+    fn remove_email_account<'a>(
+        &'a self,
+        user_id: &'a str,
+        id: i64,
+    ) -> BoxFuture<'a, StoreResult<bool>> {
+        Box::pin(async move {
+            email_watch::remove_account(&mut *self.writer().await?, user_id, id).await
+        })
+    }
+
+    fn claim_email_checks(
+        &self,
+        now: Millis,
+        lease_ms: Millis,
+        limit: u32,
+    ) -> BoxFuture<'_, StoreResult<Vec<EmailAccount>>> {
+        Box::pin(async move {
+            email_watch::claim(&mut *self.writer().await?, now, lease_ms, limit).await
+        })
+    }
+
+    fn finish_email_check<'a>(
+        &'a self,
+        id: i64,
+        outcome: Result<Option<&'a str>, &'a str>,
+        now: Millis,
+        next_at: Millis,
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(async move {
+            email_watch::finish(&mut *self.writer().await?, id, outcome, now, next_at).await
+        })
+    }
+
+    fn email_settings<'a>(&'a self, user_id: &'a str) -> BoxFuture<'a, StoreResult<EmailSettings>> {
+        Box::pin(email_watch::settings(&self.pool, user_id))
+    }
+
+    fn save_email_settings<'a>(
+        &'a self,
+        user_id: &'a str,
+        settings: &'a EmailSettings,
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(async move {
+            email_watch::save_settings(&mut *self.writer().await?, user_id, settings).await
+        })
+    }
+
+    fn save_email_rule<'a>(
+        &'a self,
+        user_id: &'a str,
+        rule: &'a UserEmailRule,
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(
+            async move { email_watch::save_rule(&mut *self.writer().await?, user_id, rule).await },
+        )
+    }
+
+    fn email_rules<'a>(
+        &'a self,
+        user_id: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Vec<UserEmailRule>>> {
+        Box::pin(email_watch::rules(&self.pool, user_id))
+    }
+
+    fn remove_email_rule<'a>(
+        &'a self,
+        user_id: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, StoreResult<bool>> {
+        Box::pin(async move {
+            email_watch::remove_rule(&mut *self.writer().await?, user_id, name).await
+        })
+    }
+
+    fn record_email_alert<'a>(
+        &'a self,
+        alert: &'a EmailAlert,
+    ) -> BoxFuture<'a, StoreResult<Option<i64>>> {
+        Box::pin(async move { email_watch::record_alert(&mut *self.writer().await?, alert).await })
+    }
+
+    fn undelivered_email_alerts(&self, limit: u32) -> BoxFuture<'_, StoreResult<Vec<EmailAlert>>> {
+        Box::pin(email_watch::undelivered(&self.pool, limit))
+    }
+
+    fn mark_email_alert_delivered(&self, id: i64, at: Millis) -> BoxFuture<'_, StoreResult<bool>> {
+        Box::pin(
+            async move { email_watch::mark_delivered(&mut *self.writer().await?, id, at).await },
+        )
+    }
+
+    fn recent_email_alerts<'a>(
+        &'a self,
+        user_id: &'a str,
+        limit: u32,
+    ) -> BoxFuture<'a, StoreResult<Vec<EmailAlert>>> {
+        Box::pin(email_watch::recent(&self.pool, user_id, limit))
     }
 }
 

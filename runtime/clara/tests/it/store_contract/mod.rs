@@ -2,7 +2,7 @@
 //! SQLite file, against the in-memory store, and against Postgres when
 //! `CLARA_TEST_POSTGRES_URL` is set. One module per area of the store (`sessions`, `memories`,
 //! `search`, `jobs`, `task_leases`, `channel_modes`, `usage`, `tool_calls`,
-//! `connection_tokens`), so `store_contract::search::` runs one area and
+//! `connection_tokens`, `email_watch`), so `store_contract::search::` runs one area and
 //! `store_contract::*::in_memory::` one backend; `sqlite_file` holds the checks about the SQLite
 //! file itself.
 
@@ -52,6 +52,7 @@ macro_rules! contract {
 
 mod channel_modes;
 mod connection_tokens;
+mod email_watch;
 mod jobs;
 mod memories;
 mod search;

@@ -1,5 +1,6 @@
 //! Checks of the SQLite store that are about its file: data outlives the process, and two
-//! stores on one file (two processes) see each other's writes and claims, model usage included.
+//! stores on one file (two processes) see each other's writes and claims (task runs and email
+//! checks), model usage included.
 
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use clara_core::store::{
 };
 use serde_json::json;
 
+use super::email_watch::claim_race;
 use super::search::nearest;
 use super::task_leases::race_rounds;
 use super::{embedded, query, search};
@@ -141,6 +143,18 @@ async fn sqlite_task_run_claims_race_across_stores_on_one_file() {
             .await
             .unwrap()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_email_check_claims_race_across_stores_on_one_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("clara.db");
+    let here = open(&path).await;
+    let elsewhere = open(&path).await;
+    let stores: [Arc<dyn Store>; 2] = [Arc::new(here.clone()), Arc::new(elsewhere.clone())];
+    claim_race(&stores).await;
+    here.close().await;
+    elsewhere.close().await;
 }
 
 #[tokio::test]
