@@ -15,6 +15,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::adapters::{self, Adapter, Observers};
 use crate::connections::{Connector, OAuthPages};
+use crate::email::{EmailConnectPages, InboxWatch};
 use crate::hooks::{self, HookBus};
 use crate::live::watch::{self, Watcher};
 use crate::live::{Live, LiveError, Loader};
@@ -146,6 +147,11 @@ impl App {
                 admitting.clone(),
             ));
         }
+        if features.scheduler {
+            // It looks at `[email]` on every round, so enabling it needs no restart.
+            let inboxes = InboxWatch::new(live.clone(), bus.clone());
+            work.spawn(inboxes.run(admitting.clone()));
+        }
         if features.jobs {
             work.spawn(work_jobs(live.clone(), bus.clone(), admitting.clone()));
         }
@@ -256,7 +262,10 @@ impl App {
 
 /// The pages people open from links in the chat, served on the status endpoint.
 fn browser_pages(live: &Arc<Live>) -> Vec<Arc<dyn PageSource>> {
-    vec![Arc::new(OAuthPages::new(live.clone()))]
+    vec![
+        Arc::new(OAuthPages::new(live.clone())),
+        Arc::new(EmailConnectPages::new(live.clone())),
+    ]
 }
 
 /// The status endpoint for OAuth callbacks, when a connection is set up and the address is

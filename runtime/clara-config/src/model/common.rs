@@ -106,6 +106,10 @@ event_names! {
     SchedulerTaskRun = "scheduler:task_run",
     /// A scheduled task failed.
     SchedulerTaskError = "scheduler:task_error",
+    /// New mail in a watched inbox matched one of its user's rules: an alert was recorded.
+    EmailAlert = "email:alert",
+    /// A watched inbox could not be checked; it is tried again later.
+    EmailError = "email:error",
     /// A changed config was loaded and is now live.
     ConfigReloaded = "config:reloaded",
     /// A changed config was invalid; the previous one keeps running.

@@ -30,6 +30,20 @@ pub struct EmailConfig {
     #[serde(default = "default_timeout_secs")]
     #[schemars(range(min = 1, max = 600))]
     pub timeout_secs: u32,
+    /// An alert as the user reads it: `{importance}`, `{account}`, `{sender}`, `{subject}`,
+    /// `{preview}`, `{rule}` and `{matched}` (the conditions that held).
+    #[serde(default = "default_alert_message")]
+    pub alert_message: String,
+    /// The page an inbox is connected on (from the link `email_connect_imap` gives), above
+    /// its form.
+    #[serde(default = "default_connect_page")]
+    pub connect_page: String,
+    /// The page shown once the inbox is connected (`{address}`).
+    #[serde(default = "default_connected_page")]
+    pub connected_page: String,
+    /// The page shown when the link cannot be used (`{reason}`).
+    #[serde(default = "default_connect_failed_page")]
+    pub connect_failed_page: String,
 }
 
 impl Default for EmailConfig {
@@ -41,6 +55,10 @@ impl Default for EmailConfig {
             max_messages_per_poll: default_max_messages_per_poll(),
             max_message_bytes: default_max_message_bytes(),
             timeout_secs: default_timeout_secs(),
+            alert_message: default_alert_message(),
+            connect_page: default_connect_page(),
+            connected_page: default_connected_page(),
+            connect_failed_page: default_connect_failed_page(),
         }
     }
 }
@@ -59,4 +77,22 @@ fn default_max_message_bytes() -> u32 {
 }
 fn default_timeout_secs() -> u32 {
     30
+}
+fn default_connect_page() -> String {
+    "Connect an inbox for your assistant to watch. The password goes from this page to the \
+     mail server and into clara's store, sealed; it never passes through the chat. Most \
+     providers want an app password here, not your usual one."
+        .to_owned()
+}
+fn default_connected_page() -> String {
+    "Connected {address}. New mail that matches your rules will be announced in the chat; \
+     you can close this tab."
+        .to_owned()
+}
+fn default_connect_failed_page() -> String {
+    "This link cannot be used: {reason}. Ask for a new one in the chat.".to_owned()
+}
+fn default_alert_message() -> String {
+    "📬 {importance} mail in {account} from {sender}: **{subject}**\n> {preview}\n-# {rule}: {matched}"
+        .to_owned()
 }

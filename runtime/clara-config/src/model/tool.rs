@@ -238,6 +238,16 @@ pub const BUILTIN_TOOLS: &[&str] = &[
     "read_local_file",
     "delete_local_file",
     "send_local_file",
+    "email_connect_imap",
+    "email_list_accounts",
+    "email_disconnect",
+    "email_set_quiet_hours",
+    "email_recent_alerts",
+    "email_list_presets",
+    "email_apply_preset",
+    "email_add_rule",
+    "email_list_rules",
+    "email_remove_rule",
 ];
 
 /// The separator between an MCP server's name and its tools' names (`github__list_issues`).

@@ -51,6 +51,10 @@ pub enum EventData {
     SchedulerTaskRun(TaskStarted),
     /// `scheduler:task_error`
     SchedulerTaskError(TaskFailed),
+    /// `email:alert`
+    EmailAlert(EmailAlerted),
+    /// `email:error`
+    EmailError(EmailCheckFailed),
     /// `config:reloaded`
     ConfigReloaded(ConfigReloaded),
     /// `config:reload_failed`
@@ -81,6 +85,8 @@ impl EventData {
             EventData::BudgetExceeded(_) => EventName::BudgetExceeded,
             EventData::SchedulerTaskRun(_) => EventName::SchedulerTaskRun,
             EventData::SchedulerTaskError(_) => EventName::SchedulerTaskError,
+            EventData::EmailAlert(_) => EventName::EmailAlert,
+            EventData::EmailError(_) => EventName::EmailError,
             EventData::ConfigReloaded(_) => EventName::ConfigReloaded,
             EventData::ConfigReloadFailed(_) => EventName::ConfigReloadFailed,
         }
@@ -360,6 +366,34 @@ pub struct TaskFailed {
     pub task_type: String,
     /// What went wrong.
     pub error: String,
+}
+
+/// New mail matched a rule: what the alert says (the message's text is left out).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EmailAlerted {
+    /// The inbox's address.
+    pub account: String,
+    /// The sender as shown.
+    pub sender: String,
+    /// The subject.
+    pub subject: String,
+    /// The rule that matched.
+    pub rule: String,
+    /// Its importance.
+    pub importance: String,
+    /// The conditions that held.
+    pub matched: Vec<String>,
+}
+
+/// A watched inbox could not be checked.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EmailCheckFailed {
+    /// The inbox's address.
+    pub account: String,
+    /// What went wrong.
+    pub error: String,
+    /// Checks in a row that failed.
+    pub failures: u32,
 }
 
 /// A changed config is live.

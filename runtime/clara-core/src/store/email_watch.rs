@@ -103,7 +103,7 @@ pub struct EmailAlert {
 /// Watched inboxes, rules, settings and alerts, shared by every instance using the store.
 pub trait EmailWatch: Send + Sync {
     /// Adds an account (or replaces the one of the same user, address and host, keeping its
-    /// place in the mailbox); returns its id. It is due at once.
+    /// place in the mailbox); returns its id. It is next due at its `next_poll_at`.
     fn save_email_account<'a>(
         &'a self,
         account: &'a EmailAccount,

@@ -176,6 +176,16 @@ impl Connector {
         })
     }
 
+    /// The key that seals users' secrets, when `[runtime] secret_key_env` is set.
+    pub fn secret_key(&self) -> Option<&SecretKey> {
+        self.key.as_ref()
+    }
+
+    /// Where people's browsers reach the status endpoint (`[status] public_url`, else `bind`).
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
     /// The link that connects `user_id` to `name`, working once for ten minutes.
     pub fn link(&self, user_id: &str, name: &str, now: Millis) -> Result<String, ConnectError> {
         let ready = self.ready(name)?;

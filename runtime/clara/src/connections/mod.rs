@@ -10,6 +10,7 @@ mod token_set;
 mod tools;
 
 pub use connector::{ConnectError, Connector};
+pub use oauth_state::{OAuthState, StateError};
 pub use pages::OAuthPages;
 pub use secret_key::SecretKey;
 pub use tools::tools;

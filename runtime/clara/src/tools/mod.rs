@@ -56,6 +56,15 @@ pub fn build(set: &ConfigSet, client: &reqwest::Client, previous: Option<&ToolSe
     tools.extend(file_store(set).tools());
     let connector = Arc::new(Connector::new(set, client.clone()));
     tools.extend(connections::tools(&connector));
+    if set.clara.value.email.enabled {
+        let presets = set
+            .email_presets
+            .iter()
+            .map(|(name, preset)| (name.clone(), preset.value.clone()))
+            .collect();
+        tools.extend(crate::email::account_tools::account_tools(&connector));
+        tools.extend(crate::email::rule_tools::rule_tools(presets));
+    }
     let mut manifests = BTreeMap::new();
     for (name, loaded) in &set.tools {
         let manifest = &loaded.value;

@@ -25,6 +25,7 @@ mod discord_replies;
 mod discord_setup;
 mod editor_schemas;
 mod email_imap;
+mod email_watch;
 mod environment;
 mod events;
 mod fake_discord_server;

@@ -68,6 +68,26 @@ impl Dovecot {
         dovecot
     }
 
+    /// Files `raw` (lines ending in `\n`) in `user`'s INBOX over IMAP APPEND, as a mail client
+    /// would.
+    pub async fn deliver(&self, user: &str, password: &str, raw: &str) {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .expect("dovecot listens");
+        let mut client = async_imap::Client::new(tcp);
+        client.read_response().await.expect("a greeting");
+        let mut session = client
+            .login(user, password)
+            .await
+            .map_err(|(e, _)| e)
+            .expect("the test user logs in");
+        session
+            .append("INBOX", None, None, raw.replace('\n', "\r\n"))
+            .await
+            .expect("the message is filed");
+        session.logout().await.expect("a clean logout");
+    }
+
     /// Stops the server and every process it started at once, as a crash would: open
     /// sessions lose their connection.
     pub fn kill(&mut self) {

@@ -1,0 +1,236 @@
+//! The built-in tools for a user's watched inboxes: a link to connect one (the password is
+//! typed on that page, never in the chat), the list of them with how their checks go,
+//! disconnecting one, quiet hours, and the latest alerts.
+
+use std::sync::Arc;
+
+use clara_core::engine::{Tool, ToolContext, ToolError};
+use clara_core::llm::{BoxFuture, ToolSpec};
+use serde_json::{Value, json};
+
+use super::inbox_link::connect_link;
+use super::quiet_hours::minutes_of;
+use crate::connections::Connector;
+
+/// What each tool does.
+#[derive(Clone, Copy)]
+enum Action {
+    Connect,
+    List,
+    Disconnect,
+    QuietHours,
+    RecentAlerts,
+}
+
+struct AccountTool {
+    spec: ToolSpec,
+    action: Action,
+    connector: Arc<Connector>,
+}
+
+/// The account tools; none when the secret key that seals passwords is not set.
+pub fn account_tools(connector: &Arc<Connector>) -> Vec<Arc<dyn Tool>> {
+    if connector.secret_key().is_none() {
+        return Vec::new();
+    }
+    let tool = |action, name: &str, description: &str, parameters: Value| {
+        Arc::new(AccountTool {
+            spec: ToolSpec {
+                name: name.to_owned(),
+                description: description.to_owned(),
+                parameters,
+            },
+            action,
+            connector: connector.clone(),
+        }) as Arc<dyn Tool>
+    };
+    vec![
+        tool(
+            Action::Connect,
+            "email_connect_imap",
+            "Gives a one-time link (valid 10 minutes, for this user only) to a page where the user connects an email inbox over IMAP (iCloud, Outlook, Fastmail, any provider) for you to watch. Pass the link on as it is. Never ask for the password in the chat: it is typed on that page.",
+            json!({"type": "object", "properties": {
+                "address": {"type": "string", "description": "The address to connect, if the user said, to fill in on the page."}}}),
+        ),
+        tool(
+            Action::List,
+            "email_list_accounts",
+            "Lists the user's watched inboxes: when each was last checked and whether checks fail.",
+            json!({"type": "object", "properties": {}}),
+        ),
+        tool(
+            Action::Disconnect,
+            "email_disconnect",
+            "Stops watching one of the user's inboxes and forgets its password and alerts.",
+            json!({"type": "object", "required": ["address"], "properties": {
+                "address": {"type": "string", "description": "The inbox's address, as email_list_accounts shows it."}}}),
+        ),
+        tool(
+            Action::QuietHours,
+            "email_set_quiet_hours",
+            "Sets the hours when email alerts wait instead of arriving (they come when the hours end), or turns them off.",
+            json!({"type": "object", "properties": {
+                "start": {"type": "string", "description": "HH:MM, e.g. 22:00. Leave out start and end to turn quiet hours off."},
+                "end": {"type": "string", "description": "HH:MM, e.g. 07:00; before start means the next morning."},
+                "timezone": {"type": "string", "description": "The user's IANA time zone, e.g. Europe/Berlin (default: clara's)."}}}),
+        ),
+        tool(
+            Action::RecentAlerts,
+            "email_recent_alerts",
+            "Lists the latest email alerts the user got (or that wait for their quiet hours to end).",
+            json!({"type": "object", "properties": {
+                "limit": {"type": "integer", "minimum": 1, "maximum": 50, "description": "How many (default 10)."}}}),
+        ),
+    ]
+}
+
+impl AccountTool {
+    async fn run(&self, arguments: &Value, context: &ToolContext<'_>) -> Result<String, ToolError> {
+        let store = context.store;
+        let user = context.user_id;
+        let failed = |e: clara_core::store::StoreError| ToolError(e.to_string());
+        let address = arguments
+            .get("address")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|a| !a.is_empty());
+        match self.action {
+            Action::Connect => {
+                let key = self
+                    .connector
+                    .secret_key()
+                    .ok_or_else(|| ToolError("email watching is not set up".to_owned()))?;
+                let link = connect_link(&self.connector, key, user, address, context.clock.now());
+                Ok(format!(
+                    "Link to connect an inbox, for this user only, working once for 10 minutes: {link}"
+                ))
+            }
+            Action::List => {
+                let accounts = store.email_accounts(user).await.map_err(failed)?;
+                if accounts.is_empty() {
+                    return Ok("No inboxes are watched yet.".to_owned());
+                }
+                let now = context.clock.now();
+                Ok(accounts
+                    .iter()
+                    .map(|a| {
+                        let checked = a.last_checked_at.map_or_else(
+                            || "not checked yet".to_owned(),
+                            |at| format!("checked {} min ago", (now - at).max(0) / 60_000),
+                        );
+                        let trouble = match (&a.last_error, a.error_count) {
+                            (Some(why), n) if n > 0 => {
+                                format!("; the last {n} checks failed: {why}")
+                            }
+                            _ => String::new(),
+                        };
+                        format!(
+                            "{} ({}, {}:{}), every {} min, {checked}{trouble}",
+                            a.address, a.kind, a.host, a.port, a.poll_interval_minutes
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"))
+            }
+            Action::QuietHours => {
+                let text = |key: &str| arguments.get(key).and_then(Value::as_str).map(str::trim);
+                let mut settings = store.email_settings(user).await.map_err(failed)?;
+                match (text("start"), text("end")) {
+                    (Some(start), Some(end)) => {
+                        if minutes_of(start).is_none() || minutes_of(end).is_none() {
+                            return Err(ToolError(
+                                "give the hours as HH:MM, e.g. 22:00".to_owned(),
+                            ));
+                        }
+                        settings.quiet_hours = Some((start.to_owned(), end.to_owned()));
+                    }
+                    (None, None) => settings.quiet_hours = None,
+                    _ => return Err(ToolError("give both start and end, or neither".to_owned())),
+                }
+                if let Some(zone) = text("timezone") {
+                    if zone.parse::<chrono_tz::Tz>().is_err() {
+                        return Err(ToolError(format!(
+                            "`{zone}` is not a time zone (like Europe/Berlin)"
+                        )));
+                    }
+                    settings.timezone = Some(zone.to_owned());
+                }
+                store
+                    .save_email_settings(user, &settings)
+                    .await
+                    .map_err(failed)?;
+                Ok(match &settings.quiet_hours {
+                    Some((start, end)) => format!("Email alerts wait from {start} to {end}."),
+                    None => "Quiet hours are off: alerts arrive when the mail does.".to_owned(),
+                })
+            }
+            Action::RecentAlerts => {
+                let limit = arguments.get("limit").and_then(Value::as_u64).unwrap_or(10);
+                let limit = u32::try_from(limit.clamp(1, 50)).unwrap_or(10);
+                let alerts = store
+                    .recent_email_alerts(user, limit)
+                    .await
+                    .map_err(failed)?;
+                if alerts.is_empty() {
+                    return Ok("No email alerts yet.".to_owned());
+                }
+                Ok(alerts
+                    .iter()
+                    .map(|a| {
+                        let waiting = if a.delivered_at.is_none() {
+                            " (waiting)"
+                        } else {
+                            ""
+                        };
+                        format!(
+                            "{} from {}: {} [{}: {}]{waiting}",
+                            a.importance,
+                            a.sender,
+                            a.subject,
+                            a.rule,
+                            a.matched.replace('\n', ", ")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"))
+            }
+            Action::Disconnect => {
+                let address = address.ok_or_else(|| ToolError("say which address".to_owned()))?;
+                let accounts = store.email_accounts(user).await.map_err(failed)?;
+                let mut removed = 0;
+                for account in accounts
+                    .iter()
+                    .filter(|a| a.address.eq_ignore_ascii_case(address))
+                {
+                    if store
+                        .remove_email_account(user, account.id)
+                        .await
+                        .map_err(failed)?
+                    {
+                        removed += 1;
+                    }
+                }
+                Ok(match removed {
+                    0 => format!("No watched inbox is called {address}."),
+                    _ => format!(
+                        "Stopped watching {address}; its password and alerts are forgotten."
+                    ),
+                })
+            }
+        }
+    }
+}
+
+impl Tool for AccountTool {
+    fn spec(&self) -> &ToolSpec {
+        &self.spec
+    }
+
+    fn call<'a>(
+        &'a self,
+        arguments: &'a Value,
+        context: &'a ToolContext<'a>,
+    ) -> BoxFuture<'a, Result<String, ToolError>> {
+        Box::pin(self.run(arguments, context))
+    }
+}

@@ -1,0 +1,195 @@
+//! The page an inbox is connected on. The chat gives a one-time link (`email_connect_imap`),
+//! so the password never passes through the chat, the model or the history: the page asks for
+//! the server and password, checks the login against the server, and saves the account with
+//! its password sealed and its place set at the newest message, so only mail that arrives
+//! from now on can alert.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clara_config::model::common::fill;
+use clara_core::llm::BoxFuture;
+use clara_core::store::EmailAccount;
+
+use super::imap_hosts::imap_host;
+use super::imap_mailbox::{ImapLogin, ImapMailbox};
+use super::inbox_link::{LINK_KIND, password_owner};
+use crate::connections::{Connector, OAuthState};
+use crate::live::Live;
+use crate::web_page::{Field, Page, PageRequest, PageSource};
+
+/// The inbox pages of a running clara.
+pub struct EmailConnectPages {
+    live: Arc<Live>,
+}
+
+impl EmailConnectPages {
+    /// The pages for `live`.
+    pub fn new(live: Arc<Live>) -> EmailConnectPages {
+        EmailConnectPages { live }
+    }
+
+    async fn answer(&self, request: PageRequest<'_>) -> Option<Page> {
+        let state_text = request.path.strip_prefix("/email/connect/")?;
+        let generation = self.live.current();
+        let email = &generation.config.clara.value.email;
+        let failed = |reason: &str| {
+            Page::text(
+                400,
+                &fill(&email.connect_failed_page, &[("reason", reason)]),
+            )
+        };
+        let connector = Connector::new(&generation.config, self.live.http_client().clone());
+        let Some(key) = connector.secret_key().filter(|_| email.enabled) else {
+            return Some(failed("email watching is not set up on this clara"));
+        };
+        let now = generation.services.clock.now();
+        let state = match OAuthState::decode(state_text, key, LINK_KIND, now) {
+            Ok(state) => state,
+            Err(error) => return Some(failed(&error.to_string())),
+        };
+        let query: Vec<(String, String)> = request
+            .query
+            .map(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .into_owned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let given = |key: &str| {
+            request
+                .form
+                .iter()
+                .chain(&query)
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.trim().to_owned())
+        };
+        let address = given("address").unwrap_or_default();
+        let host = given("host")
+            .filter(|h| !h.is_empty())
+            .or_else(|| imap_host(&address))
+            .unwrap_or_default();
+        let port = given("port").unwrap_or_else(|| "993".to_owned());
+        let tls = match request.method {
+            "POST" => given("tls").is_some(),
+            _ => given("tls").is_none_or(|t| t != "false"),
+        };
+        let form = |status: u16, note: Option<&str>| {
+            let text = match note {
+                Some(note) => format!("{note}\n\n{}", email.connect_page),
+                None => email.connect_page.clone(),
+            };
+            let fields = [
+                Field {
+                    name: "address",
+                    label: "Address (the IMAP user name)",
+                    kind: "text",
+                    value: &address,
+                },
+                Field {
+                    name: "host",
+                    label: "IMAP server",
+                    kind: "text",
+                    value: &host,
+                },
+                Field {
+                    name: "port",
+                    label: "Port (993 with TLS)",
+                    kind: "number",
+                    value: &port,
+                },
+                Field {
+                    name: "tls",
+                    label: "TLS",
+                    kind: "checkbox",
+                    value: if tls { "on" } else { "" },
+                },
+                Field {
+                    name: "password",
+                    label: "Password",
+                    kind: "password",
+                    value: "",
+                },
+            ];
+            Page::form(status, &text, &fields, "Connect")
+        };
+        if request.method != "POST" {
+            return Some(form(200, None));
+        }
+        let password = given("password").unwrap_or_default();
+        let Ok(port_number) = port.parse::<u16>() else {
+            return Some(form(400, Some("The port must be a number, like 993.")));
+        };
+        if address.is_empty() || host.is_empty() || password.is_empty() {
+            return Some(form(
+                400,
+                Some("Fill in the address, the server and the password."),
+            ));
+        }
+        let login = ImapLogin {
+            host: host.clone(),
+            port: port_number,
+            tls,
+            user: address.clone(),
+            password,
+        };
+        let timeout = Duration::from_secs(u64::from(email.timeout_secs));
+        let mut inbox = match ImapMailbox::open(&login, timeout).await {
+            Ok(inbox) => inbox,
+            Err(error) => return Some(form(400, Some(&format!("Not connected: {error}.")))),
+        };
+        // Mail already there is not news: reading starts at the newest message.
+        let start = inbox.new_mail(None, 1, 4096).await;
+        inbox.close().await;
+        let cursor = match start {
+            Ok(found) => found.cursor,
+            Err(error) => return Some(form(400, Some(&format!("Not connected: {error}.")))),
+        };
+        let store = generation.services.store.as_ref();
+        match store
+            .claim_oauth_state(&state.nonce, state.expires_at, now)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return Some(failed("the link was already used")),
+            Err(error) => return Some(failed(&error.to_string())),
+        }
+        let owner = password_owner(&state.user_id, &address, &host);
+        let account = EmailAccount {
+            id: 0,
+            user_id: state.user_id.clone(),
+            kind: "imap".to_owned(),
+            address: address.clone(),
+            host,
+            port: port_number,
+            tls,
+            sealed_password: Some(key.seal(login.password.as_bytes(), &owner)),
+            poll_interval_minutes: email.poll_interval_minutes,
+            cursor: cursor.and_then(|c| serde_json::to_string(&c).ok()),
+            next_poll_at: now + i64::from(email.poll_interval_minutes) * 60_000,
+            error_count: 0,
+            last_error: None,
+            last_checked_at: Some(now),
+            created_at: now,
+        };
+        if let Err(error) = store.save_email_account(&account).await {
+            tracing::error!(%error, "an inbox could not be saved");
+            return Some(failed("clara could not save the account; its log says why"));
+        }
+        tracing::info!(user = %state.user_id, "an inbox was connected");
+        Some(Page::text(
+            200,
+            &fill(&email.connected_page, &[("address", &address)]),
+        ))
+    }
+}
+
+impl PageSource for EmailConnectPages {
+    fn prefix(&self) -> &'static str {
+        "/email/"
+    }
+
+    fn page<'a>(&'a self, request: PageRequest<'a>) -> BoxFuture<'a, Option<Page>> {
+        Box::pin(self.answer(request))
+    }
+}

@@ -1,0 +1,332 @@
+//! Watching inboxes in `clara run`: the accounts due for a check are claimed in the store (so
+//! instances sharing one database never check one at once), read for new mail, and matched
+//! against their user's rules; each match is recorded once as an alert, then delivered through
+//! the adapters' outlets — held while the user's quiet hours last. A failing check keeps the
+//! account's place and backs off.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use clara_config::model::common::fill;
+use clara_config::model::email_rule::EmailRule;
+use clara_config::model::hook::Delivery;
+use clara_core::engine::event_data::{EmailAlerted, EmailCheckFailed, EventData};
+use clara_core::engine::{Event, EventSink, Generation};
+use clara_core::store::{EmailAccount, EmailAlert, EmailSettings, Millis, Store, StoreError};
+use tokio_util::sync::CancellationToken;
+
+use super::imap_mailbox::{Cursor, ImapLogin, ImapMailbox};
+use super::inbox_link::password_owner;
+use super::mail_summary::MailSummary;
+use super::quiet_hours::in_quiet_hours;
+use super::rule_match::first_match;
+use crate::connections::Connector;
+use crate::live::Live;
+
+/// How often due accounts are looked for.
+const TICK: Duration = Duration::from_secs(15);
+/// Most accounts one instance checks per tick.
+const CLAIM_LIMIT: u32 = 8;
+/// Most waiting alerts delivered per tick.
+const DELIVER_LIMIT: u32 = 50;
+/// The longest back-off after failures, in minutes.
+const MAX_BACKOFF_MINUTES: i64 = 60;
+
+/// What one round of checks did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CheckReport {
+    /// Accounts checked.
+    pub checked: u32,
+    /// Checks that failed.
+    pub failed: u32,
+    /// Alerts recorded.
+    pub alerts: u32,
+    /// Alerts delivered.
+    pub delivered: u32,
+}
+
+/// The inbox watcher of a running clara.
+pub struct InboxWatch {
+    live: Arc<Live>,
+    events: Arc<dyn EventSink>,
+}
+
+impl InboxWatch {
+    /// A watcher over `live`'s configuration and store, firing `email:*` events into `events`.
+    pub fn new(live: Arc<Live>, events: Arc<dyn EventSink>) -> InboxWatch {
+        InboxWatch { live, events }
+    }
+
+    /// Checks what is due every few seconds while `[email] enabled`, until clara stops
+    /// admitting work.
+    pub async fn run(self, admitting: CancellationToken) {
+        loop {
+            tokio::select! {
+                () = admitting.cancelled() => return,
+                () = tokio::time::sleep(TICK) => {}
+            }
+            let generation = self.live.current();
+            if !generation.config.clara.value.email.enabled {
+                continue;
+            }
+            let now = generation.services.clock.now();
+            if let Err(error) = self.check_due(now).await {
+                tracing::warn!(%error, "watched inboxes could not be checked");
+            }
+        }
+    }
+
+    /// Checks every account due at `now`, then delivers the alerts that wait.
+    pub async fn check_due(&self, now: Millis) -> Result<CheckReport, StoreError> {
+        let generation = self.live.current();
+        let email = &generation.config.clara.value.email;
+        let store = generation.services.store.clone();
+        // A claim outlives a check that uses every step's timeout.
+        let lease = i64::from(email.timeout_secs) * 4_000 + 60_000;
+        let mut report = CheckReport::default();
+        for account in store.claim_email_checks(now, lease, CLAIM_LIMIT).await? {
+            report.checked += 1;
+            match self.check(&generation, &account, now).await {
+                Ok(alerts) => report.alerts += alerts,
+                Err(why) => {
+                    report.failed += 1;
+                    let failures = account.error_count + 1;
+                    let backoff =
+                        i64::from(account.poll_interval_minutes.max(1)) << failures.min(4);
+                    let next = now + backoff.min(MAX_BACKOFF_MINUTES) * 60_000;
+                    store
+                        .finish_email_check(account.id, Err(&why), now, next)
+                        .await?;
+                    tracing::warn!(account = %account.address, error = %why, "an inbox check failed");
+                    self.emit(
+                        &account.user_id,
+                        EventData::EmailError(EmailCheckFailed {
+                            account: account.address.clone(),
+                            error: why,
+                            failures,
+                        }),
+                    );
+                }
+            }
+        }
+        report.delivered = self.deliver_waiting(&generation, now).await?;
+        Ok(report)
+    }
+
+    /// Reads an account's new mail and records an alert for each message a rule matches;
+    /// returns how many. Mail is read only once its place is saved with the alerts, so a crash
+    /// between the two reads it again (and the store's key keeps the alerts single).
+    async fn check(
+        &self,
+        generation: &Generation,
+        account: &EmailAccount,
+        now: Millis,
+    ) -> Result<u32, String> {
+        let email = &generation.config.clara.value.email;
+        let store = generation.services.store.as_ref();
+        if account.kind != "imap" {
+            return Err(format!("`{}` accounts are not watched yet", account.kind));
+        }
+        let connector = Connector::new(&generation.config, self.live.http_client().clone());
+        let key = connector
+            .secret_key()
+            .ok_or("the secret key that opens the password is not set")?;
+        let owner = password_owner(&account.user_id, &account.address, &account.host);
+        let sealed = account.sealed_password.as_deref().unwrap_or_default();
+        let password = key
+            .open(sealed, &owner)
+            .ok()
+            .and_then(|p| String::from_utf8(p).ok())
+            .ok_or("the saved password no longer opens (was the secret key changed?): connect the inbox again")?;
+        let login = ImapLogin {
+            host: account.host.clone(),
+            port: account.port,
+            tls: account.tls,
+            user: account.address.clone(),
+            password,
+        };
+        let cursor: Option<Cursor> = account
+            .cursor
+            .as_deref()
+            .and_then(|c| serde_json::from_str(c).ok());
+        let timeout = Duration::from_secs(u64::from(email.timeout_secs));
+        let mut inbox = ImapMailbox::open(&login, timeout)
+            .await
+            .map_err(|e| e.to_string())?;
+        let found = inbox
+            .new_mail(cursor, email.max_messages_per_poll, email.max_message_bytes)
+            .await;
+        inbox.close().await;
+        let found = found.map_err(|e| e.to_string())?;
+        let rules = self
+            .rules(generation, &account.user_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let named: Vec<(&str, &EmailRule)> = rules.iter().map(|(n, r)| (n.as_str(), r)).collect();
+        let mut alerts = 0;
+        let uid_validity = found.cursor.map_or(0, |c| c.uid_validity);
+        for mail in &found.messages {
+            let summary = MailSummary::parse(&mail.bytes, email.preview_chars as usize);
+            let Some(matched) = first_match(named.iter().copied(), &summary) else {
+                continue;
+            };
+            let sender = match &summary.from_name {
+                Some(name) => format!("{name} <{}>", summary.from_address),
+                None => summary.from_address.clone(),
+            };
+            let alert = EmailAlert {
+                id: 0,
+                account_id: account.id,
+                user_id: account.user_id.clone(),
+                message_key: summary
+                    .message_id
+                    .clone()
+                    .unwrap_or_else(|| format!("{uid_validity}:{}", mail.uid)),
+                sender: sender.clone(),
+                subject: summary.subject.clone(),
+                preview: summary.preview.clone(),
+                rule: matched.rule.clone(),
+                importance: matched.importance.as_str().to_owned(),
+                matched: matched.matched.join("\n"),
+                created_at: now,
+                delivered_at: None,
+            };
+            if store
+                .record_email_alert(&alert)
+                .await
+                .map_err(|e| e.to_string())?
+                .is_some()
+            {
+                alerts += 1;
+                self.emit(
+                    &account.user_id,
+                    EventData::EmailAlert(EmailAlerted {
+                        account: account.address.clone(),
+                        sender,
+                        subject: summary.subject,
+                        rule: matched.rule,
+                        importance: alert.importance.clone(),
+                        matched: matched.matched,
+                    }),
+                );
+            }
+        }
+        let cursor = found.cursor.and_then(|c| serde_json::to_string(&c).ok());
+        // More waiting: the next tick reads on at once.
+        let next = if found.more {
+            now
+        } else {
+            now + i64::from(account.poll_interval_minutes.max(1)) * 60_000
+        };
+        store
+            .finish_email_check(account.id, Ok(cursor.as_deref()), now, next)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(alerts)
+    }
+
+    /// `user_id`'s rules: the presets they applied (as the files say now) and their own.
+    async fn rules(
+        &self,
+        generation: &Generation,
+        user_id: &str,
+    ) -> Result<Vec<(String, EmailRule)>, StoreError> {
+        let presets = &generation.config.email_presets;
+        let saved = generation.services.store.email_rules(user_id).await?;
+        Ok(saved
+            .into_iter()
+            .filter_map(|r| {
+                let rule = match (&r.preset, &r.rule_json) {
+                    (Some(preset), _) => presets.get(preset)?.value.clone(),
+                    (None, Some(json)) => serde_json::from_str(json).ok()?,
+                    (None, None) => return None,
+                };
+                Some((r.name, rule))
+            })
+            .collect())
+    }
+
+    /// Delivers alerts that wait, except to users in their quiet hours; returns how many.
+    async fn deliver_waiting(
+        &self,
+        generation: &Generation,
+        now: Millis,
+    ) -> Result<u32, StoreError> {
+        let store = generation.services.store.as_ref();
+        let config = &generation.config.clara.value;
+        let mut delivered = 0;
+        for alert in store.undelivered_email_alerts(DELIVER_LIMIT).await? {
+            let settings = store.email_settings(&alert.user_id).await?;
+            let zone = settings
+                .timezone
+                .as_deref()
+                .unwrap_or(&config.defaults.timezone)
+                .parse::<Tz>()
+                .unwrap_or(Tz::UTC);
+            if in_quiet_hours(&settings, zone, now) {
+                continue;
+            }
+            let to = delivery(&alert.user_id, &settings);
+            let text = alert_text(&config.email.alert_message, &alert, store).await;
+            match self.live.outlets().post(&to, &text).await {
+                Ok(()) => {
+                    if store.mark_email_alert_delivered(alert.id, now).await? {
+                        delivered += 1;
+                    }
+                }
+                Err(why) => {
+                    tracing::warn!(user = %alert.user_id, %why, "an email alert could not be delivered yet");
+                }
+            }
+        }
+        Ok(delivered)
+    }
+
+    fn emit(&self, user_id: &str, data: EventData) {
+        let mut event = Event::global(data);
+        event.user_id = Some(user_id.to_owned());
+        self.events.emit(event);
+    }
+}
+
+/// Where `user_id`'s alerts go: the channel they chose, else a direct message, through the
+/// adapter they chose or the one their id comes from.
+fn delivery(user_id: &str, settings: &EmailSettings) -> Delivery {
+    let adapter = settings.alert_adapter.clone().unwrap_or_else(|| {
+        if user_id.starts_with("discord-") {
+            "discord".to_owned()
+        } else {
+            "gateway".to_owned()
+        }
+    });
+    Delivery {
+        adapter,
+        channel: settings.alert_channel.clone(),
+        user: settings.alert_channel.is_none().then(|| user_id.to_owned()),
+    }
+}
+
+/// The alert as the user reads it, from `[email] alert_message`.
+async fn alert_text(template: &str, alert: &EmailAlert, store: &dyn Store) -> String {
+    let account = store
+        .email_accounts(&alert.user_id)
+        .await
+        .ok()
+        .and_then(|accounts| accounts.into_iter().find(|a| a.id == alert.account_id))
+        .map(|a| a.address)
+        .unwrap_or_default();
+    let matched = alert.matched.replace('\n', ", ");
+    fill(
+        template,
+        &[
+            ("importance", &alert.importance),
+            ("account", &account),
+            ("sender", &alert.sender),
+            ("subject", &alert.subject),
+            ("preview", &alert.preview),
+            ("rule", &alert.rule),
+            ("matched", &matched),
+        ],
+    )
+}

@@ -1,0 +1,310 @@
+//! Email watching end to end, on a fake Discord and a real Dovecot: ann asks for a link in
+//! the chat, connects her inbox on the page it opens (a wrong password first), applies the
+//! `job_hunting` preset, and a recruiter's message reaches her DM with the conditions that
+//! matched; the same message never alerts twice, quiet hours hold an alert until they end,
+//! and a check that fails keeps the inbox's place.
+
+use clara::email::InboxWatch;
+use clara_core::store::EmailSettings;
+
+use crate::support::dovecot::Dovecot;
+use crate::support::fake_discord::dm_channel_id;
+use crate::support::fake_llm::{openai_stream, openai_tool_stream};
+use crate::support::on_discord::*;
+
+/// What the last tool call of the last turn gave the model.
+fn last_tool_result(on: &OnDiscord) -> String {
+    let requests = on.model.requests();
+    let last = requests.last().expect("the model was asked");
+    last.body["messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .rev()
+        .find(|m| m["role"] == "tool")
+        .and_then(|m| m["content"].as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// Ann asks; the model calls `tool` with `arguments`, then says "Done.".
+async fn ann_uses(on: &OnDiscord, tool: &str, arguments: &str, n: usize) -> String {
+    let asked = on.model.requests().len();
+    on.model
+        .push(openai_tool_stream(&[("c1", tool, arguments)], 40));
+    on.model.push(openai_stream(&["Done."]));
+    on.ann_mentions(&format!("please use {tool} ({n})"));
+    // The turn's second model call carries the tool's result.
+    let deadline = std::time::Instant::now() + SOON;
+    while on.model.requests().len() < asked + 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the turn never called the model twice"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    last_tool_result(on)
+}
+
+/// Files `raw` in ann's INBOX.
+async fn deliver(server: &Dovecot, raw: &str) {
+    server.deliver("ann@example.com", "right-pass", raw).await;
+}
+
+fn recruiter(id: &str) -> String {
+    format!(
+        "From: Dana Reyes <dana@mail.greenhouse.io>\nTo: ann@example.com\n\
+         Subject: Interview invitation: Rust engineer\nMessage-ID: <{id}@greenhouse>\n\
+         Content-Type: text/plain; charset=utf-8\n\nHi Ann, could we talk on Friday?\n"
+    )
+}
+
+fn dms(on: &OnDiscord) -> Vec<String> {
+    on.discord
+        .messages_in(dm_channel_id(ANN))
+        .into_iter()
+        .map(|m| m.content)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(clara_test_tools),
+    ignore = "needs Dovecot: apt-get install dovecot-imapd as in .ci/run, then CLARA_TEST_TOOLS=1"
+)]
+async fn ann_connects_her_inbox_applies_job_hunting_and_a_recruiter_reaches_her_dm() {
+    let server = Dovecot::start(&[("ann@example.com", "right-pass")]);
+    let mut on = OnDiscord::start(&[
+        ("CLARA_EMAIL__ENABLED", "true"),
+        ("CLARA_SECRET_KEY", "a test key that is long enough"),
+    ])
+    .await;
+    let app = on.app();
+    let status = format!(
+        "http://{}",
+        app.status.as_ref().expect("the status endpoint").addr()
+    );
+
+    // The link: the password is typed on its page, never in the chat.
+    let result = ann_uses(
+        &on,
+        "email_connect_imap",
+        r#"{"address": "ann@example.com"}"#,
+        1,
+    )
+    .await;
+    let link = result
+        .split_whitespace()
+        .find(|w| w.contains("/email/connect/"))
+        .unwrap_or_else(|| panic!("no link in {result}"));
+    let page = format!("{status}/email/{}", link.split_once("/email/").unwrap().1);
+    let browser = reqwest::Client::new();
+    let form = browser.get(&page).send().await.unwrap();
+    assert_eq!(form.status(), 200);
+    let html = form.text().await.unwrap();
+    assert!(
+        html.contains("value=\"ann@example.com\"") && html.contains("type=\"password\""),
+        "{html}"
+    );
+
+    let port = server.port.to_string();
+    let post = |password: &'static str| {
+        let fields = [
+            ("address", "ann@example.com"),
+            ("host", "127.0.0.1"),
+            ("port", port.as_str()),
+            ("password", password),
+        ];
+        let body: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        browser
+            .post(&page)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let wrong = post("wrong").await.unwrap();
+    assert_eq!(wrong.status(), 400);
+    assert!(wrong.text().await.unwrap().contains("refused the login"));
+    let right = post("right-pass").await.unwrap();
+    let said = right.text().await.unwrap();
+    assert!(said.contains("Connected ann@example.com"), "{said}");
+    let used = post("right-pass").await.unwrap();
+    assert!(used.text().await.unwrap().contains("already used"));
+
+    let store = app.live.current().services.store.clone();
+    let user = format!("discord-{ANN}");
+    let accounts = store.email_accounts(&user).await.unwrap();
+    assert_eq!(accounts.len(), 1);
+    let sealed = accounts[0].sealed_password.clone().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&sealed).contains("right-pass"),
+        "sealed at rest"
+    );
+
+    let listed = ann_uses(&on, "email_list_accounts", "{}", 2).await;
+    assert!(
+        listed.starts_with("ann@example.com (imap, 127.0.0.1:"),
+        "{listed}"
+    );
+    let applied = ann_uses(&on, "email_apply_preset", r#"{"preset": "job_hunting"}"#, 3).await;
+    assert_eq!(applied, "Applied the job_hunting preset.");
+
+    // Mail arrives; a check finds the recruiter and the alert reaches ann's DM.
+    deliver(&server, &recruiter("r1")).await;
+    deliver(
+        &server,
+        "From: friend@example.com\nSubject: Lunch?\nMessage-ID: <l1@x>\n\nTacos\n",
+    )
+    .await;
+    let watch = InboxWatch::new(app.live.clone(), app.bus.clone());
+    let now = app.live.current().services.clock.now();
+    let minute = 60_000;
+    let report = watch.check_due(now + 6 * minute).await.unwrap();
+    assert_eq!(
+        (report.checked, report.alerts, report.delivered),
+        (1, 1, 1),
+        "{report:?}"
+    );
+    let alert = dms(&on).pop().expect("an alert in ann's DM");
+    assert!(
+        alert.contains("high mail in ann@example.com from Dana Reyes <dana@mail.greenhouse.io>")
+            && alert.contains("Interview invitation: Rust engineer")
+            && alert.contains(
+                "job_hunting: sender domain greenhouse.io, subject contains \"interview\""
+            ),
+        "{alert}"
+    );
+
+    // The same message again (a client copying it back) is not news.
+    deliver(&server, &recruiter("r1")).await;
+    let again = watch.check_due(now + 12 * minute).await.unwrap();
+    assert_eq!((again.checked, again.alerts), (1, 0), "{again:?}");
+
+    // Quiet hours hold the next alert until they end.
+    let quiet = EmailSettings {
+        quiet_hours: Some(("00:00".to_owned(), "23:59".to_owned())),
+        timezone: Some("UTC".to_owned()),
+        ..EmailSettings::default()
+    };
+    store.save_email_settings(&user, &quiet).await.unwrap();
+    deliver(&server, &recruiter("r2")).await;
+    let held = watch.check_due(now + 18 * minute).await.unwrap();
+    assert_eq!((held.alerts, held.delivered), (1, 0), "{held:?}");
+    store
+        .save_email_settings(&user, &EmailSettings::default())
+        .await
+        .unwrap();
+    let later = watch.check_due(now + 19 * minute).await.unwrap();
+    assert_eq!(later.delivered, 1, "{later:?}");
+    assert_eq!(dms(&on).len(), 2);
+
+    // A server that is gone: the check fails, is counted, and the place is kept.
+    let place = store.email_accounts(&user).await.unwrap()[0].cursor.clone();
+    drop(server);
+    let failed = watch.check_due(now + 30 * minute).await.unwrap();
+    assert_eq!(failed.failed, 1, "{failed:?}");
+    let account = &store.email_accounts(&user).await.unwrap()[0];
+    assert_eq!((account.error_count, &account.cursor), (1, &place));
+    assert!(
+        account.next_poll_at >= now + 30 * minute + 10 * minute,
+        "backs off"
+    );
+    on.stop().await;
+}
+
+#[tokio::test]
+async fn rules_are_added_checked_listed_and_removed_per_user() {
+    let root = crate::support::shipped_root();
+    let env = clara_config::Env::from_vars([
+        ("OPENROUTER_API_KEY".to_owned(), "k".to_owned()),
+        ("CLARA_EMAIL__ENABLED".to_owned(), "true".to_owned()),
+    ]);
+    let set = clara_config::load_with_env(root.path(), env).unwrap();
+    let tools = clara::tools::build(&set, &clara::tools::http_client(), None);
+    let names: Vec<&str> = tools.tools.iter().map(|t| t.spec().name.as_str()).collect();
+    assert!(names.contains(&"email_add_rule"), "{names:?}");
+    assert!(
+        !names.contains(&"email_connect_imap"),
+        "no inbox without the key that seals its password: {names:?}"
+    );
+    let store = clara_core::store::InMemoryStore::new();
+    let clock = clara_core::engine::ManualClock::new(1_000);
+    let call = |user: &'static str, tool: &'static str, arguments: serde_json::Value| {
+        let tool = tools
+            .tools
+            .iter()
+            .find(|t| t.spec().name == tool)
+            .unwrap()
+            .clone();
+        let (store, clock) = (&store, &clock);
+        async move {
+            let context = clara_core::engine::ToolContext {
+                user_id: user,
+                store,
+                embedder: None,
+                clock,
+                search: (100, 60),
+                files: None,
+            };
+            tool.call(&arguments, &context).await.map_err(|e| e.0)
+        }
+    };
+    let presets = call("ann", "email_list_presets", serde_json::json!({}))
+        .await
+        .unwrap();
+    assert!(
+        presets.contains("job_hunting (high): Recruiters"),
+        "{presets}"
+    );
+
+    let refused = call(
+        "ann",
+        "email_add_rule",
+        serde_json::json!({"name": "broken", "subject_regex": "(unclosed", "sender_contains": [" "]}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        refused,
+        "not saved: sender_contains: an empty text would match every message: remove it; subject_regex: invalid regular expression: unclosed group"
+    );
+    let saved = call(
+        "ann",
+        "email_add_rule",
+        serde_json::json!({"name": "landlord", "sender_domain": ["flats.example"], "has_attachments": true, "match_mode": "all", "importance": "urgent"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        saved,
+        "Saved the rule `landlord`: sender domain flats.example and has attachments (urgent)."
+    );
+    call(
+        "ann",
+        "email_apply_preset",
+        serde_json::json!({"preset": "shipping"}),
+    )
+    .await
+    .unwrap();
+    let listed = call("ann", "email_list_rules", serde_json::json!({}))
+        .await
+        .unwrap();
+    assert_eq!(
+        listed,
+        "landlord: sender domain flats.example and has attachments (urgent)\nshipping: the shipping preset"
+    );
+    let bobs = call("bob", "email_list_rules", serde_json::json!({}))
+        .await
+        .unwrap();
+    assert!(bobs.starts_with("No email rules yet"), "{bobs}");
+    let removed = call(
+        "ann",
+        "email_remove_rule",
+        serde_json::json!({"name": "landlord"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(removed, "Removed the rule `landlord`.");
+}
