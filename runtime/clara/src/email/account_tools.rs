@@ -20,6 +20,7 @@ enum Action {
     Disconnect,
     QuietHours,
     RecentAlerts,
+    Status,
 }
 
 struct AccountTool {
@@ -75,6 +76,12 @@ pub fn account_tools(connector: &Arc<Connector>) -> Vec<Arc<dyn Tool>> {
                 "timezone": {"type": "string", "description": "The user's IANA time zone, e.g. Europe/Berlin (default: clara's)."}}}),
         ),
         tool(
+            Action::Status,
+            "email_status",
+            "Says how email watching stands for the user: their inboxes and checks, their rules, quiet hours, and alerts waiting.",
+            json!({"type": "object", "properties": {}}),
+        ),
+        tool(
             Action::RecentAlerts,
             "email_recent_alerts",
             "Lists the latest email alerts the user got (or that wait for their quiet hours to end).",
@@ -85,6 +92,37 @@ pub fn account_tools(connector: &Arc<Connector>) -> Vec<Arc<dyn Tool>> {
 }
 
 impl AccountTool {
+    /// The user's inboxes, one line each.
+    async fn list(&self, context: &ToolContext<'_>) -> Result<String, ToolError> {
+        let (store, user) = (context.store, context.user_id);
+        let failed = |e: clara_core::store::StoreError| ToolError(e.to_string());
+        let accounts = store.email_accounts(user).await.map_err(failed)?;
+        if accounts.is_empty() {
+            return Ok("No inboxes are watched yet.".to_owned());
+        }
+        let now = context.clock.now();
+        Ok(accounts
+            .iter()
+            .map(|a| {
+                let checked = a.last_checked_at.map_or_else(
+                    || "not checked yet".to_owned(),
+                    |at| format!("checked {} min ago", (now - at).max(0) / 60_000),
+                );
+                let trouble = match (&a.last_error, a.error_count) {
+                    (Some(why), n) if n > 0 => {
+                        format!("; the last {n} checks failed: {why}")
+                    }
+                    _ => String::new(),
+                };
+                format!(
+                    "{} ({}, {}:{}), every {} min, {checked}{trouble}",
+                    a.address, a.kind, a.host, a.port, a.poll_interval_minutes
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n"))
+    }
+
     async fn run(&self, arguments: &Value, context: &ToolContext<'_>) -> Result<String, ToolError> {
         let store = context.store;
         let user = context.user_id;
@@ -105,33 +143,34 @@ impl AccountTool {
                     "Link to connect an inbox, for this user only, working once for 10 minutes: {link}"
                 ))
             }
-            Action::List => {
-                let accounts = store.email_accounts(user).await.map_err(failed)?;
-                if accounts.is_empty() {
-                    return Ok("No inboxes are watched yet.".to_owned());
-                }
-                let now = context.clock.now();
-                Ok(accounts
+            Action::Status => {
+                let inboxes = self.list(context).await?;
+                let rules = store.email_rules(user).await.map_err(failed)?;
+                let rules = match rules.len() {
+                    0 => "no rules yet (apply a preset or add a rule)".to_owned(),
+                    _ => rules
+                        .iter()
+                        .map(|r| r.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                };
+                let settings = store.email_settings(user).await.map_err(failed)?;
+                let quiet = match &settings.quiet_hours {
+                    Some((start, end)) => format!("from {start} to {end}"),
+                    None => "off".to_owned(),
+                };
+                let waiting = store
+                    .recent_email_alerts(user, 50)
+                    .await
+                    .map_err(failed)?
                     .iter()
-                    .map(|a| {
-                        let checked = a.last_checked_at.map_or_else(
-                            || "not checked yet".to_owned(),
-                            |at| format!("checked {} min ago", (now - at).max(0) / 60_000),
-                        );
-                        let trouble = match (&a.last_error, a.error_count) {
-                            (Some(why), n) if n > 0 => {
-                                format!("; the last {n} checks failed: {why}")
-                            }
-                            _ => String::new(),
-                        };
-                        format!(
-                            "{} ({}, {}:{}), every {} min, {checked}{trouble}",
-                            a.address, a.kind, a.host, a.port, a.poll_interval_minutes
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n"))
+                    .filter(|a| a.delivered_at.is_none())
+                    .count();
+                Ok(format!(
+                    "Inboxes:\n{inboxes}\nRules: {rules}\nQuiet hours: {quiet}\nAlerts waiting: {waiting}"
+                ))
             }
+            Action::List => self.list(context).await,
             Action::QuietHours => {
                 let text = |key: &str| arguments.get(key).and_then(Value::as_str).map(str::trim);
                 let mut settings = store.email_settings(user).await.map_err(failed)?;

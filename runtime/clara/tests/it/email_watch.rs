@@ -199,6 +199,11 @@ async fn ann_connects_her_inbox_applies_job_hunting_and_a_recruiter_reaches_her_
     let later = watch.check_due(now + 19 * minute).await.unwrap();
     assert_eq!(later.delivered, 1, "{later:?}");
     assert_eq!(dms(&on).len(), 2);
+    let status = ann_uses(&on, "email_status", "{}", 4).await;
+    assert!(
+        status.contains("Rules: job_hunting\nQuiet hours: off\nAlerts waiting: 0"),
+        "{status}"
+    );
 
     // A server that is gone: the check fails, is counted, and the place is kept.
     let place = store.email_accounts(&user).await.unwrap()[0].cursor.clone();
