@@ -18,6 +18,11 @@ use crate::connections::{Connector, OAuthState};
 use crate::live::Live;
 use crate::web_page::{Field, Page, PageRequest, PageSource};
 
+/// The longest one step of the login check may take on the page.
+const CHECK_STEP: Duration = Duration::from_secs(10);
+/// The longest the whole check may take, within the status endpoint's 30 s per connection.
+const CHECK_WHOLE: Duration = Duration::from_secs(20);
+
 /// The inbox pages of a running clara.
 pub struct EmailConnectPages {
     live: Arc<Live>,
@@ -133,17 +138,27 @@ impl EmailConnectPages {
             user: address.clone(),
             password,
         };
-        let timeout = Duration::from_secs(u64::from(email.timeout_secs));
-        let mut inbox = match ImapMailbox::open(&login, timeout).await {
-            Ok(inbox) => inbox,
-            Err(error) => return Some(form(400, Some(&format!("Not connected: {error}.")))),
-        };
-        // Mail already there is not news: reading starts at the newest message.
-        let start = inbox.new_mail(None, 1, 4096).await;
-        inbox.close().await;
-        let cursor = match start {
-            Ok(found) => found.cursor,
-            Err(error) => return Some(form(400, Some(&format!("Not connected: {error}.")))),
+        // The browser waits for this answer, and the status endpoint closes a connection
+        // after 30 s: the whole check must finish well before.
+        let step = Duration::from_secs(u64::from(email.timeout_secs)).min(CHECK_STEP);
+        let checked = tokio::time::timeout(CHECK_WHOLE, async {
+            let mut inbox = ImapMailbox::open(&login, step).await?;
+            // Mail already there is not news: reading starts at the newest message.
+            let start = inbox.new_mail(None, 1, 4096).await;
+            inbox.close().await;
+            start
+        })
+        .await;
+        let cursor = match checked {
+            Ok(Ok(found)) => found.cursor,
+            Ok(Err(error)) => return Some(form(400, Some(&format!("Not connected: {error}.")))),
+            Err(_) => {
+                let note = format!(
+                    "Not connected: the server did not answer within {} s.",
+                    CHECK_WHOLE.as_secs()
+                );
+                return Some(form(400, Some(&note)));
+            }
         };
         let store = generation.services.store.as_ref();
         match store

@@ -82,12 +82,25 @@ impl InboxWatch {
         let generation = self.live.current();
         let email = &generation.config.clara.value.email;
         let store = generation.services.store.clone();
-        // A claim outlives a check that uses every step's timeout.
-        let lease = i64::from(email.timeout_secs) * 4_000 + 60_000;
+        // A whole check gets three steps' time; its claim outlives that, so no other
+        // instance takes the account over while it runs.
+        let whole = Duration::from_secs(u64::from(email.timeout_secs) * 3);
+        let lease = i64::try_from(whole.as_millis()).unwrap_or(i64::MAX / 2) + 60_000;
+        let claimed = store.claim_email_checks(now, lease, CLAIM_LIMIT).await?;
+        // The claimed inboxes are checked side by side: one slow server delays no other.
+        let current = &generation;
+        let checks = claimed.iter().map(|account| async move {
+            let outcome = tokio::time::timeout(whole, self.check(current, account, now))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(format!("the check took longer than {} s", whole.as_secs()))
+                });
+            (account, outcome)
+        });
         let mut report = CheckReport::default();
-        for account in store.claim_email_checks(now, lease, CLAIM_LIMIT).await? {
+        for (account, outcome) in futures_util::future::join_all(checks).await {
             report.checked += 1;
-            match self.check(&generation, &account, now).await {
+            match outcome {
                 Ok(alerts) => report.alerts += alerts,
                 Err(why) => {
                     report.failed += 1;
