@@ -46,7 +46,8 @@ def user_folder():
 def read_regular(path, name, limit):
     """The bytes of a regular file at `path`, refusing symlinks and files over `limit`."""
     try:
-        fd = os.open(path, os.O_RDONLY | NOFOLLOW)
+        # Non-blocking, so a FIFO the program left there cannot hang the copy.
+        fd = os.open(path, os.O_RDONLY | NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         return None
     except OSError:

@@ -12,8 +12,8 @@ pub struct Page {
     pub html: String,
 }
 
-/// A browser's request, as a page source sees it.
-#[derive(Debug)]
+/// A browser's request, as a page source sees it. No `Debug`: a posted form may hold a
+/// password.
 pub struct PageRequest<'a> {
     /// `GET` or `POST`.
     pub method: &'a str,

@@ -43,8 +43,8 @@ pub struct EmailAccount {
 /// A user's alert settings; each has a default when unset.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EmailSettings {
-    /// The adapter alerts go through (`discord`, `gateway`); unset: the one the user last
-    /// spoke on.
+    /// The adapter alerts go through (`discord`, `gateway`); unset: `discord` for Discord
+    /// users (`discord-…` ids), else the gateway.
     pub alert_adapter: Option<String>,
     /// The channel alerts go to; unset: a direct message.
     pub alert_channel: Option<String>,

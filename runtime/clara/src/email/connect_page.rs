@@ -4,12 +4,13 @@
 //! its password sealed and its place set at the newest message, so only mail that arrives
 //! from now on can alert.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clara_config::model::common::fill;
 use clara_core::llm::BoxFuture;
-use clara_core::store::EmailAccount;
+use clara_core::store::{EmailAccount, Millis};
 
 use super::imap_hosts::imap_host;
 use super::imap_mailbox::{ImapLogin, ImapMailbox};
@@ -26,12 +27,21 @@ const CHECK_WHOLE: Duration = Duration::from_secs(20);
 /// The inbox pages of a running clara.
 pub struct EmailConnectPages {
     live: Arc<Live>,
+    /// Login attempts per link (by nonce, with its expiry): a link is tried a few times at
+    /// most, and not at all once it connected an inbox.
+    attempts: Mutex<HashMap<String, (u32, Millis)>>,
 }
+
+/// Login attempts one link allows.
+const MAX_ATTEMPTS: u32 = 5;
 
 impl EmailConnectPages {
     /// The pages for `live`.
     pub fn new(live: Arc<Live>) -> EmailConnectPages {
-        EmailConnectPages { live }
+        EmailConnectPages {
+            live,
+            attempts: Mutex::new(HashMap::new()),
+        }
     }
 
     async fn answer(&self, request: PageRequest<'_>) -> Option<Page> {
@@ -53,32 +63,31 @@ impl EmailConnectPages {
             Ok(state) => state,
             Err(error) => return Some(failed(&error.to_string())),
         };
-        let query: Vec<(String, String)> = request
-            .query
-            .map(|q| {
-                url::form_urlencoded::parse(q.as_bytes())
-                    .into_owned()
-                    .collect()
-            })
-            .unwrap_or_default();
-        let given = |key: &str| {
+        // Only the address may come pre-filled in the link: the server, port and TLS are
+        // what the person on the page chose (a link cannot send their password elsewhere).
+        let query_address = request.query.and_then(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .find(|(k, _)| k == "address")
+                .map(|(_, v)| v)
+        });
+        let posted = |key: &str| {
             request
                 .form
                 .iter()
-                .chain(&query)
                 .find(|(k, _)| k == key)
                 .map(|(_, v)| v.trim().to_owned())
         };
-        let address = given("address").unwrap_or_default();
-        let host = given("host")
+        let address = posted("address")
+            .or(query_address)
+            .map(|a| a.trim().to_owned())
+            .unwrap_or_default();
+        let host = posted("host")
             .filter(|h| !h.is_empty())
             .or_else(|| imap_host(&address))
             .unwrap_or_default();
-        let port = given("port").unwrap_or_else(|| "993".to_owned());
-        let tls = match request.method {
-            "POST" => given("tls").is_some(),
-            _ => given("tls").is_none_or(|t| t != "false"),
-        };
+        let port = posted("port").unwrap_or_else(|| "993".to_owned());
+        let tls = request.method != "POST" || posted("tls").is_some();
         let form = |status: u16, note: Option<&str>| {
             let text = match note {
                 Some(note) => format!("{note}\n\n{}", email.connect_page),
@@ -121,7 +130,7 @@ impl EmailConnectPages {
         if request.method != "POST" {
             return Some(form(200, None));
         }
-        let password = given("password").unwrap_or_default();
+        let password = posted("password").unwrap_or_default();
         let Ok(port_number) = port.parse::<u16>() else {
             return Some(form(400, Some("The port must be a number, like 993.")));
         };
@@ -130,6 +139,17 @@ impl EmailConnectPages {
                 400,
                 Some("Fill in the address, the server and the password."),
             ));
+        }
+        // Without TLS the password would cross the network in the clear: only a server on
+        // this machine (a mail bridge) may go without.
+        if !tls && !is_loopback(&host) {
+            return Some(form(
+                400,
+                Some("Use TLS: without it the password would cross the network unencrypted."),
+            ));
+        }
+        if !self.attempt(&state.nonce, state.expires_at, now) {
+            return Some(failed("the link was already used, or tried too many times"));
         }
         let login = ImapLogin {
             host: host.clone(),
@@ -191,12 +211,45 @@ impl EmailConnectPages {
             tracing::error!(%error, "an inbox could not be saved");
             return Some(failed("clara could not save the account; its log says why"));
         }
+        self.used_up(&state.nonce);
         tracing::info!(user = %state.user_id, "an inbox was connected");
         Some(Page::text(
             200,
             &fill(&email.connected_page, &[("address", &address)]),
         ))
     }
+}
+
+impl EmailConnectPages {
+    /// Counts a login attempt with the link `nonce`; false when it may not try again.
+    fn attempt(&self, nonce: &str, expires_at: Millis, now: Millis) -> bool {
+        let mut attempts = self.attempts.lock().expect("no panics while held");
+        attempts.retain(|_, (_, expiry)| *expiry > now);
+        let (count, _) = attempts.entry(nonce.to_owned()).or_insert((0, expires_at));
+        *count = count.saturating_add(1);
+        *count <= MAX_ATTEMPTS
+    }
+
+    /// Marks the link `nonce` used: no more attempts with it here.
+    fn used_up(&self, nonce: &str) {
+        if let Some((count, _)) = self
+            .attempts
+            .lock()
+            .expect("no panics while held")
+            .get_mut(nonce)
+        {
+            *count = u32::MAX;
+        }
+    }
+}
+
+/// Whether `host` is this machine.
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_matches(|c| c == '[' || c == ']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 impl PageSource for EmailConnectPages {

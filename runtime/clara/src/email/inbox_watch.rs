@@ -28,8 +28,8 @@ use crate::live::Live;
 const TICK: Duration = Duration::from_secs(15);
 /// Most accounts one instance checks per tick.
 const CLAIM_LIMIT: u32 = 8;
-/// Most waiting alerts delivered per tick.
-const DELIVER_LIMIT: u32 = 50;
+/// Most waiting alerts looked at per tick (alerts held by quiet hours count too).
+const DELIVER_LIMIT: u32 = 500;
 /// The longest back-off after failures, in minutes.
 const MAX_BACKOFF_MINUTES: i64 = 60;
 
@@ -82,9 +82,11 @@ impl InboxWatch {
         let generation = self.live.current();
         let email = &generation.config.clara.value.email;
         let store = generation.services.store.clone();
-        // A whole check gets three steps' time; its claim outlives that, so no other
-        // instance takes the account over while it runs.
-        let whole = Duration::from_secs(u64::from(email.timeout_secs) * 3);
+        // A whole check gets a step's time for logging in and looking (four steps) and for
+        // every ten messages it may read; its claim outlives that, so no other instance takes
+        // the account over while it runs.
+        let steps = 4 + u64::from(email.max_messages_per_poll.div_ceil(10));
+        let whole = Duration::from_secs(u64::from(email.timeout_secs) * steps);
         let lease = i64::try_from(whole.as_millis()).unwrap_or(i64::MAX / 2) + 60_000;
         let claimed = store.claim_email_checks(now, lease, CLAIM_LIMIT).await?;
         // The claimed inboxes are checked side by side: one slow server delays no other.
@@ -105,12 +107,17 @@ impl InboxWatch {
                 Err(why) => {
                     report.failed += 1;
                     let failures = account.error_count + 1;
-                    let backoff =
-                        i64::from(account.poll_interval_minutes.max(1)) << failures.min(4);
-                    let next = now + backoff.min(MAX_BACKOFF_MINUTES) * 60_000;
-                    store
+                    let interval = i64::from(account.poll_interval_minutes.max(1));
+                    // Never sooner than a healthy inbox, never later than the cap (or the
+                    // interval, when that is longer).
+                    let backoff = (interval << failures.min(4)).min(MAX_BACKOFF_MINUTES);
+                    let next = now + backoff.max(interval) * 60_000;
+                    if let Err(error) = store
                         .finish_email_check(account.id, Err(&why), now, next)
-                        .await?;
+                        .await
+                    {
+                        tracing::warn!(%error, "an inbox check's failure could not be recorded");
+                    }
                     tracing::warn!(account = %account.address, error = %why, "an inbox check failed");
                     self.emit(
                         &account.user_id,
@@ -269,8 +276,22 @@ impl InboxWatch {
         let store = generation.services.store.as_ref();
         let config = &generation.config.clara.value;
         let mut delivered = 0;
+        let mut settings_of: std::collections::HashMap<String, EmailSettings> =
+            std::collections::HashMap::new();
+        // A user whose alert could not be posted this round gets no more posts this round.
+        let mut unreachable = std::collections::HashSet::new();
         for alert in store.undelivered_email_alerts(DELIVER_LIMIT).await? {
-            let settings = store.email_settings(&alert.user_id).await?;
+            if unreachable.contains(&alert.user_id) {
+                continue;
+            }
+            let settings = match settings_of.get(&alert.user_id) {
+                Some(settings) => settings.clone(),
+                None => {
+                    let settings = store.email_settings(&alert.user_id).await?;
+                    settings_of.insert(alert.user_id.clone(), settings.clone());
+                    settings
+                }
+            };
             let zone = settings
                 .timezone
                 .as_deref()
@@ -290,6 +311,7 @@ impl InboxWatch {
                 }
                 Err(why) => {
                     tracing::warn!(user = %alert.user_id, %why, "an email alert could not be delivered yet");
+                    unreachable.insert(alert.user_id.clone());
                 }
             }
         }

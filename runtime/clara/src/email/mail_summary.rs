@@ -69,6 +69,9 @@ impl MailSummary {
 /// `text` with runs of whitespace folded to one space, cut at `max` characters.
 fn preview(text: &str, max: usize) -> String {
     let mut out = String::new();
+    if max == 0 {
+        return out;
+    }
     for (count, word) in text.split_whitespace().enumerate() {
         if count > 0 {
             out.push(' ');

@@ -114,7 +114,14 @@ impl FileStore {
         let missing = || ToolError(format!("there is no file `{name}`"));
         let dir = self.existing_user_dir(user)?.ok_or_else(missing)?;
         let path = dir.join(name);
-        regular_file(&path, name)?.ok_or_else(missing)?;
+        let size = regular_file(&path, name)?.ok_or_else(missing)?;
+        // A cut file would be read, sent or uploaded as if whole.
+        if size > self.max_bytes {
+            return Err(ToolError(format!(
+                "`{name}` is {size} bytes; the limit is {}",
+                self.max_bytes
+            )));
+        }
         let mut options = std::fs::OpenOptions::new();
         options.read(true);
         no_follow(&mut options);

@@ -124,6 +124,25 @@ async fn ann_connects_her_inbox_applies_job_hunting_and_a_recruiter_reaches_her_
             .body(body)
             .send()
     };
+    // A password never goes unencrypted to a server elsewhere.
+    let fields = [
+        ("address", "ann@example.com"),
+        ("host", "imap.example.com"),
+        ("port", "143"),
+        ("password", "right-pass"),
+    ];
+    let body: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish();
+    let plain = browser
+        .post(&page)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), 400);
+    assert!(plain.text().await.unwrap().contains("Use TLS"));
     let wrong = post("wrong").await.unwrap();
     assert_eq!(wrong.status(), 400);
     assert!(wrong.text().await.unwrap().contains("refused the login"));

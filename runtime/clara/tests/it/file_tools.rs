@@ -302,3 +302,20 @@ async fn a_sent_file_goes_out_with_the_reply_and_only_from_the_users_own_folder(
         "files can only be sent in reply to someone's message"
     );
 }
+
+#[tokio::test]
+async fn a_file_over_the_cap_is_refused_rather_than_cut() {
+    let s = setup(8).await;
+    let folder = s.root.join("files/ann");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("big.txt"), "0123456789").unwrap();
+    for tool in ["read_local_file", "send_local_file"] {
+        let files = SentFiles::default();
+        let refused = s
+            .call_in("ann", tool, json!({"filename": "big.txt"}), Some(&files))
+            .await
+            .unwrap_err();
+        assert_eq!(refused, "`big.txt` is 10 bytes; the limit is 8", "{tool}");
+        assert!(files.take().is_empty());
+    }
+}

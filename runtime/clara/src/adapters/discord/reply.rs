@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clara_core::engine::SentFile;
+use clara_core::engine::{SentFile, SentFiles};
 use tokio::sync::mpsc;
 use twilight_http::Client;
 use twilight_model::channel::message::{AllowedMentions, Component, MessageFlags};
@@ -156,12 +156,15 @@ impl Reply {
             .map(|(file, id)| Attachment::from_bytes(file.name, file.bytes, id))
             .collect();
         let quiet = AllowedMentions::default();
-        self.http
-            .create_message(self.channel)
-            .attachments(&attachments)
-            .allowed_mentions(Some(&quiet))
-            .await
-            .map_err(|e| e.to_string())?;
+        // Discord takes ten attachments per message.
+        for group in attachments.chunks(SentFiles::MAX) {
+            self.http
+                .create_message(self.channel)
+                .attachments(group)
+                .allowed_mentions(Some(&quiet))
+                .await
+                .map_err(|e| e.to_string())?;
+        }
         Ok(())
     }
 

@@ -230,7 +230,11 @@ async fn answer(
         }
         let mut outcome = generation.handle_message(part, &stream).await?;
         if let Outcome::Replied { files, .. } = &mut outcome {
-            sent.append(files);
+            // A file sent again in a later batch replaces the earlier one.
+            for file in files.drain(..) {
+                sent.retain(|f: &clara_core::engine::SentFile| f.name != file.name);
+                sent.push(file);
+            }
         }
         let Some(text) = outcome.reply() else {
             return Ok(outcome);

@@ -339,15 +339,8 @@ async fn run(shared: &Shared, key: &str, request: &Request, signal: &mut StopSig
             "id": id,
             "request_id": frame.id,
             "full_text": text,
-            "files": files.iter().map(|f| f.path.as_ref().map_or_else(
-                || f.name.clone(),
-                |p| p.display().to_string(),
-            )).collect::<Vec<_>>(),
-            "file_data": files.iter().map(|f| json!({
-                "filename": f.name,
-                "content_base64": STANDARD.encode(&f.bytes),
-                "media_type": f.media_type,
-            })).collect::<Vec<_>>(),
+            "files": files.iter().map(|f| f.name.clone()).collect::<Vec<_>>(),
+            "file_data": file_data(files),
             "tool_count": tool_count,
             "tokens_used": null,
         })
@@ -373,6 +366,30 @@ async fn run(shared: &Shared, key: &str, request: &Request, signal: &mut StopSig
         }
     };
     request.outbox.send(out);
+}
+
+/// The most file bytes one `response_end` carries: with base64 and the rest of the frame it
+/// stays under the 16 MiB a WebSocket client takes in one frame by default.
+const MAX_FILE_DATA_BYTES: usize = 10 * 1024 * 1024;
+
+/// The files sent with a reply as `file_data` entries, as many as fit in one frame; the rest
+/// are named in `files` only (and the operator's log says so).
+fn file_data(files: &[SentFile]) -> Vec<Value> {
+    let mut room = MAX_FILE_DATA_BYTES;
+    let mut data = Vec::with_capacity(files.len());
+    for file in files {
+        if file.bytes.len() > room {
+            tracing::warn!(file = %file.name, bytes = file.bytes.len(), "a file is too large for the gateway frame; sent by name only");
+            continue;
+        }
+        room -= file.bytes.len();
+        data.push(json!({
+            "filename": file.name,
+            "content_base64": STANDARD.encode(&file.bytes),
+            "media_type": file.media_type,
+        }));
+    }
+    data
 }
 
 /// The engine's view of a `message` frame.
