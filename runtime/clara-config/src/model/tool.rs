@@ -244,6 +244,7 @@ pub const BUILTIN_TOOLS: &[&str] = &[
     "email_set_quiet_hours",
     "email_recent_alerts",
     "email_status",
+    "email_set_alert_channel",
     "email_list_presets",
     "email_apply_preset",
     "email_add_rule",

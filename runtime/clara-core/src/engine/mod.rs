@@ -47,7 +47,7 @@ pub use outcome::Outcome;
 pub use sent_file::{SentFile, SentFiles, media_type};
 pub use services::Services;
 pub use steps::is_classification;
-pub use tools::{Tool, ToolContext, ToolError, ToolPolicy, ToolSource};
+pub use tools::{Place, Tool, ToolContext, ToolError, ToolPolicy, ToolSource};
 pub use turn::{Conversation, Incoming, Turn, TurnEnd};
 pub use worker::JobReport;
 

@@ -257,6 +257,7 @@ impl Services {
             clock: self.clock.as_ref(),
             search: self.search,
             files: None,
+            place: None,
         }
     }
 

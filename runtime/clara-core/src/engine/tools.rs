@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::clock::Clock;
 use super::sent_file::SentFiles;
+use super::turn::Conversation;
 use crate::llm::{BoxFuture, Embedder, ToolSpec};
 use crate::store::Store;
 
@@ -26,6 +27,17 @@ pub struct ToolContext<'a> {
     /// Where files sent into the conversation go; `None` when the call answers no message
     /// (a scheduled task, a hook, a direct call).
     pub files: Option<&'a SentFiles>,
+    /// The conversation the call answers, on its platform; `None` as for `files`.
+    pub place: Option<Place<'a>>,
+}
+
+/// Where a tool call was asked for.
+#[derive(Clone, Copy, Debug)]
+pub struct Place<'a> {
+    /// The platform (`discord`, `gateway`, `chat`).
+    pub platform: &'a str,
+    /// The conversation.
+    pub conversation: &'a Conversation,
 }
 
 /// Who may use a tool, and how adapters show it running.

@@ -1,6 +1,6 @@
 //! The built-in tools for a user's watched inboxes: a link to connect one (the password is
 //! typed on that page, never in the chat), the list of them with how their checks go,
-//! disconnecting one, quiet hours, and the latest alerts.
+//! disconnecting one, where alerts go, quiet hours, and the latest alerts.
 
 use std::sync::Arc;
 
@@ -21,6 +21,7 @@ enum Action {
     QuietHours,
     RecentAlerts,
     Status,
+    AlertChannel,
 }
 
 struct AccountTool {
@@ -74,6 +75,13 @@ pub fn account_tools(connector: &Arc<Connector>) -> Vec<Arc<dyn Tool>> {
                 "start": {"type": "string", "description": "HH:MM, e.g. 22:00. Leave out start and end to turn quiet hours off."},
                 "end": {"type": "string", "description": "HH:MM, e.g. 07:00; before start means the next morning."},
                 "timezone": {"type": "string", "description": "The user's IANA time zone, e.g. Europe/Berlin (default: clara's)."}}}),
+        ),
+        tool(
+            Action::AlertChannel,
+            "email_set_alert_channel",
+            "Chooses where the user's email alerts go: `here` (this channel, on this platform) or `dm` (a direct message, the default).",
+            json!({"type": "object", "required": ["to"], "properties": {
+                "to": {"type": "string", "enum": ["here", "dm"]}}}),
         ),
         tool(
             Action::Status,
@@ -143,6 +151,37 @@ impl AccountTool {
                     "Link to connect an inbox, for this user only, working once for 10 minutes: {link}"
                 ))
             }
+            Action::AlertChannel => {
+                let mut settings = store.email_settings(user).await.map_err(failed)?;
+                let here = arguments.get("to").and_then(Value::as_str) == Some("here");
+                let said = match (here, context.place) {
+                    (true, Some(place)) if !place.conversation.is_dm => {
+                        settings.alert_adapter = Some(place.platform.to_owned());
+                        settings.alert_channel = Some(place.conversation.id.clone());
+                        let name = place
+                            .conversation
+                            .channel_name
+                            .as_deref()
+                            .unwrap_or("this channel");
+                        format!("Email alerts will be posted in {name}.")
+                    }
+                    (true, None) => {
+                        return Err(ToolError(
+                            "only a message in a channel can choose `here`".to_owned(),
+                        ));
+                    }
+                    (_, place) => {
+                        settings.alert_adapter = place.map(|p| p.platform.to_owned());
+                        settings.alert_channel = None;
+                        "Email alerts will come as direct messages.".to_owned()
+                    }
+                };
+                store
+                    .save_email_settings(user, &settings)
+                    .await
+                    .map_err(failed)?;
+                Ok(said)
+            }
             Action::Status => {
                 let inboxes = self.list(context).await?;
                 let rules = store.email_rules(user).await.map_err(failed)?;
@@ -166,8 +205,12 @@ impl AccountTool {
                     .iter()
                     .filter(|a| a.delivered_at.is_none())
                     .count();
+                let channel = match &settings.alert_channel {
+                    Some(channel) => format!("channel {channel}"),
+                    None => "direct messages".to_owned(),
+                };
                 Ok(format!(
-                    "Inboxes:\n{inboxes}\nRules: {rules}\nQuiet hours: {quiet}\nAlerts waiting: {waiting}"
+                    "Inboxes:\n{inboxes}\nRules: {rules}\nQuiet hours: {quiet}\nAlerts go to: {channel}\nAlerts waiting: {waiting}"
                 ))
             }
             Action::List => self.list(context).await,

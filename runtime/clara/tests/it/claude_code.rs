@@ -70,6 +70,7 @@ async fn claude_code_runs_the_task_in_the_users_own_working_directory() {
         clock: &clock,
         search: (100, 60),
         files: None,
+        place: None,
     };
     let call = |name: &'static str, user: &'static str, args: serde_json::Value| {
         let tool = tool(name);

@@ -246,6 +246,7 @@ async fn the_shipped_python_tool_runs_code_in_a_temporary_folder() {
         clock: &clock,
         search: (100, 60),
         files: None,
+        place: None,
     };
     let code =
         "import os\nopen('left.txt', 'w').write('x')\nprint(sum(range(10)), os.listdir('.'))";

@@ -220,8 +220,25 @@ async fn ann_connects_her_inbox_applies_job_hunting_and_a_recruiter_reaches_her_
     assert_eq!(dms(&on).len(), 2);
     let status = ann_uses(&on, "email_status", "{}", 4).await;
     assert!(
-        status.contains("Rules: job_hunting\nQuiet hours: off\nAlerts waiting: 0"),
+        status.contains(
+            "Rules: job_hunting\nQuiet hours: off\nAlerts go to: direct messages\nAlerts waiting: 0"
+        ),
         "{status}"
+    );
+
+    // Alerts can come to the channel ann asks from instead.
+    let here = ann_uses(&on, "email_set_alert_channel", r#"{"to": "here"}"#, 5).await;
+    assert_eq!(here, "Email alerts will be posted in general.");
+    deliver(&server, &recruiter("r3")).await;
+    let posted = watch.check_due(now + 25 * minute).await.unwrap();
+    assert_eq!(posted.delivered, 1, "{posted:?}");
+    assert_eq!(dms(&on).len(), 2, "not in the DM");
+    assert!(
+        on.reply_texts(GENERAL)
+            .iter()
+            .any(|t| t.contains("Interview invitation: Rust engineer")),
+        "{:?}",
+        on.reply_texts(GENERAL)
     );
 
     // A server that is gone: the check fails, is counted, and the place is kept.
@@ -271,6 +288,7 @@ async fn rules_are_added_checked_listed_and_removed_per_user() {
                 clock,
                 search: (100, 60),
                 files: None,
+                place: None,
             };
             tool.call(&arguments, &context).await.map_err(|e| e.0)
         }

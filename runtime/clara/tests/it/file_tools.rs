@@ -61,6 +61,7 @@ impl Setup {
             clock: &clock,
             search: (100, 60),
             files,
+            place: None,
         };
         let tool = self
             .tools

@@ -339,6 +339,7 @@ async fn every_shipped_github_tool_calls_the_api_as_documented() {
         clock: &clock,
         search: (100, 60),
         files: None,
+        place: None,
     };
     for case in cases {
         let tool = tools

@@ -51,6 +51,7 @@ fn nobody() -> ToolContext<'static> {
         clock: Box::leak(Box::new(ManualClock::new(0))),
         search: (100, 60),
         files: None,
+        place: None,
     }
 }
 
@@ -226,6 +227,7 @@ async fn the_shipped_github_tools_call_the_api_as_documented() {
         clock: &clock,
         search: (100, 60),
         files: None,
+        place: None,
     };
     api.push(Reply::json(200, r#"{"number":5,"title":"Crash on start"}"#));
     let out = tool("github_issue")

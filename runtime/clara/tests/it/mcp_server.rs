@@ -72,6 +72,7 @@ async fn call(set: &ConfigSet, tool: &dyn Tool, arguments: Value) -> Result<Stri
         clock: &clock,
         search: (10, 60),
         files: None,
+        place: None,
     };
     tool.call(&arguments, &context).await.map_err(|e| e.0)
 }

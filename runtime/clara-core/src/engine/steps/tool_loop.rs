@@ -24,7 +24,7 @@ use crate::engine::metered_embedder::MeteredEmbedder;
 use crate::engine::rate_windows::Counted;
 use crate::engine::run::Run;
 use crate::engine::template::Template;
-use crate::engine::tools::{Tool, ToolError, ToolPolicy};
+use crate::engine::tools::{Place, Tool, ToolError, ToolPolicy};
 use crate::engine::turn::Turn;
 use crate::llm::{Message, ToolCall};
 use crate::store::{Stamp, ToolCallRecord, approvers_key, ran};
@@ -192,6 +192,10 @@ impl ToolLoop {
         // hand them to.
         if !turn.automated {
             context.files = Some(&turn.files);
+            context.place = Some(Place {
+                platform: &turn.incoming.platform,
+                conversation: &turn.incoming.conversation,
+            });
         }
         let outcome = match &checked {
             Ok((tool, arguments)) => tool.call(arguments, &context).await,
