@@ -170,8 +170,9 @@ impl AccountTool {
                             "only a message in a channel can choose `here`".to_owned(),
                         ));
                     }
-                    (_, place) => {
-                        settings.alert_adapter = place.map(|p| p.platform.to_owned());
+                    (_, _) => {
+                        // A DM goes through the adapter the user's id comes from.
+                        settings.alert_adapter = None;
                         settings.alert_channel = None;
                         "Email alerts will come as direct messages.".to_owned()
                     }

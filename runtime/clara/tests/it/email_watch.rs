@@ -240,6 +240,13 @@ async fn ann_connects_her_inbox_applies_job_hunting_and_a_recruiter_reaches_her_
         "{:?}",
         on.reply_texts(GENERAL)
     );
+    let back = ann_uses(&on, "email_set_alert_channel", r#"{"to": "dm"}"#, 6).await;
+    assert_eq!(back, "Email alerts will come as direct messages.");
+    let settings = store.email_settings(&user).await.unwrap();
+    assert_eq!(
+        (settings.alert_adapter, settings.alert_channel),
+        (None, None)
+    );
 
     // A server that is gone: the check fails, is counted, and the place is kept.
     let place = store.email_accounts(&user).await.unwrap()[0].cursor.clone();
