@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::yes;
+use super::common::{fill, human_size, yes};
 use super::discord_notices::DiscordNotices;
 use super::gateway::GatewayConfig;
 
@@ -257,6 +257,20 @@ pub struct ChatConfig {
     /// kept between chats).
     #[serde(default = "default_history_file")]
     pub history_file: String,
+}
+
+impl ChatConfig {
+    /// The `file_notice` line for a file `name` of `bytes` kept at `path`.
+    pub fn file_line(&self, name: &str, bytes: u64, path: &std::path::Path) -> String {
+        fill(
+            &self.file_notice,
+            &[
+                ("name", name),
+                ("size", &human_size(bytes)),
+                ("path", &path.display().to_string()),
+            ],
+        )
+    }
 }
 
 impl Default for ChatConfig {

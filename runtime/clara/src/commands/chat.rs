@@ -12,7 +12,6 @@ use anyhow::Context;
 use clara::adapters::terminal::{self, ADAPTER, Terminal};
 use clara::app::{App, Features};
 use clara::live::{Live, Loader};
-use clara_config::model::common::{fill, human_size};
 use clara_core::engine::{
     Clock, Conversation, Generation, Incoming, ManualClock, Outcome, SystemClock, TurnEnd,
 };
@@ -226,15 +225,7 @@ async fn answer(
     if let Outcome::Replied { files, .. } = &outcome {
         for file in files {
             let path = file.path.as_deref().unwrap_or(Path::new(&file.name));
-            let size = human_size(file.bytes.len() as u64);
-            let line = fill(
-                &chat.file_notice,
-                &[
-                    ("name", &file.name),
-                    ("size", &size),
-                    ("path", &path.display().to_string()),
-                ],
-            );
+            let line = chat.file_line(&file.name, file.bytes.len() as u64, path);
             writeln!(out, "{line}")?;
         }
     }

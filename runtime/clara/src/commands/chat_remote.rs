@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clara_config::ConfigSet;
 use clara_config::model::adapters::ChatConfig;
-use clara_config::model::common::{fill, human_size};
+use clara_config::model::common::fill;
 use clara_core::engine::event_data::ToolStart;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -299,10 +299,7 @@ async fn answer(
                 for file in frame["file_data"].as_array().into_iter().flatten() {
                     match keep(to.received, file) {
                         Ok((name, size, path)) => {
-                            let size = human_size(size);
-                            let path = path.display().to_string();
-                            let values = [("name", &*name), ("size", &*size), ("path", &*path)];
-                            writeln!(out, "{}", fill(&chat.file_notice, &values))?;
+                            writeln!(out, "{}", chat.file_line(&name, size, &path))?;
                         }
                         Err(error) => {
                             eprintln!("error: a file sent with the answer was not kept: {error}");

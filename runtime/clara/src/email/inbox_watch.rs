@@ -4,6 +4,7 @@
 //! the adapters' outlets — held while the user's quiet hours last. A failing check keeps the
 //! account's place and backs off.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use clara_config::model::email_rule::EmailRule;
 use clara_config::model::hook::Delivery;
 use clara_core::engine::event_data::{EmailAlerted, EmailCheckFailed, EventData};
 use clara_core::engine::{Event, EventSink, Generation};
-use clara_core::store::{EmailAccount, EmailAlert, EmailSettings, Millis, Store, StoreError};
+use clara_core::store::{EmailAccount, EmailAlert, EmailSettings, Millis, StoreError};
 use tokio_util::sync::CancellationToken;
 
 use super::imap_mailbox::{Cursor, ImapLogin, ImapMailbox};
@@ -21,7 +22,7 @@ use super::inbox_link::password_owner;
 use super::mail_summary::MailSummary;
 use super::quiet_hours::in_quiet_hours;
 use super::rule_match::first_match;
-use crate::connections::Connector;
+use crate::connections::{Connector, SecretKey};
 use crate::live::Live;
 
 /// How often due accounts are looked for.
@@ -89,10 +90,12 @@ impl InboxWatch {
         let whole = Duration::from_secs(u64::from(email.timeout_secs) * steps);
         let lease = i64::try_from(whole.as_millis()).unwrap_or(i64::MAX / 2) + 60_000;
         let claimed = store.claim_email_checks(now, lease, CLAIM_LIMIT).await?;
+        let connector = Connector::new(&generation.config, self.live.http_client().clone());
+        let key = connector.secret_key();
         // The claimed inboxes are checked side by side: one slow server delays no other.
         let current = &generation;
         let checks = claimed.iter().map(|account| async move {
-            let outcome = tokio::time::timeout(whole, self.check(current, account, now))
+            let outcome = tokio::time::timeout(whole, self.check(current, key, account, now))
                 .await
                 .unwrap_or_else(|_| {
                     Err(format!("the check took longer than {} s", whole.as_secs()))
@@ -140,6 +143,7 @@ impl InboxWatch {
     async fn check(
         &self,
         generation: &Generation,
+        key: Option<&SecretKey>,
         account: &EmailAccount,
         now: Millis,
     ) -> Result<u32, String> {
@@ -148,10 +152,7 @@ impl InboxWatch {
         if account.kind != "imap" {
             return Err(format!("`{}` accounts are not watched yet", account.kind));
         }
-        let connector = Connector::new(&generation.config, self.live.http_client().clone());
-        let key = connector
-            .secret_key()
-            .ok_or("the secret key that opens the password is not set")?;
+        let key = key.ok_or("the secret key that opens the password is not set")?;
         let owner = password_owner(&account.user_id, &account.address, &account.host);
         let sealed = account.sealed_password.as_deref().unwrap_or_default();
         let password = key
@@ -276,33 +277,35 @@ impl InboxWatch {
         let store = generation.services.store.as_ref();
         let config = &generation.config.clara.value;
         let mut delivered = 0;
-        let mut settings_of: std::collections::HashMap<String, EmailSettings> =
-            std::collections::HashMap::new();
+        // Each user's settings and inboxes, read once per round whatever their alerts.
+        let mut recipients: HashMap<String, (EmailSettings, Vec<EmailAccount>)> = HashMap::new();
         // A user whose alert could not be posted this round gets no more posts this round.
-        let mut unreachable = std::collections::HashSet::new();
+        let mut unreachable = HashSet::new();
         for alert in store.undelivered_email_alerts(DELIVER_LIMIT).await? {
             if unreachable.contains(&alert.user_id) {
                 continue;
             }
-            let settings = match settings_of.get(&alert.user_id) {
-                Some(settings) => settings.clone(),
-                None => {
-                    let settings = store.email_settings(&alert.user_id).await?;
-                    settings_of.insert(alert.user_id.clone(), settings.clone());
-                    settings
-                }
-            };
+            if !recipients.contains_key(&alert.user_id) {
+                let settings = store.email_settings(&alert.user_id).await?;
+                let accounts = store.email_accounts(&alert.user_id).await?;
+                recipients.insert(alert.user_id.clone(), (settings, accounts));
+            }
+            let (settings, accounts) = &recipients[&alert.user_id];
             let zone = settings
                 .timezone
                 .as_deref()
                 .unwrap_or(&config.defaults.timezone)
                 .parse::<Tz>()
                 .unwrap_or(Tz::UTC);
-            if in_quiet_hours(&settings, zone, now) {
+            if in_quiet_hours(settings, zone, now) {
                 continue;
             }
-            let to = delivery(&alert.user_id, &settings);
-            let text = alert_text(&config.email.alert_message, &alert, store).await;
+            let to = delivery(&alert.user_id, settings);
+            let account = accounts
+                .iter()
+                .find(|a| a.id == alert.account_id)
+                .map_or("", |a| a.address.as_str());
+            let text = alert_text(&config.email.alert_message, &alert, account);
             match self.live.outlets().post(&to, &text).await {
                 Ok(()) => {
                     if store.mark_email_alert_delivered(alert.id, now).await? {
@@ -342,21 +345,15 @@ fn delivery(user_id: &str, settings: &EmailSettings) -> Delivery {
     }
 }
 
-/// The alert as the user reads it, from `[email] alert_message`.
-async fn alert_text(template: &str, alert: &EmailAlert, store: &dyn Store) -> String {
-    let account = store
-        .email_accounts(&alert.user_id)
-        .await
-        .ok()
-        .and_then(|accounts| accounts.into_iter().find(|a| a.id == alert.account_id))
-        .map(|a| a.address)
-        .unwrap_or_default();
+/// The alert about a message in the inbox `account`, as the user reads it, from
+/// `[email] alert_message`.
+fn alert_text(template: &str, alert: &EmailAlert, account: &str) -> String {
     let matched = alert.matched.replace('\n', ", ");
     fill(
         template,
         &[
             ("importance", &alert.importance),
-            ("account", &account),
+            ("account", account),
             ("sender", &alert.sender),
             ("subject", &alert.subject),
             ("preview", &alert.preview),

@@ -39,19 +39,6 @@ fn form(body: &str, key: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-/// The text of the last tool result the model was sent.
-fn last_tool_result(model: &FakeLlm) -> String {
-    let requests = model.requests();
-    let last = requests.last().expect("the model was asked");
-    let messages = last.body["messages"].as_array().expect("messages");
-    let result = messages
-        .iter()
-        .rev()
-        .find(|m| m["role"] == "tool")
-        .expect("a tool result");
-    result["content"].as_str().unwrap_or_default().to_owned()
-}
-
 pub(crate) struct Running {
     pub(crate) app: App,
     pub(crate) model: FakeLlm,
@@ -131,7 +118,7 @@ impl Running {
         // Each message differs, or the duplicate guard would drop a repeat.
         let n = self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.send(user, &format!("please use {tool} ({n})")).await;
-        last_tool_result(&self.model)
+        self.model.last_tool_result()
     }
 
     /// Connects `user` to Google through the whole flow; the fake answers the code with

@@ -12,21 +12,6 @@ use crate::support::fake_discord::dm_channel_id;
 use crate::support::fake_llm::{openai_stream, openai_tool_stream};
 use crate::support::on_discord::*;
 
-/// What the last tool call of the last turn gave the model.
-fn last_tool_result(on: &OnDiscord) -> String {
-    let requests = on.model.requests();
-    let last = requests.last().expect("the model was asked");
-    last.body["messages"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .rev()
-        .find(|m| m["role"] == "tool")
-        .and_then(|m| m["content"].as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
 /// Ann asks; the model calls `tool` with `arguments`, then says "Done.".
 async fn ann_uses(on: &OnDiscord, tool: &str, arguments: &str, n: usize) -> String {
     let asked = on.model.requests().len();
@@ -43,7 +28,7 @@ async fn ann_uses(on: &OnDiscord, tool: &str, arguments: &str, n: usize) -> Stri
         );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    last_tool_result(on)
+    on.model.last_tool_result()
 }
 
 /// Files `raw` in ann's INBOX.

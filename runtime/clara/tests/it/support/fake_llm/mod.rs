@@ -240,6 +240,19 @@ impl FakeLlm {
         self.state().requests.clone()
     }
 
+    /// The text of the last tool result the model was sent (in its latest request).
+    pub fn last_tool_result(&self) -> String {
+        let requests = self.requests();
+        let last = requests.last().expect("the model was asked");
+        let messages = last.body["messages"].as_array().expect("messages");
+        let result = messages
+            .iter()
+            .rev()
+            .find(|m| m["role"] == "tool")
+            .expect("a tool result");
+        result["content"].as_str().unwrap_or_default().to_owned()
+    }
+
     /// Every request received since the last call, forgetting them: a long run keeps no log.
     pub fn take_requests(&self) -> Vec<RecordedRequest> {
         std::mem::take(&mut self.state().requests)
