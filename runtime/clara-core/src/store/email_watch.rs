@@ -182,8 +182,12 @@ pub trait EmailWatch: Send + Sync {
     /// Alerts not yet delivered, oldest first, at most `limit`.
     fn undelivered_email_alerts(&self, limit: u32) -> BoxFuture<'_, StoreResult<Vec<EmailAlert>>>;
 
-    /// Marks an alert delivered at `at`: `true` for the one caller that marks it first.
+    /// Marks an alert delivered at `at`: `true` for the one caller that marks it first (and
+    /// then posts it).
     fn mark_email_alert_delivered(&self, id: i64, at: Millis) -> BoxFuture<'_, StoreResult<bool>>;
+
+    /// Gives back an alert marked delivered at `at` whose post failed: it waits again.
+    fn release_email_alert(&self, id: i64, at: Millis) -> BoxFuture<'_, StoreResult<()>>;
 
     /// `user_id`'s latest alerts, newest first.
     fn recent_email_alerts<'a>(

@@ -256,6 +256,17 @@ impl EmailWatch for InMemoryStore {
         })
     }
 
+    fn release_email_alert(&self, id: i64, at: Millis) -> BoxFuture<'_, StoreResult<()>> {
+        self.with(|state| {
+            if let Some(alert) = state.email_alerts.get_mut(&id)
+                && alert.delivered_at == Some(at)
+            {
+                alert.delivered_at = None;
+            }
+            Ok(())
+        })
+    }
+
     fn recent_email_alerts<'a>(
         &'a self,
         user_id: &'a str,

@@ -594,6 +594,10 @@ impl EmailWatch for PostgresStore {
         Box::pin(email_watch::mark_delivered(&self.pool, id, at))
     }
 
+    fn release_email_alert(&self, id: i64, at: Millis) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(email_watch::release(&self.pool, id, at))
+    }
+
     fn recent_email_alerts<'a>(
         &'a self,
         user_id: &'a str,

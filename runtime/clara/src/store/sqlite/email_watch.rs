@@ -314,6 +314,17 @@ pub(super) async fn mark_delivered(
     Ok(result.rows_affected() == 1)
 }
 
+/// Gives back alert `id`, marked delivered at `at`, to wait again.
+pub(super) async fn release(conn: &mut SqliteConnection, id: i64, at: Millis) -> StoreResult<()> {
+    sqlx::query("UPDATE email_alerts SET delivered_at = NULL WHERE id = ?1 AND delivered_at = ?2")
+        .bind(id)
+        .bind(at)
+        .execute(conn)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
 /// `user_id`'s latest alerts, newest first, at most `limit`.
 pub(super) async fn recent(
     pool: &SqlitePool,

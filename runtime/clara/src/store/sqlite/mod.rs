@@ -786,6 +786,10 @@ impl EmailWatch for SqliteStore {
         )
     }
 
+    fn release_email_alert(&self, id: i64, at: Millis) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(async move { email_watch::release(&mut *self.writer().await?, id, at).await })
+    }
+
     fn recent_email_alerts<'a>(
         &'a self,
         user_id: &'a str,

@@ -723,6 +723,31 @@ async fn undelivered_alerts_wait_oldest_first_until_marked_once(store: Arc<dyn S
         Some(5_000),
         "the first caller's time stands"
     );
+
+    // A post that failed gives the alert back, but only the claim it made.
+    let k3 = store
+        .undelivered_email_alerts(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.message_key == "k3")
+        .unwrap()
+        .id;
+    assert!(store.mark_email_alert_delivered(k3, 6_000).await.unwrap());
+    store.release_email_alert(k3, 6_001).await.unwrap();
+    store.release_email_alert(k1, 6_000).await.unwrap();
+    assert_eq!(
+        keys(&store.undelivered_email_alerts(10).await.unwrap()),
+        vec!["bob-1", "k2", "k2-later"],
+        "another claim's time releases nothing"
+    );
+    store.release_email_alert(k3, 6_000).await.unwrap();
+    assert_eq!(
+        keys(&store.undelivered_email_alerts(10).await.unwrap()),
+        vec!["bob-1", "k2", "k2-later", "k3"],
+        "a released alert waits again"
+    );
+    assert!(store.mark_email_alert_delivered(k3, 7_000).await.unwrap());
 }
 
 async fn recent_alerts_are_newest_first_per_user(store: Arc<dyn Store>) {
