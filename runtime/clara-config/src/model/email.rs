@@ -30,8 +30,16 @@ pub struct EmailConfig {
     #[serde(default = "default_timeout_secs")]
     #[schemars(range(min = 1, max = 600))]
     pub timeout_secs: u32,
+    /// The `[connections]` entry Gmail inboxes are read through (it needs the
+    /// `gmail.readonly` scope).
+    #[serde(default = "default_gmail_connection")]
+    pub gmail_connection: String,
+    /// Where the Gmail API is.
+    #[serde(default = "default_gmail_api_url")]
+    pub gmail_api_url: String,
     /// An alert as the user reads it: `{importance}`, `{account}`, `{sender}`, `{subject}`,
-    /// `{preview}`, `{rule}` and `{matched}` (the conditions that held).
+    /// `{preview}`, `{rule}` and `{matched}` (the conditions that held); a line the rule adds
+    /// (its `custom_message`) follows.
     #[serde(default = "default_alert_message")]
     pub alert_message: String,
     /// The page an inbox is connected on (from the link `email_connect_imap` gives), above
@@ -55,6 +63,8 @@ impl Default for EmailConfig {
             max_messages_per_poll: default_max_messages_per_poll(),
             max_message_bytes: default_max_message_bytes(),
             timeout_secs: default_timeout_secs(),
+            gmail_connection: default_gmail_connection(),
+            gmail_api_url: default_gmail_api_url(),
             alert_message: default_alert_message(),
             connect_page: default_connect_page(),
             connected_page: default_connected_page(),
@@ -77,6 +87,12 @@ fn default_max_message_bytes() -> u32 {
 }
 fn default_timeout_secs() -> u32 {
     30
+}
+fn default_gmail_connection() -> String {
+    "google".to_owned()
+}
+fn default_gmail_api_url() -> String {
+    "https://gmail.googleapis.com".to_owned()
 }
 fn default_connect_page() -> String {
     "Connect an inbox for your assistant to watch. The password goes from this page to the \

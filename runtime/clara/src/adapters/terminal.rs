@@ -85,7 +85,12 @@ pub async fn show_tool_status(
 pub struct Terminal;
 
 impl Outlet for Terminal {
-    fn post<'a>(&'a self, _to: &'a Delivery, text: &'a str) -> BoxFuture<'a, Result<(), String>> {
+    fn post<'a>(
+        &'a self,
+        _to: &'a Delivery,
+        text: &'a str,
+        _mention: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
             let mut out = std::io::stdout().lock();
             writeln!(out, "{text}")

@@ -181,6 +181,11 @@ impl Connector {
         self.key.as_ref()
     }
 
+    /// The HTTP client calls to providers go through.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// Where people's browsers reach the status endpoint (`[status] public_url`, else `bind`).
     pub fn base_url(&self) -> &str {
         &self.base_url

@@ -1,14 +1,20 @@
-//! The built-in tools for a user's watched inboxes: a link to connect one (the password is
-//! typed on that page, never in the chat), the list of them with how their checks go,
+//! The built-in tools for a user's watched inboxes: a link to connect one over IMAP (the
+//! password is typed on that page, never in the chat) or their Gmail through their Google
+//! connection, the list of them with how their checks go,
 //! disconnecting one, where alerts go, quiet hours, and the latest alerts.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use clara_config::model::email::EmailConfig;
 use clara_core::engine::{Tool, ToolContext, ToolError};
 use clara_core::llm::{BoxFuture, ToolSpec};
+use clara_core::store::EmailAccount;
 use serde_json::{Value, json};
 
+use super::gmail_mailbox::GmailMailbox;
 use super::inbox_link::connect_link;
+use super::new_mail::MailError;
 use super::quiet_hours::minutes_of;
 use crate::connections::Connector;
 
@@ -16,25 +22,29 @@ use crate::connections::Connector;
 #[derive(Clone, Copy)]
 enum Action {
     Connect,
+    ConnectGmail,
     List,
     Disconnect,
     QuietHours,
     RecentAlerts,
     Status,
     AlertChannel,
+    Ping,
 }
 
 struct AccountTool {
     spec: ToolSpec,
     action: Action,
     connector: Arc<Connector>,
+    email: Arc<EmailConfig>,
 }
 
 /// The account tools; none when the secret key that seals passwords is not set.
-pub fn account_tools(connector: &Arc<Connector>) -> Vec<Arc<dyn Tool>> {
+pub fn account_tools(connector: &Arc<Connector>, email: &EmailConfig) -> Vec<Arc<dyn Tool>> {
     if connector.secret_key().is_none() {
         return Vec::new();
     }
+    let email = Arc::new(email.clone());
     let tool = |action, name: &str, description: &str, parameters: Value| {
         Arc::new(AccountTool {
             spec: ToolSpec {
@@ -44,9 +54,11 @@ pub fn account_tools(connector: &Arc<Connector>) -> Vec<Arc<dyn Tool>> {
             },
             action,
             connector: connector.clone(),
+            email: email.clone(),
         }) as Arc<dyn Tool>
     };
-    vec![
+    let gmail = connector.is_available(&email.gmail_connection);
+    let mut tools = vec![
         tool(
             Action::Connect,
             "email_connect_imap",
@@ -84,6 +96,13 @@ pub fn account_tools(connector: &Arc<Connector>) -> Vec<Arc<dyn Tool>> {
                 "to": {"type": "string", "enum": ["here", "dm"]}}}),
         ),
         tool(
+            Action::Ping,
+            "email_toggle_ping",
+            "Turns mentions in the user's email alerts on or off (a mention notifies them; a rule can always or never ping, whatever this says).",
+            json!({"type": "object", "properties": {
+                "on": {"type": "boolean", "description": "true to be mentioned, false not; leave out to switch."}}}),
+        ),
+        tool(
             Action::Status,
             "email_status",
             "Says how email watching stands for the user: their inboxes and checks, their rules, quiet hours, and alerts waiting.",
@@ -96,10 +115,68 @@ pub fn account_tools(connector: &Arc<Connector>) -> Vec<Arc<dyn Tool>> {
             json!({"type": "object", "properties": {
                 "limit": {"type": "integer", "minimum": 1, "maximum": 50, "description": "How many (default 10)."}}}),
         ),
-    ]
+    ];
+    // Gmail is read through a connection: offered once that connection is set up.
+    if gmail {
+        tools.push(tool(
+            Action::ConnectGmail,
+            "email_connect_gmail",
+            "Starts watching the user's Gmail through their Google connection (if they have not connected Google yet, the result has the link to do it; pass it on, then call this again).",
+            json!({"type": "object", "properties": {}}),
+        ));
+    }
+    tools
 }
 
 impl AccountTool {
+    /// Saves the user's Gmail as a watched inbox, once the API accepts their token; reading
+    /// starts with the mail that arrives from now on.
+    async fn connect_gmail(&self, context: &ToolContext<'_>) -> Result<String, ToolError> {
+        let (store, user, now) = (context.store, context.user_id, context.clock.now());
+        let email = &self.email;
+        let mut stale = false;
+        let (address, cursor) = loop {
+            let token = self
+                .connector
+                .access_token(store, user, &email.gmail_connection, now, stale)
+                .await
+                .map_err(|e| ToolError(e.to_string()))?;
+            let timeout = Duration::from_secs(u64::from(email.timeout_secs));
+            let mailbox =
+                GmailMailbox::new(self.connector.http(), &email.gmail_api_url, &token, timeout);
+            match mailbox.profile().await {
+                Ok(profile) => break profile,
+                Err(MailError::Login(_)) if !stale => stale = true,
+                Err(error) => return Err(ToolError(format!("Gmail cannot be read: {error}"))),
+            }
+        };
+        let interval = email.poll_interval_minutes.max(1);
+        let account = EmailAccount {
+            id: 0,
+            user_id: user.to_owned(),
+            kind: "gmail".to_owned(),
+            address: address.clone(),
+            host: String::new(),
+            port: 0,
+            tls: true,
+            sealed_password: None,
+            poll_interval_minutes: interval,
+            cursor: serde_json::to_string(&cursor).ok(),
+            next_poll_at: now + i64::from(interval) * 60_000,
+            error_count: 0,
+            last_error: None,
+            last_checked_at: None,
+            created_at: now,
+        };
+        store
+            .save_email_account(&account)
+            .await
+            .map_err(|e| ToolError(e.to_string()))?;
+        Ok(format!(
+            "Watching {address} (Gmail): new mail is checked every {interval} min against the user's rules."
+        ))
+    }
+
     /// The user's inboxes, one line each.
     async fn list(&self, context: &ToolContext<'_>) -> Result<String, ToolError> {
         let (store, user) = (context.store, context.user_id);
@@ -122,9 +199,13 @@ impl AccountTool {
                     }
                     _ => String::new(),
                 };
+                let server = match a.kind.as_str() {
+                    "imap" => format!("imap, {}:{}", a.host, a.port),
+                    kind => kind.to_owned(),
+                };
                 format!(
-                    "{} ({}, {}:{}), every {} min, {checked}{trouble}",
-                    a.address, a.kind, a.host, a.port, a.poll_interval_minutes
+                    "{} ({server}), every {} min, {checked}{trouble}",
+                    a.address, a.poll_interval_minutes
                 )
             })
             .collect::<Vec<_>>()
@@ -151,6 +232,7 @@ impl AccountTool {
                     "Link to connect an inbox, for this user only, working once for 10 minutes: {link}"
                 ))
             }
+            Action::ConnectGmail => self.connect_gmail(context).await,
             Action::AlertChannel => {
                 let mut settings = store.email_settings(user).await.map_err(failed)?;
                 let here = arguments.get("to").and_then(Value::as_str) == Some("here");
@@ -183,6 +265,22 @@ impl AccountTool {
                     .map_err(failed)?;
                 Ok(said)
             }
+            Action::Ping => {
+                let mut settings = store.email_settings(user).await.map_err(failed)?;
+                settings.ping = arguments
+                    .get("on")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(!settings.ping);
+                store
+                    .save_email_settings(user, &settings)
+                    .await
+                    .map_err(failed)?;
+                Ok(if settings.ping {
+                    "Email alerts will mention the user.".to_owned()
+                } else {
+                    "Email alerts will arrive without a mention.".to_owned()
+                })
+            }
             Action::Status => {
                 let inboxes = self.list(context).await?;
                 let rules = store.email_rules(user).await.map_err(failed)?;
@@ -210,8 +308,9 @@ impl AccountTool {
                     Some(channel) => format!("channel {channel}"),
                     None => "direct messages".to_owned(),
                 };
+                let ping = if settings.ping { "on" } else { "off" };
                 Ok(format!(
-                    "Inboxes:\n{inboxes}\nRules: {rules}\nQuiet hours: {quiet}\nAlerts go to: {channel}\nAlerts waiting: {waiting}"
+                    "Inboxes:\n{inboxes}\nRules: {rules}\nQuiet hours: {quiet}\nAlerts go to: {channel}\nMentions: {ping}\nAlerts waiting: {waiting}"
                 ))
             }
             Action::List => self.list(context).await,

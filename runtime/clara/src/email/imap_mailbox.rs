@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
+use super::new_mail::{MailError, NewMail, RawMail};
+
 /// What logging in to an IMAP account takes.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ImapLogin {
@@ -47,51 +49,6 @@ pub struct Cursor {
     pub uid_validity: u32,
     /// The highest UID read.
     pub last_uid: u32,
-}
-
-/// What one look at the inbox found.
-#[derive(Debug, Default)]
-pub struct NewMail {
-    /// Where to start next time.
-    pub cursor: Option<Cursor>,
-    /// New messages, oldest first.
-    pub messages: Vec<RawMail>,
-    /// More new messages wait beyond the bound.
-    pub more: bool,
-    /// The mailbox's UIDs were renumbered (or this was the first look): reading starts from
-    /// now and nothing older is reported.
-    pub started_over: bool,
-}
-
-/// One message as the server gave it (its start, up to the byte bound).
-#[derive(Debug)]
-pub struct RawMail {
-    /// Its UID in the inbox.
-    pub uid: u32,
-    /// Its bytes.
-    pub bytes: Vec<u8>,
-}
-
-/// Why the inbox could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum MailError {
-    /// The server could not be reached (or its TLS failed).
-    #[error("cannot reach {server}: {why}")]
-    Connect {
-        /// `host:port`.
-        server: String,
-        /// Why.
-        why: String,
-    },
-    /// The server refused the user name or password.
-    #[error("the server refused the login: {0}")]
-    Login(String),
-    /// A step took longer than the timeout.
-    #[error("the mail server did not answer within {0} s")]
-    Timeout(u64),
-    /// The server answered with an error or something unreadable, or closed the connection.
-    #[error("the mail server failed: {0}")]
-    Protocol(String),
 }
 
 /// The byte stream under a session: plain TCP or TLS.
@@ -152,7 +109,7 @@ impl ImapMailbox {
         cursor: Option<Cursor>,
         max: u32,
         max_bytes: u32,
-    ) -> Result<NewMail, MailError> {
+    ) -> Result<NewMail<Cursor>, MailError> {
         let timeout = self.timeout;
         let inbox = within(timeout, self.session.examine("INBOX"))
             .await?
@@ -201,7 +158,7 @@ impl ImapMailbox {
             .map(u32::to_string)
             .collect::<Vec<_>>()
             .join(",");
-        let mut messages = Vec::with_capacity(uids.len());
+        let mut uids_read = Vec::with_capacity(uids.len());
         {
             let fetch = format!("(UID BODY.PEEK[]<0.{max_bytes}>)");
             let mut fetches = within(timeout, self.session.uid_fetch(&set, &fetch))
@@ -210,14 +167,18 @@ impl ImapMailbox {
             while let Some(fetched) = within(timeout, fetches.next()).await? {
                 let fetched = fetched.map_err(protocol)?;
                 if let (Some(uid), Some(body)) = (fetched.uid, fetched.body()) {
-                    messages.push(RawMail {
-                        uid,
-                        bytes: body.to_vec(),
-                    });
+                    uids_read.push((uid, body.to_vec()));
                 }
             }
         }
-        messages.sort_by_key(|m| m.uid);
+        uids_read.sort_by_key(|(uid, _)| *uid);
+        let messages = uids_read
+            .into_iter()
+            .map(|(uid, bytes)| RawMail {
+                key: format!("{uid_validity}:{uid}"),
+                bytes,
+            })
+            .collect();
         Ok(NewMail {
             cursor: Some(Cursor {
                 uid_validity,

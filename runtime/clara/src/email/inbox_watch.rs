@@ -17,12 +17,11 @@ use clara_core::engine::{Event, EventSink, Generation};
 use clara_core::store::{EmailAccount, EmailAlert, EmailSettings, Millis, StoreError};
 use tokio_util::sync::CancellationToken;
 
-use super::imap_mailbox::{Cursor, ImapLogin, ImapMailbox};
-use super::inbox_link::password_owner;
+use super::inbox_read::{read_gmail, read_imap};
 use super::mail_summary::MailSummary;
 use super::quiet_hours::in_quiet_hours;
 use super::rule_match::first_match;
-use crate::connections::{Connector, SecretKey};
+use crate::connections::Connector;
 use crate::live::Live;
 
 /// How often due accounts are looked for.
@@ -91,11 +90,10 @@ impl InboxWatch {
         let lease = i64::try_from(whole.as_millis()).unwrap_or(i64::MAX / 2) + 60_000;
         let claimed = store.claim_email_checks(now, lease, CLAIM_LIMIT).await?;
         let connector = Connector::new(&generation.config, self.live.http_client().clone());
-        let key = connector.secret_key();
         // The claimed inboxes are checked side by side: one slow server delays no other.
-        let current = &generation;
+        let (current, connector) = (&generation, &connector);
         let checks = claimed.iter().map(|account| async move {
-            let outcome = tokio::time::timeout(whole, self.check(current, key, account, now))
+            let outcome = tokio::time::timeout(whole, self.check(current, connector, account, now))
                 .await
                 .unwrap_or_else(|_| {
                     Err(format!("the check took longer than {} s", whole.as_secs()))
@@ -143,50 +141,23 @@ impl InboxWatch {
     async fn check(
         &self,
         generation: &Generation,
-        key: Option<&SecretKey>,
+        connector: &Connector,
         account: &EmailAccount,
         now: Millis,
     ) -> Result<u32, String> {
         let email = &generation.config.clara.value.email;
         let store = generation.services.store.as_ref();
-        if account.kind != "imap" {
-            return Err(format!("`{}` accounts are not watched yet", account.kind));
-        }
-        let key = key.ok_or("the secret key that opens the password is not set")?;
-        let owner = password_owner(&account.user_id, &account.address, &account.host);
-        let sealed = account.sealed_password.as_deref().unwrap_or_default();
-        let password = key
-            .open(sealed, &owner)
-            .ok()
-            .and_then(|p| String::from_utf8(p).ok())
-            .ok_or("the saved password no longer opens (was the secret key changed?): connect the inbox again")?;
-        let login = ImapLogin {
-            host: account.host.clone(),
-            port: account.port,
-            tls: account.tls,
-            user: account.address.clone(),
-            password,
+        let found = match account.kind.as_str() {
+            "imap" => read_imap(email, connector, account).await?,
+            "gmail" => read_gmail(generation, connector, account, now).await?,
+            other => return Err(format!("`{other}` accounts cannot be read")),
         };
-        let cursor: Option<Cursor> = account
-            .cursor
-            .as_deref()
-            .and_then(|c| serde_json::from_str(c).ok());
-        let timeout = Duration::from_secs(u64::from(email.timeout_secs));
-        let mut inbox = ImapMailbox::open(&login, timeout)
-            .await
-            .map_err(|e| e.to_string())?;
-        let found = inbox
-            .new_mail(cursor, email.max_messages_per_poll, email.max_message_bytes)
-            .await;
-        inbox.close().await;
-        let found = found.map_err(|e| e.to_string())?;
         let rules = self
             .rules(generation, &account.user_id)
             .await
             .map_err(|e| e.to_string())?;
         let named: Vec<(&str, &EmailRule)> = rules.iter().map(|(n, r)| (n.as_str(), r)).collect();
         let mut alerts = 0;
-        let uid_validity = found.cursor.map_or(0, |c| c.uid_validity);
         for mail in &found.messages {
             let summary = MailSummary::parse(&mail.bytes, email.preview_chars as usize);
             let Some(matched) = first_match(named.iter().copied(), &summary) else {
@@ -203,7 +174,7 @@ impl InboxWatch {
                 message_key: summary
                     .message_id
                     .clone()
-                    .unwrap_or_else(|| format!("{uid_validity}:{}", mail.uid)),
+                    .unwrap_or_else(|| mail.key.clone()),
                 sender: sender.clone(),
                 subject: summary.subject.clone(),
                 preview: summary.preview.clone(),
@@ -233,7 +204,7 @@ impl InboxWatch {
                 );
             }
         }
-        let cursor = found.cursor.and_then(|c| serde_json::to_string(&c).ok());
+        let cursor = found.cursor;
         // More waiting: the next tick reads on at once.
         let next = if found.more {
             now
@@ -268,7 +239,9 @@ impl InboxWatch {
             .collect())
     }
 
-    /// Delivers alerts that wait, except to users in their quiet hours; returns how many.
+    /// Delivers alerts that wait, except to users in their quiet hours; returns how many. An
+    /// alert is marked delivered before it is posted, so of instances sharing one database
+    /// only the one that marks it posts it; a post that fails gives it back.
     async fn deliver_waiting(
         &self,
         generation: &Generation,
@@ -277,8 +250,8 @@ impl InboxWatch {
         let store = generation.services.store.as_ref();
         let config = &generation.config.clara.value;
         let mut delivered = 0;
-        // Each user's settings and inboxes, read once per round whatever their alerts.
-        let mut recipients: HashMap<String, (EmailSettings, Vec<EmailAccount>)> = HashMap::new();
+        // Each user's settings, inboxes and rules, read once per round whatever their alerts.
+        let mut recipients: HashMap<String, Recipient> = HashMap::new();
         // A user whose alert could not be posted this round gets no more posts this round.
         let mut unreachable = HashSet::new();
         for alert in store.undelivered_email_alerts(DELIVER_LIMIT).await? {
@@ -286,11 +259,18 @@ impl InboxWatch {
                 continue;
             }
             if !recipients.contains_key(&alert.user_id) {
-                let settings = store.email_settings(&alert.user_id).await?;
-                let accounts = store.email_accounts(&alert.user_id).await?;
-                recipients.insert(alert.user_id.clone(), (settings, accounts));
+                let recipient = Recipient {
+                    settings: store.email_settings(&alert.user_id).await?,
+                    accounts: store.email_accounts(&alert.user_id).await?,
+                    rules: self.rules(generation, &alert.user_id).await?,
+                };
+                recipients.insert(alert.user_id.clone(), recipient);
             }
-            let (settings, accounts) = &recipients[&alert.user_id];
+            let Recipient {
+                settings,
+                accounts,
+                rules,
+            } = &recipients[&alert.user_id];
             let zone = settings
                 .timezone
                 .as_deref()
@@ -305,15 +285,27 @@ impl InboxWatch {
                 .iter()
                 .find(|a| a.id == alert.account_id)
                 .map_or("", |a| a.address.as_str());
-            let text = alert_text(&config.email.alert_message, &alert, account);
-            match self.live.outlets().post(&to, &text).await {
-                Ok(()) => {
-                    if store.mark_email_alert_delivered(alert.id, now).await? {
-                        delivered += 1;
-                    }
-                }
+            // The rule as it is now decides the ping and adds its line; a rule removed since
+            // the alert leaves both to the user's setting.
+            let rule = rules
+                .iter()
+                .find(|(name, _)| *name == alert.rule)
+                .map(|(_, rule)| rule);
+            let mut text = alert_text(&config.email.alert_message, &alert, account);
+            if let Some(line) = rule.and_then(|r| r.custom_message.as_deref()) {
+                text.push('\n');
+                text.push_str(line);
+            }
+            let ping = rule.and_then(|r| r.override_ping).unwrap_or(settings.ping);
+            let mention = ping.then_some(alert.user_id.as_str());
+            if !store.mark_email_alert_delivered(alert.id, now).await? {
+                continue;
+            }
+            match self.live.outlets().post(&to, &text, mention).await {
+                Ok(()) => delivered += 1,
                 Err(why) => {
                     tracing::warn!(user = %alert.user_id, %why, "an email alert could not be delivered yet");
+                    store.release_email_alert(alert.id, now).await?;
                     unreachable.insert(alert.user_id.clone());
                 }
             }
@@ -326,6 +318,13 @@ impl InboxWatch {
         event.user_id = Some(user_id.to_owned());
         self.events.emit(event);
     }
+}
+
+/// What delivering a user's alerts needs, read once per round.
+struct Recipient {
+    settings: EmailSettings,
+    accounts: Vec<EmailAccount>,
+    rules: Vec<(String, EmailRule)>,
 }
 
 /// Where `user_id`'s alerts go: the channel they chose, else a direct message, through the

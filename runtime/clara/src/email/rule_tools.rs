@@ -73,7 +73,9 @@ pub fn rule_tools(presets: BTreeMap<String, EmailRule>) -> Vec<Arc<dyn Tool>> {
                 "has_attachments": {"type": "boolean"},
                 "match_mode": {"type": "string", "enum": ["any", "all"], "description": "any (default): one condition is enough; all: every condition given must hold."},
                 "importance": {"type": "string", "enum": ["low", "normal", "high", "urgent"]},
-                "priority": {"type": "integer", "description": "Higher rules are tried first (presets use 5 to 20; default 10)."}}}),
+                "priority": {"type": "integer", "description": "Higher rules are tried first (presets use 5 to 20; default 10)."},
+                "custom_message": {"type": "string", "description": "A line added to this rule's alerts."},
+                "ping": {"type": "boolean", "description": "Always (true) or never (false) mention the user for this rule, whatever their mention setting."}}}),
         ),
         tool(
             Action::ListRules,
@@ -238,6 +240,13 @@ fn rule_from(arguments: &Value) -> Result<EmailRule, ToolError> {
         .and_then(Value::as_str)
         .map(str::to_owned);
     c.has_attachments = arguments.get("has_attachments").and_then(Value::as_bool);
+    rule.custom_message = arguments
+        .get("custom_message")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map(str::to_owned);
+    rule.override_ping = arguments.get("ping").and_then(Value::as_bool);
     Ok(rule)
 }
 

@@ -206,7 +206,7 @@ impl Context {
         let Some(reply) = outcome.reply().filter(|r| !r.trim().is_empty()) else {
             return Ok(String::new());
         };
-        self.live.outlets().post(to, reply).await?;
+        self.live.outlets().post(to, reply, None).await?;
         Ok(reply.to_owned())
     }
 }

@@ -9,8 +9,14 @@ use clara_core::llm::BoxFuture;
 
 /// An adapter's way to post a message unprompted.
 pub trait Outlet: Send + Sync {
-    /// Posts `text` to a channel or, with `user`, as a direct message.
-    fn post<'a>(&'a self, to: &'a Delivery, text: &'a str) -> BoxFuture<'a, Result<(), String>>;
+    /// Posts `text` to a channel or, with `user`, as a direct message; with `mention` (a user
+    /// id), so that it notifies that user where the platform can.
+    fn post<'a>(
+        &'a self,
+        to: &'a Delivery,
+        text: &'a str,
+        mention: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), String>>;
 }
 
 /// The outlets of the running adapters.
@@ -34,8 +40,13 @@ impl Outlets {
             .remove(adapter);
     }
 
-    /// Posts `text` where `to` says.
-    pub async fn post(&self, to: &Delivery, text: &str) -> Result<(), String> {
+    /// Posts `text` where `to` says, notifying `mention` where the platform can.
+    pub async fn post(
+        &self,
+        to: &Delivery,
+        text: &str,
+        mention: Option<&str>,
+    ) -> Result<(), String> {
         let outlet = self
             .0
             .read()
@@ -43,6 +54,6 @@ impl Outlets {
             .get(&to.adapter)
             .cloned()
             .ok_or_else(|| format!("the `{}` adapter is not running here", to.adapter))?;
-        outlet.post(to, text).await
+        outlet.post(to, text, mention).await
     }
 }

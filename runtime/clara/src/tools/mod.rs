@@ -62,7 +62,10 @@ pub fn build(set: &ConfigSet, client: &reqwest::Client, previous: Option<&ToolSe
             .iter()
             .map(|(name, preset)| (name.clone(), preset.value.clone()))
             .collect();
-        tools.extend(crate::email::account_tools::account_tools(&connector));
+        tools.extend(crate::email::account_tools::account_tools(
+            &connector,
+            &set.clara.value.email,
+        ));
         tools.extend(crate::email::rule_tools::rule_tools(presets));
     }
     let mut manifests = BTreeMap::new();

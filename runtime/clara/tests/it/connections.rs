@@ -61,7 +61,10 @@ impl Running {
     }
 
     /// Starts as `start_with` does, with `extra` variables set too.
-    async fn start_with_env(edit: impl FnOnce(&Path, &str), extra: &[(&str, &str)]) -> Running {
+    pub(crate) async fn start_with_env(
+        edit: impl FnOnce(&Path, &str),
+        extra: &[(&str, &str)],
+    ) -> Running {
         let root = shipped_root();
         let model = FakeLlm::start().await;
         let google = FakeLlm::start().await;

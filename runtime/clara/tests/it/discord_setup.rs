@@ -74,7 +74,7 @@ async fn hooks_and_tasks_post_to_a_channel_or_a_dm() {
         user: None,
     };
     outlets
-        .post(&to_channel, "Good morning, everyone!")
+        .post(&to_channel, "Good morning, everyone!", None)
         .await
         .unwrap();
     let to_ann = Delivery {
@@ -83,7 +83,7 @@ async fn hooks_and_tasks_post_to_a_channel_or_a_dm() {
         user: Some(format!("discord-{ANN}")),
     };
     outlets
-        .post(&to_ann, "Morning, Ann. How did you sleep?")
+        .post(&to_ann, "Morning, Ann. How did you sleep?", None)
         .await
         .unwrap();
     let posted = |channel: u64, text: &str| {
@@ -102,10 +102,31 @@ async fn hooks_and_tasks_post_to_a_channel_or_a_dm() {
         channel: None,
         user: None,
     };
-    let refused = outlets.post(&nowhere, "lost?").await.unwrap_err();
+    let refused = outlets.post(&nowhere, "lost?", None).await.unwrap_err();
     assert!(
         refused.contains("needs a `channel` or a `user`"),
         "{refused}"
     );
+
+    // A post that mentions ann pings her, and only her, whoever else the text names.
+    let ann = format!("discord-{ANN}");
+    outlets
+        .post(&to_channel, "Your parcel is here, <@43>.", Some(&ann))
+        .await
+        .unwrap();
+    assert!(posted(
+        GENERAL,
+        &format!("<@{ANN}> Your parcel is here, <@43>.")
+    ));
+    let sent = on
+        .discord
+        .requests_to("POST", &format!("/channels/{GENERAL}/messages"));
+    let allowed = &sent.last().expect("the post").body["allowed_mentions"];
+    assert_eq!(
+        allowed["users"],
+        serde_json::json!([ANN.to_string()]),
+        "{allowed}"
+    );
+    assert_eq!(allowed["parse"], serde_json::json!([]), "{allowed}");
     on.stop().await;
 }

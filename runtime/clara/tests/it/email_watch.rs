@@ -2,10 +2,11 @@
 //! the chat, connects her inbox on the page it opens (a wrong password first), applies the
 //! `job_hunting` preset, and a recruiter's message reaches her DM with the conditions that
 //! matched; the same message never alerts twice, quiet hours hold an alert until they end,
-//! and a check that fails keeps the inbox's place.
+//! and a check that fails keeps the inbox's place. Two instances on one store alert each
+//! message once.
 
 use clara::email::InboxWatch;
-use clara_core::store::EmailSettings;
+use clara_core::store::{EmailAccount, EmailSettings, UserEmailRule};
 
 use crate::support::dovecot::Dovecot;
 use crate::support::fake_discord::dm_channel_id;
@@ -206,7 +207,7 @@ async fn ann_connects_her_inbox_applies_job_hunting_and_a_recruiter_reaches_her_
     let status = ann_uses(&on, "email_status", "{}", 4).await;
     assert!(
         status.contains(
-            "Rules: job_hunting\nQuiet hours: off\nAlerts go to: direct messages\nAlerts waiting: 0"
+            "Rules: job_hunting\nQuiet hours: off\nAlerts go to: direct messages\nMentions: off\nAlerts waiting: 0"
         ),
         "{status}"
     );
@@ -233,17 +234,192 @@ async fn ann_connects_her_inbox_applies_job_hunting_and_a_recruiter_reaches_her_
         (None, None)
     );
 
+    // Mentions: ann turns them on, and her next alert pings her (and only her).
+    let ping = ann_uses(&on, "email_toggle_ping", r#"{"on": true}"#, 7).await;
+    assert_eq!(ping, "Email alerts will mention the user.");
+    deliver(&server, &recruiter("r4")).await;
+    let pinged = watch.check_due(now + 31 * minute).await.unwrap();
+    assert_eq!(pinged.delivered, 1, "{pinged:?}");
+    let last = dms(&on).pop().unwrap();
+    assert!(
+        last.starts_with(&format!("<@{ANN}> 📬 high mail")),
+        "{last}"
+    );
+    let dm_posts = format!("/channels/{}/messages", dm_channel_id(ANN));
+    let sent = on.discord.requests_to("POST", &dm_posts);
+    assert_eq!(
+        sent.last().unwrap().body["allowed_mentions"]["users"],
+        serde_json::json!([ANN.to_string()])
+    );
+    // A rule of her own never pings, whatever the setting, and adds its own line.
+    let saved = ann_uses(
+        &on,
+        "email_add_rule",
+        r#"{"name": "landlord", "sender_domain": ["flats.example"], "importance": "urgent", "priority": 60, "ping": false, "custom_message": "Answer within a day."}"#,
+        8,
+    )
+    .await;
+    assert!(saved.starts_with("Saved the rule `landlord`"), "{saved}");
+    deliver(
+        &server,
+        "From: Office <office@flats.example>
+Subject: Rent
+Message-ID: <rent1@x>
+
+The rent changes.
+",
+    )
+    .await;
+    let unpinged = watch.check_due(now + 37 * minute).await.unwrap();
+    assert_eq!(unpinged.delivered, 1, "{unpinged:?}");
+    let last = dms(&on).pop().unwrap();
+    assert!(
+        last.starts_with("📬 urgent mail") && last.ends_with("\nAnswer within a day."),
+        "{last}"
+    );
+    let sent = on.discord.requests_to("POST", &dm_posts);
+    assert_eq!(
+        sent.last().unwrap().body["allowed_mentions"]["users"],
+        serde_json::Value::Null,
+        "no one is pinged"
+    );
+
     // A server that is gone: the check fails, is counted, and the place is kept.
     let place = store.email_accounts(&user).await.unwrap()[0].cursor.clone();
     drop(server);
-    let failed = watch.check_due(now + 30 * minute).await.unwrap();
+    let failed = watch.check_due(now + 43 * minute).await.unwrap();
     assert_eq!(failed.failed, 1, "{failed:?}");
     let account = &store.email_accounts(&user).await.unwrap()[0];
     assert_eq!((account.error_count, &account.cursor), (1, &place));
     assert!(
-        account.next_poll_at >= now + 30 * minute + 10 * minute,
+        account.next_poll_at >= now + 43 * minute + 10 * minute,
         "backs off"
     );
+    on.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(clara_test_tools),
+    ignore = "needs Dovecot: apt-get install dovecot-imapd as in .ci/run, then CLARA_TEST_TOOLS=1"
+)]
+async fn two_instances_on_one_store_alert_each_message_once() {
+    let server = Dovecot::start(&[("ann@example.com", "right-pass")]);
+    let overrides = [
+        ("CLARA_EMAIL__ENABLED", "true"),
+        ("CLARA_SECRET_KEY", "a test key that is long enough"),
+    ];
+    let mut on = OnDiscord::start(&overrides).await;
+    // A second clara on the same root: the same SQLite store and the same Discord.
+    let second = start_app(on.root.path(), &on.discord, &on.model, &overrides).await;
+    let deadline = std::time::Instant::now() + SOON;
+    while second.health.snapshot().http_status() != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second never connected"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let first = on.app();
+    let store = first.live.current().services.store.clone();
+    let user = format!("discord-{ANN}");
+    // Ann's inbox, saved as its connect page saves it.
+    let connector =
+        clara::connections::Connector::new(&first.live.current().config, reqwest::Client::new());
+    let owner = clara::email::inbox_link::password_owner(&user, "ann@example.com", "127.0.0.1");
+    let sealed = connector.secret_key().unwrap().seal(b"right-pass", &owner);
+    store
+        .save_email_account(&EmailAccount {
+            id: 0,
+            user_id: user.clone(),
+            kind: "imap".to_owned(),
+            address: "ann@example.com".to_owned(),
+            host: "127.0.0.1".to_owned(),
+            port: server.port,
+            tls: false,
+            sealed_password: Some(sealed),
+            poll_interval_minutes: 5,
+            cursor: None,
+            next_poll_at: 0,
+            error_count: 0,
+            last_error: None,
+            last_checked_at: None,
+            created_at: 0,
+        })
+        .await
+        .unwrap();
+    store
+        .save_email_rule(
+            &user,
+            &UserEmailRule {
+                name: "job_hunting".to_owned(),
+                preset: Some("job_hunting".to_owned()),
+                rule_json: None,
+                created_at: 0,
+            },
+        )
+        .await
+        .unwrap();
+    let one = InboxWatch::new(first.live.clone(), first.bus.clone());
+    let two = InboxWatch::new(second.live.clone(), second.bus.clone());
+    let now = first.live.current().services.clock.now();
+    let minute = 60_000;
+    // The first look only finds where the inbox stands.
+    let (a, b) = tokio::join!(one.check_due(now), two.check_due(now));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(
+        a.checked + b.checked,
+        1,
+        "one instance claims it: {a:?} {b:?}"
+    );
+
+    // Three recruiters arrive while ann's quiet hours hold alerts; both instances look.
+    let quiet = EmailSettings {
+        quiet_hours: Some(("00:00".to_owned(), "23:59".to_owned())),
+        timezone: Some("UTC".to_owned()),
+        ..EmailSettings::default()
+    };
+    store.save_email_settings(&user, &quiet).await.unwrap();
+    for id in ["t1", "t2", "t3"] {
+        deliver(&server, &recruiter(id)).await;
+    }
+    let (a, b) = tokio::join!(
+        one.check_due(now + 6 * minute),
+        two.check_due(now + 6 * minute)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(
+        (
+            a.checked + b.checked,
+            a.alerts + b.alerts,
+            a.delivered + b.delivered
+        ),
+        (1, 3, 0),
+        "{a:?} {b:?}"
+    );
+    // The hours end: both instances try to deliver the same three alerts at once.
+    store
+        .save_email_settings(&user, &EmailSettings::default())
+        .await
+        .unwrap();
+    let (a, b) = tokio::join!(
+        one.check_due(now + 7 * minute),
+        two.check_due(now + 7 * minute)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.delivered + b.delivered, 3, "{a:?} {b:?}");
+    let alerts = dms(&on);
+    assert_eq!(alerts.len(), 3, "each message once: {alerts:#?}");
+    assert!(store.undelivered_email_alerts(10).await.unwrap().is_empty());
+
+    // A restart reads on from the saved place: nothing alerts again.
+    second.shutdown("test over").await;
+    let restarted = start_app(on.root.path(), &on.discord, &on.model, &overrides).await;
+    let three = InboxWatch::new(restarted.live.clone(), restarted.bus.clone());
+    let again = three.check_due(now + 13 * minute).await.unwrap();
+    assert_eq!((again.checked, again.alerts), (1, 0), "{again:?}");
+    assert_eq!(dms(&on).len(), 3);
+    restarted.shutdown("test over").await;
     on.stop().await;
 }
 

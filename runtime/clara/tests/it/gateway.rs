@@ -780,24 +780,37 @@ async fn a_hook_reaches_a_gateway_user_through_the_node_that_carried_them() {
         channel: None,
         user: Some("u-reach".to_owned()),
     };
-    outlets.post(&to_user, "time for your walk").await.unwrap();
+    outlets
+        .post(&to_user, "time for your walk", None)
+        .await
+        .unwrap();
     let frame = client.next().await;
     assert_eq!(frame["type"], "proactive_message");
     assert_eq!(frame["user"]["id"], "u-reach");
     assert_eq!(frame["content"], "time for your walk");
+    assert_eq!(frame["priority"], "normal");
+    // A post that should notify its user goes out as high priority.
+    outlets
+        .post(&to_user, "your flight is boarding", Some("u-reach"))
+        .await
+        .unwrap();
+    assert_eq!(client.next().await["priority"], "high");
     let to_channel = Delivery {
         adapter: "gateway".to_owned(),
         channel: Some("c-reach".to_owned()),
         user: None,
     };
-    outlets.post(&to_channel, "standup in 5").await.unwrap();
+    outlets
+        .post(&to_channel, "standup in 5", None)
+        .await
+        .unwrap();
     assert_eq!(client.next().await["channel"]["id"], "c-reach");
     let stranger = Delivery {
         adapter: "gateway".to_owned(),
         channel: None,
         user: Some("nobody".to_owned()),
     };
-    let error = outlets.post(&stranger, "hello?").await.unwrap_err();
+    let error = outlets.post(&stranger, "hello?", None).await.unwrap_err();
     assert!(error.contains("user:nobody"), "{error}");
 }
 

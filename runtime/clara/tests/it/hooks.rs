@@ -188,7 +188,12 @@ async fn a_webhook_receives_the_event_as_json_with_its_secret_header() {
 struct Kept(Mutex<Vec<(Delivery, String)>>);
 
 impl Outlet for Kept {
-    fn post<'a>(&'a self, to: &'a Delivery, text: &'a str) -> BoxFuture<'a, Result<(), String>> {
+    fn post<'a>(
+        &'a self,
+        to: &'a Delivery,
+        text: &'a str,
+        _mention: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), String>> {
         self.0.lock().unwrap().push((to.clone(), text.to_owned()));
         Box::pin(async { Ok(()) })
     }

@@ -24,6 +24,7 @@ mod discord_queue;
 mod discord_replies;
 mod discord_setup;
 mod editor_schemas;
+mod email_gmail;
 mod email_imap;
 mod email_watch;
 mod environment;

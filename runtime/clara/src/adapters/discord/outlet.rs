@@ -21,15 +21,30 @@ pub struct DiscordOutlet {
 }
 
 impl Outlet for DiscordOutlet {
-    fn post<'a>(&'a self, to: &'a Delivery, text: &'a str) -> BoxFuture<'a, Result<(), String>> {
+    fn post<'a>(
+        &'a self,
+        to: &'a Delivery,
+        text: &'a str,
+        mention: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
             let channel = self.channel(to).await?;
-            let quiet = AllowedMentions::default();
-            for chunk in split(text, self.limit) {
+            // Only the user named is pinged, whatever the text contains.
+            let mut allowed = AllowedMentions::default();
+            let text = match mention {
+                Some(user) => {
+                    let id = user_id(user)?;
+                    allowed.users = vec![id];
+                    format!("<@{id}> {text}")
+                }
+                None => text.to_owned(),
+            };
+            for (n, chunk) in split(&text, self.limit).into_iter().enumerate() {
+                let quiet = AllowedMentions::default();
                 self.http
                     .create_message(channel)
                     .content(&chunk)
-                    .allowed_mentions(Some(&quiet))
+                    .allowed_mentions(Some(if n == 0 { &allowed } else { &quiet }))
                     .await
                     .map_err(|e| format!("Discord refused the message: {e}"))?;
             }
@@ -51,10 +66,7 @@ impl DiscordOutlet {
         let Some(user) = &to.user else {
             return Err("a Discord delivery needs a `channel` or a `user`".to_owned());
         };
-        let id = user
-            .trim_start_matches("discord-")
-            .parse::<Id<UserMarker>>()
-            .map_err(|_| format!("`{user}` is not a Discord user id"))?;
+        let id = user_id(user)?;
         let dm = self
             .http
             .create_private_channel(id)
@@ -65,4 +77,11 @@ impl DiscordOutlet {
             .map_err(|e| format!("cannot open a DM with {user}: {e}"))?;
         Ok(dm.id)
     }
+}
+
+/// The Discord id in a clara user id (`discord-42`).
+fn user_id(user: &str) -> Result<Id<UserMarker>, String> {
+    user.trim_start_matches("discord-")
+        .parse::<Id<UserMarker>>()
+        .map_err(|_| format!("`{user}` is not a Discord user id"))
 }

@@ -15,7 +15,12 @@ use crate::live::Outlet;
 pub struct GatewayOutlet(pub Arc<Nodes>);
 
 impl Outlet for GatewayOutlet {
-    fn post<'a>(&'a self, to: &'a Delivery, text: &'a str) -> BoxFuture<'a, Result<(), String>> {
+    fn post<'a>(
+        &'a self,
+        to: &'a Delivery,
+        text: &'a str,
+        mention: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
             let (key, user, channel) = match (&to.channel, &to.user) {
                 (Some(channel), _) => (
@@ -38,7 +43,9 @@ impl Outlet for GatewayOutlet {
                 "user": user,
                 "channel": channel,
                 "content": text,
-                "priority": "normal",
+                // A node notifies its user of a high-priority message (the gateway has no
+                // mentions of its own).
+                "priority": if mention.is_some() { "high" } else { "normal" },
             });
             if node.outbox.send(frame) {
                 Ok(())

@@ -7,6 +7,7 @@ use std::process::Command;
 
 pub mod dovecot;
 pub mod fake_discord;
+pub mod fake_gmail;
 pub mod fake_llm;
 pub mod on_discord;
 
