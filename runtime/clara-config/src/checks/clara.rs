@@ -1,9 +1,12 @@
-//! `clara.toml` checks: references to personas, providers and stores, time zones, addresses.
+//! `clara.toml` checks: references to personas, providers, stores and connections, time
+//! zones, addresses.
 
 use std::net::SocketAddr;
 
+use crate::Source;
 use crate::doc::At;
 use crate::model::clara::ClaraConfig;
+use crate::model::email::{EmailConfig, INBOX_LINK_KIND};
 use crate::model::provider::ProviderKind;
 use crate::path;
 use crate::problem::Problem;
@@ -142,6 +145,7 @@ pub(crate) fn check(
             "expected an address like `127.0.0.1:8787`",
         );
     }
+    check_email(source, config, names, report);
     let discord = &config.adapters.discord;
     if let Some(url) = &discord.gateway_url
         && !(url.starts_with("ws://") || url.starts_with("wss://"))
@@ -174,6 +178,40 @@ pub(crate) fn check(
                 );
             }
         }
+    }
+}
+
+/// `[email]` against the connections: the one Gmail is read through, and the name inbox links
+/// use, which no connection may take.
+fn check_email(source: &Source, config: &ClaraConfig, names: &Names, report: &mut Report<'_>) {
+    if config.connections.contains_key(INBOX_LINK_KIND) {
+        report.key(
+            source,
+            &path!["connections", INBOX_LINK_KIND],
+            format!("`{INBOX_LINK_KIND}` is taken by the links that connect inboxes: give this connection another name"),
+        );
+    }
+    let email = &config.email;
+    if !is_http_url(&email.gmail_api_url) {
+        report.value(
+            source,
+            &path!["email", "gmail_api_url"],
+            "expected an http:// or https:// URL",
+        );
+    }
+    // The default may name a connection this root does not have (IMAP needs none); a name
+    // someone wrote must exist.
+    if email.enabled
+        && email.gmail_connection != EmailConfig::default().gmail_connection
+        && let Some(known) = &names.connections
+    {
+        report.reference(
+            source,
+            &path!["email", "gmail_connection"],
+            "connection",
+            &email.gmail_connection,
+            known,
+        );
     }
 }
 

@@ -3,6 +3,10 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// The name the links that connect inboxes carry where a connection's name would be: no
+/// `[connections]` entry may take it.
+pub const INBOX_LINK_KIND: &str = "email";
+
 /// Email monitoring: off unless enabled.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]

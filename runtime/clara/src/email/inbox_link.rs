@@ -6,9 +6,9 @@ use clara_core::store::Millis;
 
 use crate::connections::{Connector, OAuthState, SecretKey};
 
-/// The connection name an inbox link's state carries (never a `[connections]` name: those
-/// links are refused here, and these there).
-pub const LINK_KIND: &str = "email";
+/// The connection name an inbox link's state carries (never a `[connections]` name, which
+/// `clara validate` sees to: those links are refused here, and these there).
+pub use clara_config::model::email::INBOX_LINK_KIND as LINK_KIND;
 
 /// What a sealed password is bound to: only this user's account at this address and server
 /// opens it.
