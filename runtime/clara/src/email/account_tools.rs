@@ -30,6 +30,7 @@ enum Action {
     Status,
     AlertChannel,
     Ping,
+    Interval,
 }
 
 struct AccountTool {
@@ -78,6 +79,14 @@ pub fn account_tools(connector: &Arc<Connector>, email: &EmailConfig) -> Vec<Arc
             "Stops watching one of the user's inboxes and forgets its password and alerts.",
             json!({"type": "object", "required": ["address"], "properties": {
                 "address": {"type": "string", "description": "The inbox's address, as email_list_accounts shows it."}}}),
+        ),
+        tool(
+            Action::Interval,
+            "email_set_check_interval",
+            "Sets how often one of the user's inboxes is checked for new mail.",
+            json!({"type": "object", "required": ["address", "minutes"], "properties": {
+                "address": {"type": "string", "description": "The inbox's address, as email_list_accounts shows it."},
+                "minutes": {"type": "integer", "minimum": 1, "maximum": 1440}}}),
         ),
         tool(
             Action::QuietHours,
@@ -375,6 +384,33 @@ impl AccountTool {
                     })
                     .collect::<Vec<_>>()
                     .join("\n"))
+            }
+            Action::Interval => {
+                let address = address.ok_or_else(|| ToolError("say which address".to_owned()))?;
+                let minutes = arguments
+                    .get("minutes")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0);
+                let minutes = u32::try_from(minutes.clamp(1, 1440)).unwrap_or(1440);
+                let accounts = store.email_accounts(user).await.map_err(failed)?;
+                let Some(account) = accounts
+                    .into_iter()
+                    .find(|a| a.address.eq_ignore_ascii_case(address))
+                else {
+                    return Ok(format!("No watched inbox is called {address}."));
+                };
+                let checked = account.last_checked_at.unwrap_or(account.created_at);
+                let changed = EmailAccount {
+                    poll_interval_minutes: minutes,
+                    // Due on the new rhythm from its last check, and not before now.
+                    next_poll_at: (checked + i64::from(minutes) * 60_000).max(context.clock.now()),
+                    ..account
+                };
+                store.save_email_account(&changed).await.map_err(failed)?;
+                Ok(format!(
+                    "{} is now checked every {minutes} min.",
+                    changed.address
+                ))
             }
             Action::Disconnect => {
                 let address = address.ok_or_else(|| ToolError("say which address".to_owned()))?;

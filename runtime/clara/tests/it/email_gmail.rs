@@ -185,6 +185,23 @@ async fn ann_watches_her_gmail_through_her_google_connection() {
     let latest = &store.recent_email_alerts("ann", 1).await.unwrap()[0];
     assert_eq!(latest.subject, "Interview on Monday");
 
+    // Checked less often from now on: due 15 minutes after its last check.
+    let slower = running
+        .call(
+            "ann",
+            "email_set_check_interval",
+            r#"{"address": "ann@gmail.com", "minutes": 15}"#,
+        )
+        .await;
+    assert_eq!(slower, "ann@gmail.com is now checked every 15 min.");
+    let account = &store.email_accounts("ann").await.unwrap()[0];
+    assert_eq!(
+        (account.poll_interval_minutes, account.next_poll_at),
+        (15, now + 45 * MINUTE)
+    );
+    let early = watch.check_due(now + 40 * MINUTE).await.unwrap();
+    assert_eq!(early.checked, 0, "not due yet: {early:?}");
+
     // Disconnecting stops the watch and forgets its alerts.
     let gone = running
         .call("ann", "email_disconnect", r#"{"address": "ann@gmail.com"}"#)
