@@ -19,6 +19,7 @@ use crate::email::{EmailConnectPages, InboxWatch};
 use crate::hooks::{self, HookBus};
 use crate::live::watch::{self, Watcher};
 use crate::live::{Live, LiveError, Loader};
+use crate::status::McpRestartPage;
 use crate::status::{self, Health, Metrics, StatusServer};
 use crate::web_page::PageSource;
 
@@ -265,6 +266,7 @@ fn browser_pages(live: &Arc<Live>) -> Vec<Arc<dyn PageSource>> {
     vec![
         Arc::new(OAuthPages::new(live.clone())),
         Arc::new(EmailConnectPages::new(live.clone())),
+        Arc::new(McpRestartPage::new(live.clone())),
     ]
 }
 

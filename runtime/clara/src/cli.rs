@@ -47,6 +47,75 @@ pub enum Command {
     /// Print what the model calls used and cost, summed by day, user, channel, model,
     /// pipeline or purpose (the store is only read).
     Usage(UsageArgs),
+    /// Install and manage MCP servers. Installing one writes its manifest in tools.d/ (once
+    /// the server started and listed its tools), which a running clara picks up.
+    Mcp(McpArgs),
+}
+
+/// Arguments of `clara mcp`.
+#[derive(Args, Debug)]
+pub struct McpArgs {
+    #[command(subcommand)]
+    pub command: McpCommand,
+}
+
+/// What `clara mcp` does.
+#[derive(Subcommand, Debug)]
+pub enum McpCommand {
+    /// Install a server from npm:PACKAGE, pypi:PACKAGE, github.com/OWNER/REPO, docker:IMAGE,
+    /// a local path or an https:// URL; arguments after `--` go to the server.
+    Add {
+        /// Where the server comes from.
+        source: String,
+        /// The manifest's name (its tools are NAME__TOOL); the source suggests one.
+        #[arg(long)]
+        name: Option<String>,
+        /// A variable for the server, written into the manifest (not for secrets).
+        #[arg(long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        /// A variable of clara's environment passed to the server by name (for secrets).
+        #[arg(long = "secret-env", value_name = "NAME")]
+        secret_env: Vec<String>,
+        /// Arguments for the server.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Delete a server's manifest and what was built for it.
+    Remove {
+        /// The server's name.
+        name: String,
+    },
+    /// List the MCP servers in tools.d/.
+    List,
+    /// Turn a server on (`enabled = true` in its manifest).
+    Enable {
+        /// The server's name.
+        name: String,
+    },
+    /// Turn a server off, keeping its manifest.
+    Disable {
+        /// The server's name.
+        name: String,
+    },
+    /// Start each enabled server (or the one named) once and say whether it lists its tools.
+    Status {
+        /// Only this server.
+        name: Option<String>,
+    },
+    /// Restart a server in the clara running on this machine (through its status endpoint).
+    Restart {
+        /// The server's name.
+        name: String,
+    },
+    /// Search the MCP registry (and Smithery's, when SMITHERY_API_KEY is set).
+    Search {
+        /// What to look for.
+        #[arg(required = true)]
+        query: Vec<String>,
+        /// Most results per registry.
+        #[arg(long, default_value_t = 10)]
+        limit: u32,
+    },
 }
 
 /// Arguments of `clara init`.

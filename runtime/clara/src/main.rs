@@ -11,7 +11,10 @@ use cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if matches!(cli.command, Command::Chat(_) | Command::Run) {
+    if matches!(
+        cli.command,
+        Command::Chat(_) | Command::Run | Command::Mcp(_)
+    ) {
         // Before any thread exists (see `children`): whatever clara starts dies with it.
         clara::children::start_watchdog();
         raise_open_files_limit();
@@ -37,6 +40,9 @@ fn main() -> ExitCode {
         }
         Command::Usage(args) => {
             async_runtime().and_then(|rt| rt.block_on(commands::usage::run(&cli.root, args)))
+        }
+        Command::Mcp(args) => {
+            async_runtime().and_then(|rt| rt.block_on(commands::mcp::run(&cli.root, args)))
         }
     };
     match outcome {

@@ -10,6 +10,7 @@ use super::budget::Budget;
 use super::common::yes;
 use super::connection::Connection;
 use super::email::EmailConfig;
+use super::mcp::McpConfig;
 use super::pricing::{Price, lookup, shipped_price};
 use super::provider::{EmbeddingsConfig, ProviderConfig};
 use super::store::{StoreConfig, default_stores};
@@ -65,6 +66,9 @@ pub struct ClaraConfig {
     /// Watching users' inboxes for messages worth an alert.
     #[serde(default)]
     pub email: EmailConfig,
+    /// Installing MCP servers and searching registries for them.
+    #[serde(default)]
+    pub mcp: McpConfig,
 }
 
 impl ClaraConfig {

@@ -12,6 +12,7 @@ pub mod email_rule;
 pub mod fixture;
 pub mod gateway;
 pub mod hook;
+pub mod mcp;
 pub mod persona;
 pub mod pipeline;
 pub mod pricing;

@@ -5,6 +5,7 @@ mod chat_approver;
 mod chat_input;
 mod chat_remote;
 pub mod init;
+pub mod mcp;
 pub mod migrate;
 mod observe;
 pub mod plan;

@@ -257,7 +257,7 @@ fn policy(manifest: &ToolManifest) -> ToolPolicy {
 
 /// The whole environment of a program clara starts (a command tool or an MCP server): `PATH`,
 /// the manifest's `env`, and the host variables `secrets_env` names — nothing else of ours.
-fn program_env(
+pub(crate) fn program_env(
     env: &BTreeMap<String, String>,
     secrets_env: &[String],
     host: &Env,

@@ -22,6 +22,9 @@ use serde_json::Value;
 use tokio::process::Command;
 use tokio::sync::Notify;
 
+/// How many of a starting server's last stderr lines explain why it failed.
+const STDERR_KEPT: usize = 5;
+
 /// How long a server may take to start and answer `initialize` and `tools/list`.
 pub(super) const START_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -86,6 +89,8 @@ pub(super) struct Opening {
     transport: Transport,
     /// The child's process id, which leads its process group.
     pub pid: Option<u32>,
+    /// The last lines the child wrote to stderr: why a server that dies at start died.
+    said: Arc<std::sync::Mutex<std::collections::VecDeque<String>>>,
 }
 
 enum Transport {
@@ -137,19 +142,28 @@ pub(super) fn open(launch: &Launch, client: &reqwest::Client) -> Result<Opening,
                 .spawn()
                 .map_err(|e| format!("cannot start `{program}`: {e}"))?;
             let pid = transport.id();
+            let said = Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
             if let Some(stderr) = stderr {
-                // The server's own log lines go to ours, at debug level, not to the terminal.
+                // The server's own log lines go to ours, at debug level, not to the terminal;
+                // the last few are kept to explain a failed start.
+                let kept = said.clone();
                 tokio::spawn(async move {
                     use tokio::io::AsyncBufReadExt;
                     let mut lines = tokio::io::BufReader::new(stderr).lines();
                     while let Ok(Some(line)) = lines.next_line().await {
                         tracing::debug!(target: "mcp", "{line}");
+                        let mut kept = kept.lock().expect("no panics while held");
+                        if kept.len() == STDERR_KEPT {
+                            kept.pop_front();
+                        }
+                        kept.push_back(line.chars().take(300).collect());
                     }
                 });
             }
             Ok(Opening {
                 transport: Transport::Stdio(transport),
                 pid,
+                said,
             })
         }
         Launch::Http { url, headers } => {
@@ -169,6 +183,7 @@ pub(super) fn open(launch: &Launch, client: &reqwest::Client) -> Result<Opening,
                     config,
                 )),
                 pid: None,
+                said: Arc::default(),
             })
         }
     }
@@ -194,12 +209,26 @@ impl Opening {
                 tools,
             })
         };
+        let said = self.said.clone();
+        let failed = |why: String| {
+            let said = said.lock().expect("no panics while held");
+            if said.is_empty() {
+                why
+            } else {
+                let lines: Vec<&str> = said.iter().map(String::as_str).collect();
+                format!("{why}; it said: {}", lines.join(" / "))
+            }
+        };
         match tokio::time::timeout(START_TIMEOUT, started).await {
             Ok(Ok(connected)) => Ok(connected),
-            Ok(Err(why)) => Err(format!("the handshake failed: {why}")),
-            Err(_) => Err(format!(
+            Ok(Err(why)) => {
+                // A moment for the last lines of a server that died to arrive.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                Err(failed(format!("the handshake failed: {why}")))
+            }
+            Err(_) => Err(failed(format!(
                 "no answer to the handshake within {START_TIMEOUT:?}"
-            )),
+            ))),
         }
     }
 }

@@ -3,6 +3,9 @@
 //! keeps every server whose launch did not change, starts new ones and stops removed ones.
 
 mod connection;
+pub mod install;
+pub mod registry;
+pub mod source;
 mod supervisor;
 
 use std::collections::BTreeMap;
@@ -85,6 +88,15 @@ impl McpServers {
             .cloned()
     }
 
+    /// Restarts server `name` at once; `false` when no such server runs.
+    pub fn restart(&self, name: &str) -> bool {
+        let server = self.server(name);
+        if let Some(server) = &server {
+            server.restart();
+        }
+        server.is_some()
+    }
+
     /// Every server by manifest name, with its state and how many tools it lists.
     pub fn statuses(&self) -> Vec<(String, String, usize)> {
         self.running
@@ -121,8 +133,30 @@ impl McpServers {
     }
 }
 
+/// Starts the server `launch` describes once, lists its tools (name and description) and
+/// stops it again: what an install checks before it writes a manifest.
+pub async fn probe(
+    launch: &Launch,
+    client: &reqwest::Client,
+) -> Result<Vec<(String, String)>, String> {
+    let opening = connection::open(launch, client)?;
+    // The server and whatever it started go with its group, however the probe ends.
+    let _group = crate::children::ProcessGroup::of(opening.pid);
+    let connected = opening.handshake().await?;
+    let tools = connected
+        .tools
+        .iter()
+        .map(|t| {
+            let description = t.description.as_deref().unwrap_or_default();
+            (t.name.to_string(), description.to_owned())
+        })
+        .collect();
+    let _ = connected.service.cancel().await;
+    Ok(tools)
+}
+
 /// How a manifest's server is started or reached, with its secrets filled in.
-fn launch(set: &ConfigSet, manifest: &ToolManifest) -> Result<Launch, String> {
+pub fn launch(set: &ConfigSet, manifest: &ToolManifest) -> Result<Launch, String> {
     let Runner::Mcp {
         command,
         args,
@@ -137,12 +171,22 @@ fn launch(set: &ConfigSet, manifest: &ToolManifest) -> Result<Launch, String> {
         unreachable!("only mcp manifests are launched");
     };
     match (command, url) {
-        (Some(program), _) => Ok(Launch::Stdio {
-            program: program.clone(),
-            args: args.clone(),
-            env: program_env(env, secrets_env, &set.env),
-            working_dir: set.root.join(working_dir.as_deref().unwrap_or(".")),
-        }),
+        (Some(program), _) => {
+            let working_dir = set.root.join(working_dir.as_deref().unwrap_or("."));
+            // A program given as a relative path (`.venv/bin/server`) is found from its
+            // working directory, whatever clara's own is.
+            let program = if program.contains('/') && std::path::Path::new(program).is_relative() {
+                working_dir.join(program).to_string_lossy().into_owned()
+            } else {
+                program.clone()
+            };
+            Ok(Launch::Stdio {
+                program,
+                args: args.clone(),
+                env: program_env(env, secrets_env, &set.env),
+                working_dir,
+            })
+        }
         (None, Some(url)) => {
             let mut vars = tera::Context::new();
             let secrets: BTreeMap<&str, &str> = secrets_env

@@ -1,6 +1,7 @@
 //! Keeps one MCP server running: starts it, publishes its tools, lists them again when the
-//! server says they changed, restarts it with backoff when it dies, and stops it (with
-//! everything it started) when asked or when the last handle to it is dropped.
+//! server says they changed, restarts it with backoff when it dies (or at once when asked),
+//! and stops it (with everything it started) when asked or when the last handle to it is
+//! dropped.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -10,7 +11,7 @@ use rmcp::RoleClient;
 use rmcp::model::Tool as RemoteTool;
 use rmcp::service::Peer;
 use serde_json::Value;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 use super::connection::{self, Connected, Launch};
@@ -31,6 +32,7 @@ pub struct Server {
     state: watch::Receiver<State>,
     tools: watch::Receiver<Listed>,
     stop: watch::Sender<bool>,
+    restart: Arc<Notify>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -66,6 +68,7 @@ impl Server {
         let (state_tx, state) = watch::channel(State::Starting);
         let (tools_tx, tools) = watch::channel(Listed::default());
         let (stop, stop_rx) = watch::channel(false);
+        let restart = Arc::new(Notify::new());
         let task = tokio::spawn(supervise(Supervision {
             name: name.to_owned(),
             launch: launch.clone(),
@@ -73,6 +76,7 @@ impl Server {
             state: state_tx,
             tools: tools_tx,
             stop: stop_rx,
+            restart: restart.clone(),
         }));
         Arc::new(Server {
             name: name.to_owned(),
@@ -80,6 +84,7 @@ impl Server {
             state,
             tools,
             stop,
+            restart,
             task: Mutex::new(Some(task)),
         })
     }
@@ -165,6 +170,12 @@ impl Server {
         }
     }
 
+    /// Stops the server and starts it again at once (a server waiting out its backoff starts
+    /// now); calls meanwhile wait for it, as during any restart.
+    pub fn restart(&self) {
+        self.restart.notify_one();
+    }
+
     /// Asks the supervisor to stop the server; it goes on in the background.
     pub fn stop(&self) {
         self.stop.send_replace(true);
@@ -194,6 +205,17 @@ struct Supervision {
     state: watch::Sender<State>,
     tools: watch::Sender<Listed>,
     stop: watch::Receiver<bool>,
+    restart: Arc<Notify>,
+}
+
+/// How a connected server's session ended.
+enum Ended {
+    /// It went away by itself.
+    Gone,
+    /// A restart was asked for.
+    Restart,
+    /// A stop was asked for.
+    Stopped,
 }
 
 impl Supervision {
@@ -243,11 +265,20 @@ async fn supervise(mut s: Supervision) {
                     s.launch.describe()
                 );
                 let since = Instant::now();
-                let stopped = run(&mut s, connected, pid).await;
+                let ended = run(&mut s, connected, pid).await;
                 group.kill();
-                if stopped {
-                    s.state.send_replace(State::Stopped);
-                    return;
+                match ended {
+                    Ended::Stopped => {
+                        s.state.send_replace(State::Stopped);
+                        return;
+                    }
+                    Ended::Restart => {
+                        tracing::info!(server = %s.name, "restarting MCP server, as asked");
+                        failures = 0;
+                        s.state.send_replace(State::Starting);
+                        continue;
+                    }
+                    Ended::Gone => {}
                 }
                 if since.elapsed() >= HEALTHY_AFTER {
                     failures = 0;
@@ -266,8 +297,8 @@ async fn supervise(mut s: Supervision) {
     }
 }
 
-/// Serves a connected server until it goes away (`false`) or a stop is asked for (`true`).
-async fn run(s: &mut Supervision, connected: Connected, pid: Option<u32>) -> bool {
+/// Serves a connected server until it goes away or a restart or stop is asked for.
+async fn run(s: &mut Supervision, connected: Connected, pid: Option<u32>) -> Ended {
     let Connected {
         service,
         tools_changed,
@@ -280,11 +311,12 @@ async fn run(s: &mut Supervision, connected: Connected, pid: Option<u32>) -> boo
         pid,
     });
     let cancel = service.cancellation_token();
+    let restart = s.restart.clone();
     let quit = service.waiting();
     tokio::pin!(quit);
     loop {
         tokio::select! {
-            _ = &mut quit => return false,
+            _ = &mut quit => return Ended::Gone,
             _ = tools_changed.notified() => {
                 match connection::list_tools(&peer).await {
                     Ok(tools) => {
@@ -294,10 +326,15 @@ async fn run(s: &mut Supervision, connected: Connected, pid: Option<u32>) -> boo
                     Err(why) => tracing::warn!(server = %s.name, "{why}"),
                 }
             }
+            () = restart.notified() => {
+                cancel.cancel();
+                let _ = tokio::time::timeout(STOP_GRACE, &mut quit).await;
+                return Ended::Restart;
+            }
             _ = s.stop_asked() => {
                 cancel.cancel();
                 let _ = tokio::time::timeout(STOP_GRACE, &mut quit).await;
-                return true;
+                return Ended::Stopped;
             }
         }
     }
@@ -316,8 +353,13 @@ async fn down(s: &mut Supervision, failures: &mut u32, why: String) -> bool {
         s.launch.describe()
     );
     s.state.send_replace(State::Down { why });
+    let restart = s.restart.clone();
     tokio::select! {
         _ = tokio::time::sleep(delay) => true,
+        () = restart.notified() => {
+            *failures = 0;
+            true
+        }
         _ = s.stop_asked() => {
             s.state.send_replace(State::Stopped);
             false

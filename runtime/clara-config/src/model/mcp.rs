@@ -1,0 +1,64 @@
+//! `[mcp]`: installing MCP servers (`clara mcp add`, the `mcp_install` tool) and finding them
+//! in registries.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Where installed servers are built and which registries are searched.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct McpConfig {
+    /// Where servers installed from npm or a git repository are put, relative to the root
+    /// (one folder per server).
+    #[serde(default = "default_servers_dir")]
+    pub servers_dir: String,
+    /// The official MCP registry searched by `clara mcp search`.
+    #[serde(default = "default_registry_url")]
+    pub registry_url: String,
+    /// Smithery's registry, searched too when the variable `smithery_key_env` names is set.
+    #[serde(default = "default_smithery_url")]
+    pub smithery_url: String,
+    /// The environment variable holding a Smithery API key.
+    #[serde(default = "default_smithery_key_env")]
+    pub smithery_key_env: String,
+    /// Where `github.com/OWNER/REPO` sources are cloned from.
+    #[serde(default = "default_github_url")]
+    pub github_url: String,
+    /// Longest an install may take to fetch and build a server, and to start it once to
+    /// list its tools.
+    #[serde(default = "default_install_timeout_secs")]
+    #[schemars(range(min = 1, max = 3600))]
+    pub install_timeout_secs: u32,
+}
+
+impl Default for McpConfig {
+    fn default() -> Self {
+        Self {
+            servers_dir: default_servers_dir(),
+            registry_url: default_registry_url(),
+            smithery_url: default_smithery_url(),
+            smithery_key_env: default_smithery_key_env(),
+            github_url: default_github_url(),
+            install_timeout_secs: default_install_timeout_secs(),
+        }
+    }
+}
+
+fn default_servers_dir() -> String {
+    "mcp_servers".to_owned()
+}
+fn default_registry_url() -> String {
+    "https://registry.modelcontextprotocol.io".to_owned()
+}
+fn default_smithery_url() -> String {
+    "https://registry.smithery.ai".to_owned()
+}
+fn default_smithery_key_env() -> String {
+    "SMITHERY_API_KEY".to_owned()
+}
+fn default_github_url() -> String {
+    "https://github.com".to_owned()
+}
+fn default_install_timeout_secs() -> u32 {
+    300
+}

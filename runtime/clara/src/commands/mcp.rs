@@ -1,0 +1,220 @@
+//! `clara mcp`: installing MCP servers (a manifest in tools.d/ each), removing, enabling and
+//! disabling them, checking that they start, restarting one in the running clara, and
+//! searching registries.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
+
+use clara::tools::mcp::install::{Install, Installer};
+use clara::tools::mcp::registry;
+use clara_config::ConfigSet;
+use clara_config::model::tool::Runner;
+
+use crate::cli::{McpArgs, McpCommand};
+
+pub async fn run(root: &Path, args: &McpArgs) -> anyhow::Result<ExitCode> {
+    let Some(set) = super::load_or_report(root) else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let client = clara::tools::http_client();
+    let config = &set.clara.value.mcp;
+    let installer = Installer::new(&set.root, config, &set.env, client.clone());
+    let done = |outcome: Result<String, String>| match outcome {
+        Ok(said) => {
+            println!("{said}");
+            ExitCode::SUCCESS
+        }
+        Err(why) => {
+            eprintln!("error: {why}");
+            ExitCode::FAILURE
+        }
+    };
+    Ok(match &args.command {
+        McpCommand::Add {
+            source,
+            name,
+            env,
+            secret_env,
+            args,
+        } => {
+            let mut vars = BTreeMap::new();
+            for pair in env {
+                let Some((key, value)) = pair.split_once('=') else {
+                    eprintln!("error: --env takes KEY=VALUE, not `{pair}`");
+                    return Ok(ExitCode::from(2));
+                };
+                vars.insert(key.to_owned(), value.to_owned());
+            }
+            let install = Install {
+                source: source.clone(),
+                name: name.clone(),
+                env: vars,
+                secrets_env: secret_env.clone(),
+                args: args.clone(),
+            };
+            eprintln!("installing {source} (fetching, building and starting it once)…");
+            done(
+                installer
+                    .add(&install)
+                    .await
+                    .map(|installed| {
+                        let tools: Vec<String> = installed
+                            .tools
+                            .iter()
+                            .map(|(tool, about)| {
+                                let about = about.lines().next().unwrap_or_default();
+                                format!("  {}__{tool}  {about}", installed.name)
+                            })
+                            .collect();
+                        format!(
+                            "installed `{}` in {} with {} tools:\n{}",
+                            installed.name,
+                            relative(&set.root, &installed.file),
+                            installed.tools.len(),
+                            tools.join("\n")
+                        )
+                    })
+                    .map_err(|e| e.to_string()),
+            )
+        }
+        McpCommand::Remove { name } => done(installer.remove(name).map_err(|e| e.to_string())),
+        McpCommand::Enable { name } | McpCommand::Disable { name } => {
+            let on = matches!(args.command, McpCommand::Enable { .. });
+            let word = if on { "enabled" } else { "disabled" };
+            done(
+                installer
+                    .set_enabled(name, on)
+                    .map(|changed| match changed {
+                        true => format!("{name} is {word}"),
+                        false => format!("{name} was already {word}"),
+                    })
+                    .map_err(|e| e.to_string()),
+            )
+        }
+        McpCommand::List => {
+            let servers = servers(&set);
+            if servers.is_empty() {
+                println!("no MCP servers in tools.d/ (add one with `clara mcp add SOURCE`)");
+            }
+            for (name, enabled, what, file) in servers {
+                let state = if enabled { "enabled " } else { "disabled" };
+                println!("{name}  {state}  {what}  ({file})");
+            }
+            ExitCode::SUCCESS
+        }
+        McpCommand::Status { name } => status(&set, name.as_deref(), &client).await,
+        McpCommand::Restart { name } => done(restart(&set, name, &client).await),
+        McpCommand::Search { query, limit } => {
+            let query = query.join(" ");
+            let (found, failed) = registry::search(&client, config, &set.env, &query, *limit).await;
+            print!("{}", registry::describe(&found, &failed));
+            if found.is_empty() && !failed.is_empty() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+    })
+}
+
+/// Every MCP manifest: its name, whether it is enabled, what it runs, and its file.
+fn servers(set: &ConfigSet) -> Vec<(String, bool, String, String)> {
+    set.tools
+        .iter()
+        .filter_map(|(name, loaded)| {
+            let manifest = &loaded.value;
+            let Runner::Mcp {
+                command, args, url, ..
+            } = &manifest.runner
+            else {
+                return None;
+            };
+            let what = match (command, url) {
+                (Some(command), _) => format!("{command} {}", args.join(" ")),
+                (None, Some(url)) => url.clone(),
+                (None, None) => String::new(),
+            };
+            Some((
+                name.clone(),
+                manifest.enabled,
+                what.trim().to_owned(),
+                loaded.source.rel.clone(),
+            ))
+        })
+        .collect()
+}
+
+/// Starts each enabled server (or `only`) once: whether it lists its tools.
+async fn status(set: &ConfigSet, only: Option<&str>, client: &reqwest::Client) -> ExitCode {
+    let mut failed = false;
+    let mut any = false;
+    for (name, loaded) in &set.tools {
+        let manifest = &loaded.value;
+        let wanted = match only {
+            Some(only) => only == name,
+            None => manifest.enabled,
+        };
+        if !wanted || !matches!(manifest.runner, Runner::Mcp { .. }) {
+            continue;
+        }
+        any = true;
+        let checked = match clara::tools::mcp::launch(set, manifest) {
+            Ok(launch) => clara::tools::mcp::probe(&launch, client).await,
+            Err(why) => Err(why),
+        };
+        match checked {
+            Ok(tools) => println!("{name}: starts, {} tools", tools.len()),
+            Err(why) => {
+                failed = true;
+                println!("{name}: does not start: {why}");
+            }
+        }
+    }
+    if !any {
+        match only {
+            Some(only) => {
+                eprintln!("error: no MCP server is called `{only}` in tools.d");
+                return ExitCode::FAILURE;
+            }
+            None => println!("no enabled MCP servers"),
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Asks the clara running from this root (at `[status] bind`) to restart `name`.
+async fn restart(set: &ConfigSet, name: &str, client: &reqwest::Client) -> Result<String, String> {
+    let bind = &set.clara.value.status.bind;
+    let address: std::net::SocketAddr = bind
+        .parse()
+        .map_err(|_| format!("[status] bind `{bind}` is not an address"))?;
+    // A clara listening on every address is reached on this machine's own.
+    let host = if address.ip().is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else {
+        address.ip().to_string()
+    };
+    let url = format!("http://{host}:{}/mcp/{name}/restart", address.port());
+    let response = client.post(&url).send().await.map_err(|_| {
+        format!(
+            "no clara answers at {bind} ([status] bind): is `clara run` running from this root?"
+        )
+    })?;
+    match response.status().as_u16() {
+        200 => Ok(format!("restarting {name} in the running clara")),
+        404 => Err(format!("the running clara has no MCP server `{name}`")),
+        status => Err(format!("the running clara refused ({status})")),
+    }
+}
+
+fn relative(root: &Path, file: &Path) -> String {
+    file.strip_prefix(root)
+        .unwrap_or(file)
+        .to_string_lossy()
+        .into_owned()
+}
