@@ -39,6 +39,7 @@ mod hooks;
 mod hostile_files;
 mod http_tools;
 mod init;
+mod mcp_install;
 mod mcp_server;
 mod migrate;
 mod module_graph;
