@@ -308,7 +308,11 @@ fn assemble(
         embedder: providers.embedder(),
         store: shared.store.clone(),
         tools: tools.tools.clone(),
-        tool_sources: mcp.sync(&set),
+        tool_sources: {
+            let mut sources = mcp.sync(&set);
+            sources.push(mcp.admin_tools(&set));
+            sources
+        },
         clock: shared.clock.clone(),
         events: shared.events.clone(),
         approvers: shared.approvers.clone(),

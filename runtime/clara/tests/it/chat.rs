@@ -128,7 +128,8 @@ async fn a_conversation_that_remembers_the_user_the_next_day() {
         .iter()
         .map(|t| t["function"]["name"].as_str().unwrap())
         .collect();
-    // The built-in memory and file tools, then the shipped tools.d tools that are enabled.
+    // The built-in memory and file tools, the shipped tools.d tools that are enabled, then
+    // (the terminal's user is the operator, an admin) the tools that manage MCP servers.
     assert_eq!(
         tools,
         [
@@ -140,7 +141,15 @@ async fn a_conversation_that_remembers_the_user_the_next_day() {
             "read_local_file",
             "delete_local_file",
             "send_local_file",
-            "roll_dice"
+            "roll_dice",
+            "mcp_install",
+            "mcp_uninstall",
+            "mcp_enable",
+            "mcp_disable",
+            "mcp_restart",
+            "mcp_list",
+            "mcp_status",
+            "mcp_search"
         ]
     );
     let last = turn["messages"].as_array().unwrap().last().unwrap();

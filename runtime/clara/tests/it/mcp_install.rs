@@ -439,3 +439,101 @@ async fn a_running_clara_restarts_a_server_when_clara_mcp_restart_asks() {
         said(&gone)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(clara_test_tools),
+    ignore = "needs Node.js: install it as .ci/run does, then CLARA_TEST_TOOLS=1"
+)]
+async fn an_admin_installs_a_server_from_discord_and_its_tools_are_called_next() {
+    use crate::support::fake_discord::{BOT_ID, UserMessage};
+    use crate::support::fake_llm::{openai_stream, openai_tool_stream};
+    use crate::support::on_discord::*;
+
+    let mut on = OnDiscord::start(&[("CLARA_RUNTIME__WATCH", "true")]).await;
+    let script = tiny_server();
+    let install = json!({"source": script.to_str().unwrap(), "name": "tiny"}).to_string();
+    let asks = |author: u64, name: &str, roles: &[u64], text: &str| {
+        on.discord.send_user_message(
+            UserMessage::guild(GENERAL, GUILD, author, name, &format!("<@{BOT_ID}> {text}"))
+                .roles(roles)
+                .mention_bot(),
+        );
+    };
+    let tiny = on.root.path().join("tools.d/tiny.toml");
+
+    // Ann is no admin: the install tools are not offered to her, and a call is refused.
+    on.model.push(openai_tool_stream(
+        &[("c1", "mcp_install", install.as_str())],
+        40,
+    ));
+    on.model.push(openai_stream(&["I cannot."]));
+    asks(ANN, "ann", &[], "install the tiny MCP server please");
+    on.wait_reply(GENERAL, 2, "I cannot.").await;
+    let offered = on.model.requests()[0].body["tools"].to_string();
+    assert!(!offered.contains("mcp_install"), "{offered}");
+    assert!(!on.model.last_tool_result().starts_with("Installed"));
+    assert!(!tiny.exists(), "nothing was written");
+
+    // An admin installs it; the next message can use its tools.
+    on.model.push(openai_tool_stream(
+        &[("c2", "mcp_install", install.as_str())],
+        40,
+    ));
+    on.model.push(openai_stream(&["Installed."]));
+    asks(OWNER, "owner", &[ADMIN_ROLE], "install the tiny MCP server");
+    on.wait_reply(GENERAL, 4, "Installed.").await;
+    let result = on.model.last_tool_result();
+    assert_eq!(
+        result,
+        "Installed `tiny` (tools.d/tiny.toml) with 1 tools: tiny__shout. It applies within a moment."
+    );
+    assert!(tiny.exists());
+    let deadline = std::time::Instant::now() + SOON;
+    loop {
+        let generation = on.app().live.current();
+        let names: Vec<String> = generation
+            .services
+            .tool_sources
+            .iter()
+            .flat_map(|s| {
+                s.tools()
+                    .iter()
+                    .map(|t| t.spec().name.clone())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        if names.iter().any(|n| n == "tiny__shout") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never reloaded: {names:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    on.model.push(openai_tool_stream(
+        &[("c3", "tiny__shout", r#"{"text": "hello"}"#)],
+        40,
+    ));
+    on.model.push(openai_stream(&["It shouted."]));
+    asks(OWNER, "owner", &[ADMIN_ROLE], "shout hello");
+    on.wait_reply(GENERAL, 6, "It shouted.").await;
+    assert_eq!(on.model.last_tool_result(), "HELLO");
+
+    // Uninstalling removes the manifest.
+    on.model.push(openai_tool_stream(
+        &[("c4", "mcp_uninstall", r#"{"name": "tiny"}"#)],
+        40,
+    ));
+    on.model.push(openai_stream(&["Removed."]));
+    asks(OWNER, "owner", &[ADMIN_ROLE], "remove tiny");
+    on.wait_reply(GENERAL, 8, "Removed.").await;
+    assert!(
+        on.model
+            .last_tool_result()
+            .starts_with("Done: removed tools.d/tiny.toml")
+    );
+    assert!(!tiny.exists());
+    on.stop().await;
+}

@@ -2,6 +2,7 @@
 //! `server__tool`. [`McpServers`] owns the running servers across generations: a rebuild
 //! keeps every server whose launch did not change, starts new ones and stops removed ones.
 
+mod admin_tools;
 mod connection;
 pub mod install;
 pub mod registry;
@@ -25,10 +26,13 @@ pub use supervisor::Server;
 use super::{policy, program_env};
 use crate::errors::error_chain;
 
+/// The running servers by manifest name, shared with the tools that manage them.
+type Running = Arc<Mutex<BTreeMap<String, Arc<Server>>>>;
+
 /// The MCP servers clara runs, by manifest name.
 pub struct McpServers {
     client: reqwest::Client,
-    running: Mutex<BTreeMap<String, Arc<Server>>>,
+    running: Running,
 }
 
 impl McpServers {
@@ -36,7 +40,7 @@ impl McpServers {
     pub fn new(client: reqwest::Client) -> McpServers {
         McpServers {
             client,
-            running: Mutex::new(BTreeMap::new()),
+            running: Running::default(),
         }
     }
 
@@ -77,6 +81,16 @@ impl McpServers {
             sources.push(Arc::new(McpToolSource::new(name, server, manifest)));
         }
         sources
+    }
+
+    /// The admin tools that manage the servers (`mcp_install`, `mcp_restart`, …), for a
+    /// generation built from `set`.
+    pub fn admin_tools(&self, set: &ConfigSet) -> Arc<dyn ToolSource> {
+        Arc::new(admin_tools::AdminTools::new(
+            set,
+            &self.client,
+            self.running.clone(),
+        ))
     }
 
     /// A running server by manifest name.

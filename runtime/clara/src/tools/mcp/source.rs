@@ -106,7 +106,14 @@ impl McpSource {
                 name = rest.to_owned();
             }
         }
-        for wording in ["-mcp-server", "_mcp_server", "-server", "_server", "-mcp", "_mcp"] {
+        for wording in [
+            "-mcp-server",
+            "_mcp_server",
+            "-server",
+            "_server",
+            "-mcp",
+            "_mcp",
+        ] {
             if let Some(rest) = name.strip_suffix(wording).filter(|r| !r.is_empty()) {
                 name = rest.to_owned();
             }
