@@ -1021,3 +1021,114 @@ async fn clara_chat_connected_to_a_gateway_answers_its_approval_requests() {
     assert!(!told(1).contains("Not run"), "{}", told(1));
     assert!(told(3).contains("remote-ann said no"), "{}", told(3));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(
+    not(clara_test_tools),
+    ignore = "needs Node.js: install it as .ci/run does, then CLARA_TEST_TOOLS=1"
+)]
+async fn an_admin_node_user_installs_toggles_restarts_and_removes_an_mcp_server() {
+    let on = OnGateway::start(&[("CLARA_ADAPTERS__GATEWAY__ADMIN_USERS", "[\"u-admin\"]")]).await;
+    let mut client = on.registered("n").await;
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mcp/tiny_server.mjs");
+    let manifest = on.root.path().join("tools.d/tiny.toml");
+    let install = |by: &str| {
+        json!({"type": "mcp_install", "request_id": format!("mcp-{by}"), "source": script.to_str().unwrap(),
+               "name": "tiny", "requested_by": by})
+    };
+    client.send(install("u-someone")).await;
+    let refused = client.next().await;
+    assert_eq!(refused["success"], false, "{refused}");
+    assert!(refused["error"].as_str().unwrap().contains("admin_users"));
+    assert!(!manifest.exists());
+
+    client.send(install("u-admin")).await;
+    let installed = client.next().await;
+    assert_eq!(
+        (
+            installed["type"].as_str(),
+            installed["request_id"].as_str(),
+            installed["success"].as_bool()
+        ),
+        (
+            Some("mcp_install_response"),
+            Some("mcp-u-admin"),
+            Some(true)
+        ),
+        "{installed}"
+    );
+    assert_eq!(installed["tools"], json!(["shout"]));
+    assert!(manifest.exists());
+    let live = on.app.as_ref().unwrap().live.clone();
+    assert!(matches!(
+        live.reload().await,
+        clara::live::Reload::Applied(_)
+    ));
+    live.mcp().started(Duration::from_secs(20)).await;
+
+    client
+        .send(json!({"type": "mcp_list", "request_id": "l1"}))
+        .await;
+    let list = client.next().await;
+    let tiny = list["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "tiny")
+        .cloned()
+        .unwrap_or_else(|| panic!("{list}"));
+    assert_eq!(
+        (
+            tiny["status"].as_str(),
+            tiny["enabled"].as_bool(),
+            tiny["tool_count"].as_u64()
+        ),
+        (Some("running"), Some(true), Some(1)),
+        "{tiny}"
+    );
+    let everything = list["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "everything")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        everything["status"], "disabled",
+        "disabled manifests are listed too"
+    );
+
+    let first = live.mcp().server("tiny").unwrap().pid();
+    client
+        .send(json!({"type": "mcp_restart", "request_id": "r1", "server_name": "tiny", "requested_by": "u-admin"}))
+        .await;
+    assert_eq!(client.next().await["success"], true);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while live.mcp().server("tiny").unwrap().pid() == first
+        || live.mcp().server("tiny").unwrap().pid().is_none()
+    {
+        assert!(std::time::Instant::now() < deadline, "never restarted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    client
+        .send(json!({"type": "mcp_enable", "request_id": "e1", "server_name": "tiny", "enabled": false, "requested_by": "u-admin"}))
+        .await;
+    let off = client.next().await;
+    assert_eq!(
+        (off["success"].as_bool(), off["enabled"].as_bool()),
+        (Some(true), Some(false)),
+        "{off}"
+    );
+    assert!(
+        std::fs::read_to_string(&manifest)
+            .unwrap()
+            .contains("enabled = false")
+    );
+    client
+        .send(json!({"type": "mcp_uninstall", "request_id": "u1", "server_name": "tiny", "requested_by": "u-admin"}))
+        .await;
+    assert_eq!(client.next().await["success"], true);
+    assert!(!manifest.exists());
+}

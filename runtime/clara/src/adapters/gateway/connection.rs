@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::approvals;
 use super::approver::GatewayApprover;
+use super::mcp_frames::{self, Change};
 use super::outbox::Outbox;
 use super::protocol::{self, ClientFrame, ErrorCode, Register};
 use super::turn::{self, Shared};
@@ -385,26 +386,45 @@ impl Client {
                 self.outbox.send(self.shared.status());
             }
             ClientFrame::McpList { request_id } => {
-                self.outbox.send(turn::mcp_list(&self.shared, &request_id));
+                self.outbox
+                    .send(mcp_frames::list(&self.shared, &request_id));
             }
             ClientFrame::McpStatus {
                 request_id,
                 server_name,
             } => {
-                self.outbox.send(turn::mcp_status(
+                self.outbox.send(mcp_frames::status(
                     &self.shared,
                     &request_id,
                     server_name.as_deref(),
                 ));
             }
-            ClientFrame::McpRestart { request_id, .. } => {
-                self.unmanaged("mcp_restart", &request_id);
-            }
-            ClientFrame::McpInstall { request_id } => self.unmanaged("mcp_install", &request_id),
-            ClientFrame::McpUninstall { request_id } => {
-                self.unmanaged("mcp_uninstall", &request_id);
-            }
-            ClientFrame::McpEnable { request_id } => self.unmanaged("mcp_enable", &request_id),
+            ClientFrame::McpRestart {
+                request_id,
+                server_name,
+                requested_by,
+            } => self.change(request_id, Change::Restart(server_name), requested_by),
+            ClientFrame::McpInstall {
+                request_id,
+                source,
+                name,
+                requested_by,
+            } => self.change(request_id, Change::Install { source, name }, requested_by),
+            ClientFrame::McpUninstall {
+                request_id,
+                server_name,
+                requested_by,
+            } => self.change(request_id, Change::Uninstall(server_name), requested_by),
+            ClientFrame::McpEnable {
+                request_id,
+                server_name,
+                enabled,
+                requested_by,
+            } => self.change(
+                request_id,
+                Change::Enable(server_name, enabled),
+                requested_by,
+            ),
             ClientFrame::ApprovalResponse {
                 approval_id,
                 action,
@@ -426,13 +446,14 @@ impl Client {
     }
 
     /// Answers an MCP request this gateway does not serve (`kind` is the frame's type).
-    fn unmanaged(&self, kind: &str, request_id: &str) {
-        self.outbox.send(json!({
-            "type": format!("{kind}_response"),
-            "request_id": request_id,
-            "success": false,
-            "error": "MCP servers are managed by their manifests in tools.d on this gateway; edit the file and clara reloads it",
-        }));
+    /// Makes a change to the MCP servers for `requested_by` beside the connection's other
+    /// frames (an install takes a while), answering when it is done.
+    fn change(&self, request_id: String, change: Change, requested_by: Option<String>) {
+        let is_admin = requested_by.is_some_and(|user| self.admins.contains(&user));
+        let (shared, outbox) = (self.shared.clone(), self.outbox.clone());
+        self.shared.work.spawn(async move {
+            outbox.send(mcp_frames::change(&shared, &request_id, change, is_admin).await);
+        });
     }
 
     fn register(&mut self, register: Register) -> bool {
@@ -506,9 +527,9 @@ fn request_id_of(frame: &ClientFrame) -> Option<String> {
         | ClientFrame::McpList { request_id }
         | ClientFrame::McpStatus { request_id, .. }
         | ClientFrame::McpRestart { request_id, .. }
-        | ClientFrame::McpInstall { request_id }
-        | ClientFrame::McpUninstall { request_id }
-        | ClientFrame::McpEnable { request_id } => Some(request_id.clone()),
+        | ClientFrame::McpInstall { request_id, .. }
+        | ClientFrame::McpUninstall { request_id, .. }
+        | ClientFrame::McpEnable { request_id, .. } => Some(request_id.clone()),
         ClientFrame::Register(_)
         | ClientFrame::Ping { .. }
         | ClientFrame::Status {}

@@ -6,8 +6,9 @@
 pub mod approvals;
 pub mod approver;
 pub mod connection;
+pub mod mcp_frames;
 pub mod nodes;
-pub mod outbox;
+mod outbox;
 pub mod outlet;
 pub mod protocol;
 pub mod turn;

@@ -41,27 +41,50 @@ pub enum ClientFrame {
         #[serde(default)]
         server_name: Option<String>,
     },
-    /// Restarts an MCP server.
+    /// Restarts an MCP server (for an admin).
     McpRestart {
         /// Echoed in the response.
         request_id: String,
         /// The server.
         server_name: String,
+        /// The user asking: one of `[gateway] admin_users`.
+        #[serde(default)]
+        requested_by: Option<String>,
     },
-    /// Installing, removing and toggling servers from a client is not served here.
+    /// Installs an MCP server (for an admin).
     McpInstall {
         /// Echoed in the response.
         request_id: String,
+        /// Where it comes from: `npm:PKG`, `github.com/OWNER/REPO`, a URL, …
+        source: String,
+        /// Its name; the source suggests one.
+        #[serde(default)]
+        name: Option<String>,
+        /// The user asking.
+        #[serde(default)]
+        requested_by: Option<String>,
     },
-    /// See [`ClientFrame::McpInstall`].
+    /// Removes an MCP server (for an admin).
     McpUninstall {
         /// Echoed in the response.
         request_id: String,
+        /// The server.
+        server_name: String,
+        /// The user asking.
+        #[serde(default)]
+        requested_by: Option<String>,
     },
-    /// See [`ClientFrame::McpInstall`].
+    /// Turns an MCP server on or off (for an admin).
     McpEnable {
         /// Echoed in the response.
         request_id: String,
+        /// The server.
+        server_name: String,
+        /// On or off.
+        enabled: bool,
+        /// The user asking.
+        #[serde(default)]
+        requested_by: Option<String>,
     },
     /// A person's answer to an `approval_request`.
     ApprovalResponse {
