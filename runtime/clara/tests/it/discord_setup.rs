@@ -1,10 +1,12 @@
 //! How clara sits on Discord: the shards an instance runs, the adapter and message events it
-//! fires, the `/clara tools` and `/clara mcp` status commands, and posting for hooks and tasks.
+//! fires, the `/clara tools` and `/clara mcp` commands (admins install and manage servers), and
+//! posting for hooks and tasks.
 
 use crate::support::fake_discord::{FakeDiscord, SlashCommand, dm_channel_id};
 use crate::support::fake_llm::openai_stream;
 use crate::support::on_discord::*;
 use clara_config::model::hook::Delivery;
+use serde_json::json;
 
 /// Runs `/clara <sub>` in #general as Ann and returns clara's answer.
 async fn ask(on: &OnDiscord, sub: &str) -> String {
@@ -59,8 +61,36 @@ async fn slash_commands_show_tools_and_mcp_servers() {
         tools.contains("roll_dice") && tools.contains("save_to_local"),
         "{tools}"
     );
-    let mcp = ask(&on, "mcp").await;
-    assert_eq!(mcp, "No MCP servers are enabled.");
+    let mcp = on
+        .slash(SlashCommand::guild(GENERAL, GUILD, ANN, "ann", "clara").group("mcp", "status", &[]))
+        .await;
+    assert_eq!(mcp, "`everything`: off", "the shipped server is there, off");
+    let registered = on.discord.commands(None);
+    let group = registered[0]["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "mcp")
+        .cloned()
+        .unwrap();
+    let subs: Vec<&str> = group["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        subs,
+        [
+            "status",
+            "install",
+            "uninstall",
+            "enable",
+            "disable",
+            "restart",
+            "search"
+        ]
+    );
     on.stop().await;
 }
 
@@ -128,5 +158,58 @@ async fn hooks_and_tasks_post_to_a_channel_or_a_dm() {
         "{allowed}"
     );
     assert_eq!(allowed["parse"], serde_json::json!([]), "{allowed}");
+    on.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(clara_test_tools),
+    ignore = "needs Node.js: install it as .ci/run does, then CLARA_TEST_TOOLS=1"
+)]
+async fn an_admin_manages_mcp_servers_with_clara_mcp() {
+    let mut on = OnDiscord::start(&[("CLARA_RUNTIME__WATCH", "true")]).await;
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mcp/tiny_server.mjs");
+    let script = script.to_str().unwrap();
+    let manifest = on.root.path().join("tools.d/tiny.toml");
+    let ann = || SlashCommand::guild(GENERAL, GUILD, ANN, "ann", "clara");
+    let admin = || ann().roles(&[ADMIN_ROLE]);
+    let install = [("source", json!(script)), ("name", json!("tiny"))];
+
+    let denied = on.slash(ann().group("mcp", "install", &install)).await;
+    assert!(denied.starts_with("Permission denied"), "{denied}");
+    assert!(!manifest.exists());
+
+    let installed = on
+        .slash_later(admin().group("mcp", "install", &install))
+        .await;
+    assert_eq!(installed, "Installed `tiny` with 1 tools: `tiny__shout`");
+    let live = on.app().live.clone();
+    let deadline = std::time::Instant::now() + SOON;
+    while live.mcp().server("tiny").is_none() {
+        assert!(std::time::Instant::now() < deadline, "never reloaded");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    live.mcp().started(SOON).await;
+    let status = on.slash(ann().group("mcp", "status", &[])).await;
+    assert_eq!(status, "`everything`: off\n`tiny`: running, 1 tools");
+    let name = [("name", json!("tiny"))];
+    let restarted = on.slash(admin().group("mcp", "restart", &name)).await;
+    assert_eq!(restarted, "Restarting `tiny`.");
+    let off = on.slash(admin().group("mcp", "disable", &name)).await;
+    assert_eq!(off, "Turned `tiny` off.");
+    assert!(
+        std::fs::read_to_string(&manifest)
+            .unwrap()
+            .contains("enabled = false")
+    );
+    let gone = on.slash(admin().group("mcp", "uninstall", &name)).await;
+    assert_eq!(gone, "Done: removed tools.d/tiny.toml.");
+    assert!(!manifest.exists());
+    let unknown = on.slash(admin().group("mcp", "enable", &name)).await;
+    assert_eq!(
+        unknown,
+        "Not done: no MCP server is called `tiny` in tools.d"
+    );
     on.stop().await;
 }

@@ -1,6 +1,7 @@
 //! The `/clara` slash commands: `channel` (admins set how clara answers in a channel; the
 //! setting is stored, so it survives restarts and every instance sees it), `status`, `tools`
-//! and `mcp`. Replies are ephemeral: only the person who asked sees them.
+//! and the `mcp` group (see `mcp_command`). Replies are ephemeral: only the person who asked
+//! sees them.
 
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ use twilight_model::http::interaction::{
 use super::bot::{ADAPTER, Bot, Identity};
 use super::inbound::{channel_mode, mode_of, stored_mode};
 use super::incoming::user_id;
+use super::mcp_command::{self, McpRequest};
 
 /// The commands clara registers, as Discord's API describes them.
 fn definitions() -> Vec<Command> {
@@ -38,7 +40,7 @@ fn definitions() -> Vec<Command> {
             {"type": 1, "name": "channel", "description": "Set how clara answers in this channel (admins)", "options": [mode]},
             {"type": 1, "name": "status", "description": "Connection, this channel's mode, busy channels"},
             {"type": 1, "name": "tools", "description": "The tools clara can use"},
-            {"type": 1, "name": "mcp", "description": "The MCP servers and their state"}
+            mcp_command::definition()
         ]
     }]))
     .expect("the command definitions are valid")
@@ -72,17 +74,31 @@ pub async fn handle(bot: Arc<Bot>, interaction: Interaction) {
     if data.name != "clara" {
         return;
     }
+    if let Some(group) = data.options.first().filter(|o| o.name == "mcp") {
+        let request = McpRequest::parse(&group.value);
+        return mcp(&bot, &interaction, request).await;
+    }
     let text = match subcommand(data) {
         Some(("channel", mode)) => set_mode(&bot, &interaction, mode.as_deref()).await,
         Some(("status", _)) => status(&bot, &interaction).await,
         Some(("tools", _)) => tools(&bot),
-        Some(("mcp", _)) => mcp(&bot),
         _ => "I don't know that command.".to_owned(),
     };
+    respond(&bot, &interaction, Some(text)).await;
+}
+
+/// Answers the interaction with `text`, seen only by who asked; without text, says the answer
+/// follows (Discord's "thinking…"), for [`finish`] to fill in.
+async fn respond(bot: &Bot, interaction: &Interaction, text: Option<String>) {
+    let kind = if text.is_some() {
+        InteractionResponseType::ChannelMessageWithSource
+    } else {
+        InteractionResponseType::DeferredChannelMessageWithSource
+    };
     let response = InteractionResponse {
-        kind: InteractionResponseType::ChannelMessageWithSource,
+        kind,
         data: Some(InteractionResponseData {
-            content: Some(text),
+            content: text,
             flags: Some(MessageFlags::EPHEMERAL),
             ..InteractionResponseData::default()
         }),
@@ -94,6 +110,48 @@ pub async fn handle(bot: Arc<Bot>, interaction: Interaction) {
         .await;
     if let Err(error) = answered {
         tracing::warn!(%error, "a slash command could not be answered");
+    }
+}
+
+/// Fills in an answer [`respond`] said would follow.
+async fn finish(bot: &Bot, interaction: &Interaction, text: &str) {
+    // Discord takes 2000 characters in a message.
+    let text: String = text.chars().take(2000).collect();
+    let edited = bot
+        .http
+        .interaction(interaction.application_id)
+        .update_response(&interaction.token)
+        .content(Some(&text))
+        .await;
+    if let Err(error) = edited {
+        tracing::warn!(%error, "a slash command's answer could not be filled in");
+    }
+}
+
+/// `/clara mcp …`: changes only for admins; slow work answered when done.
+async fn mcp(bot: &Bot, interaction: &Interaction, request: Option<McpRequest>) {
+    let Some(request) = request else {
+        return respond(
+            bot,
+            interaction,
+            Some("I don't know that command.".to_owned()),
+        )
+        .await;
+    };
+    if request.changes_anything() && !clicker(bot, interaction).is_some_and(|(_, admin)| admin) {
+        let denied = format!(
+            "Permission denied: changing MCP servers needs Manage Channels or the `{}` role, in a server channel.",
+            bot.config().admin_role
+        );
+        return respond(bot, interaction, Some(denied)).await;
+    }
+    if request.is_slow() {
+        respond(bot, interaction, None).await;
+        let text = request.answer(bot).await;
+        finish(bot, interaction, &text).await;
+    } else {
+        let text = request.answer(bot).await;
+        respond(bot, interaction, Some(text)).await;
     }
 }
 
@@ -216,18 +274,6 @@ fn tools(bot: &Bot) -> String {
         return "No tools are set up.".to_owned();
     }
     format!("Tools ({}): {}", names.len(), names.join(", "))
-}
-
-fn mcp(bot: &Bot) -> String {
-    let servers = bot.live.mcp().statuses();
-    if servers.is_empty() {
-        return "No MCP servers are enabled.".to_owned();
-    }
-    servers
-        .into_iter()
-        .map(|(name, state, tools)| format!("`{name}`: {state}, {tools} tools"))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 fn mode_name(mode: clara_config::model::adapters::ChannelMode) -> &'static str {

@@ -11,6 +11,7 @@ pub mod gate;
 pub mod images;
 pub mod inbound;
 pub mod incoming;
+pub mod mcp_command;
 pub mod outlet;
 pub mod reactions;
 pub mod reply;

@@ -134,6 +134,29 @@ impl OnDiscord {
         callback["data"]["content"].as_str().unwrap().to_owned()
     }
 
+    /// Runs a slash command clara answers after "thinking…" and returns the answer it fills
+    /// in (checked to be ephemeral).
+    pub async fn slash_later(&self, command: SlashCommand) -> String {
+        let token = command.token.clone();
+        self.discord.send_interaction(&command);
+        let filled = |fake: &FakeDiscord| {
+            fake.interaction(&token)
+                .and_then(|i| i.original)
+                .is_some_and(|m| !m.content.is_empty())
+        };
+        self.discord
+            .wait_for(
+                "the slash command's answer",
+                filled,
+                Duration::from_secs(60),
+            )
+            .await;
+        let log = self.discord.interaction(&token).unwrap();
+        assert_eq!(log.callbacks[0]["type"], 5, "deferred: {:?}", log.callbacks);
+        assert_eq!(log.callbacks[0]["data"]["flags"], 64, "ephemeral");
+        log.original.unwrap().content
+    }
+
     /// The text of clara's messages in `channel` that are still there.
     pub fn reply_texts(&self, channel: u64) -> Vec<String> {
         self.replies_in(channel)

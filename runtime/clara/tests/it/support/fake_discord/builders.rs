@@ -313,7 +313,17 @@ impl SlashCommand {
         self
     }
 
-    /// Adds a plain top-level option.
+    /// Adds subcommand `name` of the subcommand group `group`, with `(name, value)` options.
+    pub fn group(mut self, group: &str, name: &str, options: &[(&str, Value)]) -> Self {
+        let options: Vec<Value> = options.iter().map(|(n, v)| option_json(n, v)).collect();
+        self.options
+            .push(json!({"type": 2, "name": group, "options": [
+                {"type": 1, "name": name, "options": options}
+            ]}));
+        self
+    }
+
+    /// A top-level option.
     pub fn option(mut self, name: &str, value: Value) -> Self {
         self.options.push(option_json(name, &value));
         self
