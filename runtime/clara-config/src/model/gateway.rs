@@ -46,7 +46,8 @@ pub struct GatewayConfig {
     #[serde(default = "default_register_timeout_secs")]
     #[schemars(range(min = 1))]
     pub register_timeout_secs: u32,
-    /// User ids (as clients send them in `user.id`) that may use admin-only tools.
+    /// User ids (as clients send them in `user.id`) that may use admin-only tools and change
+    /// MCP servers (as `requested_by` of the `mcp_*` frames).
     #[serde(default)]
     pub admin_users: Vec<String>,
 }
