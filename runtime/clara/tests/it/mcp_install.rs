@@ -1,6 +1,6 @@
 //! Installing MCP servers with `clara mcp` (the real binary) into a copy of the shipped root:
-//! from npm (the real package, from npm's cache, so no network), a script on this machine and
-//! a git repository standing in for GitHub. Each manifest validates and its tools are called
+//! from npm (the real package, from npm's cache, so no network), from PyPI (a wheel uvx finds
+//! in a local folder), a script on this machine and a git repository standing in for GitHub. Each manifest validates and its tools are called
 //! through the runtime; disabling and removing leave the files as they should. A server that
 //! crashes at start, a name that is taken and a repository without a build are refused with
 //! nothing written. Registry search runs against fake registries, and a running clara
@@ -45,8 +45,16 @@ fn said(output: &Output) -> String {
 }
 
 fn load(root: &Path) -> ConfigSet {
-    let env = Env::from_vars([("OPENROUTER_API_KEY".to_owned(), "k".to_owned())]);
-    clara_config::load_with_env(root, env).unwrap_or_else(|p| panic!("{p:?}"))
+    load_with(root, &[])
+}
+
+/// The root's config with `vars` in its environment besides a provider key.
+fn load_with(root: &Path, vars: &[(&str, &str)]) -> ConfigSet {
+    let vars = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .chain([("OPENROUTER_API_KEY".to_owned(), "k".to_owned())]);
+    clara_config::load_with_env(root, Env::from_vars(vars)).unwrap_or_else(|p| panic!("{p:?}"))
 }
 
 /// Calls `tool` of the servers `set` runs, as the tool loop does.
@@ -227,6 +235,56 @@ async fn a_local_server_is_installed_and_bad_installs_leave_nothing() {
         said(&refused)
     );
     assert!(root.path().join("tools.d/wikipedia_search.toml").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(
+    not(clara_test_tools),
+    ignore = "needs uv (pip install uv, as .ci/run does), then CLARA_TEST_TOOLS=1"
+)]
+async fn a_pypi_package_runs_with_uvx() {
+    let root = shipped_root();
+    let wheels = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let made = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mcp/make_tiny_wheel.py"))
+        .arg(wheels.path())
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", said(&made));
+    // uv finds the package in the folder, never on the network.
+    let (links, cache) = (
+        wheels.path().to_str().unwrap(),
+        cache.path().to_str().unwrap(),
+    );
+    let home = std::env::var("HOME").unwrap_or_default();
+    let uv = [
+        ("UV_FIND_LINKS", links),
+        ("UV_OFFLINE", "1"),
+        ("UV_CACHE_DIR", cache),
+    ];
+    let added = mcp(root.path(), &["add", "pypi:tiny-py-mcp"], &uv);
+    assert!(added.status.success(), "{}", said(&added));
+    assert!(
+        said(&added).contains("installed `tiny-py` in tools.d/tiny-py.toml with 1 tools"),
+        "{}",
+        said(&added)
+    );
+    let manifest = std::fs::read_to_string(root.path().join("tools.d/tiny-py.toml")).unwrap();
+    assert!(
+        manifest.contains("command = \"uvx\"")
+            && manifest.contains(
+                "secrets_env = [\"HOME\", \"UV_CACHE_DIR\", \"UV_FIND_LINKS\", \"UV_OFFLINE\"]"
+            ),
+        "uv's settings reach it by name: {manifest}"
+    );
+    let mut vars = uv.to_vec();
+    vars.push(("HOME", &home));
+    let set = load_with(root.path(), &vars);
+    assert_eq!(
+        call(&set, "tiny-py__reverse", json!({"text": "hello"})).await,
+        "olleh"
+    );
 }
 
 /// A bare repository `OWNER/NAME.git` under `base` holding `files`.
