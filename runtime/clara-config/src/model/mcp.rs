@@ -4,6 +4,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::common::yes;
+
 /// Where installed servers are built and which registries are searched.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -29,6 +31,10 @@ pub struct McpConfig {
     #[serde(default = "default_install_timeout_secs")]
     #[schemars(range(min = 1, max = 3600))]
     pub install_timeout_secs: u32,
+    /// Offer admins the tools that manage servers from the chat (`mcp_install`, `mcp_list`,
+    /// …); off keeps them out of every prompt.
+    #[serde(default = "yes")]
+    pub chat_tools: bool,
 }
 
 impl Default for McpConfig {
@@ -40,6 +46,7 @@ impl Default for McpConfig {
             smithery_key_env: default_smithery_key_env(),
             github_url: default_github_url(),
             install_timeout_secs: default_install_timeout_secs(),
+            chat_tools: true,
         }
     }
 }

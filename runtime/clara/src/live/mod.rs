@@ -310,7 +310,9 @@ fn assemble(
         tools: tools.tools.clone(),
         tool_sources: {
             let mut sources = mcp.sync(&set);
-            sources.push(mcp.admin_tools(&set));
+            if set.clara.value.mcp.chat_tools {
+                sources.push(mcp.admin_tools(&set));
+            }
             sources
         },
         clock: shared.clock.clone(),

@@ -595,3 +595,37 @@ async fn an_admin_installs_a_server_from_discord_and_its_tools_are_called_next()
     assert!(!tiny.exists());
     on.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_chat_tools_can_be_left_out_of_every_prompt() {
+    let offered = |app: &clara::app::App| -> Vec<String> {
+        app.live
+            .current()
+            .services
+            .tool_sources
+            .iter()
+            .flat_map(|s| {
+                s.tools()
+                    .iter()
+                    .map(|t| t.spec().name.clone())
+                    .collect::<Vec<_>>()
+            })
+            .filter(|n| n.starts_with("mcp_"))
+            .collect()
+    };
+    let model = FakeLlm::start().await;
+    let root = shipped_root();
+    let off = [("CLARA_ADAPTERS__DISCORD__ENABLED", "false")];
+    let app = support::start_run(root.path(), &model, &off).await.unwrap();
+    assert_eq!(offered(&app).len(), 8);
+    app.shutdown("test over").await;
+    let without = [
+        ("CLARA_ADAPTERS__DISCORD__ENABLED", "false"),
+        ("CLARA_MCP__CHAT_TOOLS", "false"),
+    ];
+    let app = support::start_run(root.path(), &model, &without)
+        .await
+        .unwrap();
+    assert!(offered(&app).is_empty());
+    app.shutdown("test over").await;
+}
