@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clara::tools::mcp::install::{Install, Installer};
 use clara::tools::mcp::registry;
@@ -160,7 +161,11 @@ async fn status(set: &ConfigSet, only: Option<&str>, client: &reqwest::Client) -
         }
         any = true;
         let checked = match clara::tools::mcp::launch(set, manifest) {
-            Ok(launch) => clara::tools::mcp::probe(&launch, client).await,
+            Ok(launch) => {
+                let limit =
+                    Duration::from_secs(u64::from(set.clara.value.mcp.install_timeout_secs));
+                clara::tools::mcp::probe(&launch, client, limit).await
+            }
             Err(why) => Err(why),
         };
         match checked {

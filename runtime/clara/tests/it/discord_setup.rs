@@ -167,14 +167,16 @@ async fn hooks_and_tasks_post_to_a_channel_or_a_dm() {
     ignore = "needs Node.js: install it as .ci/run does, then CLARA_TEST_TOOLS=1"
 )]
 async fn an_admin_manages_mcp_servers_with_clara_mcp() {
-    let mut on = OnDiscord::start(&[("CLARA_RUNTIME__WATCH", "true")]).await;
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mcp/tiny_server.mjs");
-    let script = script.to_str().unwrap();
+    let (_hub, github) = crate::support::mcp_hub::tiny_hub();
+    let mut on = OnDiscord::start(&[
+        ("CLARA_RUNTIME__WATCH", "true"),
+        ("CLARA_MCP__GITHUB_URL", &github),
+    ])
+    .await;
     let manifest = on.root.path().join("tools.d/tiny.toml");
     let ann = || SlashCommand::guild(GENERAL, GUILD, ANN, "ann", "clara");
     let admin = || ann().roles(&[ADMIN_ROLE]);
-    let install = [("source", json!(script)), ("name", json!("tiny"))];
+    let install = [("source", json!("github.com/acme/tiny-mcp"))];
 
     let denied = on.slash(ann().group("mcp", "install", &install)).await;
     assert!(denied.starts_with("Permission denied"), "{denied}");
@@ -204,7 +206,10 @@ async fn an_admin_manages_mcp_servers_with_clara_mcp() {
             .contains("enabled = false")
     );
     let gone = on.slash(admin().group("mcp", "uninstall", &name)).await;
-    assert_eq!(gone, "Done: removed tools.d/tiny.toml.");
+    assert_eq!(
+        gone,
+        "Done: removed tools.d/tiny.toml and mcp_servers/tiny."
+    );
     assert!(!manifest.exists());
     let unknown = on.slash(admin().group("mcp", "enable", &name)).await;
     assert_eq!(

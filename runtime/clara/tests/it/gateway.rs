@@ -1028,15 +1028,32 @@ async fn clara_chat_connected_to_a_gateway_answers_its_approval_requests() {
     ignore = "needs Node.js: install it as .ci/run does, then CLARA_TEST_TOOLS=1"
 )]
 async fn an_admin_node_user_installs_toggles_restarts_and_removes_an_mcp_server() {
-    let on = OnGateway::start(&[("CLARA_ADAPTERS__GATEWAY__ADMIN_USERS", "[\"u-admin\"]")]).await;
+    let (_hub, github) = crate::support::mcp_hub::tiny_hub();
+    let on = OnGateway::start(&[
+        ("CLARA_ADAPTERS__GATEWAY__ADMIN_USERS", "[\"u-admin\"]"),
+        ("CLARA_MCP__GITHUB_URL", &github),
+    ])
+    .await;
     let mut client = on.registered("n").await;
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mcp/tiny_server.mjs");
     let manifest = on.root.path().join("tools.d/tiny.toml");
     let install = |by: &str| {
-        json!({"type": "mcp_install", "request_id": format!("mcp-{by}"), "source": script.to_str().unwrap(),
-               "name": "tiny", "requested_by": by})
+        json!({"type": "mcp_install", "request_id": format!("mcp-{by}"), "source": "github.com/acme/tiny-mcp",
+               "requested_by": by})
     };
+    // A server from this machine's files runs any program: not installed from a node.
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mcp/tiny_server.mjs");
+    client
+        .send(json!({"type": "mcp_install", "request_id": "local", "source": script.to_str().unwrap(), "requested_by": "u-admin"}))
+        .await;
+    let local = client.next().await;
+    assert!(
+        local["error"]
+            .as_str()
+            .unwrap()
+            .contains("install it with `clara mcp add` on the machine"),
+        "{local}"
+    );
     client.send(install("u-someone")).await;
     let refused = client.next().await;
     assert_eq!(refused["success"], false, "{refused}");

@@ -16,6 +16,7 @@ use clara_core::engine::{ManualClock, ToolContext};
 use serde_json::json;
 
 use crate::support::fake_llm::{FakeLlm, Reply};
+use crate::support::mcp_hub::{repository, tiny_hub};
 use crate::support::{self, shipped_root};
 
 fn tiny_server() -> PathBuf {
@@ -287,39 +288,6 @@ async fn a_pypi_package_runs_with_uvx() {
     );
 }
 
-/// A bare repository `OWNER/NAME.git` under `base` holding `files`.
-fn repository(base: &Path, owner: &str, name: &str, files: &[(&str, String)]) {
-    let work = base.join("work").join(name);
-    std::fs::create_dir_all(&work).unwrap();
-    for (file, text) in files {
-        std::fs::write(work.join(file), text).unwrap();
-    }
-    let bare = base.join(owner).join(format!("{name}.git"));
-    let git = |dir: &Path, args: &[&str]| {
-        let out = Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "git {args:?}: {}", said(&out));
-    };
-    git(&work, &["init", "--quiet", "--initial-branch=main"]);
-    git(&work, &["add", "."]);
-    git(&work, &["commit", "--quiet", "-m", "a server"]);
-    std::fs::create_dir_all(base.join(owner)).unwrap();
-    git(
-        base,
-        &[
-            "clone",
-            "--quiet",
-            "--bare",
-            work.to_str().unwrap(),
-            bare.to_str().unwrap(),
-        ],
-    );
-}
-
 #[tokio::test(flavor = "multi_thread")]
 #[cfg_attr(
     not(clara_test_tools),
@@ -327,27 +295,13 @@ fn repository(base: &Path, owner: &str, name: &str, files: &[(&str, String)]) {
 )]
 async fn a_github_repository_is_cloned_built_and_run() {
     let root = shipped_root();
-    let hub = tempfile::tempdir().unwrap();
-    let server = std::fs::read_to_string(tiny_server()).unwrap();
-    repository(
-        hub.path(),
-        "acme",
-        "tiny-mcp",
-        &[
-            (
-                "package.json",
-                r#"{"name": "tiny-mcp", "version": "1.0.0", "type": "module", "bin": {"tiny-mcp": "./server.mjs"}, "scripts": {"build": "node -e \"require('fs').writeFileSync('built.txt', 'yes')\""}}"#.to_owned(),
-            ),
-            ("server.mjs", server),
-        ],
-    );
+    let (hub, github) = tiny_hub();
     repository(
         hub.path(),
         "acme",
         "notes",
         &[("README.md", "just notes".to_owned())],
     );
-    let github = format!("file://{}", hub.path().display());
     let hub_env = [("CLARA_MCP__GITHUB_URL", github.as_str())];
 
     let added = mcp(root.path(), &["add", "github.com/acme/tiny-mcp"], &hub_env);
@@ -508,9 +462,15 @@ async fn an_admin_installs_a_server_from_discord_and_its_tools_are_called_next()
     use crate::support::fake_llm::{openai_stream, openai_tool_stream};
     use crate::support::on_discord::*;
 
-    let mut on = OnDiscord::start(&[("CLARA_RUNTIME__WATCH", "true")]).await;
-    let script = tiny_server();
-    let install = json!({"source": script.to_str().unwrap(), "name": "tiny"}).to_string();
+    use crate::support::fake_discord::SlashCommand;
+
+    let (_hub, github) = tiny_hub();
+    let mut on = OnDiscord::start(&[
+        ("CLARA_RUNTIME__WATCH", "true"),
+        ("CLARA_MCP__GITHUB_URL", &github),
+    ])
+    .await;
+    let install = json!({"source": "github.com/acme/tiny-mcp"}).to_string();
     let asks = |author: u64, name: &str, roles: &[u64], text: &str| {
         on.discord.send_user_message(
             UserMessage::guild(GENERAL, GUILD, author, name, &format!("<@{BOT_ID}> {text}"))
@@ -533,14 +493,41 @@ async fn an_admin_installs_a_server_from_discord_and_its_tools_are_called_next()
     assert!(!on.model.last_tool_result().starts_with("Installed"));
     assert!(!tiny.exists(), "nothing was written");
 
-    // An admin installs it; the next message can use its tools.
+    // An admin installs it, once they said yes to the question (so a prompt injected into
+    // the conversation cannot); the next message can use its tools.
     on.model.push(openai_tool_stream(
         &[("c2", "mcp_install", install.as_str())],
         40,
     ));
     on.model.push(openai_stream(&["Installed."]));
     asks(OWNER, "owner", &[ADMIN_ROLE], "install the tiny MCP server");
-    on.wait_reply(GENERAL, 4, "Installed.").await;
+    let has_buttons = |m: &crate::support::fake_discord::FakeMessage| {
+        m.json["components"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty())
+    };
+    on.discord
+        .wait_for(
+            "the approval question",
+            |fake: &crate::support::fake_discord::FakeDiscord| {
+                fake.messages_in(GENERAL).iter().any(has_buttons)
+            },
+            SOON,
+        )
+        .await;
+    let question = on
+        .replies_in(GENERAL)
+        .into_iter()
+        .find(has_buttons)
+        .unwrap();
+    assert!(!tiny.exists(), "nothing before the yes");
+    let approve = question.json["components"][0]["components"][0]["custom_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let owner = SlashCommand::guild(GENERAL, GUILD, OWNER, "owner", "").roles(&[ADMIN_ROLE]);
+    on.discord.click_button(&owner, question.id, &approve);
+    on.wait_reply(GENERAL, 5, "Installed.").await;
     let result = on.model.last_tool_result();
     assert_eq!(
         result,
@@ -576,7 +563,7 @@ async fn an_admin_installs_a_server_from_discord_and_its_tools_are_called_next()
     ));
     on.model.push(openai_stream(&["It shouted."]));
     asks(OWNER, "owner", &[ADMIN_ROLE], "shout hello");
-    on.wait_reply(GENERAL, 6, "It shouted.").await;
+    on.wait_reply(GENERAL, 7, "It shouted.").await;
     assert_eq!(on.model.last_tool_result(), "HELLO");
 
     // Uninstalling removes the manifest.
@@ -586,11 +573,10 @@ async fn an_admin_installs_a_server_from_discord_and_its_tools_are_called_next()
     ));
     on.model.push(openai_stream(&["Removed."]));
     asks(OWNER, "owner", &[ADMIN_ROLE], "remove tiny");
-    on.wait_reply(GENERAL, 8, "Removed.").await;
-    assert!(
-        on.model
-            .last_tool_result()
-            .starts_with("Done: removed tools.d/tiny.toml")
+    on.wait_reply(GENERAL, 9, "Removed.").await;
+    assert_eq!(
+        on.model.last_tool_result(),
+        "Done: removed tools.d/tiny.toml and mcp_servers/tiny. It applies within a moment."
     );
     assert!(!tiny.exists());
     on.stop().await;

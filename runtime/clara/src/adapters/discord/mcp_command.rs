@@ -10,7 +10,7 @@ use twilight_model::application::interaction::application_command::{
 };
 
 use super::bot::Bot;
-use crate::tools::mcp::install::{Install, Installer};
+use crate::tools::mcp::install::{Install, Installer, own_secrets};
 use crate::tools::mcp::registry;
 
 /// What the command asks.
@@ -95,7 +95,8 @@ impl McpRequest {
         let generation = bot.live.current();
         let set = &generation.config;
         let client = bot.live.http_client().clone();
-        let installer = Installer::new(&set.root, &set.clara.value.mcp, &set.env, client.clone());
+        let installer = Installer::new(&set.root, &set.clara.value.mcp, &set.env, client.clone())
+            .for_others(own_secrets(set));
         let outcome = match self {
             McpRequest::Status => return status(bot),
             McpRequest::Install(source, name) => {

@@ -7,7 +7,7 @@ use clara_config::model::tool::Runner;
 use serde_json::{Value, json};
 
 use super::turn::Shared;
-use crate::tools::mcp::install::{Install, Installer};
+use crate::tools::mcp::install::{Install, Installer, own_secrets};
 
 /// A change a node asks for.
 pub enum Change {
@@ -142,7 +142,8 @@ pub async fn change(shared: &Shared, request_id: &str, change: Change, is_admin:
         &set.clara.value.mcp,
         &set.env,
         shared.live.http_client().clone(),
-    );
+    )
+    .for_others(own_secrets(set));
     let outcome = match change {
         Change::Install { source, name } => {
             let install = Install {

@@ -1,11 +1,14 @@
 //! The admin-only built-in tools that manage MCP servers from the chat: install, uninstall,
 //! enable, disable (each writes or edits a manifest in tools.d/, which hot reload applies),
-//! restart, list, status and registry search — the same operations as `clara mcp`.
+//! restart, list, status and registry search — the same operations as `clara mcp`. Installing
+//! and turning on wait for the asker's yes; servers from this machine's files and clara's own
+//! secrets are for `clara mcp` at the machine only.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use clara_config::model::approval::{ApprovalMode, default_approval_timeout_secs};
 use clara_config::model::mcp::McpConfig;
 use clara_config::model::tool::Runner;
 use clara_config::{ConfigSet, Env};
@@ -14,7 +17,7 @@ use clara_core::llm::{BoxFuture, ToolSpec};
 use serde_json::{Value, json};
 
 use super::Running;
-use super::install::{Install, Installer};
+use super::install::{Install, Installer, own_secrets};
 use super::registry;
 
 #[derive(Clone, Copy)]
@@ -40,12 +43,15 @@ struct Setting {
     manifests: Vec<(String, bool, String)>,
     client: reqwest::Client,
     running: Running,
+    /// clara's own secret variables, never handed to a server installed from the chat.
+    own_secrets: Vec<String>,
 }
 
 struct AdminTool {
     spec: ToolSpec,
     action: Action,
     setting: Arc<Setting>,
+    policy: ToolPolicy,
 }
 
 /// The MCP tools of one generation, built from `set`.
@@ -57,16 +63,22 @@ impl ToolSource for AdminTools {
     }
 }
 
-/// Only admins manage servers.
-static ADMINS: ToolPolicy = ToolPolicy {
-    admin_only: true,
-    allowed_users: Vec::new(),
-    label: None,
-    emoji: None,
-    approval: clara_config::model::approval::ApprovalMode::Never,
-    approvers: Vec::new(),
-    approval_timeout_secs: 0,
-};
+/// Only admins manage servers; what starts a server's code (installing, turning one on) waits
+/// for the asker's own yes, so a prompt injected into the conversation cannot do it alone.
+fn policy(action: Action) -> ToolPolicy {
+    let confirm = matches!(action, Action::Install | Action::Enable);
+    ToolPolicy {
+        admin_only: true,
+        approval: if confirm {
+            ApprovalMode::Always
+        } else {
+            ApprovalMode::Never
+        },
+        approvers: vec!["requester".to_owned()],
+        approval_timeout_secs: default_approval_timeout_secs(),
+        ..ToolPolicy::default()
+    }
+}
 
 impl AdminTools {
     /// The tools for `set`'s root, over the servers in `running`.
@@ -96,6 +108,7 @@ impl AdminTools {
             manifests,
             client: client.clone(),
             running,
+            own_secrets: own_secrets(set),
         });
         let name = |n: &str| json!({"type": "string", "description": n});
         let tool = |action, name: &str, description: &str, parameters: Value| {
@@ -107,6 +120,7 @@ impl AdminTools {
                 },
                 action,
                 setting: setting.clone(),
+                policy: policy(action),
             }) as Arc<dyn Tool>
         };
         let one = |what: &str| json!({"type": "object", "required": ["name"], "properties": {"name": name(what)}});
@@ -173,7 +187,8 @@ impl AdminTools {
 impl AdminTool {
     async fn run(&self, arguments: &Value) -> Result<String, ToolError> {
         let s = &self.setting;
-        let installer = Installer::new(&s.root, &s.config, &s.env, s.client.clone());
+        let installer = Installer::new(&s.root, &s.config, &s.env, s.client.clone())
+            .for_others(s.own_secrets.clone());
         let text = |key: &str| arguments.get(key).and_then(Value::as_str).map(str::trim);
         let name = text("name").filter(|n| !n.is_empty());
         let needs_name = || name.ok_or_else(|| ToolError("say which server (`name`)".to_owned()));
@@ -306,7 +321,7 @@ impl Tool for AdminTool {
     }
 
     fn policy(&self) -> &ToolPolicy {
-        &ADMINS
+        &self.policy
     }
 
     fn call<'a>(

@@ -192,6 +192,24 @@ pub(super) fn open(launch: &Launch, client: &reqwest::Client) -> Result<Opening,
 impl Opening {
     /// Completes the MCP handshake and lists the tools, within [`START_TIMEOUT`].
     pub async fn handshake(self) -> Result<Connected, String> {
+        self.handshake_within(START_TIMEOUT).await
+    }
+
+    /// What reads the last lines the child wrote to stderr, one after another, even after
+    /// the handshake took this opening.
+    pub fn said_handle(&self) -> impl Fn() -> String + use<> {
+        let said = self.said.clone();
+        move || {
+            let said = said.lock().expect("no panics while held");
+            said.iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(" / ")
+        }
+    }
+
+    /// Completes the MCP handshake and lists the tools, within `limit`.
+    pub async fn handshake_within(self, limit: Duration) -> Result<Connected, String> {
         let tools_changed = Arc::new(Notify::new());
         let handler = Handler {
             tools_changed: tools_changed.clone(),
@@ -209,26 +227,10 @@ impl Opening {
                 tools,
             })
         };
-        let said = self.said.clone();
-        let failed = |why: String| {
-            let said = said.lock().expect("no panics while held");
-            if said.is_empty() {
-                why
-            } else {
-                let lines: Vec<&str> = said.iter().map(String::as_str).collect();
-                format!("{why}; it said: {}", lines.join(" / "))
-            }
-        };
-        match tokio::time::timeout(START_TIMEOUT, started).await {
+        match tokio::time::timeout(limit, started).await {
             Ok(Ok(connected)) => Ok(connected),
-            Ok(Err(why)) => {
-                // A moment for the last lines of a server that died to arrive.
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                Err(failed(format!("the handshake failed: {why}")))
-            }
-            Err(_) => Err(failed(format!(
-                "no answer to the handshake within {START_TIMEOUT:?}"
-            ))),
+            Ok(Err(why)) => Err(format!("the handshake failed: {why}")),
+            Err(_) => Err(format!("no answer to the handshake within {limit:?}")),
         }
     }
 }

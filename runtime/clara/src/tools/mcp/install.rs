@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use clara_config::Env;
 use clara_config::model::mcp::McpConfig;
 use clara_config::model::tool::{Runner, ToolManifest};
+use clara_config::{ConfigSet, Env};
 use tokio::process::Command;
 
 use super::Launch;
@@ -79,6 +79,9 @@ pub enum InstallError {
     /// The server did not start or list its tools.
     #[error("the server did not start: {0}")]
     Start(String),
+    /// Not allowed for who asked.
+    #[error("{0}")]
+    Refused(String),
     /// No installed server has that name.
     #[error("no MCP server is called `{0}` in tools.d")]
     Unknown(String),
@@ -93,6 +96,9 @@ pub struct Installer<'a> {
     config: &'a McpConfig,
     env: &'a Env,
     client: reqwest::Client,
+    /// Set when someone asks from the chat, Discord or the gateway rather than at this
+    /// machine: clara's own secret variables, which such an install may not hand a server.
+    others: Option<Vec<String>>,
 }
 
 /// What a prepared source runs.
@@ -115,7 +121,16 @@ impl<'a> Installer<'a> {
             config,
             env,
             client,
+            others: None,
         }
+    }
+
+    /// The installer for someone asking from the chat, Discord or the gateway: servers from
+    /// this machine's files (any program) are refused, and so are `secrets_env` names among
+    /// `own`, clara's own secrets ([`own_secrets`]).
+    pub fn for_others(mut self, own: Vec<String>) -> Installer<'a> {
+        self.others = Some(own);
+        self
     }
 
     /// Fetches and builds what `install` needs, starts the server once to list its tools,
@@ -134,16 +149,24 @@ impl<'a> Installer<'a> {
                 file: file_name(&file),
             });
         }
+        self.check_asker(&source, install)?;
+        if let McpSource::Http(url) = &source {
+            check_url(url)?;
+        }
+        // One deadline for fetching, building and the first start together.
         let timeout = Duration::from_secs(u64::from(self.config.install_timeout_secs));
-        let prepared = self.prepare(&source, &name, install, timeout).await;
-        let prepared = match prepared {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let prepared = match self.prepare(&source, &name, install, deadline).await {
             Ok(prepared) => prepared,
-            Err(error) => {
-                self.remove_built(&name);
+            Err((error, built)) => {
+                // Only a folder this install made is removed.
+                if let Some(dir) = built {
+                    let _ = std::fs::remove_dir_all(dir);
+                }
                 return Err(error);
             }
         };
-        let written = self.check_and_write(&source, &name, install, &prepared, timeout);
+        let written = self.check_and_write(&source, &name, install, &prepared, deadline);
         match written.await {
             Ok(installed) => Ok(installed),
             Err(error) => {
@@ -162,15 +185,15 @@ impl<'a> Installer<'a> {
         name: &str,
         install: &Install,
         prepared: &Prepared,
-        timeout: Duration,
+        deadline: tokio::time::Instant,
     ) -> Result<Installed, InstallError> {
         let text = manifest_text(source, name, install, &prepared.runner);
         let manifest: ToolManifest = toml::from_str(&text)
             .map_err(|e| InstallError::Files(format!("the manifest would not load: {e}")))?;
         let launch = self.launch(&manifest)?;
-        let tools = tokio::time::timeout(timeout, super::probe(&launch, &self.client))
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let tools = super::probe(&launch, &self.client, left)
             .await
-            .map_err(|_| InstallError::Start(format!("it did not answer within {timeout:?}")))?
             .map_err(InstallError::Start)?;
         let listed = tools
             .iter()
@@ -186,7 +209,14 @@ impl<'a> Installer<'a> {
             1,
         );
         let file = self.tools_dir().join(format!("{name}.toml"));
-        write_atomically(&file, &text)?;
+        write_new(&file, &text).map_err(|e| match e {
+            // Another install of the same name finished first.
+            WriteNew::Exists => InstallError::Taken {
+                name: name.to_owned(),
+                file: file_name(&file),
+            },
+            WriteNew::Failed(e) => e,
+        })?;
         Ok(Installed {
             name: name.to_owned(),
             file,
@@ -197,20 +227,27 @@ impl<'a> Installer<'a> {
     /// Deletes `name`'s manifest and the files built for it; what was removed, for people.
     pub fn remove(&self, name: &str) -> Result<String, InstallError> {
         let file = self.mcp_manifest(name)?;
-        std::fs::remove_file(&file)
-            .map_err(|e| InstallError::Files(format!("cannot remove {}: {e}", file.display())))?;
+        // The folder an install built, and only that: the one the manifest runs from, when it
+        // is this server's folder under the servers folder.
         let built = self.built_dir(name);
-        if built.exists() {
+        let own = manifest_working_dir(&file).is_some_and(|dir| self.root.join(dir) == built)
+            && built.is_dir();
+        if own {
             std::fs::remove_dir_all(&built).map_err(|e| {
                 InstallError::Files(format!("cannot remove {}: {e}", built.display()))
             })?;
-            return Ok(format!(
+        }
+        std::fs::remove_file(&file)
+            .map_err(|e| InstallError::Files(format!("cannot remove {}: {e}", file.display())))?;
+        Ok(if own {
+            format!(
                 "removed tools.d/{} and {}",
                 file_name(&file),
                 relative(self.root, &built)
-            ));
-        }
-        Ok(format!("removed tools.d/{}", file_name(&file)))
+            )
+        } else {
+            format!("removed tools.d/{}", file_name(&file))
+        })
     }
 
     /// Sets `enabled` in `name`'s manifest, keeping the rest of the file as it is. Whether it
@@ -281,13 +318,29 @@ impl<'a> Installer<'a> {
         }
     }
 
-    /// Fetches and builds what the source needs; the runner that starts it.
+    /// Fetches and builds what the source needs; the runner that starts it. A failure comes
+    /// with the folder it made, if it made one.
     async fn prepare(
         &self,
         source: &McpSource,
         name: &str,
         install: &Install,
-        timeout: Duration,
+        deadline: tokio::time::Instant,
+    ) -> Result<Prepared, (InstallError, Option<PathBuf>)> {
+        let mut made = None;
+        let prepared = self
+            .prepare_into(source, name, install, deadline, &mut made)
+            .await;
+        prepared.map_err(|error| (error, made))
+    }
+
+    async fn prepare_into(
+        &self,
+        source: &McpSource,
+        name: &str,
+        install: &Install,
+        deadline: tokio::time::Instant,
+        made: &mut Option<PathBuf>,
     ) -> Result<Prepared, InstallError> {
         let stdio = |command: &str, args: Vec<String>, working_dir: Option<String>| Runner::Mcp {
             command: Some(command.to_owned()),
@@ -303,6 +356,7 @@ impl<'a> Installer<'a> {
             McpSource::Npm(package) => {
                 self.need("npm", "npm: sources are installed with npm (Node.js)")?;
                 let dir = self.fresh_dir(name)?;
+                *made = Some(dir.clone());
                 let prefix = dir.to_string_lossy().into_owned();
                 self.run(
                     "npm install",
@@ -315,7 +369,7 @@ impl<'a> Installer<'a> {
                         "--loglevel=error",
                         package,
                     ]),
-                    timeout,
+                    deadline,
                 )
                 .await?;
                 let package_dir = dir.join("node_modules").join(package_name(package));
@@ -404,6 +458,7 @@ impl<'a> Installer<'a> {
             McpSource::GitHub { owner, repo } => {
                 self.need("git", "github.com sources are cloned with git")?;
                 let dir = self.fresh_dir(name)?;
+                *made = Some(dir.clone());
                 let url = format!(
                     "{}/{owner}/{repo}.git",
                     self.config.github_url.trim_end_matches('/')
@@ -412,10 +467,10 @@ impl<'a> Installer<'a> {
                 self.run(
                     "git clone",
                     Command::new("git").args(["clone", "--depth", "1", "--quiet", &url, &target]),
-                    timeout,
+                    deadline,
                 )
                 .await?;
-                let (command, args) = self.build_repository(&dir, timeout).await?;
+                let (command, args) = self.build_repository(&dir, deadline).await?;
                 Ok(Prepared {
                     runner: stdio(&command, args, Some(relative(self.root, &dir))),
                     built: Some(dir),
@@ -429,7 +484,7 @@ impl<'a> Installer<'a> {
     async fn build_repository(
         &self,
         dir: &Path,
-        timeout: Duration,
+        deadline: tokio::time::Instant,
     ) -> Result<(String, Vec<String>), InstallError> {
         let here = dir.to_string_lossy().into_owned();
         if dir.join("package.json").is_file() {
@@ -439,7 +494,7 @@ impl<'a> Installer<'a> {
                 Command::new("npm")
                     .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
                     .current_dir(dir),
-                timeout,
+                deadline,
             )
             .await?;
             let manifest = read_json(&dir.join("package.json"))?;
@@ -449,7 +504,7 @@ impl<'a> Installer<'a> {
                     Command::new("npm")
                         .args(["run", "build", "--loglevel=error"])
                         .current_dir(dir),
-                    timeout,
+                    deadline,
                 )
                 .await?;
             }
@@ -466,7 +521,7 @@ impl<'a> Installer<'a> {
                 Command::new("python3")
                     .args(["-m", "venv", ".venv"])
                     .current_dir(dir),
-                timeout,
+                deadline,
             )
             .await?;
             self.run(
@@ -474,7 +529,7 @@ impl<'a> Installer<'a> {
                 Command::new(".venv/bin/pip")
                     .args(["install", "--quiet", "--disable-pip-version-check", &here])
                     .current_dir(dir),
-                timeout,
+                deadline,
             )
             .await?;
             let script = python_script(&dir.join("pyproject.toml"))?;
@@ -490,7 +545,7 @@ impl<'a> Installer<'a> {
                 Command::new("cargo")
                     .args(["build", "--release", "--quiet"])
                     .current_dir(dir),
-                timeout,
+                deadline,
             )
             .await?;
             let package = std::fs::read_to_string(dir.join("Cargo.toml"))
@@ -513,7 +568,7 @@ impl<'a> Installer<'a> {
                 Command::new("go")
                     .args(["build", "-o", "mcp-server", "."])
                     .current_dir(dir),
-                timeout,
+                deadline,
             )
             .await?;
             return Ok(("./mcp-server".to_owned(), Vec::new()));
@@ -526,13 +581,14 @@ impl<'a> Installer<'a> {
     }
 
     /// Runs one step of fetching or building, with only the variables package managers need
-    /// (never clara's secrets), within `timeout`.
+    /// (never clara's secrets), by `deadline`.
     async fn run(
         &self,
         step: &str,
         command: &mut Command,
-        timeout: Duration,
+        deadline: tokio::time::Instant,
     ) -> Result<(), InstallError> {
+        let timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
         command
             .env_clear()
             .envs(build_env())
@@ -610,20 +666,44 @@ impl<'a> Installer<'a> {
         self.root.join(&self.config.servers_dir).join(name)
     }
 
-    /// `name`'s folder under the servers folder, emptied first.
+    /// `name`'s new folder under the servers folder. One that exists already is someone's
+    /// (a server installed by hand, another install under way) and is left alone.
     fn fresh_dir(&self, name: &str) -> Result<PathBuf, InstallError> {
         let dir = self.built_dir(name);
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir)
-                .map_err(|e| InstallError::Files(format!("cannot empty {}: {e}", dir.display())))?;
+        let parent = dir.parent().unwrap_or(self.root);
+        std::fs::create_dir_all(parent)
+            .map_err(|e| InstallError::Files(format!("cannot create {}: {e}", parent.display())))?;
+        match std::fs::create_dir(&dir) {
+            Ok(()) => Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(InstallError::Files(format!(
+                    "{} exists already: remove it, or choose another name",
+                    relative(self.root, &dir)
+                )))
+            }
+            Err(e) => Err(InstallError::Files(format!(
+                "cannot create {}: {e}",
+                dir.display()
+            ))),
         }
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| InstallError::Files(format!("cannot create {}: {e}", dir.display())))?;
-        Ok(dir)
     }
 
-    fn remove_built(&self, name: &str) {
-        let _ = std::fs::remove_dir_all(self.built_dir(name));
+    /// Refuses what only someone at this machine may install.
+    fn check_asker(&self, source: &McpSource, install: &Install) -> Result<(), InstallError> {
+        let Some(own) = &self.others else {
+            return Ok(());
+        };
+        if matches!(source, McpSource::Local(_)) {
+            return Err(InstallError::Refused(
+                "a server from this machine's files runs any program: install it with `clara mcp add` on the machine".to_owned(),
+            ));
+        }
+        if let Some(name) = install.secrets_env.iter().find(|n| own.contains(n)) {
+            return Err(InstallError::Refused(format!(
+                "`{name}` is one of clara's own secrets and is not handed to a server from the chat"
+            )));
+        }
+        Ok(())
     }
 
     /// The manifest file named `name`, whatever its extension.
@@ -727,13 +807,56 @@ fn comment_lines(text: &str) -> String {
     lines.join("\n")
 }
 
-/// Writes `text` to `file` through a hidden file beside it, so a reload never reads half of it.
-fn write_atomically(file: &Path, text: &str) -> Result<(), InstallError> {
+/// Why a new file was not written.
+enum WriteNew {
+    /// A file of that name appeared meanwhile.
+    Exists,
+    /// It could not be written.
+    Failed(InstallError),
+}
+
+/// Writes the new file `file` through a hidden one beside it, so a reload never reads half of
+/// it and a file that appeared meanwhile is never replaced.
+fn write_new(file: &Path, text: &str) -> Result<(), WriteNew> {
+    let hidden = hidden_beside(file);
+    let failed = |e: std::io::Error| {
+        WriteNew::Failed(InstallError::Files(format!(
+            "cannot write {}: {e}",
+            file.display()
+        )))
+    };
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir).map_err(failed)?;
+    }
+    std::fs::write(&hidden, text).map_err(failed)?;
+    // A hard link fails when the name is taken, where a rename would replace it.
+    let linked = std::fs::hard_link(&hidden, file);
+    let _ = std::fs::remove_file(&hidden);
+    match linked {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(WriteNew::Exists),
+        Err(e) => Err(failed(e)),
+    }
+}
+
+/// A hidden file beside `file`, this process's and this call's alone.
+fn hidden_beside(file: &Path) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = file.parent().unwrap_or(Path::new("."));
-    let hidden = dir.join(format!(".{}.partial", file_name(file)));
+    dir.join(format!(
+        ".{}.{}-{n}.partial",
+        file_name(file),
+        std::process::id()
+    ))
+}
+
+/// Writes `text` over `file` through a hidden file beside it, so a reload never reads half of
+/// it.
+fn write_atomically(file: &Path, text: &str) -> Result<(), InstallError> {
+    let hidden = hidden_beside(file);
     let failed =
         |e: std::io::Error| InstallError::Files(format!("cannot write {}: {e}", file.display()));
-    std::fs::create_dir_all(dir).map_err(failed)?;
     std::fs::write(&hidden, text).map_err(failed)?;
     std::fs::rename(&hidden, file).map_err(|e| {
         let _ = std::fs::remove_file(&hidden);
@@ -894,4 +1017,54 @@ fn relative(base: &Path, path: &Path) -> String {
         .unwrap_or(path)
         .to_string_lossy()
         .into_owned()
+}
+
+/// The variables holding clara's own secrets: model keys, the bot token, the gateway's and
+/// the connections' secrets, the key that seals users' tokens, database URLs.
+pub fn own_secrets(set: &ConfigSet) -> Vec<String> {
+    let config = &set.clara.value;
+    let mut names: Vec<String> = Vec::new();
+    for provider in config.providers.values() {
+        names.extend(provider.api_key_env.clone());
+        names.extend(provider.headers_env.values().cloned());
+    }
+    names.push(config.adapters.discord.token_env.clone());
+    names.extend(config.adapters.gateway.secret_env.clone());
+    names.push(config.runtime.secret_key_env.clone());
+    for connection in config.connections.values() {
+        names.extend(connection.client_secret_env.clone());
+    }
+    for store in config.stores.values() {
+        if let clara_config::model::store::StoreConfig::Postgres { url_env, .. } = store {
+            names.push(url_env.clone());
+        }
+    }
+    names.push(config.mcp.smithery_key_env.clone());
+    names
+}
+
+/// Refuses a server URL that carries credentials: they would be written into the manifest.
+fn check_url(url: &str) -> Result<(), InstallError> {
+    let parsed = reqwest::Url::parse(url).map_err(|_| InstallError::Source(url.to_owned()))?;
+    let secret_query = parsed.query_pairs().any(|(key, _)| {
+        let key = key.to_ascii_lowercase();
+        ["key", "token", "secret", "password", "auth"]
+            .iter()
+            .any(|w| key.contains(w))
+    });
+    if !parsed.username().is_empty() || parsed.password().is_some() || secret_query {
+        return Err(InstallError::Refused(
+            "the URL carries credentials, which would be written into the manifest: install it without them and add a header that reads them from a variable (see the README's MCP section)".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// The `working_dir` a TOML manifest runs its server from.
+fn manifest_working_dir(file: &Path) -> Option<String> {
+    if file.extension().is_none_or(|e| e != "toml") {
+        return None;
+    }
+    let doc: toml_edit::DocumentMut = std::fs::read_to_string(file).ok()?.parse().ok()?;
+    Some(doc.get("runner")?.get("working_dir")?.as_str()?.to_owned())
 }

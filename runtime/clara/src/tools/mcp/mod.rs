@@ -147,16 +147,32 @@ impl McpServers {
     }
 }
 
-/// Starts the server `launch` describes once, lists its tools (name and description) and
-/// stops it again: what an install checks before it writes a manifest.
+/// Starts the server `launch` describes once, lists its tools (name and description) within
+/// `limit`, and stops it again: what an install checks before it writes a manifest. A server
+/// that fails says why with the last lines it wrote to stderr (which only the operator or
+/// admin asking sees: they may hold what the server was given).
 pub async fn probe(
     launch: &Launch,
     client: &reqwest::Client,
+    limit: Duration,
 ) -> Result<Vec<(String, String)>, String> {
     let opening = connection::open(launch, client)?;
     // The server and whatever it started go with its group, however the probe ends.
     let _group = crate::children::ProcessGroup::of(opening.pid);
-    let connected = opening.handshake().await?;
+    let said = opening.said_handle();
+    let connected = match opening.handshake_within(limit).await {
+        Ok(connected) => connected,
+        Err(why) => {
+            // A moment for the last lines of a server that died to arrive.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let said = said();
+            return Err(if said.is_empty() {
+                why
+            } else {
+                format!("{why}; it said: {said}")
+            });
+        }
+    };
     let tools = connected
         .tools
         .iter()

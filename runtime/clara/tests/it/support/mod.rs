@@ -9,6 +9,7 @@ pub mod dovecot;
 pub mod fake_discord;
 pub mod fake_gmail;
 pub mod fake_llm;
+pub mod mcp_hub;
 pub mod on_discord;
 
 /// Starts clara as `clara run` does (adapters on; no scheduler or memory worker, no file
