@@ -266,7 +266,10 @@ fn browser_pages(live: &Arc<Live>) -> Vec<Arc<dyn PageSource>> {
     vec![
         Arc::new(OAuthPages::new(live.clone())),
         Arc::new(EmailConnectPages::new(live.clone())),
-        Arc::new(McpRestartPage::new(live.clone())),
+        Arc::new(McpRestartPage::new(
+            live.clone(),
+            &live.current().config.root,
+        )),
     ]
 }
 

@@ -1,6 +1,5 @@
-//! Pages people open in a browser from a link in the chat (connecting an account, an inbox),
-//! and the operator's requests from this machine (`clara mcp restart`): the seam the status
-//! endpoint serves them through, and the small HTML they are written in.
+//! Pages people open in a browser from a link in the chat (connecting an account, an inbox):
+//! the seam the status endpoint serves them through, and the small HTML they are written in.
 
 use clara_core::llm::BoxFuture;
 
@@ -24,9 +23,6 @@ pub struct PageRequest<'a> {
     pub query: Option<&'a str>,
     /// A posted form's fields, decoded.
     pub form: &'a [(String, String)],
-    /// It came from this machine (a loopback address): an operator's command, not a browser
-    /// elsewhere.
-    pub local: bool,
 }
 
 /// Pages under one path prefix (`/oauth/`) of the status endpoint.

@@ -105,7 +105,7 @@ pub async fn run(root: &Path, args: &McpArgs) -> anyhow::Result<ExitCode> {
             ExitCode::SUCCESS
         }
         McpCommand::Status { name } => status(&set, name.as_deref(), &client).await,
-        McpCommand::Restart { name } => done(restart(&set, name, &client).await),
+        McpCommand::Restart { name } => done(restart(&set, name).await),
         McpCommand::Search { query, limit } => {
             let query = query.join(" ");
             let (found, failed) = registry::search(&client, config, &set.env, &query, *limit).await;
@@ -192,27 +192,48 @@ async fn status(set: &ConfigSet, only: Option<&str>, client: &reqwest::Client) -
     }
 }
 
-/// Asks the clara running from this root (at `[status] bind`) to restart `name`.
-async fn restart(set: &ConfigSet, name: &str, client: &reqwest::Client) -> Result<String, String> {
+/// Asks the clara running from this root (at `[status] bind`) to restart `name`, with the
+/// token it wrote into the root.
+async fn restart(set: &ConfigSet, name: &str) -> Result<String, String> {
     let bind = &set.clara.value.status.bind;
     let address: std::net::SocketAddr = bind
         .parse()
         .map_err(|_| format!("[status] bind `{bind}` is not an address"))?;
+    let token = std::fs::read_to_string(set.root.join(clara::status::CONTROL_TOKEN_FILE))
+        .map_err(|_| "no clara has run from this root (its control token is missing)".to_owned())?;
     // A clara listening on every address is reached on this machine's own.
-    let host = if address.ip().is_unspecified() {
-        "127.0.0.1".to_owned()
+    let address = if address.ip().is_unspecified() {
+        std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), address.port())
     } else {
-        address.ip().to_string()
+        address
     };
-    let url = format!("http://{host}:{}/mcp/{name}/restart", address.port());
-    let response = client.post(&url).send().await.map_err(|_| {
-        format!(
-            "no clara answers at {bind} ([status] bind): is `clara run` running from this root?"
-        )
-    })?;
+    // Straight to it: a proxy between would only see the token.
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let url = format!("http://{address}/mcp/{name}/restart");
+    let body: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("token", token.trim())
+        .finish();
+    let response = client
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .map_err(|_| {
+            format!(
+                "no clara answers at {bind} ([status] bind): is `clara run` running from this root?"
+            )
+        })?;
     match response.status().as_u16() {
         200 => Ok(format!("restarting {name} in the running clara")),
         404 => Err(format!("the running clara has no MCP server `{name}`")),
+        403 => Err(
+            "the running clara refused: it was started from another root, or its token changed"
+                .to_owned(),
+        ),
         status => Err(format!("the running clara refused ({status})")),
     }
 }

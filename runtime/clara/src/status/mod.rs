@@ -1,5 +1,5 @@
 //! The status endpoint of `clara run`: `/health` and `/metrics` on a local address, and the
-//! restart of MCP servers asked for from this machine.
+//! restart of MCP servers `clara mcp restart` asks for.
 
 mod exposition;
 mod health;
@@ -9,6 +9,6 @@ mod process;
 mod server;
 
 pub use health::{AdapterReport, AdapterState, Health, HealthReport, OverallStatus};
-pub use mcp_restart_page::McpRestartPage;
+pub use mcp_restart_page::{CONTROL_TOKEN_FILE, McpRestartPage};
 pub use metrics::Metrics;
 pub use server::{StatusError, StatusServer, serve};

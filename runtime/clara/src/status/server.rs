@@ -134,9 +134,8 @@ async fn accept(
         tokio::select! {
             _ = until_stopped(&mut stopped) => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let local = peer.ip().is_loopback();
-                    let serving = connection(stream, local, routes.clone(), stopped.clone());
+                Ok((stream, _)) => {
+                    let serving = connection(stream, routes.clone(), stopped.clone());
                     connections.spawn(async move {
                         let _slot = slot;
                         let _ = tokio::time::timeout(CONNECTION_LIFETIME, serving).await;
@@ -161,15 +160,10 @@ async fn accept(
     }
 }
 
-async fn connection(
-    stream: TcpStream,
-    local: bool,
-    routes: Routes,
-    mut stopped: watch::Receiver<bool>,
-) {
+async fn connection(stream: TcpStream, routes: Routes, mut stopped: watch::Receiver<bool>) {
     let service = service_fn(move |request| {
         let routes = routes.clone();
-        async move { Ok::<_, Infallible>(respond(request, local, &routes).await) }
+        async move { Ok::<_, Infallible>(respond(request, &routes).await) }
     });
     let serving = http1::Builder::new()
         .timer(TokioTimer::new())
@@ -193,15 +187,10 @@ async fn until_stopped(stopped: &mut watch::Receiver<bool>) {
     let _ = stopped.wait_for(|stop| *stop).await;
 }
 
-/// Answers one request; `local` when it came from this machine.
-async fn respond(
-    request: Request<Incoming>,
-    local: bool,
-    routes: &Routes,
-) -> Response<Full<Bytes>> {
+async fn respond(request: Request<Incoming>, routes: &Routes) -> Response<Full<Bytes>> {
     let path = request.uri().path().to_owned();
     if let Some(source) = routes.pages.iter().find(|s| path.starts_with(s.prefix())) {
-        return browser_page(request, local, source.as_ref()).await;
+        return browser_page(request, source.as_ref()).await;
     }
     let path = path.as_str();
     if path != "/health" && path != "/metrics" {
@@ -240,7 +229,6 @@ const MAX_FORM_BYTES: usize = 16 * 1024;
 /// A page a browser asked for (a posted form read first, within its limit).
 async fn browser_page(
     request: Request<Incoming>,
-    local: bool,
     source: &dyn PageSource,
 ) -> Response<Full<Bytes>> {
     let method = request.method().clone();
@@ -263,7 +251,6 @@ async fn browser_page(
         path: parts.uri.path(),
         query: parts.uri.query(),
         form: &form,
-        local,
     };
     match source.page(request).await {
         Some(page) => html_page(page),

@@ -437,6 +437,16 @@ async fn a_running_clara_restarts_a_server_when_clara_mcp_restart_asks() {
         assert!(std::time::Instant::now() < deadline, "never restarted");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // Without the token in clara's root (a page in a browser, a request through a proxy),
+    // nothing restarts.
+    let forged = reqwest::Client::new()
+        .post(format!("http://{bind}/mcp/tiny/restart"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("token=guess")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
     let unknown = mcp(root.path(), &["restart", "nope"], &status_env);
     assert!(!unknown.status.success());
     assert_eq!(

@@ -11,7 +11,7 @@ use rmcp::RoleClient;
 use rmcp::model::Tool as RemoteTool;
 use rmcp::service::Peer;
 use serde_json::Value;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::connection::{self, Connected, Launch};
@@ -32,7 +32,9 @@ pub struct Server {
     state: watch::Receiver<State>,
     tools: watch::Receiver<Listed>,
     stop: watch::Sender<bool>,
-    restart: Arc<Notify>,
+    /// Counts restarts asked for: a session restarts when it moved since that session began,
+    /// so an ask is never kept for a later session, nor lost during a start.
+    restart: watch::Sender<u64>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -68,7 +70,7 @@ impl Server {
         let (state_tx, state) = watch::channel(State::Starting);
         let (tools_tx, tools) = watch::channel(Listed::default());
         let (stop, stop_rx) = watch::channel(false);
-        let restart = Arc::new(Notify::new());
+        let (restart, restart_rx) = watch::channel(0);
         let task = tokio::spawn(supervise(Supervision {
             name: name.to_owned(),
             launch: launch.clone(),
@@ -76,7 +78,7 @@ impl Server {
             state: state_tx,
             tools: tools_tx,
             stop: stop_rx,
-            restart: restart.clone(),
+            restart: restart_rx,
         }));
         Arc::new(Server {
             name: name.to_owned(),
@@ -173,7 +175,7 @@ impl Server {
     /// Stops the server and starts it again at once (a server waiting out its backoff starts
     /// now); calls meanwhile wait for it, as during any restart.
     pub fn restart(&self) {
-        self.restart.notify_one();
+        self.restart.send_modify(|asked| *asked += 1);
     }
 
     /// Asks the supervisor to stop the server; it goes on in the background.
@@ -205,7 +207,7 @@ struct Supervision {
     state: watch::Sender<State>,
     tools: watch::Sender<Listed>,
     stop: watch::Receiver<bool>,
-    restart: Arc<Notify>,
+    restart: watch::Receiver<u64>,
 }
 
 /// How a connected server's session ended.
@@ -235,6 +237,8 @@ impl Supervision {
 async fn supervise(mut s: Supervision) {
     let mut failures: u32 = 0;
     loop {
+        // Restarts asked for until now are what this start does.
+        s.restart.mark_unchanged();
         let opening = match connection::open(&s.launch, &s.client) {
             Ok(opening) => opening,
             Err(why) => {
@@ -311,7 +315,7 @@ async fn run(s: &mut Supervision, connected: Connected, pid: Option<u32>) -> End
         pid,
     });
     let cancel = service.cancellation_token();
-    let restart = s.restart.clone();
+    let mut restart = s.restart.clone();
     let quit = service.waiting();
     tokio::pin!(quit);
     loop {
@@ -326,7 +330,7 @@ async fn run(s: &mut Supervision, connected: Connected, pid: Option<u32>) -> End
                     Err(why) => tracing::warn!(server = %s.name, "{why}"),
                 }
             }
-            () = restart.notified() => {
+            Ok(()) = restart.changed() => {
                 cancel.cancel();
                 let _ = tokio::time::timeout(STOP_GRACE, &mut quit).await;
                 return Ended::Restart;
@@ -353,10 +357,10 @@ async fn down(s: &mut Supervision, failures: &mut u32, why: String) -> bool {
         s.launch.describe()
     );
     s.state.send_replace(State::Down { why });
-    let restart = s.restart.clone();
+    let mut restart = s.restart.clone();
     tokio::select! {
         _ = tokio::time::sleep(delay) => true,
-        () = restart.notified() => {
+        Ok(()) = restart.changed() => {
             *failures = 0;
             true
         }
