@@ -10,7 +10,7 @@ use crate::model::email::{EmailConfig, INBOX_LINK_KIND};
 use crate::model::provider::ProviderKind;
 use crate::path;
 use crate::problem::Problem;
-use crate::set::{ConfigSet, Loaded, Partial};
+use crate::set::{ConfigSet, HOOKS_DIR, Loaded, PERSONAS_DIR, PIPELINES_DIR, Partial, TOOLS_DIR};
 
 use super::{Names, Report, budget};
 
@@ -146,6 +146,7 @@ pub(crate) fn check(
         );
     }
     check_email(source, config, names, report);
+    check_mcp(source, config, report);
     let discord = &config.adapters.discord;
     if let Some(url) = &discord.gateway_url
         && !(url.starts_with("ws://") || url.starts_with("wss://"))
@@ -212,6 +213,50 @@ fn check_email(source: &Source, config: &ClaraConfig, names: &Names, report: &mu
             &email.gmail_connection,
             known,
         );
+    }
+}
+
+/// `[mcp]`: the servers folder is a folder of its own inside the root (installs create and
+/// remove folders in it), and the registries are URLs.
+fn check_mcp(source: &Source, config: &ClaraConfig, report: &mut Report<'_>) {
+    let mcp = &config.mcp;
+    let dir = std::path::Path::new(&mcp.servers_dir);
+    let inside = !mcp.servers_dir.trim().is_empty()
+        && dir.is_relative()
+        && dir
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+    let first = dir.components().next().and_then(|c| c.as_os_str().to_str());
+    let taken = [
+        PERSONAS_DIR,
+        PIPELINES_DIR,
+        TOOLS_DIR,
+        HOOKS_DIR,
+        "email",
+        "schema",
+        "tests",
+    ];
+    if !inside || first.is_some_and(|f| taken.contains(&f)) {
+        report.value(
+            source,
+            &path!["mcp", "servers_dir"],
+            "expected a folder of its own inside the root, like `mcp_servers` (installs create and remove folders in it)",
+        );
+    }
+    for key in ["registry_url", "smithery_url", "github_url"] {
+        let url = match key {
+            "registry_url" => &mcp.registry_url,
+            "smithery_url" => &mcp.smithery_url,
+            _ => &mcp.github_url,
+        };
+        let fine = is_http_url(url) || (key == "github_url" && url.starts_with("file://"));
+        if !fine {
+            report.value(
+                source,
+                &path!["mcp", key],
+                "expected an http:// or https:// URL",
+            );
+        }
     }
 }
 

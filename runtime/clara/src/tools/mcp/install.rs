@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use clara_config::model::mcp::McpConfig;
@@ -15,6 +14,11 @@ use clara_config::{ConfigSet, Env};
 use tokio::process::Command;
 
 use super::Launch;
+use super::manifest_file::{
+    WriteNew, check_name, comment_lines, file_name, manifest_text, manifest_working_dir,
+    write_atomically, write_new, yaml_with_enabled,
+};
+use super::server_build::{local_command, node_entry, package_name};
 use super::source::McpSource;
 
 /// What to install.
@@ -92,9 +96,9 @@ pub enum InstallError {
 
 /// Installs into one root.
 pub struct Installer<'a> {
-    root: &'a Path,
-    config: &'a McpConfig,
-    env: &'a Env,
+    pub(super) root: &'a Path,
+    pub(super) config: &'a McpConfig,
+    pub(super) env: &'a Env,
     client: reqwest::Client,
     /// Set when someone asks from the chat, Discord or the gateway rather than at this
     /// machine: clara's own secret variables, which such an install may not hand a server.
@@ -267,27 +271,10 @@ impl<'a> Installer<'a> {
             doc["enabled"] = toml_edit::value(enabled);
             doc.to_string()
         } else {
-            let line = format!("enabled: {enabled}");
-            let mut found = false;
-            let mut lines: Vec<String> = text
-                .lines()
-                .map(|l| {
-                    if l.starts_with("enabled:") {
-                        found = true;
-                        line.clone()
-                    } else {
-                        l.to_owned()
-                    }
-                })
-                .collect();
-            if !found {
-                lines.insert(0, line);
+            match yaml_with_enabled(&text, enabled) {
+                Some(edited) => edited,
+                None => return Ok(false),
             }
-            let edited = lines.join("\n") + "\n";
-            if edited == text {
-                return Ok(false);
-            }
-            edited
         };
         write_atomically(&file, &changed)?;
         Ok(true)
@@ -302,16 +289,22 @@ impl<'a> Installer<'a> {
         let text = std::fs::read_to_string(&file)
             .map_err(|e| InstallError::Files(format!("cannot read {}: {e}", file.display())))?;
         let is_mcp = if file.extension().is_some_and(|e| e == "toml") {
-            text.parse::<toml_edit::DocumentMut>()
-                .ok()
-                .and_then(|d| d.get("runner")?.get("type")?.as_str().map(|t| t == "mcp"))
+            let doc: toml_edit::DocumentMut = text
+                .parse()
+                .map_err(|e| InstallError::Files(format!("{}: {e}", file.display())))?;
+            doc.get("runner")
+                .and_then(|r| r.get("type")?.as_str())
+                .is_some_and(|t| t == "mcp")
         } else {
-            Some(text.lines().any(|l| {
-                let l = l.trim();
-                l == "type: mcp" || l == "type: \"mcp\""
-            }))
+            // `runner:`'s `type`, one level in.
+            text.lines().any(|l| {
+                let key = l.strip_prefix("  ").filter(|k| !k.starts_with(' '));
+                key.is_some_and(|k| {
+                    ["type: mcp", "type: \"mcp\"", "type: 'mcp'"].contains(&k.trim_end())
+                })
+            })
         };
-        if is_mcp == Some(true) {
+        if is_mcp {
             Ok(file)
         } else {
             Err(InstallError::Unknown(name.to_owned()))
@@ -479,150 +472,6 @@ impl<'a> Installer<'a> {
         }
     }
 
-    /// Builds a cloned repository by its package manifest; the command (relative to it) that
-    /// starts its server.
-    async fn build_repository(
-        &self,
-        dir: &Path,
-        deadline: tokio::time::Instant,
-    ) -> Result<(String, Vec<String>), InstallError> {
-        let here = dir.to_string_lossy().into_owned();
-        if dir.join("package.json").is_file() {
-            self.need("npm", "this repository is a Node package, built with npm")?;
-            self.run(
-                "npm install",
-                Command::new("npm")
-                    .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
-                    .current_dir(dir),
-                deadline,
-            )
-            .await?;
-            let manifest = read_json(&dir.join("package.json"))?;
-            if manifest.pointer("/scripts/build").is_some() {
-                self.run(
-                    "npm run build",
-                    Command::new("npm")
-                        .args(["run", "build", "--loglevel=error"])
-                        .current_dir(dir),
-                    deadline,
-                )
-                .await?;
-            }
-            let entry = node_entry(dir)?;
-            return Ok(("node".to_owned(), vec![entry]));
-        }
-        if dir.join("pyproject.toml").is_file() {
-            self.need(
-                "python3",
-                "this repository is a Python package, built with python3",
-            )?;
-            self.run(
-                "python3 -m venv",
-                Command::new("python3")
-                    .args(["-m", "venv", ".venv"])
-                    .current_dir(dir),
-                deadline,
-            )
-            .await?;
-            self.run(
-                "pip install",
-                Command::new(".venv/bin/pip")
-                    .args(["install", "--quiet", "--disable-pip-version-check", &here])
-                    .current_dir(dir),
-                deadline,
-            )
-            .await?;
-            let script = python_script(&dir.join("pyproject.toml"))?;
-            return Ok((format!(".venv/bin/{script}"), Vec::new()));
-        }
-        if dir.join("Cargo.toml").is_file() {
-            self.need(
-                "cargo",
-                "this repository is a Rust server: install Rust (https://rustup.rs) to build it",
-            )?;
-            self.run(
-                "cargo build",
-                Command::new("cargo")
-                    .args(["build", "--release", "--quiet"])
-                    .current_dir(dir),
-                deadline,
-            )
-            .await?;
-            let package = std::fs::read_to_string(dir.join("Cargo.toml"))
-                .ok()
-                .and_then(|t| t.parse::<toml_edit::DocumentMut>().ok())
-                .and_then(|d| Some(d.get("package")?.get("name")?.as_str()?.to_owned()))
-                .ok_or_else(|| InstallError::Build {
-                    step: "reading Cargo.toml".to_owned(),
-                    why: "it names no package".to_owned(),
-                })?;
-            return Ok((format!("target/release/{package}"), Vec::new()));
-        }
-        if dir.join("go.mod").is_file() {
-            self.need(
-                "go",
-                "this repository is a Go server: install Go (https://go.dev/dl) to build it",
-            )?;
-            self.run(
-                "go build",
-                Command::new("go")
-                    .args(["build", "-o", "mcp-server", "."])
-                    .current_dir(dir),
-                deadline,
-            )
-            .await?;
-            return Ok(("./mcp-server".to_owned(), Vec::new()));
-        }
-        Err(InstallError::Build {
-            step: "recognizing the repository".to_owned(),
-            why: "it has no package.json, pyproject.toml, Cargo.toml or go.mod to build it by"
-                .to_owned(),
-        })
-    }
-
-    /// Runs one step of fetching or building, with only the variables package managers need
-    /// (never clara's secrets), by `deadline`.
-    async fn run(
-        &self,
-        step: &str,
-        command: &mut Command,
-        deadline: tokio::time::Instant,
-    ) -> Result<(), InstallError> {
-        let timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
-        command
-            .env_clear()
-            .envs(build_env())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let output = tokio::time::timeout(timeout, command.output())
-            .await
-            .map_err(|_| InstallError::Build {
-                step: step.to_owned(),
-                why: format!("it took longer than {} s", timeout.as_secs()),
-            })?
-            .map_err(|e| InstallError::Build {
-                step: step.to_owned(),
-                why: e.to_string(),
-            })?;
-        if output.status.success() {
-            return Ok(());
-        }
-        let said = String::from_utf8_lossy(&output.stderr);
-        let said = if said.trim().is_empty() {
-            String::from_utf8_lossy(&output.stdout)
-        } else {
-            said
-        };
-        let last: Vec<&str> = said.lines().rev().take(4).collect();
-        let last: Vec<&str> = last.into_iter().rev().collect();
-        Err(InstallError::Build {
-            step: step.to_owned(),
-            why: last.join(" / "),
-        })
-    }
-
     /// How the manifest's server starts, as the runtime starts it.
     fn launch(&self, manifest: &ToolManifest) -> Result<Launch, InstallError> {
         let Runner::Mcp {
@@ -713,302 +562,6 @@ impl<'a> Installer<'a> {
             .map(|ext| self.tools_dir().join(format!("{name}.{ext}")))
             .find(|f| f.exists())
     }
-
-    fn host_var(&self, name: &str) -> Option<String> {
-        self.env
-            .get(name)
-            .map(str::to_owned)
-            .or_else(|| std::env::var(name).ok())
-    }
-
-    fn on_path(&self, program: &str) -> bool {
-        let path = self.host_var("PATH").unwrap_or_default();
-        std::env::split_paths(&path).any(|dir| dir.join(program).is_file())
-    }
-
-    fn need(&self, program: &str, why: &str) -> Result<(), InstallError> {
-        if self.on_path(program) {
-            Ok(())
-        } else {
-            Err(InstallError::Missing(format!(
-                "{why}, and `{program}` is not installed"
-            )))
-        }
-    }
-}
-
-/// The manifest an install writes, before its tools are known.
-fn manifest_text(source: &McpSource, name: &str, install: &Install, runner: &Runner) -> String {
-    let mut doc = toml_edit::DocumentMut::new();
-    doc["description"] = toml_edit::value(format!("MCP server {source}"));
-    doc["enabled"] = toml_edit::value(true);
-    let mut table = toml_edit::Table::new();
-    if let Runner::Mcp {
-        command,
-        args,
-        env,
-        working_dir,
-        url,
-        secrets_env,
-        ..
-    } = runner
-    {
-        table["type"] = toml_edit::value("mcp");
-        if let Some(command) = command {
-            table["command"] = toml_edit::value(command.as_str());
-        }
-        if !args.is_empty() {
-            table["args"] = toml_edit::value(args.iter().collect::<toml_edit::Array>());
-        }
-        if let Some(dir) = working_dir {
-            table["working_dir"] = toml_edit::value(dir.as_str());
-        }
-        if let Some(url) = url {
-            table["url"] = toml_edit::value(url.as_str());
-        }
-        if !env.is_empty() {
-            let mut inline = toml_edit::InlineTable::new();
-            for (key, value) in env {
-                inline.insert(key, value.as_str().into());
-            }
-            table["env"] = toml_edit::value(inline);
-        }
-        if !secrets_env.is_empty() {
-            table["secrets_env"] =
-                toml_edit::value(secrets_env.iter().collect::<toml_edit::Array>());
-        }
-    }
-    doc["runner"] = toml_edit::Item::Table(table);
-    let again = if install.name.is_some() {
-        format!(" --name {name}")
-    } else {
-        String::new()
-    };
-    format!(
-        "#:schema ../schema/tool.schema.json\n{}\n\n{doc}",
-        comment_lines(&format!(
-            "Installed by `clara mcp add {source}{again}`. Edit freely; `clara mcp remove {name}` deletes it and what was built for it."
-        ))
-    )
-}
-
-/// `text` as `# ` comment lines of at most 96 characters.
-fn comment_lines(text: &str) -> String {
-    let mut lines = vec![String::from("#")];
-    for word in text.split_whitespace() {
-        let last = lines.last_mut().expect("one line at least");
-        if last.len() + 1 + word.len() > 96 && last.len() > 1 {
-            lines.push(format!("# {word}"));
-        } else {
-            last.push(' ');
-            last.push_str(word);
-        }
-    }
-    lines.join("\n")
-}
-
-/// Why a new file was not written.
-enum WriteNew {
-    /// A file of that name appeared meanwhile.
-    Exists,
-    /// It could not be written.
-    Failed(InstallError),
-}
-
-/// Writes the new file `file` through a hidden one beside it, so a reload never reads half of
-/// it and a file that appeared meanwhile is never replaced.
-fn write_new(file: &Path, text: &str) -> Result<(), WriteNew> {
-    let hidden = hidden_beside(file);
-    let failed = |e: std::io::Error| {
-        WriteNew::Failed(InstallError::Files(format!(
-            "cannot write {}: {e}",
-            file.display()
-        )))
-    };
-    if let Some(dir) = file.parent() {
-        std::fs::create_dir_all(dir).map_err(failed)?;
-    }
-    std::fs::write(&hidden, text).map_err(failed)?;
-    // A hard link fails when the name is taken, where a rename would replace it.
-    let linked = std::fs::hard_link(&hidden, file);
-    let _ = std::fs::remove_file(&hidden);
-    match linked {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(WriteNew::Exists),
-        Err(e) => Err(failed(e)),
-    }
-}
-
-/// A hidden file beside `file`, this process's and this call's alone.
-fn hidden_beside(file: &Path) -> PathBuf {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = file.parent().unwrap_or(Path::new("."));
-    dir.join(format!(
-        ".{}.{}-{n}.partial",
-        file_name(file),
-        std::process::id()
-    ))
-}
-
-/// Writes `text` over `file` through a hidden file beside it, so a reload never reads half of
-/// it.
-fn write_atomically(file: &Path, text: &str) -> Result<(), InstallError> {
-    let hidden = hidden_beside(file);
-    let failed =
-        |e: std::io::Error| InstallError::Files(format!("cannot write {}: {e}", file.display()));
-    std::fs::write(&hidden, text).map_err(failed)?;
-    std::fs::rename(&hidden, file).map_err(|e| {
-        let _ = std::fs::remove_file(&hidden);
-        failed(e)
-    })
-}
-
-fn check_name(name: &str) -> Result<(), InstallError> {
-    let fine = !name.is_empty()
-        && name.len() <= 48
-        && !name.contains("__")
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if fine {
-        Ok(())
-    } else {
-        Err(InstallError::Name(name.to_owned()))
-    }
-}
-
-/// The variables fetching and building get: where programs and caches are, proxies and the
-/// certificates they need, and the package managers' own settings; nothing that could be a
-/// key of clara's.
-fn build_env() -> Vec<(String, String)> {
-    const KEPT: [&str; 8] = [
-        "PATH",
-        "HOME",
-        "LANG",
-        "LC_ALL",
-        "TMPDIR",
-        "USER",
-        "CARGO_HOME",
-        "GOPATH",
-    ];
-    const PREFIXES: [&str; 5] = ["npm_config_", "NPM_CONFIG_", "UV_", "PIP_", "GIT_"];
-    std::env::vars()
-        .filter(|(name, _)| {
-            let upper = name.to_ascii_uppercase();
-            KEPT.contains(&name.as_str())
-                || PREFIXES.iter().any(|p| name.starts_with(p))
-                || upper.ends_with("_PROXY")
-                || upper.contains("CERT")
-                || upper.contains("CA_BUNDLE")
-                || upper.contains("CAINFO")
-        })
-        .filter(|(name, _)| {
-            let upper = name.to_ascii_uppercase();
-            !["TOKEN", "PASSWORD", "SECRET", "_KEY", "AUTH"]
-                .iter()
-                .any(|w| upper.contains(w))
-        })
-        .collect()
-}
-
-/// `@scope/name@1.2` without its version.
-fn package_name(package: &str) -> &str {
-    match package.rfind('@') {
-        Some(at) if at > 0 => &package[..at],
-        _ => package,
-    }
-}
-
-/// The script a Node package's server starts from: its `bin` (the one named after the package
-/// when there are several), else its `main`.
-fn node_entry(package_dir: &Path) -> Result<String, InstallError> {
-    let manifest = read_json(&package_dir.join("package.json"))?;
-    let own = manifest
-        .get("name")
-        .and_then(|n| n.as_str())
-        .map(|n| n.rsplit('/').next().unwrap_or(n).to_owned())
-        .unwrap_or_default();
-    let entry = match manifest.get("bin") {
-        Some(serde_json::Value::String(bin)) => Some(bin.clone()),
-        Some(serde_json::Value::Object(bins)) => bins
-            .get(&own)
-            .or_else(|| (bins.len() == 1).then(|| bins.values().next()).flatten())
-            .or_else(|| bins.values().next())
-            .and_then(|b| b.as_str().map(str::to_owned)),
-        _ => None,
-    }
-    .or_else(|| {
-        manifest
-            .get("main")
-            .and_then(|m| m.as_str())
-            .map(str::to_owned)
-    })
-    .ok_or_else(|| InstallError::Build {
-        step: "reading package.json".to_owned(),
-        why: "it names no `bin` or `main` to start".to_owned(),
-    })?;
-    Ok(entry.trim_start_matches("./").to_owned())
-}
-
-/// The first console script a Python package declares (`[project.scripts]`).
-fn python_script(pyproject: &Path) -> Result<String, InstallError> {
-    std::fs::read_to_string(pyproject)
-        .ok()
-        .and_then(|t| t.parse::<toml_edit::DocumentMut>().ok())
-        .and_then(|d| {
-            let scripts = d.get("project")?.get("scripts")?.as_table_like()?;
-            scripts.iter().next().map(|(name, _)| name.to_owned())
-        })
-        .ok_or_else(|| InstallError::Build {
-            step: "reading pyproject.toml".to_owned(),
-            why: "it declares no [project.scripts] entry to start the server by".to_owned(),
-        })
-}
-
-/// How a server on this machine starts: a script by its interpreter, a Node package folder by
-/// its entry, a program as it is.
-fn local_command(path: &Path) -> Result<(String, Vec<String>), InstallError> {
-    let shown = path.to_string_lossy().into_owned();
-    if path.is_dir() {
-        if path.join("package.json").is_file() {
-            let entry = node_entry(path)?;
-            return Ok((
-                "node".to_owned(),
-                vec![path.join(entry).to_string_lossy().into_owned()],
-            ));
-        }
-        return Err(InstallError::Build {
-            step: "recognizing the folder".to_owned(),
-            why: format!(
-                "{shown} has no package.json: name the server's script or program instead"
-            ),
-        });
-    }
-    let interpreter = match path.extension().and_then(|e| e.to_str()) {
-        Some("js" | "mjs" | "cjs") => Some("node"),
-        Some("py") => Some("python3"),
-        Some("ts") => Some("npx tsx"),
-        _ => None,
-    };
-    match interpreter {
-        Some("npx tsx") => Ok(("npx".to_owned(), vec!["tsx".to_owned(), shown])),
-        Some(program) => Ok((program.to_owned(), vec![shown])),
-        None => Ok((shown, Vec::new())),
-    }
-}
-
-fn read_json(file: &Path) -> Result<serde_json::Value, InstallError> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| InstallError::Files(format!("cannot read {}: {e}", file.display())))?;
-    serde_json::from_str(&text)
-        .map_err(|e| InstallError::Files(format!("{} is not JSON: {e}", file.display())))
-}
-
-fn file_name(file: &Path) -> String {
-    file.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }
 
 /// `path` relative to `base`, with `/`.
@@ -1058,13 +611,4 @@ fn check_url(url: &str) -> Result<(), InstallError> {
         ));
     }
     Ok(())
-}
-
-/// The `working_dir` a TOML manifest runs its server from.
-fn manifest_working_dir(file: &Path) -> Option<String> {
-    if file.extension().is_none_or(|e| e != "toml") {
-        return None;
-    }
-    let doc: toml_edit::DocumentMut = std::fs::read_to_string(file).ok()?.parse().ok()?;
-    Some(doc.get("runner")?.get("working_dir")?.as_str()?.to_owned())
 }

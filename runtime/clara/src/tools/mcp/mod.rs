@@ -5,7 +5,9 @@
 mod admin_tools;
 mod connection;
 pub mod install;
+mod manifest_file;
 pub mod registry;
+mod server_build;
 pub mod source;
 mod supervisor;
 

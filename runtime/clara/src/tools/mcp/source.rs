@@ -38,15 +38,17 @@ impl McpSource {
                 .filter(|r| !r.is_empty())
         };
         if let Some(package) = rest("npm:") {
-            return valid_package(package).then(|| McpSource::Npm(package.to_owned()));
+            return npm_package(package).then(|| McpSource::Npm(package.to_owned()));
         }
         if let Some(package) = rest("pypi:") {
-            return valid_package(package).then(|| McpSource::Pypi(package.to_owned()));
+            return pypi_package(package).then(|| McpSource::Pypi(package.to_owned()));
         }
         if let Some(image) = rest("docker:") {
-            let fine = image
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-/:@".contains(c));
+            // Never an option of `docker run`.
+            let fine = !image.starts_with('-')
+                && image
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-/:@".contains(c));
             return fine.then(|| McpSource::Docker(image.to_owned()));
         }
         if text.starts_with("https://") || text.starts_with("http://") {
@@ -128,7 +130,13 @@ impl McpSource {
                 }
             })
             .collect();
-        let name = name.trim_matches(['_', '-']).to_owned();
+        // A valid manifest name: no `__` (it separates a server from its tools), 48 at most.
+        let mut name = name.trim_matches(['_', '-']).to_owned();
+        while name.contains("__") {
+            name = name.replace("__", "_");
+        }
+        let name: String = name.chars().take(48).collect();
+        let name = name.trim_end_matches(['_', '-']).to_owned();
         if name.is_empty() {
             "server".to_owned()
         } else {
@@ -167,13 +175,38 @@ fn github(path: &str) -> Option<McpSource> {
     })
 }
 
-/// Whether `package` looks like an npm or PyPI package name (so it cannot pass for an option
-/// of the package manager).
-fn valid_package(package: &str) -> bool {
-    !package.starts_with('-')
+/// Whether `package` is an npm package (`name` or `@scope/name`, with an optional
+/// `@version`): never a path, a URL or an option of npm.
+fn npm_package(package: &str) -> bool {
+    let (scope, rest) = match package.strip_prefix('@') {
+        Some(scoped) => match scoped.split_once('/') {
+            Some((scope, rest)) => (Some(scope), rest),
+            None => return false,
+        },
+        None => (None, package),
+    };
+    let (name, version) = rest.split_once('@').unwrap_or((rest, ""));
+    let part = |s: &str| {
+        !s.is_empty()
+            && !s.starts_with(['.', '-', '_'])
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+    };
+    scope.is_none_or(part)
+        && part(name)
+        && version
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-+^~<>=*x ".contains(c))
+}
+
+/// Whether `package` is a PyPI requirement (`name`, with an optional version like `==1.2`):
+/// never a path, a URL or an option of uv.
+fn pypi_package(package: &str) -> bool {
+    !package.starts_with(['-', '.'])
+        && !package.contains(['/', ':'])
         && package
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "@/._-=<>!~[],".contains(c))
+            .all(|c| c.is_ascii_alphanumeric() || "._-=<>!~[],".contains(c))
 }
 
 #[cfg(test)]
@@ -202,9 +235,21 @@ mod tests {
                 .to_string(),
             "github.com/acme/tasks"
         );
+        assert_eq!(
+            McpSource::parse("pypi:mcp-server-fetch==2.0")
+                .unwrap()
+                .suggested_name(),
+            "fetch_2_0"
+        );
         for bad in [
             "npm:",
             "npm:--global",
+            "npm:../evil",
+            "npm:acme/repo",
+            "npm:/tmp/pkg",
+            "pypi:./pkg",
+            "pypi:git+https://x",
+            "docker:--privileged",
             "ftp://x",
             "weather",
             "github.com/acme",
