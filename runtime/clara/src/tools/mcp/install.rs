@@ -14,11 +14,12 @@ use clara_config::{ConfigSet, Env};
 use tokio::process::Command;
 
 use super::Launch;
+pub use super::install_error::InstallError;
 use super::manifest_file::{
     WriteNew, check_name, comment_lines, file_name, manifest_text, manifest_working_dir,
     write_atomically, write_new, yaml_with_enabled,
 };
-use super::server_build::{local_command, node_entry, package_name};
+use super::server_build::{Builder, local_command, node_entry, package_name};
 use super::source::McpSource;
 
 /// What to install.
@@ -47,58 +48,11 @@ pub struct Installed {
     pub tools: Vec<(String, String)>,
 }
 
-/// Why an install or a change was refused; nothing was written.
-#[derive(Debug, thiserror::Error)]
-pub enum InstallError {
-    /// The source is none of the known forms.
-    #[error(
-        "`{0}` is not a server source: use npm:PACKAGE, pypi:PACKAGE, github.com/OWNER/REPO, docker:IMAGE, a path (./server.js) or an https:// URL"
-    )]
-    Source(String),
-    /// A local source that is not there.
-    #[error("there is no {0}")]
-    NotFound(String),
-    /// The name cannot be a manifest's.
-    #[error("`{0}` is not a valid name: use letters, digits, `_` and `-`")]
-    Name(String),
-    /// A manifest of that name exists.
-    #[error("`{name}` is taken by tools.d/{file}: choose another name, or remove it first")]
-    Taken {
-        /// The name.
-        name: String,
-        /// The file that has it.
-        file: String,
-    },
-    /// A program the source needs is not installed.
-    #[error("{0}")]
-    Missing(String),
-    /// Fetching or building failed.
-    #[error("{step} failed: {why}")]
-    Build {
-        /// What was run.
-        step: String,
-        /// Its last words.
-        why: String,
-    },
-    /// The server did not start or list its tools.
-    #[error("the server did not start: {0}")]
-    Start(String),
-    /// Not allowed for who asked.
-    #[error("{0}")]
-    Refused(String),
-    /// No installed server has that name.
-    #[error("no MCP server is called `{0}` in tools.d")]
-    Unknown(String),
-    /// A file could not be read or written.
-    #[error("{0}")]
-    Files(String),
-}
-
 /// Installs into one root.
 pub struct Installer<'a> {
-    pub(super) root: &'a Path,
-    pub(super) config: &'a McpConfig,
-    pub(super) env: &'a Env,
+    root: &'a Path,
+    config: &'a McpConfig,
+    env: &'a Env,
     client: reqwest::Client,
     /// Set when someone asks from the chat, Discord or the gateway rather than at this
     /// machine: clara's own secret variables, which such an install may not hand a server.
@@ -191,7 +145,7 @@ impl<'a> Installer<'a> {
         prepared: &Prepared,
         deadline: tokio::time::Instant,
     ) -> Result<Installed, InstallError> {
-        let text = manifest_text(source, name, install, &prepared.runner);
+        let text = manifest_text(source, name, install.name.is_some(), &prepared.runner);
         let manifest: ToolManifest = toml::from_str(&text)
             .map_err(|e| InstallError::Files(format!("the manifest would not load: {e}")))?;
         let launch = self.launch(&manifest)?;
@@ -347,24 +301,26 @@ impl<'a> Installer<'a> {
         };
         match source {
             McpSource::Npm(package) => {
-                self.need("npm", "npm: sources are installed with npm (Node.js)")?;
+                self.builder()
+                    .need("npm", "npm: sources are installed with npm (Node.js)")?;
                 let dir = self.fresh_dir(name)?;
                 *made = Some(dir.clone());
                 let prefix = dir.to_string_lossy().into_owned();
-                self.run(
-                    "npm install",
-                    Command::new("npm").args([
-                        "install",
-                        "--prefix",
-                        &prefix,
-                        "--no-audit",
-                        "--no-fund",
-                        "--loglevel=error",
-                        package,
-                    ]),
-                    deadline,
-                )
-                .await?;
+                self.builder()
+                    .run(
+                        "npm install",
+                        Command::new("npm").args([
+                            "install",
+                            "--prefix",
+                            &prefix,
+                            "--no-audit",
+                            "--no-fund",
+                            "--loglevel=error",
+                            package,
+                        ]),
+                        deadline,
+                    )
+                    .await?;
                 let package_dir = dir.join("node_modules").join(package_name(package));
                 let entry = node_entry(&package_dir)?;
                 let script = relative(&dir, &package_dir.join(entry));
@@ -374,9 +330,9 @@ impl<'a> Installer<'a> {
                 })
             }
             McpSource::Pypi(package) => {
-                let (program, args) = if self.on_path("uvx") {
+                let (program, args) = if self.builder().has("uvx") {
                     ("uvx", vec![package.clone()])
-                } else if self.on_path("pipx") {
+                } else if self.builder().has("pipx") {
                     ("pipx", vec!["run".to_owned(), package.clone()])
                 } else {
                     return Err(InstallError::Missing(
@@ -406,7 +362,8 @@ impl<'a> Installer<'a> {
                 })
             }
             McpSource::Docker(image) => {
-                self.need("docker", "docker: sources run with Docker")?;
+                self.builder()
+                    .need("docker", "docker: sources run with Docker")?;
                 let mut args = vec!["run".to_owned(), "-i".to_owned(), "--rm".to_owned()];
                 // The variables reach the container by name; their values stay in the env.
                 for key in install.env.keys().chain(&install.secrets_env) {
@@ -449,7 +406,8 @@ impl<'a> Installer<'a> {
                 })
             }
             McpSource::GitHub { owner, repo } => {
-                self.need("git", "github.com sources are cloned with git")?;
+                self.builder()
+                    .need("git", "github.com sources are cloned with git")?;
                 let dir = self.fresh_dir(name)?;
                 *made = Some(dir.clone());
                 let url = format!(
@@ -457,13 +415,15 @@ impl<'a> Installer<'a> {
                     self.config.github_url.trim_end_matches('/')
                 );
                 let target = dir.to_string_lossy().into_owned();
-                self.run(
-                    "git clone",
-                    Command::new("git").args(["clone", "--depth", "1", "--quiet", &url, &target]),
-                    deadline,
-                )
-                .await?;
-                let (command, args) = self.build_repository(&dir, deadline).await?;
+                self.builder()
+                    .run(
+                        "git clone",
+                        Command::new("git")
+                            .args(["clone", "--depth", "1", "--quiet", &url, &target]),
+                        deadline,
+                    )
+                    .await?;
+                let (command, args) = self.builder().build_repository(&dir, deadline).await?;
                 Ok(Prepared {
                     runner: stdio(&command, args, Some(relative(self.root, &dir))),
                     built: Some(dir),
@@ -553,6 +513,21 @@ impl<'a> Installer<'a> {
             )));
         }
         Ok(())
+    }
+
+    /// A variable of clara's environment (a `.env` may set it), else of the process.
+    fn host_var(&self, name: &str) -> Option<String> {
+        self.env
+            .get(name)
+            .map(str::to_owned)
+            .or_else(|| std::env::var(name).ok())
+    }
+
+    /// What runs build steps with the programs on clara's `PATH`.
+    fn builder(&self) -> Builder {
+        Builder {
+            path: self.host_var("PATH").unwrap_or_default(),
+        }
     }
 
     /// The manifest file named `name`, whatever its extension.

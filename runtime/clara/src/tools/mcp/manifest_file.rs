@@ -6,14 +6,15 @@ use std::path::{Path, PathBuf};
 
 use clara_config::model::tool::Runner;
 
-use super::install::{Install, InstallError};
+use super::install_error::InstallError;
 use super::source::McpSource;
 
-/// The manifest an install writes, before its tools are known.
+/// The manifest an install writes, before its tools are known; `named` when the name was
+/// given rather than suggested (the comment then repeats it).
 pub(super) fn manifest_text(
     source: &McpSource,
     name: &str,
-    install: &Install,
+    named: bool,
     runner: &Runner,
 ) -> String {
     let mut doc = toml_edit::DocumentMut::new();
@@ -56,7 +57,7 @@ pub(super) fn manifest_text(
         }
     }
     doc["runner"] = toml_edit::Item::Table(table);
-    let again = if install.name.is_some() {
+    let again = if named {
         format!(" --name {name}")
     } else {
         String::new()

@@ -5,6 +5,7 @@
 mod admin_tools;
 mod connection;
 pub mod install;
+mod install_error;
 mod manifest_file;
 pub mod registry;
 mod server_build;

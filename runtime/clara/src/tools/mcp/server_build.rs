@@ -7,9 +7,15 @@ use std::process::Stdio;
 
 use tokio::process::Command;
 
-use super::install::{InstallError, Installer};
+use super::install_error::InstallError;
 
-impl Installer<'_> {
+/// Runs the steps of a build with the programs on `path`.
+pub(super) struct Builder {
+    /// Where programs are looked for (clara's `PATH`).
+    pub(super) path: String,
+}
+
+impl Builder {
     /// Builds a cloned repository by its package manifest; the command (relative to it) that
     /// starts its server.
     pub(super) async fn build_repository(
@@ -154,20 +160,13 @@ impl Installer<'_> {
         })
     }
 
-    pub(super) fn host_var(&self, name: &str) -> Option<String> {
-        self.env
-            .get(name)
-            .map(str::to_owned)
-            .or_else(|| std::env::var(name).ok())
-    }
-
-    pub(super) fn on_path(&self, program: &str) -> bool {
-        let path = self.host_var("PATH").unwrap_or_default();
-        std::env::split_paths(&path).any(|dir| dir.join(program).is_file())
+    /// Whether `program` is on the path.
+    pub(super) fn has(&self, program: &str) -> bool {
+        std::env::split_paths(&self.path).any(|dir| dir.join(program).is_file())
     }
 
     pub(super) fn need(&self, program: &str, why: &str) -> Result<(), InstallError> {
-        if self.on_path(program) {
+        if self.has(program) {
             Ok(())
         } else {
             Err(InstallError::Missing(format!(
