@@ -190,7 +190,7 @@ impl App {
                         settings.max_connections,
                         health.clone(),
                         metrics.clone(),
-                        browser_pages(&live),
+                        run_pages(&live),
                     )
                     .await?,
                 )
@@ -266,11 +266,16 @@ fn browser_pages(live: &Arc<Live>) -> Vec<Arc<dyn PageSource>> {
     vec![
         Arc::new(OAuthPages::new(live.clone())),
         Arc::new(EmailConnectPages::new(live.clone())),
-        Arc::new(McpRestartPage::new(
-            live.clone(),
-            &live.current().config.root,
-        )),
     ]
+}
+
+/// The pages of `clara run`'s status endpoint: the browser pages, and the MCP restarts
+/// `clara mcp restart` asks for (its token is written here, so only `clara run` writes it).
+fn run_pages(live: &Arc<Live>) -> Vec<Arc<dyn PageSource>> {
+    let mut pages = browser_pages(live);
+    let root = live.current().config.root.clone();
+    pages.push(Arc::new(McpRestartPage::new(live.clone(), &root)));
+    pages
 }
 
 /// The status endpoint for OAuth callbacks, when a connection is set up and the address is
