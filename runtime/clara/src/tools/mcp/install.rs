@@ -434,37 +434,7 @@ impl<'a> Installer<'a> {
 
     /// How the manifest's server starts, as the runtime starts it.
     fn launch(&self, manifest: &ToolManifest) -> Result<Launch, InstallError> {
-        let Runner::Mcp {
-            command,
-            args,
-            env,
-            working_dir,
-            url,
-            secrets_env,
-            ..
-        } = &manifest.runner
-        else {
-            unreachable!("installs write mcp manifests");
-        };
-        if let Some(url) = url {
-            return Ok(Launch::Http {
-                url: url.clone(),
-                headers: BTreeMap::new(),
-            });
-        }
-        let program = command.clone().unwrap_or_default();
-        let working_dir = self.root.join(working_dir.as_deref().unwrap_or("."));
-        let program = if program.contains('/') && Path::new(&program).is_relative() {
-            working_dir.join(&program).to_string_lossy().into_owned()
-        } else {
-            program
-        };
-        Ok(Launch::Stdio {
-            program,
-            args: args.clone(),
-            env: crate::tools::program_env(env, secrets_env, self.env),
-            working_dir,
-        })
+        super::launch_in(self.root, self.env, manifest).map_err(InstallError::Start)
     }
 
     fn tools_dir(&self) -> PathBuf {

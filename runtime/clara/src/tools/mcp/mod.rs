@@ -190,6 +190,16 @@ pub async fn probe(
 
 /// How a manifest's server is started or reached, with its secrets filled in.
 pub fn launch(set: &ConfigSet, manifest: &ToolManifest) -> Result<Launch, String> {
+    launch_in(&set.root, &set.env, manifest)
+}
+
+/// How `manifest`'s server is started or reached from the root at `root`, with the secrets
+/// `env` holds filled in.
+pub(crate) fn launch_in(
+    root: &std::path::Path,
+    host: &clara_config::Env,
+    manifest: &ToolManifest,
+) -> Result<Launch, String> {
     let Runner::Mcp {
         command,
         args,
@@ -205,7 +215,7 @@ pub fn launch(set: &ConfigSet, manifest: &ToolManifest) -> Result<Launch, String
     };
     match (command, url) {
         (Some(program), _) => {
-            let working_dir = set.root.join(working_dir.as_deref().unwrap_or("."));
+            let working_dir = root.join(working_dir.as_deref().unwrap_or("."));
             // A program given as a relative path (`.venv/bin/server`) is found from its
             // working directory, whatever clara's own is.
             let program = if program.contains('/') && std::path::Path::new(program).is_relative() {
@@ -216,7 +226,7 @@ pub fn launch(set: &ConfigSet, manifest: &ToolManifest) -> Result<Launch, String
             Ok(Launch::Stdio {
                 program,
                 args: args.clone(),
-                env: program_env(env, secrets_env, &set.env),
+                env: program_env(env, secrets_env, host),
                 working_dir,
             })
         }
@@ -224,7 +234,7 @@ pub fn launch(set: &ConfigSet, manifest: &ToolManifest) -> Result<Launch, String
             let mut vars = tera::Context::new();
             let secrets: BTreeMap<&str, &str> = secrets_env
                 .iter()
-                .filter_map(|name| Some((name.as_str(), set.env.get(name)?)))
+                .filter_map(|name| Some((name.as_str(), host.get(name)?)))
                 .collect();
             vars.insert("env", &secrets);
             let mut rendered = BTreeMap::new();
