@@ -76,6 +76,10 @@ pub enum McpCommand {
         /// A variable of clara's environment passed to the server by name (for secrets).
         #[arg(long = "secret-env", value_name = "NAME")]
         secret_env: Vec<String>,
+        /// A header for an https:// server, a template over `env`:
+        /// `Authorization=Bearer {{ env.KEY }}` with `--secret-env KEY`.
+        #[arg(long = "header", value_name = "NAME=TEMPLATE")]
+        header: Vec<String>,
         /// Arguments for the server.
         #[arg(last = true)]
         args: Vec<String>,

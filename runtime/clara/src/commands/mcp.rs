@@ -37,6 +37,7 @@ pub async fn run(root: &Path, args: &McpArgs) -> anyhow::Result<ExitCode> {
             name,
             env,
             secret_env,
+            header,
             args,
         } => {
             let mut vars = BTreeMap::new();
@@ -47,12 +48,21 @@ pub async fn run(root: &Path, args: &McpArgs) -> anyhow::Result<ExitCode> {
                 };
                 vars.insert(key.to_owned(), value.to_owned());
             }
+            let mut headers = BTreeMap::new();
+            for pair in header {
+                let Some((key, value)) = pair.split_once('=') else {
+                    eprintln!("error: --header takes NAME=TEMPLATE, not `{pair}`");
+                    return Ok(ExitCode::from(2));
+                };
+                headers.insert(key.trim().to_owned(), value.trim().to_owned());
+            }
             let install = Install {
                 source: source.clone(),
                 name: name.clone(),
                 env: vars,
                 secrets_env: secret_env.clone(),
                 args: args.clone(),
+                headers,
             };
             eprintln!("installing {source} (fetching, building and starting it once)…");
             done(

@@ -373,7 +373,7 @@ async fn registries_are_searched_and_show_what_to_install() {
         said(&searched),
         "io.github.acme/weather (MCP registry): Forecasts and alerts\n  install: npm:@acme/weather-mcp\n  needs: WEATHER_KEY\n\
          com.example/hosted-weather (MCP registry): Hosted\n  install: https://mcp.example.com/mcp\n\
-         @sky/forecast (Smithery): Sky data\n  install: https://server.smithery.ai/@sky/forecast/mcp\n"
+         @sky/forecast (Smithery): Sky data\n  install: https://server.smithery.ai/@sky/forecast/mcp\n  needs: SMITHERY_API_KEY\n"
     );
     let asked = official.requests().remove(0);
     assert_eq!(
@@ -624,4 +624,92 @@ async fn the_chat_tools_can_be_left_out_of_every_prompt() {
         .unwrap();
     assert!(offered(&app).is_empty());
     app.shutdown("test over").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(
+    not(clara_test_tools),
+    ignore = "needs the MCP reference server: npm install as in .ci/run, then CLARA_TEST_TOOLS=1"
+)]
+async fn a_streamable_http_server_is_installed_with_a_header_read_from_a_variable() {
+    let script = support::everything_server();
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let mut server = tokio::process::Command::new("node")
+        .arg(&script)
+        .arg("streamableHttp")
+        .env("PORT", port.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the HTTP server did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let root = shipped_root();
+    let token = [("REMOTE_TOKEN", "s3cret-value")];
+
+    // A literal secret in a header, or in the URL, would be written into the manifest.
+    let literal = mcp(
+        root.path(),
+        &["add", &url, "--header", "Authorization=Bearer s3cret-value"],
+        &token,
+    );
+    assert!(
+        said(&literal).contains("give it as a template"),
+        "{}",
+        said(&literal)
+    );
+    let in_url = mcp(
+        root.path(),
+        &["add", &format!("{url}?api_key=s3cret-value")],
+        &token,
+    );
+    assert!(
+        said(&in_url).contains("the URL carries credentials"),
+        "{}",
+        said(&in_url)
+    );
+
+    let added = mcp(
+        root.path(),
+        &[
+            "add",
+            &url,
+            "--name",
+            "remote",
+            "--header",
+            "Authorization=Bearer {{ env.REMOTE_TOKEN }}",
+            "--secret-env",
+            "REMOTE_TOKEN",
+        ],
+        &token,
+    );
+    assert!(added.status.success(), "{}", said(&added));
+    assert!(said(&added).contains("remote__echo"), "{}", said(&added));
+    let manifest = std::fs::read_to_string(root.path().join("tools.d/remote.toml")).unwrap();
+    assert!(
+        manifest.contains("headers = { Authorization = \"Bearer {{ env.REMOTE_TOKEN }}\" }")
+            && manifest.contains("secrets_env = [\"REMOTE_TOKEN\"]")
+            && !manifest.contains("s3cret-value"),
+        "{manifest}"
+    );
+    let set = load_with(root.path(), &token);
+    assert_eq!(
+        call(&set, "remote__echo", json!({"message": "over http"})).await,
+        "Echo: over http"
+    );
+    server.kill().await.unwrap();
 }

@@ -134,7 +134,8 @@ impl AdminTools {
                     "name": {"type": "string", "description": "The server's name (letters, digits, _ and -); the source suggests one."},
                     "env": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Settings for the server, written into its manifest. Never put keys or passwords here."},
                     "secrets_env": {"type": "array", "items": {"type": "string"}, "description": "Names of variables in clara's environment to pass to the server (for its keys)."},
-                    "args": {"type": "array", "items": {"type": "string"}, "description": "More arguments for the server."}}}),
+                    "args": {"type": "array", "items": {"type": "string"}, "description": "More arguments for the server."},
+                    "headers": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Headers for an https:// server, as templates over env: {\"Authorization\": \"Bearer {{ env.KEY }}\"} with KEY in secrets_env."}}}),
             ),
             tool(
                 Action::Uninstall,
@@ -209,19 +210,22 @@ impl AdminTool {
                         .filter_map(|v| v.as_str().map(str::to_owned))
                         .collect()
                 };
-                let env: BTreeMap<String, String> = arguments
-                    .get("env")
-                    .and_then(Value::as_object)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                    .collect();
+                let map = |key: &str| -> BTreeMap<String, String> {
+                    arguments
+                        .get(key)
+                        .and_then(Value::as_object)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                        .collect()
+                };
                 let install = Install {
                     source: text("source").unwrap_or_default().to_owned(),
                     name: name.map(str::to_owned),
-                    env,
+                    env: map("env"),
                     secrets_env: strings("secrets_env"),
                     args: strings("args"),
+                    headers: map("headers"),
                 };
                 let installed = installer.add(&install).await.map_err(failed)?;
                 let tools: Vec<String> = installed

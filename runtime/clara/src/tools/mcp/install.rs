@@ -35,6 +35,9 @@ pub struct Install {
     pub secrets_env: Vec<String>,
     /// More arguments for the server.
     pub args: Vec<String>,
+    /// Headers for a streamable-HTTP server: templates over `env` (`Bearer {{ env.KEY }}`,
+    /// with `KEY` among `secrets_env`), so no secret is written into the manifest.
+    pub headers: BTreeMap<String, String>,
 }
 
 /// An installed server.
@@ -111,6 +114,7 @@ impl<'a> Installer<'a> {
         if let McpSource::Http(url) = &source {
             check_url(url)?;
         }
+        check_headers(install)?;
         // One deadline for fetching, building and the first start together.
         let timeout = Duration::from_secs(u64::from(self.config.install_timeout_secs));
         let deadline = tokio::time::Instant::now() + timeout;
@@ -382,7 +386,7 @@ impl<'a> Installer<'a> {
                     env: BTreeMap::new(),
                     working_dir: None,
                     url: Some(url.clone()),
-                    headers: BTreeMap::new(),
+                    headers: install.headers.clone(),
                     secrets_env: install.secrets_env.clone(),
                     tools: vec!["*".to_owned()],
                 },
@@ -554,6 +558,23 @@ fn check_url(url: &str) -> Result<(), InstallError> {
         return Err(InstallError::Refused(
             "the URL carries credentials, which would be written into the manifest: install it without them and add a header that reads them from a variable (see the README's MCP section)".to_owned(),
         ));
+    }
+    Ok(())
+}
+
+/// Refuses a header that would write a secret into the manifest: one that authenticates must
+/// read it from a variable.
+fn check_headers(install: &Install) -> Result<(), InstallError> {
+    for (name, value) in &install.headers {
+        let lower = name.to_ascii_lowercase();
+        let secretive = ["authorization", "token", "key", "secret", "cookie"]
+            .iter()
+            .any(|w| lower.contains(w));
+        if secretive && !value.contains("{{") {
+            return Err(InstallError::Refused(format!(
+                "header `{name}` would write its secret into the manifest: give it as a template, like `{name}=Bearer {{{{ env.NAME }}}}` with --secret-env NAME"
+            )));
+        }
     }
     Ok(())
 }

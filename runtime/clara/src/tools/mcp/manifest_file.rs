@@ -27,6 +27,7 @@ pub(super) fn manifest_text(
         env,
         working_dir,
         url,
+        headers,
         secrets_env,
         ..
     } = runner
@@ -50,6 +51,13 @@ pub(super) fn manifest_text(
                 inline.insert(key, value.as_str().into());
             }
             table["env"] = toml_edit::value(inline);
+        }
+        if !headers.is_empty() {
+            let mut inline = toml_edit::InlineTable::new();
+            for (key, value) in headers {
+                inline.insert(key, value.as_str().into());
+            }
+            table["headers"] = toml_edit::value(inline);
         }
         if !secrets_env.is_empty() {
             table["secrets_env"] =

@@ -151,7 +151,12 @@ async fn smithery(
                 source: remote.then(|| format!("https://server.smithery.ai/{name}/mcp")),
                 description: text(server, "description"),
                 name,
-                needs: Vec::new(),
+                // Smithery's hosted servers take the key as a bearer header.
+                needs: if remote {
+                    vec![config.smithery_key_env.clone()]
+                } else {
+                    Vec::new()
+                },
                 registry: "Smithery",
             })
         })
