@@ -20,7 +20,7 @@ pub async fn run(root: &Path, args: &McpArgs) -> anyhow::Result<ExitCode> {
     };
     let client = clara::tools::http_client();
     let config = &set.clara.value.mcp;
-    let installer = Installer::new(&set.root, config, &set.env, client.clone());
+    let installer = Installer::new(&set.root, config, &set.env, client.clone()).beside(&set);
     let done = |outcome: Result<String, String>| match outcome {
         Ok(said) => {
             println!("{said}");

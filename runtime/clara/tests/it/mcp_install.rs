@@ -194,6 +194,29 @@ async fn a_local_server_is_installed_and_bad_installs_leave_nothing() {
         "{}",
         said(&taken)
     );
+    // A name another file gives its tool, or a built-in tool's.
+    std::fs::write(
+        root.path().join("tools.d/forecast_tool.toml"),
+        "name = \"weather\"\ndescription = \"The weather.\"\n\n[runner]\ntype = \"command\"\nprogram = \"true\"\n",
+    )
+    .unwrap();
+    let elsewhere = mcp(root.path(), &["add", script, "--name", "weather"], &[]);
+    assert!(
+        said(&elsewhere).contains("`weather` is the name of another tool"),
+        "{}",
+        said(&elsewhere)
+    );
+    let builtin = mcp(
+        root.path(),
+        &["add", script, "--name", "memory_search"],
+        &[],
+    );
+    assert!(
+        said(&builtin).contains("`memory_search` is the name of another tool"),
+        "{}",
+        said(&builtin)
+    );
+    std::fs::remove_file(root.path().join("tools.d/forecast_tool.toml")).unwrap();
     let bad = mcp(root.path(), &["add", script, "--name", "a b"], &[]);
     assert!(
         said(&bad).contains("`a b` is not a valid name"),

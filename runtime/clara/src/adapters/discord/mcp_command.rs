@@ -96,7 +96,8 @@ impl McpRequest {
         let set = &generation.config;
         let client = bot.live.http_client().clone();
         let installer = Installer::new(&set.root, &set.clara.value.mcp, &set.env, client.clone())
-            .for_others(own_secrets(set));
+            .for_others(own_secrets(set))
+            .beside(set);
         let outcome = match self {
             McpRequest::Status => return status(bot),
             McpRequest::Install(source, name) => {

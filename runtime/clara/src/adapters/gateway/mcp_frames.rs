@@ -143,7 +143,8 @@ pub async fn change(shared: &Shared, request_id: &str, change: Change, is_admin:
         &set.env,
         shared.live.http_client().clone(),
     )
-    .for_others(own_secrets(set));
+    .for_others(own_secrets(set))
+    .beside(set);
     let outcome = match change {
         Change::Install { source, name } => {
             let install = Install {

@@ -45,6 +45,8 @@ struct Setting {
     running: Running,
     /// clara's own secret variables, never handed to a server installed from the chat.
     own_secrets: Vec<String>,
+    /// The names of the root's tools, which an install may not take.
+    tool_names: Vec<String>,
 }
 
 struct AdminTool {
@@ -109,6 +111,7 @@ impl AdminTools {
             client: client.clone(),
             running,
             own_secrets: own_secrets(set),
+            tool_names: set.tools.keys().cloned().collect(),
         });
         let name = |n: &str| json!({"type": "string", "description": n});
         let tool = |action, name: &str, description: &str, parameters: Value| {
@@ -189,7 +192,8 @@ impl AdminTool {
     async fn run(&self, arguments: &Value) -> Result<String, ToolError> {
         let s = &self.setting;
         let installer = Installer::new(&s.root, &s.config, &s.env, s.client.clone())
-            .for_others(s.own_secrets.clone());
+            .for_others(s.own_secrets.clone())
+            .taking_none_of(&s.tool_names);
         let text = |key: &str| arguments.get(key).and_then(Value::as_str).map(str::trim);
         let name = text("name").filter(|n| !n.is_empty());
         let needs_name = || name.ok_or_else(|| ToolError("say which server (`name`)".to_owned()));

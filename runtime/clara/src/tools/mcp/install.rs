@@ -60,6 +60,9 @@ pub struct Installer<'a> {
     /// Set when someone asks from the chat, Discord or the gateway rather than at this
     /// machine: clara's own secret variables, which such an install may not hand a server.
     others: Option<Vec<String>>,
+    /// The names of the root's tools now (a manifest's `name` may differ from its file's),
+    /// and the built-in ones.
+    taken: Vec<String>,
 }
 
 /// What a prepared source runs.
@@ -83,7 +86,23 @@ impl<'a> Installer<'a> {
             env,
             client,
             others: None,
+            taken: clara_config::model::tool::BUILTIN_TOOLS
+                .iter()
+                .map(|t| (*t).to_owned())
+                .collect(),
         }
+    }
+
+    /// Also refuses the names of `set`'s tools, whichever files they are in.
+    pub fn beside(self, set: &ConfigSet) -> Installer<'a> {
+        let names: Vec<String> = set.tools.keys().cloned().collect();
+        self.taking_none_of(&names)
+    }
+
+    /// Also refuses `names` (the root's tools, when its set is gone).
+    pub fn taking_none_of(mut self, names: &[String]) -> Installer<'a> {
+        self.taken.extend(names.iter().cloned());
+        self
     }
 
     /// The installer for someone asking from the chat, Discord or the gateway: servers from
@@ -109,6 +128,9 @@ impl<'a> Installer<'a> {
                 name,
                 file: file_name(&file),
             });
+        }
+        if self.taken.contains(&name) {
+            return Err(InstallError::NameInUse(name));
         }
         self.check_asker(&source, install)?;
         if let McpSource::Http(url) = &source {

@@ -23,6 +23,9 @@ pub enum InstallError {
         /// The file that has it.
         file: String,
     },
+    /// Another tool has that name.
+    #[error("`{0}` is the name of another tool: choose another name")]
+    NameInUse(String),
     /// A program the source needs is not installed.
     #[error("{0}")]
     Missing(String),
