@@ -104,13 +104,20 @@ pub async fn run(root: &Path, args: &McpArgs) -> anyhow::Result<ExitCode> {
             )
         }
         McpCommand::List => {
-            let servers = servers(&set);
+            let servers = clara::tools::mcp::manifests(&set);
             if servers.is_empty() {
                 println!("no MCP servers in tools.d/ (add one with `clara mcp add SOURCE`)");
             }
-            for (name, enabled, what, file) in servers {
-                let state = if enabled { "enabled " } else { "disabled" };
-                println!("{name}  {state}  {what}  ({file})");
+            for server in servers {
+                let state = if server.enabled {
+                    "enabled "
+                } else {
+                    "disabled"
+                };
+                println!(
+                    "{}  {state}  {}  ({})",
+                    server.name, server.runs, server.file
+                );
             }
             ExitCode::SUCCESS
         }
@@ -127,33 +134,6 @@ pub async fn run(root: &Path, args: &McpArgs) -> anyhow::Result<ExitCode> {
             }
         }
     })
-}
-
-/// Every MCP manifest: its name, whether it is enabled, what it runs, and its file.
-fn servers(set: &ConfigSet) -> Vec<(String, bool, String, String)> {
-    set.tools
-        .iter()
-        .filter_map(|(name, loaded)| {
-            let manifest = &loaded.value;
-            let Runner::Mcp {
-                command, args, url, ..
-            } = &manifest.runner
-            else {
-                return None;
-            };
-            let what = match (command, url) {
-                (Some(command), _) => format!("{command} {}", args.join(" ")),
-                (None, Some(url)) => url.clone(),
-                (None, None) => String::new(),
-            };
-            Some((
-                name.clone(),
-                manifest.enabled,
-                what.trim().to_owned(),
-                loaded.source.rel.clone(),
-            ))
-        })
-        .collect()
 }
 
 /// Starts each enabled server (or `only`) once: whether it lists its tools.

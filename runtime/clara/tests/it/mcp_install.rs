@@ -655,32 +655,7 @@ async fn the_chat_tools_can_be_left_out_of_every_prompt() {
     ignore = "needs the MCP reference server: npm install as in .ci/run, then CLARA_TEST_TOOLS=1"
 )]
 async fn a_streamable_http_server_is_installed_with_a_header_read_from_a_variable() {
-    let script = support::everything_server();
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
-    let mut server = tokio::process::Command::new("node")
-        .arg(&script)
-        .arg("streamableHttp")
-        .env("PORT", port.to_string())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the HTTP server did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let url = format!("http://127.0.0.1:{port}/mcp");
+    let (mut server, url) = support::everything_over_http().await;
     let root = shipped_root();
     let token = [("REMOTE_TOKEN", "s3cret-value")];
 

@@ -277,29 +277,7 @@ async fn the_tool_list_follows_the_servers_announcements() {
     ignore = "needs the MCP server and schema checkers: npm install and pip install as in .ci/run, then CLARA_TEST_TOOLS=1"
 )]
 async fn a_streamable_http_server_is_reached_by_url() {
-    let script = support::everything_server();
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
-    let mut http_server = tokio::process::Command::new("node")
-        .arg(&script)
-        .arg("streamableHttp")
-        .env("PORT", port.to_string())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}/mcp");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "the HTTP server did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (mut http_server, url) = support::everything_over_http().await;
     let manifest = format!(
         "description: over HTTP\ntimeout: 10\nrunner:\n  type: mcp\n  url: {url}\n  headers: {{X-Token: \"{{{{ env.TOKEN }}}}\"}}\n  secrets_env: [TOKEN]\n  tools: [echo]\n"
     );

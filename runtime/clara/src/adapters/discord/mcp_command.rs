@@ -3,7 +3,6 @@
 //! installer as `clara mcp` and the chat tools. Slow work (an install, a search) is
 //! acknowledged at once and answered when it is done.
 
-use clara_config::model::tool::Runner;
 use serde_json::{Value, json};
 use twilight_model::application::interaction::application_command::{
     CommandDataOption, CommandOptionValue,
@@ -11,6 +10,7 @@ use twilight_model::application::interaction::application_command::{
 
 use super::bot::Bot;
 use crate::tools::mcp::install::{Install, Installer, own_secrets};
+use crate::tools::mcp::manifests;
 use crate::tools::mcp::registry;
 
 /// What the command asks.
@@ -153,18 +153,16 @@ impl McpRequest {
 fn status(bot: &Bot) -> String {
     let generation = bot.live.current();
     let running = bot.live.mcp().statuses();
-    let lines: Vec<String> = generation
-        .config
-        .tools
-        .iter()
-        .filter(|(_, t)| matches!(t.value.runner, Runner::Mcp { .. }))
-        .map(
-            |(name, loaded)| match running.iter().find(|(n, ..)| n == name) {
+    let lines: Vec<String> = manifests(&generation.config)
+        .into_iter()
+        .map(|m| {
+            let name = &m.name;
+            match running.iter().find(|(n, ..)| n == name) {
                 Some((_, state, tools)) => format!("`{name}`: {state}, {tools} tools"),
-                None if loaded.value.enabled => format!("`{name}`: starting"),
+                None if m.enabled => format!("`{name}`: starting"),
                 None => format!("`{name}`: off"),
-            },
-        )
+            }
+        })
         .collect();
     if lines.is_empty() {
         "No MCP servers are installed.".to_owned()

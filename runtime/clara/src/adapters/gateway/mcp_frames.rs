@@ -3,11 +3,11 @@
 //! removing, turning on and off and restarting them — through the same installer as
 //! `clara mcp` and the chat tools.
 
-use clara_config::model::tool::Runner;
 use serde_json::{Value, json};
 
 use super::turn::Shared;
 use crate::tools::mcp::install::{Install, Installer, own_secrets};
+use crate::tools::mcp::manifests;
 
 /// A change a node asks for.
 pub enum Change {
@@ -41,36 +41,24 @@ impl Change {
 pub fn list(shared: &Shared, request_id: &str) -> Value {
     let generation = shared.live.current();
     let running = shared.live.mcp().statuses();
-    let servers: Vec<Value> = generation
-        .config
-        .tools
-        .iter()
-        .filter_map(|(name, loaded)| {
-            let Runner::Mcp { url, .. } = &loaded.value.runner else {
-                return None;
-            };
-            let state = running.iter().find(|(n, ..)| n == name);
+    let servers: Vec<Value> = manifests(&generation.config)
+        .into_iter()
+        .map(|m| {
+            let state = running.iter().find(|(n, ..)| *n == m.name);
             let status = state.map_or_else(
-                || {
-                    if loaded.value.enabled {
-                        "starting"
-                    } else {
-                        "disabled"
-                    }
-                    .to_owned()
-                },
+                || if m.enabled { "starting" } else { "disabled" }.to_owned(),
                 |(_, s, _)| s.clone(),
             );
-            Some(json!({
-                "name": name,
+            json!({
+                "name": m.name,
                 "status": status,
-                "enabled": loaded.value.enabled,
+                "enabled": m.enabled,
                 "connected": status == "running",
                 "tool_count": state.map_or(0, |(_, _, tools)| *tools),
-                "transport": if url.is_some() { "streamable-http" } else { "stdio" },
+                "transport": if m.http { "streamable-http" } else { "stdio" },
                 "source_type": "manifest",
                 "last_error": status.strip_prefix("down (").and_then(|s| s.strip_suffix(')')),
-            }))
+            })
         })
         .collect();
     json!({ "type": "mcp_list_response", "request_id": request_id, "success": true, "servers": servers })
@@ -92,11 +80,9 @@ pub fn status(shared: &Shared, request_id: &str, server: Option<&str>) -> Value 
         },
         None => {
             let generation = shared.live.current();
-            let enabled = generation
-                .config
-                .tools
-                .values()
-                .filter(|t| t.value.enabled && matches!(t.value.runner, Runner::Mcp { .. }))
+            let enabled = manifests(&generation.config)
+                .iter()
+                .filter(|m| m.enabled)
                 .count();
             json!({
                 "type": "mcp_status_response", "request_id": request_id, "success": true,

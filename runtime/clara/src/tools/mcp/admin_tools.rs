@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use clara_config::model::approval::{ApprovalMode, default_approval_timeout_secs};
 use clara_config::model::mcp::McpConfig;
-use clara_config::model::tool::Runner;
 use clara_config::{ConfigSet, Env};
 use clara_core::engine::{Tool, ToolContext, ToolError, ToolPolicy, ToolSource};
 use clara_core::llm::{BoxFuture, ToolSpec};
@@ -39,8 +38,8 @@ struct Setting {
     env: Env,
     /// Whether a changed manifest applies by itself (`[runtime] watch`).
     watched: bool,
-    /// Each MCP manifest: name, enabled, what it runs.
-    manifests: Vec<(String, bool, String)>,
+    /// Each MCP manifest.
+    manifests: Vec<super::McpManifest>,
     client: reqwest::Client,
     running: Running,
     /// clara's own secret variables, never handed to a server installed from the chat.
@@ -85,29 +84,12 @@ fn policy(action: Action) -> ToolPolicy {
 impl AdminTools {
     /// The tools for `set`'s root, over the servers in `running`.
     pub(super) fn new(set: &ConfigSet, client: &reqwest::Client, running: Running) -> AdminTools {
-        let manifests = set
-            .tools
-            .iter()
-            .filter_map(|(name, loaded)| match &loaded.value.runner {
-                Runner::Mcp {
-                    command, args, url, ..
-                } => {
-                    let what = match (command, url) {
-                        (Some(c), _) => format!("{c} {}", args.join(" ")).trim().to_owned(),
-                        (None, Some(url)) => url.clone(),
-                        (None, None) => String::new(),
-                    };
-                    Some((name.clone(), loaded.value.enabled, what))
-                }
-                _ => None,
-            })
-            .collect();
         let setting = Arc::new(Setting {
             root: set.root.clone(),
             config: set.clara.value.mcp.clone(),
             env: set.env.clone(),
             watched: set.clara.value.runtime.watch,
-            manifests,
+            manifests: super::manifests(set),
             client: client.clone(),
             running,
             own_secrets: own_secrets(set),
@@ -281,13 +263,13 @@ impl AdminTool {
                 let running = s.running.lock().expect("no panics while held");
                 Ok(s.manifests
                     .iter()
-                    .map(|(name, enabled, what)| {
-                        let state = match (enabled, running.get(name)) {
+                    .map(|m| {
+                        let state = match (m.enabled, running.get(&m.name)) {
                             (false, _) => "off".to_owned(),
                             (true, Some(server)) => server.describe(),
                             (true, None) => "on, not started".to_owned(),
                         };
-                        format!("{name} ({state}): {what}")
+                        format!("{} ({state}): {}", m.name, m.runs)
                     })
                     .collect::<Vec<_>>()
                     .join("\n"))

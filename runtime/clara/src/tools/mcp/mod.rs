@@ -150,6 +150,49 @@ impl McpServers {
     }
 }
 
+/// An MCP manifest as the listings (`clara mcp list`, `mcp_list`, `/clara mcp status`, the
+/// gateway's `mcp_list`) show it.
+#[derive(Clone, Debug)]
+pub struct McpManifest {
+    /// Its name: its tools are `NAME__TOOL`.
+    pub name: String,
+    /// Whether it is on.
+    pub enabled: bool,
+    /// What it runs: the command and its arguments, or the URL.
+    pub runs: String,
+    /// Whether it is reached over streamable HTTP.
+    pub http: bool,
+    /// Its file, relative to the root.
+    pub file: String,
+}
+
+/// Every MCP manifest of `set`, by name.
+pub fn manifests(set: &ConfigSet) -> Vec<McpManifest> {
+    set.tools
+        .iter()
+        .filter_map(|(name, loaded)| {
+            let Runner::Mcp {
+                command, args, url, ..
+            } = &loaded.value.runner
+            else {
+                return None;
+            };
+            let runs = match (command, url) {
+                (Some(command), _) => format!("{command} {}", args.join(" ")).trim().to_owned(),
+                (None, Some(url)) => url.clone(),
+                (None, None) => String::new(),
+            };
+            Some(McpManifest {
+                name: name.clone(),
+                enabled: loaded.value.enabled,
+                runs,
+                http: command.is_none() && url.is_some(),
+                file: loaded.source.rel.clone(),
+            })
+        })
+        .collect()
+}
+
 /// Starts the server `launch` describes once, lists its tools (name and description) within
 /// `limit`, and stops it again: what an install checks before it writes a manifest. A server
 /// that fails says why with the last lines it wrote to stderr (which only the operator or

@@ -147,6 +147,36 @@ pub fn everything_server() -> PathBuf {
     path
 }
 
+/// The reference server over streamable HTTP on a free port of 127.0.0.1, once it listens;
+/// its `/mcp` URL. Dropping the child stops it.
+pub async fn everything_over_http() -> (tokio::process::Child, String) {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let server = tokio::process::Command::new("node")
+        .arg(everything_server())
+        .arg("streamableHttp")
+        .env("PORT", port.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the HTTP server did not start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    (server, format!("http://127.0.0.1:{port}/mcp"))
+}
+
 /// `clara --root ROOT …` with an empty environment apart from `PATH`.
 pub fn clara(root: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_clara"));
