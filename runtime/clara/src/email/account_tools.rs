@@ -4,7 +4,6 @@
 //! disconnecting one, where alerts go, quiet hours, and the latest alerts.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use clara_config::model::email::EmailConfig;
 use clara_core::engine::{Tool, ToolContext, ToolError};
@@ -12,9 +11,8 @@ use clara_core::llm::{BoxFuture, ToolSpec};
 use clara_core::store::EmailAccount;
 use serde_json::{Value, json};
 
-use super::gmail_mailbox::GmailMailbox;
+use super::gmail_mailbox::{GmailError, with_renewal};
 use super::inbox_link::connect_link;
-use super::new_mail::MailError;
 use super::quiet_hours::minutes_of;
 use crate::connections::Connector;
 
@@ -143,22 +141,18 @@ impl AccountTool {
     async fn connect_gmail(&self, context: &ToolContext<'_>) -> Result<String, ToolError> {
         let (store, user, now) = (context.store, context.user_id, context.clock.now());
         let email = &self.email;
-        let mut stale = false;
-        let (address, cursor) = loop {
-            let token = self
-                .connector
-                .access_token(store, user, &email.gmail_connection, now, stale)
-                .await
-                .map_err(|e| ToolError(e.to_string()))?;
-            let timeout = Duration::from_secs(u64::from(email.timeout_secs));
-            let mailbox =
-                GmailMailbox::new(self.connector.http(), &email.gmail_api_url, &token, timeout);
-            match mailbox.profile().await {
-                Ok(profile) => break profile,
-                Err(MailError::Login(_)) if !stale => stale = true,
-                Err(error) => return Err(ToolError(format!("Gmail cannot be read: {error}"))),
-            }
-        };
+        let read = with_renewal(
+            &self.connector,
+            store,
+            user,
+            email,
+            now,
+            |mailbox| async move { mailbox.profile().await },
+        );
+        let (address, cursor) = read.await.map_err(|e| match e {
+            GmailError::Connect(e) => ToolError(e.to_string()),
+            GmailError::Mail(e) => ToolError(format!("Gmail cannot be read: {e}")),
+        })?;
         let interval = email.poll_interval_minutes.max(1);
         let account = EmailAccount {
             id: 0,

@@ -2,7 +2,8 @@
 //! Google connection: its address (checked before an account is saved), then the messages
 //! added to the inbox since the last history id — oldest first, bounded, read without marking
 //! them read — and where to start next time. History Gmail no longer keeps starts over from
-//! now instead of alerting on the whole mailbox.
+//! now instead of alerting on the whole mailbox. A token Google refuses is renewed once
+//! through the connection ([`with_renewal`]).
 
 use std::time::Duration;
 
@@ -11,7 +12,11 @@ use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use clara_config::model::email::EmailConfig;
+use clara_core::store::{Millis, Store};
+
 use super::new_mail::{MailError, NewMail, RawMail};
+use crate::connections::{ConnectError, Connector};
 
 /// Where reading stopped: the last history record read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,7 +29,7 @@ pub struct GmailCursor {
 pub struct GmailMailbox<'a> {
     http: &'a reqwest::Client,
     api: &'a str,
-    token: &'a str,
+    token: String,
     timeout: Duration,
 }
 
@@ -41,7 +46,7 @@ impl<'a> GmailMailbox<'a> {
     pub fn new(
         http: &'a reqwest::Client,
         api: &'a str,
-        token: &'a str,
+        token: String,
         timeout: Duration,
     ) -> GmailMailbox<'a> {
         GmailMailbox {
@@ -256,7 +261,7 @@ impl<'a> GmailMailbox<'a> {
         let mut response = self
             .http
             .get(&url)
-            .bearer_auth(self.token)
+            .bearer_auth(&self.token)
             .timeout(self.timeout)
             .send()
             .await
@@ -317,4 +322,43 @@ fn history_id(value: &Value) -> Result<u64, MailError> {
                 .or_else(|| v.as_u64())
         })
         .ok_or_else(|| MailError::Protocol("an answer without a history id".to_owned()))
+}
+
+/// Why a user's Gmail could not be read: the connection gave no token, or Gmail failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GmailError {
+    /// No current token: not connected, or it could not be renewed.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// Gmail refused or failed.
+    #[error(transparent)]
+    Mail(#[from] MailError),
+}
+
+/// Runs `read` on `user_id`'s Gmail with a current token of `[email] gmail_connection`,
+/// renewing the token once when Google refuses it.
+pub async fn with_renewal<'a, T, F, Fut>(
+    connector: &'a Connector,
+    store: &dyn Store,
+    user_id: &str,
+    email: &'a EmailConfig,
+    now: Millis,
+    read: F,
+) -> Result<T, GmailError>
+where
+    F: Fn(GmailMailbox<'a>) -> Fut,
+    Fut: Future<Output = Result<T, MailError>>,
+{
+    let timeout = Duration::from_secs(u64::from(email.timeout_secs));
+    let mut stale = false;
+    loop {
+        let token = connector
+            .access_token(store, user_id, &email.gmail_connection, now, stale)
+            .await?;
+        let mailbox = GmailMailbox::new(connector.http(), &email.gmail_api_url, token, timeout);
+        match read(mailbox).await {
+            Err(MailError::Login(_)) if !stale => stale = true,
+            outcome => return Ok(outcome?),
+        }
+    }
 }

@@ -7,10 +7,10 @@ use clara_config::model::email::EmailConfig;
 use clara_core::engine::Generation;
 use clara_core::store::{EmailAccount, Millis};
 
-use super::gmail_mailbox::{GmailCursor, GmailMailbox};
+use super::gmail_mailbox::{GmailCursor, with_renewal};
 use super::imap_mailbox::{Cursor, ImapLogin, ImapMailbox};
 use super::inbox_link::password_owner;
-use super::new_mail::{MailError, NewMail, RawMail};
+use super::new_mail::{NewMail, RawMail};
 use crate::connections::Connector;
 
 /// New mail of one account, whatever its kind: its messages and where reading stopped (as
@@ -86,20 +86,19 @@ pub(super) async fn read_gmail(
         .cursor
         .as_deref()
         .and_then(|c| serde_json::from_str(c).ok());
-    let timeout = Duration::from_secs(u64::from(email.timeout_secs));
-    let mut stale = false;
-    loop {
-        let token = connector
-            .access_token(store, &account.user_id, &email.gmail_connection, now, stale)
-            .await
-            .map_err(|e| e.to_string())?;
-        let mailbox = GmailMailbox::new(connector.http(), &email.gmail_api_url, &token, timeout);
-        match mailbox
-            .new_mail(cursor, email.max_messages_per_poll, email.max_message_bytes)
-            .await
-        {
-            Err(MailError::Login(_)) if !stale => stale = true,
-            found => return found.map(Found::from).map_err(|e| e.to_string()),
-        }
-    }
+    with_renewal(
+        connector,
+        store,
+        &account.user_id,
+        email,
+        now,
+        |mailbox| async move {
+            mailbox
+                .new_mail(cursor, email.max_messages_per_poll, email.max_message_bytes)
+                .await
+        },
+    )
+    .await
+    .map(Found::from)
+    .map_err(|e| e.to_string())
 }
