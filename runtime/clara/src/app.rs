@@ -19,8 +19,8 @@ use crate::email::{EmailConnectPages, InboxWatch};
 use crate::hooks::{self, HookBus};
 use crate::live::watch::{self, Watcher};
 use crate::live::{Live, LiveError, Loader};
-use crate::status::McpRestartPage;
 use crate::status::{self, Health, Metrics, StatusServer};
+use crate::status::{McpOAuthPages, McpRestartPage};
 use crate::web_page::PageSource;
 
 /// Why clara could not start.
@@ -266,6 +266,7 @@ fn browser_pages(live: &Arc<Live>) -> Vec<Arc<dyn PageSource>> {
     vec![
         Arc::new(OAuthPages::new(live.clone())),
         Arc::new(EmailConnectPages::new(live.clone())),
+        Arc::new(McpOAuthPages::new(live.clone())),
     ]
 }
 

@@ -106,6 +106,12 @@ pub enum McpCommand {
         /// Only this server.
         name: Option<String>,
     },
+    /// Give the link that authorizes a server with `oauth = true` (open it while `clara run`
+    /// runs: its status endpoint takes the answer).
+    Auth {
+        /// The server's name.
+        name: String,
+    },
     /// Restart a server in the clara running on this machine (through its status endpoint).
     Restart {
         /// The server's name.

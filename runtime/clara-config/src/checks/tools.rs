@@ -196,8 +196,16 @@ fn check_runner(report: &mut Report<'_>, source: &Source, runner: &Runner) {
             command,
             url,
             headers,
+            oauth,
             ..
         } => {
+            if *oauth && url.is_none() {
+                report.value(
+                    source,
+                    &at("oauth"),
+                    "OAuth is for servers reached over HTTP: set `url`, or remove `oauth`",
+                );
+            }
             match (command, url) {
                 (Some(_), Some(_)) => report.key(
                     source,

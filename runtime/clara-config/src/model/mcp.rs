@@ -35,6 +35,19 @@ pub struct McpConfig {
     /// …); off keeps them out of every prompt.
     #[serde(default = "yes")]
     pub chat_tools: bool,
+    /// The page an MCP server's authorization link opens, before the server's consent page
+    /// (`{name}` is the server's name).
+    #[serde(default = "default_oauth_confirm_page")]
+    pub oauth_confirm_page: String,
+    /// The label of that page's button on to the consent page (`{name}`).
+    #[serde(default = "default_oauth_confirm_button")]
+    pub oauth_confirm_button: String,
+    /// The page shown when a server is authorized (`{name}`, `{done}` says what followed).
+    #[serde(default = "default_oauth_done_page")]
+    pub oauth_done_page: String,
+    /// The page shown when authorizing fails (`{name}`, `{reason}`).
+    #[serde(default = "default_oauth_failed_page")]
+    pub oauth_failed_page: String,
 }
 
 impl Default for McpConfig {
@@ -47,6 +60,10 @@ impl Default for McpConfig {
             github_url: default_github_url(),
             install_timeout_secs: default_install_timeout_secs(),
             chat_tools: true,
+            oauth_confirm_page: default_oauth_confirm_page(),
+            oauth_confirm_button: default_oauth_confirm_button(),
+            oauth_done_page: default_oauth_done_page(),
+            oauth_failed_page: default_oauth_failed_page(),
         }
     }
 }
@@ -68,4 +85,18 @@ fn default_github_url() -> String {
 }
 fn default_install_timeout_secs() -> u32 {
     300
+}
+fn default_oauth_confirm_page() -> String {
+    "This link lets the assistant use the MCP server `{name}` with the account you sign in \
+     with next, for everyone the assistant serves. Continue only if you asked for it."
+        .to_owned()
+}
+fn default_oauth_confirm_button() -> String {
+    "Continue to authorize {name}".to_owned()
+}
+fn default_oauth_done_page() -> String {
+    "Authorized `{name}`: {done} You can close this tab and go back to the chat.".to_owned()
+}
+fn default_oauth_failed_page() -> String {
+    "Could not authorize `{name}`: {reason}. Ask for a new link and try again.".to_owned()
 }

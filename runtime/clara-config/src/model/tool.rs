@@ -157,6 +157,12 @@ pub enum Runner {
         /// Headers for an HTTP server (tera templates over `env`).
         #[serde(default)]
         headers: BTreeMap<String, String>,
+        /// Authorize with the HTTP server's own OAuth (the MCP authorization spec): clara
+        /// keeps the grant under this manifest's name, sealed in the store with `[runtime]
+        /// secret_key_env`, and renews it. `clara mcp auth NAME` or the `mcp_oauth_start`
+        /// tool makes it; the manifest never holds a token.
+        #[serde(default)]
+        oauth: bool,
         /// Host environment variables passed to the server process or its header templates.
         #[serde(default)]
         secrets_env: Vec<String>,

@@ -7,10 +7,17 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use clara::store::Access;
 use clara::tools::mcp::install::{Install, Installer};
-use clara::tools::mcp::registry;
+use clara::tools::mcp::{GrantError, Grants, registry};
 use clara_config::ConfigSet;
 use clara_config::model::tool::Runner;
+use clara_core::engine::SystemClock;
+
+/// Whom links made at the command line are for, in the logs.
+const OPERATOR: &str = "operator";
 
 use crate::cli::{McpArgs, McpCommand};
 
@@ -20,7 +27,10 @@ pub async fn run(root: &Path, args: &McpArgs) -> anyhow::Result<ExitCode> {
     };
     let client = clara::tools::http_client();
     let config = &set.clara.value.mcp;
-    let installer = Installer::new(&set.root, config, &set.env, client.clone()).beside(&set);
+    let grants = grants(&set, &client, &args.command).await;
+    let installer = Installer::new(&set.root, config, &set.env, client.clone())
+        .beside(&set)
+        .authorizing(grants.clone(), OPERATOR);
     let done = |outcome: Result<String, String>| match outcome {
         Ok(said) => {
             println!("{said}");
@@ -89,7 +99,9 @@ pub async fn run(root: &Path, args: &McpArgs) -> anyhow::Result<ExitCode> {
                     .map_err(|e| e.to_string()),
             )
         }
-        McpCommand::Remove { name } => done(installer.remove(name).map_err(|e| e.to_string())),
+        McpCommand::Remove { name } => {
+            done(installer.remove(name).await.map_err(|e| e.to_string()))
+        }
         McpCommand::Enable { name } | McpCommand::Disable { name } => {
             let on = matches!(args.command, McpCommand::Enable { .. });
             let word = if on { "enabled" } else { "disabled" };
@@ -121,7 +133,10 @@ pub async fn run(root: &Path, args: &McpArgs) -> anyhow::Result<ExitCode> {
             }
             ExitCode::SUCCESS
         }
-        McpCommand::Status { name } => status(&set, name.as_deref(), &client).await,
+        McpCommand::Status { name } => {
+            status(&set, name.as_deref(), &client, grants.as_ref()).await
+        }
+        McpCommand::Auth { name } => done(authorize(&set, name, grants.as_ref()).await),
         McpCommand::Restart { name } => done(restart(&set, name).await),
         McpCommand::Search { query, limit } => {
             let query = query.join(" ");
@@ -137,7 +152,12 @@ pub async fn run(root: &Path, args: &McpArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Starts each enabled server (or `only`) once: whether it lists its tools.
-async fn status(set: &ConfigSet, only: Option<&str>, client: &reqwest::Client) -> ExitCode {
+async fn status(
+    set: &ConfigSet,
+    only: Option<&str>,
+    client: &reqwest::Client,
+    grants: Option<&Arc<Grants>>,
+) -> ExitCode {
     let mut failed = false;
     let mut any = false;
     for (name, loaded) in &set.tools {
@@ -150,7 +170,7 @@ async fn status(set: &ConfigSet, only: Option<&str>, client: &reqwest::Client) -
             continue;
         }
         any = true;
-        let checked = match clara::tools::mcp::launch(set, manifest) {
+        let checked = match clara::tools::mcp::launch(set, name, manifest, grants) {
             Ok(launch) => {
                 let limit =
                     Duration::from_secs(u64::from(set.clara.value.mcp.install_timeout_secs));
@@ -180,6 +200,63 @@ async fn status(set: &ConfigSet, only: Option<&str>, client: &reqwest::Client) -
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// The grants of OAuth servers, for the commands that may need them, when a secret key is
+/// set and the store opens (a store that does not is said, and such servers are refused).
+async fn grants(
+    set: &ConfigSet,
+    client: &reqwest::Client,
+    command: &McpCommand,
+) -> Option<Arc<Grants>> {
+    let needed = matches!(
+        command,
+        McpCommand::Add { .. }
+            | McpCommand::Remove { .. }
+            | McpCommand::Status { .. }
+            | McpCommand::Auth { .. }
+    );
+    let key_set = set
+        .env
+        .get(&set.clara.value.runtime.secret_key_env)
+        .is_some();
+    if !(needed && key_set) {
+        return None;
+    }
+    match clara::store::open_default(set, Access::ReadWrite).await {
+        Ok(store) => Grants::new(set, store, client.clone(), Arc::new(SystemClock)).map(Arc::new),
+        Err(error) => {
+            eprintln!(
+                "warning: the store did not open, so OAuth servers cannot be authorized: {error}"
+            );
+            None
+        }
+    }
+}
+
+/// The link that authorizes server `name`, which has `oauth = true`.
+async fn authorize(
+    set: &ConfigSet,
+    name: &str,
+    grants: Option<&Arc<Grants>>,
+) -> Result<String, String> {
+    let server = clara::tools::mcp::manifests(set)
+        .into_iter()
+        .find(|m| m.name == name)
+        .ok_or_else(|| format!("no MCP server is called `{name}` in tools.d"))?;
+    if !(server.http && server.oauth) {
+        return Err(format!(
+            "`{name}` does not use OAuth: its manifest has no `url` with `oauth = true`"
+        ));
+    }
+    let grants = grants.ok_or_else(|| GrantError::NoKey(name.to_owned()).to_string())?;
+    let link = grants
+        .link_for(name, &server.runs, OPERATOR)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(format!(
+        "open this link within 10 minutes, while `clara run` runs from this root (its status endpoint takes the answer):\n{link}"
+    ))
 }
 
 /// Asks the clara running from this root (at `[status] bind`) to restart `name`, with the

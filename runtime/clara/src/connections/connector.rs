@@ -3,22 +3,19 @@
 //! Built from a configuration (cheap: no I/O), so it follows reloads.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use clara_config::ConfigSet;
 use clara_config::model::connection::Connection;
 use clara_core::store::{Millis, Store, StoreError};
-use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use reqwest::header::CONTENT_TYPE;
 
 use super::oauth_state::{OAuthState, StateError, pkce_challenge};
 use super::secret_key::SecretKey;
+use super::token_endpoint::{ENDPOINT_TIMEOUT, FORM, TokenClient, form_body};
 use super::token_set::TokenSet;
 
 /// How long before its expiry an access token is renewed.
 const REFRESH_MARGIN_MS: Millis = 60_000;
-
-/// Longest a call to a token or revoke endpoint may take.
-const ENDPOINT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Why a connection could not be used or made. Every message is safe to show a user or a
 /// model: none holds a token, a secret or a provider's raw answer.
@@ -406,39 +403,18 @@ impl Connector {
         now: Millis,
         previous_refresh: Option<&str>,
     ) -> Result<TokenSet, ConnectError> {
-        let failed = |why: String| ConnectError::Provider {
-            title: ready.title.to_owned(),
-            why,
+        let client = TokenClient {
+            url: &ready.connection.token_url,
+            client_id: ready.client_id,
+            client_secret: ready.client_secret,
         };
-        let mut form = form.to_vec();
-        form.push(("client_id", ready.client_id));
-        if let Some(secret) = ready.client_secret {
-            form.push(("client_secret", secret));
-        }
-        let response = self
-            .http
-            .post(&ready.connection.token_url)
-            .header(ACCEPT, "application/json")
-            .header(CONTENT_TYPE, FORM)
-            .body(form_body(&form))
-            .timeout(ENDPOINT_TIMEOUT)
-            .send()
+        client
+            .request(&self.http, form, now, previous_refresh)
             .await
-            .map_err(|e| failed(format!("it could not be reached ({})", e.without_url())))?;
-        let status = response.status();
-        let body = response.text().await.map_err(|e| {
-            failed(format!(
-                "its answer could not be read ({})",
-                e.without_url()
-            ))
-        })?;
-        match TokenSet::from_response(&body, now, previous_refresh) {
-            Ok(tokens) if status.is_success() => Ok(tokens),
-            Ok(_) => Err(failed(format!("HTTP {status}"))),
-            Err(why) if status.is_success() => Err(failed(why)),
-            Err(why) if body.trim_start().starts_with('{') => Err(failed(why)),
-            Err(_) => Err(failed(format!("HTTP {status}"))),
-        }
+            .map_err(|why| ConnectError::Provider {
+                title: ready.title.to_owned(),
+                why,
+            })
     }
 
     async fn save(
@@ -456,16 +432,6 @@ impl Connector {
             .await?;
         Ok(())
     }
-}
-
-/// The media type of a form body.
-const FORM: &str = "application/x-www-form-urlencoded";
-
-/// `pairs`, form-encoded.
-fn form_body(pairs: &[(&str, &str)]) -> String {
-    url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
-        .finish()
 }
 
 impl Ready<'_> {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use clara_config::model::common::fill;
 
+use super::callback_query::callback_code;
 use super::connector::Connector;
 use crate::live::Live;
 use crate::web_page::{Page, PageRequest, PageSource};
@@ -69,33 +70,16 @@ impl OAuthPages {
         if action != "callback" {
             return None;
         }
-        let params: Vec<(String, String)> = query
-            .map(|q| {
-                url::form_urlencoded::parse(q.as_bytes())
-                    .into_owned()
-                    .collect()
-            })
-            .unwrap_or_default();
-        let param = |key: &str| {
-            params
-                .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v.as_str())
-        };
-        if let Some(error) = param("error") {
-            tracing::info!(connection = name, error, "a connection was not granted");
-            let reason = match error {
-                "access_denied" => "access was not granted".to_owned(),
-                other => format!("the provider answered `{}`", safe(other)),
-            };
-            return Some(failed(&reason));
-        }
-        let (Some(code), Some(state)) = (param("code"), param("state")) else {
-            return Some(failed("the provider sent no code"));
+        let (code, state) = match callback_code(query) {
+            Ok(found) => found,
+            Err(reason) => {
+                tracing::info!(connection = name, reason, "a connection was not made");
+                return Some(failed(&reason));
+            }
         };
         let store = generation.services.store.as_ref();
         Some(
-            match connector.finish(store, name, code, state, now).await {
+            match connector.finish(store, name, &code, &state, now).await {
                 Ok(title) => Page::text(200, &fill(&status.connected_page, &[("title", &title)])),
                 Err(error) => {
                     tracing::warn!(connection = name, %error, "a connection could not be made");
@@ -104,12 +88,4 @@ impl OAuthPages {
             },
         )
     }
-}
-
-/// A provider's error code, kept to the characters such codes use.
-fn safe(text: &str) -> String {
-    text.chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-        .take(64)
-        .collect()
 }

@@ -148,6 +148,15 @@ impl Live {
         &self.mcp
     }
 
+    /// The grants of the current configuration's OAuth MCP servers (`None` without a secret
+    /// key).
+    pub fn mcp_grants(&self) -> Option<Arc<crate::tools::mcp::Grants>> {
+        let generation = self.current();
+        let services = &generation.services;
+        self.mcp
+            .grants(&generation.config, &services.store, &services.clock)
+    }
+
     /// The HTTP client tools, MCP servers and webhooks share.
     pub fn http_client(&self) -> &reqwest::Client {
         &self.client
@@ -309,9 +318,10 @@ fn assemble(
         store: shared.store.clone(),
         tools: tools.tools.clone(),
         tool_sources: {
-            let mut sources = mcp.sync(&set);
+            let grants = mcp.grants(&set, &shared.store, &shared.clock);
+            let mut sources = mcp.sync(&set, grants.as_ref());
             if set.clara.value.mcp.chat_tools {
-                sources.push(mcp.admin_tools(&set));
+                sources.push(mcp.admin_tools(&set, grants));
             }
             sources
         },

@@ -40,6 +40,7 @@ mod hostile_files;
 mod http_tools;
 mod init;
 mod mcp_install;
+mod mcp_oauth;
 mod mcp_server;
 mod migrate;
 mod module_graph;

@@ -61,7 +61,7 @@ fn load_with(root: &Path, vars: &[(&str, &str)]) -> ConfigSet {
 /// Calls `tool` of the servers `set` runs, as the tool loop does.
 async fn call(set: &ConfigSet, tool: &str, arguments: serde_json::Value) -> String {
     let servers = McpServers::new(clara::tools::http_client());
-    let sources = servers.sync(set);
+    let sources = servers.sync(set, None);
     servers.started(Duration::from_secs(30)).await;
     let tools: Vec<_> = sources.iter().flat_map(|s| s.tools().to_vec()).collect();
     let found = tools
@@ -636,7 +636,7 @@ async fn the_chat_tools_can_be_left_out_of_every_prompt() {
     let root = shipped_root();
     let off = [("CLARA_ADAPTERS__DISCORD__ENABLED", "false")];
     let app = support::start_run(root.path(), &model, &off).await.unwrap();
-    assert_eq!(offered(&app).len(), 8);
+    assert_eq!(offered(&app).len(), 9);
     app.shutdown("test over").await;
     let without = [
         ("CLARA_ADAPTERS__DISCORD__ENABLED", "false"),

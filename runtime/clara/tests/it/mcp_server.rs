@@ -109,7 +109,7 @@ async fn a_servers_tools_are_offered_as_server_tool_and_called() {
     let root = root_with(&[("everything", manifest)]);
     let set = load(root.path(), &[("SHARED", "s3cret"), ("PRIVATE", "hidden")]);
     let mcp = servers();
-    let sources = mcp.sync(&set);
+    let sources = mcp.sync(&set, None);
     mcp.started(Duration::from_secs(30)).await;
     let offered = names(&sources);
     assert!(
@@ -164,7 +164,7 @@ async fn a_server_that_dies_is_restarted_and_its_tools_work_again() {
     let root = root_with(&[("everything", stdio_manifest(&script, ""))]);
     let set = load(root.path(), &[]);
     let mcp = servers();
-    let sources = mcp.sync(&set);
+    let sources = mcp.sync(&set, None);
     mcp.started(Duration::from_secs(30)).await;
     let server = mcp.server("everything").unwrap();
     let first = server.pid().expect("running");
@@ -201,13 +201,13 @@ async fn unchanged_servers_are_kept_and_changed_or_removed_ones_stopped() {
     let root = root_with(&[("everything", stdio_manifest(&script, ""))]);
     let manifest = root.path().join("tools.d/everything.yaml");
     let mcp = servers();
-    let _ = mcp.sync(&load(root.path(), &[]));
+    let _ = mcp.sync(&load(root.path(), &[]), None);
     mcp.started(Duration::from_secs(30)).await;
     let first = mcp.server("everything").unwrap().pid().unwrap();
 
     // A reload with the same launch (only the label changed) keeps the running server.
     support::edit(&manifest, "timeout: 10", "timeout: 10\nlabel: Renamed");
-    let sources = mcp.sync(&load(root.path(), &[]));
+    let sources = mcp.sync(&load(root.path(), &[]), None);
     assert_eq!(mcp.server("everything").unwrap().pid(), Some(first));
     assert_eq!(
         find(&sources, "everything__echo").policy().label.as_deref(),
@@ -216,16 +216,16 @@ async fn unchanged_servers_are_kept_and_changed_or_removed_ones_stopped() {
 
     // A changed launch replaces it.
     support::edit(&manifest, "type: mcp", "type: mcp\n  env: {MODE: two}");
-    let _ = mcp.sync(&load(root.path(), &[]));
+    let _ = mcp.sync(&load(root.path(), &[]), None);
     mcp.started(Duration::from_secs(30)).await;
     let second = mcp.server("everything").unwrap().pid().unwrap();
     assert_ne!(first, second);
     eventually("the replaced server is gone", || !exists(first)).await;
 
     // Removing the manifest stops the server and leaves no process, not even a zombie.
-    let old = mcp.sync(&load(root.path(), &[]));
+    let old = mcp.sync(&load(root.path(), &[]), None);
     std::fs::remove_file(&manifest).unwrap();
-    let remaining = mcp.sync(&load(root.path(), &[]));
+    let remaining = mcp.sync(&load(root.path(), &[]), None);
     assert!(remaining.is_empty());
     assert!(mcp.server("everything").is_none());
     eventually("the removed server is gone", || !exists(second)).await;
@@ -251,7 +251,7 @@ async fn the_tool_list_follows_the_servers_announcements() {
     let root = root_with(&[("growing", stdio_manifest(&growing_server(), ""))]);
     let set = load(root.path(), &[]);
     let mcp = servers();
-    let sources = mcp.sync(&set);
+    let sources = mcp.sync(&set, None);
     mcp.started(Duration::from_secs(30)).await;
     assert_eq!(names(&sources), ["growing__grow"]);
     let grow = find(&sources, "growing__grow");
@@ -284,7 +284,7 @@ async fn a_streamable_http_server_is_reached_by_url() {
     let root = root_with(&[("remote", manifest)]);
     let set = load(root.path(), &[("TOKEN", "t0ken")]);
     let mcp = servers();
-    let sources = mcp.sync(&set);
+    let sources = mcp.sync(&set, None);
     mcp.started(Duration::from_secs(30)).await;
     assert_eq!(names(&sources), ["remote__echo"]);
     let echo = find(&sources, "remote__echo");

@@ -138,19 +138,21 @@ async fn mcp(bot: &Bot, interaction: &Interaction, request: Option<McpRequest>) 
         )
         .await;
     };
-    if request.changes_anything() && !clicker(bot, interaction).is_some_and(|(_, admin)| admin) {
+    let clicked = clicker(bot, interaction);
+    if request.changes_anything() && !clicked.as_ref().is_some_and(|(_, admin)| *admin) {
         let denied = format!(
             "Permission denied: changing MCP servers needs Manage Channels or the `{}` role, in a server channel.",
             bot.config().admin_role
         );
         return respond(bot, interaction, Some(denied)).await;
     }
+    let asker = clicked.map(|(user, _)| user).unwrap_or_default();
     if request.is_slow() {
         respond(bot, interaction, None).await;
-        let text = request.answer(bot).await;
+        let text = request.answer(bot, &asker).await;
         finish(bot, interaction, &text).await;
     } else {
-        let text = request.answer(bot).await;
+        let text = request.answer(bot, &asker).await;
         respond(bot, interaction, Some(text)).await;
     }
 }

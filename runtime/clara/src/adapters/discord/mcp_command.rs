@@ -90,14 +90,15 @@ impl McpRequest {
         matches!(self, McpRequest::Install(..) | McpRequest::Search(_))
     }
 
-    /// Does it, for the person who asked.
-    pub async fn answer(self, bot: &Bot) -> String {
+    /// Does it, for `asker`, the person who asked.
+    pub async fn answer(self, bot: &Bot, asker: &str) -> String {
         let generation = bot.live.current();
         let set = &generation.config;
         let client = bot.live.http_client().clone();
         let installer = Installer::new(&set.root, &set.clara.value.mcp, &set.env, client.clone())
             .for_others(own_secrets(set))
-            .beside(set);
+            .beside(set)
+            .authorizing(bot.live.mcp_grants(), asker);
         let outcome = match self {
             McpRequest::Status => return status(bot),
             McpRequest::Install(source, name) => {
@@ -108,9 +109,9 @@ impl McpRequest {
                 };
                 installer.add(&install).await.map(|installed| {
                     let tools: Vec<String> = installed
-                        .tools
+                        .tool_names()
                         .iter()
-                        .map(|(tool, _)| format!("`{}__{tool}`", installed.name))
+                        .map(|tool| format!("`{tool}`"))
                         .collect();
                     format!(
                         "Installed `{}` with {} tools: {}",
@@ -120,9 +121,10 @@ impl McpRequest {
                     )
                 })
             }
-            McpRequest::Uninstall(name) => {
-                installer.remove(&name).map(|said| format!("Done: {said}."))
-            }
+            McpRequest::Uninstall(name) => installer
+                .remove(&name)
+                .await
+                .map(|said| format!("Done: {said}.")),
             McpRequest::Enable(name, on) => {
                 let word = if on { "on" } else { "off" };
                 installer

@@ -449,10 +449,10 @@ impl Client {
     /// Makes a change to the MCP servers for `requested_by` beside the connection's other
     /// frames (an install takes a while), answering when it is done.
     fn change(&self, request_id: String, change: Change, requested_by: Option<String>) {
-        let is_admin = requested_by.is_some_and(|user| self.admins.contains(&user));
+        let admin = requested_by.filter(|user| self.admins.contains(user));
         let (shared, outbox) = (self.shared.clone(), self.outbox.clone());
         self.shared.work.spawn(async move {
-            outbox.send(mcp_frames::change(&shared, &request_id, change, is_admin).await);
+            outbox.send(mcp_frames::change(&shared, &request_id, change, admin).await);
         });
     }
 

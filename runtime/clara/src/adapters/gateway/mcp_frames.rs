@@ -94,9 +94,15 @@ pub fn status(shared: &Shared, request_id: &str, server: Option<&str>) -> Value 
     }
 }
 
-/// The `…_response` to a change: done only for an admin; an install can take minutes, so the
-/// caller runs this beside the connection's other frames.
-pub async fn change(shared: &Shared, request_id: &str, change: Change, is_admin: bool) -> Value {
+/// The `…_response` to a change: done only when `admin` (who asked, when they are in
+/// `admin_users`) is set; an install can take minutes, so the caller runs this beside the
+/// connection's other frames.
+pub async fn change(
+    shared: &Shared,
+    request_id: &str,
+    change: Change,
+    admin: Option<String>,
+) -> Value {
     let kind = change.kind();
     let answer = |outcome: Result<Value, String>| {
         let mut frame = json!({"type": format!("{kind}_response"), "request_id": request_id});
@@ -115,12 +121,12 @@ pub async fn change(shared: &Shared, request_id: &str, change: Change, is_admin:
         }
         frame
     };
-    if !is_admin {
+    let Some(asker) = admin else {
         return answer(Err(
             "only the users in [gateway] admin_users (as `requested_by`) may change MCP servers"
                 .to_owned(),
         ));
-    }
+    };
     let generation = shared.live.current();
     let set = &generation.config;
     let installer = Installer::new(
@@ -130,7 +136,8 @@ pub async fn change(shared: &Shared, request_id: &str, change: Change, is_admin:
         shared.live.http_client().clone(),
     )
     .for_others(own_secrets(set))
-    .beside(set);
+    .beside(set)
+    .authorizing(shared.live.mcp_grants(), &asker);
     let outcome = match change {
         Change::Install { source, name } => {
             let install = Install {
@@ -150,6 +157,7 @@ pub async fn change(shared: &Shared, request_id: &str, change: Change, is_admin:
         }
         Change::Uninstall(name) => installer
             .remove(&name)
+            .await
             .map(|said| json!({"server_name": name, "message": said}))
             .map_err(|e| e.to_string()),
         Change::Enable(name, enabled) => installer

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use super::Running;
 use super::install::{Install, Installer, own_secrets};
 use super::registry;
+use super::server_grants::{GrantError, Grants};
 
 #[derive(Clone, Copy)]
 enum Action {
@@ -29,6 +30,7 @@ enum Action {
     List,
     Status,
     Search,
+    OAuthStart,
 }
 
 /// What every one of the tools works on: the root's files and the running servers.
@@ -46,6 +48,8 @@ struct Setting {
     own_secrets: Vec<String>,
     /// The names of the root's tools, which an install may not take.
     tool_names: Vec<String>,
+    /// Where OAuth servers' grants are kept (`None` without a secret key).
+    grants: Option<Arc<Grants>>,
 }
 
 struct AdminTool {
@@ -83,7 +87,12 @@ fn policy(action: Action) -> ToolPolicy {
 
 impl AdminTools {
     /// The tools for `set`'s root, over the servers in `running`.
-    pub(super) fn new(set: &ConfigSet, client: &reqwest::Client, running: Running) -> AdminTools {
+    pub(super) fn new(
+        set: &ConfigSet,
+        client: &reqwest::Client,
+        running: Running,
+        grants: Option<Arc<Grants>>,
+    ) -> AdminTools {
         let setting = Arc::new(Setting {
             root: set.root.clone(),
             config: set.clara.value.mcp.clone(),
@@ -94,6 +103,7 @@ impl AdminTools {
             running,
             own_secrets: own_secrets(set),
             tool_names: set.tools.keys().cloned().collect(),
+            grants,
         });
         let name = |n: &str| json!({"type": "string", "description": n});
         let tool = |action, name: &str, description: &str, parameters: Value| {
@@ -159,6 +169,12 @@ impl AdminTools {
                 json!({"type": "object", "properties": {"name": name("Only this server.")}}),
             ),
             tool(
+                Action::OAuthStart,
+                "mcp_oauth_start",
+                "Gives a one-time link (valid 10 minutes) that authorizes an installed MCP server which uses OAuth (admins only): the admin opens it and allows access; the server then restarts with it. Pass the link on as it is.",
+                one("The server's name."),
+            ),
+            tool(
                 Action::Search,
                 "mcp_search",
                 "Searches the MCP registry (and Smithery's, when a key is set) for servers to install, with the source to install each from.",
@@ -171,11 +187,12 @@ impl AdminTools {
 }
 
 impl AdminTool {
-    async fn run(&self, arguments: &Value) -> Result<String, ToolError> {
+    async fn run(&self, arguments: &Value, asker: &str) -> Result<String, ToolError> {
         let s = &self.setting;
         let installer = Installer::new(&s.root, &s.config, &s.env, s.client.clone())
             .for_others(s.own_secrets.clone())
-            .taking_none_of(&s.tool_names);
+            .taking_none_of(&s.tool_names)
+            .authorizing(s.grants.clone(), asker);
         let text = |key: &str| arguments.get(key).and_then(Value::as_str).map(str::trim);
         let name = text("name").filter(|n| !n.is_empty());
         let needs_name = || name.ok_or_else(|| ToolError("say which server (`name`)".to_owned()));
@@ -214,11 +231,7 @@ impl AdminTool {
                     headers: map("headers"),
                 };
                 let installed = installer.add(&install).await.map_err(failed)?;
-                let tools: Vec<String> = installed
-                    .tools
-                    .iter()
-                    .map(|(tool, _)| format!("{}__{tool}", installed.name))
-                    .collect();
+                let tools = installed.tool_names();
                 Ok(format!(
                     "Installed `{}` (tools.d/{}.toml) with {} tools: {}. {applies}",
                     installed.name,
@@ -228,7 +241,7 @@ impl AdminTool {
                 ))
             }
             Action::Uninstall => {
-                let removed = installer.remove(needs_name()?).map_err(failed)?;
+                let removed = installer.remove(needs_name()?).await.map_err(failed)?;
                 Ok(format!("Done: {removed}. {applies}"))
             }
             Action::Enable | Action::Disable => {
@@ -293,6 +306,30 @@ impl AdminTool {
                     (false, _) => lines.join("\n"),
                 })
             }
+            Action::OAuthStart => {
+                let name = needs_name()?;
+                let url = s
+                    .manifests
+                    .iter()
+                    .find(|m| m.name == name && m.oauth && m.http)
+                    .map(|m| m.runs.clone())
+                    .ok_or_else(|| {
+                        ToolError(format!(
+                            "no MCP server `{name}` with `oauth = true` is in tools.d"
+                        ))
+                    })?;
+                let grants = s
+                    .grants
+                    .as_ref()
+                    .ok_or_else(|| ToolError(GrantError::NoKey(name.to_owned()).to_string()))?;
+                let link = grants
+                    .link_for(name, &url, asker)
+                    .await
+                    .map_err(|e| ToolError(e.to_string()))?;
+                Ok(format!(
+                    "Open this link to authorize `{name}` (it works once, for 10 minutes): {link}"
+                ))
+            }
             Action::Search => {
                 let query = text("query").unwrap_or_default();
                 let limit = arguments.get("limit").and_then(Value::as_u64).unwrap_or(10);
@@ -317,8 +354,8 @@ impl Tool for AdminTool {
     fn call<'a>(
         &'a self,
         arguments: &'a Value,
-        _context: &'a ToolContext<'a>,
+        context: &'a ToolContext<'a>,
     ) -> BoxFuture<'a, Result<String, ToolError>> {
-        Box::pin(self.run(arguments))
+        Box::pin(self.run(arguments, context.user_id))
     }
 }

@@ -1,6 +1,7 @@
 //! One connection to an MCP server with the official `rmcp` client, over stdio (the server is
-//! our child, in its own process group) or streamable HTTP: the handshake, listing and calling
-//! tools, and a signal when the server says its tool list changed.
+//! our child, in its own process group) or streamable HTTP (with its OAuth grant when it has
+//! one): the handshake, listing and calling tools, and a signal when the server says its tool
+//! list changed.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -21,6 +22,9 @@ use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::Value;
 use tokio::process::Command;
 use tokio::sync::Notify;
+
+use super::granted_client::{GrantUse, GrantedClient};
+use super::server_grants::Grants;
 
 /// How many of a starting server's last stderr lines explain why it failed.
 const STDERR_KEPT: usize = 5;
@@ -50,8 +54,28 @@ pub enum Launch {
         url: String,
         /// Headers sent with every request, secrets already filled in.
         headers: BTreeMap<String, String>,
+        /// The OAuth grant its requests carry (`oauth = true`).
+        grant: Option<LaunchGrant>,
     },
 }
+
+/// The grant a server's requests carry: the manifest's name among the root's grants. Equal
+/// while the name and the key that seals it stay the same.
+#[derive(Clone)]
+pub struct LaunchGrant {
+    /// The grants.
+    pub grants: Arc<Grants>,
+    /// The manifest's name.
+    pub name: String,
+}
+
+impl PartialEq for LaunchGrant {
+    fn eq(&self, other: &LaunchGrant) -> bool {
+        self.name == other.name && self.grants.key_id() == other.grants.key_id()
+    }
+}
+
+impl Eq for LaunchGrant {}
 
 impl Launch {
     /// What the logs may say about it (never the environment or headers: they hold secrets).
@@ -95,7 +119,7 @@ pub(super) struct Opening {
 
 enum Transport {
     Stdio(TokioChildProcess),
-    Http(StreamableHttpClientTransport<reqwest::Client>),
+    Http(StreamableHttpClientTransport<GrantedClient>),
 }
 
 /// A server after the handshake.
@@ -166,7 +190,11 @@ pub(super) fn open(launch: &Launch, client: &reqwest::Client) -> Result<Opening,
                 said,
             })
         }
-        Launch::Http { url, headers } => {
+        Launch::Http {
+            url,
+            headers,
+            grant,
+        } => {
             let mut custom = HashMap::new();
             for (name, value) in headers {
                 let name = HeaderName::from_bytes(name.as_bytes())
@@ -177,9 +205,12 @@ pub(super) fn open(launch: &Launch, client: &reqwest::Client) -> Result<Opening,
             }
             let config =
                 StreamableHttpClientTransportConfig::with_uri(url.as_str()).custom_headers(custom);
+            let grant = grant
+                .as_ref()
+                .map(|g| Arc::new(GrantUse::new(g.grants.clone(), &g.name, url)));
             Ok(Opening {
                 transport: Transport::Http(StreamableHttpClientTransport::with_client(
-                    client.clone(),
+                    GrantedClient::new(client.clone(), grant),
                     config,
                 )),
                 pid: None,

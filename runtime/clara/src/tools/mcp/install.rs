@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clara_config::model::mcp::McpConfig;
@@ -19,7 +20,9 @@ use super::manifest_file::{
     WriteNew, check_name, comment_lines, file_name, manifest_text, manifest_working_dir,
     write_atomically, write_new, yaml_with_enabled,
 };
+use super::oauth_discovery;
 use super::server_build::{Builder, local_command, node_entry, package_name};
+use super::server_grants::{GrantError, Grants, PendingInstall};
 use super::source::McpSource;
 
 /// What to install.
@@ -51,6 +54,16 @@ pub struct Installed {
     pub tools: Vec<(String, String)>,
 }
 
+impl Installed {
+    /// Its tools as the model sees them: `NAME__TOOL`.
+    pub fn tool_names(&self) -> Vec<String> {
+        self.tools
+            .iter()
+            .map(|(tool, _)| super::model_name(&self.name, tool))
+            .collect()
+    }
+}
+
 /// Installs into one root.
 pub struct Installer<'a> {
     root: &'a Path,
@@ -63,6 +76,9 @@ pub struct Installer<'a> {
     /// The names of the root's tools now (a manifest's `name` may differ from its file's),
     /// and the built-in ones.
     taken: Vec<String>,
+    /// Where the grants of servers that ask for OAuth are kept, and who asks (the link's
+    /// owner).
+    grants: Option<(Arc<Grants>, String)>,
 }
 
 /// What a prepared source runs.
@@ -86,6 +102,7 @@ impl<'a> Installer<'a> {
             env,
             client,
             others: None,
+            grants: None,
             taken: clara_config::model::tool::BUILTIN_TOOLS
                 .iter()
                 .map(|t| (*t).to_owned())
@@ -113,8 +130,17 @@ impl<'a> Installer<'a> {
         self
     }
 
+    /// Lets a server that asks for OAuth be authorized: `asker` gets the link, the grant is
+    /// kept among `grants` (none: such a server is refused with what to set).
+    pub fn authorizing(mut self, grants: Option<Arc<Grants>>, asker: &str) -> Installer<'a> {
+        self.grants = grants.map(|g| (g, asker.to_owned()));
+        self
+    }
+
     /// Fetches and builds what `install` needs, starts the server once to list its tools,
-    /// and writes its manifest. On any failure nothing is left behind.
+    /// and writes its manifest. On any failure nothing is left behind. A server that asks
+    /// for OAuth and is not authorized yet gives [`InstallError::Authorize`] with the link;
+    /// the callback finishes the install.
     pub async fn add(&self, install: &Install) -> Result<Installed, InstallError> {
         let source = McpSource::parse(&install.source)
             .ok_or_else(|| InstallError::Source(install.source.clone()))?;
@@ -137,10 +163,14 @@ impl<'a> Installer<'a> {
             check_url(url)?;
         }
         check_headers(install)?;
+        let oauth = match &source {
+            McpSource::Http(url) => self.authorization(&name, url, install).await?,
+            _ => false,
+        };
         // One deadline for fetching, building and the first start together.
         let timeout = Duration::from_secs(u64::from(self.config.install_timeout_secs));
         let deadline = tokio::time::Instant::now() + timeout;
-        let prepared = match self.prepare(&source, &name, install, deadline).await {
+        let mut prepared = match self.prepare(&source, &name, install, deadline).await {
             Ok(prepared) => prepared,
             Err((error, built)) => {
                 // Only a folder this install made is removed.
@@ -150,6 +180,9 @@ impl<'a> Installer<'a> {
                 return Err(error);
             }
         };
+        if let Runner::Mcp { oauth: wanted, .. } = &mut prepared.runner {
+            *wanted = oauth;
+        }
         let written = self.check_and_write(&source, &name, install, &prepared, deadline);
         match written.await {
             Ok(installed) => Ok(installed),
@@ -160,6 +193,38 @@ impl<'a> Installer<'a> {
                 Err(error)
             }
         }
+    }
+
+    /// Whether the server at `url` asks for OAuth and `name` holds its grant. One that asks
+    /// and holds none gives the link to authorize it, keeping `install` for the callback.
+    async fn authorization(
+        &self,
+        name: &str,
+        url: &str,
+        install: &Install,
+    ) -> Result<bool, InstallError> {
+        let Some(challenge) = oauth_discovery::challenge(&self.client, url).await else {
+            return Ok(false);
+        };
+        let Some((grants, asker)) = &self.grants else {
+            return Err(GrantError::NoKey(name.to_owned()).into());
+        };
+        if grants.is_authorized(name, url).await? {
+            return Ok(true);
+        }
+        let pending = PendingInstall {
+            headers: install.headers.clone(),
+            secrets_env: install.secrets_env.clone(),
+            named: install.name.is_some(),
+            refused_secrets: self.others.clone(),
+        };
+        let link = grants
+            .begin(name, url, &challenge, Some(pending), asker)
+            .await?;
+        Err(InstallError::Authorize {
+            name: name.to_owned(),
+            link,
+        })
     }
 
     /// Starts the prepared server once and, when it lists its tools, writes the manifest.
@@ -174,7 +239,7 @@ impl<'a> Installer<'a> {
         let text = manifest_text(source, name, install.name.is_some(), &prepared.runner);
         let manifest: ToolManifest = toml::from_str(&text)
             .map_err(|e| InstallError::Files(format!("the manifest would not load: {e}")))?;
-        let launch = self.launch(&manifest)?;
+        let launch = self.launch(name, &manifest)?;
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let tools = super::probe(&launch, &self.client, left)
             .await
@@ -208,8 +273,9 @@ impl<'a> Installer<'a> {
         })
     }
 
-    /// Deletes `name`'s manifest and the files built for it; what was removed, for people.
-    pub fn remove(&self, name: &str) -> Result<String, InstallError> {
+    /// Deletes `name`'s manifest, the files built for it and its OAuth grant; what was
+    /// removed, for people.
+    pub async fn remove(&self, name: &str) -> Result<String, InstallError> {
         let file = self.mcp_manifest(name)?;
         // The folder an install built, and only that: the one the manifest runs from, when it
         // is this server's folder under the servers folder.
@@ -223,6 +289,11 @@ impl<'a> Installer<'a> {
         }
         std::fs::remove_file(&file)
             .map_err(|e| InstallError::Files(format!("cannot remove {}: {e}", file.display())))?;
+        if let Some((grants, _)) = &self.grants
+            && let Err(error) = grants.forget(name).await
+        {
+            tracing::warn!(server = name, %error, "its OAuth grant could not be forgotten");
+        }
         Ok(if own {
             format!(
                 "removed tools.d/{} and {}",
@@ -322,6 +393,7 @@ impl<'a> Installer<'a> {
             working_dir,
             url: None,
             headers: BTreeMap::new(),
+            oauth: false,
             secrets_env: install.secrets_env.clone(),
             tools: vec!["*".to_owned()],
         };
@@ -409,6 +481,7 @@ impl<'a> Installer<'a> {
                     working_dir: None,
                     url: Some(url.clone()),
                     headers: install.headers.clone(),
+                    oauth: false,
                     secrets_env: install.secrets_env.clone(),
                     tools: vec!["*".to_owned()],
                 },
@@ -459,8 +532,9 @@ impl<'a> Installer<'a> {
     }
 
     /// How the manifest's server starts, as the runtime starts it.
-    fn launch(&self, manifest: &ToolManifest) -> Result<Launch, InstallError> {
-        super::launch_in(self.root, self.env, manifest).map_err(InstallError::Start)
+    fn launch(&self, name: &str, manifest: &ToolManifest) -> Result<Launch, InstallError> {
+        let grants = self.grants.as_ref().map(|(g, _)| g);
+        super::launch_in(self.root, self.env, name, manifest, grants).map_err(InstallError::Start)
     }
 
     fn tools_dir(&self) -> PathBuf {

@@ -49,4 +49,17 @@ pub enum InstallError {
     /// A file could not be read or written.
     #[error("{0}")]
     Files(String),
+    /// The server asks for OAuth and is not authorized yet: nothing is written until it is.
+    #[error(
+        "`{name}` asks for authorization before it lists its tools. Open {link} (it works once, for 10 minutes) and allow access; clara installs it then"
+    )]
+    Authorize {
+        /// The server's name.
+        name: String,
+        /// The one-time link.
+        link: String,
+    },
+    /// Its OAuth grant could not be made or used.
+    #[error(transparent)]
+    Grant(#[from] super::server_grants::GrantError),
 }

@@ -29,6 +29,7 @@ pub(super) fn manifest_text(
         url,
         headers,
         secrets_env,
+        oauth,
         ..
     } = runner
     {
@@ -58,6 +59,9 @@ pub(super) fn manifest_text(
                 inline.insert(key, value.as_str().into());
             }
             table["headers"] = toml_edit::value(inline);
+        }
+        if *oauth {
+            table["oauth"] = toml_edit::value(true);
         }
         if !secrets_env.is_empty() {
             table["secrets_env"] =

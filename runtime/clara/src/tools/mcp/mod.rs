@@ -4,11 +4,14 @@
 
 mod admin_tools;
 mod connection;
+mod granted_client;
 pub mod install;
 mod install_error;
 mod manifest_file;
+pub mod oauth_discovery;
 pub mod registry;
 mod server_build;
+mod server_grants;
 pub mod source;
 mod supervisor;
 
@@ -23,7 +26,8 @@ use clara_core::engine::{Tool, ToolContext, ToolError, ToolPolicy, ToolSource};
 use clara_core::llm::{BoxFuture, ToolSpec};
 use serde_json::Value;
 
-pub use connection::Launch;
+pub use connection::{Launch, LaunchGrant};
+pub use server_grants::{Finished, GrantError, Grants, PendingInstall};
 pub use supervisor::Server;
 
 use super::{policy, program_env};
@@ -50,14 +54,14 @@ impl McpServers {
     /// Brings the running servers in line with `set` and returns the tool sources of a
     /// generation built from it. A server whose launch is unchanged keeps running; a changed
     /// one is restarted; one whose manifest is gone or disabled is stopped.
-    pub fn sync(&self, set: &ConfigSet) -> Vec<Arc<dyn ToolSource>> {
+    pub fn sync(&self, set: &ConfigSet, grants: Option<&Arc<Grants>>) -> Vec<Arc<dyn ToolSource>> {
         let mut wanted = BTreeMap::new();
         for (name, loaded) in &set.tools {
             let manifest = &loaded.value;
             if !manifest.enabled || !matches!(manifest.runner, Runner::Mcp { .. }) {
                 continue;
             }
-            match launch(set, manifest) {
+            match launch(set, name, manifest, grants) {
                 Ok(launch) => {
                     wanted.insert(name.clone(), (launch, manifest));
                 }
@@ -88,12 +92,23 @@ impl McpServers {
 
     /// The admin tools that manage the servers (`mcp_install`, `mcp_restart`, …), for a
     /// generation built from `set`.
-    pub fn admin_tools(&self, set: &ConfigSet) -> Arc<dyn ToolSource> {
+    pub fn admin_tools(&self, set: &ConfigSet, grants: Option<Arc<Grants>>) -> Arc<dyn ToolSource> {
         Arc::new(admin_tools::AdminTools::new(
             set,
             &self.client,
             self.running.clone(),
+            grants,
         ))
+    }
+
+    /// The grants of `set`'s OAuth servers, kept in `store` (`None` without a secret key).
+    pub fn grants(
+        &self,
+        set: &ConfigSet,
+        store: &Arc<dyn clara_core::store::Store>,
+        clock: &Arc<dyn clara_core::engine::Clock>,
+    ) -> Option<Arc<Grants>> {
+        Grants::new(set, store.clone(), self.client.clone(), clock.clone()).map(Arc::new)
     }
 
     /// A running server by manifest name.
@@ -162,6 +177,8 @@ pub struct McpManifest {
     pub runs: String,
     /// Whether it is reached over streamable HTTP.
     pub http: bool,
+    /// Whether it is authorized with OAuth (`oauth = true`).
+    pub oauth: bool,
     /// Its file, relative to the root.
     pub file: String,
 }
@@ -172,7 +189,11 @@ pub fn manifests(set: &ConfigSet) -> Vec<McpManifest> {
         .iter()
         .filter_map(|(name, loaded)| {
             let Runner::Mcp {
-                command, args, url, ..
+                command,
+                args,
+                url,
+                oauth,
+                ..
             } = &loaded.value.runner
             else {
                 return None;
@@ -187,6 +208,7 @@ pub fn manifests(set: &ConfigSet) -> Vec<McpManifest> {
                 enabled: loaded.value.enabled,
                 runs,
                 http: command.is_none() && url.is_some(),
+                oauth: *oauth,
                 file: loaded.source.rel.clone(),
             })
         })
@@ -231,17 +253,25 @@ pub async fn probe(
     Ok(tools)
 }
 
-/// How a manifest's server is started or reached, with its secrets filled in.
-pub fn launch(set: &ConfigSet, manifest: &ToolManifest) -> Result<Launch, String> {
-    launch_in(&set.root, &set.env, manifest)
+/// How a manifest's server is started or reached, with its secrets filled in and, for an
+/// OAuth server, its grant among `grants`.
+pub fn launch(
+    set: &ConfigSet,
+    name: &str,
+    manifest: &ToolManifest,
+    grants: Option<&Arc<Grants>>,
+) -> Result<Launch, String> {
+    launch_in(&set.root, &set.env, name, manifest, grants)
 }
 
-/// How `manifest`'s server is started or reached from the root at `root`, with the secrets
-/// `env` holds filled in.
+/// How `manifest`'s server (named `name`) is started or reached from the root at `root`, with
+/// the secrets `env` holds filled in.
 pub(crate) fn launch_in(
     root: &std::path::Path,
     host: &clara_config::Env,
+    name: &str,
     manifest: &ToolManifest,
+    grants: Option<&Arc<Grants>>,
 ) -> Result<Launch, String> {
     let Runner::Mcp {
         command,
@@ -251,6 +281,7 @@ pub(crate) fn launch_in(
         url,
         headers,
         secrets_env,
+        oauth,
         ..
     } = &manifest.runner
     else {
@@ -286,9 +317,18 @@ pub(crate) fn launch_in(
                     .map_err(|e| format!("header `{name}`: {}", error_chain(&e)))?;
                 rendered.insert(name.clone(), value);
             }
+            let grant = match (oauth, grants) {
+                (false, _) => None,
+                (true, Some(grants)) => Some(LaunchGrant {
+                    grants: grants.clone(),
+                    name: name.to_owned(),
+                }),
+                (true, None) => return Err(GrantError::NoKey(name.to_owned()).to_string()),
+            };
             Ok(Launch::Http {
                 url: url.clone(),
                 headers: rendered,
+                grant,
             })
         }
         (None, None) => Err("it has neither `command` nor `url`".to_owned()),

@@ -10,14 +10,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tokio::task::JoinSet;
 
 struct Mail {
     id: String,
@@ -57,7 +53,7 @@ impl FakeGmail {
             mails: Vec::new(),
             requests: Vec::new(),
         }));
-        let task = tokio::spawn(accept_loop(listener, state.clone()));
+        let task = tokio::spawn(super::http_server::serve(listener, state.clone(), handle));
         FakeGmail {
             base_url,
             state,
@@ -110,19 +106,6 @@ impl FakeGmail {
 impl Drop for FakeGmail {
     fn drop(&mut self) {
         self.task.abort();
-    }
-}
-
-async fn accept_loop(listener: TcpListener, state: Arc<Mutex<State>>) {
-    let mut connections = JoinSet::new();
-    loop {
-        if let Ok((stream, _)) = listener.accept().await {
-            let state = Arc::clone(&state);
-            let service = service_fn(move |request| handle(Arc::clone(&state), request));
-            connections
-                .spawn(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
-        }
-        while connections.try_join_next().is_some() {}
     }
 }
 

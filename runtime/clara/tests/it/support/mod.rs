@@ -9,7 +9,9 @@ pub mod dovecot;
 pub mod fake_discord;
 pub mod fake_gmail;
 pub mod fake_llm;
+pub mod http_server;
 pub mod mcp_hub;
+pub mod oauth_mcp;
 pub mod on_discord;
 
 /// Starts clara as `clara run` does (adapters on; no scheduler or memory worker, no file
