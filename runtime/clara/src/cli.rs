@@ -50,6 +50,86 @@ pub enum Command {
     /// Install and manage MCP servers. Installing one writes its manifest in tools.d/ (once
     /// the server started and listed its tools), which a running clara picks up.
     Mcp(McpArgs),
+    /// Look into and clean long-term memory, in the store directly: list, search, show,
+    /// forget, export and import as JSON Lines, clear.
+    Memory(MemoryArgs),
+}
+
+/// Arguments of `clara memory`.
+#[derive(Args, Debug)]
+pub struct MemoryArgs {
+    #[command(subcommand)]
+    pub command: MemoryCommand,
+}
+
+/// What `clara memory` does.
+#[derive(Subcommand, Debug)]
+pub enum MemoryCommand {
+    /// Each user with how many memories; with --user, that user's memories, oldest first.
+    List {
+        /// Whose memories.
+        #[arg(long)]
+        user: Option<String>,
+        /// Only key memories (the ones always in context).
+        #[arg(long)]
+        key: bool,
+    },
+    /// Search a user's memories as the engine does (full text, and vectors when embeddings
+    /// are on).
+    Search {
+        /// Whose memories.
+        #[arg(long)]
+        user: String,
+        /// Most results.
+        #[arg(long, default_value_t = 10)]
+        limit: u32,
+        /// What to look for.
+        #[arg(required = true)]
+        query: Vec<String>,
+    },
+    /// One memory with every change to it.
+    Show {
+        /// The memory's id.
+        id: String,
+    },
+    /// Delete one memory (its history stays).
+    Forget {
+        /// The memory's id.
+        id: String,
+    },
+    /// Write memories as JSON Lines, one user's or --all, to --out or stdout.
+    Export {
+        /// Whose memories.
+        #[arg(long, conflicts_with = "all")]
+        user: Option<String>,
+        /// Every user's.
+        #[arg(long)]
+        all: bool,
+        /// The file to write (default: stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Read memories from JSON Lines (as export writes them); every line is checked before
+    /// any is stored, and ones already there are skipped.
+    Import {
+        /// The file to read (`-` for stdin).
+        file: PathBuf,
+        /// Store them all for this user instead of the one each line names.
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Forget every memory of a user, or of everyone with --all, once confirmed.
+    Clear {
+        /// Whose memories.
+        #[arg(long, conflicts_with = "all")]
+        user: Option<String>,
+        /// Everyone's.
+        #[arg(long)]
+        all: bool,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 /// Arguments of `clara mcp`.

@@ -44,6 +44,9 @@ fn main() -> ExitCode {
         Command::Mcp(args) => {
             async_runtime().and_then(|rt| rt.block_on(commands::mcp::run(&cli.root, args)))
         }
+        Command::Memory(args) => {
+            async_runtime().and_then(|rt| rt.block_on(commands::memory::run(&cli.root, args)))
+        }
     };
     match outcome {
         Ok(code) => code,

@@ -41,6 +41,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use event_data::EventData;
 pub use events::{Event, EventObserver, EventSink, LogEvents, RecordedEvents};
 pub use generation::{Generation, Parts};
+pub use memory::embed_one;
 pub use memory_tools::memory_tools;
 pub use meter::TurnSpend;
 pub use outcome::Outcome;

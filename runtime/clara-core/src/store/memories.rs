@@ -29,6 +29,9 @@ pub trait Memories: Send + Sync {
     /// Every live memory of `user`, oldest first.
     fn memories_of<'a>(&'a self, user: &'a str) -> BoxFuture<'a, StoreResult<Vec<Memory>>>;
 
+    /// Each user who has live memories, with how many, by user id: where an operator starts.
+    fn memory_users<'a>(&'a self) -> BoxFuture<'a, StoreResult<Vec<(String, u64)>>>;
+
     /// A memory by id.
     fn memory<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<Option<Memory>>>;
 

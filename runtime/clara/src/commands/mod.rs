@@ -6,6 +6,8 @@ mod chat_input;
 mod chat_remote;
 pub mod init;
 pub mod mcp;
+pub mod memory;
+mod memory_lines;
 pub mod migrate;
 mod observe;
 pub mod plan;

@@ -42,6 +42,7 @@ mod init;
 mod mcp_install;
 mod mcp_oauth;
 mod mcp_server;
+mod memory_command;
 mod migrate;
 mod module_graph;
 mod orphans;

@@ -136,6 +136,16 @@ impl Memories for InMemoryStore {
         })
     }
 
+    fn memory_users<'a>(&'a self) -> BoxFuture<'a, StoreResult<Vec<(String, u64)>>> {
+        self.with(|state| {
+            let mut users = std::collections::BTreeMap::<String, u64>::new();
+            for m in state.memories.values() {
+                *users.entry(m.memory.user_id.clone()).or_default() += 1;
+            }
+            Ok(users.into_iter().collect())
+        })
+    }
+
     fn key_memories<'a>(
         &'a self,
         user: &'a str,

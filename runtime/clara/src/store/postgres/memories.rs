@@ -166,6 +166,19 @@ pub(super) async fn memories_of(pool: &PgPool, user: &str) -> StoreResult<Vec<Me
     Ok(rows.into_iter().map(Memory::from).collect())
 }
 
+/// Each user with live memories and how many, by user id.
+pub(super) async fn memory_users(pool: &PgPool) -> StoreResult<Vec<(String, u64)>> {
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT user_id, COUNT(*) FROM memories GROUP BY user_id ORDER BY user_id")
+            .fetch_all(pool)
+            .await
+            .map_err(db)?;
+    Ok(rows
+        .into_iter()
+        .map(|(user, n)| (user, u64::try_from(n).unwrap_or(0)))
+        .collect())
+}
+
 /// A user's key memories, most recently changed first.
 pub(super) async fn key_memories(
     pool: &PgPool,

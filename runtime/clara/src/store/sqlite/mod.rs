@@ -428,6 +428,10 @@ impl Memories for SqliteStore {
         Box::pin(memories::memories_of(&self.pool, user))
     }
 
+    fn memory_users<'a>(&'a self) -> BoxFuture<'a, StoreResult<Vec<(String, u64)>>> {
+        Box::pin(memories::memory_users(&self.pool))
+    }
+
     fn memory<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<Option<Memory>>> {
         Box::pin(memories::memory(&self.pool, id))
     }

@@ -251,4 +251,9 @@ async fn memories_of_a_user_are_the_live_ones_oldest_first(store: Arc<dyn Store>
     assert_eq!(texts, ["Ann loves pasta", "Ann has a sister"]);
     assert_eq!((anns[0].created_at, anns[0].updated_at), (1, 5));
     assert!(store.memories_of("carol").await.unwrap().is_empty());
+    // Each user with live memories, counted without the deleted one.
+    assert_eq!(
+        store.memory_users().await.unwrap(),
+        [("ann".to_owned(), 2), ("bob".to_owned(), 1)]
+    );
 }
