@@ -149,6 +149,7 @@ async fn a_conversation_that_remembers_the_user_the_next_day() {
             "mcp_restart",
             "mcp_list",
             "mcp_status",
+            "mcp_oauth_start",
             "mcp_search"
         ]
     );
