@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL 16 + pgvector server for the Postgres store's contract tests.
 #
-#   eval "$(bash .ci/postgres.sh start)"   # exports CLARA_PG_DIR and CLARA_TEST_POSTGRES_URL
+#   eval "$(bash .ci/postgres.sh start)"   # exports CLARA_PG_DIR, CLARA_TEST_POSTGRES_URL, CLARA_TEST_PG_BIN
 #   bash .ci/postgres.sh stop [DIR]         # stops it and deletes DIR (default $CLARA_PG_DIR)
 #
 # The server comes from the pgserver 0.1.4 wheel on PyPI (PostgreSQL 16.2 + pgvector 0.6.2,
@@ -65,6 +65,8 @@ start() {
     trap - EXIT
     echo "export CLARA_PG_DIR='$dir'"
     echo "export CLARA_TEST_POSTGRES_URL='postgres://postgres@127.0.0.1:$port/$DATABASE'"
+    # Its own pg_dump and pg_restore, as new as the server, for the backup tests.
+    echo "export CLARA_TEST_PG_BIN='$bin'"
 }
 
 stop() {

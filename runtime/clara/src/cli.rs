@@ -53,6 +53,68 @@ pub enum Command {
     /// Look into and clean long-term memory, in the store directly: list, search, show,
     /// forget, export and import as JSON Lines, clear.
     Memory(MemoryArgs),
+    /// Back up a store (a consistent snapshot, packed, to [backup]'s bucket or folder), or
+    /// list the backups.
+    Backup(BackupArgs),
+    /// Put a backup back as its store, once its archive checks out (a store that holds
+    /// messages or memories needs --force).
+    Restore(RestoreArgs),
+}
+
+/// Where backups go, instead of `[backup] to`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum BackupTo {
+    /// S3-compatible storage (`[backup] bucket`).
+    S3,
+    /// The folder `[backup] dir`.
+    Dir,
+}
+
+/// Arguments of `clara backup`.
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BackupArgs {
+    #[command(subcommand)]
+    pub command: Option<BackupCommand>,
+    /// The store to back up (default: [defaults] store).
+    #[arg(long)]
+    pub store: Option<String>,
+    /// Where to put it, instead of [backup] to.
+    #[arg(long, value_enum)]
+    pub to: Option<BackupTo>,
+    /// Back up even when the last backup is younger than [backup] min_interval_hours.
+    #[arg(long)]
+    pub force: bool,
+    /// Do nothing (and succeed) when no bucket is set: what the scheduled task runs.
+    #[arg(long)]
+    pub if_configured: bool,
+}
+
+/// What `clara backup` does besides backing up.
+#[derive(Subcommand, Debug)]
+pub enum BackupCommand {
+    /// List the backups, newest first.
+    List {
+        /// Where to look, instead of [backup] to.
+        #[arg(long, value_enum)]
+        to: Option<BackupTo>,
+    },
+}
+
+/// Arguments of `clara restore`.
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    /// The backup's id, as `clara backup list` shows it.
+    pub id: String,
+    /// Restore into this store instead of the one it was made of.
+    #[arg(long)]
+    pub store: Option<String>,
+    /// Where the backup is, instead of [backup] to.
+    #[arg(long, value_enum)]
+    pub to: Option<BackupTo>,
+    /// Replace a store that holds messages or memories (stop clara first).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Arguments of `clara memory`.

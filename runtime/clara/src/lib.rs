@@ -4,6 +4,7 @@
 
 pub mod adapters;
 pub mod app;
+pub mod backup;
 pub mod children;
 pub mod connections;
 pub mod email;

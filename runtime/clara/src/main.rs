@@ -47,6 +47,12 @@ fn main() -> ExitCode {
         Command::Memory(args) => {
             async_runtime().and_then(|rt| rt.block_on(commands::memory::run(&cli.root, args)))
         }
+        Command::Backup(args) => {
+            async_runtime().and_then(|rt| rt.block_on(commands::backup::run(&cli.root, args)))
+        }
+        Command::Restore(args) => {
+            async_runtime().and_then(|rt| rt.block_on(commands::backup::restore(&cli.root, args)))
+        }
     };
     match outcome {
         Ok(code) => code,

@@ -147,6 +147,7 @@ pub(crate) fn check(
     }
     check_email(source, config, names, report);
     check_mcp(source, config, report);
+    check_backup(source, config, report);
     let discord = &config.adapters.discord;
     if let Some(url) = &discord.gateway_url
         && !(url.starts_with("ws://") || url.starts_with("wss://"))
@@ -257,6 +258,42 @@ fn check_mcp(source: &Source, config: &ClaraConfig, report: &mut Report<'_>) {
                 "expected an http:// or https:// URL",
             );
         }
+    }
+}
+
+/// `[backup]`: an endpoint is a URL, names sit under a prefix without a leading `/`, and a
+/// folder is named.
+fn check_backup(source: &Source, config: &ClaraConfig, report: &mut Report<'_>) {
+    let backup = &config.backup;
+    if let Some(endpoint) = &backup.endpoint
+        && !is_http_url(endpoint)
+    {
+        report.value(
+            source,
+            &path!["backup", "endpoint"],
+            "expected an http:// or https:// URL",
+        );
+    }
+    if backup.prefix.starts_with('/') || backup.prefix.contains("..") {
+        report.value(
+            source,
+            &path!["backup", "prefix"],
+            "expected a relative name like `clara/` (no leading `/`, no `..`)",
+        );
+    }
+    if backup.dir.trim().is_empty() {
+        report.value(source, &path!["backup", "dir"], "expected a folder");
+    }
+    if backup
+        .bucket
+        .as_deref()
+        .is_some_and(|b| b.trim().is_empty())
+    {
+        report.value(
+            source,
+            &path!["backup", "bucket"],
+            "expected a bucket name, or leave `bucket` out",
+        );
     }
 }
 

@@ -6,6 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::adapters::AdaptersConfig;
+use super::backup::BackupConfig;
 use super::budget::Budget;
 use super::common::yes;
 use super::connection::Connection;
@@ -69,6 +70,9 @@ pub struct ClaraConfig {
     /// Installing MCP servers and searching registries for them.
     #[serde(default)]
     pub mcp: McpConfig,
+    /// Where `clara backup` puts snapshots of the stores, and how long they stay.
+    #[serde(default)]
+    pub backup: BackupConfig,
 }
 
 impl ClaraConfig {

@@ -2,6 +2,7 @@
 
 pub mod adapters;
 pub mod approval;
+pub mod backup;
 pub mod budget;
 pub mod clara;
 pub mod common;

@@ -1,5 +1,6 @@
 //! One module per command.
 
+pub mod backup;
 pub mod chat;
 mod chat_approver;
 mod chat_input;
@@ -11,6 +12,7 @@ mod memory_lines;
 pub mod migrate;
 mod observe;
 pub mod plan;
+mod progress;
 pub mod replay;
 mod replay_model;
 mod replay_record;

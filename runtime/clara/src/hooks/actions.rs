@@ -121,6 +121,7 @@ impl Context {
         child
             .arg("-c")
             .arg(command)
+            .envs(clara_itself(&root))
             .envs(&run.env)
             .current_dir(&dir)
             .stdin(Stdio::null())
@@ -249,4 +250,14 @@ fn tail(bytes: &[u8]) -> String {
         .find(|&i| text.is_char_boundary(i))
         .unwrap_or(text.len());
     text[start..].to_owned()
+}
+
+/// `CLARA_BIN` (this clara's program) and `CLARA_ROOT` (the root it runs from), so a task runs
+/// clara's own commands (`"$CLARA_BIN" --root "$CLARA_ROOT" backup`) whatever `PATH` holds.
+fn clara_itself(root: &std::path::Path) -> Vec<(&'static str, std::ffi::OsString)> {
+    let mut vars = vec![("CLARA_ROOT", root.as_os_str().to_owned())];
+    if let Ok(program) = std::env::current_exe() {
+        vars.push(("CLARA_BIN", program.into_os_string()));
+    }
+    vars
 }

@@ -8,6 +8,7 @@
 mod support;
 
 mod approvals_chat;
+mod backup;
 mod budgets_chat;
 mod chat;
 mod chat_on_a_terminal;

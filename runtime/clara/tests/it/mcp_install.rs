@@ -17,7 +17,7 @@ use serde_json::json;
 
 use crate::support::fake_llm::{FakeLlm, Reply};
 use crate::support::mcp_hub::{repository, tiny_hub};
-use crate::support::{self, shipped_root};
+use crate::support::{self, said, shipped_root};
 
 fn tiny_server() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mcp/tiny_server.mjs")
@@ -35,14 +35,6 @@ fn mcp(root: &Path, args: &[&str], extra: &[(&str, &str)]) -> Output {
         command.env(key, value);
     }
     command.output().expect("clara runs")
-}
-
-fn said(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 fn load(root: &Path) -> ConfigSet {

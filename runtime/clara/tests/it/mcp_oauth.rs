@@ -14,7 +14,7 @@ use clara_core::engine::Incoming;
 
 use crate::support::fake_llm::{self, FakeLlm};
 use crate::support::oauth_mcp::OAuthMcp;
-use crate::support::{self, shipped_root, start_run};
+use crate::support::{self, said, shipped_root, start_run};
 
 /// A browser that does not follow redirects, as the test plays the admin.
 fn browser() -> reqwest::Client {
@@ -150,14 +150,6 @@ fn href(page: &str) -> String {
     let (_, rest) = page.split_once("href=\"").expect("a link on the page");
     let (url, _) = rest.split_once('"').unwrap();
     url.replace("&amp;", "&")
-}
-
-fn said(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 /// No file under `root` holds any of `secrets`. Searched by another process: opening and

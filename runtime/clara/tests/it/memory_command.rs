@@ -10,7 +10,7 @@ use std::process::Output;
 use clara::store::Access;
 use clara_core::store::NewMemory;
 
-use crate::support::{self, shipped_root};
+use crate::support::{self, ok, said, shipped_root};
 
 fn memory(root: &Path, args: &[&str]) -> Output {
     support::clara(root)
@@ -19,19 +19,6 @@ fn memory(root: &Path, args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("clara runs")
-}
-
-fn said(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn ok(output: Output) -> String {
-    assert!(output.status.success(), "{}", said(&output));
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 fn new(user: &str, text: &str, is_key: bool) -> NewMemory {

@@ -28,7 +28,7 @@ fn shipped_root_validates_offline() {
     assert!(out.status.success(), "{stdout}");
     assert_eq!(
         stdout,
-        "ok: clara.toml, 1 persona, 3 pipelines, 57 tools, 3 hooks and 2 tasks in 2 hook files, 5 email presets, 2 fixtures\n"
+        "ok: clara.toml, 1 persona, 3 pipelines, 57 tools, 3 hooks and 3 tasks in 2 hook files, 5 email presets, 2 fixtures\n"
     );
 }
 
@@ -44,7 +44,7 @@ fn shipped_root_needs_a_provider_key_and_a_discord_token() {
         String::from_utf8_lossy(&missing.stdout),
         "clara.toml:24:15: environment variable `OPENROUTER_API_KEY` is not set (needed by provider `openrouter`: the default provider, memory extraction)\n\
          clara.toml:124:13: environment variable `DISCORD_BOT_TOKEN` is not set (needed by the Discord adapter)\n\
-         the files are valid: clara.toml, 1 persona, 3 pipelines, 57 tools, 3 hooks and 2 tasks in 2 hook files, 5 email presets, 2 fixtures\n\
+         the files are valid: clara.toml, 1 persona, 3 pipelines, 57 tools, 3 hooks and 3 tasks in 2 hook files, 5 email presets, 2 fixtures\n\
          clara chat: needs OPENROUTER_API_KEY\n\
          clara run: needs OPENROUTER_API_KEY, DISCORD_BOT_TOKEN (or adapters.discord.enabled = false to run without Discord)\n"
     );

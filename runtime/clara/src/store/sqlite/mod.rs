@@ -188,6 +188,19 @@ impl SqliteStore {
                 path.display()
             )));
         }
+        // A database closed cleanly has no WAL index (`-shm`), and a read-only connection
+        // cannot make one: a read-write connection (which writes no data) makes it first and
+        // stays open until the readers are, or the index would go with it. Where the folder
+        // is not writable this fails, and the read-only open says why.
+        let mut shm = path.as_os_str().to_owned();
+        shm.push("-shm");
+        let index_maker = if std::path::Path::new(&shm).exists() {
+            None
+        } else {
+            SqliteConnection::connect_with(&connect_options(path, cache_mib))
+                .await
+                .ok()
+        };
         let options = connect_options(path, cache_mib).read_only(true);
         let cannot_open = cannot_open(path);
         let pool = reader_pool(&options).await.map_err(cannot_open)?;
@@ -200,6 +213,9 @@ impl SqliteStore {
         let writer = SqliteConnection::connect_with(&options)
             .await
             .map_err(cannot_open)?;
+        if let Some(connection) = index_maker {
+            let _ = connection.close().await;
+        }
         Ok(SqliteStore {
             pool,
             writer: Arc::new(Mutex::new(writer)),

@@ -103,18 +103,18 @@ async fn postgres_store() -> (Arc<dyn Store>, TestDatabase) {
 }
 
 /// A throwaway database on the test server.
-struct TestDatabase {
+pub(crate) struct TestDatabase {
     /// The server URL it was created through.
     admin_url: String,
     /// Its name.
     name: String,
     /// The URL that opens it.
-    url: String,
+    pub(crate) url: String,
 }
 
 impl TestDatabase {
     /// Creates an empty database with a random name on the server `admin_url` points at.
-    async fn create(admin_url: &str) -> TestDatabase {
+    pub(crate) async fn create(admin_url: &str) -> TestDatabase {
         let name = format!("clara_test_{:016x}", rand::random::<u64>());
         let mut admin = PgConnection::connect(admin_url)
             .await
@@ -132,7 +132,7 @@ impl TestDatabase {
     }
 
     /// Drops the database (closing what is still connected to it).
-    async fn drop(self) {
+    pub(crate) async fn drop(self) {
         let mut admin = PgConnection::connect(&self.admin_url)
             .await
             .expect("connect to the test server");

@@ -11,6 +11,7 @@ pub mod fake_gmail;
 pub mod fake_llm;
 pub mod http_server;
 pub mod mcp_hub;
+pub mod moto;
 pub mod oauth_mcp;
 pub mod on_discord;
 
@@ -188,4 +189,19 @@ pub fn clara(root: &Path) -> Command {
         .arg("--root")
         .arg(root);
     command
+}
+
+/// What a command printed, stdout then stderr: for assertions and their messages.
+pub fn said(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// The stdout of a command that must have succeeded (else the test fails with all it said).
+pub fn ok(output: std::process::Output) -> String {
+    assert!(output.status.success(), "{}", said(&output));
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
