@@ -32,6 +32,7 @@ fn main() {
         }
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    git_revision(&root);
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     let mut found: Vec<(String, PathBuf)> = Vec::new();
     for file in FILES {
@@ -111,4 +112,31 @@ fn is_executable(path: &Path) -> bool {
 #[cfg(not(unix))]
 fn is_executable(_: &Path) -> bool {
     false
+}
+
+/// `CLARA_GIT_REV`, the commit this clara is built from (`unknown` outside a git checkout), for
+/// `clara --version`; rebuilt when the checked-out commit moves.
+fn git_revision(root: &Path) {
+    let git = root.join(".git");
+    println!("cargo:rerun-if-changed={}", git.join("HEAD").display());
+    if let Ok(head) = std::fs::read_to_string(git.join("HEAD"))
+        && let Some(reference) = head.trim().strip_prefix("ref: ")
+    {
+        println!("cargo:rerun-if-changed={}", git.join(reference).display());
+        println!(
+            "cargo:rerun-if-changed={}",
+            git.join("packed-refs").display()
+        );
+    }
+    let revision = std::process::Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        .filter(|rev| !rev.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned());
+    println!("cargo:rustc-env=CLARA_GIT_REV={revision}");
 }

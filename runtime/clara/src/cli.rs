@@ -6,7 +6,11 @@ use clap::{Args, Parser, Subcommand};
 
 /// clara: a declarative agent runtime. Runs a personal assistant from a folder of plain files.
 #[derive(Parser, Debug)]
-#[command(name = "clara", version, about)]
+#[command(
+    name = "clara",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("CLARA_GIT_REV"), ")"),
+    about
+)]
 pub struct Cli {
     /// The root folder holding clara.toml, personas/, pipelines/, tools.d/ and hooks/.
     #[arg(long, global = true, env = "CLARA_ROOT", default_value = ".")]

@@ -385,3 +385,23 @@ fn the_soft_open_files_limit_is_raised_to_the_hard_one() {
         .collect::<Vec<_>>();
     assert_eq!(open_files, ["4096", "4096"]);
 }
+
+#[test]
+fn the_version_names_the_commit_it_was_built_from() {
+    let version = std::process::Command::new(env!("CARGO_BIN_EXE_clara"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    let version = String::from_utf8_lossy(&version.stdout).into_owned();
+    let head = std::process::Command::new("git")
+        .arg("-C")
+        .arg(support::repo_root())
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .unwrap();
+    let head = String::from_utf8_lossy(&head.stdout).trim().to_owned();
+    assert_eq!(
+        version,
+        format!("clara {} ({head})\n", env!("CARGO_PKG_VERSION"))
+    );
+}
