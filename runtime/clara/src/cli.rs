@@ -63,6 +63,47 @@ pub enum Command {
     /// Put a backup back as its store, once its archive checks out (a store that holds
     /// messages or memories needs --force).
     Restore(RestoreArgs),
+    /// Bring another assistant's history and memories into the default store.
+    Import(ImportArgs),
+}
+
+/// Arguments of `clara import`.
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    #[command(subcommand)]
+    pub from: ImportFrom,
+}
+
+/// Where `clara import` reads from.
+#[derive(Subcommand, Debug)]
+pub enum ImportFrom {
+    /// A MyPalClara installation: its database (sessions, messages) and its memory store.
+    /// Run twice, it adds nothing twice.
+    Mypalclara {
+        /// Its main database: a SQLite file, or a postgres:// URL (better: --db-env).
+        #[arg(long, required_unless_present = "db_env")]
+        db: Option<String>,
+        /// The variable holding the database's URL (its DATABASE_URL).
+        #[arg(long, conflicts_with = "db")]
+        db_env: Option<String>,
+        /// Its memories: the pgvector database (postgres:// URL), or a JSON export of the
+        /// points (`[{id, payload, vector}]`, or one per line).
+        #[arg(long)]
+        memories: Option<String>,
+        /// The variable holding the memory database's URL (its ROOK_DATABASE_URL).
+        #[arg(long, conflicts_with = "memories")]
+        memories_env: Option<String>,
+        /// The memory table (ROOK_COLLECTION_NAME).
+        #[arg(long, default_value = "clara_memories")]
+        collection: String,
+        /// Say what would be imported; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The name this installation's records are marked with (import two installations
+        /// under two names).
+        #[arg(long, default_value = "mypalclara")]
+        source: String,
+    },
 }
 
 /// Where backups go, instead of `[backup] to`.

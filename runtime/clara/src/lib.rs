@@ -10,6 +10,7 @@ pub mod connections;
 pub mod email;
 pub mod errors;
 pub mod hooks;
+pub mod import;
 pub mod live;
 pub mod llm;
 pub mod scheduler;

@@ -53,6 +53,9 @@ fn main() -> ExitCode {
         Command::Restore(args) => {
             async_runtime().and_then(|rt| rt.block_on(commands::backup::restore(&cli.root, args)))
         }
+        Command::Import(args) => {
+            async_runtime().and_then(|rt| rt.block_on(commands::import::run(&cli.root, args)))
+        }
     };
     match outcome {
         Ok(code) => code,

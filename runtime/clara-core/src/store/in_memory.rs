@@ -6,6 +6,7 @@
 mod channel_modes;
 mod connection_tokens;
 mod email_watch;
+mod import_marks;
 mod job_queue;
 mod memories;
 mod search;
@@ -78,6 +79,8 @@ struct State {
     email_settings: HashMap<String, EmailSettings>,
     /// Rules by user and name.
     email_rules: HashMap<(String, String), UserEmailRule>,
+    /// Imported records' clara ids by source, kind and source id.
+    import_marks: HashMap<(String, String, String), String>,
     /// Alerts by id (the order they were recorded).
     email_alerts: BTreeMap<i64, EmailAlert>,
 }

@@ -1,12 +1,13 @@
-//! What the engine needs from a database, as nine narrow traits (sessions, memories, the job
+//! What the engine needs from a database, as ten narrow traits (sessions, memories, the job
 //! queue, task leases, channel modes, the usage log, the tool log, connection tokens, email
-//! watching) and [`Store`], their sum. Implemented at the edge (SQLite, Postgres) and here in
+//! watching, import marks) and [`Store`], their sum. Implemented at the edge (SQLite, Postgres) and here in
 //! memory for fast tests; one contract test suite runs against every implementation.
 
 mod channel_modes;
 mod connection_tokens;
 mod email_watch;
 pub mod fusion;
+mod import_marks;
 mod in_memory;
 mod job_queue;
 mod memories;
@@ -20,6 +21,7 @@ mod usage_log;
 pub use channel_modes::ChannelModes;
 pub use connection_tokens::{ConnectionTokens, StoredToken};
 pub use email_watch::{EmailAccount, EmailAlert, EmailSettings, EmailWatch, UserEmailRule};
+pub use import_marks::ImportMarks;
 pub use in_memory::InMemoryStore;
 pub use job_queue::JobQueue;
 pub use memories::Memories;
@@ -39,10 +41,10 @@ pub type Millis = i64;
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// A database for sessions, history, memories, background jobs, scheduled task runs, channel
-/// modes, usage, tool calls, connection tokens and email watching: every area at once, the way
+/// modes, usage, tool calls, connection tokens, email watching and import marks: every area at once, the way
 /// the engine holds it (`Arc<dyn Store>`).
 ///
-/// Implemented for every type that implements the nine areas. A method of an area can be
+/// Implemented for every type that implements the ten areas. A method of an area can be
 /// called on a `dyn Store` or a `S: Store` without importing the area's trait; on a concrete
 /// store type the area's trait must be in scope.
 pub trait Store:
@@ -55,6 +57,7 @@ pub trait Store:
     + ToolLog
     + ConnectionTokens
     + EmailWatch
+    + ImportMarks
 {
 }
 
@@ -68,6 +71,7 @@ impl<S> Store for S where
         + ToolLog
         + ConnectionTokens
         + EmailWatch
+        + ImportMarks
         + ?Sized
 {
 }

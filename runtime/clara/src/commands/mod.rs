@@ -5,6 +5,7 @@ pub mod chat;
 mod chat_approver;
 mod chat_input;
 mod chat_remote;
+pub mod import;
 pub mod init;
 pub mod mcp;
 pub mod memory;
@@ -89,4 +90,13 @@ fn missing_provider_key(set: &ConfigSet, command: &str) -> Option<String> {
          recipe in full, embeddings included.",
         root = set.root.display(),
     ))
+}
+
+/// `n` of `noun`, in the plural unless one: `1 task`, `2 tasks`.
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }

@@ -59,8 +59,10 @@ pub async fn run(root: &Path) -> anyhow::Result<ExitCode> {
         .map(|s| format!("; status on http://{}/health", s.addr()))
         .unwrap_or_default();
     eprintln!(
-        "clara is running from {} ({discord}, {hooks} hooks, {tasks} tasks{status}); edits apply live; Ctrl-C stops",
-        root.display()
+        "clara is running from {} ({discord}, {}, {}{status}); edits apply live; Ctrl-C stops",
+        root.display(),
+        super::count(hooks, "hook"),
+        super::count(tasks, "task")
     );
     let reason = stops.wait().await;
     eprintln!("clara is stopping ({reason})");

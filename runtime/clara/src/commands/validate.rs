@@ -30,14 +30,14 @@ pub fn run(root: &Path, args: &ValidateArgs) -> anyhow::Result<ExitCode> {
         }
         eprintln!(
             "{} in the fixtures of {}/",
-            count(problems.len(), "problem"),
+            super::count(problems.len(), "problem"),
             clara_config::fixtures::TESTS_DIR
         );
         return Ok(ExitCode::FAILURE);
     }
     let summary = match fixtures.len() {
         0 => summary(&set),
-        n => format!("{}, {}", summary(&set), count(n, "fixture")),
+        n => format!("{}, {}", summary(&set), super::count(n, "fixture")),
     };
     let missing = if args.offline {
         Vec::new()
@@ -93,23 +93,15 @@ fn summary(set: &ConfigSet) -> String {
     let tasks: usize = set.hook_files.values().map(|f| f.value.tasks.len()).sum();
     let presets = match set.email_presets.len() {
         0 => String::new(),
-        n => format!(", {}", count(n, "email preset")),
+        n => format!(", {}", super::count(n, "email preset")),
     };
     format!(
         "clara.toml, {}, {}, {}, {} and {} in {}{presets}",
-        count(set.personas.len(), "persona"),
-        count(set.pipelines.len(), "pipeline"),
-        count(set.tools.len(), "tool"),
-        count(hooks, "hook"),
-        count(tasks, "task"),
-        count(set.hook_files.len(), "hook file"),
+        super::count(set.personas.len(), "persona"),
+        super::count(set.pipelines.len(), "pipeline"),
+        super::count(set.tools.len(), "tool"),
+        super::count(hooks, "hook"),
+        super::count(tasks, "task"),
+        super::count(set.hook_files.len(), "hook file"),
     )
-}
-
-fn count(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
 }

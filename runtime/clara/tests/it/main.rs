@@ -40,6 +40,7 @@ mod google_pack;
 mod hooks;
 mod hostile_files;
 mod http_tools;
+mod import_mypalclara;
 mod init;
 mod mcp_install;
 mod mcp_oauth;

@@ -5,6 +5,7 @@
 mod channel_modes;
 mod connection_tokens;
 mod email_watch;
+mod import_marks;
 mod jobs;
 mod memories;
 mod search;
@@ -20,10 +21,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use clara_core::llm::{BoxFuture, Role};
 use clara_core::store::{
     ChannelModeSetting, ChannelModes, ConnectionTokens, EmailAccount, EmailAlert, EmailSettings,
-    EmailWatch, Job, JobQueue, Memories, Memory, MemoryChange, MemoryQuery, Millis, NewMemory,
-    ScoredMemory, Session, SessionQuery, Sessions, Stamp, StoreError, StoreResult, StoredMessage,
-    StoredToken, TaskLeases, TaskRun, ToolCallRecord, ToolLog, UsageBy, UsageFilter, UsageLog,
-    UsageRecord, UsageTotal, UserEmailRule,
+    EmailWatch, ImportMarks, Job, JobQueue, Memories, Memory, MemoryChange, MemoryQuery, Millis,
+    NewMemory, ScoredMemory, Session, SessionQuery, Sessions, Stamp, StoreError, StoreResult,
+    StoredMessage, StoredToken, TaskLeases, TaskRun, ToolCallRecord, ToolLog, UsageBy, UsageFilter,
+    UsageLog, UsageRecord, UsageTotal, UserEmailRule,
 };
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
@@ -642,5 +643,28 @@ impl UsageLog for PostgresStore {
             self.usage.write(&self.pool).await?;
             usage::spent(&self.pool, filter, since).await
         })
+    }
+}
+
+impl ImportMarks for PostgresStore {
+    fn imported<'a>(
+        &'a self,
+        source: &'a str,
+        kind: &'a str,
+        source_id: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Option<String>>> {
+        Box::pin(import_marks::get(&self.pool, source, kind, source_id))
+    }
+
+    fn mark_imported<'a>(
+        &'a self,
+        source: &'a str,
+        kind: &'a str,
+        source_id: &'a str,
+        target_id: &'a str,
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(import_marks::mark(
+            &self.pool, source, kind, source_id, target_id,
+        ))
     }
 }

@@ -15,6 +15,7 @@
 mod channel_modes;
 mod connection_tokens;
 mod email_watch;
+mod import_marks;
 mod jobs;
 mod memories;
 mod search;
@@ -31,10 +32,10 @@ use std::time::Duration;
 use clara_core::llm::{BoxFuture, Role};
 use clara_core::store::{
     ChannelModeSetting, ChannelModes, ConnectionTokens, EmailAccount, EmailAlert, EmailSettings,
-    EmailWatch, Job, JobQueue, Memories, Memory, MemoryChange, MemoryQuery, Millis, NewMemory,
-    ScoredMemory, Session, SessionQuery, Sessions, Stamp, StoreError, StoreResult, StoredMessage,
-    StoredToken, TaskLeases, TaskRun, ToolCallRecord, ToolLog, UsageBy, UsageFilter, UsageLog,
-    UsageRecord, UsageTotal, UserEmailRule,
+    EmailWatch, ImportMarks, Job, JobQueue, Memories, Memory, MemoryChange, MemoryQuery, Millis,
+    NewMemory, ScoredMemory, Session, SessionQuery, Sessions, Stamp, StoreError, StoreResult,
+    StoredMessage, StoredToken, TaskLeases, TaskRun, ToolCallRecord, ToolLog, UsageBy, UsageFilter,
+    UsageLog, UsageRecord, UsageTotal, UserEmailRule,
 };
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -856,5 +857,35 @@ impl UsageLog for SqliteStore {
 impl UsageSink for SqliteStore {
     fn insert<'a>(&'a self, records: &'a [UsageRecord]) -> BoxFuture<'a, StoreResult<()>> {
         Box::pin(async move { usage::insert(&mut *self.writer().await?, records).await })
+    }
+}
+
+impl ImportMarks for SqliteStore {
+    fn imported<'a>(
+        &'a self,
+        source: &'a str,
+        kind: &'a str,
+        source_id: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Option<String>>> {
+        Box::pin(import_marks::get(&self.pool, source, kind, source_id))
+    }
+
+    fn mark_imported<'a>(
+        &'a self,
+        source: &'a str,
+        kind: &'a str,
+        source_id: &'a str,
+        target_id: &'a str,
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(async move {
+            import_marks::mark(
+                &mut *self.writer().await?,
+                source,
+                kind,
+                source_id,
+                target_id,
+            )
+            .await
+        })
     }
 }

@@ -53,6 +53,7 @@ macro_rules! contract {
 mod channel_modes;
 mod connection_tokens;
 mod email_watch;
+mod import_marks;
 mod jobs;
 mod memories;
 mod search;
