@@ -88,7 +88,13 @@ pub fn unpack(
     let file = BufReader::new(File::open(archive).map_err(|e| e.to_string())?);
     let mut output = BufWriter::new(File::create(out).map_err(|e| e.to_string())?);
     let copied = match (sealed, seal) {
-        (false, _) => std::io::copy(&mut GzDecoder::new(file), &mut output),
+        (false, None) => std::io::copy(&mut GzDecoder::new(file), &mut output),
+        (false, Some(_)) => {
+            return Err(
+                "its description says it is encrypted and the archive is not: it was replaced"
+                    .to_owned(),
+            );
+        }
         (true, Some(seal)) => {
             let opener = Opener::new(file, seal).map_err(|e| e.to_string())?;
             std::io::copy(&mut GzDecoder::new(opener), &mut output)

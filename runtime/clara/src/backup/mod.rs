@@ -109,11 +109,16 @@ impl<'a> Backups<'a> {
         let target = target.unwrap_or(config.to);
         let (storage, place) =
             destination::open(config, target, &set.root, &set.env).map_err(BackupError::Setup)?;
+        // Names are `PREFIX/ID.…`: a prefix is a folder, whether or not it ends with `/`.
+        let mut prefix = config.prefix.trim_start_matches('/').to_owned();
+        if !prefix.is_empty() && !prefix.ends_with('/') {
+            prefix.push('/');
+        }
         Ok(Backups {
             set,
             storage,
             place,
-            prefix: config.prefix.trim_start_matches('/').to_owned(),
+            prefix,
         })
     }
 
@@ -302,6 +307,11 @@ impl<'a> Backups<'a> {
             None
         };
         let root = &self.set.root;
+        if let Some(at) = running_clara(self.set).await {
+            return Err(BackupError::Refused(format!(
+                "a clara is running from this root (its status endpoint answers at {at}): stop it, then restore"
+            )));
+        }
         if !force
             && snapshot::holds_data(store, root, &self.set.env)
                 .await
@@ -439,6 +449,29 @@ impl<'a> Backups<'a> {
             .await
             .map_err(|e| BackupError::Store(e.to_string()))
     }
+}
+
+/// Where the status endpoint of a clara running from this root answers, if one does.
+async fn running_clara(set: &ConfigSet) -> Option<String> {
+    let status = &set.clara.value.status;
+    if !status.enabled {
+        return None;
+    }
+    let address: std::net::SocketAddr = status.bind.parse().ok()?;
+    let address = if address.ip().is_unspecified() {
+        std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), address.port())
+    } else {
+        address
+    };
+    let client = crate::tools::http_client();
+    let url = format!("http://{address}/health");
+    let answered = client
+        .get(&url)
+        .timeout(std::time::Duration::from_secs(2))
+        .send()
+        .await
+        .is_ok();
+    answered.then_some(url)
 }
 
 /// Reads until `buf` is full or the file ends; how much was read.

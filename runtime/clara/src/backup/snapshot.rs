@@ -65,8 +65,7 @@ pub async fn take(config: &StoreConfig, root: &Path, env: &Env, into: &Path) -> 
             let output = tokio::process::Command::new("pg_dump")
                 .args(["--format=custom", "--no-owner", "--no-privileges", "--file"])
                 .arg(into)
-                .arg("--dbname")
-                .arg(&url)
+                .envs(pg_env(&url)?)
                 .output()
                 .await
                 .map_err(|e| missing_tool("pg_dump", &e))?;
@@ -90,8 +89,7 @@ pub async fn holds_data(config: &StoreConfig, root: &Path, env: &Env) -> Result<
             let mut conn = sqlite(&db).await?;
             let count: Result<(i64,), _> = sqlx::query_as(COUNT).fetch_one(&mut conn).await;
             let _ = conn.close().await;
-            // A database without clara's tables holds nothing of clara's.
-            Ok(count.is_ok_and(|(n,)| n > 0))
+            counted(count)
         }
         Place::Database(url) => {
             let mut conn = sqlx::PgConnection::connect(&url)
@@ -99,7 +97,7 @@ pub async fn holds_data(config: &StoreConfig, root: &Path, env: &Env) -> Result<
                 .map_err(|e| format!("cannot reach the database: {e}"))?;
             let count: Result<(i64,), _> = sqlx::query_as(COUNT).fetch_one(&mut conn).await;
             let _ = conn.close().await;
-            Ok(count.is_ok_and(|(n,)| n > 0))
+            counted(count)
         }
     }
 }
@@ -129,13 +127,30 @@ pub async fn put_back(
             if let Some(dir) = db.parent() {
                 std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
             }
-            for suffix in ["-wal", "-shm"] {
-                let mut name = db.clone().into_os_string();
+            // The database it replaces is kept beside it (with its journal files, under the
+            // names SQLite gives them), not deleted.
+            let with = |path: &Path, suffix: &str| {
+                let mut name = path.as_os_str().to_owned();
                 name.push(suffix);
-                let _ = std::fs::remove_file(PathBuf::from(name));
+                PathBuf::from(name)
+            };
+            let kept = with(&db, ".pre-restore");
+            if db.exists() {
+                for suffix in ["", "-wal", "-shm"] {
+                    let from = with(&db, suffix);
+                    if from.exists() {
+                        std::fs::rename(&from, with(&kept, suffix))
+                            .map_err(|e| format!("cannot set {} aside: {e}", from.display()))?;
+                    }
+                }
             }
-            std::fs::rename(from, &db)
-                .map_err(|e| format!("cannot move the snapshot to {}: {e}", db.display()))
+            std::fs::rename(from, &db).map_err(|e| {
+                // Put back what was there.
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::rename(with(&kept, suffix), with(&db, suffix));
+                }
+                format!("cannot move the snapshot to {}: {e}", db.display())
+            })
         }
         Place::Database(url) => {
             let output = tokio::process::Command::new("pg_restore")
@@ -148,7 +163,14 @@ pub async fn put_back(
                     "--exit-on-error",
                     "--dbname",
                 ])
-                .arg(&url)
+                // The database name alone: the rest (password included) goes by variables.
+                .arg(
+                    pg_env(&url)?
+                        .iter()
+                        .find(|(k, _)| *k == "PGDATABASE")
+                        .map_or("postgres", |(_, v)| v.as_str()),
+                )
+                .envs(pg_env(&url)?)
                 .arg(from)
                 .output()
                 .await
@@ -163,6 +185,66 @@ pub async fn put_back(
             }
         }
     }
+}
+
+/// Whether a count found rows; a database without clara's tables holds nothing of clara's,
+/// and any other failure is said (a restore is not let through on a guess).
+fn counted(count: Result<(i64,), sqlx::Error>) -> Result<bool, String> {
+    match count {
+        Ok((n,)) => Ok(n > 0),
+        Err(sqlx::Error::Database(e))
+            if e.code().as_deref() == Some("42P01") || e.message().contains("no such table") =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(format!("cannot tell whether the store holds data: {e}")),
+    }
+}
+
+/// The libpq variables for `url`, so that no password is on a command line (where every
+/// user of the machine can read it).
+fn pg_env(url: &str) -> Result<Vec<(&'static str, String)>, String> {
+    let parsed =
+        reqwest::Url::parse(url).map_err(|_| "the database URL is not a URL".to_owned())?;
+    let decode = |s: &str| {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    let mut env = Vec::new();
+    if let Some(host) = parsed.host_str() {
+        env.push((
+            "PGHOST",
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+        ));
+    }
+    if let Some(port) = parsed.port() {
+        env.push(("PGPORT", port.to_string()));
+    }
+    if !parsed.username().is_empty() {
+        env.push(("PGUSER", decode(parsed.username())));
+    }
+    if let Some(password) = parsed.password() {
+        env.push(("PGPASSWORD", decode(password)));
+    }
+    let database = parsed.path().trim_start_matches('/');
+    if !database.is_empty() {
+        env.push(("PGDATABASE", decode(database)));
+    }
+    for (key, value) in parsed.query_pairs() {
+        let var = match key.as_ref() {
+            "sslmode" => "PGSSLMODE",
+            "sslrootcert" => "PGSSLROOTCERT",
+            "application_name" => "PGAPPNAME",
+            "options" => "PGOPTIONS",
+            _ => continue,
+        };
+        env.push((var, value.into_owned()));
+    }
+    Ok(env)
 }
 
 async fn sqlite(path: &Path) -> Result<sqlx::SqliteConnection, String> {
@@ -189,4 +271,27 @@ fn last_line(stderr: &[u8]) -> String {
         .find(|l| !l.trim().is_empty())
         .unwrap_or("no reason given")
         .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_url_becomes_libpq_variables() {
+        let env =
+            pg_env("postgres://clara:p%40ss@db.example.com:5433/clara_db?sslmode=require").unwrap();
+        assert_eq!(
+            env,
+            [
+                ("PGHOST", "db.example.com".to_owned()),
+                ("PGPORT", "5433".to_owned()),
+                ("PGUSER", "clara".to_owned()),
+                ("PGPASSWORD", "p@ss".to_owned()),
+                ("PGDATABASE", "clara_db".to_owned()),
+                ("PGSSLMODE", "require".to_owned()),
+            ]
+        );
+        assert!(pg_env("not a url").is_err());
+    }
 }

@@ -27,7 +27,7 @@ pub async fn run(root: &Path, args: &McpArgs) -> anyhow::Result<ExitCode> {
     };
     let client = clara::tools::http_client();
     let config = &set.clara.value.mcp;
-    let grants = grants(&set, &client, &args.command).await;
+    let grants = grants(&set, &args.command).await;
     let installer = Installer::new(&set.root, config, &set.env, client.clone())
         .beside(&set)
         .authorizing(grants.clone(), OPERATOR);
@@ -204,11 +204,7 @@ async fn status(
 
 /// The grants of OAuth servers, for the commands that may need them, when a secret key is
 /// set and the store opens (a store that does not is said, and such servers are refused).
-async fn grants(
-    set: &ConfigSet,
-    client: &reqwest::Client,
-    command: &McpCommand,
-) -> Option<Arc<Grants>> {
+async fn grants(set: &ConfigSet, command: &McpCommand) -> Option<Arc<Grants>> {
     let needed = matches!(
         command,
         McpCommand::Add { .. }
@@ -224,7 +220,7 @@ async fn grants(
         return None;
     }
     match clara::store::open_default(set, Access::ReadWrite).await {
-        Ok(store) => Grants::new(set, store, client.clone(), Arc::new(SystemClock)).map(Arc::new),
+        Ok(store) => Grants::new(set, store, Arc::new(SystemClock)).map(Arc::new),
         Err(error) => {
             eprintln!(
                 "warning: the store did not open, so OAuth servers cannot be authorized: {error}"

@@ -111,10 +111,24 @@ pub async fn import(
             }
             (None, false) => {
                 let conversation = conversation(&old.user_id, &old.context_id);
-                let (session, _) = store
-                    .start_session(&old.user_id, &conversation, None, old.started_at)
+                let start =
+                    || store.start_session(&old.user_id, &conversation, None, old.started_at);
+                let (mut session, created) = start()
                     .await
                     .map_err(failed(format!("session {}", old.id)))?;
+                if !created {
+                    // The user is talking to clara there now: that session ends here, so the
+                    // old messages go into one of their own and the next message starts anew.
+                    let now = chrono::Utc::now().timestamp_millis();
+                    store
+                        .end_session(&session.id, now)
+                        .await
+                        .map_err(failed(format!("session {}", old.id)))?;
+                    session = start()
+                        .await
+                        .map_err(failed(format!("session {}", old.id)))?
+                        .0;
+                }
                 store
                     .mark_imported(options.source, "session", &old.id, &session.id)
                     .await

@@ -135,7 +135,16 @@ impl McpOAuthPages {
             secrets_env: pending.secrets_env,
             ..Install::default()
         };
-        let installed = installer.add(&install).await.map_err(|e| e.to_string())?;
+        let installed = match installer.add(&install).await {
+            Ok(installed) => installed,
+            Err(error) => {
+                // No manifest, no grant: a new install starts clean.
+                if let Some(grants) = self.live.mcp_grants() {
+                    let _ = grants.forget(name).await;
+                }
+                return Err(error.to_string());
+            }
+        };
         let tools = installed.tool_names();
         Ok(format!(
             "installed it with {} tools ({}).",

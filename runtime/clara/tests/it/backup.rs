@@ -93,6 +93,14 @@ async fn counts(root: &Path) -> (i64, i64) {
     (messages, memories)
 }
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 fn remove_database(root: &Path) {
     for name in ["clara.db", "clara.db-wal", "clara.db-shm"] {
         let _ = std::fs::remove_file(root.join("data").join(name));
@@ -113,7 +121,11 @@ async fn a_folder_backup_is_listed_kept_by_retention_and_restored_whole() {
     assert_eq!(before, (3, 3));
     let search = ["memory", "search", "--user", "ann", "sister"];
     let found_before = ok(clara(root.path(), &search, &[]));
-    let vars = [("CLARA_BACKUP__KEEP_COUNT", "2")];
+    let bind = format!("127.0.0.1:{}", free_port());
+    let vars = [
+        ("CLARA_BACKUP__KEEP_COUNT", "2"),
+        ("CLARA_STATUS__BIND", bind.as_str()),
+    ];
 
     let first = ok(clara(root.path(), &["backup", "--to", "dir"], &vars));
     assert!(first.starts_with("backed up `main` as main-"), "{first}");
@@ -163,6 +175,30 @@ async fn a_folder_backup_is_listed_kept_by_retention_and_restored_whole() {
         "{}",
         said(&refused)
     );
+
+    // While a clara runs from the root (its status endpoint answers), nothing is restored.
+    let running = std::net::TcpListener::bind(&bind).unwrap();
+    let answering = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut stream, _) = running.accept().unwrap();
+        let mut request = [0u8; 1024];
+        let _ = stream.read(&mut request);
+        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    });
+    let force = ["restore", newest.as_str(), "--to", "dir", "--force"];
+    let busy = clara(root.path(), &force, &vars);
+    answering.join().unwrap();
+    assert!(
+        said(&busy).contains("a clara is running from this root"),
+        "{}",
+        said(&busy)
+    );
+
+    // With --force the database it replaces is set aside, not deleted.
+    let replaced = ok(clara(root.path(), &force, &vars));
+    assert_eq!(replaced, format!("restored {newest} into `main`\n"));
+    assert!(root.path().join("data/clara.db.pre-restore").is_file());
+    assert_eq!(counts(root.path()).await, before);
 
     remove_database(root.path());
     let restored = ok(clara(

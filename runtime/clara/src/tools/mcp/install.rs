@@ -203,9 +203,23 @@ impl<'a> Installer<'a> {
         url: &str,
         install: &Install,
     ) -> Result<bool, InstallError> {
-        let Some(challenge) = oauth_discovery::challenge(&self.client, url).await else {
+        // A server given its credentials in a header is not asked for OAuth.
+        let authenticated = install
+            .headers
+            .keys()
+            .any(|h| h.eq_ignore_ascii_case("authorization"));
+        if authenticated {
+            return Ok(false);
+        }
+        let http = oauth_discovery::client();
+        let Some(challenge) = oauth_discovery::challenge(&http, url).await else {
             return Ok(false);
         };
+        if let Err(why) = oauth_discovery::discover(&http, url, &challenge).await {
+            return Err(InstallError::Start(format!(
+                "it asks for credentials (HTTP 401) and offers no OAuth authorization clara can use ({why}); if it takes a key, give it with --header 'Authorization=Bearer {{{{ env.KEY }}}}' --secret-env KEY"
+            )));
+        }
         let Some((grants, asker)) = &self.grants else {
             return Err(GrantError::NoKey(name.to_owned()).into());
         };

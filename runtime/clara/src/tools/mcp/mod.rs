@@ -108,7 +108,7 @@ impl McpServers {
         store: &Arc<dyn clara_core::store::Store>,
         clock: &Arc<dyn clara_core::engine::Clock>,
     ) -> Option<Arc<Grants>> {
-        Grants::new(set, store.clone(), self.client.clone(), clock.clone()).map(Arc::new)
+        Grants::new(set, store.clone(), clock.clone()).map(Arc::new)
     }
 
     /// A running server by manifest name.

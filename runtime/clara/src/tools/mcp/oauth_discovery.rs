@@ -48,6 +48,24 @@ pub struct Registration {
     pub client_secret: Option<String>,
 }
 
+/// The client discovery, registration and token requests go through: it follows no
+/// redirect, so a server cannot send them (with a code verifier or a refresh token) anywhere
+/// but where its metadata, checked, says.
+pub fn client() -> reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            crate::llm::http::install_crypto_provider();
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(std::time::Duration::from_secs(10))
+                .user_agent(concat!("clara/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .expect("a client with no redirects builds")
+        })
+        .clone()
+}
+
 /// Whether the server at `url` asks for OAuth: an `initialize` without credentials answered
 /// 401 with a Bearer challenge. `None` when it answered otherwise or could not be reached
 /// (the usual start then says why).
@@ -134,6 +152,8 @@ pub async fn discover(
     challenge: &Challenge,
 ) -> Result<AuthServer, String> {
     let server = reqwest::Url::parse(url).map_err(|_| format!("`{url}` is not a URL"))?;
+    // Only a server on this machine may name endpoints on this machine.
+    let local = is_local(&server);
     let mut candidates = Vec::new();
     if let Some(given) = &challenge.resource_metadata {
         candidates.push(given.clone());
@@ -143,7 +163,7 @@ pub async fn discover(
         candidates.push(well_known(&server, "oauth-protected-resource", path));
     }
     candidates.push(well_known(&server, "oauth-protected-resource", ""));
-    let (metadata_url, metadata) = first_document(http, &candidates)
+    let (metadata_url, metadata) = first_document(http, &candidates, local)
         .await
         .ok_or("it published no protected-resource metadata (RFC 9728)")?;
     let resource = metadata
@@ -162,7 +182,7 @@ pub async fn discover(
         .and_then(|servers| servers.first())
         .and_then(Value::as_str)
         .ok_or("its protected-resource metadata names no authorization server")?;
-    let issuer = checked_endpoint(issuer)?;
+    let issuer = checked_endpoint(issuer, local)?;
     let issuer_path = issuer.path().trim_end_matches('/').to_owned();
     let mut candidates = vec![well_known(
         &issuer,
@@ -176,14 +196,14 @@ pub async fn discover(
             issuer.as_str().trim_end_matches('/')
         ));
     }
-    let (_, server_metadata) = first_document(http, &candidates)
+    let (_, server_metadata) = first_document(http, &candidates, local)
         .await
         .ok_or("its authorization server published no metadata (RFC 8414)")?;
     let endpoint = |key: &str| -> Result<Option<String>, String> {
         server_metadata
             .get(key)
             .and_then(Value::as_str)
-            .map(|u| checked_endpoint(u).map(String::from))
+            .map(|u| checked_endpoint(u, local).map(String::from))
             .transpose()
     };
     let pkce = server_metadata
@@ -278,23 +298,41 @@ fn well_known(url: &reqwest::Url, name: &str, path: &str) -> String {
 }
 
 /// Whether a metadata document's `resource` names the server that was asked: the same
-/// origin, and a path the server's is under.
+/// origin, and a path the server's is under (segment by segment).
 fn same_resource(resource: &str, server: &reqwest::Url) -> bool {
     let Ok(resource) = reqwest::Url::parse(resource) else {
         return false;
     };
-    resource.origin() == server.origin()
-        && server
-            .path()
-            .trim_end_matches('/')
-            .starts_with(resource.path().trim_end_matches('/'))
+    let segments = |url: &reqwest::Url| -> Vec<String> {
+        url.path()
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    resource.origin() == server.origin() && segments(server).starts_with(&segments(&resource))
 }
 
-/// `url` parsed, when it is HTTPS or on this machine: tokens never travel in the clear.
-fn checked_endpoint(url: &str) -> Result<reqwest::Url, String> {
+/// Whether `url` is on this machine.
+fn is_local(url: &reqwest::Url) -> bool {
+    matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"))
+}
+
+/// `url` parsed, when it is HTTPS (or, for a server that is itself on this machine, on this
+/// machine): tokens never travel in the clear, and a hosted server cannot point clara at
+/// services of the machine it runs on.
+fn checked_endpoint(url: &str, local: bool) -> Result<reqwest::Url, String> {
     let parsed = reqwest::Url::parse(url).map_err(|_| format!("`{url}` is not a URL"))?;
-    let local = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
-    if parsed.scheme() == "https" || (parsed.scheme() == "http" && local) {
+    if is_local(&parsed) {
+        return if local {
+            Ok(parsed)
+        } else {
+            Err(format!(
+                "its metadata names {url}, on this machine, which only a server on this machine may"
+            ))
+        };
+    }
+    if parsed.scheme() == "https" {
         Ok(parsed)
     } else {
         Err(format!(
@@ -304,9 +342,13 @@ fn checked_endpoint(url: &str) -> Result<reqwest::Url, String> {
 }
 
 /// The first of `urls` that answers with a JSON object, with it.
-async fn first_document(http: &reqwest::Client, urls: &[String]) -> Option<(String, Value)> {
+async fn first_document(
+    http: &reqwest::Client,
+    urls: &[String],
+    local: bool,
+) -> Option<(String, Value)> {
     for url in urls {
-        if checked_endpoint(url).is_err() {
+        if checked_endpoint(url, local).is_err() {
             continue;
         }
         let Ok(response) = http
@@ -373,12 +415,14 @@ mod tests {
     }
 
     #[test]
-    fn endpoints_are_https_or_on_this_machine() {
-        assert!(checked_endpoint("https://auth.example.com/token").is_ok());
-        assert!(checked_endpoint("http://127.0.0.1:9/token").is_ok());
-        assert!(checked_endpoint("http://localhost/token").is_ok());
-        assert!(checked_endpoint("http://auth.example.com/token").is_err());
-        assert!(checked_endpoint("ftp://auth.example.com").is_err());
+    fn endpoints_are_https_or_on_this_machine_for_a_server_on_it() {
+        assert!(checked_endpoint("https://auth.example.com/token", false).is_ok());
+        assert!(checked_endpoint("http://127.0.0.1:9/token", true).is_ok());
+        assert!(checked_endpoint("http://localhost/token", true).is_ok());
+        assert!(checked_endpoint("http://127.0.0.1:9/token", false).is_err());
+        assert!(checked_endpoint("https://localhost/token", false).is_err());
+        assert!(checked_endpoint("http://auth.example.com/token", true).is_err());
+        assert!(checked_endpoint("ftp://auth.example.com", false).is_err());
     }
 
     #[test]
@@ -387,6 +431,7 @@ mod tests {
         assert!(same_resource("https://mcp.example.com/v1/mcp", &server));
         assert!(same_resource("https://mcp.example.com/", &server));
         assert!(!same_resource("https://mcp.example.com/other", &server));
+        assert!(!same_resource("https://mcp.example.com/v", &server));
         assert!(!same_resource("https://evil.example.com/v1/mcp", &server));
         assert_eq!(
             well_known(&server, "oauth-protected-resource", "/v1/mcp"),

@@ -85,10 +85,9 @@ pub struct PendingInstall {
     pub refused_secrets: Option<Vec<String>>,
 }
 
-/// One server's grant as it is kept, sealed.
+/// A client registered at a server's authorization server, and where to use it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct Grant {
-    url: String,
+struct Client {
     resource: String,
     authorization_endpoint: String,
     token_endpoint: String,
@@ -97,8 +96,21 @@ struct Grant {
     client_secret: Option<String>,
     #[serde(default)]
     scope: Option<String>,
+}
+
+/// One server's grant as it is kept, sealed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Grant {
+    url: String,
+    /// The client the tokens belong to.
+    client: Client,
     #[serde(default)]
     tokens: Option<TokenSet>,
+    /// A client registered for an authorization under way: it replaces `client` only when
+    /// that authorization finishes, so the grant in use keeps working meanwhile (refresh
+    /// tokens belong to the client that got them).
+    #[serde(default)]
+    pending: Option<Client>,
     #[serde(default)]
     install: Option<PendingInstall>,
 }
@@ -127,12 +139,7 @@ pub struct Grants {
 impl Grants {
     /// The grants of `set`'s servers in `store`; `None` when `[runtime] secret_key_env` is not
     /// set (nothing could be sealed).
-    pub fn new(
-        set: &ConfigSet,
-        store: Arc<dyn Store>,
-        http: reqwest::Client,
-        clock: Arc<dyn Clock>,
-    ) -> Option<Grants> {
+    pub fn new(set: &ConfigSet, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Option<Grants> {
         let clara = &set.clara.value;
         let key = SecretKey::from_secret(set.env.get(&clara.runtime.secret_key_env)?)?;
         let base_url = clara
@@ -144,7 +151,7 @@ impl Grants {
             key_id: key.sign(b"mcp grants key id"),
             key: Arc::new(key),
             store,
-            http,
+            http: oauth_discovery::client(),
             clock,
             base_url: base_url.trim_end_matches('/').to_owned(),
         })
@@ -153,11 +160,6 @@ impl Grants {
     /// What tells this key apart from another.
     pub fn key_id(&self) -> &str {
         &self.key_id
-    }
-
-    /// The HTTP client requests go through.
-    pub fn http(&self) -> &reqwest::Client {
-        &self.http
     }
 
     /// The time now.
@@ -191,22 +193,28 @@ impl Grants {
         let registration = oauth_discovery::register(&self.http, &server, &redirect_uri, "clara")
             .await
             .map_err(discovery)?;
-        // A grant being renewed keeps working until the new one is made.
-        let tokens = self
-            .open(name)
-            .await?
-            .filter(|old| old.url == url)
-            .and_then(|old| old.tokens);
-        let grant = Grant {
-            url: url.to_owned(),
+        let client = Client {
             resource: server.resource,
             authorization_endpoint: server.authorization_endpoint,
             token_endpoint: server.token_endpoint,
             client_id: registration.client_id,
             client_secret: registration.client_secret,
             scope: server.scope,
-            tokens,
-            install,
+        };
+        // A grant being renewed keeps working until the new one is made.
+        let grant = match self.open(name).await?.filter(|old| old.url == url) {
+            Some(old) if old.tokens.is_some() => Grant {
+                pending: Some(client),
+                install,
+                ..old
+            },
+            _ => Grant {
+                url: url.to_owned(),
+                client,
+                tokens: None,
+                pending: None,
+                install,
+            },
         };
         self.save(name, &grant).await?;
         let now = self.clock.now();
@@ -237,7 +245,8 @@ impl Grants {
             .open(name)
             .await?
             .ok_or_else(|| self.not_authorized(name, ""))?;
-        let mut url = reqwest::Url::parse(&grant.authorization_endpoint).map_err(|_| {
+        let client = grant.pending.as_ref().unwrap_or(&grant.client);
+        let mut url = reqwest::Url::parse(&client.authorization_endpoint).map_err(|_| {
             GrantError::Discovery {
                 name: name.to_owned(),
                 why: "its authorization endpoint is not a URL".to_owned(),
@@ -247,7 +256,7 @@ impl Grants {
             let mut query = url.query_pairs_mut();
             query
                 .append_pair("response_type", "code")
-                .append_pair("client_id", &grant.client_id)
+                .append_pair("client_id", &client.client_id)
                 .append_pair("redirect_uri", &self.redirect_uri(name))
                 .append_pair("state", state)
                 .append_pair(
@@ -255,8 +264,8 @@ impl Grants {
                     &pkce_challenge(&decoded.pkce_verifier(&self.key)),
                 )
                 .append_pair("code_challenge_method", "S256")
-                .append_pair("resource", &grant.resource);
-            if let Some(scope) = &grant.scope {
+                .append_pair("resource", &client.resource);
+            if let Some(scope) = &client.scope {
                 query.append_pair("scope", scope);
             }
         }
@@ -283,6 +292,7 @@ impl Grants {
             .open(name)
             .await?
             .ok_or_else(|| self.not_authorized(name, ""))?;
+        let client = grant.pending.take().unwrap_or_else(|| grant.client.clone());
         let verifier = decoded.pkce_verifier(&self.key);
         let redirect_uri = self.redirect_uri(name);
         let form = [
@@ -290,9 +300,10 @@ impl Grants {
             ("code", code),
             ("redirect_uri", redirect_uri.as_str()),
             ("code_verifier", verifier.as_str()),
-            ("resource", grant.resource.as_str()),
+            ("resource", client.resource.as_str()),
         ];
-        let tokens = self.token_request(name, &grant, &form, None).await?;
+        let tokens = self.token_request(name, &client, &form, None).await?;
+        grant.client = client;
         grant.tokens = Some(tokens);
         let install = grant.install.take();
         self.save(name, &grant).await?;
@@ -322,7 +333,7 @@ impl Grants {
         refused: Option<&str>,
     ) -> Result<(String, Option<Millis>), GrantError> {
         let now = self.clock.now();
-        let mut grant = self
+        let grant = self
             .open(name)
             .await?
             .filter(|g| g.url == url)
@@ -347,9 +358,23 @@ impl Grants {
         let form = [
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh),
-            ("resource", grant.resource.as_str()),
+            ("resource", grant.client.resource.as_str()),
         ];
-        let renewed = match self.token_request(name, &grant, &form, Some(refresh)).await {
+        let renewed = self
+            .token_request(name, &grant.client, &form, Some(refresh))
+            .await;
+        // Another connection or process may have renewed (or re-authorized) meanwhile: what
+        // it stored wins over this answer, so a rotated refresh token is never lost.
+        let now_stored = self.open(name).await?.filter(|g| g.url == url);
+        let moved_on = now_stored
+            .as_ref()
+            .and_then(|g| g.tokens.as_ref())
+            .filter(|t| t.access_token != tokens.access_token);
+        if let Some(theirs) = moved_on {
+            return Ok((theirs.access_token.clone(), theirs.expires_at));
+        }
+        let mut grant = now_stored.unwrap_or(grant);
+        let renewed = match renewed {
             Ok(renewed) => renewed,
             Err(GrantError::Provider { why, .. }) if why.starts_with("invalid_grant") => {
                 grant.tokens = None;
@@ -379,16 +404,16 @@ impl Grants {
     async fn token_request(
         &self,
         name: &str,
-        grant: &Grant,
+        client: &Client,
         form: &[(&str, &str)],
         previous_refresh: Option<&str>,
     ) -> Result<TokenSet, GrantError> {
-        let client = TokenClient {
-            url: &grant.token_endpoint,
-            client_id: &grant.client_id,
-            client_secret: grant.client_secret.as_deref(),
+        let token_client = TokenClient {
+            url: &client.token_endpoint,
+            client_id: &client.client_id,
+            client_secret: client.client_secret.as_deref(),
         };
-        client
+        token_client
             .request(&self.http, form, self.clock.now(), previous_refresh)
             .await
             .map_err(|why| GrantError::Provider {
