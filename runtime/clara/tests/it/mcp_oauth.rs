@@ -306,4 +306,20 @@ async fn without_a_secret_key_a_server_that_wants_oauth_is_refused_and_nothing_i
     );
     assert!(!root.path().join("tools.d/notes.toml").exists());
     assert!(server.take_log().is_empty(), "nothing was registered");
+
+    // Given a key in a header, it is not sent to OAuth: the key is what the server judges.
+    let keyed = support::clara(root.path())
+        .env("OPENROUTER_API_KEY", "k")
+        .env("CLARA_SECRET_KEY", "a test key that is long enough")
+        .env("NOTES_KEY", "not-a-token-it-knows")
+        .args(["mcp", "add", &server.url(), "--name", "notes"])
+        .args(["--header", "Authorization=Bearer {{ env.NOTES_KEY }}"])
+        .args(["--secret-env", "NOTES_KEY"])
+        .output()
+        .unwrap();
+    let text = said(&keyed);
+    assert!(!keyed.status.success(), "{text}");
+    assert!(text.contains("the server did not start"), "{text}");
+    assert!(!text.contains("asks for authorization"), "{text}");
+    assert!(server.take_log().is_empty(), "nothing was registered");
 }
