@@ -40,7 +40,7 @@ pub async fn run(root: &Path, args: &BackupArgs) -> anyhow::Result<ExitCode> {
         Ok(backups) => backups,
         Err(error) => return Ok(failed(&error)),
     };
-    let progress = Progress::new();
+    let progress = Progress::bytes();
     let now = chrono::Utc::now().timestamp_millis();
     let made = backups
         .make(
@@ -112,7 +112,7 @@ pub async fn restore(root: &Path, args: &RestoreArgs) -> anyhow::Result<ExitCode
         Ok(backups) => backups,
         Err(error) => return Ok(failed(&error)),
     };
-    let progress = Progress::new();
+    let progress = Progress::bytes();
     let restored = backups
         .restore(
             &args.id,

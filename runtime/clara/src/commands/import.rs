@@ -67,12 +67,13 @@ pub async fn run(root: &Path, args: &ImportArgs) -> anyhow::Result<ExitCode> {
             .map_err(|e| e.to_string())?;
         let embedder = clara::llm::Providers::build(&set.clara.value, &set.env).embedder();
         let model = embedder.as_ref().map(|e| e.model().to_owned());
+        let dimensions = embedder.as_ref().map_or(0, |e| e.dimensions());
         let options = Options {
             source,
             dry_run: *dry_run,
-            embedding_model: model.as_deref(),
+            embedding: model.as_deref().map(|m| (m, dimensions)),
         };
-        let progress = Progress::new();
+        let progress = Progress::records();
         let total = found.total();
         let summary = import(store.as_ref(), &found, &options, &|done| {
             progress.update("import", done, total);

@@ -9,26 +9,39 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 /// One operation's progress.
 pub struct Progress {
     bar: Option<ProgressBar>,
+    /// What is counted, for plain lines.
+    unit: &'static str,
     /// The stage last shown and the quarter it reached (plain lines).
     shown: Mutex<(String, u64)>,
 }
 
 impl Progress {
-    /// A bar when stderr is a terminal, plain lines otherwise.
-    pub fn new() -> Progress {
+    /// Progress counted in bytes: a bar when stderr is a terminal, plain lines otherwise.
+    pub fn bytes() -> Progress {
+        Progress::new(
+            "{msg:>9} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+            "bytes",
+        )
+    }
+
+    /// Progress counted in records.
+    pub fn records() -> Progress {
+        Progress::new("{msg:>9} [{bar:30}] {pos}/{len} {per_sec}", "records")
+    }
+
+    fn new(template: &str, unit: &'static str) -> Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
             bar.set_style(
-                ProgressStyle::with_template(
-                    "{msg:>9} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
-                )
-                .expect("a valid template")
-                .progress_chars("=> "),
+                ProgressStyle::with_template(template)
+                    .expect("a valid template")
+                    .progress_chars("=> "),
             );
             bar
         });
         Progress {
             bar,
+            unit,
             shown: Mutex::new((String::new(), 0)),
         }
     }
@@ -51,7 +64,11 @@ impl Progress {
         let quarter = (done * 4).checked_div(total).unwrap_or(0);
         if quarter > shown.1 {
             shown.1 = quarter;
-            eprintln!("{stage}: {}% ({done} of {total} bytes)", quarter * 25);
+            eprintln!(
+                "{stage}: {}% ({done} of {total} {})",
+                quarter * 25,
+                self.unit
+            );
         }
     }
 

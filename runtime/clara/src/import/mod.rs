@@ -56,8 +56,8 @@ pub struct Options<'a> {
     pub source: &'a str,
     /// Count only; write nothing.
     pub dry_run: bool,
-    /// The model clara embeds with, when embeddings are on.
-    pub embedding_model: Option<&'a str>,
+    /// The model clara embeds with and its dimensions, when embeddings are on.
+    pub embedding: Option<(&'a str, usize)>,
 }
 
 /// What is read, ready to import.
@@ -240,11 +240,11 @@ pub async fn import(
         }
         texts.insert(text.to_owned());
         let embedding = options
-            .embedding_model
-            .filter(|model| same_model(model))
+            .embedding
+            .filter(|(model, _)| same_model(model))
             .zip(old.vector.clone())
-            .filter(|(_, vector)| !vector.is_empty())
-            .map(|(model, vector)| (model.to_owned(), vector));
+            .filter(|((_, dimensions), vector)| vector.len() == *dimensions)
+            .map(|((model, _), vector)| (model.to_owned(), vector));
         if embedding.is_some() {
             summary.vectors_kept += 1;
         }

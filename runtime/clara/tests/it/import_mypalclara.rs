@@ -178,6 +178,36 @@ async fn a_mypalclara_sqlite_installation_moves_in_once() {
         "{listed}"
     );
 
+    assert!(
+        done.contains("memory search uses full text until embeddings are configured"),
+        "{done}"
+    );
+
+    // Where clara embeds with MyPalClara's model (and size), the vectors come along.
+    let embedded = shipped_root();
+    let with_embeddings = support::clara(embedded.path())
+        .env("OPENROUTER_API_KEY", "k")
+        .env("OPENAI_API_KEY", "k")
+        .env("CLARA_EMBEDDINGS__ENABLED", "true")
+        .env("CLARA_EMBEDDINGS__DIMENSIONS", "3")
+        .args(["import", "mypalclara", "--db", db, "--memories", export])
+        .output()
+        .unwrap();
+    let said_there = ok(with_embeddings);
+    assert!(!said_there.contains("new embeddings"), "{said_there}");
+    let file = embedded.path().join("data/clara.db");
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", file.display()))
+        .await
+        .unwrap();
+    let (kept,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM memories WHERE length(embedding) = 12 AND embedding_model IS NOT NULL",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    assert_eq!(kept, 3, "three memories with their 3-dimensional vectors");
+
     let again = ok(import(root.path(), &["--db", db, "--memories", export]));
     assert!(
         again.starts_with(
