@@ -230,6 +230,33 @@ async fn a_folder_backup_is_listed_kept_by_retention_and_restored_whole() {
     assert_eq!(counts(root.path()).await, before);
     let unknown = clara(root.path(), &["restore", "main-nope", "--to", "dir"], &vars);
     assert!(said(&unknown).contains("there is no backup `main-nope`"));
+
+    // Retention by age: a backup older than keep_days goes when the next one is made.
+    let description = root.path().join(format!("backups/clara/{newest}.json"));
+    let mut info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&description).unwrap()).unwrap();
+    info["created_at"] = serde_json::json!(1_000);
+    std::fs::write(&description, info.to_string()).unwrap();
+    let aged = [
+        ("CLARA_BACKUP__KEEP_DAYS", "7"),
+        ("CLARA_BACKUP__KEEP_COUNT", "0"),
+        ("CLARA_STATUS__BIND", bind.as_str()),
+    ];
+    let latest = ok(clara(
+        root.path(),
+        &["backup", "--to", "dir", "--force"],
+        &aged,
+    ));
+    assert!(
+        latest.contains(&format!("deleted {newest} (retention)")),
+        "{latest}"
+    );
+    let listed = ok(clara(
+        root.path(),
+        &["backup", "list", "--to", "dir"],
+        &aged,
+    ));
+    assert!(!listed.contains(&newest), "{listed}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
