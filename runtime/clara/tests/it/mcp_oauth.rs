@@ -157,17 +157,16 @@ fn href(page: &str) -> String {
 /// clara) holds on it.
 fn holds_none(root: &Path, secrets: &[String]) {
     let mut grep = std::process::Command::new("grep");
-    grep.args(["-rlaF"]);
+    // Quiet about files that go while it reads (the running clara rotates its snapshot of
+    // the applied files): only files that hold a secret are listed.
+    grep.args(["-rlaFs"]);
     for secret in secrets {
         grep.arg("-e").arg(secret);
     }
     let found = grep.arg(root).output().expect("grep runs");
-    assert_eq!(
-        found.status.code(),
-        Some(1),
-        "found in the clear in: {}",
-        said(&found)
-    );
+    let listed = String::from_utf8_lossy(&found.stdout);
+    assert!(listed.trim().is_empty(), "found in the clear in: {listed}");
+    assert_ne!(found.status.code(), Some(0), "{}", said(&found));
 }
 
 #[tokio::test(flavor = "multi_thread")]
