@@ -199,6 +199,14 @@ pub async fn discover(
     let (_, server_metadata) = first_document(http, &candidates, local)
         .await
         .ok_or("its authorization server published no metadata (RFC 8414)")?;
+    // RFC 8414 §3.3: metadata that names another issuer is not this server's.
+    let named = server_metadata.get("issuer").and_then(Value::as_str);
+    if !named.is_some_and(|named| same_issuer(named, &issuer)) {
+        return Err(format!(
+            "its authorization server's metadata names another issuer ({})",
+            named.unwrap_or("none")
+        ));
+    }
     let endpoint = |key: &str| -> Result<Option<String>, String> {
         server_metadata
             .get(key)
@@ -313,6 +321,11 @@ fn same_resource(resource: &str, server: &reqwest::Url) -> bool {
     resource.origin() == server.origin() && segments(server).starts_with(&segments(&resource))
 }
 
+/// Whether the `issuer` a metadata document names is the one it was found under.
+fn same_issuer(named: &str, issuer: &reqwest::Url) -> bool {
+    named.trim_end_matches('/') == issuer.as_str().trim_end_matches('/')
+}
+
 /// Whether `url` is on this machine.
 fn is_local(url: &reqwest::Url) -> bool {
     matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"))
@@ -423,6 +436,15 @@ mod tests {
         assert!(checked_endpoint("https://localhost/token", false).is_err());
         assert!(checked_endpoint("http://auth.example.com/token", true).is_err());
         assert!(checked_endpoint("ftp://auth.example.com", false).is_err());
+    }
+
+    #[test]
+    fn metadata_must_name_the_issuer_it_was_found_under() {
+        let issuer = reqwest::Url::parse("https://auth.example.com/tenant").unwrap();
+        assert!(same_issuer("https://auth.example.com/tenant", &issuer));
+        assert!(same_issuer("https://auth.example.com/tenant/", &issuer));
+        assert!(!same_issuer("https://evil.example.com/tenant", &issuer));
+        assert!(!same_issuer("https://auth.example.com/other", &issuer));
     }
 
     #[test]
