@@ -215,11 +215,12 @@ impl<'a> Installer<'a> {
         let Some(challenge) = oauth_discovery::challenge(&http, url).await else {
             return Ok(false);
         };
-        if let Err(why) = oauth_discovery::discover(&http, url, &challenge).await {
-            return Err(InstallError::Start(format!(
+        let server = oauth_discovery::discover(&http, url, &challenge).await;
+        let server = server.map_err(|why| {
+            InstallError::Start(format!(
                 "it asks for credentials (HTTP 401) and offers no OAuth authorization clara can use ({why}); if it takes a key, give it with --header 'Authorization=Bearer {{{{ env.KEY }}}}' --secret-env KEY"
-            )));
-        }
+            ))
+        })?;
         let Some((grants, asker)) = &self.grants else {
             return Err(GrantError::NoKey(name.to_owned()).into());
         };
@@ -233,7 +234,7 @@ impl<'a> Installer<'a> {
             refused_secrets: self.others.clone(),
         };
         let link = grants
-            .begin(name, url, &challenge, Some(pending), asker)
+            .begin(name, url, server, Some(pending), asker)
             .await?;
         Err(InstallError::Authorize {
             name: name.to_owned(),

@@ -11,7 +11,7 @@ use clara_core::engine::Clock;
 use clara_core::store::{Millis, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
-use super::oauth_discovery::{self, AuthServer, Challenge};
+use super::oauth_discovery::{self, AuthServer};
 use crate::connections::{
     OAuthState, SecretKey, StateError, TokenClient, TokenSet, pkce_challenge,
 };
@@ -171,14 +171,14 @@ impl Grants {
         format!("{}/mcp-oauth/{name}/callback", self.base_url)
     }
 
-    /// Begins `name`'s grant for the server at `url` that sent `challenge`: finds its
-    /// authorization server, registers clara there and gives the one-time link (ten minutes)
-    /// that `user_id` opens. `install` is done by the callback, once access is allowed.
+    /// Begins `name`'s grant for the server at `url`, whose authorization `server` was found:
+    /// registers clara there and gives the one-time link (ten minutes) that `user_id` opens.
+    /// `install` is done by the callback, once access is allowed.
     pub async fn begin(
         &self,
         name: &str,
         url: &str,
-        challenge: &Challenge,
+        server: AuthServer,
         install: Option<PendingInstall>,
         user_id: &str,
     ) -> Result<String, GrantError> {
@@ -186,9 +186,6 @@ impl Grants {
             name: name.to_owned(),
             why,
         };
-        let server: AuthServer = oauth_discovery::discover(&self.http, url, challenge)
-            .await
-            .map_err(discovery)?;
         let redirect_uri = self.redirect_uri(name);
         let registration = oauth_discovery::register(&self.http, &server, &redirect_uri, "clara")
             .await
@@ -234,7 +231,13 @@ impl Grants {
         let challenge = oauth_discovery::challenge(&self.http, url)
             .await
             .unwrap_or_default();
-        self.begin(name, url, &challenge, None, user_id).await
+        let server = oauth_discovery::discover(&self.http, url, &challenge)
+            .await
+            .map_err(|why| GrantError::Discovery {
+                name: name.to_owned(),
+                why,
+            })?;
+        self.begin(name, url, server, None, user_id).await
     }
 
     /// Where the link's start page sends the browser: the authorization server's consent
