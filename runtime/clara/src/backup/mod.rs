@@ -457,12 +457,7 @@ async fn running_clara(set: &ConfigSet) -> Option<String> {
     if !status.enabled {
         return None;
     }
-    let address: std::net::SocketAddr = status.bind.parse().ok()?;
-    let address = if address.ip().is_unspecified() {
-        std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), address.port())
-    } else {
-        address
-    };
+    let address = crate::status::local_address(&status.bind)?;
     let client = crate::tools::http_client();
     let url = format!("http://{address}/health");
     let answered = client

@@ -259,17 +259,10 @@ async fn authorize(
 /// token it wrote into the root.
 async fn restart(set: &ConfigSet, name: &str) -> Result<String, String> {
     let bind = &set.clara.value.status.bind;
-    let address: std::net::SocketAddr = bind
-        .parse()
-        .map_err(|_| format!("[status] bind `{bind}` is not an address"))?;
+    let address = clara::status::local_address(bind)
+        .ok_or_else(|| format!("[status] bind `{bind}` is not an address"))?;
     let token = std::fs::read_to_string(set.root.join(clara::status::CONTROL_TOKEN_FILE))
         .map_err(|_| "no clara has run from this root (its control token is missing)".to_owned())?;
-    // A clara listening on every address is reached on this machine's own.
-    let address = if address.ip().is_unspecified() {
-        std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), address.port())
-    } else {
-        address
-    };
     // Straight to it: a proxy between would only see the token.
     let client = reqwest::Client::builder()
         .no_proxy()

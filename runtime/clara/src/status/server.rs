@@ -290,3 +290,14 @@ fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
     );
     response
 }
+
+/// Where a process on this machine reaches a status endpoint bound to `bind`: that address,
+/// or this machine's own when it listens on every address. `None` when `bind` is no address.
+pub fn local_address(bind: &str) -> Option<std::net::SocketAddr> {
+    let address: std::net::SocketAddr = bind.parse().ok()?;
+    Some(if address.ip().is_unspecified() {
+        std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), address.port())
+    } else {
+        address
+    })
+}
