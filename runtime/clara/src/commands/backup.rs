@@ -92,9 +92,7 @@ async fn list(set: &ConfigSet, to: Option<BackupTarget>) -> ExitCode {
         }
         Ok(found) => {
             for b in found {
-                let when = chrono::DateTime::from_timestamp_millis(b.created_at)
-                    .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-                    .unwrap_or_default();
+                let when = super::when(b.created_at);
                 let sealed = if b.encrypted { "  encrypted" } else { "" };
                 println!("{}  {when}  {}  {} bytes{sealed}", b.id, b.store, b.bytes);
             }

@@ -124,8 +124,8 @@ async fn show(store: &dyn Store, id: &str) -> Outcome {
                 println!("project: {project}");
             }
             println!("key: {}", if m.is_key { "yes" } else { "no" });
-            println!("stored: {}", when(m.created_at));
-            println!("changed: {}", when(m.updated_at));
+            println!("stored: {}", super::when(m.created_at));
+            println!("changed: {}", super::when(m.updated_at));
         }
         None => println!("{id} was forgotten"),
     }
@@ -140,7 +140,7 @@ async fn show(store: &dyn Store, id: &str) -> Outcome {
             ),
             MemoryEvent::Delete => format!("forgotten: {}", change.old_text.unwrap_or_default()),
         };
-        println!("  {}  {}", when(change.created_at), one_line(&what));
+        println!("  {}  {}", super::when(change.created_at), one_line(&what));
     }
     Ok(())
 }
@@ -314,11 +314,5 @@ fn now() -> Millis {
 fn day(at: Millis) -> String {
     chrono::DateTime::from_timestamp_millis(at)
         .map(|t| t.format("%Y-%m-%d").to_string())
-        .unwrap_or_default()
-}
-
-fn when(at: Millis) -> String {
-    chrono::DateTime::from_timestamp_millis(at)
-        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
         .unwrap_or_default()
 }

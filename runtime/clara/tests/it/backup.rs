@@ -15,7 +15,7 @@ use sqlx::Connection;
 
 use crate::store_contract::TestDatabase;
 use crate::support::moto::Moto;
-use crate::support::{self, ok, said, shipped_root};
+use crate::support::{self, free_port, ok, said, shipped_root};
 
 fn clara(root: &Path, args: &[&str], vars: &[(&str, &str)]) -> Output {
     let mut command = support::clara(root);
@@ -91,14 +91,6 @@ async fn counts(root: &Path) -> (i64, i64) {
         .unwrap();
     conn.close().await.unwrap();
     (messages, memories)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn remove_database(root: &Path) {

@@ -14,7 +14,7 @@ use clara_core::engine::Incoming;
 
 use crate::support::fake_llm::{self, FakeLlm};
 use crate::support::oauth_mcp::OAuthMcp;
-use crate::support::{self, said, shipped_root, start_run};
+use crate::support::{self, free_port, said, shipped_root, start_run};
 
 /// A browser that does not follow redirects, as the test plays the admin.
 fn browser() -> reqwest::Client {
@@ -22,13 +22,6 @@ fn browser() -> reqwest::Client {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("a client")
-}
-
-/// A port free now on 127.0.0.1: links name the status endpoint's address, which the command
-/// line and the running clara must agree on.
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
 }
 
 struct Setup {

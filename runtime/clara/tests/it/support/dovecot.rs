@@ -34,7 +34,7 @@ impl Dovecot {
         std::fs::write(root.join("users"), passwords).unwrap();
         let (uid, gid, extra) = mail_owner();
         chown(&root.join("home"), uid, gid);
-        let port = free_port();
+        let port = super::free_port();
         let home = root.join("home");
         let config = format!(
             "base_dir = {run}\nstate_dir = {state}\nlog_path = {log}\n\
@@ -176,12 +176,4 @@ fn chown(path: &std::path::Path, uid: u32, gid: u32) {
         .status()
         .expect("chown runs");
     assert!(status.success());
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }

@@ -153,10 +153,7 @@ pub fn everything_server() -> PathBuf {
 /// The reference server over streamable HTTP on a free port of 127.0.0.1, once it listens;
 /// its `/mcp` URL. Dropping the child stops it.
 pub async fn everything_over_http() -> (tokio::process::Child, String) {
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let server = tokio::process::Command::new("node")
         .arg(everything_server())
         .arg("streamableHttp")
@@ -204,4 +201,14 @@ pub fn said(output: &std::process::Output) -> String {
 pub fn ok(output: std::process::Output) -> String {
     assert!(output.status.success(), "{}", said(&output));
     String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A port free now on 127.0.0.1, for a server a test starts (or an address two processes
+/// must agree on).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

@@ -13,10 +13,7 @@ pub struct Moto {
 impl Moto {
     /// Starts it on a free port and waits until it answers.
     pub async fn start() -> Moto {
-        let port = {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            listener.local_addr().unwrap().port()
-        };
+        let port = super::free_port();
         let child = tokio::process::Command::new("python3")
             .args([
                 "-m",
