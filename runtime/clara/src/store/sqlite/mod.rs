@@ -150,6 +150,11 @@ impl SqliteStore {
         }
         let options = connect_options(path, cache_mib).create_if_missing(true);
         let cannot_open = cannot_open(path);
+        // sqlx takes no lock around SQLite migrations: two processes opening a new database
+        // at once would both try to create its tables, and the second to switch a new file
+        // to WAL gets "database is locked" without waiting. An OS lock next to the file
+        // takes turns, from creating the file to the last migration.
+        let lock = migration_lock(path).await?;
         // Created here once; every later connection opens the file it finds and never makes
         // a new empty one in place of a database deleted while clara runs.
         SqliteConnection::connect_with(&options)
@@ -161,9 +166,6 @@ impl SqliteStore {
         let file = DatabaseFile::of(path)?;
         let options = options.create_if_missing(false);
         let pool = reader_pool(&options).await.map_err(cannot_open)?;
-        // sqlx takes no lock around SQLite migrations: two processes opening a new database
-        // at once would both try to create its tables. An OS lock next to the file takes turns.
-        let lock = migration_lock(path).await?;
         let migrated = MIGRATOR.run(&pool).await;
         drop(lock);
         migrated.map_err(|e| StoreError::Database(format!("migration failed: {e}")))?;
