@@ -15,6 +15,7 @@ pub mod model;
 pub mod mypalclara;
 pub mod plan;
 pub mod problem;
+pub mod prompt_cache;
 pub mod read;
 mod retired;
 pub mod schema;

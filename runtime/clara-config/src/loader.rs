@@ -108,7 +108,9 @@ impl ConfigSet {
     fn with_advice(mut self) -> ConfigSet {
         let unread = crate::mypalclara::unread(&self);
         let memory = checks::memory_model_advice(&self);
-        self.warnings.extend(unread.into_iter().chain(memory));
+        let cache = checks::prompt_cache_advice(&self);
+        self.warnings
+            .extend(unread.into_iter().chain(memory).chain(cache));
         self
     }
 }

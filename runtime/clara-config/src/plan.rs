@@ -94,6 +94,7 @@ impl Plan {
         };
         let mut details = persona_details(old, new);
         details.extend(pipeline_details(old, new));
+        details.extend(cache_detail(old, new, &files));
         Plan {
             files,
             verdict,
@@ -175,6 +176,71 @@ fn step_lines(a: &Pipeline, b: &Pipeline) -> Vec<String> {
         lines.push("its description, triggers or persona changed".to_owned());
     }
     lines
+}
+
+/// The build_context settings that shape the cached start of a prompt.
+const CACHED_START_KEYS: &[&str] = &[
+    "instructions_template",
+    "background_template",
+    "history_timestamps",
+    "timestamp_format",
+    "timezone",
+];
+
+/// What in the edit changes the cached start of prompts (tools, instructions, persona,
+/// background, history as rendered): after it, each session's next turn pays to write that
+/// start to the provider's cache again.
+fn cache_detail(old: &ConfigSet, new: &ConfigSet, files: &[FileChange]) -> Option<Detail> {
+    let mut causes = Vec::new();
+    for (name, persona) in &new.personas {
+        if old
+            .personas
+            .get(name)
+            .is_some_and(|o| o.prompt != persona.prompt)
+        {
+            causes.push(format!("persona {name}'s prompt"));
+        }
+    }
+    for (name, pipeline) in &new.pipelines {
+        let Some(before) = old.pipelines.get(name) else {
+            continue;
+        };
+        let steps = before.value.steps.iter().zip(&pipeline.value.steps);
+        for (index, (a, b)) in steps.enumerate() {
+            let (Step::BuildContext(x), Step::BuildContext(y)) = (a, b) else {
+                continue;
+            };
+            let keys = changed_keys(&to_map(x), &to_map(y));
+            let keys: Vec<&String> = keys
+                .iter()
+                .filter(|k| CACHED_START_KEYS.iter().any(|c| k.trim_matches('`') == *c))
+                .collect();
+            if !keys.is_empty() || x.background() != y.background() {
+                causes.push(format!(
+                    "pipeline {name} step {} (build_context)",
+                    index + 1
+                ));
+            }
+        }
+    }
+    let tools = files
+        .iter()
+        .filter(|f| f.path.starts_with(crate::set::TOOLS_DIR))
+        .count();
+    if tools > 0 {
+        causes.push("the tools offered (their names and definitions)".to_owned());
+    }
+    if causes.is_empty() {
+        return None;
+    }
+    let mut lines = vec![
+        "the cached start of prompts changes; each session's next turn writes it again:".to_owned(),
+    ];
+    lines.extend(causes.into_iter().map(|c| format!("- {c}")));
+    Some(Detail {
+        what: "prompt cache".to_owned(),
+        lines,
+    })
 }
 
 fn to_map(value: &impl serde::Serialize) -> BTreeMap<String, serde_json::Value> {

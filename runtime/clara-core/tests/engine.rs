@@ -20,6 +20,8 @@ use serde_json::json;
 mod approvals;
 #[path = "engine/budgets.rs"]
 mod budgets;
+#[path = "engine/prompt_cache.rs"]
+mod prompt_cache;
 #[path = "engine/rate_limits.rs"]
 mod rate_limits;
 
@@ -137,9 +139,14 @@ fn engine_with(chat: &str) -> Engine {
 /// The test root with `clara.toml` and `chat` as given, answering with `model` (the scripted
 /// one when `None`).
 fn engine_from(clara: &str, chat: &str, model: Option<Arc<dyn Provider>>) -> Engine {
+    engine_at(clara, PERSONA, chat, model)
+}
+
+/// The test root with `clara.toml`, the persona file and `chat` as given.
+fn engine_at(clara: &str, persona: &str, chat: &str, model: Option<Arc<dyn Provider>>) -> Engine {
     let root = tempfile::tempdir().expect("a temporary root");
     write(root.path(), "clara.toml", clara);
-    write(root.path(), "personas/clara.toml", PERSONA);
+    write(root.path(), "personas/clara.toml", persona);
     write(root.path(), "pipelines/chat.toml", chat);
     write(root.path(), "pipelines/summary.toml", SUMMARY);
     write(root.path(), "pipelines/check_in.toml", CHECK_IN);
@@ -231,7 +238,15 @@ async fn a_reply_is_stored_after_the_message_and_the_prompt_comes_from_the_files
         "You are Clara, talking with Ann.",
         "the persona's template, rendered"
     );
-    assert_eq!(request.messages.last().unwrap().text(), "hello");
+    assert_eq!(
+        request.messages.last().unwrap().last_text(),
+        "hello",
+        "the new message ends with what the user wrote, after the context block"
+    );
+    assert!(
+        request.messages.iter().all(|m| !m.cache_point),
+        "a persona that reads `user_name` still works, uncached"
+    );
     let offered: Vec<&str> = request.tools.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(
         offered,

@@ -8,6 +8,7 @@ mod env_names;
 mod hooks;
 mod persona;
 mod pipeline;
+mod prompt_cache;
 mod templates;
 mod tools;
 
@@ -15,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 pub(crate) use clara::memory_model_advice;
 pub(crate) use persona::persona_prompt;
+pub(crate) use prompt_cache::prompt_cache_advice;
 
 use crate::doc::{Node, Seg, Value};
 use crate::model::clara::ClaraConfig;

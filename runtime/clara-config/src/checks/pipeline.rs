@@ -150,6 +150,9 @@ fn check(pipeline: &Loaded<Pipeline>, names: &Names, report: &mut Report<'_>) {
                     &at("instructions_template"),
                     &ctx.instructions_template,
                 );
+                if let Some(background) = &ctx.background_template {
+                    templates::check_value(report, source, &at("background_template"), background);
+                }
                 templates::check_value(
                     report,
                     source,

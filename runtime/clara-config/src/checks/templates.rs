@@ -17,6 +17,15 @@ pub(crate) fn check_value(report: &mut Report<'_>, source: &Source, path: &[Seg]
     report.problems.push(Problem::at(&source.rel, at, message));
 }
 
+/// Where byte `offset` of the template held by the string at `path` of `source` is in the file.
+pub(crate) fn position_in_value(source: &Source, path: &[Seg], text: &str, offset: usize) -> At {
+    let start = source.doc.value_at(path);
+    match LineIndex::new(text).at(offset) {
+        At::Pos { line, col } => locate_in_string(source, &start, line, col).unwrap_or(start),
+        _ => start,
+    }
+}
+
 /// Checks a whole file that is one template (a persona's `NAME.md`).
 pub(crate) fn check_file(report: &mut Report<'_>, rel: &str, text: &str) {
     if let Some((line, col, message)) = parse_error(text) {

@@ -4,7 +4,7 @@
 /// System instructions placed before the persona: how to use tools and files.
 pub const INSTRUCTIONS: &str = r#"You can use tools. When a tool can answer a question or finish a task, call it instead of describing what you would do, and do not ask for permission first.
 {% if tools %}Tools available to you right now: {{ tools | join(sep=", ") }}.
-{% endif %}Your persona and the current context follow."#;
+{% endif %}Your persona follows; the current context comes with each new message."#;
 
 /// The "current context" block: time, place and people.
 pub const CONTEXT: &str = r#"## Current Context
@@ -19,16 +19,21 @@ pub const CONTEXT: &str = r#"## Current Context
 {% endif %}{% if text_files %}- Text files attached: {{ text_files }}
 {% endif %}"#;
 
-/// The memory block: what clara remembers about the user and the project.
-pub const MEMORIES: &str = r#"{% if previous_summary %}PREVIOUS SESSION SUMMARY:
+/// What stays the same for a whole session: the previous session and the key memories. It
+/// goes in the cached part of the prompt, before the history.
+pub const BACKGROUND: &str = r#"{% if previous_summary %}PREVIOUS SESSION SUMMARY:
 {{ previous_summary }}
 
 {% endif %}{% if previous_snapshot %}END OF THE PREVIOUS SESSION:
 {% for m in previous_snapshot %}{{ m.role | upper }}: {{ m.content }}
 {% endfor %}
-{% endif %}{% if key_memories or user_memories %}USER MEMORIES:
-{% for m in key_memories %}- [KEY] {{ m.text }}
-{% endfor %}{% for m in user_memories %}- {{ m.text }}
+{% endif %}{% if key_memories %}KEY MEMORIES:
+{% for m in key_memories %}- {{ m.text }}
+{% endfor %}{% endif %}"#;
+
+/// The memory block: what the search found for this message, about the user and the project.
+pub const MEMORIES: &str = r#"{% if user_memories %}USER MEMORIES:
+{% for m in user_memories %}- {{ m.text }}
 {% endfor %}
 {% endif %}{% if project_memories %}PROJECT MEMORIES:
 {% for m in project_memories %}- {{ m.text }}

@@ -55,6 +55,13 @@ pub struct ProviderConfig {
     #[serde(default)]
     #[schemars(range(min = 0.0, max = 1.0))]
     pub top_p: Option<f32>,
+    /// Mark the stable start of every prompt (tools, instructions, persona, background,
+    /// history) for the provider to cache: `cache_control` blocks in Anthropic's format, and
+    /// in OpenRouter's pass-through for OpenAI-compatible servers. Left out: on for
+    /// `anthropic`, off for `openai` (OpenAI itself caches without marks, and some servers
+    /// refuse content given as parts).
+    #[serde(default)]
+    pub prompt_cache: Option<bool>,
     /// Whether the models accept images.
     #[serde(default = "yes")]
     pub vision: bool,
@@ -74,6 +81,12 @@ pub struct ProviderConfig {
 }
 
 impl ProviderConfig {
+    /// Whether requests carry cache marks (`prompt_cache`, or the kind's default).
+    pub fn caches_prompts(&self) -> bool {
+        self.prompt_cache
+            .unwrap_or(self.kind == ProviderKind::Anthropic)
+    }
+
     /// The model for a call on `tier`. A tool-bound call never runs on the low tier: it uses
     /// the base model, because small models handle tools badly.
     pub fn model_for_call(&self, tier: Option<Tier>, tool_bound: bool) -> &str {

@@ -20,6 +20,9 @@ pub(crate) struct Persona {
     pub tools: Vec<String>,
     /// Its system prompt; `None` when a pipeline names a persona that has no file.
     pub prompt: Option<Template>,
+    /// Whether the prompt renders the same every turn of a session (it reads no per-turn
+    /// variable), so it can sit in the cached start of the prompt.
+    pub cacheable: bool,
 }
 
 impl Persona {
@@ -35,6 +38,7 @@ impl Persona {
                 format!("persona/{name}"),
                 &loaded.prompt,
             )?),
+            cacheable: clara_config::prompt_cache::first_per_turn(&loaded.prompt).is_none(),
         })
     }
 
@@ -47,6 +51,7 @@ impl Persona {
             default_tier: None,
             tools: Vec::new(),
             prompt: None,
+            cacheable: true,
         }
     }
 }

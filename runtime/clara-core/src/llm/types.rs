@@ -42,6 +42,10 @@ pub struct Message {
     pub tool_calls: Vec<ToolCall>,
     /// For tool messages: the call this answers.
     pub tool_call_id: Option<String>,
+    /// The stable start of the prompt ends with this message: a provider that caches prompts
+    /// may cache everything up to here, tools and system messages included.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cache_point: bool,
 }
 
 impl Message {
@@ -51,6 +55,7 @@ impl Message {
             parts: vec![Part::Text(text.into())],
             tool_calls: Vec::new(),
             tool_call_id: None,
+            cache_point: false,
         }
     }
 
@@ -82,6 +87,7 @@ impl Message {
             parts,
             tool_calls: calls,
             tool_call_id: None,
+            cache_point: false,
         }
     }
 
@@ -93,6 +99,12 @@ impl Message {
         }
     }
 
+    /// Marks the end of the prompt's stable start (see `cache_point`).
+    pub fn cached(mut self) -> Self {
+        self.cache_point = true;
+        self
+    }
+
     /// Adds an image part.
     pub fn with_image(mut self, media_type: impl Into<String>, data: impl Into<String>) -> Self {
         self.parts.push(Part::Image {
@@ -100,6 +112,19 @@ impl Message {
             data: data.into(),
         });
         self
+    }
+
+    /// The last text part: in a new message built stable-first, what its author wrote (the
+    /// per-turn context parts come before it).
+    pub fn last_text(&self) -> &str {
+        self.parts
+            .iter()
+            .rev()
+            .find_map(|p| match p {
+                Part::Text(t) => Some(t.as_str()),
+                Part::Image { .. } => None,
+            })
+            .unwrap_or_default()
     }
 
     /// The text parts joined by blank lines.

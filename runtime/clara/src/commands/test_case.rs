@@ -367,7 +367,7 @@ fn describe_calls(requests: &[ChatRequest]) -> String {
             let last = request
                 .messages
                 .last()
-                .map(Message::text)
+                .map(Message::last_text)
                 .unwrap_or_default();
             let line = last.split_whitespace().collect::<Vec<_>>().join(" ");
             let mut start: String = line.chars().take(60).collect();

@@ -252,6 +252,14 @@ impl Live {
         if changes.is_empty() {
             return Reload::Unchanged;
         }
+        // Each warning once: when the edit that causes it arrives, not on every reload after.
+        for warning in set
+            .warnings
+            .iter()
+            .filter(|w| !old.config.warnings.contains(w))
+        {
+            tracing::warn!("{warning}");
+        }
         let plan = Plan::between(&old.config, &set);
         let providers = Providers::rebuild(&set.clara.value, &set.env, Some(&kept.providers));
         let tools = crate::tools::build(&set, &self.client, Some(&kept.tools));

@@ -24,25 +24,50 @@ pub(crate) fn messages_url(base: &str) -> String {
     }
 }
 
-/// The request body. System messages are joined into `system`; tool results travel as
+/// Anthropic reads at most this many `cache_control` marks in one request.
+const MAX_CACHE_MARKS: usize = 4;
+
+/// The request body. The system messages that open the conversation go in `system`; a system
+/// message after the conversation started (the per-turn context of a prompt built
+/// stable-first) travels as text in the user turn it belongs to. Tool results travel as
 /// `tool_result` blocks in user turns; consecutive turns of one role are merged, because the
-/// API requires user and assistant to alternate.
+/// API requires user and assistant to alternate. With `caching`, the last tool and the last
+/// block of each message marked as a cache point get `cache_control` (the latest ones, up to
+/// the API's four).
 pub(crate) fn body(
     request: &ChatRequest,
     model: &str,
     max_tokens: u32,
     temperature: f32,
     top_p: Option<f32>,
+    caching: bool,
 ) -> Value {
-    let system: Vec<String> = request
+    let opening = request
         .messages
         .iter()
-        .filter(|m| m.role == Role::System)
-        .map(Message::text)
-        .collect();
+        .take_while(|m| m.role == Role::System)
+        .count();
+    let (system, conversation) = request.messages.split_at(opening);
+    // Only a prompt built stable-first has marks; any other request is sent unmarked.
+    let caching = caching && request.messages.iter().any(|m| m.cache_point);
+    let tool_mark = usize::from(caching && !request.tools.is_empty());
+    let mut marks_left = MAX_CACHE_MARKS - tool_mark;
+    // The latest marks are kept: each reads everything before it from the cache.
+    let mut marked = vec![false; request.messages.len()];
+    if caching {
+        for (i, message) in request.messages.iter().enumerate().rev() {
+            if message.cache_point && marks_left > 0 {
+                marked[i] = true;
+                marks_left -= 1;
+            }
+        }
+    }
     let mut turns: Vec<(&str, Vec<Value>)> = Vec::new();
-    for message in request.messages.iter().filter(|m| m.role != Role::System) {
-        let (role, blocks) = turn(message);
+    for (message, mark) in conversation.iter().zip(&marked[opening..]) {
+        let (role, mut blocks) = turn(message);
+        if *mark {
+            mark_last(&mut blocks);
+        }
         match turns.last_mut() {
             Some((last_role, last_blocks)) if *last_role == role => last_blocks.extend(blocks),
             _ => turns.push((role, blocks)),
@@ -56,19 +81,51 @@ pub(crate) fn body(
         "stream": request.stream,
     });
     if !system.is_empty() {
-        body["system"] = json!(system.join("\n\n"));
+        // Plain text unless a mark needs a block to sit on.
+        body["system"] = if marked[..opening].contains(&true) {
+            let mut blocks: Vec<Value> = system
+                .iter()
+                .zip(&marked)
+                .map(|(m, mark)| {
+                    let mut block = json!({ "type": "text", "text": m.text() });
+                    if *mark {
+                        block["cache_control"] = ephemeral();
+                    }
+                    block
+                })
+                .collect();
+            blocks.retain(|b| b["text"] != "");
+            json!(blocks)
+        } else {
+            let texts: Vec<String> = system.iter().map(Message::text).collect();
+            json!(texts.join("\n\n"))
+        };
     }
     if let Some(top_p) = top_p {
         body["top_p"] = json!(top_p);
     }
     if !request.tools.is_empty() {
-        body["tools"] = request
+        let mut tools: Vec<Value> = request
             .tools
             .iter()
             .map(|t| json!({ "name": t.name, "description": t.description, "input_schema": t.parameters }))
             .collect();
+        if tool_mark == 1 {
+            mark_last(&mut tools);
+        }
+        body["tools"] = json!(tools);
     }
     body
+}
+
+fn ephemeral() -> Value {
+    json!({ "type": "ephemeral" })
+}
+
+fn mark_last(blocks: &mut [Value]) {
+    if let Some(last) = blocks.last_mut() {
+        last["cache_control"] = ephemeral();
+    }
 }
 
 fn turn(message: &Message) -> (&'static str, Vec<Value>) {

@@ -18,10 +18,13 @@ pub fn request_body(
 ) -> serde_json::Value {
     let max_tokens = request.max_tokens.unwrap_or(config.max_tokens);
     let temperature = request.temperature.unwrap_or(config.temperature);
+    let (top_p, caching) = (config.top_p, config.caches_prompts());
     match config.kind {
-        ProviderKind::Openai => openai::body(request, model, max_tokens, temperature, config.top_p),
+        ProviderKind::Openai => {
+            openai::body(request, model, max_tokens, temperature, top_p, caching)
+        }
         ProviderKind::Anthropic => {
-            anthropic::body(request, model, max_tokens, temperature, config.top_p)
+            anthropic::body(request, model, max_tokens, temperature, top_p, caching)
         }
     }
 }

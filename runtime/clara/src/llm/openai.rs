@@ -20,17 +20,36 @@ pub(crate) fn embeddings_url(base: &str) -> String {
     format!("{}/embeddings", base.trim_end_matches('/'))
 }
 
-/// The request body.
+/// The most cache marks one request carries (what OpenRouter passes on to Anthropic takes).
+const MAX_CACHE_MARKS: usize = 4;
+
+/// The request body. With `caching`, the latest messages marked as cache points (up to four)
+/// carry their content as parts, the last text part with `cache_control`, as OpenRouter
+/// passes on to providers that cache on request.
 pub(crate) fn body(
     request: &ChatRequest,
     model: &str,
     max_tokens: u32,
     temperature: f32,
     top_p: Option<f32>,
+    caching: bool,
 ) -> Value {
+    let mut messages: Vec<Value> = request.messages.iter().map(message).collect();
+    if caching {
+        let marked = request
+            .messages
+            .iter()
+            .zip(messages.iter_mut())
+            .rev()
+            .filter(|(m, _)| m.cache_point)
+            .take(MAX_CACHE_MARKS);
+        for (_, out) in marked {
+            mark_cache(out);
+        }
+    }
     let mut body = json!({
         "model": model,
-        "messages": request.messages.iter().map(message).collect::<Vec<_>>(),
+        "messages": messages,
         "max_tokens": max_tokens,
         "temperature": temperature,
         "stream": request.stream,
@@ -78,6 +97,18 @@ fn message(message: &Message) -> Value {
     }
 }
 
+/// Puts `cache_control` on the last text part of a wire message, turning string content into
+/// a text part first. A message without text (tool calls only) is left as it is.
+fn mark_cache(message: &mut Value) {
+    if let Some(text) = message["content"].as_str().map(str::to_owned) {
+        message["content"] = json!([{ "type": "text", "text": text }]);
+    }
+    let parts = message["content"].as_array_mut().into_iter().flatten();
+    if let Some(last) = parts.filter(|p| p["type"] == "text").last() {
+        last["cache_control"] = json!({ "type": "ephemeral" });
+    }
+}
+
 fn content_part(part: &Part) -> Value {
     match part {
         Part::Text(text) => json!({ "type": "text", "text": text }),
@@ -103,6 +134,7 @@ fn usage(value: &Value) -> Option<Usage> {
         count("/prompt_tokens"),
         count("/completion_tokens"),
         count("/prompt_tokens_details/cached_tokens"),
+        count("/prompt_tokens_details/cache_write_tokens"),
     ))
 }
 
@@ -227,15 +259,19 @@ struct PromptDetails {
     // Some compatible servers send `null`.
     #[serde(default)]
     cached_tokens: Option<u32>,
+    /// OpenRouter's count of tokens written to the cache on request.
+    #[serde(default)]
+    cache_write_tokens: Option<u32>,
 }
 
-/// OpenAI counts cached tokens inside `prompt_tokens`; clara's input count is the rest.
-fn usage_of(prompt: u32, completion: u32, cached: u32) -> Usage {
+/// OpenAI counts cached tokens (and OpenRouter the ones written to the cache) inside
+/// `prompt_tokens`; clara's input count is the rest.
+fn usage_of(prompt: u32, completion: u32, cached: u32, written: u32) -> Usage {
     Usage {
-        input_tokens: prompt.saturating_sub(cached),
+        input_tokens: prompt.saturating_sub(cached).saturating_sub(written),
         output_tokens: completion,
         cache_read_tokens: cached,
-        cache_write_tokens: 0,
+        cache_write_tokens: written,
     }
 }
 
@@ -254,11 +290,19 @@ impl StreamDecoder for Decoder {
             return Err(WireError::describe(chunk.error));
         }
         if let Some(usage) = chunk.usage {
-            let cached = usage
-                .prompt_tokens_details
-                .and_then(|d| d.cached_tokens)
-                .unwrap_or(0);
-            self.reply.usage = usage_of(usage.prompt_tokens, usage.completion_tokens, cached);
+            let details = usage.prompt_tokens_details;
+            let (cached, written) = details.map_or((0, 0), |d| {
+                (
+                    d.cached_tokens.unwrap_or(0),
+                    d.cache_write_tokens.unwrap_or(0),
+                )
+            });
+            self.reply.usage = usage_of(
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                cached,
+                written,
+            );
         }
         let Some(choice) = chunk.choices.into_iter().next() else {
             return Ok(false);

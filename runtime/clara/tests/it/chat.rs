@@ -46,17 +46,6 @@ fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-fn system_text(request: &Value) -> String {
-    request["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["role"] == "system")
-        .map(|m| m["content"].as_str().unwrap_or_default().to_owned())
-        .collect::<Vec<_>>()
-        .join("\n---\n")
-}
-
 /// The chat turns' requests (they stream; memory work does not), in order.
 fn turns(requests: &[fake_llm::RecordedRequest]) -> Vec<&Value> {
     requests
@@ -113,7 +102,7 @@ async fn a_conversation_that_remembers_the_user_the_next_day() {
         "no tier prefix: the base model"
     );
     assert_eq!(turn["stream"], true);
-    let system = system_text(turn);
+    let system = support::told(turn);
     assert!(
         system.contains("You are Clara"),
         "the persona prompt:\n{system}"
@@ -154,9 +143,13 @@ async fn a_conversation_that_remembers_the_user_the_next_day() {
         ]
     );
     let last = turn["messages"].as_array().unwrap().last().unwrap();
+    assert_eq!(last["role"], "user");
     assert_eq!(
-        last,
-        &json!({ "role": "user", "content": "Hi, I'm Sam and my dog Biscuit says hello" })
+        last["content"],
+        "## Current Context\n- Current time: Tuesday, November 24, 2026 at 04:00 EST\n\
+         - Platform: chat\n- Conversation: Private DM\n- User: cli-user\n\n\
+         Hi, I'm Sam and my dog Biscuit says hello",
+        "the new message, headed by what changes every turn"
     );
     assert_eq!(
         requests[1].body["model"], "anthropic/claude-haiku",
@@ -194,9 +187,9 @@ async fn a_conversation_that_remembers_the_user_the_next_day() {
     assert_eq!(stdout(&day2), "Good morning, Sam! How is Biscuit?\n");
     let requests = fake.requests();
     let turn = turns(&requests)[1];
-    let system = system_text(turn);
+    let system = support::told(turn);
     assert!(
-        system.contains("- [KEY] Is called Sam"),
+        system.contains("KEY MEMORIES:\n- Is called Sam"),
         "key memories come first:\n{system}"
     );
     assert!(
@@ -247,13 +240,13 @@ async fn a_conversation_that_remembers_the_user_the_next_day() {
         "!high picks the high tier"
     );
     let messages = turn["messages"].as_array().unwrap();
-    assert_eq!(
-        messages.last().unwrap()["content"],
-        "Can you help me plan a walk?",
-        "the prefix is removed"
+    let said = messages.last().unwrap()["content"].as_str().unwrap();
+    assert!(
+        said.ends_with("\n\nCan you help me plan a walk?"),
+        "the prefix is removed: {said}"
     );
     assert!(
-        system_text(turn).contains(
+        support::told(turn).contains(
             "PREVIOUS SESSION SUMMARY:\nSam introduced themselves and their dog Biscuit."
         )
     );
@@ -501,7 +494,9 @@ async fn stdin_lines_are_separate_messages_in_one_session() {
         .map(|m| m["content"].as_str().unwrap())
         .collect();
     assert_eq!(contents.len(), 3);
-    assert!(contents[0].ends_with("first") && contents[1] == "One." && contents[2] == "second");
+    // History as stored; the new line after the per-turn context block.
+    assert!(contents[0].ends_with("] first") && contents[1] == "One.");
+    assert!(contents[2].starts_with("## Current Context") && contents[2].ends_with("\n\nsecond"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -649,8 +644,8 @@ async fn an_edit_during_a_chat_applies_from_the_next_message() {
         .map(|r| &r.body)
         .filter(|b| b["stream"] == true)
         .collect();
-    assert!(!system_text(turns[0]).contains("edited mid-chat"));
-    assert!(system_text(turns[1]).contains("edited mid-chat"));
+    assert!(!support::told(turns[0]).contains("edited mid-chat"));
+    assert!(support::told(turns[1]).contains("edited mid-chat"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -854,9 +849,9 @@ async fn memories_are_embedded_and_re_embedded_when_the_model_changes() {
         .nth(1)
         .unwrap();
     assert!(
-        system_text(&turn.body).contains("- Likes green tea"),
+        support::told(&turn.body).contains("- Likes green tea"),
         "{}",
-        system_text(&turn.body)
+        support::told(&turn.body)
     );
     let query_embeddings = embedded("embed-b")
         .iter()

@@ -93,6 +93,7 @@ impl Screen {
     }
 }
 
+/// What the user typed: the end of the last user message, after the per-turn context block.
 fn last_user_message(request: &Value) -> &str {
     request["messages"]
         .as_array()
@@ -101,6 +102,7 @@ fn last_user_message(request: &Value) -> &str {
         .rev()
         .find(|m| m["role"] == "user")
         .and_then(|m| m["content"].as_str())
+        .and_then(|text| text.rsplit("\n\n").next())
         .unwrap()
 }
 

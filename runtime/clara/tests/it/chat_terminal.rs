@@ -154,11 +154,12 @@ async fn the_configured_channel_is_used_without_the_flag() {
     )
     .await;
     assert!(out.status.success(), "{}", text(&out.stderr));
+    // The context block heads the new message.
     let system: String = fake.requests()[0].body["messages"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|m| m["role"] == "system")
+        .filter(|m| m["role"] == "user")
         .filter_map(|m| m["content"].as_str().map(str::to_owned))
         .collect();
     assert!(system.contains("- Channel: #general"), "{system}");

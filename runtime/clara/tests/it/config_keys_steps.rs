@@ -42,15 +42,6 @@ fn messages(request: &Value) -> Vec<Value> {
     request["messages"].as_array().unwrap().clone()
 }
 
-fn system(request: &Value) -> String {
-    messages(request)
-        .iter()
-        .filter(|m| m["role"] == "system")
-        .map(|m| m["content"].as_str().unwrap_or_default().to_owned())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn ingest_options_shape_what_is_stored_and_sent() {
     let root = support::shipped_root();
@@ -83,9 +74,10 @@ async fn ingest_options_shape_what_is_stored_and_sent() {
     };
     handle(&live, channel).await;
     let sent = messages(&fake.requests()[0].body);
-    assert_eq!(
-        sent.last().unwrap()["content"],
-        "[ann]: hello ever\n[message cut: too long]"
+    let said = sent.last().unwrap()["content"].as_str().unwrap().to_owned();
+    assert!(
+        said.ends_with("\n\n[ann]: hello ever\n[message cut: too long]"),
+        "after the context block: {said}"
     );
 
     // Turned off, the name and the mention stay.
@@ -105,7 +97,8 @@ async fn ingest_options_shape_what_is_stored_and_sent() {
     };
     handle(&live, channel).await;
     let sent = messages(&fake.requests()[1].body);
-    assert_eq!(sent.last().unwrap()["content"], "<@123> hello");
+    let said = sent.last().unwrap()["content"].as_str().unwrap().to_owned();
+    assert!(said.ends_with("\n\n<@123> hello"), "{said}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -134,7 +127,7 @@ async fn build_context_options_shape_the_prompt() {
     fake.push(fake_llm::openai_stream(&["Two."]));
     handle(&live, support::message("ann", "second")).await;
     let request = &fake.requests()[1].body;
-    let system = system(request);
+    let system = support::told(request);
     assert!(system.contains("INSTRUCTIONS-MARK"), "{system}");
     assert!(system.contains("Current time: NOW<20"), "{system}");
     let first = messages(request)
@@ -166,7 +159,7 @@ async fn llm_call_options_reach_the_request() {
         request.get("tools").is_none(),
         "xml mode describes tools in the prompt"
     );
-    assert!(system(request).contains("<function_calls>"));
+    assert!(support::told(request).contains("<function_calls>"));
     assert_eq!(
         request["model"], "anthropic/claude-sonnet-4",
         "a tool-bound call never runs on the low tier: the base model"
@@ -267,7 +260,7 @@ async fn a_personas_name_inline_prompt_and_prompt_file_are_used() {
     let live = start(root.path(), &fake).await;
     fake.push(fake_llm::openai_stream(&["Hi."]));
     handle(&live, support::message("ann", "who are you?")).await;
-    assert!(system(&fake.requests()[0].body).contains("From the file: I am Clarabelle."));
+    assert!(support::told(&fake.requests()[0].body).contains("From the file: I am Clarabelle."));
 
     let text = std::fs::read_to_string(&persona).unwrap().replace(
         "prompt_file = \"other.md\"",
@@ -277,7 +270,7 @@ async fn a_personas_name_inline_prompt_and_prompt_file_are_used() {
     live.reload().await;
     fake.push(fake_llm::openai_stream(&["Hi."]));
     handle(&live, support::message("ann", "and now?")).await;
-    assert!(system(&fake.requests()[1].body).contains("Inline: Clarabelle here."));
+    assert!(support::told(&fake.requests()[1].body).contains("Inline: Clarabelle here."));
 }
 
 #[tokio::test(flavor = "multi_thread")]

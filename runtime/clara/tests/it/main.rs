@@ -51,6 +51,7 @@ mod module_graph;
 mod orphans;
 mod oversized_replies;
 mod plan_command;
+mod prompt_cache;
 mod providers;
 mod readme_recipes;
 mod reload;

@@ -99,9 +99,12 @@ async fn what_is_stored_and_sent_again_stays_within_the_caps() {
     assert_eq!(first.stdout.len(), 8_193, "the cut reply and a newline");
     let second = tokio::task::spawn_blocking(run("and now?")).await.unwrap();
     assert!(second.status.success());
-    let history: usize = fake.requests()[1].body["messages"]
+    let messages = fake.requests()[1].body["messages"]
         .as_array()
         .unwrap()
+        .clone();
+    // The history: every message but the system ones and the new one (the last).
+    let history: usize = messages[..messages.len() - 1]
         .iter()
         .filter(|m| m["role"] != "system")
         .map(|m| m["content"].as_str().unwrap_or_default().chars().count())

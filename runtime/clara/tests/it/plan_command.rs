@@ -83,7 +83,34 @@ fn edits_of_each_kind_say_what_they_will_do() {
         "{text}"
     );
     assert!(
+        text.contains(
+            "  prompt cache: the cached start of prompts changes; each session's next turn writes it again:\n\
+             \x20   - persona clara's prompt\n\
+             \x20   - the tools offered (their names and definitions)\n"
+        ),
+        "{text}"
+    );
+    assert!(
         text.ends_with("plan: 5 files change; a running clara applies it on its next reload\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn only_edits_of_the_cached_start_say_they_change_it() {
+    let root = support::shipped_root();
+    let chat = root.path().join("pipelines/chat.toml");
+    edit(&chat, "## Current Context", "## Right now");
+    let text = stdout(&plan(root.path()));
+    assert!(text.contains("context_template"), "{text}");
+    assert!(
+        !text.contains("prompt cache"),
+        "the context block comes after it:\n{text}"
+    );
+    edit(&chat, "KEY MEMORIES:", "WHAT MATTERS:");
+    let text = stdout(&plan(root.path()));
+    assert!(
+        text.contains("  prompt cache: the cached start of prompts changes; each session's next turn writes it again:\n    - pipeline chat step 3 (build_context)\n"),
         "{text}"
     );
 }

@@ -119,7 +119,7 @@ tokens = 280
 tools_called = ["roll_dice"]
 tool_calls = [{ name = "roll_dice", arguments = { sides = 6 } }]
 tools_offered = ["roll_dice"]
-prompt_contains = ["[KEY] Cat lives in Oslo"]
+prompt_contains = ["KEY MEMORIES:\n- Cat lives in Oslo"]
 prompt_not_contains = ["PROJECT MEMORIES"]
 prompt_matches = "User: Cat"
 events = ["tool:start", "message:sent"]
@@ -161,8 +161,11 @@ fn every_expectation_kind_passes_when_it_holds_and_fails_where_it_is_written() {
             "tools_offered = [\"roll_dice\"]",
             "tools_offered = [\"web_search\"]",
         )
-        .replace("[\"[KEY] Cat lives in Oslo\"]", "[\"Cat lives in Rome\"]")
-        .replace("[\"PROJECT MEMORIES\"]", "[\"USER MEMORIES\"]")
+        .replace(
+            "[\"KEY MEMORIES:\\n- Cat lives in Oslo\"]",
+            "[\"Cat lives in Rome\"]",
+        )
+        .replace("[\"PROJECT MEMORIES\"]", "[\"KEY MEMORIES\"]")
         .replace("\"User: Cat\"", "\"User: Dog\"")
         .replace(
             "[\"tool:start\", \"message:sent\"]",

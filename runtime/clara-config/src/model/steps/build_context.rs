@@ -65,15 +65,48 @@ pub struct BuildContextStep {
     #[serde(default)]
     #[schemars(range(min = 0.0, max = 1.0))]
     pub min_memory_score: f32,
-    /// System instructions before the persona (tera template).
+    /// Where a history longer than `history_messages` starts: at a message picked among the
+    /// first this many of the last `history_messages`, one that stays picked for several
+    /// turns, so the start of the history, and with it the cached start of the prompt, does
+    /// not move every turn. The history then holds more than `history_messages -
+    /// history_trim_step` messages. 0 keeps exactly the last `history_messages`, which moves
+    /// the start every turn.
+    #[serde(default = "default_history_trim_step")]
+    pub history_trim_step: u32,
+    /// System instructions before the persona (tera template). The cached part of the prompt:
+    /// a per-turn variable in it (`now`, `user_memories`, …) turns caching off, with a warning.
     #[serde(default = "default_instructions_template")]
     pub instructions_template: String,
-    /// The current-context block (tera template).
+    /// What stays the same for a whole session, after the persona: the previous session and
+    /// the key memories (tera template). The cached part of the prompt, like the instructions.
+    /// Left out, the shipped one is used, unless `memories_template` already shows one of its
+    /// variables (`previous_summary`, `previous_snapshot`, `key_memories`).
+    #[serde(default)]
+    pub background_template: Option<String>,
+    /// The current-context block: time, place, people (tera template). It changes every turn,
+    /// so it goes after the history, at the head of the new message.
     #[serde(default = "default_context_template")]
     pub context_template: String,
-    /// The memory block (tera template); left out of the prompt when it renders empty.
+    /// The memories the search found for this message (tera template); left out of the prompt
+    /// when it renders empty. After the history, with the context block.
     #[serde(default = "default_memories_template")]
     pub memories_template: String,
+}
+
+impl BuildContextStep {
+    /// The background template in use, per `background_template`'s rule.
+    pub fn background(&self) -> &str {
+        if let Some(text) = &self.background_template {
+            return text;
+        }
+        let memories = crate::template::usage(&self.memories_template).variables;
+        let shown = ["previous_summary", "previous_snapshot", "key_memories"];
+        if shown.iter().any(|v| memories.contains(*v)) {
+            ""
+        } else {
+            prompts::BACKGROUND
+        }
+    }
 }
 
 impl Default for BuildContextStep {
@@ -95,7 +128,9 @@ impl Default for BuildContextStep {
             user_memories: default_user_memories(),
             project_memories: default_project_memories(),
             min_memory_score: 0.0,
+            history_trim_step: default_history_trim_step(),
             instructions_template: default_instructions_template(),
+            background_template: None,
             context_template: default_context_template(),
             memories_template: default_memories_template(),
         }
@@ -115,6 +150,9 @@ pub enum HistorySource {
 
 fn default_history_messages() -> u32 {
     20
+}
+fn default_history_trim_step() -> u32 {
+    10
 }
 fn default_history_max_chars() -> u32 {
     48_000

@@ -1,6 +1,7 @@
-//! `build_context`: the prompt, from the user's templates: instructions, persona, the
-//! current-context block, memories, the previous session, recent history, the reply chain,
-//! and the message itself.
+//! `build_context`: the prompt, from the user's templates, stable part first so providers can
+//! cache it: instructions, persona, background (previous session, key memories) and the
+//! history; then the reply chain, and the new message headed by what changes every turn (the
+//! current-context block and the memories found for it).
 
 use std::collections::HashSet;
 
@@ -16,7 +17,7 @@ use crate::engine::metered_embedder::MeteredEmbedder;
 use crate::engine::run::Run;
 use crate::engine::template::Template;
 use crate::engine::turn::Turn;
-use crate::llm::{Message, Role};
+use crate::llm::{Message, Part, Role};
 use crate::store::{Millis, ScoredMemory, StoredMessage};
 
 /// The built `build_context` step.
@@ -30,8 +31,12 @@ pub(crate) struct BuildContext {
     /// `sessions.snapshot_messages`.
     snapshot_messages: u32,
     instructions: Template,
+    background: Template,
     context: Template,
     memories: Template,
+    /// Whether the instructions and background read no per-turn variable (the persona says
+    /// for itself): only then is the prompt's start marked for caching.
+    cacheable: bool,
 }
 
 impl BuildContext {
@@ -46,8 +51,12 @@ impl BuildContext {
             default_project: site.clara.memory.default_project.clone(),
             snapshot_messages: site.clara.sessions.snapshot_messages,
             instructions: site.template("instructions_template", &options.instructions_template)?,
+            background: site.template("background_template", options.background())?,
             context: site.template("context_template", &options.context_template)?,
             memories: site.template("memories_template", &options.memories_template)?,
+            cacheable: [options.instructions_template.as_str(), options.background()]
+                .into_iter()
+                .all(|t| clara_config::prompt_cache::first_per_turn(t).is_none()),
         })
     }
 
@@ -111,6 +120,7 @@ impl BuildContext {
         vars.insert("user_memories", &user);
         vars.insert("project_memories", &project);
 
+        // The stable start: the same for every turn of the session.
         let mut prompt = Vec::new();
         let mut system = |text: String| {
             if !text.trim().is_empty() {
@@ -123,9 +133,9 @@ impl BuildContext {
         if let Some(persona) = &run.persona.prompt {
             system(persona.render(&vars)?);
         }
-        system(self.context.render(&vars)?);
-        system(self.memories.render(&vars)?);
-
+        system(self.background.render(&vars)?);
+        let cacheable = self.cacheable && run.persona.cacheable;
+        mark_cached(&mut prompt, cacheable);
         for message in history {
             prompt.push(match message.role {
                 Role::User if options.history_timestamps => Message::user(format!(
@@ -137,18 +147,33 @@ impl BuildContext {
                 _ => Message::user(message.content),
             });
         }
+        mark_cached(&mut prompt, cacheable);
+
+        // What changes every turn.
         if options.reply_chain {
             prompt.extend(incoming.reply_chain.iter().cloned());
         }
+        let volatile: Vec<String> = [self.context.render(&vars)?, self.memories.render(&vars)?]
+            .into_iter()
+            .map(|text| text.trim().to_owned())
+            .filter(|text| !text.is_empty())
+            .collect();
         // A pipeline run by a task or hook has no message of its own; its `llm_call`
         // instruction is what the model answers.
         let has_message = !turn.text.is_empty() || !incoming.images.is_empty();
         if options.history_source == HistorySource::CurrentSession && has_message {
+            // The context heads the new message rather than sitting among the system messages,
+            // so the system messages and the history before it stay the same turn to turn.
             let mut current = Message::user(turn.text.clone());
+            current
+                .parts
+                .splice(0..0, volatile.into_iter().map(Part::Text));
             for (media_type, data) in &incoming.images {
                 current = current.with_image(media_type.clone(), data.clone());
             }
             prompt.push(current);
+        } else {
+            prompt.extend(volatile.into_iter().map(Message::system));
         }
         Ok(prompt)
     }
@@ -256,7 +281,15 @@ type MemoryLists = (
     Vec<serde_json::Value>,
 );
 
-/// The session's last `history_messages` messages before this one, oldest first.
+/// Marks the last message so far as the end of the cached start, when there is one to mark.
+fn mark_cached(prompt: &mut [Message], cacheable: bool) {
+    if let Some(last) = prompt.last_mut().filter(|_| cacheable) {
+        last.cache_point = true;
+    }
+}
+
+/// The session's last `history_messages` messages before this one, oldest first, within
+/// `history_max_chars`, starting where [`stable_start`] says.
 async fn history(
     run: &Run<'_>,
     options: &BuildContextStep,
@@ -265,22 +298,27 @@ async fn history(
     let Some(session) = turn.session.as_ref() else {
         return Ok(Vec::new());
     };
+    // One more than shown, for the message this turn stored, and one more again, so that a
+    // cut is known to be one.
     let mut history = run
         .services
         .store
-        .recent_messages(&session.id, options.history_messages + 1)
+        .recent_messages(&session.id, options.history_messages + 2)
         .await?;
     history.retain(|m| Some(m.id) != turn.user_message_id);
-    let skip = history
+    let newest = history
         .len()
         .saturating_sub(options.history_messages as usize);
-    history.drain(..skip);
-    Ok(within_budget(history, options.history_max_chars as usize))
+    let fits = newest + over_budget(&mut history[newest..], options.history_max_chars as usize);
+    let start = stable_start(&history, fits, options.history_trim_step);
+    history.drain(..start);
+    Ok(history)
 }
 
-/// The newest messages whose text fits in `budget` characters, oldest first. The newest one
-/// is kept even when it alone is longer, cut to the budget.
-fn within_budget(mut history: Vec<StoredMessage>, budget: usize) -> Vec<StoredMessage> {
+/// How many of the oldest `history` messages to leave out so that the text of the rest fits
+/// in `budget` characters. The newest one is kept even when it alone is longer, cut to the
+/// budget.
+fn over_budget(history: &mut [StoredMessage], budget: usize) -> usize {
     let mut used = 0;
     let mut keep = 0;
     for message in history.iter_mut().rev() {
@@ -295,9 +333,32 @@ fn within_budget(mut history: Vec<StoredMessage>, budget: usize) -> Vec<StoredMe
         used += chars;
         keep += 1;
     }
-    let drop = history.len() - keep;
-    history.drain(..drop);
-    history
+    history.len() - keep
+}
+
+/// Where a history that had to be cut at `cut` starts instead: at the message with the
+/// lowest hash of its id among the `step` messages from `cut` on. As the session grows and
+/// `cut` moves on, that message stays the lowest until `cut` passes it or a lower one comes
+/// into reach, so the start (and with it the cached start of the prompt) holds for several
+/// turns instead of moving every turn, whatever ids other conversations take meanwhile.
+/// With `step` 0, or when nothing was cut, the cut stands.
+fn stable_start(history: &[StoredMessage], cut: usize, step: u32) -> usize {
+    if cut == 0 || step == 0 {
+        return cut;
+    }
+    let reach = history.len().min(cut + step as usize);
+    (cut..reach)
+        .min_by_key(|&i| mix(history[i].id))
+        .unwrap_or(cut)
+}
+
+/// A fixed scrambling of an id (SplitMix64's finaliser): the same on every run, and spread
+/// evenly whatever the ids' spacing.
+fn mix(id: i64) -> u64 {
+    let mut z = id as u64;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// Who takes part: the author, then the other people who wrote in the history (a shared

@@ -103,6 +103,12 @@ impl ToolLoop {
                     turn.prompt
                         .push(Message::tool_result(call.id.clone(), result));
                 }
+                // The next round resends all of this, so it can read it from the cache.
+                if turn.prompt.iter().any(|m| m.cache_point)
+                    && let Some(last) = turn.prompt.last_mut()
+                {
+                    last.cache_point = true;
+                }
                 if at_cap(rounds, calls_made) {
                     // The last round allowed has run: the closing call offers no tools, so no call
                     // is made only to have its tool calls thrown away.

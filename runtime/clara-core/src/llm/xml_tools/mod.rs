@@ -158,6 +158,7 @@ fn assistant_as_text(message: &Message) -> Message {
         parts,
         tool_calls: Vec::new(),
         tool_call_id: None,
+        cache_point: message.cache_point,
     }
 }
 

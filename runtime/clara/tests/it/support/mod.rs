@@ -212,3 +212,17 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// What clara told the model besides the history in a chat request: its system messages, then
+/// the new message, which the per-turn context block heads (blocks joined by `---` lines).
+pub fn told(request: &serde_json::Value) -> String {
+    let messages = request["messages"].as_array().unwrap();
+    let last = messages.last().filter(|m| m["role"] == "user");
+    messages
+        .iter()
+        .filter(|m| m["role"] == "system")
+        .chain(last)
+        .map(|m| m["content"].as_str().unwrap_or_default().to_owned())
+        .collect::<Vec<_>>()
+        .join("\n---\n")
+}

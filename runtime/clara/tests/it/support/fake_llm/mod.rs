@@ -8,8 +8,10 @@
 //! The replies real APIs send are built by the helpers in `formats`.
 
 mod formats;
+mod prompt_cache;
 
 pub use formats::*;
+pub use prompt_cache::CacheUse;
 
 use serde_json::Value;
 use std::collections::VecDeque;
@@ -175,6 +177,10 @@ struct State {
     auto_embeddings: Option<usize>,
     /// Connections stay open between requests (see [`FakeLlm::keep_alive`]).
     keep_alive: bool,
+    /// Chat requests go through a prompt cache (see [`FakeLlm::prompt_cache`]).
+    cache: Option<prompt_cache::PromptCache>,
+    /// What the cache did for each chat request, in order.
+    cache_uses: Vec<CacheUse>,
     replies: VecDeque<Reply>,
     /// Replies for requests that do not stream (memory work), taken before `replies`.
     background: VecDeque<Reply>,
@@ -221,6 +227,17 @@ impl FakeLlm {
     /// that cuts its body short still closes the connection.
     pub fn keep_alive(&self) {
         self.state().keep_alive = true;
+    }
+
+    /// Caches prompts as Anthropic does at the `cache_control` marks of each chat request, and
+    /// reports what was read and written in the reply's usage instead of the scripted figures.
+    pub fn prompt_cache(&self) {
+        self.state().cache = Some(prompt_cache::PromptCache::default());
+    }
+
+    /// What the prompt cache did for each chat request so far.
+    pub fn cache_uses(&self) -> Vec<CacheUse> {
+        self.state().cache_uses.clone()
     }
 
     /// Queues a reply; replies are used in order, one per request.
@@ -321,7 +338,7 @@ async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>) {
             let why =
                 format!("fake_llm: the script ran out of replies at request {n} ({method} {path})");
             let streams = request.body["stream"] == Value::Bool(true);
-            let reply = match state.auto_embeddings {
+            let mut reply = match state.auto_embeddings {
                 Some(dims) if path.ends_with("/embeddings") => embeddings_for(&request.body, dims),
                 _ if !streams && !state.background.is_empty() => state
                     .background
@@ -332,6 +349,12 @@ async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>) {
                     .pop_front()
                     .unwrap_or_else(|| error_json(500, &why)),
             };
+            let chat = !path.ends_with("/embeddings");
+            if let Some(cache) = state.cache.as_mut().filter(|_| chat && reply.status == 200) {
+                let used = cache.account(path, &request.body);
+                prompt_cache::report(&mut reply, used);
+                state.cache_uses.push(used);
+            }
             state.requests.push(request);
             let keep_alive = state.keep_alive && reply.cut_after_bytes.is_none();
             (reply, keep_alive)
