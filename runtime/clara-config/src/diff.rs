@@ -82,6 +82,8 @@ pub fn needs_restart(old: &ConfigSet, new: &ConfigSet) -> Option<String> {
         "the [runtime] section changed"
     } else if a.status != b.status {
         "the [status] section changed"
+    } else if a.telemetry != b.telemetry {
+        "the [telemetry] section changed"
     } else {
         return None;
     };

@@ -60,6 +60,13 @@ impl ConfigSet {
                 "adapters.discord.enabled = false to run without Discord",
             );
         }
+        let telemetry = &config.telemetry;
+        if telemetry.endpoint.is_some() {
+            for (header, var) in &telemetry.headers_env {
+                let at = path!["telemetry", "headers_env", header.as_str()];
+                found.check(source, &at, var, "trace export ([telemetry])", true);
+            }
+        }
         let gateway = &config.adapters.gateway;
         if gateway.enabled
             && let Some(var) = &gateway.secret_env

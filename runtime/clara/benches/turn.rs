@@ -5,7 +5,9 @@
 //! the message, sessions, memory search, templates, the HTTP exchange, storing the reply and
 //! queueing memory work. With `CLARA_BENCH_GUARDS=all` (or `budget`, `rate_limit`) every turn also passes a budget (its
 //! model call reserved and settled) and a rate limit on messages and tool calls, to measure
-//! what the guards add.
+//! what the guards add. With `CLARA_BENCH_TRACING=1` every other turn is traced: its spans
+//! recorded for `/turns` and exported to a collector on 127.0.0.1, to measure what tracing
+//! adds.
 
 // A bench that cannot set up stops at once: unwrapping is how it says so.
 #![allow(clippy::unwrap_used)]
@@ -33,7 +35,12 @@ fn main() {
             guard(root.path(), &which);
             root
         });
-        let runs = if guarded.is_some() { 2 } else { 1 };
+        let tracing_on = std::env::var_os("CLARA_BENCH_TRACING").is_some();
+        let runs = if guarded.is_some() || tracing_on {
+            2
+        } else {
+            1
+        };
         for _ in 0..(TURNS + 100) * runs {
             fake.push(fake_llm::openai_stream(&["Sure, ", "happy to help."]));
         }
@@ -44,6 +51,12 @@ fn main() {
             None => None,
         };
         let guarded_generation = guarded_live.as_ref().map(|live| live.current());
+        let (traced, collector) = if tracing_on {
+            let (dispatch, collector) = tracing_dispatch();
+            (Some(dispatch), Some(collector))
+        } else {
+            (None, None)
+        };
         let incoming = |i: usize| {
             support::message(format!(
                 "message number {i}: what should I cook tonight with rice and beans?"
@@ -168,6 +181,7 @@ fn main() {
         }
         let mut times = Vec::with_capacity(TURNS);
         let mut guarded_times = Vec::with_capacity(TURNS);
+        let mut traced_times = Vec::with_capacity(TURNS);
         let started = Instant::now();
         for i in 0..TURNS {
             let t = Instant::now();
@@ -177,6 +191,17 @@ fn main() {
                 .unwrap();
             times.push(t.elapsed());
             assert!(outcome.error().is_none());
+            if let Some(dispatch) = &traced {
+                use tracing::instrument::WithSubscriber;
+                let t = Instant::now();
+                let outcome = generation
+                    .handle_message(incoming(i + 50), &|_| {})
+                    .with_subscriber(dispatch.clone())
+                    .await
+                    .unwrap();
+                traced_times.push(t.elapsed());
+                assert!(outcome.error().is_none());
+            }
             if let Some(generation) = &guarded_generation {
                 let t = Instant::now();
                 let outcome = generation
@@ -194,6 +219,15 @@ fn main() {
             "turn overhead over {TURNS} turns (zero-latency model on loopback, one thread, SQLite):"
         );
         let p50 = report(&mut times);
+        if let Some(collector) = &collector {
+            println!("the same turns traced and exported, alternating with the ones above:");
+            let traced_p50 = report(&mut traced_times);
+            println!(
+                "  tracing adds {:.0} µs at p50; the collector received {} spans",
+                (traced_p50.as_secs_f64() - p50.as_secs_f64()) * 1e6,
+                collector.spans().len()
+            );
+        }
         if guarded_times.is_empty() {
             println!("  {:.0} turns/s", TURNS as f64 / total.as_secs_f64());
         } else {
@@ -205,6 +239,27 @@ fn main() {
             );
         }
     });
+}
+
+/// A subscriber that records clara's spans as `clara run` does, with export to a fake
+/// collector on its own thread, and that collector.
+fn tracing_dispatch() -> (tracing::Dispatch, support::otlp_collector::FakeCollector) {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    let collector = support::start_fake_collector();
+    let (telemetry, recorder) = clara::telemetry::Telemetry::install();
+    let config = clara_config::model::telemetry::TelemetryConfig {
+        endpoint: Some(collector.url.clone()),
+        ..Default::default()
+    };
+    telemetry
+        .configure(&config, &clara_config::Env::default())
+        .unwrap();
+    let spans = tracing_subscriber::filter::filter_fn(|meta| {
+        meta.target() == clara_core::engine::trace::TARGET
+    });
+    let subscriber = tracing_subscriber::registry().with(recorder.with_filter(spans));
+    (tracing::Dispatch::new(subscriber), collector)
 }
 
 /// Prints p50, p99 and max of `times`; returns the p50.

@@ -21,6 +21,7 @@ use crate::live::watch::{self, Watcher};
 use crate::live::{Live, LiveError, Loader};
 use crate::status::{self, Health, Metrics, StatusServer};
 use crate::status::{McpOAuthPages, McpRestartPage};
+use crate::telemetry::Telemetry;
 use crate::web_page::PageSource;
 
 /// Why clara could not start.
@@ -38,10 +39,16 @@ pub enum StartError {
     /// The status endpoint cannot listen.
     #[error(transparent)]
     Status(#[from] crate::status::StatusError),
+    /// Trace export could not be set up.
+    #[error("{0}")]
+    Telemetry(String),
 }
 
 /// How long shutdown waits for `gateway:shutdown` hooks (and any still running) to finish.
 const HOOK_FLUSH_LIMIT: Duration = Duration::from_secs(10);
+
+/// How long shutdown waits for queued spans to reach the collector.
+const TRACE_FLUSH_LIMIT: Duration = Duration::from_secs(5);
 
 /// What to start besides the configuration and hooks.
 #[derive(Clone, Copy, Debug, Default)]
@@ -118,6 +125,12 @@ impl App {
         );
         let health = Health::new();
         let live = Live::start(loader, clock, bus.clone()).await?;
+        if let Some(telemetry) = Telemetry::global() {
+            let config = &live.current().config;
+            telemetry
+                .configure(&config.clara.value.telemetry, &config.env)
+                .map_err(|e| StartError::Telemetry(e.to_string()))?;
+        }
         let work = TaskTracker::new();
         let admitting = CancellationToken::new();
         let hooks_done = CancellationToken::new();
@@ -191,6 +204,7 @@ impl App {
                         health.clone(),
                         metrics.clone(),
                         run_pages(&live),
+                        Telemetry::global(),
                     )
                     .await?,
                 )
@@ -258,6 +272,9 @@ impl App {
             status.shutdown().await;
         }
         self.live.shutdown().await;
+        if let Some(telemetry) = Telemetry::global() {
+            telemetry.flush(TRACE_FLUSH_LIMIT).await;
+        }
     }
 }
 
@@ -299,6 +316,7 @@ async fn connection_pages(
         health.clone(),
         metrics.clone(),
         pages,
+        Telemetry::global(),
     )
     .await;
     match served {

@@ -16,5 +16,6 @@ pub mod llm;
 pub mod scheduler;
 pub mod status;
 pub mod store;
+pub mod telemetry;
 pub mod tools;
 pub mod web_page;

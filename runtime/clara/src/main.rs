@@ -98,24 +98,36 @@ fn async_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// Logs go to stderr, so they never mix with replies on stdout, filtered and formatted as
 /// the root's `[runtime] log_level` and `log_format` say (warnings only, readable lines, by
-/// default); `RUST_LOG` wins over the filter.
+/// default); `RUST_LOG` wins over the filter. Beside them, clara's spans (`clara::trace`)
+/// always reach the turn recorder, whatever the log level.
 fn logging(root: &std::path::Path) {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let (level, json) = log_settings(root);
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let lines = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false);
-    if json {
-        builder.json().init();
+    let lines = if json {
+        lines.json().with_filter(filter).boxed()
     } else {
         // Colours only for a terminal; redirected logs stay plain text.
-        builder
+        lines
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .init();
-    }
+            .with_filter(filter)
+            .boxed()
+    };
+    let (_, recorder) = clara::telemetry::Telemetry::install();
+    let spans = tracing_subscriber::filter::filter_fn(|meta| {
+        meta.target() == clara_core::engine::trace::TARGET
+    });
+    tracing_subscriber::registry()
+        .with(lines)
+        .with(recorder.with_filter(spans))
+        .init();
 }
 
 /// `[runtime] log_level` and whether `log_format = "json"`, read from `clara.toml` (with its

@@ -148,6 +148,15 @@ pub(crate) fn check(
     check_email(source, config, names, report);
     check_mcp(source, config, report);
     check_backup(source, config, report);
+    if let Some(endpoint) = &config.telemetry.endpoint
+        && !is_http_url(endpoint)
+    {
+        report.value(
+            source,
+            &path!["telemetry", "endpoint"],
+            "expected the collector's OTLP/HTTP address, like `http://127.0.0.1:4318`",
+        );
+    }
     let discord = &config.adapters.discord;
     if let Some(url) = &discord.gateway_url
         && !(url.starts_with("ws://") || url.starts_with("wss://"))

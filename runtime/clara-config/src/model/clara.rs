@@ -73,6 +73,10 @@ pub struct ClaraConfig {
     /// Where `clara backup` puts snapshots of the stores, and how long they stay.
     #[serde(default)]
     pub backup: BackupConfig,
+    /// Tracing every turn: the timelines `/turns` serves, and export to an OpenTelemetry
+    /// collector.
+    #[serde(default)]
+    pub telemetry: super::telemetry::TelemetryConfig,
 }
 
 impl ClaraConfig {

@@ -21,4 +21,5 @@ pub mod prompts;
 pub mod provider;
 pub mod steps;
 pub mod store;
+pub mod telemetry;
 pub mod tool;

@@ -1,8 +1,10 @@
 //! Memory helpers shared by context building, the memory tools and extraction.
 
 use super::tools::ToolContext;
+use super::trace;
 use crate::llm::Embedder;
 use crate::store::{MemoryQuery, ScoredMemory, StoreResult};
+use tracing::Instrument;
 
 /// The embedding of `text` and its model, or `None` without an embedder or when embedding
 /// fails (memory then works on full text alone; the failure is logged).
@@ -55,7 +57,15 @@ pub async fn search_scopes(
         .iter()
         .map(|&(project, limit)| memory_query(context, text, embedding, project, limit))
         .collect();
-    context.store.search_memories_together(&queries).await
+    let span = trace::memory_search(scopes.len());
+    let found = context
+        .store
+        .search_memories_together(&queries)
+        .instrument(span.clone())
+        .await?;
+    let count: usize = found.iter().map(Vec::len).sum();
+    span.record("clara.memory.found", count as u64);
+    Ok(found)
 }
 
 fn memory_query<'a>(

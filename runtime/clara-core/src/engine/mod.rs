@@ -30,6 +30,7 @@ mod session;
 mod steps;
 mod template;
 mod tools;
+pub mod trace;
 mod turn;
 mod worker;
 
@@ -70,4 +71,17 @@ pub enum EngineError {
     /// A budget refused a model call.
     #[error("{0}")]
     Budget(BudgetRefusal),
+}
+
+impl EngineError {
+    /// A short, stable name for the kind of failure (a span's `error.type`), never its text.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EngineError::Provider(_) => "provider",
+            EngineError::Store(_) => "store",
+            EngineError::Template(_) => "template",
+            EngineError::Config(_) => "config",
+            EngineError::Budget(_) => "budget",
+        }
+    }
 }

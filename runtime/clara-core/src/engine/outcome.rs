@@ -9,8 +9,10 @@ use super::generation::Generation;
 use super::pipeline::Pipeline;
 use super::sent_file::SentFile;
 use super::session;
+use super::trace;
 use super::turn::{Incoming, Turn, TurnEnd};
 use crate::llm::DeltaSink;
+use tracing::Instrument;
 
 /// What became of a message.
 #[derive(Debug, Clone, PartialEq)]
@@ -135,7 +137,18 @@ impl Generation {
         on_delta: DeltaSink<'_>,
     ) -> Result<Outcome, EngineError> {
         let run = self.start_run(name, pipeline, on_delta);
-        match pipeline.run(&run, &mut turn).await {
+        let span = trace::turn(name, &turn);
+        let ran = pipeline.run(&run, &mut turn).instrument(span.clone()).await;
+        let outcome = match (&ran, &turn.ended) {
+            (Ok(()), Some(_)) => "ended",
+            (Ok(()), None) => "replied",
+            (Err(_), _) => "failed",
+        };
+        trace::turn_ended(&span, &turn, outcome);
+        if let Err(error) = &ran {
+            span.record("error.type", error.kind());
+        }
+        match ran {
             Ok(()) => match turn.ended.take() {
                 Some(why) => Ok(Outcome::Ended(why)),
                 None => {

@@ -6,7 +6,9 @@ use clara_config::model::pipeline::{Pipeline as PipelineFile, Trigger};
 use super::EngineError;
 use super::run::Run;
 use super::steps::{BuiltStep, Ingest, Site, StepKind, WriteMemory};
+use super::trace;
 use super::turn::Turn;
+use tracing::Instrument;
 
 /// One pipeline, built once per generation.
 pub(crate) struct Pipeline {
@@ -92,7 +94,8 @@ impl Pipeline {
     /// Runs every step over `turn`, stopping early when a step ends or answers the turn.
     pub(crate) async fn run(&self, run: &Run<'_>, turn: &mut Turn) -> Result<(), EngineError> {
         for step in &self.steps {
-            match step.run(run, turn).await {
+            let span = trace::step(step.type_name, &step.id);
+            match step.run(run, turn).instrument(span).await {
                 // A user's refused turn is answered; a task's or a summary's refusal is its
                 // failure, since its reply would be taken for real output.
                 Err(EngineError::Budget(refusal)) if !turn.automated => {

@@ -8,6 +8,8 @@ use clara_config::ConfigSet;
 use clara_config::model::common::Tier;
 use clara_config::model::common::{glob_match, is_glob};
 use clara_config::model::pricing::Tokens;
+use clara_config::model::provider::ProviderKind;
+use tracing::Instrument;
 
 use super::EngineError;
 use super::approval::Approvers;
@@ -19,7 +21,8 @@ pub(crate) use super::meter::Meter;
 use super::meter::Spend;
 use super::rate_windows::RateWindows;
 use super::tools::{Tool, ToolContext, ToolSource};
-use crate::llm::{ChatRequest, ChatResponse, DeltaSink, Embedder, Provider};
+use super::trace;
+use crate::llm::{ChatRequest, ChatResponse, DeltaSink, Embedder, Provider, StopReason};
 use crate::store::{Store, UsageRecord};
 
 /// The live parts of a generation, shared by everything that runs in it.
@@ -93,7 +96,15 @@ impl Services {
             None => provider,
         };
         let request = downgraded.as_ref().unwrap_or(request);
-        let response = provider.chat(request, on_delta).await?;
+        let span = self.chat_span(provider.name(), request, meter.purpose);
+        let response = provider
+            .chat(request, on_delta)
+            .instrument(span.clone())
+            .await
+            .inspect_err(|error| {
+                span.record("error.type", error.kind.name().as_str());
+            })?;
+        self.chat_ended(&span, &response);
         let usage = response.usage;
         let tokens = Tokens {
             input: usage.input_tokens,
@@ -109,6 +120,58 @@ impl Services {
             admission.settle(spent, &meter, self.events.as_ref());
         }
         Ok(response)
+    }
+
+    /// Whether spans may carry what was said (`[telemetry] capture_content`).
+    pub(crate) fn captures_content(&self) -> bool {
+        self.config.clara.value.telemetry.capture_content
+    }
+
+    /// The span of a call to `provider`: what was asked for, and (with `capture_content`) the
+    /// messages sent.
+    fn chat_span(&self, provider: &str, request: &ChatRequest, purpose: &str) -> tracing::Span {
+        let config = self.config.clara.value.providers.get(provider);
+        let system = config.map_or("unknown", |c| match c.kind {
+            ProviderKind::Openai => "openai",
+            ProviderKind::Anthropic => "anthropic",
+        });
+        let model = config.map_or_else(
+            || request.model.clone().unwrap_or_default(),
+            |c| request.model_on(c),
+        );
+        let span = trace::chat(provider, system, &model, purpose);
+        if self.captures_content() {
+            let sent = serde_json::to_string(&request.messages).unwrap_or_default();
+            span.record("gen_ai.input.messages", trace::content(&sent));
+        }
+        span
+    }
+
+    /// What came back, on the call's span.
+    fn chat_ended(&self, span: &tracing::Span, response: &ChatResponse) {
+        let usage = response.usage;
+        let finish = match response.stop_reason {
+            StopReason::EndTurn => "stop",
+            StopReason::ToolUse => "tool_call",
+            StopReason::MaxTokens => "length",
+            StopReason::Other => "other",
+        };
+        span.record("gen_ai.response.model", response.model.as_str());
+        span.record("gen_ai.response.finish_reasons", finish);
+        let input = usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens;
+        span.record("gen_ai.usage.input_tokens", u64::from(input));
+        span.record("gen_ai.usage.output_tokens", u64::from(usage.output_tokens));
+        span.record(
+            "gen_ai.usage.cache_read.input_tokens",
+            u64::from(usage.cache_read_tokens),
+        );
+        span.record(
+            "gen_ai.usage.cache_creation.input_tokens",
+            u64::from(usage.cache_write_tokens),
+        );
+        if self.captures_content() {
+            span.record("gen_ai.output.messages", trace::content(&response.text));
+        }
     }
 
     /// Lets a call for `meter` through the budgets it falls under, reserving what `estimate`

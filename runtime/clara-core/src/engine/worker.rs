@@ -11,6 +11,7 @@ use super::metered_embedder::MeteredEmbedder;
 use super::session;
 use super::turn::{Conversation, Incoming, Turn};
 use crate::llm::{Embedder, ProviderErrorKind};
+use tracing::Instrument;
 
 /// How long a claimed job is reserved for its worker.
 const LEASE_MS: i64 = 5 * 60_000;
@@ -55,9 +56,10 @@ impl Generation {
             let Some(job) = self.services.store.claim_job(now, LEASE_MS).await? else {
                 break;
             };
+            let span = super::trace::job(&job.kind, job.id);
             let outcome = match Job::read(&job.kind, &job.payload) {
-                Ok(Job::ExtractMemories(work)) => self.extract(&work).await,
-                Ok(Job::SummarizeSession(work)) => self.summarize(&work).await,
+                Ok(Job::ExtractMemories(work)) => self.extract(&work).instrument(span).await,
+                Ok(Job::SummarizeSession(work)) => self.summarize(&work).instrument(span).await,
                 // Nothing this version can do with it, now or later.
                 Err(error) => {
                     tracing::error!(job = job.id, %error, "dropping a job this version cannot read");

@@ -43,6 +43,20 @@ pub enum ProviderErrorKind {
 }
 
 impl ProviderErrorKind {
+    /// A short, stable name for the kind (a span's `error.type`): the HTTP status, or what
+    /// failed.
+    pub fn name(&self) -> String {
+        match self {
+            ProviderErrorKind::Status { status, .. } => status.to_string(),
+            ProviderErrorKind::Connect(_) => "connect".to_owned(),
+            ProviderErrorKind::Timeout(_) => "timeout".to_owned(),
+            ProviderErrorKind::Decode(_) => "decode".to_owned(),
+            ProviderErrorKind::Api(_) => "api".to_owned(),
+            ProviderErrorKind::StreamCut(_) => "stream_cut".to_owned(),
+            ProviderErrorKind::Config(_) => "config".to_owned(),
+        }
+    }
+
     /// Whether the same request may succeed if sent again: rate limits, server errors,
     /// connection failures and timeouts.
     pub fn is_transient(&self) -> bool {

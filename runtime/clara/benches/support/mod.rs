@@ -10,6 +10,12 @@ pub mod fake_llm;
 #[path = "../../tests/it/support/fake_discord/mod.rs"]
 pub mod fake_discord;
 
+#[path = "../../tests/it/support/http_server.rs"]
+pub mod http_server;
+
+#[path = "../../tests/it/support/otlp_collector.rs"]
+pub mod otlp_collector;
+
 pub mod postgres;
 
 use std::path::Path;
@@ -51,6 +57,11 @@ pub fn start_fake_model() -> fake_llm::FakeLlm {
         fake.keep_alive();
         fake
     })
+}
+
+/// Starts a fake OpenTelemetry collector on a thread of its own, like the fake model.
+pub fn start_fake_collector() -> otlp_collector::FakeCollector {
+    on_own_thread(otlp_collector::FakeCollector::start)
 }
 
 /// Starts the fake Discord on a thread of its own, like the fake model.

@@ -286,7 +286,17 @@ async fn run_hook(
         origin: origin(event),
         timeout: clara_config::model::common::seconds(hook.timeout),
     };
-    let outcome = context.run(action, run).await;
+    let span = tracing::info_span!(
+        target: clara_core::engine::trace::TARGET,
+        "hook",
+        clara.hook.name = hook.name.as_str(),
+        clara.hook.event = event.name().as_str(),
+        error.type = tracing::field::Empty,
+    );
+    let outcome = tracing::Instrument::instrument(context.run(action, run), span.clone()).await;
+    if outcome.is_err() {
+        span.record("error.type", "failed");
+    }
     let ms = started.elapsed().as_millis() as u64;
     match outcome {
         Ok(output) if output.is_empty() => {

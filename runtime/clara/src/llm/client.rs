@@ -18,6 +18,7 @@ use super::http::{post_json, transport_error};
 use super::retry::{AttemptError, with_retries};
 use super::wire::Reply;
 use super::{anthropic, codec, openai};
+use tracing::Instrument;
 
 /// A chat provider of either wire format.
 pub struct HttpProvider {
@@ -127,7 +128,18 @@ impl Provider for HttpProvider {
                 }
             };
             let filter = Mutex::new(XmlStreamFilter::new());
+            let attempts = AtomicUsize::new(0);
             let reply = with_retries(&config.retry, || async {
+                let number = attempts.fetch_add(1, Ordering::SeqCst) + 1;
+                // One span per HTTP attempt under the engine's `chat` span: retries and
+                // fallbacks show as attempts, each with its provider and how it failed.
+                let span = tracing::info_span!(
+                    target: clara_core::engine::trace::TARGET,
+                    "attempt",
+                    clara.provider = self.name.as_str(),
+                    clara.attempt = number as u64,
+                    error.type = tracing::field::Empty,
+                );
                 *filter.lock().expect("filter lock") = XmlStreamFilter::new();
                 let on_text = |text: &str| {
                     if xml {
@@ -141,6 +153,7 @@ impl Provider for HttpProvider {
                     total,
                     self.attempt(&body, wire_request.stream, &model, &on_text),
                 )
+                .instrument(span.clone())
                 .await
                 {
                     Ok(outcome) => outcome,
@@ -151,6 +164,7 @@ impl Provider for HttpProvider {
                         .into()),
                 };
                 outcome.map_err(|mut failure| {
+                    span.record("error.type", failure.error.kind.name().as_str());
                     failure.error.partial_output = forwarded.load(Ordering::SeqCst) > 0;
                     failure
                 })

@@ -209,7 +209,19 @@ impl TaskRun {
                     origin: None,
                     timeout: clara_config::model::common::seconds(self.task.timeout),
                 };
-                self.context.run(&action, run).await
+                let span = tracing::info_span!(
+                    target: clara_core::engine::trace::TARGET,
+                    "task",
+                    clara.task.name = name.as_str(),
+                    clara.task.type = kind,
+                    error.type = tracing::field::Empty,
+                );
+                let ran = self.context.run(&action, run);
+                let outcome = tracing::Instrument::instrument(ran, span.clone()).await;
+                if outcome.is_err() {
+                    span.record("error.type", "failed");
+                }
+                outcome
             }
             None => Err("the task has nothing to do".to_owned()),
         };

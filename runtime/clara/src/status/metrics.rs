@@ -13,6 +13,7 @@ use clara_core::engine::{Event, EventObserver};
 use super::exposition::{Exposition, Kind};
 use super::health::{AdapterState, Health};
 use super::process;
+use crate::telemetry::ExportCounts;
 
 /// Upper bounds of the turn-duration histogram's buckets, in seconds (`+Inf` is implied).
 const TURN_BUCKETS: [f64; 10] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
@@ -193,8 +194,9 @@ impl Metrics {
         }
     }
 
-    /// Everything counted so far, with `health`'s adapters, in the Prometheus text format 0.0.4.
-    pub fn render(&self, health: &Health) -> String {
+    /// Everything counted so far, with `health`'s adapters and what trace export did, in the
+    /// Prometheus text format 0.0.4.
+    pub fn render(&self, health: &Health, traces: Option<&ExportCounts>) -> String {
         let mut out = Exposition::default();
         let count = |name: EventName| {
             EventName::ALL
@@ -441,6 +443,29 @@ impl Metrics {
             "Seconds since the runtime started.",
         );
         out.sample("clara_uptime_seconds", &[], health.uptime().as_secs_f64());
+        if let Some(traces) = traces {
+            let spans = [
+                (
+                    "clara_trace_spans_exported_total",
+                    "Spans the OTLP collector accepted.",
+                    &traces.exported,
+                ),
+                (
+                    "clara_trace_spans_dropped_total",
+                    "Spans not exported: the queue was full, or the collector refused or could not be reached.",
+                    &traces.dropped,
+                ),
+                (
+                    "clara_trace_export_failures_total",
+                    "Trace export requests that failed.",
+                    &traces.failures,
+                ),
+            ];
+            for (name, help, value) in spans {
+                out.family(name, Kind::Counter, help);
+                out.sample(name, &[], value.load(Ordering::Relaxed));
+            }
+        }
 
         out.finish()
     }

@@ -19,6 +19,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use super::health::Health;
 use super::metrics::Metrics;
+use crate::telemetry::{Telemetry, TurnFilter};
 use crate::web_page::{Page, PageRequest, PageSource};
 
 /// How long connections get to finish their requests once the server stops.
@@ -84,6 +85,7 @@ pub async fn serve(
     health: Arc<Health>,
     metrics: Arc<Metrics>,
     pages: Vec<Arc<dyn PageSource>>,
+    telemetry: Option<Arc<Telemetry>>,
 ) -> Result<StatusServer, StatusError> {
     let bind_error = |source| StatusError::Bind {
         address: bind.to_owned(),
@@ -102,6 +104,7 @@ pub async fn serve(
         health,
         metrics,
         pages,
+        telemetry,
     };
     let task = tokio::spawn(accept(listener, routes, slots, stopped));
     tracing::info!("status endpoint on http://{addr} (/health, /metrics)");
@@ -114,6 +117,8 @@ struct Routes {
     metrics: Arc<Metrics>,
     /// The pages people open from chat links, when the endpoint serves a running clara.
     pages: Vec<Arc<dyn PageSource>>,
+    /// The last turns (`/turns`) and what trace export did (`/metrics`).
+    telemetry: Option<Arc<Telemetry>>,
 }
 
 async fn accept(
@@ -193,7 +198,8 @@ async fn respond(request: Request<Incoming>, routes: &Routes) -> Response<Full<B
         return browser_page(request, source.as_ref()).await;
     }
     let path = path.as_str();
-    if path != "/health" && path != "/metrics" {
+    let turns = path == "/turns" || path.starts_with("/turns/");
+    if path != "/health" && path != "/metrics" && !turns {
         return plain(StatusCode::NOT_FOUND, "not found\n");
     }
     if request.method() != Method::GET && request.method() != Method::HEAD {
@@ -205,14 +211,24 @@ async fn respond(request: Request<Incoming>, routes: &Routes) -> Response<Full<B
     }
     // hyper leaves the body out of a HEAD response itself and keeps its Content-Length, so
     // HEAD is answered exactly like GET.
-    let (status, content_type, body) = if path == "/health" {
+    let (status, content_type, body) = if turns {
+        match turn_json(path, request.uri().query(), routes.telemetry.as_deref()) {
+            Some(json) => (
+                StatusCode::OK,
+                "application/json",
+                json.to_string().into_bytes(),
+            ),
+            None => return plain(StatusCode::NOT_FOUND, "no such turn\n"),
+        }
+    } else if path == "/health" {
         let report = routes.health.snapshot();
         let status =
             StatusCode::from_u16(report.http_status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
         let body = serde_json::to_vec(&report).unwrap_or_default();
         (status, "application/json", body)
     } else {
-        let body = routes.metrics.render(&routes.health).into_bytes();
+        let traces = routes.telemetry.as_deref().map(Telemetry::counts);
+        let body = routes.metrics.render(&routes.health, traces).into_bytes();
         (StatusCode::OK, METRICS_CONTENT_TYPE, body)
     };
     let mut response = Response::new(Full::new(Bytes::from(body)));
@@ -221,6 +237,25 @@ async fn respond(request: Request<Incoming>, routes: &Routes) -> Response<Full<B
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// `/turns` (the last turns, newest first, narrowed by the query) or `/turns/{id}` (one turn's
+/// timeline); `None` for an unknown id. Without telemetry the list is empty.
+fn turn_json(
+    path: &str,
+    query: Option<&str>,
+    telemetry: Option<&Telemetry>,
+) -> Option<serde_json::Value> {
+    let id = path
+        .strip_prefix("/turns")
+        .unwrap_or_default()
+        .trim_matches('/');
+    match (telemetry, id) {
+        (Some(telemetry), "") => Some(telemetry.turns().list(&TurnFilter::from_query(query))),
+        (None, "") => Some(serde_json::json!({ "turns": [] })),
+        (Some(telemetry), id) => telemetry.turns().get(id),
+        (None, _) => None,
+    }
 }
 
 /// The most a posted form may hold.

@@ -74,7 +74,12 @@ async fn metrics_show(addr: SocketAddr, line: &str) {
 async fn turns_answered(on: &OnDiscord, n: u64) {
     let line = format!("clara_turns_total{{platform=\"discord\"}} {n}");
     let deadline = Instant::now() + SOON;
-    while !on.app().metrics.render(&on.app().health).contains(&line) {
+    while !on
+        .app()
+        .metrics
+        .render(&on.app().health, None)
+        .contains(&line)
+    {
         assert!(Instant::now() < deadline, "never saw `{line}`");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

@@ -224,7 +224,7 @@ async fn a_registered_node_gets_a_streamed_reply_under_its_request_id() {
     assert_eq!(status["type"], "status");
     assert_eq!(status["nodes"], 1);
     let app = on.app.as_ref().unwrap();
-    let metrics = app.metrics.render(&app.health);
+    let metrics = app.metrics.render(&app.health, None);
     assert!(
         metrics
             .lines()

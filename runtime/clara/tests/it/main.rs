@@ -64,5 +64,6 @@ mod status;
 mod store_contract;
 mod test_command;
 mod tool_arguments;
+mod tracing;
 mod usage_command;
 mod validate_fixtures;

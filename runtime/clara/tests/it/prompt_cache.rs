@@ -256,3 +256,40 @@ async fn openai_compatible_servers_get_cache_marks_only_when_asked() {
         "OpenRouter's cached_tokens and cache_write_tokens"
     );
 }
+
+/// Fifty turns of one session against the caching fake: how much of the prompt the cache
+/// served. Without the stable-first prompt and the held history start, the history part
+/// would miss on every turn once the history is full.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fifty_turn_conversation_reads_most_of_its_prompt_from_the_cache() {
+    let root = support::shipped_root();
+    let fake = FakeLlm::start().await;
+    fake.prompt_cache();
+    let vars = [("CLARA_PROVIDERS__OPENROUTER__KIND", "anthropic")];
+    let (live, _) = start(root.path(), &fake, &vars).await;
+    for n in 1..=50 {
+        let text =
+            format!("Here is thought number {n} about the garden, the weather and the week ahead.");
+        let reply = fake_llm::anthropic_stream(&["That sounds lovely; tell me more about it."]);
+        say(&live, &fake, reply, &text).await;
+    }
+    let used = fake.cache_uses();
+    assert_eq!(used.len(), 50);
+    let (total, read, written) = used.iter().fold((0, 0, 0), |(t, r, w), u| {
+        (t + u.total, r + u.read, w + u.written)
+    });
+    let rate = read as f64 / total as f64;
+    eprintln!(
+        "50 turns: {total} prompt tokens, {read} read from the cache ({:.1}%), {written} written",
+        rate * 100.0
+    );
+    let missed_history = used[20..]
+        .windows(2)
+        .filter(|w| w[1].read < w[0].read + w[0].written / 2)
+        .count();
+    eprintln!("turns after the 20th whose history start moved: {missed_history} of 29");
+    assert!(
+        rate > 0.6,
+        "most of the prompt comes from the cache: {rate}"
+    );
+}

@@ -66,6 +66,7 @@ async fn start() -> Running {
         health.clone(),
         metrics.clone(),
         Vec::new(),
+        None,
     )
     .await
     .expect("status endpoint starts");
@@ -420,6 +421,7 @@ async fn a_port_in_use_is_a_clear_error() {
         Health::new(),
         running.metrics.clone(),
         Vec::new(),
+        None,
     )
     .await
     {
@@ -440,6 +442,7 @@ async fn a_port_in_use_is_a_clear_error() {
         Health::new(),
         running.metrics.clone(),
         Vec::new(),
+        None,
     )
     .await
     {

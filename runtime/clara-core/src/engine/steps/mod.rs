@@ -27,6 +27,8 @@ use super::turn::Turn;
 pub(crate) struct BuiltStep {
     /// Its id: `id` in the file, else its `type`; unique in its pipeline.
     pub id: String,
+    /// Its `type`.
+    pub type_name: &'static str,
     pub kind: StepKind,
 }
 
@@ -61,6 +63,7 @@ impl BuiltStep {
         };
         Ok(BuiltStep {
             id: site.id.to_owned(),
+            type_name: step.kind(),
             kind,
         })
     }

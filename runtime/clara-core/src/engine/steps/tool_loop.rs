@@ -25,9 +25,11 @@ use crate::engine::rate_windows::Counted;
 use crate::engine::run::Run;
 use crate::engine::template::Template;
 use crate::engine::tools::{Place, Tool, ToolError, ToolPolicy};
+use crate::engine::trace;
 use crate::engine::turn::Turn;
 use crate::llm::{Message, ToolCall};
 use crate::store::{Stamp, ToolCallRecord, approvers_key, ran};
+use tracing::Instrument;
 
 /// The built `tool_loop` step.
 pub(crate) struct ToolLoop {
@@ -95,11 +97,22 @@ impl ToolLoop {
                 ));
                 for call in &response.tool_calls {
                     calls_made += 1;
+                    let span = trace::tool(&call.name, &call.id);
                     let result = if calls_made > options.max_calls_per_turn {
+                        span.record("clara.tool.outcome", "over_limit");
                         "Not run: the limit of tool calls for this message was reached.".to_owned()
                     } else {
-                        self.execute(run, turn, &tools, call, calls_made).await?
+                        self.execute(run, turn, &tools, call, calls_made)
+                            .instrument(span.clone())
+                            .await?
                     };
+                    if run.services.captures_content() {
+                        span.record(
+                            "gen_ai.tool.call.arguments",
+                            trace::content(&call.arguments.to_string()),
+                        );
+                        span.record("gen_ai.tool.call.result", trace::content(&result));
+                    }
                     turn.prompt
                         .push(Message::tool_result(call.id.clone(), result));
                 }
@@ -373,6 +386,7 @@ fn denial_reason(decision: &Decision) -> String {
 
 /// Keeps a call in the tool log; a store that cannot is a warning, not a failed turn.
 async fn log(run: &Run<'_>, turn: &Turn, tool: &str, outcome: &str, asked: Option<&Asked>) {
+    tracing::Span::current().record("clara.tool.outcome", outcome);
     let services = run.services;
     let incoming = &turn.incoming;
     let record = ToolCallRecord {

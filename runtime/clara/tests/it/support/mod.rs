@@ -14,6 +14,7 @@ pub mod mcp_hub;
 pub mod moto;
 pub mod oauth_mcp;
 pub mod on_discord;
+pub mod otlp_collector;
 
 /// Starts clara as `clara run` does (adapters on; no scheduler or memory worker, no file
 /// watching, memory off, the status endpoint on a free port), its default provider the fake

@@ -79,7 +79,7 @@ impl OnDiscord {
     pub async fn wait_metric(&self, line: &str) {
         let deadline = std::time::Instant::now() + SOON;
         loop {
-            let text = self.app().metrics.render(&self.app().health);
+            let text = self.app().metrics.render(&self.app().health, None);
             if text.lines().any(|l| l == line) {
                 return;
             }

@@ -1,0 +1,279 @@
+//! Export to an OpenTelemetry collector: traces encoded as OTLP/JSON and posted to
+//! `{endpoint}/v1/traces` from a queue of bounded size, so a slow or unreachable collector
+//! costs a turn nothing (spans past the bound are dropped and counted).
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+use super::span_record::{AttrValue, SpanRecord, Trace, span_hex};
+
+/// The most spans one request carries.
+const BATCH_SPANS: usize = 1024;
+
+/// How long spans wait for company before they are sent anyway.
+const LINGER: Duration = Duration::from_millis(500);
+
+/// A failed export is logged at most this often.
+const WARN_EVERY: Duration = Duration::from_secs(60);
+
+/// What export has done, for `/metrics`.
+#[derive(Default)]
+pub struct ExportCounts {
+    /// Spans the collector accepted.
+    pub exported: AtomicU64,
+    /// Spans dropped: the queue was full, or the collector refused or could not be reached.
+    pub dropped: AtomicU64,
+    /// Requests that failed.
+    pub failures: AtomicU64,
+}
+
+/// Where traces go, and those waiting to.
+pub struct Exporter {
+    url: String,
+    service: String,
+    client: reqwest::Client,
+    queue: Mutex<Queue>,
+    cap: usize,
+    wake: Notify,
+    counts: Arc<ExportCounts>,
+    last_warning: Mutex<Option<Instant>>,
+}
+
+#[derive(Default)]
+struct Queue {
+    traces: VecDeque<Arc<Trace>>,
+    spans: usize,
+}
+
+/// Why export could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ExporterError {
+    /// A header name or value cannot be sent.
+    #[error("[telemetry] header `{0}` cannot be sent as an HTTP header")]
+    Header(String),
+    /// The HTTP client could not be built.
+    #[error("cannot set up trace export: {0}")]
+    Client(String),
+}
+
+impl Exporter {
+    /// An exporter to the collector at `endpoint`, sending `headers`, holding at most `cap`
+    /// spans.
+    pub fn new(
+        endpoint: &str,
+        headers: &[(String, String)],
+        service: &str,
+        cap: usize,
+        timeout: Duration,
+        counts: Arc<ExportCounts>,
+    ) -> Result<Exporter, ExporterError> {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            let bad = || ExporterError::Header(name.clone());
+            let name = HeaderName::try_from(name.as_str()).map_err(|_| bad())?;
+            let mut value = HeaderValue::try_from(value.as_str()).map_err(|_| bad())?;
+            value.set_sensitive(true);
+            map.insert(name, value);
+        }
+        let client = reqwest::Client::builder()
+            .default_headers(map)
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| ExporterError::Client(e.to_string()))?;
+        Ok(Exporter {
+            url: format!("{}/v1/traces", endpoint.trim_end_matches('/')),
+            service: service.to_owned(),
+            client,
+            queue: Mutex::default(),
+            cap: cap.max(1),
+            wake: Notify::new(),
+            counts,
+            last_warning: Mutex::new(None),
+        })
+    }
+
+    /// Queues a trace, or drops it (counted) when the queue is full. Never waits.
+    pub fn push(&self, trace: Arc<Trace>) {
+        let spans = trace.spans.len();
+        let mut queue = lock(&self.queue);
+        if queue.spans + spans > self.cap {
+            drop(queue);
+            self.counts
+                .dropped
+                .fetch_add(spans as u64, Ordering::Relaxed);
+            return;
+        }
+        queue.spans += spans;
+        queue.traces.push_back(trace);
+        let full_batch = queue.spans >= BATCH_SPANS;
+        drop(queue);
+        if full_batch {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Sends queued traces until told to stop (the task `spawn` starts).
+    pub async fn run(self: Arc<Self>) {
+        loop {
+            let _ = tokio::time::timeout(LINGER, self.wake.notified()).await;
+            while self.send_batch().await {}
+        }
+    }
+
+    /// Sends everything queued now, for a clean exit.
+    pub async fn flush(&self) {
+        while self.send_batch().await {}
+    }
+
+    /// Sends one batch; whether there was one.
+    async fn send_batch(&self) -> bool {
+        let batch = {
+            let mut queue = lock(&self.queue);
+            let mut batch = Vec::new();
+            let mut spans = 0;
+            while let Some(trace) = queue.traces.front() {
+                if !batch.is_empty() && spans + trace.spans.len() > BATCH_SPANS {
+                    break;
+                }
+                spans += trace.spans.len();
+                batch.extend(queue.traces.pop_front());
+            }
+            queue.spans -= spans;
+            batch
+        };
+        if batch.is_empty() {
+            return false;
+        }
+        let spans: usize = batch.iter().map(|t| t.spans.len()).sum();
+        let body = encode(&batch, &self.service).to_string();
+        let sent = self
+            .client
+            .post(&self.url)
+            .header(CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await;
+        match sent {
+            Ok(response) if response.status().is_success() => {
+                self.counts
+                    .exported
+                    .fetch_add(spans as u64, Ordering::Relaxed);
+            }
+            outcome => {
+                let why = match outcome {
+                    Ok(response) => format!("the collector answered {}", response.status()),
+                    Err(error) => without_url(&error),
+                };
+                self.failed(spans, &why);
+            }
+        }
+        true
+    }
+
+    fn failed(&self, spans: usize, why: &str) {
+        self.counts
+            .dropped
+            .fetch_add(spans as u64, Ordering::Relaxed);
+        self.counts.failures.fetch_add(1, Ordering::Relaxed);
+        let mut last = lock(&self.last_warning);
+        if last.is_none_or(|at| at.elapsed() >= WARN_EVERY) {
+            *last = Some(Instant::now());
+            tracing::warn!(
+                url = %self.url,
+                "trace export failed, {spans} spans dropped: {why} (said at most once a minute; /metrics counts them)"
+            );
+        }
+    }
+}
+
+/// A transport error's text without its URL (the log line names the URL once).
+fn without_url(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    if let Some(url) = error.url() {
+        text = text.replace(&format!(" for url ({url})"), "");
+    }
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        text = format!("{text}: {inner}");
+        source = inner.source();
+    }
+    text
+}
+
+/// Traces as an OTLP/JSON `ExportTraceServiceRequest`.
+pub fn encode(traces: &[Arc<Trace>], service: &str) -> Value {
+    let version = env!("CARGO_PKG_VERSION");
+    let spans: Vec<Value> = traces
+        .iter()
+        .flat_map(|trace| trace.spans.iter().map(move |span| encode_span(trace, span)))
+        .collect();
+    json!({
+        "resourceSpans": [{
+            "resource": { "attributes": [
+                attribute("service.name", &AttrValue::Str(service.to_owned())),
+                attribute("service.version", &AttrValue::Str(version.to_owned())),
+            ]},
+            "scopeSpans": [{
+                "scope": { "name": "clara", "version": version },
+                "spans": spans,
+            }],
+        }],
+    })
+}
+
+fn encode_span(trace: &Trace, span: &SpanRecord) -> Value {
+    // Model calls and their HTTP attempts go out of the process: CLIENT; the rest INTERNAL.
+    let kind = if matches!(span.name, "chat" | "attempt") {
+        3
+    } else {
+        1
+    };
+    let attributes: Vec<Value> = span
+        .attributes
+        .iter()
+        .filter(|(key, _)| *key != "otel.name")
+        .map(|(key, value)| attribute(key, value))
+        .collect();
+    let mut out = json!({
+        "traceId": trace.id_hex(),
+        "spanId": span_hex(span.span_id),
+        "name": span.display_name(),
+        "kind": kind,
+        "startTimeUnixNano": span.start_unix_nanos.to_string(),
+        "endTimeUnixNano": span.end_unix_nanos.to_string(),
+        "attributes": attributes,
+    });
+    if let Some(parent) = span.parent_id {
+        out["parentSpanId"] = Value::from(span_hex(parent));
+    }
+    if let Some(AttrValue::Str(kind)) = span.attribute("error.type") {
+        out["status"] = json!({ "code": 2, "message": kind });
+    }
+    out
+}
+
+/// One `KeyValue`; finish reasons are a list, as the GenAI conventions type them.
+fn attribute(key: &str, value: &AttrValue) -> Value {
+    let value = match value {
+        AttrValue::Str(s) if key == "gen_ai.response.finish_reasons" => {
+            json!({ "arrayValue": { "values": [{ "stringValue": s }] } })
+        }
+        AttrValue::Str(s) => json!({ "stringValue": s }),
+        // OTLP/JSON writes 64-bit integers as strings.
+        AttrValue::Int(i) => json!({ "intValue": i.to_string() }),
+        AttrValue::Float(f) => json!({ "doubleValue": f }),
+        AttrValue::Bool(b) => json!({ "boolValue": b }),
+    };
+    json!({ "key": key, "value": value })
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
