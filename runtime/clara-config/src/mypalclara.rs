@@ -262,7 +262,7 @@ const NOT_CARRIED: &[(&str, &str)] = &[
 ];
 
 /// Whether a URL holds a user, a password or a query.
-fn carries_credentials(url: &str) -> bool {
+pub(crate) fn carries_credentials(url: &str) -> bool {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
     authority.contains('@') || url.contains('?')

@@ -148,14 +148,21 @@ pub(crate) fn check(
     check_email(source, config, names, report);
     check_mcp(source, config, report);
     check_backup(source, config, report);
-    if let Some(endpoint) = &config.telemetry.endpoint
-        && !is_http_url(endpoint)
-    {
-        report.value(
-            source,
-            &path!["telemetry", "endpoint"],
-            "expected the collector's OTLP/HTTP address, like `http://127.0.0.1:4318`",
-        );
+    if let Some(endpoint) = &config.telemetry.endpoint {
+        let at = path!["telemetry", "endpoint"];
+        if !is_http_url(endpoint) {
+            report.value(
+                source,
+                &at,
+                "expected the collector's OTLP/HTTP address, like `http://127.0.0.1:4318`",
+            );
+        } else if crate::mypalclara::carries_credentials(endpoint) {
+            report.value(
+                source,
+                &at,
+                "the URL carries credentials; set the endpoint without them and the secret in a header (`headers_env`)",
+            );
+        }
     }
     let discord = &config.adapters.discord;
     if let Some(url) = &discord.gateway_url

@@ -36,6 +36,8 @@ pub struct ExportCounts {
 /// Where traces go, and those waiting to.
 pub struct Exporter {
     url: String,
+    /// `url` without any user or password in it, for the log.
+    shown_url: String,
     service: String,
     client: reqwest::Client,
     queue: Mutex<Queue>,
@@ -87,8 +89,18 @@ impl Exporter {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ExporterError::Client(e.to_string()))?;
+        let url = format!("{}/v1/traces", endpoint.trim_end_matches('/'));
+        let shown_url = match url::Url::parse(&url) {
+            Ok(mut parsed) => {
+                let _ = parsed.set_username("");
+                let _ = parsed.set_password(None);
+                parsed.to_string()
+            }
+            Err(_) => "the [telemetry] endpoint".to_owned(),
+        };
         Ok(Exporter {
-            url: format!("{}/v1/traces", endpoint.trim_end_matches('/')),
+            url,
+            shown_url,
             service: service.to_owned(),
             client,
             queue: Mutex::default(),
@@ -169,7 +181,7 @@ impl Exporter {
             outcome => {
                 let why = match outcome {
                     Ok(response) => format!("the collector answered {}", response.status()),
-                    Err(error) => without_url(&error),
+                    Err(error) => without_url(error),
                 };
                 self.failed(spans, &why);
             }
@@ -186,20 +198,19 @@ impl Exporter {
         if last.is_none_or(|at| at.elapsed() >= WARN_EVERY) {
             *last = Some(Instant::now());
             tracing::warn!(
-                url = %self.url,
+                url = %self.shown_url,
                 "trace export failed, {spans} spans dropped: {why} (said at most once a minute; /metrics counts them)"
             );
         }
     }
 }
 
-/// A transport error's text without its URL (the log line names the URL once).
-fn without_url(error: &reqwest::Error) -> String {
+/// A transport error's text without its URL (the log line names it once, without
+/// credentials).
+fn without_url(error: reqwest::Error) -> String {
+    let error = error.without_url();
     let mut text = error.to_string();
-    if let Some(url) = error.url() {
-        text = text.replace(&format!(" for url ({url})"), "");
-    }
-    let mut source = std::error::Error::source(error);
+    let mut source = std::error::Error::source(&error);
     while let Some(inner) = source {
         text = format!("{text}: {inner}");
         source = inner.source();
