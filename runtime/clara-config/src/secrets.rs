@@ -60,6 +60,17 @@ impl ConfigSet {
                 "adapters.discord.enabled = false to run without Discord",
             );
         }
+        // Beyond loopback the console asks everyone for its token; without one it is shut.
+        let beyond_loopback = config
+            .status
+            .bind
+            .parse::<std::net::SocketAddr>()
+            .is_ok_and(|addr| !addr.ip().is_loopback());
+        if config.status.enabled && config.console.enabled && beyond_loopback {
+            let at = path!["console", "token_env"];
+            let needed_by = "the console (the status endpoint listens beyond loopback)";
+            found.check(source, &at, &config.console.token_env, needed_by, true);
+        }
         let telemetry = &config.telemetry;
         if telemetry.endpoint.is_some() {
             for (header, var) in &telemetry.headers_env {

@@ -259,8 +259,10 @@ fn tracing_dispatch() -> (tracing::Dispatch, support::otlp_collector::FakeCollec
     use tracing_subscriber::layer::SubscriberExt;
     let collector = support::start_fake_collector();
     let (telemetry, recorder) = clara::telemetry::Telemetry::install();
+    // `CLARA_BENCH_TRACING=record` keeps the timelines for `/turns` without exporting.
+    let export = std::env::var("CLARA_BENCH_TRACING").is_ok_and(|v| v != "record");
     let config = clara_config::model::telemetry::TelemetryConfig {
-        endpoint: Some(collector.url.clone()),
+        endpoint: export.then(|| collector.url.clone()),
         ..Default::default()
     };
     telemetry

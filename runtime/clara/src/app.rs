@@ -15,6 +15,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::adapters::{self, Adapter, Observers};
 use crate::connections::{Connector, OAuthPages};
+use crate::console::Console;
 use crate::email::{EmailConnectPages, InboxWatch};
 use crate::hooks::{self, HookBus};
 use crate::live::watch::{self, Watcher};
@@ -205,6 +206,12 @@ impl App {
                         metrics.clone(),
                         run_pages(&live),
                         Telemetry::global(),
+                        Some(Arc::new(Console::new(
+                            live.clone(),
+                            health.clone(),
+                            Telemetry::global(),
+                            &settings.bind,
+                        ))),
                     )
                     .await?,
                 )
@@ -317,6 +324,7 @@ async fn connection_pages(
         metrics.clone(),
         pages,
         Telemetry::global(),
+        None,
     )
     .await;
     match served {

@@ -7,6 +7,7 @@ pub mod app;
 pub mod backup;
 pub mod children;
 pub mod connections;
+pub mod console;
 pub mod email;
 pub mod errors;
 pub mod hooks;

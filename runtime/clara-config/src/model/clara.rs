@@ -77,6 +77,9 @@ pub struct ClaraConfig {
     /// collector.
     #[serde(default)]
     pub telemetry: super::telemetry::TelemetryConfig,
+    /// The web console on the status endpoint.
+    #[serde(default)]
+    pub console: super::console::ConsoleConfig,
 }
 
 impl ClaraConfig {

@@ -7,6 +7,7 @@ pub mod budget;
 pub mod clara;
 pub mod common;
 pub mod connection;
+pub mod console;
 pub mod discord_notices;
 pub mod email;
 pub mod email_rule;

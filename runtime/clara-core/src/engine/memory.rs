@@ -85,3 +85,19 @@ fn memory_query<'a>(
         rrf_k: context.search.1,
     }
 }
+
+impl super::generation::Generation {
+    /// Searches `user`'s memories for `text` as a turn does: full text and, with embeddings
+    /// on, the text's vector, fused (what an operator's search in the console shows).
+    pub async fn search_memories(
+        &self,
+        user: &str,
+        text: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<ScoredMemory>> {
+        let context = self
+            .services
+            .tool_context(user, self.services.embedder.as_deref());
+        search(&context, text, None, limit).await
+    }
+}

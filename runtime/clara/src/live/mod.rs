@@ -4,6 +4,7 @@
 
 pub mod applied;
 mod outlets;
+mod reloads;
 pub mod watch;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use crate::tools::ToolSet;
 use crate::tools::mcp::McpServers;
 
 pub use outlets::{Outlet, Outlets};
+pub use reloads::Reloads;
 
 /// Why the running configuration could not start.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +58,7 @@ pub struct Live {
     /// Whether the last reload failed: the one that next succeeds says so at the failure's
     /// level, so a user who saw the error also sees the fix take.
     failing: std::sync::atomic::AtomicBool,
+    reloads: reloads::ReloadLog,
 }
 
 /// What every generation is handed unchanged.
@@ -116,7 +119,13 @@ impl Live {
             outlets: Outlets::default(),
             client,
             failing: std::sync::atomic::AtomicBool::new(false),
+            reloads: reloads::ReloadLog::new(),
         }))
+    }
+
+    /// Which generation runs, since when, and how the last reload went.
+    pub fn reloads(&self) -> Reloads {
+        self.reloads.get()
     }
 
     /// The generation new work starts on.
@@ -178,6 +187,7 @@ impl Live {
     /// `config:reload_failed`.
     pub async fn reload(&self) -> Reload {
         let outcome = self.reload_unwinding().await;
+        self.reloads.record(&outcome);
         let failed = matches!(
             outcome,
             Reload::Invalid(_) | Reload::Refused(_) | Reload::Failed(_)

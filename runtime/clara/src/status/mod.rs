@@ -14,4 +14,5 @@ pub use health::{AdapterReport, AdapterState, Health, HealthReport, OverallStatu
 pub use mcp_oauth_page::McpOAuthPages;
 pub use mcp_restart_page::{CONTROL_TOKEN_FILE, McpRestartPage};
 pub use metrics::Metrics;
+pub(crate) use server::{Body, full};
 pub use server::{StatusError, StatusServer, local_address, serve};

@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::Full;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue};
 use hyper::server::conn::http1;
@@ -19,8 +20,17 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use super::health::Health;
 use super::metrics::Metrics;
+use crate::console::Console;
 use crate::telemetry::{Telemetry, TurnFilter};
 use crate::web_page::{Page, PageRequest, PageSource};
+
+/// A response body: whole, or (for the console's live updates) streamed.
+pub(crate) type Body = BoxBody<Bytes, Infallible>;
+
+/// A whole body.
+pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).boxed()
+}
 
 /// How long connections get to finish their requests once the server stops.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
@@ -86,6 +96,7 @@ pub async fn serve(
     metrics: Arc<Metrics>,
     pages: Vec<Arc<dyn PageSource>>,
     telemetry: Option<Arc<Telemetry>>,
+    console: Option<Arc<Console>>,
 ) -> Result<StatusServer, StatusError> {
     let bind_error = |source| StatusError::Bind {
         address: bind.to_owned(),
@@ -105,6 +116,7 @@ pub async fn serve(
         metrics,
         pages,
         telemetry,
+        console,
     };
     let task = tokio::spawn(accept(listener, routes, slots, stopped));
     tracing::info!("status endpoint on http://{addr} (/health, /metrics)");
@@ -119,6 +131,8 @@ struct Routes {
     pages: Vec<Arc<dyn PageSource>>,
     /// The last turns (`/turns`) and what trace export did (`/metrics`).
     telemetry: Option<Arc<Telemetry>>,
+    /// The console at `/`, when this endpoint serves a running clara.
+    console: Option<Arc<Console>>,
 }
 
 async fn accept(
@@ -192,8 +206,11 @@ async fn until_stopped(stopped: &mut watch::Receiver<bool>) {
     let _ = stopped.wait_for(|stop| *stop).await;
 }
 
-async fn respond(request: Request<Incoming>, routes: &Routes) -> Response<Full<Bytes>> {
+async fn respond(request: Request<Incoming>, routes: &Routes) -> Response<Body> {
     let path = request.uri().path().to_owned();
+    if let Some(console) = routes.console.as_ref().filter(|_| Console::serves(&path)) {
+        return console.respond(request).await;
+    }
     if let Some(source) = routes.pages.iter().find(|s| path.starts_with(s.prefix())) {
         return browser_page(request, source.as_ref()).await;
     }
@@ -231,7 +248,7 @@ async fn respond(request: Request<Incoming>, routes: &Routes) -> Response<Full<B
         let body = routes.metrics.render(&routes.health, traces).into_bytes();
         (StatusCode::OK, METRICS_CONTENT_TYPE, body)
     };
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+    let mut response = Response::new(full(Bytes::from(body)));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -262,10 +279,7 @@ fn turn_json(
 const MAX_FORM_BYTES: usize = 16 * 1024;
 
 /// A page a browser asked for (a posted form read first, within its limit).
-async fn browser_page(
-    request: Request<Incoming>,
-    source: &dyn PageSource,
-) -> Response<Full<Bytes>> {
+async fn browser_page(request: Request<Incoming>, source: &dyn PageSource) -> Response<Body> {
     let method = request.method().clone();
     if method != Method::GET && method != Method::POST {
         return plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
@@ -294,10 +308,10 @@ async fn browser_page(
 }
 
 /// A page as HTTP: never cached, never framed by another site.
-fn html_page(page: Page) -> Response<Full<Bytes>> {
+fn html_page(page: Page) -> Response<Body> {
     let status = StatusCode::from_u16(page.status).unwrap_or(StatusCode::BAD_REQUEST);
     let body = page.html;
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+    let mut response = Response::new(full(Bytes::from(body)));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(
@@ -316,8 +330,8 @@ fn html_page(page: Page) -> Response<Full<Bytes>> {
     response
 }
 
-fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
+    let mut response = Response::new(full(Bytes::from_static(text.as_bytes())));
     *response.status_mut() = status;
     response.headers_mut().insert(
         CONTENT_TYPE,

@@ -18,7 +18,7 @@ use clara_config::model::telemetry::TelemetryConfig;
 pub use otlp::{ExportCounts, Exporter, ExporterError, encode};
 pub use recorder::TraceRecorder;
 pub use span_record::{AttrValue, SpanRecord, Trace};
-pub use trace_log::{TraceLog, TurnFilter};
+pub use trace_log::{TraceLog, TurnFilter, TurnStats, summary};
 
 /// The process's telemetry: settings, the turn log and the exporter.
 pub struct Telemetry {
@@ -27,7 +27,13 @@ pub struct Telemetry {
     /// `sample_ratio` as a threshold on a trace id's top 64 bits.
     sample_below: std::sync::atomic::AtomicU64,
     counts: Arc<ExportCounts>,
+    /// Finished turns, for whoever watches them live (the console); sent only while someone
+    /// does, and a watcher that falls behind misses turns rather than holding any up.
+    feed: tokio::sync::broadcast::Sender<Arc<Trace>>,
 }
+
+/// How many finished turns wait for a slow watcher before it starts missing them.
+const FEED_BUFFER: usize = 64;
 
 static GLOBAL: OnceLock<Arc<Telemetry>> = OnceLock::new();
 
@@ -39,6 +45,7 @@ impl Telemetry {
             exporter: ArcSwapOption::empty(),
             sample_below: std::sync::atomic::AtomicU64::new(u64::MAX),
             counts: Arc::default(),
+            feed: tokio::sync::broadcast::channel(FEED_BUFFER).0,
         }
     }
 
@@ -106,6 +113,11 @@ impl Telemetry {
         &self.log
     }
 
+    /// Finished turns from now on, as they finish.
+    pub fn watch_turns(&self) -> tokio::sync::broadcast::Receiver<Arc<Trace>> {
+        self.feed.subscribe()
+    }
+
     /// What export has done.
     pub fn counts(&self) -> &ExportCounts {
         &self.counts
@@ -120,7 +132,9 @@ impl Telemetry {
     /// A trace whose root closed.
     fn finished(&self, trace: Trace) {
         let trace = Arc::new(trace);
-        self.log.add(&trace);
+        if self.log.add(&trace) && self.feed.receiver_count() > 0 {
+            let _ = self.feed.send(trace.clone());
+        }
         if trace.sampled
             && let Some(exporter) = &*self.exporter.load()
         {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
-use serde_json::{Value, json};
+use std::fmt::Write;
 use tokio::sync::Notify;
 
 use super::span_record::{AttrValue, SpanRecord, Trace, span_hex};
@@ -164,7 +164,7 @@ impl Exporter {
             return false;
         }
         let spans: usize = batch.iter().map(|t| t.spans.len()).sum();
-        let body = encode(&batch, &self.service).to_string();
+        let body = encode(&batch, &self.service);
         let sent = self
             .client
             .post(&self.url)
@@ -218,73 +218,195 @@ fn without_url(error: reqwest::Error) -> String {
     text
 }
 
-/// Traces as an OTLP/JSON `ExportTraceServiceRequest`.
-pub fn encode(traces: &[Arc<Trace>], service: &str) -> Value {
+/// Traces as an OTLP/JSON `ExportTraceServiceRequest`. Written straight into one string
+/// (no intermediate JSON values): this runs for every span clara makes.
+pub fn encode(traces: &[Arc<Trace>], service: &str) -> String {
     let version = env!("CARGO_PKG_VERSION");
-    let spans: Vec<Value> = traces
-        .iter()
-        .flat_map(|trace| trace.spans.iter().map(move |span| encode_span(trace, span)))
-        .collect();
-    json!({
-        "resourceSpans": [{
-            "resource": { "attributes": [
-                attribute("service.name", &AttrValue::Str(service.to_owned())),
-                attribute("service.version", &AttrValue::Str(version.to_owned())),
-            ]},
-            "scopeSpans": [{
-                "scope": { "name": "clara", "version": version },
-                "spans": spans,
-            }],
-        }],
-    })
+    let spans: usize = traces.iter().map(|t| t.spans.len()).sum();
+    let mut out = String::with_capacity(256 + spans * 512);
+    out.push_str(r#"{"resourceSpans":[{"resource":{"attributes":["#);
+    attribute(
+        &mut out,
+        "service.name",
+        &AttrValue::Str(service.to_owned()),
+    );
+    out.push(',');
+    attribute(
+        &mut out,
+        "service.version",
+        &AttrValue::Str(version.to_owned()),
+    );
+    out.push_str(r#"]},"scopeSpans":[{"scope":{"name":"clara","version":"#);
+    string(&mut out, version);
+    out.push_str(r#"},"spans":["#);
+    let mut first = true;
+    for trace in traces {
+        let trace_id = trace.id_hex();
+        for span in &trace.spans {
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            encode_span(&mut out, &trace_id, span);
+        }
+    }
+    out.push_str("]}]}]}");
+    out
 }
 
-fn encode_span(trace: &Trace, span: &SpanRecord) -> Value {
+fn encode_span(out: &mut String, trace_id: &str, span: &SpanRecord) {
     // Model calls and their HTTP attempts go out of the process: CLIENT; the rest INTERNAL.
     let kind = if matches!(span.name, "chat" | "attempt") {
         3
     } else {
         1
     };
-    let attributes: Vec<Value> = span
+    out.push_str(r#"{"traceId":""#);
+    out.push_str(trace_id);
+    out.push_str(r#"","spanId":""#);
+    out.push_str(&span_hex(span.span_id));
+    out.push('"');
+    if let Some(parent) = span.parent_id {
+        out.push_str(r#","parentSpanId":""#);
+        out.push_str(&span_hex(parent));
+        out.push('"');
+    }
+    out.push_str(r#","name":"#);
+    string(out, span.display_name());
+    let _ = write!(
+        out,
+        r#","kind":{kind},"startTimeUnixNano":"{}","endTimeUnixNano":"{}","attributes":["#,
+        span.start_unix_nanos, span.end_unix_nanos
+    );
+    let mut first = true;
+    for (key, value) in span
         .attributes
         .iter()
         .filter(|(key, _)| *key != "otel.name")
-        .map(|(key, value)| attribute(key, value))
-        .collect();
-    let mut out = json!({
-        "traceId": trace.id_hex(),
-        "spanId": span_hex(span.span_id),
-        "name": span.display_name(),
-        "kind": kind,
-        "startTimeUnixNano": span.start_unix_nanos.to_string(),
-        "endTimeUnixNano": span.end_unix_nanos.to_string(),
-        "attributes": attributes,
-    });
-    if let Some(parent) = span.parent_id {
-        out["parentSpanId"] = Value::from(span_hex(parent));
+    {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        attribute(out, key, value);
     }
+    out.push(']');
     if let Some(AttrValue::Str(kind)) = span.attribute("error.type") {
-        out["status"] = json!({ "code": 2, "message": kind });
+        out.push_str(r#","status":{"code":2,"message":"#);
+        string(out, kind);
+        out.push('}');
     }
-    out
+    out.push('}');
 }
 
 /// One `KeyValue`; finish reasons are a list, as the GenAI conventions type them.
-fn attribute(key: &str, value: &AttrValue) -> Value {
-    let value = match value {
+fn attribute(out: &mut String, key: &str, value: &AttrValue) {
+    out.push_str(r#"{"key":"#);
+    string(out, key);
+    out.push_str(r#","value":{"#);
+    match value {
         AttrValue::Str(s) if key == "gen_ai.response.finish_reasons" => {
-            json!({ "arrayValue": { "values": [{ "stringValue": s }] } })
+            out.push_str(r#""arrayValue":{"values":[{"stringValue":"#);
+            string(out, s);
+            out.push_str("}]}");
         }
-        AttrValue::Str(s) => json!({ "stringValue": s }),
+        AttrValue::Str(s) => {
+            out.push_str(r#""stringValue":"#);
+            string(out, s);
+        }
         // OTLP/JSON writes 64-bit integers as strings.
-        AttrValue::Int(i) => json!({ "intValue": i.to_string() }),
-        AttrValue::Float(f) => json!({ "doubleValue": f }),
-        AttrValue::Bool(b) => json!({ "boolValue": b }),
-    };
-    json!({ "key": key, "value": value })
+        AttrValue::Int(i) => {
+            let _ = write!(out, r#""intValue":"{i}""#);
+        }
+        AttrValue::Float(f) if f.is_finite() => {
+            let _ = write!(out, r#""doubleValue":{f}"#);
+        }
+        AttrValue::Float(_) => out.push_str(r#""doubleValue":0"#),
+        AttrValue::Bool(b) => {
+            let _ = write!(out, r#""boolValue":{b}"#);
+        }
+    }
+    out.push_str("}}");
+}
+
+/// `text` as a JSON string.
+fn string(out: &mut String, text: &str) {
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_encode_as_otlp_json_whatever_their_text() {
+        let span = SpanRecord {
+            span_id: 0xab,
+            parent_id: Some(1),
+            name: "chat",
+            start_unix_nanos: 5,
+            end_unix_nanos: 9,
+            attributes: vec![
+                ("otel.name", AttrValue::Str("chat m".to_owned())),
+                (
+                    "note",
+                    AttrValue::Str("a \"quote\", a \\ and a\nline\u{1}".to_owned()),
+                ),
+                ("gen_ai.usage.input_tokens", AttrValue::Int(12)),
+                (
+                    "gen_ai.response.finish_reasons",
+                    AttrValue::Str("stop".to_owned()),
+                ),
+                ("ratio", AttrValue::Float(f64::NAN)),
+                ("error.type", AttrValue::Str("503".to_owned())),
+            ],
+        };
+        let trace = Arc::new(Trace {
+            trace_id: 7,
+            sampled: true,
+            spans: vec![span],
+        });
+        let body: serde_json::Value = serde_json::from_str(&encode(&[trace], "clara")).unwrap();
+        let span = &body["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
+        assert_eq!(span["traceId"], "00000000000000000000000000000007");
+        assert_eq!(span["spanId"], "00000000000000ab");
+        assert_eq!(span["parentSpanId"], "0000000000000001");
+        assert_eq!(span["name"], "chat m");
+        assert_eq!(span["kind"], 3);
+        assert_eq!(span["startTimeUnixNano"], "5");
+        let attributes = span["attributes"].as_array().unwrap();
+        assert_eq!(
+            attributes.len(),
+            5,
+            "otel.name is the span's name, not an attribute"
+        );
+        assert_eq!(
+            attributes[0]["value"]["stringValue"],
+            "a \"quote\", a \\ and a\nline\u{1}"
+        );
+        assert_eq!(attributes[1]["value"]["intValue"], "12");
+        assert_eq!(
+            attributes[2]["value"]["arrayValue"]["values"][0]["stringValue"],
+            "stop"
+        );
+        assert_eq!(span["status"]["code"], 2);
+    }
 }

@@ -74,10 +74,10 @@ impl TraceLog {
         }
     }
 
-    /// Adds a finished trace when its root is a turn.
-    pub fn add(&self, trace: &Arc<Trace>) {
+    /// Adds a finished trace when its root is a turn; whether it was one.
+    pub fn add(&self, trace: &Arc<Trace>) -> bool {
         if trace.root().is_none_or(|root| root.name != "turn") {
-            return;
+            return false;
         }
         let keep = *lock(&self.keep);
         let mut turns = lock(&self.turns);
@@ -85,6 +85,34 @@ impl TraceLog {
             turns.pop_front();
         }
         turns.push_back(trace.clone());
+        true
+    }
+
+    /// How the turns of the last `window` went.
+    pub fn stats(&self, window: std::time::Duration) -> TurnStats {
+        let since = unix_nanos_now().saturating_sub(u64::try_from(window.as_nanos()).unwrap_or(0));
+        let turns = lock(&self.turns);
+        let mut durations: Vec<f64> = Vec::new();
+        let mut failed = 0;
+        for root in turns.iter().filter_map(|t| t.root()) {
+            if root.start_unix_nanos < since {
+                continue;
+            }
+            durations.push(root.duration_ms());
+            if root.text("clara.outcome") == Some("failed") {
+                failed += 1;
+            }
+        }
+        durations.sort_by(f64::total_cmp);
+        let pct = |q: f64| {
+            (!durations.is_empty()).then(|| durations[((durations.len() - 1) as f64 * q) as usize])
+        };
+        TurnStats {
+            turns: durations.len(),
+            failed,
+            p50_ms: pct(0.5),
+            p95_ms: pct(0.95),
+        }
     }
 
     /// The turns `filter` admits, newest first, as `/turns` shows them.
@@ -129,8 +157,27 @@ impl TraceLog {
     }
 }
 
+/// How the recent turns went.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TurnStats {
+    /// Turns that started in the window.
+    pub turns: usize,
+    /// How many of them failed.
+    pub failed: usize,
+    /// Their median time, in milliseconds.
+    pub p50_ms: Option<f64>,
+    /// Their 95th percentile, in milliseconds.
+    pub p95_ms: Option<f64>,
+}
+
+fn unix_nanos_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
 /// A turn as `/turns` lists it: when, how long, whose, and what it did.
-fn summary(trace: &Trace) -> Value {
+pub fn summary(trace: &Trace) -> Value {
     let Some(root) = trace.root() else {
         return Value::Null;
     };

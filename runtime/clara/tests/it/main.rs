@@ -18,6 +18,7 @@ mod command_tools;
 mod config_keys;
 mod config_keys_steps;
 mod connections;
+mod console;
 mod deployment;
 mod discord_access;
 mod discord_approvals;

@@ -67,6 +67,7 @@ async fn start() -> Running {
         metrics.clone(),
         Vec::new(),
         None,
+        None,
     )
     .await
     .expect("status endpoint starts");
@@ -422,6 +423,7 @@ async fn a_port_in_use_is_a_clear_error() {
         running.metrics.clone(),
         Vec::new(),
         None,
+        None,
     )
     .await
     {
@@ -442,6 +444,7 @@ async fn a_port_in_use_is_a_clear_error() {
         Health::new(),
         running.metrics.clone(),
         Vec::new(),
+        None,
         None,
     )
     .await

@@ -1,0 +1,296 @@
+//! The console over HTTP: every route answers (404 pages for what is not there), the cookie
+//! is HTTP-only, same-site and secure, state-changing requests need the session's CSRF token,
+//! and beyond loopback every page asks for a login with the console's token.
+
+use std::time::Duration;
+
+use clara::app::App;
+use clara_core::store::NewMemory;
+
+use crate::support::fake_llm::FakeLlm;
+use crate::support::{shipped_root, start_run};
+
+struct OnConsole {
+    app: App,
+    base: String,
+    client: reqwest::Client,
+    _model: FakeLlm,
+    _root: tempfile::TempDir,
+}
+
+async fn console(bind: &str, vars: &[(&str, &str)]) -> OnConsole {
+    let model = FakeLlm::start().await;
+    let root = shipped_root();
+    let mut all = vec![
+        ("CLARA_ADAPTERS__DISCORD__ENABLED", "false"),
+        ("CLARA_STATUS__BIND", bind),
+    ];
+    all.extend_from_slice(vars);
+    let app = start_run(root.path(), &model, &all)
+        .await
+        .expect("clara starts");
+    let port = app
+        .status
+        .as_ref()
+        .expect("the status endpoint runs")
+        .addr()
+        .port();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    OnConsole {
+        app,
+        base: format!("http://127.0.0.1:{port}"),
+        client,
+        _model: model,
+        _root: root,
+    }
+}
+
+impl OnConsole {
+    async fn get(&self, path: &str, cookie: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.get(format!("{}{path}", self.base));
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        request.send().await.unwrap()
+    }
+
+    async fn post(
+        &self,
+        path: &str,
+        cookie: Option<&str>,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let body: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        request.send().await.unwrap()
+    }
+
+    async fn remember(&self, user: &str, text: &str) -> String {
+        let store = self.app.live.current().services.store.clone();
+        let memory = NewMemory {
+            user_id: user.to_owned(),
+            project: None,
+            text: text.to_owned(),
+            is_key: false,
+            embedding: None,
+        };
+        store
+            .add_memory(memory, 1_764_000_000_000)
+            .await
+            .unwrap()
+            .id
+    }
+}
+
+/// The session cookie a response sets, as a `Cookie` header value.
+fn session_cookie(response: &reqwest::Response) -> String {
+    let set = response.headers()["set-cookie"].to_str().unwrap();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"] {
+        assert!(set.contains(attribute), "{attribute} in {set}");
+    }
+    set.split(';').next().unwrap().to_owned()
+}
+
+fn csrf_of(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with its CSRF token")
+        + 19;
+    html[at..at + 64].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_loopback_every_page_answers_and_forgetting_needs_the_forms_token() {
+    let on = console("127.0.0.1:0", &[]).await;
+    let overview = on.get("/", None).await;
+    assert_eq!(overview.status(), 200);
+    let cookie = session_cookie(&overview);
+    let headers = overview.headers().clone();
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    assert_eq!(headers["cache-control"], "no-store");
+    let html = overview.text().await.unwrap();
+    assert!(
+        html.contains("<h1>Overview</h1>") && html.contains("Adapters"),
+        "{html}"
+    );
+    assert!(html.contains("generation 1 since"), "{html}");
+    assert!(html.contains("data-live=\"true\""));
+
+    for (path, status) in [
+        ("/console/turns", 200),
+        ("/console/memory", 200),
+        ("/console/assets/console.css", 200),
+        ("/console/assets/console.js", 200),
+        ("/console/turns/0123456789abcdef0123456789abcdef", 404),
+        ("/console/no-such-page", 404),
+    ] {
+        let response = on.get(path, Some(&cookie)).await;
+        assert_eq!(response.status(), status, "{path}");
+    }
+    let missing = on
+        .get("/console/turns/nope", Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        missing.contains("<h1>Not found</h1>"),
+        "a page, not a panic: {missing}"
+    );
+    let partial = on
+        .client
+        .get(format!("{}/console/turns", on.base))
+        .header("cookie", &cookie)
+        .header("x-console-partial", "1")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        partial.starts_with("<h1>Turns</h1>"),
+        "a live view's main alone: {partial}"
+    );
+
+    let id = on.remember("ann", "Ann keeps <bees> & goats").await;
+    let users = on
+        .get("/console/memory", Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(users.contains("/console/memory?user=ann"), "{users}");
+    let page = on
+        .get("/console/memory?user=ann", Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Ann keeps &lt;bees&gt; &amp; goats"),
+        "escaped: {page}"
+    );
+    let csrf = csrf_of(&page);
+    let forged = on
+        .post(
+            "/console/memory/forget",
+            Some(&cookie),
+            &[("id", &id), ("user", "ann"), ("csrf", "0000")],
+        )
+        .await;
+    assert_eq!(forged.status(), 403, "a wrong CSRF token is refused");
+    let cookieless = on
+        .post(
+            "/console/memory/forget",
+            None,
+            &[("id", &id), ("user", "ann"), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(
+        cookieless.status(),
+        403,
+        "another site's form has no session"
+    );
+    let store = on.app.live.current().services.store.clone();
+    assert!(
+        store.memory(&id).await.unwrap().is_some(),
+        "nothing forgotten yet"
+    );
+    let forgotten = on
+        .post(
+            "/console/memory/forget",
+            Some(&cookie),
+            &[("id", &id), ("user", "ann"), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(forgotten.status(), 303);
+    assert!(store.memory(&id).await.unwrap().is_none(), "forgotten");
+    let again = on
+        .post(
+            "/console/memory/forget",
+            Some(&cookie),
+            &[("id", &id), ("user", "ann"), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(again.status(), 404);
+    on.app.shutdown("test").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn beyond_loopback_every_page_asks_for_the_token_first() {
+    let on = console(
+        "0.0.0.0:0",
+        &[("CLARA_CONSOLE_TOKEN", "a-long-console-token")],
+    )
+    .await;
+    let first = on.get("/", None).await;
+    assert_eq!(first.status(), 303);
+    assert_eq!(first.headers()["location"], "/console/login");
+    assert_eq!(on.get("/console/memory", None).await.status(), 303);
+    let login = on.get("/console/login", None).await.text().await.unwrap();
+    assert!(
+        login.contains("type=\"password\" name=\"token\""),
+        "{login}"
+    );
+    let wrong = on.post("/console/login", None, &[("token", "guess")]).await;
+    assert_eq!(wrong.status(), 401);
+    assert!(wrong.headers().get("set-cookie").is_none());
+    let right = on
+        .post("/console/login", None, &[("token", "a-long-console-token")])
+        .await;
+    assert_eq!(right.status(), 303);
+    let cookie = session_cookie(&right);
+    let overview = on.get("/", Some(&cookie)).await;
+    assert_eq!(overview.status(), 200);
+    let html = overview.text().await.unwrap();
+    assert!(html.contains("Log out"), "{html}");
+    assert!(
+        !html.contains("a-long-console-token"),
+        "the token never shows"
+    );
+    let forged = on
+        .post(
+            "/console/memory/forget",
+            Some(&cookie),
+            &[("id", "x"), ("user", "ann")],
+        )
+        .await;
+    assert_eq!(forged.status(), 403, "no CSRF token, no change");
+    let csrf = csrf_of(&html);
+    let out = on
+        .post("/console/logout", Some(&cookie), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(out.status(), 303);
+    assert_eq!(on.get("/", Some(&cookie)).await.status(), 303, "logged out");
+    on.app.shutdown("test").await;
+
+    let on = console("0.0.0.0:0", &[]).await;
+    let refused = on.get("/", None).await;
+    assert_eq!(refused.status(), 403);
+    let text = refused.text().await.unwrap();
+    assert!(
+        text.contains("set CLARA_CONSOLE_TOKEN"),
+        "says what to set: {text}"
+    );
+    on.app.shutdown("test").await;
+}
