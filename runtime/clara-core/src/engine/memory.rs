@@ -4,7 +4,6 @@ use super::tools::ToolContext;
 use super::trace;
 use crate::llm::Embedder;
 use crate::store::{MemoryQuery, ScoredMemory, StoreResult};
-use tracing::Instrument;
 
 /// The embedding of `text` and its model, or `None` without an embedder or when embedding
 /// fails (memory then works on full text alone; the failure is logged).
@@ -57,12 +56,9 @@ pub async fn search_scopes(
         .iter()
         .map(|&(project, limit)| memory_query(context, text, embedding, project, limit))
         .collect();
+    // A leaf: made under the step's span and timed until it is dropped, never entered.
     let span = trace::memory_search(scopes.len());
-    let found = context
-        .store
-        .search_memories_together(&queries)
-        .instrument(span.clone())
-        .await?;
+    let found = context.store.search_memories_together(&queries).await?;
     let count: usize = found.iter().map(Vec::len).sum();
     span.record("clara.memory.found", count as u64);
     Ok(found)

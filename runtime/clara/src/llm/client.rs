@@ -18,7 +18,6 @@ use super::http::{post_json, transport_error};
 use super::retry::{AttemptError, with_retries};
 use super::wire::Reply;
 use super::{anthropic, codec, openai};
-use tracing::Instrument;
 
 /// A chat provider of either wire format.
 pub struct HttpProvider {
@@ -132,7 +131,9 @@ impl Provider for HttpProvider {
             let reply = with_retries(&config.retry, || async {
                 let number = attempts.fetch_add(1, Ordering::SeqCst) + 1;
                 // One span per HTTP attempt under the engine's `chat` span: retries and
-                // fallbacks show as attempts, each with its provider and how it failed.
+                // fallbacks show as attempts, each with its provider and how it failed. It
+                // lasts until dropped after the attempt; nothing runs under it, so it is not
+                // entered on each of the stream's many polls.
                 let span = tracing::info_span!(
                     target: clara_core::engine::trace::TARGET,
                     "attempt",
@@ -153,7 +154,6 @@ impl Provider for HttpProvider {
                     total,
                     self.attempt(&body, wire_request.stream, &model, &on_text),
                 )
-                .instrument(span.clone())
                 .await
                 {
                     Ok(outcome) => outcome,

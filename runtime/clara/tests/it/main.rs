@@ -19,6 +19,7 @@ mod config_keys;
 mod config_keys_steps;
 mod connections;
 mod console;
+mod console_browser;
 mod deployment;
 mod discord_access;
 mod discord_approvals;
