@@ -8,6 +8,8 @@ const SECTIONS: &[(&str, &str)] = &[
     ("/", "Overview"),
     ("/console/turns", "Turns"),
     ("/console/memory", "Memory"),
+    ("/console/schedule", "Schedule"),
+    ("/console/tools", "Tools"),
 ];
 
 /// Text made safe for HTML, attributes included.

@@ -3,6 +3,7 @@
 //! it is open; anywhere else every page asks for a login with `[console] token_env` first.
 //! Every state-changing request needs the session's CSRF token.
 
+mod admin_views;
 mod html;
 mod live_feed;
 mod sessions;
@@ -258,6 +259,26 @@ impl Console {
                     Ok(_) => text(StatusCode::NOT_FOUND, "no such memory\n"),
                     Err(error) => text(StatusCode::INTERNAL_SERVER_ERROR, &format!("{error}\n")),
                 }
+            }
+            ("GET", "/console/schedule") => page(
+                "Schedule and hooks",
+                "/console/schedule",
+                admin_views::schedule(&self.live).await,
+                false,
+            ),
+            ("GET", "/console/tools") => page(
+                "Tools and MCP",
+                "/console/tools",
+                admin_views::tools(&self.live, &visitor.session.csrf),
+                false,
+            ),
+            ("POST", "/console/mcp/restart") => {
+                let name = field("name").unwrap_or_default();
+                if !self.live.mcp().restart(name) {
+                    return text(StatusCode::NOT_FOUND, "no such MCP server\n");
+                }
+                tracing::info!(server = name, "MCP server restarted from the console");
+                see_other("/console/tools")
             }
             ("POST", "/console/logout") => {
                 self.sessions.end(&visitor.session.id);

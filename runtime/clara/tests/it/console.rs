@@ -233,6 +233,47 @@ async fn on_loopback_every_page_answers_and_forgetting_needs_the_forms_token() {
         )
         .await;
     assert_eq!(again.status(), 404);
+
+    let schedule = on
+        .get("/console/schedule", Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        schedule.contains("vacuum-database") && schedule.contains("log-startup"),
+        "{schedule}"
+    );
+    assert!(
+        schedule.contains("At 03:00"),
+        "the schedule in words: {schedule}"
+    );
+    let tools = on
+        .get("/console/tools", Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        tools.contains("<code>roll_dice</code>") && tools.contains("MCP servers"),
+        "{tools}"
+    );
+    let unknown = on
+        .post(
+            "/console/mcp/restart",
+            Some(&cookie),
+            &[("name", "nothing"), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(unknown.status(), 404);
+    let forged = on
+        .post(
+            "/console/mcp/restart",
+            Some(&cookie),
+            &[("name", "nothing")],
+        )
+        .await;
+    assert_eq!(forged.status(), 403);
     on.app.shutdown("test").await;
 }
 
