@@ -34,8 +34,9 @@ pub struct Console {
     live: Arc<Live>,
     health: Arc<Health>,
     telemetry: Option<Arc<Telemetry>>,
-    /// Whether the endpoint listens on loopback only: then no login is asked.
-    open: bool,
+    /// Whether the endpoint listens on loopback only: then a request made on this machine
+    /// (see [`local_request`]) needs no login.
+    loopback: bool,
     sessions: Sessions,
 }
 
@@ -56,14 +57,14 @@ impl Console {
         telemetry: Option<Arc<Telemetry>>,
         bind: &str,
     ) -> Console {
-        let open = bind
+        let loopback = bind
             .parse::<SocketAddr>()
             .is_ok_and(|addr| addr.ip().is_loopback());
         Console {
             live,
             health,
             telemetry,
-            open,
+            loopback,
             sessions: Sessions::default(),
         }
     }
@@ -102,6 +103,21 @@ impl Console {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let partial = request.headers().contains_key("x-console-partial");
+        // Open only to a browser on this machine: not through a proxy in front (`public_url`,
+        // forwarding headers), and not to a page whose name was rebound to 127.0.0.1.
+        let open = self.loopback
+            && generation.config.clara.value.status.public_url.is_none()
+            && local_request(request.headers());
+        let secure = local_request(request.headers())
+            || forwarded_https(request.headers())
+            || generation
+                .config
+                .clara
+                .value
+                .status
+                .public_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("https://"));
         let query = request.uri().query().map(str::to_owned);
         let form = if method == Method::POST {
             match read_form(request.into_body()).await {
@@ -118,16 +134,24 @@ impl Console {
         };
 
         if path == "/console/login" {
-            return self.login(&method, field("token"), token.as_deref(), lifetime);
+            return self.login(
+                open,
+                secure,
+                &method,
+                field("token"),
+                token.as_deref(),
+                lifetime,
+            );
         }
-        let visitor = match self.sessions.find(cookie.as_deref()) {
+        let key = if open { None } else { token.as_deref() };
+        let visitor = match self.sessions.find(cookie.as_deref(), key) {
             Some(session) => Visitor {
                 session,
                 new: false,
-                logged_in: !self.open,
+                logged_in: !open,
             },
-            None if self.open => Visitor {
-                session: self.sessions.start(lifetime),
+            None if open => Visitor {
+                session: self.sessions.start(lifetime, None),
                 new: true,
                 logged_in: false,
             },
@@ -282,7 +306,11 @@ impl Console {
             }
             ("POST", "/console/logout") => {
                 self.sessions.end(&visitor.session.id);
-                let mut response = see_other(if self.open { "/" } else { "/console/login" });
+                let mut response = see_other(if visitor.logged_in {
+                    "/console/login"
+                } else {
+                    "/"
+                });
                 if let Ok(value) = HeaderValue::from_str(&sessions::clear_cookie()) {
                     response.headers_mut().append(SET_COOKIE, value);
                 }
@@ -299,16 +327,30 @@ impl Console {
         }
     }
 
-    /// The login page, and the login itself.
+    /// The login page, and the login itself: only over a connection the session cookie can
+    /// travel back on (this machine, or https), since the token would go in the clear.
     fn login(
         &self,
+        open: bool,
+        secure: bool,
         method: &Method,
         given: Option<&str>,
         token: Option<&str>,
         lifetime: Duration,
     ) -> Response<Body> {
-        if self.open {
+        if open {
             return see_other("/");
+        }
+        if !secure {
+            let why = "Log in over https: the console is beyond this machine, and the token and the session cookie must not cross the network in the clear. Put a proxy that serves https in front (and set [status] public_url).";
+            return self.html(
+                StatusCode::FORBIDDEN,
+                "Log in",
+                "",
+                &views::login(Some(why)),
+                false,
+                None,
+            );
         }
         if *method == Method::GET {
             return self.html(
@@ -322,7 +364,7 @@ impl Console {
         }
         match (given, token) {
             (Some(given), Some(token)) if sessions::same_secret(given, token) => {
-                let session = self.sessions.start(lifetime);
+                let session = self.sessions.start(lifetime, Some(token));
                 let mut response = see_other("/");
                 if let Ok(value) = HeaderValue::from_str(&sessions::set_cookie(&session, lifetime))
                 {
@@ -387,6 +429,40 @@ impl PartialResponse for Response<Body> {
         }
         self
     }
+}
+
+/// Whether a request was made on this machine: its `Host` names a loopback address or
+/// `localhost`, and no proxy forwarded it.
+pub(crate) fn local_request(headers: &hyper::HeaderMap) -> bool {
+    let forwarded = [
+        "forwarded",
+        "x-forwarded-for",
+        "x-forwarded-host",
+        "x-forwarded-proto",
+    ]
+    .iter()
+    .any(|h| headers.contains_key(*h));
+    let host = headers
+        .get(hyper::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    let local = name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    local && !forwarded
+}
+
+/// Whether a proxy in front says the browser reached it over https.
+fn forwarded_https(headers: &hyper::HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"))
 }
 
 fn asset(body: &'static str, content_type: &'static str) -> Response<Body> {

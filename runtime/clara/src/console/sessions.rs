@@ -19,7 +19,11 @@ pub(super) struct Session {
     pub id: String,
     /// What its state-changing forms must send back.
     pub csrf: String,
+    /// A digest of the token it logged in with (`None` on an open console): a changed token
+    /// ends it.
+    key: Option<Vec<u8>>,
     expires: Instant,
+    used: Instant,
 }
 
 /// The open sessions.
@@ -29,12 +33,17 @@ pub(super) struct Sessions {
 }
 
 impl Sessions {
-    /// The unexpired session the request's `Cookie` header names.
-    pub fn find(&self, cookie_header: Option<&str>) -> Option<Session> {
+    /// The unexpired session the request's `Cookie` header names, made with `token` (the
+    /// console's token now; `None` on an open console).
+    pub fn find(&self, cookie_header: Option<&str>, token: Option<&str>) -> Option<Session> {
         let id = cookie_header.and_then(|h| cookie(h, COOKIE))?;
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        match open.get(id) {
-            Some(session) if session.expires > Instant::now() => Some(session.clone()),
+        let now = Instant::now();
+        match open.get_mut(id) {
+            Some(session) if session.expires > now && session.key == token.map(digest) => {
+                session.used = now;
+                Some(session.clone())
+            }
             Some(_) => {
                 open.remove(id);
                 None
@@ -43,23 +52,24 @@ impl Sessions {
         }
     }
 
-    /// A new session lasting `lifetime`.
-    pub fn start(&self, lifetime: Duration) -> Session {
+    /// A new session lasting `lifetime`, logged in with `token` (`None`: an open console).
+    pub fn start(&self, lifetime: Duration, token: Option<&str>) -> Session {
+        let now = Instant::now();
         let session = Session {
             id: random_hex(),
             csrf: random_hex(),
-            expires: Instant::now() + lifetime,
+            key: token.map(digest),
+            expires: now + lifetime,
+            used: now,
         };
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        let now = Instant::now();
         open.retain(|_, s| s.expires > now);
+        // The least recently used goes first, so a stream of cookieless requests (a probe)
+        // never pushes out the session of someone at work.
         if open.len() >= MAX_SESSIONS
-            && let Some(oldest) = open
-                .values()
-                .min_by_key(|s| s.expires)
-                .map(|s| s.id.clone())
+            && let Some(idle) = open.values().min_by_key(|s| s.used).map(|s| s.id.clone())
         {
-            open.remove(&oldest);
+            open.remove(&idle);
         }
         open.insert(session.id.clone(), session.clone());
         session
@@ -105,6 +115,12 @@ fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
+fn digest(token: &str) -> Vec<u8> {
+    ring::digest::digest(&ring::digest::SHA256, token.as_bytes())
+        .as_ref()
+        .to_vec()
+}
+
 fn random_hex() -> String {
     let bytes: [u8; 32] = rand::random();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -117,15 +133,28 @@ mod tests {
     #[test]
     fn a_session_is_found_by_its_cookie_until_it_ends() {
         let sessions = Sessions::default();
-        let session = sessions.start(Duration::from_secs(60));
+        let session = sessions.start(Duration::from_secs(60), Some("token-1"));
         let header = format!("other=1; {COOKIE}={}", session.id);
-        assert_eq!(
-            sessions.find(Some(&header)).map(|s| s.csrf),
-            Some(session.csrf.clone())
+        let found = sessions.find(Some(&header), Some("token-1"));
+        assert_eq!(found.map(|s| s.csrf), Some(session.csrf.clone()));
+        assert!(
+            sessions
+                .find(Some("clara_console=forged"), Some("token-1"))
+                .is_none()
         );
-        assert!(sessions.find(Some("clara_console=forged")).is_none());
+        assert!(
+            sessions.find(Some(&header), Some("token-2")).is_none(),
+            "a new token ends it"
+        );
+        assert!(
+            sessions.find(Some(&header), Some("token-1")).is_none(),
+            "for good"
+        );
+        let session = sessions.start(Duration::from_secs(60), None);
+        let header = format!("{COOKIE}={}", session.id);
+        assert!(sessions.find(Some(&header), None).is_some());
         sessions.end(&session.id);
-        assert!(sessions.find(Some(&header)).is_none());
+        assert!(sessions.find(Some(&header), None).is_none());
     }
 
     #[test]

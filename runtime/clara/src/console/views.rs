@@ -63,7 +63,10 @@ pub(super) async fn overview(
                 escape(&reloads.loaded_at.format("%H:%M:%S UTC").to_string())
             ),
         ),
-        ("turns / min (last hour)", format!("{per_minute:.2}")),
+        (
+            "turns / min (last hour, of the turns kept)",
+            format!("{per_minute:.2}"),
+        ),
         ("error rate", escape(&errors)),
         ("p50 turn", escape(&ms(stats.and_then(|s| s.p50_ms)))),
         ("p95 turn", escape(&ms(stats.and_then(|s| s.p95_ms)))),

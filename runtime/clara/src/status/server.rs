@@ -117,6 +117,7 @@ pub async fn serve(
         pages,
         telemetry,
         console,
+        loopback: addr.ip().is_loopback(),
     };
     let task = tokio::spawn(accept(listener, routes, slots, stopped));
     tracing::info!("status endpoint on http://{addr} (/health, /metrics)");
@@ -133,6 +134,10 @@ struct Routes {
     telemetry: Option<Arc<Telemetry>>,
     /// The console at `/`, when this endpoint serves a running clara.
     console: Option<Arc<Console>>,
+    /// Whether it listens on loopback only: `/turns` (which names users and, with
+    /// `capture_content`, holds what they said) is served only then, and only to requests
+    /// made on this machine.
+    loopback: bool,
 }
 
 async fn accept(
@@ -228,6 +233,12 @@ async fn respond(request: Request<Incoming>, routes: &Routes) -> Response<Body> 
     }
     // hyper leaves the body out of a HEAD response itself and keeps its Content-Length, so
     // HEAD is answered exactly like GET.
+    if turns && !(routes.loopback && crate::console::local_request(request.headers())) {
+        return plain(
+            StatusCode::FORBIDDEN,
+            "/turns is served only to this machine, on a loopback bind; elsewhere the console shows turns after a login\n",
+        );
+    }
     let (status, content_type, body) = if turns {
         match turn_json(path, request.uri().query(), routes.telemetry.as_deref()) {
             Some(json) => (

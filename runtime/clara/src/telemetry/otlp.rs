@@ -94,6 +94,7 @@ impl Exporter {
             Ok(mut parsed) => {
                 let _ = parsed.set_username("");
                 let _ = parsed.set_password(None);
+                parsed.set_query(None);
                 parsed.to_string()
             }
             Err(_) => "the [telemetry] endpoint".to_owned(),

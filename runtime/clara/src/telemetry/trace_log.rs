@@ -74,9 +74,10 @@ impl TraceLog {
         }
     }
 
-    /// Adds a finished trace when its root is a turn; whether it was one.
+    /// Adds a finished trace when it holds a turn (its root, or one a task or hook ran);
+    /// whether it did.
     pub fn add(&self, trace: &Arc<Trace>) -> bool {
-        if trace.root().is_none_or(|root| root.name != "turn") {
+        if turn_of(trace).is_none() {
             return false;
         }
         let keep = *lock(&self.keep);
@@ -94,7 +95,7 @@ impl TraceLog {
         let turns = lock(&self.turns);
         let mut durations: Vec<f64> = Vec::new();
         let mut failed = 0;
-        for root in turns.iter().filter_map(|t| t.root()) {
+        for root in turns.iter().filter_map(|t| turn_of(t)) {
             if root.start_unix_nanos < since {
                 continue;
             }
@@ -121,7 +122,7 @@ impl TraceLog {
         let listed: Vec<Value> = turns
             .iter()
             .rev()
-            .filter(|t| t.root().is_some_and(|r| filter.admits(r)))
+            .filter(|t| turn_of(t).is_some_and(|r| filter.admits(r)))
             .take(filter.limit.unwrap_or(usize::MAX))
             .map(|t| summary(t))
             .collect();
@@ -132,7 +133,7 @@ impl TraceLog {
     pub fn get(&self, id: &str) -> Option<Value> {
         let turns = lock(&self.turns);
         let trace = turns.iter().find(|t| t.id_hex() == id)?;
-        let root = trace.root()?;
+        let root = turn_of(trace)?;
         let mut spans: Vec<&SpanRecord> = trace.spans.iter().collect();
         spans.sort_by_key(|s| s.start_unix_nanos);
         let start = root.start_unix_nanos;
@@ -157,6 +158,15 @@ impl TraceLog {
     }
 }
 
+/// The turn a trace is about: its root, or the turn a task or hook ran (under its span).
+fn turn_of(trace: &Trace) -> Option<&SpanRecord> {
+    trace
+        .spans
+        .iter()
+        .filter(|s| s.name == "turn")
+        .min_by_key(|s| s.start_unix_nanos)
+}
+
 /// How the recent turns went.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TurnStats {
@@ -178,7 +188,7 @@ fn unix_nanos_now() -> u64 {
 
 /// A turn as `/turns` lists it: when, how long, whose, and what it did.
 pub fn summary(trace: &Trace) -> Value {
-    let Some(root) = trace.root() else {
+    let Some(root) = turn_of(trace) else {
         return Value::Null;
     };
     let count = |name: &str| trace.spans.iter().filter(|s| s.name == name).count();

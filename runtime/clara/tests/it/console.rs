@@ -274,6 +274,34 @@ async fn on_loopback_every_page_answers_and_forgetting_needs_the_forms_token() {
         )
         .await;
     assert_eq!(forged.status(), 403);
+
+    // Open only to this machine: a page whose name was rebound to 127.0.0.1, or a request a
+    // proxy forwarded, is not let in.
+    let rebound = on
+        .client
+        .get(format!("{}/console/memory?user=ann", on.base))
+        .header("host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebound.status(), 403);
+    let proxied = on
+        .client
+        .get(format!("{}/", on.base))
+        .header("x-forwarded-for", "203.0.113.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(proxied.status(), 403);
+    let turns = on
+        .client
+        .get(format!("{}/turns", on.base))
+        .header("host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(turns.status(), 403, "/turns only for this machine");
+    assert_eq!(on.get("/turns", None).await.status(), 200);
     on.app.shutdown("test").await;
 }
 
@@ -288,6 +316,37 @@ async fn beyond_loopback_every_page_asks_for_the_token_first() {
     assert_eq!(first.status(), 303);
     assert_eq!(first.headers()["location"], "/console/login");
     assert_eq!(on.get("/console/memory", None).await.status(), 303);
+    assert_eq!(
+        on.get("/turns", None).await.status(),
+        403,
+        "not beyond loopback"
+    );
+    let plain = on
+        .client
+        .post(format!("{}/console/login", on.base))
+        .header("host", "192.0.2.7")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("token=a-long-console-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        plain.status(),
+        403,
+        "no login in the clear across the network"
+    );
+    assert!(plain.text().await.unwrap().contains("Log in over https"));
+    let proxied = on
+        .client
+        .post(format!("{}/console/login", on.base))
+        .header("host", "clara.example.com")
+        .header("x-forwarded-proto", "https")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("token=a-long-console-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(proxied.status(), 303, "behind an https proxy");
     let login = on.get("/console/login", None).await.text().await.unwrap();
     assert!(
         login.contains("type=\"password\" name=\"token\""),
