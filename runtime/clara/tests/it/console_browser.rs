@@ -72,8 +72,16 @@ async fn run(fake: &FakeLlm, host: &str, vars: &[(&str, &str)]) -> Running {
     running
 }
 
+/// A browser session and what it runs on: chromedriver (killed when dropped) and Chromium's
+/// profile folder (removed when dropped, after the driver).
+struct Browser {
+    client: Client,
+    _driver: Killed,
+    _profile: tempfile::TempDir,
+}
+
 /// Chromedriver on a free port, and a headless Chromium session through it.
-async fn browser() -> (Killed, Client) {
+async fn browser() -> Browser {
     let port = support::free_port();
     let driver = Command::new("chromedriver")
         .arg(format!("--port={port}"))
@@ -82,7 +90,7 @@ async fn browser() -> (Killed, Client) {
         .spawn()
         .expect("chromedriver runs (apt-get install chromium-driver, as .ci/run does)");
     let driver = Killed(driver);
-    let profile = tempfile::tempdir().unwrap().keep();
+    let profile = tempfile::tempdir().unwrap();
     let mut capabilities = serde_json::Map::new();
     capabilities.insert(
         "goog:chromeOptions".to_owned(),
@@ -92,7 +100,7 @@ async fn browser() -> (Killed, Client) {
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                 "--no-first-run", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--window-size=1200,900",
-                format!("--user-data-dir={}", profile.display()),
+                format!("--user-data-dir={}", profile.path().display()),
             ],
         }),
     );
@@ -105,7 +113,13 @@ async fn browser() -> (Killed, Client) {
             .connect(&url)
             .await
         {
-            Ok(client) => return (driver, client),
+            Ok(client) => {
+                return Browser {
+                    client,
+                    _driver: driver,
+                    _profile: profile,
+                };
+            }
             Err(error) => {
                 assert!(started.elapsed() < SOON, "no browser session: {error}");
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -142,17 +156,15 @@ async fn screenshot(client: &Client, name: &str) {
     std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
 }
 
-/// Waits until the page's text holds `text`.
+/// Waits until the page's text holds `text`. A page mid-navigation has no body for a moment,
+/// so a failed look is tried again.
 async fn wait_for_text(client: &Client, text: &str) -> String {
     let started = Instant::now();
     loop {
-        let body = client
-            .find(Locator::Css("body"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let body = match client.find(Locator::Css("body")).await {
+            Ok(body) => body.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
         if body.contains(text) {
             return body;
         }
@@ -169,19 +181,20 @@ async fn wait_for_text(client: &Client, text: &str) -> String {
 async fn the_console_shows_a_turn_live_opens_its_timeline_and_forgets_a_memory() {
     let fake = FakeLlm::start().await;
     let running = run(&fake, "127.0.0.1", &[]).await;
-    let (_driver, client) = browser().await;
+    let browser = browser().await;
+    let client = &browser.client;
 
     client.goto(&format!("{}/", running.base)).await.unwrap();
     assert_eq!(client.title().await.unwrap(), "Overview · clara");
-    let overview = wait_for_text(&client, "Adapters").await;
+    let overview = wait_for_text(client, "Adapters").await;
     assert!(overview.contains("gateway"), "{overview}");
-    screenshot(&client, "overview").await;
+    screenshot(client, "overview").await;
 
     client
         .goto(&format!("{}/console/turns", running.base))
         .await
         .unwrap();
-    wait_for_text(&client, "live").await;
+    wait_for_text(client, "live").await;
     fake.push(fake_llm::openai_tool_stream(
         &[("c1", "roll_dice", "{\"sides\": 6, \"count\": 2}")],
         5,
@@ -189,11 +202,11 @@ async fn the_console_shows_a_turn_live_opens_its_timeline_and_forgets_a_memory()
     fake.push(fake_llm::openai_stream(&["You rolled a seven."]));
     say(&running, "ann", "roll two dice").await;
     // No reload: the page's script fetched the view again when the turn finished.
-    wait_for_text(&client, "ann").await;
-    screenshot(&client, "turns").await;
+    wait_for_text(client, "ann").await;
+    screenshot(client, "turns").await;
     let link = client.find(Locator::Css("tbody a")).await.unwrap();
     link.click().await.unwrap();
-    let timeline = wait_for_text(&client, "step llm_call").await;
+    let timeline = wait_for_text(client, "step llm_call").await;
     for label in [
         "step build_context",
         "chat anthropic/claude-sonnet-4",
@@ -205,7 +218,7 @@ async fn the_console_shows_a_turn_live_opens_its_timeline_and_forgets_a_memory()
         !timeline.contains("roll two dice"),
         "no message text without capture_content"
     );
-    screenshot(&client, "turn").await;
+    screenshot(client, "turn").await;
 
     let import = running.root.path().join("memories.jsonl");
     std::fs::write(
@@ -227,8 +240,8 @@ async fn the_console_shows_a_turn_live_opens_its_timeline_and_forgets_a_memory()
         .goto(&format!("{}/console/memory?user=ann", running.base))
         .await
         .unwrap();
-    wait_for_text(&client, "Ann keeps two goats").await;
-    screenshot(&client, "memory").await;
+    wait_for_text(client, "Ann keeps two goats").await;
+    screenshot(client, "memory").await;
     let forget = client
         .find(Locator::XPath(
             "//tr[td[contains(., 'Ann keeps two goats')]]//button",
@@ -236,9 +249,9 @@ async fn the_console_shows_a_turn_live_opens_its_timeline_and_forgets_a_memory()
         .await
         .unwrap();
     forget.click().await.unwrap();
-    let after = wait_for_text(&client, "Maud").await;
+    let after = wait_for_text(client, "Maud").await;
     assert!(!after.contains("two goats"), "forgotten:\n{after}");
-    client.close().await.unwrap();
+    browser.client.clone().close().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -254,9 +267,10 @@ async fn beyond_loopback_the_browser_logs_in_first() {
         &[("CLARA_CONSOLE_TOKEN", "browser-test-token")],
     )
     .await;
-    let (_driver, client) = browser().await;
+    let browser = browser().await;
+    let client = &browser.client;
     client.goto(&format!("{}/", running.base)).await.unwrap();
-    wait_for_text(&client, "Log in").await;
+    wait_for_text(client, "Log in").await;
     assert!(
         client
             .current_url()
@@ -265,7 +279,7 @@ async fn beyond_loopback_the_browser_logs_in_first() {
             .path()
             .ends_with("/console/login")
     );
-    screenshot(&client, "login").await;
+    screenshot(client, "login").await;
     let field = client
         .find(Locator::Css("input[name=token]"))
         .await
@@ -278,7 +292,7 @@ async fn beyond_loopback_the_browser_logs_in_first() {
         .click()
         .await
         .unwrap();
-    wait_for_text(&client, "That token is not the console's").await;
+    wait_for_text(client, "That token is not the console's").await;
     let field = client
         .find(Locator::Css("input[name=token]"))
         .await
@@ -291,7 +305,7 @@ async fn beyond_loopback_the_browser_logs_in_first() {
         .click()
         .await
         .unwrap();
-    wait_for_text(&client, "Adapters").await;
+    wait_for_text(client, "Adapters").await;
     assert_eq!(client.title().await.unwrap(), "Overview · clara");
     client
         .find(Locator::Css("header button"))
@@ -300,6 +314,6 @@ async fn beyond_loopback_the_browser_logs_in_first() {
         .click()
         .await
         .unwrap();
-    wait_for_text(&client, "Log in").await;
-    client.close().await.unwrap();
+    wait_for_text(client, "Log in").await;
+    browser.client.clone().close().await.unwrap();
 }
