@@ -120,3 +120,39 @@ async fn a_long_history_starts_at_the_same_message_for_several_turns() {
         "at least history_messages - history_trim_step"
     );
 }
+
+#[tokio::test]
+async fn without_a_message_the_context_stays_before_the_history() {
+    let engine = engine_at(CLARA_TOML, STABLE_PERSONA, CHAT, None);
+    converse(&engine, &["hello"]).await;
+    engine.model.say("How are you today?");
+    engine
+        .generation
+        .run_pipeline("check_in", super::dm("ann", ""))
+        .await
+        .expect("the task runs");
+    let requests = engine.model.requests();
+    let task = requests.last().expect("the task's call");
+    let first_other = task
+        .messages
+        .iter()
+        .position(|m| m.role != Role::System)
+        .expect("history and the instruction");
+    assert!(
+        task.messages[first_other..]
+            .iter()
+            .all(|m| m.role != Role::System),
+        "every system message leads, as strict chat templates want: {:#?}",
+        task.messages
+    );
+    assert!(
+        task.messages[..first_other]
+            .iter()
+            .any(|m| m.text().contains("Current time"))
+    );
+    let marked: Vec<usize> = (0..task.messages.len())
+        .filter(|&i| task.messages[i].cache_point)
+        .collect();
+    assert_eq!(marked.len(), 1, "only the stable system start is marked");
+    assert!(marked[0] < first_other);
+}

@@ -120,6 +120,16 @@ impl BuildContext {
         vars.insert("user_memories", &user);
         vars.insert("project_memories", &project);
 
+        let volatile: Vec<String> = [self.context.render(&vars)?, self.memories.render(&vars)?]
+            .into_iter()
+            .map(|text| text.trim().to_owned())
+            .filter(|text| !text.is_empty())
+            .collect();
+        // A pipeline run by a task or hook has no message of its own; its `llm_call`
+        // instruction is what the model answers.
+        let has_message = !turn.text.is_empty() || !incoming.images.is_empty();
+        let new_message = options.history_source == HistorySource::CurrentSession && has_message;
+
         // The stable start: the same for every turn of the session.
         let mut prompt = Vec::new();
         let mut system = |text: String| {
@@ -136,6 +146,12 @@ impl BuildContext {
         system(self.background.render(&vars)?);
         let cacheable = self.cacheable && run.persona.cacheable;
         mark_cached(&mut prompt, cacheable);
+        if !new_message {
+            // Without a new message to head, the context stays among the system messages
+            // before the history, where every chat template accepts system text; the history
+            // after it is then not worth caching.
+            prompt.extend(volatile.iter().cloned().map(Message::system));
+        }
         for message in history {
             prompt.push(match message.role {
                 Role::User if options.history_timestamps => Message::user(format!(
@@ -147,21 +163,13 @@ impl BuildContext {
                 _ => Message::user(message.content),
             });
         }
-        mark_cached(&mut prompt, cacheable);
+        mark_cached(&mut prompt, cacheable && new_message);
 
         // What changes every turn.
         if options.reply_chain {
             prompt.extend(incoming.reply_chain.iter().cloned());
         }
-        let volatile: Vec<String> = [self.context.render(&vars)?, self.memories.render(&vars)?]
-            .into_iter()
-            .map(|text| text.trim().to_owned())
-            .filter(|text| !text.is_empty())
-            .collect();
-        // A pipeline run by a task or hook has no message of its own; its `llm_call`
-        // instruction is what the model answers.
-        let has_message = !turn.text.is_empty() || !incoming.images.is_empty();
-        if options.history_source == HistorySource::CurrentSession && has_message {
+        if new_message {
             // The context heads the new message rather than sitting among the system messages,
             // so the system messages and the history before it stay the same turn to turn.
             let mut current = Message::user(turn.text.clone());
@@ -172,8 +180,6 @@ impl BuildContext {
                 current = current.with_image(media_type.clone(), data.clone());
             }
             prompt.push(current);
-        } else {
-            prompt.extend(volatile.into_iter().map(Message::system));
         }
         Ok(prompt)
     }
