@@ -146,6 +146,25 @@ pub enum ChannelMode {
     Off,
 }
 
+impl ChannelMode {
+    /// Every mode, in the order they are offered.
+    pub const ALL: [ChannelMode; 3] = [ChannelMode::Active, ChannelMode::Mention, ChannelMode::Off];
+
+    /// The mode's name, as written in `clara.toml` and stored by `/clara channel`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelMode::Active => "active",
+            ChannelMode::Mention => "mention",
+            ChannelMode::Off => "off",
+        }
+    }
+
+    /// The mode named `name`, if any.
+    pub fn named(name: &str) -> Option<ChannelMode> {
+        ChannelMode::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+}
+
 /// Settings for one Discord channel.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]

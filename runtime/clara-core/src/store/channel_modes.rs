@@ -19,6 +19,12 @@ pub trait ChannelModes: Send + Sync {
         setting: &'a ChannelModeSetting,
     ) -> BoxFuture<'a, StoreResult<()>>;
 
+    /// Every mode set at run time on `platform`, by channel id: what the console lists.
+    fn channel_modes<'a>(
+        &'a self,
+        platform: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Vec<ChannelModeSetting>>>;
+
     /// Removes a channel's mode so the configured one applies again; `true` when one was set.
     fn clear_channel_mode<'a>(
         &'a self,

@@ -1,12 +1,15 @@
 //! The console's views of what clara is set up to do: the schedule and the hooks, and the
 //! tools with their policies and the MCP servers behind some of them.
 
-use chrono::{TimeZone, Utc};
-use clara_config::model::hook::{Hook, MissedRuns, Task};
+use chrono::Utc;
+use clara_config::model::hook::{MissedRuns, Webhook};
 
-use super::html::{escape, post_button, table};
+use super::html::{escape, post_button, table, time};
 use crate::live::Live;
 use crate::scheduler::schedule::Schedule;
+
+/// Hook runs listed at most.
+const RECENT_HOOK_RUNS: usize = 30;
 
 /// Every task with its schedule, next and last run and outcome; every hook with its events.
 pub(super) async fn schedule(live: &Live) -> String {
@@ -51,7 +54,11 @@ pub(super) async fn schedule(live: &Live) -> String {
             escape(&next),
             escape(&last),
             escape(&outcome),
-            escape(&task_action(task)),
+            escape(&action(
+                task.command.as_deref(),
+                task.webhook.as_ref(),
+                task.pipeline.as_deref(),
+            )),
         ]);
     }
     let mut out = String::from("<h1>Schedule and hooks</h1>");
@@ -74,6 +81,7 @@ pub(super) async fn schedule(live: &Live) -> String {
                 .chain(&hook.on)
                 .map(|e| e.as_str())
                 .collect();
+            let last = live.hook_runs().recent(Some(&hook.name), 1);
             vec![
                 escape(&hook.name),
                 escape(&events.join(", ")),
@@ -82,15 +90,54 @@ pub(super) async fn schedule(live: &Live) -> String {
                 } else {
                     "no".to_owned()
                 },
-                escape(&hook_action(hook)),
+                escape(&action(
+                    hook.command.as_deref(),
+                    hook.webhook.as_ref(),
+                    hook.pipeline.as_deref(),
+                )),
+                last.first().map_or_else(
+                    || "–".to_owned(),
+                    |run| {
+                        format!(
+                            "{} {}",
+                            if run.ok { "ok" } else { "failed" },
+                            escape(&run.at.format("%H:%M:%S UTC").to_string())
+                        )
+                    },
+                ),
             ]
         })
         .collect();
     out.push_str(&table(
         "Hooks",
-        &["hook", "on", "enabled", "does"],
+        &["hook", "on", "enabled", "does", "last run"],
         &hooks,
         "no hooks",
+    ));
+    let runs: Vec<Vec<String>> = live
+        .hook_runs()
+        .recent(None, RECENT_HOOK_RUNS)
+        .iter()
+        .map(|run| {
+            vec![
+                escape(&run.at.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
+                escape(&run.hook),
+                escape(&run.event),
+                format!("{} ms", run.ms),
+                if run.ok {
+                    "<span class=\"outcome-ok\">ok</span>".to_owned()
+                } else {
+                    "<span class=\"outcome-failed\">failed</span>".to_owned()
+                },
+                escape(&run.output),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        "Recent hook runs, newest first",
+        &["finished", "hook", "event", "took", "outcome", "said"],
+        &runs,
+        "no hook has run since clara started",
     ));
     out
 }
@@ -131,41 +178,68 @@ pub(super) fn tools(live: &Live, csrf: &str) -> String {
         &rows,
         "no tools",
     ));
-    let servers: Vec<Vec<String>> = live
-        .mcp()
-        .statuses()
+    let running = live.mcp().statuses();
+    let servers: Vec<Vec<String>> = crate::tools::mcp::manifests(&generation.config)
         .into_iter()
-        .map(|(name, state, count)| {
+        .map(|manifest| {
+            let name = manifest.name.as_str();
+            let status = running.iter().find(|(n, _, _)| n == name);
+            let (state, count) = match (manifest.enabled, status) {
+                (false, _) => ("off".to_owned(), String::new()),
+                (true, Some((_, state, count))) => (state.clone(), count.to_string()),
+                (true, None) => ("on, not started".to_owned(), String::new()),
+            };
+            let mut actions = Vec::new();
+            if status.is_some() {
+                actions.push(post_button(
+                    "/console/mcp/restart",
+                    csrf,
+                    &[("name", name)],
+                    "Restart",
+                ));
+            }
+            let (on, label) = if manifest.enabled {
+                ("0", "Turn off")
+            } else {
+                ("1", "Turn on")
+            };
+            actions.push(post_button(
+                "/console/mcp/enabled",
+                csrf,
+                &[("name", name), ("on", on)],
+                label,
+            ));
             vec![
-                escape(&name),
+                escape(name),
+                if manifest.http { "HTTP" } else { "program" }.to_owned(),
+                format!("<code>{}</code>", escape(&manifest.file)),
                 escape(&state),
-                count.to_string(),
-                post_button("/console/mcp/restart", csrf, &[("name", &name)], "Restart"),
+                count,
+                actions.join(" "),
             ]
         })
         .collect();
     out.push_str(&table(
         "MCP servers",
-        &["server", "state", "tools", ""],
+        &["server", "reached as", "manifest", "state", "tools", ""],
         &servers,
         "no MCP servers",
     ));
     out
 }
 
-fn task_action(task: &Task) -> String {
-    match (&task.command, &task.webhook, &task.pipeline) {
+/// What a task or hook does. A webhook is named by its host only: its URL may hold a token
+/// (a Discord webhook's does).
+fn action(command: Option<&str>, webhook: Option<&Webhook>, pipeline: Option<&str>) -> String {
+    match (command, webhook, pipeline) {
         (Some(command), _, _) => format!("runs `{command}`"),
-        (_, Some(webhook), _) => format!("posts to {}", webhook.url),
-        (_, _, Some(pipeline)) => format!("runs the pipeline {pipeline}"),
-        _ => "nothing".to_owned(),
-    }
-}
-
-fn hook_action(hook: &Hook) -> String {
-    match (&hook.command, &hook.webhook, &hook.pipeline) {
-        (Some(command), _, _) => format!("runs `{command}`"),
-        (_, Some(webhook), _) => format!("posts to {}", webhook.url),
+        (_, Some(webhook), _) => {
+            let host = url::Url::parse(&webhook.url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_else(|| "a URL".to_owned());
+            format!("posts to {host}")
+        }
         (_, _, Some(pipeline)) => format!("runs the pipeline {pipeline}"),
         _ => "nothing".to_owned(),
     }
@@ -173,11 +247,4 @@ fn hook_action(hook: &Hook) -> String {
 
 fn first_line(text: &str) -> String {
     text.lines().next().unwrap_or_default().to_owned()
-}
-
-fn time(at: i64) -> String {
-    Utc.timestamp_millis_opt(at)
-        .single()
-        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_default()
 }

@@ -7,9 +7,12 @@ use std::fmt::Write;
 const SECTIONS: &[(&str, &str)] = &[
     ("/", "Overview"),
     ("/console/turns", "Turns"),
+    ("/console/conversations", "Conversations"),
     ("/console/memory", "Memory"),
+    ("/console/channels", "Channels"),
     ("/console/schedule", "Schedule"),
     ("/console/tools", "Tools"),
+    ("/console/config", "Config"),
 ];
 
 /// Text made safe for HTML, attributes included.
@@ -26,6 +29,14 @@ pub(super) fn escape(text: &str) -> String {
         }
     }
     out
+}
+
+/// A stored time (milliseconds since the epoch) to the minute, in UTC.
+pub(super) fn time(at: i64) -> String {
+    chrono::TimeZone::timestamp_millis_opt(&chrono::Utc, at)
+        .single()
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
 }
 
 /// A value for a URL's query string.

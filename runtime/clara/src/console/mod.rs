@@ -3,9 +3,15 @@
 //! it is open; anywhere else every page asks for a login with `[console] token_env` first.
 //! Every state-changing request needs the session's CSRF token.
 
+mod actions;
 mod admin_views;
+mod channels;
+mod config_view;
+mod conversations;
 mod html;
 mod live_feed;
+mod responses;
+mod routes;
 mod sessions;
 mod views;
 
@@ -14,13 +20,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::BodyExt;
-use hyper::body::{Bytes, Incoming};
-use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, HeaderValue, LOCATION, SET_COOKIE};
+use hyper::body::Incoming;
+use hyper::header::{COOKIE, HeaderValue, SET_COOKIE};
 use hyper::{Method, Request, Response, StatusCode};
 
 use crate::live::Live;
-use crate::status::{Body, Health, full};
+use crate::status::{Body, Health};
 use crate::telemetry::Telemetry;
+use responses::{asset, html_page, see_other, text};
+use routes::Ask;
 use sessions::{Session, Sessions};
 
 const CSS: &str = include_str!("assets/console.css");
@@ -161,7 +169,7 @@ impl Console {
                     "The console listens beyond this machine and needs a login: set {} to a long random token and restart clara.",
                     settings.token_env
                 );
-                return self.html(
+                return html_page(
                     StatusCode::FORBIDDEN,
                     "Login needed",
                     "",
@@ -181,17 +189,19 @@ impl Console {
                 "this form has expired: reload the page and try again\n",
             );
         }
-        let mut response = self
-            .route(
-                &method,
-                &path,
-                query.as_deref(),
-                &form,
-                &visitor,
-                partial,
-                settings.truncate_chars as usize,
-            )
-            .await;
+        if method == Method::POST && path == "/console/logout" {
+            return self.logout(&visitor);
+        }
+        let ask = Ask {
+            method: &method,
+            path: &path,
+            query: query.as_deref(),
+            form: &form,
+            visitor: &visitor,
+            partial,
+            limit: settings.truncate_chars as usize,
+        };
+        let mut response = self.route(&ask).await;
         if visitor.new
             && let Ok(value) =
                 HeaderValue::from_str(&sessions::set_cookie(&visitor.session, lifetime))
@@ -201,130 +211,18 @@ impl Console {
         response
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn route(
-        &self,
-        method: &Method,
-        path: &str,
-        query: Option<&str>,
-        form: &[(String, String)],
-        visitor: &Visitor,
-        partial: bool,
-        limit: usize,
-    ) -> Response<Body> {
-        let telemetry = self.telemetry.as_deref();
-        let param = |name: &str| query_param(query, name);
-        let field = |name: &str| {
-            form.iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        };
-        let logout = visitor.logged_in.then_some(visitor.session.csrf.as_str());
-        let page = |title: &str, active: &str, main: String, live: bool| {
-            self.html(StatusCode::OK, title, active, &main, live, logout)
-                .pipe_partial(partial, &main)
-        };
-        match (method.as_str(), path) {
-            ("GET", "/") => page(
-                "Overview",
-                "/",
-                views::overview(&self.live, &self.health, telemetry).await,
-                true,
-            ),
-            ("GET", "/console/turns") => page(
-                "Turns",
-                "/console/turns",
-                views::turns(telemetry, query),
-                true,
-            ),
-            ("GET", "/console/events") => live_feed::events(telemetry),
-            ("GET", p) if p.starts_with("/console/turns/") => {
-                let id = p.trim_start_matches("/console/turns/");
-                match views::turn(telemetry, id, param("full").is_some(), limit) {
-                    Some(main) => page("Turn", "/console/turns", main, false),
-                    None => self.html(StatusCode::NOT_FOUND, "Not found", "", "<h1>Not found</h1><p>No turn with that id is kept; the console keeps the last <code>[telemetry] keep_turns</code>.</p>", false, logout),
-                }
-            }
-            ("GET", "/console/memory") => {
-                let user = param("user");
-                match views::memory(
-                    &self.live,
-                    user.as_deref(),
-                    param("q").as_deref(),
-                    &visitor.session.csrf,
-                )
-                .await
-                {
-                    Ok(main) => page("Memory", "/console/memory", main, false),
-                    Err(error) => self.html(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "Memory",
-                        "/console/memory",
-                        &format!("<p class=\"problems\">{}</p>", html::escape(&error)),
-                        false,
-                        logout,
-                    ),
-                }
-            }
-            ("POST", "/console/memory/forget") => {
-                let (Some(id), Some(user)) = (field("id"), field("user")) else {
-                    return text(StatusCode::BAD_REQUEST, "which memory?\n");
-                };
-                let store = self.live.current().services.store.clone();
-                let now = chrono::Utc::now().timestamp_millis();
-                match store.memory(id).await {
-                    Ok(Some(memory)) if memory.user_id == user => {
-                        if let Err(error) = store.delete_memory(id, now).await {
-                            return text(StatusCode::INTERNAL_SERVER_ERROR, &format!("{error}\n"));
-                        }
-                        tracing::info!(memory = id, user, "forgotten from the console");
-                        see_other(&format!("/console/memory?user={}", html::query_value(user)))
-                    }
-                    Ok(_) => text(StatusCode::NOT_FOUND, "no such memory\n"),
-                    Err(error) => text(StatusCode::INTERNAL_SERVER_ERROR, &format!("{error}\n")),
-                }
-            }
-            ("GET", "/console/schedule") => page(
-                "Schedule and hooks",
-                "/console/schedule",
-                admin_views::schedule(&self.live).await,
-                false,
-            ),
-            ("GET", "/console/tools") => page(
-                "Tools and MCP",
-                "/console/tools",
-                admin_views::tools(&self.live, &visitor.session.csrf),
-                false,
-            ),
-            ("POST", "/console/mcp/restart") => {
-                let name = field("name").unwrap_or_default();
-                if !self.live.mcp().restart(name) {
-                    return text(StatusCode::NOT_FOUND, "no such MCP server\n");
-                }
-                tracing::info!(server = name, "MCP server restarted from the console");
-                see_other("/console/tools")
-            }
-            ("POST", "/console/logout") => {
-                self.sessions.end(&visitor.session.id);
-                let mut response = see_other(if visitor.logged_in {
-                    "/console/login"
-                } else {
-                    "/"
-                });
-                if let Ok(value) = HeaderValue::from_str(&sessions::clear_cookie()) {
-                    response.headers_mut().append(SET_COOKIE, value);
-                }
-                response
-            }
-            _ => self.html(
-                StatusCode::NOT_FOUND,
-                "Not found",
-                "",
-                "<h1>Not found</h1><p>The console has no such page.</p>",
-                false,
-                logout,
-            ),
+    /// Ends the visitor's session and forgets its cookie.
+    fn logout(&self, visitor: &Visitor) -> Response<Body> {
+        self.sessions.end(&visitor.session.id);
+        let mut response = see_other(if visitor.logged_in {
+            "/console/login"
+        } else {
+            "/"
+        });
+        if let Ok(value) = HeaderValue::from_str(&sessions::clear_cookie()) {
+            response.headers_mut().append(SET_COOKIE, value);
         }
+        response
     }
 
     /// The login page, and the login itself: only over a connection the session cookie can
@@ -343,7 +241,7 @@ impl Console {
         }
         if !secure {
             let why = "Log in over https: the console is beyond this machine, and the token and the session cookie must not cross the network in the clear. Put a proxy that serves https in front (and set [status] public_url).";
-            return self.html(
+            return html_page(
                 StatusCode::FORBIDDEN,
                 "Log in",
                 "",
@@ -353,7 +251,7 @@ impl Console {
             );
         }
         if *method == Method::GET {
-            return self.html(
+            return html_page(
                 StatusCode::OK,
                 "Log in",
                 "",
@@ -374,7 +272,7 @@ impl Console {
             }
             _ => {
                 tracing::warn!("a console login with a wrong token was refused");
-                self.html(
+                html_page(
                     StatusCode::UNAUTHORIZED,
                     "Log in",
                     "",
@@ -384,50 +282,6 @@ impl Console {
                 )
             }
         }
-    }
-
-    fn html(
-        &self,
-        status: StatusCode,
-        title: &str,
-        active: &str,
-        main: &str,
-        live: bool,
-        logout: Option<&str>,
-    ) -> Response<Body> {
-        let mut response = Response::new(full(html::page(title, active, main, live, logout)));
-        *response.status_mut() = status;
-        let headers = response.headers_mut();
-        headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
-        );
-        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
-        headers.insert(
-            "x-content-type-options",
-            HeaderValue::from_static("nosniff"),
-        );
-        headers.insert(
-            "content-security-policy",
-            HeaderValue::from_static("default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'"),
-        );
-        headers.insert("referrer-policy", HeaderValue::from_static("same-origin"));
-        response
-    }
-}
-
-/// A live view fetched again by the page's script: only its `main`.
-trait PartialResponse {
-    fn pipe_partial(self, partial: bool, main: &str) -> Self;
-}
-
-impl PartialResponse for Response<Body> {
-    fn pipe_partial(mut self, partial: bool, main: &str) -> Self {
-        if partial {
-            *self.body_mut() = full(main.to_owned());
-        }
-        self
     }
 }
 
@@ -465,36 +319,6 @@ fn forwarded_https(headers: &hyper::HeaderMap) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("https"))
 }
 
-fn asset(body: &'static str, content_type: &'static str) -> Response<Body> {
-    let mut response = Response::new(full(Bytes::from_static(body.as_bytes())));
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response
-        .headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("max-age=300"));
-    response
-}
-
-fn text(status: StatusCode, body: &str) -> Response<Body> {
-    let mut response = Response::new(full(body.to_owned()));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
-}
-
-fn see_other(location: &str) -> Response<Body> {
-    let mut response = Response::new(full(Bytes::new()));
-    *response.status_mut() = StatusCode::SEE_OTHER;
-    if let Ok(value) = HeaderValue::from_str(location) {
-        response.headers_mut().insert(LOCATION, value);
-    }
-    response
-}
-
 async fn read_form(body: Incoming) -> Option<Vec<(String, String)>> {
     let limited = http_body_util::Limited::new(body, MAX_FORM_BYTES);
     let collected = limited.collect().await.ok()?;
@@ -503,10 +327,4 @@ async fn read_form(body: Incoming) -> Option<Vec<(String, String)>> {
             .into_owned()
             .collect(),
     )
-}
-
-fn query_param(query: Option<&str>, name: &str) -> Option<String> {
-    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
 }

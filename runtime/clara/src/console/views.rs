@@ -12,8 +12,8 @@ use crate::live::Live;
 use crate::status::Health;
 use crate::telemetry::{Telemetry, TurnFilter};
 
-/// The window the overview's rates and times cover.
-const RECENT: Duration = Duration::from_secs(3600);
+/// The minutes the overview's rates and times cover.
+const RECENT_MINUTES: usize = 60;
 
 /// Adapters, the running configuration, how turns went and what they cost today.
 pub(super) async fn overview(
@@ -31,9 +31,7 @@ pub(super) async fn overview(
             let state = adapter["state"].as_str().unwrap_or("unknown");
             let detail = adapter
                 .get("reason")
-                .or_else(|| adapter.get("detail"))
-                .map(compact)
-                .unwrap_or_default();
+                .map_or_else(|| adapter_detail(adapter), compact);
             vec![
                 escape(name),
                 format!("<span class=\"state-{0}\">{0}</span>", escape(state)),
@@ -42,8 +40,8 @@ pub(super) async fn overview(
         })
         .collect();
     let reloads = live.reloads();
-    let stats = telemetry.map(|t| t.turns().stats(RECENT));
-    let per_minute = stats.map_or(0.0, |s| s.turns as f64 / 60.0);
+    let stats = telemetry.map(|t| t.turns().stats(RECENT_MINUTES));
+    let per_minute = stats.map_or(0.0, |s| s.turns as f64 / RECENT_MINUTES as f64);
     let errors = stats.map_or("–".to_owned(), |s| {
         if s.turns == 0 {
             "–".to_owned()
@@ -63,13 +61,16 @@ pub(super) async fn overview(
                 escape(&reloads.loaded_at.format("%H:%M:%S UTC").to_string())
             ),
         ),
+        ("turns / min (last hour)", format!("{per_minute:.2}")),
+        ("error rate (last hour)", escape(&errors)),
         (
-            "turns / min (last hour, of the turns kept)",
-            format!("{per_minute:.2}"),
+            "p50 turn (of the turns kept)",
+            escape(&ms(stats.and_then(|s| s.p50_ms))),
         ),
-        ("error rate", escape(&errors)),
-        ("p50 turn", escape(&ms(stats.and_then(|s| s.p50_ms)))),
-        ("p95 turn", escape(&ms(stats.and_then(|s| s.p95_ms)))),
+        (
+            "p95 turn (of the turns kept)",
+            escape(&ms(stats.and_then(|s| s.p95_ms))),
+        ),
         ("tokens today", tokens.to_string()),
         ("cost today", format!("${cost:.4}")),
     ]));
@@ -79,6 +80,25 @@ pub(super) async fn overview(
         &adapters,
         "no adapters",
     ));
+    let nodes: Vec<Vec<String>> = report["adapters"]["gateway"]["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|node| {
+            ["node_id", "platform", "session_id"]
+                .iter()
+                .map(|key| escape(node[*key].as_str().unwrap_or_default()))
+                .collect()
+        })
+        .collect();
+    if report["adapters"].get("gateway").is_some() {
+        out.push_str(&table(
+            "Gateway nodes",
+            &["node", "platform", "session"],
+            &nodes,
+            "no node is connected",
+        ));
+    }
     out.push_str("<h2>Last reload</h2>");
     match &reloads.last {
         None => out.push_str("<p>No reload yet: the configuration clara started with runs.</p>"),
@@ -306,11 +326,12 @@ pub(super) async fn memory(
         ));
     };
     let mut out = format!(
-        "<h1>Memory of {0}</h1><form class=\"filters\" method=\"get\" action=\"/console/memory\">\
+        "<h1>Memory of {0}</h1><p><a href=\"/console/conversations?user={2}\">conversations</a></p><form class=\"filters\" method=\"get\" action=\"/console/memory\">\
          <input type=\"hidden\" name=\"user\" value=\"{0}\">\
          <label>search <input name=\"q\" value=\"{1}\"></label><button>Search</button></form>",
         escape(user),
-        escape(search.unwrap_or_default())
+        escape(search.unwrap_or_default()),
+        query_value(user)
     );
     let forget = |id: &str| {
         post_button(
@@ -331,7 +352,7 @@ pub(super) async fn memory(
                 .map(|s| {
                     vec![
                         format!("{:.3}", s.score),
-                        escape(&s.memory.text),
+                        memory_link(&s.memory.id, &s.memory.text),
                         if s.memory.is_key {
                             "key".to_owned()
                         } else {
@@ -350,7 +371,7 @@ pub(super) async fn memory(
             .map(|m| {
                 vec![
                     escape(&day(m.updated_at)),
-                    escape(&m.text),
+                    memory_link(&m.id, &m.text),
                     if m.is_key {
                         "key".to_owned()
                     } else {
@@ -369,6 +390,15 @@ pub(super) async fn memory(
         "nothing here",
     ));
     Ok(out)
+}
+
+/// A memory's text, opening its history.
+fn memory_link(id: &str, text: &str) -> String {
+    format!(
+        "<a href=\"/console/memory/{}\">{}</a>",
+        query_value(id),
+        escape(text)
+    )
 }
 
 /// The login form, with what went wrong the last time.
@@ -413,6 +443,29 @@ fn day(at: i64) -> String {
         .single()
         .map(|t| t.format("%Y-%m-%d").to_string())
         .unwrap_or_default()
+}
+
+/// What an adapter reports besides its state: Discord's shards one by one, the gateway's
+/// address (its nodes have a table of their own).
+fn adapter_detail(adapter: &Value) -> String {
+    let mut parts = Vec::new();
+    if let Some(shards) = adapter["shards"].as_object() {
+        parts.extend(
+            shards
+                .iter()
+                .map(|(id, state)| format!("shard {id}: {}", compact(state))),
+        );
+    }
+    if let Some(address) = adapter["address"].as_str() {
+        parts.push(format!("listening on {address}"));
+    }
+    if let Some(nodes) = adapter["nodes"].as_array() {
+        parts.push(format!("{} nodes", nodes.len()));
+    }
+    if let Some(since) = adapter["since"].as_str() {
+        parts.push(format!("since {}", since.replace('T', " ")));
+    }
+    parts.join(", ")
 }
 
 fn compact(value: &Value) -> String {

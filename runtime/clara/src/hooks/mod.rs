@@ -298,6 +298,18 @@ async fn run_hook(
         span.record("error.type", "failed");
     }
     let ms = started.elapsed().as_millis() as u64;
+    let (ok, output) = match &outcome {
+        Ok(output) => (true, output.clone()),
+        Err(why) => (false, why.clone()),
+    };
+    context.live.hook_runs().record(crate::live::HookRun {
+        hook: hook.name.clone(),
+        event: event.name().as_str().to_owned(),
+        at: chrono::Utc::now(),
+        ms,
+        ok,
+        output,
+    });
     match outcome {
         Ok(output) if output.is_empty() => {
             tracing::info!(hook = %hook.name, event = event.name().as_str(), ms, "hook ran");

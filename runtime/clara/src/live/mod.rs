@@ -3,6 +3,7 @@
 //! never changes a turn half-way; the next turn sees the new files.
 
 pub mod applied;
+mod hook_runs;
 mod outlets;
 mod reloads;
 pub mod watch;
@@ -22,6 +23,7 @@ use crate::store::{OpenError, open_default};
 use crate::tools::ToolSet;
 use crate::tools::mcp::McpServers;
 
+pub use hook_runs::{HookRun, HookRuns};
 pub use outlets::{Outlet, Outlets};
 pub use reloads::Reloads;
 
@@ -59,6 +61,7 @@ pub struct Live {
     /// level, so a user who saw the error also sees the fix take.
     failing: std::sync::atomic::AtomicBool,
     reloads: reloads::ReloadLog,
+    hook_runs: HookRuns,
 }
 
 /// What every generation is handed unchanged.
@@ -120,12 +123,28 @@ impl Live {
             client,
             failing: std::sync::atomic::AtomicBool::new(false),
             reloads: reloads::ReloadLog::new(),
+            hook_runs: HookRuns::default(),
         }))
     }
 
     /// Which generation runs, since when, and how the last reload went.
     pub fn reloads(&self) -> Reloads {
         self.reloads.get()
+    }
+
+    /// The last hook runs, for the console.
+    pub fn hook_runs(&self) -> &HookRuns {
+        &self.hook_runs
+    }
+
+    /// What applying the files on disk now would do to the running configuration, as
+    /// `clara plan` says it: nothing while the watcher keeps up, a pending edit that needs a
+    /// restart, or every problem of files that do not load.
+    pub fn pending(&self) -> Plan {
+        match (self.loader)() {
+            Ok(set) => Plan::between(&self.current().config, &set),
+            Err(error) => Plan::rejected(&error),
+        }
     }
 
     /// The generation new work starts on.

@@ -6,6 +6,7 @@ mod otlp;
 mod recorder;
 mod span_record;
 mod trace_log;
+mod turn_counts;
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};

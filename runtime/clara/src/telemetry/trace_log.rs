@@ -8,11 +8,14 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use serde_json::{Map, Value, json};
 
 use super::span_record::{SpanRecord, Trace, span_hex};
+use super::turn_counts::{MINUTES, TurnCounts};
 
 /// The ring of the latest turns.
 pub struct TraceLog {
     turns: Mutex<VecDeque<Arc<Trace>>>,
     keep: Mutex<usize>,
+    /// Every turn counted, kept or not.
+    counts: TurnCounts,
 }
 
 /// What `/turns` may be narrowed to.
@@ -61,6 +64,7 @@ impl TraceLog {
         TraceLog {
             turns: Mutex::default(),
             keep: Mutex::new(keep.max(1)),
+            counts: TurnCounts::default(),
         }
     }
 
@@ -77,9 +81,13 @@ impl TraceLog {
     /// Adds a finished trace when it holds a turn (its root, or one a task or hook ran);
     /// whether it did.
     pub fn add(&self, trace: &Arc<Trace>) -> bool {
-        if turn_of(trace).is_none() {
+        let Some(root) = turn_of(trace) else {
             return false;
-        }
+        };
+        self.counts.count(
+            root.start_unix_nanos,
+            root.text("clara.outcome") == Some("failed"),
+        );
         let keep = *lock(&self.keep);
         let mut turns = lock(&self.turns);
         if turns.len() >= keep {
@@ -89,28 +97,27 @@ impl TraceLog {
         true
     }
 
-    /// How the turns of the last `window` went.
-    pub fn stats(&self, window: std::time::Duration) -> TurnStats {
-        let since = unix_nanos_now().saturating_sub(u64::try_from(window.as_nanos()).unwrap_or(0));
+    /// How the turns of the last `minutes` (at most an hour) went: how many and how many
+    /// failed of all of them, the times of those kept.
+    pub fn stats(&self, minutes: usize) -> TurnStats {
+        let now = unix_nanos_now();
+        let (counted, failed) = self.counts.since(now, minutes);
+        let since = now.saturating_sub(minutes.min(MINUTES) as u64 * 60 * 1_000_000_000);
         let turns = lock(&self.turns);
-        let mut durations: Vec<f64> = Vec::new();
-        let mut failed = 0;
-        for root in turns.iter().filter_map(|t| turn_of(t)) {
-            if root.start_unix_nanos < since {
-                continue;
-            }
-            durations.push(root.duration_ms());
-            if root.text("clara.outcome") == Some("failed") {
-                failed += 1;
-            }
-        }
+        let mut durations: Vec<f64> = turns
+            .iter()
+            .filter_map(|t| turn_of(t))
+            .filter(|root| root.start_unix_nanos >= since)
+            .map(SpanRecord::duration_ms)
+            .collect();
         durations.sort_by(f64::total_cmp);
         let pct = |q: f64| {
             (!durations.is_empty()).then(|| durations[((durations.len() - 1) as f64 * q) as usize])
         };
         TurnStats {
-            turns: durations.len(),
+            turns: counted,
             failed,
+            timed: durations.len(),
             p50_ms: pct(0.5),
             p95_ms: pct(0.95),
         }
@@ -171,9 +178,11 @@ fn turn_of(trace: &Trace) -> Option<&SpanRecord> {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TurnStats {
     /// Turns that started in the window.
-    pub turns: usize,
+    pub turns: u64,
     /// How many of them failed.
-    pub failed: usize,
+    pub failed: u64,
+    /// How many of them are still kept, which the times are of.
+    pub timed: usize,
     /// Their median time, in milliseconds.
     pub p50_ms: Option<f64>,
     /// Their 95th percentile, in milliseconds.

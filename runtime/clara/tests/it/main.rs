@@ -20,6 +20,7 @@ mod config_keys_steps;
 mod connections;
 mod console;
 mod console_browser;
+mod console_pages;
 mod deployment;
 mod discord_access;
 mod discord_approvals;

@@ -29,6 +29,22 @@ impl ChannelModes for InMemoryStore {
         })
     }
 
+    fn channel_modes<'a>(
+        &'a self,
+        platform: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Vec<ChannelModeSetting>>> {
+        self.with(|state| {
+            let mut set: Vec<ChannelModeSetting> = state
+                .channel_modes
+                .values()
+                .filter(|s| s.platform == platform)
+                .cloned()
+                .collect();
+            set.sort_by(|a, b| a.channel_id.cmp(&b.channel_id));
+            Ok(set)
+        })
+    }
+
     fn clear_channel_mode<'a>(
         &'a self,
         platform: &'a str,

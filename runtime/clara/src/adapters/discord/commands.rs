@@ -233,7 +233,7 @@ async fn set_mode(bot: &Bot, interaction: &Interaction, mode: Option<&str>) -> S
         return format!("The mode could not be saved: {error}");
     }
     let now = channel_mode(&generation, &config, channel).await;
-    format!("This channel is now `{}`.", mode_name(now))
+    format!("This channel is now `{}`.", now.as_str())
 }
 
 async fn status(bot: &Bot, interaction: &Interaction) -> String {
@@ -251,7 +251,7 @@ async fn status(bot: &Bot, interaction: &Interaction) -> String {
             None if config.channels.contains_key(&channel) => "from clara.toml".to_owned(),
             None => "the default".to_owned(),
         };
-        lines.push(format!("This channel: `{}` ({source})", mode_name(mode)));
+        lines.push(format!("This channel: `{}` ({source})", mode.as_str()));
     }
     lines.push(format!("Channels busy right now: {}", bot.lanes.busy()));
     lines.join("\n")
@@ -276,13 +276,4 @@ fn tools(bot: &Bot) -> String {
         return "No tools are set up.".to_owned();
     }
     format!("Tools ({}): {}", names.len(), names.join(", "))
-}
-
-fn mode_name(mode: clara_config::model::adapters::ChannelMode) -> &'static str {
-    use clara_config::model::adapters::ChannelMode;
-    match mode {
-        ChannelMode::Active => "active",
-        ChannelMode::Mention => "mention",
-        ChannelMode::Off => "off",
-    }
 }

@@ -148,13 +148,10 @@ pub fn mode_of(
     channel: &str,
 ) -> ChannelMode {
     match stored.map(|setting| setting.mode.as_str()) {
-        Some("active") => ChannelMode::Active,
-        Some("off") => ChannelMode::Off,
-        Some("mention") => ChannelMode::Mention,
-        Some(other) => {
-            tracing::warn!(channel, mode = other, "unknown stored channel mode ignored");
+        Some(name) => ChannelMode::named(name).unwrap_or_else(|| {
+            tracing::warn!(channel, mode = name, "unknown stored channel mode ignored");
             configured_mode(config, channel)
-        }
+        }),
         None => configured_mode(config, channel),
     }
 }

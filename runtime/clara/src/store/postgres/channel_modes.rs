@@ -23,6 +23,18 @@ pub(super) async fn get(
     Ok(row.map(ChannelModeSetting::from))
 }
 
+/// Every mode set on `platform`, by channel id.
+pub(super) async fn all(pool: &PgPool, platform: &str) -> StoreResult<Vec<ChannelModeSetting>> {
+    let rows: Vec<ChannelModeRow> = sqlx::query_as(channel_mode_select!(
+        "WHERE platform = $1 ORDER BY channel_id"
+    ))
+    .bind(platform)
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    Ok(rows.into_iter().map(ChannelModeSetting::from).collect())
+}
+
 /// Stores `setting`, replacing the channel's previous one.
 pub(super) async fn set(pool: &PgPool, setting: &ChannelModeSetting) -> StoreResult<()> {
     sqlx::query(

@@ -415,6 +415,13 @@ impl ChannelModes for PostgresStore {
         Box::pin(channel_modes::set(&self.pool, setting))
     }
 
+    fn channel_modes<'a>(
+        &'a self,
+        platform: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Vec<ChannelModeSetting>>> {
+        Box::pin(channel_modes::all(&self.pool, platform))
+    }
+
     fn clear_channel_mode<'a>(
         &'a self,
         platform: &'a str,

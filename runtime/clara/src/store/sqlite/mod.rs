@@ -597,6 +597,13 @@ impl ChannelModes for SqliteStore {
         Box::pin(async move { channel_modes::set(&mut *self.writer().await?, setting).await })
     }
 
+    fn channel_modes<'a>(
+        &'a self,
+        platform: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Vec<ChannelModeSetting>>> {
+        Box::pin(channel_modes::all(&self.pool, platform))
+    }
+
     fn clear_channel_mode<'a>(
         &'a self,
         platform: &'a str,

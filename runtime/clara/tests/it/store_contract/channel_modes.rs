@@ -10,6 +10,7 @@ contract!(
     a_channel_mode_is_set_read_and_overwritten,
     channel_modes_are_per_platform_and_channel,
     clearing_a_channel_mode_reports_whether_one_was_set,
+    channel_modes_are_listed_per_platform_by_channel,
 );
 
 fn channel_mode(platform: &str, channel: &str, mode: &str, at: i64) -> ChannelModeSetting {
@@ -93,4 +94,21 @@ async fn clearing_a_channel_mode_reports_whether_one_was_set(store: Arc<dyn Stor
         store.channel_mode("discord", "c1").await.unwrap(),
         Some(active)
     );
+}
+
+async fn channel_modes_are_listed_per_platform_by_channel(store: Arc<dyn Store>) {
+    assert_eq!(store.channel_modes("discord").await.unwrap(), Vec::new());
+    let c2 = channel_mode("discord", "c2", "off", 1_000);
+    let c1 = channel_mode("discord", "c1", "active", 1_100);
+    let slack = channel_mode("slack", "c0", "mention", 1_200);
+    for setting in [&c2, &c1, &slack] {
+        store.set_channel_mode(setting).await.unwrap();
+    }
+    assert_eq!(
+        store.channel_modes("discord").await.unwrap(),
+        vec![c1.clone(), c2]
+    );
+    store.clear_channel_mode("discord", "c2").await.unwrap();
+    assert_eq!(store.channel_modes("discord").await.unwrap(), vec![c1]);
+    assert_eq!(store.channel_modes("slack").await.unwrap(), vec![slack]);
 }
