@@ -146,6 +146,7 @@ pub(crate) fn check(
         );
     }
     check_email(source, config, names, report);
+    check_console_accounts(source, config, names, report);
     check_mcp(source, config, report);
     check_backup(source, config, report);
     if let Some(endpoint) = &config.telemetry.endpoint {
@@ -230,6 +231,45 @@ fn check_email(source: &Source, config: &ClaraConfig, names: &Names, report: &mu
             &email.gmail_connection,
             known,
         );
+    }
+}
+
+/// `[console] accounts`: each names a connection that can say whose account a token is, and
+/// lists at least one account.
+fn check_console_accounts(
+    source: &Source,
+    config: &ClaraConfig,
+    names: &Names,
+    report: &mut Report<'_>,
+) {
+    for (name, accounts) in &config.console.accounts {
+        let at = path!["console", "accounts", name.as_str()];
+        match config.connections.get(name) {
+            None => {
+                if let Some(known) = &names.connections {
+                    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+                    report.key(source, &at, crate::suggest::unknown("connection", name, &known));
+                }
+            }
+            Some(connection) => match &connection.account_url {
+                None => report.key(
+                    source,
+                    &at,
+                    format!("[connections.{name}] has no `account_url`, so a login cannot tell whose account it is: set it (GitHub: https://api.github.com/user; Google: https://openidconnect.googleapis.com/v1/userinfo)"),
+                ),
+                Some(url) if !is_http_url(url) => report.value(
+                    source,
+                    &path!["connections", name.as_str(), "account_url"],
+                    "expected an http:// or https:// URL",
+                ),
+                Some(_) if accounts.iter().all(|a| a.trim().is_empty()) => report.value(
+                    source,
+                    &at,
+                    "list the accounts that may log in; an empty list lets no one in",
+                ),
+                Some(_) => {}
+            },
+        }
     }
 }
 

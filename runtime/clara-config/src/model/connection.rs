@@ -37,6 +37,24 @@ pub struct Connection {
     /// More query parameters for the authorize URL (Google's `access_type = "offline"`).
     #[serde(default)]
     pub authorize_params: BTreeMap<String, String>,
+    /// Where an access token tells whose account it is (GitHub's `/user`, Google's
+    /// `userinfo`): what logging in to the console with this connection asks.
+    #[serde(default)]
+    pub account_url: Option<String>,
+    /// The field of `account_url`'s JSON that names the account (`login`, `email`).
+    #[serde(default = "default_account_field")]
+    pub account_field: String,
+    /// A field of `account_url`'s JSON that must be `true` for the account to count
+    /// (Google's `email_verified`).
+    #[serde(default)]
+    pub account_verified_field: Option<String>,
+    /// The scopes asked for when logging in to the console: only enough to read the account.
+    #[serde(default)]
+    pub account_scopes: Vec<String>,
+}
+
+fn default_account_field() -> String {
+    "login".to_owned()
 }
 
 impl Connection {

@@ -1,6 +1,8 @@
 //! `[console]`: the web page `clara run` serves on its status endpoint to watch and run clara.
 //! Open on a loopback address; anywhere else it asks for a token first.
 
+use std::collections::BTreeMap;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +28,23 @@ pub struct ConsoleConfig {
     #[serde(default = "default_truncate_chars")]
     #[schemars(range(min = 80, max = 1000000))]
     pub truncate_chars: u32,
+    /// Accounts that may log in through a connection, by connection name: `github =
+    /// ["your-login"]`, `google = ["you@example.com"]`. The connection needs `account_url`;
+    /// its provider must accept `{public_url}/oauth/NAME/callback/console` as a redirect.
+    #[serde(default)]
+    pub accounts: BTreeMap<String, Vec<String>>,
+}
+
+impl ConsoleConfig {
+    /// Whether `account` of connection `connection` may log in (names compare without regard
+    /// to case, as GitHub logins and email addresses do).
+    pub fn allows(&self, connection: &str, account: &str) -> bool {
+        self.accounts.get(connection).is_some_and(|listed| {
+            listed
+                .iter()
+                .any(|a| !a.trim().is_empty() && a.trim().eq_ignore_ascii_case(account.trim()))
+        })
+    }
 }
 
 impl Default for ConsoleConfig {
@@ -35,6 +54,7 @@ impl Default for ConsoleConfig {
             token_env: default_token_env(),
             session_hours: default_session_hours(),
             truncate_chars: default_truncate_chars(),
+            accounts: BTreeMap::new(),
         }
     }
 }

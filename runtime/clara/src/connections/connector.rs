@@ -79,13 +79,13 @@ pub struct Connector {
 }
 
 /// A connection and what a user's call needs of it.
-struct Ready<'a> {
-    name: &'a str,
-    title: &'a str,
-    connection: &'a Connection,
+pub(super) struct Ready<'a> {
+    pub name: &'a str,
+    pub title: &'a str,
+    pub connection: &'a Connection,
     client_id: &'a str,
     client_secret: Option<&'a str>,
-    key: &'a SecretKey,
+    pub key: &'a SecretKey,
 }
 
 impl Connector {
@@ -141,7 +141,7 @@ impl Connector {
         self.connections.get(name).map_or(name, |c| c.title(name))
     }
 
-    fn ready<'a>(&'a self, name: &'a str) -> Result<Ready<'a>, ConnectError> {
+    pub(super) fn ready<'a>(&'a self, name: &'a str) -> Result<Ready<'a>, ConnectError> {
         let connection = self
             .connections
             .get(name)
@@ -212,7 +212,7 @@ impl Connector {
             .collect()
     }
 
-    fn redirect_uri(&self, name: &str) -> String {
+    pub(super) fn redirect_uri(&self, name: &str) -> String {
         format!("{}/oauth/{name}/callback", self.base_url)
     }
 
@@ -226,6 +226,27 @@ impl Connector {
         let ready = self.ready(name)?;
         let decoded = OAuthState::decode(state, ready.key, name, now)?;
         let connection = ready.connection;
+        self.consent_url(
+            &ready,
+            &decoded,
+            state,
+            &self.redirect_uri(name),
+            &connection.scopes,
+            &connection.authorize_params,
+        )
+    }
+
+    /// The provider's consent page for `decoded` (sent as `state`), asking for `scopes`.
+    pub(super) fn consent_url(
+        &self,
+        ready: &Ready<'_>,
+        decoded: &OAuthState,
+        state: &str,
+        redirect_uri: &str,
+        scopes: &[String],
+        params: &BTreeMap<String, String>,
+    ) -> Result<String, ConnectError> {
+        let connection = ready.connection;
         let mut url =
             reqwest::Url::parse(&connection.authorize_url).map_err(|e| ConnectError::NotSetUp {
                 title: ready.title.to_owned(),
@@ -236,10 +257,10 @@ impl Connector {
             query
                 .append_pair("response_type", "code")
                 .append_pair("client_id", ready.client_id)
-                .append_pair("redirect_uri", &self.redirect_uri(name))
+                .append_pair("redirect_uri", redirect_uri)
                 .append_pair("state", state);
-            if !connection.scopes.is_empty() {
-                query.append_pair("scope", &connection.scopes.join(" "));
+            if !scopes.is_empty() {
+                query.append_pair("scope", &scopes.join(" "));
             }
             if connection.pkce {
                 let challenge = pkce_challenge(&decoded.pkce_verifier(ready.key));
@@ -247,7 +268,7 @@ impl Connector {
                     .append_pair("code_challenge", &challenge)
                     .append_pair("code_challenge_method", "S256");
             }
-            for (name, value) in &connection.authorize_params {
+            for (name, value) in params {
                 query.append_pair(name, value);
             }
         }
@@ -396,7 +417,7 @@ impl Connector {
         Ok(store.delete_token(user_id, name).await?)
     }
 
-    async fn token_request(
+    pub(super) async fn token_request(
         &self,
         ready: &Ready<'_>,
         form: &[(&str, &str)],

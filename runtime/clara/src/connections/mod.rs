@@ -2,6 +2,7 @@
 //! from the chat through a one-time link and the status endpoint's callback, their tokens
 //! sealed in the store, and used by HTTP tools with `auth = { connection = "NAME" }`.
 
+mod account_sign_in;
 mod callback_query;
 mod connector;
 mod oauth_state;
@@ -11,6 +12,7 @@ mod token_endpoint;
 mod token_set;
 mod tools;
 
+pub use account_sign_in::SIGN_IN_SUFFIX;
 pub use callback_query::callback_code;
 pub use connector::{ConnectError, Connector};
 pub use oauth_state::pkce_challenge;

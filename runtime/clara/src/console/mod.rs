@@ -10,6 +10,7 @@ mod config_view;
 mod conversations;
 mod html;
 mod live_feed;
+mod login;
 mod responses;
 mod routes;
 mod sessions;
@@ -27,9 +28,10 @@ use hyper::{Method, Request, Response, StatusCode};
 use crate::live::Live;
 use crate::status::{Body, Health};
 use crate::telemetry::Telemetry;
+use login::Door;
 use responses::{asset, html_page, see_other, text};
 use routes::Ask;
-use sessions::{Session, Sessions};
+use sessions::{Login, Session, Sessions};
 
 const CSS: &str = include_str!("assets/console.css");
 const JS: &str = include_str!("assets/console.js");
@@ -79,7 +81,7 @@ impl Console {
 
     /// Whether `path` is the console's.
     pub fn serves(path: &str) -> bool {
-        path == "/" || path.starts_with("/console/")
+        path == "/" || path.starts_with("/console/") || login::sign_in_callback(path).is_some()
     }
 
     /// Answers a request for one of the console's paths.
@@ -141,39 +143,52 @@ impl Console {
                 .map(|(_, v)| v.as_str())
         };
 
-        if path == "/console/login" {
-            return self.login(
+        if login::is_login_path(&path) {
+            let door = Door {
                 open,
                 secure,
-                &method,
-                field("token"),
-                token.as_deref(),
+                method: &method,
+                path: &path,
+                query: query.as_deref(),
+                cookie: cookie.as_deref(),
+                given: field("token"),
+                token: token.as_deref(),
                 lifetime,
-            );
+            };
+            return self.login(&door).await;
         }
-        let key = if open { None } else { token.as_deref() };
-        let visitor = match self.sessions.find(cookie.as_deref(), key) {
+        let holds = |login: &Login| match login {
+            Login::Open => open,
+            Login::Token(_) => !open && token.as_deref().is_some_and(|t| login.is_token(t)),
+            Login::Account {
+                connection,
+                account,
+            } => !open && settings.allows(connection, account),
+        };
+        let visitor = match self.sessions.find(cookie.as_deref(), holds) {
             Some(session) => Visitor {
                 session,
                 new: false,
                 logged_in: !open,
             },
             None if open => Visitor {
-                session: self.sessions.start(lifetime, None),
+                session: self.sessions.start(lifetime, Login::Open),
                 new: true,
                 logged_in: false,
             },
-            None if method == Method::GET && token.is_some() => return see_other("/console/login"),
-            None if token.is_none() => {
+            None if method == Method::GET && (token.is_some() || !settings.accounts.is_empty()) => {
+                return see_other("/console/login");
+            }
+            None if token.is_none() && settings.accounts.is_empty() => {
                 let why = format!(
-                    "The console listens beyond this machine and needs a login: set {} to a long random token and restart clara.",
+                    "The console listens beyond this machine and needs a login: set {} to a long random token and restart clara, or list [console] accounts.",
                     settings.token_env
                 );
                 return html_page(
                     StatusCode::FORBIDDEN,
                     "Login needed",
                     "",
-                    &views::login(Some(&why)),
+                    &views::login(Some(&why), false, &[]),
                     false,
                     None,
                 );
@@ -223,65 +238,6 @@ impl Console {
             response.headers_mut().append(SET_COOKIE, value);
         }
         response
-    }
-
-    /// The login page, and the login itself: only over a connection the session cookie can
-    /// travel back on (this machine, or https), since the token would go in the clear.
-    fn login(
-        &self,
-        open: bool,
-        secure: bool,
-        method: &Method,
-        given: Option<&str>,
-        token: Option<&str>,
-        lifetime: Duration,
-    ) -> Response<Body> {
-        if open {
-            return see_other("/");
-        }
-        if !secure {
-            let why = "Log in over https: the console is beyond this machine, and the token and the session cookie must not cross the network in the clear. Put a proxy that serves https in front (and set [status] public_url).";
-            return html_page(
-                StatusCode::FORBIDDEN,
-                "Log in",
-                "",
-                &views::login(Some(why)),
-                false,
-                None,
-            );
-        }
-        if *method == Method::GET {
-            return html_page(
-                StatusCode::OK,
-                "Log in",
-                "",
-                &views::login(None),
-                false,
-                None,
-            );
-        }
-        match (given, token) {
-            (Some(given), Some(token)) if sessions::same_secret(given, token) => {
-                let session = self.sessions.start(lifetime, Some(token));
-                let mut response = see_other("/");
-                if let Ok(value) = HeaderValue::from_str(&sessions::set_cookie(&session, lifetime))
-                {
-                    response.headers_mut().append(SET_COOKIE, value);
-                }
-                response
-            }
-            _ => {
-                tracing::warn!("a console login with a wrong token was refused");
-                html_page(
-                    StatusCode::UNAUTHORIZED,
-                    "Log in",
-                    "",
-                    &views::login(Some("That token is not the console's.")),
-                    false,
-                    None,
-                )
-            }
-        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! Who may use the console: sessions held in a cookie (HTTP-only, same-site, secure), each
-//! with the token its forms must carry (CSRF), and the login by token that opens one when the
-//! console is reachable beyond this machine.
+//! with the token its forms must carry (CSRF) and the login that opened it, which must still
+//! hold for the session to.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -19,11 +19,33 @@ pub(super) struct Session {
     pub id: String,
     /// What its state-changing forms must send back.
     pub csrf: String,
-    /// A digest of the token it logged in with (`None` on an open console): a changed token
-    /// ends it.
-    key: Option<Vec<u8>>,
+    /// How it was opened.
+    pub login: Login,
     expires: Instant,
     used: Instant,
+}
+
+/// How a session was opened, which decides whether it still holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Login {
+    /// None needed: an open console on this machine.
+    Open,
+    /// With the console's token (its digest): a changed token ends it.
+    Token(Vec<u8>),
+    /// As `account` of connection `connection`: ends once the account is no longer listed.
+    Account { connection: String, account: String },
+}
+
+impl Login {
+    /// A login with `token`.
+    pub fn token(token: &str) -> Login {
+        Login::Token(digest(token))
+    }
+
+    /// Whether this login was made with `token`.
+    pub fn is_token(&self, token: &str) -> bool {
+        *self == Login::token(token)
+    }
 }
 
 /// The open sessions.
@@ -33,14 +55,18 @@ pub(super) struct Sessions {
 }
 
 impl Sessions {
-    /// The unexpired session the request's `Cookie` header names, made with `token` (the
-    /// console's token now; `None` on an open console).
-    pub fn find(&self, cookie_header: Option<&str>, token: Option<&str>) -> Option<Session> {
+    /// The unexpired session the request's `Cookie` header names, whose login still `holds`
+    /// (a session whose login no longer holds is ended).
+    pub fn find(
+        &self,
+        cookie_header: Option<&str>,
+        holds: impl Fn(&Login) -> bool,
+    ) -> Option<Session> {
         let id = cookie_header.and_then(|h| cookie(h, COOKIE))?;
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         let now = Instant::now();
         match open.get_mut(id) {
-            Some(session) if session.expires > now && session.key == token.map(digest) => {
+            Some(session) if session.expires > now && holds(&session.login) => {
                 session.used = now;
                 Some(session.clone())
             }
@@ -52,13 +78,13 @@ impl Sessions {
         }
     }
 
-    /// A new session lasting `lifetime`, logged in with `token` (`None`: an open console).
-    pub fn start(&self, lifetime: Duration, token: Option<&str>) -> Session {
+    /// A new session lasting `lifetime`, opened by `login`.
+    pub fn start(&self, lifetime: Duration, login: Login) -> Session {
         let now = Instant::now();
         let session = Session {
             id: random_hex(),
             csrf: random_hex(),
-            key: token.map(digest),
+            login,
             expires: now + lifetime,
             used: now,
         };
@@ -108,7 +134,7 @@ pub(super) fn same_secret(given: &str, expected: &str) -> bool {
 }
 
 /// The value of cookie `name` in a `Cookie` header.
-fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+pub(super) fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
     header.split(';').find_map(|pair| {
         let (key, value) = pair.trim().split_once('=')?;
         (key == name).then_some(value)
@@ -121,7 +147,8 @@ fn digest(token: &str) -> Vec<u8> {
         .to_vec()
 }
 
-fn random_hex() -> String {
+/// 32 random bytes in hex.
+pub(super) fn random_hex() -> String {
     let bytes: [u8; 32] = rand::random();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -133,28 +160,30 @@ mod tests {
     #[test]
     fn a_session_is_found_by_its_cookie_until_it_ends() {
         let sessions = Sessions::default();
-        let session = sessions.start(Duration::from_secs(60), Some("token-1"));
+        let session = sessions.start(Duration::from_secs(60), Login::token("token-1"));
         let header = format!("other=1; {COOKIE}={}", session.id);
-        let found = sessions.find(Some(&header), Some("token-1"));
+        let with = |token: &'static str| move |login: &Login| login.is_token(token);
+        let found = sessions.find(Some(&header), with("token-1"));
         assert_eq!(found.map(|s| s.csrf), Some(session.csrf.clone()));
         assert!(
             sessions
-                .find(Some("clara_console=forged"), Some("token-1"))
+                .find(Some("clara_console=forged"), with("token-1"))
                 .is_none()
         );
         assert!(
-            sessions.find(Some(&header), Some("token-2")).is_none(),
+            sessions.find(Some(&header), with("token-2")).is_none(),
             "a new token ends it"
         );
         assert!(
-            sessions.find(Some(&header), Some("token-1")).is_none(),
+            sessions.find(Some(&header), with("token-1")).is_none(),
             "for good"
         );
-        let session = sessions.start(Duration::from_secs(60), None);
+        let session = sessions.start(Duration::from_secs(60), Login::Open);
         let header = format!("{COOKIE}={}", session.id);
-        assert!(sessions.find(Some(&header), None).is_some());
+        let open = |login: &Login| *login == Login::Open;
+        assert!(sessions.find(Some(&header), open).is_some());
         sessions.end(&session.id);
-        assert!(sessions.find(Some(&header), None).is_none());
+        assert!(sessions.find(Some(&header), open).is_none());
     }
 
     #[test]

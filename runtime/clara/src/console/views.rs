@@ -401,16 +401,30 @@ fn memory_link(id: &str, text: &str) -> String {
     )
 }
 
-/// The login form, with what went wrong the last time.
-pub(super) fn login(problem: Option<&str>) -> String {
+/// The login: the form for the console's token (when one is set), a way in through each
+/// connection in `ways` (name, title), and what went wrong the last time.
+pub(super) fn login(problem: Option<&str>, token: bool, ways: &[(String, String)]) -> String {
     let problem = problem.map_or_else(String::new, |p| {
         format!("<p class=\"notice\" role=\"alert\">{}</p>", escape(p))
     });
-    format!(
-        "<h1>Log in</h1>{problem}<form method=\"post\" action=\"/console/login\" class=\"filters\">\
+    let form = if token {
+        "<form method=\"post\" action=\"/console/login\" class=\"filters\">\
          <label>token <input type=\"password\" name=\"token\" autocomplete=\"current-password\" required autofocus></label>\
          <button>Log in</button></form>"
-    )
+    } else {
+        ""
+    };
+    let links: String = ways
+        .iter()
+        .map(|(name, title)| {
+            format!(
+                "<p><a class=\"button\" href=\"/console/login/{}\">Log in with {}</a></p>",
+                query_value(name),
+                escape(title)
+            )
+        })
+        .collect();
+    format!("<h1>Log in</h1>{problem}{form}{links}")
 }
 
 /// Tokens and dollars of today's model calls (UTC).

@@ -21,6 +21,7 @@ mod connections;
 mod console;
 mod console_browser;
 mod console_pages;
+mod console_sign_in;
 mod deployment;
 mod discord_access;
 mod discord_approvals;
