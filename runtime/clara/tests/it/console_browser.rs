@@ -1,7 +1,7 @@
 //! The console in a real browser: Debian's headless Chromium, driven through chromedriver by
 //! fantoccini, against `clara run` with the fake model. The overview loads; a message sent
-//! through the gateway appears on the turns page without a reload and opens to its timeline;
-//! a memory is forgotten; beyond loopback the browser logs in first. Screenshots of the main
+//! through the gateway appears on the turns page without a reload and opens to its timeline,
+//! and its conversation to its messages; a memory is forgotten; beyond loopback the browser logs in first. Screenshots of the main
 //! pages go to `target/console-screenshots/` (CI keeps them).
 
 use std::path::PathBuf;
@@ -219,6 +219,30 @@ async fn the_console_shows_a_turn_live_opens_its_timeline_and_forgets_a_memory()
         "no message text without capture_content"
     );
     screenshot(client, "turn").await;
+
+    client
+        .goto(&format!("{}/console/conversations", running.base))
+        .await
+        .unwrap();
+    wait_for_text(client, "ann").await;
+    screenshot(client, "conversations").await;
+    client
+        .find(Locator::Css("tbody a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let session = wait_for_text(client, "roll two dice").await;
+    assert!(session.contains("You rolled a seven."), "{session}");
+    screenshot(client, "session").await;
+
+    client
+        .goto(&format!("{}/console/config", running.base))
+        .await
+        .unwrap();
+    wait_for_text(client, "plan: nothing changes").await;
+    screenshot(client, "config").await;
 
     let import = running.root.path().join("memories.jsonl");
     std::fs::write(
