@@ -15,21 +15,7 @@ const SECTIONS: &[(&str, &str)] = &[
     ("/console/config", "Config"),
 ];
 
-/// Text made safe for HTML, attributes included.
-pub(super) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub(super) use crate::web_page::escape;
 
 /// A stored time (milliseconds since the epoch) to the minute, in UTC.
 pub(super) fn time(at: i64) -> String {

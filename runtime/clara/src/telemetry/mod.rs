@@ -126,8 +126,9 @@ impl Telemetry {
 
     /// Whether the trace `trace_id` goes to the collector.
     fn samples(&self, trace_id: u128) -> bool {
-        ((trace_id >> 64) as u64) < self.sample_below.load(Ordering::Relaxed)
-            || self.sample_below.load(Ordering::Relaxed) == u64::MAX
+        // u64::MAX is a ratio of 1: every trace, the one whose high half is u64::MAX too.
+        let below = self.sample_below.load(Ordering::Relaxed);
+        below == u64::MAX || ((trace_id >> 64) as u64) < below
     }
 
     /// A trace whose root closed.

@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
+use crate::support;
+use crate::support::clara_run::clara_run;
 use crate::support::fake_llm::{self, FakeLlm};
-use crate::support::{self, shipped_root};
 
 const SOON: Duration = Duration::from_secs(15);
 
@@ -24,52 +25,6 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// `clara run` with the gateway, its status endpoint bound to `bind` (a free port is added).
-struct Running {
-    _child: Killed,
-    base: String,
-    gateway: String,
-    root: tempfile::TempDir,
-}
-
-async fn run(fake: &FakeLlm, host: &str, vars: &[(&str, &str)]) -> Running {
-    clara::llm::install_crypto_provider();
-    let root = shipped_root();
-    let (status, gateway) = (support::free_port(), support::free_port());
-    let child = support::clara(root.path())
-        .arg("run")
-        .env("OPENROUTER_API_KEY", "k")
-        .env("CLARA_PROVIDERS__OPENROUTER__BASE_URL", fake.base_url())
-        .env("CLARA_ADAPTERS__DISCORD__ENABLED", "false")
-        .env("CLARA_ADAPTERS__GATEWAY__ENABLED", "true")
-        .env(
-            "CLARA_ADAPTERS__GATEWAY__BIND",
-            format!("127.0.0.1:{gateway}"),
-        )
-        .env("CLARA_STATUS__BIND", format!("{host}:{status}"))
-        .env("CLARA_MEMORY__ENABLED", "false")
-        .envs(vars.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let running = Running {
-        _child: Killed(child),
-        base: format!("http://127.0.0.1:{status}"),
-        gateway: format!("ws://127.0.0.1:{gateway}"),
-        root,
-    };
-    let started = Instant::now();
-    while reqwest::get(format!("{}/health", running.base))
-        .await
-        .is_err()
-    {
-        assert!(started.elapsed() < SOON, "clara run did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    running
 }
 
 /// A browser session and what it runs on: chromedriver (killed when dropped) and Chromium's
@@ -128,27 +83,6 @@ async fn browser() -> Browser {
     }
 }
 
-async fn say(running: &Running, user: &str, text: &str) {
-    let mut command = support::clara(running.root.path());
-    command.args([
-        "chat",
-        "--connect",
-        &running.gateway,
-        "--user",
-        user,
-        "-m",
-        text,
-    ]);
-    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 async fn screenshot(client: &Client, name: &str) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/console-screenshots");
     std::fs::create_dir_all(&dir).unwrap();
@@ -180,7 +114,7 @@ async fn wait_for_text(client: &Client, text: &str) -> String {
 )]
 async fn the_console_shows_a_turn_live_opens_its_timeline_and_forgets_a_memory() {
     let fake = FakeLlm::start().await;
-    let running = run(&fake, "127.0.0.1", &[]).await;
+    let running = clara_run(&fake, "127.0.0.1", &[]).await;
     let browser = browser().await;
     let client = &browser.client;
 
@@ -200,7 +134,7 @@ async fn the_console_shows_a_turn_live_opens_its_timeline_and_forgets_a_memory()
         5,
     ));
     fake.push(fake_llm::openai_stream(&["You rolled a seven."]));
-    say(&running, "ann", "roll two dice").await;
+    running.say("ann", "roll two dice").await;
     // No reload: the page's script fetched the view again when the turn finished.
     wait_for_text(client, "ann").await;
     screenshot(client, "turns").await;
@@ -285,7 +219,7 @@ async fn the_console_shows_a_turn_live_opens_its_timeline_and_forgets_a_memory()
 )]
 async fn beyond_loopback_the_browser_logs_in_first() {
     let fake = FakeLlm::start().await;
-    let running = run(
+    let running = clara_run(
         &fake,
         "0.0.0.0",
         &[("CLARA_CONSOLE_TOKEN", "browser-test-token")],

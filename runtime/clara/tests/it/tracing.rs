@@ -4,11 +4,12 @@
 //! serves the last turns on `/turns`; a collector that is gone costs a turn nothing and its
 //! dropped spans are counted in `/metrics`.
 
-use std::process::{Child, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::support::clara_run::clara_run;
 use crate::support::fake_llm::{self, FakeLlm};
 use crate::support::otlp_collector::FakeCollector;
 use crate::support::{self, shipped_root};
@@ -287,81 +288,6 @@ async fn sampling_and_a_missing_collector_never_hold_up_a_turn() {
     assert!(stderr.contains("trace export failed"), "{stderr}");
 }
 
-/// `clara run` with the gateway and the status endpoint on free ports.
-struct Running {
-    child: Child,
-    status: String,
-    gateway: String,
-    root: tempfile::TempDir,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn run(fake: &FakeLlm, vars: &[(&str, &str)]) -> Running {
-    clara::llm::install_crypto_provider();
-    let root = shipped_root();
-    let (status, gateway) = (support::free_port(), support::free_port());
-    let child = support::clara(root.path())
-        .arg("run")
-        .env("OPENROUTER_API_KEY", "k")
-        .env("CLARA_PROVIDERS__OPENROUTER__BASE_URL", fake.base_url())
-        .env("CLARA_ADAPTERS__DISCORD__ENABLED", "false")
-        .env("CLARA_ADAPTERS__GATEWAY__ENABLED", "true")
-        .env(
-            "CLARA_ADAPTERS__GATEWAY__BIND",
-            format!("127.0.0.1:{gateway}"),
-        )
-        .env("CLARA_STATUS__BIND", format!("127.0.0.1:{status}"))
-        .env("CLARA_MEMORY__ENABLED", "false")
-        .envs(vars.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let running = Running {
-        child,
-        status: format!("http://127.0.0.1:{status}"),
-        gateway: format!("ws://127.0.0.1:{gateway}"),
-        root,
-    };
-    for _ in 0..400 {
-        if reqwest::get(format!("{}/health", running.status))
-            .await
-            .is_ok()
-        {
-            return running;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("clara run did not start");
-}
-
-async fn say(running: &Running, user: &str, text: &str) {
-    let mut command = support::clara(running.root.path());
-    command.args([
-        "chat",
-        "--connect",
-        &running.gateway,
-        "--user",
-        user,
-        "-m",
-        text,
-    ]);
-    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 async fn get(url: &str) -> (u16, String) {
     let response = reqwest::get(url).await.unwrap();
     (response.status().as_u16(), response.text().await.unwrap())
@@ -371,17 +297,22 @@ async fn get(url: &str) -> (u16, String) {
 async fn the_status_endpoint_serves_the_last_turns_and_their_timelines() {
     let fake = FakeLlm::start().await;
     let gone = format!("http://127.0.0.1:{}", support::free_port());
-    let running = run(&fake, &[("CLARA_TELEMETRY__ENDPOINT", gone.as_str())]).await;
+    let running = clara_run(
+        &fake,
+        "127.0.0.1",
+        &[("CLARA_TELEMETRY__ENDPOINT", gone.as_str())],
+    )
+    .await;
     fake.push(fake_llm::openai_tool_stream(
         &[("c1", "roll_dice", "{\"sides\": 6, \"count\": 1}")],
         5,
     ));
     fake.push(fake_llm::openai_stream(&["A four."]));
-    say(&running, "ann", "roll one die").await;
+    running.say("ann", "roll one die").await;
     fake.push(fake_llm::openai_stream(&["Hello Bob."]));
-    say(&running, "bob", "hello").await;
+    running.say("bob", "hello").await;
 
-    let (status, body) = get(&format!("{}/turns", running.status)).await;
+    let (status, body) = get(&format!("{}/turns", running.base)).await;
     assert_eq!(status, 200);
     let turns: Value = serde_json::from_str(&body).unwrap();
     let turns = turns["turns"].as_array().unwrap().clone();
@@ -393,12 +324,12 @@ async fn the_status_endpoint_serves_the_last_turns_and_their_timelines() {
     assert_eq!(ann["tool_calls"], 1);
     assert!(ann["duration_ms"].as_f64().unwrap() > 0.0);
 
-    let (_, only) = get(&format!("{}/turns?user=ann", running.status)).await;
+    let (_, only) = get(&format!("{}/turns?user=ann", running.base)).await;
     let only: Value = serde_json::from_str(&only).unwrap();
     assert_eq!(only["turns"].as_array().unwrap().len(), 1);
 
     let id = ann["id"].as_str().unwrap();
-    let (status, body) = get(&format!("{}/turns/{id}", running.status)).await;
+    let (status, body) = get(&format!("{}/turns/{id}", running.base)).await;
     assert_eq!(status, 200);
     let timeline: Value = serde_json::from_str(&body).unwrap();
     let labels: Vec<&str> = timeline["spans"]
@@ -433,7 +364,7 @@ async fn the_status_endpoint_serves_the_last_turns_and_their_timelines() {
 
     let (status, _) = get(&format!(
         "{}/turns/0123456789abcdef0123456789abcdef",
-        running.status
+        running.base
     ))
     .await;
     assert_eq!(status, 404);
@@ -441,7 +372,7 @@ async fn the_status_endpoint_serves_the_last_turns_and_their_timelines() {
     // The collector is gone: spans were dropped, counted, and no turn waited for it.
     let mut dropped = 0.0;
     for _ in 0..200 {
-        let (_, metrics) = get(&format!("{}/metrics", running.status)).await;
+        let (_, metrics) = get(&format!("{}/metrics", running.base)).await;
         dropped = metrics
             .lines()
             .find_map(|l| l.strip_prefix("clara_trace_spans_dropped_total "))

@@ -5,6 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+pub mod clara_run;
 pub mod console_site;
 pub mod dovecot;
 pub mod fake_discord;
