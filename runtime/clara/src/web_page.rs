@@ -115,8 +115,7 @@ impl Page {
 
 const BUTTON: &str = "display:inline-block;padding:.6em 1.2em;border-radius:6px;background:#2563eb;color:#fff;text-decoration:none";
 
-/// `text` safe inside an element or a quoted attribute.
-/// Text made safe for HTML, in element text and in quoted attributes (either quote).
+/// `text` safe inside an element or a quoted attribute (either quote).
 pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {

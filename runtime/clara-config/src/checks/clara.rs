@@ -267,6 +267,18 @@ fn check_console_accounts(
                     &at,
                     "list the accounts that may log in; an empty list lets no one in",
                 ),
+                // Anyone can put an address they do not own on a new account: only a verified
+                // one says whose it is.
+                Some(_)
+                    if connection.account_field == "email"
+                        && connection.account_verified_field.is_none() =>
+                {
+                    report.key(
+                        source,
+                        &at,
+                        format!("[connections.{name}] names accounts by `email` without `account_verified_field`: set it (Google's is \"email_verified\") so an unverified address lets no one in"),
+                    );
+                }
                 Some(_) => {}
             },
         }

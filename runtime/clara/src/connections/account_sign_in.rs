@@ -19,6 +19,11 @@ const BROWSER: &str = "console-login:";
 /// What the console's login adds to a connection's callback path (`/oauth/NAME/callback`).
 pub const SIGN_IN_SUFFIX: &str = "/console";
 
+/// Whether `state` was made for a console sign-in rather than to connect an account.
+pub(super) fn is_sign_in(state: &OAuthState) -> bool {
+    state.user_id.starts_with(BROWSER)
+}
+
 impl Connector {
     /// The provider's consent page for logging in with `name`, bound to `browser` (a random
     /// value the browser holds in a cookie).

@@ -224,7 +224,7 @@ impl Connector {
         now: Millis,
     ) -> Result<String, ConnectError> {
         let ready = self.ready(name)?;
-        let decoded = OAuthState::decode(state, ready.key, name, now)?;
+        let decoded = connect_state(state, &ready, now)?;
         let connection = ready.connection;
         self.consent_url(
             &ready,
@@ -286,7 +286,7 @@ impl Connector {
         now: Millis,
     ) -> Result<String, ConnectError> {
         let ready = self.ready(name)?;
-        let decoded = OAuthState::decode(state, ready.key, name, now)?;
+        let decoded = connect_state(state, &ready, now)?;
         if !store
             .claim_oauth_state(&decoded.nonce, decoded.expires_at, now)
             .await?
@@ -466,6 +466,16 @@ impl Ready<'_> {
             .ok()?;
         serde_json::from_slice(&plain).ok()
     }
+}
+
+/// A connect link's state. A console sign-in's state, signed with the same key, is refused:
+/// it would otherwise open the consent page for every scope and keep tokens for no one.
+fn connect_state(state: &str, ready: &Ready<'_>, now: Millis) -> Result<OAuthState, ConnectError> {
+    let decoded = OAuthState::decode(state, ready.key, ready.name, now)?;
+    if super::account_sign_in::is_sign_in(&decoded) {
+        return Err(StateError::Forged.into());
+    }
+    Ok(decoded)
 }
 
 /// What sealed tokens are bound to: one user's, for one connection.

@@ -93,7 +93,21 @@ async fn switch(live: &Live, ask: &Ask<'_>) -> Outcome {
     })?;
     if changed {
         tracing::info!(server = name, on, "MCP server switched from the console");
-        applied(live.reload().await)?;
+    }
+    // Reload also when the file already said so but the running configuration does not: a
+    // switch whose reload was refused earlier (another edit pending) is tried again.
+    let running = crate::tools::mcp::manifests(&live.current().config)
+        .into_iter()
+        .find(|m| m.name == name)
+        .map(|m| m.enabled);
+    if changed || running != Some(on) {
+        applied(live.reload().await).map_err(|(status, why)| {
+            let word = if on { "on" } else { "off" };
+            (
+                status,
+                format!("{name}'s manifest on disk now says {word}, but {why}"),
+            )
+        })?;
     }
     Ok("/console/tools".to_owned())
 }

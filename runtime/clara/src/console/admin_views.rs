@@ -5,6 +5,7 @@ use chrono::Utc;
 use clara_config::model::hook::{MissedRuns, Webhook};
 
 use super::html::{escape, post_button, table, time};
+use crate::hooks::actions::webhook_host;
 use crate::live::Live;
 use crate::scheduler::schedule::Schedule;
 
@@ -228,18 +229,11 @@ pub(super) fn tools(live: &Live, csrf: &str) -> String {
     out
 }
 
-/// What a task or hook does. A webhook is named by its host only: its URL may hold a token
-/// (a Discord webhook's does).
+/// What a task or hook does.
 fn action(command: Option<&str>, webhook: Option<&Webhook>, pipeline: Option<&str>) -> String {
     match (command, webhook, pipeline) {
         (Some(command), _, _) => format!("runs `{command}`"),
-        (_, Some(webhook), _) => {
-            let host = url::Url::parse(&webhook.url)
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_owned))
-                .unwrap_or_else(|| "a URL".to_owned());
-            format!("posts to {host}")
-        }
+        (_, Some(webhook), _) => format!("posts to {}", webhook_host(&webhook.url)),
         (_, _, Some(pipeline)) => format!("runs the pipeline {pipeline}"),
         _ => "nothing".to_owned(),
     }

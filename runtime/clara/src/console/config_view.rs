@@ -1,6 +1,8 @@
 //! The console's config page: the files the running configuration was built from, each with
 //! its state, and what the files on disk would change (`clara plan`'s words), problems and all.
 
+use std::sync::Arc;
+
 use clara_config::plan::{Plan, Verdict};
 use clara_config::set;
 
@@ -8,26 +10,35 @@ use super::html::{escape, facts, post_button, table};
 use crate::live::Live;
 
 /// Every running file with its kind, size and state; the pending edit; the warnings.
-pub(super) fn config(live: &Live, csrf: &str) -> String {
+pub(super) async fn config(live: &Arc<Live>, csrf: &str) -> String {
     let generation = live.current();
     let set = &generation.config;
     let reloads = live.reloads();
-    let plan = live.pending();
+    // Reading the whole root is file I/O and parsing: off the threads that serve turns.
+    let reading = live.clone();
+    let plan = tokio::task::spawn_blocking(move || reading.pending())
+        .await
+        .unwrap_or_else(|_| Plan {
+            files: Vec::new(),
+            verdict: Verdict::Rejected(vec!["reading the files on disk failed".to_owned()]),
+            details: Vec::new(),
+        });
     let problems = match &plan.verdict {
         Verdict::Rejected(problems) => problems.clone(),
         _ => Vec::new(),
     };
-    let rows: Vec<Vec<String>> = set
-        .source_files()
+    let running = set.source_files();
+    let mut rows: Vec<Vec<String>> = running
         .iter()
         .map(|(path, text)| {
             let here = |line: &&String| line.starts_with(&format!("{path}:"));
             let problems_here = problems.iter().filter(here).count();
             let change = plan.files.iter().find(|f| &f.path == path);
             let state = match (problems_here, change, &plan.verdict) {
-                (0, None, _) | (0, _, Verdict::Rejected(_)) => {
-                    "<span class=\"state-ready\">valid, running</span>".to_owned()
+                (0, _, Verdict::Rejected(_)) => {
+                    "running; the files on disk do not load (see below)".to_owned()
                 }
+                (0, None, _) => "<span class=\"state-ready\">valid, running</span>".to_owned(),
                 (0, Some(change), Verdict::NeedsRestart(_)) => {
                     format!("{} on disk, waits for a restart", change.how)
                 }
@@ -51,6 +62,19 @@ pub(super) fn config(live: &Live, csrf: &str) -> String {
             ]
         })
         .collect();
+    for added in plan.files.iter().filter(|f| !running.contains_key(&f.path)) {
+        let state = match plan.verdict {
+            Verdict::NeedsRestart(_) => "added on disk, waits for a restart",
+            _ => "added on disk, applies on reload",
+        };
+        rows.push(vec![
+            format!("<code>{}</code>", escape(&added.path)),
+            kind(&added.path).to_owned(),
+            String::new(),
+            state.to_owned(),
+            String::new(),
+        ]);
+    }
     let mut out = String::from("<h1>Configuration</h1>");
     out.push_str(&facts(&[
         ("root", escape(&set.root.display().to_string())),

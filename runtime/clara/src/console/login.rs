@@ -43,7 +43,12 @@ pub(super) fn is_login_path(path: &str) -> bool {
         || sign_in_callback(path).is_some()
 }
 
-/// The connection whose console sign-in returns to `path` (`/oauth/NAME/callback/console`).
+/// Where connection `name`'s console sign-in returns to; the only path its cookie is sent on.
+fn callback_path(name: &str) -> String {
+    format!("/oauth/{name}/callback{SIGN_IN_SUFFIX}")
+}
+
+/// The connection whose console sign-in returns to `path` (see [`callback_path`]).
 pub(super) fn sign_in_callback(path: &str) -> Option<&str> {
     let rest = path.strip_prefix("/oauth/")?;
     let name = rest.strip_suffix(&format!("/callback{SIGN_IN_SUFFIX}"))?;
@@ -61,7 +66,7 @@ impl Console {
             return self.login_page(StatusCode::FORBIDDEN, Some(why), door.token.is_some());
         }
         if let Some(name) = door.path.strip_prefix("/console/login/") {
-            return self.sign_in_start(name);
+            return self.sign_in_start(name, door.token.is_some());
         }
         if let Some(name) = sign_in_callback(door.path) {
             return self.sign_in_finish(name, door).await;
@@ -107,7 +112,7 @@ impl Console {
 
     /// Sends the browser to `name`'s consent page, holding a cookie that only it can bring
     /// back to the callback.
-    fn sign_in_start(&self, name: &str) -> Response<Body> {
+    fn sign_in_start(&self, name: &str, token: bool) -> Response<Body> {
         let generation = self.live.current();
         if !generation
             .config
@@ -120,7 +125,7 @@ impl Console {
             return self.login_page(
                 StatusCode::NOT_FOUND,
                 Some("No accounts of that connection may log in."),
-                true,
+                token,
             );
         }
         let connector = Connector::new(&generation.config, self.live.http_client().clone());
@@ -131,7 +136,8 @@ impl Console {
                 let mut response = see_other(&url);
                 // Lax, not Strict: the provider's redirect back is a navigation from its site.
                 let cookie = format!(
-                    "{SIGN_IN_COOKIE}={browser}; Path=/oauth/; HttpOnly; SameSite=Lax; Secure; Max-Age={SIGN_IN_SECS}"
+                    "{SIGN_IN_COOKIE}={browser}; Path={}; HttpOnly; SameSite=Lax; Secure; Max-Age={SIGN_IN_SECS}",
+                    callback_path(name)
                 );
                 if let Ok(value) = HeaderValue::from_str(&cookie) {
                     response.headers_mut().append(SET_COOKIE, value);
@@ -141,7 +147,7 @@ impl Console {
             Err(error) => self.login_page(
                 StatusCode::SERVICE_UNAVAILABLE,
                 Some(&error.to_string()),
-                true,
+                token,
             ),
         }
     }
@@ -213,8 +219,10 @@ impl Console {
             door.lifetime,
             onward,
         );
-        let spent =
-            format!("{SIGN_IN_COOKIE}=; Path=/oauth/; HttpOnly; SameSite=Lax; Secure; Max-Age=0");
+        let spent = format!(
+            "{SIGN_IN_COOKIE}=; Path={}; HttpOnly; SameSite=Lax; Secure; Max-Age=0",
+            callback_path(name)
+        );
         if let Ok(value) = HeaderValue::from_str(&spent) {
             response.headers_mut().append(SET_COOKIE, value);
         }

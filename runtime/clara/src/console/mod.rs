@@ -1,6 +1,7 @@
 //! The console: a web page on the status endpoint to watch and run clara, server-rendered,
 //! with a few lines of script for live updates over server-sent events. On a loopback address
-//! it is open; anywhere else every page asks for a login with `[console] token_env` first.
+//! it is open; anywhere else every page asks for a login first, with `[console] token_env` or
+//! as one of `[console] accounts`.
 //! Every state-changing request needs the session's CSRF token.
 
 mod actions;

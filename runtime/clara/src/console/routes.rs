@@ -156,7 +156,7 @@ impl Console {
             "/console/config" => ask.page(
                 "Configuration",
                 "/console/config",
-                config_view::config(live, ask.csrf()),
+                config_view::config(live, ask.csrf()).await,
                 false,
             ),
             _ => not_found("The console has no such page.", ask.logout()),

@@ -1,6 +1,6 @@
 //! Who may use the console: sessions held in a cookie (HTTP-only, same-site, secure), each
-//! with the token its forms must carry (CSRF) and the login that opened it, which must still
-//! hold for the session to.
+//! with the token its forms must carry (CSRF) and the login that opened it: a session lasts
+//! only while that login still holds.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};

@@ -181,18 +181,21 @@ impl Context {
                 .map_err(|e| format!("header `{name}`: {e}"))?;
             request = request.header(name, value);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| format!("POST {} failed: {e}", webhook.url))?;
+        let response = request.send().await.map_err(|e| {
+            format!(
+                "POST to {} failed: {}",
+                webhook_host(&webhook.url),
+                e.without_url()
+            )
+        })?;
         let status = response.status();
         let body = response.text().await.unwrap_or_default();
         if status.is_success() {
             Ok(tail(body.as_bytes()))
         } else {
             Err(format!(
-                "POST {} answered {status}: {}",
-                webhook.url,
+                "POST to {} answered {status}: {}",
+                webhook_host(&webhook.url),
                 tail(body.as_bytes())
             ))
         }
@@ -242,6 +245,15 @@ fn incoming_for(to: &Delivery) -> Incoming {
 }
 
 /// The end of some output, as text, for logs.
+/// How a webhook is named in logs and on the console: by its host alone, since its URL may
+/// hold a token (a Discord webhook's does).
+pub fn webhook_host(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| "a webhook".to_owned())
+}
+
 fn tail(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
     let text = text.trim();

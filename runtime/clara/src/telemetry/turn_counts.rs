@@ -31,6 +31,11 @@ impl TurnCounts {
         let minute = start_nanos / MINUTE_NANOS;
         let mut slots = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let slot = &mut slots[(minute % MINUTES as u64) as usize];
+        // A turn that started over an hour ago (a long task) finishes into a slot a newer
+        // minute holds: it is past every window anyway.
+        if minute < slot.at {
+            return;
+        }
         if slot.at != minute {
             *slot = Minute {
                 at: minute,
@@ -45,7 +50,7 @@ impl TurnCounts {
     /// `now_nanos` (at most [`MINUTES`]).
     pub fn since(&self, now_nanos: u64, minutes: usize) -> (u64, u64) {
         let now = now_nanos / MINUTE_NANOS;
-        let oldest = now.saturating_sub(minutes.min(MINUTES) as u64 - 1);
+        let oldest = now.saturating_sub(minutes.clamp(1, MINUTES) as u64 - 1);
         let slots = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         slots
             .iter()
@@ -74,5 +79,13 @@ mod tests {
         counts.count(minute(1_060), false);
         assert_eq!(counts.since(minute(1_060), 60), (3, 1));
         assert_eq!(counts.since(minute(1_200), 60), (0, 0));
+        // A turn an hour older than the slot's minute counts nowhere, and clears nothing.
+        counts.count(minute(1_000), true);
+        assert_eq!(counts.since(minute(1_060), 60), (3, 1));
+        assert_eq!(
+            counts.since(minute(1_060), 0),
+            (1, 0),
+            "at least this minute"
+        );
     }
 }

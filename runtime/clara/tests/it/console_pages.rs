@@ -229,6 +229,10 @@ async fn the_config_page_shows_the_files_what_disk_would_change_and_reloads() {
         page.contains("invalid; the running configuration stays"),
         "{page}"
     );
+    assert!(
+        page.contains("running; the files on disk do not load") && !page.contains("valid, running"),
+        "no file reads as fine while the disk does not load: {page}"
+    );
     assert!(page.contains("pipelines/broken.toml:1:"), "{page}");
     let refused = on
         .post("/console/config/reload", Some(&cookie), &[("csrf", &csrf)])
@@ -249,9 +253,19 @@ async fn the_config_page_shows_the_files_what_disk_would_change_and_reloads() {
         "You are Clara",
         "You are Clara, <careful>",
     );
+    std::fs::write(
+        on.root.path().join("pipelines/extra.toml"),
+        std::fs::read_to_string(on.root.path().join("pipelines/check_in.toml")).unwrap(),
+    )
+    .unwrap();
     let page = on.page("/console/config", &cookie).await;
     assert!(
         page.contains("changed on disk, applies on reload"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<code>pipelines/extra.toml</code>")
+            && page.contains("added on disk, applies on reload"),
         "{page}"
     );
     assert!(page.contains("persona clara: its prompt:"), "{page}");
@@ -316,6 +330,33 @@ async fn an_mcp_server_is_switched_on_and_off_in_its_manifest() {
         "each switch applied at once"
     );
 
+    // With an edit pending that needs a restart, the switch is written but cannot apply; once
+    // that edit is undone, asking again applies it.
+    let clara_toml = on.root.path().join("clara.toml");
+    let settings = std::fs::read_to_string(&clara_toml).unwrap();
+    std::fs::write(
+        &clara_toml,
+        std::fs::read_to_string(&clara_toml).unwrap().replace(
+            "[status]\nenabled = true",
+            "[status]\nenabled = true\npublic_url = \"https://c.example\"",
+        ),
+    )
+    .unwrap();
+    let refused = switch("1").await;
+    assert_eq!(refused.status(), 409);
+    let said = refused.text().await.unwrap();
+    assert!(
+        said.contains("manifest on disk now says on") && said.contains("restart"),
+        "{said}"
+    );
+    assert!(on.app.live.mcp().statuses().is_empty(), "not applied");
+    std::fs::write(&clara_toml, &settings).unwrap();
+    assert_eq!(switch("1").await.status(), 303);
+    assert!(
+        !on.app.live.mcp().statuses().is_empty(),
+        "applied once nothing stands in the way"
+    );
+
     let unknown = on
         .post(
             "/console/mcp/enabled",
@@ -342,7 +383,16 @@ async fn an_mcp_server_is_switched_on_and_off_in_its_manifest() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_schedule_shows_hooks_recent_runs_and_the_overview_the_gateways_nodes() {
-    let on = console(
+    let root = shipped_root();
+    // A webhook whose URL holds a token, to a port where nothing listens: its failure is shown
+    // by host alone.
+    std::fs::write(
+        root.path().join("hooks/leaky.yaml"),
+        "hooks:\n  - name: leaky\n    event: gateway:startup\n    webhook:\n      url: http://127.0.0.1:9/hooks/secret-token-123\n",
+    )
+    .unwrap();
+    let on = console_in(
+        root,
         "127.0.0.1:0",
         &[
             ("CLARA_ADAPTERS__GATEWAY__ENABLED", "true"),
@@ -355,7 +405,7 @@ async fn the_schedule_shows_hooks_recent_runs_and_the_overview_the_gateways_node
     let started = Instant::now();
     let schedule = loop {
         let page = on.page("/console/schedule", &cookie).await;
-        if page.contains("clara started at") {
+        if page.contains("clara started at") && page.contains("POST to 127.0.0.1") {
             break page;
         }
         assert!(
@@ -367,6 +417,12 @@ async fn the_schedule_shows_hooks_recent_runs_and_the_overview_the_gateways_node
     assert!(schedule.contains("Recent hook runs"), "{schedule}");
     assert!(schedule.contains("log-startup"), "{schedule}");
     assert!(schedule.contains("outcome-ok"), "{schedule}");
+    assert!(schedule.contains("outcome-failed"), "{schedule}");
+    assert!(schedule.contains("posts to 127.0.0.1"), "{schedule}");
+    assert!(
+        !schedule.contains("secret-token-123"),
+        "a webhook's URL may hold a token: {schedule}"
+    );
 
     let address = on.app.health.snapshot().adapters["gateway"].detail["address"]
         .as_str()

@@ -21,7 +21,12 @@ async fn start(on: &OnConsole) -> (String, String) {
     let started = on.get("/console/login/github", None).await;
     assert_eq!(started.status(), 303);
     let set = started.headers()["set-cookie"].to_str().unwrap().to_owned();
-    for attribute in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/oauth/"] {
+    for attribute in [
+        "HttpOnly",
+        "SameSite=Lax",
+        "Secure",
+        "Path=/oauth/github/callback/console",
+    ] {
         assert!(set.contains(attribute), "{attribute} in {set}");
     }
     let consent = started.headers()["location"].to_str().unwrap().to_owned();
@@ -100,6 +105,10 @@ async fn a_listed_github_account_logs_in_and_no_one_else_does() {
         "none of the connection's scopes (repo, gist, …) for a login: {consent}"
     );
     let state = query(&consent, "state");
+
+    // A sign-in's state is no connect link: it opens no consent page for the tools' scopes.
+    let as_link = on.get(&format!("/oauth/github/start/{state}"), None).await;
+    assert_eq!(as_link.status(), 400);
 
     answers(&github, "octocat");
     let arrived = back(&on, &state, Some(&browser)).await;
@@ -203,4 +212,17 @@ async fn validate_names_a_login_connection_that_cannot_tell_whose_account_it_is(
         "an unknown connection, at its place: {said}"
     );
     assert!(said.contains("has no `account_url`"), "{said}");
+
+    // An address nobody verified says nothing of whose account it is.
+    crate::support::edit(
+        &clara,
+        "account_verified_field = \"email_verified\"\n",
+        "account_url = \"https://openidconnect.googleapis.com/v1/userinfo\"\n",
+    );
+    let out = crate::support::clara(root.path())
+        .args(["validate", "--offline"])
+        .output()
+        .unwrap();
+    let said = crate::support::said(&out);
+    assert!(said.contains("without `account_verified_field`"), "{said}");
 }
