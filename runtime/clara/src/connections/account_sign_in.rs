@@ -13,16 +13,8 @@ use super::connector::{ConnectError, Connector};
 use super::oauth_state::{OAuthState, StateError};
 use super::token_endpoint::ENDPOINT_TIMEOUT;
 
-/// What a sign-in state's user slot holds before the browser's own random value.
-const BROWSER: &str = "console-login:";
-
 /// What the console's login adds to a connection's callback path (`/oauth/NAME/callback`).
 pub const SIGN_IN_SUFFIX: &str = "/console";
-
-/// Whether `state` was made for a console sign-in rather than to connect an account.
-pub(super) fn is_sign_in(state: &OAuthState) -> bool {
-    state.user_id.starts_with(BROWSER)
-}
 
 impl Connector {
     /// The provider's consent page for logging in with `name`, bound to `browser` (a random
@@ -34,7 +26,7 @@ impl Connector {
         now: Millis,
     ) -> Result<String, ConnectError> {
         let ready = self.ready(name)?;
-        let state = OAuthState::new(ready.key, &format!("{BROWSER}{browser}"), name, now);
+        let state = OAuthState::for_sign_in(ready.key, browser, name, now);
         let encoded = state.encode(ready.key);
         self.consent_url(
             &ready,
@@ -59,7 +51,7 @@ impl Connector {
     ) -> Result<String, ConnectError> {
         let ready = self.ready(name)?;
         let decoded = OAuthState::decode(state, ready.key, name, now)?;
-        if decoded.user_id.strip_prefix(BROWSER) != Some(browser) {
+        if decoded.sign_in_browser() != Some(browser) {
             return Err(StateError::Forged.into());
         }
         if !store

@@ -472,7 +472,7 @@ impl Ready<'_> {
 /// it would otherwise open the consent page for every scope and keep tokens for no one.
 fn connect_state(state: &str, ready: &Ready<'_>, now: Millis) -> Result<OAuthState, ConnectError> {
     let decoded = OAuthState::decode(state, ready.key, ready.name, now)?;
-    if super::account_sign_in::is_sign_in(&decoded) {
+    if decoded.sign_in_browser().is_some() {
         return Err(StateError::Forged.into());
     }
     Ok(decoded)

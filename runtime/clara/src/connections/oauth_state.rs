@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use super::secret_key::SecretKey;
 
+/// What a console sign-in's state holds in its user slot, before the browser's own value.
+const SIGN_IN: &str = "console-login:";
+
 /// How long a link works.
 pub const LINK_LIFETIME_MS: Millis = 10 * 60 * 1000;
 
@@ -52,6 +55,22 @@ impl OAuthState {
             nonce: key.random(16),
             expires_at: now + LINK_LIFETIME_MS,
         }
+    }
+
+    /// A fresh state for logging in to the console with `connection`, bound to `browser` (a
+    /// random value the browser keeps in a cookie) instead of a user.
+    pub fn for_sign_in(
+        key: &SecretKey,
+        browser: &str,
+        connection: &str,
+        now: Millis,
+    ) -> OAuthState {
+        OAuthState::new(key, &format!("{SIGN_IN}{browser}"), connection, now)
+    }
+
+    /// The browser a console sign-in's state is bound to; `None` for a connect link's.
+    pub fn sign_in_browser(&self) -> Option<&str> {
+        self.user_id.strip_prefix(SIGN_IN)
     }
 
     /// The state as it travels: its JSON, URL-safe, then its signature.
