@@ -79,6 +79,9 @@ pub(super) async fn channels(live: &Live, csrf: &str) -> Result<String, String> 
         })
         .collect();
     let mut out = String::from("<h1>Channels</h1>");
+    if !config.enabled {
+        out.push_str("<p class=\"notice\">Discord is off in this configuration: the modes are kept and apply once it is on.</p>");
+    }
     out.push_str(&facts(&[
         (
             "Discord",
