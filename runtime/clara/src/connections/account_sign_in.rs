@@ -54,12 +54,6 @@ impl Connector {
         if decoded.sign_in_browser() != Some(browser) {
             return Err(StateError::Forged.into());
         }
-        if !store
-            .claim_oauth_state(&decoded.nonce, decoded.expires_at, now)
-            .await?
-        {
-            return Err(StateError::Used.into());
-        }
         let provider = |why: String| ConnectError::Provider {
             title: ready.title.to_owned(),
             why,
@@ -70,17 +64,10 @@ impl Connector {
                 why: "its account_url is not set".to_owned(),
             });
         };
-        let verifier = decoded.pkce_verifier(ready.key);
         let redirect_uri = self.sign_in_redirect(name);
-        let mut form = vec![
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", redirect_uri.as_str()),
-        ];
-        if ready.connection.pkce {
-            form.push(("code_verifier", verifier.as_str()));
-        }
-        let tokens = self.token_request(&ready, &form, now, None).await?;
+        let tokens = self
+            .redeem(store, &ready, &decoded, code, &redirect_uri, now)
+            .await?;
         let response = self
             .http()
             .get(account_url)

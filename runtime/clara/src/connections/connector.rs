@@ -287,23 +287,10 @@ impl Connector {
     ) -> Result<String, ConnectError> {
         let ready = self.ready(name)?;
         let decoded = connect_state(state, &ready, now)?;
-        if !store
-            .claim_oauth_state(&decoded.nonce, decoded.expires_at, now)
-            .await?
-        {
-            return Err(StateError::Used.into());
-        }
-        let verifier = decoded.pkce_verifier(ready.key);
         let redirect_uri = self.redirect_uri(name);
-        let mut form = vec![
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", redirect_uri.as_str()),
-        ];
-        if ready.connection.pkce {
-            form.push(("code_verifier", verifier.as_str()));
-        }
-        let tokens = self.token_request(&ready, &form, now, None).await?;
+        let tokens = self
+            .redeem(store, &ready, &decoded, code, &redirect_uri, now)
+            .await?;
         self.save(store, &ready, &decoded.user_id, &tokens, now)
             .await?;
         tracing::info!(user = %decoded.user_id, connection = name, "a connection was made");
@@ -417,7 +404,36 @@ impl Connector {
         Ok(store.delete_token(user_id, name).await?)
     }
 
-    pub(super) async fn token_request(
+    /// Claims `decoded`'s nonce (a state works once) and exchanges the callback's `code`,
+    /// with the PKCE verifier when the connection sends a challenge.
+    pub(super) async fn redeem(
+        &self,
+        store: &dyn Store,
+        ready: &Ready<'_>,
+        decoded: &OAuthState,
+        code: &str,
+        redirect_uri: &str,
+        now: Millis,
+    ) -> Result<TokenSet, ConnectError> {
+        if !store
+            .claim_oauth_state(&decoded.nonce, decoded.expires_at, now)
+            .await?
+        {
+            return Err(StateError::Used.into());
+        }
+        let verifier = decoded.pkce_verifier(ready.key);
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+        ];
+        if ready.connection.pkce {
+            form.push(("code_verifier", verifier.as_str()));
+        }
+        self.token_request(ready, &form, now, None).await
+    }
+
+    async fn token_request(
         &self,
         ready: &Ready<'_>,
         form: &[(&str, &str)],

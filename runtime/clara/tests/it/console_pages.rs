@@ -135,7 +135,10 @@ async fn channel_modes_are_shown_set_and_cleared_like_the_admin_command() {
 
     let page = on.page("/console/channels", &cookie).await;
     assert!(page.contains("<code>555</code>"), "{page}");
-    assert!(page.contains("Discord is off"), "kept for when it is on: {page}");
+    assert!(
+        page.contains("Discord is off"),
+        "kept for when it is on: {page}"
+    );
     assert!(
         page.contains("<strong>off</strong>"),
         "clara.toml's mode: {page}"
