@@ -84,10 +84,6 @@ impl ClaraRun {
         let out = tokio::task::spawn_blocking(move || command.output().unwrap())
             .await
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        super::ok(out);
     }
 }
