@@ -12,7 +12,9 @@
 //!
 //! `CLARA_BENCH_SIZES=100,10000,100000` (the default), `CLARA_BENCH_TURNS=300` and
 //! `CLARA_BENCH_QUERIES=200` change a run; `cargo test -p clara --bench scale` runs a small one.
-//! `CLARA_BENCH_KEEP=1` keeps each size's databases for a look.
+//! `CLARA_BENCH_KEEP=1` keeps each size's databases for a look. `CLARA_BENCH_STEPS=1` records
+//! the turns' spans, as `clara run` does, and prints each span's p50 (the recording adds a
+//! little to every turn).
 
 // A bench that cannot set up stops at once: unwrapping is how it says so.
 #![allow(clippy::unwrap_used)]
@@ -442,6 +444,7 @@ async fn measure(
     queries: usize,
 ) -> Figures {
     let live = support::start_live(root, fake, overrides).await;
+    let steps = steps_watch();
     let generation = live.current();
     let store = Arc::clone(&generation.services.store);
     let rss_before = rss_kib();
@@ -464,6 +467,9 @@ async fn measure(
     }
     let cpu = cpu_time().saturating_sub(cpu_before);
     let read = proc_field("io", "rchar").saturating_sub(read_before);
+    if let Some(steps) = steps {
+        print_steps(size, steps);
+    }
     let mut search = [(Duration::ZERO, Duration::ZERO); 4];
     for (kind, figure) in search.iter_mut().enumerate() {
         let mut times = Vec::with_capacity(queries);
@@ -503,6 +509,62 @@ async fn measure(
         rss_per_memory: rss_after.saturating_sub(rss_before) as f64 * 1024.0 / size as f64,
         rss_kib: rss_after,
     }
+}
+
+/// Span durations by name, collected from the turns' traces while a turn loop runs.
+type StepTimes = Arc<std::sync::Mutex<std::collections::BTreeMap<String, Vec<f64>>>>;
+
+/// With `CLARA_BENCH_STEPS` set, starts collecting every finished turn's span durations.
+fn steps_watch() -> Option<(StepTimes, tokio::task::JoinHandle<()>)> {
+    std::env::var_os("CLARA_BENCH_STEPS")?;
+    let telemetry = clara::telemetry::Telemetry::global()?;
+    let mut turns = telemetry.watch_turns();
+    let times = StepTimes::default();
+    let into = Arc::clone(&times);
+    let task = tokio::spawn(async move {
+        while let Ok(trace) = turns.recv().await {
+            let mut times = into.lock().unwrap();
+            for span in &trace.spans {
+                let name = match span.text("clara.step.type") {
+                    Some(step) => format!("step {step}"),
+                    None => span.display_name().to_owned(),
+                };
+                times.entry(name).or_default().push(span.duration_ms());
+            }
+        }
+    });
+    Some((times, task))
+}
+
+fn print_steps(size: usize, (times, task): (StepTimes, tokio::task::JoinHandle<()>)) {
+    task.abort();
+    let times = times.lock().unwrap();
+    for (name, durations) in times.iter() {
+        let mut durations: Vec<Duration> = durations
+            .iter()
+            .map(|ms| Duration::from_secs_f64(ms / 1e3))
+            .collect();
+        let count = durations.len();
+        println!(
+            "  {size:>7} {name:<40} ×{count:<5} p50 {:>9.3?}",
+            support::percentile(&mut durations, 0.5)
+        );
+    }
+}
+
+/// With `CLARA_BENCH_STEPS` set, records clara's spans as `clara run` does.
+fn record_steps() {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    if std::env::var_os("CLARA_BENCH_STEPS").is_none() {
+        return;
+    }
+    let (_, recorder) = clara::telemetry::Telemetry::install();
+    let spans = tracing_subscriber::filter::filter_fn(|meta| {
+        meta.target() == clara_core::engine::trace::TARGET
+    });
+    let subscriber = tracing_subscriber::registry().with(recorder.with_filter(spans));
+    tracing::subscriber::set_global_default(subscriber).unwrap();
 }
 
 fn report(backend: &str, size: usize, f: &Figures) {
@@ -567,6 +629,7 @@ fn main() {
     let queries = env_list("CLARA_BENCH_QUERIES", &[if quick { 20 } else { 200 }])[0];
     let postgres = std::env::var("CLARA_TEST_POSTGRES_URL").ok();
     let keep = std::env::var_os("CLARA_BENCH_KEEP").is_some();
+    record_steps();
     // The runtime `clara run` and `clara chat` build: the two searches of a turn, and the
     // vector scans they hand to the blocking pool, run side by side as they would there.
     let runtime = tokio::runtime::Builder::new_multi_thread()
