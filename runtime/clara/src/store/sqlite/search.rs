@@ -93,14 +93,10 @@ async fn search_shared(
         let Some((model, vector)) = first.embedding.filter(|_| most > 0) else {
             return Ok(None);
         };
-        let scopes: Vec<Scope<'_>> = queries
+        let scopes: Vec<(Option<&str>, usize)> = projects
             .iter()
-            .zip(&candidates)
-            .map(|(query, candidates)| Scope {
-                project: query.project,
-                candidates: *candidates,
-                limit: query.limit as usize,
-            })
+            .copied()
+            .zip(candidates.iter().copied())
             .collect();
         let mut conn = pool.acquire().await.map_err(db)?;
         vector_side(&mut conn, index, first.user_id, &scopes, model, vector)
@@ -169,13 +165,65 @@ fn fts5_query(words: &[String]) -> String {
     quoted.join(" OR ")
 }
 
+/// The user's full-text matches with their bm25 `score`, for the statements below. The
+/// covering index answers the owner check without reading the memory's row, which holds its
+/// vector and so fills a page of its own. CROSS JOIN keeps SQLite from driving the join from
+/// `memories` and running the full-text match once per row. With `RECENT`, only the newest
+/// matches are scored, straight from the index's doclists, which are in rowid order.
+macro_rules! text_matches {
+    ($($recent:ident)?) => {
+        concat!(
+            "SELECT m.seq, m.updated_at, m.project, bm25(memories_fts) AS score \
+             FROM memories_fts \
+             CROSS JOIN memories m INDEXED BY memories_search ON m.seq = memories_fts.rowid \
+             WHERE memories_fts MATCH ?1 AND m.user_id = ?2 AND (?3 IS NULL OR m.project = ?3)"
+            $(, text_matches!(@$recent))?
+        )
+    };
+    (@RECENT) => {
+        " ORDER BY memories_fts.rowid DESC LIMIT +?5"
+    };
+}
+
+/// The best `?4` of `matches`, for searches that all want one project (`?3`, or every one).
+macro_rules! best {
+    ($matches:expr) => {
+        concat!(
+            "SELECT seq, updated_at, project FROM (",
+            $matches,
+            ") ORDER BY score, updated_at DESC, seq DESC LIMIT +?4"
+        )
+    };
+}
+
+/// Of `matches`, best first, those among the best `?4` overall when a search wants every
+/// project (`?6`), or among the best `?4` of their own project when a search wants it (`?7`,
+/// a JSON list): each search's candidates, and only those.
+macro_rules! per_project {
+    ($matches:expr) => {
+        concat!(
+            "SELECT seq, updated_at, project FROM (SELECT seq, updated_at, project, \
+                 row_number() OVER (ORDER BY score, updated_at DESC, seq DESC) AS overall, \
+                 row_number() OVER (PARTITION BY project \
+                     ORDER BY score, updated_at DESC, seq DESC) AS within \
+             FROM (",
+            $matches,
+            ")) WHERE (?6 AND overall <= ?4) \
+                 OR (within <= ?4 AND project IN (SELECT value FROM json_each(?7))) \
+             ORDER BY overall"
+        )
+    };
+}
+
 /// Full-text candidates of `user`, best bm25 first, each with its project, ranking at most
 /// about [`TEXT_RANK_BUDGET`] memories whatever the size of the table (see [`text_plan`]).
 ///
-/// When every search wants the same project, the database filters by it and returns the best
-/// `candidates`. Otherwise it ranks the user's matches in every project, all of them (the
-/// budget bounds how many), for each search to take its own: when even the rarest word is
-/// common, those are the newest budget's worth of the user's matches, not of each project.
+/// Every match of the plan is ranked; what comes back is each search's best `candidates`.
+/// When every search wants the same project, the database filters by it. Otherwise it ranks
+/// the user's matches in every project and returns those among the best `candidates` overall
+/// (when a search wants every project) or in their own wanted project, for each search to
+/// take its own; only those rows cross to this side. When even the rarest word is common,
+/// the ranked matches are the newest budget's worth of the user's, not of each project.
 async fn text_side(
     conn: &mut SqliteConnection,
     user: &str,
@@ -199,67 +247,47 @@ async fn text_side(
     let Some(plan) = text_plan(counted, TEXT_RANK_BUDGET) else {
         return Ok(Vec::new());
     };
-    let (project, limit) = match projects.split_first() {
-        Some((first, rest)) if rest.iter().all(|project| project == first) => {
-            (*first, candidates as i64)
-        }
-        _ => (None, TEXT_RANK_BUDGET as i64),
+    let same = match projects.split_first() {
+        Some((first, rest)) if rest.iter().all(|project| project == first) => Some(*first),
+        _ => None,
     };
-    // The covering index answers the owner check without reading the memory's row, which
-    // holds its vector and so fills a page of its own.
-    let mut statement = if plan.recent {
-        // The newest matches first, straight from the index's doclists, which are in rowid
-        // order; only those are scored.
-        sqlx::query_as(
-            "SELECT seq, updated_at, project FROM (SELECT m.seq, m.updated_at, m.project, \
-                 bm25(memories_fts) AS score FROM memories_fts \
-             CROSS JOIN memories m INDEXED BY memories_search ON m.seq = memories_fts.rowid \
-             WHERE memories_fts MATCH ?1 AND m.user_id = ?2 AND (?3 IS NULL OR m.project = ?3) \
-             ORDER BY memories_fts.rowid DESC LIMIT ?5) \
-             ORDER BY score, updated_at DESC, seq DESC LIMIT +?4",
-        )
-    } else {
-        // CROSS JOIN keeps SQLite from driving the join from `memories` and running the
-        // full-text match once per row.
-        sqlx::query_as(
-            "SELECT m.seq, m.updated_at, m.project FROM memories_fts \
-             CROSS JOIN memories m INDEXED BY memories_search ON m.seq = memories_fts.rowid \
-             WHERE memories_fts MATCH ?1 AND m.user_id = ?2 AND (?3 IS NULL OR m.project = ?3) \
-             ORDER BY bm25(memories_fts), m.updated_at DESC, m.seq DESC LIMIT +?4",
-        )
-    }
-    .bind(fts5_query(&plan.words))
-    .bind(user)
-    .bind(project)
-    .bind(limit);
-    if plan.recent {
-        statement = statement.bind(TEXT_RANK_BUDGET as i64);
-    }
-    let rows: Vec<(i64, i64, Option<String>)> = statement.fetch_all(conn).await.map_err(db)?;
+    let sql = match (plan.recent, same.is_some()) {
+        (true, true) => best!(text_matches!(RECENT)),
+        (false, true) => best!(text_matches!()),
+        (true, false) => per_project!(text_matches!(RECENT)),
+        (false, false) => per_project!(text_matches!()),
+    };
+    let project = same.flatten();
+    let wanted: Vec<&str> = projects.iter().flatten().copied().collect();
+    let wanted = serde_json::to_string(&wanted).map_err(|e| StoreError::Database(e.to_string()))?;
+    let rows: Vec<(i64, i64, Option<String>)> = sqlx::query_as(sql)
+        .bind(fts5_query(&plan.words))
+        .bind(user)
+        .bind(project)
+        .bind(candidates as i64)
+        .bind(TEXT_RANK_BUDGET as i64)
+        .bind(projects.iter().any(Option::is_none))
+        .bind(wanted)
+        .fetch_all(conn)
+        .await
+        .map_err(db)?;
     Ok(rows
         .into_iter()
         .map(|(key, updated_at, project)| (Ranked { key, updated_at }, project))
         .collect())
 }
 
-/// Scans bigger than this many bytes of codes (about 2,700 memories of 1536 dimensions) run
-/// on the blocking pool, so a long scan never stalls the async workers.
+/// Scans reading more than this many bytes run on the blocking pool, so a long scan never
+/// stalls the async workers: about 2,700 memories' codes at 1536 dimensions, or the sign
+/// bits of 10k with their shortlist's codes (some 200 µs), which are not worth a hand-off.
 const INLINE_SCAN_BYTES: usize = 4 << 20;
 
-/// The shortlist's head is rescored exactly: this many times the results wanted, and at
-/// least [`MIN_RESCORED`]. Codes rank well enough that exact scores only matter where ranks
-/// decide what is shown; the rest of the candidates keep their order by code. Each rescored
-/// memory is a 6 KB read that rarely hits the page cache once a user has thousands, so the
-/// head is kept as short as recall@10 allows (1.000 in the memory_search bench).
-const RESCORE_FACTOR: usize = 2;
-const MIN_RESCORED: usize = 20;
-
-/// What one of the searches done together wants of the vector side.
-struct Scope<'a> {
-    project: Option<&'a str>,
-    candidates: usize,
-    limit: usize,
-}
+/// How many of a shortlist's best are rescored exactly, whatever the search's limit; the
+/// rest keep their order by code. Codes alone put recall@10 at 0.98 in the memory_search
+/// bench, rescoring 20 at 1.000. Each rescored memory is a 6 KB read that a turn's reader
+/// rarely finds cached (its page cache starts over after each write): a turn's search of 50
+/// once rescored 100 and spent over a millisecond reading them.
+const RESCORED: usize = 20;
 
 /// Vector candidates for each search, most similar first, among the user's memories
 /// embedded by `model` (in the search's project, when it has one): shortlists from one pass
@@ -269,7 +297,7 @@ async fn vector_side(
     conn: &mut SqliteConnection,
     index: &VectorIndex,
     user: &str,
-    scopes: &[Scope<'_>],
+    wanted: &[(Option<&str>, usize)],
     model: &str,
     vector: &[f32],
 ) -> StoreResult<Vec<Vec<Ranked<i64>>>> {
@@ -277,14 +305,10 @@ async fn vector_side(
     let scan_bytes = list
         .read()
         .unwrap_or_else(PoisonError::into_inner)
-        .scan_bytes();
-    let wanted: Vec<(Option<&str>, usize)> = scopes
-        .iter()
-        .map(|scope| (scope.project, scope.candidates))
-        .collect();
+        .scan_bytes(wanted);
     let shortlists = if scan_bytes <= INLINE_SCAN_BYTES {
         let guard = list.read().unwrap_or_else(PoisonError::into_inner);
-        guard.shortlists(vector, &wanted)
+        guard.shortlists(vector, wanted)
     } else {
         let vector = vector.to_vec();
         let owned: Vec<(Option<String>, usize)> = wanted
@@ -304,12 +328,7 @@ async fn vector_side(
     };
     let heads: Vec<usize> = shortlists
         .iter()
-        .zip(scopes)
-        .map(|(shortlist, scope)| {
-            (scope.limit * RESCORE_FACTOR)
-                .max(MIN_RESCORED)
-                .min(shortlist.len())
-        })
+        .map(|shortlist| RESCORED.min(shortlist.len()))
         .collect();
     let mut rescore: Vec<i64> = shortlists
         .iter()

@@ -4,11 +4,12 @@
 //! bits, an eighth of the bytes again.
 //!
 //! Why quantised codes rather than a graph: no SQLite extension, no index build, updates are
-//! a row overwrite. Up to 20k vectors every byte code is scanned, so recall does not depend on
-//! the embedding model. Past that a full scan (154 MB at 100k, 27 ms on this machine) would
-//! take the whole search budget, so sign bits keep a generous shortlist (at least 2,000) for
-//! the codes to rank; how well signs keep neighbours differs between models, which the
-//! shortlist's size absorbs (recall@10 1.000 at 100k in the `memory_search` bench).
+//! a row overwrite. Up to 5,000 vectors every byte code is scanned, so recall does not depend
+//! on the embedding model. Past that a full scan (154 MB at 100k, 27 ms on this machine) would
+//! take the whole search budget, so sign bits keep a generous shortlist (at least 500, fifty
+//! times the usual ten results) for the codes to rank; how well signs keep neighbours differs
+//! between models, which the shortlist's size absorbs (recall@10 1.000 at 10k and 100k in the
+//! `memory_search` bench).
 //!
 //! Lists load lazily on a user's first search and are kept current by the store's own writes.
 //! Writes by another connection or process are noticed through the `memory_epoch` counter
@@ -23,9 +24,9 @@ use clara_core::store::similarity::norm;
 use sqlx::SqliteConnection;
 
 use crate::store::db;
-#[cfg(target_arch = "x86_64")]
-use crate::store::vector::dot_i8_avx2;
 use crate::store::vector::{dot_i8, from_blob_into, hamming, quantize_into, sign_bits_into};
+#[cfg(target_arch = "x86_64")]
+use crate::store::vector::{dot_i8_avx2, hamming_avx512};
 
 /// Lists longer than this are first narrowed by sign bits (192 bytes a vector at 1536
 /// dimensions, against 1536 for the byte codes). Past a few thousand vectors the byte codes
@@ -34,11 +35,12 @@ use crate::store::vector::{dot_i8, from_blob_into, hamming, quantize_into, sign_
 /// 4 ms against 27. The scale and memory_search benches find the same top 10 either way.
 const SIGNS_FROM: usize = 5_000;
 /// How many vectors the sign pass keeps for the byte codes to rank, per result wanted and at
-/// least: generous, because signs alone rank coarsely. Keeping 1,000 rather than 2,000 left
-/// recall@10 at 1.000 in the memory_search bench at 10k and 100k (2026-12-04) and halved the
-/// byte-code work, which the profile of a 10k turn showed as its largest growing cost.
-const SIGNS_KEEP_FACTOR: usize = 10;
-const SIGNS_KEEP_MIN: usize = 1_000;
+/// least: generous, because signs alone rank coarsely. Keeping 500 (first 2,000, then 1,000)
+/// left recall@10 at 1.000 in the memory_search bench at 10k and 100k (2026-12-04): the byte
+/// codes of the kept vectors, read from all over a list bigger than the CPU's caches, were a
+/// 10k turn's largest growing cost.
+const SIGNS_KEEP_FACTOR: usize = 5;
+const SIGNS_KEEP_MIN: usize = 500;
 
 /// One user's memories embedded by one model.
 #[derive(Debug, Default)]
@@ -47,6 +49,8 @@ pub(super) struct UserVectors {
     seqs: Vec<i64>,
     updated_at: Vec<i64>,
     projects: Vec<Option<Arc<str>>>,
+    /// How many vectors each named project has, for sizing a scan before it runs.
+    in_project: HashMap<Arc<str>, usize>,
     /// Per memory, `scale / |v|`: turns an integer dot product into a cosine (up to the
     /// query's own constant factor, which does not change the order).
     factors: Vec<f32>,
@@ -78,6 +82,8 @@ impl UserVectors {
         match self.positions.get(&seq) {
             Some(&at) => {
                 self.updated_at[at] = updated_at;
+                self.count(self.projects[at].clone(), false);
+                self.count(project.clone(), true);
                 self.projects[at] = project;
                 self.factors[at] = factor;
                 self.codes[at * self.dims..(at + 1) * self.dims].copy_from_slice(&codes);
@@ -87,6 +93,7 @@ impl UserVectors {
                 self.positions.insert(seq, self.seqs.len());
                 self.seqs.push(seq);
                 self.updated_at.push(updated_at);
+                self.count(project.clone(), true);
                 self.projects.push(project);
                 self.factors.push(factor);
                 self.codes.extend_from_slice(&codes);
@@ -103,7 +110,8 @@ impl UserVectors {
         let last = self.seqs.len() - 1;
         self.seqs.swap_remove(at);
         self.updated_at.swap_remove(at);
-        self.projects.swap_remove(at);
+        let project = self.projects.swap_remove(at);
+        self.count(project, false);
         self.factors.swap_remove(at);
         let words = self.words();
         if at != last {
@@ -117,14 +125,46 @@ impl UserVectors {
         self.bits.truncate(last * words);
     }
 
+    /// How many vectors `project` has (every one for `None`).
+    fn vectors_in(&self, project: Option<&str>) -> usize {
+        project.map_or(self.seqs.len(), |project| {
+            self.in_project.get(project).copied().unwrap_or(0)
+        })
+    }
+
+    /// Counts a vector into or out of its project.
+    fn count(&mut self, project: Option<Arc<str>>, into: bool) {
+        let Some(project) = project else {
+            return;
+        };
+        let count = self.in_project.entry(project).or_default();
+        if into {
+            *count += 1;
+            return;
+        }
+        *count = count.saturating_sub(1);
+        if *count == 0 {
+            self.in_project.retain(|_, count| *count > 0);
+        }
+    }
+
     /// Words of sign bits per vector.
     fn words(&self) -> usize {
         self.dims.div_ceil(64)
     }
 
-    /// How many bytes of codes a scan reads.
-    pub(super) fn scan_bytes(&self) -> usize {
-        self.codes.len()
+    /// How many bytes a scan for `scopes` reads: every vector's sign bits and the codes of
+    /// each scope's keep (at most its project's vectors) when the list is long, every code
+    /// otherwise.
+    pub(super) fn scan_bytes(&self, scopes: &[(Option<&str>, usize)]) -> usize {
+        if self.seqs.len() <= SIGNS_FROM {
+            return self.codes.len();
+        }
+        let kept: usize = scopes
+            .iter()
+            .map(|&(project, k)| signs_keep(k).min(self.vectors_in(project)))
+            .sum();
+        self.bits.len() * 8 + kept.min(self.seqs.len()) * self.dims
     }
 
     /// The `k` memories (of `project`, when set) most similar to `query` by their codes,
@@ -161,17 +201,12 @@ impl UserVectors {
             scopes
                 .iter()
                 .map(|&(project, k)| {
-                    let keep = (k * SIGNS_KEEP_FACTOR).max(SIGNS_KEEP_MIN);
-                    let mut wanted: Vec<(u32, usize)> = distances
-                        .iter()
-                        .copied()
-                        .filter(|&(_, at)| in_project(at, project))
-                        .collect();
-                    if wanted.len() > keep {
-                        wanted.select_nth_unstable(keep - 1);
-                        wanted.truncate(keep);
+                    if self.vectors_in(project) == 0 {
+                        return Vec::new();
                     }
-                    wanted.into_iter().map(|(_, at)| at).collect()
+                    nearest(&distances, self.dims, signs_keep(k), |at| {
+                        in_project(at, project)
+                    })
                 })
                 .collect()
         } else {
@@ -199,14 +234,14 @@ impl UserVectors {
                 }
                 let mut scored = Vec::with_capacity(ats.len());
                 if scores.is_empty() {
-                    self.score(&query_codes, &mut ats.into_iter(), &mut scored);
+                    self.score(&query_codes, &ats, &mut scored);
                 } else {
                     let fresh: Vec<usize> = ats
                         .iter()
                         .copied()
                         .filter(|&at| scores[at].is_nan())
                         .collect();
-                    self.score(&query_codes, &mut fresh.into_iter(), &mut scored);
+                    self.score(&query_codes, &fresh, &mut scored);
                     for &(score, at) in &scored {
                         scores[at] = score;
                     }
@@ -227,77 +262,143 @@ impl UserVectors {
     }
 
     /// How many signs of each vector differ from `query`'s, with the CPU's population
-    /// count where it has one: the size-optimised build would otherwise count bits in a
-    /// dozen plain instructions.
+    /// count where it has one: eight words at once with AVX-512, else one at a time, where
+    /// the size-optimised build would otherwise count bits in a dozen plain instructions.
     #[allow(unsafe_code)]
-    fn sign_distances(&self, query: &[f32]) -> Vec<(u32, usize)> {
+    fn sign_distances(&self, query: &[f32]) -> Vec<u32> {
         let mut bits = Vec::with_capacity(self.words());
         sign_bits_into(query, &mut bits);
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("popcnt") {
-            // SAFETY: the CPU was just checked for POPCNT, the only feature the function enables.
-            return unsafe { self.sign_distances_popcnt(&bits) };
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if has!("avx512f") && has!("avx512vpopcntdq") {
+                // SAFETY: the CPU was just checked for both features the function enables.
+                return unsafe { self.sign_distances_avx512(&bits) };
+            }
+            if has!("popcnt") {
+                // SAFETY: the CPU was just checked for POPCNT, the only feature enabled.
+                return unsafe { self.sign_distances_popcnt(&bits) };
+            }
         }
-        self.sign_distances_with(&bits)
+        self.sign_distances_with(&bits, hamming)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512vpopcntdq")]
+    fn sign_distances_avx512(&self, query: &[u64]) -> Vec<u32> {
+        // A closure: calling a target-feature function is safe only where the feature is on.
+        self.sign_distances_with(query, |a, b| hamming_avx512(a, b))
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "popcnt")]
-    fn sign_distances_popcnt(&self, query: &[u64]) -> Vec<(u32, usize)> {
-        self.sign_distances_with(query)
+    fn sign_distances_popcnt(&self, query: &[u64]) -> Vec<u32> {
+        self.sign_distances_with(query, hamming)
     }
 
+    /// A plain loop, as in [`hamming`]: an adapter's out-of-line `fold` would count bits
+    /// without the caller's features.
     #[inline(always)]
-    fn sign_distances_with(&self, query: &[u64]) -> Vec<(u32, usize)> {
-        self.bits
-            .chunks_exact(self.words())
-            .enumerate()
-            .map(|(at, bits)| (hamming(bits, query), at))
-            .collect()
+    fn sign_distances_with(
+        &self,
+        query: &[u64],
+        hamming: impl Fn(&[u64], &[u64]) -> u32,
+    ) -> Vec<u32> {
+        let words = self.words();
+        let mut distances = Vec::with_capacity(self.seqs.len());
+        for at in 0..self.seqs.len() {
+            distances.push(hamming(&self.bits[at * words..(at + 1) * words], query));
+        }
+        distances
     }
 
     // A marked unsafe site: the AVX2 scan, called only once the CPU is known to have it.
     #[allow(unsafe_code)]
-    fn score(
-        &self,
-        query: &[i8],
-        ats: &mut dyn Iterator<Item = usize>,
-        out: &mut Vec<(f32, usize)>,
-    ) {
+    fn score(&self, query: &[i8], ats: &[usize], out: &mut Vec<(f32, usize)>) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU was just checked for AVX2, the only feature the function enables.
             unsafe { self.score_avx2(query, ats, out) };
             return;
         }
-        self.score_with(query, ats, out, dot_i8);
+        self.score_with(query, ats, out);
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    fn score_avx2(
-        &self,
-        query: &[i8],
-        ats: &mut dyn Iterator<Item = usize>,
-        out: &mut Vec<(f32, usize)>,
-    ) {
-        // A closure: calling a target-feature function is safe only where the feature is on.
-        self.score_with(query, ats, out, |a, b| dot_i8_avx2(a, b));
-    }
-
-    #[inline(always)]
-    fn score_with(
-        &self,
-        query: &[i8],
-        ats: &mut dyn Iterator<Item = usize>,
-        out: &mut Vec<(f32, usize)>,
-        dot: impl Fn(&[i8], &[i8]) -> i32,
-    ) {
-        for at in ats {
-            let codes = &self.codes[at * self.dims..(at + 1) * self.dims];
-            out.push((dot(codes, query) as f32 * self.factors[at], at));
+    fn score_avx2(&self, query: &[i8], ats: &[usize], out: &mut Vec<(f32, usize)>) {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // The next vector's codes are fetched while this one is scored: a shortlist's
+        // vectors lie apart in a list bigger than the CPU's caches, and the scan otherwise
+        // waits on memory.
+        let dims = self.dims;
+        for (i, &at) in ats.iter().enumerate() {
+            if let Some(&next) = ats.get(i + 1) {
+                let codes = self.codes[next * dims..(next + 1) * dims].as_ptr();
+                let mut line = 0;
+                while line < dims {
+                    _mm_prefetch::<_MM_HINT_T0>(codes.wrapping_add(line));
+                    line += 64;
+                }
+            }
+            let codes = &self.codes[at * dims..(at + 1) * dims];
+            out.push((dot_i8_avx2(codes, query) as f32 * self.factors[at], at));
         }
     }
+
+    fn score_with(&self, query: &[i8], ats: &[usize], out: &mut Vec<(f32, usize)>) {
+        for &at in ats {
+            let codes = &self.codes[at * self.dims..(at + 1) * self.dims];
+            out.push((dot_i8(codes, query) as f32 * self.factors[at], at));
+        }
+    }
+}
+
+/// How many vectors the sign pass keeps for a shortlist of `k`.
+fn signs_keep(k: usize) -> usize {
+    (k * SIGNS_KEEP_FACTOR).max(SIGNS_KEEP_MIN)
+}
+
+/// The positions (in `accept`) with the `keep` smallest `distances`, ties to the earlier
+/// position, in position order. Distances are at most `dims`, so counting how many fall at
+/// each finds the cut-off in two passes, where sorting 10k pairs cost more than the scan.
+fn nearest(
+    distances: &[u32],
+    dims: usize,
+    keep: usize,
+    accept: impl Fn(usize) -> bool,
+) -> Vec<usize> {
+    let mut at_distance = vec![0usize; dims + 1];
+    for (at, &distance) in distances.iter().enumerate() {
+        if accept(at) {
+            at_distance[(distance as usize).min(dims)] += 1;
+        }
+    }
+    // The smallest distance whose count brings the total to `keep`, and how many at it fit;
+    // past every distance when fewer than `keep` are accepted at all.
+    let (mut cut, mut room) = (dims + 1, keep);
+    for (distance, &count) in at_distance.iter().enumerate() {
+        if count >= room {
+            cut = distance;
+            break;
+        }
+        room -= count;
+    }
+    let mut kept = Vec::with_capacity(keep.min(distances.len()));
+    for (at, &distance) in distances.iter().enumerate() {
+        let distance = (distance as usize).min(dims);
+        if distance > cut || !accept(at) {
+            continue;
+        }
+        if distance == cut {
+            if room == 0 {
+                continue;
+            }
+            room -= 1;
+        }
+        kept.push(at);
+    }
+    kept
 }
 
 /// A change this process made to one memory, for keeping cached lists current.
@@ -497,6 +598,17 @@ mod tests {
             let found = seqs(list.shortlist(&query, None, 10));
             assert_eq!(found[0], target, "the nearest of {total}");
         }
+        let signs = list.bits.len() * 8;
+        assert_eq!(list.scan_bytes(&[(Some("nowhere"), 10)]), signs);
+        assert_eq!(
+            list.scan_bytes(&[(None, 10), (Some("third"), 10)]),
+            signs + 2 * SIGNS_KEEP_MIN * dims
+        );
+        let thirds = list.projects.iter().flatten().count();
+        list.remove(0);
+        assert_eq!(list.in_project.get("third"), Some(&(thirds - 1)));
+        list.upsert(0, 0, None, &spread(0, dims));
+        assert_eq!(list.in_project.get("third"), Some(&(thirds - 1)));
         let in_project = seqs(list.shortlist(&spread(2_346, dims), Some("third"), 5));
         assert_eq!(in_project[0], 2_346);
         assert!(in_project.iter().all(|seq| seq % 3 == 0));
@@ -534,6 +646,34 @@ mod tests {
     }
 
     #[test]
+    fn nearest_keeps_the_smallest_distances_ties_to_the_earlier() {
+        let distances = [5, 1, 3, 1, 0, 3, 3, 8, 2];
+        let sorted = |keep: usize, accept: &dyn Fn(usize) -> bool| {
+            let mut pairs: Vec<(u32, usize)> = (0..distances.len())
+                .filter(|&at| accept(at))
+                .map(|at| (distances[at], at))
+                .collect();
+            pairs.sort_unstable();
+            let mut ats: Vec<usize> = pairs.into_iter().take(keep).map(|(_, at)| at).collect();
+            ats.sort_unstable();
+            ats
+        };
+        for keep in 0..=distances.len() + 2 {
+            assert_eq!(
+                nearest(&distances, 8, keep, |_| true),
+                sorted(keep, &|_| true)
+            );
+            let odd = |at: usize| at % 2 == 1;
+            assert_eq!(
+                nearest(&distances, 8, keep, odd),
+                sorted(keep, &odd),
+                "{keep}"
+            );
+        }
+        assert_eq!(nearest(&distances, 8, 5, |_| true), [1, 2, 3, 4, 8]);
+    }
+
+    #[test]
     fn upsert_replaces_and_remove_keeps_positions_right() {
         let mut list = UserVectors::default();
         for seq in 0..5 {
@@ -548,6 +688,6 @@ mod tests {
         assert_eq!(seqs(list.shortlist(&unit(0, 8), None, 1)), [0]);
         list.remove(0);
         assert_eq!(seqs(list.shortlist(&unit(3, 8), None, 1)), [3]);
-        assert_eq!(list.scan_bytes(), 3 * 8);
+        assert_eq!(list.scan_bytes(&[(None, 1)]), 3 * 8);
     }
 }
