@@ -13,8 +13,8 @@
 //! `CLARA_BENCH_SIZES=100,10000,100000` (the default), `CLARA_BENCH_TURNS=300` and
 //! `CLARA_BENCH_QUERIES=200` change a run; `cargo test -p clara --bench scale` runs a small one.
 //! `CLARA_BENCH_KEEP=1` keeps each size's databases for a look. `CLARA_BENCH_STEPS=1` records
-//! the turns' spans, as `clara run` does, and prints each span's p50 (the recording adds a
-//! little to every turn).
+//! the turns' spans, as `clara run` does, and prints each span's p50 under its row (the
+//! recording adds a little to every turn).
 
 // A bench that cannot set up stops at once: unwrapping is how it says so.
 #![allow(clippy::unwrap_used)]
@@ -433,6 +433,8 @@ struct Figures {
     search: [(Duration, Duration); 4],
     rss_per_memory: f64,
     rss_kib: u64,
+    /// Each span's name, count and p50, with `CLARA_BENCH_STEPS=1`.
+    steps: Vec<(String, usize, Duration)>,
 }
 
 async fn measure(
@@ -444,7 +446,7 @@ async fn measure(
     queries: usize,
 ) -> Figures {
     let live = support::start_live(root, fake, overrides).await;
-    let steps = steps_watch();
+    let steps = StepWatch::start();
     let generation = live.current();
     let store = Arc::clone(&generation.services.store);
     let rss_before = rss_kib();
@@ -467,9 +469,10 @@ async fn measure(
     }
     let cpu = cpu_time().saturating_sub(cpu_before);
     let read = proc_field("io", "rchar").saturating_sub(read_before);
-    if let Some(steps) = steps {
-        print_steps(size, steps);
-    }
+    let steps = match steps {
+        Some(watch) => watch.finish().await,
+        None => Vec::new(),
+    };
     let mut search = [(Duration::ZERO, Duration::ZERO); 4];
     for (kind, figure) in search.iter_mut().enumerate() {
         let mut times = Vec::with_capacity(queries);
@@ -508,47 +511,85 @@ async fn measure(
         search,
         rss_per_memory: rss_after.saturating_sub(rss_before) as f64 * 1024.0 / size as f64,
         rss_kib: rss_after,
+        steps,
     }
 }
 
-/// Span durations by name, collected from the turns' traces while a turn loop runs.
-type StepTimes = Arc<std::sync::Mutex<std::collections::BTreeMap<String, Vec<f64>>>>;
-
-/// With `CLARA_BENCH_STEPS` set, starts collecting every finished turn's span durations.
-fn steps_watch() -> Option<(StepTimes, tokio::task::JoinHandle<()>)> {
-    std::env::var_os("CLARA_BENCH_STEPS")?;
-    let telemetry = clara::telemetry::Telemetry::global()?;
-    let mut turns = telemetry.watch_turns();
-    let times = StepTimes::default();
-    let into = Arc::clone(&times);
-    let task = tokio::spawn(async move {
-        while let Ok(trace) = turns.recv().await {
-            let mut times = into.lock().unwrap();
-            for span in &trace.spans {
-                let name = match span.text("clara.step.type") {
-                    Some(step) => format!("step {step}"),
-                    None => span.display_name().to_owned(),
-                };
-                times.entry(name).or_default().push(span.duration_ms());
-            }
-        }
-    });
-    Some((times, task))
+/// Whether `CLARA_BENCH_STEPS=1` asks for each step's p50.
+fn steps_wanted() -> bool {
+    std::env::var("CLARA_BENCH_STEPS").is_ok_and(|v| v == "1")
 }
 
-fn print_steps(size: usize, (times, task): (StepTimes, tokio::task::JoinHandle<()>)) {
-    task.abort();
-    let times = times.lock().unwrap();
-    for (name, durations) in times.iter() {
-        let mut durations: Vec<Duration> = durations
-            .iter()
-            .map(|ms| Duration::from_secs_f64(ms / 1e3))
-            .collect();
-        let count = durations.len();
-        println!(
-            "  {size:>7} {name:<40} ×{count:<5} p50 {:>9.3?}",
-            support::percentile(&mut durations, 0.5)
-        );
+/// Collects every finished turn's span durations by name while a turn loop runs.
+struct StepWatch {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::collections::BTreeMap<String, Vec<f64>>>,
+}
+
+impl StepWatch {
+    /// Starts watching, when steps are wanted.
+    fn start() -> Option<StepWatch> {
+        use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+        if !steps_wanted() {
+            return None;
+        }
+        let mut turns = clara::telemetry::Telemetry::global()?.watch_turns();
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let mut times = std::collections::BTreeMap::new();
+            let mut add = |trace: &clara::telemetry::Trace| {
+                for span in &trace.spans {
+                    let name = match span.text("clara.step.type") {
+                        Some(step) => format!("step {step}"),
+                        None => span.display_name().to_owned(),
+                    };
+                    times
+                        .entry(name)
+                        .or_insert_with(Vec::new)
+                        .push(span.duration_ms());
+                }
+            };
+            loop {
+                tokio::select! {
+                    biased;
+                    received = turns.recv() => match received {
+                        Ok(trace) => add(&trace),
+                        Err(RecvError::Lagged(_)) => continue,
+                        Err(RecvError::Closed) => break,
+                    },
+                    _ = &mut stopped => {
+                        // The turns already sent are still queued: drain them first.
+                        loop {
+                            match turns.try_recv() {
+                                Ok(trace) => add(&trace),
+                                Err(TryRecvError::Lagged(_)) => continue,
+                                Err(_) => break,
+                            }
+                        }
+                        break;
+                    }
+                }
+            }
+            times
+        });
+        Some(StepWatch { stop, task })
+    }
+
+    /// Each span's name, count and p50.
+    async fn finish(self) -> Vec<(String, usize, Duration)> {
+        let _ = self.stop.send(());
+        let times = self.task.await.unwrap_or_default();
+        times
+            .into_iter()
+            .map(|(name, durations)| {
+                let mut durations: Vec<Duration> = durations
+                    .iter()
+                    .map(|ms| Duration::from_secs_f64(ms / 1e3))
+                    .collect();
+                let count = durations.len();
+                (name, count, support::percentile(&mut durations, 0.5))
+            })
+            .collect()
     }
 }
 
@@ -556,7 +597,7 @@ fn print_steps(size: usize, (times, task): (StepTimes, tokio::task::JoinHandle<(
 fn record_steps() {
     use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
-    if std::env::var_os("CLARA_BENCH_STEPS").is_none() {
+    if !steps_wanted() {
         return;
     }
     let (_, recorder) = clara::telemetry::Telemetry::install();
@@ -586,6 +627,9 @@ fn report(backend: &str, size: usize, f: &Figures) {
         "|          |         | its sides: words only (common word included) p50 {:.2?} p99 {:.2?}; vector only p50 {:.2?} p99 {:.2?} |",
         f.search[2].0, f.search[2].1, f.search[3].0, f.search[3].1,
     );
+    for (name, count, p50) in &f.steps {
+        println!("|          |         | {backend} {size}: {name} ×{count} p50 {p50:.3?} |");
+    }
 }
 
 /// A root folder that is deleted at the end unless it is to be kept.

@@ -133,8 +133,9 @@ pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
 ///
 /// Thirty-two bytes a step: `maddubs` multiplies unsigned by signed bytes, so `a`'s signs
 /// move onto `b` and `a` enters as its absolute value; pairs of products sum into i16
-/// without saturating, as no code is -128 (see [`quantize_into`]; a -128 would make the
-/// result inexact, never unsafe).
+/// without saturating. Exact while `b` holds no -128, which moving a negative sign onto
+/// cannot negate; no code is -128 (see [`quantize_into`]), and one would make the result
+/// inexact, never unsafe.
 ///
 /// # Safety
 ///

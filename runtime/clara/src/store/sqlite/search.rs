@@ -260,6 +260,8 @@ async fn text_side(
     let project = same.flatten();
     let wanted: Vec<&str> = projects.iter().flatten().copied().collect();
     let wanted = serde_json::to_string(&wanted).map_err(|e| StoreError::Database(e.to_string()))?;
+    // One list of bindings for the four statements; those a statement does not name are
+    // ignored (sqlx-sqlite fills a gap in the numbering, like `?5` before `?6`, with `?1`).
     let rows: Vec<(i64, i64, Option<String>)> = sqlx::query_as(sql)
         .bind(fts5_query(&plan.words))
         .bind(user)

@@ -31,8 +31,7 @@ use crate::store::vector::{dot_i8_avx2, hamming_avx512};
 /// Lists longer than this are first narrowed by sign bits (192 bytes a vector at 1536
 /// dimensions, against 1536 for the byte codes). Past a few thousand vectors the byte codes
 /// outgrow the CPU caches and their scan is paced by memory: at 10k, narrowing first reads
-/// 5 MB instead of 15 and the two searches of a turn stop competing for it; at 100k, it is
-/// 4 ms against 27. The scale and memory_search benches find the same top 10 either way.
+/// under 3 MB instead of 15; at 100k, it was 4 ms against 27 when it kept 2,000. The scale and memory_search benches find the same top 10 either way.
 const SIGNS_FROM: usize = 5_000;
 /// How many vectors the sign pass keeps for the byte codes to rank, per result wanted and at
 /// least: generous, because signs alone rank coarsely. Keeping 500 (first 2,000, then 1,000)
@@ -137,14 +136,15 @@ impl UserVectors {
         let Some(project) = project else {
             return;
         };
-        let count = self.in_project.entry(project).or_default();
         if into {
-            *count += 1;
+            *self.in_project.entry(project).or_default() += 1;
             return;
         }
-        *count = count.saturating_sub(1);
-        if *count == 0 {
-            self.in_project.retain(|_, count| *count > 0);
+        if let Some(count) = self.in_project.get_mut(&project) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.in_project.remove(&project);
+            }
         }
     }
 
@@ -605,6 +605,9 @@ mod tests {
             signs + 2 * SIGNS_KEEP_MIN * dims
         );
         let thirds = list.projects.iter().flatten().count();
+        list.upsert(1, 1, Some(Arc::from("third")), &spread(1, dims));
+        assert_eq!(list.in_project.get("third"), Some(&(thirds + 1)));
+        list.upsert(1, 1, None, &spread(1, dims));
         list.remove(0);
         assert_eq!(list.in_project.get("third"), Some(&(thirds - 1)));
         list.upsert(0, 0, None, &spread(0, dims));
