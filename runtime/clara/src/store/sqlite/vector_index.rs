@@ -31,7 +31,8 @@ use crate::store::vector::{dot_i8_avx2, hamming_avx512};
 /// Lists longer than this are first narrowed by sign bits (192 bytes a vector at 1536
 /// dimensions, against 1536 for the byte codes). Past a few thousand vectors the byte codes
 /// outgrow the CPU caches and their scan is paced by memory: at 10k, narrowing first reads
-/// under 3 MB instead of 15; at 100k, it was 4 ms against 27 when it kept 2,000. The scale and memory_search benches find the same top 10 either way.
+/// under 3 MB instead of 15; at 100k, it was 4 ms against 27 when it kept 2,000. The scale
+/// and memory_search benches find the same top 10 either way.
 const SIGNS_FROM: usize = 5_000;
 /// How many vectors the sign pass keeps for the byte codes to rank, per result wanted and at
 /// least: generous, because signs alone rank coarsely. Keeping 500 (first 2,000, then 1,000)
