@@ -595,16 +595,12 @@ impl StepWatch {
 
 /// With `CLARA_BENCH_STEPS` set, records clara's spans as `clara run` does.
 fn record_steps() {
-    use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
     if !steps_wanted() {
         return;
     }
     let (_, recorder) = clara::telemetry::Telemetry::install();
-    let spans = tracing_subscriber::filter::filter_fn(|meta| {
-        meta.target() == clara_core::engine::trace::TARGET
-    });
-    let subscriber = tracing_subscriber::registry().with(recorder.with_filter(spans));
+    let subscriber = tracing_subscriber::registry().with(recorder.clara_spans());
     tracing::subscriber::set_global_default(subscriber).unwrap();
 }
 

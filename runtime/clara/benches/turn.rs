@@ -255,7 +255,6 @@ fn main() {
 /// A subscriber that records clara's spans as `clara run` does, with export to a fake
 /// collector on its own thread, and that collector.
 fn tracing_dispatch() -> (tracing::Dispatch, support::otlp_collector::FakeCollector) {
-    use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
     let collector = support::start_fake_collector();
     let (telemetry, recorder) = clara::telemetry::Telemetry::install();
@@ -268,10 +267,7 @@ fn tracing_dispatch() -> (tracing::Dispatch, support::otlp_collector::FakeCollec
     telemetry
         .configure(&config, &clara_config::Env::default())
         .unwrap();
-    let spans = tracing_subscriber::filter::filter_fn(|meta| {
-        meta.target() == clara_core::engine::trace::TARGET
-    });
-    let subscriber = tracing_subscriber::registry().with(recorder.with_filter(spans));
+    let subscriber = tracing_subscriber::registry().with(recorder.clara_spans());
     (tracing::Dispatch::new(subscriber), collector)
 }
 

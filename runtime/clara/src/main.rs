@@ -121,12 +121,9 @@ fn logging(root: &std::path::Path) {
             .boxed()
     };
     let (_, recorder) = clara::telemetry::Telemetry::install();
-    let spans = tracing_subscriber::filter::filter_fn(|meta| {
-        meta.target() == clara_core::engine::trace::TARGET
-    });
     tracing_subscriber::registry()
         .with(lines)
-        .with(recorder.with_filter(spans))
+        .with(recorder.clara_spans())
         .init();
 }
 

@@ -5,17 +5,19 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use tracing::Subscriber;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
+use tracing::{Metadata, Subscriber};
 use tracing_subscriber::Layer;
+use tracing_subscriber::filter::{FilterFn, Filtered};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use super::Telemetry;
 use super::span_record::{AttrValue, SpanRecord, Trace};
 
-/// The layer. Install it with a filter that lets only `clara::trace` through.
+/// The layer. Install it through [`TraceRecorder::clara_spans`], which lets only
+/// `clara::trace` through.
 pub struct TraceRecorder {
     telemetry: Arc<Telemetry>,
 }
@@ -23,6 +25,18 @@ pub struct TraceRecorder {
 impl TraceRecorder {
     pub(super) fn new(telemetry: Arc<Telemetry>) -> TraceRecorder {
         TraceRecorder { telemetry }
+    }
+
+    /// This layer seeing clara's own spans only, as every subscriber that records turns
+    /// installs it (`clara run`, the benches).
+    pub fn clara_spans<S>(self) -> Filtered<TraceRecorder, FilterFn, S>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        fn clara_span(meta: &Metadata<'_>) -> bool {
+            meta.target() == clara_core::engine::trace::TARGET
+        }
+        self.with_filter(FilterFn::new(clara_span as fn(&Metadata<'_>) -> bool))
     }
 }
 
