@@ -50,7 +50,7 @@ pub(super) struct UserVectors {
     updated_at: Vec<i64>,
     projects: Vec<Option<Arc<str>>>,
     /// How many vectors each named project has, for sizing a scan before it runs.
-    in_project: HashMap<Arc<str>, usize>,
+    project_counts: HashMap<Arc<str>, usize>,
     /// Per memory, `scale / |v|`: turns an integer dot product into a cosine (up to the
     /// query's own constant factor, which does not change the order).
     factors: Vec<f32>,
@@ -128,7 +128,7 @@ impl UserVectors {
     /// How many vectors `project` has (every one for `None`).
     fn vectors_in(&self, project: Option<&str>) -> usize {
         project.map_or(self.seqs.len(), |project| {
-            self.in_project.get(project).copied().unwrap_or(0)
+            self.project_counts.get(project).copied().unwrap_or(0)
         })
     }
 
@@ -138,13 +138,13 @@ impl UserVectors {
             return;
         };
         if into {
-            *self.in_project.entry(project).or_default() += 1;
+            *self.project_counts.entry(project).or_default() += 1;
             return;
         }
-        if let Some(count) = self.in_project.get_mut(&project) {
+        if let Some(count) = self.project_counts.get_mut(&project) {
             *count = count.saturating_sub(1);
             if *count == 0 {
-                self.in_project.remove(&project);
+                self.project_counts.remove(&project);
             }
         }
     }
@@ -607,12 +607,12 @@ mod tests {
         );
         let thirds = list.projects.iter().flatten().count();
         list.upsert(1, 1, Some(Arc::from("third")), &spread(1, dims));
-        assert_eq!(list.in_project.get("third"), Some(&(thirds + 1)));
+        assert_eq!(list.project_counts.get("third"), Some(&(thirds + 1)));
         list.upsert(1, 1, None, &spread(1, dims));
         list.remove(0);
-        assert_eq!(list.in_project.get("third"), Some(&(thirds - 1)));
+        assert_eq!(list.project_counts.get("third"), Some(&(thirds - 1)));
         list.upsert(0, 0, None, &spread(0, dims));
-        assert_eq!(list.in_project.get("third"), Some(&(thirds - 1)));
+        assert_eq!(list.project_counts.get("third"), Some(&(thirds - 1)));
         let in_project = seqs(list.shortlist(&spread(2_346, dims), Some("third"), 5));
         assert_eq!(in_project[0], 2_346);
         assert!(in_project.iter().all(|seq| seq % 3 == 0));
