@@ -21,6 +21,7 @@ mod memories;
 mod search;
 mod sessions;
 mod tasks;
+mod text_side;
 mod tool_calls;
 mod usage;
 mod vector_index;

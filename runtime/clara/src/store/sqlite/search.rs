@@ -7,13 +7,12 @@ use std::sync::PoisonError;
 
 use futures_util::future::try_join;
 
-use clara_core::store::fusion::{
-    Ranked, TEXT_RANK_BUDGET, by_similarity, fuse, in_fused_order, terms, text_plan,
-};
+use clara_core::store::fusion::{Ranked, by_similarity, fuse, in_fused_order, terms};
 use clara_core::store::similarity::{cosine_with_norm, norm};
 use clara_core::store::{Memory, MemoryQuery, ScoredMemory, StoreError, StoreResult};
 use sqlx::{SqliteConnection, SqlitePool};
 
+use super::text_side::text_side;
 use super::vector_index::VectorIndex;
 use crate::store::db;
 use crate::store::rows::{MemoryRow, memory_select};
@@ -49,8 +48,9 @@ pub(super) async fn search_memories_together(
     Ok(each)
 }
 
-/// Searches that differ only in project and limit, in one pass: the words are counted and
-/// ranked once, the vector list scanned once, and the rows read in one statement each.
+/// Searches that differ only in project and limit, in one pass: the words are counted once
+/// and each project's matches ranked in one statement, the vector list scanned once, and the
+/// rows read in one statement.
 ///
 /// For each search, each side contributes its best `max(candidates, limit)` memories. The
 /// text side counts whenever the query has a word; the vector side counts when the query has
@@ -155,127 +155,6 @@ async fn search_shared(
                 .collect();
             in_fused_order(fused, found)
         })
-        .collect())
-}
-
-/// An FTS5 query matching any of `words`: `"w1" OR "w2" …`. Each word holds only letters
-/// and digits (see [`terms`]), so quoting makes it a plain string whatever the user typed.
-fn fts5_query(words: &[String]) -> String {
-    let quoted: Vec<String> = words.iter().map(|t| format!("\"{t}\"")).collect();
-    quoted.join(" OR ")
-}
-
-/// The user's full-text matches with their bm25 `score`, for the statements below. The
-/// covering index answers the owner check without reading the memory's row, which holds its
-/// vector and so fills a page of its own. CROSS JOIN keeps SQLite from driving the join from
-/// `memories` and running the full-text match once per row. With `RECENT`, only the newest
-/// matches are scored, straight from the index's doclists, which are in rowid order.
-macro_rules! text_matches {
-    ($($recent:ident)?) => {
-        concat!(
-            "SELECT m.seq, m.updated_at, m.project, bm25(memories_fts) AS score \
-             FROM memories_fts \
-             CROSS JOIN memories m INDEXED BY memories_search ON m.seq = memories_fts.rowid \
-             WHERE memories_fts MATCH ?1 AND m.user_id = ?2 AND (?3 IS NULL OR m.project = ?3)"
-            $(, text_matches!(@$recent))?
-        )
-    };
-    (@RECENT) => {
-        " ORDER BY memories_fts.rowid DESC LIMIT +?5"
-    };
-}
-
-/// The best `?4` of `matches`, for searches that all want one project (`?3`, or every one).
-macro_rules! best {
-    ($matches:expr) => {
-        concat!(
-            "SELECT seq, updated_at, project FROM (",
-            $matches,
-            ") ORDER BY score, updated_at DESC, seq DESC LIMIT +?4"
-        )
-    };
-}
-
-/// Of `matches`, best first, those among the best `?4` overall when a search wants every
-/// project (`?6`), or among the best `?4` of their own project when a search wants it (`?7`,
-/// a JSON list): each search's candidates, and only those.
-macro_rules! per_project {
-    ($matches:expr) => {
-        concat!(
-            "SELECT seq, updated_at, project FROM (SELECT seq, updated_at, project, \
-                 row_number() OVER (ORDER BY score, updated_at DESC, seq DESC) AS overall, \
-                 row_number() OVER (PARTITION BY project \
-                     ORDER BY score, updated_at DESC, seq DESC) AS within \
-             FROM (",
-            $matches,
-            ")) WHERE (?6 AND overall <= ?4) \
-                 OR (within <= ?4 AND project IN (SELECT value FROM json_each(?7))) \
-             ORDER BY overall"
-        )
-    };
-}
-
-/// Full-text candidates of `user`, best bm25 first, each with its project, ranking at most
-/// about [`TEXT_RANK_BUDGET`] memories whatever the size of the table (see [`text_plan`]).
-///
-/// Every match of the plan is ranked; what comes back is each search's best `candidates`.
-/// When every search wants the same project, the database filters by it. Otherwise it ranks
-/// the user's matches in every project and returns those among the best `candidates` overall
-/// (when a search wants every project) or in their own wanted project, for each search to
-/// take its own; only those rows cross to this side. When even the rarest word is common,
-/// the ranked matches are the newest budget's worth of the user's, not of each project.
-async fn text_side(
-    conn: &mut SqliteConnection,
-    user: &str,
-    projects: &[Option<&str>],
-    words: Vec<String>,
-    candidates: usize,
-) -> StoreResult<Vec<(Ranked<i64>, Option<String>)>> {
-    let words = serde_json::to_string(&words).map_err(|e| StoreError::Database(e.to_string()))?;
-    // Each count stops at one past the budget: a common word costs no more than a rare one.
-    // Counted over every user's memories, as the full-text index is one for all.
-    let counted: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT value, (SELECT count(*) FROM (SELECT 1 FROM memories_fts \
-             WHERE memories_fts MATCH '\"' || value || '\"' LIMIT ?2)) \
-         FROM json_each(?1)",
-    )
-    .bind(words)
-    .bind(TEXT_RANK_BUDGET as i64 + 1)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db)?;
-    let Some(plan) = text_plan(counted, TEXT_RANK_BUDGET) else {
-        return Ok(Vec::new());
-    };
-    let same = match projects.split_first() {
-        Some((first, rest)) if rest.iter().all(|project| project == first) => Some(*first),
-        _ => None,
-    };
-    let sql = match (plan.recent, same.is_some()) {
-        (true, true) => best!(text_matches!(RECENT)),
-        (false, true) => best!(text_matches!()),
-        (true, false) => per_project!(text_matches!(RECENT)),
-        (false, false) => per_project!(text_matches!()),
-    };
-    let project = same.flatten();
-    let wanted: Vec<&str> = projects.iter().flatten().copied().collect();
-    let wanted = serde_json::to_string(&wanted).map_err(|e| StoreError::Database(e.to_string()))?;
-    // One list of bindings for the four statements; those a statement does not name are
-    // ignored (sqlx-sqlite fills a gap in the numbering, like `?5` before `?6`, with `?1`).
-    let rows: Vec<(i64, i64, Option<String>)> = sqlx::query_as(sql)
-        .bind(fts5_query(&plan.words))
-        .bind(user)
-        .bind(project)
-        .bind(candidates as i64)
-        .bind(TEXT_RANK_BUDGET as i64)
-        .bind(projects.iter().any(Option::is_none))
-        .bind(wanted)
-        .fetch_all(conn)
-        .await
-        .map_err(db)?;
-    Ok(rows
-        .into_iter()
-        .map(|(key, updated_at, project)| (Ranked { key, updated_at }, project))
         .collect())
 }
 
@@ -391,17 +270,4 @@ async fn vector_side(
             ranked
         })
         .collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn punctuation_becomes_or_of_quoted_words() {
-        assert_eq!(
-            fts5_query(&terms(r#"what's "my" dog's NAME?? (AND) -x*"#)),
-            r#""dog" OR "name" OR "x""#
-        );
-    }
 }

@@ -300,7 +300,8 @@ async fn scores_are_normalised(store: Arc<dyn Store>) {
 }
 
 /// Full text ranks a bounded number of memories (`TEXT_RANK_BUDGET`): a word in more memories
-/// than that gives way to the query's rarer words, and alone it ranks the newest matches.
+/// than that gives way to the query's rarer words, and alone it ranks the newest matches (a
+/// project's search the newest of the project's, searched alone or with others).
 async fn a_rare_word_is_found_among_very_common_ones(store: Arc<dyn Store>) {
     let common = clara_core::store::fusion::TEXT_RANK_BUDGET as i64 + 100;
     store
@@ -310,13 +311,44 @@ async fn a_rare_word_is_found_among_very_common_ones(store: Arc<dyn Store>) {
         )
         .await
         .unwrap();
+    // The oldest ten are a project's: none is among the newest budget's worth of matches.
     for at in 2..=common {
         let text = format!("note {at}: coffee at nine, as usual");
+        let project = (at <= 11).then_some("work");
         store
-            .add_memory(memory("ann", None, &text), at)
+            .add_memory(memory("ann", project, &text), at)
             .await
             .unwrap();
     }
+    let newest = MemoryQuery {
+        limit: 3,
+        ..query("ann", "the usual")
+    };
+    let expected = [
+        format!("note {common}: coffee at nine, as usual"),
+        format!("note {}: coffee at nine, as usual", common - 1),
+        format!("note {}: coffee at nine, as usual", common - 2),
+    ];
+    assert_eq!(texts(&search(&*store, &newest).await), expected);
+    // A project's search ranks the newest of its own matches, alone or beside the user's.
+    let at_work = MemoryQuery {
+        project: Some("work"),
+        ..newest.clone()
+    };
+    let work = search(&*store, &at_work).await;
+    assert_eq!(
+        texts(&work),
+        (9..=11)
+            .rev()
+            .map(|at| format!("note {at}: coffee at nine, as usual"))
+            .collect::<Vec<_>>()
+    );
+    let together = store
+        .search_memories_together(&[newest.clone(), at_work])
+        .await
+        .unwrap();
+    assert_eq!(together, [search(&*store, &newest).await, work]);
+    // Newer than all of ann's and with her words: her newest matches stay hers.
     store
         .add_memory(
             memory("bob", None, "Biscuit is my cat, as usual"),
@@ -324,22 +356,11 @@ async fn a_rare_word_is_found_among_very_common_ones(store: Arc<dyn Store>) {
         )
         .await
         .unwrap();
+    assert_eq!(texts(&search(&*store, &newest).await), expected);
     let found = search(&*store, &query("ann", "is Biscuit usual at baths?")).await;
     assert_eq!(
         texts(&found).first(),
         Some(&"my dog Biscuit hates baths, as usual")
-    );
-    let newest = MemoryQuery {
-        limit: 3,
-        ..query("ann", "the usual")
-    };
-    assert_eq!(
-        texts(&search(&*store, &newest).await),
-        [
-            format!("note {common}: coffee at nine, as usual"),
-            format!("note {}: coffee at nine, as usual", common - 1),
-            format!("note {}: coffee at nine, as usual", common - 2),
-        ]
     );
 }
 
