@@ -309,6 +309,17 @@ impl Memories for PostgresStore {
         Box::pin(search::search_memories(&self.pool, self.ef_search, query))
     }
 
+    fn search_memories_together<'a>(
+        &'a self,
+        queries: &'a [MemoryQuery<'a>],
+    ) -> BoxFuture<'a, StoreResult<Vec<Vec<ScoredMemory>>>> {
+        Box::pin(search::search_memories_together(
+            &self.pool,
+            self.ef_search,
+            queries,
+        ))
+    }
+
     fn memories_to_embed<'a>(
         &'a self,
         model: &'a str,

@@ -2,70 +2,148 @@
 //! pgvector cosine distance over the HNSW index of the query's dimension on the other, fused
 //! by reciprocal rank exactly like the SQLite store.
 
+use std::collections::HashMap;
+
+use futures_util::future::try_join;
+
 use clara_core::store::fusion::{
     Ranked, TEXT_RANK_BUDGET, by_similarity, fuse, in_fused_order, terms, text_plan,
 };
 use clara_core::store::{Memory, MemoryQuery, ScoredMemory, StoreResult};
-use sqlx::{AssertSqlSafe, PgConnection, PgPool};
+use sqlx::{AssertSqlSafe, PgPool};
 
 use super::vectors::{dims_condition, distance_expr, to_vector};
 use crate::store::db;
 use crate::store::rows::{MemoryRow, memory_select};
 
 /// Searches a user's memories; see [`clara_core::store::Memories::search_memories`].
-///
-/// Each side contributes its best `max(candidates, limit)` memories. The text side counts
-/// whenever the query has a word; the vector side counts when the query has an embedding
-/// and at least one of the user's memories has a vector from the same model (and of the
-/// same dimension).
 pub(super) async fn search_memories(
     pool: &PgPool,
     ef_search: u32,
     query: &MemoryQuery<'_>,
 ) -> StoreResult<Vec<ScoredMemory>> {
-    if query.limit == 0 {
+    let mut found = search_shared(pool, ef_search, std::slice::from_ref(query)).await?;
+    Ok(found.pop().unwrap_or_default())
+}
+
+/// Answers several searches; see [`clara_core::store::Memories::search_memories_together`].
+/// Those that share work with the first are answered in one pass; any other on its own.
+pub(super) async fn search_memories_together(
+    pool: &PgPool,
+    ef_search: u32,
+    queries: &[MemoryQuery<'_>],
+) -> StoreResult<Vec<Vec<ScoredMemory>>> {
+    let Some(first) = queries.first() else {
         return Ok(Vec::new());
+    };
+    if queries.iter().all(|query| first.shares_work_with(query)) {
+        return search_shared(pool, ef_search, queries).await;
     }
-    let candidates = query.candidates.max(query.limit);
-    // One transaction for the whole search (the settings last for it only), planned for the
-    // actual user and words: a
-    // generic plan does not know how many of the table's rows are this user's, or how
-    // common a word is, and falls back to scanning the table (40 ms instead of 1 at 10k).
-    let mut tx = pool.begin().await.map_err(db)?;
-    sqlx::query(
-        "SELECT set_config('hnsw.ef_search', $1, true), \
-                set_config('plan_cache_mode', 'force_custom_plan', true)",
-    )
-    .bind(ef_search.to_string())
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?;
-    let mut sides = Vec::with_capacity(2);
-    let words = terms(query.text);
-    if !words.is_empty() {
-        sides.push(text_side(&mut tx, query, words, candidates).await?);
+    let mut each = Vec::with_capacity(queries.len());
+    for query in queries {
+        each.push(search_memories(pool, ef_search, query).await?);
     }
-    if let Some((model, vector)) = query.embedding {
-        let side = vector_side(&mut tx, query, model, vector, candidates).await?;
-        if !side.is_empty() {
-            sides.push(side);
+    Ok(each)
+}
+
+/// Searches that differ only in project and limit, in one pass: the words are counted once,
+/// each project's matches ranked and its nearest vectors found, and the rows read in one
+/// statement. The text and vector sides run at once, each in a transaction of its own on a
+/// connection of its own, planned for the actual user and words: a generic plan does not
+/// know how many of the table's rows are this user's, or how common a word is, and falls
+/// back to scanning the table (40 ms instead of 1 at 10k). Neither side holds a connection
+/// while waiting for another, so searches that fill the pool still all finish.
+///
+/// Each side contributes its best `max(candidates, limit)` memories. The text side counts
+/// whenever the query has a word; the vector side counts when the query has an embedding
+/// and at least one of the user's memories has a vector from the same model (and of the
+/// same dimension).
+async fn search_shared(
+    pool: &PgPool,
+    ef_search: u32,
+    queries: &[MemoryQuery<'_>],
+) -> StoreResult<Vec<Vec<ScoredMemory>>> {
+    let Some(first) = queries.first() else {
+        return Ok(Vec::new());
+    };
+    if queries.iter().all(|query| query.limit == 0) {
+        return Ok(vec![Vec::new(); queries.len()]);
+    }
+    // Each project searched (or every one) once, for the most candidates wanted of it.
+    let mut scopes: Vec<(Option<&str>, u32)> = Vec::with_capacity(queries.len());
+    for query in queries {
+        let wanted = query.candidates.max(query.limit);
+        match scopes
+            .iter_mut()
+            .find(|(project, _)| *project == query.project)
+        {
+            Some((_, most)) => *most = (*most).max(wanted),
+            None => scopes.push((query.project, wanted)),
         }
     }
-    let fused = fuse(&sides, query.rrf_k, query.limit as usize);
-    if fused.is_empty() {
-        return Ok(Vec::new());
+    let words = terms(first.text);
+    let text = async {
+        if words.is_empty() {
+            return Ok(None);
+        }
+        text_side(pool, first.user_id, &scopes, words)
+            .await
+            .map(Some)
+    };
+    let vector = async {
+        let Some((model, vector)) = first.embedding else {
+            return Ok(None);
+        };
+        vector_side(pool, ef_search, first.user_id, &scopes, model, vector)
+            .await
+            .map(Some)
+    };
+    let (text, vector) = try_join(text, vector).await?;
+    let fused: Vec<Vec<(i64, f32)>> = queries
+        .iter()
+        .map(|query| {
+            let scope = scopes
+                .iter()
+                .position(|(project, _)| *project == query.project)
+                .unwrap_or_default();
+            let candidates = query.candidates.max(query.limit) as usize;
+            let mut sides = Vec::with_capacity(2);
+            if let Some(text) = &text {
+                sides.push(text[scope].iter().take(candidates).cloned().collect());
+            }
+            if let Some(side) = vector.as_ref().map(|vector| &vector[scope])
+                && !side.is_empty()
+            {
+                sides.push(side.iter().take(candidates).cloned().collect());
+            }
+            fuse(&sides, query.rrf_k, query.limit as usize)
+        })
+        .collect();
+    let mut seqs: Vec<i64> = fused.iter().flatten().map(|(seq, _)| *seq).collect();
+    if seqs.is_empty() {
+        return Ok(vec![Vec::new(); queries.len()]);
     }
-    let seqs: Vec<i64> = fused.iter().map(|(seq, _)| *seq).collect();
+    seqs.sort_unstable();
+    seqs.dedup();
     let rows: Vec<MemoryRow> = sqlx::query_as(memory_select!("WHERE seq = ANY($1)"))
         .bind(seqs)
-        .fetch_all(&mut *tx)
+        .fetch_all(pool)
         .await
         .map_err(db)?;
-    tx.commit().await.map_err(db)?;
-    Ok(in_fused_order(
-        fused,
-        rows.into_iter().map(|row| (row.seq, Memory::from(row))),
-    ))
+    let memories: HashMap<i64, Memory> = rows
+        .into_iter()
+        .map(|row| (row.seq, Memory::from(row)))
+        .collect();
+    Ok(fused
+        .into_iter()
+        .map(|fused| {
+            let found: Vec<(i64, Memory)> = fused
+                .iter()
+                .filter_map(|(seq, _)| memories.get(seq).map(|m| (*seq, m.clone())))
+                .collect();
+            in_fused_order(fused, found)
+        })
+        .collect())
 }
 
 /// A tsquery matching any of `words`. Each word holds only letters and digits (see
@@ -74,14 +152,19 @@ fn tsquery(words: &[String]) -> String {
     words.join(" | ")
 }
 
-/// Full-text candidates, best `ts_rank` first, ranking at most about [`TEXT_RANK_BUDGET`]
-/// memories whatever the size of the table (see [`text_plan`]).
+/// Full-text candidates for each scope (a project, or every one, with how many it wants),
+/// best `ts_rank` first, ranking at most about [`TEXT_RANK_BUDGET`] memories per scope
+/// whatever the size of the table (see [`text_plan`]). The words are counted once for all.
 async fn text_side(
-    conn: &mut PgConnection,
-    query: &MemoryQuery<'_>,
+    pool: &PgPool,
+    user: &str,
+    scopes: &[(Option<&str>, u32)],
     words: Vec<String>,
-    candidates: u32,
-) -> StoreResult<Vec<Ranked<i64>>> {
+) -> StoreResult<Vec<Vec<Ranked<i64>>>> {
+    let mut tx = pool
+        .begin_with("BEGIN; SET LOCAL plan_cache_mode = force_custom_plan")
+        .await
+        .map_err(db)?;
     // Each count stops at one past the budget: a common word costs no more than a rare one.
     let counted: Vec<(String, i64)> = sqlx::query_as(
         "SELECT w, (SELECT count(*) FROM (SELECT 1 FROM memories \
@@ -89,73 +172,91 @@ async fn text_side(
          FROM unnest($1::text[]) AS w",
     )
     .bind(&words)
-    .bind(query.user_id)
+    .bind(user)
     .bind(TEXT_RANK_BUDGET as i64 + 1)
-    .fetch_all(&mut *conn)
+    .fetch_all(&mut *tx)
     .await
     .map_err(db)?;
     let Some(plan) = text_plan(counted, TEXT_RANK_BUDGET) else {
-        return Ok(Vec::new());
+        tx.commit().await.map_err(db)?;
+        return Ok(vec![Vec::new(); scopes.len()]);
     };
-    let mut statement = if plan.recent {
+    let sql = if plan.recent {
         // The newest matches, found walking the primary key backwards; only those are ranked.
-        sqlx::query_as(
-            "SELECT seq, updated_at FROM (SELECT seq, updated_at, \
-                 ts_rank(text_search, q) AS rank FROM memories, to_tsquery('clara', $1) AS q \
-             WHERE text_search @@ q AND user_id = $2 AND ($3::text IS NULL OR project = $3) \
-             ORDER BY seq DESC LIMIT $5) recent \
-             ORDER BY rank DESC, updated_at DESC, seq DESC LIMIT $4",
-        )
+        "SELECT seq, updated_at FROM (SELECT seq, updated_at, \
+             ts_rank(text_search, q) AS rank FROM memories, to_tsquery('clara', $1) AS q \
+         WHERE text_search @@ q AND user_id = $2 AND ($3::text IS NULL OR project = $3) \
+         ORDER BY seq DESC LIMIT $5) recent \
+         ORDER BY rank DESC, updated_at DESC, seq DESC LIMIT $4"
     } else {
-        sqlx::query_as(
-            "SELECT seq, updated_at FROM memories, to_tsquery('clara', $1) AS q \
-             WHERE text_search @@ q AND user_id = $2 AND ($3::text IS NULL OR project = $3) \
-             ORDER BY ts_rank(text_search, q) DESC, updated_at DESC, seq DESC LIMIT $4",
-        )
+        "SELECT seq, updated_at FROM memories, to_tsquery('clara', $1) AS q \
+         WHERE text_search @@ q AND user_id = $2 AND ($3::text IS NULL OR project = $3) \
+         ORDER BY ts_rank(text_search, q) DESC, updated_at DESC, seq DESC LIMIT $4"
+    };
+    let tsquery = tsquery(&plan.words);
+    let mut ranked = Vec::with_capacity(scopes.len());
+    for &(project, candidates) in scopes {
+        let mut statement = sqlx::query_as(sql)
+            .bind(&tsquery)
+            .bind(user)
+            .bind(project)
+            .bind(i64::from(candidates));
+        if plan.recent {
+            statement = statement.bind(TEXT_RANK_BUDGET as i64);
+        }
+        let rows: Vec<(i64, i64)> = statement.fetch_all(&mut *tx).await.map_err(db)?;
+        ranked.push(
+            rows.into_iter()
+                .map(|(key, updated_at)| Ranked { key, updated_at })
+                .collect(),
+        );
     }
-    .bind(tsquery(&plan.words))
-    .bind(query.user_id)
-    .bind(query.project)
-    .bind(i64::from(candidates));
-    if plan.recent {
-        statement = statement.bind(TEXT_RANK_BUDGET as i64);
-    }
-    let rows: Vec<(i64, i64)> = statement.fetch_all(conn).await.map_err(db)?;
-    Ok(rows
-        .into_iter()
-        .map(|(key, updated_at)| Ranked { key, updated_at })
-        .collect())
+    tx.commit().await.map_err(db)?;
+    Ok(ranked)
 }
 
-/// Vector candidates, most similar first, among the user's memories embedded by `model` with
-/// the query's dimension. The nearest rows come from the HNSW index (ordered by cosine
-/// distance, with `hnsw.ef_search` set for this transaction only); they are ranked by
-/// similarity, `1 - distance`, with ties broken like the SQLite side.
+/// Vector candidates for each scope, most similar first, among the user's memories embedded
+/// by `model` with the query's dimension. The nearest rows come from the HNSW index (ordered
+/// by cosine distance, with `hnsw.ef_search` set for this transaction only); they are ranked
+/// by similarity, `1 - distance`, with ties broken like the SQLite side.
 async fn vector_side(
-    conn: &mut PgConnection,
-    query: &MemoryQuery<'_>,
+    pool: &PgPool,
+    ef_search: u32,
+    user: &str,
+    scopes: &[(Option<&str>, u32)],
     model: &str,
     vector: &[f32],
-    candidates: u32,
-) -> StoreResult<Vec<Ranked<i64>>> {
+) -> StoreResult<Vec<Vec<Ranked<i64>>>> {
     let (vector, dims) = to_vector(vector)?;
     let sql = vector_sql(dims);
-    // Planned for this user (see `search_memories`): for a user with few of the table's
-    // rows, an exact scan of their rows beats the HNSW index.
-    let rows: Vec<(i64, i64, f64)> = sqlx::query_as(AssertSqlSafe(sql))
-        .bind(vector)
-        .bind(model)
-        .bind(query.user_id)
-        .bind(query.project)
-        .bind(i64::from(candidates))
-        .fetch_all(conn)
+    let mut tx = pool
+        .begin_with(AssertSqlSafe(format!(
+            "BEGIN; SET LOCAL plan_cache_mode = force_custom_plan; \
+             SET LOCAL hnsw.ef_search = {ef_search}"
+        )))
         .await
         .map_err(db)?;
-    let scored: Vec<(f32, Ranked<i64>)> = rows
-        .into_iter()
-        .map(|(key, updated_at, distance)| (similarity(distance), Ranked { key, updated_at }))
-        .collect();
-    Ok(by_similarity(scored, candidates as usize))
+    let mut ranked = Vec::with_capacity(scopes.len());
+    for &(project, candidates) in scopes {
+        // Planned for this user: for a user with few of the table's rows, an exact scan of
+        // their rows beats the HNSW index.
+        let rows: Vec<(i64, i64, f64)> = sqlx::query_as(AssertSqlSafe(sql.clone()))
+            .bind(&vector)
+            .bind(model)
+            .bind(user)
+            .bind(project)
+            .bind(i64::from(candidates))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?;
+        let scored: Vec<(f32, Ranked<i64>)> = rows
+            .into_iter()
+            .map(|(key, updated_at, distance)| (similarity(distance), Ranked { key, updated_at }))
+            .collect();
+        ranked.push(by_similarity(scored, candidates as usize));
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(ranked)
 }
 
 /// The vector query for `dims` dimensions: `$1` vector, `$2` model, `$3` user, `$4` project
