@@ -1,12 +1,37 @@
 //! Backend-independent parts of hybrid memory search: the words of what a user typed, for the
 //! full-text side; ordering the vector side; reciprocal rank fusion of the ranked lists each
-//! side returns; and putting the fused memories in order. Every store uses this one copy, so
-//! they score alike.
+//! side returns; putting the fused memories in order; and answering searches together. Every
+//! store uses this one copy, so they score alike.
 
 use std::collections::HashMap;
 use std::hash::Hash;
 
-use super::{Memory, ScoredMemory};
+use super::{Memory, MemoryQuery, ScoredMemory, StoreResult};
+
+/// Answers searches as [`Memories::search_memories_together`](super::Memories::search_memories_together)
+/// asks, given `shared`, which answers searches that share work in one pass: all at once
+/// when each shares work with the first, otherwise each on its own.
+pub async fn together_or_each<'q, F, Fut>(
+    queries: &'q [MemoryQuery<'q>],
+    shared: F,
+) -> StoreResult<Vec<Vec<ScoredMemory>>>
+where
+    F: Fn(&'q [MemoryQuery<'q>]) -> Fut,
+    Fut: Future<Output = StoreResult<Vec<Vec<ScoredMemory>>>>,
+{
+    let Some(first) = queries.first() else {
+        return Ok(Vec::new());
+    };
+    if queries.iter().all(|query| first.shares_work_with(query)) {
+        return shared(queries).await;
+    }
+    let mut each = Vec::with_capacity(queries.len());
+    for query in queries {
+        let mut found = shared(std::slice::from_ref(query)).await?;
+        each.push(found.pop().unwrap_or_default());
+    }
+    Ok(each)
+}
 
 /// At most this many distinct words of a query go to the full-text side.
 const MAX_TERMS: usize = 32;
@@ -124,13 +149,36 @@ pub fn in_fused_order(
     fused: Vec<(i64, f32)>,
     memories: impl IntoIterator<Item = (i64, Memory)>,
 ) -> Vec<ScoredMemory> {
-    let mut memories: HashMap<i64, Memory> = memories.into_iter().collect();
+    each_in_fused_order(vec![fused], memories)
+        .pop()
+        .unwrap_or_default()
+}
+
+/// Every key of several searches' fused results, once each, ascending: the rows to read.
+pub fn fused_keys(fused: &[Vec<(i64, f32)>]) -> Vec<i64> {
+    let mut keys: Vec<i64> = fused.iter().flatten().map(|(key, _)| *key).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+/// Each search's fused results as scored memories, in fused order, from the memories read
+/// for all of them; a key with no memory (deleted meanwhile) is skipped.
+pub fn each_in_fused_order(
+    fused: Vec<Vec<(i64, f32)>>,
+    memories: impl IntoIterator<Item = (i64, Memory)>,
+) -> Vec<Vec<ScoredMemory>> {
+    let memories: HashMap<i64, Memory> = memories.into_iter().collect();
     fused
         .into_iter()
-        .filter_map(|(key, score)| {
-            memories
-                .remove(&key)
-                .map(|memory| ScoredMemory { memory, score })
+        .map(|fused| {
+            fused
+                .into_iter()
+                .filter_map(|(key, score)| {
+                    let memory = memories.get(&key)?.clone();
+                    Some(ScoredMemory { memory, score })
+                })
+                .collect()
         })
         .collect()
 }

@@ -2,12 +2,11 @@
 //! pgvector cosine distance over the HNSW index of the query's dimension on the other, fused
 //! by reciprocal rank exactly like the SQLite store.
 
-use std::collections::HashMap;
-
 use futures_util::future::try_join;
 
 use clara_core::store::fusion::{
-    Ranked, TEXT_RANK_BUDGET, by_similarity, fuse, in_fused_order, terms, text_plan,
+    Ranked, TEXT_RANK_BUDGET, by_similarity, each_in_fused_order, fuse, fused_keys, terms,
+    text_plan, together_or_each,
 };
 use clara_core::store::{Memory, MemoryQuery, ScoredMemory, StoreResult};
 use sqlx::{AssertSqlSafe, PgPool};
@@ -27,23 +26,12 @@ pub(super) async fn search_memories(
 }
 
 /// Answers several searches; see [`clara_core::store::Memories::search_memories_together`].
-/// Those that share work with the first are answered in one pass; any other on its own.
 pub(super) async fn search_memories_together(
     pool: &PgPool,
     ef_search: u32,
     queries: &[MemoryQuery<'_>],
 ) -> StoreResult<Vec<Vec<ScoredMemory>>> {
-    let Some(first) = queries.first() else {
-        return Ok(Vec::new());
-    };
-    if queries.iter().all(|query| first.shares_work_with(query)) {
-        return search_shared(pool, ef_search, queries).await;
-    }
-    let mut each = Vec::with_capacity(queries.len());
-    for query in queries {
-        each.push(search_memories(pool, ef_search, query).await?);
-    }
-    Ok(each)
+    together_or_each(queries, |queries| search_shared(pool, ef_search, queries)).await
 }
 
 /// Searches that differ only in project and limit, in one pass: the words are counted once,
@@ -119,31 +107,17 @@ async fn search_shared(
             fuse(&sides, query.rrf_k, query.limit as usize)
         })
         .collect();
-    let mut seqs: Vec<i64> = fused.iter().flatten().map(|(seq, _)| *seq).collect();
+    let seqs = fused_keys(&fused);
     if seqs.is_empty() {
         return Ok(vec![Vec::new(); queries.len()]);
     }
-    seqs.sort_unstable();
-    seqs.dedup();
     let rows: Vec<MemoryRow> = sqlx::query_as(memory_select!("WHERE seq = ANY($1)"))
         .bind(seqs)
         .fetch_all(pool)
         .await
         .map_err(db)?;
-    let memories: HashMap<i64, Memory> = rows
-        .into_iter()
-        .map(|row| (row.seq, Memory::from(row)))
-        .collect();
-    Ok(fused
-        .into_iter()
-        .map(|fused| {
-            let found: Vec<(i64, Memory)> = fused
-                .iter()
-                .filter_map(|(seq, _)| memories.get(seq).map(|m| (*seq, m.clone())))
-                .collect();
-            in_fused_order(fused, found)
-        })
-        .collect())
+    let memories = rows.into_iter().map(|row| (row.seq, Memory::from(row)));
+    Ok(each_in_fused_order(fused, memories))
 }
 
 /// A tsquery matching any of `words`. Each word holds only letters and digits (see

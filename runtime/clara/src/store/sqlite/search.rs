@@ -7,7 +7,9 @@ use std::sync::PoisonError;
 
 use futures_util::future::try_join;
 
-use clara_core::store::fusion::{Ranked, by_similarity, fuse, in_fused_order, terms};
+use clara_core::store::fusion::{
+    Ranked, by_similarity, each_in_fused_order, fuse, fused_keys, terms, together_or_each,
+};
 use clara_core::store::similarity::{cosine_with_norm, norm};
 use clara_core::store::{Memory, MemoryQuery, ScoredMemory, StoreError, StoreResult};
 use sqlx::{SqliteConnection, SqlitePool};
@@ -29,23 +31,12 @@ pub(super) async fn search_memories(
 }
 
 /// Answers several searches; see [`clara_core::store::Memories::search_memories_together`].
-/// Those that share work with the first are answered in one pass; any other on its own.
 pub(super) async fn search_memories_together(
     pool: &SqlitePool,
     index: &VectorIndex,
     queries: &[MemoryQuery<'_>],
 ) -> StoreResult<Vec<Vec<ScoredMemory>>> {
-    let Some(first) = queries.first() else {
-        return Ok(Vec::new());
-    };
-    if queries.iter().all(|query| first.shares_work_with(query)) {
-        return search_shared(pool, index, queries).await;
-    }
-    let mut each = Vec::with_capacity(queries.len());
-    for query in queries {
-        each.push(search_memories(pool, index, query).await?);
-    }
-    Ok(each)
+    together_or_each(queries, |queries| search_shared(pool, index, queries)).await
 }
 
 /// Searches that differ only in project and limit, in one pass: the words are counted once
@@ -127,12 +118,10 @@ async fn search_shared(
         .zip(&sides)
         .map(|(query, sides)| fuse(sides, query.rrf_k, query.limit as usize))
         .collect();
-    let mut seqs: Vec<i64> = fused.iter().flatten().map(|(seq, _)| *seq).collect();
+    let seqs = fused_keys(&fused);
     if seqs.is_empty() {
         return Ok(vec![Vec::new(); queries.len()]);
     }
-    seqs.sort_unstable();
-    seqs.dedup();
     let mut conn = pool.acquire().await.map_err(db)?;
     let seqs = serde_json::to_string(&seqs).map_err(|e| StoreError::Database(e.to_string()))?;
     let rows: Vec<MemoryRow> = sqlx::query_as(memory_select!(
@@ -142,20 +131,8 @@ async fn search_shared(
     .fetch_all(&mut *conn)
     .await
     .map_err(db)?;
-    let memories: HashMap<i64, Memory> = rows
-        .into_iter()
-        .map(|row| (row.seq, Memory::from(row)))
-        .collect();
-    Ok(fused
-        .into_iter()
-        .map(|fused| {
-            let found: Vec<(i64, Memory)> = fused
-                .iter()
-                .filter_map(|(seq, _)| memories.get(seq).map(|m| (*seq, m.clone())))
-                .collect();
-            in_fused_order(fused, found)
-        })
-        .collect())
+    let memories = rows.into_iter().map(|row| (row.seq, Memory::from(row)));
+    Ok(each_in_fused_order(fused, memories))
 }
 
 /// Scans reading more than this many bytes run on the blocking pool, so a long scan never
