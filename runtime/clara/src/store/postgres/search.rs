@@ -156,11 +156,12 @@ async fn text_side(
         return Ok(vec![Vec::new(); scopes.len()]);
     };
     let sql = if plan.recent {
-        // The newest matches, found walking the primary key backwards; only those are ranked.
-        "SELECT seq, updated_at FROM (SELECT seq, updated_at, \
+        // The user's newest matches, found walking the primary key backwards; only those
+        // are ranked, and a project's search takes its own among them (like SQLite's).
+        "SELECT seq, updated_at FROM (SELECT seq, updated_at, project, \
              ts_rank(text_search, q) AS rank FROM memories, to_tsquery('clara', $1) AS q \
-         WHERE text_search @@ q AND user_id = $2 AND ($3::text IS NULL OR project = $3) \
-         ORDER BY seq DESC LIMIT $5) recent \
+         WHERE text_search @@ q AND user_id = $2 ORDER BY seq DESC LIMIT $5) recent \
+         WHERE $3::text IS NULL OR project = $3 \
          ORDER BY rank DESC, updated_at DESC, seq DESC LIMIT $4"
     } else {
         "SELECT seq, updated_at FROM memories, to_tsquery('clara', $1) AS q \

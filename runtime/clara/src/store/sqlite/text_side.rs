@@ -15,40 +15,51 @@ fn fts5_query(words: &[String]) -> String {
     quoted.join(" OR ")
 }
 
-/// The statement ranking each scope's matches: one arm per scope, each the user's best
-/// `?3` in its project (`?5`, `?6`, …; every project when null), joined by UNION so a memory
-/// two scopes share comes once, best first overall. One snapshot, one round trip, and each
-/// arm is what that search would rank alone.
+/// The statement ranking each scope's matches: one arm per scope, each the best `?3` of the
+/// user's matches in its project (`?5`, `?6`, …; every project when null), joined by UNION
+/// so a memory two scopes share comes once, best first overall. One snapshot, one round
+/// trip, and each arm is what that search would rank alone.
 ///
-/// An arm drives from the full-text index; the covering index answers the owner and project
-/// checks without reading the memory's row, which holds its vector and so fills a page of
-/// its own. CROSS JOIN keeps SQLite from driving the join from `memories` and running the
-/// full-text match once per row. With `recent`, only the newest `?4` matches are scored,
-/// straight from the index's doclists, which are in rowid order.
-///
-/// Arms rather than window functions over the matches: ranking one list by two windows
-/// (overall and within each project) cost SQLite more than matching the words again.
+/// With `recent`, the matches are only the user's newest `?4`, straight from the full-text
+/// index's doclists (in rowid order), listed once for every arm: an arm that went on past
+/// them to find enough of its project's would walk back through the user's whole history.
+/// Otherwise each arm matches the words itself, which cost SQLite less than materialising
+/// the list; and arms cost it less than ranking one list by two window functions (overall
+/// and within each project).
 fn ranking_sql(scopes: usize, recent: bool) -> String {
-    let recent = if recent {
-        " ORDER BY memories_fts.rowid DESC LIMIT +?4"
-    } else {
-        ""
-    };
     let arms: Vec<String> = (5..5 + scopes)
         .map(|project| {
+            let in_project = format!("?{project} IS NULL OR project = ?{project}");
+            let matches = if recent {
+                format!("matches WHERE {in_project}")
+            } else {
+                format!("({MATCHES} AND ({in_project}))")
+            };
             format!(
-                "SELECT * FROM (SELECT seq, updated_at, project, score FROM (\
-                     SELECT m.seq, m.updated_at, m.project, bm25(memories_fts) AS score \
-                     FROM memories_fts CROSS JOIN memories m INDEXED BY memories_search \
-                         ON m.seq = memories_fts.rowid \
-                     WHERE memories_fts MATCH ?1 AND m.user_id = ?2 \
-                         AND (?{project} IS NULL OR m.project = ?{project}){recent}) \
+                "SELECT * FROM (SELECT seq, updated_at, project, score FROM {matches} \
                  {ORDER} LIMIT +?3)"
             )
         })
         .collect();
-    format!("{} {ORDER}", arms.join(" UNION "))
+    let with = if recent {
+        format!(
+            "WITH matches AS MATERIALIZED \
+             ({MATCHES} ORDER BY memories_fts.rowid DESC LIMIT +?4) "
+        )
+    } else {
+        String::new()
+    };
+    format!("{with}{} {ORDER}", arms.join(" UNION "))
 }
+
+/// The user's full-text matches with their bm25 `score`. The covering index answers the
+/// owner and project checks without reading the memory's row, which holds its vector and so
+/// fills a page of its own. CROSS JOIN keeps SQLite from driving the join from `memories`
+/// and running the full-text match once per row.
+const MATCHES: &str = "SELECT m.seq, m.updated_at, m.project, bm25(memories_fts) AS score \
+     FROM memories_fts CROSS JOIN memories m INDEXED BY memories_search \
+         ON m.seq = memories_fts.rowid \
+     WHERE memories_fts MATCH ?1 AND m.user_id = ?2";
 
 /// Best bm25 first, ties to the most recently changed.
 const ORDER: &str = "ORDER BY score, updated_at DESC, seq DESC";
@@ -58,7 +69,9 @@ const ORDER: &str = "ORDER BY score, updated_at DESC, seq DESC";
 ///
 /// What comes back is each search's best `candidates` (in its project, when it wants one),
 /// for each search to take its own; only those rows cross to this side. When even the
-/// rarest word is common, each search ranks the newest budget's worth of its own matches.
+/// rarest word is common, the newest budget's worth of the user's matches are ranked, and a
+/// search of a project takes the project's among them: a project with few of them is not
+/// searched back through the user's whole history.
 pub(super) async fn text_side(
     conn: &mut SqliteConnection,
     user: &str,
