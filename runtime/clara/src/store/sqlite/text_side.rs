@@ -98,7 +98,8 @@ pub(super) async fn text_side(
     scopes.sort_unstable();
     scopes.dedup();
     // Built from fixed fragments and numbered parameters only; a handful of shapes, each
-    // prepared once per connection.
+    // prepared once per connection. Without `recent` no arm names `?4`; SQLite still counts
+    // it among the parameters (they run to the highest number), so binding it is harmless.
     let sql = ranking_sql(scopes.len(), plan.recent);
     let mut query = sqlx::query_as(AssertSqlSafe(sql))
         .bind(fts5_query(&plan.words))
